@@ -1,0 +1,3 @@
+from homelab.cli.main import main
+
+main()

@@ -1,0 +1,1 @@
+"""The command line: parse arguments, call homelab.verbs, print, map errors to exit codes."""

@@ -1,0 +1,3 @@
+"""Imports every command module so that its commands register on the app."""
+
+from homelab.cli import version  # noqa: F401

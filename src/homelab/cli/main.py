@@ -1,0 +1,54 @@
+"""Entry point: registers every command module, then runs the app with error mapping.
+
+Known errors (LabError) become one red line and their exit code. Anything else is a bug:
+the traceback goes to a debug log, and the user gets one line saying where it is.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import traceback
+from pathlib import Path
+
+import click
+
+from homelab import __version__
+from homelab.cli import commands  # noqa: F401  (registers the commands)
+from homelab.cli.app import app
+from homelab.cli.output import err, show_error
+from homelab.errors import LabError
+
+
+def _write_debug_log(exc: BaseException) -> Path:
+    path = Path(tempfile.gettempdir()) / "homelab-debug.log"
+    text = "".join(traceback.format_exception(exc))
+    path.write_text(f"homelab {__version__}\n{text}", encoding="utf-8")
+    return path
+
+
+def main() -> None:
+    """Run the CLI; exit with 0 on success, the error's exit code on failure."""
+    try:
+        app(standalone_mode=False)
+    except LabError as exc:
+        show_error(exc)
+        raise SystemExit(exc.exit_code) from None
+    except click.exceptions.Abort:
+        err.print("aborted")
+        raise SystemExit(130) from None
+    except click.exceptions.Exit as exc:
+        raise SystemExit(exc.exit_code) from None
+    except click.ClickException as exc:
+        exc.show()
+        raise SystemExit(exc.exit_code) from None
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        raise SystemExit(130) from None
+    except Exception as exc:  # a bug: keep the trace out of the user's face
+        log = _write_debug_log(exc)
+        err.print(
+            f"[bold red]internal error:[/] {type(exc).__name__}. "
+            f"Details were written to {log}; please report it.",
+            markup=True,
+        )
+        raise SystemExit(70) from None

@@ -1,0 +1,1 @@
+"""The lab spec: models (models.py), YAML loading with positions (load.py), validation."""

@@ -1,0 +1,173 @@
+"""The lab spec as pydantic models: the one contract every layer reads.
+
+Models check types and shapes only (each field on its own). Rules that relate fields to
+each other (overlaps, IPs inside networks, quorum...) live in validate.py, which reports
+them all at once with their positions. Models are frozen; dicts keep the YAML order.
+"""
+
+from __future__ import annotations
+
+import re
+from ipaddress import IPv4Address, IPv4Network
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
+
+from homelab.core.spec.units import parse_disk_gib, parse_memory_mib
+
+SUPPORTED_K8S_MINORS = ("1.29", "1.30")
+
+_SIZE_SCHEMA = {"anyOf": [{"type": "integer", "minimum": 1},
+                          {"type": "string", "pattern": r"^\d+(\.\d+)?\s*([MGT]i?B?|[mgt]i?b?)?$"}]}
+
+MemoryMiB = Annotated[
+    int,
+    BeforeValidator(parse_memory_mib),
+    WithJsonSchema({**_SIZE_SCHEMA, "description": "MiB as an integer, or with a unit: 4GiB, 4G"}),
+]
+DiskGiB = Annotated[
+    int,
+    BeforeValidator(parse_disk_gib),
+    WithJsonSchema({**_SIZE_SCHEMA, "description": "GiB as an integer, or with a unit: 32GiB"}),
+]
+
+TOKEN_ID_RE = r"^[A-Za-z0-9._@-]+@[A-Za-z0-9._-]+![A-Za-z][A-Za-z0-9._-]*$"
+FINGERPRINT_RE = r"^([0-9A-Fa-f]{2}:){31}[0-9A-Fa-f]{2}$"
+RANGE_RE = r"^\s*(\d+)\s*-\s*(\d+)\s*$"
+IP_RANGE_RE = r"^\s*(\d+\.\d+\.\d+\.\d+)\s*-\s*(\d+\.\d+\.\d+\.\d+)\s*$"
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=False)
+
+
+class ProxmoxSpec(Model):
+    """Where and how to reach Proxmox VE, and what to build VMs from."""
+
+    endpoint: Annotated[str, Field(pattern=r"^https://[^\s/]+(:\d+)?/?$",
+                                   description="https://HOST:8006; env PROXMOX_VE_ENDPOINT wins")]
+    token_id: Annotated[str, Field(pattern=TOKEN_ID_RE,
+                                   description="user@realm!tokenid; the secret comes from env "
+                                               "PROXMOX_VE_API_TOKEN only")]
+    fingerprint: Annotated[str | None, Field(pattern=FINGERPRINT_RE,
+                                             description="SHA-256 pin of the PVE certificate "
+                                                         "(AB:CD:...)")] = None
+    ca_bundle: Annotated[str | None, Field(description="path to a CA bundle that signs the "
+                                                       "PVE certificate")] = None
+    nodes: Annotated[list[str], Field(min_length=1, description="Proxmox node names")]
+    template: Annotated[str | int, Field(description="name or vmid of the cloud-init template")]
+    storage: str = "local-lvm"
+    iso_storage: str = "local"
+    vmid_range: Annotated[str, Field(pattern=RANGE_RE, description="first-last, e.g. 200-299")]
+    clone: Literal["full", "linked"] = "full"
+
+    @property
+    def vmids(self) -> range:
+        match = re.match(RANGE_RE, self.vmid_range)
+        assert match is not None  # guaranteed by the field pattern
+        return range(int(match.group(1)), int(match.group(2)) + 1)
+
+
+class NetworkSpec(Model):
+    """A network the VMs sit on. The VLAN tag is set on the Proxmox NIC."""
+
+    vlan: Annotated[int | None, Field(description="VLAN id 1-4094; null for untagged")] = None
+    cidr: IPv4Network
+    gateway: IPv4Address
+    bridge: str = "vmbr0"
+    dns: list[IPv4Address] = Field(default_factory=list)
+    search_domains: list[str] = Field(default_factory=list)
+    mtu: Annotated[int | None, Field(ge=576, le=9216)] = None
+
+
+class LoadBalancerSpec(Model):
+    """The LoadBalancer address pool (MetalLB, L2 mode)."""
+
+    addresses: Annotated[str, Field(pattern=IP_RANGE_RE,
+                                    description="first-last, e.g. 10.0.20.200-10.0.20.250")]
+
+    @property
+    def first(self) -> IPv4Address:
+        return IPv4Address(self._bounds()[0])
+
+    @property
+    def last(self) -> IPv4Address:
+        return IPv4Address(self._bounds()[1])
+
+    def _bounds(self) -> tuple[str, str]:
+        match = re.match(IP_RANGE_RE, self.addresses)
+        assert match is not None  # guaranteed by the field pattern
+        return match.group(1), match.group(2)
+
+
+class KubernetesSpec(Model):
+    """The kubeadm cluster built on the VMs."""
+
+    version: Annotated[str, Field(description="full x.y.z, e.g. 1.29.15")]
+    pod_cidr: IPv4Network = IPv4Network("192.168.0.0/16")
+    service_cidr: IPv4Network = IPv4Network("10.96.0.0/12")
+    cni: Literal["calico"] = "calico"
+    load_balancer: LoadBalancerSpec | None = None
+    control_plane_endpoint: Annotated[IPv4Address | None,
+                                      Field(description="VIP; required with more than one "
+                                                        "control plane")] = None
+    cluster_domain: str = "cluster.local"
+
+    @property
+    def minor(self) -> str:
+        return ".".join(self.version.split(".")[:2])
+
+
+class VmSpec(Model):
+    """One VM of the lab and its place in the cluster."""
+
+    role: Literal["control-plane", "worker"]
+    cores: Annotated[int, Field(ge=1, le=512)] = 2
+    memory: MemoryMiB = 4096
+    disk: DiskGiB = 32
+    network: str
+    ip: IPv4Address
+    node: Annotated[str | None, Field(description="Proxmox node; default: spread over "
+                                                  "proxmox.nodes")] = None
+    vmid: Annotated[int | None, Field(ge=100, le=999_999_999,
+                                      description="pin a VMID; default: from vmid_range")] = None
+
+
+class AccessSpec(Model):
+    """The login user cloud-init creates on every VM."""
+
+    user: Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_-]{0,31}$")] = "ubuntu"
+    ssh_authorized_keys: list[str] = Field(default_factory=list)
+
+
+class LabSpec(Model):
+    """A whole lab: Proxmox, networks, the Kubernetes cluster and its VMs."""
+
+    name: Annotated[str, Field(description="lab name; an RFC 1123 label")]
+    proxmox: ProxmoxSpec
+    networks: Annotated[dict[str, NetworkSpec], Field(min_length=1)]
+    kubernetes: KubernetesSpec
+    vms: Annotated[dict[str, VmSpec], Field(min_length=1)]
+    access: AccessSpec = AccessSpec()
+
+    @property
+    def control_planes(self) -> list[str]:
+        return [name for name, vm in self.vms.items() if vm.role == "control-plane"]
+
+    @property
+    def workers(self) -> list[str]:
+        return [name for name, vm in self.vms.items() if vm.role == "worker"]
+
+    def node_of(self, vm_name: str) -> str:
+        """The Proxmox node a VM lives on: its own, or round-robin over proxmox.nodes."""
+        vm = self.vms[vm_name]
+        if vm.node is not None:
+            return vm.node
+        unpinned = [name for name, v in self.vms.items() if v.node is None]
+        return self.proxmox.nodes[unpinned.index(vm_name) % len(self.proxmox.nodes)]
+
+    def api_endpoint(self) -> IPv4Address:
+        """The control-plane endpoint: the VIP, else the first control plane's IP."""
+        if self.kubernetes.control_plane_endpoint is not None:
+            return self.kubernetes.control_plane_endpoint
+        return self.vms[self.control_planes[0]].ip

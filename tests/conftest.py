@@ -1,0 +1,18 @@
+"""Shared fixtures. pytest-socket (see pyproject addopts) lets tests connect to loopback only."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+EXAMPLES = REPO / "examples"
+
+
+@pytest.fixture
+def shared_dir() -> Path:
+    if not SHARED.is_dir():
+        pytest.fail(f"../shared is missing beside the repository ({SHARED})")
+    return SHARED
