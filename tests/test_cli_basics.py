@@ -6,7 +6,7 @@ import sys
 from typer.testing import CliRunner
 
 from homelab import __version__
-from homelab.cli.app import app
+from homelab.cli.main import app
 
 
 def test_version_command() -> None:

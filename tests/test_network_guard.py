@@ -5,13 +5,13 @@ from __future__ import annotations
 import socket
 
 import pytest
-from pytest_socket import SocketBlockedError
+from pytest_socket import SocketConnectBlockedError
 
 
 def test_non_loopback_connect_is_refused() -> None:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     try:
-        with pytest.raises(SocketBlockedError):
+        with pytest.raises(SocketConnectBlockedError):
             sock.connect(("10.0.20.10", 6443))
     finally:
         sock.close()

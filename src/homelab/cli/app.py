@@ -21,3 +21,8 @@ sim_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(sim_app, name="sim")
+
+
+@app.callback()
+def root() -> None:
+    """Build and run a Proxmox VE + kubeadm home lab from one declarative file."""

@@ -10,11 +10,11 @@ import tempfile
 import traceback
 from pathlib import Path
 
-import click
-
 from homelab import __version__
 from homelab.cli import commands  # noqa: F401  (registers the commands)
 from homelab.cli.app import app
+
+__all__ = ["app", "main"]
 from homelab.cli.output import err, show_error
 from homelab.errors import LabError
 
@@ -29,17 +29,9 @@ def _write_debug_log(exc: BaseException) -> Path:
 def main() -> None:
     """Run the CLI; exit with 0 on success, the error's exit code on failure."""
     try:
-        app(standalone_mode=False)
+        app()  # standalone: click shows its own usage errors and exits 2
     except LabError as exc:
         show_error(exc)
-        raise SystemExit(exc.exit_code) from None
-    except click.exceptions.Abort:
-        err.print("aborted")
-        raise SystemExit(130) from None
-    except click.exceptions.Exit as exc:
-        raise SystemExit(exc.exit_code) from None
-    except click.ClickException as exc:
-        exc.show()
         raise SystemExit(exc.exit_code) from None
     except KeyboardInterrupt:
         err.print("interrupted")

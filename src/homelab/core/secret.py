@@ -49,6 +49,8 @@ class Secret:
     ) -> core_schema.CoreSchema:
         return core_schema.no_info_after_validator_function(
             lambda v: v if isinstance(v, Secret) else Secret(v),
-            core_schema.union_schema([core_schema.is_instance_schema(cls), core_schema.str_schema()]),
+            core_schema.union_schema(
+                [core_schema.is_instance_schema(cls), core_schema.str_schema()]
+            ),
             serialization=core_schema.plain_serializer_function_ser_schema(lambda v: MASK),
         )

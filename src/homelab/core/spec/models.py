@@ -17,8 +17,12 @@ from homelab.core.spec.units import parse_disk_gib, parse_memory_mib
 
 SUPPORTED_K8S_MINORS = ("1.29", "1.30")
 
-_SIZE_SCHEMA = {"anyOf": [{"type": "integer", "minimum": 1},
-                          {"type": "string", "pattern": r"^\d+(\.\d+)?\s*([MGT]i?B?|[mgt]i?b?)?$"}]}
+_SIZE_SCHEMA = {
+    "anyOf": [
+        {"type": "integer", "minimum": 1},
+        {"type": "string", "pattern": r"^\d+(\.\d+)?\s*([MGT]i?B?|[mgt]i?b?)?$"},
+    ]
+}
 
 MemoryMiB = Annotated[
     int,
@@ -31,7 +35,7 @@ DiskGiB = Annotated[
     WithJsonSchema({**_SIZE_SCHEMA, "description": "GiB as an integer, or with a unit: 32GiB"}),
 ]
 
-TOKEN_ID_RE = r"^[A-Za-z0-9._@-]+@[A-Za-z0-9._-]+![A-Za-z][A-Za-z0-9._-]*$"
+TOKEN_ID_RE = r"^[A-Za-z0-9._@-]+@[A-Za-z0-9._-]+![A-Za-z][A-Za-z0-9._-]*$"  # noqa: S105  (a pattern, not a password)
 FINGERPRINT_RE = r"^([0-9A-Fa-f]{2}:){31}[0-9A-Fa-f]{2}$"
 RANGE_RE = r"^\s*(\d+)\s*-\s*(\d+)\s*$"
 IP_RANGE_RE = r"^\s*(\d+\.\d+\.\d+\.\d+)\s*-\s*(\d+\.\d+\.\d+\.\d+)\s*$"
@@ -44,16 +48,27 @@ class Model(BaseModel):
 class ProxmoxSpec(Model):
     """Where and how to reach Proxmox VE, and what to build VMs from."""
 
-    endpoint: Annotated[str, Field(pattern=r"^https://[^\s/]+(:\d+)?/?$",
-                                   description="https://HOST:8006; env PROXMOX_VE_ENDPOINT wins")]
-    token_id: Annotated[str, Field(pattern=TOKEN_ID_RE,
-                                   description="user@realm!tokenid; the secret comes from env "
-                                               "PROXMOX_VE_API_TOKEN only")]
-    fingerprint: Annotated[str | None, Field(pattern=FINGERPRINT_RE,
-                                             description="SHA-256 pin of the PVE certificate "
-                                                         "(AB:CD:...)")] = None
-    ca_bundle: Annotated[str | None, Field(description="path to a CA bundle that signs the "
-                                                       "PVE certificate")] = None
+    endpoint: Annotated[
+        str,
+        Field(
+            pattern=r"^https://[^\s/]+(:\d+)?/?$",
+            description="https://HOST:8006; env PROXMOX_VE_ENDPOINT wins",
+        ),
+    ]
+    token_id: Annotated[
+        str,
+        Field(
+            pattern=TOKEN_ID_RE,
+            description="user@realm!tokenid; the secret comes from env PROXMOX_VE_API_TOKEN only",
+        ),
+    ]
+    fingerprint: Annotated[
+        str | None,
+        Field(pattern=FINGERPRINT_RE, description="SHA-256 pin of the PVE certificate (AB:CD:...)"),
+    ] = None
+    ca_bundle: Annotated[
+        str | None, Field(description="path to a CA bundle that signs the PVE certificate")
+    ] = None
     nodes: Annotated[list[str], Field(min_length=1, description="Proxmox node names")]
     template: Annotated[str | int, Field(description="name or vmid of the cloud-init template")]
     storage: str = "local-lvm"
@@ -83,8 +98,9 @@ class NetworkSpec(Model):
 class LoadBalancerSpec(Model):
     """The LoadBalancer address pool (MetalLB, L2 mode)."""
 
-    addresses: Annotated[str, Field(pattern=IP_RANGE_RE,
-                                    description="first-last, e.g. 10.0.20.200-10.0.20.250")]
+    addresses: Annotated[
+        str, Field(pattern=IP_RANGE_RE, description="first-last, e.g. 10.0.20.200-10.0.20.250")
+    ]
 
     @property
     def first(self) -> IPv4Address:
@@ -108,9 +124,9 @@ class KubernetesSpec(Model):
     service_cidr: IPv4Network = IPv4Network("10.96.0.0/12")
     cni: Literal["calico"] = "calico"
     load_balancer: LoadBalancerSpec | None = None
-    control_plane_endpoint: Annotated[IPv4Address | None,
-                                      Field(description="VIP; required with more than one "
-                                                        "control plane")] = None
+    control_plane_endpoint: Annotated[
+        IPv4Address | None, Field(description="VIP; required with more than one control plane")
+    ] = None
     cluster_domain: str = "cluster.local"
 
     @property
@@ -127,10 +143,13 @@ class VmSpec(Model):
     disk: DiskGiB = 32
     network: str
     ip: IPv4Address
-    node: Annotated[str | None, Field(description="Proxmox node; default: spread over "
-                                                  "proxmox.nodes")] = None
-    vmid: Annotated[int | None, Field(ge=100, le=999_999_999,
-                                      description="pin a VMID; default: from vmid_range")] = None
+    node: Annotated[
+        str | None, Field(description="Proxmox node; default: spread over proxmox.nodes")
+    ] = None
+    vmid: Annotated[
+        int | None,
+        Field(ge=100, le=999_999_999, description="pin a VMID; default: from vmid_range"),
+    ] = None
 
 
 class AccessSpec(Model):

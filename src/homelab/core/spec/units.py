@@ -7,9 +7,21 @@ from __future__ import annotations
 
 import re
 
-_UNITS_MIB = {"": None, "m": 1, "mi": 1, "mib": 1, "mb": 1, "g": 1024, "gi": 1024, "gib": 1024,
-              "gb": 1024, "t": 1024 * 1024, "ti": 1024 * 1024, "tib": 1024 * 1024,
-              "tb": 1024 * 1024}
+_UNITS_MIB = {
+    "": None,
+    "m": 1,
+    "mi": 1,
+    "mib": 1,
+    "mb": 1,
+    "g": 1024,
+    "gi": 1024,
+    "gib": 1024,
+    "gb": 1024,
+    "t": 1024 * 1024,
+    "ti": 1024 * 1024,
+    "tib": 1024 * 1024,
+    "tb": 1024 * 1024,
+}
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$")
 
 
