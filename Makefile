@@ -27,7 +27,7 @@ layers: $(STAMP)
 	$(BIN)/lint-imports
 
 unit: $(STAMP)
-	$(BIN)/pytest -q -n 2
+	scripts/with-postgres.sh $(BIN)/pytest -q -n 2
 
 test: lint typecheck layers unit
 

@@ -1,0 +1,236 @@
+"""The two SQL backends of the state store: SQLite (default) and PostgreSQL (shared labs).
+
+Each backend owns its connection, its DDL dialect and its lab lock; the store above speaks
+one small SQL subset to both (`?` placeholders, INSERT ... ON CONFLICT). Library errors become
+StateError here and go no further.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import socket
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+import psycopg
+
+from homelab.errors import StateError, StateLockedError
+
+Row = tuple[Any, ...]
+
+_TABLES = """
+CREATE TABLE IF NOT EXISTS hl_secrets (
+  lab TEXT NOT NULL, name TEXT NOT NULL, value {blob} NOT NULL, updated TEXT NOT NULL,
+  PRIMARY KEY (lab, name));
+CREATE TABLE IF NOT EXISTS hl_intents (
+  lab TEXT NOT NULL, key TEXT NOT NULL, data TEXT NOT NULL, created TEXT NOT NULL,
+  PRIMARY KEY (lab, key));
+CREATE TABLE IF NOT EXISTS hl_history (
+  id {serial}, lab TEXT NOT NULL, at TEXT NOT NULL, event TEXT NOT NULL, data TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS hl_history_lab ON hl_history (lab, id);
+CREATE TABLE IF NOT EXISTS hl_locks (
+  lab TEXT PRIMARY KEY, owner TEXT NOT NULL, host TEXT NOT NULL, pid INTEGER NOT NULL,
+  purpose TEXT NOT NULL, acquired TEXT NOT NULL);
+"""
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+class Backend(Protocol):
+    """What the store needs from a database."""
+
+    description: str
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[Row]: ...
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> None: ...
+
+    def acquire_lock(self, lab: str, owner: str, purpose: str) -> None: ...
+
+    def release_lock(self, lab: str, owner: str) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def _holder_text(row: Row) -> str:
+    owner, host, pid, purpose, acquired = row
+    return f"{purpose} by {owner} (pid {pid} on {host}) since {acquired}"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class SqliteBackend:
+    """SQLite in WAL mode; the lab lock is a row, taken over when its process is gone."""
+
+    def __init__(self, path: Path) -> None:
+        self.description = str(path)
+        self._mutex = threading.RLock()
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._conn = sqlite3.connect(
+                path, isolation_level=None, check_same_thread=False, timeout=10.0
+            )
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=FULL")
+            self._conn.executescript(
+                _TABLES.format(blob="BLOB", serial="INTEGER PRIMARY KEY AUTOINCREMENT")
+            )
+        except (sqlite3.Error, OSError) as exc:
+            raise StateError(f"cannot open the state store {path}: {exc}") from exc
+        with contextlib.suppress(OSError):
+            path.chmod(0o600)
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        with self._mutex, self._errors():
+            return list(self._conn.execute(sql, tuple(params)).fetchall())
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        with self._mutex, self._errors():
+            self._conn.execute(sql, tuple(params))
+
+    def acquire_lock(self, lab: str, owner: str, purpose: str) -> None:
+        host = socket.gethostname()
+        with self._mutex, self._errors():
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                row = self._conn.execute(
+                    "SELECT owner, host, pid, purpose, acquired FROM hl_locks WHERE lab = ?",
+                    (lab,),
+                ).fetchone()
+                if row is not None and not (row[1] == host and not _pid_alive(int(row[2]))):
+                    raise StateLockedError(
+                        f"lab {lab!r} is locked: {_holder_text(row)}",
+                        hint="wait for it to finish; if that process is gone for good, run "
+                        "`homelab unlock SPEC`",
+                    )
+                self._conn.execute(
+                    "INSERT INTO hl_locks (lab, owner, host, pid, purpose, acquired) "
+                    "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (lab) DO UPDATE SET owner = "
+                    "excluded.owner, host = excluded.host, pid = excluded.pid, purpose = "
+                    "excluded.purpose, acquired = excluded.acquired",
+                    (lab, owner, host, os.getpid(), purpose, utc_now()),
+                )
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    def release_lock(self, lab: str, owner: str) -> None:
+        self.execute("DELETE FROM hl_locks WHERE lab = ? AND owner = ?", (lab, owner))
+
+    def close(self) -> None:
+        with self._mutex:
+            self._conn.close()
+
+    @contextlib.contextmanager
+    def _errors(self) -> Iterator[None]:
+        try:
+            yield
+        except sqlite3.Error as exc:
+            raise StateError(f"state store {self.description}: {exc}") from exc
+
+
+def _lock_key(lab: str) -> int:
+    digest = hashlib.sha256(f"homelab-lab-lock/{lab}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+class PostgresBackend:
+    """PostgreSQL; the lab lock is a session advisory lock, freed by the server if we die."""
+
+    def __init__(self, url: str) -> None:
+        self.description = _redact_url(url)
+        self._mutex = threading.RLock()
+        try:
+            self._conn = psycopg.connect(url, autocommit=True, connect_timeout=10)
+            with self._conn.transaction():
+                self._conn.execute("SELECT pg_advisory_xact_lock(7266564)")  # serialise DDL
+                for statement in _TABLES.format(blob="BYTEA", serial="BIGSERIAL PRIMARY KEY").split(
+                    ";"
+                ):
+                    if statement.strip():
+                        self._conn.execute(statement)
+        except psycopg.Error as exc:
+            raise StateError(f"cannot open the state store {self.description}: {exc}") from exc
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        with self._mutex, self._errors():
+            cur = self._conn.execute(_pg(sql), tuple(params))
+            return [tuple(_unwrap(v) for v in row) for row in cur.fetchall()]
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        with self._mutex, self._errors():
+            self._conn.execute(_pg(sql), tuple(params))
+
+    def acquire_lock(self, lab: str, owner: str, purpose: str) -> None:
+        with self._mutex, self._errors():
+            got = self._conn.execute("SELECT pg_try_advisory_lock(%s)", (_lock_key(lab),))
+            row = got.fetchone()
+            if not row or not row[0]:
+                holder = self._conn.execute(
+                    "SELECT owner, host, pid, purpose, acquired FROM hl_locks WHERE lab = %s",
+                    (lab,),
+                ).fetchone()
+                who = _holder_text(tuple(holder)) if holder else "by another session"
+                raise StateLockedError(
+                    f"lab {lab!r} is locked: {who}",
+                    hint="wait for the other apply to finish (PostgreSQL frees the lock "
+                    "when its session ends)",
+                )
+            self._conn.execute(
+                "INSERT INTO hl_locks (lab, owner, host, pid, purpose, acquired) "
+                "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (lab) DO UPDATE SET owner = "
+                "excluded.owner, host = excluded.host, pid = excluded.pid, purpose = "
+                "excluded.purpose, acquired = excluded.acquired",
+                (lab, owner, socket.gethostname(), os.getpid(), purpose, utc_now()),
+            )
+
+    def release_lock(self, lab: str, owner: str) -> None:
+        with self._mutex, self._errors():
+            self._conn.execute("DELETE FROM hl_locks WHERE lab = %s AND owner = %s", (lab, owner))
+            self._conn.execute("SELECT pg_advisory_unlock(%s)", (_lock_key(lab),))
+
+    def close(self) -> None:
+        with self._mutex:
+            self._conn.close()
+
+    @contextlib.contextmanager
+    def _errors(self) -> Iterator[None]:
+        try:
+            yield
+        except psycopg.Error as exc:
+            raise StateError(f"state store {self.description}: {exc}") from exc
+
+
+def _pg(sql: str) -> str:
+    return sql.replace("?", "%s")
+
+
+def _unwrap(value: Any) -> Any:
+    return bytes(value) if isinstance(value, memoryview) else value
+
+
+def _redact_url(url: str) -> str:
+    """postgresql://user:password@host/db -> postgresql://user:***@host/db"""
+    scheme, sep, rest = url.partition("://")
+    if not sep or "@" not in rest:
+        return url
+    creds, _, host = rest.rpartition("@")
+    user = creds.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}" if ":" in creds else url

@@ -1,0 +1,208 @@
+"""The state store against both backends: secrets sealed at rest, intents, history, the lock."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from homelab.engine.state import open_store, state_dir
+from homelab.engine.state.crypto import KEY_ENV, generate_key
+from homelab.errors import SecretKeyError, StateError, StateLockedError
+from tests.conftest import postgres_url
+
+SECRET = b"-----BEGIN PRIVATE KEY-----\nvery-secret-material-0123456789\n"
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def backend_url(request: pytest.FixtureRequest) -> str | None:
+    if request.param == "sqlite":
+        return None
+    url = postgres_url()
+    if url is None:
+        pytest.skip("no PostgreSQL server (run the suite via make test)")
+    return url
+
+
+@pytest.fixture
+def spec_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.delenv(KEY_ENV, raising=False)
+    monkeypatch.delenv("HOMELAB_STATE_URL", raising=False)
+    path = tmp_path / "lab.yaml"
+    path.write_text("name: x\n")
+    return path
+
+
+@pytest.fixture
+def lab() -> str:
+    return f"lab-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def store_factory(spec_path: Path, backend_url: str | None) -> Iterator[object]:
+    opened = []
+
+    def make() -> object:
+        store = open_store(spec_path, url=backend_url)
+        opened.append(store)
+        return store
+
+    yield make
+    for store in opened:
+        store.close()
+
+
+def test_secret_roundtrip_and_sealed_at_rest(spec_path: Path, lab: str) -> None:
+    with open_store(spec_path) as store:
+        store.secrets(lab).put("cluster-pki", SECRET)
+        assert store.secrets(lab).get("cluster-pki") == SECRET
+        assert store.secrets(lab).names() == ["cluster-pki"]
+    raw = (spec_path.parent / ".homelab" / "state.db").read_bytes()
+    wal = spec_path.parent / ".homelab" / "state.db-wal"
+    raw += wal.read_bytes() if wal.exists() else b""
+    assert b"very-secret-material" not in raw
+    rows = sqlite3.connect(spec_path.parent / ".homelab" / "state.db").execute(
+        "SELECT value FROM hl_secrets"
+    )
+    assert all(b"very-secret" not in bytes(r[0]) for r in rows)
+
+
+def test_both_backends_secrets(store_factory, lab: str) -> None:  # type: ignore[no-untyped-def]
+    store = store_factory()
+    box = store.secrets(lab)
+    assert box.get("missing") is None
+    box.put("a", b"1")
+    box.put("a", b"2")
+    assert box.get("a") == b"2"
+    assert box.get_or_create("b", lambda: b"first") == b"first"
+    assert box.get_or_create("b", lambda: b"second") == b"first"
+    other = store_factory()
+    assert other.secrets(lab).get("b") == b"first"
+    assert other.secrets(lab + "-other").get("b") is None
+    box.delete("a")
+    assert box.names() == ["b"]
+
+
+def test_key_file_is_private_and_reused(spec_path: Path, lab: str) -> None:
+    with open_store(spec_path) as store:
+        store.secrets(lab).put("s", b"v")
+    key_file = spec_path.parent / ".homelab" / "state.key"
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    with open_store(spec_path) as store:
+        assert store.secrets(lab).get("s") == b"v"
+    assert (spec_path.parent / ".homelab" / ".gitignore").read_text().strip().endswith("*")
+
+
+def test_wrong_key_is_a_clear_error(
+    spec_path: Path, lab: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with open_store(spec_path) as store:
+        store.secrets(lab).put("s", b"v")
+    monkeypatch.setenv(KEY_ENV, generate_key())
+    with open_store(spec_path) as store, pytest.raises(SecretKeyError, match="cannot be decrypted"):
+        store.secrets(lab).get("s")
+
+
+def test_malformed_env_key(spec_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(KEY_ENV, "not-a-key")
+    with pytest.raises(SecretKeyError, match="HOMELAB_STATE_KEY"):
+        open_store(spec_path)
+
+
+def test_value_bound_to_its_name(spec_path: Path, lab: str) -> None:
+    with open_store(spec_path) as store:
+        store.secrets(lab).put("a", b"value-a")
+        store.backend.execute(
+            "INSERT INTO hl_secrets (lab, name, value, updated) "
+            "SELECT lab, 'b', value, updated FROM hl_secrets WHERE name = 'a'"
+        )
+        with pytest.raises(SecretKeyError):
+            store.secrets(lab).get("b")
+
+
+def test_intents_and_history(store_factory, lab: str) -> None:  # type: ignore[no-untyped-def]
+    store = store_factory()
+    intents = store.intents(lab)
+    intents.put("clone/w2", {"vmid": 203, "node": "pve"})
+    intents.put("seed/w2", {"volid": "local:iso/x.iso"})
+    assert store_factory().intents(lab).all() == {
+        "clone/w2": {"node": "pve", "vmid": 203},
+        "seed/w2": {"volid": "local:iso/x.iso"},
+    }
+    intents.remove("clone/w2")
+    assert list(intents.all()) == ["seed/w2"]
+    history = store.history(lab)
+    history.append("apply", {"created": 3})
+    history.append("destroy", {"destroyed": 1})
+    events = history.recent()
+    assert [e.event for e in events] == ["destroy", "apply"]
+    assert events[1].data == {"created": 3}
+
+
+def test_lock_excludes_a_second_holder(store_factory, lab: str) -> None:  # type: ignore[no-untyped-def]
+    first, second = store_factory(), store_factory()
+    with first.lock(lab, purpose="apply"):
+        with (
+            pytest.raises(StateLockedError, match="locked: apply by"),
+            second.lock(lab, purpose="x"),
+        ):
+            pass
+        with pytest.raises(StateLockedError), first.lock(lab, purpose="apply"):
+            pass
+    with second.lock(lab, purpose="apply"):
+        pass
+
+
+def test_lock_of_a_dead_process_is_taken_over(spec_path: Path, lab: str) -> None:
+    code = (
+        "import os, sys; from pathlib import Path; from homelab.engine.state import open_store;"
+        "s = open_store(Path(sys.argv[1])); cm = s.lock(sys.argv[2], purpose='apply');"
+        "cm.__enter__(); os._exit(0)"
+    )
+    subprocess.run([sys.executable, "-c", code, str(spec_path), lab], check=True, env=os.environ)
+    with open_store(spec_path) as store, store.lock(lab, purpose="apply"):
+        pass
+
+
+def test_postgres_lock_freed_when_session_dies(spec_path: Path, lab: str) -> None:
+    backend_url = postgres_url()
+    if backend_url is None:
+        pytest.skip("no PostgreSQL server (run the suite via make test)")
+    code = (
+        "import os, sys; from pathlib import Path; from homelab.engine.state import open_store;"
+        "s = open_store(Path(sys.argv[1]), url=sys.argv[3]);"
+        "cm = s.lock(sys.argv[2], purpose='apply');"
+        "cm.__enter__(); print('held', flush=True); sys.stdin.read(); os._exit(0)"
+    )
+    with subprocess.Popen(
+        [sys.executable, "-c", code, str(spec_path), lab, backend_url],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as proc:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "held"
+        with open_store(spec_path, url=backend_url) as store:
+            with pytest.raises(StateLockedError, match="locked"), store.lock(lab, purpose="x"):
+                pass
+            proc.kill()
+            proc.wait()
+            with store.lock(lab, purpose="apply"):
+                pass
+
+
+def test_bad_url_and_unreachable_server(spec_path: Path) -> None:
+    with pytest.raises(StateError, match="postgresql://"):
+        open_store(spec_path, url="mysql://x")
+    with pytest.raises(StateError, match=r"cannot open the state store postgresql://u:\*\*\*@"):
+        open_store(spec_path, url="postgresql://u:hunter2@127.0.0.1:1/db")
+
+
+def test_state_dir_is_private(spec_path: Path) -> None:
+    directory = state_dir(spec_path)
+    assert directory.stat().st_mode & 0o777 == 0o700
