@@ -232,8 +232,12 @@ class PveClient:
         raw = self.get("/cluster/nextid", vmid=vmid)
         value = as_int(raw)
         if value is None:
-            raise ServerError(200, "OK", f"/cluster/nextid returned {raw!r}, not a VMID",
-                              request="GET /cluster/nextid")  # fmt: skip
+            raise ServerError(
+                200,
+                "OK",
+                f"/cluster/nextid returned {raw!r}, not a VMID",
+                request="GET /cluster/nextid",
+            )
         return value
 
     def vmid_free(self, vmid: int) -> bool:
@@ -294,16 +298,27 @@ class PveClient:
         return parse_config(self.get(f"{_vm(node, vmid)}/config", current=current or None) or {})
 
     def update_config(
-        self, node: str, vmid: int, *, digest: str | None = None, delete: Iterable[str] = (),
+        self,
+        node: str,
+        vmid: int,
+        *,
+        digest: str | None = None,
+        delete: Iterable[str] = (),
         **changes: Any,
-    ) -> None:  # fmt: skip
+    ) -> None:
         """Synchronous PUT /config. ``sshkeys`` is given in plain text (encoded here)."""
         self.put(f"{_vm(node, vmid)}/config", **_config_params(digest, delete, changes))
 
     def update_config_async(
-        self, node: str, vmid: int, *, digest: str | None = None, delete: Iterable[str] = (),
-        timeout: float = 300.0, **changes: Any,
-    ) -> TaskResult | None:  # fmt: skip
+        self,
+        node: str,
+        vmid: int,
+        *,
+        digest: str | None = None,
+        delete: Iterable[str] = (),
+        timeout: float = 300.0,
+        **changes: Any,
+    ) -> TaskResult | None:
         """POST /config and wait for its qmconfig task (for disk allocation and hotplug)."""
         params = _config_params(digest, delete, changes)
         return self.run_task(
@@ -334,8 +349,14 @@ class PveClient:
         self, node: str, vmid: int, *, timeout: int | None = None, force_stop: bool = False
     ) -> str:
         """ACPI/agent shutdown; ``force_stop`` kills the VM when ``timeout`` runs out."""
-        return str(self.post(f"{_vm(node, vmid)}/status/shutdown", idempotent=True,
-                             timeout=timeout, forceStop=force_stop or None))  # fmt: skip
+        return str(
+            self.post(
+                f"{_vm(node, vmid)}/status/shutdown",
+                idempotent=True,
+                timeout=timeout,
+                forceStop=force_stop or None,
+            )
+        )
 
     def stop(self, node: str, vmid: int, *, timeout: int | None = None) -> str:
         return str(self.post(f"{_vm(node, vmid)}/status/stop", idempotent=True, timeout=timeout))

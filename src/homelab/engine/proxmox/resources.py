@@ -85,8 +85,9 @@ class PveVersion:
 
     @classmethod
     def parse(cls, raw: Mapping[str, Any]) -> PveVersion:
-        return cls(str(raw.get("version", "")), str(raw.get("release", "")),
-                   str(raw.get("repoid", "")))  # fmt: skip
+        return cls(
+            str(raw.get("version", "")), str(raw.get("release", "")), str(raw.get("repoid", ""))
+        )
 
 
 @dataclass(frozen=True)

@@ -81,8 +81,12 @@ class RetryPolicy:
                 wait = self.delay(attempt)
                 log.warning(
                     "%s failed (%s: %s); retry %d/%d in %.1f s",
-                    what, type(error).__name__, error.message.splitlines()[0],
-                    attempt, self.attempts - 1, wait,
-                )  # fmt: skip
+                    what,
+                    type(error).__name__,
+                    error.message.splitlines()[0],
+                    attempt,
+                    self.attempts - 1,
+                    wait,
+                )
                 self.sleep(wait)
         raise AssertionError("unreachable: the loop returns or raises")

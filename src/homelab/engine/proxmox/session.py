@@ -93,8 +93,7 @@ def decode_envelope(response: httpx.Response, *, request: str) -> dict[str, Any]
     """The ``{"data": ...}`` envelope of a success, or the classified ApiError of a failure."""
     body = _json_body(response)
     if not response.is_success:
-        raise classify_response(response.status_code, response.reason_phrase, body,
-                                request=request)  # fmt: skip
+        raise classify_response(response.status_code, response.reason_phrase, body, request=request)
     if not isinstance(body, dict) or "data" not in body:
         raise ServerError(
             response.status_code,
