@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import httpx
 import pytest
 
 from homelab.engine.proxmox import errors as e
@@ -14,7 +15,7 @@ LOG = f"/nodes/pve1/tasks/{UPID_CLONE}/log"
 RUNNING = ok({"status": "running", "upid": UPID_CLONE})
 
 
-def stopped(exitstatus: str) -> object:
+def stopped(exitstatus: str) -> httpx.Response:
     return ok({"status": "stopped", "exitstatus": exitstatus, "upid": UPID_CLONE})
 
 
