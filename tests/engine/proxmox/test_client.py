@@ -195,10 +195,10 @@ def test_permanent_errors_are_not_retried() -> None:
 
 def test_clone_is_not_repeated_after_an_ambiguous_error() -> None:
     pve = ScriptedPve().on("POST", "/nodes/pve1/qemu/9000/clone", fail(500, "got unexpected reply"))
-    client, _, _waits = make_client(pve)
+    client, _, waits = make_client(pve)
     with pytest.raises(e.ServerError):
         client.clone("pve1", 9000, 201, name="a", full=True)
-    assert len(pve.requests) == 1
+    assert len(pve.requests) == 1 and waits == []
 
 
 def test_clone_is_repeated_after_a_lock_timeout_or_when_the_caller_allows() -> None:
@@ -430,7 +430,7 @@ def test_httpx_is_not_leaked_outside(exc: Exception, expected: type[ProxmoxError
     def explode(request: httpx.Request) -> httpx.Response:
         raise exc
 
-    client, _, _waits = make_client(ScriptedPve().on("GET", "/version", explode), attempts=2)
+    client, _, _ = make_client(ScriptedPve().on("GET", "/version", explode), attempts=2)
     with pytest.raises(ProxmoxError) as caught:
         client.version()
     error = caught.value
