@@ -491,3 +491,18 @@ def test_client_closes_and_reopens_its_connection_pool() -> None:
         client.close()
         client.version()
     assert len(pve.requests) == 2
+
+
+def test_a_task_call_that_returns_no_upid_is_a_clear_error() -> None:
+    pve = ScriptedPve().on("POST", f"{VM}/status/start", ok(None))
+    client, _, _ = make_client(pve)
+    with pytest.raises(e.InvalidUpid, match="not a task id"):
+        client.start("pve1", 201)
+
+
+def test_upload_refuses_a_name_proxmox_would_reject_before_sending() -> None:
+    pve = ScriptedPve()
+    client, _, _ = make_client(pve)
+    with pytest.raises(e.RefusedError, match=r"must end in \.iso"):
+        client.upload_iso("pve1", "local", "seed.yaml", b"x")
+    assert pve.requests == []

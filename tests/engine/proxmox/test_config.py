@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -122,3 +123,10 @@ def test_bad_fingerprints_are_refused(raw: str) -> None:
 def test_settings_repr_hides_the_secret() -> None:
     settings = resolve_settings(spec(), env())
     assert SECRET not in repr(settings) and SECRET not in str(settings)
+
+
+def test_relative_ca_bundle_is_relative_to_the_spec_folder(tmp_path: Path) -> None:
+    from_spec = resolve_settings(spec(ca_bundle="certs/pve-root-ca.pem"), env(), base_dir=tmp_path)
+    assert from_spec.ca_bundle == tmp_path / "certs/pve-root-ca.pem"
+    from_env = resolve_settings(spec(), env(PROXMOX_VE_CA_BUNDLE="ca.pem"), base_dir=tmp_path)
+    assert from_env.ca_bundle == Path("ca.pem")

@@ -277,7 +277,7 @@ class PveClient:
         A clone is not repeated on errors that leave its effect unknown (5xx, read timeout)
         unless ``idempotent`` says the caller can cope (it re-observes before going on).
         """
-        return str(
+        return _task_id(
             self.post(
                 f"{_vm(node, vmid)}/clone",
                 idempotent=idempotent,
@@ -343,13 +343,13 @@ class PveClient:
         return VmStatus.parse(self.get(f"{_vm(node, vmid)}/status/current") or {}, vmid)
 
     def start(self, node: str, vmid: int, *, timeout: int | None = None) -> str:
-        return str(self.post(f"{_vm(node, vmid)}/status/start", timeout=timeout))
+        return _task_id(self.post(f"{_vm(node, vmid)}/status/start", timeout=timeout))
 
     def shutdown(
         self, node: str, vmid: int, *, timeout: int | None = None, force_stop: bool = False
     ) -> str:
         """ACPI/agent shutdown; ``force_stop`` kills the VM when ``timeout`` runs out."""
-        return str(
+        return _task_id(
             self.post(
                 f"{_vm(node, vmid)}/status/shutdown",
                 idempotent=True,
@@ -359,17 +359,19 @@ class PveClient:
         )
 
     def stop(self, node: str, vmid: int, *, timeout: int | None = None) -> str:
-        return str(self.post(f"{_vm(node, vmid)}/status/stop", idempotent=True, timeout=timeout))
+        return _task_id(
+            self.post(f"{_vm(node, vmid)}/status/stop", idempotent=True, timeout=timeout)
+        )
 
     def reboot(self, node: str, vmid: int, *, timeout: int | None = None) -> str:
-        return str(self.post(f"{_vm(node, vmid)}/status/reboot", timeout=timeout))
+        return _task_id(self.post(f"{_vm(node, vmid)}/status/reboot", timeout=timeout))
 
     def destroy(
         self, node: str, vmid: int, *, purge: bool = True, destroy_unreferenced_disks: bool = True
     ) -> str:
         """Destroy the VM and its disks; returns the qmdestroy UPID."""
         params = {"purge": purge, "destroy-unreferenced-disks": destroy_unreferenced_disks}
-        return str(self.request("DELETE", _vm(node, vmid), params)["data"])
+        return _task_id(self.request("DELETE", _vm(node, vmid), params)["data"])
 
     def agent_ping(self, node: str, vmid: int) -> bool:
         """True if the guest agent answers; False while the guest (or its agent) is not up."""
@@ -403,6 +405,10 @@ class PveClient:
     ) -> str:
         """Upload an ISO image (multipart, content=iso), wait for its imgcopy task, return the
         volume id (``local:iso/<filename>``). An existing file of that name is replaced."""
+        if not filename.lower().endswith((".iso", ".img")) or "/" in filename:
+            raise RefusedError(
+                400, "wrong file extension", f"ISO file name {filename!r} must end in .iso or .img"
+            )
         path = f"{_storage(node, storage)}/upload"
         files = {"filename": (filename, data, "application/octet-stream")}
 
@@ -419,6 +425,11 @@ class PveClient:
         self.run_task(
             lambda: self.delete(path, idempotent=False), timeout=timeout, what=f"delete {volid}"
         )
+
+
+def _task_id(data: Any) -> str:
+    """The UPID a task-starting call returned, checked (a clear error beats a later one)."""
+    return Upid.parse(str(data)).raw
 
 
 def _vm(node: str, vmid: int) -> str:

@@ -94,22 +94,26 @@ def resolve_settings(
     env: Mapping[str, str] | None = None,
     *,
     token: Secret | None = None,
+    base_dir: Path | None = None,
     http_timeout: float = 30.0,
     connect_timeout: float = 10.0,
 ) -> ConnectionSettings:
-    """Settings from ``spec`` and ``env`` (os.environ by default); ``token`` overrides the env."""
+    """Settings from ``spec`` and ``env`` (os.environ by default); ``token`` overrides the env.
+
+    A relative ``proxmox.ca_bundle`` is taken relative to ``base_dir`` (the spec's folder).
+    """
     if env is None:
         env = os.environ
     endpoint = normalize_endpoint(_pick(env, ENV_ENDPOINT, spec.endpoint if spec else None))
     token_id, secret = _resolve_token(env, token, spec.token_id if spec else None)
     raw_pin = _pick(env, ENV_FINGERPRINT, spec.fingerprint if spec else None)
-    bundle = _pick(env, ENV_CA_BUNDLE, spec.ca_bundle if spec else None)
+    bundle = _resolve_bundle(env, spec.ca_bundle if spec else None, base_dir)
     return ConnectionSettings(
         endpoint=endpoint,
         token_id=token_id,
         token_secret=secret,
         fingerprint=normalize_fingerprint(raw_pin) if raw_pin else None,
-        ca_bundle=Path(bundle).expanduser() if bundle else None,
+        ca_bundle=bundle,
         http_timeout=http_timeout,
         connect_timeout=connect_timeout,
     )
@@ -118,6 +122,18 @@ def resolve_settings(
 def _pick(env: Mapping[str, str], name: str, fallback: str | None) -> str | None:
     value = env.get(name, "").strip()
     return value or fallback
+
+
+def _resolve_bundle(
+    env: Mapping[str, str], from_spec: str | None, base_dir: Path | None
+) -> Path | None:
+    from_env = env.get(ENV_CA_BUNDLE, "").strip()
+    if from_env:
+        return Path(from_env).expanduser()
+    if not from_spec:
+        return None
+    path = Path(from_spec).expanduser()
+    return path if path.is_absolute() or base_dir is None else base_dir / path
 
 
 def normalize_endpoint(raw: str | None) -> str:

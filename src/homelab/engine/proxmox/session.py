@@ -82,7 +82,9 @@ def encode_params(params: Mapping[str, Any]) -> dict[str, str]:
             continue
         if isinstance(value, bool):
             encoded[key] = "1" if value else "0"
-        elif isinstance(value, list | tuple | set | frozenset):
+        elif isinstance(value, set | frozenset):
+            encoded[key] = ",".join(sorted(str(item) for item in value))
+        elif isinstance(value, list | tuple):
             encoded[key] = ",".join(str(item) for item in value)
         else:
             encoded[key] = str(value)
