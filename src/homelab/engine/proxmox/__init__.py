@@ -6,8 +6,9 @@
     retry       RetryPolicy: backoff with jitter, idempotency rules
     tasks       Upid, TaskResult, waiting for tasks
     resources   typed, tolerant views of API replies
-    session     httpx glue: client construction, encoding, map_httpx_errors
-    client      PveClient: low-level requests and the typed calls the engine uses
+    wire        httpx glue: client construction, encoding, map_httpx_errors
+    session     PveSession: requests with retries, request hooks, task waits
+    client      PveClient(PveSession): the typed calls the engine uses
 
 Never imports homelab.sim (the other side of the wire).
 """

@@ -1,153 +1,194 @@
-"""The httpx side of the Proxmox client: building the httpx.Client, encoding, decoding, errors.
+"""PveSession: requests to the Proxmox VE API with retries, and waiting for tasks.
 
-This is the only module that knows httpx's exceptions; ``map_httpx_errors`` turns each into
-the Proxmox error tree (``raise ... from exc``) so no httpx type escapes the client. The token
-travels in an ``Authorization`` header added per request by ``TokenAuth``, so it is not part of
-the client's default headers, and httpx masks that header in reprs.
+``get/post/put/delete(path, **params)`` return the envelope's ``data`` after retrying
+transient errors per the RetryPolicy: GET and PUT are idempotent; a POST or DELETE is repeated
+only on errors that prove Proxmox did nothing, unless the caller passes ``idempotent=True``.
+``wait_task`` follows a UPID to its end; ``run_task`` starts a task and waits for it, starting
+it again when it failed on a lock.
+
+Nothing from httpx escapes: every request runs inside ``map_httpx_errors``. The API token is
+in ``settings`` as a Secret and goes out only in the Authorization header. The typed calls the
+engine uses are in client.py (PveClient).
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Generator, Iterator, Mapping
-from contextlib import contextmanager
-from typing import Any
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from types import TracebackType
+from typing import Any, Self
 from urllib.parse import quote
 
 import httpx
 
 from homelab.engine.proxmox.config import ConnectionSettings
-from homelab.engine.proxmox.errors import ServerError, TransportError, classify_response
-from homelab.engine.proxmox.tls import build_ssl_context, tls_error_from
-from homelab.errors import ProxmoxError
+from homelab.engine.proxmox.errors import TaskFailed
+from homelab.engine.proxmox.resources import as_int
+from homelab.engine.proxmox.retry import RetryPolicy
+from homelab.engine.proxmox.tasks import TaskResult, Upid, wait_for_task
+from homelab.engine.proxmox.wire import (
+    build_http_client,
+    decode_envelope,
+    encode_params,
+    map_httpx_errors,
+)
 
-__all__ = [
-    "TokenAuth",
-    "build_http_client",
-    "decode_envelope",
-    "encode_params",
-    "map_httpx_errors",
-    "path_segment",
-]
+__all__ = ["PveSession", "RequestHook"]
 
-USER_AGENT = "homelab (+https://github.com/homelab)"
+log = logging.getLogger(__name__)
+
+#: Called with (method, path) before every HTTP request, retries and task polls included.
+RequestHook = Callable[[str, str], None]
+IDEMPOTENT_METHODS = frozenset({"GET", "PUT"})
 
 
-class TokenAuth(httpx.Auth):
-    """Adds ``Authorization: PVEAPIToken=user@realm!id=secret`` to every request."""
+class PveSession:
+    """A keep-alive, retrying connection to one Proxmox VE API endpoint."""
 
-    def __init__(self, settings: ConnectionSettings) -> None:
-        self._settings = settings
-
-    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        request.headers["Authorization"] = self._settings.authorization()
-        yield request
+    def __init__(
+        self,
+        settings: ConnectionSettings,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        retry: RetryPolicy | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
+        on_request: RequestHook | None = None,
+    ) -> None:
+        self.settings = settings
+        self.retry = retry if retry is not None else RetryPolicy()
+        self._transport = transport
+        self._sleep = sleep
+        self._monotonic = monotonic
+        self._hooks: list[RequestHook] = [on_request] if on_request else []
+        self._http: httpx.Client | None = None
+        self._http_lock = threading.Lock()  # the engine calls from several worker threads
 
     def __repr__(self) -> str:
-        return f"TokenAuth({self._settings.token_id!r}, secret=***)"
-
-
-def build_http_client(
-    settings: ConnectionSettings, transport: httpx.BaseTransport | None
-) -> httpx.Client:
-    """A keep-alive httpx.Client for ``settings``; TLS trust from tls.py unless ``transport``.
-
-    ``trust_env`` is off: proxy variables, ``SSL_CERT_FILE`` and ``.netrc`` must not silently
-    change where the token goes or which certificates are trusted.
-    """
-    timeout = httpx.Timeout(settings.http_timeout, connect=settings.connect_timeout)
-    verify = True if transport is not None else build_ssl_context(settings)
-    return httpx.Client(
-        base_url=settings.base_url,
-        auth=TokenAuth(settings),
-        timeout=timeout,
-        verify=verify,
-        transport=transport,
-        trust_env=False,
-        follow_redirects=False,
-        headers={"Accept": "application/json", "User-Agent": USER_AGENT},
-    )
-
-
-def path_segment(value: object) -> str:
-    """One URL path segment (volume ids contain ``/`` and ``:``)."""
-    return quote(str(value), safe="")
-
-
-def encode_params(params: Mapping[str, Any]) -> dict[str, str]:
-    """Proxmox wire values: booleans 0/1, lists comma-joined, ``None`` left out."""
-    encoded: dict[str, str] = {}
-    for key, value in params.items():
-        if value is None:
-            continue
-        if isinstance(value, bool):
-            encoded[key] = "1" if value else "0"
-        elif isinstance(value, set | frozenset):
-            encoded[key] = ",".join(sorted(str(item) for item in value))
-        elif isinstance(value, list | tuple):
-            encoded[key] = ",".join(str(item) for item in value)
-        else:
-            encoded[key] = str(value)
-    return encoded
-
-
-def decode_envelope(response: httpx.Response, *, request: str) -> dict[str, Any]:
-    """The ``{"data": ...}`` envelope of a success, or the classified ApiError of a failure."""
-    body = _json_body(response)
-    if not response.is_success:
-        raise classify_response(response.status_code, response.reason_phrase, body, request=request)
-    if not isinstance(body, dict) or "data" not in body:
-        raise ServerError(
-            response.status_code,
-            response.reason_phrase,
-            "the reply is not a Proxmox API envelope (is the endpoint a Proxmox VE API?)",
-            request=request,
+        return (
+            f"PveClient(endpoint={self.settings.endpoint!r}, token_id={self.settings.token_id!r})"
         )
-    return body
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        with self._http_lock:
+            if self._http is not None:
+                self._http.close()
+                self._http = None
+
+    def add_request_hook(self, hook: RequestHook) -> None:
+        """Call ``hook(method, path)`` before every HTTP request (benchmarks count them)."""
+        self._hooks.append(hook)
+
+    # -- low level ---------------------------------------------------------------------------
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        idempotent: bool | None = None,
+        files: Mapping[str, tuple[str, bytes, str]] | None = None,
+    ) -> dict[str, Any]:
+        """Send one API request (with retries) and return the whole envelope."""
+        safe = method in IDEMPOTENT_METHODS if idempotent is None else idempotent
+        what = f"{method} {path}"
+        return self.retry.call(
+            lambda: self._send(method, path, encode_params(params or {}), files),
+            idempotent=safe,
+            what=what,
+        )
+
+    def get(self, path: str, **params: Any) -> Any:
+        return self.request("GET", path, params)["data"]
+
+    def post(self, path: str, *, idempotent: bool = False, **params: Any) -> Any:
+        return self.request("POST", path, params, idempotent=idempotent)["data"]
+
+    def put(self, path: str, **params: Any) -> Any:
+        return self.request("PUT", path, params)["data"]
+
+    def delete(self, path: str, *, idempotent: bool = False, **params: Any) -> Any:
+        return self.request("DELETE", path, params, idempotent=idempotent)["data"]
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        params: dict[str, str],
+        files: Mapping[str, tuple[str, bytes, str]] | None,
+    ) -> dict[str, Any]:
+        what = f"{method} {path}"
+        for hook in self._hooks:
+            hook(method, path)
+        started = self._monotonic()
+        with map_httpx_errors(self.settings, request=what):
+            http = self._client()
+            if method in ("GET", "DELETE"):
+                response = http.request(method, path, params=params)
+            else:
+                response = http.request(method, path, data=params, files=files)
+        log.debug("%s -> %d (%.3f s)", what, response.status_code, self._monotonic() - started)
+        return decode_envelope(response, request=what)
+
+    def _client(self) -> httpx.Client:
+        with self._http_lock:
+            if self._http is None:
+                self._http = build_http_client(self.settings, self._transport)
+            return self._http
+
+    # -- tasks -------------------------------------------------------------------------------
+
+    def wait_task(self, upid: str | Upid, timeout: float = 600.0, poll: float = 1.0) -> TaskResult:
+        """Wait for a task to stop; TaskFailed (with its log tail) unless it ended OK/WARNINGS."""
+        parsed = upid if isinstance(upid, Upid) else Upid.parse(upid)
+        return wait_for_task(
+            parsed,
+            fetch_status=self.task_status,
+            fetch_log_tail=self.task_log_tail,
+            timeout=timeout,
+            poll=poll,
+            sleep=self._sleep,
+            monotonic=self._monotonic,
+        )
+
+    def task_status(self, upid: Upid) -> dict[str, Any]:
+        data = self.get(f"/nodes/{upid.node}/tasks/{_upid_segment(upid)}/status")
+        return data if isinstance(data, dict) else {}
+
+    def task_log_tail(self, upid: Upid, lines: int = 20) -> tuple[str, ...]:
+        """The last ``lines`` lines of a task's log (two small requests, never the whole log)."""
+        path = f"/nodes/{upid.node}/tasks/{_upid_segment(upid)}/log"
+        total = as_int(self.request("GET", path, {"start": 0, "limit": 1}).get("total")) or 0
+        data = self.get(path, start=max(0, total - lines), limit=lines)
+        rows = data if isinstance(data, list) else []
+        return tuple(str(row.get("t", "")) for row in rows if isinstance(row, dict))
+
+    def run_task(
+        self, dispatch: Callable[[], str | None], *, timeout: float = 600.0, what: str = "task"
+    ) -> TaskResult | None:
+        """Start a task with ``dispatch`` and wait for it, starting it again when it failed on a
+        lock (which proves it did nothing). ``dispatch`` returning None means done synchronously.
+        """
+
+        def attempt() -> TaskResult | None:
+            upid = dispatch()
+            return None if upid is None else self.wait_task(upid, timeout)
+
+        return self.retry.call(
+            attempt, idempotent=False, what=what, retry_if=lambda e: isinstance(e, TaskFailed)
+        )
 
 
-def _json_body(response: httpx.Response) -> Any:
-    try:
-        return json.loads(response.content) if response.content else None
-    except (ValueError, UnicodeDecodeError):
-        return None
-
-
-@contextmanager
-def map_httpx_errors(settings: ConnectionSettings, *, request: str) -> Iterator[None]:
-    """Turn httpx exceptions raised in the block into the Proxmox error tree."""
-    try:
-        yield
-    except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-        tls = tls_error_from(exc, settings)
-        if tls is not None:
-            raise tls from exc
-        raise TransportError(
-            f"cannot connect to Proxmox at {settings.host} ({request}): {_text(exc)}",
-            sent=False,
-            hint="check the endpoint, that pveproxy runs (port 8006) and that no firewall "
-            "blocks the way",
-        ) from exc
-    except httpx.TimeoutException as exc:
-        raise TransportError(
-            f"Proxmox at {settings.host} did not answer {request} within "
-            f"{settings.http_timeout:g} s",
-            sent=True,
-            hint="a busy node answers slowly; raise the HTTP timeout if this repeats",
-        ) from exc
-    except httpx.TransportError as exc:
-        tls = tls_error_from(exc, settings)
-        if tls is not None:
-            raise tls from exc
-        raise TransportError(
-            f"the connection to Proxmox at {settings.host} broke during {request}: {_text(exc)}",
-            sent=True,
-        ) from exc
-    except httpx.HTTPError as exc:
-        raise ProxmoxError(f"cannot send {request} to Proxmox: {_text(exc)}") from exc
-    except httpx.InvalidURL as exc:
-        raise ProxmoxError(f"invalid Proxmox URL for {request}: {_text(exc)}") from exc
-
-
-def _text(exc: Exception) -> str:
-    return str(exc) or type(exc).__name__
+def _upid_segment(upid: Upid) -> str:
+    return quote(upid.raw, safe=":@!")
