@@ -506,3 +506,8 @@ def test_upload_refuses_a_name_proxmox_would_reject_before_sending() -> None:
     with pytest.raises(e.RefusedError, match=r"must end in \.iso"):
         client.upload_iso("pve1", "local", "seed.yaml", b"x")
     assert pve.requests == []
+
+
+def test_repr_names_the_endpoint_and_token_id_only() -> None:
+    client, _, _ = make_client(ScriptedPve())
+    assert repr(client) == f"PveClient(endpoint='https://pve.test:8006', token_id='{TOKEN_ID}')"

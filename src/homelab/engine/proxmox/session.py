@@ -67,9 +67,8 @@ class PveSession:
         self._http_lock = threading.Lock()  # the engine calls from several worker threads
 
     def __repr__(self) -> str:
-        return (
-            f"PveClient(endpoint={self.settings.endpoint!r}, token_id={self.settings.token_id!r})"
-        )
+        name = type(self).__name__
+        return f"{name}(endpoint={self.settings.endpoint!r}, token_id={self.settings.token_id!r})"
 
     def __enter__(self) -> Self:
         return self
