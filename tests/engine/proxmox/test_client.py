@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import ssl
 from ipaddress import IPv4Interface
 
 import httpx
@@ -421,13 +422,17 @@ def test_non_envelope_reply_is_a_clear_error() -> None:
             e.TransportError,
         ),
         (httpx.ProxyError("proxy"), e.TransportError),
-        (httpx.UnsupportedProtocol("bad scheme"), e.TransportError),
+        (httpx.UnsupportedProtocol("bad scheme"), ProxmoxError),
+        (httpx.LocalProtocolError("bad header"), ProxmoxError),
         (httpx.DecodingError("bad gzip"), ProxmoxError),
         (httpx.TooManyRedirects("loop"), ProxmoxError),
     ],
 )
 def test_httpx_is_not_leaked_outside(exc: Exception, expected: type[ProxmoxError]) -> None:
+    calls: list[int] = []
+
     def explode(request: httpx.Request) -> httpx.Response:
+        calls.append(1)
         raise exc
 
     client, _, _ = make_client(ScriptedPve().on("GET", "/version", explode), attempts=2)
@@ -438,6 +443,19 @@ def test_httpx_is_not_leaked_outside(exc: Exception, expected: type[ProxmoxError
     assert not isinstance(error, httpx.HTTPError)
     assert error.__cause__ is exc
     assert "pve.test:8006" in error.message or "GET /version" in error.message
+    assert len(calls) == (2 if expected is e.TransportError else 1)
+
+
+def test_a_connection_lost_during_the_handshake_is_a_transport_error() -> None:
+    def drop(request: httpx.Request) -> httpx.Response:
+        try:
+            raise ssl.SSLEOFError(8, "EOF occurred in violation of protocol")
+        except ssl.SSLError as inner:
+            raise httpx.ConnectError("EOF occurred in violation of protocol") from inner
+
+    client, _, _ = make_client(ScriptedPve().on("GET", "/version", drop), attempts=1)
+    with pytest.raises(e.TransportError):
+        client.version()
 
 
 def test_connection_refused_is_retried_even_for_unsafe_requests() -> None:

@@ -93,7 +93,12 @@ def trim(text: str, limit: int = MAX_TEXT) -> str:
 
 
 class ApiError(ProxmoxError):
-    """The Proxmox VE API answered ``status`` with an error."""
+    """The Proxmox VE API answered ``status`` with an error.
+
+    ``reason`` is the HTTP reason phrase, ``detail`` the body's ``message`` (or the reason when
+    the body has none), ``errors`` the per-parameter texts; ``message`` (from LabError) is the
+    whole one-line text shown to the user.
+    """
 
     transient = False
     before_effect = False

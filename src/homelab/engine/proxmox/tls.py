@@ -29,6 +29,8 @@ from homelab.engine.proxmox.errors import FingerprintMismatch, TlsError
 
 __all__ = ["PinMismatch", "build_ssl_context", "fingerprint_of", "tls_error_from"]
 
+#: SSL errors that mean the connection dropped, not that trust failed (transport errors).
+CONNECTION_LOST = (ssl.SSLEOFError, ssl.SSLZeroReturnError, ssl.SSLSyscallError)
 FINGERPRINT_HINT = (
     "Proxmox VE uses its own certificate authority by default: pin the certificate's "
     "SHA-256 fingerprint in proxmox.fingerprint or PROXMOX_VE_FINGERPRINT (web UI: node > "
@@ -105,7 +107,7 @@ def tls_error_from(exc: BaseException, settings: ConnectionSettings) -> TlsError
             return FingerprintMismatch(current.expected, current.actual, host=settings.host)
         if isinstance(current, ssl.SSLCertVerificationError):
             return _untrusted(current, settings)
-        if isinstance(current, ssl.SSLError):
+        if isinstance(current, ssl.SSLError) and not isinstance(current, CONNECTION_LOST):
             return TlsError(f"TLS handshake with {settings.host} failed: {current.reason}")
         current = current.__cause__ or current.__context__
     return None

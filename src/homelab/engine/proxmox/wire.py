@@ -135,6 +135,8 @@ def map_httpx_errors(settings: ConnectionSettings, *, request: str) -> Iterator[
             sent=True,
             hint="a busy node answers slowly; raise the HTTP timeout if this repeats",
         ) from exc
+    except (httpx.UnsupportedProtocol, httpx.LocalProtocolError) as exc:
+        raise ProxmoxError(f"cannot send {request} to Proxmox: {_text(exc)}") from exc
     except httpx.TransportError as exc:
         tls = tls_error_from(exc, settings)
         if tls is not None:
