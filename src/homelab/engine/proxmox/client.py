@@ -61,7 +61,8 @@ class PveClient(PveSession):
         return tuple(ClusterResource.parse(item) for item in data or [] if isinstance(item, dict))
 
     def nodes(self) -> tuple[NodeInfo, ...]:
-        return tuple(NodeInfo.parse(item) for item in self.get("/nodes") or [])
+        data = self.get("/nodes")
+        return tuple(NodeInfo.parse(item) for item in data or [] if isinstance(item, dict))
 
     def node_status(self, node: str) -> NodeStatus:
         return NodeStatus.parse(self.get(f"/nodes/{path_segment(node)}/status") or {}, node)
