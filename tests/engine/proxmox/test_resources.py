@@ -72,7 +72,8 @@ def test_parsers_never_crash_on_odd_replies(raw: dict[str, Any]) -> None:
 
 def test_numbers_arrive_as_strings_or_numbers() -> None:
     assert [as_int(v) for v in ("100", 100, 100.0, " 7 ", True)] == [100, 100, 100, 7, 1]
-    assert [as_int(v) for v in ("1.5", "abc", None, [], 1.5)] == [None] * 5
+    odd: tuple[Any, ...] = ("1.5", "abc", None, [], 1.5)
+    assert [as_int(v) for v in odd] == [None] * 5
 
 
 def test_booleans_arrive_as_integers_or_strings() -> None:
