@@ -156,6 +156,12 @@ def test_long_bodies_are_trimmed_to_one_line() -> None:
         ("VM is locked (backup)", e.TaskLocked, True),
         ("clone failed: storage 'fast' does not exist", e.TaskFailed, False),
         ("unexpected status", e.TaskFailed, False),
+        (
+            "clone failed: close (rename) atomic file '/etc/pve/nodes/pve2/qemu-server/201.conf'"
+            " failed: File exists",
+            e.TaskConflict,
+            False,
+        ),
     ],
 )
 def test_task_failures_are_classified_by_exitstatus(
@@ -173,3 +179,11 @@ def test_task_lock_timeout_is_also_a_lock_timeout_error() -> None:
     error = e.classify_task_failure("UPID:x", LOCK_TIMEOUT, ())
     assert isinstance(error, e.LockTimeoutError) and isinstance(error, e.TaskFailed)
     assert error.before_effect
+
+
+def test_task_conflict_is_also_a_conflict_error() -> None:
+    error = e.classify_task_failure(
+        "UPID:x", "unable to create VM 201: config file already exists", ()
+    )
+    assert isinstance(error, e.ConflictError) and isinstance(error, e.TaskFailed)
+    assert not error.transient

@@ -17,6 +17,7 @@
     │   └── FingerprintMismatch         the certificate is not the pinned one
     ├── InvalidUpid                     a task id that is not a UPID
     ├── TaskFailed                      a task stopped with an error exitstatus (carries log tail)
+    │   ├── TaskConflict                ... because the VMID is taken (e.g. on another node)
     │   ├── TaskLocked         (T)      ... because the VM was locked
     │   └── TaskLockTimeout    (T)      ... because a lock could not be taken in time
     └── TaskTimeout                     a task still runs after the caller's timeout
@@ -54,6 +55,7 @@ __all__ = [
     "ProxmoxError",
     "RefusedError",
     "ServerError",
+    "TaskConflict",
     "TaskFailed",
     "TaskLockTimeout",
     "TaskLocked",
@@ -251,6 +253,17 @@ class TaskLocked(TaskFailed, LockedError):
         self._as_api_error()
 
 
+class TaskConflict(TaskFailed, ConflictError):
+    """A task failed because what it creates already exists (a VMID taken on another node)."""
+
+    transient = False
+    before_effect = True
+
+    def __init__(self, upid: str, exitstatus: str, log_tail: tuple[str, ...] = ()) -> None:
+        TaskFailed.__init__(self, upid, exitstatus, log_tail)
+        self._as_api_error()
+
+
 class TaskLockTimeout(TaskFailed, LockTimeoutError):
     """A task failed because it could not take a lock in time."""
 
@@ -283,6 +296,8 @@ def classify_task_failure(upid: str, exitstatus: str, log_tail: tuple[str, ...])
         return TaskLockTimeout(upid, exitstatus, log_tail)
     if LOCKED_RE.search(exitstatus):
         return TaskLocked(upid, exitstatus, log_tail)
+    if CONFLICT_RE.search(exitstatus):
+        return TaskConflict(upid, exitstatus, log_tail)
     return TaskFailed(upid, exitstatus, log_tail)
 
 
