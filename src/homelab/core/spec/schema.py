@@ -11,6 +11,7 @@ from typing import Any
 from homelab import __version__
 from homelab.core.spec.checks import HOSTNAME_RE
 from homelab.core.spec.models import LabSpec
+from homelab.core.spec.validate import EXTENSION_PREFIX
 
 SCHEMA_ID = "urn:homelab:spec:lab-spec"
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
@@ -22,6 +23,7 @@ def lab_json_schema() -> dict[str, Any]:
     properties = body["properties"]
     properties["name"]["pattern"] = HOSTNAME_RE.pattern
     properties["vms"]["propertyNames"] = {"pattern": HOSTNAME_RE.pattern}
+    body["patternProperties"] = {f"^{EXTENSION_PREFIX}": {"description": "ignored; for anchors"}}
     return {
         "$schema": DRAFT,
         "$id": f"{SCHEMA_ID}:{__version__}",

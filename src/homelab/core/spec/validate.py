@@ -2,6 +2,7 @@
 
 ``validate_text`` never raises on bad input: whatever the text holds, it returns findings with
 positions, sorted by where they are in the file. The spec is returned only when there is no error.
+Top-level keys starting with ``x-`` are ignored (a place for YAML anchors, as in Compose files).
 Pure: the caller reads the file.
 """
 
@@ -58,6 +59,13 @@ def place(problem: Problem, index: PositionIndex) -> Finding:
     return problem.at(where.line, where.col)
 
 
+EXTENSION_PREFIX = "x-"
+
+
+def _without_extensions(data: dict[str, object]) -> dict[str, object]:
+    return {key: value for key, value in data.items() if not key.startswith(EXTENSION_PREFIX)}
+
+
 def _validate_model(data: object, index: PositionIndex) -> tuple[LabSpec | None, list[Problem]]:
     try:
         return LabSpec.model_validate(data), []
@@ -71,7 +79,7 @@ def validate_text(content: str | bytes, source: str) -> ValidationResult:
     findings = list(loaded.findings)
     if loaded.data is None:
         return ValidationResult(None, sorted(findings, key=Finding.sort_key), source)
-    spec, problems = _validate_model(loaded.data, loaded.index)
+    spec, problems = _validate_model(_without_extensions(loaded.data), loaded.index)
     if spec is not None:
         problems.extend(checks.run_checks(spec))
     findings.extend(place(problem, loaded.index) for problem in problems)
