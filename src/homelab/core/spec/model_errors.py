@@ -107,14 +107,24 @@ _field_homes(LabSpec, "", _HOMES)
 _HOMES = {key: [home.rstrip(".") for home in homes] for key, homes in _HOMES.items()}
 
 
+def _closest_field(key: str, fields: list[str]) -> str | None:
+    wanted = key.lower().replace("-", "_")
+    lowered = {name.lower(): name for name in fields}
+    close = difflib.get_close_matches(wanted, list(lowered), 1, 0.6)
+    if close:
+        return lowered[close[0]]
+    words = set(wanted.split("_"))
+    parts = [name for name in fields if len(wanted) >= 3 and words <= set(name.split("_"))]
+    return parts[0] if len(parts) == 1 else None
+
+
 def suggest_key(key: str, parent: SpecPath) -> str:
-    """' (did you mean 'x'?)', ' (it belongs under kubernetes)' or ''."""
+    """' (did you mean 'x'?)', ' (it belongs under kubernetes)', the valid keys, or ''."""
     model = model_at(parent)
     fields = list(model.model_fields) if model is not None else []
-    lowered = {name.lower(): name for name in fields}
-    close = difflib.get_close_matches(key.lower().replace("-", "_"), list(lowered), 1, 0.6)
-    if close:
-        return f" (did you mean '{lowered[close[0]]}'?)"
+    close = _closest_field(key, fields)
+    if close is not None:
+        return f" (did you mean '{close}'?)"
     homes = _HOMES.get(key)
     if homes:
         return f" (it belongs under {' or '.join(homes)})"
@@ -151,6 +161,8 @@ def _host_bits_hint(value: object) -> str:
 def _quote_hint(path: SpecPath, raw: str | None, value: object) -> str | None:
     if raw is None or not isinstance(value, int | float) or isinstance(value, bool):
         return None
+    if path and path[-1] in _PATTERN_HELP:
+        return None
     if path[-1:] == ("version",):
         minor = raw if raw.count(".") == 1 else ".".join(raw.split(".")[:2])
         return (
@@ -176,7 +188,9 @@ def _single_message(detail: ErrorDetails, path: SpecPath, raw: str | None) -> st
         quoted = _quote_hint(path, raw, value)
         if quoted is not None:
             return quoted
-    if kind == "string_pattern_mismatch":
+    if kind == "string_pattern_mismatch" or (
+        kind == "string_type" and path[-1:] and path[-1] in _PATTERN_HELP
+    ):
         help_text = _PATTERN_HELP.get(str(path[-1]) if path else "", "the documented form")
         return f"expected {help_text}{shown}"
     if kind == "literal_error":
