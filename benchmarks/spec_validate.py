@@ -27,9 +27,9 @@ kubernetes:
   load_balancer: {addresses: 10.20.250.1-10.20.250.250}
   control_plane_endpoint: 10.20.0.9
 access:
-  ssh_authorized_keys: ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHomeLabExampleKeyReplaceMeWithYours000 me@host"]
+  ssh_authorized_keys: ["ssh-ed25519 {key} me@host"]
 vms:
-"""
+""".replace("{key}", "AAAAC3NzaC1lZDI1NTE5AAAAIHomeLabExampleKeyReplaceMeWithYours000")
 
 
 def generate(count: int) -> str:
