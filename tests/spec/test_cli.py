@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -20,9 +21,16 @@ LINE_RE = re.compile(
 )
 
 
-def homelab(*args: str) -> subprocess.CompletedProcess[str]:
+PLAIN_ENV = {key: value for key, value in os.environ.items() if key != "FORCE_COLOR"}
+
+
+def homelab(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "homelab", *args], capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "homelab", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env if env is not None else PLAIN_ENV,
     )
 
 
@@ -111,6 +119,22 @@ def test_warnings_alone_exit_0(tmp_path: Path) -> None:
     first, summary = proc.stdout.strip().splitlines()
     assert first.startswith(f"{spec}:29:3: warning: access.ssh_authorized_keys: no SSH key")
     assert summary == "ok: home-lab (3 VMs), 1 warning"
+
+
+def test_terminal_output_is_coloured_errors_red_warnings_yellow(tmp_path: Path) -> None:
+    spec = tmp_path / "lab.yaml"
+    spec.write_text(
+        example_text()
+        .replace("vlan: 20", "vlan: 10")
+        .replace("dns: [10.0.10.1]", "dns: [10.0.10.1, 10.0.10.1]")
+    )
+    env = {**os.environ, "FORCE_COLOR": "1", "TERM": "xterm-256color"}
+    env.pop("NO_COLOR", None)
+    lines = homelab("validate", str(spec), env=env).stdout.splitlines()
+    assert lines[0].startswith("\x1b[31m") and "VLAN 10 is already used" in lines[0]
+    assert lines[1].startswith("\x1b[33m") and "listed twice" in lines[1]
+    plain = homelab("validate", str(spec)).stdout
+    assert "\x1b[" not in plain
 
 
 def test_json_output(tmp_path: Path) -> None:

@@ -79,6 +79,13 @@ CASES = [
         "expected a mapping (key: value), got a list",
     ),
     ([("  mgmt: {", "  mgmt: null\n  old: {")], "networks.mgmt", 14, 9, "got nothing (null)"),
+    (
+        [("ip: 10.0.20.10}", "ip: 10.0.20.10/24}")],
+        "vms.k8s-master-1.ip",
+        24,
+        95,
+        "drop the /prefix",
+    ),
     ([("user: ubuntu", "user: Admin")], "access.user", 28, 9, "a Linux user name"),
 ]
 

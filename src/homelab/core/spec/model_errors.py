@@ -197,6 +197,8 @@ def _single_message(detail: ErrorDetails, path: SpecPath, raw: str | None) -> st
         return _literal_message(detail)
     if kind == "ip_v4_network":
         return f"expected {_EXPECTED[kind]}{shown}{_host_bits_hint(value)}"
+    if kind == "ip_v4_address" and isinstance(value, str) and "/" in value:
+        return f"expected {_EXPECTED[kind]}{shown}; drop the /prefix, the network's cidr has it"
     if kind in _EXPECTED:
         return f"expected {_EXPECTED[kind]}{shown}"
     if kind in ("greater_than_equal", "greater_than"):
