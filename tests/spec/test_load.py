@@ -125,6 +125,28 @@ def test_merge_keys_fill_in_defaults_with_their_own_positions() -> None:
     assert loaded.index.locate(("vm", "cores")) == Position(4, 10)
 
 
+def test_nested_and_cyclic_merges() -> None:
+    text = (
+        "a: &a {x: 1, y: 1}\n"
+        "b: &b {<<: *a, y: 2, z: 2}\n"
+        "c: {<<: [*b, *a], z: 3}\n"
+        "d: &d {<<: *d, w: 1}\n"
+    )
+    loaded = load_text(text, "s")
+    assert loaded.findings == []
+    assert loaded.data is not None
+    assert loaded.data["c"] == {"x": 1, "y": 2, "z": 3}
+    assert loaded.data["d"] == {"w": 1}
+
+
+def test_exploding_merges_stop() -> None:
+    lines = ["m0: &m0 {k: 1}"]
+    lines += [f"m{i}: &m{i} {{<<: [{', '.join([f'*m{i - 1}'] * 10)}]}}" for i in range(1, 8)]
+    loaded = load_text("\n".join(lines) + "\n", "s")
+    assert loaded.data is None
+    assert "expand to more than" in loaded.findings[-1].message
+
+
 def test_merge_of_a_scalar_is_an_error() -> None:
     loaded = load_text("a: &a 1\nb:\n  <<: *a\n", "s")
     assert [f.message for f in loaded.findings] == ["'<<' merges mappings only (<<: *anchor)"]

@@ -255,15 +255,25 @@ class _Builder:
         return raw
 
     def merge_entries(
-        self, value_node: yaml.Node, path: SpecPath
+        self, value_node: yaml.Node, path: SpecPath, outer: frozenset[int] = frozenset()
     ) -> list[tuple[yaml.Node, yaml.Node]]:
+        """The entries ``<<`` brings in, nested merges included; earlier entries win."""
         sources = value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
         entries: list[tuple[yaml.Node, yaml.Node]] = []
         for source in sources:
             if not isinstance(source, yaml.MappingNode):
                 self.problem(path, "'<<' merges mappings only (<<: *anchor)", source.start_mark)
                 continue
-            entries.extend(source.value)
+            if id(source) in outer:
+                continue  # a merge cycle brings nothing new
+            entries.extend(pair for pair in source.value if pair[0].tag != _MERGE_TAG)
+            for key_node, nested in source.value:
+                if key_node.tag == _MERGE_TAG:
+                    entries.extend(self.merge_entries(nested, path, outer | {id(source)}))
+            if len(entries) > MAX_NODES:
+                raise _Abort(
+                    f"merge keys expand to more than {MAX_NODES} entries", _pos(source.start_mark)
+                )
         return entries
 
     def apply_merges(
@@ -273,7 +283,7 @@ class _Builder:
             return result
         defaults: dict[str, Any] = {}
         for key_node, value_node in merged:
-            if key_node.tag == _MERGE_TAG or not isinstance(key_node, yaml.ScalarNode):
+            if not isinstance(key_node, yaml.ScalarNode):
                 continue
             key = str(key_node.value)
             if key in result or key in defaults:
