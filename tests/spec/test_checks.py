@@ -491,6 +491,9 @@ CASES = {
         29,
         "not valid base64",
     ),
+    "root login": Case(
+        [("user: ubuntu", "user: root")], "error", "access.user", 28, "system account"
+    ),
     "key twice": Case(
         [(f'["{KEY}"]', f'["{KEY}", "{KEY}"]')],
         "warning",

@@ -27,6 +27,7 @@ VERSION_RE = re.compile(r"^(\d+)\.(\d+)\.(\d+)$")
 VMID_MIN, VMID_MAX = 100, 999_999_999
 MIN_MEMORY_MIB = 2048
 MIN_CONTROL_PLANE_CORES = 2
+RESERVED_USERS = frozenset({"root", "daemon", "bin", "sys", "nobody", "syslog", "systemd-network"})
 SSH_KEY_TYPES = (
     "ssh-ed25519",
     "ssh-rsa",
@@ -254,6 +255,16 @@ def check_ssh_keys(spec: LabSpec) -> Iterator[Problem]:
             seen.add(fields)
 
 
+def check_login_user(spec: LabSpec) -> Iterator[Problem]:
+    """The login user is an ordinary user: cloud-init cannot create root, nor system accounts."""
+    user = spec.access.user
+    if user in RESERVED_USERS:
+        yield error(
+            ("access", "user"),
+            f"'{user}' is a system account; choose an ordinary login user (it gets sudo)",
+        )
+
+
 ALL_CHECKS: tuple[Check, ...] = (
     check_lab_name,
     check_vm_names,
@@ -267,6 +278,7 @@ ALL_CHECKS: tuple[Check, ...] = (
     check_proxmox_names,
     check_cluster_domain,
     check_ssh_keys,
+    check_login_user,
     *checks_network.ADDRESS_CHECKS,
 )
 
