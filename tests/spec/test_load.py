@@ -3,8 +3,10 @@ from __future__ import annotations
 import codecs
 
 import pytest
+import yaml
 
-from homelab.core.spec.load import MAX_NODES, MAX_SPEC_BYTES, Position, load_text
+from homelab.core.spec.load import FAST_LOADER, MAX_NODES, MAX_SPEC_BYTES, Position, load_text
+from tests.spec.helpers import example_text
 
 
 def only_error(content: str | bytes) -> tuple[int, int, str]:
@@ -164,3 +166,24 @@ def test_merge_of_a_scalar_is_an_error() -> None:
 def test_values_yaml_cannot_type_are_errors_not_exceptions(content: str, fragment: str) -> None:
     loaded = load_text(content, "s")
     assert any(fragment in finding.message for finding in loaded.findings), loaded.findings
+
+
+@pytest.mark.parametrize("content", ["a: 1\n b: 2\n", "a: &x [*x]\n", "a: 1\na: 2\n", "- 1\n"])
+def test_the_pure_python_loader_reports_like_libyaml(content: str) -> None:
+    fast = load_text(content, "s", loader_class=FAST_LOADER).findings
+    pure = load_text(content, "s", loader_class=yaml.SafeLoader).findings
+    assert [(f.line, f.col, f.path) for f in pure] == [(f.line, f.col, f.path) for f in fast]
+
+
+def test_the_pure_python_loader_gives_the_same_data_and_positions() -> None:
+    fast = load_text(example_text("ha-lab"), "s", loader_class=FAST_LOADER)
+    pure = load_text(example_text("ha-lab"), "s", loader_class=yaml.SafeLoader)
+    assert pure.data == fast.data and pure.findings == fast.findings == []
+    assert pure.index == fast.index
+
+
+def test_the_pure_python_loader_survives_deep_nesting() -> None:
+    # deep enough for the pure composer to hit Python's recursion limit
+    (finding,) = load_text("[" * 700 + "]" * 700, "s", loader_class=yaml.SafeLoader).findings
+    assert (finding.line, finding.col) == (1, 1)
+    assert "nesting deeper than" in finding.message
