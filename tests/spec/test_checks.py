@@ -482,7 +482,7 @@ CASES = {
         "error",
         "access.ssh_authorized_keys[0]",
         29,
-        "does not belong to a ssh-rsa key",
+        "does not match its type ssh-rsa",
     ),
     "key not base64": Case(
         [(KEY, "ssh-ed25519 not*base64 me@host")],

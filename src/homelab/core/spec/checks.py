@@ -230,7 +230,7 @@ def ssh_key_problem(line: str) -> str | None:
         return f"the {kind} key material is not valid base64"
     name_length = int.from_bytes(raw[:4], "big")
     if raw[4 : 4 + name_length] != kind.encode():
-        return f"the key material does not belong to a {kind} key"
+        return f"the key material does not match its type {kind}"
     return None
 
 
