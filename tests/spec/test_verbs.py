@@ -76,3 +76,10 @@ def test_load_valid_spec_accepts_warnings(tmp_path: Path) -> None:
 def test_load_valid_spec_of_a_missing_file(tmp_path: Path) -> None:
     with pytest.raises(SpecError, match="no such file"):
         load_valid_spec(tmp_path / "nope.yaml")
+
+
+def test_a_path_through_a_file_is_a_finding(tmp_path: Path) -> None:
+    spec = tmp_path / "lab.yaml"
+    spec.write_text(example_text())
+    (finding,) = read_spec(spec / "child.yaml").findings
+    assert finding.message == "cannot read the file: Not a directory"
