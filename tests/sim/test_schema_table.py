@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
+from scripts import gen_pve_schema
 
 from homelab.sim.pve import schema, schema_formats
-from scripts import gen_pve_schema
 from tests.conftest import REPO, SHARED
 
 APIDOC = SHARED / "pve-api" / "apidoc.json"
