@@ -176,7 +176,7 @@ NAMED_PROPERTY_FORMATS: dict[str, dict[str, dict[str, Any]]] = {
     "prune-backups": {
         "keep-all": {**_BOOL},
         **{
-            f"keep-{unit}": {**_INT, "minimum": 1}
+            f"keep-{unit}": {**_INT, "minimum": 0}
             for unit in ("last", "hourly", "daily", "weekly", "monthly", "yearly")
         },
     },
@@ -205,6 +205,7 @@ _KEPT = (
 _BOOLEAN_KEYS = ("optional", "default_key")
 _NUMERIC_KEYS = ("maximum", "minimum", "maxLength", "minLength")
 _RANGE_IN_DESCRIPTION = re.compile(r"\(n is 0 to (\d+)\)")
+_TYPETEXT_KEY = re.compile(r"([A-Za-z0-9_-]+)=")
 
 
 class SchemaError(Exception):
@@ -265,6 +266,8 @@ def compact_property(
         out["property_string"] = registry.add(label, fmt, siblings)
     elif isinstance(fmt, str):
         out.update(_resolve_named_format(fmt, siblings, registry))
+        if fmt in NAMED_PROPERTY_FORMATS:
+            _check_typetext_keys(fmt, str(prop.get("typetext", "")))
     if "property_string" not in out:
         out.pop("typetext", None)
     return out
@@ -298,6 +301,14 @@ def _resolve_named_format(
             raise SchemaError(f"format {name} needs option {FORMAT_FROM_OPTION[name]} beside it")
         return {"property_string": registry.add(name, option["format"], siblings)}
     return {"format": name}
+
+
+def _check_typetext_keys(name: str, typetext: str) -> None:
+    """The sub-keys of a named format must be the ones the dump's typetext shows."""
+    shown = set(_TYPETEXT_KEY.findall(typetext))
+    defined = set(NAMED_PROPERTY_FORMATS[name])
+    if shown != defined:
+        raise SchemaError(f"{name}: typetext keys {sorted(shown)} != defined {sorted(defined)}")
 
 
 def index_range(name: str, prop: Mapping[str, Any]) -> list[int]:
