@@ -36,17 +36,50 @@ _BOOTDEV_EXTRA_RE = re.compile(
 
 PRIVILEGES = frozenset(
     {
-        "Datastore.Allocate", "Datastore.AllocateSpace", "Datastore.AllocateTemplate",
-        "Datastore.Audit", "Group.Allocate", "Mapping.Audit", "Mapping.Modify", "Mapping.Use",
-        "Permissions.Modify", "Pool.Allocate", "Pool.Audit", "Realm.Allocate",
-        "Realm.AllocateUser", "SDN.Allocate", "SDN.Audit", "SDN.Use", "Sys.AccessNetwork",
-        "Sys.Audit", "Sys.Console", "Sys.Incoming", "Sys.Modify", "Sys.PowerMgmt", "Sys.Syslog",
-        "User.Modify", "VM.Allocate", "VM.Audit", "VM.Backup", "VM.Clone", "VM.Config.CDROM",
-        "VM.Config.CPU", "VM.Config.Cloudinit", "VM.Config.Disk", "VM.Config.HWType",
-        "VM.Config.Memory", "VM.Config.Network", "VM.Config.Options", "VM.Console",
-        "VM.Migrate", "VM.Monitor", "VM.PowerMgmt", "VM.Snapshot", "VM.Snapshot.Rollback",
+        "Datastore.Allocate",
+        "Datastore.AllocateSpace",
+        "Datastore.AllocateTemplate",
+        "Datastore.Audit",
+        "Group.Allocate",
+        "Mapping.Audit",
+        "Mapping.Modify",
+        "Mapping.Use",
+        "Permissions.Modify",
+        "Pool.Allocate",
+        "Pool.Audit",
+        "Realm.Allocate",
+        "Realm.AllocateUser",
+        "SDN.Allocate",
+        "SDN.Audit",
+        "SDN.Use",
+        "Sys.AccessNetwork",
+        "Sys.Audit",
+        "Sys.Console",
+        "Sys.Incoming",
+        "Sys.Modify",
+        "Sys.PowerMgmt",
+        "Sys.Syslog",
+        "User.Modify",
+        "VM.Allocate",
+        "VM.Audit",
+        "VM.Backup",
+        "VM.Clone",
+        "VM.Config.CDROM",
+        "VM.Config.CPU",
+        "VM.Config.Cloudinit",
+        "VM.Config.Disk",
+        "VM.Config.HWType",
+        "VM.Config.Memory",
+        "VM.Config.Network",
+        "VM.Config.Options",
+        "VM.Console",
+        "VM.Migrate",
+        "VM.Monitor",
+        "VM.PowerMgmt",
+        "VM.Snapshot",
+        "VM.Snapshot.Rollback",
     }
-)  # fmt: skip
+)
 STORAGE_CONTENT_TYPES = frozenset(
     {"images", "rootdir", "vztmpl", "iso", "backup", "snippets", "import", "none"}
 )
@@ -171,7 +204,8 @@ def _check_storage_pair(value: str) -> None:
         try:
             _check_storage_id(ident)
         except FormatError as exc:
-            raise FormatError(f"entry '{value}' contains invalid ID - {exc}\n") from exc
+            # parse_idmap appends a newline to the inner message, verify_idpair another one
+            raise FormatError(f"entry '{value}' contains invalid ID - {exc}\n\n") from exc
 
 
 def _check_calendar_event(value: str) -> None:
