@@ -1,3 +1,6 @@
 """Imports every command module so that its commands register on the app."""
 
-from homelab.cli import version  # noqa: F401
+from homelab.cli import (
+    sim,  # noqa: F401
+    version,  # noqa: F401
+)
