@@ -8,9 +8,15 @@ PVE::JSONSchema does, with its exact messages: required and unknown properties, 
 The legacy normalisation of PVE::RESTHandler runs first: a repeated key given to a `-list`
 string parameter is joined with commas, a scalar given to an array parameter becomes a list.
 
-What it does not check: the post-parse validators some hash formats have in qemu-server (for
-example that a cpu type exists), and anything the handler itself checks at run time. Named
-formats are implemented in schema_formats; those accepted loosely are listed there.
+Named formats are implemented in schema_formats. An unknown format name in the table is an
+error when the table loads, never a silent pass. Accepted loosely (shape only):
+- the formats schema_formats lists: `pve-calendar-event`, `pve-cpuset`, `storage-pair`;
+- property-string sub-keys whose values the dump does not enumerate: `pve-vm-cpu-conf`
+  (`cputype`, `phys-bits`, `reported-model` as plain strings), `pve-qemu-sev-fmt` (`type`),
+  `pve-qm-smbios1` (the base64 text fields), `pve-qm-hostpci` (`host`, ids, `mdev`, `romfile`).
+Not checked at all: the post-parse validators some hash formats have in qemu-server (for
+example that a cpu model exists, or `keep-all` excluding the other `prune-backups` keys), and
+whatever the API handler itself checks at run time (the simulator does those).
 """
 
 from __future__ import annotations
@@ -51,6 +57,7 @@ class Endpoint:
     permissions: Mapping[str, Any] | None
     proxyto: str | None
     params: Mapping[str, Mapping[str, Any]]  # the table's parameter schemas (`net[n]` form)
+    additional_properties: bool  # False on every PVE endpoint: unknown parameters are errors
     _props: Mapping[str, Prop] = field(repr=False, compare=False)
     _indexed: Mapping[str, tuple[int, int, Prop]] = field(repr=False, compare=False)
 
@@ -126,6 +133,7 @@ def _compile_endpoint(
         permissions=raw.get("permissions"),
         proxyto=raw.get("proxyto"),
         params=MappingProxyType(dict(raw["params"])),
+        additional_properties=bool(raw["additionalProperties"]),
         _props=MappingProxyType(props),
         _indexed=MappingProxyType(indexed),
     )
@@ -222,7 +230,8 @@ def validate(
         if prop is None:
             indexed = _indexed_prop(endpoint, key)
             if indexed is None:
-                schema_check.add_error(errors, key, _UNKNOWN)
+                if not endpoint.additional_properties:
+                    schema_check.add_error(errors, key, _UNKNOWN)
                 continue
             prop = indexed
             if schema_check.check_prop(value, prop, key, errors):

@@ -8,7 +8,7 @@ Messages are PVE's, byte for byte (including the trailing newlines validators di
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,6 +54,7 @@ class PropertyString:
 
 
 def perl_number_text(value: int | float) -> str:
+    """A schema number as Perl prints it in a message (`4094`, `0.5`)."""
     return str(value) if isinstance(value, int) else format(value, ".15g")
 
 
@@ -75,10 +76,12 @@ def perl_value(value: Any) -> Value:
 
 
 def perl_true(value: Value) -> bool:
+    """Perl truthiness: undef, "", "0" and JSON false are false."""
     return value is not None and value != "" and value != "0" and value is not False
 
 
 def add_error(errors: dict[str, str], path: str, message: str) -> None:
+    """PVE::JSONSchema::add_error: a second message for a path is joined with a literal `\\n`."""
     path = path or "_root"
     errors[path] = f"{errors[path]}\\n{message}" if path in errors else message
 
@@ -87,6 +90,13 @@ def _ref_name(value: Value) -> str:
     if isinstance(value, bool):
         return "JSON::PP::Boolean"
     return "ARRAY" if isinstance(value, list) else "HASH"
+
+
+_SCALAR_TYPES: dict[str, Callable[[str], bool]] = {
+    "boolean": lambda v: v in ("0", "1"),
+    "integer": lambda v: _INTEGER.search(v) is not None,
+    "number": lambda v: _NUMBER.search(v) is not None,
+}
 
 
 def _check_type(path: str, kind: str, value: Value, errors: dict[str, str]) -> bool:
@@ -104,11 +114,7 @@ def _check_type(path: str, kind: str, value: Value, errors: dict[str, str]) -> b
             return True
         add_error(errors, path, f"type check ('{kind}') failed - got {_ref_name(value)}")
         return False
-    ok = {
-        "boolean": lambda v: v in ("0", "1"),
-        "integer": lambda v: _INTEGER.search(v) is not None,
-        "number": lambda v: _NUMBER.search(v) is not None,
-    }.get(kind)
+    ok = _SCALAR_TYPES.get(kind)
     if ok is not None and not ok(value):
         add_error(errors, path, f"type check ('{kind}') failed - got '{value}'")
         return False
@@ -242,6 +248,7 @@ def _parse_property_string(fmt: PropertyString, data: str, path: str) -> None:
 
 
 def coerce(value: Value, prop: Prop) -> Any:
+    """The Python value of a valid parameter: int for integers and booleans, float for numbers."""
     if isinstance(value, bool):
         return int(value)
     if isinstance(value, list):
