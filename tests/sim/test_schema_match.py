@@ -143,3 +143,11 @@ def test_endpoints_are_sorted_and_unique() -> None:
     assert keys == sorted(keys)
     assert len(keys) == len(set(keys))
     assert len(keys) >= 49
+
+
+def test_endpoints_are_hashable_singletons() -> None:
+    first = schema.match("GET", "/nodes/pve/qemu")
+    second = schema.match("GET", "/nodes/pve2/qemu")
+    assert first is not None and second is not None
+    assert first[0] is second[0]
+    assert {first[0]: "vmlist"}[second[0]] == "vmlist"
