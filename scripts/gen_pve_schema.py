@@ -103,13 +103,18 @@ _INT: dict[str, Any] = {"type": "integer", "optional": True}
 # qemu-server / pve-common define them (typetext in the dump lists the same keys).
 NAMED_PROPERTY_FORMATS: dict[str, dict[str, dict[str, Any]]] = {
     "pve-qm-ipconfig": {
-        "ip": {**_STR, "format": "pve-ipv4-config"},
-        "gw": {**_STR, "format": "ipv4"},
-        "ip6": {**_STR, "format": "pve-ipv6-config"},
-        "gw6": {**_STR, "format": "ipv6"},
+        "ip": {**_STR, "format": "pve-ipv4-config", "default": "dhcp"},
+        "gw": {**_STR, "format": "ipv4", "requires": "ip"},
+        "ip6": {**_STR, "format": "pve-ipv6-config", "default": "dhcp"},
+        "gw6": {**_STR, "format": "ipv6", "requires": "ip6"},
     },
     "pve-qm-watchdog": {
-        "model": {**_STR, "default_key": True, "enum": ["i6300esb", "ib700"]},
+        "model": {
+            **_STR,
+            "default_key": True,
+            "enum": ["i6300esb", "ib700"],
+            "default": "i6300esb",
+        },
         "action": {**_STR, "enum": ["reset", "shutdown", "poweroff", "pause", "debug", "none"]},
     },
     "pve-qm-rng": {
@@ -125,7 +130,7 @@ NAMED_PROPERTY_FORMATS: dict[str, dict[str, dict[str, Any]]] = {
         key: {**_STR, "format": "pve-volume-id"} for key in ("meta", "network", "user", "vendor")
     },
     "pve-qm-boot": {
-        "legacy": {**_STR, "default_key": True, "pattern": "[acdn]{1,4}"},
+        "legacy": {**_STR, "default_key": True, "pattern": "[acdn]{1,4}", "default": "cdn"},
         "order": {**_STR, "format": "pve-qm-bootdev-list"},
     },
     "pve-qemu-sev-fmt": {

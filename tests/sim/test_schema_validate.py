@@ -318,6 +318,20 @@ def _fmt_error(param: str, *lines: str) -> dict[str, str]:
 
 PROPERTY_STRING_CASES: list[tuple[str, str, dict[str, str]]] = [
     (
+        "ipconfig0",
+        "gw=10.0.20.1",
+        _fmt_error(
+            "ipconfig0", "ipconfig0.ip: missing property - 'ipconfig0.gw' requires this property"
+        ),
+    ),
+    (
+        "ipconfig0",
+        "ip=10.0.20.10/24,gw6=fd00::1",
+        _fmt_error(
+            "ipconfig0", "ipconfig0.ip6: missing property - 'ipconfig0.gw6' requires this property"
+        ),
+    ),
+    (
         "net0",
         "virtio,bridge=vmbr0,tag=5000",
         _fmt_error("net0", "net0.tag: value must have a maximum value of 4094"),

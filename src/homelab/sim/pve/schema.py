@@ -45,9 +45,12 @@ _SEGMENT = re.compile(r"^\S+$")
 _INDEXED_KEY = re.compile(r"^([a-z]+)(\d+)$")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class Endpoint:
-    """One served method of one API path, as the schema table describes it."""
+    """One served method of one API path, as the schema table describes it.
+
+    Endpoints are loaded once and compare (and hash) by identity.
+    """
 
     template: str
     method: str
@@ -59,6 +62,7 @@ class Endpoint:
     params: Mapping[str, Mapping[str, Any]]  # the table's parameter schemas (`net[n]` form)
     additional_properties: bool  # False on every PVE endpoint: unknown parameters are errors
     _props: Mapping[str, Prop] = field(repr=False, compare=False)
+    _required: tuple[str, ...] = field(repr=False, compare=False)
     _indexed: Mapping[str, tuple[int, int, Prop]] = field(repr=False, compare=False)
 
 
@@ -81,13 +85,16 @@ class _Schema:
 
 def _compile_prop(raw: Mapping[str, Any], formats: Mapping[str, PropertyString]) -> Prop:
     fmt = raw.get("format")
-    if fmt is not None and not schema_formats.known(fmt):
-        raise RuntimeError(f"schema table uses format {fmt!r} that schema_formats lacks")
+    try:
+        format_check = schema_formats.resolve(fmt) if fmt is not None else None
+    except KeyError:
+        raise RuntimeError(f"schema table uses format {fmt!r} that schema_formats lacks") from None
     pattern = raw.get("pattern")
     return Prop(
         type=raw.get("type", ""),
         optional=bool(raw.get("optional", False)),
         format=fmt,
+        format_check=format_check,
         property_string=formats[raw["property_string"]] if "property_string" in raw else None,
         enum=tuple(raw["enum"]) if "enum" in raw else None,
         pattern=re.compile(f"^{pattern}$") if pattern is not None else None,
@@ -108,7 +115,8 @@ def _compile_property_strings(raw: Mapping[str, Any]) -> dict[str, PropertyStrin
     for ident, subkeys in raw.items():
         keys = {key: _compile_prop(sub, compiled) for key, sub in subkeys.items()}
         default = next((key for key, prop in keys.items() if prop.default_key), None)
-        compiled[ident] = PropertyString(MappingProxyType(keys), default)
+        required = tuple(key for key, prop in keys.items() if prop.required)
+        compiled[ident] = PropertyString(MappingProxyType(keys), default, required)
     return compiled
 
 
@@ -135,6 +143,7 @@ def _compile_endpoint(
         params=MappingProxyType(dict(raw["params"])),
         additional_properties=bool(raw["additionalProperties"]),
         _props=MappingProxyType(props),
+        _required=tuple(name for name, prop in props.items() if prop.required),
         _indexed=MappingProxyType(indexed),
     )
 
@@ -222,20 +231,17 @@ def validate(
     _normalize_legacy(endpoint, values)
     errors: dict[str, str] = {}
     coerced: dict[str, Any] = {}
-    for key, declared in endpoint._props.items():
-        if schema_check.check_prop(values.get(key), declared, key, errors):
-            coerced[key] = schema_check.coerce(values[key], declared)
+    for key in endpoint._required:
+        if values.get(key) is None:
+            schema_check.add_error(errors, key, _MISSING)
     for key, value in values.items():
-        prop = endpoint._props.get(key)
+        prop = endpoint._props.get(key) or _indexed_prop(endpoint, key)
         if prop is None:
-            indexed = _indexed_prop(endpoint, key)
-            if indexed is None:
-                if not endpoint.additional_properties:
-                    schema_check.add_error(errors, key, _UNKNOWN)
-                continue
-            prop = indexed
-            if schema_check.check_prop(value, prop, key, errors):
-                coerced[key] = schema_check.coerce(value, prop)
+            if not endpoint.additional_properties:
+                schema_check.add_error(errors, key, _UNKNOWN)
+            continue
+        if value is not None and schema_check.check_prop(value, prop, key, errors):
+            coerced[key] = schema_check.coerce(value, prop)
         if prop.requires is not None and values.get(prop.requires) is None:
             schema_check.add_error(
                 errors, prop.requires, f"missing property - '{key}' requires this property"
@@ -243,6 +249,7 @@ def validate(
     return coerced, errors
 
 
+_MISSING = "property is missing and it is not optional"
 _UNKNOWN = "property is not defined in schema and the schema does not allow additional properties"
 
 
@@ -258,9 +265,9 @@ def _indexed_prop(endpoint: Endpoint, key: str) -> Prop | None:
 
 
 def _normalize_legacy(endpoint: Endpoint, values: dict[str, Value]) -> None:
-    for key, prop in endpoint._props.items():
-        value = values.get(key)
-        if not schema_check.perl_true(value):
+    for key, value in values.items():
+        prop = endpoint._props.get(key)
+        if prop is None or not schema_check.perl_true(value):
             continue
         if (
             isinstance(value, list)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from homelab.sim.pve import schema_formats
@@ -18,6 +19,7 @@ _INTEGER = re.compile(r"^[+-]?\d+$")
 _NUMBER = re.compile(r"^[+-]?(\d+\.\d+|\d+\.|\.\d+|\d+)([eE][+-]?\d+)?$")
 _KEY_VALUE = re.compile(r"^([^=]+)=(.+)$")
 _BLANK = re.compile(r"^\s*$")
+_MISSING = "property is missing and it is not optional"
 _TRUE = re.compile(r"^(1|on|yes|true)$", re.IGNORECASE)
 _FALSE = re.compile(r"^(0|off|no|false)$", re.IGNORECASE)
 
@@ -31,6 +33,7 @@ class Prop:
     type: str
     optional: bool
     format: str | None = None
+    format_check: Callable[[str], None] | None = None
     property_string: PropertyString | None = None
     enum: tuple[str, ...] | None = None
     pattern: re.Pattern[str] | None = None
@@ -44,13 +47,22 @@ class Prop:
     key_alias: str | None = None
     default_key: bool = False
 
+    @property
+    def required(self) -> bool:
+        """Whether a missing value is an error (aliases stand for another key)."""
+        return not self.optional and self.alias is None
 
-@dataclass(frozen=True, slots=True)
+
+@dataclass(frozen=True, slots=True, eq=False)
 class PropertyString:
-    """A compiled property-string format: its sub-keys and the key a bare value fills."""
+    """A compiled property-string format: its sub-keys and the key a bare value fills.
+
+    Compares and hashes by identity, so checks of repeated values can be cached.
+    """
 
     keys: Mapping[str, Prop]
     default_key: str | None
+    required: tuple[str, ...] = ()
 
 
 def perl_number_text(value: int | float) -> str:
@@ -124,8 +136,8 @@ def _check_type(path: str, kind: str, value: Value, errors: dict[str, str]) -> b
 def check_prop(value: Value, prop: Prop, path: str, errors: dict[str, str]) -> bool:
     """PVE::JSONSchema::check_prop; True when the value is present and valid."""
     if value is None:
-        if not prop.optional and prop.alias is None:
-            add_error(errors, path, "property is missing and it is not optional")
+        if prop.required:
+            add_error(errors, path, _MISSING)
         return False
     before = len(errors)
     if not _check_type(path, prop.type, value, errors):
@@ -147,13 +159,12 @@ def check_prop(value: Value, prop: Prop, path: str, errors: dict[str, str]) -> b
 def _check_scalar(value: str, prop: Prop, path: str) -> str | None:
     """The first failing check of a scalar, in PVE's order, or None."""
     if prop.property_string is not None:
+        failure = _property_string_failure(prop.property_string, value, path)
+        if failure is not None:
+            return failure
+    elif prop.format_check is not None:
         try:
-            _parse_property_string(prop.property_string, value, path)
-        except schema_formats.FormatError as exc:
-            return f"invalid format - {exc}"
-    elif prop.format is not None:
-        try:
-            schema_formats.check(prop.format, value)
+            prop.format_check(value)
         except schema_formats.FormatError as exc:
             return f"invalid format - {exc}"
     if prop.pattern is not None and not prop.pattern.search(value):
@@ -231,14 +242,28 @@ def _assign_pair(fmt: PropertyString, parsed: dict[str, Value], key: str, value:
     parsed[key] = _parse_boolean(value) if target.type == "boolean" else value
 
 
+@lru_cache(maxsize=4096)
+def _property_string_failure(fmt: PropertyString, data: str, path: str) -> str | None:
+    """The message for a bad property string, or None; cached, as clients repeat values."""
+    try:
+        _parse_property_string(fmt, data, path)
+    except schema_formats.FormatError as exc:
+        return f"invalid format - {exc}"
+    return None
+
+
 def _parse_property_string(fmt: PropertyString, data: str, path: str) -> None:
     parsed = _split_property_string(fmt, data)
     errors: dict[str, str] = {}
-    for key, declared in fmt.keys.items():
-        check_prop(parsed.get(key), declared, f"{path}.{key}" if path else key, errors)
-    for key in parsed:
+    for key in fmt.required:
+        if parsed.get(key) is None:
+            add_error(errors, f"{path}.{key}" if path else key, _MISSING)
+    for key, value in parsed.items():
         prop = fmt.keys.get(key)
-        if prop is not None and prop.requires is not None and parsed.get(prop.requires) is None:
+        if prop is None:  # a keyAlias target stored without a schema of its own
+            continue
+        check_prop(value, prop, f"{path}.{key}" if path else key, errors)
+        if prop.requires is not None and parsed.get(prop.requires) is None:
             required = f"{path}.{prop.requires}" if path else prop.requires
             newpath = f"{path}.{key}" if path else key
             add_error(errors, required, f"missing property - '{newpath}' requires this property")

@@ -310,22 +310,39 @@ def known(name: str) -> bool:
     return base in _FORMATS
 
 
+def resolve(name: str) -> Validator:
+    """The checker of a named format (list and opt handling included), resolved once.
+
+    Raises KeyError for a name this module does not implement.
+    """
+    if name == "regex":
+        return _FORMATS["string"]
+    base, kind = _split_name(name)
+    validator = _FORMATS[base]
+    if kind == "list":
+
+        def check_list(value: str) -> None:
+            for item in split_list(value):
+                validator(item)
+
+        return check_list
+    if kind == "opt":
+
+        def check_opt(value: str) -> None:
+            if value not in ("", "0"):
+                validator(value)
+
+        return check_opt
+    return validator
+
+
 def check(name: str, value: str) -> None:
     """Check `value` against the named format, raising FormatError with PVE's message."""
-    if name == "regex":
-        return
-    base, kind = _split_name(name)
-    validator = _FORMATS.get(base)
-    if validator is None:
-        raise FormatError(f"undefined format '{name}'\n")
-    if kind == "list":
-        for item in split_list(value):
-            validator(item)
-    elif kind == "opt":
-        if value not in ("", "0"):
-            validator(value)
-    else:
-        validator(value)
+    try:
+        checker = resolve(name)
+    except KeyError:
+        raise FormatError(f"undefined format '{name}'\n") from None
+    checker(value)
 
 
 def names() -> Iterator[str]:
