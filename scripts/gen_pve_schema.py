@@ -9,11 +9,15 @@ exits 1 when the committed table differs from what the generator would write.
 The table holds, for every endpoint the simulator serves (SERVED below), the handler name,
 protected / allowtoken / proxyto, permissions and the parameter definitions reduced to what
 validation needs: type, format, enum, pattern (already rewritten from Perl to Python syntax),
-minimum / maximum, minLength / maxLength, optional, default, requires, items, and for property
-strings the sub-key definitions (default_key, alias, keyAlias). Named property-string formats that
-the dump only references by name (`pve-qm-ipconfig`, `pve-qm-boot`, ...) are expanded here from
-NAMED_PROPERTY_FORMATS. Indexed options (`net[n]`, `scsi[n]`, ...) stay one entry each with the
-index range from INDEX_RANGES (checked against the range the description states, when it does).
+minimum / maximum, minLength / maxLength, optional, default, requires, items, typetext.
+
+Property strings (`net0=virtio,bridge=vmbr0`) are stored once each under `property_strings`
+(sub-key schemas with default_key, alias, keyAlias) and referenced by id from every option that
+uses them (`"property_string": "net[n]"`). Named property-string formats the dump only names
+(`pve-qm-ipconfig`, `pve-qm-boot`, ...) are expanded from NAMED_PROPERTY_FORMATS, whose keys must
+equal the keys the dump's typetext shows (so a newer apidoc with new sub-keys fails loudly).
+Indexed options (`net[n]`, `scsi[n]`, ...) stay one entry each with the index range from
+INDEX_RANGES (checked against the range the description states, when it does).
 The output is deterministic: sorted keys, one-space indent, trailing newline.
 """
 
