@@ -143,3 +143,26 @@ def test_indexed_options_stay_compact_with_their_range() -> None:
     assert params["ide[n]"]["index"] == [0, 3]
     assert params["unused[n]"]["index"] == [0, 255]
     assert not any(name.startswith("net") and name[3:].isdigit() for name in params)
+
+
+def test_perl_regexes_are_rewritten_for_python() -> None:
+    perl = r"(?^:^(?^:[^\s:/]+)\@(?^i:[a-z][a-z0-9\.\-_]+)$)"
+    assert (
+        gen_pve_schema.perl_to_python_regex(perl) == r"(?:^(?:[^\s:/]+)\@(?i:[a-z][a-z0-9\.\-_]+)$)"
+    )
+    with pytest.raises(gen_pve_schema.SchemaError):
+        gen_pve_schema.perl_to_python_regex("(?<unbalanced")
+
+
+def test_named_format_drift_fails_loudly() -> None:
+    prop = {"type": "string", "format": "pve-qm-ipconfig", "typetext": "[ip=<IPv4>] [,mtu=<n>]"}
+    with pytest.raises(gen_pve_schema.SchemaError, match="pve-qm-ipconfig"):
+        gen_pve_schema.compact_property(prop, {}, gen_pve_schema.PropertyStrings(), "ipconfig[n]")
+
+
+def test_index_range_must_agree_with_the_description() -> None:
+    assert gen_pve_schema.index_range("scsi[n]", {"description": "SCSI (n is 0 to 30)."}) == [0, 30]
+    with pytest.raises(gen_pve_schema.SchemaError, match="scsi"):
+        gen_pve_schema.index_range("scsi[n]", {"description": "SCSI (n is 0 to 13)."})
+    with pytest.raises(gen_pve_schema.SchemaError, match="INDEX_RANGES"):
+        gen_pve_schema.index_range("floppy[n]", {})
