@@ -98,3 +98,37 @@ def test_key_alias_already_defined() -> None:
 def test_a_table_with_an_unknown_format_is_refused_at_load() -> None:
     with pytest.raises(RuntimeError, match="pve-qm-mystery"):
         schema._compile_prop({"type": "string", "format": "pve-qm-mystery"}, {})
+
+
+# Defaults in apidoc.json that are prose, or contradict their own range (PVE's vcpus: 0, min 1).
+NOT_VALUES = {
+    "bwlimit",
+    "cpuunits",
+    "timeout",
+    "vcpus",
+    "vmgenid",
+}
+
+
+def test_the_schema_defaults_pass_the_validator() -> None:
+    checked = 0
+    for endpoint in schema.endpoints():
+        for name, raw in endpoint.params.items():
+            if "default" not in raw or name in NOT_VALUES:
+                continue
+            key = name.replace("[n]", "0")
+            found = schema.match(endpoint.method, _concrete(endpoint.template))
+            assert found is not None
+            _, errors = schema.validate(found[0], {**found[1], key: raw["default"]})
+            assert key not in errors, (endpoint.template, key, errors[key])
+            checked += 1
+    assert checked > 100
+
+
+def _concrete(template: str) -> str:
+    values = {"{node}": "pve", "{vmid}": "100", "{storage}": "local", "{id}": "job1"}
+    values |= {"{upid}": "UPID:pve:00000001:00000001:00000001:x::root@pam:", "{poolid}": "p"}
+    values |= {"{volume}": "local:iso/a.iso"}
+    for placeholder, value in values.items():
+        template = template.replace(placeholder, value)
+    return template
