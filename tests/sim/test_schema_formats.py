@@ -26,6 +26,7 @@ GOOD: list[tuple[str, str]] = [
     ("CIDR", "10.0.20.0/24"),
     ("CIDR", "fd00::/64"),
     ("CIDRv4", "192.168.0.0/16"),
+    ("CIDRv6", "fd00:10::/48"),
     ("pve-ipv4-config", "dhcp"),
     ("pve-ipv4-config", "manual"),
     ("pve-ipv4-config", "10.0.20.10/24"),
@@ -163,3 +164,9 @@ def test_unknown_format_names_are_not_known() -> None:
     assert schema_formats.known("regex")
     assert not schema_formats.known("pve-qm-net")
     assert not schema_formats.known("pve-no-such-format-list")
+
+
+def test_every_implemented_format_has_good_and_bad_cases() -> None:
+    implemented = set(schema_formats.names()) - {"string"}
+    assert implemented <= {name for name, _ in GOOD}
+    assert implemented <= {name for name, _, _ in BAD}
