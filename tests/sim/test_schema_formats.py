@@ -123,6 +123,7 @@ BAD: list[tuple[str, str, str]] = [
     ("pve-volume-id", "seed.iso", "unable to parse volume ID 'seed.iso'\n"),
     ("pve-volume-id", "1local:iso/x.iso", "unable to parse volume ID '1local:iso/x.iso'\n"),
     ("pve-volume-id-or-qm-path", "local-lvm", "unable to parse volume ID 'local-lvm'\n"),
+    ("pve-volume-id-or-absolute-path", "none", "unable to parse volume ID 'none'\n"),
     (
         "storage-pair",
         "local:bad!",
