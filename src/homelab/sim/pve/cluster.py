@@ -7,9 +7,10 @@ change shows up at the next broadcast (BEHAVIOUR §11). ``/status/current`` is t
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from homelab.sim.pve.context import Ctx
+from homelab.sim.pve.context import Ctx, Result
 from homelab.sim.pve.errors import fail, param_fail
 from homelab.sim.pve.state import Vm
 from homelab.sim.pve.volumes import boot_disk_size
@@ -66,15 +67,26 @@ def nextid(ctx: Ctx, p: dict[str, Any]) -> Any:
     raise param_fail({"vmid": "unable to get any free VMID in range [100, 1000000)"})
 
 
-def resources(ctx: Ctx, p: dict[str, Any]) -> Any:
-    kind = p.get("type")
+def resources(ctx: Ctx, p: dict[str, Any]) -> Result:
+    """Cached per state generation and broadcast slot: observers poll this a lot."""
+    seen = ctx.now() // BROADCAST * BROADCAST
+    key = ("resources", ctx.generation, seen, ctx.ident, p.get("type"))
+    cached = ctx.cache.get(key)
+    if cached is None:
+        if len(ctx.cache) > 64:
+            ctx.cache.clear()
+        data = _resources(ctx, p.get("type"), seen)
+        cached = ctx.cache[key] = json.dumps(data, separators=(",", ":")).encode()
+    return Result(None, raw=cached)
+
+
+def _resources(ctx: Ctx, kind: str | None, seen: float) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     if kind in {None, "node"}:
         out += [_node_entry(ctx, n.node) for n in ctx.state.nodes]
     if kind in {None, "storage"}:
         out += _storage_entries(ctx)
     if kind in {None, "vm"}:
-        seen = ctx.now() // BROADCAST * BROADCAST
         out += [
             _vm_entry(ctx, vm, seen)
             for vm in sorted(ctx.state.vms.values(), key=lambda v: v.vmid)

@@ -26,6 +26,7 @@ class Result:
 
     data: Any
     extra: dict[str, Any] = field(default_factory=dict)
+    raw: bytes | None = None  # ``data`` already serialised as JSON (cached responses)
 
 
 @dataclass
@@ -41,6 +42,8 @@ class Ctx:
     upload: UploadFile | None = None
     path: str = ""
     changed: bool = False
+    generation: int = 0  # bumps whenever the state may have changed (for response caches)
+    cache: dict[Any, Any] = field(default_factory=dict)
 
     def now(self) -> float:
         return self.clock.now()

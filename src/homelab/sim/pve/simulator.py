@@ -55,6 +55,7 @@ from homelab.sim.pve.state import ClusterState, TokenDef
 from homelab.sim.pve.wire import (
     SimRequest,
     SimResponse,
+    compress,
     parse_body,
     parse_query,
     respond,
@@ -107,6 +108,8 @@ class PveSimulator:
         self.log = RequestLog()
         self.faults = FaultInjector(self.config.faults)
         self._lock = threading.RLock()
+        self.generation = 0
+        self._cache: dict[Any, Any] = {}
         self._rng = random.Random(self.config.seed)  # noqa: S311 - simulation only
         self._store = StateStore(self.config.state_dir) if self.config.state_dir else None
         loaded = self._store.load() if self._store else None
@@ -165,6 +168,7 @@ class PveSimulator:
         """Move the virtual clock forward (tasks due by then finish at the next request)."""
         with self._lock:
             self.clock.advance(seconds)
+            self.generation += 1
 
     def set_faults(self, profile: FaultProfile) -> None:
         with self._lock:
@@ -173,6 +177,7 @@ class PveSimulator:
     def set_fingerprint(self, fingerprint: str) -> None:
         with self._lock:
             self.state.fingerprint = fingerprint
+            self.generation += 1
 
     def settle(self) -> None:
         """Finish every task that is due now (what any request does first)."""
@@ -186,8 +191,12 @@ class PveSimulator:
         with self._lock:
             self._changed = False
             entry: dict[str, Any] = {"user": None, "errors": None, "fault": None}
-            response = self._answer(request, entry)
+            response = compress(
+                self._answer(request, entry), request.headers.get("accept-encoding", "")
+            )
             self._changed |= request.method.upper() != "GET"
+            if self._changed:
+                self.generation += 1
             self.log.add(
                 LoggedRequest(
                     method=request.method,
@@ -246,7 +255,7 @@ class PveSimulator:
         result = handler(ctx, coerced)
         self._changed |= ctx.changed
         if isinstance(result, Result):
-            return respond(200, "OK", result.data, result.extra)
+            return respond(200, "OK", result.data, result.extra, raw=result.raw)
         return respond(200, "OK", result)
 
     def _authenticate(
@@ -323,12 +332,15 @@ class PveSimulator:
             fault=fault,
             upload=upload,
             path=path,
+            generation=self.generation,
+            cache=self._cache,
         )
 
     def _tick(self) -> None:
         ctx = self._ctx(_SYSTEM, None, None, "")
         if tasks.complete_due(ctx):
             self._changed = True
+            self.generation += 1
         self.guest.tick(self.clock.now())
 
     def _persist(self, *, force: bool = False) -> None:

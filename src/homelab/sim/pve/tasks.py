@@ -93,6 +93,13 @@ def start_task(
 def complete_due(ctx: Ctx) -> bool:
     """Finish every running task whose end time has passed; True if any did."""
     now = ctx.now()
+    key = ("next-due", ctx.generation)
+    next_due = ctx.cache.get(key)
+    if next_due is None:
+        running = [t.end_v for t in ctx.state.tasks if t.status == "running"]
+        next_due = ctx.cache[key] = min(running, default=float("inf"))
+    if now < next_due:
+        return False
     due = sorted(
         (t for t in ctx.state.tasks if t.status == "running" and t.end_v <= now),
         key=lambda t: t.end_v,

@@ -9,9 +9,11 @@ as reason phrase, and ``Connection: close`` on every status >= 400.
 
 from __future__ import annotations
 
+import gzip
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
@@ -63,7 +65,12 @@ class UploadFile:
 
 
 def respond(
-    status: int, reason: str, payload: Any | None, extra: Mapping[str, Any] = {}
+    status: int,
+    reason: str,
+    payload: Any | None,
+    extra: Mapping[str, Any] | None = None,
+    *,
+    raw: bytes | None = None,
 ) -> SimResponse:
     """A JSON response; ``payload`` None with status 401 gives PVE's empty body."""
     headers = list(_BASE_HEADERS)
@@ -71,8 +78,27 @@ def respond(
         headers.append(("connection", "close"))
     if status == 401:
         return SimResponse(status, reason, [h for h in headers if h[0] != "content-type"], b"")
-    body = {"data": payload, **extra}
-    return SimResponse(status, reason, headers, json.dumps(body, separators=(",", ":")).encode())
+    extra = extra or {}
+    if raw is not None:
+        tail = json.dumps(extra, separators=(",", ":"))[1:] if extra else "}"
+        body = b'{"data":' + raw + (b"," if extra else b"") + tail.encode()
+        return SimResponse(status, reason, headers, body)
+    payload = {"data": payload, **extra}
+    return SimResponse(status, reason, headers, json.dumps(payload, separators=(",", ":")).encode())
+
+
+def compress(response: SimResponse, accept_encoding: str) -> SimResponse:
+    """gzip bodies over 1 KiB for clients that accept it, as pveproxy does."""
+    if len(response.body) <= 1024 or "gzip" not in accept_encoding.lower():
+        return response
+    response.body = _gzip(response.body)
+    response.headers.append(("content-encoding", "gzip"))
+    return response
+
+
+@lru_cache(maxsize=32)
+def _gzip(body: bytes) -> bytes:
+    return gzip.compress(body, compresslevel=1, mtime=0)
 
 
 def respond_error(err: ApiError) -> SimResponse:
