@@ -1,4 +1,7 @@
 """Imports every command module so that its commands register on the app."""
 
 import homelab.cli.validate  # noqa: F401
-from homelab.cli import version  # noqa: F401
+from homelab.cli import (
+    sim,  # noqa: F401
+    version,  # noqa: F401
+)

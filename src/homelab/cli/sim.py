@@ -1,0 +1,131 @@
+"""`homelab sim serve` and `homelab sim faults`: the built-in Proxmox VE simulator.
+
+`serve` listens on 127.0.0.1 only, prints exactly one JSON line on stdout when ready
+(``{"endpoint": ..., "token": "root@pam!sim=SECRET", "fingerprint": ...}``) and nothing else
+there; anything it logs goes to stderr. It runs until SIGINT or SIGTERM. The fault profile
+format is documented in ``homelab.sim.pve.faults``; `homelab sim faults` prints an example.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import yaml
+
+from homelab.cli.app import sim_app
+from homelab.core.secret import Secret
+from homelab.errors import SimulatorError
+from homelab.sim.pve.auth import new_secret
+from homelab.sim.pve.faults import FaultProfile, parse_profile
+from homelab.sim.pve.simulator import PveSimulator, SimConfig
+from homelab.sim.server import SERVER_AUTH_DELAY, serve_forever
+
+_NODE = re.compile(r"^[a-zA-Z0-9]([a-zA-Z0-9\-]*[a-zA-Z0-9])?$")
+EXAMPLE_FAULTS = """\
+# homelab sim serve --faults faults.yaml
+seed: 42                       # optional: reproducible probabilities
+rules:
+  - method: POST               # or "*" (default)
+    path: /nodes/*/qemu/*/clone
+    count: 1                   # the first clone ...
+    fault: lock_timeout        # ... fails with PVE's flock timeout
+  - path: /cluster/resources
+    probability: 0.05          # 5 % of these reads ...
+    fault: reset               # ... lose their connection
+  - method: POST
+    path: /nodes/*/qemu/*/status/start
+    count: 2
+    fault: slow_task           # the first two starts take 10x longer
+    factor: 10
+  - method: POST
+    path: /nodes/*/storage/*/upload
+    count: 1
+    fault: task_failure        # the upload task ends with TASK ERROR: <message>
+    message: "write failed: No space left on device"
+  - path: /nodes/*/qemu/*/config
+    probability: 0.1
+    fault: http_error          # answer 500 with this reason
+    status: 500
+    message: "got timeout"
+"""
+
+
+def _nodes(value: str) -> list[str]:
+    names = [n.strip() for n in value.split(",") if n.strip()]
+    bad = [n for n in names if not _NODE.match(n)]
+    if not names or bad:
+        raise SimulatorError(
+            f"invalid node names: {', '.join(bad) or value!r}",
+            hint="give node names like pve,pve2 (letters, digits and '-')",
+        )
+    if len(set(names)) != len(names):
+        raise SimulatorError(f"duplicate node names in {value!r}")
+    return names
+
+
+def _faults(path: Path | None) -> FaultProfile | None:
+    if path is None:
+        return None
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise SimulatorError(f"cannot read the fault profile {path}: {exc.strerror}") from exc
+    except yaml.YAMLError as exc:
+        raise SimulatorError(f"the fault profile {path} is not valid YAML: {exc}") from exc
+    return parse_profile(data, source=str(path))
+
+
+@sim_app.command("serve")
+def serve(
+    port: Annotated[int, typer.Option(min=0, max=65535, help="TCP port; 0 picks a free one.")] = 0,
+    state: Annotated[
+        Path | None,
+        typer.Option(help="Keep the simulated cluster in this directory across restarts."),
+    ] = None,
+    nodes: Annotated[str, typer.Option(help="Comma-separated node names.")] = "pve",
+    time_scale: Annotated[
+        float, typer.Option(min=0.0, help="Virtual seconds per real second (60: 1 min -> 1 s).")
+    ] = 1.0,
+    faults: Annotated[
+        Path | None, typer.Option(help="Fault profile (YAML); see `homelab sim faults`.")
+    ] = None,
+    password: Annotated[
+        str | None,
+        typer.Option(
+            envvar="HOMELAB_SIM_PASSWORD",
+            help="Password of root@pam for ticket logins (default: random, never printed).",
+        ),
+    ] = None,
+) -> None:
+    """Serve a simulated Proxmox VE 8 API over HTTPS on 127.0.0.1.
+
+    When ready, prints one JSON line: {"endpoint", "token", "fingerprint"}.
+    Example fault profile: `homelab sim faults > faults.yaml`.
+    """
+    config = SimConfig(
+        nodes=_nodes(nodes),
+        time_scale=time_scale,
+        password=Secret(password) if password else new_secret(),
+        state_dir=state,
+        faults=_faults(faults),
+        auth_delay=SERVER_AUTH_DELAY,
+    )
+    sim = PveSimulator(config)
+
+    def ready(endpoint: str, fingerprint: str) -> None:
+        line = {"endpoint": endpoint, "token": sim.token.reveal(), "fingerprint": fingerprint}
+        sys.stdout.write(json.dumps(line) + "\n")
+        sys.stdout.flush()
+
+    serve_forever(sim, port=port, on_ready=ready)
+
+
+@sim_app.command("faults")
+def faults_example() -> None:
+    """Print an example fault profile for `homelab sim serve --faults FILE`."""
+    sys.stdout.write(EXAMPLE_FAULTS)
