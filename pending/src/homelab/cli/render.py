@@ -18,7 +18,9 @@ from homelab.verbs.render import render_to_dir
 from homelab.verbs.secrets import cluster_secrets
 from homelab.verbs.spec import load_valid_spec
 
-SpecArg = Annotated[Path, typer.Argument(help="the lab spec (YAML)", show_default=False)]
+SpecArg = Annotated[
+    Path, typer.Argument(help="the lab spec (YAML)", metavar="SPEC", show_default=False)
+]
 
 
 def _load(spec_path: Path) -> tuple[LabSpec, ClusterSecrets]:
@@ -33,7 +35,7 @@ def _load(spec_path: Path) -> tuple[LabSpec, ClusterSecrets]:
 @app.command()
 def render(
     spec_path: SpecArg,
-    out_dir: Annotated[Path, typer.Option("--out", help="directory to write into")],
+    out_dir: Annotated[Path, typer.Option("--out", help="directory to write into", metavar="DIR")],
 ) -> None:
     """Write every VM's cloud-init seed and the cluster's addon manifests to a directory.
 

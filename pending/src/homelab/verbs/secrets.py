@@ -7,7 +7,7 @@ from homelab.engine.pki import generate_cluster_secrets
 from homelab.engine.state import StateStore
 from homelab.errors import StateError
 
-SECRET_NAME = "cluster-pki"
+SECRET_NAME = "cluster-pki"  # noqa: S105  (a name, not a secret)
 
 
 def cluster_secrets(store: StateStore, lab: str) -> ClusterSecrets:
