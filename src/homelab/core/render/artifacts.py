@@ -27,10 +27,15 @@ class NodeSeed:
 
 @dataclass(frozen=True)
 class Artifacts:
-    """Everything rendered for a lab: ``seeds`` by VM name, ``cluster`` files by file name."""
+    """Everything rendered for a lab: ``seeds`` by VM name, ``cluster`` files by file name.
+
+    ``macs`` gives, by VM name, the MAC its network-config matches: provisioning must set it
+    on the VM's ``net0``, or the guest's network stays unconfigured.
+    """
 
     seeds: dict[str, NodeSeed]
     cluster: dict[str, bytes]
+    macs: dict[str, str] = field(default_factory=dict)
 
     def digest(self, vm: str) -> str:
         """sha256 (hex) over a VM's seed files: changes exactly when its seed changes."""

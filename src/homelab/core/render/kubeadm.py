@@ -24,6 +24,9 @@ from homelab.core.spec.models import LabSpec
 API_PORT = 6443
 CRI_SOCKET = "unix:///var/run/containerd/containerd.sock"
 TOKEN_TTL = "24h0m0s"  # noqa: S105  (a duration, not a password)
+MIN_CONTROL_PLANE_CPUS = 2
+MIN_CONTROL_PLANE_MIB = 1700
+MIN_WORKER_MIB = 1024
 TOKEN_GROUP = "system:bootstrappers:kubeadm:default-node-token"  # noqa: S105
 
 
@@ -123,7 +126,24 @@ def _node_registration(spec: LabSpec, vm_name: str) -> dict[str, Any]:
     }
     if vm.role == "control-plane" and not spec.workers:
         reg["taints"] = []  # no workers: the control planes must take the workloads
+    ignored = preflight_ignores(spec, vm_name)
+    if ignored:
+        reg["ignorePreflightErrors"] = ignored
     return reg
+
+
+def preflight_ignores(spec: LabSpec, vm_name: str) -> list[str]:
+    """kubeadm's size checks the spec knowingly fails (a small lab is the user's call).
+
+    kubeadm wants 2 CPUs on a control plane and 1700 MB (control plane) or 1024 MB (worker)."""
+    vm = spec.vms[vm_name]
+    control_plane = vm.role == "control-plane"
+    ignored = []
+    if control_plane and vm.cores < MIN_CONTROL_PLANE_CPUS:
+        ignored.append("NumCPU")
+    if vm.memory < (MIN_CONTROL_PLANE_MIB if control_plane else MIN_WORKER_MIB):
+        ignored.append("Mem")
+    return ignored
 
 
 def cert_sans(spec: LabSpec) -> list[str]:

@@ -20,7 +20,8 @@ def render_lab(spec: LabSpec, secrets: ClusterSecrets) -> Artifacts:
         raise SpecError("the lab has no control-plane VM", hint="set role: control-plane on one")
     versions = versions_for(spec.kubernetes.minor)
     seeds = {vm: _render_seed(spec, secrets, vm, versions) for vm in spec.vms}
-    return Artifacts(seeds=seeds, cluster=_render_cluster(spec, versions))
+    macs = {vm: network.vm_mac(spec.name, vm) for vm in spec.vms}
+    return Artifacts(seeds=seeds, cluster=_render_cluster(spec, versions), macs=macs)
 
 
 def _render_seed(
