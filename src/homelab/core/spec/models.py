@@ -86,7 +86,9 @@ class ProxmoxSpec(Model):
 class NetworkSpec(Model):
     """A network the VMs sit on. The VLAN tag is set on the Proxmox NIC."""
 
-    vlan: Annotated[int | None, Field(description="VLAN id 1-4094; null for untagged")] = None
+    vlan: Annotated[
+        int | None, Field(ge=1, le=4094, description="VLAN id 1-4094; null for untagged")
+    ] = None
     cidr: IPv4Network
     gateway: IPv4Address
     bridge: str = "vmbr0"
