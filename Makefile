@@ -14,7 +14,8 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/homelab demo examples/home-lab.yaml
+	$(BIN)/homelab apply examples/home-lab.yaml --sim --yes
+	$(BIN)/homelab plan examples/home-lab.yaml --sim --detailed-exitcode
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks scripts

@@ -2,6 +2,7 @@
 
 import homelab.cli.validate  # noqa: F401
 from homelab.cli import (
+    lab,  # noqa: F401
     sim,  # noqa: F401
     version,  # noqa: F401
 )

@@ -18,11 +18,10 @@ from homelab.engine.apply.executor import ApplyReport, execute_plan
 from homelab.engine.apply.progress import ProgressSink, Silent
 from homelab.engine.apply.reconcile import reconcile_journal
 from homelab.engine.apply.runtime import Limits, Runtime
-from homelab.engine.apply.steps import VmRef, read_config
+from homelab.engine.apply.steps import VmRef, delete_volume, read_config
 from homelab.engine.apply.vmconfig import desired_tags
 from homelab.engine.apply.vmids import VmidAllocator
 from homelab.engine.observe import observe_lab
-from homelab.engine.proxmox.errors import NotFoundError
 from homelab.errors import LabError
 from homelab.verbs.connection import Connection
 from homelab.verbs.lab import LabContext, make_plan
@@ -199,12 +198,8 @@ def lab_seed_volumes(ctx: LabContext, observed: Observed) -> list[tuple[str, str
 def remove_lab_seeds(rt: Runtime, ctx: LabContext, observed: Observed) -> list[str]:
     removed = []
     for node, volid in lab_seed_volumes(ctx, observed):
-        storage = volid.partition(":")[0]
-        try:
-            rt.client.delete_volume(node, storage, volid)
-        except NotFoundError:
-            continue
-        removed.append(volid)
+        if delete_volume(rt, node, volid.partition(":")[0], volid):
+            removed.append(volid)
     return removed
 
 

@@ -22,7 +22,6 @@ from homelab.core.observed import parse_resources
 from homelab.engine.apply import steps
 from homelab.engine.apply.runtime import Runtime
 from homelab.engine.apply.steps import VmRef
-from homelab.engine.proxmox.errors import NotFoundError
 
 __all__ = ["reconcile_journal"]
 
@@ -71,8 +70,6 @@ def _resolve_seed(rt: Runtime, key: str, data: dict[str, Any], names: set[str]) 
     rt.journal.remove(key)
     if vm in names:
         return f"{vm}: seed ISO {volid} kept for the plan to attach"
-    try:
-        rt.client.delete_volume(node, str(data["storage"]), volid)
-    except NotFoundError:
+    if not steps.delete_volume(rt, node, str(data["storage"]), volid):
         return f"{vm}: interrupted upload of {volid} left nothing"
     return f"{vm}: orphaned seed ISO {volid} deleted"

@@ -8,7 +8,6 @@ with the expected name that carries this lab's tag or description record (never 
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -18,8 +17,16 @@ from homelab.core.observed import VmConfig, parse_config, volume_filename
 from homelab.core.render.network import vm_mac
 from homelab.engine.apply.runtime import Runtime
 from homelab.engine.apply.vmconfig import config_changes, seed_attached, seed_drive_value
-from homelab.engine.proxmox.errors import ConflictError, NotFoundError, ProxmoxError
+from homelab.engine.proxmox.errors import (
+    ConflictError,
+    InvalidUpid,
+    NotFoundError,
+    ProxmoxError,
+    RefusedError,
+    ServerError,
+)
 from homelab.engine.proxmox.tasks import TaskResult
+from homelab.engine.proxmox.wire import path_segment
 from homelab.engine.seediso import build_seed_iso
 from homelab.errors import LabError
 
@@ -301,10 +308,49 @@ def remove_seeds(
     for item in rt.client.storage_content(node, storage, "iso"):
         if item.volid == keep or not is_seed_volume_of(lab, vm, volume_filename(item.volid)):
             continue
-        with contextlib.suppress(NotFoundError):
-            rt.client.delete_volume(node, storage, item.volid, timeout=rt.limits.task_timeout)
-        deleted.append(item.volid)
+        if delete_volume(rt, node, storage, item.volid):
+            deleted.append(item.volid)
     return deleted
+
+
+def delete_volume(rt: Runtime, node: str, storage: str, volid: str) -> bool:
+    """Delete a volume and wait until it is gone; False if it did not exist.
+
+    The task id is followed when Proxmox returns a well-formed UPID; otherwise (some versions
+    and the simulator put the volume id, colon included, in the UPID) the storage listing is
+    watched until the volume disappears.
+    """
+    path = f"/nodes/{path_segment(node)}/storage/{path_segment(storage)}/content/"
+    try:
+        data = run_task(rt, lambda: _dispatch_delete(rt, path + path_segment(volid)), "delete")
+    except NotFoundError:
+        return False
+    except InvalidUpid:
+        data = None
+    deadline = rt.clock.monotonic() + rt.limits.task_timeout
+    while data is None and _volume_listed(rt, node, storage, volid):
+        if rt.clock.monotonic() > deadline:
+            raise LabError(f"volume {volid} on {node} is still there after its delete")
+        rt.clock.sleep(rt.limits.poll)
+    return True
+
+
+def _dispatch_delete(rt: Runtime, path: str) -> str | None:
+    try:
+        data = rt.client.delete(path)
+    except RefusedError as exc:
+        if "does not exist" in exc.message:
+            raise NotFoundError(404, "not found", exc.message) from exc
+        raise
+    except ServerError as exc:
+        if "does not exist" in exc.message:
+            raise NotFoundError(404, "not found", exc.message) from exc
+        raise
+    return None if data is None else str(data)
+
+
+def _volume_listed(rt: Runtime, node: str, storage: str, volid: str) -> bool:
+    return any(item.volid == volid for item in rt.client.storage_content(node, storage, "iso"))
 
 
 def resize_disk(rt: Runtime, ref: VmRef, desired: DesiredVm) -> None:
