@@ -106,3 +106,10 @@ def test_bootstrap_token_secret_re_arms_the_token() -> None:
     assert data["auth-extra-groups"] == "system:bootstrappers:kubeadm:default-node-token"
     with pytest.raises(ValueError, match="timezone-aware"):
         bootstrap_token_secret(secrets, expires=dt.datetime(2027, 1, 1))
+
+
+def test_several_control_planes_without_a_vip_are_refused() -> None:
+    data = load_example("ha-lab").model_dump(mode="json")
+    data["kubernetes"]["control_plane_endpoint"] = None
+    with pytest.raises(SpecError, match="control_plane_endpoint"):
+        render_lab(LabSpec.model_validate(data), pki_for("ha-lab"))

@@ -18,6 +18,11 @@ def render_lab(spec: LabSpec, secrets: ClusterSecrets) -> Artifacts:
         raise SpecError(f"the cluster secrets belong to lab {secrets.lab!r}, not {spec.name!r}")
     if not spec.control_planes:
         raise SpecError("the lab has no control-plane VM", hint="set role: control-plane on one")
+    if len(spec.control_planes) > 1 and spec.kubernetes.control_plane_endpoint is None:
+        raise SpecError(
+            "several control planes need kubernetes.control_plane_endpoint",
+            hint="pick a free address in the control planes' subnet for kube-vip to hold",
+        )
     versions = versions_for(spec.kubernetes.minor)
     seeds = {vm: _render_seed(spec, secrets, vm, versions) for vm in spec.vms}
     macs = {vm: network.vm_mac(spec.name, vm) for vm in spec.vms}
