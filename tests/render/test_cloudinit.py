@@ -90,8 +90,18 @@ def test_control_planes_get_the_pki_and_workers_only_the_ca_cert(
     ha = rendered["ha-lab"]
     for vm in ("k8s-master-1", "k8s-master-2", "k8s-master-3"):
         files = files_of(ha, vm)
-        for key in ("ca.key", "sa.key", "front-proxy-ca.key", "etcd/ca.key"):
-            assert files[f"/etc/kubernetes/pki/{key}"]["permissions"] == "0600"
+        pki = {p: f for p, f in files.items() if p.startswith("/etc/kubernetes/pki/")}
+        assert {p.removeprefix("/etc/kubernetes/pki/") for p in pki} == {
+            "ca.crt",
+            "ca.key",
+            "sa.key",
+            "sa.pub",
+            "front-proxy-ca.crt",
+            "front-proxy-ca.key",
+            "etcd/ca.crt",
+            "etcd/ca.key",
+        }
+        assert {f["permissions"] for f in pki.values()} == {"0600"}
         assert files["/etc/kubernetes/pki/ca.crt"]["content"].startswith("-----BEGIN CERT")
         assert files["/etc/homelab/kubeadm.yaml"]["permissions"] == "0600"
     worker = files_of(ha, "k8s-worker-1")
