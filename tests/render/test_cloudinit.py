@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+import shutil
+import subprocess
 import tomllib
 from typing import Any
 
@@ -161,3 +164,35 @@ def test_meta_data_names_the_host_and_an_instance_id(rendered: dict[str, Artifac
     meta = yaml.safe_load(rendered["home-lab"].seeds["k8s-worker-2"].meta_data)
     assert meta["local-hostname"] == "k8s-worker-2"
     assert meta["instance-id"].startswith("k8s-worker-2-")
+
+
+def shell_scripts(artifacts: Artifacts, vm: str) -> list[str]:
+    return [
+        c[2] for c in commands_of(artifacts, vm) if isinstance(c, list) and c[:2] == ["sh", "-c"]
+    ]
+
+
+@pytest.mark.parametrize("lab", LABS)
+def test_runcmd_scripts_parse_as_posix_shell(lab: str, rendered: dict[str, Artifacts]) -> None:
+    shell = shutil.which("dash") or shutil.which("sh")
+    assert shell is not None
+    for vm in rendered[lab].seeds:
+        scripts = shell_scripts(rendered[lab], vm)
+        assert scripts, vm
+        for script in scripts:
+            result = subprocess.run([shell, "-n", "-c", script], capture_output=True, text=True)
+            assert result.returncode == 0, f"{vm}: {result.stderr}\n{script}"
+
+
+@pytest.mark.parametrize("lab", LABS)
+def test_runcmd_uses_only_files_that_write_files_provides(
+    lab: str, rendered: dict[str, Artifacts]
+) -> None:
+    for vm in rendered[lab].seeds:
+        written = set(files_of(rendered[lab], vm))
+        text = " ".join(
+            " ".join(c) if isinstance(c, list) else c for c in commands_of(rendered[lab], vm)
+        )
+        used = set(re.findall(r"/etc/homelab/[\w./-]+", text))
+        assert used, vm
+        assert used <= written, f"{vm} uses {sorted(used - written)}"
