@@ -1,0 +1,112 @@
+"""The shell steps of a node's first boot that cloud-init's modules cannot express.
+
+Each function returns one runcmd entry (``["sh", "-c", script]``). Values are quoted with
+``shlex.quote``. The ordering rules from kubeadm's issue trackers live here:
+
+- a node waits (bounded) for the API before joining, because kubeadm does not retry discovery;
+- control planes join one at a time: master-N waits until master-(N-1)'s own API server is
+  ready (its ``/readyz`` needs its etcd member, so a ready server means its join is through
+  etcd), which orders the joins in the guests whatever order the VMs boot in;
+- a failed ``kubeadm init``/``join`` is reset and retried. ``kubeadm reset`` empties
+  /etc/kubernetes/pki, so a control plane keeps a copy of its CA material in /run (tmpfs,
+  gone at reboot) for the attempts, and puts it back before each retry;
+- kube-vip (1.29 pitfall): the init node runs it with super-admin.conf during ``kubeadm init``
+  and switches to admin.conf right after; other control planes get it only after their join
+  (join preflight wants an empty /etc/kubernetes/manifests).
+"""
+
+from __future__ import annotations
+
+import posixpath
+import shlex
+from dataclasses import dataclass
+
+KUBEADM_CONFIG = "/etc/homelab/kubeadm.yaml"
+KUBE_VIP_STAGED = "/etc/homelab/kube-vip.yaml"
+KUBE_VIP_INIT_STAGED = "/etc/homelab/kube-vip-init.yaml"
+KUBE_VIP_MANIFEST = "/etc/kubernetes/manifests/kube-vip.yaml"
+PKI_DIR = "/etc/kubernetes/pki"
+PKI_KEEP = "/run/homelab/pki"
+WAIT_TRIES = 360  # x 5 s: give the control plane 30 minutes to come up
+CONTROL_PLANE_TRIES = 3
+WORKER_TRIES = 5
+
+
+@dataclass(frozen=True)
+class ControlPlanePaths:
+    """Where a control plane's bootstrap script finds things (the defaults are the real ones)."""
+
+    pki: str = PKI_DIR
+    pki_keep: str = PKI_KEEP
+    kube_vip_staged: str = KUBE_VIP_STAGED
+    kube_vip_init_staged: str = KUBE_VIP_INIT_STAGED
+    kube_vip_manifest: str = KUBE_VIP_MANIFEST
+
+
+def wait_for_api(url: str, ca_file: str, *, what: str, tries: int = WAIT_TRIES) -> list[str]:
+    """Poll ``url`` (a /healthz or /readyz) checked against ``ca_file``; give up after 30 min."""
+    curl = shlex.join(["curl", "-fsS", "--max-time", "5", "--cacert", ca_file, url])
+    script = "\n".join(
+        [
+            f"for try in $(seq {tries}); do",
+            f"  if {curl} >/dev/null 2>&1; then exit 0; fi",
+            "  sleep 5",
+            "done",
+            f"echo {shlex.quote('homelab: gave up waiting for ' + what)} >&2",
+            "exit 1",
+        ]
+    )
+    return ["sh", "-c", script + "\n"]
+
+
+def control_plane_bootstrap(
+    kubeadm_args: list[str],
+    *,
+    kube_vip: bool,
+    init: bool,
+    paths: ControlPlanePaths = ControlPlanePaths(),
+) -> list[str]:
+    """``kubeadm init`` or a control-plane ``kubeadm join`` with reset-and-retry."""
+    q = {name: shlex.quote(value) for name, value in vars(paths).items()}
+    keep_parent = shlex.quote(posixpath.dirname(paths.pki_keep))
+    lines = [
+        f"rm -rf {q['pki_keep']} && mkdir -p -m 0700 {keep_parent}"
+        f" && cp -a {q['pki']} {q['pki_keep']}",
+        "ok=0",
+        f"for try in $(seq {CONTROL_PLANE_TRIES}); do",
+    ]
+    if kube_vip and init:
+        lines.append(f"  install -D -m 0600 {q['kube_vip_init_staged']} {q['kube_vip_manifest']}")
+    lines += [
+        f"  if {shlex.join(kubeadm_args)}; then ok=1; break; fi",
+        "  kubeadm reset -f",
+        f"  rm -rf {q['pki']} && cp -a {q['pki_keep']} {q['pki']}",
+        "  sleep 20",
+        "done",
+        f"rm -rf {q['pki_keep']}",
+        'if [ "$ok" != 1 ]; then echo "homelab: kubeadm failed" >&2; exit 1; fi',
+    ]
+    if kube_vip:
+        lines.append(f"install -D -m 0600 {q['kube_vip_staged']} {q['kube_vip_manifest']}")
+    return ["sh", "-c", "\n".join(lines) + "\n"]
+
+
+def worker_bootstrap(kubeadm_args: list[str]) -> list[str]:
+    """A worker's ``kubeadm join`` with reset-and-retry."""
+    lines = [
+        "ok=0",
+        f"for try in $(seq {WORKER_TRIES}); do",
+        f"  if {shlex.join(kubeadm_args)}; then ok=1; break; fi",
+        "  kubeadm reset -f",
+        "  sleep 15",
+        "done",
+        'if [ "$ok" != 1 ]; then echo "homelab: kubeadm join failed" >&2; exit 1; fi',
+    ]
+    return ["sh", "-c", "\n".join(lines) + "\n"]
+
+
+def install_apt_key(key_url: str, keyring: str) -> list[str]:
+    """Fetch the pkgs.k8s.io signing key over HTTPS into a dearmored keyring."""
+    curl = shlex.join(["curl", "-fsSL", "--retry", "5", key_url])
+    gpg = shlex.join(["gpg", "--batch", "--yes", "--dearmor", "-o", keyring])
+    return ["sh", "-c", f"{curl} | {gpg}"]

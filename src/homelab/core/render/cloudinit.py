@@ -1,0 +1,219 @@
+"""A VM's cloud-init user-data (Ubuntu 24.04) as data: one kubeadm node from a fresh clone.
+
+What every node gets: hostname, the access user with its keys (no passwords), no swap (now and
+after reboot), the overlay/br_netfilter modules and the bridge/forwarding sysctls, containerd
+from the Ubuntu archive with ``SystemdCgroup = true`` and kubeadm's pause image, crictl
+pointed at containerd, the pkgs.k8s.io repository of the cluster's minor, kubelet/kubeadm/
+kubectl pinned to the exact version and held, and qemu-guest-agent. Then:
+
+- first control plane: the cluster PKI (every file 0600; only root reads them),
+  the init config, ``kubeadm init``;
+- other control planes: the same PKI, a control-plane JoinConfiguration, a wait for the API at
+  the endpoint and for the previous control plane, ``kubeadm join``;
+- workers: the CA certificate (public) where kubeadm will not trip on it, a JoinConfiguration
+  with the bootstrap token and CA hash, a wait for the API, ``kubeadm join``.
+
+Module order matters (cloud-init runs write_files early, packages late, runcmd last): files
+that a package could own or that need the key fetched first are written with ``defer: true``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from homelab.core.cluster import ClusterSecrets
+from homelab.core.render import addons, bootstrap, kubeadm, yamldoc
+from homelab.core.render.versions import ComponentVersions
+from homelab.core.spec.models import LabSpec
+
+HEADER = "#cloud-config\n"
+KEYRING = "/etc/apt/keyrings/kubernetes-apt-keyring.gpg"
+WORKER_CA = "/etc/homelab/ca.crt"
+CONTAINERD_SOCKET = "unix:///run/containerd/containerd.sock"
+PACKAGES = ["ca-certificates", "containerd", "curl", "gpg", "qemu-guest-agent"]
+K8S_PACKAGES = ["kubelet", "kubeadm", "kubectl"]
+MODULES = ["overlay", "br_netfilter"]
+SYSCTLS = {
+    "net.bridge.bridge-nf-call-ip6tables": "1",
+    "net.bridge.bridge-nf-call-iptables": "1",
+    "net.ipv4.ip_forward": "1",
+}
+
+
+def user_data(
+    spec: LabSpec, secrets: ClusterSecrets, vm_name: str, versions: ComponentVersions
+) -> dict[str, Any]:
+    """The cloud-config document of ``vm_name`` (without the ``#cloud-config`` header)."""
+    return {
+        "hostname": vm_name,
+        "manage_etc_hosts": True,
+        "users": [_access_user(spec)],
+        "disable_root": True,
+        "ssh_pwauth": False,
+        "swap": {"size": 0},
+        "package_update": True,
+        "package_upgrade": False,
+        "packages": list(PACKAGES),
+        "write_files": _node_files(versions) + _role_files(spec, secrets, vm_name, versions),
+        "runcmd": _prepare_commands(spec, versions) + _bootstrap_commands(spec, vm_name),
+    }
+
+
+def dump_user_data(doc: dict[str, Any]) -> bytes:
+    return (HEADER + yamldoc.dump(doc)).encode("utf-8")
+
+
+def _access_user(spec: LabSpec) -> dict[str, Any]:
+    user: dict[str, Any] = {
+        "name": spec.access.user,
+        "groups": ["sudo"],
+        "shell": "/bin/bash",
+        "sudo": "ALL=(ALL) NOPASSWD:ALL",
+        "lock_passwd": True,
+    }
+    if spec.access.ssh_authorized_keys:
+        user["ssh_authorized_keys"] = list(spec.access.ssh_authorized_keys)
+    return user
+
+
+def _file(path: str, content: str, mode: str = "0644", *, defer: bool = False) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "path": path,
+        "content": content,
+        "owner": "root:root",
+        "permissions": mode,
+    }
+    if defer:
+        entry["defer"] = True
+    return entry
+
+
+def _node_files(versions: ComponentVersions) -> list[dict[str, Any]]:
+    sysctl = "".join(f"{key} = {value}\n" for key, value in SYSCTLS.items())
+    crictl = {"runtime-endpoint": CONTAINERD_SOCKET, "image-endpoint": CONTAINERD_SOCKET}
+    repo = f"deb [signed-by={KEYRING}] {versions.apt_repo} /\n"
+    return [
+        _file("/etc/modules-load.d/k8s.conf", "".join(f"{m}\n" for m in MODULES)),
+        _file("/etc/sysctl.d/99-kubernetes.conf", sysctl),
+        _file("/etc/crictl.yaml", yamldoc.dump(crictl)),
+        _file("/etc/containerd/config.toml", containerd_config(versions), defer=True),
+        _file("/etc/apt/sources.list.d/kubernetes.list", repo, defer=True),
+    ]
+
+
+def containerd_config(versions: ComponentVersions) -> str:
+    """containerd 1.7 config (version 2): defaults + systemd cgroups + kubeadm's pause image."""
+    cri = '[plugins."io.containerd.grpc.v1.cri"]'
+    runc = '[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]'
+    return "\n".join(
+        [
+            "version = 2",
+            "",
+            cri,
+            f"  sandbox_image = {json.dumps(versions.pause_image)}",
+            "",
+            '[plugins."io.containerd.grpc.v1.cri".containerd]',
+            '  default_runtime_name = "runc"',
+            "",
+            runc,
+            '  runtime_type = "io.containerd.runc.v2"',
+            "",
+            runc[:-1] + ".options]",
+            "  SystemdCgroup = true",
+            "",
+        ]
+    )
+
+
+def _role_files(
+    spec: LabSpec, secrets: ClusterSecrets, vm_name: str, versions: ComponentVersions
+) -> list[dict[str, Any]]:
+    vm = spec.vms[vm_name]
+    if vm.role == "worker":
+        join = kubeadm.join_document(spec, secrets, vm_name, versions)
+        return [
+            _file(WORKER_CA, secrets.ca_cert),
+            _file(bootstrap.KUBEADM_CONFIG, yamldoc.dump_all([join]), "0600"),
+        ]
+    if vm_name == spec.control_planes[0]:
+        docs = kubeadm.init_documents(spec, secrets, vm_name, versions)
+    else:
+        docs = [kubeadm.join_document(spec, secrets, vm_name, versions)]
+    files = _pki_files(secrets)
+    files.append(_file(bootstrap.KUBEADM_CONFIG, yamldoc.dump_all(docs), "0600"))
+    files += _kube_vip_files(spec, vm_name, versions)
+    return files
+
+
+def _pki_files(secrets: ClusterSecrets) -> list[dict[str, Any]]:
+    """What kubeadm shares between control planes, at the paths kubeadm reads, all 0600."""
+    pki = bootstrap.PKI_DIR
+    files = {
+        "ca.crt": secrets.ca_cert,
+        "ca.key": secrets.ca_key.reveal(),
+        "sa.key": secrets.sa_key.reveal(),
+        "sa.pub": secrets.sa_pub,
+        "front-proxy-ca.crt": secrets.front_proxy_ca_cert,
+        "front-proxy-ca.key": secrets.front_proxy_ca_key.reveal(),
+        "etcd/ca.crt": secrets.etcd_ca_cert,
+        "etcd/ca.key": secrets.etcd_ca_key.reveal(),
+    }
+    return [_file(f"{pki}/{name}", content, "0600") for name, content in files.items()]
+
+
+def _kube_vip_files(
+    spec: LabSpec, vm_name: str, versions: ComponentVersions
+) -> list[dict[str, Any]]:
+    if spec.kubernetes.control_plane_endpoint is None:
+        return []
+    steady = addons.kube_vip_pod(spec, versions, kubeconfig=addons.ADMIN_CONF)
+    files = [_file(bootstrap.KUBE_VIP_STAGED, yamldoc.dump(steady), "0600")]
+    if vm_name == spec.control_planes[0]:
+        during_init = addons.kube_vip_pod(spec, versions, kubeconfig=addons.SUPER_ADMIN_CONF)
+        files.append(_file(bootstrap.KUBE_VIP_INIT_STAGED, yamldoc.dump(during_init), "0600"))
+    return files
+
+
+def _prepare_commands(spec: LabSpec, versions: ComponentVersions) -> list[Any]:
+    pinned = [f"{p}={versions.package_version(spec.kubernetes.version)}" for p in K8S_PACKAGES]
+    apt = ["env", "DEBIAN_FRONTEND=noninteractive", "apt-get", "-o", "Acquire::Retries=5"]
+    return [
+        *(["modprobe", module] for module in MODULES),
+        ["sysctl", "--system"],
+        ["swapoff", "-a"],
+        ["sed", "-i", "-E", r"s/^([^#].*[[:space:]]swap[[:space:]].*)$/# \1/", "/etc/fstab"],
+        ["systemctl", "mask", "swap.target"],
+        ["systemctl", "restart", "containerd"],
+        ["install", "-d", "-m", "0755", "/etc/apt/keyrings"],
+        bootstrap.install_apt_key(versions.apt_key_url, KEYRING),
+        [*apt, "update"],
+        [*apt, "install", "-y", *pinned],
+        ["apt-mark", "hold", *K8S_PACKAGES],
+        ["systemctl", "enable", "--now", "qemu-guest-agent"],
+        ["systemctl", "enable", "kubelet"],
+    ]
+
+
+def _bootstrap_commands(spec: LabSpec, vm_name: str) -> list[Any]:
+    vm = spec.vms[vm_name]
+    endpoint = f"https://{kubeadm.api_server_endpoint(spec)}/healthz"
+    kube_vip = spec.kubernetes.control_plane_endpoint is not None
+    if vm.role == "worker":
+        return [
+            bootstrap.wait_for_api(endpoint, WORKER_CA, what="the cluster API"),
+            bootstrap.worker_bootstrap(["kubeadm", "join", "--config", bootstrap.KUBEADM_CONFIG]),
+        ]
+    ca = f"{bootstrap.PKI_DIR}/ca.crt"
+    order = spec.control_planes
+    if vm_name == order[0]:
+        init = ["kubeadm", "init", "--config", bootstrap.KUBEADM_CONFIG]
+        return [bootstrap.control_plane_bootstrap(init, kube_vip=kube_vip, init=True)]
+    previous = order[order.index(vm_name) - 1]
+    previous_ready = f"https://{spec.vms[previous].ip}:{kubeadm.API_PORT}/readyz"
+    join = ["kubeadm", "join", "--config", bootstrap.KUBEADM_CONFIG]
+    return [
+        bootstrap.wait_for_api(endpoint, ca, what="the cluster API"),
+        bootstrap.wait_for_api(previous_ready, ca, what=f"control plane {previous}"),
+        bootstrap.control_plane_bootstrap(join, kube_vip=kube_vip, init=False),
+    ]

@@ -1,0 +1,154 @@
+"""kubeadm configuration documents (kubeadm.k8s.io/v1beta3, the only API of kubeadm 1.29/1.30).
+
+- The first control plane gets InitConfiguration + ClusterConfiguration + KubeletConfiguration.
+  ``podSubnet`` is always set: the tigera operator reads it from ``kubeadm-config`` and refuses
+  to work without it. ``controlPlaneEndpoint`` is always set (the VIP, else the first control
+  plane), because a cluster made without one can never become HA.
+- Other control planes get a JoinConfiguration with ``controlPlane.localAPIEndpoint``; the
+  shared CA material is already on disk (cloud-init writes it), so no certificate key and no
+  ``--upload-certs`` are involved.
+- Workers get a JoinConfiguration with the bootstrap token and the CA hash.
+
+Every node pins the kubelet's ``node-ip`` to its spec address, which is also what Calico's IP
+autodetection uses (``kubernetes: NodeInternalIP``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from homelab.core.cluster import ClusterSecrets
+from homelab.core.render.versions import ComponentVersions
+from homelab.core.spec.models import LabSpec
+
+API_PORT = 6443
+CRI_SOCKET = "unix:///var/run/containerd/containerd.sock"
+TOKEN_TTL = "24h0m0s"  # noqa: S105  (a duration, not a password)
+MIN_CONTROL_PLANE_CPUS = 2
+MIN_CONTROL_PLANE_MIB = 1700
+MIN_WORKER_MIB = 1024
+TOKEN_GROUP = "system:bootstrappers:kubeadm:default-node-token"  # noqa: S105
+
+
+def api_server_endpoint(spec: LabSpec) -> str:
+    """``host:port`` of the cluster API: the VIP, else the first control plane."""
+    return f"{spec.api_endpoint()}:{API_PORT}"
+
+
+def init_documents(
+    spec: LabSpec, secrets: ClusterSecrets, vm_name: str, versions: ComponentVersions
+) -> list[dict[str, Any]]:
+    """The ``kubeadm init --config`` documents of the first control plane."""
+    return [
+        _init_configuration(spec, secrets, vm_name, versions),
+        _cluster_configuration(spec, versions),
+        _kubelet_configuration(spec),
+    ]
+
+
+def join_document(
+    spec: LabSpec, secrets: ClusterSecrets, vm_name: str, versions: ComponentVersions
+) -> dict[str, Any]:
+    """The ``kubeadm join --config`` document of a worker or an additional control plane."""
+    vm = spec.vms[vm_name]
+    doc: dict[str, Any] = {
+        "apiVersion": versions.kubeadm_api,
+        "kind": "JoinConfiguration",
+        "nodeRegistration": _node_registration(spec, vm_name),
+        "discovery": {
+            "bootstrapToken": {
+                "apiServerEndpoint": api_server_endpoint(spec),
+                "token": secrets.bootstrap_token().reveal(),
+                "caCertHashes": [secrets.ca_cert_hash()],
+            },
+        },
+    }
+    if vm.role == "control-plane":
+        doc["controlPlane"] = {
+            "localAPIEndpoint": {"advertiseAddress": str(vm.ip), "bindPort": API_PORT},
+        }
+    return doc
+
+
+def _init_configuration(
+    spec: LabSpec, secrets: ClusterSecrets, vm_name: str, versions: ComponentVersions
+) -> dict[str, Any]:
+    return {
+        "apiVersion": versions.kubeadm_api,
+        "kind": "InitConfiguration",
+        "bootstrapTokens": [
+            {
+                "token": secrets.bootstrap_token().reveal(),
+                "description": f"homelab: joins the nodes of lab {spec.name}",
+                "ttl": TOKEN_TTL,
+                "usages": ["signing", "authentication"],
+                "groups": [TOKEN_GROUP],
+            }
+        ],
+        "nodeRegistration": _node_registration(spec, vm_name),
+        "localAPIEndpoint": {"advertiseAddress": str(spec.vms[vm_name].ip), "bindPort": API_PORT},
+    }
+
+
+def _cluster_configuration(spec: LabSpec, versions: ComponentVersions) -> dict[str, Any]:
+    k8s = spec.kubernetes
+    return {
+        "apiVersion": versions.kubeadm_api,
+        "kind": "ClusterConfiguration",
+        "clusterName": spec.name,
+        "kubernetesVersion": f"v{k8s.version}",
+        "controlPlaneEndpoint": api_server_endpoint(spec),
+        "networking": {
+            "podSubnet": str(k8s.pod_cidr),
+            "serviceSubnet": str(k8s.service_cidr),
+            "dnsDomain": k8s.cluster_domain,
+        },
+        "apiServer": {"certSANs": cert_sans(spec)},
+    }
+
+
+def _kubelet_configuration(spec: LabSpec) -> dict[str, Any]:
+    return {
+        "apiVersion": "kubelet.config.k8s.io/v1beta1",
+        "kind": "KubeletConfiguration",
+        "cgroupDriver": "systemd",
+        "clusterDomain": spec.kubernetes.cluster_domain,
+        "failSwapOn": True,
+    }
+
+
+def _node_registration(spec: LabSpec, vm_name: str) -> dict[str, Any]:
+    vm = spec.vms[vm_name]
+    reg: dict[str, Any] = {
+        "name": vm_name,
+        "criSocket": CRI_SOCKET,
+        "kubeletExtraArgs": {"node-ip": str(vm.ip)},
+    }
+    if vm.role == "control-plane" and not spec.workers:
+        reg["taints"] = []  # no workers: the control planes must take the workloads
+    ignored = preflight_ignores(spec, vm_name)
+    if ignored:
+        reg["ignorePreflightErrors"] = ignored
+    return reg
+
+
+def preflight_ignores(spec: LabSpec, vm_name: str) -> list[str]:
+    """kubeadm's size checks the spec knowingly fails (a small lab is the user's call).
+
+    kubeadm wants 2 CPUs on a control plane and 1700 MB (control plane) or 1024 MB (worker)."""
+    vm = spec.vms[vm_name]
+    control_plane = vm.role == "control-plane"
+    ignored = []
+    if control_plane and vm.cores < MIN_CONTROL_PLANE_CPUS:
+        ignored.append("NumCPU")
+    if vm.memory < (MIN_CONTROL_PLANE_MIB if control_plane else MIN_WORKER_MIB):
+        ignored.append("Mem")
+    return ignored
+
+
+def cert_sans(spec: LabSpec) -> list[str]:
+    """Extra API server SANs: the endpoint, every control plane's address and name."""
+    sans = {str(spec.api_endpoint())}
+    for name in spec.control_planes:
+        sans.update({name, str(spec.vms[name].ip)})
+    return sorted(sans)
