@@ -143,16 +143,16 @@ def placed(want: DesiredVm, vm: ObservedVm) -> DesiredVm:
 
 
 def compare_vm(want: DesiredVm, vm: ObservedVm, observed: Observed, draft: _Draft) -> None:
-    """No-op from /cluster/resources alone when possible, else compare the config."""
-    mismatches = diff.quick_mismatches(want, vm, observed)
-    if not mismatches:
-        reason = f"matches the spec (seed {want.seed_volume})"
-        if vm.lock:
-            reason += f"; locked ({vm.lock})"
-        draft.actions.append(NoOp(want.name, vm.node, reason, vm.vmid, want.role))
-        return
+    """Compare the config when it was read; else decide from /cluster/resources when possible."""
     if vm.config is None:
-        draft.needs_configs.append(want.name)
+        mismatches = diff.quick_mismatches(want, vm, observed)
+        if mismatches:
+            draft.needs_configs.append(want.name)
+        else:
+            reason = f"matches the spec (seed {want.seed_volume})"
+            draft.actions.append(
+                NoOp(want.name, vm.node, with_lock(reason, vm), vm.vmid, want.role)
+            )
         return
     outcome = diff.diff_config(want, vm, vm.config, observed)
     if outcome.warning:
@@ -160,21 +160,23 @@ def compare_vm(want: DesiredVm, vm: ObservedVm, observed: Observed, draft: _Draf
     if outcome.error:
         draft.errors.append(outcome.error)
         return
-    action = action_for(want, vm, outcome, mismatches)
+    action = action_for(want, vm, outcome)
     if vm.lock and not isinstance(action, NoOp):
         draft.errors.append(locked_message(vm, "changed"))
         return
     draft.actions.append(action)
 
 
-def action_for(
-    want: DesiredVm, vm: ObservedVm, outcome: diff.VmDiff, mismatches: tuple[str, ...]
-) -> Action:
+def with_lock(reason: str, vm: ObservedVm) -> str:
+    return f"{reason}; locked ({vm.lock})" if vm.lock else reason
+
+
+def action_for(want: DesiredVm, vm: ObservedVm, outcome: diff.VmDiff) -> Action:
     if outcome.replace_reason is not None:
         return ReplaceVm(want.name, vm.node, outcome.replace_reason, vm.vmid, want)
     if outcome.unchanged:
-        reason = f"matches the spec (config read: {', '.join(mismatches)} as expected)"
-        return NoOp(want.name, vm.node, reason, vm.vmid, want.role)
+        reason = f"matches the spec (config checked, seed {want.seed_volume})"
+        return NoOp(want.name, vm.node, with_lock(reason, vm), vm.vmid, want.role)
     keys = [change.key for change in outcome.changes] + (["seed ISO"] if outcome.reseed else [])
     config_digest = vm.config.digest if vm.config is not None else ""
     return UpdateVm(

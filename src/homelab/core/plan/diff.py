@@ -9,7 +9,7 @@ Otherwise ``diff_config`` compares the config key by key. Keys the spec does not
 firewall, CPU type, user tags, anything else) are never compared, so a no-op stays a no-op.
 
 Decisions, in order:
-- pinned node or VMID differs, template differs, or the seed differs -> replace. cloud-init runs
+- pinned node or VMID, role, template or seed differs -> replace. cloud-init runs
   once per instance: a changed user-data on a provisioned kubeadm node does nothing until the
   node is re-provisioned, so "reseed" of a changed seed honestly means re-creating the VM.
 - boot disk smaller than the spec -> error (disks only grow; never replaced silently).
@@ -23,7 +23,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from homelab.core.desired import SEED_DRIVE, DesiredVm, is_seed_volume_of, managed_subset
+from homelab.core.desired import (
+    ROLE_TAG_PREFIX,
+    SEED_DRIVE,
+    DesiredVm,
+    is_seed_volume_of,
+    managed_subset,
+    role_tag,
+)
 from homelab.core.observed import Observed, ObservedVm, VmConfig, volume_filename
 from homelab.core.plan.actions import Change
 
@@ -81,7 +88,7 @@ def diff_config(desired: DesiredVm, vm: ObservedVm, config: VmConfig, observed: 
         return VmDiff(error=disk_error)
     running = vm.status == RUNNING
     changes = (
-        *diff_hardware(desired, config, running),
+        *diff_hardware(desired, vm, config),
         *disk_changes,
         *diff_options(desired, config),
     )
@@ -107,6 +114,10 @@ def replace_reason(desired: DesiredVm, vm: ObservedVm, config: VmConfig) -> str 
         return f"node changed: {vm.node} -> {desired.node}"
     if desired.vmid is not None and vm.vmid != desired.vmid:
         return f"vmid changed: {vm.vmid} -> {desired.vmid}"
+    roles = sorted(tag for tag in config.tags if tag.startswith(ROLE_TAG_PREFIX))
+    if roles and roles != [role_tag(desired.role)]:
+        old = ", ".join(role[len(ROLE_TAG_PREFIX) :] for role in roles)
+        return f"role changed: {old} -> {desired.role}"
     record = config.record
     if record is None or record.lab != desired.lab:
         return None
@@ -132,12 +143,22 @@ def diff_disk(desired: DesiredVm, config: VmConfig) -> tuple[tuple[Change, ...],
     return (), None
 
 
-def diff_hardware(desired: DesiredVm, config: VmConfig, running: bool) -> tuple[Change, ...]:
-    """cores, sockets, memory and the guest agent: applied on the next restart when running."""
+def diff_hardware(desired: DesiredVm, vm: ObservedVm, config: VmConfig) -> tuple[Change, ...]:
+    """cores, sockets, memory and the guest agent: applied on the next restart when running.
+
+    A running VM whose /cluster/resources figures differ from its config has a change pending
+    (set earlier, never restarted): that still counts as a change needing a restart.
+    """
+    running = vm.status == RUNNING
+    memory, cores = config.memory_mib, config.cores
+    if running and vm.maxmem_mib is not None and vm.maxmem_mib != memory:
+        memory = vm.maxmem_mib
+    if running and vm.cores is not None and vm.cores != cores * config.sockets:
+        cores = vm.cores
     wanted: list[tuple[str, int | bool, int | bool]] = [
-        ("cores", config.cores, desired.cores),
+        ("cores", cores, desired.cores),
         ("sockets", config.sockets, 1),
-        ("memory", config.memory_mib, desired.memory_mib),
+        ("memory", memory, desired.memory_mib),
         ("agent", config.agent, desired.agent),
     ]
     return tuple(Change(key, old, new, running) for key, old, new in wanted if old != new)
