@@ -36,6 +36,7 @@ SEED_PREFIX = "homelab-"
 DIGEST_IN_NAME = 12
 RECORD_PREFIX = "homelab-"
 _RECORD_KEYS = ("lab", "template", "seed", "digest")
+_HEX = frozenset("0123456789abcdef")
 
 
 class PlanInputError(ValueError):
@@ -137,7 +138,7 @@ def managed_subset(tags: tuple[str, ...]) -> tuple[str, ...]:
 
 def seed_volume_name(lab: str, vm: str, digest: str) -> str:
     """``homelab-<lab>-<vm>-<digest12>.iso``."""
-    return f"{SEED_PREFIX}{lab}-{vm}-{digest[:DIGEST_IN_NAME]}.iso"
+    return f"{seed_owner(lab, vm)}-{digest[:DIGEST_IN_NAME]}.iso"
 
 
 def seed_volid(iso_storage: str, filename: str) -> str:
@@ -145,18 +146,25 @@ def seed_volid(iso_storage: str, filename: str) -> str:
     return f"{iso_storage}:iso/{filename}"
 
 
+def seed_owner(lab: str, vm: str) -> str:
+    """The part of a seed ISO name that names its VM: ``homelab-<lab>-<vm>``."""
+    return f"{SEED_PREFIX}{lab}-{vm}"
+
+
+def seed_owner_of(filename: str) -> str | None:
+    """``homelab-<lab>-<vm>-<digest12>.iso`` -> ``homelab-<lab>-<vm>``; None for other files."""
+    stem, dot, ext = filename.rpartition(".")
+    owner, dash, digest = stem.rpartition("-")
+    if (dot, ext, dash) != (".", "iso", "-") or not owner.startswith(SEED_PREFIX):
+        return None
+    if len(digest) != DIGEST_IN_NAME or not set(digest) <= _HEX:
+        return None
+    return owner
+
+
 def is_seed_volume_of(lab: str, vm: str, filename: str) -> bool:
     """Whether an ISO file name is a seed ISO of this lab's VM (any digest)."""
-    prefix = f"{SEED_PREFIX}{lab}-{vm}-"
-    rest = filename[len(prefix) :]
-    digest, dot, ext = rest.partition(".")
-    hexdigits = set("0123456789abcdef")
-    return (
-        filename.startswith(prefix)
-        and (dot, ext) == (".", "iso")
-        and len(digest) == DIGEST_IN_NAME
-        and set(digest) <= hexdigits
-    )
+    return seed_owner_of(filename) == seed_owner(lab, vm)
 
 
 def description_text(record: DescriptionRecord) -> str:
@@ -205,10 +213,23 @@ def desired_vms(spec: LabSpec, seed_digests: Mapping[str, str]) -> dict[str, Des
     missing = [name for name in spec.vms if name not in seed_digests]
     if missing:
         raise PlanInputError(f"no seed digest for VM(s) {', '.join(missing)}")
-    return {name: desired_vm(spec, name, seed_digests[name]) for name in spec.vms}
+    nodes = placement(spec)
+    return {name: desired_vm(spec, name, seed_digests[name], nodes[name]) for name in spec.vms}
 
 
-def desired_vm(spec: LabSpec, name: str, seed_digest: str) -> DesiredVm:
+def placement(spec: LabSpec) -> dict[str, str]:
+    """Every VM's node, as ``LabSpec.node_of`` places it (in one pass, not one per VM)."""
+    nodes, unpinned = {}, 0
+    for name, vm in spec.vms.items():
+        if vm.node is not None:
+            nodes[name] = vm.node
+        else:
+            nodes[name] = spec.proxmox.nodes[unpinned % len(spec.proxmox.nodes)]
+            unpinned += 1
+    return nodes
+
+
+def desired_vm(spec: LabSpec, name: str, seed_digest: str, node: str) -> DesiredVm:
     vm = spec.vms[name]
     network = spec.networks[vm.network]
     settings: dict[str, object] = {
@@ -229,7 +250,7 @@ def desired_vm(spec: LabSpec, name: str, seed_digest: str) -> DesiredVm:
         name=name,
         lab=spec.name,
         role=vm.role,
-        node=spec.node_of(name),
+        node=node,
         node_pinned=vm.node is not None,
         vmid=vm.vmid,
         cores=vm.cores,

@@ -20,7 +20,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from homelab.core.desired import DescriptionRecord, parse_description_record
+from homelab.core.desired import DescriptionRecord, parse_description_record, seed_owner_of
 from homelab.errors import ProxmoxError
 
 MIB = 1024 * 1024
@@ -111,8 +111,29 @@ class Observed(_Frozen):
         )
         return self.model_copy(update={"vms": vms})
 
-    def has_volume(self, node: str, volid: str) -> bool:
-        return volid in self.seed_volumes.get(node, ())
+    def seed_index(self) -> SeedIndex:
+        return SeedIndex(self.seed_volumes)
+
+
+class SeedIndex:
+    """The ISO volumes per node, indexed for the planner (built once per plan, O(1) lookups)."""
+
+    def __init__(self, seed_volumes: Mapping[str, tuple[str, ...]]) -> None:
+        self._sets = {node: frozenset(volids) for node, volids in seed_volumes.items()}
+        self._by_owner: dict[str, dict[str, tuple[str, ...]]] = {}
+        for node, volids in seed_volumes.items():
+            per_owner = self._by_owner.setdefault(node, {})
+            for volid in volids:
+                owner = seed_owner_of(volume_filename(volid))
+                if owner is not None:
+                    per_owner[owner] = (*per_owner.get(owner, ()), volid)
+
+    def has(self, node: str, volid: str) -> bool:
+        return volid in self._sets.get(node, frozenset())
+
+    def of(self, node: str, owner: str) -> tuple[str, ...]:
+        """The seed ISO volume ids on ``node`` named for ``owner`` (one VM's, any digest)."""
+        return self._by_owner.get(node, {}).get(owner, ())
 
 
 # ---- small tolerant readers -------------------------------------------------------------------

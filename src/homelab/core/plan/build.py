@@ -26,7 +26,7 @@ from homelab.core.desired import (
     sha256_json,
     spec_digest,
 )
-from homelab.core.observed import Observed, ObservedVm
+from homelab.core.observed import Observed, ObservedVm, SeedIndex
 from homelab.core.plan import diff, order
 from homelab.core.plan.actions import (
     Action,
@@ -66,10 +66,11 @@ def plan_lab(spec: LabSpec, seed_digests: Mapping[str, str], observed: Observed)
     desired = desired_vms(spec, seed_digests)
     guests = [vm for vm in observed.vms if not vm.template]
     index = _Index(guests, observed.vms)
+    seeds = observed.seed_index()
     draft = _Draft()
     check_unnamed(spec, guests, draft)
     for want in desired.values():
-        plan_vm(want, index, observed, draft)
+        plan_vm(want, index, seeds, draft)
     owned = [vm for vm in guests if lab_tag(spec.name) in vm.tags]
     for vm in owned:
         if vm.name not in desired:
@@ -101,7 +102,7 @@ def check_unnamed(spec: LabSpec, guests: list[ObservedVm], draft: _Draft) -> Non
             )
 
 
-def plan_vm(want: DesiredVm, index: _Index, observed: Observed, draft: _Draft) -> None:
+def plan_vm(want: DesiredVm, index: _Index, seeds: SeedIndex, draft: _Draft) -> None:
     """Decide for one spec VM: create, conflict, or compare with the VM of this lab."""
     same_name = index.by_name.get(want.name, [])
     ours = [vm for vm in same_name if lab_tag(want.lab) in vm.tags]
@@ -125,7 +126,7 @@ def plan_vm(want: DesiredVm, index: _Index, observed: Observed, draft: _Draft) -
     if not ours:
         draft.actions.append(CreateVm(want.name, want.node, "not found on Proxmox", want))
         return
-    compare_vm(placed(want, ours[0]), ours[0], observed, draft)
+    compare_vm(placed(want, ours[0]), ours[0], seeds, draft)
 
 
 def not_owned_message(want: DesiredVm, vm: ObservedVm) -> str:
@@ -142,10 +143,10 @@ def placed(want: DesiredVm, vm: ObservedVm) -> DesiredVm:
     return want if want.node_pinned else dataclasses.replace(want, node=vm.node)
 
 
-def compare_vm(want: DesiredVm, vm: ObservedVm, observed: Observed, draft: _Draft) -> None:
+def compare_vm(want: DesiredVm, vm: ObservedVm, seeds: SeedIndex, draft: _Draft) -> None:
     """Compare the config when it was read; else decide from /cluster/resources when possible."""
     if vm.config is None:
-        mismatches = diff.quick_mismatches(want, vm, observed)
+        mismatches = diff.quick_mismatches(want, vm, seeds)
         if mismatches:
             draft.needs_configs.append(want.name)
         else:
@@ -154,7 +155,7 @@ def compare_vm(want: DesiredVm, vm: ObservedVm, observed: Observed, draft: _Draf
                 NoOp(want.name, vm.node, with_lock(reason, vm), vm.vmid, want.role)
             )
         return
-    outcome = diff.diff_config(want, vm, vm.config, observed)
+    outcome = diff.diff_config(want, vm, vm.config, seeds)
     if outcome.warning:
         draft.warnings.append(outcome.warning)
     if outcome.error:

@@ -27,11 +27,11 @@ from homelab.core.desired import (
     ROLE_TAG_PREFIX,
     SEED_DRIVE,
     DesiredVm,
-    is_seed_volume_of,
     managed_subset,
     role_tag,
+    seed_owner,
 )
-from homelab.core.observed import Observed, ObservedVm, VmConfig, volume_filename
+from homelab.core.observed import ObservedVm, SeedIndex, VmConfig
 from homelab.core.plan.actions import Change
 
 RUNNING = "running"
@@ -52,7 +52,7 @@ class VmDiff:
         return not (self.changes or self.reseed or self.replace_reason or self.error)
 
 
-def quick_mismatches(desired: DesiredVm, vm: ObservedVm, observed: Observed) -> tuple[str, ...]:
+def quick_mismatches(desired: DesiredVm, vm: ObservedVm, seeds: SeedIndex) -> tuple[str, ...]:
     """What differs judging by /cluster/resources and the ISO list alone (empty: unchanged)."""
     checks = {
         "tags": managed_subset(vm.tags) == desired.tags,
@@ -60,25 +60,21 @@ def quick_mismatches(desired: DesiredVm, vm: ObservedVm, observed: Observed) -> 
         "cores": vm.cores == desired.cores,
         "memory": vm.maxmem_mib == desired.memory_mib,
         "disk": vm.disk_gib == desired.disk_gib,
-        "seed ISO": observed.has_volume(vm.node, desired.seed_volid),
-        "old seed ISOs": not superseded_seeds(desired, observed, vm.node),
+        "seed ISO": seeds.has(vm.node, desired.seed_volid),
+        "old seed ISOs": not superseded_seeds(desired, seeds, vm.node),
         "node": vm.node == desired.node,
         "vmid": desired.vmid is None or desired.vmid == vm.vmid,
     }
     return tuple(name for name, ok in checks.items() if not ok)
 
 
-def superseded_seeds(desired: DesiredVm, observed: Observed, node: str) -> tuple[str, ...]:
+def superseded_seeds(desired: DesiredVm, seeds: SeedIndex, node: str) -> tuple[str, ...]:
     """Seed ISOs of this VM on its node other than the desired one (apply deletes them)."""
-    return tuple(
-        volid
-        for volid in observed.seed_volumes.get(node, ())
-        if volid != desired.seed_volid
-        and is_seed_volume_of(desired.lab, desired.name, volume_filename(volid))
-    )
+    owner = seed_owner(desired.lab, desired.name)
+    return tuple(v for v in seeds.of(node, owner) if v != desired.seed_volid)
 
 
-def diff_config(desired: DesiredVm, vm: ObservedVm, config: VmConfig, observed: Observed) -> VmDiff:
+def diff_config(desired: DesiredVm, vm: ObservedVm, config: VmConfig, seeds: SeedIndex) -> VmDiff:
     """Compare the managed keys of a VM's config with the desired VM."""
     replace = replace_reason(desired, vm, config)
     if replace is not None:
@@ -96,8 +92,8 @@ def diff_config(desired: DesiredVm, vm: ObservedVm, config: VmConfig, observed: 
         changes = (*changes, Change("state", vm.status, RUNNING))
     reseed = (
         config.cdrom(SEED_DRIVE) != desired.seed_volid
-        or not observed.has_volume(vm.node, desired.seed_volid)
-        or bool(superseded_seeds(desired, observed, vm.node))
+        or not seeds.has(vm.node, desired.seed_volid)
+        or bool(superseded_seeds(desired, seeds, vm.node))
     )
     warning = None
     if config.record is None or config.record.lab != desired.lab:
