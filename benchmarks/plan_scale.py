@@ -86,7 +86,22 @@ def main() -> None:
     args = parser.parse_args()
     spec = big_spec(args.vms, args.nodes)
     seeds = {name: hashlib.sha256(name.encode()).hexdigest() for name in spec.vms}
-    empty = Observed(vms=(), seed_volumes={}, nodes=tuple(spec.proxmox.nodes))
+    templates = tuple(
+        ObservedVm(
+            vmid=9000 + i,
+            name="ubuntu-2404-cloudinit",
+            node=node,
+            status="stopped",
+            template=True,
+            lock=None,
+            tags=(),
+            maxmem_mib=2048,
+            cores=2,
+            disk_gib=3,
+        )
+        for i, node in enumerate(spec.proxmox.nodes)
+    )
+    empty = Observed(vms=templates, seed_volumes={}, nodes=tuple(spec.proxmox.nodes))
     print(f"lab of {args.vms} VMs on {args.nodes} Proxmox nodes")
     fresh = timed("plan, fresh lab (all creates)", lambda: plan_lab(spec, seeds, empty))
     timed(
@@ -97,7 +112,8 @@ def main() -> None:
     noop = timed("plan, no-op from /cluster/resources only", lambda: plan_lab(spec, seeds, quiet))
     full = applied(spec, seeds, with_config=True)
     timed("plan, no-op with every config read", lambda: plan_lab(spec, seeds, full))
-    assert not noop.has_changes and not noop.needs_configs and len(fresh.actions) == args.vms
+    assert not fresh.errors and len(fresh.actions) == args.vms
+    assert not noop.has_changes and not noop.needs_configs
     print(f"no-op observation cost: 1 + {args.nodes} = {1 + args.nodes} requests "
           f"(configs to read: {len(noop.needs_configs)})")  # fmt: skip
 

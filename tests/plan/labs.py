@@ -45,8 +45,24 @@ def seeds_for(spec: LabSpec, salt: str = "") -> dict[str, str]:
     return {name: hashlib.sha256(f"{name}{salt}".encode()).hexdigest() for name in spec.vms}
 
 
+def template_vm(
+    vmid: int = 9000, node: str = "pve", name: str = "ubuntu-2404-cloudinit"
+) -> ObservedVm:
+    return ObservedVm(
+        vmid=vmid, name=name, node=node, status="stopped", template=True, lock=None, tags=(),
+        maxmem_mib=2048, cores=2, disk_gib=3,
+    )  # fmt: skip
+
+
 def empty_observed(nodes: tuple[str, ...] = ("pve",)) -> Observed:
-    return Observed(vms=(), seed_volumes={node: () for node in nodes}, nodes=nodes)
+    """A cluster with nothing but the cloud-init template(s) the base lab names, on each node."""
+    names = ("ubuntu-2404-cloudinit", "ubuntu-2604-cloudinit", "ubuntu-2404", "ubuntu-2204")
+    templates = tuple(
+        template_vm(9000 + 100 * n + i, node, name)
+        for n, name in enumerate(names)
+        for i, node in enumerate(nodes)
+    )
+    return Observed(vms=templates, seed_volumes={node: () for node in nodes}, nodes=nodes)
 
 
 def realize(want: DesiredVm, vmid: int, node: str, user_tags: tuple[str, ...] = ()) -> ObservedVm:

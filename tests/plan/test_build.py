@@ -15,6 +15,7 @@ from homelab.core.plan.actions import (
     NoOp,
     Plan,
     ReplaceVm,
+    TemplateSource,
     UpdateVm,
 )
 from homelab.core.plan.build import plan_lab
@@ -346,7 +347,7 @@ def test_unpinned_vms_stay_on_their_node_when_round_robin_shifts() -> None:
     spec = make_spec(data)
     start = empty_observed(("pve1", "pve2"))
     observed = apply_plan(plan_lab(spec, seeds_for(spec), start), start)
-    assert [vm.node for vm in observed.vms] == ["pve1", "pve2", "pve1"]
+    assert [vm.node for vm in observed.vms if not vm.template] == ["pve1", "pve2", "pve1"]
     del data["vms"]["k8s-worker-2"]
     plan = plan_for(data, without_configs(observed))
     assert [type(a).__name__ for a in plan.changes] == ["DestroyVm"]
@@ -394,3 +395,59 @@ def test_a_pending_memory_change_never_restarted_is_still_a_change() -> None:
     update = plan_lab(SPEC, SEEDS, replace_vm(observed, pending)).changes[0]
     assert isinstance(update, UpdateVm)
     assert update.changes == (Change("memory", 2048, 4096, restart=True),)
+
+
+def test_new_vms_clone_the_template_on_their_own_node() -> None:
+    data = spec_data()
+    data["proxmox"]["nodes"] = ["pve1", "pve2"]
+    spec = make_spec(data)
+    plan = plan_lab(spec, seeds_for(spec), empty_observed(("pve1", "pve2")))
+    sources = [(a.vm, a.node, a.source) for a in plan.actions if isinstance(a, CreateVm)]
+    assert sources == [
+        ("k8s-master-1", "pve1", TemplateSource(9000, "pve1")),
+        ("k8s-worker-2", "pve2", TemplateSource(9001, "pve2")),
+        ("k8s-worker-3", "pve1", TemplateSource(9000, "pve1")),
+    ]
+    assert {vmid for vmid, _ in plan.observed_digests} == {9000, 9001}
+
+
+def test_template_by_vmid_on_another_node_is_used() -> None:
+    data = spec_data()
+    data["proxmox"]["template"] = 9301
+    observed = empty_observed(("pve", "pve9"))
+    create = plan_for(data, observed).actions[0]
+    assert isinstance(create, CreateVm) and create.source == TemplateSource(9301, "pve9")
+
+
+def test_missing_template_is_a_plan_error_only_when_something_is_created() -> None:
+    data = spec_data()
+    data["proxmox"]["template"] = "debian-13"
+    plan = plan_for(data, empty_observed())
+    assert plan.errors == (
+        "template debian-13 not found: no VM template with that name or VMID is visible on "
+        "Proxmox (check proxmox.template and the token's VM.Audit privilege)",
+    )
+    assert plan.detailed_exit_code == 1
+    observed = applied()
+    templates_gone = observed.model_copy(
+        update={"vms": tuple(vm for vm in observed.vms if not vm.template)}
+    )
+    assert plan_lab(SPEC, SEEDS, templates_gone).errors == ()
+
+
+def test_disk_smaller_than_the_template_disk_is_an_error() -> None:
+    data = spec_data()
+    data["vms"]["k8s-worker-2"]["disk"] = 2
+    plan = plan_for(data, empty_observed())
+    assert plan.errors == (
+        "vm k8s-worker-2: disk 2GiB is smaller than the 3GiB disk of template "
+        "ubuntu-2404-cloudinit (vmid 9000); clones can only grow",
+    )
+
+
+def test_detailed_exit_codes() -> None:
+    assert plan_lab(SPEC, SEEDS, empty_observed()).detailed_exit_code == 2
+    assert plan_lab(SPEC, SEEDS, without_configs(applied())).detailed_exit_code == 0
+    data = spec_data()
+    data["vms"]["k8s-worker-2"]["cores"] = 3
+    assert plan_for(data, without_configs(applied())).detailed_exit_code == 1  # not final yet

@@ -27,7 +27,7 @@ from homelab.core.desired import (
     spec_digest,
 )
 from homelab.core.observed import Observed, ObservedVm, SeedIndex
-from homelab.core.plan import diff, order
+from homelab.core.plan import diff, order, sources
 from homelab.core.plan.actions import (
     Action,
     CreateVm,
@@ -75,12 +75,17 @@ def plan_lab(spec: LabSpec, seed_digests: Mapping[str, str], observed: Observed)
     for vm in owned:
         if vm.name not in desired:
             plan_destroy(vm, draft)
+    actions, source_errors = sources.attach_sources(
+        draft.actions, str(spec.proxmox.template), observed.vms
+    )
+    used = {a.source.vmid for a in actions if isinstance(a, CreateVm | ReplaceVm) and a.source}
     examined = {vm.vmid: vm for vm in owned}
+    examined.update((vmid, index.by_vmid[vmid]) for vmid in used)
     examined.update((vm.vmid, vm) for name in desired for vm in index.by_name.get(name, ()))
     return Plan(
         lab=spec.name,
-        actions=order.order_actions(draft.actions, list(desired)),
-        errors=tuple(draft.errors),
+        actions=order.order_actions(actions, list(desired)),
+        errors=(*draft.errors, *source_errors),
         warnings=tuple(draft.warnings) + order.warn_single_control_plane(draft.actions, spec),
         needs_configs=tuple(draft.needs_configs),
         spec_digest=spec_digest(spec, seed_digests),

@@ -27,7 +27,7 @@ def stale_reasons(
         reasons.append(f"the plan is for lab {plan.lab}, the spec is lab {spec.name}")
     if plan.spec_digest != spec_digest(spec, seed_digests):
         reasons.append("the spec or the rendered seeds changed since the plan was made")
-    now = {vm.vmid: fingerprint(vm) for vm in observed.vms if not vm.template}
+    now = {vm.vmid: fingerprint(vm) for vm in observed.vms}
     for vmid, digest in plan.observed_digests:
         if vmid not in now:
             reasons.append(f"VM {vmid} no longer exists")
