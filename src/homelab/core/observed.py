@@ -136,6 +136,18 @@ class SeedIndex:
         return self._by_owner.get(node, {}).get(owner, ())
 
 
+def build_observed(resources: Any, iso_contents: Mapping[str, Any]) -> Observed:
+    """The observation from its 1 + (Proxmox nodes) responses: ``/cluster/resources?type=vm``
+    and, per node, ``GET /nodes/{node}/storage/{iso_storage}/content?content=iso``."""
+    return Observed(
+        vms=parse_resources(resources),
+        seed_volumes={
+            node: parse_storage_content(payload) for node, payload in iso_contents.items()
+        },
+        nodes=tuple(iso_contents),
+    )
+
+
 # ---- small tolerant readers -------------------------------------------------------------------
 
 

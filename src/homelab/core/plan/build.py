@@ -215,3 +215,15 @@ def locked_message(vm: ObservedVm, verb: str) -> str:
         f"vm {vm.name}: must be {verb} but is locked ({vm.lock}); wait for the task holding it, "
         f"or if the lock is stale clear it on {vm.node} with `qm unlock {vm.vmid}`"
     )
+
+
+def config_targets(plan: Plan, observed: Observed) -> tuple[tuple[str, int], ...]:
+    """(node, vmid) of every VM in ``plan.needs_configs``: the configs to GET, then pass to
+    ``Observed.with_configs`` and plan again."""
+    wanted = set(plan.needs_configs)
+    tag = lab_tag(plan.lab)
+    return tuple(
+        (vm.node, vm.vmid)
+        for vm in observed.vms
+        if vm.name in wanted and tag in vm.tags and not vm.template
+    )
