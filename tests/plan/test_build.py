@@ -451,3 +451,29 @@ def test_detailed_exit_codes() -> None:
     data = spec_data()
     data["vms"]["k8s-worker-2"]["cores"] = 3
     assert plan_for(data, without_configs(applied())).detailed_exit_code == 1  # not final yet
+
+
+def test_tags_compare_case_insensitively_and_user_tags_keep_their_case() -> None:
+    observed = applied()
+    vm = find(observed, "k8s-worker-2")
+    assert vm.config is not None
+    tags = ("Backup-Daily", "HomeLab", "Lab-Home-Lab", "role-control-plane")
+    odd = vm.model_copy(
+        update={"tags": tags, "config": vm.config.model_copy(update={"tags": tags})}
+    )
+    plan = plan_lab(SPEC, SEEDS, replace_vm(observed, odd))
+    (replace,) = plan.changes  # still ours (Lab-Home-Lab), but tagged with another role
+    assert isinstance(replace, ReplaceVm) and replace.reason.startswith("role changed")
+    tags = ("Backup-Daily", "HomeLab", "Lab-Home-Lab")
+    odd = vm.model_copy(
+        update={"tags": tags, "config": vm.config.model_copy(update={"tags": tags})}
+    )
+    (update,) = plan_lab(SPEC, SEEDS, replace_vm(observed, odd)).changes
+    assert isinstance(update, UpdateVm)
+    assert update.changes == (
+        Change(
+            "tags",
+            "Backup-Daily;HomeLab;Lab-Home-Lab",
+            "Backup-Daily;homelab;lab-home-lab;role-worker",
+        ),
+    )

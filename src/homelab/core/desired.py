@@ -126,11 +126,13 @@ def managed_tags(lab: str, role: str) -> tuple[str, ...]:
 
 def is_managed_tag(tag: str) -> bool:
     """Tags homelab owns; any other tag on a VM is the user's and is left alone."""
-    return tag == OWNER_TAG or tag.startswith((LAB_TAG_PREFIX, ROLE_TAG_PREFIX))
+    lower = tag.lower()
+    return lower == OWNER_TAG or lower.startswith((LAB_TAG_PREFIX, ROLE_TAG_PREFIX))
 
 
 def managed_subset(tags: tuple[str, ...]) -> tuple[str, ...]:
-    return tuple(sorted(tag for tag in tags if is_managed_tag(tag)))
+    """homelab's tags among ``tags``, lower case and sorted (comparable with managed_tags)."""
+    return tuple(sorted({tag.lower() for tag in tags if is_managed_tag(tag)}))
 
 
 # ---- seed ISO and description -----------------------------------------------------------------

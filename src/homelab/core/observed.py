@@ -95,6 +95,10 @@ class ObservedVm(_Frozen):
     disk_gib: int | None
     config: VmConfig | None = None
 
+    def has_tag(self, tag: str) -> bool:
+        """Tags compare case-insensitively (PVE's default)."""
+        return tag.lower() in {own.lower() for own in self.tags}
+
 
 class Observed(_Frozen):
     """Everything observed: the guests, the ISO volumes per node and the node names."""
@@ -182,12 +186,17 @@ def read_bool(value: Any, field: str) -> bool:
 
 
 def parse_tags(value: Any) -> tuple[str, ...]:
-    """``"homelab;lab-x"`` (or space/comma separated) -> sorted, de-duplicated, lower case."""
+    """``"homelab;lab-x"`` (or space/comma separated) -> sorted case-insensitively as PVE does,
+    de-duplicated. The case is kept: the user's tags are written back as they were."""
     if value is None:
         return ()
     if not isinstance(value, str):
         raise ObservationError(f"Proxmox sent tags={value!r}; expected a string")
-    return tuple(sorted({tag.lower() for tag in _TAG_SPLIT_RE.split(value) if tag}))
+    return tuple(sorted({tag for tag in _TAG_SPLIT_RE.split(value) if tag}, key=_tag_order))
+
+
+def _tag_order(tag: str) -> tuple[str, str]:
+    return tag.lower(), tag
 
 
 def parse_size_bytes(value: str) -> int:

@@ -71,7 +71,7 @@ def plan_lab(spec: LabSpec, seed_digests: Mapping[str, str], observed: Observed)
     check_unnamed(spec, guests, draft)
     for want in desired.values():
         plan_vm(want, index, seeds, draft)
-    owned = [vm for vm in guests if lab_tag(spec.name) in vm.tags]
+    owned = [vm for vm in guests if vm.has_tag(lab_tag(spec.name))]
     for vm in owned:
         if vm.name not in desired:
             plan_destroy(vm, draft)
@@ -110,8 +110,8 @@ def check_unnamed(spec: LabSpec, guests: list[ObservedVm], draft: _Draft) -> Non
 def plan_vm(want: DesiredVm, index: _Index, seeds: SeedIndex, draft: _Draft) -> None:
     """Decide for one spec VM: create, conflict, or compare with the VM of this lab."""
     same_name = index.by_name.get(want.name, [])
-    ours = [vm for vm in same_name if lab_tag(want.lab) in vm.tags]
-    others = [vm for vm in same_name if lab_tag(want.lab) not in vm.tags]
+    ours = [vm for vm in same_name if vm.has_tag(lab_tag(want.lab))]
+    others = [vm for vm in same_name if not vm.has_tag(lab_tag(want.lab))]
     if others:
         draft.errors.append(not_owned_message(want, others[0]))
         return
@@ -135,7 +135,7 @@ def plan_vm(want: DesiredVm, index: _Index, seeds: SeedIndex, draft: _Draft) -> 
 
 
 def not_owned_message(want: DesiredVm, vm: ObservedVm) -> str:
-    owner = [tag for tag in vm.tags if tag.startswith("lab-")]
+    owner = [tag for tag in managed_subset(vm.tags) if tag.startswith("lab-")]
     belongs = f"it belongs to {owner[0]}" if owner else "it has no homelab tags"
     return (
         f"vm {want.name}: exists (vmid {vm.vmid} on {vm.node}) but is not owned by lab "
@@ -225,5 +225,5 @@ def config_targets(plan: Plan, observed: Observed) -> tuple[tuple[str, int], ...
     return tuple(
         (vm.node, vm.vmid)
         for vm in observed.vms
-        if vm.name in wanted and tag in vm.tags and not vm.template
+        if vm.name in wanted and vm.has_tag(tag) and not vm.template
     )

@@ -27,6 +27,7 @@ from homelab.core.desired import (
     ROLE_TAG_PREFIX,
     SEED_DRIVE,
     DesiredVm,
+    is_managed_tag,
     managed_subset,
     role_tag,
     seed_owner,
@@ -110,7 +111,7 @@ def replace_reason(desired: DesiredVm, vm: ObservedVm, config: VmConfig) -> str 
         return f"node changed: {vm.node} -> {desired.node}"
     if desired.vmid is not None and vm.vmid != desired.vmid:
         return f"vmid changed: {vm.vmid} -> {desired.vmid}"
-    roles = sorted(tag for tag in config.tags if tag.startswith(ROLE_TAG_PREFIX))
+    roles = [tag for tag in managed_subset(config.tags) if tag.startswith(ROLE_TAG_PREFIX)]
     if roles and roles != [role_tag(desired.role)]:
         old = ", ".join(role[len(ROLE_TAG_PREFIX) :] for role in roles)
         return f"role changed: {old} -> {desired.role}"
@@ -181,5 +182,5 @@ def diff_options(desired: DesiredVm, config: VmConfig) -> tuple[Change, ...]:
 
 def merged_tags(desired: DesiredVm, config: VmConfig) -> tuple[str, ...]:
     """The user's own tags kept, homelab's set to the desired ones."""
-    user = {tag for tag in config.tags if tag not in managed_subset(config.tags)}
-    return tuple(sorted(user | set(desired.tags)))
+    user = {tag for tag in config.tags if not is_managed_tag(tag)}
+    return tuple(sorted(user | set(desired.tags), key=lambda tag: (tag.lower(), tag)))

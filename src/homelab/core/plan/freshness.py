@@ -38,6 +38,6 @@ def stale_reasons(
     reasons += [
         f"VM {vm.vmid} ({vm.name}) of lab {plan.lab} appeared since the plan was made"
         for vm in observed.vms
-        if lab_tag in vm.tags and vm.vmid not in seen and not vm.template
+        if vm.has_tag(lab_tag) and vm.vmid not in seen and not vm.template
     ]
     return tuple(reasons)
