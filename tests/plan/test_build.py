@@ -457,7 +457,7 @@ def test_tags_compare_case_insensitively_and_user_tags_keep_their_case() -> None
     observed = applied()
     vm = find(observed, "k8s-worker-2")
     assert vm.config is not None
-    tags = ("Backup-Daily", "HomeLab", "Lab-Home-Lab", "role-control-plane")
+    tags: tuple[str, ...] = ("Backup-Daily", "HomeLab", "Lab-Home-Lab", "role-control-plane")
     odd = vm.model_copy(
         update={"tags": tags, "config": vm.config.model_copy(update={"tags": tags})}
     )
