@@ -39,3 +39,14 @@ def test_digest_covers_managed_settings_but_not_the_node() -> None:
     assert smaller.digest != base.digest and smaller.seed_volume != base.seed_volume
     assert desired.parse_description_record(base.description) == base.record
     assert desired.DesiredVm.from_dict(base.to_dict()) == base
+
+
+def test_user_notes_in_a_description_survive_a_new_record() -> None:
+    spec = make_spec()
+    want = desired.desired_vms(spec, seeds_for(spec))["k8s-worker-2"]
+    old = desired.description_text(want.record, "rack 2\nask Bob") + "\n"
+    assert desired.user_notes(old) == "rack 2\nask Bob"
+    assert desired.user_notes(None) == ""
+    new = desired.description_text(want.record, desired.user_notes(old))
+    assert desired.parse_description_record(new) == want.record
+    assert new.endswith("\n\nrack 2\nask Bob")

@@ -37,6 +37,7 @@ DIGEST_IN_NAME = 12
 RECORD_PREFIX = "homelab-"
 _RECORD_KEYS = ("lab", "template", "seed", "digest")
 _HEX = frozenset("0123456789abcdef")
+_HEADER = "Managed by homelab"
 
 
 class PlanInputError(ValueError):
@@ -169,11 +170,26 @@ def is_seed_volume_of(lab: str, vm: str, filename: str) -> bool:
     return seed_owner_of(filename) == seed_owner(lab, vm)
 
 
-def description_text(record: DescriptionRecord) -> str:
-    """The description homelab writes on a VM it owns."""
-    lines = [f"Managed by homelab (lab {record.lab}); edits outside homelab may be undone."]
+def description_text(record: DescriptionRecord, notes: str = "") -> str:
+    """The description homelab writes on a VM it owns; the user's own ``notes`` follow it."""
+    lines = [f"{_HEADER} (lab {record.lab}); edits outside homelab may be undone."]
     lines += [f"{RECORD_PREFIX}{key}: {getattr(record, key)}" for key in _RECORD_KEYS]
-    return "\n".join(lines)
+    return "\n".join(lines) + (f"\n\n{notes}" if notes else "")
+
+
+def user_notes(text: str | None) -> str:
+    """What a user wrote in a description, without homelab's header and record lines."""
+    kept = [
+        line
+        for line in (text or "").splitlines()
+        if not line.startswith(_HEADER) and not _is_record_line(line)
+    ]
+    return "\n".join(kept).strip()
+
+
+def _is_record_line(line: str) -> bool:
+    key, sep, _ = line.strip().partition(":")
+    return bool(sep) and key.startswith(RECORD_PREFIX) and key[len(RECORD_PREFIX) :] in _RECORD_KEYS
 
 
 def parse_description_record(text: str) -> DescriptionRecord | None:

@@ -27,10 +27,12 @@ from homelab.core.desired import (
     ROLE_TAG_PREFIX,
     SEED_DRIVE,
     DesiredVm,
+    description_text,
     is_managed_tag,
     managed_subset,
     role_tag,
     seed_owner,
+    user_notes,
 )
 from homelab.core.observed import ObservedVm, SeedIndex, VmConfig
 from homelab.core.plan.actions import Change
@@ -176,7 +178,8 @@ def diff_options(desired: DesiredVm, config: VmConfig) -> tuple[Change, ...]:
     if config.onboot != desired.onboot:
         changes.append(Change("onboot", config.onboot, desired.onboot))
     if config.record != desired.record:
-        changes.append(Change("description", config.description, desired.description))
+        text = description_text(desired.record, user_notes(config.description))
+        changes.append(Change("description", config.description, text))
     return tuple(changes)
 
 
