@@ -1,0 +1,289 @@
+"""What the spec wants on Proxmox, per VM, and every name homelab writes there (one place).
+
+Naming (ARCHITECTURE decision 3, ownership): every VM homelab creates carries the tags
+``homelab``, ``lab-<lab>`` and ``role-<role>``, and a description record::
+
+    Managed by homelab (lab home-lab); edits outside homelab may be undone.
+    homelab-lab: home-lab
+    homelab-template: ubuntu-2404-cloudinit
+    homelab-seed: <sha256 of the rendered seed files>
+    homelab-digest: <sha256 of the managed settings and the seed>
+
+Its NoCloud seed ISO is ``homelab-<lab>-<vm>-<digest[:12]>.iso`` on ``proxmox.iso_storage``. As the
+digest covers every managed setting and the seed, a VM whose tags, power state, resources and seed
+ISO name match needs no config read to be declared unchanged: that keeps a no-op plan at
+1 + (Proxmox nodes) requests. The Proxmox node is not part of the digest: a VM without a pinned node
+stays where it is even when round-robin placement of the spec would now pick another node.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from homelab.core.spec.models import LabSpec
+
+OWNER_TAG = "homelab"
+LAB_TAG_PREFIX = "lab-"
+ROLE_TAG_PREFIX = "role-"
+SEED_DRIVE = "ide2"
+SEED_PREFIX = "homelab-"
+DIGEST_IN_NAME = 12
+RECORD_PREFIX = "homelab-"
+_RECORD_KEYS = ("lab", "template", "seed", "digest")
+_HEX = frozenset("0123456789abcdef")
+_HEADER = "Managed by homelab"
+
+
+class PlanInputError(ValueError):
+    """The plan's inputs do not fit together (e.g. a VM without a seed digest): a caller bug."""
+
+
+class DescriptionRecord(BaseModel):
+    """What homelab wrote into a VM's description: lab, template, seed digest, settings digest."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    lab: str
+    template: str
+    seed: str
+    digest: str
+
+
+@dataclass(frozen=True)
+class DesiredVm:
+    """One VM as the spec wants it, with the names and digests homelab puts on Proxmox."""
+
+    name: str
+    lab: str
+    role: str
+    node: str
+    node_pinned: bool
+    vmid: int | None
+    cores: int
+    memory_mib: int
+    disk_gib: int
+    bridge: str
+    vlan: int | None
+    ip: str
+    template: str
+    storage: str
+    iso_storage: str
+    clone: str
+    onboot: bool
+    agent: bool
+    tags: tuple[str, ...]
+    seed_digest: str
+    digest: str
+
+    @property
+    def seed_volume(self) -> str:
+        return seed_volume_name(self.lab, self.name, self.digest)
+
+    @property
+    def seed_volid(self) -> str:
+        return seed_volid(self.iso_storage, self.seed_volume)
+
+    @property
+    def record(self) -> DescriptionRecord:
+        return DescriptionRecord(
+            lab=self.lab, template=self.template, seed=self.seed_digest, digest=self.digest
+        )
+
+    @property
+    def description(self) -> str:
+        return description_text(self.record)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["tags"] = list(self.tags)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> DesiredVm:
+        return cls(**{**data, "tags": tuple(data["tags"])})
+
+
+# ---- tags -------------------------------------------------------------------------------------
+
+
+def lab_tag(lab: str) -> str:
+    return f"{LAB_TAG_PREFIX}{lab}".lower()
+
+
+def role_tag(role: str) -> str:
+    return f"{ROLE_TAG_PREFIX}{role}".lower()
+
+
+def managed_tags(lab: str, role: str) -> tuple[str, ...]:
+    """The tags homelab sets, sorted as PVE stores them."""
+    return tuple(sorted({OWNER_TAG, lab_tag(lab), role_tag(role)}))
+
+
+def is_managed_tag(tag: str) -> bool:
+    """Tags homelab owns; any other tag on a VM is the user's and is left alone."""
+    lower = tag.lower()
+    return lower == OWNER_TAG or lower.startswith((LAB_TAG_PREFIX, ROLE_TAG_PREFIX))
+
+
+def managed_subset(tags: tuple[str, ...]) -> tuple[str, ...]:
+    """homelab's tags among ``tags``, lower case and sorted (comparable with managed_tags)."""
+    return tuple(sorted({tag.lower() for tag in tags if is_managed_tag(tag)}))
+
+
+# ---- seed ISO and description -----------------------------------------------------------------
+
+
+def seed_volume_name(lab: str, vm: str, digest: str) -> str:
+    """``homelab-<lab>-<vm>-<digest12>.iso``."""
+    return f"{seed_owner(lab, vm)}-{digest[:DIGEST_IN_NAME]}.iso"
+
+
+def seed_volid(iso_storage: str, filename: str) -> str:
+    """``local`` + ``x.iso`` -> ``local:iso/x.iso``."""
+    return f"{iso_storage}:iso/{filename}"
+
+
+def seed_owner(lab: str, vm: str) -> str:
+    """The part of a seed ISO name that names its VM: ``homelab-<lab>-<vm>``."""
+    return f"{SEED_PREFIX}{lab}-{vm}"
+
+
+def seed_owner_of(filename: str) -> str | None:
+    """``homelab-<lab>-<vm>-<digest12>.iso`` -> ``homelab-<lab>-<vm>``; None for other files."""
+    stem, dot, ext = filename.rpartition(".")
+    owner, dash, digest = stem.rpartition("-")
+    if (dot, ext, dash) != (".", "iso", "-") or not owner.startswith(SEED_PREFIX):
+        return None
+    if len(digest) != DIGEST_IN_NAME or not set(digest) <= _HEX:
+        return None
+    return owner
+
+
+def is_seed_volume_of(lab: str, vm: str, filename: str) -> bool:
+    """Whether an ISO file name is a seed ISO of this lab's VM (any digest)."""
+    return seed_owner_of(filename) == seed_owner(lab, vm)
+
+
+def description_text(record: DescriptionRecord, notes: str = "") -> str:
+    """The description homelab writes on a VM it owns; the user's own ``notes`` follow it."""
+    lines = [f"{_HEADER} (lab {record.lab}); edits outside homelab may be undone."]
+    lines += [f"{RECORD_PREFIX}{key}: {getattr(record, key)}" for key in _RECORD_KEYS]
+    return "\n".join(lines) + (f"\n\n{notes}" if notes else "")
+
+
+def user_notes(text: str | None) -> str:
+    """What a user wrote in a description, without homelab's header and record lines."""
+    kept = [
+        line
+        for line in (text or "").splitlines()
+        if not line.startswith(_HEADER) and not _is_record_line(line)
+    ]
+    return "\n".join(kept).strip()
+
+
+def _is_record_line(line: str) -> bool:
+    key, sep, _ = line.strip().partition(":")
+    return bool(sep) and key.startswith(RECORD_PREFIX) and key[len(RECORD_PREFIX) :] in _RECORD_KEYS
+
+
+def parse_description_record(text: str) -> DescriptionRecord | None:
+    """Read the ``homelab-<key>: <value>`` lines back; None unless all four are there."""
+    found: dict[str, str] = {}
+    for line in text.splitlines():
+        key, sep, value = line.strip().partition(":")
+        name = key.strip()[len(RECORD_PREFIX) :]
+        if sep and key.strip().startswith(RECORD_PREFIX) and name in _RECORD_KEYS:
+            found.setdefault(name, value.strip())
+    if set(found) != set(_RECORD_KEYS):
+        return None
+    return DescriptionRecord(**found)
+
+
+# ---- digests ----------------------------------------------------------------------------------
+
+
+def sha256_json(value: object) -> str:
+    """A stable SHA-256 of a JSON-able value (sorted keys, no whitespace)."""
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def settings_digest(settings: Mapping[str, object]) -> str:
+    return sha256_json(dict(settings))
+
+
+def spec_digest(spec: LabSpec, seed_digests: Mapping[str, str]) -> str:
+    """The digest of everything a plan was made from on the desired side."""
+    return sha256_json({"spec": spec.model_dump(mode="json"), "seeds": dict(seed_digests)})
+
+
+# ---- the desired VMs --------------------------------------------------------------------------
+
+
+def desired_vms(spec: LabSpec, seed_digests: Mapping[str, str]) -> dict[str, DesiredVm]:
+    """Every spec VM as it should exist on Proxmox, in spec order."""
+    missing = [name for name in spec.vms if name not in seed_digests]
+    if missing:
+        raise PlanInputError(f"no seed digest for VM(s) {', '.join(missing)}")
+    nodes = placement(spec)
+    return {name: desired_vm(spec, name, seed_digests[name], nodes[name]) for name in spec.vms}
+
+
+def placement(spec: LabSpec) -> dict[str, str]:
+    """Every VM's node, as ``LabSpec.node_of`` places it (in one pass, not one per VM)."""
+    nodes, unpinned = {}, 0
+    for name, vm in spec.vms.items():
+        if vm.node is not None:
+            nodes[name] = vm.node
+        else:
+            nodes[name] = spec.proxmox.nodes[unpinned % len(spec.proxmox.nodes)]
+            unpinned += 1
+    return nodes
+
+
+def desired_vm(spec: LabSpec, name: str, seed_digest: str, node: str) -> DesiredVm:
+    vm = spec.vms[name]
+    network = spec.networks[vm.network]
+    settings: dict[str, object] = {
+        "lab": spec.name,
+        "name": name,
+        "role": vm.role,
+        "cores": vm.cores,
+        "memory_mib": vm.memory,
+        "disk_gib": vm.disk,
+        "bridge": network.bridge,
+        "vlan": network.vlan,
+        "template": str(spec.proxmox.template),
+        "onboot": True,
+        "agent": True,
+        "seed": seed_digest,
+    }
+    return DesiredVm(
+        name=name,
+        lab=spec.name,
+        role=vm.role,
+        node=node,
+        node_pinned=vm.node is not None,
+        vmid=vm.vmid,
+        cores=vm.cores,
+        memory_mib=vm.memory,
+        disk_gib=vm.disk,
+        bridge=network.bridge,
+        vlan=network.vlan,
+        ip=str(vm.ip),
+        template=str(spec.proxmox.template),
+        storage=spec.proxmox.storage,
+        iso_storage=spec.proxmox.iso_storage,
+        clone=spec.proxmox.clone,
+        onboot=True,
+        agent=True,
+        tags=managed_tags(spec.name, vm.role),
+        seed_digest=seed_digest,
+        digest=settings_digest(settings),
+    )

@@ -1,0 +1,166 @@
+"""The plan's vocabulary: actions on VMs (frozen values, each with a reason) and the Plan itself.
+
+    CreateVm    clone the template, configure, upload and attach the seed ISO, resize, start
+    UpdateVm    change managed settings in place; ``Change.restart`` marks what needs a restart
+    ReplaceVm   destroy the VM, then create it again (same name, new VMID unless pinned)
+    DestroyVm   stop and destroy a VM of this lab that the spec no longer has
+    NoOp        nothing to do, and why
+
+Actions carry everything apply needs (the desired VM, the observed VMID and config digest), so a
+saved plan is applied exactly as written, without re-reading the spec.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from homelab.core.desired import DesiredVm
+
+ChangeValue = str | int | bool | None
+
+
+@dataclass(frozen=True)
+class Change:
+    """One managed key going from ``old`` to ``new``; ``restart`` if it only applies on restart."""
+
+    key: str
+    old: ChangeValue
+    new: ChangeValue
+    restart: bool = False
+
+
+@dataclass(frozen=True)
+class TemplateSource:
+    """The template a new VM is cloned from, as observed: its VMID and the node holding it."""
+
+    vmid: int
+    node: str
+
+
+@dataclass(frozen=True)
+class CreateVm:
+    """Clone ``source``, configure, upload and attach the seed ISO, grow the disk, start."""
+
+    vm: str
+    node: str
+    reason: str
+    desired: DesiredVm
+    source: TemplateSource | None = None
+
+    @property
+    def role(self) -> str:
+        return self.desired.role
+
+
+@dataclass(frozen=True)
+class UpdateVm:
+    vm: str
+    node: str
+    reason: str
+    vmid: int
+    changes: tuple[Change, ...]
+    reseed: bool
+    desired: DesiredVm
+    config_digest: str
+
+    @property
+    def role(self) -> str:
+        return self.desired.role
+
+    @property
+    def restart(self) -> bool:
+        return any(change.restart for change in self.changes)
+
+
+@dataclass(frozen=True)
+class ReplaceVm:
+    """Stop and destroy VM ``vmid``, then create it again from ``source``."""
+
+    vm: str
+    node: str
+    reason: str
+    vmid: int
+    desired: DesiredVm
+    source: TemplateSource | None = None
+
+    @property
+    def role(self) -> str:
+        return self.desired.role
+
+
+@dataclass(frozen=True)
+class DestroyVm:
+    vm: str
+    node: str
+    reason: str
+    vmid: int
+    role: str
+
+
+@dataclass(frozen=True)
+class NoOp:
+    vm: str
+    node: str
+    reason: str
+    vmid: int
+    role: str
+
+
+Action = CreateVm | UpdateVm | ReplaceVm | DestroyVm | NoOp
+
+ACTION_KINDS: dict[type[Action], str] = {
+    CreateVm: "create",
+    UpdateVm: "update",
+    ReplaceVm: "replace",
+    DestroyVm: "destroy",
+    NoOp: "no-op",
+}
+
+
+def kind_of(action: Action) -> str:
+    return ACTION_KINDS[type(action)]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Ordered actions for one lab, with what stops it (errors) and what it still needs.
+
+    ``needs_configs`` names VMs whose config must be read before the plan is final; ``errors``
+    are conflicts the user must resolve (nothing is applied while there are any).
+    ``spec_digest`` and ``observed_digests`` (vmid -> fingerprint of its /cluster/resources
+    entry) are what the plan was made against, so apply can refuse a stale plan.
+    """
+
+    lab: str
+    actions: tuple[Action, ...]
+    errors: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+    needs_configs: tuple[str, ...] = ()
+    spec_digest: str = ""
+    observed_digests: tuple[tuple[int, str], ...] = ()
+
+    @property
+    def changes(self) -> tuple[Action, ...]:
+        return tuple(action for action in self.actions if not isinstance(action, NoOp))
+
+    @property
+    def has_changes(self) -> bool:
+        return bool(self.changes)
+
+    @property
+    def is_final(self) -> bool:
+        return not self.needs_configs
+
+    @property
+    def is_applicable(self) -> bool:
+        return self.is_final and not self.errors
+
+    @property
+    def detailed_exit_code(self) -> int:
+        """``--detailed-exitcode``: 0 no changes, 2 changes, 1 errors or not final."""
+        if not self.is_applicable:
+            return 1
+        return 2 if self.has_changes else 0
+
+    def count(self, kind: type[Action]) -> int:
+        return sum(1 for action in self.actions if isinstance(action, kind))

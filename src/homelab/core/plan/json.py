@@ -1,0 +1,143 @@
+"""A plan as a stable JSON document (``plan --json``, saved plan files) and back.
+
+``plan_to_dict``/``plan_from_dict`` round-trip exactly: a saved plan is applied as written. The
+document carries ``format_version`` (readers refuse versions they do not know), the spec digest
+and the observed fingerprints the plan was made against (see ``freshness``), and a summary.
+Keys are sorted when dumped, so the same plan always gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from homelab.core.desired import DesiredVm
+from homelab.core.plan.actions import (
+    Action,
+    Change,
+    CreateVm,
+    DestroyVm,
+    NoOp,
+    Plan,
+    ReplaceVm,
+    TemplateSource,
+    UpdateVm,
+    kind_of,
+)
+from homelab.errors import LabError
+
+FORMAT_VERSION = 1
+
+
+class PlanFileError(LabError):
+    """A saved plan cannot be read: not JSON, another format version, or damaged."""
+
+
+def plan_to_dict(plan: Plan) -> dict[str, Any]:
+    return {
+        "format_version": FORMAT_VERSION,
+        "lab": plan.lab,
+        "final": plan.is_final,
+        "exit_code": plan.detailed_exit_code,
+        "summary": {
+            "add": plan.count(CreateVm),
+            "change": plan.count(UpdateVm),
+            "replace": plan.count(ReplaceVm),
+            "destroy": plan.count(DestroyVm),
+            "no_op": plan.count(NoOp),
+        },
+        "actions": [action_to_dict(action) for action in plan.actions],
+        "errors": list(plan.errors),
+        "warnings": list(plan.warnings),
+        "needs_configs": list(plan.needs_configs),
+        "spec_digest": plan.spec_digest,
+        "observed_digests": {str(vmid): digest for vmid, digest in plan.observed_digests},
+    }
+
+
+def action_to_dict(action: Action) -> dict[str, Any]:
+    data: dict[str, Any] = {"kind": kind_of(action), "vm": action.vm, "node": action.node}
+    data["reason"] = action.reason
+    if isinstance(action, UpdateVm | ReplaceVm | DestroyVm | NoOp):
+        data["vmid"] = action.vmid
+    if isinstance(action, DestroyVm | NoOp):
+        data["role"] = action.role
+    if isinstance(action, UpdateVm):
+        data["changes"] = [vars(change).copy() for change in action.changes]
+        data["reseed"] = action.reseed
+        data["restart"] = action.restart
+        data["config_digest"] = action.config_digest
+    if isinstance(action, CreateVm | UpdateVm | ReplaceVm):
+        data["desired"] = action.desired.to_dict()
+    if isinstance(action, CreateVm | ReplaceVm):
+        data["source"] = vars(action.source).copy() if action.source else None
+    return data
+
+
+def source_from(data: Mapping[str, Any]) -> TemplateSource | None:
+    source = data["source"]
+    return TemplateSource(int(source["vmid"]), str(source["node"])) if source else None
+
+
+def plan_to_json(plan: Plan) -> str:
+    return json.dumps(plan_to_dict(plan), indent=2, sort_keys=True) + "\n"
+
+
+def plan_from_json(text: str) -> Plan:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise PlanFileError(f"the plan file is not JSON: {exc}") from exc
+    return plan_from_dict(data)
+
+
+def plan_from_dict(data: Any) -> Plan:
+    """Read a plan document back; PlanFileError names what is wrong with it."""
+    if not isinstance(data, Mapping):
+        raise PlanFileError("the plan file does not hold a JSON object")
+    version = data.get("format_version")
+    if version != FORMAT_VERSION:
+        raise PlanFileError(
+            f"the plan file has format_version {version!r}; this homelab reads {FORMAT_VERSION}",
+            hint="make the plan again with this version of homelab",
+        )
+    try:
+        return Plan(
+            lab=str(data["lab"]),
+            actions=tuple(action_from_dict(item) for item in data["actions"]),
+            errors=tuple(str(e) for e in data["errors"]),
+            warnings=tuple(str(w) for w in data["warnings"]),
+            needs_configs=tuple(str(n) for n in data["needs_configs"]),
+            spec_digest=str(data["spec_digest"]),
+            observed_digests=tuple(
+                sorted((int(vmid), str(d)) for vmid, d in data["observed_digests"].items())
+            ),
+        )
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise PlanFileError(f"the plan file is damaged ({type(exc).__name__}: {exc})") from exc
+
+
+def action_from_dict(data: Mapping[str, Any]) -> Action:
+    kind, vm, node, reason = data["kind"], data["vm"], data["node"], data["reason"]
+    if kind == "create":
+        return CreateVm(vm, node, reason, DesiredVm.from_dict(data["desired"]), source_from(data))
+    if kind == "update":
+        return UpdateVm(
+            vm=vm,
+            node=node,
+            reason=reason,
+            vmid=int(data["vmid"]),
+            changes=tuple(Change(**change) for change in data["changes"]),
+            reseed=bool(data["reseed"]),
+            desired=DesiredVm.from_dict(data["desired"]),
+            config_digest=str(data["config_digest"]),
+        )
+    if kind == "replace":
+        desired = DesiredVm.from_dict(data["desired"])
+        return ReplaceVm(vm, node, reason, int(data["vmid"]), desired, source_from(data))
+    if kind == "destroy":
+        return DestroyVm(vm, node, reason, int(data["vmid"]), str(data["role"]))
+    if kind == "no-op":
+        return NoOp(vm, node, reason, int(data["vmid"]), str(data["role"]))
+    raise ValueError(f"unknown action kind {kind!r}")

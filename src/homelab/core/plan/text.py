@@ -1,0 +1,109 @@
+"""A plan as Terraform-style lines: a marker field (the CLI colours by it) and plain text.
+
+    + vm k8s-worker-4 (node pve, 2 cores, 4GiB, 32GiB, 10.0.20.23)
+    ~ vm k8s-worker-2: memory 4096 -> 8192 (restart)
+    -/+ vm k8s-master-1: template changed: ubuntu-2204 -> ubuntu-2404
+    - vm k8s-worker-3 (vmid 203 on pve): not in the spec
+
+    Plan: 1 to add, 1 to change, 1 to replace, 1 to destroy.
+
+No-op lines (marker ``=``) appear only when ``verbose``. Errors (``!``), warnings (``*``) and VMs
+whose config must still be read (``?``) come before the summary.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from homelab.core.plan.actions import (
+    Action,
+    Change,
+    CreateVm,
+    DestroyVm,
+    NoOp,
+    Plan,
+    ReplaceVm,
+    UpdateVm,
+)
+from homelab.core.spec.units import format_mib
+
+NO_CHANGES = "No changes. The lab matches the spec."
+
+
+@dataclass(frozen=True)
+class PlanLine:
+    """One output line: ``marker`` is one of + ~ -/+ - = ! * ? and empty for the summary."""
+
+    marker: str
+    text: str
+
+    def render(self) -> str:
+        return f"{self.marker} {self.text}" if self.marker else self.text
+
+
+def plan_lines(plan: Plan, *, verbose: bool = False) -> list[PlanLine]:
+    """Every line of the plan, in order, ending with the summary line."""
+    lines = [line_for(action) for action in plan.actions if verbose or not isinstance(action, NoOp)]
+    lines += [
+        PlanLine("?", f"vm {name}: config must be read to decide") for name in plan.needs_configs
+    ]
+    lines += [PlanLine("*", f"warning: {warning}") for warning in plan.warnings]
+    lines += [PlanLine("!", f"error: {error}") for error in plan.errors]
+    return [*lines, PlanLine("", summary_line(plan))]
+
+
+def format_plan(plan: Plan, *, verbose: bool = False) -> str:
+    """The plan as plain text (no colour), one line per entry, blank line before the summary."""
+    lines = plan_lines(plan, verbose=verbose)
+    body = [line.render() for line in lines[:-1]]
+    return "\n".join([*body, *([""] if body else []), lines[-1].render()]) + "\n"
+
+
+def summary_line(plan: Plan) -> str:
+    if plan.errors:
+        count = len(plan.errors)
+        return f"Plan failed: {count} error{'s' if count != 1 else ''} must be resolved first."
+    if plan.needs_configs:
+        return f"Plan incomplete: {len(plan.needs_configs)} VM config(s) must be read."
+    if not plan.has_changes:
+        return NO_CHANGES
+    return (
+        f"Plan: {plan.count(CreateVm)} to add, {plan.count(UpdateVm)} to change, "
+        f"{plan.count(ReplaceVm)} to replace, {plan.count(DestroyVm)} to destroy."
+    )
+
+
+def line_for(action: Action) -> PlanLine:
+    if isinstance(action, CreateVm):
+        d = action.desired
+        facts = (
+            f"node {d.node}, {d.cores} cores, {format_mib(d.memory_mib)}, {d.disk_gib}GiB, {d.ip}"
+        )
+        return PlanLine("+", f"vm {action.vm} ({facts})")
+    if isinstance(action, UpdateVm):
+        parts = [describe_change(change) for change in action.changes]
+        if action.reseed:
+            parts.append(f"seed ISO -> {action.desired.seed_volume}")
+        return PlanLine("~", f"vm {action.vm}: {', '.join(parts)}")
+    if isinstance(action, ReplaceVm):
+        return PlanLine("-/+", f"vm {action.vm}: {action.reason}")
+    if isinstance(action, DestroyVm):
+        return PlanLine(
+            "-", f"vm {action.vm} (vmid {action.vmid} on {action.node}): {action.reason}"
+        )
+    return PlanLine("=", f"vm {action.vm}: {action.reason}")
+
+
+def describe_change(change: Change) -> str:
+    suffix = " (restart)" if change.restart else ""
+    if change.key == "description":
+        return f"description (homelab record){suffix}"
+    return f"{change.key} {show(change.old)} -> {show(change.new)}{suffix}"
+
+
+def show(value: object) -> str:
+    if value is None:
+        return "(none)"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value) if value != "" else '""'
