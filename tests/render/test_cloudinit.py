@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+import shutil
+import subprocess
 import tomllib
 from typing import Any
 
@@ -90,8 +93,18 @@ def test_control_planes_get_the_pki_and_workers_only_the_ca_cert(
     ha = rendered["ha-lab"]
     for vm in ("k8s-master-1", "k8s-master-2", "k8s-master-3"):
         files = files_of(ha, vm)
-        for key in ("ca.key", "sa.key", "front-proxy-ca.key", "etcd/ca.key"):
-            assert files[f"/etc/kubernetes/pki/{key}"]["permissions"] == "0600"
+        pki = {p: f for p, f in files.items() if p.startswith("/etc/kubernetes/pki/")}
+        assert {p.removeprefix("/etc/kubernetes/pki/") for p in pki} == {
+            "ca.crt",
+            "ca.key",
+            "sa.key",
+            "sa.pub",
+            "front-proxy-ca.crt",
+            "front-proxy-ca.key",
+            "etcd/ca.crt",
+            "etcd/ca.key",
+        }
+        assert {f["permissions"] for f in pki.values()} == {"0600"}
         assert files["/etc/kubernetes/pki/ca.crt"]["content"].startswith("-----BEGIN CERT")
         assert files["/etc/homelab/kubeadm.yaml"]["permissions"] == "0600"
     worker = files_of(ha, "k8s-worker-1")
@@ -151,3 +164,35 @@ def test_meta_data_names_the_host_and_an_instance_id(rendered: dict[str, Artifac
     meta = yaml.safe_load(rendered["home-lab"].seeds["k8s-worker-2"].meta_data)
     assert meta["local-hostname"] == "k8s-worker-2"
     assert meta["instance-id"].startswith("k8s-worker-2-")
+
+
+def shell_scripts(artifacts: Artifacts, vm: str) -> list[str]:
+    return [
+        c[2] for c in commands_of(artifacts, vm) if isinstance(c, list) and c[:2] == ["sh", "-c"]
+    ]
+
+
+@pytest.mark.parametrize("lab", LABS)
+def test_runcmd_scripts_parse_as_posix_shell(lab: str, rendered: dict[str, Artifacts]) -> None:
+    shell = shutil.which("dash") or shutil.which("sh")
+    assert shell is not None
+    for vm in rendered[lab].seeds:
+        scripts = shell_scripts(rendered[lab], vm)
+        assert scripts, vm
+        for script in scripts:
+            result = subprocess.run([shell, "-n", "-c", script], capture_output=True, text=True)
+            assert result.returncode == 0, f"{vm}: {result.stderr}\n{script}"
+
+
+@pytest.mark.parametrize("lab", LABS)
+def test_runcmd_uses_only_files_that_write_files_provides(
+    lab: str, rendered: dict[str, Artifacts]
+) -> None:
+    for vm in rendered[lab].seeds:
+        written = set(files_of(rendered[lab], vm))
+        text = " ".join(
+            " ".join(c) if isinstance(c, list) else c for c in commands_of(rendered[lab], vm)
+        )
+        used = set(re.findall(r"/etc/homelab/[\w./-]+", text))
+        assert used, vm
+        assert used <= written, f"{vm} uses {sorted(used - written)}"

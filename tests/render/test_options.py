@@ -13,6 +13,7 @@ from homelab.core.render.tokens import bootstrap_token_secret
 from homelab.core.spec.models import LabSpec
 from homelab.errors import SpecError
 from tests.render.support import cloud_config, kubeadm_docs, load_example, pki_for
+from tests.render.test_schemas import assert_seeds_valid
 
 
 def variant(lab: str, **updates: object) -> LabSpec:
@@ -32,6 +33,7 @@ def test_kubernetes_1_30_uses_its_own_repo_and_packages() -> None:
     text = artifacts.seeds["k8s-worker-2"].user_data.decode()
     assert "https://pkgs.k8s.io/core:/stable:/v1.30/deb/ /" in text
     assert "kubeadm=1.30.11-1.1" in text and "1.29" not in text
+    assert_seeds_valid(artifacts)
     cluster = {d["kind"]: d for d in kubeadm_docs(artifacts, "k8s-master-1")}
     assert cluster["ClusterConfiguration"]["kubernetesVersion"] == "v1.30.11"
     assert cluster["ClusterConfiguration"]["apiVersion"] == "kubeadm.k8s.io/v1beta3"
@@ -48,6 +50,7 @@ def test_small_vms_skip_only_the_size_preflight_checks_they_fail() -> None:
     data["vms"]["k8s-master-1"].update(cores=1, memory=1024)
     data["vms"]["k8s-worker-2"].update(cores=1, memory=2048)
     artifacts = render_lab(LabSpec.model_validate(data), pki_for("home-lab"))
+    assert_seeds_valid(artifacts)
     master = kubeadm_docs(artifacts, "k8s-master-1")[0]["nodeRegistration"]
     assert master["ignorePreflightErrors"] == ["NumCPU", "Mem"]
     worker = kubeadm_docs(artifacts, "k8s-worker-2")[0]["nodeRegistration"]
@@ -58,6 +61,7 @@ def test_a_lab_without_workers_lets_control_planes_take_workloads() -> None:
     data = load_example("home-lab").model_dump(mode="json")
     data["vms"] = {"k8s-master-1": data["vms"]["k8s-master-1"]}
     artifacts = render_lab(LabSpec.model_validate(data), pki_for("home-lab"))
+    assert_seeds_valid(artifacts)
     init = kubeadm_docs(artifacts, "k8s-master-1")[0]
     assert init["nodeRegistration"]["taints"] == []
 
@@ -68,6 +72,7 @@ def test_network_options_and_no_load_balancer() -> None:
     data["kubernetes"]["load_balancer"] = None
     data["kubernetes"]["pod_cidr"] = "10.244.0.0/16"
     artifacts = render_lab(LabSpec.model_validate(data), pki_for("home-lab"))
+    assert_seeds_valid(artifacts)
     eth = yaml.safe_load(artifacts.seeds["k8s-worker-2"].network_config)["ethernets"]["eth0"]
     assert eth["mtu"] == 1450
     assert eth["nameservers"] == {"addresses": ["10.0.10.1"], "search": ["lab.internal"]}
@@ -106,3 +111,10 @@ def test_bootstrap_token_secret_re_arms_the_token() -> None:
     assert data["auth-extra-groups"] == "system:bootstrappers:kubeadm:default-node-token"
     with pytest.raises(ValueError, match="timezone-aware"):
         bootstrap_token_secret(secrets, expires=dt.datetime(2027, 1, 1))
+
+
+def test_several_control_planes_without_a_vip_are_refused() -> None:
+    data = load_example("ha-lab").model_dump(mode="json")
+    data["kubernetes"]["control_plane_endpoint"] = None
+    with pytest.raises(SpecError, match="control_plane_endpoint"):
+        render_lab(LabSpec.model_validate(data), pki_for("ha-lab"))

@@ -9,7 +9,8 @@ import pytest
 import yaml
 
 from homelab.core.render.lab import render_lab
-from homelab.errors import LabError, SpecError
+from homelab.core.spec.models import LabSpec
+from homelab.errors import LabError, StateError
 from homelab.verbs.kubeconfig import admin_kubeconfig, write_kubeconfig
 from homelab.verbs.render import render_to_dir
 from tests.render.support import load_example, pki_for
@@ -53,7 +54,7 @@ def test_render_to_dir_is_idempotent_and_replaces_changed_files(tmp_path: Path) 
 
 
 def test_secrets_of_another_lab_are_refused(tmp_path: Path) -> None:
-    with pytest.raises(SpecError, match="belong to lab 'ha-lab'"):
+    with pytest.raises(StateError, match="belong to lab 'ha-lab'"):
         render_to_dir(load_example("home-lab"), pki_for("ha-lab"), tmp_path)
 
 
@@ -73,3 +74,12 @@ def test_admin_kubeconfig_points_at_the_lab_endpoint(tmp_path: Path) -> None:
     assert local["clusters"][0]["cluster"]["tls-server-name"] == "10.0.20.9"
     path = write_kubeconfig("apiVersion: v1\n", tmp_path / "sub" / "admin.kubeconfig")
     assert mode(path) == 0o600 and path.read_text() == "apiVersion: v1\n"
+
+
+def test_a_vm_named_cluster_would_clash_with_the_addon_directory(tmp_path: Path) -> None:
+    data = load_example("home-lab").model_dump(mode="json")
+    data["vms"]["cluster"] = data["vms"].pop("k8s-worker-3")
+    spec = LabSpec.model_validate(data)
+    with pytest.raises(LabError, match="clash"):
+        render_to_dir(spec, pki_for("home-lab"), tmp_path)
+    assert not list(tmp_path.iterdir()), "nothing is written when the layout is impossible"

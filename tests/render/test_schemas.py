@@ -20,6 +20,7 @@ from tests.render.support import LABS, cloud_config, kubeadm_docs
 
 SCHEMAS = SHARED / "schemas"
 CALICO = SCHEMAS / "calico" / "calico-v3.28.5"
+Validators = tuple[jsonschema.protocols.Validator, ...]
 
 
 def local_validator(path: Path, spec: Any, cls: Any) -> jsonschema.protocols.Validator:
@@ -42,18 +43,24 @@ def all_seeds(rendered: dict[str, Artifacts]) -> list[tuple[str, str]]:
     return [(lab, vm) for lab in LABS for vm in rendered[lab].seeds]
 
 
-@pytest.fixture(scope="module")
-def cloud_config_validators() -> list[jsonschema.protocols.Validator]:
+@functools.cache
+def cloud_validators() -> Validators:
     """HEAD (what an updated 24.04 runs) and 24.1.3 (what 24.04 GA shipped)."""
     paths = [
         SCHEMAS / "cloud-init" / "schema-cloud-config-v1.json",
         SCHEMAS / "cloud-init" / "24.1.3" / "schema-cloud-config-v1.json",
     ]
-    return [local_validator(p, DRAFT4, jsonschema.Draft4Validator) for p in paths]
+    return tuple(local_validator(p, DRAFT4, jsonschema.Draft4Validator) for p in paths)
+
+
+@pytest.fixture(scope="module")
+def cloud_config_validators() -> Validators:
+    return cloud_validators()
 
 
 def test_user_data_validates_against_cloud_init_schema(
-    rendered: dict[str, Artifacts], cloud_config_validators: list[jsonschema.protocols.Validator]
+    rendered: dict[str, Artifacts],
+    cloud_config_validators: Validators,
 ) -> None:
     for lab, vm in all_seeds(rendered):
         doc = cloud_config(rendered[lab].seeds[vm].user_data)
@@ -62,7 +69,8 @@ def test_user_data_validates_against_cloud_init_schema(
 
 
 def test_cloud_init_schema_rejects_what_it_should(
-    rendered: dict[str, Artifacts], cloud_config_validators: list[jsonschema.protocols.Validator]
+    rendered: dict[str, Artifacts],
+    cloud_config_validators: Validators,
 ) -> None:
     doc = cloud_config(rendered["home-lab"].seeds["k8s-master-1"].user_data)
     bad = {**doc, "write_files": [{**doc["write_files"][0], "permissions": 600}]}
@@ -80,6 +88,7 @@ def test_network_config_validates_against_v2_schema(rendered: dict[str, Artifact
     assert list(validator.iter_errors({"version": 2, "ethernets": {"eth0": {"dhcp4": "x"}}}))
 
 
+@functools.cache
 def component_validators() -> dict[str, jsonschema.protocols.Validator]:
     kubeadm = SCHEMAS / "kubeadm"
     by_api = {
@@ -93,6 +102,20 @@ def component_validators() -> dict[str, jsonschema.protocols.Validator]:
     return {
         api: local_validator(p, DRAFT7, jsonschema.Draft7Validator) for api, p in by_api.items()
     }
+
+
+def assert_seeds_valid(artifacts: Artifacts) -> None:
+    """user-data (24.1.3 and HEAD), network-config and kubeadm documents of every VM."""
+    cloud = cloud_validators()
+    network = local_validator(
+        SCHEMAS / "cloud-init" / "schema-network-config-v2.json", DRAFT7, jsonschema.Draft7Validator
+    )
+    for vm, seed in artifacts.seeds.items():
+        for validator in cloud:
+            assert_valid(validator, cloud_config(seed.user_data), f"{vm}/user-data")
+        assert_valid(network, yaml.safe_load(seed.network_config), f"{vm}/network-config")
+        for doc in kubeadm_docs(artifacts, vm):
+            assert_valid(component_validators()[doc["apiVersion"]], doc, f"{vm} {doc['kind']}")
 
 
 def test_kubeadm_documents_validate(rendered: dict[str, Artifacts]) -> None:

@@ -36,6 +36,8 @@ SEED_PREFIX = "homelab-"
 DIGEST_IN_NAME = 12
 RECORD_PREFIX = "homelab-"
 _RECORD_KEYS = ("lab", "template", "seed", "digest")
+_HEX = frozenset("0123456789abcdef")
+_HEADER = "Managed by homelab"
 
 
 class PlanInputError(ValueError):
@@ -125,11 +127,13 @@ def managed_tags(lab: str, role: str) -> tuple[str, ...]:
 
 def is_managed_tag(tag: str) -> bool:
     """Tags homelab owns; any other tag on a VM is the user's and is left alone."""
-    return tag == OWNER_TAG or tag.startswith((LAB_TAG_PREFIX, ROLE_TAG_PREFIX))
+    lower = tag.lower()
+    return lower == OWNER_TAG or lower.startswith((LAB_TAG_PREFIX, ROLE_TAG_PREFIX))
 
 
 def managed_subset(tags: tuple[str, ...]) -> tuple[str, ...]:
-    return tuple(sorted(tag for tag in tags if is_managed_tag(tag)))
+    """homelab's tags among ``tags``, lower case and sorted (comparable with managed_tags)."""
+    return tuple(sorted({tag.lower() for tag in tags if is_managed_tag(tag)}))
 
 
 # ---- seed ISO and description -----------------------------------------------------------------
@@ -137,7 +141,7 @@ def managed_subset(tags: tuple[str, ...]) -> tuple[str, ...]:
 
 def seed_volume_name(lab: str, vm: str, digest: str) -> str:
     """``homelab-<lab>-<vm>-<digest12>.iso``."""
-    return f"{SEED_PREFIX}{lab}-{vm}-{digest[:DIGEST_IN_NAME]}.iso"
+    return f"{seed_owner(lab, vm)}-{digest[:DIGEST_IN_NAME]}.iso"
 
 
 def seed_volid(iso_storage: str, filename: str) -> str:
@@ -145,25 +149,47 @@ def seed_volid(iso_storage: str, filename: str) -> str:
     return f"{iso_storage}:iso/{filename}"
 
 
+def seed_owner(lab: str, vm: str) -> str:
+    """The part of a seed ISO name that names its VM: ``homelab-<lab>-<vm>``."""
+    return f"{SEED_PREFIX}{lab}-{vm}"
+
+
+def seed_owner_of(filename: str) -> str | None:
+    """``homelab-<lab>-<vm>-<digest12>.iso`` -> ``homelab-<lab>-<vm>``; None for other files."""
+    stem, dot, ext = filename.rpartition(".")
+    owner, dash, digest = stem.rpartition("-")
+    if (dot, ext, dash) != (".", "iso", "-") or not owner.startswith(SEED_PREFIX):
+        return None
+    if len(digest) != DIGEST_IN_NAME or not set(digest) <= _HEX:
+        return None
+    return owner
+
+
 def is_seed_volume_of(lab: str, vm: str, filename: str) -> bool:
     """Whether an ISO file name is a seed ISO of this lab's VM (any digest)."""
-    prefix = f"{SEED_PREFIX}{lab}-{vm}-"
-    rest = filename[len(prefix) :]
-    digest, dot, ext = rest.partition(".")
-    hexdigits = set("0123456789abcdef")
-    return (
-        filename.startswith(prefix)
-        and (dot, ext) == (".", "iso")
-        and len(digest) == DIGEST_IN_NAME
-        and set(digest) <= hexdigits
-    )
+    return seed_owner_of(filename) == seed_owner(lab, vm)
 
 
-def description_text(record: DescriptionRecord) -> str:
-    """The description homelab writes on a VM it owns."""
-    lines = [f"Managed by homelab (lab {record.lab}); edits outside homelab may be undone."]
+def description_text(record: DescriptionRecord, notes: str = "") -> str:
+    """The description homelab writes on a VM it owns; the user's own ``notes`` follow it."""
+    lines = [f"{_HEADER} (lab {record.lab}); edits outside homelab may be undone."]
     lines += [f"{RECORD_PREFIX}{key}: {getattr(record, key)}" for key in _RECORD_KEYS]
-    return "\n".join(lines)
+    return "\n".join(lines) + (f"\n\n{notes}" if notes else "")
+
+
+def user_notes(text: str | None) -> str:
+    """What a user wrote in a description, without homelab's header and record lines."""
+    kept = [
+        line
+        for line in (text or "").splitlines()
+        if not line.startswith(_HEADER) and not _is_record_line(line)
+    ]
+    return "\n".join(kept).strip()
+
+
+def _is_record_line(line: str) -> bool:
+    key, sep, _ = line.strip().partition(":")
+    return bool(sep) and key.startswith(RECORD_PREFIX) and key[len(RECORD_PREFIX) :] in _RECORD_KEYS
 
 
 def parse_description_record(text: str) -> DescriptionRecord | None:
@@ -205,10 +231,23 @@ def desired_vms(spec: LabSpec, seed_digests: Mapping[str, str]) -> dict[str, Des
     missing = [name for name in spec.vms if name not in seed_digests]
     if missing:
         raise PlanInputError(f"no seed digest for VM(s) {', '.join(missing)}")
-    return {name: desired_vm(spec, name, seed_digests[name]) for name in spec.vms}
+    nodes = placement(spec)
+    return {name: desired_vm(spec, name, seed_digests[name], nodes[name]) for name in spec.vms}
 
 
-def desired_vm(spec: LabSpec, name: str, seed_digest: str) -> DesiredVm:
+def placement(spec: LabSpec) -> dict[str, str]:
+    """Every VM's node, as ``LabSpec.node_of`` places it (in one pass, not one per VM)."""
+    nodes, unpinned = {}, 0
+    for name, vm in spec.vms.items():
+        if vm.node is not None:
+            nodes[name] = vm.node
+        else:
+            nodes[name] = spec.proxmox.nodes[unpinned % len(spec.proxmox.nodes)]
+            unpinned += 1
+    return nodes
+
+
+def desired_vm(spec: LabSpec, name: str, seed_digest: str, node: str) -> DesiredVm:
     vm = spec.vms[name]
     network = spec.networks[vm.network]
     settings: dict[str, object] = {
@@ -229,7 +268,7 @@ def desired_vm(spec: LabSpec, name: str, seed_digest: str) -> DesiredVm:
         name=name,
         lab=spec.name,
         role=vm.role,
-        node=spec.node_of(name),
+        node=node,
         node_pinned=vm.node is not None,
         vmid=vm.vmid,
         cores=vm.cores,

@@ -20,7 +20,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from homelab.core.desired import DescriptionRecord, parse_description_record
+from homelab.core.desired import DescriptionRecord, parse_description_record, seed_owner_of
 from homelab.errors import ProxmoxError
 
 MIB = 1024 * 1024
@@ -95,6 +95,10 @@ class ObservedVm(_Frozen):
     disk_gib: int | None
     config: VmConfig | None = None
 
+    def has_tag(self, tag: str) -> bool:
+        """Tags compare case-insensitively (PVE's default)."""
+        return tag.lower() in {own.lower() for own in self.tags}
+
 
 class Observed(_Frozen):
     """Everything observed: the guests, the ISO volumes per node and the node names."""
@@ -111,8 +115,41 @@ class Observed(_Frozen):
         )
         return self.model_copy(update={"vms": vms})
 
-    def has_volume(self, node: str, volid: str) -> bool:
-        return volid in self.seed_volumes.get(node, ())
+    def seed_index(self) -> SeedIndex:
+        return SeedIndex(self.seed_volumes)
+
+
+class SeedIndex:
+    """The ISO volumes per node, indexed for the planner (built once per plan, O(1) lookups)."""
+
+    def __init__(self, seed_volumes: Mapping[str, tuple[str, ...]]) -> None:
+        self._sets = {node: frozenset(volids) for node, volids in seed_volumes.items()}
+        self._by_owner: dict[str, dict[str, tuple[str, ...]]] = {}
+        for node, volids in seed_volumes.items():
+            per_owner = self._by_owner.setdefault(node, {})
+            for volid in volids:
+                owner = seed_owner_of(volume_filename(volid))
+                if owner is not None:
+                    per_owner[owner] = (*per_owner.get(owner, ()), volid)
+
+    def has(self, node: str, volid: str) -> bool:
+        return volid in self._sets.get(node, frozenset())
+
+    def of(self, node: str, owner: str) -> tuple[str, ...]:
+        """The seed ISO volume ids on ``node`` named for ``owner`` (one VM's, any digest)."""
+        return self._by_owner.get(node, {}).get(owner, ())
+
+
+def build_observed(resources: Any, iso_contents: Mapping[str, Any]) -> Observed:
+    """The observation from its 1 + (Proxmox nodes) responses: ``/cluster/resources?type=vm``
+    and, per node, ``GET /nodes/{node}/storage/{iso_storage}/content?content=iso``."""
+    return Observed(
+        vms=parse_resources(resources),
+        seed_volumes={
+            node: parse_storage_content(payload) for node, payload in iso_contents.items()
+        },
+        nodes=tuple(iso_contents),
+    )
 
 
 # ---- small tolerant readers -------------------------------------------------------------------
@@ -149,12 +186,17 @@ def read_bool(value: Any, field: str) -> bool:
 
 
 def parse_tags(value: Any) -> tuple[str, ...]:
-    """``"homelab;lab-x"`` (or space/comma separated) -> sorted, de-duplicated, lower case."""
+    """``"homelab;lab-x"`` (or space/comma separated) -> sorted case-insensitively as PVE does,
+    de-duplicated. The case is kept: the user's tags are written back as they were."""
     if value is None:
         return ()
     if not isinstance(value, str):
         raise ObservationError(f"Proxmox sent tags={value!r}; expected a string")
-    return tuple(sorted({tag.lower() for tag in _TAG_SPLIT_RE.split(value) if tag}))
+    return tuple(sorted({tag for tag in _TAG_SPLIT_RE.split(value) if tag}, key=_tag_order))
+
+
+def _tag_order(tag: str) -> tuple[str, str]:
+    return tag.lower(), tag
 
 
 def parse_size_bytes(value: str) -> int:

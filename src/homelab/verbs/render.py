@@ -22,9 +22,9 @@ CLUSTER_DIR = "cluster"
 
 def render_to_dir(spec: LabSpec, secrets: ClusterSecrets, out: Path) -> list[Path]:
     """Render ``spec`` and write every file under ``out``; return the paths, in write order."""
-    artifacts = render_lab(spec, secrets)
-    if spec.vms.keys() & {CLUSTER_DIR}:
+    if CLUSTER_DIR in spec.vms:
         raise LabError(f"a VM named {CLUSTER_DIR!r} would clash with the addon directory")
+    artifacts = render_lab(spec, secrets)
     written: list[Path] = []
     for vm, seed in artifacts.seeds.items():
         for name, content in seed.files().items():

@@ -1,5 +1,14 @@
 """Planning: desired (spec + rendered seed digests) vs observed (Proxmox) -> ordered actions.
 
-Everything here is pure: ``build.plan_lab`` is a function of its arguments, and the text and JSON
-forms of a plan are deterministic, so a saved plan can be applied exactly as written.
+Everything here is pure. How the engine uses it (1 + Proxmox nodes requests for a no-op plan)::
+
+    observed = observed.build_observed(resources_json, {node: iso_content_json, ...})
+    plan = build.plan_lab(spec, seed_digests, observed)
+    if plan.needs_configs:                       # only VMs that may differ
+        configs = {vmid: observed_mod.parse_config(GET config) for node, vmid in
+                   build.config_targets(plan, observed)}
+        plan = build.plan_lab(spec, seed_digests, observed.with_configs(configs))
+    text.format_plan(plan) / json.plan_to_json(plan); plan.detailed_exit_code
+
+Before applying a saved plan, ``freshness.stale_reasons`` compares it with a new observation.
 """

@@ -30,11 +30,22 @@ class Change:
 
 
 @dataclass(frozen=True)
+class TemplateSource:
+    """The template a new VM is cloned from, as observed: its VMID and the node holding it."""
+
+    vmid: int
+    node: str
+
+
+@dataclass(frozen=True)
 class CreateVm:
+    """Clone ``source``, configure, upload and attach the seed ISO, grow the disk, start."""
+
     vm: str
     node: str
     reason: str
     desired: DesiredVm
+    source: TemplateSource | None = None
 
     @property
     def role(self) -> str:
@@ -63,11 +74,14 @@ class UpdateVm:
 
 @dataclass(frozen=True)
 class ReplaceVm:
+    """Stop and destroy VM ``vmid``, then create it again from ``source``."""
+
     vm: str
     node: str
     reason: str
     vmid: int
     desired: DesiredVm
+    source: TemplateSource | None = None
 
     @property
     def role(self) -> str:
@@ -140,6 +154,13 @@ class Plan:
     @property
     def is_applicable(self) -> bool:
         return self.is_final and not self.errors
+
+    @property
+    def detailed_exit_code(self) -> int:
+        """``--detailed-exitcode``: 0 no changes, 2 changes, 1 errors or not final."""
+        if not self.is_applicable:
+            return 1
+        return 2 if self.has_changes else 0
 
     def count(self, kind: type[Action]) -> int:
         return sum(1 for action in self.actions if isinstance(action, kind))

@@ -26,8 +26,8 @@ from homelab.core.desired import (
     sha256_json,
     spec_digest,
 )
-from homelab.core.observed import Observed, ObservedVm
-from homelab.core.plan import diff, order
+from homelab.core.observed import Observed, ObservedVm, SeedIndex
+from homelab.core.plan import diff, order, sources
 from homelab.core.plan.actions import (
     Action,
     CreateVm,
@@ -66,20 +66,26 @@ def plan_lab(spec: LabSpec, seed_digests: Mapping[str, str], observed: Observed)
     desired = desired_vms(spec, seed_digests)
     guests = [vm for vm in observed.vms if not vm.template]
     index = _Index(guests, observed.vms)
+    seeds = observed.seed_index()
     draft = _Draft()
     check_unnamed(spec, guests, draft)
     for want in desired.values():
-        plan_vm(want, index, observed, draft)
-    owned = [vm for vm in guests if lab_tag(spec.name) in vm.tags]
+        plan_vm(want, index, seeds, draft)
+    owned = [vm for vm in guests if vm.has_tag(lab_tag(spec.name))]
     for vm in owned:
         if vm.name not in desired:
             plan_destroy(vm, draft)
+    actions, source_errors = sources.attach_sources(
+        draft.actions, str(spec.proxmox.template), observed.vms
+    )
+    used = {a.source.vmid for a in actions if isinstance(a, CreateVm | ReplaceVm) and a.source}
     examined = {vm.vmid: vm for vm in owned}
+    examined.update((vmid, index.by_vmid[vmid]) for vmid in used)
     examined.update((vm.vmid, vm) for name in desired for vm in index.by_name.get(name, ()))
     return Plan(
         lab=spec.name,
-        actions=order.order_actions(draft.actions, list(desired)),
-        errors=tuple(draft.errors),
+        actions=order.order_actions(actions, list(desired)),
+        errors=(*draft.errors, *source_errors),
         warnings=tuple(draft.warnings) + order.warn_single_control_plane(draft.actions, spec),
         needs_configs=tuple(draft.needs_configs),
         spec_digest=spec_digest(spec, seed_digests),
@@ -101,11 +107,11 @@ def check_unnamed(spec: LabSpec, guests: list[ObservedVm], draft: _Draft) -> Non
             )
 
 
-def plan_vm(want: DesiredVm, index: _Index, observed: Observed, draft: _Draft) -> None:
+def plan_vm(want: DesiredVm, index: _Index, seeds: SeedIndex, draft: _Draft) -> None:
     """Decide for one spec VM: create, conflict, or compare with the VM of this lab."""
     same_name = index.by_name.get(want.name, [])
-    ours = [vm for vm in same_name if lab_tag(want.lab) in vm.tags]
-    others = [vm for vm in same_name if lab_tag(want.lab) not in vm.tags]
+    ours = [vm for vm in same_name if vm.has_tag(lab_tag(want.lab))]
+    others = [vm for vm in same_name if not vm.has_tag(lab_tag(want.lab))]
     if others:
         draft.errors.append(not_owned_message(want, others[0]))
         return
@@ -125,11 +131,11 @@ def plan_vm(want: DesiredVm, index: _Index, observed: Observed, draft: _Draft) -
     if not ours:
         draft.actions.append(CreateVm(want.name, want.node, "not found on Proxmox", want))
         return
-    compare_vm(placed(want, ours[0]), ours[0], observed, draft)
+    compare_vm(placed(want, ours[0]), ours[0], seeds, draft)
 
 
 def not_owned_message(want: DesiredVm, vm: ObservedVm) -> str:
-    owner = [tag for tag in vm.tags if tag.startswith("lab-")]
+    owner = [tag for tag in managed_subset(vm.tags) if tag.startswith("lab-")]
     belongs = f"it belongs to {owner[0]}" if owner else "it has no homelab tags"
     return (
         f"vm {want.name}: exists (vmid {vm.vmid} on {vm.node}) but is not owned by lab "
@@ -142,39 +148,41 @@ def placed(want: DesiredVm, vm: ObservedVm) -> DesiredVm:
     return want if want.node_pinned else dataclasses.replace(want, node=vm.node)
 
 
-def compare_vm(want: DesiredVm, vm: ObservedVm, observed: Observed, draft: _Draft) -> None:
-    """No-op from /cluster/resources alone when possible, else compare the config."""
-    mismatches = diff.quick_mismatches(want, vm, observed)
-    if not mismatches:
-        reason = f"matches the spec (seed {want.seed_volume})"
-        if vm.lock:
-            reason += f"; locked ({vm.lock})"
-        draft.actions.append(NoOp(want.name, vm.node, reason, vm.vmid, want.role))
-        return
+def compare_vm(want: DesiredVm, vm: ObservedVm, seeds: SeedIndex, draft: _Draft) -> None:
+    """Compare the config when it was read; else decide from /cluster/resources when possible."""
     if vm.config is None:
-        draft.needs_configs.append(want.name)
+        mismatches = diff.quick_mismatches(want, vm, seeds)
+        if mismatches:
+            draft.needs_configs.append(want.name)
+        else:
+            reason = f"matches the spec (seed {want.seed_volume})"
+            draft.actions.append(
+                NoOp(want.name, vm.node, with_lock(reason, vm), vm.vmid, want.role)
+            )
         return
-    outcome = diff.diff_config(want, vm, vm.config, observed)
+    outcome = diff.diff_config(want, vm, vm.config, seeds)
     if outcome.warning:
         draft.warnings.append(outcome.warning)
     if outcome.error:
         draft.errors.append(outcome.error)
         return
-    action = action_for(want, vm, outcome, mismatches)
+    action = action_for(want, vm, outcome)
     if vm.lock and not isinstance(action, NoOp):
         draft.errors.append(locked_message(vm, "changed"))
         return
     draft.actions.append(action)
 
 
-def action_for(
-    want: DesiredVm, vm: ObservedVm, outcome: diff.VmDiff, mismatches: tuple[str, ...]
-) -> Action:
+def with_lock(reason: str, vm: ObservedVm) -> str:
+    return f"{reason}; locked ({vm.lock})" if vm.lock else reason
+
+
+def action_for(want: DesiredVm, vm: ObservedVm, outcome: diff.VmDiff) -> Action:
     if outcome.replace_reason is not None:
         return ReplaceVm(want.name, vm.node, outcome.replace_reason, vm.vmid, want)
     if outcome.unchanged:
-        reason = f"matches the spec (config read: {', '.join(mismatches)} as expected)"
-        return NoOp(want.name, vm.node, reason, vm.vmid, want.role)
+        reason = f"matches the spec (config checked, seed {want.seed_volume})"
+        return NoOp(want.name, vm.node, with_lock(reason, vm), vm.vmid, want.role)
     keys = [change.key for change in outcome.changes] + (["seed ISO"] if outcome.reseed else [])
     config_digest = vm.config.digest if vm.config is not None else ""
     return UpdateVm(
@@ -206,4 +214,16 @@ def locked_message(vm: ObservedVm, verb: str) -> str:
     return (
         f"vm {vm.name}: must be {verb} but is locked ({vm.lock}); wait for the task holding it, "
         f"or if the lock is stale clear it on {vm.node} with `qm unlock {vm.vmid}`"
+    )
+
+
+def config_targets(plan: Plan, observed: Observed) -> tuple[tuple[str, int], ...]:
+    """(node, vmid) of every VM in ``plan.needs_configs``: the configs to GET, then pass to
+    ``Observed.with_configs`` and plan again."""
+    wanted = set(plan.needs_configs)
+    tag = lab_tag(plan.lab)
+    return tuple(
+        (vm.node, vm.vmid)
+        for vm in observed.vms
+        if vm.name in wanted and vm.has_tag(tag) and not vm.template
     )

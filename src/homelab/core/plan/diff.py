@@ -9,7 +9,7 @@ Otherwise ``diff_config`` compares the config key by key. Keys the spec does not
 firewall, CPU type, user tags, anything else) are never compared, so a no-op stays a no-op.
 
 Decisions, in order:
-- pinned node or VMID differs, template differs, or the seed differs -> replace. cloud-init runs
+- pinned node or VMID, role, template or seed differs -> replace. cloud-init runs
   once per instance: a changed user-data on a provisioned kubeadm node does nothing until the
   node is re-provisioned, so "reseed" of a changed seed honestly means re-creating the VM.
 - boot disk smaller than the spec -> error (disks only grow; never replaced silently).
@@ -23,8 +23,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from homelab.core.desired import SEED_DRIVE, DesiredVm, is_seed_volume_of, managed_subset
-from homelab.core.observed import Observed, ObservedVm, VmConfig, volume_filename
+from homelab.core.desired import (
+    ROLE_TAG_PREFIX,
+    SEED_DRIVE,
+    DesiredVm,
+    description_text,
+    is_managed_tag,
+    managed_subset,
+    role_tag,
+    seed_owner,
+    user_notes,
+)
+from homelab.core.observed import ObservedVm, SeedIndex, VmConfig
 from homelab.core.plan.actions import Change
 
 RUNNING = "running"
@@ -45,7 +55,7 @@ class VmDiff:
         return not (self.changes or self.reseed or self.replace_reason or self.error)
 
 
-def quick_mismatches(desired: DesiredVm, vm: ObservedVm, observed: Observed) -> tuple[str, ...]:
+def quick_mismatches(desired: DesiredVm, vm: ObservedVm, seeds: SeedIndex) -> tuple[str, ...]:
     """What differs judging by /cluster/resources and the ISO list alone (empty: unchanged)."""
     checks = {
         "tags": managed_subset(vm.tags) == desired.tags,
@@ -53,25 +63,21 @@ def quick_mismatches(desired: DesiredVm, vm: ObservedVm, observed: Observed) -> 
         "cores": vm.cores == desired.cores,
         "memory": vm.maxmem_mib == desired.memory_mib,
         "disk": vm.disk_gib == desired.disk_gib,
-        "seed ISO": observed.has_volume(vm.node, desired.seed_volid),
-        "old seed ISOs": not superseded_seeds(desired, observed, vm.node),
+        "seed ISO": seeds.has(vm.node, desired.seed_volid),
+        "old seed ISOs": not superseded_seeds(desired, seeds, vm.node),
         "node": vm.node == desired.node,
         "vmid": desired.vmid is None or desired.vmid == vm.vmid,
     }
     return tuple(name for name, ok in checks.items() if not ok)
 
 
-def superseded_seeds(desired: DesiredVm, observed: Observed, node: str) -> tuple[str, ...]:
+def superseded_seeds(desired: DesiredVm, seeds: SeedIndex, node: str) -> tuple[str, ...]:
     """Seed ISOs of this VM on its node other than the desired one (apply deletes them)."""
-    return tuple(
-        volid
-        for volid in observed.seed_volumes.get(node, ())
-        if volid != desired.seed_volid
-        and is_seed_volume_of(desired.lab, desired.name, volume_filename(volid))
-    )
+    owner = seed_owner(desired.lab, desired.name)
+    return tuple(v for v in seeds.of(node, owner) if v != desired.seed_volid)
 
 
-def diff_config(desired: DesiredVm, vm: ObservedVm, config: VmConfig, observed: Observed) -> VmDiff:
+def diff_config(desired: DesiredVm, vm: ObservedVm, config: VmConfig, seeds: SeedIndex) -> VmDiff:
     """Compare the managed keys of a VM's config with the desired VM."""
     replace = replace_reason(desired, vm, config)
     if replace is not None:
@@ -81,7 +87,7 @@ def diff_config(desired: DesiredVm, vm: ObservedVm, config: VmConfig, observed: 
         return VmDiff(error=disk_error)
     running = vm.status == RUNNING
     changes = (
-        *diff_hardware(desired, config, running),
+        *diff_hardware(desired, vm, config),
         *disk_changes,
         *diff_options(desired, config),
     )
@@ -89,8 +95,8 @@ def diff_config(desired: DesiredVm, vm: ObservedVm, config: VmConfig, observed: 
         changes = (*changes, Change("state", vm.status, RUNNING))
     reseed = (
         config.cdrom(SEED_DRIVE) != desired.seed_volid
-        or not observed.has_volume(vm.node, desired.seed_volid)
-        or bool(superseded_seeds(desired, observed, vm.node))
+        or not seeds.has(vm.node, desired.seed_volid)
+        or bool(superseded_seeds(desired, seeds, vm.node))
     )
     warning = None
     if config.record is None or config.record.lab != desired.lab:
@@ -107,6 +113,10 @@ def replace_reason(desired: DesiredVm, vm: ObservedVm, config: VmConfig) -> str 
         return f"node changed: {vm.node} -> {desired.node}"
     if desired.vmid is not None and vm.vmid != desired.vmid:
         return f"vmid changed: {vm.vmid} -> {desired.vmid}"
+    roles = [tag for tag in managed_subset(config.tags) if tag.startswith(ROLE_TAG_PREFIX)]
+    if roles and roles != [role_tag(desired.role)]:
+        old = ", ".join(role[len(ROLE_TAG_PREFIX) :] for role in roles)
+        return f"role changed: {old} -> {desired.role}"
     record = config.record
     if record is None or record.lab != desired.lab:
         return None
@@ -132,12 +142,22 @@ def diff_disk(desired: DesiredVm, config: VmConfig) -> tuple[tuple[Change, ...],
     return (), None
 
 
-def diff_hardware(desired: DesiredVm, config: VmConfig, running: bool) -> tuple[Change, ...]:
-    """cores, sockets, memory and the guest agent: applied on the next restart when running."""
+def diff_hardware(desired: DesiredVm, vm: ObservedVm, config: VmConfig) -> tuple[Change, ...]:
+    """cores, sockets, memory and the guest agent: applied on the next restart when running.
+
+    A running VM whose /cluster/resources figures differ from its config has a change pending
+    (set earlier, never restarted): that still counts as a change needing a restart.
+    """
+    running = vm.status == RUNNING
+    memory, cores = config.memory_mib, config.cores
+    if running and vm.maxmem_mib is not None and vm.maxmem_mib != memory:
+        memory = vm.maxmem_mib
+    if running and vm.cores is not None and vm.cores != cores * config.sockets:
+        cores = vm.cores
     wanted: list[tuple[str, int | bool, int | bool]] = [
-        ("cores", config.cores, desired.cores),
+        ("cores", cores, desired.cores),
         ("sockets", config.sockets, 1),
-        ("memory", config.memory_mib, desired.memory_mib),
+        ("memory", memory, desired.memory_mib),
         ("agent", config.agent, desired.agent),
     ]
     return tuple(Change(key, old, new, running) for key, old, new in wanted if old != new)
@@ -158,11 +178,12 @@ def diff_options(desired: DesiredVm, config: VmConfig) -> tuple[Change, ...]:
     if config.onboot != desired.onboot:
         changes.append(Change("onboot", config.onboot, desired.onboot))
     if config.record != desired.record:
-        changes.append(Change("description", config.description, desired.description))
+        text = description_text(desired.record, user_notes(config.description))
+        changes.append(Change("description", config.description, text))
     return tuple(changes)
 
 
 def merged_tags(desired: DesiredVm, config: VmConfig) -> tuple[str, ...]:
     """The user's own tags kept, homelab's set to the desired ones."""
-    user = {tag for tag in config.tags if tag not in managed_subset(config.tags)}
-    return tuple(sorted(user | set(desired.tags)))
+    user = {tag for tag in config.tags if not is_managed_tag(tag)}
+    return tuple(sorted(user | set(desired.tags), key=lambda tag: (tag.lower(), tag)))

@@ -27,7 +27,7 @@ def stale_reasons(
         reasons.append(f"the plan is for lab {plan.lab}, the spec is lab {spec.name}")
     if plan.spec_digest != spec_digest(spec, seed_digests):
         reasons.append("the spec or the rendered seeds changed since the plan was made")
-    now = {vm.vmid: fingerprint(vm) for vm in observed.vms if not vm.template}
+    now = {vm.vmid: fingerprint(vm) for vm in observed.vms}
     for vmid, digest in plan.observed_digests:
         if vmid not in now:
             reasons.append(f"VM {vmid} no longer exists")
@@ -38,6 +38,6 @@ def stale_reasons(
     reasons += [
         f"VM {vm.vmid} ({vm.name}) of lab {plan.lab} appeared since the plan was made"
         for vm in observed.vms
-        if lab_tag in vm.tags and vm.vmid not in seen and not vm.template
+        if vm.has_tag(lab_tag) and vm.vmid not in seen and not vm.template
     ]
     return tuple(reasons)

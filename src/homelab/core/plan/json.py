@@ -21,6 +21,7 @@ from homelab.core.plan.actions import (
     NoOp,
     Plan,
     ReplaceVm,
+    TemplateSource,
     UpdateVm,
     kind_of,
 )
@@ -38,6 +39,7 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
         "format_version": FORMAT_VERSION,
         "lab": plan.lab,
         "final": plan.is_final,
+        "exit_code": plan.detailed_exit_code,
         "summary": {
             "add": plan.count(CreateVm),
             "change": plan.count(UpdateVm),
@@ -68,7 +70,14 @@ def action_to_dict(action: Action) -> dict[str, Any]:
         data["config_digest"] = action.config_digest
     if isinstance(action, CreateVm | UpdateVm | ReplaceVm):
         data["desired"] = action.desired.to_dict()
+    if isinstance(action, CreateVm | ReplaceVm):
+        data["source"] = vars(action.source).copy() if action.source else None
     return data
+
+
+def source_from(data: Mapping[str, Any]) -> TemplateSource | None:
+    source = data["source"]
+    return TemplateSource(int(source["vmid"]), str(source["node"])) if source else None
 
 
 def plan_to_json(plan: Plan) -> str:
@@ -112,7 +121,7 @@ def plan_from_dict(data: Any) -> Plan:
 def action_from_dict(data: Mapping[str, Any]) -> Action:
     kind, vm, node, reason = data["kind"], data["vm"], data["node"], data["reason"]
     if kind == "create":
-        return CreateVm(vm, node, reason, DesiredVm.from_dict(data["desired"]))
+        return CreateVm(vm, node, reason, DesiredVm.from_dict(data["desired"]), source_from(data))
     if kind == "update":
         return UpdateVm(
             vm=vm,
@@ -125,7 +134,8 @@ def action_from_dict(data: Mapping[str, Any]) -> Action:
             config_digest=str(data["config_digest"]),
         )
     if kind == "replace":
-        return ReplaceVm(vm, node, reason, int(data["vmid"]), DesiredVm.from_dict(data["desired"]))
+        desired = DesiredVm.from_dict(data["desired"])
+        return ReplaceVm(vm, node, reason, int(data["vmid"]), desired, source_from(data))
     if kind == "destroy":
         return DestroyVm(vm, node, reason, int(data["vmid"]), str(data["role"]))
     if kind == "no-op":

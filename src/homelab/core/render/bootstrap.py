@@ -17,7 +17,9 @@ Each function returns one runcmd entry (``["sh", "-c", script]``). Values are qu
 
 from __future__ import annotations
 
+import posixpath
 import shlex
+from dataclasses import dataclass
 
 KUBEADM_CONFIG = "/etc/homelab/kubeadm.yaml"
 KUBE_VIP_STAGED = "/etc/homelab/kube-vip.yaml"
@@ -30,12 +32,23 @@ CONTROL_PLANE_TRIES = 3
 WORKER_TRIES = 5
 
 
-def wait_for_api(url: str, ca_file: str, *, what: str) -> list[str]:
+@dataclass(frozen=True)
+class ControlPlanePaths:
+    """Where a control plane's bootstrap script finds things (the defaults are the real ones)."""
+
+    pki: str = PKI_DIR
+    pki_keep: str = PKI_KEEP
+    kube_vip_staged: str = KUBE_VIP_STAGED
+    kube_vip_init_staged: str = KUBE_VIP_INIT_STAGED
+    kube_vip_manifest: str = KUBE_VIP_MANIFEST
+
+
+def wait_for_api(url: str, ca_file: str, *, what: str, tries: int = WAIT_TRIES) -> list[str]:
     """Poll ``url`` (a /healthz or /readyz) checked against ``ca_file``; give up after 30 min."""
     curl = shlex.join(["curl", "-fsS", "--max-time", "5", "--cacert", ca_file, url])
     script = "\n".join(
         [
-            f"for try in $(seq {WAIT_TRIES}); do",
+            f"for try in $(seq {tries}); do",
             f"  if {curl} >/dev/null 2>&1; then exit 0; fi",
             "  sleep 5",
             "done",
@@ -46,26 +59,35 @@ def wait_for_api(url: str, ca_file: str, *, what: str) -> list[str]:
     return ["sh", "-c", script + "\n"]
 
 
-def control_plane_bootstrap(kubeadm_args: list[str], *, kube_vip: bool, init: bool) -> list[str]:
+def control_plane_bootstrap(
+    kubeadm_args: list[str],
+    *,
+    kube_vip: bool,
+    init: bool,
+    paths: ControlPlanePaths = ControlPlanePaths(),
+) -> list[str]:
     """``kubeadm init`` or a control-plane ``kubeadm join`` with reset-and-retry."""
+    q = {name: shlex.quote(value) for name, value in vars(paths).items()}
+    keep_parent = shlex.quote(posixpath.dirname(paths.pki_keep))
     lines = [
-        f"rm -rf {PKI_KEEP} && mkdir -p -m 0700 /run/homelab && cp -a {PKI_DIR} {PKI_KEEP}",
+        f"rm -rf {q['pki_keep']} && mkdir -p -m 0700 {keep_parent}"
+        f" && cp -a {q['pki']} {q['pki_keep']}",
         "ok=0",
         f"for try in $(seq {CONTROL_PLANE_TRIES}); do",
     ]
     if kube_vip and init:
-        lines.append(f"  install -D -m 0600 {KUBE_VIP_INIT_STAGED} {KUBE_VIP_MANIFEST}")
+        lines.append(f"  install -D -m 0600 {q['kube_vip_init_staged']} {q['kube_vip_manifest']}")
     lines += [
         f"  if {shlex.join(kubeadm_args)}; then ok=1; break; fi",
         "  kubeadm reset -f",
-        f"  rm -rf {PKI_DIR} && cp -a {PKI_KEEP} {PKI_DIR}",
+        f"  rm -rf {q['pki']} && cp -a {q['pki_keep']} {q['pki']}",
         "  sleep 20",
         "done",
-        f"rm -rf {PKI_KEEP}",
+        f"rm -rf {q['pki_keep']}",
         'if [ "$ok" != 1 ]; then echo "homelab: kubeadm failed" >&2; exit 1; fi',
     ]
     if kube_vip:
-        lines.append(f"install -D -m 0600 {KUBE_VIP_STAGED} {KUBE_VIP_MANIFEST}")
+        lines.append(f"install -D -m 0600 {q['kube_vip_staged']} {q['kube_vip_manifest']}")
     return ["sh", "-c", "\n".join(lines) + "\n"]
 
 

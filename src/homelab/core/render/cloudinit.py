@@ -6,7 +6,7 @@ from the Ubuntu archive with ``SystemdCgroup = true`` and kubeadm's pause image,
 pointed at containerd, the pkgs.k8s.io repository of the cluster's minor, kubelet/kubeadm/
 kubectl pinned to the exact version and held, and qemu-guest-agent. Then:
 
-- first control plane: the cluster PKI (keys 0600, certificates 0644, as kubeadm writes them),
+- first control plane: the cluster PKI (every file 0600; only root reads them),
   the init config, ``kubeadm init``;
 - other control planes: the same PKI, a control-plane JoinConfiguration, a wait for the API at
   the endpoint and for the previous control plane, ``kubeadm join``;
@@ -147,18 +147,19 @@ def _role_files(
 
 
 def _pki_files(secrets: ClusterSecrets) -> list[dict[str, Any]]:
-    """What kubeadm shares between control planes, at the paths kubeadm reads."""
+    """What kubeadm shares between control planes, at the paths kubeadm reads, all 0600."""
     pki = bootstrap.PKI_DIR
-    return [
-        _file(f"{pki}/ca.crt", secrets.ca_cert),
-        _file(f"{pki}/ca.key", secrets.ca_key.reveal(), "0600"),
-        _file(f"{pki}/sa.key", secrets.sa_key.reveal(), "0600"),
-        _file(f"{pki}/sa.pub", secrets.sa_pub),
-        _file(f"{pki}/front-proxy-ca.crt", secrets.front_proxy_ca_cert),
-        _file(f"{pki}/front-proxy-ca.key", secrets.front_proxy_ca_key.reveal(), "0600"),
-        _file(f"{pki}/etcd/ca.crt", secrets.etcd_ca_cert),
-        _file(f"{pki}/etcd/ca.key", secrets.etcd_ca_key.reveal(), "0600"),
-    ]
+    files = {
+        "ca.crt": secrets.ca_cert,
+        "ca.key": secrets.ca_key.reveal(),
+        "sa.key": secrets.sa_key.reveal(),
+        "sa.pub": secrets.sa_pub,
+        "front-proxy-ca.crt": secrets.front_proxy_ca_cert,
+        "front-proxy-ca.key": secrets.front_proxy_ca_key.reveal(),
+        "etcd/ca.crt": secrets.etcd_ca_cert,
+        "etcd/ca.key": secrets.etcd_ca_key.reveal(),
+    }
+    return [_file(f"{pki}/{name}", content, "0600") for name, content in files.items()]
 
 
 def _kube_vip_files(

@@ -9,15 +9,23 @@ from homelab.core.render import addons, cloudinit, network, yamldoc
 from homelab.core.render.artifacts import Artifacts, NodeSeed
 from homelab.core.render.versions import ComponentVersions, versions_for
 from homelab.core.spec.models import LabSpec
-from homelab.errors import SpecError
+from homelab.errors import SpecError, StateError
 
 
 def render_lab(spec: LabSpec, secrets: ClusterSecrets) -> Artifacts:
     """Every VM's seed and the addon files. Pure and deterministic."""
     if secrets.lab != spec.name:
-        raise SpecError(f"the cluster secrets belong to lab {secrets.lab!r}, not {spec.name!r}")
+        raise StateError(
+            f"the cluster secrets belong to lab {secrets.lab!r}, not {spec.name!r}",
+            hint="was the lab renamed? its secrets are kept under its old name",
+        )
     if not spec.control_planes:
         raise SpecError("the lab has no control-plane VM", hint="set role: control-plane on one")
+    if len(spec.control_planes) > 1 and spec.kubernetes.control_plane_endpoint is None:
+        raise SpecError(
+            "several control planes need kubernetes.control_plane_endpoint",
+            hint="pick a free address in the control planes' subnet for kube-vip to hold",
+        )
     versions = versions_for(spec.kubernetes.minor)
     seeds = {vm: _render_seed(spec, secrets, vm, versions) for vm in spec.vms}
     macs = {vm: network.vm_mac(spec.name, vm) for vm in spec.vms}

@@ -1,0 +1,133 @@
+"""Text and JSON forms of a plan: golden files, round trips, and refusals."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from homelab.core.observed import ObservedVm
+from homelab.core.plan import json as plan_json
+from homelab.core.plan import text
+from homelab.core.plan.actions import Plan
+from homelab.core.plan.build import plan_lab
+from homelab.core.plan.freshness import stale_reasons
+from tests.plan.labs import (
+    add_vm,
+    apply_plan,
+    empty_observed,
+    find,
+    make_spec,
+    replace_vm,
+    seeds_for,
+    spec_data,
+    without_configs,
+)
+
+GOLDEN = Path(__file__).parent / "golden"
+UPDATE = os.environ.get("HOMELAB_UPDATE_GOLDEN") == "1"
+BASE = make_spec()
+
+
+def golden(name: str, actual: str) -> None:
+    path = GOLDEN / name
+    if UPDATE:
+        path.write_text(actual)
+    assert actual == path.read_text()
+
+
+def mixed_plan() -> Plan:
+    """Add worker-4, grow worker-2's memory and disk, drop worker-3, new seed for the master."""
+    observed = apply_plan(plan_lab(BASE, seeds_for(BASE), empty_observed()), empty_observed())
+    data = spec_data()
+    data["vms"]["k8s-worker-2"].update(memory="8GiB", disk="48GiB")
+    del data["vms"]["k8s-worker-3"]
+    data["vms"]["k8s-worker-4"] = {"role": "worker", "network": "apps", "ip": "10.0.20.23"}
+    spec = make_spec(data)
+    seeds = dict(seeds_for(spec), **{"k8s-master-1": "9" * 64})
+    return plan_lab(spec, seeds, observed)
+
+
+def test_mixed_plan_text() -> None:
+    plan = mixed_plan()
+    golden("mixed.txt", text.format_plan(plan))
+    golden("mixed-verbose.txt", text.format_plan(plan, verbose=True))
+    markers = [line.marker for line in text.plan_lines(plan)]
+    assert markers == ["-/+", "~", "+", "-", "*", ""]
+
+
+def test_mixed_plan_json_is_stable_and_round_trips() -> None:
+    plan = mixed_plan()
+    document = plan_json.plan_to_json(plan)
+    golden("mixed.json", document)
+    assert plan_json.plan_from_json(document) == plan
+    assert plan_json.plan_to_json(plan_json.plan_from_json(document)) == document
+    data = json.loads(document)
+    assert data["format_version"] == 1
+    assert data["summary"] == {"add": 1, "change": 1, "replace": 1, "destroy": 1, "no_op": 0}
+
+
+def test_no_op_plan_text() -> None:
+    observed = apply_plan(plan_lab(BASE, seeds_for(BASE), empty_observed()), empty_observed())
+    plan = plan_lab(BASE, seeds_for(BASE), without_configs(observed))
+    assert text.format_plan(plan) == "No changes. The lab matches the spec.\n"
+    golden("noop-verbose.txt", text.format_plan(plan, verbose=True))
+
+
+def test_plan_with_errors_and_pending_configs() -> None:
+    observed = apply_plan(plan_lab(BASE, seeds_for(BASE), empty_observed()), empty_observed())
+    stranger = ObservedVm(
+        vmid=150, name="k8s-worker-5", node="pve", status="running", template=False,
+        lock=None, tags=(), maxmem_mib=2048, cores=1, disk_gib=10,
+    )  # fmt: skip
+    data = spec_data()
+    data["vms"]["k8s-worker-5"] = {"role": "worker", "network": "apps", "ip": "10.0.20.25"}
+    data["vms"]["k8s-worker-2"]["cores"] = 4
+    spec = make_spec(data)
+    plan = plan_lab(spec, seeds_for(spec), add_vm(without_configs(observed), stranger))
+    golden("errors.txt", text.format_plan(plan))
+    assert [line.marker for line in text.plan_lines(plan)] == ["?", "!", ""]
+    assert plan_json.plan_from_dict(plan_json.plan_to_dict(plan)) == plan
+
+
+@pytest.mark.parametrize(
+    ("document", "message"),
+    [
+        ("not json", "not JSON"),
+        ("[1]", "does not hold a JSON object"),
+        ('{"format_version": 99}', "format_version 99"),
+        ('{"format_version": 1, "lab": "x"}', r"damaged \(KeyError: .actions."),
+    ],
+)
+def test_bad_plan_files_are_refused_with_a_reason(document: str, message: str) -> None:
+    with pytest.raises(plan_json.PlanFileError, match=message):
+        plan_json.plan_from_json(document)
+
+
+def test_unknown_action_kind_is_refused() -> None:
+    data = plan_json.plan_to_dict(mixed_plan())
+    data["actions"][0]["kind"] = "migrate"
+    with pytest.raises(plan_json.PlanFileError, match="unknown action kind 'migrate'"):
+        plan_json.plan_from_dict(data)
+
+
+def test_stale_plan_is_detected() -> None:
+    observed = apply_plan(plan_lab(BASE, seeds_for(BASE), empty_observed()), empty_observed())
+    seeds = seeds_for(BASE)
+    plan = plan_lab(BASE, seeds, observed)
+    assert stale_reasons(plan, BASE, seeds, without_configs(observed)) == ()
+    vm = find(observed, "k8s-worker-2")
+    moved = replace_vm(observed, vm.model_copy(update={"status": "stopped"}))
+    assert stale_reasons(plan, BASE, seeds, moved) == ("VM 201 changed since the plan was made",)
+    gone = observed.model_copy(update={"vms": observed.vms[:2]})
+    assert stale_reasons(plan, BASE, seeds, gone) == ("VM 202 no longer exists",)
+    other_seeds = dict(seeds, **{"k8s-worker-2": "0" * 64})
+    assert stale_reasons(plan, BASE, other_seeds, observed) == (
+        "the spec or the rendered seeds changed since the plan was made",
+    )
+    newcomer = vm.model_copy(update={"vmid": 260, "name": "k8s-worker-9"})
+    assert stale_reasons(plan, BASE, seeds, add_vm(observed, newcomer)) == (
+        "VM 260 (k8s-worker-9) of lab home-lab appeared since the plan was made",
+    )

@@ -1,0 +1,84 @@
+"""Property: planning against what applying the plan left behind is a no-op, forever."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from homelab.core.plan.build import plan_lab
+from tests.plan.labs import (
+    apply_plan,
+    empty_observed,
+    make_spec,
+    seeds_for,
+    spec_data,
+    without_configs,
+)
+
+VmSettings = tuple[int, int, int]  # cores, memory GiB, disk GiB
+
+vm_settings = st.tuples(st.integers(1, 8), st.integers(1, 16), st.integers(16, 128))
+
+
+@st.composite
+def labs(draw: st.DrawFn) -> tuple[dict[str, Any], dict[str, Any], str, str]:
+    """A lab spec, a later version of it (grow-only disks), and the seed salts of each."""
+    nodes = draw(st.sampled_from([["pve"], ["pve1", "pve2"], ["a", "b", "c"]]))
+    before = draw(st.dictionaries(st.sampled_from(range(12)), vm_settings, min_size=1))
+    after = draw(st.dictionaries(st.sampled_from(range(12)), vm_settings, min_size=1))
+    after = {
+        index: (cores, memory, max(disk, before.get(index, (0, 0, 0))[2]))
+        for index, (cores, memory, disk) in after.items()
+    }
+    templates = draw(
+        st.lists(st.sampled_from(["ubuntu-2404", "ubuntu-2204"]), min_size=2, max_size=2)
+    )
+    salts = draw(st.lists(st.sampled_from(["", "v2"]), min_size=2, max_size=2))
+    return (
+        lab_data(nodes, before, templates[0]),
+        lab_data(nodes, after, templates[1]),
+        salts[0],
+        salts[1],
+    )
+
+
+def lab_data(nodes: list[str], vms: dict[int, VmSettings], template: str) -> dict[str, Any]:
+    data = spec_data()
+    data["proxmox"]["nodes"] = nodes
+    data["proxmox"]["template"] = template
+    first = min(vms)
+    data["vms"] = {
+        f"vm-{index}": {
+            "role": "control-plane" if index == first else "worker",
+            "cores": cores,
+            "memory": f"{memory}GiB",
+            "disk": disk,
+            "network": "apps",
+            "ip": f"10.0.20.{10 + index}",
+        }
+        for index, (cores, memory, disk) in sorted(vms.items())
+    }
+    return data
+
+
+@settings(max_examples=60, deadline=None)
+@given(labs())
+def test_plan_after_applying_the_plan_is_a_no_op(case: tuple[Any, Any, str, str]) -> None:
+    before_data, after_data, salt_before, salt_after = case
+    before, after = make_spec(before_data), make_spec(after_data)
+    start = empty_observed(tuple(before.proxmox.nodes))
+    first = plan_lab(before, seeds_for(before, salt_before), start)
+    observed = apply_plan(first, start)
+
+    seeds = seeds_for(after, salt_after)
+    change = plan_lab(after, seeds, observed)
+    assert change.errors == (), change.errors
+    observed = apply_plan(change, observed)
+
+    again = plan_lab(after, seeds, observed)
+    assert not again.has_changes and again.errors == () and again.warnings == ()
+    cheap = plan_lab(after, seeds, without_configs(observed))
+    assert cheap.needs_configs == () and not cheap.has_changes
+    assert len(cheap.actions) == len(after.vms)
