@@ -101,10 +101,10 @@ def plan(
         typer.echo(plan_to_json(made), nl=False)
     else:
         show_plan(made, verbose=verbose)
+    if detailed_exitcode and made.detailed_exit_code:
+        raise typer.Exit(made.detailed_exit_code)
     if made.errors:
         raise typer.Exit(1)
-    if detailed_exitcode and made.has_changes:
-        raise typer.Exit(2)
 
 
 @app.command()

@@ -68,7 +68,7 @@ def make_plan(conn: Connection, ctx: LabContext) -> tuple[Plan, Observed]:
     observed = observe_lab(conn.client, ctx.spec)
     plan = plan_lab(ctx.spec, ctx.seed_digests, observed)
     if plan.needs_configs:
-        observed = refine(conn.client, observed, plan.needs_configs)
+        observed = refine(conn.client, observed, plan)
         plan = plan_lab(ctx.spec, ctx.seed_digests, observed)
     return plan, observed
 
@@ -103,7 +103,7 @@ def lab_status(conn: Connection, ctx: LabContext) -> tuple[list[StatusRow], Plan
     """Every VM of the spec (and every VM of the lab the spec lost): state, IPs and drift."""
     plan, observed = make_plan(conn, ctx)
     actions = {action.vm: action for action in plan.actions}
-    ours = {vm.name: vm for vm in observed.vms if lab_tag(ctx.lab) in vm.tags and vm.name}
+    ours = {vm.name: vm for vm in observed.vms if vm.has_tag(lab_tag(ctx.lab)) and vm.name}
     rows = []
     for name in [*ctx.spec.vms, *(n for n in ours if n not in ctx.spec.vms)]:
         vm = ours.get(name)

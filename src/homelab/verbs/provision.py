@@ -19,7 +19,7 @@ from homelab.engine.apply.progress import ProgressSink, Silent
 from homelab.engine.apply.reconcile import reconcile_journal
 from homelab.engine.apply.runtime import Limits, Runtime
 from homelab.engine.apply.steps import VmRef, delete_volume, read_config
-from homelab.engine.apply.vmconfig import desired_tags
+from homelab.engine.apply.vmconfig import desired_description, desired_tags
 from homelab.engine.apply.vmids import VmidAllocator
 from homelab.engine.observe import observe_lab
 from homelab.errors import LabError
@@ -147,7 +147,7 @@ def destroy_targets(
 ) -> tuple[list[ObservedVm], list[ObservedVm]]:
     """VMs with this lab's tag and a name of the spec; and lab VMs left alone (other names)."""
     tag = lab_tag(ctx.lab)
-    ours = [vm for vm in observed.vms if tag in vm.tags and not vm.template]
+    ours = [vm for vm in observed.vms if vm.has_tag(tag) and not vm.template]
     targets = [vm for vm in ours if vm.name in ctx.spec.vms]
     return targets, [vm for vm in ours if vm.name not in ctx.spec.vms]
 
@@ -243,7 +243,7 @@ def adopt_lab(
                 ref.vmid,
                 digest=config.digest,
                 tags=change.tags_after,
-                description=wanted[change.vm].description,
+                description=desired_description(wanted[change.vm], config.description),
             )
         ctx.store.history(ctx.lab).append("adopt", {"vms": [c.vm for c in changes]})
         return changes
@@ -253,13 +253,13 @@ def adopt_change(rt: Runtime, ctx: LabContext, observed: Observed, name: str) ->
     """What adopting the VM called ``name`` changes (None: nothing to adopt, or already ours)."""
     found = [vm for vm in observed.vms if vm.name == name and not vm.template]
     tag = lab_tag(ctx.lab)
-    if not found or any(tag in vm.tags for vm in found):
+    if not found or any(vm.has_tag(tag) for vm in found):
         return None
     if len(found) > 1:
         vmids = ", ".join(str(vm.vmid) for vm in found)
         raise LabError(f"vm {name}: several VMs have this name ({vmids}); adopt one by renaming")
     vm = found[0]
-    other = [t for t in vm.tags if t.startswith("lab-")]
+    other = [t for t in vm.tags if t.lower().startswith("lab-")]
     if other:
         raise LabError(f"vm {name}: VMID {vm.vmid} belongs to {other[0]}; it is not adopted")
     raw, _ = read_config(rt, VmRef(name, vm.node, vm.vmid))

@@ -42,7 +42,9 @@ class ApplyReport:
 def resolve_templates(plan: Plan, observed: Observed) -> dict[str, Template]:
     """The template each create/replace clones from (MissingTemplate before anything starts)."""
     return {
-        action.vm: find_template(observed, action.desired.template, action.desired.node)
+        action.vm: Template(action.source.node, action.source.vmid)
+        if action.source is not None
+        else find_template(observed, action.desired.template, action.desired.node)
         for action in plan.changes
         if isinstance(action, CreateVm | ReplaceVm)
     }

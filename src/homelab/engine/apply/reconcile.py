@@ -62,7 +62,7 @@ def _resolve_vm(rt: Runtime, key: str, data: dict[str, Any]) -> str:
 def _lab_vm_names(rt: Runtime) -> set[str]:
     vms = parse_resources(rt.client.get("/cluster/resources", type="vm"))
     tag = lab_tag(rt.lab)
-    return {vm.name for vm in vms if tag in vm.tags and vm.name}
+    return {vm.name for vm in vms if vm.has_tag(tag) and vm.name}
 
 
 def _resolve_seed(rt: Runtime, key: str, data: dict[str, Any], names: set[str]) -> str:

@@ -124,7 +124,8 @@ def verify_identity(rt: Runtime, ref: VmRef) -> tuple[dict[str, str], VmConfig]:
 
 def identity_problem(lab: str, ref: VmRef, raw: dict[str, str], config: VmConfig) -> str | None:
     ours = lab_tag(lab)
-    others = [t for t in config.tags if t.startswith("lab-") and t != ours]
+    lowered = [t.lower() for t in config.tags]
+    others = [t for t in lowered if t.startswith("lab-") and t != ours]
     if raw.get("template") in ("1", "true"):
         return "is a template"
     if config.name != ref.name:
@@ -132,7 +133,7 @@ def identity_problem(lab: str, ref: VmRef, raw: dict[str, str], config: VmConfig
     if others:
         return f"belongs to {others[0]}"
     recorded = config.record is not None and config.record.lab == lab
-    if ours not in config.tags and not recorded:
+    if ours not in lowered and not recorded:
         return f"carries neither the tag {ours} nor a homelab record of lab {lab}"
     return None
 

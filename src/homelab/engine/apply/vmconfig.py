@@ -9,10 +9,23 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from homelab.core.desired import SEED_DRIVE, DesiredVm, managed_subset
+from homelab.core.desired import (
+    SEED_DRIVE,
+    DesiredVm,
+    description_text,
+    is_managed_tag,
+    managed_subset,
+    user_notes,
+)
 from homelab.core.observed import parse_config, parse_tags
 
-__all__ = ["config_changes", "desired_tags", "net0_value", "seed_drive_value"]
+__all__ = [
+    "config_changes",
+    "desired_description",
+    "desired_tags",
+    "net0_value",
+    "seed_drive_value",
+]
 
 NIC_MODELS = ("virtio", "e1000", "e1000e", "rtl8139", "vmxnet3")
 
@@ -23,9 +36,13 @@ def seed_drive_value(volid: str) -> str:
 
 def desired_tags(desired: DesiredVm, current: str | None) -> str:
     """The user's own tags kept, homelab's set to the desired ones, ``;``-joined and sorted."""
-    tags = parse_tags(current)
-    user = set(tags) - set(managed_subset(tags))
-    return ";".join(sorted(user | set(desired.tags)))
+    user = {tag for tag in parse_tags(current) if not is_managed_tag(tag)}
+    return ";".join(sorted(user | set(desired.tags), key=lambda tag: (tag.lower(), tag)))
+
+
+def desired_description(desired: DesiredVm, current: str | None) -> str:
+    """homelab's header and record, followed by whatever the user wrote."""
+    return description_text(desired.record, user_notes(current))
 
 
 def net0_value(current: str | None, desired: DesiredVm, mac: str | None = None) -> str:
@@ -64,11 +81,10 @@ def config_changes(
         changes["agent"] = "1" if desired.agent else "0"
     if current.onboot != desired.onboot:
         changes["onboot"] = "1" if desired.onboot else "0"
-    tags = desired_tags(desired, raw.get("tags"))
-    if tuple(tags.split(";")) != current.tags:
-        changes["tags"] = tags
+    if managed_subset(current.tags) != desired.tags:
+        changes["tags"] = desired_tags(desired, raw.get("tags"))
     if current.record != desired.record:
-        changes["description"] = desired.description
+        changes["description"] = desired_description(desired, current.description)
     net0 = current.net0
     wrong_mac = mac is not None and (net0 is None or (net0.mac or "") != mac.upper())
     if net0 is None or wrong_mac or (net0.bridge, net0.tag) != (desired.bridge, desired.vlan):
