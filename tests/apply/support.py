@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -44,18 +43,35 @@ def _merge(data: dict[str, Any], keys: list[str], value: Any) -> None:
         data[keys[-1]] = value
 
 
-def new_sim(nodes: tuple[str, ...] = ("pve",), faults: FaultProfile | None = None, **kw: Any) -> PveSimulator:
-    return PveSimulator(SimConfig(nodes=nodes, time_scale=SCALE, faults=faults, seed=1, **kw))
+#: Every simulator made by new_sim during a test (conftest checks their request logs).
+SIMS: list[PveSimulator] = []
 
 
-def settings_for(sim: PveSimulator, endpoint: str = "https://127.0.0.1:8006", fingerprint: str | None = None) -> ConnectionSettings:
+def new_sim(
+    nodes: tuple[str, ...] = ("pve",), faults: FaultProfile | None = None, scale: float = SCALE
+) -> PveSimulator:
+    sim = PveSimulator(SimConfig(nodes=nodes, time_scale=scale, faults=faults, seed=1))
+    SIMS.append(sim)
+    return sim
+
+
+def faults(*rules: dict[str, Any], seed: int = 1) -> FaultProfile:
+    return FaultProfile.model_validate({"seed": seed, "rules": list(rules)})
+
+
+def settings_for(
+    sim: PveSimulator, endpoint: str = "https://127.0.0.1:8006", fingerprint: str | None = None
+) -> ConnectionSettings:
     token_id, secret = parse_token(sim.token.reveal())
-    return ConnectionSettings(endpoint=endpoint, token_id=token_id, token_secret=secret, fingerprint=fingerprint)
+    return ConnectionSettings(
+        endpoint=endpoint, token_id=token_id, token_secret=secret, fingerprint=fingerprint
+    )
 
 
 def inprocess(sim: PveSimulator) -> Connection:
     """A connection to ``sim`` through the in-process SimTransport (no sockets)."""
-    return connect_to(settings_for(sim), Clock.scaled(SCALE), transport=SimTransport(sim), sim=sim)
+    clock = Clock.scaled(sim.clock.time_scale)
+    return connect_to(settings_for(sim), clock, transport=SimTransport(sim), sim=sim)
 
 
 @contextmanager
@@ -63,7 +79,8 @@ def over_https(sim: PveSimulator) -> Iterator[Connection]:
     """A connection to ``sim`` served over HTTPS on loopback, fingerprint pinned."""
     server = start_server(sim)
     try:
-        conn = connect_to(settings_for(sim, server.endpoint, server.fingerprint), Clock.scaled(SCALE), sim=sim)
+        settings = settings_for(sim, server.endpoint, server.fingerprint)
+        conn = connect_to(settings, Clock.scaled(sim.clock.time_scale), sim=sim)
         try:
             yield conn
         finally:
@@ -85,3 +102,35 @@ class Lab:
 
 def yes(*_: object) -> bool:
     return True
+
+
+# ---- what a converged lab looks like ----------------------------------------------------------
+
+
+def guests(sim: PveSimulator) -> list[Any]:
+    """The simulator's VMs that are not templates."""
+    return [vm for vm in sim.state.vms.values() if not vm.is_template()]
+
+
+def iso_volids(sim: PveSimulator) -> set[str]:
+    return {v.volid for v in sim.state.volumes.values() if v.content == "iso"}
+
+
+def assert_converged(sim: PveSimulator, ctx: LabContext, conn: Connection) -> None:
+    """One VM per spec VM (right name, tags, VMID in range), only the desired seed ISOs, an
+    empty journal, and a plan with nothing to do."""
+    from homelab.core.desired import desired_vms
+    from homelab.verbs.lab import make_plan
+
+    vms = guests(sim)
+    names = sorted(str(vm.config.get("name")) for vm in vms)
+    assert names == sorted(ctx.spec.vms), f"VMs on Proxmox: {names}"
+    for vm in vms:
+        assert f"lab-{ctx.lab}" in str(vm.config.get("tags", "")).split(";")
+        assert vm.vmid in ctx.spec.proxmox.vmids
+        assert vm.status == "running"
+    wanted = desired_vms(ctx.spec, ctx.seed_digests)
+    assert iso_volids(sim) == {want.seed_volid for want in wanted.values()}
+    assert ctx.store.intents(ctx.lab).all() == {}
+    plan, _ = make_plan(conn, ctx)
+    assert not plan.has_changes and not plan.errors, plan

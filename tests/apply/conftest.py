@@ -1,0 +1,29 @@
+"""Fixtures of the apply tests. Every simulator a test makes is checked afterwards: no request
+our client sent may have been rejected by the simulator's schema validation."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from homelab.verbs.lab import prepare_lab
+from tests.apply import support
+
+
+@pytest.fixture(autouse=True)
+def schema_clean_requests() -> Iterator[None]:
+    support.SIMS.clear()
+    yield
+    rejected = [entry for sim in support.SIMS for entry in sim.log.rejections()]
+    support.SIMS.clear()
+    assert rejected == [], f"the simulator rejected requests of our client: {rejected[:3]}"
+
+
+@pytest.fixture
+def lab(tmp_path: Path) -> Iterator[support.Lab]:
+    path = support.write_spec(tmp_path)
+    opened = support.Lab(path, prepare_lab(path))
+    yield opened
+    opened.ctx.close()
