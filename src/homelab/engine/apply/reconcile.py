@@ -41,6 +41,8 @@ def _resolve_vm(rt: Runtime, key: str, data: dict[str, Any]) -> str:
     ref = VmRef(str(data["vm"]), str(data["node"]), int(data["vmid"]))
     op, phase = data.get("op"), data.get("phase")
     if not steps.vm_exists(rt, ref):
+        if op == "destroy":  # the VM went; its seed ISOs may not have
+            steps.remove_seeds(rt, ref.node, rt.iso_storage, rt.lab, ref.name)
         rt.journal.remove(key)
         return f"{ref.name}: interrupted {op} left nothing at VMID {ref.vmid}"
     steps.settle_clone(rt, ref)
