@@ -9,7 +9,7 @@ The parsing is the pure core's (``homelab.core.observed``); this module only doe
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from homelab.core import observed as parse
@@ -22,7 +22,11 @@ from homelab.engine.proxmox.client import PveClient
 from homelab.engine.proxmox.errors import NotFoundError, RefusedError
 from homelab.engine.proxmox.wire import path_segment
 
-__all__ = ["observe_lab", "read_configs", "refine"]
+__all__ = ["observe_lab", "observe_settled", "read_configs", "refine"]
+
+#: pvestatd broadcasts every 10 s; a VM created since is listed without a name (BEHAVIOUR §11).
+SETTLE_WAIT = 5.0
+SETTLE_TRIES = 4
 
 
 def observe_lab(client: PveClient, spec: LabSpec) -> Observed:
@@ -33,6 +37,18 @@ def observe_lab(client: PveClient, spec: LabSpec) -> Observed:
     nodes = list(dict.fromkeys([*spec.proxmox.nodes, *ours]))
     contents = {node: iso_content(client, node, spec.proxmox.iso_storage) for node in nodes}
     return parse.build_observed(resources, contents)
+
+
+def observe_settled(client: PveClient, spec: LabSpec, sleep: Callable[[float], None]) -> Observed:
+    """``observe_lab``, observed again (a few seconds apart) while some guest is listed without
+    a name: it was just created, and planning without knowing it could make a duplicate."""
+    observed = observe_lab(client, spec)
+    for _ in range(SETTLE_TRIES):
+        if not any(vm.name is None and not vm.template for vm in observed.vms):
+            break
+        sleep(SETTLE_WAIT)
+        observed = observe_lab(client, spec)
+    return observed
 
 
 def iso_content(client: PveClient, node: str, storage: str) -> Any:

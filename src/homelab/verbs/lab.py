@@ -20,7 +20,7 @@ from homelab.core.plan.build import plan_lab
 from homelab.core.render.artifacts import Artifacts
 from homelab.core.render.lab import render_lab
 from homelab.core.spec.models import LabSpec
-from homelab.engine.observe import observe_lab, refine
+from homelab.engine.observe import observe_settled, refine
 from homelab.engine.proxmox.errors import ProxmoxError
 from homelab.engine.state import StateStore, open_store
 from homelab.verbs.connection import Connection
@@ -65,7 +65,7 @@ def prepare_lab(spec_path: Path, *, store: StateStore | None = None) -> LabConte
 
 def make_plan(conn: Connection, ctx: LabContext) -> tuple[Plan, Observed]:
     """Observe, plan, and if needed read the configs the plan asks for and plan again."""
-    observed = observe_lab(conn.client, ctx.spec)
+    observed = observe_settled(conn.client, ctx.spec, conn.clock.sleep)
     plan = plan_lab(ctx.spec, ctx.seed_digests, observed)
     if plan.needs_configs:
         observed = refine(conn.client, observed, plan)

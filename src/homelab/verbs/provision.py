@@ -21,7 +21,7 @@ from homelab.engine.apply.runtime import Limits, Runtime
 from homelab.engine.apply.steps import VmRef, delete_volume, read_config
 from homelab.engine.apply.vmconfig import desired_description, desired_tags
 from homelab.engine.apply.vmids import VmidAllocator
-from homelab.engine.observe import observe_lab
+from homelab.engine.observe import observe_settled
 from homelab.errors import LabError
 from homelab.verbs.connection import Connection
 from homelab.verbs.lab import LabContext, make_plan
@@ -164,7 +164,7 @@ def destroy_lab(
     with ctx.store.lock(ctx.lab, purpose="destroy"):
         rt = new_runtime(conn, ctx, progress or Silent(), limits or Limits())
         notes = reconcile_journal(rt)
-        observed = observe_lab(conn.client, ctx.spec)
+        observed = observe_settled(conn.client, ctx.spec, conn.clock.sleep)
         targets, skipped = destroy_targets(ctx, observed)
         seeds = lab_seed_volumes(ctx, observed)
         outcome = DestroyOutcome(targets, skipped, None, notes=notes)
@@ -174,7 +174,9 @@ def destroy_lab(
             raise Aborted("destroy cancelled; nothing was changed")
         plan = Plan(lab=ctx.lab, actions=tuple(destroy_action(vm) for vm in targets))
         outcome.report = execute_plan(rt, plan, observed)
-        outcome.seeds_removed = remove_lab_seeds(rt, ctx, observe_lab(conn.client, ctx.spec))
+        outcome.seeds_removed = remove_lab_seeds(
+            rt, ctx, observe_settled(conn.client, ctx.spec, conn.clock.sleep)
+        )
         record(ctx, "destroy", plan, outcome.report)
         return outcome
 
@@ -223,7 +225,7 @@ def adopt_lab(
 ) -> list[AdoptChange]:
     """Take over existing VMs with the spec's names: tag them and record the lab on them."""
     with ctx.store.lock(ctx.lab, purpose="adopt"):
-        observed = observe_lab(conn.client, ctx.spec)
+        observed = observe_settled(conn.client, ctx.spec, conn.clock.sleep)
         wanted = desired_vms(ctx.spec, ctx.seed_digests)
         rt = new_runtime(conn, ctx, Silent(), Limits())
         changes = [
