@@ -31,7 +31,7 @@ from tests.conftest import REPO
 
 CHILD = Path(__file__).with_name("crash_child.py")
 SCALE = 100.0
-ROUNDS = 10
+ROUNDS = 8
 
 
 def run_and_kill(conn: Connection, lab: Lab, verb: str, events: int, delay: float) -> bool:

@@ -63,7 +63,7 @@ def converge(lab: Lab, profile: FaultProfile) -> int:
     pytest.fail(f"apply did not converge in {MAX_RUNS} runs under faults")
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3])
+@pytest.mark.parametrize("seed", [1, 2])
 @pytest.mark.parametrize("name", list(PROFILES))
 def test_apply_converges_under_faults(lab: Lab, name: str, seed: int) -> None:
     runs = converge(lab, faults(*PROFILES[name], seed=seed))
