@@ -14,7 +14,8 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/homelab demo examples/home-lab.yaml
+	$(BIN)/homelab validate examples/home-lab.yaml
+	$(BIN)/homelab render examples/home-lab.yaml --out out/home-lab
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks scripts
