@@ -11,7 +11,6 @@ from typing import Any
 
 import yaml
 
-
 # libyaml's emitter (CSafeDumper) is about 7x faster than the pure-Python one and, for the
 # documents we render, byte-identical to it (tests/render/test_yaml_emitters.py checks this on
 # every rendered file), so a machine without libyaml renders the same bytes and digests.
