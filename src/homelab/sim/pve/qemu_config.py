@@ -302,7 +302,7 @@ def _resize(ctx: Ctx, vm: Vm, p: dict[str, Any], log: list[str]) -> None:
     value = vm.config.get(disk)
     if not isinstance(value, str):
         raise fail(f"disk '{disk}' does not exist")
-    if drives.is_cdrom(value):
+    if drives.is_cdrom(value) or drives.parse_drive(value)[1].get("media") == "cdrom":
         raise fail("you can't resize a cdrom")
     volid, opts = drives.parse_drive(value)
     volume = find_volume(ctx, vm.node, volid)
