@@ -64,6 +64,13 @@ class PveH11Protocol(H11Protocol):
 
         self.conn.send = send  # type: ignore[method-assign,assignment]
 
+    def shutdown(self) -> None:
+        """Close idle keep-alive connections at once (no TLS close_notify wait on shutdown)."""
+        if self.cycle is None or self.cycle.response_complete:
+            self.transport.abort()
+        else:
+            super().shutdown()
+
 
 class SimApp:
     """The ASGI callable: one request in, ``PveSimulator.handle``, one response out."""
@@ -153,6 +160,7 @@ def _config(sim: PveSimulator, cert: Certificate, port: int, workdir: Path) -> u
         server_header=False,
         lifespan="off",
         timeout_keep_alive=30,
+        timeout_graceful_shutdown=5,
     )
 
 
