@@ -80,6 +80,8 @@ def _check_clone(
     if existing is not None and existing.node == source.node:
         raise fail(f"unable to create VM {newid}: config file already exists")
     check_lock(source, False)
+    if "snapname" in p:
+        raise fail(f"snapshot '{p['snapname']}' does not exist")
     if not full:
         for option in ("storage", "format"):
             if option in p:
