@@ -55,7 +55,6 @@ from homelab.sim.pve.state import ClusterState, TokenDef
 from homelab.sim.pve.wire import (
     SimRequest,
     SimResponse,
-    compress,
     parse_body,
     parse_query,
     respond,
@@ -191,9 +190,7 @@ class PveSimulator:
         with self._lock:
             self._changed = False
             entry: dict[str, Any] = {"user": None, "errors": None, "fault": None}
-            response = compress(
-                self._answer(request, entry), request.headers.get("accept-encoding", "")
-            )
+            response = self._answer(request, entry)
             self._changed |= request.method.upper() != "GET"
             if self._changed:
                 self.generation += 1
