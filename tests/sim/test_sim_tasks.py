@@ -105,3 +105,21 @@ def test_pools(api: Api) -> None:
     assert [m["vmid"] for m in members] == [101]
     resources = {r["id"]: r for r in api.ok("GET", "/cluster/resources")}
     assert "/pool/lab" in resources
+
+
+def test_pool_updates(api: Api) -> None:
+    api.ok("POST", "/pools", data={"poolid": "a"})
+    api.ok("POST", "/pools", data={"poolid": "b"})
+    api.finish(api.clone(101))
+    api.ok("PUT", "/pools/a", data={"vms": "101", "storage": "local"})
+    moved = api.call("PUT", "/pools/b", data={"vms": "101"})
+    assert moved.reason_phrase == "VM 101 belongs already to pool 'a'"
+    api.ok("PUT", "/pools/b", data={"vms": "101", "allow-move": 1})
+    assert [m["vmid"] for m in api.ok("GET", "/pools/b")["members"]] == [101]
+    not_empty = api.call("DELETE", "/pools/b")
+    assert not_empty.reason_phrase == "pool is not empty (cannot delete)"
+    api.ok("PUT", "/pools/b", data={"vms": "101", "delete": 1})
+    api.ok("PUT", "/pools/a", data={"storage": "local", "delete": 1})
+    api.ok("DELETE", "/pools/b")
+    api.ok("DELETE", "/pools/a")
+    assert api.ok("GET", "/pools") == []

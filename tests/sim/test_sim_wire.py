@@ -6,7 +6,8 @@ import re
 
 import httpx
 
-from homelab.sim.pve.simulator import PveSimulator
+from homelab.sim.pve import schema
+from homelab.sim.pve.simulator import ROUTES, PveSimulator
 from homelab.sim.transport import SimTransport
 from tests.sim.conftest import Api
 
@@ -88,3 +89,8 @@ def test_body_on_get_and_path_conflicts_are_refused(api: Api) -> None:
 def test_json_bodies_are_accepted(api: Api) -> None:
     upid = api.ok("POST", "/nodes/pve/qemu/9000/clone", json={"newid": 130, "full": False})
     assert re.match(r"^UPID:pve:[0-9A-F]{8}:[0-9A-F]{8}:[0-9A-F]{8}:qmclone:9000:", upid)
+
+
+def test_every_served_endpoint_has_a_handler() -> None:
+    served = {(e.method, e.template) for e in schema.endpoints()}
+    assert served == set(ROUTES)

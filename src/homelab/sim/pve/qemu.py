@@ -332,16 +332,9 @@ def _template_done(ctx: Ctx, task: Task, error: str | None) -> None:
     vm.config["template"] = 1
 
 
-def vm_dir(ctx: Ctx, p: dict[str, Any]) -> Any:
-    ctx.vm(p["node"], p["vmid"])
-    subdirs = ["config", "pending", "status", "agent", "clone", "resize", "template", "cloudinit"]
-    return [{"subdir": name} for name in subdirs]
-
-
 ROUTES = {
     ("GET", "/nodes/{node}/qemu"): vm_list,
     ("POST", "/nodes/{node}/qemu"): create_vm,
-    ("GET", "/nodes/{node}/qemu/{vmid}"): vm_dir,
     ("DELETE", "/nodes/{node}/qemu/{vmid}"): destroy_vm,
     ("POST", "/nodes/{node}/qemu/{vmid}/template"): make_template,
 }

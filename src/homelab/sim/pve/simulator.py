@@ -22,7 +22,7 @@ import sys
 import threading
 import traceback
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -95,7 +95,6 @@ class SimConfig:
     faults: FaultProfile | None = None
     auth_delay: float = 0.0
     seed: int | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class PveSimulator:

@@ -197,14 +197,6 @@ def task_log(ctx: Ctx, p: dict[str, Any]) -> Result:
     return Result(data, {"total": len(lines)})
 
 
-def task_stop(ctx: Ctx, p: dict[str, Any]) -> None:
-    task = find_task(ctx, p["node"], p["upid"])
-    if task.status == "running":
-        task.fail = "received interrupt"
-        task.end_v = ctx.now()
-        finish_task(ctx, task)
-
-
 def task_list(ctx: Ctx, p: dict[str, Any]) -> Result:
     node = p["node"]
     ctx.node(node)
@@ -255,5 +247,4 @@ ROUTES = {
     ("GET", "/nodes/{node}/tasks"): task_list,
     ("GET", "/nodes/{node}/tasks/{upid}/status"): task_status,
     ("GET", "/nodes/{node}/tasks/{upid}/log"): task_log,
-    ("DELETE", "/nodes/{node}/tasks/{upid}"): task_stop,
 }
