@@ -32,7 +32,7 @@ from homelab.sim.pve.volumes import add_volume, alloc_disk, boot_disk_size, find
 
 _RNG = random.Random()  # noqa: S311 - MAC addresses, not secrets
 CREATE_ONLY = {"pool", "storage", "start", "archive", "force", "unique", "live-restore", "bwlimit"}
-_DROP_ON_CLONE = {
+DROP_ON_CLONE = {
     "template",
     "parent",
     "snaptime",
@@ -128,7 +128,7 @@ def create_vm(ctx: Ctx, p: dict[str, Any]) -> Any:
     try:
         update_config(ctx, vm, {"vmid": vmid, "node": node, **settings}, log)
     except Exception:
-        _drop_vm(ctx, vm)
+        drop_vm(ctx, vm)
         raise
     vm.config.setdefault("smbios1", f"uuid={uuid.uuid4()}")
     vm.config.setdefault("vmgenid", str(uuid.uuid4()))
@@ -156,7 +156,7 @@ def _restore(ctx: Ctx, node: str, vmid: int, p: dict[str, Any], wait: float) -> 
             f"unable to restore VM {vmid} - VM {vmid} already exists on node '{existing.node}'"
         )
     if existing is not None:
-        _drop_vm(ctx, existing)
+        drop_vm(ctx, existing)
     config = {k: to_config_value(v) for k, v in dict(backup.meta.get("config", {})).items()}
     storage = str(p.get("storage") or "local-lvm")
     vm = new_vm(ctx, vmid, node, {})
@@ -187,23 +187,23 @@ def _create_done(ctx: Ctx, task: Task, error: str | None) -> None:
     if vm is None:
         return
     if error is not None:
-        _drop_vm(ctx, vm)
+        drop_vm(ctx, vm)
         return
     vm.config.pop("lock", None)
     if task.args.get("pool"):
-        _join_pool(ctx, vm, str(task.args["pool"]))
+        join_pool(ctx, vm, str(task.args["pool"]))
     if task.args.get("start"):
         boot_vm(ctx, vm, task.log)
 
 
-def _join_pool(ctx: Ctx, vm: Vm, poolid: str) -> None:
+def join_pool(ctx: Ctx, vm: Vm, poolid: str) -> None:
     pool = ctx.state.pools.get(poolid)
     if pool is not None and vm.vmid not in pool.vms:
         pool.vms.append(vm.vmid)
         vm.pool = poolid
 
 
-def _drop_vm(ctx: Ctx, vm: Vm) -> None:
+def drop_vm(ctx: Ctx, vm: Vm) -> None:
     for value in list(vm.config.values()) + list(vm.pending.values()):
         if isinstance(value, str) and ":" in value:
             volid = drives.parse_drive(value)[0]
@@ -269,7 +269,7 @@ def _destroy_done(ctx: Ctx, task: Task, error: str | None) -> None:
             vm.config.pop("lock", None)
         return
     node = vm.node
-    _drop_vm(ctx, vm)
+    drop_vm(ctx, vm)
     if task.args.get("unreferenced"):
         for key, volume in list(ctx.state.volumes.items()):
             if volume.vmid == vm.vmid and volume.node == node and volume.content == "images":

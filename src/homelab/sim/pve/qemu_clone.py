@@ -14,7 +14,7 @@ from typing import Any
 from homelab.sim.pve import drives, latency
 from homelab.sim.pve.context import Ctx
 from homelab.sim.pve.errors import fail
-from homelab.sim.pve.qemu import _DROP_ON_CLONE, _drop_vm, _join_pool, new_mac, new_vm
+from homelab.sim.pve.qemu import DROP_ON_CLONE, drop_vm, join_pool, new_mac, new_vm
 from homelab.sim.pve.qemu_config import check_lock
 from homelab.sim.pve.state import FlockHold, Task, Vm
 from homelab.sim.pve.tasks import TaskFailed, acquire_flock, completion, start_task
@@ -112,7 +112,7 @@ def _disks(vm: Vm) -> list[tuple[str, str]]:
 def _clone_config(source: Vm, p: dict[str, Any]) -> dict[str, Any]:
     config: dict[str, Any] = {}
     for key, value in source.config.items():
-        if key in _DROP_ON_CLONE or drives.UNUSED_KEY.match(key):
+        if key in DROP_ON_CLONE or drives.UNUSED_KEY.match(key):
             continue
         if _NET.match(key) and isinstance(value, str):
             model, _, rest = value.partition(",")
@@ -163,7 +163,7 @@ def _clone_done(ctx: Ctx, task: Task, error: str | None) -> None:
     if clone is None or clone.node != source_node or clone.lock() != "clone":
         return
     if error is not None:
-        _drop_vm(ctx, clone)
+        drop_vm(ctx, clone)
         return
     target = str(task.args["target"])
     clone.config.pop("lock", None)
@@ -175,7 +175,7 @@ def _clone_done(ctx: Ctx, task: Task, error: str | None) -> None:
                     raise TaskFailed(f"can't clone VM to node '{target}' (VM uses local storage)")
         clone.node = target
     if task.args.get("pool"):
-        _join_pool(ctx, clone, str(task.args["pool"]))
+        join_pool(ctx, clone, str(task.args["pool"]))
     ctx.changed = True
 
 
