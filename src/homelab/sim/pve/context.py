@@ -40,7 +40,6 @@ class Ctx:
     blobs: dict[str, bytes]
     fault: Fault | None = None
     upload: UploadFile | None = None
-    path: str = ""
     changed: bool = False
     generation: int = 0  # bumps whenever the state may have changed (for response caches)
     cache: dict[Any, Any] = field(default_factory=dict)

@@ -62,6 +62,8 @@ def to_config_value(value: Any) -> ConfigValue:
         return int(value)
     if isinstance(value, int):
         return value
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() else repr(value)
     return str(value)
 
 

@@ -143,7 +143,8 @@ def boot_vm(ctx: Ctx, vm: Vm, log: list[str]) -> None:
     seed = attached_seed(ctx, vm, log)
     set_status(ctx, vm, "running")
     vm.started_at = ctx.now()
-    log.append(f"start VM {vm.vmid}: UPID ok")
+    if any(drives.is_cloudinit(drives.parse_drive(str(v))[0]) for v in vm.config.values()):
+        log.append("generating cloud-init ISO")
     ctx.guest.on_boot(vm, seed, ctx.clock)
 
 

@@ -247,7 +247,7 @@ class PveSimulator:
         handler = ROUTES.get((method, endpoint.template))
         if handler is None:
             raise ApiError(501, f"Method '{method} {path}' not implemented")
-        ctx = self._ctx(ident or _SYSTEM, fault, upload, path)
+        ctx = self._ctx(ident or _SYSTEM, fault, upload)
         result = handler(ctx, coerced)
         self._changed |= ctx.changed
         if isinstance(result, Result):
@@ -313,10 +313,10 @@ class PveSimulator:
         entry["user"] = ident.task_user
         body, _ = parse_body(request, upload=False)
         params = {**body, **parse_query(request.query)}
-        ctx = self._ctx(ident, None, None, path)
+        ctx = self._ctx(ident)
         return respond(200, "OK", control.dispatch(self, ctx, method, path, params))
 
-    def _ctx(self, ident: Identity, fault: Fault | None, upload: Any, path: str) -> Ctx:
+    def _ctx(self, ident: Identity, fault: Fault | None = None, upload: Any = None) -> Ctx:
         return Ctx(
             state=self.state,
             clock=self.clock,
@@ -327,13 +327,12 @@ class PveSimulator:
             blobs=self.blobs,
             fault=fault,
             upload=upload,
-            path=path,
             generation=self.generation,
             cache=self._cache,
         )
 
     def _tick(self) -> None:
-        ctx = self._ctx(_SYSTEM, None, None, "")
+        ctx = self._ctx(_SYSTEM)
         if tasks.complete_due(ctx):
             self._changed = True
             self.generation += 1
