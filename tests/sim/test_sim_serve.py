@@ -182,7 +182,7 @@ def test_error_cases(server: Server, tmp_path: Path) -> None:
         node.qemu(9000).clone.post(newid=130)
     assert collision.value.content == "unable to create VM 130: config file already exists"
     # a big disk makes the first full clone of VM 130 last seconds: the second one contends
-    wait(prox, node.qemu(130).resize.put(disk="scsi0", size="+500G"))
+    wait(prox, node.qemu(130).resize.put(disk="scsi0", size="+150G"))
     first = node.qemu(130).clone.post(newid=131)
     with pytest.raises(ResourceException) as contention:
         node.qemu(130).clone.post(newid=132)
