@@ -48,7 +48,7 @@ def upload(api: Api, name: str, data: bytes, content: str = "iso", storage: str 
 def test_storage_listing(api: Api) -> None:
     stores = {s["storage"]: s for s in api.ok("GET", "/nodes/pve/storage")}
     assert stores["local"]["type"] == "dir" and "snippets" in stores["local"]["content"]
-    assert stores["local-lvm"]["content"] == "images,rootdir"
+    assert stores["local-lvm"]["content"] == "images"
     assert stores["local-lvm"]["shared"] == 0 and stores["local-lvm"]["active"] == 1
     only_images = api.ok("GET", "/nodes/pve/storage", params={"content": "images"})
     assert [s["storage"] for s in only_images] == ["local-lvm"]

@@ -107,7 +107,8 @@ class PveSimulator:
         self.faults = FaultInjector(self.config.faults)
         self._lock = threading.RLock()
         self.generation = 0
-        self._cache: dict[Any, Any] = {}
+        self._cache: dict[Any, Any] = {}  # response caches, valid for one generation
+        self._cache_generation = 0
         self._rng = random.Random(self.config.seed)  # noqa: S311 - simulation only
         self._store = StateStore(self.config.state_dir) if self.config.state_dir else None
         loaded = self._store.load() if self._store else None
@@ -223,6 +224,9 @@ class PveSimulator:
     def _dispatch(self, request: SimRequest, entry: dict[str, Any]) -> SimResponse:
         method = request.method.upper()
         path = _api_path(request.path)
+        if self._cache_generation != self.generation:
+            self._cache.clear()
+            self._cache_generation = self.generation
         self._tick()
         if method not in {"GET", "POST", "PUT", "DELETE"}:
             raise ApiError(501, f"method '{method}' not available")

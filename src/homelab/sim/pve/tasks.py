@@ -15,6 +15,8 @@ finish in time.
 from __future__ import annotations
 
 import re
+import sys
+import traceback
 from collections.abc import Callable
 from typing import Any
 
@@ -117,6 +119,9 @@ def finish_task(ctx: Ctx, task: Task) -> None:
             handler(ctx, task, error)
     except TaskFailed as exc:
         error = str(exc)
+    except Exception as exc:  # a simulator bug: fail the task, keep the cluster consistent
+        traceback.print_exc(file=sys.stderr)
+        error = f"internal simulator error: {type(exc).__name__}: {exc}"
     task.status = "stopped"
     task.flocks = []
     if error is None:
