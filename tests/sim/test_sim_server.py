@@ -20,7 +20,7 @@ from tests.sim.conftest import Api
 
 
 def test_start_server_speaks_pinned_https_with_pve_reasons() -> None:
-    sim = PveSimulator(SimConfig(time_scale=0, auth_delay=0.05))
+    sim = PveSimulator(SimConfig(time_scale=0))  # default 401 delay over HTTPS: 0.1 s
     server = start_server(sim)
     try:
         assert server.endpoint.startswith("https://127.0.0.1:")
@@ -46,7 +46,7 @@ def test_start_server_speaks_pinned_https_with_pve_reasons() -> None:
             assert client.get("/version").status_code == 200
             bad = client.get("/version", headers={"Authorization": "PVEAPIToken=root@pam!sim=x"})
             assert (bad.status_code, bad.content) == (401, b"")
-            assert bad.elapsed.total_seconds() >= 0.05
+            assert bad.elapsed.total_seconds() >= 0.1
     finally:
         server.stop()
     with pytest.raises(httpx.ConnectError):

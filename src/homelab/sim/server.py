@@ -101,8 +101,8 @@ class SimApp:
         if answer.drop:
             await _drop(receive)
             return
-        if answer.delay:
-            await asyncio.sleep(answer.delay)
+        if answer.auth_failure:
+            await asyncio.sleep(self.sim.auth_delay(SERVER_AUTH_DELAY))
         headers = [(k.encode(), v.encode()) for k, v in answer.headers]
         headers.append((b"content-length", str(len(answer.body)).encode()))
         headers.append((_REASON, answer.reason.encode("latin-1", "replace")[:400]))

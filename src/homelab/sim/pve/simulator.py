@@ -9,10 +9,11 @@ The pipeline of ``handle`` is the one of pveproxy + pvedaemon (BEHAVIOUR §1-4):
 
 It does no network I/O and has no framework: ``homelab.sim.transport`` (httpx, in-process) and
 ``homelab.sim.server`` (uvicorn, HTTPS) adapt it. One lock serialises requests; everything is
-in memory and fast. The 401 anti-brute-force delay (3 s on PVE) is returned as
-``SimResponse.delay`` for the adapter to wait outside the lock: 0 in-process, ~0.1 s in the
-server (so a client that loops on bad credentials is still slowed down, without making the
-test suite wait seconds per negative test).
+in memory and fast. PVE delays authentication failures by 3 s (anti brute force); here the
+response is flagged ``auth_failure`` and the adapter waits outside the lock, for
+``SimConfig.auth_delay`` seconds or, when that is None, its own default: 0 in-process (unit
+tests stay instant), 0.1 s over HTTPS (a client looping on bad credentials is still visibly
+slowed down, and a suite of negative end-to-end tests does not wait 3 s each).
 """
 
 from __future__ import annotations
@@ -93,7 +94,7 @@ class SimConfig:
     token_secret: Secret | None = None
     state_dir: Path | None = None
     faults: FaultProfile | None = None
-    auth_delay: float = 0.0
+    auth_delay: float | None = None  # None: the adapter's default (0 in-process, 0.1 s HTTPS)
     seed: int | None = None
 
 
@@ -169,6 +170,11 @@ class PveSimulator:
             self.clock.advance(seconds)
             self.generation += 1
 
+    def auth_delay(self, default: float) -> float:
+        """Seconds an adapter waits before sending an authentication failure."""
+        configured = self.config.auth_delay
+        return default if configured is None else configured
+
     def set_faults(self, profile: FaultProfile) -> None:
         with self._lock:
             self.faults.set_profile(profile)
@@ -213,7 +219,7 @@ class PveSimulator:
             return respond_error(err)
         except AuthFailure as exc:
             response = respond(401, str(exc), None)
-            response.delay = self.config.auth_delay
+            response.auth_failure = True
             return response
         except ConnectionReset:
             return SimResponse(0, "", [], b"", drop=True)

@@ -52,7 +52,7 @@ class SimResponse:
     headers: list[tuple[str, str]]
     body: bytes
     drop: bool = False
-    delay: float = 0.0  # seconds the adapter waits before answering (401 anti brute force)
+    auth_failure: bool = False  # a 401 the adapter delays (PVE's anti brute force)
 
 
 @dataclass(frozen=True)
