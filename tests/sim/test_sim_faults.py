@@ -57,6 +57,26 @@ def test_reset_drops_the_connection(api: Api) -> None:
     assert api.call("GET", "/cluster/resources").status_code == 200
 
 
+def test_lost_response_still_carries_the_request_out(api: Api, sim: PveSimulator) -> None:
+    _faults(
+        api,
+        {
+            "method": "POST",
+            "path": "/nodes/*/qemu/9000/clone",
+            "fault": "lost_response",
+            "count": 1,
+        },
+    )
+    with pytest.raises(httpx.RemoteProtocolError):
+        api.call("POST", "/nodes/pve/qemu/9000/clone", data={"newid": 101})
+    sim.advance(60)
+    assert api.ok("GET", "/nodes/pve/qemu/101/config")["name"].startswith("Copy-of-VM-")
+    retry = api.call("POST", "/nodes/pve/qemu/9000/clone", data={"newid": 101})
+    assert retry.reason_phrase == "unable to create VM 101: config file already exists"
+    lost = sim.log.entries()[-3]
+    assert (lost.method, lost.fault, lost.status) == ("POST", "lost_response", 0)
+
+
 def test_slow_task_and_task_failure(api: Api, sim: PveSimulator) -> None:
     _faults(
         api,
@@ -111,6 +131,7 @@ def test_example_profile_is_valid(tmp_path: Path) -> None:
     assert {r.fault for r in profile.rules} == {
         "lock_timeout",
         "reset",
+        "lost_response",
         "slow_task",
         "task_failure",
         "http_error",

@@ -110,6 +110,9 @@ def test_async_config_update_runs_in_a_task(api: Api) -> None:
     config = _config(api, 101)
     assert config["ipconfig0"] == "ip=10.0.10.11/24,gw=10.0.10.1"
     assert "description" not in config
+    warned = api.ok("POST", "/nodes/pve/qemu/101/config", data={"delete": "description"})
+    assert api.finish(warned)["exitstatus"] == "WARNINGS: 1"
+    assert api.log(warned)[-1] == "TASK WARNINGS: 1"
     stale = api.ok("POST", "/nodes/pve/qemu/101/config", data={"cores": 3, "digest": "0" * 40})
     assert api.finish(stale)["exitstatus"].startswith("detected modified configuration")
 

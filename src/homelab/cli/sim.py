@@ -19,7 +19,8 @@ list of rules, each matching a method and a path glob below /api2/json and firin
          message: got timeout}
 
 Kinds: ``http_error`` (answer ``status`` with ``message`` as PVE would), ``lock_timeout``
-(PVE's flock timeout for the VMID in the path), ``reset`` (drop the connection, no response),
+(PVE's flock timeout for the VMID in the path), ``reset`` (drop the connection, no response,
+no effect), ``lost_response`` (carry the request out, then drop the connection),
 ``slow_task`` (the started task takes ``factor`` times longer), ``task_failure`` (the task ends
 with ``TASK ERROR: message``). Details in ``homelab.sim.pve.faults``; `homelab sim faults`
 prints a commented example.
@@ -56,6 +57,10 @@ rules:
   - path: /cluster/resources
     probability: 0.05          # 5 % of these reads ...
     fault: reset               # ... lose their connection
+  - method: POST
+    path: /nodes/*/qemu/*/clone
+    count: 1
+    fault: lost_response       # the clone starts, but its answer never arrives
   - method: POST
     path: /nodes/*/qemu/*/status/start
     count: 2

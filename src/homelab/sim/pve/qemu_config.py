@@ -130,7 +130,7 @@ def _set_key(ctx: Ctx, vm: Vm, key: str, value: ConfigValue, log: list[str]) -> 
 
 def _delete_key(ctx: Ctx, vm: Vm, key: str, force: bool, log: list[str]) -> None:
     if key not in vm.config and key not in vm.pending:
-        log.append(f"delete: key '{key}' not set - nothing to do")
+        log.append(f"WARN: cannot delete '{key}' - not set in current configuration!")
         return
     if not _live(vm, key):
         if key not in vm.pending_delete:

@@ -260,6 +260,8 @@ class PveSimulator:
         ctx = self._ctx(ident or _SYSTEM, fault, upload)
         result = handler(ctx, coerced)
         self._changed |= ctx.changed
+        if fault is not None and fault.kind == "lost_response":
+            raise ConnectionReset()
         if isinstance(result, Result):
             return respond(200, "OK", result.data, result.extra, raw=result.raw)
         return respond(200, "OK", result)

@@ -4,7 +4,8 @@ A task is created ``running`` with an end time on the virtual clock. ``complete_
 the start of every request) finishes every task the clock has passed, in end-time order, by
 calling the task's completion (registered by name, so tasks survive a restart): the completion
 applies the operation's effect, or cleans up if the task fails. The log then ends with
-``TASK OK`` or ``TASK ERROR: <msg>`` and ``exitstatus`` follows PVE's rules.
+``TASK OK``, ``TASK WARNINGS: <n>`` (when the log has ``WARN:`` lines) or ``TASK ERROR: <msg>``,
+and ``exitstatus`` follows PVE's rules (``OK``, ``WARNINGS: <n>``, or the error text).
 
 Flocks model ``/var/lock/qemu-server/lock-<vmid>.conf``: a running task may hold shared or
 exclusive flocks on VMIDs; a conflicting operation waits up to its timeout (1 s for clone, 10 s
@@ -124,7 +125,11 @@ def finish_task(ctx: Ctx, task: Task) -> None:
         error = f"internal simulator error: {type(exc).__name__}: {exc}"
     task.status = "stopped"
     task.flocks = []
-    if error is None:
+    warnings = sum(1 for line in task.log if line.startswith("WARN: "))
+    if error is None and warnings:
+        task.exitstatus = f"WARNINGS: {warnings}"
+        task.log.append(f"TASK WARNINGS: {warnings}")
+    elif error is None:
         task.exitstatus = "OK"
         task.log.append("TASK OK")
     else:
