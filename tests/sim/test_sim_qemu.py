@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from homelab.sim.pve.simulator import PveSimulator
+from homelab.sim.pve.simulator import PveSimulator, SimConfig
 from tests.sim.conftest import Api
 
 LOCK_TIMEOUT = "can't lock file '/var/lock/qemu-server/lock-9000.conf' - got timeout"
@@ -224,3 +224,13 @@ def test_cluster_resources_lag_like_pvestatd(api: Api, sim: PveSimulator) -> Non
     assert seen["qemu/9000"]["template"] == 1
     kinds = {r["type"] for r in api.ok("GET", "/cluster/resources")}
     assert kinds == {"node", "storage", "qemu"}
+
+
+def test_seeded_simulators_are_reproducible() -> None:
+    def macs(seed: int) -> list[str]:
+        api = Api(PveSimulator(SimConfig(time_scale=0, seed=seed)))
+        api.finish(api.clone(101))
+        return [api.ok("GET", f"/nodes/pve/qemu/{v}/config")["net0"] for v in (9000, 101)]
+
+    assert macs(1) == macs(1)
+    assert macs(1) != macs(2)

@@ -30,7 +30,6 @@ from homelab.sim.pve.state import FlockHold, Task, Vm
 from homelab.sim.pve.tasks import TaskFailed, acquire_flock, completion, start_task
 from homelab.sim.pve.volumes import add_volume, alloc_disk, boot_disk_size, find_volume, free_volume
 
-_RNG = random.Random()  # noqa: S311 - MAC addresses, not secrets
 CREATE_ONLY = {"pool", "storage", "start", "archive", "force", "unique", "live-restore", "bwlimit"}
 DROP_ON_CLONE = {
     "template",
@@ -43,9 +42,9 @@ DROP_ON_CLONE = {
 }
 
 
-def new_mac() -> str:
+def new_mac(rng: random.Random) -> str:
     """A MAC in Proxmox's OUI (BC:24:11), as PVE 8 generates them."""
-    return "BC:24:11:" + ":".join(f"{_RNG.randrange(256):02X}" for _ in range(3))
+    return "BC:24:11:" + ":".join(f"{rng.randrange(256):02X}" for _ in range(3))
 
 
 def new_vm(ctx: Ctx, vmid: int, node: str, config: dict[str, Any]) -> Vm:

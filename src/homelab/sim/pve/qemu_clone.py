@@ -7,6 +7,7 @@ another node makes the task fail when it renames the config into place.
 
 from __future__ import annotations
 
+import random
 import re
 import uuid
 from typing import Any
@@ -40,7 +41,7 @@ def clone_vm(ctx: Ctx, p: dict[str, Any]) -> Any:
     log: list[str] = []
     clone = None
     if elsewhere is None:
-        clone = new_vm(ctx, newid, source.node, _clone_config(source, p))
+        clone = new_vm(ctx, newid, source.node, _clone_config(source, p, ctx.rng))
         clone.config["lock"] = "clone"
         size = _clone_disks(ctx, source, clone, full, p.get("storage"), log)
     else:
@@ -109,7 +110,7 @@ def _disks(vm: Vm) -> list[tuple[str, str]]:
     ]
 
 
-def _clone_config(source: Vm, p: dict[str, Any]) -> dict[str, Any]:
+def _clone_config(source: Vm, p: dict[str, Any], rng: random.Random) -> dict[str, Any]:
     config: dict[str, Any] = {}
     for key, value in source.config.items():
         if key in DROP_ON_CLONE or drives.UNUSED_KEY.match(key):
@@ -117,7 +118,7 @@ def _clone_config(source: Vm, p: dict[str, Any]) -> dict[str, Any]:
         if _NET.match(key) and isinstance(value, str):
             model, _, rest = value.partition(",")
             name = model.split("=", 1)[0]
-            value = f"{name}={new_mac()}" + (f",{rest}" if rest else "")
+            value = f"{name}={new_mac(rng)}" + (f",{rest}" if rest else "")
         config[key] = value
     if "smbios1" in config:
         others = [x for x in str(config["smbios1"]).split(",") if not x.startswith("uuid=")]

@@ -129,7 +129,7 @@ class PveSimulator:
         self._persist(force=loaded is None)
 
     def _fresh_state(self) -> ClusterState:
-        macs = [qemu.new_mac() for _ in self.config.nodes]
+        macs = [qemu.new_mac(self._rng) for _ in self.config.nodes]
         return default_state(list(self.config.nodes), self.clock.now(), macs)
 
     def _init_auth(self, secrets: dict[str, Secret]) -> None:
@@ -341,6 +341,7 @@ class PveSimulator:
             upload=upload,
             generation=self.generation,
             cache=self._cache,
+            rng=self._rng,
         )
 
     def _tick(self) -> None:
