@@ -162,3 +162,10 @@ def test_ipconfig_addresses_without_seed(api: Api, sim: PveSimulator) -> None:
     sim.advance(60)
     result = api.ok("GET", "/nodes/pve/qemu/101/agent/network-get-interfaces")["result"]
     assert result[1]["ip-addresses"][0]["ip-address"] == "10.0.20.5"
+
+
+def test_cicustom_snippets_must_exist_at_start(api: Api) -> None:
+    api.finish(api.clone(101))
+    api.ok("PUT", "/nodes/pve/qemu/101/config", data={"cicustom": "user=local:snippets/user.yaml"})
+    start = api.ok("POST", "/nodes/pve/qemu/101/status/start")
+    assert api.finish(start)["exitstatus"] == "volume 'local:snippets/user.yaml' does not exist"
