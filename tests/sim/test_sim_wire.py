@@ -7,7 +7,8 @@ import re
 import httpx
 
 from homelab.sim.pve import schema
-from homelab.sim.pve.simulator import ROUTES, PveSimulator
+from homelab.sim.pve.requestlog import LoggedRequest
+from homelab.sim.pve.simulator import ROUTES, PveSimulator, SimConfig
 from homelab.sim.transport import SimTransport
 from tests.sim.conftest import Api
 
@@ -94,3 +95,12 @@ def test_json_bodies_are_accepted(api: Api) -> None:
 def test_every_served_endpoint_has_a_handler() -> None:
     served = {(e.method, e.template) for e in schema.endpoints()}
     assert served == set(ROUTES)
+
+
+def test_schema_rejections_reach_the_hook() -> None:
+    seen: list[LoggedRequest] = []
+    api = Api(PveSimulator(SimConfig(time_scale=0, on_rejection=seen.append)))
+    api.call("GET", "/cluster/nextid", params={"vmid": 5})
+    api.call("GET", "/cluster/nextid", params={"vmid": 9000})  # a handler 400, not the schema
+    assert [r.path for r in seen] == ["/api2/json/cluster/nextid"]
+    assert seen[0].errors is not None and seen[0].errors["vmid"].startswith("invalid format")

@@ -22,7 +22,7 @@ import random
 import sys
 import threading
 import traceback
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -96,6 +96,9 @@ class SimConfig:
     faults: FaultProfile | None = None
     auth_delay: float | None = None  # None: the adapter's default (0 in-process, 0.1 s HTTPS)
     seed: int | None = None
+    # called (under the simulator's lock) for every request the schema rejected: a test suite
+    # can collect them and fail on any parameter a real Proxmox VE would refuse
+    on_rejection: Callable[[LoggedRequest], None] | None = None
 
 
 class PveSimulator:
@@ -200,16 +203,17 @@ class PveSimulator:
             self._changed |= request.method.upper() != "GET"
             if self._changed:
                 self.generation += 1
-            self.log.add(
-                LoggedRequest(
-                    method=request.method,
-                    path=request.path,
-                    status=0 if response.drop else response.status,
-                    time=self.clock.now(),
-                    **entry,
-                )
+            logged = LoggedRequest(
+                method=request.method,
+                path=request.path,
+                status=0 if response.drop else response.status,
+                time=self.clock.now(),
+                **entry,
             )
+            self.log.add(logged)
             self._persist()
+            if logged.errors is not None and self.config.on_rejection is not None:
+                self.config.on_rejection(logged)
             return response
 
     def _answer(self, request: SimRequest, entry: dict[str, Any]) -> SimResponse:
