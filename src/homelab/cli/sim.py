@@ -32,7 +32,7 @@ import json
 import re
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 import yaml
@@ -40,10 +40,9 @@ import yaml
 from homelab.cli.app import sim_app
 from homelab.core.secret import Secret
 from homelab.errors import SimulatorError
-from homelab.sim.pve.auth import new_secret
-from homelab.sim.pve.faults import FaultProfile, parse_profile
-from homelab.sim.pve.simulator import PveSimulator, SimConfig
-from homelab.sim.server import serve_forever
+
+if TYPE_CHECKING:
+    from homelab.sim.pve.faults import FaultProfile
 
 _NODE = re.compile(r"^[a-zA-Z0-9]([a-zA-Z0-9\-]*[a-zA-Z0-9])?$")
 EXAMPLE_FAULTS = """\
@@ -93,6 +92,8 @@ def _nodes(value: str) -> list[str]:
 
 
 def _faults(path: Path | None) -> FaultProfile | None:
+    from homelab.sim.pve.faults import parse_profile
+
     if path is None:
         return None
     try:
@@ -131,6 +132,11 @@ def serve(
     When ready, prints one JSON line: {"endpoint", "token", "fingerprint"}.
     Example fault profile: `homelab sim faults > faults.yaml`.
     """
+    # imported here: the server stack is heavy and other commands should start fast
+    from homelab.sim.pve.auth import new_secret
+    from homelab.sim.pve.simulator import PveSimulator, SimConfig
+    from homelab.sim.server import serve_forever
+
     config = SimConfig(
         nodes=_nodes(nodes),
         time_scale=time_scale,
