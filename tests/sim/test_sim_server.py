@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import socket
 import ssl
+import subprocess
+import sys
 from typing import Any
 
 import httpx
 import pytest
 
+from homelab.errors import SimulatorError
 from homelab.sim.guest.model import CidataGuest
 from homelab.sim.guest.seed import SeedFiles
 from homelab.sim.pve.clock import VirtualClock
@@ -78,3 +82,18 @@ def test_guest_model_is_pluggable() -> None:
     result = api.ok("GET", "/nodes/pve/qemu/101/agent/network-get-interfaces")["result"]
     assert result[0]["name"] == "eth0"
     assert api.sim.state.vms[101].guest == {"kubelet": "absent"}
+
+
+def test_a_busy_port_is_a_clear_error() -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        with pytest.raises(SimulatorError, match=f"cannot listen on 127.0.0.1:{port}"):
+            start_server(PveSimulator(SimConfig(time_scale=0)), port=port)
+        done = subprocess.run(
+            [sys.executable, "-m", "homelab", "sim", "serve", "--port", str(port)],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+    assert done.returncode == 1 and done.stdout == ""
+    assert "cannot listen on" in done.stderr and "Traceback" not in done.stderr
