@@ -1,5 +1,9 @@
-"""Imports every command module so that its commands register on the app."""
+"""Imports every command module so that its commands register on the app.
+
+One line per module, so that branches adding commands merge without conflicts.
+"""
 
 import homelab.cli.render
-import homelab.cli.validate  # noqa: F401
-from homelab.cli import version  # noqa: F401
+import homelab.cli.sim
+import homelab.cli.validate
+import homelab.cli.version  # noqa: F401
