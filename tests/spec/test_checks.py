@@ -14,7 +14,9 @@ W2 = "k8s-worker-2: {role: worker, cores: 2, memory: 4GiB, disk: 32GiB, network:
 VIP_LINE = (
     "  # control_plane_endpoint: 10.0.20.9   # VIP, required with more than one control plane"
 )
-KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHomeLabExampleKeyReplaceMeWithYours000 admin@laptop"
+KEY = (
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAICR1Kjxkp8TY39QQ8rPrvZta2Cl81ledsQySZv20Y4+h admin@laptop"
+)
 
 
 class Case(NamedTuple):

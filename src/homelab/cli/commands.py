@@ -1,9 +1,10 @@
-"""Imports every command module so that its commands register on the app."""
+"""Imports every command module so that its commands register on the app.
 
+One line per module, so that branches adding commands merge without conflicts.
+"""
+
+import homelab.cli.lab
 import homelab.cli.render
-import homelab.cli.validate  # noqa: F401
-from homelab.cli import (
-    lab,  # noqa: F401
-    sim,  # noqa: F401
-    version,  # noqa: F401
-)
+import homelab.cli.sim
+import homelab.cli.validate
+import homelab.cli.version  # noqa: F401

@@ -2,8 +2,28 @@
 
 `serve` listens on 127.0.0.1 only, prints exactly one JSON line on stdout when ready
 (``{"endpoint": ..., "token": "root@pam!sim=SECRET", "fingerprint": ...}``) and nothing else
-there; anything it logs goes to stderr. It runs until SIGINT or SIGTERM. The fault profile
-format is documented in ``homelab.sim.pve.faults``; `homelab sim faults` prints an example.
+there; anything it logs goes to stderr. It runs until SIGINT or SIGTERM.
+
+The fault profile (``--faults FILE``, YAML; also ``PUT /api2/json/_sim/faults`` as JSON) is a
+list of rules, each matching a method and a path glob below /api2/json and firing on the first
+``count`` matches or with a ``probability`` (reproducible with the profile's ``seed``)::
+
+    seed: 42
+    rules:
+      - {method: POST, path: /nodes/*/qemu/*/clone, count: 1, fault: lock_timeout}
+      - {path: /cluster/resources, probability: 0.05, fault: reset}
+      - {method: POST, path: /nodes/*/qemu/*/status/start, count: 2, fault: slow_task, factor: 10}
+      - {method: POST, path: /nodes/*/storage/*/upload, count: 1, fault: task_failure,
+         message: "write failed: No space left on device"}
+      - {path: /nodes/*/qemu/*/config, probability: 0.1, fault: http_error, status: 500,
+         message: got timeout}
+
+Kinds: ``http_error`` (answer ``status`` with ``message`` as PVE would), ``lock_timeout``
+(PVE's flock timeout for the VMID in the path), ``reset`` (drop the connection, no response,
+no effect), ``lost_response`` (carry the request out, then drop the connection),
+``slow_task`` (the started task takes ``factor`` times longer), ``task_failure`` (the task ends
+with ``TASK ERROR: message``). Details in ``homelab.sim.pve.faults``; `homelab sim faults`
+prints a commented example.
 """
 
 from __future__ import annotations
@@ -12,7 +32,7 @@ import json
 import re
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 import yaml
@@ -20,10 +40,9 @@ import yaml
 from homelab.cli.app import sim_app
 from homelab.core.secret import Secret
 from homelab.errors import SimulatorError
-from homelab.sim.pve.auth import new_secret
-from homelab.sim.pve.faults import FaultProfile, parse_profile
-from homelab.sim.pve.simulator import PveSimulator, SimConfig
-from homelab.sim.server import SERVER_AUTH_DELAY, serve_forever
+
+if TYPE_CHECKING:
+    from homelab.sim.pve.faults import FaultProfile
 
 _NODE = re.compile(r"^[a-zA-Z0-9]([a-zA-Z0-9\-]*[a-zA-Z0-9])?$")
 EXAMPLE_FAULTS = """\
@@ -37,6 +56,10 @@ rules:
   - path: /cluster/resources
     probability: 0.05          # 5 % of these reads ...
     fault: reset               # ... lose their connection
+  - method: POST
+    path: /nodes/*/qemu/*/clone
+    count: 1
+    fault: lost_response       # the clone starts, but its answer never arrives
   - method: POST
     path: /nodes/*/qemu/*/status/start
     count: 2
@@ -69,6 +92,8 @@ def _nodes(value: str) -> list[str]:
 
 
 def _faults(path: Path | None) -> FaultProfile | None:
+    from homelab.sim.pve.faults import parse_profile
+
     if path is None:
         return None
     try:
@@ -107,13 +132,17 @@ def serve(
     When ready, prints one JSON line: {"endpoint", "token", "fingerprint"}.
     Example fault profile: `homelab sim faults > faults.yaml`.
     """
+    # imported here: the server stack is heavy and other commands should start fast
+    from homelab.sim.pve.auth import new_secret
+    from homelab.sim.pve.simulator import PveSimulator, SimConfig
+    from homelab.sim.server import serve_forever
+
     config = SimConfig(
         nodes=_nodes(nodes),
         time_scale=time_scale,
         password=Secret(password) if password else new_secret(),
         state_dir=state,
         faults=_faults(faults),
-        auth_delay=SERVER_AUTH_DELAY,
     )
     sim = PveSimulator(config)
 

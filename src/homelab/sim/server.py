@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import socket
 import tempfile
 import threading
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -64,6 +65,13 @@ class PveH11Protocol(H11Protocol):
 
         self.conn.send = send  # type: ignore[method-assign,assignment]
 
+    def shutdown(self) -> None:
+        """Close idle keep-alive connections at once (no TLS close_notify wait on shutdown)."""
+        if self.cycle is None or self.cycle.response_complete:
+            self.transport.abort()
+        else:
+            super().shutdown()
+
 
 class SimApp:
     """The ASGI callable: one request in, ``PveSimulator.handle``, one response out."""
@@ -94,8 +102,8 @@ class SimApp:
         if answer.drop:
             await _drop(receive)
             return
-        if answer.delay:
-            await asyncio.sleep(answer.delay)
+        if answer.auth_failure:
+            await asyncio.sleep(self.sim.auth_delay(SERVER_AUTH_DELAY))
         headers = [(k.encode(), v.encode()) for k, v in answer.headers]
         headers.append((b"content-length", str(len(answer.body)).encode()))
         headers.append((_REASON, answer.reason.encode("latin-1", "replace")[:400]))
@@ -135,7 +143,7 @@ class RunningServer:
         self._stop()
 
 
-def _config(sim: PveSimulator, cert: Certificate, port: int, workdir: Path) -> uvicorn.Config:
+def _config(sim: PveSimulator, cert: Certificate, workdir: Path) -> uvicorn.Config:
     certfile, keyfile = workdir / "pve-ssl.pem", workdir / "pve-ssl.key"
     certfile.write_bytes(cert.cert_pem)
     keyfile.touch(mode=0o600)
@@ -143,8 +151,6 @@ def _config(sim: PveSimulator, cert: Certificate, port: int, workdir: Path) -> u
     sim.set_fingerprint(cert.fingerprint)
     return uvicorn.Config(
         SimApp(sim),
-        host=HOST,
-        port=port,
         http=PveH11Protocol,
         ssl_certfile=str(certfile),
         ssl_keyfile=str(keyfile),
@@ -153,37 +159,52 @@ def _config(sim: PveSimulator, cert: Certificate, port: int, workdir: Path) -> u
         server_header=False,
         lifespan="off",
         timeout_keep_alive=30,
+        timeout_graceful_shutdown=5,
     )
 
 
-def _bound_port(server: uvicorn.Server) -> int:
-    for srv in server.servers:
-        for sock in srv.sockets:
-            return int(sock.getsockname()[1])
-    raise SimulatorError("the simulator did not bind a port")
+def _bind(port: int) -> socket.socket:
+    """A listening socket on 127.0.0.1 (never another address), or a SimulatorError."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((HOST, port))
+        sock.listen(128)
+    except OSError as exc:
+        sock.close()
+        raise SimulatorError(
+            f"the simulator cannot listen on {HOST}:{port}: {exc.strerror}",
+            hint="pick another --port, or 0 for any free one",
+        ) from exc
+    return sock
 
 
 def start_server(sim: PveSimulator, *, port: int = 0) -> RunningServer:
     """Serve ``sim`` over HTTPS on 127.0.0.1 in a background thread; returns once it listens."""
+    sock = _bind(port)
     cert = make_certificate()
     workdir = tempfile.TemporaryDirectory(prefix="homelab-sim-")
-    server = uvicorn.Server(_config(sim, cert, port, Path(workdir.name)))
-    thread = threading.Thread(target=server.run, name="homelab-sim", daemon=True)
+    server = uvicorn.Server(_config(sim, cert, Path(workdir.name)))
+    thread = threading.Thread(
+        target=server.run, kwargs={"sockets": [sock]}, name="homelab-sim", daemon=True
+    )
     thread.start()
     while not server.started:
         if not thread.is_alive():
+            sock.close()
             workdir.cleanup()
-            raise SimulatorError(f"the simulator could not listen on {HOST}:{port}")
+            raise SimulatorError(f"the simulator failed to start on {HOST}:{port}")
         thread.join(0.01)
 
     def stop() -> None:
         server.should_exit = True
         thread.join(10)
+        sock.close()
         with contextlib.suppress(OSError):
             workdir.cleanup()
 
     return RunningServer(
-        endpoint=f"https://{HOST}:{_bound_port(server)}",
+        endpoint=f"https://{HOST}:{sock.getsockname()[1]}",
         fingerprint=cert.fingerprint,
         token=sim.token,
         cert_pem=cert.cert_pem,
@@ -193,18 +214,19 @@ def start_server(sim: PveSimulator, *, port: int = 0) -> RunningServer:
 
 def serve_forever(sim: PveSimulator, *, port: int, on_ready: Callable[[str, str], None]) -> None:
     """Serve in the foreground until SIGINT/SIGTERM; ``on_ready(endpoint, fingerprint)``."""
+    sock = _bind(port)
     cert = make_certificate()
-    with tempfile.TemporaryDirectory(prefix="homelab-sim-") as tmp:
-        server = uvicorn.Server(_config(sim, cert, port, Path(tmp)))
+    with tempfile.TemporaryDirectory(prefix="homelab-sim-") as tmp, sock:
+        server = uvicorn.Server(_config(sim, cert, Path(tmp)))
 
         async def run() -> None:
-            serving = asyncio.create_task(server.serve())
+            serving = asyncio.create_task(server.serve(sockets=[sock]))
             while not server.started:
                 if serving.done():
                     await serving
-                    raise SimulatorError(f"the simulator could not listen on {HOST}:{port}")
+                    raise SimulatorError(f"the simulator failed to start on {HOST}:{port}")
                 await asyncio.sleep(0.01)
-            on_ready(f"https://{HOST}:{_bound_port(server)}", cert.fingerprint)
+            on_ready(f"https://{HOST}:{sock.getsockname()[1]}", cert.fingerprint)
             await serving
 
         previous = signal.signal(signal.SIGTERM, _stop_signal)
@@ -212,8 +234,6 @@ def serve_forever(sim: PveSimulator, *, port: int, on_ready: Callable[[str, str]
             asyncio.run(run())
         except (KeyboardInterrupt, _Stopped):
             return
-        except OSError as exc:
-            raise SimulatorError(f"the simulator could not listen on {HOST}:{port}: {exc}") from exc
         finally:
             signal.signal(signal.SIGTERM, previous)
 

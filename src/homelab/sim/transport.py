@@ -36,8 +36,8 @@ class SimTransport(httpx.BaseTransport):
             raise httpx.RemoteProtocolError(
                 "Server disconnected without sending a response.", request=request
             )
-        if answer.delay:
-            time.sleep(answer.delay)
+        if answer.auth_failure and self.sim.auth_delay(0.0):
+            time.sleep(self.sim.auth_delay(0.0))
         return httpx.Response(
             status_code=answer.status,
             headers=answer.headers,

@@ -60,8 +60,9 @@ def user_data(
     }
 
 
-def dump_user_data(doc: dict[str, Any]) -> bytes:
-    return (HEADER + yamldoc.dump(doc)).encode("utf-8")
+def dump_user_data(doc: dict[str, Any], cache: yamldoc.PieceCache | None = None) -> bytes:
+    text = cache.dump_mapping(doc) if cache is not None else yamldoc.dump(doc)
+    return (HEADER + text).encode("utf-8")
 
 
 def _access_user(spec: LabSpec) -> dict[str, Any]:

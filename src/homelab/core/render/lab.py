@@ -27,15 +27,21 @@ def render_lab(spec: LabSpec, secrets: ClusterSecrets) -> Artifacts:
             hint="pick a free address in the control planes' subnet for kube-vip to hold",
         )
     versions = versions_for(spec.kubernetes.minor)
-    seeds = {vm: _render_seed(spec, secrets, vm, versions) for vm in spec.vms}
+    cache = yamldoc.PieceCache()
+    seeds = {vm: _render_seed(spec, secrets, vm, versions, cache) for vm in spec.vms}
     macs = {vm: network.vm_mac(spec.name, vm) for vm in spec.vms}
     return Artifacts(seeds=seeds, cluster=_render_cluster(spec, versions), macs=macs)
 
 
 def _render_seed(
-    spec: LabSpec, secrets: ClusterSecrets, vm_name: str, versions: ComponentVersions
+    spec: LabSpec,
+    secrets: ClusterSecrets,
+    vm_name: str,
+    versions: ComponentVersions,
+    cache: yamldoc.PieceCache,
 ) -> NodeSeed:
-    user_data = cloudinit.dump_user_data(cloudinit.user_data(spec, secrets, vm_name, versions))
+    doc = cloudinit.user_data(spec, secrets, vm_name, versions)
+    user_data = cloudinit.dump_user_data(doc, cache)
     network_config = yamldoc.dump(network.network_config(spec, vm_name)).encode("utf-8")
     content = hashlib.sha256(user_data + b"\0" + network_config).hexdigest()[:16]
     meta = {"instance-id": f"{vm_name}-{content}", "local-hostname": vm_name}

@@ -137,10 +137,11 @@ def check_cluster_cidr_sizes(spec: LabSpec) -> Iterator[Problem]:
     room = NODE_CIDR_PREFIX - pod.prefixlen
     blocks = 2**room if room >= 0 else 0
     if blocks < len(spec.vms):
+        wanted = NODE_CIDR_PREFIX - (len(spec.vms) - 1).bit_length()
         yield error(
             ("kubernetes", "pod_cidr"),
             f"pod_cidr {pod} holds {blocks} per-node /{NODE_CIDR_PREFIX} blocks but the lab "
-            f"has {len(spec.vms)} VMs; use a larger range such as 192.168.0.0/16",
+            f"has {len(spec.vms)} VMs; use a /{wanted} or larger",
         )
     service = spec.kubernetes.service_cidr
     if service.prefixlen < SERVICE_CIDR_MIN_PREFIX:

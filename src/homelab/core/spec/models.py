@@ -35,6 +35,18 @@ DiskGiB = Annotated[
     WithJsonSchema({**_SIZE_SCHEMA, "description": "GiB as an integer, or with a unit: 32GiB"}),
 ]
 
+
+def _written_as_text(value: object) -> object:
+    """Addresses and networks must be written as text: YAML's 10 or false is not an address."""
+    if isinstance(value, bool | int | float):
+        raise ValueError("expected an address written as text, e.g. 10.0.20.10 or 10.0.20.0/24")
+    return value
+
+
+IpAddress = Annotated[IPv4Address, BeforeValidator(_written_as_text)]
+IpNetwork = Annotated[IPv4Network, BeforeValidator(_written_as_text)]
+
+
 TOKEN_ID_RE = r"^[A-Za-z0-9._@-]+@[A-Za-z0-9._-]+![A-Za-z][A-Za-z0-9._-]*$"  # noqa: S105  (a pattern, not a password)
 FINGERPRINT_RE = r"^([0-9A-Fa-f]{2}:){31}[0-9A-Fa-f]{2}$"
 RANGE_RE = r"^\s*(\d+)\s*-\s*(\d+)\s*$"
@@ -89,10 +101,10 @@ class NetworkSpec(Model):
     vlan: Annotated[
         int | None, Field(ge=1, le=4094, description="VLAN id 1-4094; null for untagged")
     ] = None
-    cidr: IPv4Network
-    gateway: IPv4Address
+    cidr: IpNetwork
+    gateway: IpAddress
     bridge: str = "vmbr0"
-    dns: list[IPv4Address] = Field(default_factory=list)
+    dns: list[IpAddress] = Field(default_factory=list)
     search_domains: list[str] = Field(default_factory=list)
     mtu: Annotated[int | None, Field(ge=576, le=9216)] = None
 
@@ -122,12 +134,12 @@ class KubernetesSpec(Model):
     """The kubeadm cluster built on the VMs."""
 
     version: Annotated[str, Field(description="full x.y.z, e.g. 1.29.15")]
-    pod_cidr: IPv4Network = IPv4Network("192.168.0.0/16")
-    service_cidr: IPv4Network = IPv4Network("10.96.0.0/12")
+    pod_cidr: IpNetwork = IPv4Network("192.168.0.0/16")
+    service_cidr: IpNetwork = IPv4Network("10.96.0.0/12")
     cni: Literal["calico"] = "calico"
     load_balancer: LoadBalancerSpec | None = None
     control_plane_endpoint: Annotated[
-        IPv4Address | None, Field(description="VIP; required with more than one control plane")
+        IpAddress | None, Field(description="VIP; required with more than one control plane")
     ] = None
     cluster_domain: str = "cluster.local"
 
@@ -144,7 +156,7 @@ class VmSpec(Model):
     memory: MemoryMiB = 4096
     disk: DiskGiB = 32
     network: str
-    ip: IPv4Address
+    ip: IpAddress
     node: Annotated[
         str | None, Field(description="Proxmox node; default: spread over proxmox.nodes")
     ] = None

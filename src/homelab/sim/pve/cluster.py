@@ -73,7 +73,7 @@ def resources(ctx: Ctx, p: dict[str, Any]) -> Result:
     key = ("resources", ctx.generation, seen, ctx.ident, p.get("type"))
     cached = ctx.cache.get(key)
     if cached is None:
-        if len(ctx.cache) > 64:
+        if len(ctx.cache) > 64:  # one entry per broadcast slot while nothing changes
             ctx.cache.clear()
         data = _resources(ctx, p.get("type"), seen)
         cached = ctx.cache[key] = json.dumps(data, separators=(",", ":")).encode()

@@ -6,6 +6,7 @@ extra top-level keys such as ``total``); they raise ``ApiError`` for PVE's error
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -40,10 +41,10 @@ class Ctx:
     blobs: dict[str, bytes]
     fault: Fault | None = None
     upload: UploadFile | None = None
-    path: str = ""
     changed: bool = False
     generation: int = 0  # bumps whenever the state may have changed (for response caches)
     cache: dict[Any, Any] = field(default_factory=dict)
+    rng: random.Random = field(default_factory=random.Random)  # seeded by SimConfig.seed
 
     def now(self) -> float:
         return self.clock.now()

@@ -1,7 +1,7 @@
 """The cluster a fresh simulator starts with (unless ``--state`` holds one).
 
-Each node gets ``local`` (dir: iso, vztmpl, backup, snippets, import) and ``local-lvm``
-(lvmthin: images, rootdir), and a template ``ubuntu-2404-cloudinit`` with the guest agent
+Each node gets ``local`` (dir: iso, vztmpl, backup, snippets) and ``local-lvm``
+(lvmthin: images), and a template ``ubuntu-2404-cloudinit`` with the guest agent
 enabled and a 3.5 GiB disk on its local-lvm: VMID 9000 on the first node, 9001 on the second...
 (local storage cannot be cloned across nodes, so people keep one template per node).
 """
@@ -31,11 +31,9 @@ def default_state(nodes: list[str], now: float, macs: list[str]) -> ClusterState
                 type="dir",
                 path="/var/lib/vz",
                 total=100 * GIB,
-                content=["iso", "vztmpl", "backup", "snippets", "import"],
+                content=["iso", "vztmpl", "backup", "snippets"],
             ),
-            StorageDef(
-                storage="local-lvm", type="lvmthin", total=400 * GIB, content=["images", "rootdir"]
-            ),
+            StorageDef(storage="local-lvm", type="lvmthin", total=400 * GIB, content=["images"]),
         ],
         virtual_now=now,
     )

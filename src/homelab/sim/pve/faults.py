@@ -9,14 +9,17 @@ A profile is JSON (``PUT /_sim/faults``) or YAML (``homelab sim serve --faults F
                                       # characters, including "/")
         count: 1                # fire on the first N matches ...
         # probability: 0.25     # ... or on each match with this probability (exactly one)
-        fault: http_error       # http_error | lock_timeout | reset | slow_task | task_failure
+        fault: http_error       # http_error | lock_timeout | reset | lost_response |
+                                # slow_task | task_failure
         status: 500             # http_error only (default 500)
         message: "storage 'local-lvm' is not online"   # http_error and task_failure
         factor: 10              # slow_task only: the task takes factor times longer
 
 Kinds: ``http_error`` answers ``status`` with ``message`` as reason (PVE's error format);
 ``lock_timeout`` answers 500 ``can't lock file '/var/lock/qemu-server/lock-<vmid>.conf' - got
-timeout`` (vmid from the path, else 0); ``reset`` drops the connection without a response;
+timeout`` (vmid from the path, else 0); ``reset`` drops the connection without a response
+(the request has no effect); ``lost_response`` carries the request out, then drops the
+connection before the answer (the client cannot tell whether it happened);
 ``slow_task`` multiplies the latency of the task the request starts; ``task_failure`` lets the
 task run and end with ``TASK ERROR: <message>``. Faults apply after authentication and schema
 validation, before the handler runs; a rule whose count is used up stays listed, inert.
@@ -34,7 +37,9 @@ from pydantic import BaseModel, Field, ValidationError, model_validator
 from homelab.errors import SimulatorError
 from homelab.sim.pve.state import Task
 
-FaultKind = Literal["http_error", "lock_timeout", "reset", "slow_task", "task_failure"]
+FaultKind = Literal[
+    "http_error", "lock_timeout", "reset", "lost_response", "slow_task", "task_failure"
+]
 
 
 class FaultRule(BaseModel):

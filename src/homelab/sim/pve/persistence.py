@@ -24,6 +24,7 @@ from homelab.sim.pve.state import ClusterState
 class StateStore:
     def __init__(self, directory: Path) -> None:
         self.dir = directory
+        self._written_secrets: bytes | None = None
         try:
             (directory / "blobs").mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -68,8 +69,10 @@ class StateStore:
                 if not path.exists():
                     _write_atomic(path, data, 0o600)
             _write_atomic(self._state_file, state.model_dump_json().encode(), 0o600)
-            payload = {key: value.reveal() for key, value in secrets.items()}
-            _write_atomic(self._secrets_file, json.dumps(payload).encode(), 0o600)
+            payload = json.dumps({key: value.reveal() for key, value in secrets.items()}).encode()
+            if payload != self._written_secrets:  # they rarely change: spare the fsync
+                _write_atomic(self._secrets_file, payload, 0o600)
+                self._written_secrets = payload
         except OSError as exc:
             raise SimulatorError(f"cannot write the simulator state to {self.dir}: {exc}") from exc
 

@@ -1,4 +1,4 @@
-"""Resource pools: GET/POST/PUT/DELETE /pools (PVE >= 8.1 style, ``poolid`` as parameter)."""
+"""Resource pools: GET/POST /pools, GET/PUT/DELETE /pools/{poolid}."""
 
 from __future__ import annotations
 
@@ -129,6 +129,4 @@ ROUTES = {
     ("DELETE", "/pools/{poolid}"): pool_delete,
     ("GET", "/pools"): pool_index,
     ("POST", "/pools"): pool_create,
-    ("PUT", "/pools"): pool_update,
-    ("DELETE", "/pools"): pool_delete,
 }

@@ -30,9 +30,8 @@ from homelab.sim.pve.state import FlockHold, Task, Vm
 from homelab.sim.pve.tasks import TaskFailed, acquire_flock, completion, start_task
 from homelab.sim.pve.volumes import add_volume, alloc_disk, boot_disk_size, find_volume, free_volume
 
-_RNG = random.Random()  # noqa: S311 - MAC addresses, not secrets
 CREATE_ONLY = {"pool", "storage", "start", "archive", "force", "unique", "live-restore", "bwlimit"}
-_DROP_ON_CLONE = {
+DROP_ON_CLONE = {
     "template",
     "parent",
     "snaptime",
@@ -43,9 +42,9 @@ _DROP_ON_CLONE = {
 }
 
 
-def new_mac() -> str:
+def new_mac(rng: random.Random) -> str:
     """A MAC in Proxmox's OUI (BC:24:11), as PVE 8 generates them."""
-    return "BC:24:11:" + ":".join(f"{_RNG.randrange(256):02X}" for _ in range(3))
+    return "BC:24:11:" + ":".join(f"{rng.randrange(256):02X}" for _ in range(3))
 
 
 def new_vm(ctx: Ctx, vmid: int, node: str, config: dict[str, Any]) -> Vm:
@@ -128,7 +127,7 @@ def create_vm(ctx: Ctx, p: dict[str, Any]) -> Any:
     try:
         update_config(ctx, vm, {"vmid": vmid, "node": node, **settings}, log)
     except Exception:
-        _drop_vm(ctx, vm)
+        drop_vm(ctx, vm)
         raise
     vm.config.setdefault("smbios1", f"uuid={uuid.uuid4()}")
     vm.config.setdefault("vmgenid", str(uuid.uuid4()))
@@ -156,7 +155,7 @@ def _restore(ctx: Ctx, node: str, vmid: int, p: dict[str, Any], wait: float) -> 
             f"unable to restore VM {vmid} - VM {vmid} already exists on node '{existing.node}'"
         )
     if existing is not None:
-        _drop_vm(ctx, existing)
+        drop_vm(ctx, existing)
     config = {k: to_config_value(v) for k, v in dict(backup.meta.get("config", {})).items()}
     storage = str(p.get("storage") or "local-lvm")
     vm = new_vm(ctx, vmid, node, {})
@@ -187,23 +186,23 @@ def _create_done(ctx: Ctx, task: Task, error: str | None) -> None:
     if vm is None:
         return
     if error is not None:
-        _drop_vm(ctx, vm)
+        drop_vm(ctx, vm)
         return
     vm.config.pop("lock", None)
     if task.args.get("pool"):
-        _join_pool(ctx, vm, str(task.args["pool"]))
+        join_pool(ctx, vm, str(task.args["pool"]))
     if task.args.get("start"):
         boot_vm(ctx, vm, task.log)
 
 
-def _join_pool(ctx: Ctx, vm: Vm, poolid: str) -> None:
+def join_pool(ctx: Ctx, vm: Vm, poolid: str) -> None:
     pool = ctx.state.pools.get(poolid)
     if pool is not None and vm.vmid not in pool.vms:
         pool.vms.append(vm.vmid)
         vm.pool = poolid
 
 
-def _drop_vm(ctx: Ctx, vm: Vm) -> None:
+def drop_vm(ctx: Ctx, vm: Vm) -> None:
     for value in list(vm.config.values()) + list(vm.pending.values()):
         if isinstance(value, str) and ":" in value:
             volid = drives.parse_drive(value)[0]
@@ -269,7 +268,7 @@ def _destroy_done(ctx: Ctx, task: Task, error: str | None) -> None:
             vm.config.pop("lock", None)
         return
     node = vm.node
-    _drop_vm(ctx, vm)
+    drop_vm(ctx, vm)
     if task.args.get("unreferenced"):
         for key, volume in list(ctx.state.volumes.items()):
             if volume.vmid == vm.vmid and volume.node == node and volume.content == "images":
@@ -332,16 +331,9 @@ def _template_done(ctx: Ctx, task: Task, error: str | None) -> None:
     vm.config["template"] = 1
 
 
-def vm_dir(ctx: Ctx, p: dict[str, Any]) -> Any:
-    ctx.vm(p["node"], p["vmid"])
-    subdirs = ["config", "pending", "status", "agent", "clone", "resize", "template", "cloudinit"]
-    return [{"subdir": name} for name in subdirs]
-
-
 ROUTES = {
     ("GET", "/nodes/{node}/qemu"): vm_list,
     ("POST", "/nodes/{node}/qemu"): create_vm,
-    ("GET", "/nodes/{node}/qemu/{vmid}"): vm_dir,
     ("DELETE", "/nodes/{node}/qemu/{vmid}"): destroy_vm,
     ("POST", "/nodes/{node}/qemu/{vmid}/template"): make_template,
 }

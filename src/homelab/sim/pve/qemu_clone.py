@@ -7,6 +7,7 @@ another node makes the task fail when it renames the config into place.
 
 from __future__ import annotations
 
+import random
 import re
 import uuid
 from typing import Any
@@ -14,7 +15,7 @@ from typing import Any
 from homelab.sim.pve import drives, latency
 from homelab.sim.pve.context import Ctx
 from homelab.sim.pve.errors import fail
-from homelab.sim.pve.qemu import _DROP_ON_CLONE, _drop_vm, _join_pool, new_mac, new_vm
+from homelab.sim.pve.qemu import DROP_ON_CLONE, drop_vm, join_pool, new_mac, new_vm
 from homelab.sim.pve.qemu_config import check_lock
 from homelab.sim.pve.state import FlockHold, Task, Vm
 from homelab.sim.pve.tasks import TaskFailed, acquire_flock, completion, start_task
@@ -40,7 +41,7 @@ def clone_vm(ctx: Ctx, p: dict[str, Any]) -> Any:
     log: list[str] = []
     clone = None
     if elsewhere is None:
-        clone = new_vm(ctx, newid, source.node, _clone_config(source, p))
+        clone = new_vm(ctx, newid, source.node, _clone_config(source, p, ctx.rng))
         clone.config["lock"] = "clone"
         size = _clone_disks(ctx, source, clone, full, p.get("storage"), log)
     else:
@@ -80,6 +81,8 @@ def _check_clone(
     if existing is not None and existing.node == source.node:
         raise fail(f"unable to create VM {newid}: config file already exists")
     check_lock(source, False)
+    if "snapname" in p:
+        raise fail(f"snapshot '{p['snapname']}' does not exist")
     if not full:
         for option in ("storage", "format"):
             if option in p:
@@ -107,15 +110,15 @@ def _disks(vm: Vm) -> list[tuple[str, str]]:
     ]
 
 
-def _clone_config(source: Vm, p: dict[str, Any]) -> dict[str, Any]:
+def _clone_config(source: Vm, p: dict[str, Any], rng: random.Random) -> dict[str, Any]:
     config: dict[str, Any] = {}
     for key, value in source.config.items():
-        if key in _DROP_ON_CLONE or drives.UNUSED_KEY.match(key):
+        if key in DROP_ON_CLONE or drives.UNUSED_KEY.match(key):
             continue
         if _NET.match(key) and isinstance(value, str):
             model, _, rest = value.partition(",")
             name = model.split("=", 1)[0]
-            value = f"{name}={new_mac()}" + (f",{rest}" if rest else "")
+            value = f"{name}={new_mac(rng)}" + (f",{rest}" if rest else "")
         config[key] = value
     if "smbios1" in config:
         others = [x for x in str(config["smbios1"]).split(",") if not x.startswith("uuid=")]
@@ -161,7 +164,7 @@ def _clone_done(ctx: Ctx, task: Task, error: str | None) -> None:
     if clone is None or clone.node != source_node or clone.lock() != "clone":
         return
     if error is not None:
-        _drop_vm(ctx, clone)
+        drop_vm(ctx, clone)
         return
     target = str(task.args["target"])
     clone.config.pop("lock", None)
@@ -173,7 +176,7 @@ def _clone_done(ctx: Ctx, task: Task, error: str | None) -> None:
                     raise TaskFailed(f"can't clone VM to node '{target}' (VM uses local storage)")
         clone.node = target
     if task.args.get("pool"):
-        _join_pool(ctx, clone, str(task.args["pool"]))
+        join_pool(ctx, clone, str(task.args["pool"]))
     ctx.changed = True
 
 

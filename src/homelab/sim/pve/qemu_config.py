@@ -62,6 +62,8 @@ def to_config_value(value: Any) -> ConfigValue:
         return int(value)
     if isinstance(value, int):
         return value
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() else repr(value)
     return str(value)
 
 
@@ -128,7 +130,7 @@ def _set_key(ctx: Ctx, vm: Vm, key: str, value: ConfigValue, log: list[str]) -> 
 
 def _delete_key(ctx: Ctx, vm: Vm, key: str, force: bool, log: list[str]) -> None:
     if key not in vm.config and key not in vm.pending:
-        log.append(f"delete: key '{key}' not set - nothing to do")
+        log.append(f"WARN: cannot delete '{key}' - not set in current configuration!")
         return
     if not _live(vm, key):
         if key not in vm.pending_delete:
@@ -302,7 +304,7 @@ def _resize(ctx: Ctx, vm: Vm, p: dict[str, Any], log: list[str]) -> None:
     value = vm.config.get(disk)
     if not isinstance(value, str):
         raise fail(f"disk '{disk}' does not exist")
-    if drives.is_cdrom(value):
+    if drives.is_cdrom(value) or drives.parse_drive(value)[1].get("media") == "cdrom":
         raise fail("you can't resize a cdrom")
     volid, opts = drives.parse_drive(value)
     volume = find_volume(ctx, vm.node, volid)

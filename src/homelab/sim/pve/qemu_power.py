@@ -132,6 +132,7 @@ def boot_vm(ctx: Ctx, vm: Vm, log: list[str]) -> None:
     if vm.vcpus() > node.maxcpu:
         raise TaskFailed(f"MAX {node.maxcpu} vcpus allowed per VM on this node")
     apply_pending(vm)
+    _check_cicustom(ctx, vm)
     used = sum(
         v.memory_bytes()
         for v in ctx.state.vms.values()
@@ -143,8 +144,22 @@ def boot_vm(ctx: Ctx, vm: Vm, log: list[str]) -> None:
     seed = attached_seed(ctx, vm, log)
     set_status(ctx, vm, "running")
     vm.started_at = ctx.now()
-    log.append(f"start VM {vm.vmid}: UPID ok")
+    if any(drives.is_cloudinit(drives.parse_drive(str(v))[0]) for v in vm.config.values()):
+        log.append("generating cloud-init ISO")
     ctx.guest.on_boot(vm, seed, ctx.clock)
+
+
+def _check_cicustom(ctx: Ctx, vm: Vm) -> None:
+    """``cicustom`` snippets are read when the cloud-init image is generated, at start."""
+    for part in str(vm.config.get("cicustom", "")).split(","):
+        kind, _, volid = part.partition("=")
+        if not volid:
+            continue
+        volume = find_volume(ctx, vm.node, volid)
+        if volume is None:
+            raise TaskFailed(f"volume '{volid}' does not exist")
+        if volume.content != "snippets":
+            raise TaskFailed(f"{kind} volume '{volid}' is not of content type 'snippets'")
 
 
 def apply_pending(vm: Vm) -> None:

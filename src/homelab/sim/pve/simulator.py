@@ -9,10 +9,11 @@ The pipeline of ``handle`` is the one of pveproxy + pvedaemon (BEHAVIOUR §1-4):
 
 It does no network I/O and has no framework: ``homelab.sim.transport`` (httpx, in-process) and
 ``homelab.sim.server`` (uvicorn, HTTPS) adapt it. One lock serialises requests; everything is
-in memory and fast. The 401 anti-brute-force delay (3 s on PVE) is returned as
-``SimResponse.delay`` for the adapter to wait outside the lock: 0 in-process, ~0.1 s in the
-server (so a client that loops on bad credentials is still slowed down, without making the
-test suite wait seconds per negative test).
+in memory and fast. PVE delays authentication failures by 3 s (anti brute force); here the
+response is flagged ``auth_failure`` and the adapter waits outside the lock, for
+``SimConfig.auth_delay`` seconds or, when that is None, its own default: 0 in-process (unit
+tests stay instant), 0.1 s over HTTPS (a client looping on bad credentials is still visibly
+slowed down, and a suite of negative end-to-end tests does not wait 3 s each).
 """
 
 from __future__ import annotations
@@ -21,8 +22,8 @@ import random
 import sys
 import threading
 import traceback
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +56,6 @@ from homelab.sim.pve.state import ClusterState, TokenDef
 from homelab.sim.pve.wire import (
     SimRequest,
     SimResponse,
-    compress,
     parse_body,
     parse_query,
     respond,
@@ -94,9 +94,11 @@ class SimConfig:
     token_secret: Secret | None = None
     state_dir: Path | None = None
     faults: FaultProfile | None = None
-    auth_delay: float = 0.0
+    auth_delay: float | None = None  # None: the adapter's default (0 in-process, 0.1 s HTTPS)
     seed: int | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    # called (under the simulator's lock) for every request the schema rejected: a test suite
+    # can collect them and fail on any parameter a real Proxmox VE would refuse
+    on_rejection: Callable[[LoggedRequest], None] | None = None
 
 
 class PveSimulator:
@@ -109,7 +111,8 @@ class PveSimulator:
         self.faults = FaultInjector(self.config.faults)
         self._lock = threading.RLock()
         self.generation = 0
-        self._cache: dict[Any, Any] = {}
+        self._cache: dict[Any, Any] = {}  # response caches, valid for one generation
+        self._cache_generation = 0
         self._rng = random.Random(self.config.seed)  # noqa: S311 - simulation only
         self._store = StateStore(self.config.state_dir) if self.config.state_dir else None
         loaded = self._store.load() if self._store else None
@@ -129,7 +132,7 @@ class PveSimulator:
         self._persist(force=loaded is None)
 
     def _fresh_state(self) -> ClusterState:
-        macs = [qemu.new_mac() for _ in self.config.nodes]
+        macs = [qemu.new_mac(self._rng) for _ in self.config.nodes]
         return default_state(list(self.config.nodes), self.clock.now(), macs)
 
     def _init_auth(self, secrets: dict[str, Secret]) -> None:
@@ -170,6 +173,11 @@ class PveSimulator:
             self.clock.advance(seconds)
             self.generation += 1
 
+    def auth_delay(self, default: float) -> float:
+        """Seconds an adapter waits before sending an authentication failure."""
+        configured = self.config.auth_delay
+        return default if configured is None else configured
+
     def set_faults(self, profile: FaultProfile) -> None:
         with self._lock:
             self.faults.set_profile(profile)
@@ -191,22 +199,21 @@ class PveSimulator:
         with self._lock:
             self._changed = False
             entry: dict[str, Any] = {"user": None, "errors": None, "fault": None}
-            response = compress(
-                self._answer(request, entry), request.headers.get("accept-encoding", "")
-            )
+            response = self._answer(request, entry)
             self._changed |= request.method.upper() != "GET"
             if self._changed:
                 self.generation += 1
-            self.log.add(
-                LoggedRequest(
-                    method=request.method,
-                    path=request.path,
-                    status=0 if response.drop else response.status,
-                    time=self.clock.now(),
-                    **entry,
-                )
+            logged = LoggedRequest(
+                method=request.method,
+                path=request.path,
+                status=0 if response.drop else response.status,
+                time=self.clock.now(),
+                **entry,
             )
+            self.log.add(logged)
             self._persist()
+            if logged.errors is not None and self.config.on_rejection is not None:
+                self.config.on_rejection(logged)
             return response
 
     def _answer(self, request: SimRequest, entry: dict[str, Any]) -> SimResponse:
@@ -216,7 +223,7 @@ class PveSimulator:
             return respond_error(err)
         except AuthFailure as exc:
             response = respond(401, str(exc), None)
-            response.delay = self.config.auth_delay
+            response.auth_failure = True
             return response
         except ConnectionReset:
             return SimResponse(0, "", [], b"", drop=True)
@@ -227,6 +234,9 @@ class PveSimulator:
     def _dispatch(self, request: SimRequest, entry: dict[str, Any]) -> SimResponse:
         method = request.method.upper()
         path = _api_path(request.path)
+        if self._cache_generation != self.generation:
+            self._cache.clear()
+            self._cache_generation = self.generation
         self._tick()
         if method not in {"GET", "POST", "PUT", "DELETE"}:
             raise ApiError(501, f"method '{method}' not available")
@@ -251,9 +261,11 @@ class PveSimulator:
         handler = ROUTES.get((method, endpoint.template))
         if handler is None:
             raise ApiError(501, f"Method '{method} {path}' not implemented")
-        ctx = self._ctx(ident or _SYSTEM, fault, upload, path)
+        ctx = self._ctx(ident or _SYSTEM, fault, upload)
         result = handler(ctx, coerced)
         self._changed |= ctx.changed
+        if fault is not None and fault.kind == "lost_response":
+            raise ConnectionReset()
         if isinstance(result, Result):
             return respond(200, "OK", result.data, result.extra, raw=result.raw)
         return respond(200, "OK", result)
@@ -317,10 +329,10 @@ class PveSimulator:
         entry["user"] = ident.task_user
         body, _ = parse_body(request, upload=False)
         params = {**body, **parse_query(request.query)}
-        ctx = self._ctx(ident, None, None, path)
+        ctx = self._ctx(ident)
         return respond(200, "OK", control.dispatch(self, ctx, method, path, params))
 
-    def _ctx(self, ident: Identity, fault: Fault | None, upload: Any, path: str) -> Ctx:
+    def _ctx(self, ident: Identity, fault: Fault | None = None, upload: Any = None) -> Ctx:
         return Ctx(
             state=self.state,
             clock=self.clock,
@@ -331,13 +343,13 @@ class PveSimulator:
             blobs=self.blobs,
             fault=fault,
             upload=upload,
-            path=path,
             generation=self.generation,
             cache=self._cache,
+            rng=self._rng,
         )
 
     def _tick(self) -> None:
-        ctx = self._ctx(_SYSTEM, None, None, "")
+        ctx = self._ctx(_SYSTEM)
         if tasks.complete_due(ctx):
             self._changed = True
             self.generation += 1

@@ -109,7 +109,7 @@ def content_delete(ctx: Ctx, p: dict[str, Any]) -> Any:
         ctx,
         node=node,
         kind="imgdel",
-        task_id=volid.replace("/", "_"),
+        task_id="",
         duration=latency.IMGDEL,
         done="imgdel",
         args={"volid": volid},

@@ -4,7 +4,8 @@ A task is created ``running`` with an end time on the virtual clock. ``complete_
 the start of every request) finishes every task the clock has passed, in end-time order, by
 calling the task's completion (registered by name, so tasks survive a restart): the completion
 applies the operation's effect, or cleans up if the task fails. The log then ends with
-``TASK OK`` or ``TASK ERROR: <msg>`` and ``exitstatus`` follows PVE's rules.
+``TASK OK``, ``TASK WARNINGS: <n>`` (when the log has ``WARN:`` lines) or ``TASK ERROR: <msg>``,
+and ``exitstatus`` follows PVE's rules (``OK``, ``WARNINGS: <n>``, or the error text).
 
 Flocks model ``/var/lock/qemu-server/lock-<vmid>.conf``: a running task may hold shared or
 exclusive flocks on VMIDs; a conflicting operation waits up to its timeout (1 s for clone, 10 s
@@ -15,6 +16,8 @@ finish in time.
 from __future__ import annotations
 
 import re
+import sys
+import traceback
 from collections.abc import Callable
 from typing import Any
 
@@ -117,9 +120,16 @@ def finish_task(ctx: Ctx, task: Task) -> None:
             handler(ctx, task, error)
     except TaskFailed as exc:
         error = str(exc)
+    except Exception as exc:  # a simulator bug: fail the task, keep the cluster consistent
+        traceback.print_exc(file=sys.stderr)
+        error = f"internal simulator error: {type(exc).__name__}: {exc}"
     task.status = "stopped"
     task.flocks = []
-    if error is None:
+    warnings = sum(1 for line in task.log if line.startswith("WARN: "))
+    if error is None and warnings:
+        task.exitstatus = f"WARNINGS: {warnings}"
+        task.log.append(f"TASK WARNINGS: {warnings}")
+    elif error is None:
         task.exitstatus = "OK"
         task.log.append("TASK OK")
     else:
@@ -197,14 +207,6 @@ def task_log(ctx: Ctx, p: dict[str, Any]) -> Result:
     return Result(data, {"total": len(lines)})
 
 
-def task_stop(ctx: Ctx, p: dict[str, Any]) -> None:
-    task = find_task(ctx, p["node"], p["upid"])
-    if task.status == "running":
-        task.fail = "received interrupt"
-        task.end_v = ctx.now()
-        finish_task(ctx, task)
-
-
 def task_list(ctx: Ctx, p: dict[str, Any]) -> Result:
     node = p["node"]
     ctx.node(node)
@@ -255,5 +257,4 @@ ROUTES = {
     ("GET", "/nodes/{node}/tasks"): task_list,
     ("GET", "/nodes/{node}/tasks/{upid}/status"): task_status,
     ("GET", "/nodes/{node}/tasks/{upid}/log"): task_log,
-    ("DELETE", "/nodes/{node}/tasks/{upid}"): task_stop,
 }

@@ -4,16 +4,15 @@ Parameter extraction follows pve-http-server (BEHAVIOUR §1): the body is JSON f
 ``application/json``, multipart for uploads, form-urlencoded otherwise; query parameters are
 parsed for every method and override body keys; a repeated key becomes a list; ``_dc`` is
 dropped. Responses carry pveproxy's headers, the ``{"data": ...}`` envelope, the error message
-as reason phrase, and ``Connection: close`` on every status >= 400.
+as reason phrase, and ``Connection: close`` on every status >= 400. Unlike pveproxy it never
+gzips bodies: on loopback compression only costs CPU, and no client depends on it.
 """
 
 from __future__ import annotations
 
-import gzip
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
@@ -53,7 +52,7 @@ class SimResponse:
     headers: list[tuple[str, str]]
     body: bytes
     drop: bool = False
-    delay: float = 0.0  # seconds the adapter waits before answering (401 anti brute force)
+    auth_failure: bool = False  # a 401 the adapter delays (PVE's anti brute force)
 
 
 @dataclass(frozen=True)
@@ -85,20 +84,6 @@ def respond(
         return SimResponse(status, reason, headers, body)
     payload = {"data": payload, **extra}
     return SimResponse(status, reason, headers, json.dumps(payload, separators=(",", ":")).encode())
-
-
-def compress(response: SimResponse, accept_encoding: str) -> SimResponse:
-    """gzip bodies over 1 KiB for clients that accept it, as pveproxy does."""
-    if len(response.body) <= 1024 or "gzip" not in accept_encoding.lower():
-        return response
-    response.body = _gzip(response.body)
-    response.headers.append(("content-encoding", "gzip"))
-    return response
-
-
-@lru_cache(maxsize=32)
-def _gzip(body: bytes) -> bytes:
-    return gzip.compress(body, compresslevel=1, mtime=0)
 
 
 def respond_error(err: ApiError) -> SimResponse:

@@ -1,0 +1,48 @@
+"""``--state DIR``: the cluster, tasks, uploads and secrets survive a restart."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import pytest
+
+from homelab.core.secret import Secret
+from homelab.errors import SimulatorError
+from homelab.sim.pve.simulator import PveSimulator, SimConfig
+from tests.sim.conftest import Api
+from tests.sim.test_sim_storage import make_iso, upload
+
+
+def test_state_survives_a_restart(tmp_path: Path) -> None:
+    config = SimConfig(time_scale=0, state_dir=tmp_path, password=Secret("pw"))
+    first = PveSimulator(config)
+    api = Api(first)
+    api.finish(api.clone(101, name="keep-me"))
+    seed = make_iso("cidata", {"user-data": "#cloud-config\n", "meta-data": "x: 1\n"})
+    api.finish(upload(api, "seed.iso", seed))
+    pending = api.clone(102)
+    api.ok("POST", "/cluster/backup", data={"id": "nightly", "schedule": "daily"})
+    token = first.token
+    now = first.clock.now()
+
+    second = PveSimulator(config)
+    assert second.token == token
+    assert second.clock.now() >= now
+    again = Api(second)
+    assert again.ok("GET", "/nodes/pve/qemu/101/config")["name"] == "keep-me"
+    assert again.ok("GET", f"/nodes/pve/tasks/{pending}/status")["status"] == "running"
+    assert again.finish(pending)["exitstatus"] == "OK"
+    isos = again.ok("GET", "/nodes/pve/storage/local/content", params={"content": "iso"})
+    assert [v["volid"] for v in isos] == ["local:iso/seed.iso"]
+    assert second.blobs  # the uploaded bytes came back from disk
+    assert again.ok("GET", "/cluster/backup/nightly")["schedule"] == "daily"
+    for name in ("state.json", "secrets.json"):
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o600
+    assert token.reveal().split("=", 1)[1] not in (tmp_path / "state.json").read_text()
+
+
+def test_a_corrupt_state_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "state.json").write_text("{not json")
+    with pytest.raises(SimulatorError, match="unreadable"):
+        PveSimulator(SimConfig(state_dir=tmp_path))

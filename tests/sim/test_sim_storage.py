@@ -1,0 +1,171 @@
+"""Storage and guests: uploads (multipart, snippet refusal), content, cidata seed + agent."""
+
+from __future__ import annotations
+
+import io
+
+import pycdlib
+
+from homelab.sim.pve.simulator import PveSimulator
+from tests.sim.conftest import Api
+
+NETWORK_CONFIG = """\
+version: 2
+ethernets:
+  ens18:
+    match: {macaddress: "%s"}
+    set-name: ens18
+    addresses: [10.0.10.11/24]
+    routes: [{to: default, via: 10.0.10.1}]
+"""
+
+
+def make_iso(label: str, files: dict[str, str]) -> bytes:
+    iso = pycdlib.PyCdlib()
+    iso.new(interchange_level=3, joliet=3, rock_ridge="1.09", vol_ident=label)
+    for name, text in files.items():
+        data = text.encode()
+        short = name.upper().replace("-", "")[:8]
+        iso.add_fp(
+            io.BytesIO(data), len(data), f"/{short}.;1", joliet_path=f"/{name}", rr_name=name
+        )
+    out = io.BytesIO()
+    iso.write_fp(out)
+    iso.close()
+    return out.getvalue()
+
+
+def upload(api: Api, name: str, data: bytes, content: str = "iso", storage: str = "local") -> str:
+    upid: str = api.ok(
+        "POST",
+        f"/nodes/pve/storage/{storage}/upload",
+        data={"content": content},
+        files={"filename": (name, data, "application/octet-stream")},
+    )
+    return upid
+
+
+def test_storage_listing(api: Api) -> None:
+    stores = {s["storage"]: s for s in api.ok("GET", "/nodes/pve/storage")}
+    assert stores["local"]["type"] == "dir" and "snippets" in stores["local"]["content"]
+    assert stores["local-lvm"]["content"] == "images"
+    assert stores["local-lvm"]["shared"] == 0 and stores["local-lvm"]["active"] == 1
+    only_images = api.ok("GET", "/nodes/pve/storage", params={"content": "images"})
+    assert [s["storage"] for s in only_images] == ["local-lvm"]
+    status = api.ok("GET", "/nodes/pve/storage/local-lvm/status")
+    assert status["used"] > 3 * 1024**3 and status["avail"] == status["total"] - status["used"]
+    assert {s["storage"] for s in api.ok("GET", "/storage")} == {"local", "local-lvm"}
+
+
+def test_upload_iso_then_delete(api: Api) -> None:
+    data = make_iso("DATA", {"readme": "hello"})
+    upid = upload(api, "tools.iso", data)
+    assert upid.split(":")[5:7] == ["imgcopy", ""]
+    assert not api.ok("GET", "/nodes/pve/storage/local/content", params={"content": "iso"})
+    assert api.finish(upid)["exitstatus"] == "OK"
+    isos = api.ok("GET", "/nodes/pve/storage/local/content", params={"content": "iso"})
+    assert [(v["volid"], v["size"]) for v in isos] == [("local:iso/tools.iso", len(data))]
+    delete = api.ok("DELETE", "/nodes/pve/storage/local/content/local:iso/tools.iso")
+    assert api.finish(delete)["exitstatus"] == "OK"
+    assert not api.ok("GET", "/nodes/pve/storage/local/content", params={"content": "iso"})
+    gone = api.call("DELETE", "/nodes/pve/storage/local/content/local:iso/tools.iso")
+    assert gone.reason_phrase == "volume 'local:iso/tools.iso' does not exist"
+
+
+def test_upload_refusals(api: Api) -> None:
+    snippet = api.call(
+        "POST",
+        "/nodes/pve/storage/local/upload",
+        data={"content": "snippets"},
+        files={"filename": ("user.yaml", b"#cloud-config\n", "text/plain")},
+    )
+    assert snippet.status_code == 400
+    assert snippet.json()["errors"] == {
+        "content": "value 'snippets' does not have a value in the enumeration 'iso, vztmpl, import'"
+    }
+    extension = api.call(
+        "POST",
+        "/nodes/pve/storage/local/upload",
+        data={"content": "iso"},
+        files={"filename": ("seed.txt", b"x", "text/plain")},
+    )
+    assert extension.json()["errors"] == {"filename": "wrong file extension"}
+    lvm = api.call(
+        "POST",
+        "/nodes/pve/storage/local-lvm/upload",
+        data={"content": "iso"},
+        files={"filename": ("a.iso", b"x", "application/octet-stream")},
+    )
+    assert lvm.reason_phrase == "can't upload to storage type 'lvmthin'"
+    form = api.call(
+        "POST", "/nodes/pve/storage/local/upload", data={"content": "iso", "filename": "a.iso"}
+    )
+    assert form.status_code == 400
+
+
+def test_checksum_mismatch_fails_the_task(api: Api) -> None:
+    upid: str = api.ok(
+        "POST",
+        "/nodes/pve/storage/local/upload",
+        data={"content": "iso", "checksum-algorithm": "sha256", "checksum": "0" * 64},
+        files={"filename": ("a.iso", b"abc", "application/octet-stream")},
+    )
+    assert api.finish(upid)["exitstatus"].startswith("checksum mismatch")
+
+
+def test_cidata_seed_drives_the_guest_agent(api: Api, sim: PveSimulator) -> None:
+    api.finish(api.clone(101, name="k8s-master-1"))
+    mac = api.ok("GET", "/nodes/pve/qemu/101/config")["net0"].split(",")[0].split("=")[1]
+    seed = make_iso(
+        "cidata",
+        {
+            "user-data": "#cloud-config\nhostname: k8s-master-1\n",
+            "meta-data": "instance-id: k8s-master-1\n",
+            "network-config": NETWORK_CONFIG % mac.lower(),
+        },
+    )
+    api.finish(upload(api, "seed-101.iso", seed))
+    api.ok("PUT", "/nodes/pve/qemu/101/config", data={"ide3": "local:iso/seed-101.iso,media=cdrom"})
+    api.finish(api.ok("POST", "/nodes/pve/qemu/101/status/start"), seconds=5)
+    early = api.call("GET", "/nodes/pve/qemu/101/agent/network-get-interfaces")
+    assert (early.status_code, early.reason_phrase) == (500, "QEMU guest agent is not running")
+    sim.advance(30)
+    assert api.ok("POST", "/nodes/pve/qemu/101/agent/ping") == {"result": {}}
+    result = api.ok("GET", "/nodes/pve/qemu/101/agent/network-get-interfaces")["result"]
+    by_name = {iface["name"]: iface for iface in result}
+    assert by_name["lo"]["ip-addresses"][0]["ip-address"] == "127.0.0.1"
+    assert by_name["ens18"]["hardware-address"] == mac.lower()
+    assert by_name["ens18"]["ip-addresses"] == [
+        {"ip-address": "10.0.10.11", "ip-address-type": "ipv4", "prefix": 24}
+    ]
+    vm = sim.state.vms[101]
+    assert vm.seed is not None and "hostname: k8s-master-1" in vm.seed.user_data
+    osinfo = api.ok("GET", "/nodes/pve/qemu/101/agent/get-osinfo")["result"]
+    assert osinfo["version-id"] == "24.04"
+
+
+def test_agent_disabled_or_absent(api: Api, sim: PveSimulator) -> None:
+    api.finish(api.clone(101))
+    api.ok("PUT", "/nodes/pve/qemu/101/config", data={"agent": "0"})
+    api.finish(api.ok("POST", "/nodes/pve/qemu/101/status/start"))
+    off = api.call("POST", "/nodes/pve/qemu/101/agent/ping")
+    assert off.reason_phrase == "QEMU guest agent is not running"
+    api.ok("PUT", "/nodes/pve/qemu/101/config", data={"delete": "agent"})
+    absent = api.call("POST", "/nodes/pve/qemu/101/agent/ping")
+    assert absent.reason_phrase == "No QEMU guest agent configured"
+
+
+def test_ipconfig_addresses_without_seed(api: Api, sim: PveSimulator) -> None:
+    api.finish(api.clone(101))
+    api.ok("PUT", "/nodes/pve/qemu/101/config", data={"ipconfig0": "ip=10.0.20.5/24,gw=10.0.20.1"})
+    api.finish(api.ok("POST", "/nodes/pve/qemu/101/status/start"))
+    sim.advance(60)
+    result = api.ok("GET", "/nodes/pve/qemu/101/agent/network-get-interfaces")["result"]
+    assert result[1]["ip-addresses"][0]["ip-address"] == "10.0.20.5"
+
+
+def test_cicustom_snippets_must_exist_at_start(api: Api) -> None:
+    api.finish(api.clone(101))
+    api.ok("PUT", "/nodes/pve/qemu/101/config", data={"cicustom": "user=local:snippets/user.yaml"})
+    start = api.ok("POST", "/nodes/pve/qemu/101/status/start")
+    assert api.finish(start)["exitstatus"] == "volume 'local:snippets/user.yaml' does not exist"
