@@ -6,5 +6,6 @@ One line per module, so that branches adding commands merge without conflicts.
 import homelab.cli.lab
 import homelab.cli.render
 import homelab.cli.sim
+import homelab.cli.up
 import homelab.cli.validate
 import homelab.cli.version  # noqa: F401

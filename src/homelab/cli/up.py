@@ -1,0 +1,123 @@
+"""`homelab up SPEC`: apply, then converge the cluster and print a summary (or JSON).
+
+Thin: loads the lab, opens the connection (``--sim``: the built-in simulator), calls
+``homelab.verbs.up.up_lab`` and shows what it returns. Progress lines go to stderr (not with
+``--quiet`` or ``--json``), so stdout holds only the summary.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from homelab.cli.app import app
+from homelab.cli.lab import (
+    JsonOpt,
+    QuietOpt,
+    SimOpt,
+    SpecArg,
+    YesOpt,
+    ask,
+    lab_session,
+    progress_sink,
+    show_plan,
+)
+from homelab.cli.output import err, out
+from homelab.core.plan.actions import Plan
+from homelab.engine.apply.progress import Silent
+from homelab.verbs.up import DEFAULT_TIMEOUT, UpOutcome, up_lab
+
+_PAST = {"create": "created", "update": "updated", "replace": "replaced", "destroy": "destroyed"}
+
+
+@app.command()
+def up(
+    spec: SpecArg,
+    sim: SimOpt = False,
+    yes: YesOpt = False,
+    as_json: JsonOpt = False,
+    quiet: QuietOpt = False,
+    merge_kubeconfig: Annotated[
+        bool,
+        typer.Option(
+            "--merge-kubeconfig",
+            help="also merge the admin kubeconfig into ~/.kube/config (context: the lab's name)",
+        ),
+    ] = False,
+    timeout: Annotated[
+        float,
+        typer.Option("--timeout", min=1, help="seconds to wait for the cluster after apply"),
+    ] = DEFAULT_TIMEOUT,
+) -> None:
+    """Build the lab: apply the VMs, then wait for Kubernetes, install the addons, check health."""
+    silent = quiet or as_json
+
+    def confirm(made: Plan) -> bool:
+        if not silent or not yes:
+            show_plan(made)
+        return ask("Apply these changes?", yes)
+
+    def step(text: str) -> None:
+        if not silent:
+            err.print(f"- {text}", markup=False)
+
+    with lab_session(spec, sim) as (ctx, conn):
+        sink = (
+            contextlib.nullcontext(Silent()) if silent else progress_sink(list(ctx.spec.vms), quiet)
+        )
+        with sink as progress:
+            outcome = up_lab(
+                conn,
+                ctx,
+                confirm=confirm,
+                progress=progress,
+                timeout=timeout,
+                merge_kubeconfig=merge_kubeconfig,
+                on_step=step,
+            )
+    if as_json:
+        typer.echo(json.dumps(outcome.to_dict(), indent=2))
+        return
+    show_summary(outcome)
+
+
+def show_summary(outcome: UpOutcome) -> None:
+    """Nodes (role, IP, version, Ready), the API endpoint, the pool, the kubeconfig, the time."""
+    table = Table(box=None, pad_edge=False)
+    for column in ("node", "role", "ip", "version", "ready"):
+        table.add_column(column)
+    for node in outcome.health.nodes:
+        ready = "[green]Ready[/]" if node.ready else "[red]NotReady[/]"
+        table.add_row(node.name, node.role, node.ip, node.version or "-", ready)
+    out.print(table)
+    out.print()
+    out.print(f"API endpoint:      https://{outcome.endpoint}:6443", markup=False)
+    out.print(f"LoadBalancer pool: {outcome.load_balancer or '(none)'}", markup=False)
+    out.print(f"kubeconfig:        {outcome.kubeconfig}", markup=False)
+    if outcome.merged_into is not None:
+        out.print(f"merged into:       {outcome.merged_into} (context {outcome.lab})", markup=False)
+    out.print(f"elapsed:           {outcome.elapsed:.1f} s", markup=False)
+    out.print()
+    out.print(_closing_line(outcome), style="bold green", markup=False)
+
+
+def _closing_line(outcome: UpOutcome) -> str:
+    if outcome.noop:
+        return (
+            "No changes: the VMs match the spec and the addons are unchanged. "
+            "The cluster is healthy."
+        )
+    parts = []
+    report = outcome.applied.report
+    if report is not None:
+        kinds = [_PAST.get(o.kind, o.kind) for o in report.outcomes]
+        parts.append("VMs " + ", ".join(f"{kinds.count(k)} {k}" for k in dict.fromkeys(kinds)))
+    else:
+        parts.append("VMs unchanged")
+    changed = outcome.addons.changed
+    parts.append(f"{len(changed)} addon object(s) applied" if changed else "addons unchanged")
+    return f"Lab {outcome.lab} is up: " + "; ".join(parts) + ". The cluster is healthy."

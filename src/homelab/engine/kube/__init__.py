@@ -1,0 +1,10 @@
+"""The Kubernetes side of the engine: the API client, waits, addons and health checks.
+
+kubeconfig.py   admin kubeconfigs: read, write 0600, merge into ~/.kube/config
+transport.py    TLS: the lab CA only, the client certificate, tls-server-name (SNI)
+client.py       KubeApi (lightkube + httpx), errors mapped to KubeError
+manifests.py    addon manifests: cache, mirror (HOMELAB_ADDONS_MIRROR / the simulator), URL
+addons.py       server-side apply of the addons, CRDs first; what changed
+health.py       nodes Ready, system pods Running: a structured report
+wait.py         bounded waits for the API server and for health
+"""

@@ -1,0 +1,208 @@
+"""The Kubernetes API client of the tool: lightkube over our TLS transport, errors as KubeError.
+
+``KubeApi`` is the one object the converge steps talk to. It wraps two clients on the same
+transport: lightkube (typed lists, reads and server-side apply of any kind, including custom
+resources registered from their CRDs) and a plain httpx client for the raw paths lightkube does
+not cover (``/readyz``, ``/version``). Every exception of lightkube, httpx or ssl is converted
+here (``kube_errors``), so callers only ever see ``KubeError`` with a message a user can act on.
+Messages quote the API server's Status message, cut to 300 characters, never a request body.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ssl
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import httpx
+import lightkube
+from lightkube import codecs
+from lightkube.config.kubeconfig import KubeConfig
+from lightkube.core.exceptions import ApiError, LoadResourceError
+from lightkube.core.resource import NamespacedResource
+from lightkube.resources.core_v1 import Node, Pod, Service
+
+from homelab.engine.kube.kubeconfig import KubeCredentials
+from homelab.engine.kube.transport import build_transport
+from homelab.errors import KubeError
+
+__all__ = ["FIELD_MANAGER", "ApplyResult", "KubeApi", "kube_errors", "object_ref"]
+
+FIELD_MANAGER = "homelab"
+MESSAGE_LIMIT = 300
+
+Change = Literal["created", "configured", "unchanged"]
+
+
+@dataclass(frozen=True)
+class ApplyResult:
+    """One object after a server-side apply, and whether the apply changed it."""
+
+    ref: str
+    change: Change
+    obj: dict[str, Any]
+
+
+class NotFound(KubeError):
+    """The object does not exist (HTTP 404)."""
+
+
+def object_ref(obj: dict[str, Any]) -> str:
+    """``Kind namespace/name`` (or ``Kind name``) for messages and reports."""
+    meta = obj.get("metadata") or {}
+    ns = meta.get("namespace")
+    name = meta.get("name", "?")
+    return f"{obj.get('kind', '?')} {ns}/{name}" if ns else f"{obj.get('kind', '?')} {name}"
+
+
+@contextlib.contextmanager
+def kube_errors(server: str, what: str) -> Iterator[None]:
+    """Turn lightkube/httpx/ssl failures while doing ``what`` into KubeError."""
+    try:
+        yield
+    except ApiError as exc:
+        status = exc.status
+        message = (status.message or status.reason or "").strip()[:MESSAGE_LIMIT]
+        error = NotFound if status.code == 404 else KubeError
+        raise error(f"{what}: the API server answered {status.code}: {message}") from exc
+    except httpx.HTTPStatusError as exc:
+        code = exc.response.status_code
+        raise KubeError(f"{what}: the API server answered {code}") from exc
+    except httpx.TimeoutException as exc:
+        raise KubeError(f"{what}: the API server at {server} did not answer in time") from exc
+    except httpx.TransportError as exc:
+        raise KubeError(f"{what}: cannot reach the API server at {server}: {_cause(exc)}") from exc
+    except LoadResourceError as exc:
+        raise KubeError(f"{what}: {str(exc)[:MESSAGE_LIMIT]}") from exc
+
+
+def _cause(exc: BaseException) -> str:
+    """The innermost meaningful reason (e.g. the certificate verification failure)."""
+    inner: BaseException | None = exc
+    while inner is not None:
+        if isinstance(inner, ssl.SSLCertVerificationError):
+            return f"TLS verification failed ({inner.verify_message})"
+        inner = inner.__cause__ or inner.__context__
+    return str(exc) or type(exc).__name__
+
+
+class KubeApi:
+    """A connection to one cluster's API server with the admin credentials."""
+
+    def __init__(
+        self,
+        creds: KubeCredentials,
+        *,
+        timeout: float = 10.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.server = creds.server.rstrip("/")
+        self._transport = transport or build_transport(creds)
+        self._http = httpx.Client(
+            base_url=self.server, transport=self._transport, timeout=timeout, trust_env=False
+        )
+        config = KubeConfig.from_server(self.server)
+        self._kube = lightkube.Client(
+            config=config,
+            timeout=httpx.Timeout(timeout),
+            field_manager=FIELD_MANAGER,
+            trust_env=False,
+            transport=self._transport,
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> KubeApi:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ---- raw paths ----------------------------------------------------------------------
+
+    def readyz(self) -> tuple[bool, str]:
+        """(ready, what the server said) from ``/readyz``."""
+        with kube_errors(self.server, "GET /readyz"):
+            response = self._http.get("/readyz")
+        return response.status_code == 200, response.text.strip()[:MESSAGE_LIMIT]
+
+    def version(self) -> dict[str, Any]:
+        with kube_errors(self.server, "GET /version"):
+            response = self._http.get("/version")
+            response.raise_for_status()
+            doc = response.json()
+        if not isinstance(doc, dict):
+            raise KubeError("GET /version: the answer is not a JSON object")
+        return doc
+
+    # ---- typed reads --------------------------------------------------------------------
+
+    def nodes(self) -> list[dict[str, Any]]:
+        with kube_errors(self.server, "list nodes"):
+            return _dicts(self._kube.list(Node))
+
+    def pods(self, namespace: str | None = None) -> list[dict[str, Any]]:
+        with kube_errors(self.server, "list pods"):
+            return _dicts(self._kube.list(Pod, namespace=namespace or "*"))
+
+    def services(self, namespace: str | None = None) -> list[dict[str, Any]]:
+        with kube_errors(self.server, "list services"):
+            return _dicts(self._kube.list(Service, namespace=namespace or "*"))
+
+    def get(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> Any:
+        """The object as a dict; ``NotFound`` when it does not exist."""
+        with kube_errors(self.server, f"get {kind} {name}"):
+            res: Any = codecs.resource_registry.load(api_version, kind)
+            found: Any = (
+                self._kube.get(res, name, namespace=namespace or "default")
+                if issubclass(res, NamespacedResource)
+                else self._kube.get(res, name)
+            )
+            return found.to_dict()
+
+    def find(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> Any:
+        """Like ``get``, but None when the object does not exist."""
+        try:
+            return self.get(api_version, kind, name, namespace)
+        except NotFound:
+            return None
+
+    # ---- writes -------------------------------------------------------------------------
+
+    def apply(self, obj: dict[str, Any]) -> ApplyResult:
+        """Server-side apply ``obj`` (field manager ``homelab``, forcing conflicts)."""
+        ref = object_ref(obj)
+        with kube_errors(self.server, f"apply {ref}"):
+            res: Any = codecs.resource_registry.load(obj["apiVersion"], obj["kind"])
+            meta = dict(obj.get("metadata") or {})
+            namespace = None
+            if issubclass(res, NamespacedResource):
+                namespace = meta.setdefault("namespace", "default")
+            resource: Any = codecs.from_dict({**obj, "metadata": meta})
+            before = self.find(obj["apiVersion"], obj["kind"], meta.get("name", ""), namespace)
+            applied: Any = self._kube.apply(resource, force=True)
+            after: dict[str, Any] = applied.to_dict()
+        return ApplyResult(ref, _change(before, after), after)
+
+    def delete(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> None:
+        with kube_errors(self.server, f"delete {kind} {name}"):
+            res: Any = codecs.resource_registry.load(api_version, kind)
+            if issubclass(res, NamespacedResource):
+                self._kube.delete(res, name, namespace=namespace or "default")
+            else:
+                self._kube.delete(res, name)
+
+
+def _dicts(items: Any) -> list[dict[str, Any]]:
+    return [item.to_dict() for item in items]
+
+
+def _change(before: dict[str, Any] | None, after: dict[str, Any]) -> Change:
+    if before is None:
+        return "created"
+    old = (before.get("metadata") or {}).get("resourceVersion")
+    new = (after.get("metadata") or {}).get("resourceVersion")
+    return "unchanged" if old is not None and old == new else "configured"

@@ -1,0 +1,317 @@
+"""``homelab up``: from the spec to a working Kubernetes cluster whose health the tool checked.
+
+``up_lab`` first applies the plan (the provisioning verb, with apply's confirmation rules), then
+converges the cluster on one deadline (``timeout``, in the connection's seconds: virtual ones
+with ``--sim``):
+
+1. the admin kubeconfig, minted from the lab's CA in the state store (kubeadm's admin.conf
+   identity), written to ``.homelab/<lab>/admin.conf`` with mode 0600 and reused while it still
+   fits; the server is ``https://<control-plane endpoint>:6443``, or with ``--sim`` the loopback
+   address the simulator maps that endpoint to, with ``tls-server-name`` = the endpoint;
+2. the API server answering ``/readyz`` (TLS verified against the lab CA);
+3. the addons (engine.kube.addons), server-side applied;
+4. every node Ready and the system pods running (engine.kube.health).
+
+A node that does not come up is named with the last cloud-init / kubeadm phase it reached and
+where to look; nothing is torn down, so running ``up`` again finishes the job. No printing here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+
+from homelab.core.cluster import ClusterSecrets
+from homelab.core.plan.actions import Plan
+from homelab.core.render.kubeadm import API_PORT
+from homelab.engine.apply.progress import ProgressSink
+from homelab.engine.kube.addons import AddonReport, install_addons
+from homelab.engine.kube.client import KubeApi
+from homelab.engine.kube.diagnose import GuestPhase, explain_node, failed_guests, guest_phases
+from homelab.engine.kube.health import ExpectedNode, HealthReport, NodeHealth
+from homelab.engine.kube.kubeconfig import (
+    KubeCredentials,
+    credentials_of,
+    default_kubeconfig_path,
+    merge_into,
+    write_private,
+)
+from homelab.engine.kube.manifests import ManifestSource
+from homelab.engine.kube.wait import wait_api_ready, wait_healthy
+from homelab.engine.pki import mint_admin_kubeconfig
+from homelab.engine.proxmox.errors import ProxmoxError
+from homelab.engine.proxmox.wire import build_http_client
+from homelab.engine.state import state_dir
+from homelab.errors import KubeError, LabError
+from homelab.verbs.connection import Connection, sim_dir
+from homelab.verbs.lab import LabContext
+from homelab.verbs.provision import ApplyOutcome, apply_lab
+from homelab.verbs.secrets import cluster_secrets
+
+__all__ = ["ClusterNotReady", "UpOutcome", "admin_conf_path", "up_lab"]
+
+DEFAULT_TIMEOUT = 1800.0
+RENEW_BEFORE = dt.timedelta(days=30)
+SIM_POLL = 2.0
+Step = Callable[[str], None]
+
+
+class ClusterNotReady(KubeError):
+    """Nodes did not join, or the system pods did not run, in time."""
+
+
+@dataclass
+class UpOutcome:
+    """What ``up`` did and what the cluster looks like at the end."""
+
+    lab: str
+    applied: ApplyOutcome
+    endpoint: str
+    server: str
+    version: str
+    kubeconfig: Path
+    merged_into: Path | None
+    addons: AddonReport
+    health: HealthReport
+    load_balancer: str | None
+    elapsed: float
+
+    @property
+    def vms_changed(self) -> bool:
+        return self.applied.report is not None
+
+    @property
+    def noop(self) -> bool:
+        return not self.vms_changed and not self.addons.changed
+
+    def to_dict(self) -> dict[str, Any]:
+        report = self.applied.report
+        return {
+            "lab": self.lab,
+            "changed": not self.noop,
+            "vms": [{"vm": o.vm, "kind": o.kind, "ok": o.ok} for o in report.outcomes]
+            if report
+            else [],
+            "api_endpoint": f"https://{self.endpoint}:{API_PORT}",
+            "server": self.server,
+            "kubernetes_version": self.version,
+            "kubeconfig": str(self.kubeconfig),
+            "merged_into": str(self.merged_into) if self.merged_into else None,
+            "load_balancer_pool": self.load_balancer,
+            "addons": self.addons.to_dict(),
+            "health": self.health.to_dict(),
+            "elapsed_seconds": round(self.elapsed, 2),
+        }
+
+
+def admin_conf_path(spec_path: Path, lab: str) -> Path:
+    return state_dir(spec_path) / lab / "admin.conf"
+
+
+def up_lab(
+    conn: Connection,
+    ctx: LabContext,
+    *,
+    confirm: Callable[[Plan], bool],
+    progress: ProgressSink | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+    merge_kubeconfig: bool = False,
+    on_step: Step | None = None,
+) -> UpOutcome:
+    """Apply, then converge the cluster; raise ClusterNotReady naming what did not come up."""
+    started = time.monotonic()
+    step = on_step or (lambda _text: None)
+    applied = apply_lab(conn, ctx, confirm=confirm, progress=progress)
+    _raise_if_failed(applied)
+    deadline = conn.clock.monotonic() + timeout
+    converge = _Converge(conn, ctx, deadline, step)
+    secrets = cluster_secrets(ctx.store, ctx.lab)
+    server, server_name = converge.api_server()
+    path = admin_conf_path(ctx.spec_path, ctx.lab)
+    text = ensure_admin_kubeconfig(path, secrets, ctx.lab, server, server_name)
+    merged = None
+    if merge_kubeconfig:
+        merged = default_kubeconfig_path()
+        merge_into(merged, text, ctx.lab)
+    with KubeApi(credentials_of(text)) as api:
+        step(f"waiting for the API server at https://{converge.endpoint}:{API_PORT}")
+        version = wait_api_ready(
+            api, conn.clock, timeout=converge.left(), endpoint=converge.endpoint
+        )
+        addons = install_addons(
+            api,
+            ctx.artifacts.cluster,
+            converge.manifest_source(),
+            conn.clock,
+            timeout=converge.left(),
+            on_step=lambda what: step(f"applying {what}"),
+        )
+        step("waiting for every node to be Ready and the system pods to run")
+        health = wait_healthy(
+            api,
+            converge.expected,
+            conn.clock,
+            timeout=converge.left(),
+            load_balancer=converge.load_balancer is not None,
+            on_poll=converge.check_guests,
+        )
+    if not health.ok:
+        converge.fail(health)
+    return UpOutcome(
+        lab=ctx.lab,
+        applied=applied,
+        endpoint=converge.endpoint,
+        server=server,
+        version=version,
+        kubeconfig=path,
+        merged_into=merged,
+        addons=addons,
+        health=health,
+        load_balancer=converge.load_balancer,
+        elapsed=time.monotonic() - started,
+    )
+
+
+def _raise_if_failed(applied: ApplyOutcome) -> None:
+    failed = applied.report.failed if applied.report else []
+    if failed:
+        first = failed[0]
+        raise LabError(
+            f"provisioning failed for {len(failed)} VM(s); {first.vm}: {first.error}",
+            hint="fix the cause and run `homelab up` again; it resumes where it stopped",
+        )
+
+
+class _Converge:
+    """The converge phase's shared facts: the deadline, the endpoint, the expected nodes."""
+
+    def __init__(self, conn: Connection, ctx: LabContext, deadline: float, step: Step) -> None:
+        self.conn = conn
+        self.ctx = ctx
+        self.deadline = deadline
+        self.step = step
+        self.endpoint = str(ctx.spec.api_endpoint())
+        lb = ctx.spec.kubernetes.load_balancer
+        self.load_balancer = f"{lb.first}-{lb.last}" if lb is not None else None
+        self.expected = [
+            ExpectedNode(name, vm.role, str(vm.ip)) for name, vm in ctx.spec.vms.items()
+        ]
+        self._last_guest_check = float("-inf")
+
+    def left(self) -> float:
+        return max(self.deadline - self.conn.clock.monotonic(), 0.0)
+
+    @property
+    def sim(self) -> bool:
+        return self.conn.sim is not None
+
+    def api_server(self) -> tuple[str, str | None]:
+        """The URL to reach the API server at, and the TLS server name if it differs."""
+        if not self.sim:
+            return f"https://{self.endpoint}:{API_PORT}", None
+        key = f"{self.endpoint}:{API_PORT}"
+        self.step(f"waiting for the simulated control plane at {key}")
+        while True:
+            mapped = self.conn.client.get("/_sim/kube")
+            if isinstance(mapped, dict) and isinstance(mapped.get(key), str):
+                return mapped[key], self.endpoint
+            self.check_guests(None, only=self.ctx.spec.control_planes)
+            if self.left() <= 0:
+                self.fail_api(key)
+            self.conn.clock.sleep(SIM_POLL)
+
+    def manifest_source(self) -> ManifestSource:
+        if not self.sim:
+            return ManifestSource.from_env(state_dir(self.ctx.spec_path) / "cache" / "manifests")
+        settings = self.conn.client.settings
+        return ManifestSource(
+            cache_dir=sim_dir(self.ctx.spec_path, self.ctx.lab) / "cache" / "manifests",
+            mirror=f"{settings.base_url}/_sim/manifests",
+            mirror_client=lambda: build_http_client(settings, None),
+        )
+
+    def guest_phases(self) -> dict[str, GuestPhase]:
+        if not self.sim:
+            return {}
+        try:
+            return guest_phases(self.conn.client.get("/_sim/guests"))
+        except ProxmoxError:
+            return {}
+
+    def check_guests(self, health: HealthReport | None, *, only: list[str] | None = None) -> None:
+        """With --sim: stop early when a guest's bootstrap failed for good (a refused join)."""
+        if not self.sim or self.conn.clock.monotonic() - self._last_guest_check < SIM_POLL:
+            return
+        self._last_guest_check = self.conn.clock.monotonic()
+        pending = only if only is not None else [n.name for n in health.not_ready] if health else []
+        failed = failed_guests(self.guest_phases(), pending)
+        if failed:
+            nodes = {n.name: n for n in health.nodes} if health else {}
+            lines = [
+                explain_node(nodes.get(g.vm) or self._absent(g.vm), g, user=self.user)
+                for g in failed
+            ]
+            raise ClusterNotReady(
+                "; ".join(lines),
+                hint="fix the cause and run `homelab up` again; the rest of the lab is kept",
+            )
+
+    @property
+    def user(self) -> str:
+        return self.ctx.spec.access.user
+
+    def _absent(self, name: str) -> NodeHealth:
+        vm = self.ctx.spec.vms[name]
+        return NodeHealth(name, vm.role, str(vm.ip), "", False, False)
+
+    def fail_api(self, key: str) -> None:
+        phases = self.guest_phases()
+        lines = [
+            explain_node(self._absent(n), phases.get(n), user=self.user)
+            for n in self.ctx.spec.control_planes
+        ]
+        raise ClusterNotReady(
+            f"the API server at {key} did not come up in time; " + "; ".join(lines),
+            hint="run `homelab up` again to keep waiting, or raise --timeout",
+        )
+
+    def fail(self, health: HealthReport) -> None:
+        phases = self.guest_phases()
+        lines = [explain_node(n, phases.get(n.name), user=self.user) for n in health.not_ready]
+        lines += [p for p in health.problems() if not p.startswith("node ")]
+        raise ClusterNotReady(
+            "the cluster is not healthy in time: " + "; ".join(lines),
+            hint="the lab is left as it is; run `homelab up` again to finish the job",
+        )
+
+
+def ensure_admin_kubeconfig(
+    path: Path, secrets: ClusterSecrets, lab: str, server: str, server_name: str | None
+) -> str:
+    """The admin kubeconfig at ``path``: kept while it fits, else minted anew (0600)."""
+    try:
+        current = path.read_text(encoding="utf-8")
+    except OSError:
+        current = None
+    if current is not None and _still_fits(current, secrets, server, server_name):
+        return current
+    text = mint_admin_kubeconfig(secrets, cluster=lab, server=server, tls_server_name=server_name)
+    write_private(path, text)
+    return text
+
+
+def _still_fits(text: str, secrets: ClusterSecrets, server: str, name: str | None) -> bool:
+    try:
+        creds: KubeCredentials = credentials_of(text)
+        cert = x509.load_pem_x509_certificate(creds.client_cert_pem.encode("ascii"))
+    except (KubeError, ValueError):
+        return False
+    fresh = cert.not_valid_after_utc - dt.datetime.now(dt.UTC) > RENEW_BEFORE
+    same = (creds.server, creds.tls_server_name, creds.ca_pem) == (server, name, secrets.ca_cert)
+    return fresh and same
