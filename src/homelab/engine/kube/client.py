@@ -103,7 +103,15 @@ class KubeApi:
         self._http = httpx.Client(
             base_url=self.server, transport=self._transport, timeout=timeout, trust_env=False
         )
-        config = KubeConfig.from_server(self.server)
+        # TLS and the client certificate live in the transport: lightkube gets a bare config.
+        config = KubeConfig.from_dict(
+            {
+                "clusters": [{"name": "lab", "cluster": {"server": self.server}}],
+                "users": [{"name": "admin", "user": {}}],
+                "contexts": [{"name": "lab", "context": {"cluster": "lab", "user": "admin"}}],
+                "current-context": "lab",
+            }
+        )
         self._kube = lightkube.Client(
             config=config,
             timeout=httpx.Timeout(timeout),

@@ -62,6 +62,11 @@ class ServerNameTransport(httpx.BaseTransport):
             request.extensions = {**request.extensions, "sni_hostname": self._server_name}
         return self._inner.handle_request(request)
 
+    def __deepcopy__(self, memo: dict[int, object]) -> ServerNameTransport:
+        # lightkube passes its connection parameters through dataclasses.asdict, which deep-
+        # copies them; a transport (sockets, an SSLContext) is shared, never copied.
+        return self
+
     def close(self) -> None:
         with contextlib.suppress(Exception):
             self._inner.close()
