@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed-stamp
 
-.PHONY: demo test lint typecheck layers unit clean
+.PHONY: demo demo-clean test lint typecheck layers unit clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -13,11 +13,13 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# The simulated lab is kept between runs (a second `make demo` shows the no-op).
 demo: $(STAMP)
-	$(BIN)/homelab validate examples/home-lab.yaml
-	$(BIN)/homelab render examples/home-lab.yaml --out out/home-lab
-	$(BIN)/homelab apply examples/home-lab.yaml --sim --yes
-	$(BIN)/homelab plan examples/home-lab.yaml --sim --detailed-exitcode
+	$(BIN)/homelab up examples/home-lab.yaml --sim --yes
+
+# Forget the simulated demo lab (its simulator state, admin kubeconfig and secrets).
+demo-clean:
+	rm -rf examples/.homelab
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks scripts
