@@ -56,7 +56,7 @@ class Limits:
     task_timeout: float = 1800.0
     agent_timeout: float = 180.0
     poll: float = 0.25
-    poll_cap: float = 1.0
+    poll_cap: float = 0.5
     wait_agent: bool = True
 
 

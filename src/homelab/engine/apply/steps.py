@@ -271,10 +271,15 @@ def upload_seed(rt: Runtime, ref: VmRef, desired: DesiredVm) -> None:
     if present.get(desired.seed_volid) == len(data):
         return
     rt.journal.put(seed_key(ref.node, desired.seed_volid), _seed_intent(ref, desired))
+    path = f"/nodes/{path_segment(ref.node)}/storage/{path_segment(desired.iso_storage)}/upload"
+    files = {"filename": (desired.seed_volume, data, "application/octet-stream")}
+
+    def dispatch() -> str | None:
+        reply = rt.client.request("POST", path, {"content": "iso"}, idempotent=True, files=files)
+        return None if reply["data"] is None else str(reply["data"])
+
     with rt.node_slot(ref.node):
-        rt.client.upload_iso(
-            ref.node, desired.iso_storage, desired.seed_volume, data, timeout=rt.limits.task_timeout
-        )
+        run_task(rt, dispatch, f"upload of {desired.seed_volume}")
 
 
 def seed_key(node: str, volid: str) -> str:
