@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from homelab.core.desired import DesiredVm, is_seed_volume_of, lab_tag
-from homelab.core.observed import VmConfig, parse_config, volume_filename
+from homelab.core.observed import Observed, VmConfig, parse_config, volume_filename
+from homelab.core.plan.sources import find_templates, pick_template
 from homelab.core.render.network import vm_mac
 from homelab.engine.apply.runtime import Runtime
 from homelab.engine.apply.vmconfig import config_changes, seed_attached, seed_drive_value
@@ -38,6 +39,7 @@ __all__ = [
     "clone_vm",
     "configure_vm",
     "destroy_vm",
+    "find_vm_template",
     "read_config",
     "resize_disk",
     "restart_vm",
@@ -79,6 +81,17 @@ class VmRef:
 class Template:
     node: str
     vmid: int
+
+
+def find_vm_template(observed: Observed, desired: DesiredVm) -> Template:
+    """The template ``desired`` is cloned from: the copy on its node, else the lowest VMID."""
+    chosen = pick_template(find_templates(desired.template, observed.vms), desired.node)
+    if chosen is None:
+        raise LabError(
+            f"template {desired.template!r} not found on Proxmox",
+            hint="check proxmox.template (a template's name or VMID) and the token's VM.Audit",
+        )
+    return Template(node=chosen.node, vmid=chosen.vmid)
 
 
 def journal_key(vm: str) -> str:
