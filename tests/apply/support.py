@@ -13,6 +13,7 @@ import yaml
 from homelab.engine.apply.runtime import Clock, Limits
 from homelab.engine.proxmox.config import ConnectionSettings, parse_token
 from homelab.sim.pve.faults import FaultProfile
+from homelab.sim.pve.requestlog import LoggedRequest
 from homelab.sim.pve.simulator import PveSimulator, SimConfig
 from homelab.sim.server import start_server
 from homelab.sim.transport import SimTransport
@@ -43,14 +44,19 @@ def _merge(data: dict[str, Any], keys: list[str], value: Any) -> None:
         data[keys[-1]] = value
 
 
-#: Every simulator made by new_sim during a test (conftest checks their request logs).
+#: Every simulator made by new_sim during a test, and every request their schema validation
+#: rejected (conftest fails the test if there is any).
 SIMS: list[PveSimulator] = []
+REJECTED: list[LoggedRequest] = []
 
 
 def new_sim(
     nodes: tuple[str, ...] = ("pve",), faults: FaultProfile | None = None, scale: float = SCALE
 ) -> PveSimulator:
-    sim = PveSimulator(SimConfig(nodes=nodes, time_scale=scale, faults=faults, seed=1))
+    config = SimConfig(
+        nodes=nodes, time_scale=scale, faults=faults, seed=1, on_rejection=REJECTED.append
+    )
+    sim = PveSimulator(config)
     SIMS.append(sim)
     return sim
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from tests.apply.support import (
     write_spec,
     yes,
 )
+from tests.conftest import postgres_url
 
 
 def test_fresh_apply_over_https_then_a_noop_plan_costs_one_plus_nodes_requests(lab: Lab) -> None:
@@ -170,3 +172,28 @@ def test_a_second_apply_on_a_locked_lab_is_refused(lab: Lab) -> None:
     finally:
         other.close()
     assert guests(sim) == []
+
+
+def test_apply_with_the_state_in_postgresql(tmp_path: Path) -> None:
+    url = postgres_url()
+    if not url:
+        pytest.skip("no PostgreSQL (make test starts one)")
+    name = f"pg-{uuid.uuid4().hex[:8]}"
+    path = write_spec(tmp_path, {"name": name})
+    ctx = prepare_lab(path, store=open_store(path, url=url))
+    sim = new_sim()
+    conn = inprocess(sim)
+    other = open_store(path, url=url)
+    try:
+        with (
+            other.lock(name, purpose="apply"),
+            pytest.raises(StateLockedError, match="is locked"),
+        ):
+            apply_lab(conn, ctx, confirm=yes, limits=FAST)
+        outcome = apply_lab(conn, ctx, confirm=yes, limits=FAST)
+        assert outcome.report is not None and outcome.report.ok
+        assert_converged(sim, ctx, conn)
+        assert other.history(name).recent(1)[0].event == "apply"
+    finally:
+        other.close()
+        ctx.close()

@@ -15,20 +15,15 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from homelab.core.desired import DesiredVm
-from homelab.core.observed import Observed
 from homelab.core.plan.actions import Action, CreateVm, DestroyVm, ReplaceVm, UpdateVm, kind_of
 from homelab.engine.apply import steps
 from homelab.engine.apply.runtime import Runtime
 from homelab.engine.apply.steps import Template, VmRef
 from homelab.errors import LabError
 
-__all__ = ["Gate", "MissingTemplate", "VmOutcome", "find_template", "run_action"]
+__all__ = ["Gate", "VmOutcome", "run_action"]
 
 T = TypeVar("T")
-
-
-class MissingTemplate(LabError):
-    """The spec's template does not exist on Proxmox."""
 
 
 @dataclass
@@ -59,23 +54,6 @@ class Gate:
     def wait(self) -> None:
         with self._cond:
             self._cond.wait_for(lambda: not self._left)
-
-
-def find_template(observed: Observed, template: str, node: str) -> Template:
-    """The template called (or numbered) ``template``, on ``node`` if there is one there."""
-    found = [
-        vm
-        for vm in observed.vms
-        if vm.template and (vm.name == template or str(vm.vmid) == template)
-    ]
-    if not found:
-        raise MissingTemplate(
-            f"template {template!r} not found on Proxmox",
-            hint="check proxmox.template (a template's name or VMID) and the token's VM.Audit",
-        )
-    local = [vm for vm in found if vm.node == node]
-    chosen = (local or found)[0]
-    return Template(node=chosen.node, vmid=chosen.vmid)
 
 
 def run_action(

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 
 from homelab.core.observed import Observed
 from homelab.core.plan.actions import Action, CreateVm, DestroyVm, Plan, ReplaceVm
-from homelab.engine.apply.chains import Gate, VmOutcome, find_template, run_action
+from homelab.engine.apply.chains import Gate, VmOutcome, run_action
 from homelab.engine.apply.runtime import Runtime
-from homelab.engine.apply.steps import Template
+from homelab.engine.apply.steps import Template, find_vm_template
 
 __all__ = ["ApplyReport", "execute_plan"]
 
@@ -44,7 +44,7 @@ def resolve_templates(plan: Plan, observed: Observed) -> dict[str, Template]:
     return {
         action.vm: Template(action.source.node, action.source.vmid)
         if action.source is not None
-        else find_template(observed, action.desired.template, action.desired.node)
+        else find_vm_template(observed, action.desired)
         for action in plan.changes
         if isinstance(action, CreateVm | ReplaceVm)
     }

@@ -56,7 +56,7 @@ class Limits:
     task_timeout: float = 1800.0
     agent_timeout: float = 180.0
     poll: float = 0.25
-    poll_cap: float = 1.0
+    poll_cap: float = 0.5
     wait_agent: bool = True
 
 
@@ -75,6 +75,7 @@ class Runtime:
     progress: ProgressSink = field(default_factory=Silent)
     _node_slots: dict[str, threading.BoundedSemaphore] = field(default_factory=dict)
     _storage_locks: dict[tuple[str, str], threading.Lock] = field(default_factory=dict)
+    _storage_keys: dict[tuple[str, str], tuple[str, str]] = field(default_factory=dict)
     _guard: threading.Lock = field(default_factory=threading.Lock)
 
     def emit(self, vm: str, phase: str, status: Status, detail: str = "") -> None:
@@ -90,9 +91,19 @@ class Runtime:
 
     def storage_lock(self, node: str, storage: str) -> threading.Lock:
         """The lock that serialises full clones onto one storage (PVE holds its storage lock
-        through the whole copy, and parallel ones time out)."""
+        through the whole copy, and parallel ones time out). A shared storage (Ceph, NFS...)
+        is one storage for every node; a local one (local-lvm) is one per node."""
         with self._guard:
-            return self._storage_locks.setdefault((node, storage), threading.Lock())
+            key = self._storage_keys.get((node, storage))
+        if key is None:
+            try:
+                shared = self.client.storage_status(node, storage).shared
+            except ProxmoxError:
+                shared = False  # the clone itself will say what is wrong with the storage
+            key = ("*" if shared else node, storage)
+        with self._guard:
+            self._storage_keys[(node, storage)] = key
+            return self._storage_locks.setdefault(key, threading.Lock())
 
     def wait_task(self, upid: str, *, timeout: float | None = None) -> TaskResult:
         """Wait for a task; TaskFailed (classified) unless it ended OK or with warnings."""

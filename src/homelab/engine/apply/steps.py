@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from homelab.core.desired import DesiredVm, is_seed_volume_of, lab_tag
-from homelab.core.observed import VmConfig, parse_config, volume_filename
+from homelab.core.observed import Observed, VmConfig, parse_config, volume_filename
+from homelab.core.plan.sources import find_templates, pick_template
 from homelab.core.render.network import vm_mac
 from homelab.engine.apply.runtime import Runtime
 from homelab.engine.apply.vmconfig import config_changes, seed_attached, seed_drive_value
@@ -38,6 +39,7 @@ __all__ = [
     "clone_vm",
     "configure_vm",
     "destroy_vm",
+    "find_vm_template",
     "read_config",
     "resize_disk",
     "restart_vm",
@@ -79,6 +81,17 @@ class VmRef:
 class Template:
     node: str
     vmid: int
+
+
+def find_vm_template(observed: Observed, desired: DesiredVm) -> Template:
+    """The template ``desired`` is cloned from: the copy on its node, else the lowest VMID."""
+    chosen = pick_template(find_templates(desired.template, observed.vms), desired.node)
+    if chosen is None:
+        raise LabError(
+            f"template {desired.template!r} not found on Proxmox",
+            hint="check proxmox.template (a template's name or VMID) and the token's VM.Audit",
+        )
+    return Template(node=chosen.node, vmid=chosen.vmid)
 
 
 def journal_key(vm: str) -> str:
@@ -271,10 +284,15 @@ def upload_seed(rt: Runtime, ref: VmRef, desired: DesiredVm) -> None:
     if present.get(desired.seed_volid) == len(data):
         return
     rt.journal.put(seed_key(ref.node, desired.seed_volid), _seed_intent(ref, desired))
+    path = f"/nodes/{path_segment(ref.node)}/storage/{path_segment(desired.iso_storage)}/upload"
+    files = {"filename": (desired.seed_volume, data, "application/octet-stream")}
+
+    def dispatch() -> str | None:
+        reply = rt.client.request("POST", path, {"content": "iso"}, idempotent=True, files=files)
+        return None if reply["data"] is None else str(reply["data"])
+
     with rt.node_slot(ref.node):
-        rt.client.upload_iso(
-            ref.node, desired.iso_storage, desired.seed_volume, data, timeout=rt.limits.task_timeout
-        )
+        run_task(rt, dispatch, f"upload of {desired.seed_volume}")
 
 
 def seed_key(node: str, volid: str) -> str:
