@@ -564,6 +564,12 @@ class Shell:
             return (yield from builtin(args, io, stdin))
         if name == "sh" and args[:1] == ["-c"] and len(args) >= 2:
             return (yield from self.run_script(args[1], io))
+        if name == "env":
+            while args and "=" in args[0] and args[0].split("=", 1)[0].isidentifier():
+                args = args[1:]
+            if not args:
+                return 0
+            return (yield from self._exec(args, io, stdin, scope))
         command = self.lookup(name)
         if command is None:
             io.err.write(f"sh: 1: {name}: not found\n")
