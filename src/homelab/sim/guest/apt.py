@@ -156,21 +156,20 @@ def install(system: GuestSystem, names: list[str], io: Streams, *, allow_held: b
             wanted.setdefault(dep, None)
     available = _available(system)
     chosen: dict[str, str] = {}
-    for name, version in wanted.items():
+    for name, pinned in wanted.items():
         versions = available.get(name)
         if not versions:
             io.err.write(f"E: Unable to locate package {name}\n")
             return 100
-        if version is not None and version not in versions:
-            io.err.write(f"E: Version '{version}' for '{name}' was not found\n")
+        if pinned is not None and pinned not in versions:
+            io.err.write(f"E: Version '{pinned}' for '{name}' was not found\n")
             return 100
-        chosen[name] = version or versions[-1]
+        chosen[name] = pinned or versions[-1]
     changed = {n: v for n, v in chosen.items() if system.installed.get(n) != v}
     held = sorted(n for n in changed if n in system.held and n in system.installed)
     if held and not allow_held:
         io.err.write(
-            "E: Held packages were changed and -y was used without "
-            "--allow-change-held-packages.\n"
+            "E: Held packages were changed and -y was used without --allow-change-held-packages.\n"
         )
         return 100
     yield SECONDS_PER_PACKAGE * len(changed)

@@ -162,7 +162,9 @@ def _hostname(m: Machine, config: dict[str, Any]) -> Gen:
 
 
 def _write_files(m: Machine, config: dict[str, Any], *, deferred: bool) -> Gen:
-    m.set_cloud_init("final" if deferred else "init", "write_files" + ("_deferred" if deferred else ""))
+    m.set_cloud_init(
+        "final" if deferred else "init", "write_files" + ("_deferred" if deferred else "")
+    )
     yield INIT_SECONDS / 2
     for entry in config.get("write_files") or []:
         if bool(entry.get("defer", False)) != deferred:
@@ -220,7 +222,9 @@ def _store_runcmd(m: Machine, config: dict[str, Any]) -> Gen:
 def _packages(m: Machine, config: dict[str, Any]) -> Gen:
     m.set_cloud_init("final", "package_update_upgrade_install")
     io = m.streams()
-    wanted = [p if isinstance(p, str) else "=".join(map(str, p)) for p in config.get("packages") or []]
+    wanted = [
+        p if isinstance(p, str) else "=".join(map(str, p)) for p in config.get("packages") or []
+    ]
     if config.get("package_update") or config.get("package_upgrade") or wanted:
         status = yield from apt.update(m.system, io)
         if status:
@@ -230,7 +234,9 @@ def _packages(m: Machine, config: dict[str, Any]) -> Gen:
     if wanted:
         status = yield from apt.install(m.system, wanted, io, allow_held=False)
         if status:
-            m.log("cc_package_update_upgrade_install: Failed to install packages: " + " ".join(wanted))
+            m.log(
+                "cc_package_update_upgrade_install: Failed to install packages: " + " ".join(wanted)
+            )
             return status
     return 0
 

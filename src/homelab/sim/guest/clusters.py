@@ -110,7 +110,7 @@ class ClusterBook:
             held = self.kube_vip_at(ip)
             if held is None or held[0] != record.endpoint_host:
                 continue
-            vip, kubeconfig = held
+            kubeconfig = held[1]
             if kubeconfig == SUPER_ADMIN_CONF and ip == self._init_ip(record):
                 return True
             if kubeconfig == ADMIN_CONF and record.initialized:
@@ -151,9 +151,7 @@ def same_certificate(pem_a: str, pem_b: str) -> bool:
         b = x509.load_pem_x509_certificate(pem_b.encode())
     except ValueError:
         return False
-    return a.public_bytes(serialization.Encoding.DER) == b.public_bytes(
-        serialization.Encoding.DER
-    )
+    return a.public_bytes(serialization.Encoding.DER) == b.public_bytes(serialization.Encoding.DER)
 
 
 def spki_hash(pem: str) -> str | None:

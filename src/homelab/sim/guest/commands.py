@@ -112,7 +112,9 @@ class CommandTable:
         for arg in (a for a in args if a != "-w"):
             key, sep, value = arg.partition("=")
             if sep and not self.system.set_sysctl(key.strip(), value.strip()):
-                io.err.write(f"sysctl: cannot stat /proc/sys/{key.replace('.', '/')}: No such file\n")
+                io.err.write(
+                    f"sysctl: cannot stat /proc/sys/{key.replace('.', '/')}: No such file\n"
+                )
                 status = 255
             elif not sep:
                 current = self.system.proc_sys(key)
@@ -219,7 +221,9 @@ class CommandTable:
             io.err.write(f"install: cannot stat '{src}': No such file or directory\n")
             return 1
         if not parents and not self.system.is_dir(posixpath.dirname(dst)):
-            io.err.write(f"install: cannot create regular file '{dst}': No such file or directory\n")
+            io.err.write(
+                f"install: cannot create regular file '{dst}': No such file or directory\n"
+            )
             return 1
         self.system.write(dst, data, mode)
         return 0
@@ -328,7 +332,9 @@ class CommandTable:
             io.err.write(f"Failed to {what}: {tail}\n")
             return 1 if verb in {"enable", "disable"} else 5
         if self.system.units.get(unit) == "masked" and verb in {"enable", "start", "restart"}:
-            io.err.write(f"Failed to {verb} {_unit_file(unit)}: Unit {_unit_file(unit)} is masked.\n")
+            io.err.write(
+                f"Failed to {verb} {_unit_file(unit)}: Unit {_unit_file(unit)} is masked.\n"
+            )
             return 1
         if verb in {"enable", "disable"}:
             self.system.units[unit] = "enabled" if verb == "enable" else "disabled"
@@ -444,7 +450,12 @@ def _unit_file(unit: str) -> str:
 
 def _curl_options(args: list[str]) -> dict[str, str]:
     opts: dict[str, str] = {}
-    with_value = {"--max-time": "max-time", "--cacert": "cacert", "-o": "output", "--retry": "retry"}
+    with_value = {
+        "--max-time": "max-time",
+        "--cacert": "cacert",
+        "-o": "output",
+        "--retry": "retry",
+    }
     flags = {"f": "fail", "s": "silent", "S": "show-error", "L": "location", "k": "insecure"}
     rest = iter(args)
     for arg in rest:

@@ -123,7 +123,9 @@ def _success(verb: str) -> str:
 
 def _load_config(node: Node, args: list[str]) -> Config:
     if "--config" not in args or args.index("--config") + 1 >= len(args):
-        raise KubeadmFailure("the simulated kubeadm needs --config FILE (flags-only is not modelled)")
+        raise KubeadmFailure(
+            "the simulated kubeadm needs --config FILE (flags-only is not modelled)"
+        )
     path = args[args.index("--config") + 1]
     extra = [
         a.split("=", 1)[0]
@@ -144,7 +146,10 @@ def _load_config(node: Node, args: list[str]) -> Config:
     found: dict[str, dict[str, Any]] = {}
     for doc in docs:
         kind, api = str(doc.get("kind")), str(doc.get("apiVersion"))
-        if kind in {"InitConfiguration", "ClusterConfiguration", "JoinConfiguration"} and api != API:
+        if (
+            kind in {"InitConfiguration", "ClusterConfiguration", "JoinConfiguration"}
+            and api != API
+        ):
             raise KubeadmFailure(f'no kind "{kind}" is registered for version "{api}"')
         found[kind] = doc
     return Config(
@@ -187,9 +192,13 @@ def _preflight(node: Node, *, control_plane: bool, ignored: set[str], init: bool
     system = node.system
     errors: list[tuple[str, str]] = []
     if control_plane and node.cpus < 2:
-        errors.append(("NumCPU", f"the number of available CPUs {node.cpus} is less than the required 2"))
+        errors.append(
+            ("NumCPU", f"the number of available CPUs {node.cpus} is less than the required 2")
+        )
     if control_plane and node.mem_mib < 1700:
-        errors.append(("Mem", f"the system RAM ({node.mem_mib} MB) is less than the minimum 1700 MB"))
+        errors.append(
+            ("Mem", f"the system RAM ({node.mem_mib} MB) is less than the minimum 1700 MB")
+        )
     if system.swap_on:
         errors.append(("Swap", "running with swap on is not supported. Please disable swap"))
     bridge = system.proc_sys("net.bridge.bridge-nf-call-iptables")
@@ -216,7 +225,11 @@ def _preflight(node: Node, *, control_plane: bool, ignored: set[str], init: bool
         )
     errors += _cri_errors(system)
     errors += _file_errors(system, control_plane=control_plane, init=init)
-    fatal = [(name, text) for name, text in errors if name.lower() not in ignored and "all" not in ignored]
+    fatal = [
+        (name, text)
+        for name, text in errors
+        if name.lower() not in ignored and "all" not in ignored
+    ]
     if fatal:
         lines = "".join(f"\t[ERROR {name}]: {text}\n" for name, text in fatal)
         raise KubeadmFailure(
@@ -233,7 +246,7 @@ def _cri_errors(system: GuestSystem) -> list[tuple[str, str]]:
         return [
             (
                 "CRI",
-                "container runtime is not running: output: time=\"\" level=fatal msg=\"validate "
+                'container runtime is not running: output: time="" level=fatal msg="validate '
                 "service connection: validate CRI v1 runtime API for endpoint "
                 '\\"unix:///var/run/containerd/containerd.sock\\": rpc error: code = '
                 'Unavailable desc = connection error"',
@@ -253,10 +266,11 @@ def _cri_errors(system: GuestSystem) -> list[tuple[str, str]]:
 def _file_errors(system: GuestSystem, *, control_plane: bool, init: bool) -> list[tuple[str, str]]:
     errors = []
     if system.exists(KUBELET_CONF):
-        errors.append(("FileAvailable--etc-kubernetes-kubelet.conf", f"{KUBELET_CONF} already exists"))
-    if control_plane and not init:
-        if system.listdir(MANIFESTS):
-            errors.append(("DirAvailable--etc-kubernetes-manifests", f"{MANIFESTS} is not empty"))
+        errors.append(
+            ("FileAvailable--etc-kubernetes-kubelet.conf", f"{KUBELET_CONF} already exists")
+        )
+    if control_plane and not init and system.listdir(MANIFESTS):
+        errors.append(("DirAvailable--etc-kubernetes-manifests", f"{MANIFESTS} is not empty"))
     if init and system.exists(f"{MANIFESTS}/kube-apiserver.yaml"):
         errors.append(
             (
@@ -274,17 +288,19 @@ def _kubelet_skew(system: GuestSystem, control_plane: str) -> None:
     if "kubelet" not in system.installed:
         raise KubeadmFailure(
             "error execution phase preflight: [preflight] Some fatal errors occurred:\n"
-            '\t[ERROR FileExisting-kubelet]: kubelet not found in system path'
+            "\t[ERROR FileExisting-kubelet]: kubelet not found in system path"
         )
     if _minor(kubelet) > _minor(control_plane) or (
         _minor(kubelet) == _minor(control_plane)
-        and [int(x) for x in kubelet.split(".")] > [int(x) for x in control_plane.lstrip("v").split(".")]
+        and [int(x) for x in kubelet.split(".")]
+        > [int(x) for x in control_plane.lstrip("v").split(".")]
     ):
         raise KubeadmFailure(
             "error execution phase preflight: [preflight] Some fatal errors occurred:\n"
             "\t[ERROR KubeletVersion]: the kubelet version is higher than the control plane "
             "version. This is not a supported version skew and may lead to a malfunctional "
-            f'cluster. Kubelet version: "{kubelet}" Control plane version: "{control_plane.lstrip("v")}"'
+            f'cluster. Kubelet version: "{kubelet}" Control plane version: '
+            f'"{control_plane.lstrip("v")}"'
         )
 
 
@@ -308,7 +324,13 @@ def _init(node: Node, config: Config, ignored: set[str]) -> Gen:
     ca_cert, ca_key = _cluster_ca(node.system)
     node.set_kubeadm("kubeconfig")
     yield 1.0
-    for name in ("admin.conf", "super-admin.conf", "kubelet.conf", "controller-manager.conf", "scheduler.conf"):
+    for name in (
+        "admin.conf",
+        "super-admin.conf",
+        "kubelet.conf",
+        "controller-manager.conf",
+        "scheduler.conf",
+    ):
         node.system.write(f"/etc/kubernetes/{name}", b"simulated kubeconfig\n", 0o600)
     node.set_kubeadm("kubelet-start")
     yield 2.0
@@ -322,7 +344,9 @@ def _init(node: Node, config: Config, ignored: set[str]) -> Gen:
     yield from _wait_control_plane(node, config)
     name = str(reg.get("name") or node.system.hostname)
     ip = _node_ip(config.init, reg)
-    record = _create_cluster(node, config, name, ip, version, (ca_cert, ca_key), (pod_cidr, service_cidr))
+    record = _create_cluster(
+        node, config, name, ip, version, (ca_cert, ca_key), (pod_cidr, service_cidr)
+    )
     _register(node, record, name, ip, "control-plane")
     node.set_kubeadm("upload-config")
     yield from _upload_config(node, record)
@@ -333,6 +357,7 @@ def _init(node: Node, config: Config, ignored: set[str]) -> Gen:
     node.set_kubeadm("addon")
     yield 5.0
     node.set_kubeadm("done")
+    return 0
 
 
 def _networking(cluster: dict[str, Any]) -> tuple[str, str]:
@@ -351,7 +376,7 @@ def _networking(cluster: dict[str, Any]) -> tuple[str, str]:
             raise KubeadmFailure(
                 f'networking.{field_name}: Invalid value: "{value}": couldn\'t parse subnet'
             ) from None
-    if nets[0].overlaps(nets[1]):  # type: ignore[arg-type]
+    if nets[0].overlaps(nets[1]):
         raise KubeadmFailure(
             f'networking.podSubnet: Invalid value: "{pod}": overlaps the service subnet {service}'
         )
@@ -385,7 +410,7 @@ def _cluster_ca(system: GuestSystem) -> tuple[str, str]:
     if not key_matches(cert_pem, key_pem):
         raise KubeadmFailure(
             "error execution phase certs/ca: failure loading ca certificate authority: "
-            "the certificate authority \"ca\" is not valid: the certificate is not valid for "
+            'the certificate authority "ca" is not valid: the certificate is not valid for '
             f"the key {PKI}/ca.key"
         )
     return cert_pem, key_pem
@@ -404,7 +429,9 @@ def key_matches(cert_pem: str, key_pem: str) -> bool:
 
 def _wait_control_plane(node: Node, config: Config) -> Gen:
     driver = str(config.kubelet.get("cgroupDriver") or "systemd")
-    containerd_systemd = "SystemdCgroup = true" in (node.system.text("/etc/containerd/config.toml") or "")
+    containerd_systemd = "SystemdCgroup = true" in (
+        node.system.text("/etc/containerd/config.toml") or ""
+    )
     if (driver == "systemd") != containerd_systemd:
         yield API_WAIT_TIMEOUT
         raise KubeadmFailure(
@@ -425,7 +452,9 @@ def _node_ip(init_or_join: dict[str, Any] | None, reg: dict[str, Any]) -> str:
     local = doc.get("localAPIEndpoint") or (doc.get("controlPlane") or {}).get("localAPIEndpoint")
     if local and local.get("advertiseAddress"):
         return str(local["advertiseAddress"])
-    raise KubeadmFailure("the simulated kubeadm needs the node address: set kubeletExtraArgs.node-ip")
+    raise KubeadmFailure(
+        "the simulated kubeadm needs the node address: set kubeletExtraArgs.node-ip"
+    )
 
 
 def _create_cluster(
@@ -474,7 +503,9 @@ def _register(node: Node, record: ClusterRecord, name: str, ip: str, role: str) 
         return
     cluster = backend.cluster_at(record.api_ips[0]) or backend.cluster_at(record.endpoint_host)
     if cluster is None:
-        raise KubeadmFailure(f"error execution phase kubelet-start: the cluster {record.name} is gone")
+        raise KubeadmFailure(
+            f"error execution phase kubelet-start: the cluster {record.name} is gone"
+        )
     version = "v" + _package_version(node.system, "kubelet")
     cluster.add_node(name, ip=ip, role=role, kubelet_version=version)
 
@@ -562,6 +593,7 @@ def _join(node: Node, config: Config, ignored: set[str]) -> Gen:
         if record.etcd_holder == name:
             record.etcd_holder = None
     node.set_kubeadm("done")
+    return 0
 
 
 def _discover(
@@ -596,7 +628,8 @@ def _check_token(node: Node, record: ClusterRecord, token: str) -> None:
     if known is None or (expires is not None and node.now() > float(expires)):
         raise KubeadmFailure(
             "error execution phase preflight: couldn't validate the identity of the API Server: "
-            f'could not find a JWS signature in the cluster-info ConfigMap for token ID "{token_id}"'
+            "could not find a JWS signature in the cluster-info ConfigMap for token ID "
+            f'"{token_id}"'
         )
     if known["secret"] != secret:
         raise KubeadmFailure(
@@ -612,7 +645,7 @@ def _check_ca_pin(record: ClusterRecord, discovery: dict[str, Any]) -> None:
         return
     if not pins:
         raise KubeadmFailure(
-            "discovery.bootstrapToken: Invalid value: \"\": using token-based discovery without "
+            'discovery.bootstrapToken: Invalid value: "": using token-based discovery without '
             "caCertHashes can be unsafe. Set unsafeSkipCAVerification as true in your kubeadm "
             "config file or pass --discovery-token-unsafe-skip-ca-verification flag to continue"
         )

@@ -62,10 +62,14 @@ class Machine:
         self.mem_mib = mem_mib
         self.instance_id = instance_id
         saved = saved or {}
-        self.system = GuestSystem.from_dict(saved["system"]) if "system" in saved else GuestSystem.stock()
+        self.system = (
+            GuestSystem.from_dict(saved["system"]) if "system" in saved else GuestSystem.stock()
+        )
         self.lines: list[str] = list(saved.get("log", []))
         self.cloud_init: dict[str, Any] = dict(saved.get("cloud_init") or {"status": "running"})
-        self.kubeadm_state: dict[str, Any] = dict(saved.get("kubeadm") or {"phase": None, "error": None})
+        self.kubeadm_state: dict[str, Any] = dict(
+            saved.get("kubeadm") or {"phase": None, "error": None}
+        )
         self.next_step = int(saved.get("next_step", 0))
         self.time = float(saved.get("time", start + BOOT_TO_CLOUD_INIT))
         self.last_error: str | None = saved.get("last_error")
@@ -101,11 +105,12 @@ class Machine:
                 self.log(f"+ {step.label}")
             status = yield from step.run(self)
             if status:
-                self.log(f"cloud-init: {step.module}{' ' + step.label if step.label else ''}: exit {status}")
-                self.last_error = self.last_error or f"{step.module} failed with exit status {status}"
-                self.cloud_init["failed"] = self.cloud_init.get("failed", []) + [
-                    f"{step.module}: {step.label or step.module} (exit {status})"
-                ]
+                what = f"{step.module}: {step.label or step.module} (exit {status})"
+                self.log(f"cloud-init: {what}")
+                self.last_error = (
+                    self.last_error or f"{step.module} failed with exit status {status}"
+                )
+                self.cloud_init["failed"] = [*self.cloud_init.get("failed", []), what]
             self.next_step += 1
         failed = bool(self.cloud_init.get("failed"))
         self.cloud_init["status"] = "error" if failed or status else "done"

@@ -286,7 +286,7 @@ class ClusterGuest(CidataGuest):
                 self._save(vmid)
         return moved
 
-    def report(self) -> dict[str, Any]:  # noqa: D102
+    def report(self) -> dict[str, Any]:
         """Per VM (by name): cloud-init and kubeadm phases, last error, recent log lines."""
         out: dict[str, Any] = {}
         for vmid, vm in sorted(self.vms.items()):

@@ -286,7 +286,7 @@ class Parser:
             self.pos += 1
 
     def sequence(self, stop: set[str]) -> Sequence:
-        items = []
+        items: list[AndOr] = []
         while True:
             self.skip_newlines()
             while self.is_op(";"):

@@ -30,8 +30,11 @@ BASE_PACKAGES = {
     "sed": "4.9-2build1",
     "systemd": "255.4-1ubuntu8.4",
 }
-STOCK_FSTAB = "LABEL=cloudimg-rootfs\t/\text4\tdiscard,errors=remount-ro\t0 1\n/swap.img\tnone\tswap\tsw\t0 0\n"
-STOCK_DIRS = ("/etc", "/etc/apt", "/etc/apt/keyrings", "/etc/apt/sources.list.d", "/run", "/tmp")
+STOCK_FSTAB = (
+    "LABEL=cloudimg-rootfs\t/\text4\tdiscard,errors=remount-ro\t0 1\n"
+    "/swap.img\tnone\tswap\tsw\t0 0\n"
+)
+STOCK_DIRS = ("/etc", "/etc/apt", "/etc/apt/keyrings", "/etc/apt/sources.list.d", "/run", "/var")
 # sysctl keys that exist only once the module is loaded
 MODULE_SYSCTLS = {"net.bridge.": "br_netfilter"}
 
@@ -149,9 +152,8 @@ class GuestSystem:
     def fstab_has_swap(self) -> bool:
         for line in (self.text("/etc/fstab") or "").splitlines():
             fields = line.split()
-            if fields and not fields[0].startswith("#") and len(fields) >= 3:
-                if fields[2] == "swap":
-                    return True
+            if len(fields) >= 3 and not fields[0].startswith("#") and fields[2] == "swap":
+                return True
         return False
 
     # ------------------------------------------------------------------ persistence
