@@ -8,51 +8,32 @@ control-plane joins fail as they do on real clusters. It also answers the guests
 probes (``probe``): which cluster API, if any, answers at ``host:port``, through a control
 plane's own address or through the VIP that a kube-vip static pod holds.
 
-The Kubernetes objects themselves live in the kube simulator (``KubeBackend``): the book
-calls ``create_cluster`` when an init's API server comes up and ``add_node`` when a kubelet
-registers. Everything here is plain data and round-trips through ``to_dict``/``from_dict``.
+The Kubernetes objects themselves live in the kube simulator (``KubeRegistry``): kubeadm
+calls ``create_cluster`` when an init's API server comes up, ``add_node`` when a kubelet
+registers, and keeps the bootstrap tokens where kubeadm keeps them, as
+``kube-system/bootstrap-token-<id>`` Secrets (so a token the tool re-arms through the API is
+the one a later join is checked against). The records are plain data and round-trip
+through ``to_dict``/``load``.
 """
 
 from __future__ import annotations
 
+import base64
+import datetime as dt
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from homelab.core.cluster import ca_cert_hash
 from homelab.errors import StateError
+from homelab.sim.kube import KubeRegistry, SimCluster
 
 API_PORT = 6443
 ADMIN_CONF = "/etc/kubernetes/admin.conf"
 SUPER_ADMIN_CONF = "/etc/kubernetes/super-admin.conf"
-
-
-class KubeCluster(Protocol):
-    def add_node(self, name: str, *, ip: str, role: str, kubelet_version: str) -> None: ...
-
-    def node_names(self) -> list[str]: ...
-
-
-class KubeBackend(Protocol):
-    """The part of ``homelab.sim.kube.KubeRegistry`` the guests use."""
-
-    def create_cluster(
-        self,
-        *,
-        name: str,
-        version: str,
-        ca_cert_pem: str,
-        ca_key_pem: str,
-        endpoint: str,
-        sans: list[str],
-        pod_cidr: str,
-        service_cidr: str,
-    ) -> Any: ...
-
-    def cluster_at(self, ip: str) -> Any: ...
 
 
 @dataclass
@@ -91,11 +72,14 @@ KubeVipReader = Callable[[str], tuple[str, str] | None]  # ip -> (VIP, kubeconfi
 
 
 class ClusterBook:
-    def __init__(self, backend: KubeBackend | None) -> None:
+    def __init__(self, backend: KubeRegistry | None) -> None:
         self.backend = backend
         self.records: dict[str, ClusterRecord] = {}
         self.running_ips: set[str] = set()  # guests that are up (they refuse, not time out)
         self.kube_vip_at: KubeVipReader = lambda ip: None
+
+    def cluster(self, record: ClusterRecord) -> SimCluster | None:
+        return self.backend.cluster(record.name) if self.backend is not None else None
 
     def record_for(self, host: str) -> ClusterRecord | None:
         """The cluster whose API answers at ``host`` (a serving control plane, or a held VIP)."""
@@ -159,3 +143,56 @@ def spki_hash(pem: str) -> str | None:
         return ca_cert_hash(pem)
     except StateError:
         return None
+
+
+def token_secret(token_id: str, secret: str, expires: float | None, lab: str) -> dict[str, Any]:
+    """The ``bootstrap-token-<id>`` Secret ``kubeadm init`` writes (phase bootstrap-token)."""
+    data = {
+        "description": f"bootstrap token of cluster {lab}",
+        "token-id": token_id,
+        "token-secret": secret,
+        "usage-bootstrap-authentication": "true",
+        "usage-bootstrap-signing": "true",
+        "auth-extra-groups": "system:bootstrappers:kubeadm:default-node-token",
+    }
+    if expires is not None:
+        stamp = dt.datetime.fromtimestamp(int(expires), dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        data["expiration"] = stamp
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": f"bootstrap-token-{token_id}", "namespace": "kube-system"},
+        "type": "bootstrap.kubernetes.io/token",
+        "data": {k: base64.b64encode(v.encode()).decode() for k, v in data.items()},
+    }
+
+
+def write_token(cluster: SimCluster, secret: dict[str, Any]) -> None:
+    with cluster.lock:
+        cluster.state.ensure(secret, manager="kubeadm")
+
+
+def read_token(cluster: SimCluster, token_id: str) -> tuple[str, float | None] | None:
+    """(token secret, expiry epoch or None) of the cluster's bootstrap token ``token_id``."""
+    with cluster.lock:
+        obj = cluster.state.get(
+            cluster.state.rt("v1", "Secret"), "kube-system", f"bootstrap-token-{token_id}"
+        )
+    if obj is None:
+        return None
+    fields = {k: str(v) for k, v in (obj.get("stringData") or {}).items()}
+    for key, value in (obj.get("data") or {}).items():
+        try:
+            fields.setdefault(key, base64.b64decode(str(value)).decode())
+        except ValueError:
+            continue
+    if fields.get("token-id", token_id) != token_id or "token-secret" not in fields:
+        return None
+    expires = None
+    if fields.get("expiration"):
+        try:
+            stamp = dt.datetime.fromisoformat(fields["expiration"].replace("Z", "+00:00"))
+        except ValueError:
+            return None
+        expires = stamp.timestamp()
+    return fields["token-secret"], expires

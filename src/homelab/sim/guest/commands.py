@@ -52,6 +52,9 @@ class Host(Protocol):
     def kubeadm(self, args: list[str], io: Streams) -> Gen:
         """Run ``kubeadm ARGS``."""
 
+    def static_pod(self, path: str) -> None:
+        """A file was written under /etc/kubernetes/manifests (the kubelet watches it)."""
+
 
 class CommandTable:
     def __init__(self, host: Host) -> None:
@@ -226,6 +229,8 @@ class CommandTable:
             )
             return 1
         self.system.write(dst, data, mode)
+        if posixpath.dirname(posixpath.normpath(dst)) == "/etc/kubernetes/manifests":
+            self.host.static_pod(dst)
         return 0
 
     def mkdir(self, args: list[str], io: Streams, stdin: bytes) -> Gen:

@@ -29,6 +29,7 @@ import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from homelab.sim.guest import clusters
 from homelab.sim.guest.clusters import ADMIN_CONF, SUPER_ADMIN_CONF, ClusterBook, ClusterRecord
 from homelab.sim.guest.shell import Gen, Streams
 from homelab.sim.guest.system import GuestSystem
@@ -72,6 +73,9 @@ class Node(Protocol):
     def now(self) -> float: ...
 
     def set_kubeadm(self, phase: str, *, error: str | None = None) -> None: ...
+
+    def registered(self, cluster: str, node: str) -> None:
+        """The kubelet registered ``node`` in ``cluster`` (static pods may now be mirrored)."""
 
 
 @dataclass
@@ -498,16 +502,18 @@ def _create_cluster(
 
 
 def _register(node: Node, record: ClusterRecord, name: str, ip: str, role: str) -> None:
-    backend = node.book.backend
-    if backend is None:
-        return
-    cluster = backend.cluster_at(record.api_ips[0]) or backend.cluster_at(record.endpoint_host)
+    cluster = node.book.cluster(record)
     if cluster is None:
+        if node.book.backend is None:
+            return
         raise KubeadmFailure(
             f"error execution phase kubelet-start: the cluster {record.name} is gone"
         )
     version = "v" + _package_version(node.system, "kubelet")
-    cluster.add_node(name, ip=ip, role=role, kubelet_version=version)
+    cluster.add_node(
+        name, ip=ip, role=role, kubelet_version=version, cpus=node.cpus, memory_mib=node.mem_mib
+    )
+    node.registered(record.name, name)
 
 
 def _upload_config(node: Node, record: ClusterRecord) -> Gen:
@@ -543,6 +549,10 @@ def _record_tokens(node: Node, record: ClusterRecord, init: dict[str, Any]) -> N
         ttl = _duration(str(entry.get("ttl") or "24h0m0s"))
         expires = node.now() + ttl if ttl else None
         record.tokens[token_id] = {"secret": secret, "expires": expires}
+        cluster = node.book.cluster(record)
+        if cluster is not None:
+            secret_obj = clusters.token_secret(token_id, secret, expires, record.name)
+            clusters.write_token(cluster, secret_obj)
 
 
 def _duration(text: str) -> float:
@@ -623,7 +633,12 @@ def _discover(
 
 def _check_token(node: Node, record: ClusterRecord, token: str) -> None:
     token_id, _, secret = token.partition(".")
-    known = record.tokens.get(token_id)
+    cluster = node.book.cluster(record)
+    if cluster is not None:
+        found = clusters.read_token(cluster, token_id)
+        known = {"secret": found[0], "expires": found[1]} if found else None
+    else:
+        known = record.tokens.get(token_id)
     expires = known.get("expires") if known else None
     if known is None or (expires is not None and node.now() > float(expires)):
         raise KubeadmFailure(

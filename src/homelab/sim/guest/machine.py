@@ -14,6 +14,7 @@ steps are written to be re-run: waits and reset-and-retry loops).
 
 from __future__ import annotations
 
+import posixpath
 from collections.abc import Generator
 from typing import Any
 
@@ -27,7 +28,14 @@ from homelab.sim.guest.system import GuestSystem
 
 LOG_KEEP = 400
 BOOT_TO_CLOUD_INIT = 8.0
-KUBE_VIP_MANIFEST = "/etc/kubernetes/manifests/kube-vip.yaml"
+MANIFESTS = "/etc/kubernetes/manifests"
+KUBE_VIP_MANIFEST = f"{MANIFESTS}/kube-vip.yaml"
+KUBEADM_MANIFESTS = {
+    "kube-apiserver.yaml",
+    "kube-controller-manager.yaml",
+    "kube-scheduler.yaml",
+    "etcd.yaml",
+}
 
 
 class _LogSink:
@@ -73,6 +81,7 @@ class Machine:
         self.next_step = int(saved.get("next_step", 0))
         self.time = float(saved.get("time", start + BOOT_TO_CLOUD_INIT))
         self.last_error: str | None = saved.get("last_error")
+        self.membership: dict[str, str] = dict(saved.get("membership") or {})
         self.table = CommandTable(self)
         self.shell = Shell(self.table.lookup, self.table.write_file)
         self.steps: list[cloudinit.Step] = []
@@ -153,6 +162,29 @@ class Machine:
         elif phase == "done":
             self.last_error = None
 
+    def registered(self, cluster: str, node: str) -> None:
+        self.membership = {"cluster": cluster, "node": node}
+        for name in self.system.listdir(MANIFESTS):
+            self.static_pod(f"{MANIFESTS}/{name}")
+
+    def static_pod(self, path: str) -> None:
+        """A manifest landed in /etc/kubernetes/manifests: the kubelet runs it (not kubeadm's
+        own control-plane pods, which the kube simulator already mirrors)."""
+        if not self.membership or posixpath.basename(path) in KUBEADM_MANIFESTS:
+            return
+        record = self.book.records.get(self.membership["cluster"])
+        cluster = self.book.cluster(record) if record is not None else None
+        text = self.system.text(path)
+        if cluster is None or text is None:
+            return
+        try:
+            pod = yaml.safe_load(text)
+        except yaml.YAMLError:
+            self.log(f"kubelet: {path}: invalid static pod manifest")
+            return
+        if isinstance(pod, dict) and pod.get("kind") == "Pod":
+            cluster.add_static_pod(self.membership["node"], pod)
+
     def probe_api(self, host: str, port: int, path: str, ca_pem: str | None) -> tuple[int, str]:
         result = self.book.probe(host, port, ca_pem)
         return result.status, result.message
@@ -185,6 +217,7 @@ class Machine:
             "next_step": self.next_step,
             "time": self.time,
             "last_error": self.last_error,
+            "membership": self.membership,
         }
 
 

@@ -18,9 +18,10 @@ from typing import Any, Protocol
 
 import yaml
 
-from homelab.sim.guest.clusters import ClusterBook, KubeBackend
+from homelab.sim.guest.clusters import ClusterBook
 from homelab.sim.guest.machine import Machine
 from homelab.sim.guest.seed import SeedFiles
+from homelab.sim.kube import KubeRegistry
 from homelab.sim.pve import latency
 from homelab.sim.pve.clock import VirtualClock
 from homelab.sim.pve.state import Vm
@@ -222,7 +223,7 @@ class ClusterGuest(CidataGuest):
     """
 
     def __init__(
-        self, kube: KubeBackend | None = None, boot_to_agent: float = latency.BOOT_TO_AGENT
+        self, kube: KubeRegistry | None = None, boot_to_agent: float = latency.BOOT_TO_AGENT
     ) -> None:
         super().__init__(boot_to_agent)
         self.book = ClusterBook(kube)

@@ -29,6 +29,8 @@ from typing import Any
 
 from homelab.core.secret import Secret
 from homelab.sim.guest.model import ClusterGuest, GuestModel
+from homelab.sim.kube import KubeRegistry
+from homelab.sim.kube import manifest as kube_manifest
 from homelab.sim.pve import (
     access,
     backup,
@@ -127,7 +129,8 @@ class PveSimulator:
             )
             blob_keys = {v.blob for v in self.state.volumes.values() if v.blob}
             self.blobs = self._store.load_blobs(blob_keys) if self._store else {}
-        self.kube: Any = None
+        self.kube = KubeRegistry.from_dict(self.state.kube, self.clock)
+        self._kube_mark = self._kube_signature()
         self.guest: GuestModel = guest or ClusterGuest(self.kube)
         if loaded is not None:
             vms = list(self.state.vms.values())
@@ -194,22 +197,18 @@ class PveSimulator:
     def kube_endpoints(self) -> dict[str, str]:
         """Each simulated cluster's API (``10.0.20.10:6443``) -> its loopback HTTPS URL."""
         with self._lock:
-            if self.kube is None:
-                return {}
             self.kube.serve()
-            endpoints: dict[str, str] = self.kube.endpoints()
-            return endpoints
+            return self.kube.endpoints()
 
     def manifest(self, component: str, version: str, filename: str) -> bytes | None:
         """An addon's upstream-shaped install manifest from the simulator's mirror."""
-        return None
+        return kube_manifest(component, version, filename)
 
     def close(self) -> None:
         """Stop the simulated Kubernetes API servers (the PVE side holds no resources)."""
         with self._lock:
             self._persist(force=True)
-            if self.kube is not None:
-                self.kube.close()
+            self.kube.close()
 
     def settle(self) -> None:
         """Finish every task that is due now (what any request does first)."""
@@ -381,15 +380,27 @@ class PveSimulator:
         if tasks.complete_due(ctx):
             self._changed = True
             self.generation += 1
-        if self.guest.tick(self.clock.now()):
+        now = self.clock.now()
+        if self.guest.tick(now):
             self._changed = True
             self.generation += 1
+        self.kube.tick(now)
+
+    def _kube_signature(self) -> list[tuple[str, int, int]]:
+        """Changes whenever a simulated cluster's objects or nodes do (cheap to compute)."""
+        return [(c.name, c.state.store.revision, len(c.nodes)) for c in self.kube.clusters()]
 
     def _persist(self, *, force: bool = False) -> None:
-        if self._store is None or not (force or getattr(self, "_changed", False)):
+        if self._store is None:
+            return
+        kube_mark = self._kube_signature()
+        if not (force or getattr(self, "_changed", False) or kube_mark != self._kube_mark):
             return
         self.state.virtual_now = self.clock.now()
         self.state.guest_model = self.guest.snapshot()
+        if kube_mark != self._kube_mark or force:
+            self.state.kube = self.kube.to_dict()
+            self._kube_mark = kube_mark
         secrets = {**self.auth.secrets(), TICKET_KEY: self._ticket_key}
         self._store.save(self.state, secrets, self.blobs)
         self._changed = False
