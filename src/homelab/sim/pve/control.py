@@ -7,6 +7,10 @@
     GET    /_sim/clock      {"now": virtual epoch seconds, "time_scale": x}
     POST   /_sim/clock      {"advance": seconds}: move the virtual clock forward
     GET    /_sim/state      the whole simulated cluster as JSON
+    GET    /_sim/guests     per VM: cloud-init and kubeadm phases, last error, log lines
+    GET    /_sim/kube       the simulated Kubernetes APIs: {"10.0.20.10:6443": "https://127..."}
+    GET    /_sim/manifests/{component}/{version}/{file}
+                            an addon's install manifest (YAML, not enveloped; 404 if unknown)
 
 Reads need Sys.Audit on ``/``, writes Sys.Modify on ``/``.
 """
@@ -14,6 +18,7 @@ Reads need Sys.Audit on ``/``, writes Sys.Modify on ``/``.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from homelab.errors import SimulatorError
@@ -68,6 +73,32 @@ def get_state(sim: PveSimulator, ctx: Ctx, p: dict[str, Any]) -> Any:
     return sim.state.model_dump(mode="json")
 
 
+def get_guests(sim: PveSimulator, ctx: Ctx, p: dict[str, Any]) -> Any:
+    return sim.guest.report()
+
+
+def get_kube(sim: PveSimulator, ctx: Ctx, p: dict[str, Any]) -> Any:
+    return sim.kube_endpoints()
+
+
+@dataclass(frozen=True)
+class RawBody:
+    """A control answer sent as is (not in the JSON envelope)."""
+
+    data: bytes
+    content_type: str
+
+
+def get_manifest(sim: PveSimulator, ctx: Ctx, path: str) -> RawBody:
+    parts = path.split("/")[3:]
+    if len(parts) != 3 or not all(parts):
+        raise ApiError(404, "expected /_sim/manifests/{component}/{version}/{file}")
+    data = sim.manifest(*parts)
+    if data is None:
+        raise ApiError(404, f"no manifest {'/'.join(parts)} in the simulator's mirror")
+    return RawBody(data, "application/yaml")
+
+
 ROUTES: dict[tuple[str, str], tuple[str, Control]] = {
     ("GET", "/_sim/requests"): ("Sys.Audit", get_requests),
     ("DELETE", "/_sim/requests"): ("Sys.Modify", clear_requests),
@@ -76,10 +107,17 @@ ROUTES: dict[tuple[str, str], tuple[str, Control]] = {
     ("GET", "/_sim/clock"): ("Sys.Audit", get_clock),
     ("POST", "/_sim/clock"): ("Sys.Modify", post_clock),
     ("GET", "/_sim/state"): ("Sys.Audit", get_state),
+    ("GET", "/_sim/guests"): ("Sys.Audit", get_guests),
+    ("GET", "/_sim/kube"): ("Sys.Audit", get_kube),
 }
+MANIFESTS = "/_sim/manifests/"
 
 
 def dispatch(sim: PveSimulator, ctx: Ctx, method: str, path: str, p: dict[str, Any]) -> Any:
+    if method == "GET" and path.startswith(MANIFESTS):
+        if not ctx.can("/", "Sys.Audit"):
+            raise ApiError(403, "Permission check failed (/, Sys.Audit)")
+        return get_manifest(sim, ctx, path)
     route = ROUTES.get((method, path))
     if route is None:
         raise ApiError(501, f"Method '{method} {path}' not implemented")

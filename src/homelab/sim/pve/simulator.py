@@ -28,7 +28,9 @@ from pathlib import Path
 from typing import Any
 
 from homelab.core.secret import Secret
-from homelab.sim.guest.model import CidataGuest, GuestModel
+from homelab.sim.guest.model import ClusterGuest, GuestModel
+from homelab.sim.kube import KubeRegistry
+from homelab.sim.kube import manifest as kube_manifest
 from homelab.sim.pve import (
     access,
     backup,
@@ -106,7 +108,6 @@ class PveSimulator:
 
     def __init__(self, config: SimConfig | None = None, *, guest: GuestModel | None = None) -> None:
         self.config = config or SimConfig()
-        self.guest: GuestModel = guest or CidataGuest()
         self.log = RequestLog()
         self.faults = FaultInjector(self.config.faults)
         self._lock = threading.RLock()
@@ -128,6 +129,12 @@ class PveSimulator:
             )
             blob_keys = {v.blob for v in self.state.volumes.values() if v.blob}
             self.blobs = self._store.load_blobs(blob_keys) if self._store else {}
+        self.kube = KubeRegistry.from_dict(self.state.kube, self.clock)
+        self._kube_mark = self._kube_signature()
+        self.guest: GuestModel = guest or ClusterGuest(self.kube)
+        if loaded is not None:
+            vms = list(self.state.vms.values())
+            self.guest.restore(self.state.guest_model, vms, self.clock)
         self._init_auth(secrets)
         self._persist(force=loaded is None)
 
@@ -186,6 +193,22 @@ class PveSimulator:
         with self._lock:
             self.state.fingerprint = fingerprint
             self.generation += 1
+
+    def kube_endpoints(self) -> dict[str, str]:
+        """Each simulated cluster's API (``10.0.20.10:6443``) -> its loopback HTTPS URL."""
+        with self._lock:
+            self.kube.serve()
+            return self.kube.endpoints()
+
+    def manifest(self, component: str, version: str, filename: str) -> bytes | None:
+        """An addon's upstream-shaped install manifest from the simulator's mirror."""
+        return kube_manifest(component, version, filename)
+
+    def close(self) -> None:
+        """Stop the simulated Kubernetes API servers (the PVE side holds no resources)."""
+        with self._lock:
+            self._persist(force=True)
+            self.kube.close()
 
     def settle(self) -> None:
         """Finish every task that is due now (what any request does first)."""
@@ -330,7 +353,11 @@ class PveSimulator:
         body, _ = parse_body(request, upload=False)
         params = {**body, **parse_query(request.query)}
         ctx = self._ctx(ident)
-        return respond(200, "OK", control.dispatch(self, ctx, method, path, params))
+        answer = control.dispatch(self, ctx, method, path, params)
+        if isinstance(answer, control.RawBody):
+            headers = [("content-type", answer.content_type), ("server", "pve-api-daemon/3.0")]
+            return SimResponse(200, "OK", headers, answer.data)
+        return respond(200, "OK", answer)
 
     def _ctx(self, ident: Identity, fault: Fault | None = None, upload: Any = None) -> Ctx:
         return Ctx(
@@ -353,12 +380,27 @@ class PveSimulator:
         if tasks.complete_due(ctx):
             self._changed = True
             self.generation += 1
-        self.guest.tick(self.clock.now())
+        now = self.clock.now()
+        if self.guest.tick(now):
+            self._changed = True
+            self.generation += 1
+        self.kube.tick(now)
+
+    def _kube_signature(self) -> list[tuple[str, int, int]]:
+        """Changes whenever a simulated cluster's objects or nodes do (cheap to compute)."""
+        return [(c.name, c.state.store.revision, len(c.nodes)) for c in self.kube.clusters()]
 
     def _persist(self, *, force: bool = False) -> None:
-        if self._store is None or not (force or getattr(self, "_changed", False)):
+        if self._store is None:
+            return
+        kube_mark = self._kube_signature()
+        if not (force or getattr(self, "_changed", False) or kube_mark != self._kube_mark):
             return
         self.state.virtual_now = self.clock.now()
+        self.state.guest_model = self.guest.snapshot()
+        if kube_mark != self._kube_mark or force:
+            self.state.kube = self.kube.to_dict()
+            self._kube_mark = kube_mark
         secrets = {**self.auth.secrets(), TICKET_KEY: self._ticket_key}
         self._store.save(self.state, secrets, self.blobs)
         self._changed = False

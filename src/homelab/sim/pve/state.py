@@ -150,6 +150,8 @@ class ClusterState(BaseModel):
     next_pid: int = 4096
     fingerprint: str | None = None  # of the serving certificate, shown in /nodes
     virtual_now: float = 0.0
+    guest_model: dict[str, Any] = Field(default_factory=dict)  # GuestModel.snapshot()
+    kube: dict[str, Any] = Field(default_factory=dict)  # KubeRegistry.to_dict()
 
     def node(self, name: str) -> Node | None:
         return next((n for n in self.nodes if n.node == name), None)
