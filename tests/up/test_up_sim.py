@@ -154,7 +154,10 @@ def wrong_ca_hash(user_data: str, secrets: ClusterSecrets) -> str:
 
 @pytest.mark.parametrize(
     ("tamper", "cause"),
-    [(wrong_token, "token"), (wrong_ca_hash, "hash")],
+    [
+        (wrong_token, "the bootstrap token in its join configuration is unknown or expired"),
+        (wrong_ca_hash, "the ca hash in its join configuration is not the cluster ca's"),
+    ],
     ids=["wrong-token", "wrong-ca-hash"],
 )
 def test_a_refused_join_names_the_node_and_the_cause(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -29,7 +29,11 @@ from homelab.cli.lab import (
 from homelab.cli.output import err, out
 from homelab.core.plan.actions import Plan
 from homelab.engine.apply.progress import Silent
-from homelab.verbs.up import DEFAULT_TIMEOUT, UpOutcome, up_lab
+
+if TYPE_CHECKING:
+    from homelab.verbs.up import UpOutcome
+
+DEFAULT_TIMEOUT = 1800.0  # the verb's default, here so that importing the CLI stays light
 
 _PAST = {"create": "created", "update": "updated", "replace": "replaced", "destroy": "destroyed"}
 
@@ -54,6 +58,8 @@ def up(
     ] = DEFAULT_TIMEOUT,
 ) -> None:
     """Build the lab: apply the VMs, then wait for Kubernetes, install the addons, check health."""
+    from homelab.verbs.up import up_lab  # the Kubernetes client loads only for `up`
+
     silent = quiet or as_json
 
     def confirm(made: Plan) -> bool:

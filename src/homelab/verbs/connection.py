@@ -109,3 +109,4 @@ def open_connection(spec: LabSpec, spec_path: Path, *, sim: bool = False) -> Ite
             yield connection
     finally:
         server.stop()
+        simulator.close()  # stops the simulated Kubernetes APIs, saves the simulator's state

@@ -208,9 +208,21 @@ def _dicts(items: Any) -> list[dict[str, Any]]:
     return [item.to_dict() for item in items]
 
 
+VOLATILE_METADATA = ("resourceVersion", "managedFields", "generation")
+
+
 def _change(before: dict[str, Any] | None, after: dict[str, Any]) -> Change:
+    """created, or whether the apply changed anything but bookkeeping.
+
+    A real API server does not write a no-op apply (resourceVersion stays); comparing the
+    content without resourceVersion, managedFields (their timestamps) and status is equally
+    right there, and right with servers that record every apply.
+    """
     if before is None:
         return "created"
-    old = (before.get("metadata") or {}).get("resourceVersion")
-    new = (after.get("metadata") or {}).get("resourceVersion")
-    return "unchanged" if old is not None and old == new else "configured"
+    return "unchanged" if _content(before) == _content(after) else "configured"
+
+
+def _content(obj: dict[str, Any]) -> dict[str, Any]:
+    meta = {k: v for k, v in (obj.get("metadata") or {}).items() if k not in VOLATILE_METADATA}
+    return {k: v for k, v in obj.items() if k != "status"} | {"metadata": meta}

@@ -29,10 +29,12 @@ class GuestPhase:
     error: str = ""
     log_tail: tuple[str, ...] = ()
 
+    finished_in_error: bool = False
+
     @property
     def failed(self) -> bool:
-        """A terminal failure: cloud-init does not rerun a failed ``kubeadm join``."""
-        return bool(self.error) or "fail" in f"{self.cloud_init} {self.kubeadm}".lower()
+        """A terminal failure: cloud-init finished in error (it does not rerun a failed join)."""
+        return self.finished_in_error
 
 
 def guest_phases(data: Any) -> dict[str, GuestPhase]:
@@ -52,13 +54,25 @@ def guest_phases(data: Any) -> dict[str, GuestPhase]:
 def _phase(name: str, record: dict[str, Any]) -> GuestPhase:
     vm = str(record.get("name") or record.get("vm") or name)
     log = record.get("log") or record.get("logs") or record.get("log_lines") or []
+    cloud_init = record.get("cloud_init")
+    status = cloud_init.get("status") if isinstance(cloud_init, dict) else cloud_init
     return GuestPhase(
         vm=vm,
-        cloud_init=_text(record, "cloud_init", "cloud_init_phase", "cloudinit", "cloud-init"),
+        cloud_init=_cloud_init_text(cloud_init),
         kubeadm=_text(record, "kubeadm", "kubeadm_phase"),
-        error=_text(record, "error", "last_error"),
+        error=_text(record, "last_error", "error"),
         log_tail=tuple(str(line) for line in log[-5:]) if isinstance(log, list) else (),
+        finished_in_error=str(status).lower() in {"error", "failed"},
     )
+
+
+def _cloud_init_text(value: object) -> str:
+    """``status`` plus where it is (``running (config: runcmd)``), as cloud-init status shows."""
+    if not isinstance(value, dict):
+        return str(value or "")
+    where = "/".join(str(value[k]) for k in ("stage", "module") if value.get(k))
+    status = str(value.get("status") or "")
+    return f"{status} ({where})" if where and status else status or where
 
 
 def _text(record: dict[str, Any], *keys: str) -> str:
@@ -69,6 +83,22 @@ def _text(record: dict[str, Any], *keys: str) -> str:
         if value:
             return str(value)
     return ""
+
+
+#: kubeadm's words for the usual join refusals, and what they mean for this tool's lab.
+KNOWN_CAUSES = (
+    ("for token ID", "the bootstrap token in its join configuration is unknown or expired"),
+    (
+        "failed to verify JWS signature",
+        "the bootstrap token secret in its join configuration is wrong",
+    ),
+    ("are pinned", "the CA hash in its join configuration is not the cluster CA's"),
+)
+
+
+def meaning_of(error: str) -> str:
+    """A plain reading of a known kubeadm error ("" if unknown)."""
+    return next((meaning for words, meaning in KNOWN_CAUSES if words in error), "")
 
 
 def failed_guests(phases: dict[str, GuestPhase], nodes: list[str]) -> list[GuestPhase]:
@@ -94,5 +124,6 @@ def explain_node(node: NodeHealth, phase: GuestPhase | None, *, user: str) -> st
     if reached:
         line += f"; last phase: {reached}"
     if phase.error:
-        line += f"; cause: {phase.error}"
+        meaning = meaning_of(phase.error)
+        line += f"; cause: {meaning} ({phase.error})" if meaning else f"; cause: {phase.error}"
     return f"{line}; {where}"
