@@ -195,11 +195,23 @@ def test_cli_up_then_a_second_up_is_a_noop(tmp_path: Path) -> None:
     assert first.stdout.count("Ready") == 3
     for text in ("https://10.0.20.10:6443", "10.0.20.200-10.0.20.250", "admin.conf", "elapsed"):
         assert text in first.stdout
-    second = run_cli(spec, "--json")
+    second = run_cli(spec)
     assert second.returncode == 0, second.stderr
-    doc = json.loads(second.stdout)
-    assert doc["changed"] is False
-    assert doc["vms"] == [] and doc["addons"]["changed"] == []
+    assert "No changes: the VMs match the spec and the addons are unchanged" in second.stdout
+    assert second.stdout.count("Ready") == 3
+
+
+def test_the_json_summary(home_lab: Upped) -> None:
+    doc = json.loads(json.dumps(home_lab.outcome.to_dict()))
+    assert doc["lab"] == "home-lab" and doc["changed"] is True
+    assert sorted(v["vm"] for v in doc["vms"]) == ["k8s-master-1", "k8s-worker-2", "k8s-worker-3"]
+    assert doc["api_endpoint"] == "https://10.0.20.10:6443"
+    assert doc["load_balancer_pool"] == "10.0.20.200-10.0.20.250"
+    assert doc["kubernetes_version"] == "v1.29.15"
     assert doc["health"]["ok"] is True
-    third = run_cli(spec)
-    assert "No changes: the VMs match the spec and the addons are unchanged" in third.stdout
+    assert {n["name"]: n["ready"] for n in doc["health"]["nodes"]} == {
+        "k8s-master-1": True,
+        "k8s-worker-2": True,
+        "k8s-worker-3": True,
+    }
+    assert doc["addons"]["objects"] == len(doc["addons"]["changed"]) > 0
