@@ -181,7 +181,9 @@ def update_chain(
     if gate is not None:
         gate.passed(ref.name)
     rt.journal.remove(ref.key)
-    if started:
+    # A VM the plan saw stopped but that runs already was started moments ago (by an
+    # interrupted run): /cluster/resources lags, so wait for its agent as for a fresh start.
+    if started or any(change.key == "state" for change in action.changes):
         await_agent(rt, ref, outcome)
 
 
