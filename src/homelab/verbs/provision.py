@@ -87,6 +87,12 @@ def apply_lab(
         if saved is not None:
             check_saved(saved, ctx, observed, notes)
             plan = saved
+        if not plan.is_final:
+            raise PlanRefused(
+                "the plan is incomplete: VMs changed while their configs were read "
+                f"({', '.join(plan.needs_configs)})",
+                hint="run the command again",
+            )
         if plan.errors:
             raise PlanRefused(
                 f"the plan has {len(plan.errors)} error(s): {plan.errors[0]}",
