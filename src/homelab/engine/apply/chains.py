@@ -16,7 +16,7 @@ from typing import TypeVar
 
 from homelab.core.desired import DesiredVm
 from homelab.core.plan.actions import Action, CreateVm, DestroyVm, ReplaceVm, UpdateVm, kind_of
-from homelab.engine.apply import steps
+from homelab.engine.apply import seeds, steps
 from homelab.engine.apply.runtime import Runtime
 from homelab.engine.apply.steps import Template, VmRef
 from homelab.errors import LabError
@@ -128,16 +128,16 @@ def journal_entry(ref: VmRef, op: str) -> dict[str, object]:
 
 
 def seed(rt: Runtime, ref: VmRef, desired: DesiredVm) -> None:
-    steps.upload_seed(rt, ref, desired)
-    steps.attach_seed(rt, ref, desired)
+    seeds.upload_seed(rt, ref, desired)
+    seeds.attach_seed(rt, ref, desired)
 
 
 def rollback(rt: Runtime, ref: VmRef, desired: DesiredVm) -> None:
     """Destroy a VM this run created but could not finish, and its seed ISO."""
     with contextlib.suppress(LabError):
         steps.destroy_vm(rt, ref)
-        steps.remove_seeds(rt, ref.node, desired.iso_storage, desired.lab, ref.name)
-        rt.journal.remove(steps.seed_key(ref.node, desired.seed_volid))
+        seeds.remove_seeds(rt, ref.node, desired.iso_storage, desired.lab, ref.name)
+        rt.journal.remove(seeds.seed_key(ref.node, desired.seed_volid))
         rt.journal.remove(ref.key)
         rt.emit(ref.name, "destroy", "done", "rolled back")
 
@@ -191,5 +191,5 @@ def destroy_chain(rt: Runtime, ref: VmRef, lab: str) -> None:
     """Destroy a VM of the lab and delete its seed ISOs on its node."""
     steps.destroy_vm(rt, ref)
     storage = rt.iso_storage
-    steps.remove_seeds(rt, ref.node, storage, lab, ref.name)
+    seeds.remove_seeds(rt, ref.node, storage, lab, ref.name)
     rt.journal.remove(ref.key)
