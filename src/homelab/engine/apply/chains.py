@@ -19,6 +19,7 @@ from homelab.core.plan.actions import Action, CreateVm, DestroyVm, ReplaceVm, Up
 from homelab.engine.apply import seeds, steps
 from homelab.engine.apply.runtime import Runtime
 from homelab.engine.apply.steps import Template, VmRef
+from homelab.engine.proxmox.errors import TaskFailed
 from homelab.errors import LabError
 
 __all__ = ["Gate", "VmOutcome", "run_action"]
@@ -77,11 +78,18 @@ def run_action(
             phase(rt, action.vm, "destroy", lambda: destroy_chain(rt, ref, rt.lab))
     except LabError as exc:
         outcome.ok = False
-        outcome.error = exc.message.splitlines()[0]
+        outcome.error = short_error(exc)
     finally:
         if gate is not None:
             gate.passed(action.vm)
     return outcome
+
+
+def short_error(exc: LabError) -> str:
+    """One line: a failed task's own error text (no UPID), else the message's first line."""
+    if isinstance(exc, TaskFailed):
+        return f"Proxmox task failed: {exc.exitstatus}"
+    return exc.message.splitlines()[0]
 
 
 def phase(rt: Runtime, vm: str, name: str, work: Callable[[], T]) -> T:
@@ -90,7 +98,7 @@ def phase(rt: Runtime, vm: str, name: str, work: Callable[[], T]) -> T:
     try:
         result = work()
     except LabError as exc:
-        rt.emit(vm, name, "failed", exc.message.splitlines()[0])
+        rt.emit(vm, name, "failed", short_error(exc))
         raise
     rt.emit(vm, name, "done")
     return result
