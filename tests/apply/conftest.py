@@ -3,6 +3,7 @@ our client sent may have been rejected by the simulator's schema validation."""
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,8 +25,18 @@ def schema_clean_requests() -> Iterator[None]:
     assert rejected == [], f"the simulator rejected requests of our client: {rejected[:3]}"
 
 
+@pytest.fixture(scope="session")
+def lab_state(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A .homelab/ folder holding the reference lab's PKI, made once per session (RSA keys
+    take a while); each test gets a copy, so tests stay independent."""
+    folder = tmp_path_factory.mktemp("lab-state")
+    prepare_lab(support.write_spec(folder)).close()
+    return folder / ".homelab"
+
+
 @pytest.fixture
-def lab(tmp_path: Path) -> Iterator[support.Lab]:
+def lab(tmp_path: Path, lab_state: Path) -> Iterator[support.Lab]:
+    shutil.copytree(lab_state, tmp_path / ".homelab")
     path = support.write_spec(tmp_path)
     opened = support.Lab(path, prepare_lab(path))
     yield opened

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from homelab.cli.main import main
+from homelab.engine.state import open_store
 from homelab.sim.pve.faults import FaultProfile
 from homelab.sim.pve.simulator import PveSimulator
 from tests.apply.support import faults, guests, iso_volids, new_sim, over_https, write_spec
@@ -193,3 +194,19 @@ def test_sim_flag_keeps_its_lab_between_commands(
     assert code == 0 and "Nothing to adopt." in out
     code, out, _ = cli("destroy", str(spec), "--sim", "--yes")
     assert code == 0 and "3 destroyed" in out
+
+
+def test_unlock_removes_a_stale_lock(cli: Cli) -> None:
+    store = open_store(cli.spec)
+    store.backend.execute(
+        "INSERT INTO hl_locks (lab, owner, host, pid, purpose, acquired) "
+        "VALUES ('home-lab', 'x', 'elsewhere', 1, 'apply', 'then')"
+    )
+    code, _, err = cli("apply", str(cli.spec), "--yes")
+    assert_one_line_error(code, err, "is locked: apply by x")
+    assert "homelab unlock" in err
+    code, out, _ = cli("unlock", str(cli.spec), "--yes")
+    assert code == 0 and "unlocked" in out
+    code, out, _ = cli("unlock", str(cli.spec), "--yes")
+    assert code == 0 and "was not locked" in out
+    store.close()

@@ -88,3 +88,22 @@ def test_faults_were_actually_injected(lab: Lab) -> None:
             continue
     assert any(entry.fault == "http_error" for entry in sim.log.entries())
     assert plan_seen
+
+
+@pytest.mark.parametrize("fault", ["reset", "http_error"])
+def test_a_clone_with_an_unknown_outcome_is_looked_up_before_it_is_sent_again(
+    lab: Lab, fault: str
+) -> None:
+    """A clone whose reply is lost may or may not have happened: apply checks the VMID before
+    sending it again, so there is never a second clone of the same VM."""
+    rule = {"method": "POST", "path": "/nodes/*/qemu/*/clone", "count": 2, "fault": fault}
+    sim = new_sim(faults=faults(rule))
+    conn = inprocess(sim)
+    outcome = apply_lab(conn, lab.ctx, confirm=yes, limits=FAST)
+    assert outcome.report is not None and outcome.report.ok
+    clones = [e for e in sim.log.entries() if e.method == "POST" and e.path.endswith("/clone")]
+    assert len(clones) == 3 + 2
+    looked_up = [e for e in sim.log.entries() if e.path.endswith("/status/current")]
+    assert looked_up
+    sim.set_faults(FaultProfile())
+    assert_converged(sim, lab.ctx, conn)

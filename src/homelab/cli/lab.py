@@ -240,3 +240,16 @@ def status(spec: SpecArg, sim: SimOpt = False, as_json: JsonOpt = False) -> None
     for r in rows:
         if r.drift != "in sync" and r.reason:
             out.print(f"{r.vm}: {r.reason}", markup=False)
+
+
+@app.command()
+def unlock(spec: SpecArg, yes: YesOpt = False) -> None:
+    """Remove the lab's lock left by an apply whose process is gone (SQLite state store)."""
+    ctx = prepare_lab(spec)
+    try:
+        if not ask(f"Remove the lock of lab {ctx.lab}? Only do this if no apply runs", yes):
+            raise LabError("unlock cancelled")
+        removed = ctx.store.force_unlock(ctx.lab)
+    finally:
+        ctx.close()
+    out.print(f"Lab {ctx.lab} unlocked." if removed else f"Lab {ctx.lab} was not locked.")

@@ -18,7 +18,8 @@ from homelab.engine.apply.executor import ApplyReport, execute_plan
 from homelab.engine.apply.progress import ProgressSink, Silent
 from homelab.engine.apply.reconcile import reconcile_journal
 from homelab.engine.apply.runtime import Limits, Runtime
-from homelab.engine.apply.steps import VmRef, delete_volume, read_config
+from homelab.engine.apply.seeds import delete_volume
+from homelab.engine.apply.steps import VmRef, read_config
 from homelab.engine.apply.vmconfig import desired_description, desired_tags
 from homelab.engine.apply.vmids import VmidAllocator
 from homelab.engine.observe import observe_settled
@@ -87,6 +88,12 @@ def apply_lab(
         if saved is not None:
             check_saved(saved, ctx, observed, notes)
             plan = saved
+        if not plan.is_final:
+            raise PlanRefused(
+                "the plan is incomplete: VMs changed while their configs were read "
+                f"({', '.join(plan.needs_configs)})",
+                hint="run the command again",
+            )
         if plan.errors:
             raise PlanRefused(
                 f"the plan has {len(plan.errors)} error(s): {plan.errors[0]}",

@@ -16,9 +16,10 @@ from typing import TypeVar
 
 from homelab.core.desired import DesiredVm
 from homelab.core.plan.actions import Action, CreateVm, DestroyVm, ReplaceVm, UpdateVm, kind_of
-from homelab.engine.apply import steps
+from homelab.engine.apply import seeds, steps
 from homelab.engine.apply.runtime import Runtime
 from homelab.engine.apply.steps import Template, VmRef
+from homelab.engine.proxmox.errors import TaskFailed
 from homelab.errors import LabError
 
 __all__ = ["Gate", "VmOutcome", "run_action"]
@@ -77,11 +78,18 @@ def run_action(
             phase(rt, action.vm, "destroy", lambda: destroy_chain(rt, ref, rt.lab))
     except LabError as exc:
         outcome.ok = False
-        outcome.error = exc.message.splitlines()[0]
+        outcome.error = short_error(exc)
     finally:
         if gate is not None:
             gate.passed(action.vm)
     return outcome
+
+
+def short_error(exc: LabError) -> str:
+    """One line: a failed task's own error text (no UPID), else the message's first line."""
+    if isinstance(exc, TaskFailed):
+        return f"Proxmox task failed: {exc.exitstatus}"
+    return exc.message.splitlines()[0]
 
 
 def phase(rt: Runtime, vm: str, name: str, work: Callable[[], T]) -> T:
@@ -90,7 +98,7 @@ def phase(rt: Runtime, vm: str, name: str, work: Callable[[], T]) -> T:
     try:
         result = work()
     except LabError as exc:
-        rt.emit(vm, name, "failed", exc.message.splitlines()[0])
+        rt.emit(vm, name, "failed", short_error(exc))
         raise
     rt.emit(vm, name, "done")
     return result
@@ -128,16 +136,16 @@ def journal_entry(ref: VmRef, op: str) -> dict[str, object]:
 
 
 def seed(rt: Runtime, ref: VmRef, desired: DesiredVm) -> None:
-    steps.upload_seed(rt, ref, desired)
-    steps.attach_seed(rt, ref, desired)
+    seeds.upload_seed(rt, ref, desired)
+    seeds.attach_seed(rt, ref, desired)
 
 
 def rollback(rt: Runtime, ref: VmRef, desired: DesiredVm) -> None:
     """Destroy a VM this run created but could not finish, and its seed ISO."""
     with contextlib.suppress(LabError):
         steps.destroy_vm(rt, ref)
-        steps.remove_seeds(rt, ref.node, desired.iso_storage, desired.lab, ref.name)
-        rt.journal.remove(steps.seed_key(ref.node, desired.seed_volid))
+        seeds.remove_seeds(rt, ref.node, desired.iso_storage, desired.lab, ref.name)
+        rt.journal.remove(seeds.seed_key(ref.node, desired.seed_volid))
         rt.journal.remove(ref.key)
         rt.emit(ref.name, "destroy", "done", "rolled back")
 
@@ -181,7 +189,9 @@ def update_chain(
     if gate is not None:
         gate.passed(ref.name)
     rt.journal.remove(ref.key)
-    if started:
+    # A VM the plan saw stopped but that runs already was started moments ago (by an
+    # interrupted run): /cluster/resources lags, so wait for its agent as for a fresh start.
+    if started or any(change.key == "state" for change in action.changes):
         await_agent(rt, ref, outcome)
 
 
@@ -189,5 +199,5 @@ def destroy_chain(rt: Runtime, ref: VmRef, lab: str) -> None:
     """Destroy a VM of the lab and delete its seed ISOs on its node."""
     steps.destroy_vm(rt, ref)
     storage = rt.iso_storage
-    steps.remove_seeds(rt, ref.node, storage, lab, ref.name)
+    seeds.remove_seeds(rt, ref.node, storage, lab, ref.name)
     rt.journal.remove(ref.key)

@@ -68,6 +68,9 @@ def _run_parallel(
 ) -> dict[str, VmOutcome]:
     if not actions:
         return {}
+    # Control planes first: the pool runs tasks in order, so workers waiting at the gate can
+    # never hold every thread while a control plane is still queued.
+    ordered = sorted(actions, key=lambda a: a.role != "control-plane")
     with ThreadPoolExecutor(max_workers=min(MAX_WORKERS, len(actions))) as pool:
-        futures = {a.vm: pool.submit(run_action, rt, a, templates, gate) for a in actions}
+        futures = {a.vm: pool.submit(run_action, rt, a, templates, gate) for a in ordered}
         return {vm: future.result() for vm, future in futures.items()}

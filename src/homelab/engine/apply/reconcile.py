@@ -19,7 +19,7 @@ from typing import Any
 
 from homelab.core.desired import lab_tag
 from homelab.core.observed import parse_resources
-from homelab.engine.apply import steps
+from homelab.engine.apply import seeds, steps
 from homelab.engine.apply.runtime import Runtime
 from homelab.engine.apply.steps import VmRef
 
@@ -42,7 +42,7 @@ def _resolve_vm(rt: Runtime, key: str, data: dict[str, Any]) -> str:
     op, phase = data.get("op"), data.get("phase")
     if not steps.vm_exists(rt, ref):
         if op == "destroy":  # the VM went; its seed ISOs may not have
-            steps.remove_seeds(rt, ref.node, rt.iso_storage, rt.lab, ref.name)
+            seeds.remove_seeds(rt, ref.node, rt.iso_storage, rt.lab, ref.name)
         rt.journal.remove(key)
         return f"{ref.name}: interrupted {op} left nothing at VMID {ref.vmid}"
     steps.settle_clone(rt, ref)
@@ -54,7 +54,7 @@ def _resolve_vm(rt: Runtime, key: str, data: dict[str, Any]) -> str:
     if op == "destroy" or (op == "create" and phase == "clone"):
         steps.destroy_vm(rt, ref)
         if op == "destroy":
-            steps.remove_seeds(rt, ref.node, rt.iso_storage, rt.lab, ref.name)
+            seeds.remove_seeds(rt, ref.node, rt.iso_storage, rt.lab, ref.name)
         rt.journal.remove(key)
         return f"{ref.name}: half-made VM {ref.vmid} of an interrupted {op} destroyed"
     rt.journal.remove(key)
@@ -72,6 +72,6 @@ def _resolve_seed(rt: Runtime, key: str, data: dict[str, Any], names: set[str]) 
     rt.journal.remove(key)
     if vm in names:
         return f"{vm}: seed ISO {volid} kept for the plan to attach"
-    if not steps.delete_volume(rt, node, str(data["storage"]), volid):
+    if not seeds.delete_volume(rt, node, str(data["storage"]), volid):
         return f"{vm}: interrupted upload of {volid} left nothing"
     return f"{vm}: orphaned seed ISO {volid} deleted"
