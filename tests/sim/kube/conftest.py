@@ -12,6 +12,7 @@ import yaml
 from homelab.core.cluster import ClusterSecrets
 from homelab.engine.pki import generate_cluster_secrets
 from homelab.sim.kube import KubeRegistry, SimCluster
+from homelab.sim.kube.store import YAML_LOADER, to_yaml
 from homelab.sim.kube.wire import KubeRequest, KubeResponse, User
 from homelab.sim.pve.clock import VirtualClock
 
@@ -59,13 +60,13 @@ class Kube:
         return self.ok(
             "PATCH",
             path_of(self.cluster, doc),
-            yaml.safe_dump(doc),
+            to_yaml(doc),
             content_type="application/apply-patch+yaml",
             query=f"fieldManager={manager}" + ("&force=true" if force else ""),
         )
 
     def apply_all(self, text: bytes | str, *, manager: str = "homelab") -> None:
-        for doc in yaml.safe_load_all(text):
+        for doc in yaml.load_all(text, Loader=YAML_LOADER):
             if doc:
                 self.apply(doc, manager=manager, force=True)
 

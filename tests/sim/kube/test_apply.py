@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from homelab.sim.kube.store import to_yaml
+
 from .conftest import Kube
 
 PATH = "/api/v1/namespaces/default/configmaps/settings"
@@ -20,12 +22,10 @@ def doc(**data: str) -> dict[str, Any]:
 
 def apply(kube: Kube, body: dict[str, Any], manager: str, force: bool = False) -> Any:
     query = f"fieldManager={manager}" + ("&force=true" if force else "")
-    import yaml
-
     return kube.call(
         "PATCH",
         PATH,
-        yaml.safe_dump(body),
+        to_yaml(body),
         query=query,
         content_type="application/apply-patch+yaml",
     )
@@ -128,7 +128,7 @@ def test_apply_requires_a_field_manager(kube: Kube) -> None:
 
 
 def test_apply_of_a_deployment_keeps_the_controllers_status(kube: Kube) -> None:
-    deploy = {
+    deploy: dict[str, Any] = {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
         "metadata": {"name": "web", "namespace": "default"},

@@ -38,7 +38,7 @@ def test_eviction_deletes_the_pod_and_the_replicaset_replaces_it(kube: Kube) -> 
 
 def test_a_disruption_budget_blocks_the_eviction_with_429(kube: Kube) -> None:
     install_calico(kube)
-    pdb = {
+    pdb: dict[str, Any] = {
         "apiVersion": "policy/v1",
         "kind": "PodDisruptionBudget",
         "metadata": {"name": "coredns", "namespace": "kube-system"},
