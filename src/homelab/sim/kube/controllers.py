@@ -39,6 +39,12 @@ def reconcile(state: ClusterState, now: float) -> None:
             return
 
 
+def next_event(state: ClusterState, now: float) -> float:
+    """When the controllers next have something to do with no write in between: a scheduled
+    pod starting (``inf`` when nothing is due)."""
+    return nodes.next_pod_start(state, now)
+
+
 def reconcile_endpoints(state: ClusterState) -> None:
     pods = [p for p in state.objects("v1", "Pod") if running(p)]
     for svc in state.objects("v1", "Service"):

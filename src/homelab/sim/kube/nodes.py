@@ -252,6 +252,19 @@ def run_kubelets(state: ClusterState, now: float) -> None:
         state.update(pod_type, new, manager=KUBELET, subresource="status")
 
 
+def next_pod_start(state: ClusterState, now: float) -> float:
+    """The virtual time the next scheduled, Pending pod may start (``inf`` if none)."""
+    ready = {n["metadata"]["name"] for n in state.objects("v1", "Node") if node_ready(n)}
+    starts = [
+        _scheduled_at(pod, now) + POD_START
+        for pod in state.objects("v1", "Pod")
+        if pod.get("status", {}).get("phase") == "Pending"
+        and pod.get("spec", {}).get("nodeName")
+        and (pod["spec"]["nodeName"] in ready or pod["spec"].get("hostNetwork"))
+    ]
+    return min(starts, default=float("inf"))
+
+
 def _scheduled_at(pod: Obj, now: float) -> float:
     import datetime as dt
 
