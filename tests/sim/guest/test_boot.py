@@ -54,9 +54,7 @@ def test_cloud_init_phases_take_virtual_time(sim: PveSimulator, api: Api) -> Non
     assert history[-1][0] - history[0][0] >= 50  # kubeadm init takes about a minute
 
 
-def test_ha_control_planes_join_one_at_a_time_through_the_vip(
-    sim: PveSimulator, api: Api
-) -> None:
+def test_ha_control_planes_join_one_at_a_time_through_the_vip(sim: PveSimulator, api: Api) -> None:
     lab = rendered("ha-lab")
     for name in ["k8s-master-3", "k8s-master-2", "k8s-worker-1", "k8s-master-1"]:
         boot(api, lab, name)  # the order of boots does not order the joins
@@ -72,9 +70,10 @@ def test_ha_control_planes_join_one_at_a_time_through_the_vip(
     assert sorted(cluster.control_plane_ips()) == ["10.0.20.11", "10.0.20.12", "10.0.20.13"]
     assert len(cluster.node_names()) == 6
     m1_done = _history(report["k8s-master-1"], "done")[0]
-    m2_etcd, m2_done = _history(report["k8s-master-2"], "control-plane-join/etcd")[0], _history(
-        report["k8s-master-2"], "done"
-    )[0]
+    m2_etcd, m2_done = (
+        _history(report["k8s-master-2"], "control-plane-join/etcd")[0],
+        _history(report["k8s-master-2"], "done")[0],
+    )
     m3_etcd = _history(report["k8s-master-3"], "control-plane-join/etcd")[0]
     assert m1_done < m2_etcd < m2_done < m3_etcd
     vips = [p for p in cluster.state.objects("v1", "Pod", "kube-system") if "kube-vip" in str(p)]
@@ -111,8 +110,9 @@ def test_the_join_discovery_retries_then_fails_like_kubeadm(sim: PveSimulator, a
     entry = guests(api)["k8s-worker-2"]
     assert entry["cloud_init"]["status"] == "error"
     assert entry["kubeadm"]["failed_phase"] == "preflight"
-    assert "couldn't validate the identity of the API Server: failed to request the " in (
-        entry["last_error"]
+    assert (
+        "couldn't validate the identity of the API Server: failed to request the "
+        in (entry["last_error"])
     )
     assert "dial tcp 10.0.20.10:6443" in entry["last_error"]
     retries = [t for t, p in entry["kubeadm"]["history"] if p == "preflight/discovery"]

@@ -211,7 +211,7 @@ class Machine:
             "kubeadm": dict(self.kubeadm_state),
             "last_error": self.last_error,
             "time": self.time,
-            "log": self.lines[-log_lines:],
+            "log": self.lines[-log_lines:] if log_lines else [],
         }
 
     def to_dict(self) -> dict[str, Any]:

@@ -56,7 +56,7 @@ class GuestModel(Protocol):
     def tick(self, now: float) -> bool | None:
         """Called at every request with the virtual time; True if the guests' state moved."""
 
-    def report(self) -> dict[str, Any]:
+    def report(self, log_lines: int = 40) -> dict[str, Any]:
         """Per VM name: what the guest is doing (``GET /_sim/guests``)."""
 
     def snapshot(self) -> dict[str, Any]:
@@ -109,7 +109,7 @@ class CidataGuest:
     def tick(self, now: float) -> bool | None:
         return None
 
-    def report(self) -> dict[str, Any]:
+    def report(self, log_lines: int = 40) -> dict[str, Any]:
         return {}
 
     def snapshot(self) -> dict[str, Any]:
@@ -287,14 +287,14 @@ class ClusterGuest(CidataGuest):
                 self._save(vmid)
         return moved
 
-    def report(self) -> dict[str, Any]:
+    def report(self, log_lines: int = 40) -> dict[str, Any]:
         """Per VM (by name): cloud-init and kubeadm phases, last error, recent log lines."""
         out: dict[str, Any] = {}
         for vmid, vm in sorted(self.vms.items()):
             machine = self.machines.get(vmid)
             entry: dict[str, Any] = {"vmid": vmid, "status": vm.status}
             if machine is not None:
-                entry.update(machine.report())
+                entry.update(machine.report(log_lines=log_lines))
             elif "machine" in vm.guest:
                 saved = vm.guest["machine"]
                 entry.update(
@@ -302,7 +302,7 @@ class ClusterGuest(CidataGuest):
                         "cloud_init": saved.get("cloud_init"),
                         "kubeadm": saved.get("kubeadm"),
                         "last_error": saved.get("last_error"),
-                        "log": list(saved.get("log", []))[-40:],
+                        "log": list(saved.get("log", []))[-log_lines:] if log_lines else [],
                     }
                 )
             else:
