@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from homelab.sim.pve.simulator import PveSimulator
@@ -10,7 +11,7 @@ from tests.sim.guest.support import boot, guests, rendered, run_for
 
 
 def _done(entry: dict[str, Any]) -> bool:
-    return entry["cloud_init"]["status"] == "done" and entry["kubeadm"]["phase"] == "done"
+    return bool(entry["cloud_init"]["status"] == "done" and entry["kubeadm"]["phase"] == "done")
 
 
 def _history(entry: dict[str, Any], phase: str) -> list[float]:
@@ -103,8 +104,6 @@ def test_the_join_discovery_retries_then_fails_like_kubeadm(sim: PveSimulator, a
     lab = rendered("home-lab")
     seed = lab.artifacts.seeds["k8s-worker-2"]
     text = seed.user_data.decode().replace("seq 360", "seq 1").replace("seq 5", "seq 1")
-    from dataclasses import replace
-
     boot(api, lab, "k8s-worker-2", replace(seed, user_data=text.encode()))
     run_for(sim, api, 900)
     entry = guests(api)["k8s-worker-2"]

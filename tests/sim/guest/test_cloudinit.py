@@ -6,9 +6,9 @@ import json
 from importlib import resources
 
 import pytest
+from scripts import gen_cloudinit_schema
 
 from homelab.sim.guest import cloudinit
-from scripts import gen_cloudinit_schema
 from tests.conftest import SHARED
 from tests.sim.guest.support import rendered
 
