@@ -236,6 +236,7 @@ def serve_forever(sim: PveSimulator, *, port: int, on_ready: Callable[[str, str]
             return
         finally:
             signal.signal(signal.SIGTERM, previous)
+            sim.close()  # the simulated Kubernetes API servers go with the PVE one
 
 
 class _Stopped(Exception):

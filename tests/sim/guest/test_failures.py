@@ -187,3 +187,28 @@ def test_kube_vip_with_admin_conf_during_init_times_out(sim: PveSimulator, api: 
     entry = guests(api)["k8s-master-1"]
     assert entry["kubeadm"]["failed_phase"] == "upload-config/kubeadm"
     assert 'User "kubernetes-admin" cannot get resource "leases"' in entry["last_error"]
+
+
+def test_a_one_cpu_control_plane_fails_the_numcpu_check(sim: PveSimulator, api: Api) -> None:
+    lab = rendered("home-lab")
+    vmid = create(api, lab, "k8s-master-1")
+    api.ok("POST", f"/nodes/pve/qemu/{vmid}/config", data={"cores": 1, "memory": 1024})
+    start(api, lab, "k8s-master-1")
+    run_for(sim, api, 900)
+    error = guests(api)["k8s-master-1"]["last_error"]
+    assert "[ERROR NumCPU]: the number of available CPUs 1 is less than the required 2" in error
+    assert "[ERROR Mem]: the system RAM (1024 MB) is less than the minimum 1700 MB" in error
+
+
+def test_a_control_plane_newer_than_kubeadm_is_refused(sim: PveSimulator, api: Api) -> None:
+    lab = rendered("home-lab")
+    seed = edit_user_data(
+        lab.artifacts.seeds["k8s-master-1"],
+        "kubernetesVersion: v1.29.15",
+        "kubernetesVersion: v1.30.2",
+    )
+    boot(api, lab, "k8s-master-1", seed)
+    run_for(sim, api, 900)
+    error = guests(api)["k8s-master-1"]["last_error"]
+    assert "only supports deploying clusters with the control plane version <= 1.29.x" in error
+    assert sim.kube.clusters() == []

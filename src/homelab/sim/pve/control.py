@@ -79,7 +79,7 @@ def get_guests(sim: PveSimulator, ctx: Ctx, p: dict[str, Any]) -> Any:
         lines = int(p.get("lines", 40))
     except (TypeError, ValueError):
         raise param_fail({"lines": "an integer number of log lines is required"}) from None
-    return sim.guest.report(log_lines=max(0, lines))
+    return sim.guest.report(list(sim.state.vms.values()), log_lines=max(0, lines))
 
 
 def get_kube(sim: PveSimulator, ctx: Ctx, p: dict[str, Any]) -> Any:
