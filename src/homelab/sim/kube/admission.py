@@ -9,13 +9,13 @@ cluster IP / node ports from their ranges, replicas 1, CRD Established/NamesAcce
 
 from __future__ import annotations
 
-import copy
 import ipaddress
 import re
 from typing import TYPE_CHECKING, Any
 
 from homelab.sim.kube.resources import ResourceType
 from homelab.sim.kube.status import invalid
+from homelab.sim.kube.store import clone
 
 if TYPE_CHECKING:
     from homelab.sim.kube.state import ClusterState
@@ -122,7 +122,7 @@ def admit(state: ClusterState, rt: ResourceType, obj: Obj, old: Obj | None) -> N
     if causes:
         raise invalid(rt.kind, str(obj.get("metadata", {}).get("name", "")), causes, rt.group)
     if old is not None and rt.has_status and "status" not in obj and "status" in old:
-        obj["status"] = copy.deepcopy(old["status"])
+        obj["status"] = clone(old["status"])
     if rt.group == "":
         _admit_core(state, rt, obj, old)
     elif rt.group == "apps" and rt.kind != "DaemonSet":

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from homelab.sim.kube import handlers
+from homelab.sim.kube import handlers, openapi
 from homelab.sim.kube.state import ClusterState
 from homelab.sim.kube.status import (
     ApiError,
@@ -93,7 +93,9 @@ def _discovery(state: ClusterState, parts: list[str]) -> KubeResponse | None:
     if parts == ["apis"]:
         return respond(catalog.api_group_list())
     found: Obj | None = None
-    if len(parts) == 2 and parts[0] == "api":
+    if parts[:1] == ["openapi"]:
+        found = openapi.openapi_v3(catalog, parts[1:])
+    elif len(parts) == 2 and parts[0] == "api":
         found = catalog.resource_list("", parts[1])
     elif len(parts) == 2 and parts[0] == "apis":
         found = catalog.api_group(parts[1])

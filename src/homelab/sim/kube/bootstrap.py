@@ -14,9 +14,8 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
-import yaml
-
 from homelab.sim.kube.state import CORE_NAMESPACES, ClusterConfig
+from homelab.sim.kube.store import to_yaml
 
 Obj = dict[str, Any]
 COREDNS_IMAGE = "registry.k8s.io/coredns/coredns:v1.11.1"
@@ -101,17 +100,13 @@ def _config_maps(config: ClusterConfig) -> list[Obj]:
         cm(
             "kubeadm-config",
             "kube-system",
-            {
-                "ClusterConfiguration": yaml.safe_dump(
-                    cluster_configuration(config), sort_keys=False
-                )
-            },
+            {"ClusterConfiguration": to_yaml(cluster_configuration(config))},
         ),
         cm(
             "kubelet-config",
             "kube-system",
             {
-                "kubelet": yaml.safe_dump(
+                "kubelet": to_yaml(
                     {
                         "apiVersion": "kubelet.config.k8s.io/v1beta1",
                         "kind": "KubeletConfiguration",
@@ -122,9 +117,9 @@ def _config_maps(config: ClusterConfig) -> list[Obj]:
                 )
             },
         ),
-        cm("kube-proxy", "kube-system", {"config.conf": yaml.safe_dump(kube_proxy)}),
+        cm("kube-proxy", "kube-system", {"config.conf": to_yaml(kube_proxy)}),
         cm("coredns", "kube-system", {"Corefile": corefile}),
-        cm("cluster-info", "kube-public", {"kubeconfig": yaml.safe_dump(kubeconfig)}),
+        cm("cluster-info", "kube-public", {"kubeconfig": to_yaml(kubeconfig)}),
     ]
     maps += [cm("kube-root-ca.crt", ns, {"ca.crt": config.ca_cert_pem}) for ns in CORE_NAMESPACES]
     return maps

@@ -51,6 +51,7 @@ class SimCluster:
         self.lock = threading.RLock()
         self.state = ClusterState(config, clock.now)
         self.nodes: dict[str, NodeInfo] = {}
+        self._settled = (-1, 0.0)  # (store revision, virtual time of the next timed event)
         if fresh:
             for obj in bootstrap.init_objects(config):
                 self.state.ensure(obj, manager=_INIT)
@@ -190,7 +191,11 @@ class SimCluster:
             self._tick_locked(now)
 
     def _tick_locked(self, now: float) -> None:
+        revision, wake_at = self._settled
+        if revision == self.state.store.revision and now < wake_at:
+            return  # nothing changed and nothing is due: the controllers would do nothing
         controllers.reconcile(self.state, now)
+        self._settled = (self.state.store.revision, controllers.next_event(self.state, now))
 
     def handle(self, request: KubeRequest) -> KubeResponse:
         """One API request (from the HTTPS server or a test), controllers ticked first."""

@@ -9,7 +9,6 @@ over, creates missing objects), JSON merge, strategic merge (as JSON merge) and 
 
 from __future__ import annotations
 
-import copy
 import json
 from typing import Any
 from urllib.parse import parse_qs
@@ -28,6 +27,7 @@ from homelab.sim.kube.status import (
     not_found,
     unsupported_media_type,
 )
+from homelab.sim.kube.store import YAML_LOADER, clone
 from homelab.sim.kube.wire import KubeRequest, KubeResponse, Target, respond
 
 Obj = dict[str, Any]
@@ -67,7 +67,7 @@ def read_body(request: KubeRequest) -> Obj:
     content_type = request.headers.get("content-type", "application/json").split(";")[0].strip()
     try:
         if content_type in ("application/yaml", patches.APPLY_YAML):
-            data = yaml.safe_load(request.body or b"")
+            data = yaml.load(request.body or b"", Loader=YAML_LOADER)  # noqa: S506  (a safe loader)
         elif content_type.endswith("json") or not content_type:
             data = json.loads(request.body or b"null")
         else:
@@ -148,7 +148,7 @@ def _dry_run(query: Query) -> bool:
 
 
 def _dry_admit(state: ClusterState, target: Target, obj: Obj, old: Obj | None) -> Obj:
-    obj = copy.deepcopy(obj)
+    obj = clone(obj)
     admission.admit(state, target.rt, obj, old)
     return obj
 
@@ -188,7 +188,7 @@ def _replace(state: ClusterState, request: KubeRequest, target: Target, q: Query
 def _scoped(target: Target, live: Obj, new: Obj) -> Obj:
     """On ``/status`` only the status changes; on the main resource status is kept."""
     if target.subresource == "status":
-        result = copy.deepcopy(live)
+        result = clone(live)
         result["status"] = new.get("status", {})
         return result
     if target.rt.has_status:
@@ -272,7 +272,7 @@ def _delete(state: ClusterState, target: Target, q: Query) -> KubeResponse:
     state.delete(target.rt, target.namespace, target.name)
     state.collect_garbage()
     if target.rt.kind == "Namespace" and target.rt.group == "":
-        gone = copy.deepcopy(live)
+        gone = clone(live)
         gone["metadata"]["deletionTimestamp"] = state.timestamp()
         gone["status"] = {"phase": "Terminating"}
         return respond(gone)
@@ -309,7 +309,7 @@ def _scale(state: ClusterState, request: KubeRequest, target: Target, q: Query) 
                 ],
                 "autoscaling",
             )
-        new = copy.deepcopy(live)
+        new = clone(live)
         new["spec"]["replicas"] = replicas
         if not _dry_run(q):
             live = state.update(target.rt, new, manager=_manager(request, q), subresource="scale")

@@ -13,11 +13,11 @@ its manager and takes them from the others (an update never conflicts).
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 from homelab.sim.kube.resources import ResourceType
 from homelab.sim.kube.status import apply_conflict
+from homelab.sim.kube.store import clone
 
 Obj = dict[str, Any]
 Path = tuple[str, ...]
@@ -80,7 +80,7 @@ def merge_into(live: Obj, applied: Obj) -> None:
         if isinstance(value, dict) and isinstance(live.get(key), dict) and value:
             merge_into(live[key], value)
         else:
-            live[key] = copy.deepcopy(value)
+            live[key] = clone(value)
 
 
 def to_fields_v1(paths: set[Path]) -> Obj:
@@ -191,7 +191,7 @@ def apply_object(
     """The object after server-side applying ``applied`` as ``manager`` (not yet stored)."""
     wanted = leaf_paths(applied, rt)
     entries = _entries(live)
-    result: Obj = copy.deepcopy(live) if live is not None else {"metadata": {}}
+    result: Obj = clone(live) if live is not None else {"metadata": {}}
     name = str(applied.get("metadata", {}).get("name", ""))
     _settle_conflicts(rt, name, entries, manager, wanted, live, applied, force)
     mine = next((e for e in entries if e.same(manager, "Apply", "")), None)

@@ -14,11 +14,13 @@ interface names them (``tigera-operator`` with the operator version); ``metallb`
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import yaml
 
 from homelab.core.render.versions import VERSIONS
+from homelab.sim.kube.store import YAML_DUMPER
 
 Obj = dict[str, Any]
 _PRESERVE: Obj = {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
@@ -353,6 +355,7 @@ def metallb_native(version: str) -> list[Obj]:
     ]
 
 
+@functools.cache
 def _catalogue() -> dict[tuple[str, str, str], list[Obj]]:
     out: dict[tuple[str, str, str], list[Obj]] = {}
     for v in VERSIONS.values():
@@ -370,8 +373,13 @@ def known() -> list[tuple[str, str, str]]:
 
 def manifest(component: str, version: str, filename: str) -> bytes | None:
     """An upstream-shaped install manifest (multi-document YAML), or None if unknown."""
-    docs = _catalogue().get((component, version, filename))
-    if docs is None:
+    if (component, version, filename) not in _catalogue():
         return None
-    text = yaml.safe_dump_all(docs, sort_keys=False, default_flow_style=False)
+    return _render(component, version, filename)
+
+
+@functools.lru_cache(maxsize=16)
+def _render(component: str, version: str, filename: str) -> bytes:
+    docs = _catalogue()[(component, version, filename)]
+    text = yaml.dump_all(docs, Dumper=YAML_DUMPER, sort_keys=False, default_flow_style=False)
     return ("---\n" + text).encode()

@@ -4,11 +4,11 @@ as a JSON merge patch; ``$patch``/``$retainKeys``-style directives are dropped),
 
 from __future__ import annotations
 
-import copy
 import json
 from typing import Any
 
 from homelab.sim.kube.status import ApiError, bad_request
+from homelab.sim.kube.store import clone
 
 MERGE = "application/merge-patch+json"
 STRATEGIC = "application/strategic-merge-patch+json"
@@ -21,8 +21,8 @@ PATCH_TYPES = (MERGE, STRATEGIC, JSON_PATCH, APPLY_YAML, APPLY_JSON)
 def merge_patch(target: Any, patch: Any, *, strategic: bool = False) -> Any:
     """RFC 7386: maps merge recursively, ``null`` deletes, anything else replaces."""
     if not isinstance(patch, dict):
-        return copy.deepcopy(patch)
-    result = copy.deepcopy(target) if isinstance(target, dict) else {}
+        return clone(patch)
+    result = clone(target) if isinstance(target, dict) else {}
     for key, value in patch.items():
         if strategic and key.startswith("$"):
             continue
@@ -82,15 +82,15 @@ def _remove(doc: Any, parts: list[str]) -> Any:
 def _operation(doc: Any, op: dict[str, Any]) -> Any:
     kind, parts = op.get("op"), _pointer(str(op.get("path", "")))
     if kind == "add":
-        return _add(doc, parts, copy.deepcopy(op.get("value")))
+        return _add(doc, parts, clone(op.get("value")))
     if kind == "remove":
         return _remove(doc, parts)
     if kind == "replace":
         _get(doc, parts)
-        return _add(_remove(doc, parts), parts, copy.deepcopy(op.get("value")))
+        return _add(_remove(doc, parts), parts, clone(op.get("value")))
     if kind in ("move", "copy"):
         source = _pointer(str(op.get("from", "")))
-        value = copy.deepcopy(_get(doc, source))
+        value = clone(_get(doc, source))
         if kind == "move":
             doc = _remove(doc, source)
         return _add(doc, parts, value)
@@ -110,7 +110,7 @@ def json_patch(target: Any, ops: Any) -> Any:
     """RFC 6902 on a copy of ``target``."""
     if not isinstance(ops, list):
         raise bad_request("json: cannot unmarshal object into Go value of type jsonpatch.Patch")
-    doc = copy.deepcopy(target)
+    doc = clone(target)
     for op in ops:
         try:
             doc = _operation(doc, op)

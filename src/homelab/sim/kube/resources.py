@@ -185,26 +185,35 @@ class Catalog:
 
     custom: dict[str, list[ResourceType]] = field(default_factory=dict)  # by CRD name
 
+    _index: dict[tuple[str, str, str], ResourceType] = field(default_factory=dict)
+    _kinds: dict[tuple[str, str], ResourceType] = field(default_factory=dict)
+
     def all(self) -> list[ResourceType]:
         return [*BUILTINS, *(rt for rts in self.custom.values() for rt in rts)]
 
     def add_crd(self, crd: dict[str, Any]) -> None:
         self.custom[crd["metadata"]["name"]] = resources_of_crd(crd)
+        self._index.clear()
 
     def remove_crd(self, name: str) -> None:
         self.custom.pop(name, None)
+        self._index.clear()
+
+    def _build(self) -> None:
+        if not self._index:
+            for rt in reversed(self.all()):  # the first definition wins
+                self._index[(rt.group, rt.version, rt.name)] = rt
+            self._kinds.clear()
+            for rt in reversed(self.all()):
+                self._kinds[(rt.group_version, rt.kind)] = rt
 
     def by_path(self, group: str, version: str, name: str) -> ResourceType | None:
-        for rt in self.all():
-            if rt.group == group and rt.version == version and rt.name == name:
-                return rt
-        return None
+        self._build()
+        return self._index.get((group, version, name))
 
     def by_kind(self, api_version: str, kind: str) -> ResourceType | None:
-        for rt in self.all():
-            if rt.group_version == api_version and rt.kind == kind:
-                return rt
-        return None
+        self._build()
+        return self._kinds.get((api_version, kind))
 
     def versions_of(self, group: str) -> list[str]:
         seen: list[str] = []

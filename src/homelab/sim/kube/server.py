@@ -97,6 +97,9 @@ def _protocol_class(peers: PeerCerts) -> type[H11Protocol]:
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             super().connection_made(transport)
+            sock = transport.get_extra_info("socket")
+            if sock is not None:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             ssl_object = transport.get_extra_info("ssl_object")
             peer = transport.get_extra_info("peername")
             if ssl_object is not None and peer:

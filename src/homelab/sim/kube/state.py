@@ -10,7 +10,6 @@ itself: callers hold the cluster's lock.
 
 from __future__ import annotations
 
-import copy
 import ipaddress
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,7 +17,7 @@ from typing import Any
 
 from homelab.sim.kube import admission, managed
 from homelab.sim.kube.resources import Catalog, ResourceType
-from homelab.sim.kube.store import Key, Obj, ObjectStore, key_of, timestamp
+from homelab.sim.kube.store import Key, Obj, ObjectStore, clone, key_of, timestamp
 
 CORE_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 
@@ -79,7 +78,7 @@ class ClusterState:
         return [] if rt is None else self.items(rt, namespace)
 
     def create(self, rt: ResourceType, obj: Obj, *, manager: str, record: bool = True) -> Obj:
-        obj = copy.deepcopy(obj)
+        obj = clone(obj)
         admission.admit(self, rt, obj, None)
         if record:
             managed.record_update(rt, None, obj, manager=manager, now=self.timestamp())
@@ -96,7 +95,7 @@ class ClusterState:
         subresource: str = "",
         record: bool = True,
     ) -> Obj:
-        obj = copy.deepcopy(obj)
+        obj = clone(obj)
         meta = obj["metadata"]
         old = self.store.get(key_of(rt, meta.get("namespace", ""), meta["name"]))
         assert old is not None, "update of a missing object"
@@ -150,7 +149,7 @@ class ClusterState:
         live = self.get(rt, meta.get("namespace", ""), meta["name"])
         if live is None:
             return self.create(rt, obj, manager=manager)
-        merged = copy.deepcopy(live)
+        merged = clone(live)
         managed.merge_into(merged, obj)
         if merged == live:
             return live
@@ -160,7 +159,7 @@ class ClusterState:
         """Replace an object's status if it changed (the status subresource of controllers)."""
         if obj.get("status") == status:
             return obj
-        new = copy.deepcopy(obj)
+        new = clone(obj)
         new["status"] = status
         return self.update(rt, new, manager=manager, subresource="status")
 

@@ -9,16 +9,33 @@ metadata and status changes). It does no validation and no authorisation (``api.
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
+import json
 import uuid
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, TypeVar
+
+import yaml
 
 from homelab.sim.kube.resources import ResourceType
 
+T = TypeVar("T")
+# libyaml when PyYAML has it: several times faster than the pure-Python loader and emitter
+YAML_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+YAML_DUMPER: type[yaml.SafeDumper] = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 Obj = dict[str, Any]
 Key = tuple[str, str, str, str]  # group, resource, namespace, name
+
+
+def to_yaml(data: Any) -> str:
+    text: str = yaml.dump(data, Dumper=YAML_DUMPER, sort_keys=False, default_flow_style=False)
+    return text
+
+
+def clone(obj: T) -> T:
+    """A deep copy of JSON-shaped data (several times faster than ``copy.deepcopy``)."""
+    copied: T = json.loads(json.dumps(obj))
+    return copied
 
 
 def key_of(rt: ResourceType, namespace: str, name: str) -> Key:
@@ -101,7 +118,7 @@ class ObjectStore:
     def to_dict(self) -> dict[str, Any]:
         return {
             "revision": self.revision,
-            "objects": [[list(k), copy.deepcopy(v)] for k, v in sorted(self._objects.items())],
+            "objects": [[list(k), clone(v)] for k, v in sorted(self._objects.items())],
         }
 
     def load(self, data: dict[str, Any]) -> None:
