@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import time
+
 import yaml
 
-from homelab.sim.pve.simulator import PveSimulator
+from homelab.sim.pve.simulator import PveSimulator, SimConfig
 from tests.sim.conftest import Api
+from tests.sim.guest.support import boot, rendered
 
 
 def test_the_manifest_mirror_serves_yaml_and_404s_the_unknown(api: Api) -> None:
@@ -35,3 +38,19 @@ def test_a_vm_without_a_seed_boots_as_before(sim: PveSimulator, api: Api) -> Non
     entry = api.ok("GET", "/_sim/guests")["plain"]
     assert entry["status"] == "running" and entry["cloud_init"] is None
     assert api.ok("POST", "/nodes/pve/qemu/120/agent/ping") == {"result": {}}
+
+
+def test_a_ticking_simulator_moves_its_guests_without_requests() -> None:
+    sim = PveSimulator(SimConfig(time_scale=1200, seed=5))
+    api = Api(sim)
+    vmid = boot(api, rendered("home-lab"), "k8s-master-1")
+    machine = sim.guest.machines[vmid]  # type: ignore[attr-defined]
+    stop = sim.start_ticker(0.02)
+    try:
+        deadline = time.monotonic() + 10
+        while machine.kubeadm_state["phase"] != "done" and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        stop()
+        sim.close()
+    assert machine.kubeadm_state["phase"] == "done"
