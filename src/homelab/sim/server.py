@@ -194,14 +194,17 @@ def start_server(sim: PveSimulator, *, port: int = 0) -> RunningServer:
         target=server.run, kwargs={"sockets": [sock]}, name="homelab-sim", daemon=True
     )
     thread.start()
+    stop_ticker = sim.start_ticker()
     while not server.started:
         if not thread.is_alive():
+            stop_ticker()
             sock.close()
             workdir.cleanup()
             raise SimulatorError(f"the simulator failed to start on {HOST}:{port}")
         thread.join(0.01)
 
     def stop() -> None:
+        stop_ticker()
         server.should_exit = True
         thread.join(10)
         sock.close()
@@ -235,12 +238,15 @@ def serve_forever(sim: PveSimulator, *, port: int, on_ready: Callable[[str, str]
             await serving
 
         previous = signal.signal(signal.SIGTERM, _stop_signal)
+        stop_ticker = sim.start_ticker()
         try:
             asyncio.run(run())
         except (KeyboardInterrupt, _Stopped):
             return
         finally:
             signal.signal(signal.SIGTERM, previous)
+            stop_ticker()
+            sim.close()  # the simulated Kubernetes API servers go with the PVE one
 
 
 class _Stopped(Exception):

@@ -46,14 +46,14 @@ def edit_user_data(seed: NodeSeed, old: str, new: str) -> NodeSeed:
     return replace(seed, user_data=text.replace(old, new).encode())
 
 
-def boot(api: Api, lab: Lab, name: str, seed: NodeSeed | None = None) -> int:
-    """Clone the template into ``name``'s VM, attach its seed ISO, start it."""
+def create(api: Api, lab: Lab, name: str, seed: NodeSeed | None = None) -> int:
+    """Clone the template into ``name``'s VM and attach its seed ISO (not started)."""
     vm = lab.spec.vms[name]
     vmid = lab.vmid(name)
     seed = seed or lab.artifacts.seeds[name]
     iso = build_seed_iso(seed.user_data, seed.meta_data, seed.network_config)
-    api.finish(upload(api, f"seed-{name}.iso", iso), seconds=60)
-    api.finish(api.clone(vmid, name=name, full=1), seconds=600)
+    api.finish(upload(api, f"seed-{name}.iso", iso), seconds=5)
+    api.finish(api.clone(vmid, name=name, full=1), seconds=30)
     config: dict[str, Any] = {
         "cores": vm.cores,
         "memory": vm.memory,
@@ -62,7 +62,20 @@ def boot(api: Api, lab: Lab, name: str, seed: NodeSeed | None = None) -> int:
         "agent": 1,
     }
     api.ok("POST", f"/nodes/pve/qemu/{vmid}/config", data=config)
-    api.finish(api.ok("POST", f"/nodes/pve/qemu/{vmid}/status/start"), seconds=10)
+    return vmid
+
+
+def start(api: Api, lab: Lab, *names: str) -> None:
+    """Start the VMs together (their guests boot at the same virtual time)."""
+    upids = [api.ok("POST", f"/nodes/pve/qemu/{lab.vmid(n)}/status/start") for n in names]
+    for upid in upids:
+        api.finish(upid, seconds=5)
+
+
+def boot(api: Api, lab: Lab, name: str, seed: NodeSeed | None = None) -> int:
+    """Create ``name``'s VM with its seed and start it."""
+    vmid = create(api, lab, name, seed)
+    start(api, lab, name)
     return vmid
 
 
@@ -75,6 +88,6 @@ def run_for(sim: PveSimulator, api: Api, seconds: float, step: float = 30.0) -> 
         left -= step
 
 
-def guests(api: Api) -> dict[str, Any]:
-    data: dict[str, Any] = api.ok("GET", "/_sim/guests")
+def guests(api: Api, lines: int = 400) -> dict[str, Any]:
+    data: dict[str, Any] = api.ok("GET", "/_sim/guests", params={"lines": lines})
     return data

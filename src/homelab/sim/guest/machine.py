@@ -74,9 +74,10 @@ class Machine:
             GuestSystem.from_dict(saved["system"]) if "system" in saved else GuestSystem.stock()
         )
         self.lines: list[str] = list(saved.get("log", []))
-        self.cloud_init: dict[str, Any] = dict(saved.get("cloud_init") or {"status": "running"})
+        fresh = {"status": "running", "stage": "boot", "module": None}
+        self.cloud_init: dict[str, Any] = dict(saved.get("cloud_init") or fresh)
         self.kubeadm_state: dict[str, Any] = dict(
-            saved.get("kubeadm") or {"phase": None, "error": None}
+            saved.get("kubeadm") or {"phase": None, "error": None, "failed_phase": None}
         )
         self.next_step = int(saved.get("next_step", 0))
         self.time = float(saved.get("time", start + BOOT_TO_CLOUD_INIT))
@@ -154,13 +155,19 @@ class Machine:
         self.cloud_init.update({"stage": stage, "module": module})
 
     def set_kubeadm(self, phase: str, *, error: str | None = None) -> None:
-        if error is None:
-            self.log(f"[kubeadm] {phase}")
-        self.kubeadm_state = {"phase": phase, "error": error}
+        """Record kubeadm's phase; a failure (``error``) is kept until a run ends in "done"."""
+        state = self.kubeadm_state
+        history = [*state.get("history", []), [round(self.time, 3), phase]][-60:]
         if error is not None:
+            state.update(failed_phase=phase, error=error)
             self.last_error = error
-        elif phase == "done":
+        else:
+            self.log(f"[kubeadm] {phase}")
+            state["phase"] = phase
+        if phase == "done":
+            state.update(failed_phase=None, error=None)
             self.last_error = None
+        state["history"] = history
 
     def registered(self, cluster: str, node: str) -> None:
         self.membership = {"cluster": cluster, "node": node}
@@ -204,7 +211,7 @@ class Machine:
             "kubeadm": dict(self.kubeadm_state),
             "last_error": self.last_error,
             "time": self.time,
-            "log": self.lines[-log_lines:],
+            "log": self.lines[-log_lines:] if log_lines else [],
         }
 
     def to_dict(self) -> dict[str, Any]:

@@ -56,8 +56,8 @@ class GuestModel(Protocol):
     def tick(self, now: float) -> bool | None:
         """Called at every request with the virtual time; True if the guests' state moved."""
 
-    def report(self) -> dict[str, Any]:
-        """Per VM name: what the guest is doing (``GET /_sim/guests``)."""
+    def report(self, vms: list[Vm], log_lines: int = 40) -> dict[str, Any]:
+        """Per VM name (of ``vms``, the VMs that exist): what its guest is doing."""
 
     def snapshot(self) -> dict[str, Any]:
         """Model-wide state to persist with the simulator's (per-VM state goes in vm.guest)."""
@@ -109,7 +109,7 @@ class CidataGuest:
     def tick(self, now: float) -> bool | None:
         return None
 
-    def report(self) -> dict[str, Any]:
+    def report(self, vms: list[Vm], log_lines: int = 40) -> dict[str, Any]:
         return {}
 
     def snapshot(self) -> dict[str, Any]:
@@ -275,26 +275,35 @@ class ClusterGuest(CidataGuest):
 
     def tick(self, now: float) -> bool:
         """Advance every running machine up to ``now``; True if any of them moved."""
-        moved = False
+        moved: set[int] = set()
         while True:
-            runnable = [m for m in self.machines.values() if m.runnable() and m.time <= now]
+            runnable = [
+                (m.time, vmid, m)
+                for vmid, m in self.machines.items()
+                if m.runnable() and m.time <= now
+            ]
             if not runnable:
                 break
-            min(runnable, key=lambda m: m.time).advance()
-            moved = True
-        if moved:
-            for vmid in self.machines:
-                self._save(vmid)
-        return moved
+            _, vmid, machine = min(runnable, key=lambda item: (item[0], item[1]))
+            machine.advance()
+            moved.add(vmid)
+        for vmid in moved:
+            self._save(vmid)
+        return bool(moved)
 
-    def report(self) -> dict[str, Any]:
-        """Per VM (by name): cloud-init and kubeadm phases, last error, recent log lines."""
+    def report(self, vms: list[Vm], log_lines: int = 40) -> dict[str, Any]:
+        """Per VM (by name): cloud-init and kubeadm phases, last error, recent log lines.
+
+        Templates and VMs that never booted are left out."""
         out: dict[str, Any] = {}
-        for vmid, vm in sorted(self.vms.items()):
-            machine = self.machines.get(vmid)
+        for vm in sorted(vms, key=lambda v: v.vmid):
+            vmid = vm.vmid
+            if vm.is_template() or (vmid not in self.vms and "machine" not in vm.guest):
+                continue
+            machine = self.machines.get(vmid) if self.vms.get(vmid) is vm else None
             entry: dict[str, Any] = {"vmid": vmid, "status": vm.status}
             if machine is not None:
-                entry.update(machine.report())
+                entry.update(machine.report(log_lines=log_lines))
             elif "machine" in vm.guest:
                 saved = vm.guest["machine"]
                 entry.update(
@@ -302,7 +311,7 @@ class ClusterGuest(CidataGuest):
                         "cloud_init": saved.get("cloud_init"),
                         "kubeadm": saved.get("kubeadm"),
                         "last_error": saved.get("last_error"),
-                        "log": list(saved.get("log", []))[-40:],
+                        "log": list(saved.get("log", []))[-log_lines:] if log_lines else [],
                     }
                 )
             else:

@@ -7,7 +7,8 @@
     GET    /_sim/clock      {"now": virtual epoch seconds, "time_scale": x}
     POST   /_sim/clock      {"advance": seconds}: move the virtual clock forward
     GET    /_sim/state      the whole simulated cluster as JSON
-    GET    /_sim/guests     per VM: cloud-init and kubeadm phases, last error, log lines
+    GET    /_sim/guests     per VM: cloud-init and kubeadm phases, last error, the last
+                            ``lines`` (default 40) lines of its cloud-init output
     GET    /_sim/kube       the simulated Kubernetes APIs: {"10.0.20.10:6443": "https://127..."}
     GET    /_sim/manifests/{component}/{version}/{file}
                             an addon's install manifest (YAML, not enveloped; 404 if unknown)
@@ -74,7 +75,11 @@ def get_state(sim: PveSimulator, ctx: Ctx, p: dict[str, Any]) -> Any:
 
 
 def get_guests(sim: PveSimulator, ctx: Ctx, p: dict[str, Any]) -> Any:
-    return sim.guest.report()
+    try:
+        lines = int(p.get("lines", 40))
+    except (TypeError, ValueError):
+        raise param_fail({"lines": "an integer number of log lines is required"}) from None
+    return sim.guest.report(list(sim.state.vms.values()), log_lines=max(0, lines))
 
 
 def get_kube(sim: PveSimulator, ctx: Ctx, p: dict[str, Any]) -> Any:

@@ -210,6 +210,27 @@ class PveSimulator:
             self._persist(force=True)
             self.kube.close()
 
+    def start_ticker(self, interval: float = 0.05) -> Callable[[], None]:
+        """Advance guests and clusters in the background (a served simulator's world moves on
+        its clock even while no PVE request comes in, e.g. while a client polls the
+        Kubernetes API). Does nothing on a frozen clock. Returns the function that stops it."""
+        if self.clock.time_scale == 0:
+            return lambda: None
+        stopped = threading.Event()
+
+        def run() -> None:
+            while not stopped.wait(interval):
+                self.settle()
+
+        thread = threading.Thread(target=run, name="homelab-sim-ticker", daemon=True)
+        thread.start()
+
+        def stop() -> None:
+            stopped.set()
+            thread.join(5)
+
+        return stop
+
     def settle(self) -> None:
         """Finish every task that is due now (what any request does first)."""
         with self._lock:
