@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -177,6 +178,7 @@ def test_a_refused_join_names_the_node_and_the_cause(
 
 
 def run_cli(spec: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "KUBECONFIG": str(spec.parent / "kube" / "config")}
     return subprocess.run(
         [sys.executable, "-m", "homelab", "up", str(spec), "--sim", "--yes", *args],
         capture_output=True,
@@ -184,13 +186,32 @@ def run_cli(spec: Path, *args: str) -> subprocess.CompletedProcess[str]:
         timeout=240,
         check=False,
         cwd=spec.parent,
+        env=env,
     )
 
 
 def test_cli_up_then_a_second_up_is_a_noop(tmp_path: Path) -> None:
     spec = copy_example("home-lab.yaml", tmp_path)
-    first = run_cli(spec)
+    user_config = tmp_path / "kube" / "config"
+    user_config.parent.mkdir()
+    user_config.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [{"name": "work", "cluster": {"server": "https://work:6443"}}],
+                "users": [],
+                "contexts": [],
+                "current-context": "work",
+            }
+        )
+    )
+    first = run_cli(spec, "--merge-kubeconfig")
     assert first.returncode == 0, first.stderr
+    merged = yaml.safe_load(user_config.read_text())
+    assert [c["name"] for c in merged["clusters"]] == ["work", "home-lab"]
+    assert merged["current-context"] == "work"
+    assert f"merged into:       {user_config} (context home-lab)" in first.stdout
     assert "Lab home-lab is up" in first.stdout
     assert first.stdout.count("Ready") == 3
     for text in ("https://10.0.20.10:6443", "10.0.20.200-10.0.20.250", "admin.conf", "elapsed"):
