@@ -10,6 +10,7 @@ and AGE. Ages are measured on the virtual clock, as the server's own clock.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -59,9 +60,28 @@ def _name(obj: Obj, now: float) -> str:
     return str(obj["metadata"]["name"])
 
 
+_STEP = re.compile(
+    r"\.([A-Za-z0-9_-]+)|\[(\d+)\]|\[\?\(@\.([A-Za-z0-9_]+)==['\"]([^'\"]*)['\"]\)\]"
+)
+
+
 def _get(obj: Any, path: str) -> Any:
-    for key in path.strip(".").split("."):
-        obj = obj.get(key) if isinstance(obj, dict) else None
+    """A JSONPath of printer columns: ``.a.b``, ``[0]``, ``[?(@.type=='Ready')]``."""
+    path = path if path.startswith((".", "[")) else "." + path
+    position = 0
+    while position < len(path):
+        step = _STEP.match(path, position)
+        if step is None:
+            return None
+        key, index, field, value = step.groups()
+        if key is not None:
+            obj = obj.get(key) if isinstance(obj, dict) else None
+        elif index is not None:
+            obj = obj[int(index)] if isinstance(obj, list) and int(index) < len(obj) else None
+        else:
+            found = [o for o in obj or [] if isinstance(o, dict) and str(o.get(field)) == value]
+            obj = found[0] if found else None
+        position = step.end()
     return obj
 
 

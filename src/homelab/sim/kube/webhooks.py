@@ -57,32 +57,23 @@ def call_webhooks(state: ClusterState, rt: ResourceType, operation: str, obj: Ob
     for kind in ("MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"):
         for config in state.objects(_API, kind):
             for hook in config.get("webhooks") or []:
-                if not _matches(hook, rt, operation):
-                    continue
-                failure = _unreachable(state, hook)
-                if failure is not None:
-                    if hook.get("failurePolicy", "Fail") == "Fail":
-                        message = (
-                            f'Internal error occurred: failed calling webhook "{hook["name"]}": '
-                            f"{failure}"
-                        )
-                        raise ApiError(
-                            500,
-                            "InternalError",
-                            message,
-                            {
-                                "causes": [
-                                    {
-                                        "message": f'failed calling webhook "{hook["name"]}": {failure}'
-                                    }
-                                ]
-                            },
-                        )
-                    continue
-                denial = _validate(state, rt, obj) if obj is not None else None
-                if denial is not None:
-                    message = f'admission webhook "{hook["name"]}" denied the request: {denial}'
-                    raise ApiError(403, "Forbidden", message)
+                if _matches(hook, rt, operation):
+                    _call(state, rt, hook, obj)
+
+
+def _call(state: ClusterState, rt: ResourceType, hook: Obj, obj: Obj | None) -> None:
+    name = hook["name"]
+    failure = _unreachable(state, hook)
+    if failure is not None:
+        if hook.get("failurePolicy", "Fail") != "Fail":
+            return
+        cause = f'failed calling webhook "{name}": {failure}'
+        message = f"Internal error occurred: {cause}"
+        raise ApiError(500, "InternalError", message, {"causes": [{"message": cause}]})
+    denial = _validate(state, rt, obj) if obj is not None else None
+    if denial is not None:
+        message = f'admission webhook "{name}" denied the request: {denial}'
+        raise ApiError(403, "Forbidden", message)
 
 
 def _networks(pool: Obj) -> list[tuple[str, int, int]]:
