@@ -131,8 +131,8 @@ def test_metallb_webhook_fails_until_its_controller_runs(kube: Kube) -> None:
         "Internal error occurred: failed calling webhook "
         '"ipaddresspoolvalidationwebhook.metallb.io": failed to call webhook: Post '
         '"https://metallb-webhook-service.metallb-system.svc:443/'
-        'validate-metallb-io-v1beta1-ipaddresspool?timeout=10s": no endpoints available for service '
-        '"metallb-webhook-service"'
+        'validate-metallb-io-v1beta1-ipaddresspool?timeout=10s": no endpoints available for '
+        'service "metallb-webhook-service"'
     )
     install_calico(kube)  # nodes Ready: the controller pod runs, the webhook answers
     kube.settle(5)
