@@ -262,3 +262,23 @@ def test_ha_control_planes_each_run_static_pods(
     assert lease["spec"]["holderIdentity"] == "k8s-master-1"
     vip = kube.get("/api/v1/namespaces/kube-system/pods/kube-vip-k8s-master-1")
     assert vip["status"]["phase"] == "Running" and vip["spec"]["nodeName"] == "k8s-master-1"
+
+
+def test_reapplying_every_addon_changes_nothing(kube: Kube) -> None:
+    from homelab.sim.kube import manifest
+
+    install_calico(kube)
+    install_metallb(kube, ["10.0.20.200-10.0.20.210"])
+    kube.settle(10)
+    revision = kube.cluster.state.store.revision
+    kube.clock.advance(600)
+    for key in (
+        ("tigera-operator", "v1.34.13", "tigera-operator.yaml"),
+        ("metallb", "v0.14.9", "metallb-native.yaml"),
+    ):
+        text = manifest(*key)
+        assert text is not None
+        kube.apply_all(text)
+    install_calico(kube)
+    install_metallb(kube, ["10.0.20.200-10.0.20.210"])
+    assert kube.cluster.state.store.revision == revision
