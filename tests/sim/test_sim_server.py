@@ -97,3 +97,17 @@ def test_a_busy_port_is_a_clear_error() -> None:
         )  # fmt: skip
     assert done.returncode == 1 and done.stdout == ""
     assert "cannot listen on" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_listening_socket_disables_nagle() -> None:
+    """Responses are written as headers + body; with Nagle each keep-alive request waited ~40 ms."""
+    import socket
+
+    from homelab.sim.server import _bind
+
+    sock = _bind(0)
+    try:
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+        assert sock.getsockname()[0] == "127.0.0.1"
+    finally:
+        sock.close()

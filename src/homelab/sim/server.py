@@ -88,6 +88,8 @@ class SimApp:
         body = bytearray()
         while True:
             message = await receive()
+            if message["type"] == "http.disconnect":
+                return  # the client went away mid-request: pveproxy would not act on it either
             body.extend(message.get("body", b""))
             if not message.get("more_body"):
                 break
@@ -168,6 +170,9 @@ def _bind(port: int) -> socket.socket:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        # Accepted connections inherit it: a response goes out as headers + body writes, and
+        # Nagle would hold the body back for the client's delayed ACK (~40 ms a request).
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.bind((HOST, port))
         sock.listen(128)
     except OSError as exc:
