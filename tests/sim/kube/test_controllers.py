@@ -246,5 +246,39 @@ def test_ha_control_planes_each_run_static_pods(
             },
         },
     )
+    cluster.add_static_pod(
+        "k8s-master-2",
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": "kube-vip", "namespace": "kube-system"},
+            "spec": {
+                "hostNetwork": True,
+                "containers": [{"name": "kube-vip", "image": "ghcr.io/kube-vip/kube-vip:v0.8.9"}],
+            },
+        },
+    )
+    lease = kube.get("/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/plndr-cp-lock")
+    assert lease["spec"]["holderIdentity"] == "k8s-master-1"
     vip = kube.get("/api/v1/namespaces/kube-system/pods/kube-vip-k8s-master-1")
     assert vip["status"]["phase"] == "Running" and vip["spec"]["nodeName"] == "k8s-master-1"
+
+
+def test_reapplying_every_addon_changes_nothing(kube: Kube) -> None:
+    from homelab.sim.kube import manifest
+
+    install_calico(kube)
+    install_metallb(kube, ["10.0.20.200-10.0.20.210"])
+    kube.settle(10)
+    revision = kube.cluster.state.store.revision
+    kube.clock.advance(600)
+    for key in (
+        ("tigera-operator", "v1.34.13", "tigera-operator.yaml"),
+        ("metallb", "v0.14.9", "metallb-native.yaml"),
+    ):
+        text = manifest(*key)
+        assert text is not None
+        kube.apply_all(text)
+    install_calico(kube)
+    install_metallb(kube, ["10.0.20.200-10.0.20.210"])
+    assert kube.cluster.state.store.revision == revision
