@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import yaml
-
+from homelab.sim.guest import yamlio
 from homelab.sim.guest.clusters import ClusterBook
 from homelab.sim.guest.machine import Machine
 from homelab.sim.guest.model import CidataGuest
@@ -97,8 +96,6 @@ class ClusterGuest(CidataGuest):
             _, vmid, machine = min(runnable, key=lambda item: (item[0], item[1]))
             machine.advance()
             moved.add(vmid)
-        for vmid in moved:
-            self._save(vmid)
         return bool(moved)
 
     def report(self, vms: list[Vm], log_lines: int = 40) -> dict[str, Any]:
@@ -130,6 +127,9 @@ class ClusterGuest(CidataGuest):
         return out
 
     def snapshot(self) -> dict[str, Any]:
+        """The clusters' records; each running machine is saved into its ``vm.guest``."""
+        for vmid in self.machines:
+            self._save(vmid)
         return {"clusters": self.book.to_dict()}
 
     def restore(self, data: dict[str, Any], vms: list[Vm], clock: VirtualClock) -> None:
@@ -170,8 +170,8 @@ class ClusterGuest(CidataGuest):
 
 def _meta(text: str) -> dict[str, Any]:
     try:
-        doc = yaml.safe_load(text)
-    except yaml.YAMLError:
+        doc = yamlio.load(text)
+    except yamlio.YAMLError:
         return {}
     return doc if isinstance(doc, dict) else {}
 

@@ -13,8 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-import yaml
-
+from homelab.sim.guest import yamlio
 from homelab.sim.guest.clusters import ClusterBook, ClusterRecord
 from homelab.sim.guest.system import GuestSystem
 
@@ -75,8 +74,8 @@ def load_config(node: Node, args: list[str]) -> Config:
             f'unable to read config from "{path}" : open {path}: no such file or directory'
         )
     try:
-        docs = [d for d in yaml.safe_load_all(text) if d]
-    except yaml.YAMLError as exc:
+        docs = [d for d in yamlio.load_all(text) if d]
+    except yamlio.YAMLError as exc:
         raise KubeadmFailure(f"error converting YAML to JSON: {exc}") from exc
     found: dict[str, dict[str, Any]] = {}
     for doc in docs:

@@ -16,8 +16,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Any, Protocol
 
-import yaml
-
+from homelab.sim.guest import yamlio
 from homelab.sim.guest.seed import SeedFiles
 from homelab.sim.pve import latency
 from homelab.sim.pve.clock import VirtualClock
@@ -152,8 +151,8 @@ def _seed_addresses(
     if seed is None or not seed.network_config:
         return {}
     try:
-        doc = yaml.safe_load(seed.network_config)
-    except yaml.YAMLError:
+        doc = yamlio.load(seed.network_config)
+    except yamlio.YAMLError:
         return {}
     if not isinstance(doc, dict):
         return {}

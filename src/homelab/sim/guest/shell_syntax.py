@@ -9,6 +9,7 @@ as a POSIX shell does. Anything outside the grammar is a ``ShellSyntaxError``.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 
@@ -380,7 +381,10 @@ def _split_assignment(word: Word) -> tuple[str, Word]:
     raise ShellSyntaxError("not an assignment")
 
 
+@functools.lru_cache(maxsize=512)
 def parse(text: str) -> Sequence:
+    """The syntax tree of ``text`` (cached: wait loops run the same script many times; the
+    interpreter never changes a tree)."""
     parser = Parser(tokenize(text))
     seq = parser.sequence(set())
     if parser.peek() is not None:
