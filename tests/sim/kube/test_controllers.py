@@ -246,5 +246,19 @@ def test_ha_control_planes_each_run_static_pods(
             },
         },
     )
+    cluster.add_static_pod(
+        "k8s-master-2",
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": "kube-vip", "namespace": "kube-system"},
+            "spec": {
+                "hostNetwork": True,
+                "containers": [{"name": "kube-vip", "image": "ghcr.io/kube-vip/kube-vip:v0.8.9"}],
+            },
+        },
+    )
+    lease = kube.get("/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/plndr-cp-lock")
+    assert lease["spec"]["holderIdentity"] == "k8s-master-1"
     vip = kube.get("/api/v1/namespaces/kube-system/pods/kube-vip-k8s-master-1")
     assert vip["status"]["phase"] == "Running" and vip["spec"]["nodeName"] == "k8s-master-1"

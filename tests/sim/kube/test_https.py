@@ -20,7 +20,7 @@ from homelab.core.cluster import ClusterSecrets
 from homelab.engine.pki import generate_cluster_secrets, mint_admin_kubeconfig
 from homelab.sim.kube import KubeRegistry, manifest
 
-from .conftest import INSTALLATION, Kube
+from .conftest import INSTALLATION, Kube, new_cluster
 
 KUBECTL = shutil.which("kubectl", path="/usr/bin:/bin")
 needs_kubectl = pytest.mark.skipif(
@@ -265,3 +265,20 @@ def test_a_second_cluster_gets_its_own_server(
     other.add_node("m", ip="10.0.30.10", role="control-plane", kubelet_version="v1.30.10")
     endpoints = registry.endpoints()
     assert endpoints["10.0.30.10:6443"] != served and endpoints["10.0.20.10:6443"] == served
+
+
+def test_the_serving_certificate_follows_control_planes_joining(
+    registry: KubeRegistry, clock: Any, cluster_secrets: ClusterSecrets, tmp_path: Path
+) -> None:
+    first = (("k8s-master-1", "10.0.20.11", "control-plane"),)
+    cluster = new_cluster(registry, cluster_secrets, endpoint="10.0.20.5", nodes=first)
+    registry.serve()
+    url = registry.endpoints()["10.0.20.5:6443"]
+    cluster.add_node("k8s-master-2", ip="10.0.20.12", role="control-plane", kubelet_version="v1")
+    endpoints = registry.endpoints()
+    assert endpoints == {"10.0.20.5:6443": url, "10.0.20.11:6443": url, "10.0.20.12:6443": url}
+    ca = tmp_path / "ca.crt"
+    ca.write_text(cluster_secrets.ca_cert)
+    for name in ("10.0.20.5", "10.0.20.12", "k8s-master-2"):
+        with httpx.Client(verify=ssl.create_default_context(cafile=str(ca))) as http:
+            assert http.get(f"{url}/version", extensions={"sni_hostname": name}).status_code == 200

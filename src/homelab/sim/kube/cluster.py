@@ -122,6 +122,31 @@ class SimCluster:
             pod["metadata"]["labels"] = dict(meta.get("labels") or {})
             pod["spec"] = {**manifest.get("spec", {}), "nodeName": node}
             self._mirror(pod)
+            if component == "kube-vip":
+                self._hold_vip(node)
+
+    def _hold_vip(self, node: str) -> None:
+        """kube-vip's leader election: the first control plane running it holds the VIP."""
+        lease_type = self.state.rt("coordination.k8s.io/v1", "Lease")
+        if self.state.get(lease_type, "kube-system", "plndr-cp-lock") is not None:
+            return
+        now = self.state.timestamp().replace("Z", ".000000Z")
+        self.state.create(
+            lease_type,
+            {
+                "apiVersion": "coordination.k8s.io/v1",
+                "kind": "Lease",
+                "metadata": {"name": "plndr-cp-lock", "namespace": "kube-system"},
+                "spec": {
+                    "holderIdentity": node,
+                    "leaseDurationSeconds": 5,
+                    "acquireTime": now,
+                    "renewTime": now,
+                    "leaseTransitions": 0,
+                },
+            },
+            manager="kube-vip",
+        )
 
     def remove_node(self, name: str) -> None:
         """The Node is deleted (``kubectl delete node``, or its VM destroyed)."""

@@ -15,7 +15,7 @@ from urllib.parse import parse_qs
 
 import yaml
 
-from homelab.sim.kube import admission, evictions, managed, patches
+from homelab.sim.kube import admission, evictions, managed, patches, tables, webhooks
 from homelab.sim.kube.selectors import parse_field_selector, parse_label_selector
 from homelab.sim.kube.state import ClusterState
 from homelab.sim.kube.status import (
@@ -51,7 +51,10 @@ def serve(state: ClusterState, request: KubeRequest, target: Target) -> KubeResp
     if sub not in ("", "status"):
         raise method_not_allowed()
     if method == "GET":
-        return respond(get_object(state, target) if target.name else _list(state, target, query))
+        found = get_object(state, target) if target.name else _list(state, target, query)
+        if not sub and tables.wants_table(request.headers.get("accept", "")):
+            return respond(_table(state, target, found, query))
+        return respond(found)
     if method == "POST" and not target.name:
         return _create(state, request, target, query)
     if method == "PUT" and target.name:
@@ -61,6 +64,20 @@ def serve(state: ClusterState, request: KubeRequest, target: Target) -> KubeResp
     if method == "DELETE":
         return _delete(state, target, query) if target.name else _delete_all(state, target, query)
     raise method_not_allowed()
+
+
+def _table(state: ClusterState, target: Target, found: Obj, query: Query) -> Obj:
+    rt = target.rt
+    crd_type = state.rt("apiextensions.k8s.io/v1", "CustomResourceDefinition")
+    crd = state.get(crd_type, "", f"{rt.name}.{rt.group}") if rt.group else None
+    return tables.to_table(
+        rt,
+        [found] if target.name else found["items"],
+        now=state.now(),
+        crd=crd,
+        include=query.get("includeObject", "Metadata"),
+        resource_version=str(state.store.revision),
+    )
 
 
 def read_body(request: KubeRequest) -> Obj:
@@ -162,6 +179,7 @@ def _create(state: ClusterState, request: KubeRequest, target: Target, q: Query)
         raise already_exists(target.rt, meta["name"])
     for system in _SYSTEM:
         meta.pop(system, None)
+    webhooks.call_webhooks(state, target.rt, "CREATE", obj)
     if _dry_run(q):
         return respond(_dry_admit(state, target, obj, None), 201)
     return respond(state.create(target.rt, obj, manager=_manager(request, q)), 201)
@@ -206,6 +224,8 @@ def _write(
     meta = new.setdefault("metadata", {})
     for system in ("uid", "creationTimestamp"):
         meta[system] = live["metadata"][system]
+    if not target.subresource:
+        webhooks.call_webhooks(state, target.rt, "UPDATE", new)
     if _dry_run(q):
         return respond(_dry_admit(state, target, new, live))
     stored = state.update(
@@ -255,6 +275,8 @@ def _apply(state: ClusterState, request: KubeRequest, target: Target, q: Query) 
     result = managed.apply_object(
         target.rt, live, applied, manager=manager, force=force, now=state.timestamp()
     )
+    if not target.subresource:
+        webhooks.call_webhooks(state, target.rt, "UPDATE" if live else "CREATE", result)
     if _dry_run(q):
         return respond(_dry_admit(state, target, result, live), 200 if live else 201)
     if live is None:
@@ -267,6 +289,7 @@ def _apply(state: ClusterState, request: KubeRequest, target: Target, q: Query) 
 
 def _delete(state: ClusterState, target: Target, q: Query) -> KubeResponse:
     live = get_object(state, target)
+    webhooks.call_webhooks(state, target.rt, "DELETE", None)
     if _dry_run(q):
         return respond(live)
     state.delete(target.rt, target.namespace, target.name)

@@ -203,9 +203,18 @@ def apply_object(
                 delete_at(result, path)
     body = {k: v for k, v in applied.items() if not (k == "status" and rt.has_status)}
     merge_into(result, body)
+    before = {(e.manager, e.operation, e.subresource): e.paths for e in _entries(live)}
     _own(entries, manager, "Apply", rt.group_version, now).paths = wanted
+    after = {(e.manager, e.operation, e.subresource): e.paths for e in entries if e.paths}
+    if live is not None and before == after and _without_fields(result) == _without_fields(live):
+        return clone(live)  # a no-op apply: not even the managedFields time changes
     _store(result, entries)
     return result
+
+
+def _without_fields(obj: Obj) -> Obj:
+    meta = {k: v for k, v in obj.get("metadata", {}).items() if k != "managedFields"}
+    return {**obj, "metadata": meta}
 
 
 def _settle_conflicts(

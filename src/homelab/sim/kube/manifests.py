@@ -55,6 +55,20 @@ OPERATOR_KINDS = (
     ("installations", "Installation", "Cluster"),
     ("tigerastatuses", "TigeraStatus", "Cluster"),
 )
+_CONDITION = ".status.conditions[?(@.type=='{}')].{}"
+PRINTER_COLUMNS: dict[str, tuple[tuple[str, str, str], ...]] = {
+    "TigeraStatus": (
+        ("Available", "string", _CONDITION.format("Available", "status")),
+        ("Progressing", "string", _CONDITION.format("Progressing", "status")),
+        ("Degraded", "string", _CONDITION.format("Degraded", "status")),
+        ("Since", "date", _CONDITION.format("Available", "lastTransitionTime")),
+    ),
+    "IPAddressPool": (
+        ("Auto Assign", "boolean", ".spec.autoAssign"),
+        ("Avoid Buggy IPs", "boolean", ".spec.avoidBuggyIPs"),
+        ("Addresses", "string", ".spec.addresses"),
+    ),
+}
 METALLB_KINDS = (
     ("bfdprofiles", "BFDProfile", ("v1beta1",)),
     ("bgpadvertisements", "BGPAdvertisement", ("v1beta1",)),
@@ -75,6 +89,7 @@ def crd(
     *,
     status: bool = True,
     short: tuple[str, ...] = (),
+    columns: tuple[tuple[str, str, str], ...] = (),
 ) -> Obj:
     served = []
     for i, version in enumerate(versions):
@@ -96,6 +111,10 @@ def crd(
         }
         if status:
             entry["subresources"] = {"status": {}}
+        if columns:
+            entry["additionalPrinterColumns"] = [
+                {"name": name, "type": kind, "jsonPath": path} for name, kind, path in columns
+            ]
         served.append(entry)
     names: Obj = {
         "kind": kind,
@@ -146,7 +165,10 @@ def _rbac(name: str, namespace: str, rules: list[Obj], *, cluster: bool = True) 
 def tigera_operator(operator_version: str) -> list[Obj]:
     """tigera-operator.yaml: Calico + operator CRDs, RBAC and the operator Deployment."""
     crds = [crd("crd.projectcalico.org", p, k, s, status=False) for p, k, s in CALICO_KINDS]
-    crds += [crd("operator.tigera.io", p, k, s) for p, k, s in OPERATOR_KINDS]
+    crds += [
+        crd("operator.tigera.io", p, k, s, columns=PRINTER_COLUMNS.get(k, ()))
+        for p, k, s in OPERATOR_KINDS
+    ]
     image = f"quay.io/tigera/operator:{operator_version}"
     deployment = {
         "apiVersion": "apps/v1",
@@ -211,7 +233,10 @@ def metallb_native(version: str) -> list[Obj]:
     """metallb-native.yaml: CRDs, RBAC, webhook, the controller Deployment and speaker
     DaemonSet."""
     ns = "metallb-system"
-    crds = [crd("metallb.io", p, k, "Namespaced", v) for p, k, v in METALLB_KINDS]
+    crds = [
+        crd("metallb.io", p, k, "Namespaced", v, columns=PRINTER_COLUMNS.get(k, ()))
+        for p, k, v in METALLB_KINDS
+    ]
     labels = {"app": "metallb"}
 
     def workload(kind: str, component: str, spec: Obj) -> Obj:
@@ -248,7 +273,7 @@ def metallb_native(version: str) -> list[Obj]:
         "metadata": _meta("metallb-webhook-configuration"),
         "webhooks": [
             {
-                "name": f"{plural}validationwebhook.metallb.io",
+                "name": f"{kind.lower()}validationwebhook.metallb.io",
                 "admissionReviewVersions": ["v1"],
                 "failurePolicy": "Fail",
                 "sideEffects": "None",

@@ -1,0 +1,133 @@
+"""The registry's interface: persistence, cluster lookup, replacement and the manifest mirror."""
+
+from __future__ import annotations
+
+import json
+
+import kubernetes_validate
+import pytest
+import yaml
+
+from homelab.core.cluster import ClusterSecrets
+from homelab.core.render.versions import VERSIONS
+from homelab.sim.kube import KubeRegistry, manifest
+from homelab.sim.kube.manifests import known
+from homelab.sim.pve.clock import VirtualClock
+
+from .conftest import Kube, install_calico, install_metallb, new_cluster
+
+
+def test_a_registry_survives_a_round_trip_through_json(
+    registry: KubeRegistry, clock: VirtualClock, cluster_secrets: ClusterSecrets
+) -> None:
+    kube = Kube(new_cluster(registry, cluster_secrets), clock)
+    install_calico(kube)
+    install_metallb(kube, ["10.0.20.200-10.0.20.201"])
+    saved = json.loads(json.dumps(registry.to_dict()))
+    restored = KubeRegistry.from_dict(saved, clock)
+    try:
+        cluster = restored.cluster("home")
+        assert cluster is not None
+        assert cluster.node_names() == ["k8s-master-1", "k8s-worker-2", "k8s-worker-3"]
+        again = Kube(cluster, clock)
+        assert again.get("/api/v1/nodes") == kube.get("/api/v1/nodes")
+        pools = again.get("/apis/crd.projectcalico.org/v1/ippools")["items"]
+        assert [p["spec"]["cidr"] for p in pools] == ["192.168.0.0/16"]
+        assert all(again.ready_nodes().values())
+        revision = cluster.state.store.revision
+        again.settle(10)
+        assert cluster.state.store.revision == revision  # restored stable: nothing to redo
+        created = again.ok(
+            "POST",
+            "/api/v1/namespaces",
+            {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "after"}},
+        )
+        assert int(created["metadata"]["resourceVersion"]) == revision + 1
+    finally:
+        restored.close()
+
+
+def test_create_cluster_replaces_a_cluster_of_the_same_name(
+    registry: KubeRegistry, clock: VirtualClock, cluster_secrets: ClusterSecrets
+) -> None:
+    first = new_cluster(registry, cluster_secrets)
+    second = new_cluster(registry, cluster_secrets, nodes=())
+    assert registry.cluster("home") is second and first is not second
+    assert registry.clusters() == [second]
+    assert second.node_names() == [] and not second.api_ready()
+
+
+def test_add_node_rejects_an_unknown_role(
+    registry: KubeRegistry, cluster_secrets: ClusterSecrets
+) -> None:
+    cluster = new_cluster(registry, cluster_secrets, nodes=())
+    with pytest.raises(ValueError, match="unknown node role"):
+        cluster.add_node("x", ip="10.0.20.50", role="boss", kubelet_version="v1.29.15")
+
+
+def test_a_kubelet_upgrade_updates_the_node_version(kube: Kube) -> None:
+    install_calico(kube)
+    kube.cluster.add_node(
+        "k8s-worker-2", ip="10.0.20.11", role="worker", kubelet_version="v1.30.10"
+    )
+    node = kube.get("/api/v1/nodes/k8s-worker-2")
+    assert node["status"]["nodeInfo"]["kubeletVersion"] == "v1.30.10"
+    assert kube.ready_nodes()["k8s-worker-2"] is True
+
+
+def test_remove_node_deletes_the_node_and_its_pods(kube: Kube) -> None:
+    install_calico(kube)
+    kube.cluster.remove_node("k8s-worker-3")
+    assert "k8s-worker-3" not in kube.names("/api/v1/nodes")
+    pods = kube.get("/api/v1/pods", query="fieldSelector=spec.nodeName%3Dk8s-worker-3")["items"]
+    assert pods == []
+    kube.settle(5)
+    coredns = kube.get(
+        "/api/v1/namespaces/kube-system/pods", query="labelSelector=k8s-app%3Dkube-dns"
+    )
+    assert len(coredns["items"]) == 2
+
+
+def test_the_mirror_serves_every_pinned_version() -> None:
+    for versions in VERSIONS.values():
+        for key in (
+            ("tigera-operator", versions.tigera_operator, "tigera-operator.yaml"),
+            ("calico", versions.calico, "tigera-operator.yaml"),
+            ("metallb", versions.metallb, "metallb-native.yaml"),
+        ):
+            assert key in known()
+            assert manifest(*key) is not None
+    assert manifest("metallb", "v0.0.1", "metallb-native.yaml") is None
+    assert manifest("cilium", "v1.15.0", "cilium.yaml") is None
+
+
+def test_the_mirrored_manifests_are_valid_kubernetes_objects() -> None:
+    unique: dict[str, dict[str, object]] = {}
+    for key in known():
+        text = manifest(*key)
+        assert text is not None
+        docs = [d for d in yaml.safe_load_all(text) if d]
+        kinds = [d["kind"] for d in docs]
+        assert kinds[0] == "Namespace" and "CustomResourceDefinition" in kinds
+        unique.update((json.dumps(d, sort_keys=True), d) for d in docs)
+    for doc in unique.values():
+        kubernetes_validate.validate(doc, "1.29.0", strict=True)
+
+
+def test_the_mirrored_images_are_the_upstream_ones() -> None:
+    operator = manifest("tigera-operator", "v1.34.13", "tigera-operator.yaml")
+    metallb = manifest("metallb", "v0.14.9", "metallb-native.yaml")
+    assert operator is not None and metallb is not None
+    assert b"image: quay.io/tigera/operator:v1.34.13" in operator
+    assert b"image: quay.io/metallb/controller:v0.14.9" in metallb
+    assert b"image: quay.io/metallb/speaker:v0.14.9" in metallb
+    crds = [
+        d["metadata"]["name"]
+        for d in yaml.safe_load_all(operator)
+        if d["kind"] == "CustomResourceDefinition"
+    ]
+    assert {
+        "installations.operator.tigera.io",
+        "ippools.crd.projectcalico.org",
+        "tigerastatuses.operator.tigera.io",
+    } <= set(crds)
