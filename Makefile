@@ -16,6 +16,8 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/homelab validate examples/home-lab.yaml
 	$(BIN)/homelab render examples/home-lab.yaml --out out/home-lab
+	$(BIN)/homelab apply examples/home-lab.yaml --sim --yes
+	$(BIN)/homelab plan examples/home-lab.yaml --sim --detailed-exitcode
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks scripts

@@ -3,6 +3,7 @@
 One line per module, so that branches adding commands merge without conflicts.
 """
 
+import homelab.cli.lab
 import homelab.cli.render
 import homelab.cli.sim
 import homelab.cli.validate

@@ -6,6 +6,8 @@ the traceback goes to a debug log, and the user gets one line saying where it is
 
 from __future__ import annotations
 
+import logging
+import os
 import tempfile
 import traceback
 from pathlib import Path
@@ -26,8 +28,20 @@ def _write_debug_log(exc: BaseException) -> Path:
     return path
 
 
+def _configure_logging() -> None:
+    """Warnings (retries, slow tasks) go to stderr as plain lines; HOMELAB_DEBUG=1 shows more."""
+    level = logging.DEBUG if os.environ.get("HOMELAB_DEBUG") else logging.WARNING
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+    root = logging.getLogger("homelab")
+    root.addHandler(handler)
+    root.setLevel(level)
+    root.propagate = False
+
+
 def main() -> None:
     """Run the CLI; exit with 0 on success, the error's exit code on failure."""
+    _configure_logging()
     try:
         app()  # standalone: click shows its own usage errors and exits 2
     except LabError as exc:

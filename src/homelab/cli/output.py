@@ -8,8 +8,8 @@ from rich.console import Console
 
 from homelab.errors import LabError
 
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+out = Console(highlight=False, soft_wrap=True, emoji=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
 
 
 def show_error(exc: LabError) -> None:

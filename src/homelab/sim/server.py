@@ -88,6 +88,8 @@ class SimApp:
         body = bytearray()
         while True:
             message = await receive()
+            if message["type"] == "http.disconnect":
+                return  # the client went away mid-request: pveproxy would not act on it either
             body.extend(message.get("body", b""))
             if not message.get("more_body"):
                 break

@@ -1,0 +1,255 @@
+"""`homelab plan | apply | destroy | adopt | status SPEC`: the provisioning commands.
+
+Thin: each command loads the lab, opens the connection (``--sim``: the built-in simulator over
+HTTPS on loopback), calls a verb, and shows what it returns. Known failures are LabErrors, shown
+by main.py as one red line with exit code 1.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from homelab.cli.app import app
+from homelab.cli.output import err, is_terminal, out
+from homelab.core.observed import ObservedVm
+from homelab.core.plan.actions import Plan
+from homelab.core.plan.json import plan_from_json, plan_to_json
+from homelab.core.plan.text import plan_lines
+from homelab.engine.apply.executor import ApplyReport
+from homelab.engine.apply.progress import LiveTable, PlainLines, ProgressSink, Silent
+from homelab.errors import LabError
+from homelab.verbs.connection import Connection, open_connection
+from homelab.verbs.lab import LabContext, lab_status, make_plan, prepare_lab
+from homelab.verbs.provision import AdoptChange, adopt_lab, apply_lab, destroy_lab
+
+SpecArg = Annotated[Path, typer.Argument(help="the lab spec (YAML)", metavar="SPEC")]
+SimOpt = Annotated[bool, typer.Option("--sim", help="use the built-in simulator")]
+YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="do not ask for confirmation")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="no progress display")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON")]
+
+_PAST = {"create": "created", "update": "updated", "replace": "replaced", "destroy": "destroyed"}
+_COLOURS = {"+": "green", "~": "yellow", "-/+": "magenta", "-": "red", "!": "red", "*": "yellow"}
+
+
+@contextlib.contextmanager
+def lab_session(spec: Path, sim: bool) -> Iterator[tuple[LabContext, Connection]]:
+    ctx = prepare_lab(spec)
+    try:
+        with open_connection(ctx.spec, spec, sim=sim) as conn:
+            yield ctx, conn
+    finally:
+        ctx.close()
+
+
+def show_plan(plan: Plan, *, verbose: bool = False) -> None:
+    lines = plan_lines(plan, verbose=verbose)
+    for line in lines[:-1]:
+        out.print(line.render(), style=_COLOURS.get(line.marker), markup=False)
+    if len(lines) > 1:
+        out.print()
+    out.print(lines[-1].render(), style="bold", markup=False)
+
+
+def ask(question: str, yes: bool) -> bool:
+    if yes:
+        return True
+    if not sys.stdin.isatty():
+        raise LabError(
+            f"{question} needs confirmation, and stdin is not a terminal",
+            hint="pass --yes to confirm non-interactively",
+        )
+    return typer.confirm(question, default=False)
+
+
+def progress_sink(vms: list[str], quiet: bool) -> contextlib.AbstractContextManager[ProgressSink]:
+    if quiet:
+        return contextlib.nullcontext(Silent())
+    if is_terminal():
+        return LiveTable(vms, out)
+    return contextlib.nullcontext(PlainLines(lambda text: out.print(text, markup=False)))
+
+
+@app.command()
+def plan(
+    spec: SpecArg,
+    sim: SimOpt = False,
+    as_json: JsonOpt = False,
+    detailed_exitcode: Annotated[
+        bool, typer.Option("--detailed-exitcode", help="exit 0: no changes, 2: changes, 1: error")
+    ] = False,
+    out_file: Annotated[Path | None, typer.Option("--out", help="save the plan to FILE")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="list unchanged VMs")] = False,
+) -> None:
+    """Show what apply would change: + create, ~ update, -/+ replace, - destroy."""
+    with lab_session(spec, sim) as (ctx, conn):
+        made, _ = make_plan(conn, ctx)
+    if out_file is not None:
+        try:
+            out_file.write_text(plan_to_json(made), encoding="utf-8")
+        except OSError as exc:
+            raise LabError(f"cannot write the plan to {out_file}: {exc.strerror}") from exc
+    if as_json:
+        typer.echo(plan_to_json(made), nl=False)
+    else:
+        show_plan(made, verbose=verbose)
+    if detailed_exitcode and made.detailed_exit_code:
+        raise typer.Exit(made.detailed_exit_code)
+    if made.errors:
+        raise typer.Exit(1)
+
+
+@app.command()
+def apply(
+    spec: SpecArg,
+    sim: SimOpt = False,
+    yes: YesOpt = False,
+    quiet: QuietOpt = False,
+    plan_file: Annotated[
+        Path | None, typer.Option("--plan", help="apply this saved plan as is (refused if stale)")
+    ] = None,
+) -> None:
+    """Make the lab match the spec: plan, confirm, then clone, configure, seed, resize, start."""
+    saved = _read_plan(plan_file) if plan_file is not None else None
+
+    def confirm(made: Plan) -> bool:
+        if not quiet or not yes:
+            show_plan(made)
+        return saved is not None or ask("Apply these changes?", yes)
+
+    with lab_session(spec, sim) as (ctx, conn), progress_sink(list(ctx.spec.vms), quiet) as sink:
+        outcome = apply_lab(conn, ctx, confirm=confirm, saved=saved, progress=sink)
+    for note in outcome.notes:
+        err.print(f"recovered: {note}", markup=False)
+    if outcome.report is None:
+        out.print("No changes. The lab matches the spec.", markup=False)
+        return
+    finish(outcome.report, "Apply")
+
+
+def _read_plan(path: Path) -> Plan:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise LabError(f"cannot read the plan file {path}: {exc.strerror}") from exc
+    return plan_from_json(text)
+
+
+def finish(report: ApplyReport, what: str) -> None:
+    """The closing line; a LabError (exit 1) naming the VMs that failed."""
+    for outcome in report.outcomes:
+        for warning in outcome.warnings:
+            err.print(f"warning: vm {outcome.vm}: {warning}", style="yellow", markup=False)
+    failed = report.failed
+    if failed:
+        first = failed[0]
+        raise LabError(
+            f"{what} failed for {len(failed)} of {len(report.outcomes)} VM(s); "
+            f"{first.vm}: {first.error}",
+            hint="fix the cause and run the command again; it resumes where it stopped",
+        )
+    kinds = [_PAST.get(o.kind, o.kind) for o in report.outcomes]
+    counts = ", ".join(f"{kinds.count(k)} {k}" for k in dict.fromkeys(kinds))
+    out.print(f"{what} complete: {counts}.", style="bold green", markup=False)
+
+
+@app.command()
+def destroy(
+    spec: SpecArg, sim: SimOpt = False, yes: YesOpt = False, quiet: QuietOpt = False
+) -> None:
+    """Destroy the lab's VMs (only those with its tag and a name of the spec) and seed ISOs."""
+
+    def confirm(targets: list[ObservedVm]) -> bool:
+        for vm in targets:
+            out.print(f"- vm {vm.name} (vmid {vm.vmid} on {vm.node})", style="red", markup=False)
+        return ask(f"Destroy {len(targets)} VM(s) and the lab's seed ISOs?", yes)
+
+    with lab_session(spec, sim) as (ctx, conn), progress_sink(list(ctx.spec.vms), quiet) as sink:
+        outcome = destroy_lab(conn, ctx, confirm=confirm, progress=sink)
+    for vm in outcome.skipped:
+        err.print(
+            f"note: vm {vm.name} (vmid {vm.vmid}) carries the lab's tag but is not in the spec; "
+            "left alone",
+            markup=False,
+        )
+    if outcome.report is None and not outcome.seeds_removed:
+        out.print("Nothing to destroy.", markup=False)
+        return
+    if outcome.report is not None:
+        finish(outcome.report, "Destroy")
+    if outcome.seeds_removed:
+        out.print(f"Removed {len(outcome.seeds_removed)} seed ISO(s).", markup=False)
+
+
+@app.command()
+def adopt(spec: SpecArg, sim: SimOpt = False, yes: YesOpt = False) -> None:
+    """Take over existing VMs that have the spec's names (e.g. made by Terraform): tag them."""
+
+    def confirm(changes: list[AdoptChange]) -> bool:
+        for c in changes:
+            out.print(
+                f"~ vm {c.vm} (vmid {c.vmid} on {c.node}): tags {c.tags_before or '(none)'} -> "
+                f"{c.tags_after}, description gets the homelab record",
+                style="yellow",
+                markup=False,
+            )
+        return ask(f"Adopt {len(changes)} VM(s)?", yes)
+
+    with lab_session(spec, sim) as (ctx, conn):
+        changes = adopt_lab(conn, ctx, confirm=confirm)
+    if not changes:
+        out.print("Nothing to adopt.", markup=False)
+        return
+    out.print(
+        f"Adopted {len(changes)} VM(s); run `homelab plan` to see what differs.", markup=False
+    )
+
+
+@app.command()
+def status(spec: SpecArg, sim: SimOpt = False, as_json: JsonOpt = False) -> None:
+    """The lab's VMs: state, IPs and drift from the spec."""
+    with lab_session(spec, sim) as (ctx, conn):
+        rows, made = lab_status(conn, ctx)
+    if as_json:
+        doc = {"lab": made.lab, "vms": [r.to_dict() for r in rows], "errors": list(made.errors)}
+        typer.echo(json.dumps(doc, indent=2))
+        return
+    table = Table(box=None, pad_edge=False)
+    for column in ("vm", "role", "vmid", "node", "state", "ips", "drift"):
+        table.add_column(column)
+    for r in rows:
+        style = "green" if r.drift == "in sync" else "yellow"
+        table.add_row(
+            r.vm,
+            r.role,
+            str(r.vmid or "-"),
+            r.node or "-",
+            r.state,
+            ", ".join(r.ips) or "-",
+            f"[{style}]{r.drift}[/]",
+        )
+    out.print(table)
+    for r in rows:
+        if r.drift != "in sync" and r.reason:
+            out.print(f"{r.vm}: {r.reason}", markup=False)
+
+
+@app.command()
+def unlock(spec: SpecArg, yes: YesOpt = False) -> None:
+    """Remove the lab's lock left by an apply whose process is gone (SQLite state store)."""
+    ctx = prepare_lab(spec)
+    try:
+        if not ask(f"Remove the lock of lab {ctx.lab}? Only do this if no apply runs", yes):
+            raise LabError("unlock cancelled")
+        removed = ctx.store.force_unlock(ctx.lab)
+    finally:
+        ctx.close()
+    out.print(f"Lab {ctx.lab} unlocked." if removed else f"Lab {ctx.lab} was not locked.")

@@ -1,0 +1,203 @@
+"""The per-action sequences of steps: create, update, replace and destroy one VM.
+
+A chain reports every phase as a progress event, keeps its journal entry current, and returns a
+``VmOutcome`` instead of raising, so one failed VM never hides what happened to the others. A
+create that fails after its clone existed is rolled back (the half-made VM destroyed, its seed
+ISO deleted); if even that fails, the journal entry stays for the next run to resolve.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from homelab.core.desired import DesiredVm
+from homelab.core.plan.actions import Action, CreateVm, DestroyVm, ReplaceVm, UpdateVm, kind_of
+from homelab.engine.apply import seeds, steps
+from homelab.engine.apply.runtime import Runtime
+from homelab.engine.apply.steps import Template, VmRef
+from homelab.engine.proxmox.errors import TaskFailed
+from homelab.errors import LabError
+
+__all__ = ["Gate", "VmOutcome", "run_action"]
+
+T = TypeVar("T")
+
+
+@dataclass
+class VmOutcome:
+    """What happened to one VM."""
+
+    vm: str
+    kind: str
+    vmid: int | None = None
+    node: str | None = None
+    ok: bool = True
+    error: str | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+class Gate:
+    """Workers start only once the plan's control planes started (or gave up)."""
+
+    def __init__(self, control_planes: set[str]) -> None:
+        self._left = set(control_planes)
+        self._cond = threading.Condition()
+
+    def passed(self, vm: str) -> None:
+        with self._cond:
+            self._left.discard(vm)
+            self._cond.notify_all()
+
+    def wait(self) -> None:
+        with self._cond:
+            self._cond.wait_for(lambda: not self._left)
+
+
+def run_action(
+    rt: Runtime, action: Action, templates: dict[str, Template], gate: Gate | None
+) -> VmOutcome:
+    """Run one action's chain; never raises for a LabError (it is in the outcome)."""
+    outcome = VmOutcome(vm=action.vm, kind=kind_of(action), node=action.node)
+    is_cp = action.role == "control-plane"
+    try:
+        if isinstance(action, CreateVm):
+            create_chain(rt, action.desired, templates[action.vm], outcome, gate, is_cp)
+        elif isinstance(action, UpdateVm):
+            update_chain(rt, action, outcome, gate, is_cp)
+        elif isinstance(action, ReplaceVm):
+            ref = VmRef(action.vm, action.node, action.vmid)
+            phase(rt, action.vm, "destroy", lambda: destroy_chain(rt, ref, action.desired.lab))
+            create_chain(rt, action.desired, templates[action.vm], outcome, gate, is_cp)
+        elif isinstance(action, DestroyVm):
+            ref = VmRef(action.vm, action.node, action.vmid)
+            outcome.vmid = action.vmid
+            phase(rt, action.vm, "destroy", lambda: destroy_chain(rt, ref, rt.lab))
+    except LabError as exc:
+        outcome.ok = False
+        outcome.error = short_error(exc)
+    finally:
+        if gate is not None:
+            gate.passed(action.vm)
+    return outcome
+
+
+def short_error(exc: LabError) -> str:
+    """One line: a failed task's own error text (no UPID), else the message's first line."""
+    if isinstance(exc, TaskFailed):
+        return f"Proxmox task failed: {exc.exitstatus}"
+    return exc.message.splitlines()[0]
+
+
+def phase(rt: Runtime, vm: str, name: str, work: Callable[[], T]) -> T:
+    """Run one phase with its progress events."""
+    rt.emit(vm, name, "running")
+    try:
+        result = work()
+    except LabError as exc:
+        rt.emit(vm, name, "failed", short_error(exc))
+        raise
+    rt.emit(vm, name, "done")
+    return result
+
+
+def create_chain(
+    rt: Runtime,
+    desired: DesiredVm,
+    template: Template,
+    outcome: VmOutcome,
+    gate: Gate | None,
+    is_cp: bool,
+) -> None:
+    ref = phase(rt, desired.name, "clone", lambda: steps.clone_vm(rt, desired, template))
+    outcome.vmid, outcome.node = ref.vmid, ref.node
+    try:
+        phase(rt, ref.name, "configure", lambda: steps.configure_vm(rt, ref, desired, new=True))
+        rt.journal.put(ref.key, {**journal_entry(ref, "create"), "phase": "configured"})
+        phase(rt, ref.name, "seed", lambda: seed(rt, ref, desired))
+        phase(rt, ref.name, "resize", lambda: steps.resize_disk(rt, ref, desired))
+        if gate is not None and not is_cp:
+            gate.wait()
+        phase(rt, ref.name, "start", lambda: steps.start_vm(rt, ref))
+    except LabError:
+        rollback(rt, ref, desired)
+        raise
+    if gate is not None:
+        gate.passed(ref.name)
+    rt.journal.remove(ref.key)
+    await_agent(rt, ref, outcome)
+
+
+def journal_entry(ref: VmRef, op: str) -> dict[str, object]:
+    return {"op": op, "vm": ref.name, "node": ref.node, "vmid": ref.vmid}
+
+
+def seed(rt: Runtime, ref: VmRef, desired: DesiredVm) -> None:
+    seeds.upload_seed(rt, ref, desired)
+    seeds.attach_seed(rt, ref, desired)
+
+
+def rollback(rt: Runtime, ref: VmRef, desired: DesiredVm) -> None:
+    """Destroy a VM this run created but could not finish, and its seed ISO."""
+    with contextlib.suppress(LabError):
+        steps.destroy_vm(rt, ref)
+        seeds.remove_seeds(rt, ref.node, desired.iso_storage, desired.lab, ref.name)
+        rt.journal.remove(seeds.seed_key(ref.node, desired.seed_volid))
+        rt.journal.remove(ref.key)
+        rt.emit(ref.name, "destroy", "done", "rolled back")
+
+
+def await_agent(rt: Runtime, ref: VmRef, outcome: VmOutcome) -> None:
+    if not rt.limits.wait_agent:
+        return
+    rt.emit(ref.name, "agent", "running")
+    if steps.wait_agent(rt, ref):
+        rt.emit(ref.name, "agent", "done")
+        return
+    text = f"guest agent not answering after {rt.limits.agent_timeout:g} s"
+    outcome.warnings.append(text)
+    rt.emit(ref.name, "agent", "warning", text)
+
+
+def update_chain(
+    rt: Runtime, action: UpdateVm, outcome: VmOutcome, gate: Gate | None, is_cp: bool
+) -> None:
+    desired = action.desired
+    ref = VmRef(action.vm, action.node, action.vmid)
+    outcome.vmid = ref.vmid
+    rt.journal.put(ref.key, journal_entry(ref, "update"))
+    phase(
+        rt,
+        ref.name,
+        "configure",
+        lambda: steps.configure_vm(rt, ref, desired, action.config_digest),
+    )
+    if any(change.key.startswith("disk") for change in action.changes):
+        phase(rt, ref.name, "resize", lambda: steps.resize_disk(rt, ref, desired))
+    if action.reseed:
+        phase(rt, ref.name, "seed", lambda: seed(rt, ref, desired))
+    if gate is not None and not is_cp:
+        gate.wait()
+    if action.restart:
+        phase(rt, ref.name, "start", lambda: steps.restart_vm(rt, ref))
+        started = True
+    else:
+        started = phase(rt, ref.name, "start", lambda: steps.start_vm(rt, ref))
+    if gate is not None:
+        gate.passed(ref.name)
+    rt.journal.remove(ref.key)
+    # A VM the plan saw stopped but that runs already was started moments ago (by an
+    # interrupted run): /cluster/resources lags, so wait for its agent as for a fresh start.
+    if started or any(change.key == "state" for change in action.changes):
+        await_agent(rt, ref, outcome)
+
+
+def destroy_chain(rt: Runtime, ref: VmRef, lab: str) -> None:
+    """Destroy a VM of the lab and delete its seed ISOs on its node."""
+    steps.destroy_vm(rt, ref)
+    storage = rt.iso_storage
+    seeds.remove_seeds(rt, ref.node, storage, lab, ref.name)
+    rt.journal.remove(ref.key)

@@ -1,0 +1,137 @@
+"""Runtime: everything the steps of one apply share, and the clock they wait on.
+
+The clock is injectable (``Clock``): against the simulator, apply runs on its virtual time, so
+timeouts and poll intervals mean the same thing they mean against a real Proxmox, only faster.
+Task waits poll with a short, capped interval: a chain notices a finished task within a fraction
+of a second (virtual), which keeps apply close to its critical path.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from homelab.core.render.artifacts import NodeSeed
+from homelab.engine.apply.progress import ProgressEvent, ProgressSink, Silent, Status
+from homelab.engine.apply.vmids import VmidAllocator
+from homelab.engine.proxmox.client import PveClient
+from homelab.engine.proxmox.errors import (
+    NotFoundError,
+    ProxmoxError,
+    TaskTimeout,
+    classify_task_failure,
+)
+from homelab.engine.proxmox.tasks import TaskResult, Upid, is_success, warning_count
+from homelab.engine.state import Intents
+
+__all__ = ["Clock", "Limits", "Runtime"]
+
+#: Polls of a just-started task that may answer "no such task" before it is visible.
+NOT_YET_VISIBLE = 3
+
+
+@dataclass(frozen=True)
+class Clock:
+    """``sleep(s)`` and ``monotonic()`` in the seconds Proxmox lives in (virtual on the sim)."""
+
+    sleep: Callable[[float], None] = time.sleep
+    monotonic: Callable[[], float] = time.monotonic
+
+    @classmethod
+    def scaled(cls, time_scale: float) -> Clock:
+        """A clock running ``time_scale`` times faster than the wall clock."""
+        return cls(
+            sleep=lambda seconds: time.sleep(seconds / time_scale),
+            monotonic=lambda: time.monotonic() * time_scale,
+        )
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Concurrency and timeouts of one apply (seconds on the runtime's clock)."""
+
+    per_node: int = 4
+    task_timeout: float = 1800.0
+    agent_timeout: float = 180.0
+    poll: float = 0.25
+    poll_cap: float = 0.5
+    wait_agent: bool = True
+
+
+@dataclass
+class Runtime:
+    """What the chains of one apply share. Thread-safe where chains meet."""
+
+    client: PveClient
+    journal: Intents
+    lab: str
+    iso_storage: str
+    seeds: Mapping[str, NodeSeed]
+    allocator: VmidAllocator
+    limits: Limits = field(default_factory=Limits)
+    clock: Clock = field(default_factory=Clock)
+    progress: ProgressSink = field(default_factory=Silent)
+    _node_slots: dict[str, threading.BoundedSemaphore] = field(default_factory=dict)
+    _storage_locks: dict[tuple[str, str], threading.Lock] = field(default_factory=dict)
+    _storage_keys: dict[tuple[str, str], tuple[str, str]] = field(default_factory=dict)
+    _guard: threading.Lock = field(default_factory=threading.Lock)
+
+    def emit(self, vm: str, phase: str, status: Status, detail: str = "") -> None:
+        self.progress(ProgressEvent(vm, phase, status, detail))
+
+    def node_slot(self, node: str) -> threading.BoundedSemaphore:
+        """The semaphore bounding concurrent work on ``node``."""
+        with self._guard:
+            slot = self._node_slots.get(node)
+            if slot is None:
+                slot = self._node_slots[node] = threading.BoundedSemaphore(self.limits.per_node)
+            return slot
+
+    def storage_lock(self, node: str, storage: str) -> threading.Lock:
+        """The lock that serialises full clones onto one storage (PVE holds its storage lock
+        through the whole copy, and parallel ones time out). A shared storage (Ceph, NFS...)
+        is one storage for every node; a local one (local-lvm) is one per node."""
+        with self._guard:
+            key = self._storage_keys.get((node, storage))
+        if key is None:
+            try:
+                shared = self.client.storage_status(node, storage).shared
+            except ProxmoxError:
+                shared = False  # the clone itself will say what is wrong with the storage
+            key = ("*" if shared else node, storage)
+        with self._guard:
+            self._storage_keys[(node, storage)] = key
+            return self._storage_locks.setdefault(key, threading.Lock())
+
+    def wait_task(self, upid: str, *, timeout: float | None = None) -> TaskResult:
+        """Wait for a task; TaskFailed (classified) unless it ended OK or with warnings."""
+        parsed = Upid.parse(upid)
+        limit = self.limits.task_timeout if timeout is None else timeout
+        deadline = self.clock.monotonic() + limit
+        interval, unseen = self.limits.poll, 0
+        while True:
+            try:
+                status = self.client.task_status(parsed)
+            except NotFoundError:
+                unseen += 1
+                if unseen > NOT_YET_VISIBLE:
+                    raise
+                status = {"status": "running"}
+            if status.get("status") == "stopped":
+                return self._finish(parsed, str(status.get("exitstatus", "unexpected status")))
+            remaining = deadline - self.clock.monotonic()
+            if remaining <= 0:
+                raise TaskTimeout(parsed.raw, limit)
+            self.clock.sleep(min(interval, remaining))
+            interval = min(self.limits.poll_cap, interval * 1.5)
+
+    def _finish(self, upid: Upid, exitstatus: str) -> TaskResult:
+        if is_success(exitstatus):
+            return TaskResult(upid, exitstatus, warning_count(exitstatus))
+        try:
+            tail = self.client.task_log_tail(upid)
+        except ProxmoxError:
+            tail = ()
+        raise classify_task_failure(upid.raw, exitstatus, tail)

@@ -1,0 +1,361 @@
+"""The steps of apply: one function per side effect on Proxmox, each journaled before it acts.
+
+A chain (chains.py) calls these in order. Each step is safe to repeat: it looks at what is there
+and does only what is missing, so a rerun after a crash, a lost reply or a lock timeout picks up
+where the last run stopped. Identity is verified before a VM is touched: the VMID must hold a VM
+with the expected name that carries this lab's tag or description record (never another lab's).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from homelab.core.desired import DesiredVm, lab_tag
+from homelab.core.observed import Observed, VmConfig, parse_config
+from homelab.core.plan.sources import find_templates, pick_template
+from homelab.core.render.network import vm_mac
+from homelab.engine.apply.runtime import Runtime
+from homelab.engine.apply.vmconfig import config_changes
+from homelab.engine.proxmox.errors import (
+    ConflictError,
+    NotFoundError,
+    ProxmoxError,
+)
+from homelab.engine.proxmox.tasks import TaskResult
+from homelab.errors import LabError
+
+__all__ = [
+    "IdentityError",
+    "Template",
+    "VmRef",
+    "clone_vm",
+    "configure_vm",
+    "destroy_vm",
+    "find_vm_template",
+    "read_config",
+    "resize_disk",
+    "restart_vm",
+    "start_vm",
+    "verify_identity",
+    "wait_agent",
+]
+
+RETRIES = 6
+DISK_KEY_DEFAULT = "scsi0"
+
+
+class IdentityError(LabError):
+    """The VMID does not hold the VM homelab expects there: nothing is changed."""
+
+
+class CloneNotDone(ProxmoxError):
+    """A clone whose outcome was unknown turned out not to exist: it may be sent again."""
+
+    transient = True
+    before_effect = True
+
+
+@dataclass(frozen=True)
+class VmRef:
+    """Where a VM of the lab lives."""
+
+    name: str
+    node: str
+    vmid: int
+
+    @property
+    def key(self) -> str:
+        return journal_key(self.name)
+
+
+@dataclass(frozen=True)
+class Template:
+    node: str
+    vmid: int
+
+
+def find_vm_template(observed: Observed, desired: DesiredVm) -> Template:
+    """The template ``desired`` is cloned from: the copy on its node, else the lowest VMID."""
+    chosen = pick_template(find_templates(desired.template, observed.vms), desired.node)
+    if chosen is None:
+        raise LabError(
+            f"template {desired.template!r} not found on Proxmox",
+            hint="check proxmox.template (a template's name or VMID) and the token's VM.Audit",
+        )
+    return Template(node=chosen.node, vmid=chosen.vmid)
+
+
+def journal_key(vm: str) -> str:
+    return f"vm/{vm}"
+
+
+# ---- retries on the task level ------------------------------------------------------------
+
+
+def run_task(rt: Runtime, dispatch: Callable[[], str | None], what: str) -> TaskResult | None:
+    """Start a task and wait for it; start it again when it failed on a lock (it did nothing)."""
+    for attempt in range(1, RETRIES + 1):
+        try:
+            upid = dispatch()
+            return None if upid is None else rt.wait_task(upid)
+        except ProxmoxError as exc:
+            retry = getattr(exc, "transient", False) and getattr(exc, "before_effect", False)
+            if not retry or attempt == RETRIES:
+                raise
+            rt.clock.sleep(min(8.0, 0.5 * 2**attempt))
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+# ---- reading and identity -----------------------------------------------------------------
+
+
+def read_config(rt: Runtime, ref: VmRef) -> tuple[dict[str, str], VmConfig]:
+    raw, digest = rt.client.vm_config(ref.node, ref.vmid)
+    return raw, parse_config({**raw, "digest": digest})
+
+
+def verify_identity(rt: Runtime, ref: VmRef) -> tuple[dict[str, str], VmConfig]:
+    """The VM's config, after checking that ``ref.vmid`` really is ``ref.name`` of this lab."""
+    try:
+        raw, config = read_config(rt, ref)
+    except NotFoundError as exc:
+        raise IdentityError(f"vm {ref.name}: VMID {ref.vmid} does not exist on {ref.node}") from exc
+    problem = identity_problem(rt.lab, ref, raw, config)
+    if problem:
+        raise IdentityError(f"vm {ref.name}: VMID {ref.vmid} {problem}; not touching it")
+    return raw, config
+
+
+def identity_problem(lab: str, ref: VmRef, raw: dict[str, str], config: VmConfig) -> str | None:
+    ours = lab_tag(lab)
+    lowered = [t.lower() for t in config.tags]
+    others = [t for t in lowered if t.startswith("lab-") and t != ours]
+    if raw.get("template") in ("1", "true"):
+        return "is a template"
+    if config.name != ref.name:
+        return f"is named {config.name or '(no name)'}"
+    if others:
+        return f"belongs to {others[0]}"
+    recorded = config.record is not None and config.record.lab == lab
+    if ours not in lowered and not recorded:
+        return f"carries neither the tag {ours} nor a homelab record of lab {lab}"
+    return None
+
+
+# ---- clone ----------------------------------------------------------------------------------
+
+
+def clone_vm(rt: Runtime, desired: DesiredVm, template: Template) -> VmRef:
+    """Clone the template into a free VMID (the next one if it turns out taken)."""
+    while True:
+        ref = VmRef(desired.name, desired.node, rt.allocator.take(desired.vmid))
+        rt.journal.put(ref.key, _intent("create", ref, "clone"))
+        try:
+            _clone_once(rt, ref, desired, template)
+            return ref
+        except ConflictError:
+            rt.journal.remove(ref.key)
+            rt.allocator.mark_taken(ref.vmid)
+            if desired.vmid is not None:
+                raise
+        except BaseException:
+            if not vm_exists(rt, ref):
+                rt.journal.remove(ref.key)
+            raise
+
+
+def _intent(op: str, ref: VmRef, phase: str, **extra: Any) -> dict[str, Any]:
+    return {"op": op, "vm": ref.name, "node": ref.node, "vmid": ref.vmid, "phase": phase, **extra}
+
+
+def _clone_once(rt: Runtime, ref: VmRef, desired: DesiredVm, template: Template) -> None:
+    full = desired.clone == "full"
+
+    def dispatch() -> str:
+        try:
+            return rt.client.clone(
+                template.node,
+                template.vmid,
+                ref.vmid,
+                name=desired.name,
+                full=full,
+                storage=desired.storage if full else None,
+                target=ref.node if ref.node != template.node else None,
+                description=desired.description,
+            )
+        except ProxmoxError as exc:
+            if isinstance(exc, ConflictError) or getattr(exc, "before_effect", False):
+                raise
+            # The outcome is unknown (lost reply, 5xx): look before sending it again.
+            if settle_clone(rt, ref):
+                raise _CloneExists(f"clone of {ref.name} exists") from exc
+            raise CloneNotDone(f"clone of {ref.name} did not happen; sending it again") from exc
+
+    lock = rt.storage_lock(ref.node, desired.storage) if full else None
+    if lock is not None:
+        lock.acquire()
+    try:
+        with rt.node_slot(template.node):
+            run_task(rt, dispatch, f"clone of {ref.name}")
+    except _CloneExists:
+        pass
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+class _CloneExists(ProxmoxError):
+    """A clone sent once with an unknown outcome turned out to exist (done)."""
+
+
+def vm_exists(rt: Runtime, ref: VmRef) -> bool:
+    try:
+        rt.client.vm_status(ref.node, ref.vmid)
+    except NotFoundError:
+        return False
+    except ProxmoxError:
+        return True  # unknown: keep the journal entry, reconcile decides later
+    return True
+
+
+def settle_clone(rt: Runtime, ref: VmRef) -> bool:
+    """Wait until a clone into ``ref`` finished or vanished; True if the VM is there."""
+    deadline = rt.clock.monotonic() + rt.limits.task_timeout
+    while rt.clock.monotonic() < deadline:
+        try:
+            status = rt.client.vm_status(ref.node, ref.vmid)
+        except NotFoundError:
+            return False
+        if status.lock not in ("clone", "create"):
+            return True
+        rt.clock.sleep(rt.limits.poll_cap)
+    raise IdentityError(f"vm {ref.name}: VMID {ref.vmid} is still being cloned; rerun later")
+
+
+# ---- configure, seed, resize ----------------------------------------------------------------
+
+
+def configure_vm(
+    rt: Runtime, ref: VmRef, desired: DesiredVm, expected_digest: str = "", *, new: bool = False
+) -> None:
+    """Write the managed keys (tags and description first of all), only those that differ.
+
+    A ``new`` VM also gets the MAC its seed's network-config matches its NIC by.
+    """
+    mac = vm_mac(desired.lab, desired.name) if new else None
+    raw, config = verify_identity(rt, ref)
+    if expected_digest and config.digest != expected_digest:
+        raise ConflictError(
+            409,
+            "config changed",
+            f"vm {ref.name}: its config changed since the plan was made; plan again",
+        )
+    changes = config_changes(desired, raw, mac)
+    if not changes:
+        return
+    with rt.node_slot(ref.node):
+        try:
+            rt.client.update_config(ref.node, ref.vmid, digest=config.digest, **changes)
+        except ConflictError:
+            # A retried PUT whose first try went through sees its own change: check, don't fail.
+            raw, config = verify_identity(rt, ref)
+            rest = config_changes(desired, raw, mac)
+            if rest:
+                rt.client.update_config(ref.node, ref.vmid, digest=config.digest, **rest)
+
+
+def resize_disk(rt: Runtime, ref: VmRef, desired: DesiredVm) -> None:
+    """Grow the boot disk on its existing volume to the spec's size, then check the size."""
+    _, config = verify_identity(rt, ref)
+    disk = config.boot_disk
+    if disk is None or disk.size_gib is None:
+        raise LabError(f"vm {ref.name}: no boot disk with a size in its config")
+    if disk.size_gib > desired.disk_gib:
+        raise LabError(
+            f"vm {ref.name}: disk {disk.key} is {disk.size_gib}GiB, more than the spec's "
+            f"{desired.disk_gib}GiB; disks only grow"
+        )
+    if disk.size_gib < desired.disk_gib:
+        size = f"{desired.disk_gib}G"
+        with rt.node_slot(ref.node):
+            run_task(rt, lambda: rt.client.resize(ref.node, ref.vmid, disk.key, size), "resize")
+    _, after = read_config(rt, ref)
+    grown = after.boot_disk
+    if grown is None or grown.key != disk.key or grown.size_gib != desired.disk_gib:
+        found = f"{grown.key} {grown.size_gib}GiB" if grown else "no disk"
+        raise LabError(
+            f"vm {ref.name}: after the resize its boot disk is {found}, "
+            f"not {disk.key} {desired.disk_gib}GiB"
+        )
+
+
+# ---- power ----------------------------------------------------------------------------------
+
+
+def start_vm(rt: Runtime, ref: VmRef) -> bool:
+    """Start the VM unless it runs; True if it was started."""
+    if rt.client.vm_status(ref.node, ref.vmid).running:
+        return False
+    with rt.node_slot(ref.node):
+        run_task(rt, lambda: rt.client.start(ref.node, ref.vmid), f"start of {ref.name}")
+    return True
+
+
+def restart_vm(rt: Runtime, ref: VmRef) -> None:
+    """Shut down (forcing after 120 s) and start again, so pending changes take effect."""
+    with rt.node_slot(ref.node):
+        if rt.client.vm_status(ref.node, ref.vmid).running:
+            run_task(
+                rt,
+                lambda: rt.client.shutdown(ref.node, ref.vmid, timeout=120, force_stop=True),
+                f"shutdown of {ref.name}",
+            )
+        run_task(rt, lambda: rt.client.start(ref.node, ref.vmid), f"start of {ref.name}")
+
+
+def wait_agent(rt: Runtime, ref: VmRef) -> bool:
+    """Poll the guest agent until it answers or the (short) agent timeout ends."""
+    deadline = rt.clock.monotonic() + rt.limits.agent_timeout
+    interval = 1.0
+    while True:
+        if rt.client.agent_ping(ref.node, ref.vmid):
+            return True
+        remaining = deadline - rt.clock.monotonic()
+        if remaining <= 0:
+            return False
+        rt.clock.sleep(min(interval, remaining))
+        interval = min(3.0, interval * 1.5)
+
+
+# ---- destroy --------------------------------------------------------------------------------
+
+
+def destroy_vm(rt: Runtime, ref: VmRef, *, check: bool = True) -> None:
+    """Stop and wait, destroy with purge and wait, confirm the VMID is free. Identity first."""
+    if not vm_exists(rt, ref):
+        return
+    if check:
+        verify_identity(rt, ref)
+    rt.journal.put(ref.key, _intent("destroy", ref, "destroy"))
+    with rt.node_slot(ref.node):
+        if rt.client.vm_status(ref.node, ref.vmid).status != "stopped":
+            run_task(rt, lambda: rt.client.stop(ref.node, ref.vmid), f"stop of {ref.name}")
+        run_task(rt, lambda: _dispatch_destroy(rt, ref), f"destroy of {ref.name}")
+    confirm_gone(rt, ref)
+
+
+def _dispatch_destroy(rt: Runtime, ref: VmRef) -> str | None:
+    try:
+        return rt.client.destroy(ref.node, ref.vmid, purge=True)
+    except NotFoundError:
+        return None  # a retried destroy whose first try went through
+
+
+def confirm_gone(rt: Runtime, ref: VmRef) -> None:
+    deadline = rt.clock.monotonic() + 60.0
+    while vm_exists(rt, ref):
+        if rt.clock.monotonic() > deadline:
+            raise LabError(f"vm {ref.name}: VMID {ref.vmid} still exists after its destroy")
+        rt.clock.sleep(rt.limits.poll_cap)

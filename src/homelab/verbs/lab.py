@@ -1,0 +1,143 @@
+"""The lab's use cases that read: preparing a lab (spec, secrets, seeds), planning, status.
+
+No printing here: the CLI shows what these return. ``prepare_lab`` loads the valid spec, opens
+the state store, takes the cluster PKI from it (made once) and renders every VM's seed, whose
+digests the plan needs. ``make_plan`` observes cheaply and reads configs only for the VMs the
+plan could not decide without them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from ipaddress import IPv4Interface
+from pathlib import Path
+from typing import Any
+
+from homelab.core.desired import lab_tag
+from homelab.core.observed import Observed, ObservedVm
+from homelab.core.plan.actions import NoOp, Plan, kind_of
+from homelab.core.plan.build import plan_lab
+from homelab.core.render.artifacts import Artifacts
+from homelab.core.render.lab import render_lab
+from homelab.core.spec.models import LabSpec
+from homelab.engine.observe import observe_settled, refine
+from homelab.engine.proxmox.errors import ProxmoxError
+from homelab.engine.state import StateStore, open_store
+from homelab.verbs.connection import Connection
+from homelab.verbs.secrets import cluster_secrets
+from homelab.verbs.spec import load_valid_spec
+
+__all__ = ["LabContext", "StatusRow", "lab_status", "make_plan", "prepare_lab"]
+
+
+@dataclass
+class LabContext:
+    """A loaded lab: its spec, state store and rendered seeds."""
+
+    spec: LabSpec
+    spec_path: Path
+    store: StateStore
+    artifacts: Artifacts
+
+    @property
+    def lab(self) -> str:
+        return self.spec.name
+
+    @property
+    def seed_digests(self) -> dict[str, str]:
+        return {vm: self.artifacts.digest(vm) for vm in self.spec.vms}
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def prepare_lab(spec_path: Path, *, store: StateStore | None = None) -> LabContext:
+    """Load and validate the spec, open its state store, render its seeds."""
+    spec = load_valid_spec(spec_path)
+    store = store or open_store(spec_path)
+    try:
+        artifacts = render_lab(spec, cluster_secrets(store, spec.name))
+    except BaseException:
+        store.close()
+        raise
+    return LabContext(spec=spec, spec_path=spec_path, store=store, artifacts=artifacts)
+
+
+def make_plan(conn: Connection, ctx: LabContext) -> tuple[Plan, Observed]:
+    """Observe, plan, and if needed read the configs the plan asks for and plan again."""
+    observed = observe_settled(conn.client, ctx.spec, conn.clock.sleep)
+    plan = plan_lab(ctx.spec, ctx.seed_digests, observed)
+    if plan.needs_configs:
+        observed = refine(conn.client, observed, plan)
+        plan = plan_lab(ctx.spec, ctx.seed_digests, observed)
+    return plan, observed
+
+
+@dataclass(frozen=True)
+class StatusRow:
+    """One VM of the lab as ``homelab status`` shows it."""
+
+    vm: str
+    role: str
+    vmid: int | None
+    node: str | None
+    state: str
+    ips: tuple[str, ...]
+    drift: str
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "vm": self.vm,
+            "role": self.role,
+            "vmid": self.vmid,
+            "node": self.node,
+            "state": self.state,
+            "ips": list(self.ips),
+            "drift": self.drift,
+            "reason": self.reason,
+        }
+
+
+def lab_status(conn: Connection, ctx: LabContext) -> tuple[list[StatusRow], Plan]:
+    """Every VM of the spec (and every VM of the lab the spec lost): state, IPs and drift."""
+    plan, observed = make_plan(conn, ctx)
+    actions = {action.vm: action for action in plan.actions}
+    ours = {vm.name: vm for vm in observed.vms if vm.has_tag(lab_tag(ctx.lab)) and vm.name}
+    rows = []
+    for name in [*ctx.spec.vms, *(n for n in ours if n not in ctx.spec.vms)]:
+        vm = ours.get(name)
+        action = actions.get(name)
+        role = ctx.spec.vms[name].role if name in ctx.spec.vms else (action.role if action else "")
+        rows.append(
+            StatusRow(
+                vm=name,
+                role=role,
+                vmid=vm.vmid if vm else None,
+                node=vm.node if vm else None,
+                state=vm.status if vm else "absent",
+                ips=guest_ips(conn, vm) if vm is not None else (),
+                drift="in sync" if isinstance(action, NoOp) else kind_of(action) if action else "?",
+                reason=action.reason if action else _error_for(plan, name),
+            )
+        )
+    return rows, plan
+
+
+def _error_for(plan: Plan, name: str) -> str:
+    return next((e for e in plan.errors if e.startswith(f"vm {name}:")), "")
+
+
+def guest_ips(conn: Connection, vm: ObservedVm) -> tuple[str, ...]:
+    """The global IPv4 addresses the guest agent reports (none if it does not answer)."""
+    if vm.status != "running":
+        return ()
+    try:
+        interfaces = conn.client.agent_interfaces(vm.node, vm.vmid)
+    except ProxmoxError:
+        return ()
+    return tuple(str(addr.ip) for addrs in interfaces.values() for addr in addrs if _global(addr))
+
+
+def _global(addr: IPv4Interface) -> bool:
+    return not (addr.ip.is_loopback or addr.ip.is_link_local)

@@ -1,0 +1,144 @@
+"""Helpers for the apply tests: a simulator, a connection to it, a lab in a temporary folder."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from homelab.engine.apply.runtime import Clock, Limits
+from homelab.engine.proxmox.config import ConnectionSettings, parse_token
+from homelab.sim.pve.faults import FaultProfile
+from homelab.sim.pve.requestlog import LoggedRequest
+from homelab.sim.pve.simulator import PveSimulator, SimConfig
+from homelab.sim.server import start_server
+from homelab.sim.transport import SimTransport
+from homelab.verbs.connection import Connection, connect_to
+from homelab.verbs.lab import LabContext, prepare_lab
+from tests.conftest import EXAMPLES
+
+SCALE = 400.0
+FAST = Limits(per_node=4, agent_timeout=120.0)
+
+
+def write_spec(folder: Path, changes: dict[str, Any] | None = None, name: str = "home-lab") -> Path:
+    """The reference lab (examples/home-lab.yaml) with ``changes`` merged in, under ``folder``."""
+    data = yaml.safe_load((EXAMPLES / "home-lab.yaml").read_text())
+    for key, value in (changes or {}).items():
+        _merge(data, key.split("."), value)
+    path = folder / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def _merge(data: dict[str, Any], keys: list[str], value: Any) -> None:
+    for key in keys[:-1]:
+        data = data.setdefault(key, {})
+    if value is None:
+        data.pop(keys[-1], None)
+    else:
+        data[keys[-1]] = value
+
+
+#: Every simulator made by new_sim during a test, and every request their schema validation
+#: rejected (conftest fails the test if there is any).
+SIMS: list[PveSimulator] = []
+REJECTED: list[LoggedRequest] = []
+
+
+def new_sim(
+    nodes: tuple[str, ...] = ("pve",), faults: FaultProfile | None = None, scale: float = SCALE
+) -> PveSimulator:
+    config = SimConfig(
+        nodes=nodes, time_scale=scale, faults=faults, seed=1, on_rejection=REJECTED.append
+    )
+    sim = PveSimulator(config)
+    SIMS.append(sim)
+    return sim
+
+
+def faults(*rules: dict[str, Any], seed: int = 1) -> FaultProfile:
+    return FaultProfile.model_validate({"seed": seed, "rules": list(rules)})
+
+
+def settings_for(
+    sim: PveSimulator, endpoint: str = "https://127.0.0.1:8006", fingerprint: str | None = None
+) -> ConnectionSettings:
+    token_id, secret = parse_token(sim.token.reveal())
+    return ConnectionSettings(
+        endpoint=endpoint, token_id=token_id, token_secret=secret, fingerprint=fingerprint
+    )
+
+
+def inprocess(sim: PveSimulator) -> Connection:
+    """A connection to ``sim`` through the in-process SimTransport (no sockets)."""
+    clock = Clock.scaled(sim.clock.time_scale)
+    return connect_to(settings_for(sim), clock, transport=SimTransport(sim), sim=sim)
+
+
+@contextmanager
+def over_https(sim: PveSimulator) -> Iterator[Connection]:
+    """A connection to ``sim`` served over HTTPS on loopback, fingerprint pinned."""
+    server = start_server(sim)
+    try:
+        settings = settings_for(sim, server.endpoint, server.fingerprint)
+        conn = connect_to(settings, Clock.scaled(sim.clock.time_scale), sim=sim)
+        try:
+            yield conn
+        finally:
+            conn.client.close()
+    finally:
+        server.stop()
+
+
+@dataclass
+class Lab:
+    path: Path
+    ctx: LabContext
+
+    def reload(self) -> LabContext:
+        self.ctx.close()
+        self.ctx = prepare_lab(self.path)
+        return self.ctx
+
+
+def yes(*_: object) -> bool:
+    return True
+
+
+# ---- what a converged lab looks like ----------------------------------------------------------
+
+
+def guests(sim: PveSimulator) -> list[Any]:
+    """The simulator's VMs that are not templates."""
+    return [vm for vm in sim.state.vms.values() if not vm.is_template()]
+
+
+def iso_volids(sim: PveSimulator) -> set[str]:
+    return {v.volid for v in sim.state.volumes.values() if v.content == "iso"}
+
+
+def assert_converged(
+    sim: PveSimulator, ctx: LabContext, conn: Connection, *, in_range: bool = True
+) -> None:
+    """One VM per spec VM (right name, tags, VMID in range), only the desired seed ISOs, an
+    empty journal, and a plan with nothing to do."""
+    from homelab.core.desired import desired_vms
+    from homelab.verbs.lab import make_plan
+
+    vms = guests(sim)
+    names = sorted(str(vm.config.get("name")) for vm in vms)
+    assert names == sorted(ctx.spec.vms), f"VMs on Proxmox: {names}"
+    for vm in vms:
+        assert f"lab-{ctx.lab}" in str(vm.config.get("tags", "")).split(";")
+        assert vm.vmid in ctx.spec.proxmox.vmids or not in_range
+        assert vm.status == "running"
+    wanted = desired_vms(ctx.spec, ctx.seed_digests)
+    assert iso_volids(sim) == {want.seed_volid for want in wanted.values()}
+    assert ctx.store.intents(ctx.lab).all() == {}
+    plan, _ = make_plan(conn, ctx)
+    assert not plan.has_changes and not plan.errors, plan

@@ -1,0 +1,212 @@
+"""The provisioning commands end to end through ``homelab.cli.main.main``: exit codes, output,
+one-line errors without tracebacks, and nothing half-made left behind when something fails.
+
+The simulator runs in this process over HTTPS; the commands reach it the way they reach a real
+Proxmox, through PROXMOX_VE_ENDPOINT / PROXMOX_VE_API_TOKEN / PROXMOX_VE_FINGERPRINT.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from homelab.cli.main import main
+from homelab.engine.state import open_store
+from homelab.sim.pve.faults import FaultProfile
+from homelab.sim.pve.simulator import PveSimulator
+from tests.apply.support import faults, guests, iso_volids, new_sim, over_https, write_spec
+
+SIM_TOKEN_ID = "root@pam!sim"
+
+
+@dataclass
+class Cli:
+    sim: PveSimulator
+    spec: Path
+    env: dict[str, str]
+    monkeypatch: pytest.MonkeyPatch
+    capsys: pytest.CaptureFixture[str]
+
+    def __call__(self, *args: str, **env: str) -> tuple[int, str, str]:
+        self.monkeypatch.setattr(sys, "argv", ["homelab", *args])
+        for key, value in {**self.env, **env}.items():
+            self.monkeypatch.setenv(key, value)
+        try:
+            main()
+            code = 0
+        except SystemExit as exc:
+            code = int(exc.code or 0)
+        captured = self.capsys.readouterr()
+        return code, captured.out, captured.err
+
+
+@pytest.fixture
+def cli(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> Iterator[Cli]:
+    sim = new_sim()
+    spec = write_spec(tmp_path, {"proxmox.token_id": SIM_TOKEN_ID})
+    with over_https(sim) as conn:
+        settings = conn.client.settings
+        env = {
+            "PROXMOX_VE_ENDPOINT": settings.endpoint,
+            "PROXMOX_VE_API_TOKEN": f"{settings.token_id}={settings.token_secret.reveal()}",
+            "PROXMOX_VE_FINGERPRINT": settings.fingerprint or "",
+        }
+        monkeypatch.delenv("HOMELAB_STATE_URL", raising=False)
+        yield Cli(sim, spec, env, monkeypatch, capsys)
+
+
+def assert_one_line_error(code: int, err: str, *needles: str) -> None:
+    assert code == 1
+    assert "Traceback" not in err
+    lines = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1, err
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+
+
+def assert_nothing_made(sim: PveSimulator) -> None:
+    assert guests(sim) == []
+    assert iso_volids(sim) == set()
+
+
+def test_plan_save_apply_the_saved_plan_then_no_changes(cli: Cli, tmp_path: Path) -> None:
+    saved = tmp_path / "lab.plan"
+    code, out, _ = cli("plan", str(cli.spec), "--detailed-exitcode", "--out", str(saved))
+    assert code == 2
+    assert "+ vm k8s-master-1" in out and "Plan: 3 to add" in out
+    assert json.loads(saved.read_text())["summary"]["add"] == 3
+    code, out, err = cli("apply", str(cli.spec), "--plan", str(saved))
+    assert code == 0, err
+    assert "Apply complete: 3 created." in out
+    assert "k8s-worker-3: agent done" in out  # plain progress lines when not a terminal
+    code, out, _ = cli("plan", str(cli.spec), "--detailed-exitcode")
+    assert code == 0 and "No changes." in out
+    code, out, _ = cli("plan", str(cli.spec), "--json")
+    assert code == 0 and json.loads(out)["summary"]["no_op"] == 3
+
+
+def test_a_stale_saved_plan_is_refused(cli: Cli, tmp_path: Path) -> None:
+    saved = tmp_path / "lab.plan"
+    assert cli("plan", str(cli.spec), "--out", str(saved))[0] == 0
+    write_spec(tmp_path, {"proxmox.token_id": SIM_TOKEN_ID, "vms.k8s-worker-2.memory": "8GiB"})
+    code, _, err = cli("apply", str(cli.spec), "--plan", str(saved))
+    assert_one_line_error(code, err, "the saved plan is stale")
+    assert_nothing_made(cli.sim)
+
+
+def test_apply_needs_yes_when_it_cannot_ask(cli: Cli) -> None:
+    code, out, err = cli("apply", str(cli.spec))
+    assert_one_line_error(code, err, "needs confirmation")
+    assert "--yes" in err and "+ vm k8s-master-1" in out
+    assert_nothing_made(cli.sim)
+
+
+def test_status_destroy_and_status_again(cli: Cli) -> None:
+    assert cli("apply", str(cli.spec), "--yes", "--quiet")[0] == 0
+    code, out, _ = cli("status", str(cli.spec), "--json")
+    rows = {row["vm"]: row for row in json.loads(out)["vms"]}
+    assert code == 0 and rows["k8s-worker-2"]["ips"] == ["10.0.20.21"]
+    assert {row["drift"] for row in rows.values()} == {"in sync"}
+    code, out, _ = cli("status", str(cli.spec))
+    assert code == 0 and "k8s-master-1" in out and "10.0.20.10" in out
+    code, out, err = cli("destroy", str(cli.spec), "--yes")
+    assert code == 0, err
+    assert "Destroy complete: 3 destroyed." in out
+    assert_nothing_made(cli.sim)
+    code, out, _ = cli("status", str(cli.spec), "--json")
+    assert {row["state"] for row in json.loads(out)["vms"]} == {"absent"}
+
+
+def test_bad_token(cli: Cli) -> None:
+    code, _, err = cli("plan", str(cli.spec), PROXMOX_VE_API_TOKEN=f"{SIM_TOKEN_ID}=wrong")
+    assert_one_line_error(code, err, "401")
+    assert "wrong" not in err
+
+
+def test_wrong_fingerprint(cli: Cli) -> None:
+    other = ":".join(["AB"] * 32)
+    code, _, err = cli("apply", str(cli.spec), "--yes", PROXMOX_VE_FINGERPRINT=other)
+    assert_one_line_error(code, err, "fingerprint", other)
+    assert_nothing_made(cli.sim)
+
+
+def test_unreachable_endpoint(cli: Cli) -> None:
+    with socket.socket() as probe:  # a loopback port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    code, _, err = cli("plan", str(cli.spec), PROXMOX_VE_ENDPOINT=f"https://127.0.0.1:{port}")
+    assert_one_line_error(code, err, f"127.0.0.1:{port}")
+
+
+def test_missing_template(cli: Cli, tmp_path: Path) -> None:
+    write_spec(tmp_path, {"proxmox.token_id": SIM_TOKEN_ID, "proxmox.template": "no-such"})
+    code, _, err = cli("apply", str(cli.spec), "--yes")
+    assert_one_line_error(code, err, "template no-such not found")
+    assert_nothing_made(cli.sim)
+
+
+FULL: dict[str, dict[str, Any]] = {
+    "clone": {
+        "method": "POST",
+        "path": "/nodes/*/qemu/*/clone",
+        "message": "clone failed: lvcreate 'pve/vm-200-disk-0' error: Volume group \"pve\" "
+        "has insufficient free space",
+    },
+    "resize": {
+        "method": "PUT",
+        "path": "/nodes/*/qemu/*/resize",
+        "message": "resize failed: not enough space on storage 'local-lvm'",
+    },
+}
+
+
+@pytest.mark.parametrize("step", list(FULL))
+def test_storage_full_leaves_nothing_half_made(cli: Cli, step: str) -> None:
+    cli.sim.set_faults(faults({**FULL[step], "count": 100, "fault": "task_failure"}))
+    code, _, err = cli("apply", str(cli.spec), "--yes", "--quiet")
+    assert_one_line_error(code, err, "Apply failed for 3 of 3 VM(s)", "space")
+    cli.sim.set_faults(FaultProfile())
+    assert_nothing_made(cli.sim)
+    code, _, err = cli("apply", str(cli.spec), "--yes", "--quiet")  # and the rerun works
+    assert code == 0, err
+
+
+def test_sim_flag_keeps_its_lab_between_commands(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = write_spec(tmp_path)
+    cli = Cli(new_sim(), spec, {"HOMELAB_SIM_TIME_SCALE": "400"}, monkeypatch, capsys)
+    code, out, err = cli("apply", str(spec), "--sim", "--yes")
+    assert code == 0, err
+    assert (tmp_path / ".homelab" / "home-lab" / "sim" / "state.json").is_file()
+    code, out, _ = cli("plan", str(spec), "--sim", "--detailed-exitcode")
+    assert code == 0 and "No changes." in out
+    code, out, _ = cli("adopt", str(spec), "--sim", "--yes")
+    assert code == 0 and "Nothing to adopt." in out
+    code, out, _ = cli("destroy", str(spec), "--sim", "--yes")
+    assert code == 0 and "3 destroyed" in out
+
+
+def test_unlock_removes_a_stale_lock(cli: Cli) -> None:
+    store = open_store(cli.spec)
+    store.backend.execute(
+        "INSERT INTO hl_locks (lab, owner, host, pid, purpose, acquired) "
+        "VALUES ('home-lab', 'x', 'elsewhere', 1, 'apply', 'then')"
+    )
+    code, _, err = cli("apply", str(cli.spec), "--yes")
+    assert_one_line_error(code, err, "is locked: apply by x")
+    assert "homelab unlock" in err
+    code, out, _ = cli("unlock", str(cli.spec), "--yes")
+    assert code == 0 and "unlocked" in out
+    code, out, _ = cli("unlock", str(cli.spec), "--yes")
+    assert code == 0 and "was not locked" in out
+    store.close()
