@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 from typing import Any
 
 import pytest
+import yaml
 
 from homelab.core.render.tokens import bootstrap_token_secret
 from homelab.sim.pve.simulator import PveSimulator
@@ -212,3 +214,23 @@ def test_a_control_plane_newer_than_kubeadm_is_refused(sim: PveSimulator, api: A
     error = guests(api)["k8s-master-1"]["last_error"]
     assert "only supports deploying clusters with the control plane version <= 1.29.x" in error
     assert sim.kube.clusters() == []
+
+
+def test_a_control_plane_join_needs_the_shared_certificates(sim: PveSimulator, api: Api) -> None:
+    lab = rendered("ha-lab")
+    seed = lab.artifacts.seeds["k8s-master-2"]
+    config = yaml.safe_load(seed.user_data.decode().partition("\n")[2])
+    config["write_files"] = [
+        f for f in config["write_files"] if f["path"] != "/etc/kubernetes/pki/front-proxy-ca.key"
+    ]
+    text = "#cloud-config\n" + yaml.safe_dump(config)
+    boot(api, lab, "k8s-master-1")
+    run_for(sim, api, 600)
+    boot(api, lab, "k8s-master-2", replace(seed, user_data=text.encode()))
+    run_for(sim, api, 1200)
+    entry = guests(api)["k8s-master-2"]
+    assert entry["kubeadm"]["failed_phase"] == "preflight"
+    assert "One or more conditions for hosting a new control plane instance" in entry["last_error"]
+    assert "/etc/kubernetes/pki/front-proxy-ca.key: no such file" in entry["last_error"]
+    (cluster,) = sim.kube.clusters()
+    assert cluster.control_plane_ips() == ["10.0.20.11"]

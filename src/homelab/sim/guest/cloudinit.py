@@ -30,9 +30,8 @@ from importlib import resources
 from typing import Any, Protocol
 
 import jsonschema
-import yaml
 
-from homelab.sim.guest import apt
+from homelab.sim.guest import apt, yamlio
 from homelab.sim.guest.shell import Gen, Shell, Streams
 from homelab.sim.guest.system import GuestSystem
 
@@ -97,8 +96,8 @@ def parse_user_data(text: str) -> dict[str, Any]:
             "cloud-init would not treat it as cloud-config"
         )
     try:
-        doc = yaml.safe_load(body)
-    except yaml.YAMLError as exc:
+        doc = yamlio.load(body)
+    except yamlio.YAMLError as exc:
         raise UserDataError(f"Failed loading yaml blob: {exc}") from exc
     doc = doc or {}
     if not isinstance(doc, dict):

@@ -18,9 +18,7 @@ import posixpath
 from collections.abc import Generator
 from typing import Any
 
-import yaml
-
-from homelab.sim.guest import cloudinit, kubeadm
+from homelab.sim.guest import cloudinit, kubeadm, yamlio
 from homelab.sim.guest.clusters import ClusterBook
 from homelab.sim.guest.commands import CommandTable
 from homelab.sim.guest.shell import Gen, Shell, Streams
@@ -185,8 +183,8 @@ class Machine:
         if cluster is None or text is None:
             return
         try:
-            pod = yaml.safe_load(text)
-        except yaml.YAMLError:
+            pod = yamlio.load(text)
+        except yamlio.YAMLError:
             self.log(f"kubelet: {path}: invalid static pod manifest")
             return
         if isinstance(pod, dict) and pod.get("kind") == "Pod":
@@ -233,12 +231,12 @@ def kube_vip_of(system: GuestSystem) -> tuple[str, str] | None:
     if text is None:
         return None
     try:
-        pod = yaml.safe_load(text) or {}
+        pod = yamlio.load(text) or {}
         container = pod["spec"]["containers"][0]
         env = {e.get("name"): e.get("value") for e in container.get("env") or []}
         volumes = pod["spec"].get("volumes") or []
         paths = [v["hostPath"]["path"] for v in volumes if "hostPath" in v]
-    except (KeyError, IndexError, TypeError, AttributeError, yaml.YAMLError):
+    except (KeyError, IndexError, TypeError, AttributeError, yamlio.YAMLError):
         return None
     address = env.get("address") or env.get("vip_address")
     if not address or not paths:

@@ -15,7 +15,7 @@ installed (curl, gpg, ca-certificates, ...), no containerd, no Kubernetes packag
 from __future__ import annotations
 
 import posixpath
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 BASE_PACKAGES = {
@@ -159,14 +159,23 @@ class GuestSystem:
     # ------------------------------------------------------------------ persistence
 
     def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        out["files"] = {
-            path: {"content": f.content.decode("latin-1"), "mode": f.mode, "owner": f.owner}
-            for path, f in self.files.items()
+        return {
+            "files": {
+                path: {"content": f.content.decode("latin-1"), "mode": f.mode, "owner": f.owner}
+                for path, f in self.files.items()
+            },
+            "dirs": sorted(self.dirs),
+            "modules": sorted(self.modules),
+            "sysctl": dict(self.sysctl),
+            "swap_on": self.swap_on,
+            "units": dict(self.units),
+            "active": sorted(self.active),
+            "apt_lists": list(self.apt_lists),
+            "installed": dict(self.installed),
+            "held": sorted(self.held),
+            "users": list(self.users),
+            "hostname": self.hostname,
         }
-        for key in ("dirs", "modules", "active", "held"):
-            out[key] = sorted(out[key])
-        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> GuestSystem:

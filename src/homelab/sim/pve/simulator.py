@@ -28,7 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from homelab.core.secret import Secret
-from homelab.sim.guest.model import ClusterGuest, GuestModel
+from homelab.sim.guest.cluster_guest import ClusterGuest
+from homelab.sim.guest.model import GuestModel
 from homelab.sim.kube import KubeRegistry
 from homelab.sim.kube import manifest as kube_manifest
 from homelab.sim.pve import (
