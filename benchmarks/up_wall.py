@@ -4,7 +4,7 @@
 Each run is a subprocess in a fresh temporary directory holding a copy of the spec (so nothing
 is written into the repository), timed from start to exit; the second `up` on the same state is
 timed too (the no-op). The 20-worker lab is the reference lab with workers k8s-worker-2..21 on
-10.0.20.21-40.
+10.0.20.21-40, 2 GiB each (so that they fit in the one simulated Proxmox node's memory).
 
     .venv/bin/python benchmarks/up_wall.py [--workers 20]
 """
@@ -31,7 +31,12 @@ def spec_with_workers(workers: int) -> dict[str, Any]:
     template = dict(doc["vms"]["k8s-worker-2"])
     doc["vms"] = {"k8s-master-1": master}
     for i in range(workers):
-        doc["vms"][f"k8s-worker-{i + 2}"] = {**template, "ip": f"10.0.20.{21 + i}"}
+        # 2 GiB each, so that 20 workers fit in the simulated node's memory (kubeadm's minimum)
+        doc["vms"][f"k8s-worker-{i + 2}"] = {
+            **template,
+            "memory": "2GiB",
+            "ip": f"10.0.20.{21 + i}",
+        }
     return doc
 
 
