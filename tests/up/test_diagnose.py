@@ -56,6 +56,15 @@ def test_without_guest_reports_the_node_and_the_logs_are_named() -> None:
     )
 
 
+def test_a_real_lab_names_the_vm_state_proxmox_reports() -> None:
+    line = explain_node(
+        absent("w1"), None, user="ubuntu", vm_state="VM running, guest agent answers"
+    )
+    assert line.startswith(
+        "node w1 (10.0.20.21) did not join the cluster (VM running, guest agent answers); look at"
+    )
+
+
 def test_a_list_shaped_report_is_read_too() -> None:
     phases = guest_phases([{"name": "w1", **GUESTS["w1"]}, "noise"])
     assert list(phases) == ["w1"] and phases["w1"].failed

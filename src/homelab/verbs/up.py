@@ -28,6 +28,7 @@ from typing import Any
 from cryptography import x509
 
 from homelab.core.cluster import ClusterSecrets
+from homelab.core.desired import lab_tag
 from homelab.core.plan.actions import Plan
 from homelab.core.render.kubeadm import API_PORT
 from homelab.engine.apply.progress import ProgressSink
@@ -270,11 +271,34 @@ class _Converge:
         vm = self.ctx.spec.vms[name]
         return NodeHealth(name, vm.role, str(vm.ip), "", False, False)
 
+    def vm_states(self, names: list[str]) -> dict[str, str]:
+        """For a real lab: each VM's power state and whether its guest agent answers."""
+        if self.sim:
+            return {}
+        tag = lab_tag(self.ctx.lab).lower()
+        states: dict[str, str] = {}
+        try:
+            for vm in self.conn.client.cluster_resources("vm"):
+                ours = tag in {t.lower() for t in vm.tags}
+                if vm.name not in names or not ours or vm.vmid is None or not vm.node:
+                    continue
+                if vm.status != "running":
+                    states[vm.name] = f"VM {vm.status or 'state unknown'}"
+                    continue
+                answers = self.conn.client.agent_ping(vm.node, vm.vmid)
+                agent = "answers" if answers else "does not answer: still booting, or no agent"
+                states[vm.name] = f"VM running, guest agent {agent}"
+        except ProxmoxError:
+            return states
+        return states
+
     def fail_api(self, key: str) -> None:
         phases = self.guest_phases()
+        names = self.ctx.spec.control_planes
+        vms = self.vm_states(names)
         lines = [
-            explain_node(self._absent(n), phases.get(n), user=self.user)
-            for n in self.ctx.spec.control_planes
+            explain_node(self._absent(n), phases.get(n), user=self.user, vm_state=vms.get(n, ""))
+            for n in names
         ]
         raise ClusterNotReady(
             f"the API server at {key} did not come up in time; " + "; ".join(lines),
@@ -283,7 +307,11 @@ class _Converge:
 
     def fail(self, health: HealthReport) -> None:
         phases = self.guest_phases()
-        lines = [explain_node(n, phases.get(n.name), user=self.user) for n in health.not_ready]
+        vms = self.vm_states([n.name for n in health.not_ready])
+        lines = [
+            explain_node(n, phases.get(n.name), user=self.user, vm_state=vms.get(n.name, ""))
+            for n in health.not_ready
+        ]
         lines += [p for p in health.problems() if not p.startswith("node ")]
         raise ClusterNotReady(
             "the cluster is not healthy in time: " + "; ".join(lines),

@@ -106,9 +106,17 @@ def failed_guests(phases: dict[str, GuestPhase], nodes: list[str]) -> list[Guest
     return [phases[n] for n in nodes if n in phases and phases[n].failed]
 
 
-def explain_node(node: NodeHealth, phase: GuestPhase | None, *, user: str) -> str:
-    """One line: the node, how far it got, the cause if known, where to look."""
+def explain_node(
+    node: NodeHealth, phase: GuestPhase | None, *, user: str, vm_state: str = ""
+) -> str:
+    """One line: the node, how far it got, the cause if known, where to look.
+
+    ``vm_state`` is what Proxmox says of the VM (for a real lab, where the guest's own phases
+    cannot be read), e.g. ``VM running, guest agent answers``.
+    """
     state = "registered but NotReady" if node.registered else "did not join the cluster"
+    if vm_state:
+        state += f" ({vm_state})"
     where = f"look at {LOGS} on it (ssh {user}@{node.ip})"
     if phase is None:
         return f"node {node.name} ({node.ip}) {state}; {where}"
