@@ -117,6 +117,11 @@ def test_coredns_is_pending_until_a_node_is_ready(kube: Kube) -> None:
     assert scheduled["status"] == "False" and scheduled["reason"] == "Unschedulable"
     assert scheduled["message"].startswith("0/3 nodes are available:")
     assert "node.kubernetes.io/not-ready" in scheduled["message"]
+    events = kube.get("/api/v1/namespaces/kube-system/events")["items"]
+    failed = [e for e in events if e["involvedObject"]["name"] == coredns[0]["metadata"]["name"]]
+    assert [(e["reason"], e["type"], e["message"]) for e in failed] == [
+        ("FailedScheduling", "Warning", scheduled["message"])
+    ]
     install_calico(kube)
     coredns = pods(kube, "kube-system", "k8s-app%3Dkube-dns")
     assert all(p["status"]["phase"] == "Running" for p in coredns)
