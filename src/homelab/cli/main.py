@@ -34,6 +34,9 @@ def _configure_logging() -> None:
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
     root = logging.getLogger("homelab")
+    for old in [h for h in root.handlers if getattr(h, "homelab_cli", False)]:
+        root.removeHandler(old)  # main() run again in-process: one handler, on today's stderr
+    handler.homelab_cli = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(level)
     root.propagate = False
