@@ -117,6 +117,11 @@ def test_coredns_is_pending_until_a_node_is_ready(kube: Kube) -> None:
     assert scheduled["status"] == "False" and scheduled["reason"] == "Unschedulable"
     assert scheduled["message"].startswith("0/3 nodes are available:")
     assert "node.kubernetes.io/not-ready" in scheduled["message"]
+    events = kube.get("/api/v1/namespaces/kube-system/events")["items"]
+    failed = [e for e in events if e["involvedObject"]["name"] == coredns[0]["metadata"]["name"]]
+    assert [(e["reason"], e["type"], e["message"]) for e in failed] == [
+        ("FailedScheduling", "Warning", scheduled["message"])
+    ]
     install_calico(kube)
     coredns = pods(kube, "kube-system", "k8s-app%3Dkube-dns")
     assert all(p["status"]["phase"] == "Running" for p in coredns)
@@ -262,3 +267,23 @@ def test_ha_control_planes_each_run_static_pods(
     assert lease["spec"]["holderIdentity"] == "k8s-master-1"
     vip = kube.get("/api/v1/namespaces/kube-system/pods/kube-vip-k8s-master-1")
     assert vip["status"]["phase"] == "Running" and vip["spec"]["nodeName"] == "k8s-master-1"
+
+
+def test_reapplying_every_addon_changes_nothing(kube: Kube) -> None:
+    from homelab.sim.kube import manifest
+
+    install_calico(kube)
+    install_metallb(kube, ["10.0.20.200-10.0.20.210"])
+    kube.settle(10)
+    revision = kube.cluster.state.store.revision
+    kube.clock.advance(600)
+    for key in (
+        ("tigera-operator", "v1.34.13", "tigera-operator.yaml"),
+        ("metallb", "v0.14.9", "metallb-native.yaml"),
+    ):
+        text = manifest(*key)
+        assert text is not None
+        kube.apply_all(text)
+    install_calico(kube)
+    install_metallb(kube, ["10.0.20.200-10.0.20.210"])
+    assert kube.cluster.state.store.revision == revision

@@ -256,3 +256,14 @@ def test_services_get_cluster_ips_and_node_ports(kube: Kube) -> None:
         kube.get("/api/v1/namespaces/kube-system/services/kube-dns")["spec"]["clusterIP"]
         == "10.96.0.10"
     )
+
+
+def test_a_body_of_the_wrong_shape_gets_a_status_not_a_dropped_connection(kube: Kube) -> None:
+    for body in ([1, 2], "text", {"metadata": ["x"]}, {"metadata": {"name": 5}}):
+        response = kube.call("POST", CM, body)
+        assert 400 <= response.status < 600
+        assert response.json()["kind"] == "Status"
+    weird = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s"}, "spec": {"ports": 7}}
+    assert (
+        kube.call("POST", "/api/v1/namespaces/default/services", weird).json()["kind"] == "Status"
+    )

@@ -282,3 +282,38 @@ def test_the_serving_certificate_follows_control_planes_joining(
     for name in ("10.0.20.5", "10.0.20.12", "k8s-master-2"):
         with httpx.Client(verify=ssl.create_default_context(cafile=str(ca))) as http:
             assert http.get(f"{url}/version", extensions={"sni_hostname": name}).status_code == 200
+
+
+@needs_kubectl
+def test_kubectl_drain_evicts_and_get_prints_the_servers_columns(
+    kubeconfig: Path, kube: Kube
+) -> None:
+    from .conftest import install_calico
+
+    install_calico(kube)
+    drained = kubectl(kubeconfig, "drain", "k8s-worker-2", "--ignore-daemonsets", "--timeout=20s")
+    assert drained.returncode == 0, drained.stderr
+    assert "node/k8s-worker-2 drained" in drained.stdout
+    kube.settle(5)
+    pods = kubectl(
+        kubeconfig,
+        "get",
+        "pods",
+        "-A",
+        "-o",
+        "wide",
+        "--field-selector",
+        "spec.nodeName=k8s-worker-2",
+    )
+    assert pods.returncode == 0, pods.stderr
+    names = [line.split()[1] for line in pods.stdout.splitlines()[1:]]
+    assert not any(n.startswith("coredns-") for n in names)  # evicted, rescheduled elsewhere
+    # DaemonSet pods stay (the tigera operator may too: it tolerates every NoSchedule taint)
+    assert any(n.startswith("calico-node-") for n in names)
+    assert any(n.startswith("kube-proxy-") for n in names)
+    nodes = kubectl(kubeconfig, "get", "nodes")
+    assert nodes.stdout.splitlines()[0].split() == ["NAME", "STATUS", "ROLES", "AGE", "VERSION"]
+    row = next(
+        line.split() for line in nodes.stdout.splitlines() if line.startswith("k8s-worker-2")
+    )
+    assert row[1] == "Ready,SchedulingDisabled" and row[4] == "v1.29.15"

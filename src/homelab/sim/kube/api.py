@@ -38,6 +38,10 @@ def handle(state: ClusterState, request: KubeRequest, *, ready: bool) -> KubeRes
         return _route(state, request, ready)
     except ApiError as exc:
         return respond(exc.status, exc.code)
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+        # a body of the wrong shape deep in an object: answered, never a dropped connection
+        message = f"Internal error occurred: {type(exc).__name__}: {exc}"[:300]
+        return respond(ApiError(500, "InternalError", message).status, 500)
 
 
 def _route(state: ClusterState, request: KubeRequest, ready: bool) -> KubeResponse:

@@ -138,8 +138,7 @@ def _identify(state: ClusterState, target: Target, obj: Obj, *, name: str = "") 
             f"the kind in the data ({kind}) does not match the expected kind ({rt.kind})"
         )
     meta = obj.setdefault("metadata", {})
-    if not isinstance(meta, dict):
-        raise bad_request("metadata must be an object")
+    _check_meta_types(meta)
     if rt.namespaced:
         given = meta.get("namespace")
         if given and target.namespace and given != target.namespace:
@@ -158,6 +157,36 @@ def _identify(state: ClusterState, target: Target, obj: Obj, *, name: str = "") 
     if name:
         meta["name"] = name
     return obj
+
+
+def _check_meta_types(meta: Any) -> None:
+    """The decoding errors the API server gives for ObjectMeta fields of the wrong type."""
+    go_types = {
+        "name": str,
+        "namespace": str,
+        "generateName": str,
+        "labels": dict,
+        "annotations": dict,
+        "resourceVersion": str,
+    }
+    if not isinstance(meta, dict):
+        raise bad_request(
+            f"json: cannot unmarshal {type(meta).__name__} into Go struct field "
+            ".metadata of type v1.ObjectMeta"
+        )
+    for key, kind in go_types.items():
+        value = meta.get(key)
+        bad_map = (
+            kind is dict
+            and isinstance(value, dict)
+            and not all(isinstance(v, str) for v in value.values())
+        )
+        if (value is not None and not isinstance(value, kind)) or bad_map:
+            go = "string" if kind is str else "map[string]string"
+            raise bad_request(
+                f"json: cannot unmarshal {type(value).__name__} into Go struct "
+                f"field ObjectMeta.metadata.{key} of type {go}"
+            )
 
 
 def _dry_run(query: Query) -> bool:

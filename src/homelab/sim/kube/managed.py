@@ -217,6 +217,16 @@ def _without_fields(obj: Obj) -> Obj:
     return {**obj, "metadata": meta}
 
 
+def same_but_times(a: Obj, b: Obj) -> bool:
+    """Whether two objects differ at most in the times of their managedFields entries."""
+
+    def untimed(obj: Obj) -> list[Obj]:
+        entries = obj.get("metadata", {}).get("managedFields") or []
+        return [{k: v for k, v in e.items() if k != "time"} for e in entries]
+
+    return _without_fields(a) == _without_fields(b) and untimed(a) == untimed(b)
+
+
 def _settle_conflicts(
     rt: ResourceType,
     name: str,
@@ -257,8 +267,9 @@ def record_update(
 ) -> None:
     """Give the fields that changed from ``old`` to ``new`` to ``manager`` (in place)."""
     entries = _entries(old)
-    before = leaf_paths(old, rt) if old is not None else set()
-    after = leaf_paths(new, rt) if subresource != "status" else _status_paths(new)
+    paths = _status_paths if subresource == "status" else (lambda obj: leaf_paths(obj, rt))
+    before = paths(old) if old is not None else set()
+    after = paths(new)
     changed = {p for p in after if old is None or get_at(old, p) != get_at(new, p)}
     gone = before - after
     for entry in entries:

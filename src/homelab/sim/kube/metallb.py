@@ -14,6 +14,7 @@ import ipaddress
 from typing import Any
 
 from homelab.sim.kube.calico import deployment_running
+from homelab.sim.kube.nodes import record_event
 from homelab.sim.kube.state import ClusterState
 
 Obj = dict[str, Any]
@@ -112,31 +113,5 @@ def _allocate(svc: Obj, pools: list[Obj], used: set[str]) -> tuple[str, str] | N
 
 def _warn(state: ClusterState, svc: Obj) -> None:
     meta = svc["metadata"]
-    name = f"{meta['name']}.allocationfailed"
-    event_type = state.rt("v1", "Event")
-    if state.get(event_type, meta["namespace"], name) is not None:
-        return
-    state.create(
-        event_type,
-        {
-            "apiVersion": "v1",
-            "kind": "Event",
-            "metadata": {"name": name, "namespace": meta["namespace"]},
-            "involvedObject": {
-                "kind": "Service",
-                "namespace": meta["namespace"],
-                "name": meta["name"],
-                "uid": meta["uid"],
-                "apiVersion": "v1",
-            },
-            "reason": "AllocationFailed",
-            "type": "Warning",
-            "message": f'Failed to allocate IP for "{meta["namespace"]}/{meta["name"]}": no '
-            "available IPs",
-            "source": {"component": "metallb-controller"},
-            "firstTimestamp": state.timestamp(),
-            "lastTimestamp": state.timestamp(),
-            "count": 1,
-        },
-        manager=METALLB,
-    )
+    message = f'Failed to allocate IP for "{meta["namespace"]}/{meta["name"]}": no available IPs'
+    record_event(state, svc, "AllocationFailed", message, component=METALLB)

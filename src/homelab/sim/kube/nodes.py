@@ -230,6 +230,61 @@ def _save_if_changed(state: ClusterState, old: Obj, new: Obj, manager: str) -> N
 
     if brief(old) != brief(new):
         state.update(state.rt("v1", "Pod"), new, manager=manager, subresource="status")
+        message = new["status"]["conditions"][0]["message"]
+        record_event(state, new, "FailedScheduling", message, component="default-scheduler")
+
+
+def record_event(
+    state: ClusterState,
+    obj: Obj,
+    reason: str,
+    message: str,
+    *,
+    component: str,
+    kind: str = "Warning",
+) -> None:
+    """An Event about ``obj``, or one more count on the same one (as the event recorder
+    aggregates repeats)."""
+    meta = obj["metadata"]
+    name = f"{meta['name']}.{short_hash([meta.get('uid'), reason], 16)}"
+    event_type = state.rt("v1", "Event")
+    namespace = meta.get("namespace", "default")
+    now = state.timestamp()
+    live = state.get(event_type, namespace, name)
+    if live is not None:
+        if live.get("message") != message:
+            bumped = {
+                **live,
+                "message": message,
+                "lastTimestamp": now,
+                "count": int(live.get("count", 1)) + 1,
+            }
+            state.update(event_type, bumped, manager=component)
+        return
+    state.create(
+        event_type,
+        {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"name": name, "namespace": namespace},
+            "involvedObject": {
+                "kind": obj.get("kind"),
+                "namespace": namespace,
+                "name": meta["name"],
+                "uid": meta.get("uid"),
+                "apiVersion": obj.get("apiVersion"),
+            },
+            "reason": reason,
+            "message": message,
+            "type": kind,
+            "source": {"component": component},
+            "reportingComponent": component,
+            "firstTimestamp": now,
+            "lastTimestamp": now,
+            "count": 1,
+        },
+        manager=component,
+    )
 
 
 def run_kubelets(state: ClusterState, now: float) -> None:

@@ -104,6 +104,10 @@ class ClusterState:
             managed.record_update(
                 rt, old, obj, manager=manager, now=self.timestamp(), subresource=subresource
             )
+        for system in ("uid", "creationTimestamp", "generation", "resourceVersion"):
+            meta[system] = old["metadata"].get(system)
+        if managed.same_but_times(obj, old):
+            return old  # a no-op write: nothing changes, not even managedFields times
         stored = self.store.update(rt, obj)
         admission.after_write(self, rt, stored)
         return stored
