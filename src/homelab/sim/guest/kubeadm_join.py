@@ -216,5 +216,4 @@ def reset(node: Node, io: Streams) -> Gen:
         if record.etcd_holder == system.hostname:
             record.etcd_holder = None
     io.out.write("[reset] Deleted contents of: /etc/kubernetes/manifests /var/lib/kubelet\n")
-    node.set_kubeadm("reset")
     return 0
