@@ -130,9 +130,20 @@ def program(config: dict[str, Any]) -> list[Step]:
     return steps
 
 
+KEY_COMMANDS = ("kubeadm ", "curl ", "apt-get ")
+
+
 def _label(entry: Any) -> str:
-    text = shlex.join(entry) if isinstance(entry, list) else str(entry)
-    first = text.strip().splitlines()[0] if text.strip() else ""
+    """How a runcmd entry is named in logs and reports: a script by its key line."""
+    if isinstance(entry, list) and entry[:2] == ["sh", "-c"] and len(entry) > 2:
+        lines = [line.strip() for line in str(entry[2]).splitlines() if line.strip()]
+        key = next(
+            (ln for ln in lines if any(c in ln for c in KEY_COMMANDS)), lines[0] if lines else ""
+        )
+        text = f"sh -c: {key}"
+    else:
+        text = shlex.join(entry) if isinstance(entry, list) else str(entry).strip()
+    first = text.splitlines()[0] if text else ""
     return first if len(first) <= 100 else first[:97] + "..."
 
 

@@ -40,7 +40,7 @@ SHARED_CERTS = (
 )
 DISCOVERY_RETRY = 5.0
 DISCOVERY_TIMEOUT = 300.0
-KUBELET_BOOTSTRAP = 10.0
+KUBELET_BOOTSTRAP = 20.0
 ETCD_MEMBER_ADD = 15.0
 
 # ---------------------------------------------------------------------- join
@@ -56,7 +56,7 @@ def join(node: Node, config: Config, ignored: set[str]) -> Gen:
     discovery = (join.get("discovery") or {}).get("bootstrapToken") or {}
     endpoint = str(discovery.get("apiServerEndpoint") or "")
     node.set_kubeadm("preflight")
-    yield 2.0
+    yield 5.0
     checks.preflight(node, control_plane=control_plane, ignored=ignored, init=False)
     node.set_kubeadm("preflight/discovery")
     record = yield from _discover(node, endpoint, str(discovery.get("token") or ""), discovery)
@@ -216,5 +216,4 @@ def reset(node: Node, io: Streams) -> Gen:
         if record.etcd_holder == system.hostname:
             record.etcd_holder = None
     io.out.write("[reset] Deleted contents of: /etc/kubernetes/manifests /var/lib/kubelet\n")
-    node.set_kubeadm("reset")
     return 0
