@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import tempfile
 import traceback
 from pathlib import Path
+from typing import TextIO
 
 from homelab import __version__
 from homelab.cli import commands  # noqa: F401  (registers the commands)
@@ -28,16 +30,27 @@ def _write_debug_log(exc: BaseException) -> Path:
     return path
 
 
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is at the time of the record (not at set-up time), so
+    running ``main()`` several times in one process (tests) never writes to a closed stream."""
+
+    @property
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: object) -> None:
+        return
+
+
 def _configure_logging() -> None:
     """Warnings (retries, slow tasks) go to stderr as plain lines; HOMELAB_DEBUG=1 shows more."""
     level = logging.DEBUG if os.environ.get("HOMELAB_DEBUG") else logging.WARNING
-    handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
     root = logging.getLogger("homelab")
-    for old in [h for h in root.handlers if getattr(h, "homelab_cli", False)]:
-        root.removeHandler(old)  # main() run again in-process: one handler, on today's stderr
-    handler.homelab_cli = True  # type: ignore[attr-defined]
-    root.addHandler(handler)
+    if not any(isinstance(h, _StderrHandler) for h in root.handlers):
+        handler = _StderrHandler()
+        handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+        root.addHandler(handler)
     root.setLevel(level)
     root.propagate = False
 
