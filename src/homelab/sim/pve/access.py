@@ -4,53 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from homelab.sim.pve import schema_formats
 from homelab.sim.pve.auth import ROOT, AuthFailure
 from homelab.sim.pve.context import Ctx
 
-PRIVILEGES = (
-    "Datastore.Allocate",
-    "Datastore.AllocateSpace",
-    "Datastore.AllocateTemplate",
-    "Datastore.Audit",
-    "Group.Allocate",
-    "Mapping.Audit",
-    "Mapping.Modify",
-    "Mapping.Use",
-    "Permissions.Modify",
-    "Pool.Allocate",
-    "Pool.Audit",
-    "Realm.Allocate",
-    "Realm.AllocateUser",
-    "SDN.Allocate",
-    "SDN.Audit",
-    "SDN.Use",
-    "Sys.AccessNetwork",
-    "Sys.Audit",
-    "Sys.Console",
-    "Sys.Incoming",
-    "Sys.Modify",
-    "Sys.PowerMgmt",
-    "Sys.Syslog",
-    "User.Modify",
-    "VM.Allocate",
-    "VM.Audit",
-    "VM.Backup",
-    "VM.Clone",
-    "VM.Config.CDROM",
-    "VM.Config.CPU",
-    "VM.Config.Cloudinit",
-    "VM.Config.Disk",
-    "VM.Config.HWType",
-    "VM.Config.Memory",
-    "VM.Config.Network",
-    "VM.Config.Options",
-    "VM.Console",
-    "VM.Migrate",
-    "VM.Monitor",
-    "VM.PowerMgmt",
-    "VM.Snapshot",
-    "VM.Snapshot.Rollback",
-)
+# Every privilege PVE 8 knows, in a stable order (the set lives with the format checks).
+PRIVILEGES = tuple(sorted(schema_formats.PRIVILEGES))
 _CAP_PATHS = {
     "vms": "/vms",
     "storage": "/storage",
