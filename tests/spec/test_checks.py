@@ -90,6 +90,13 @@ CASES = {
         15,
         "expected an IPv4 address",
     ),
+    "no dns for the VMs' network": Case(
+        [(", dns: [10.0.10.1]", "")],
+        "warning",
+        "networks.apps",
+        15,
+        "get no DNS server",
+    ),
     "dns twice": Case(
         [("dns: [10.0.10.1]", "dns: [10.0.10.1, 10.0.10.1]")],
         "warning",

@@ -95,6 +95,19 @@ def check_dns(spec: LabSpec) -> Iterator[Problem]:
                 )
 
 
+def check_dns_for_vms(spec: LabSpec) -> Iterator[Problem]:
+    """A network that VMs sit on names a DNS server: apt and image pulls need one at first boot."""
+    used = {vm.network for vm in spec.vms.values()}
+    for name, net in spec.networks.items():
+        if name in used and not net.dns:
+            yield warning(
+                ("networks", name),
+                f"VMs on network '{name}' get no DNS server (set dns: [...]); cloud-init's "
+                "package installs and the cluster's image pulls will fail without one",
+                on_key=True,
+            )
+
+
 def check_vm_ips_in_network(spec: LabSpec) -> Iterator[Problem]:
     """Each VM's IP is a usable host address of its network, not its gateway."""
     for vm_name, vm in spec.vms.items():
@@ -248,6 +261,7 @@ ADDRESS_CHECKS = (
     check_gateways,
     check_vlans,
     check_dns,
+    check_dns_for_vms,
     check_vm_ips_in_network,
     check_vm_ips_unique,
     check_vm_ips_clear_of_cluster,
