@@ -83,7 +83,7 @@ def resources(ctx: Ctx, p: dict[str, Any]) -> Result:
 def _resources(ctx: Ctx, kind: str | None, seen: float) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     if kind in {None, "node"}:
-        out += [_node_entry(ctx, n.node) for n in ctx.state.nodes]
+        out += [node_entry(ctx, n.node) for n in ctx.state.nodes]
     if kind in {None, "storage"}:
         out += _storage_entries(ctx)
     if kind in {None, "vm"}:
@@ -100,7 +100,8 @@ def _resources(ctx: Ctx, kind: str | None, seen: float) -> list[dict[str, Any]]:
     return out
 
 
-def _node_entry(ctx: Ctx, name: str) -> dict[str, Any]:
+def node_entry(ctx: Ctx, name: str) -> dict[str, Any]:
+    """A node as /cluster/resources lists it (GET /nodes adds the certificate fingerprint)."""
     node = ctx.node(name)
     running = [v for v in ctx.state.vms.values() if v.node == name and v.status == "running"]
     return {

@@ -4,33 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from homelab.sim.pve.cluster import VERSION
+from homelab.sim.pve.cluster import VERSION, node_entry
 from homelab.sim.pve.context import Ctx
 
 
 def node_index(ctx: Ctx, p: dict[str, Any]) -> Any:
     out = []
     for node in ctx.state.nodes:
-        running = [
-            v for v in ctx.state.vms.values() if v.node == node.node and v.status == "running"
-        ]
-        out.append(
-            {
-                "node": node.node,
-                "id": f"node/{node.node}",
-                "type": "node",
-                "status": "online",
-                "level": "",
-                "maxcpu": node.maxcpu,
-                "cpu": 0.01 + 0.02 * len(running),
-                "maxmem": node.maxmem,
-                "mem": 2 * 1024**3 + sum(v.memory_bytes() for v in running),
-                "maxdisk": 100 * 1024**3,
-                "disk": 8 * 1024**3,
-                "uptime": int(ctx.now() - node.boot_time),
-                "ssl_fingerprint": ctx.state.fingerprint or "",
-            }
-        )
+        entry = node_entry(ctx, node.node)
+        entry.pop("cgroup-mode", None)
+        entry["ssl_fingerprint"] = ctx.state.fingerprint or ""
+        out.append(entry)
     return out
 
 
