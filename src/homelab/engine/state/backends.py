@@ -40,6 +40,14 @@ CREATE TABLE IF NOT EXISTS hl_locks (
 """
 
 
+_LOCK_UPSERT = (
+    "INSERT INTO hl_locks (lab, owner, host, pid, purpose, acquired) "
+    "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (lab) DO UPDATE SET owner = "
+    "excluded.owner, host = excluded.host, pid = excluded.pid, purpose = "
+    "excluded.purpose, acquired = excluded.acquired"
+)
+
+
 def utc_now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
@@ -120,11 +128,7 @@ class SqliteBackend:
                         "`homelab unlock SPEC`",
                     )
                 self._conn.execute(
-                    "INSERT INTO hl_locks (lab, owner, host, pid, purpose, acquired) "
-                    "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (lab) DO UPDATE SET owner = "
-                    "excluded.owner, host = excluded.host, pid = excluded.pid, purpose = "
-                    "excluded.purpose, acquired = excluded.acquired",
-                    (lab, owner, host, os.getpid(), purpose, utc_now()),
+                    _LOCK_UPSERT, (lab, owner, host, os.getpid(), purpose, utc_now())
                 )
             except BaseException:
                 self._conn.execute("ROLLBACK")
@@ -194,10 +198,7 @@ class PostgresBackend:
                     "when its session ends)",
                 )
             self._conn.execute(
-                "INSERT INTO hl_locks (lab, owner, host, pid, purpose, acquired) "
-                "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (lab) DO UPDATE SET owner = "
-                "excluded.owner, host = excluded.host, pid = excluded.pid, purpose = "
-                "excluded.purpose, acquired = excluded.acquired",
+                _pg(_LOCK_UPSERT),
                 (lab, owner, socket.gethostname(), os.getpid(), purpose, utc_now()),
             )
 
