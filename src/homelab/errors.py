@@ -48,7 +48,15 @@ class SecretKeyError(StateError):
 
 
 class ProxmoxError(LabError):
-    """Talking to the Proxmox VE API failed."""
+    """Talking to the Proxmox VE API failed.
+
+    ``transient``: asking again later may succeed. ``before_effect``: the error proves Proxmox
+    did nothing, so even a request that is unsafe to repeat may be sent again. Each class of
+    the subtree (engine/proxmox/errors.py) says which it is.
+    """
+
+    transient: bool = False
+    before_effect: bool = False
 
 
 class KubeError(LabError):

@@ -87,9 +87,7 @@ def test_a_vmid_collision_moves_to_the_next_free_one(lab: Lab) -> None:
     sim = new_sim()
     conn = inprocess(sim)
     observed = observe_lab(conn.client, lab.ctx.spec)
-    conn.client.wait_task(
-        conn.client.clone("pve", 9000, 200, name="someone-else", full=False), poll=0.05
-    )
+    conn.client.wait_task(conn.client.clone("pve", 9000, 200, name="someone-else", full=False))
     rt = Runtime(
         client=conn.client,
         journal=lab.ctx.store.intents(lab.ctx.lab),

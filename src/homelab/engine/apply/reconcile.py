@@ -18,7 +18,6 @@ from __future__ import annotations
 from typing import Any
 
 from homelab.core.desired import lab_tag
-from homelab.core.observed import parse_resources
 from homelab.engine.apply import seeds, steps
 from homelab.engine.apply.runtime import Runtime
 from homelab.engine.apply.steps import VmRef
@@ -62,9 +61,8 @@ def _resolve_vm(rt: Runtime, key: str, data: dict[str, Any]) -> str:
 
 
 def _lab_vm_names(rt: Runtime) -> set[str]:
-    vms = parse_resources(rt.client.get("/cluster/resources", type="vm"))
     tag = lab_tag(rt.lab)
-    return {vm.name for vm in vms if vm.has_tag(tag) and vm.name}
+    return {vm.name for vm in rt.client.cluster_vms() if vm.has_tag(tag) and vm.name}
 
 
 def _resolve_seed(rt: Runtime, key: str, data: dict[str, Any], names: set[str]) -> str:
