@@ -2,7 +2,8 @@
 
 Only errors whose ``transient`` attribute is true are retried (each ProxmoxError class says
 whether it is: lock timeouts, locked VMs, 5xx, connection failures are), with exponential
-backoff capped at ``cap`` and jitter so parallel workers spread out. Whether a request may be *repeated* is the caller's call:
+backoff capped at ``cap`` and jitter so parallel workers spread out. Whether a request may be
+*repeated* is the caller's call:
 
 * idempotent requests (GET, PUT of config values, stop, ...) are retried on any transient error;
 * requests that create something (clone, create) are not idempotent: a 5xx or a read timeout
