@@ -505,10 +505,6 @@ class Upid:
     id: str
     user: str
 
-    @classmethod
-    def parse(cls, raw: str) -> Upid:
-        return parse_upid(raw)
-
     def __str__(self) -> str:
         return self.raw
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from homelab.core.pve_reply import InvalidUpid, TaskStatus, Upid, parse_task_status
+from homelab.core.pve_reply import InvalidUpid, TaskStatus, parse_task_status, parse_upid
 from homelab.engine.proxmox import errors as e
 from homelab.engine.proxmox.tasks import TaskWaits
 
@@ -21,7 +21,7 @@ def stopped(exitstatus: str) -> httpx.Response:
 
 
 def test_upid_parts_are_decoded() -> None:
-    upid = Upid.parse(UPID_CLONE)
+    upid = parse_upid(UPID_CLONE)
     assert (upid.node, upid.type, upid.id, upid.user) == (
         "pve1",
         "qmclone",
@@ -33,7 +33,7 @@ def test_upid_parts_are_decoded() -> None:
 
 
 def test_upid_with_empty_id_and_nine_digit_pstart() -> None:
-    upid = Upid.parse("UPID:pve-2:000012AB:1B2C3D4E5:66A1B2C3:imgcopy::root@pam:")
+    upid = parse_upid("UPID:pve-2:000012AB:1B2C3D4E5:66A1B2C3:imgcopy::root@pam:")
     assert upid.node == "pve-2" and upid.id == "" and upid.type == "imgcopy"
 
 
@@ -50,7 +50,7 @@ def test_upid_with_empty_id_and_nine_digit_pstart() -> None:
 )
 def test_malformed_upids_are_refused(raw: str) -> None:
     with pytest.raises(InvalidUpid):
-        Upid.parse(raw)
+        parse_upid(raw)
 
 
 @pytest.mark.parametrize(
