@@ -6,6 +6,8 @@
     │   ├── StateLockedError      another apply holds the lab's lock
     │   └── SecretKeyError        secrets cannot be decrypted with the key at hand
     ├── ProxmoxError              talking to Proxmox VE failed (subtree in engine/proxmox)
+    ├── MalformedReply            a Proxmox reply homelab cannot read (core/pve_reply)
+    │   └── InvalidUpid           a task-starting call returned no task id
     ├── KubeError                 talking to the cluster's Kubernetes API failed
     └── SimulatorError            the built-in simulator could not start or answer
 
