@@ -49,12 +49,10 @@ from homelab.core.pve_reply import (
 from homelab.engine.proxmox.config import ConnectionSettings
 from homelab.engine.proxmox.errors import (
     AgentUnavailable,
-    NotDone,
     NotFoundError,
     ProxmoxError,
     RefusedError,
     ServerError,
-    TaskFailed,
 )
 from homelab.engine.proxmox.retry import RetryPolicy
 from homelab.engine.proxmox.session import PveSession, RequestHook
@@ -306,19 +304,16 @@ class PveClient:
         waits: TaskWaits | None = None,
     ) -> TaskResult | None:
         """Start a task with ``dispatch`` and wait for it. ``dispatch`` returning None means done
-        synchronously. The task is started again (per the session's RetryPolicy) when it failed
-        on a lock, or ``dispatch`` raised NotDone: both prove nothing was done."""
+        synchronously. The task is started again (per the session's RetryPolicy) after an error
+        that is transient and proves nothing was done (``before_effect``): a task that failed on
+        a lock, a dispatch still locked out after its own retries, or NotDone (an ambiguous
+        request looked up and found not done). Anything else is raised."""
 
         def attempt() -> TaskResult | None:
             upid = dispatch()
             return None if upid is None else self.wait_task(upid, waits)
 
-        return self.session.retry.call(
-            attempt,
-            idempotent=False,
-            what=what,
-            retry_if=lambda error: isinstance(error, TaskFailed | NotDone),
-        )
+        return self.session.retry.call(attempt, idempotent=False, what=what)
 
     def _task_status(self, upid: Upid) -> TaskStatus:
         return parse_task_status(self.session.get(f"{_task(upid)}/status"))

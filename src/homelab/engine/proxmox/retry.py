@@ -65,17 +65,13 @@ class RetryPolicy:
         *,
         idempotent: bool,
         what: str,
-        retry_if: Callable[[ProxmoxError], bool] | None = None,
     ) -> T:
         """Run ``operation``, retrying per this policy; ``what`` names it in log records."""
         for attempt in range(1, self.attempts + 1):
             try:
                 return operation()
             except ProxmoxError as error:
-                retryable = should_retry(error, idempotent=idempotent)
-                if retry_if is not None:
-                    retryable = retryable and retry_if(error)
-                if not retryable or attempt == self.attempts:
+                if not should_retry(error, idempotent=idempotent) or attempt == self.attempts:
                     raise
                 wait = self.delay(attempt)
                 log.warning(
