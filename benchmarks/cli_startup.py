@@ -1,0 +1,79 @@
+"""Start-up time of the command line, command by command, against a bare interpreter.
+
+Run: .venv/bin/python benchmarks/cli_startup.py [--runs N]
+Each command runs once to warm the caches (byte code, the lab's PKI for ``render``), then
+``--runs`` times (default 7); the median wall time of each is printed with its ratio to
+``python -c pass`` and the aim of issue 8 where there is one. The commands run in a temporary
+directory holding a copy of the reference lab, so ``render`` writes its state store there, and
+with ``HOMELAB_STATE_URL`` removed from the environment.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SPEC = ROOT / "examples" / "home-lab.yaml"
+
+# (label, arguments after the interpreter, aim in seconds or None)
+COMMANDS: list[tuple[str, list[str], float | None]] = [
+    ("python -c pass", ["-c", "pass"], None),
+    ("homelab --help", ["-m", "homelab", "--help"], 0.3),
+    ("homelab version", ["-m", "homelab", "version"], 0.3),
+    ("homelab validate home-lab.yaml", ["-m", "homelab", "validate", "home-lab.yaml"], 0.5),
+    ("homelab schema", ["-m", "homelab", "schema"], None),
+    (
+        "homelab render home-lab.yaml --out out",
+        ["-m", "homelab", "render", "home-lab.yaml", "--out", "out"],
+        None,
+    ),
+]
+
+
+def run_once(args: list[str], cwd: Path, env: dict[str, str]) -> float:
+    start = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True, check=False
+    )
+    elapsed = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(args)} failed ({proc.returncode}):\n{proc.stderr[-2000:]}")
+    return elapsed
+
+
+def median_of(args: list[str], runs: int, cwd: Path, env: dict[str, str]) -> float:
+    run_once(args, cwd, env)  # warm-up: byte code, and the PKI that render creates once
+    return statistics.median(run_once(args, cwd, env) for _ in range(runs))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=7, help="timed runs per command")
+    runs = max(1, parser.parse_args().runs)
+    env = {k: v for k, v in os.environ.items() if k != "HOMELAB_STATE_URL"}
+    src = str(ROOT / "src")
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (src, env.get("PYTHONPATH")) if p)
+    with tempfile.TemporaryDirectory(prefix="homelab-startup-") as tmp:
+        cwd = Path(tmp)
+        shutil.copy(SPEC, cwd / SPEC.name)
+        results: list[tuple[str, float, float | None]] = []
+        for label, args, aim in COMMANDS:
+            results.append((label, median_of(args, runs, cwd, env), aim))
+    bare = results[0][1]
+    print(f"CLI start-up, median of {runs} runs ({sys.executable})")
+    print(f"{'command':<40} {'seconds':>8} {'x bare':>8}  aim")
+    for label, seconds, aim in results:
+        verdict = "" if aim is None else f"< {aim:.1f} s {'ok' if seconds < aim else 'MISSED'}"
+        print(f"{label:<40} {seconds:>8.3f} {seconds / bare:>8.1f}  {verdict}")
+
+
+if __name__ == "__main__":
+    main()
