@@ -52,7 +52,13 @@ class ProxmoxError(LabError):
 
 
 class KubeError(LabError):
-    """Talking to the cluster's Kubernetes API failed."""
+    """Talking to the cluster's Kubernetes API failed (subtree in engine/kube/errors.py).
+
+    ``transient`` says whether asking again later may succeed (a 409, 429 or 5xx, a webhook not
+    serving yet, a lost connection); callers retry only those.
+    """
+
+    transient: bool = False
 
 
 class SimulatorError(LabError):
