@@ -8,16 +8,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import yaml
 
 from homelab.core.cluster import ClusterSecrets
+from homelab.core.secret import Secret
 from homelab.engine.apply.runtime import Clock
 from homelab.engine.kube import errors as e
 from homelab.engine.kube.addons import install_addons
 from homelab.engine.kube.client import ApplyResult, KubeApi, object_ref
-from homelab.engine.kube.kubeconfig import credentials_of
+from homelab.engine.kube.kubeconfig import KubeCredentials, credentials_of
 from homelab.engine.kube.manifests import ManifestSource
+from homelab.engine.kube.wait import POLL, wait_healthy
 from homelab.engine.pki import mint_admin_kubeconfig
 from homelab.errors import KubeError
 from tests.up.tlsserver import serve_api
@@ -314,3 +317,53 @@ def test_a_transient_refusal_gives_up_at_the_deadline_with_the_last_answer(
     assert caught.value.__cause__ is webhook
     assert "no endpoints available" in caught.value.message
     assert TIMEOUT <= time.now < TIMEOUT + 5
+
+
+# ---- the health wait polls through what can go away, and stops on what cannot ---------------
+
+
+def api_listing(nodes: list[tuple[int, Any]], calls: list[str]) -> KubeApi:
+    """A KubeApi whose node lists answer ``nodes`` in turn (the last one repeats)."""
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        calls.append(request.url.path)
+        if request.url.path == "/api/v1/nodes":
+            code, body = nodes.pop(0) if len(nodes) > 1 else nodes[0]
+            return httpx.Response(code, json=body)
+        return httpx.Response(200, json={"kind": "PodList", "apiVersion": "v1", "items": []})
+
+    creds = KubeCredentials("https://10.0.20.10:6443", "", "", Secret(""))
+    return KubeApi(creds, transport=httpx.MockTransport(handle))
+
+
+NO_NODES = {"kind": "NodeList", "apiVersion": "v1", "metadata": {}, "items": []}
+
+
+def test_the_health_wait_polls_through_a_503() -> None:
+    calls: list[str] = []
+    unavailable = (503, status(503, "ServiceUnavailable", "etcd leader changed"))
+    api = api_listing([unavailable, unavailable, (200, NO_NODES)], calls)
+    time = VirtualTime()
+    report = wait_healthy(api, [], time.clock(), timeout=60, load_balancer=False)
+    # two failed looks, then a look that got both lists; no system pods: polled to the deadline
+    assert calls[:5] == ["/api/v1/nodes"] * 3 + ["/api/v1/pods", "/api/v1/nodes"]
+    assert time.sleeps[:2] == [POLL, POLL]
+    assert not report.ok
+    assert 60 <= time.now <= 62
+
+
+def test_the_health_wait_stops_at_once_on_a_403_and_at_the_deadline_on_a_503() -> None:
+    forbidden = (403, status(403, "Forbidden", 'nodes is forbidden: User "x" cannot list'))
+    time = VirtualTime()
+    with pytest.raises(e.KubeForbidden):
+        wait_healthy(
+            api_listing([forbidden], []), [], time.clock(), timeout=60, load_balancer=False
+        )
+    assert time.sleeps == []
+    unavailable = (503, status(503, "ServiceUnavailable", "etcd leader changed"))
+    time = VirtualTime()
+    with pytest.raises(e.KubeUnavailable):
+        wait_healthy(
+            api_listing([unavailable], []), [], time.clock(), timeout=60, load_balancer=False
+        )
+    assert 60 <= time.now <= 62
