@@ -1,15 +1,60 @@
 """The error tree of homelab. Every error a user can act on derives from LabError.
 
-    LabError                      exit code 1, shown as one red line (plus a hint)
-    ├── SpecError                 the spec file cannot be loaded or is invalid
-    ├── StateError                the state store (.homelab/ or PostgreSQL) failed
-    │   ├── StateLockedError      another apply holds the lab's lock
-    │   └── SecretKeyError        secrets cannot be decrypted with the key at hand
-    ├── ProxmoxError              talking to Proxmox VE failed (subtree in engine/proxmox)
-    ├── MalformedReply            a Proxmox reply homelab cannot read (core/pve_reply)
-    │   └── InvalidUpid           a task-starting call returned no task id
-    ├── KubeError                 talking to the cluster's Kubernetes API failed
-    └── SimulatorError            the built-in simulator could not start or answer
+    LabError                          exit code 1, shown as one red line (plus a hint)
+    ├── SpecError                     the spec file cannot be loaded or is invalid
+    ├── PlanFileError                 a saved plan is not JSON, of another version, or damaged
+    ├── PlanRefused                   the plan has errors, or a saved plan is stale
+    ├── Aborted                       the user said no
+    ├── StateError                    the state store (.homelab/ or PostgreSQL) failed
+    │   ├── StateLockedError          another apply holds the lab's lock
+    │   └── SecretKeyError            secrets cannot be decrypted with the key at hand
+    ├── ProxmoxError                  talking to Proxmox VE failed (engine/proxmox/errors.py)
+    │   ├── SettingsError             the connection settings are missing or malformed
+    │   ├── ApiError                  the API answered with an error status
+    │   │   ├── ParameterError        400: the request is wrong
+    │   │   ├── AuthenticationError   401: the token was not accepted
+    │   │   ├── PermissionDenied      403: the token lacks a privilege
+    │   │   ├── NotFoundError         VM config / task / node / endpoint does not exist
+    │   │   ├── ConflictError         "already exists", digest mismatch
+    │   │   │   └── TaskConflict      a task failed because the VMID is taken
+    │   │   ├── RefusedError          a 500 refusal that asking again will not change
+    │   │   ├── AgentUnavailable      the guest agent does not answer (yet)
+    │   │   ├── LockedError      (T)  "VM is locked (clone)"
+    │   │   │   └── TaskLocked   (T)  a task failed because the VM was locked
+    │   │   ├── LockTimeoutError (T)  "can't lock file '...' - got timeout"
+    │   │   │   └── TaskLockTimeout (T)  a task could not take a lock in time
+    │   │   └── ServerError      (T)  other 5xx, and pveproxy's 595-599
+    │   ├── TransportError       (T)  connection refused/reset, timeouts
+    │   ├── TlsError                  the certificate is not trusted
+    │   │   └── FingerprintMismatch   the certificate is not the pinned one
+    │   ├── TaskFailed                a task stopped with an error (TaskConflict, TaskLocked
+    │   │                             and TaskLockTimeout derive from it too)
+    │   ├── TaskTimeout               a task still runs after the caller's timeout
+    │   └── NotDone              (T)  an action with an unknown outcome did not happen: resend
+    ├── MalformedReply                a Proxmox reply homelab cannot read (core/pve_reply.py)
+    │   └── InvalidUpid               a task-starting call returned no task id
+    ├── KubeError                     talking to the cluster's Kubernetes API failed
+    │   ├── KubeApiError              the API server answered with an error Status
+    │   │   ├── KubeUnauthorized      401: the client certificate was not accepted
+    │   │   ├── KubeForbidden         403: RBAC, or an admission webhook denied the request
+    │   │   ├── KubeNotFound          404: the object or its kind does not exist
+    │   │   ├── KubeConflict     (T)  409: already exists, or changed meanwhile
+    │   │   ├── KubeInvalid           422: the object is invalid
+    │   │   └── KubeUnavailable  (T)  429 and 5xx
+    │   │       └── KubeWebhookUnavailable (T)  "failed calling webhook": not serving yet
+    │   ├── KubeTransportError   (T)  connection refused/reset, timeouts
+    │   ├── KubeTlsError              the API server's certificate is not trusted
+    │   ├── ApiTimeout                the API server was not ready in time
+    │   └── ClusterNotReady           nodes did not join, or system pods did not run, in time
+    ├── IdentityError                 the VMID does not hold the VM homelab expects there
+    ├── VmidExhausted                 every VMID of the lab's range is in use
+    ├── SeedIsoError                  the seed ISO could not be built
+    └── SimulatorError                the built-in simulator could not start or answer
+
+(T) marks classes whose ``transient`` attribute is true: asking again later may succeed.
+Private control-flow classes (a leading underscore) are not drawn. The subtrees live where the
+errors are raised: engine/proxmox/errors.py, engine/kube/errors.py; tests/test_error_tree.py
+checks that every LabError subclass of the tool appears here.
 
 Third-party exceptions (httpx, psycopg, sqlite3, pycdlib...) are converted at the module that
 uses the library (``raise ... from exc``) and never reach the CLI. This module is imported by
@@ -62,7 +107,13 @@ class ProxmoxError(LabError):
 
 
 class KubeError(LabError):
-    """Talking to the cluster's Kubernetes API failed."""
+    """Talking to the cluster's Kubernetes API failed (subtree in engine/kube/errors.py).
+
+    ``transient`` says whether asking again later may succeed (a 409, 429 or 5xx, a webhook not
+    serving yet, a lost connection); callers retry only those.
+    """
+
+    transient: bool = False
 
 
 class SimulatorError(LabError):

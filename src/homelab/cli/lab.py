@@ -12,23 +12,24 @@ import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
 
 from homelab.cli.app import app
 from homelab.cli.output import err, is_terminal, out
-from homelab.core.observed import ObservedVm
-from homelab.core.plan.actions import Plan
-from homelab.core.plan.json import plan_from_json, plan_to_json
-from homelab.core.plan.text import plan_lines
-from homelab.engine.apply.executor import ApplyReport
-from homelab.engine.apply.progress import LiveTable, PlainLines, ProgressSink, Silent
 from homelab.errors import LabError
-from homelab.verbs.connection import Connection, open_connection
-from homelab.verbs.lab import LabContext, lab_status, make_plan, prepare_lab
-from homelab.verbs.provision import AdoptChange, adopt_lab, apply_lab, destroy_lab
+
+# Everything below loads inside the command that uses it, so that `homelab --help`, `version`
+# and `validate` start without the engine, the state store or the simulator.
+if TYPE_CHECKING:
+    from homelab.core.observed import ObservedVm
+    from homelab.core.plan.actions import Plan
+    from homelab.engine.apply.executor import ApplyReport
+    from homelab.engine.apply.progress import ProgressSink
+    from homelab.verbs.connection import Connection
+    from homelab.verbs.lab import LabContext
+    from homelab.verbs.provision import AdoptChange
 
 SpecArg = Annotated[Path, typer.Argument(help="the lab spec (YAML)", metavar="SPEC")]
 SimOpt = Annotated[bool, typer.Option("--sim", help="use the built-in simulator")]
@@ -42,6 +43,9 @@ _COLOURS = {"+": "green", "~": "yellow", "-/+": "magenta", "-": "red", "!": "red
 
 @contextlib.contextmanager
 def lab_session(spec: Path, sim: bool) -> Iterator[tuple[LabContext, Connection]]:
+    from homelab.verbs.connection import open_connection
+    from homelab.verbs.lab import prepare_lab
+
     ctx = prepare_lab(spec)
     try:
         with open_connection(ctx.spec, spec, sim=sim) as conn:
@@ -51,6 +55,8 @@ def lab_session(spec: Path, sim: bool) -> Iterator[tuple[LabContext, Connection]
 
 
 def show_plan(plan: Plan, *, verbose: bool = False) -> None:
+    from homelab.core.plan.text import plan_lines
+
     lines = plan_lines(plan, verbose=verbose)
     for line in lines[:-1]:
         out.print(line.render(), style=_COLOURS.get(line.marker), markup=False)
@@ -71,6 +77,8 @@ def ask(question: str, yes: bool) -> bool:
 
 
 def progress_sink(vms: list[str], quiet: bool) -> contextlib.AbstractContextManager[ProgressSink]:
+    from homelab.engine.apply.progress import LiveTable, PlainLines, Silent
+
     if quiet:
         return contextlib.nullcontext(Silent())
     if is_terminal():
@@ -90,6 +98,9 @@ def plan(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="list unchanged VMs")] = False,
 ) -> None:
     """Show what apply would change: + create, ~ update, -/+ replace, - destroy."""
+    from homelab.core.plan.json import plan_to_json
+    from homelab.verbs.lab import make_plan
+
     with lab_session(spec, sim) as (ctx, conn):
         made, _ = make_plan(conn, ctx)
     if out_file is not None:
@@ -118,6 +129,8 @@ def apply(
     ] = None,
 ) -> None:
     """Make the lab match the spec: plan, confirm, then clone, configure, seed, resize, start."""
+    from homelab.verbs.provision import apply_lab
+
     saved = _read_plan(plan_file) if plan_file is not None else None
 
     def confirm(made: Plan) -> bool:
@@ -136,6 +149,8 @@ def apply(
 
 
 def _read_plan(path: Path) -> Plan:
+    from homelab.core.plan.json import plan_from_json
+
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
@@ -166,6 +181,7 @@ def destroy(
     spec: SpecArg, sim: SimOpt = False, yes: YesOpt = False, quiet: QuietOpt = False
 ) -> None:
     """Destroy the lab's VMs (only those with its tag and a name of the spec) and seed ISOs."""
+    from homelab.verbs.provision import destroy_lab
 
     def confirm(targets: list[ObservedVm]) -> bool:
         for vm in targets:
@@ -192,6 +208,7 @@ def destroy(
 @app.command()
 def adopt(spec: SpecArg, sim: SimOpt = False, yes: YesOpt = False) -> None:
     """Take over existing VMs that have the spec's names (e.g. made by Terraform): tag them."""
+    from homelab.verbs.provision import adopt_lab
 
     def confirm(changes: list[AdoptChange]) -> bool:
         for c in changes:
@@ -216,6 +233,10 @@ def adopt(spec: SpecArg, sim: SimOpt = False, yes: YesOpt = False) -> None:
 @app.command()
 def status(spec: SpecArg, sim: SimOpt = False, as_json: JsonOpt = False) -> None:
     """The lab's VMs: state, IPs and drift from the spec."""
+    from rich.table import Table
+
+    from homelab.verbs.lab import lab_status
+
     with lab_session(spec, sim) as (ctx, conn):
         rows, made = lab_status(conn, ctx)
     if as_json:
@@ -245,6 +266,8 @@ def status(spec: SpecArg, sim: SimOpt = False, as_json: JsonOpt = False) -> None
 @app.command()
 def unlock(spec: SpecArg, yes: YesOpt = False) -> None:
     """Remove the lab's lock left by an apply whose process is gone (SQLite state store)."""
+    from homelab.verbs.lab import prepare_lab
+
     ctx = prepare_lab(spec)
     try:
         if not ask(f"Remove the lock of lab {ctx.lab}? Only do this if no apply runs", yes):

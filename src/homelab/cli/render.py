@@ -4,19 +4,17 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from homelab.cli.app import app
 from homelab.cli.output import out
-from homelab.core.cluster import ClusterSecrets
-from homelab.core.spec.models import LabSpec
-from homelab.engine.state import open_store, state_dir
-from homelab.verbs.kubeconfig import admin_kubeconfig, write_kubeconfig
-from homelab.verbs.render import render_to_dir
-from homelab.verbs.secrets import cluster_secrets
-from homelab.verbs.spec import load_valid_spec
+
+# The spec, the state store and the renderer load when a command runs, not when the CLI starts.
+if TYPE_CHECKING:
+    from homelab.core.cluster import ClusterSecrets
+    from homelab.core.spec.models import LabSpec
 
 SpecArg = Annotated[
     Path, typer.Argument(help="the lab spec (YAML)", metavar="SPEC", show_default=False)
@@ -24,6 +22,10 @@ SpecArg = Annotated[
 
 
 def _load(spec_path: Path) -> tuple[LabSpec, ClusterSecrets]:
+    from homelab.engine.state import open_store
+    from homelab.verbs.secrets import cluster_secrets
+    from homelab.verbs.spec import load_valid_spec
+
     spec = load_valid_spec(spec_path)
     store = open_store(spec_path)
     try:
@@ -41,6 +43,8 @@ def render(
 
     The seeds hold the cluster's private keys and bootstrap token: files are written 0600.
     """
+    from homelab.verbs.render import render_to_dir
+
     spec, secrets = _load(spec_path)
     paths = render_to_dir(spec, secrets, out_dir)
     out.print(
@@ -66,6 +70,9 @@ def kubeconfig(
     ] = None,
 ) -> None:
     """Mint a 1-year admin kubeconfig for the lab's cluster from the tool-owned CA."""
+    from homelab.engine.state import state_dir
+    from homelab.verbs.kubeconfig import admin_kubeconfig, write_kubeconfig
+
     spec, secrets = _load(spec_path)
     text = admin_kubeconfig(spec, secrets, server=server)
     if stdout:

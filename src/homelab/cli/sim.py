@@ -35,10 +35,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-import yaml
 
 from homelab.cli.app import sim_app
-from homelab.core.secret import Secret
 from homelab.errors import SimulatorError
 
 if TYPE_CHECKING:
@@ -92,6 +90,8 @@ def _nodes(value: str) -> list[str]:
 
 
 def _faults(path: Path | None) -> FaultProfile | None:
+    import yaml
+
     from homelab.sim.pve.faults import parse_profile
 
     if path is None:
@@ -133,6 +133,7 @@ def serve(
     Example fault profile: `homelab sim faults > faults.yaml`.
     """
     # imported here: the server stack is heavy and other commands should start fast
+    from homelab.core.secret import Secret
     from homelab.sim.pve.auth import new_secret
     from homelab.sim.pve.simulator import PveSimulator, SimConfig
     from homelab.sim.server import serve_forever

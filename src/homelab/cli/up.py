@@ -12,7 +12,6 @@ import json
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
 
 from homelab.cli.app import app
 from homelab.cli.lab import (
@@ -27,10 +26,9 @@ from homelab.cli.lab import (
     show_plan,
 )
 from homelab.cli.output import err, out
-from homelab.core.plan.actions import Plan
-from homelab.engine.apply.progress import Silent
 
 if TYPE_CHECKING:
+    from homelab.core.plan.actions import Plan
     from homelab.verbs.up import UpOutcome
 
 DEFAULT_TIMEOUT = 1800.0  # the verb's default, here so that importing the CLI stays light
@@ -58,6 +56,7 @@ def up(
     ] = DEFAULT_TIMEOUT,
 ) -> None:
     """Build the lab: apply the VMs, then wait for Kubernetes, install the addons, check health."""
+    from homelab.engine.apply.progress import Silent
     from homelab.verbs.up import up_lab  # the Kubernetes client loads only for `up`
 
     silent = quiet or as_json
@@ -93,6 +92,8 @@ def up(
 
 def show_summary(outcome: UpOutcome) -> None:
     """Nodes (role, IP, version, Ready), the API endpoint, the pool, the kubeconfig, the time."""
+    from rich.table import Table
+
     table = Table(box=None, pad_edge=False)
     for column in ("node", "role", "ip", "version", "ready"):
         table.add_column(column)

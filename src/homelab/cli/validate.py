@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from homelab.cli.app import app
 from homelab.cli.output import out
-from homelab.core.spec.validate import ValidationResult
-from homelab.verbs import spec as spec_verbs
+
+# The spec models (pydantic) load when `validate` or `schema` runs, not for `--help`/`version`.
+if TYPE_CHECKING:
+    from homelab.core.spec.validate import ValidationResult
 
 _STYLES = {"error": "red", "warning": "yellow"}
 
@@ -42,7 +44,9 @@ def validate(
     as_json: Annotated[bool, typer.Option("--json", help="print the findings as JSON")] = False,
 ) -> None:
     """Check a spec: report every problem as SPEC:LINE:COL: severity: path: message."""
-    result = spec_verbs.read_spec(spec)
+    from homelab.verbs.spec import read_spec
+
+    result = read_spec(spec)
     if as_json:
         typer.echo(json.dumps(result.to_json(), indent=2))
     else:
@@ -54,4 +58,6 @@ def validate(
 @app.command()
 def schema() -> None:
     """Print the spec's JSON Schema (for editors and linters)."""
-    typer.echo(json.dumps(spec_verbs.spec_schema(), indent=2))
+    from homelab.verbs.spec import spec_schema
+
+    typer.echo(json.dumps(spec_schema(), indent=2))

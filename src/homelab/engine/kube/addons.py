@@ -8,9 +8,14 @@ For each entry of the renderer's addon index (``addons.yaml``), in its order:
    keeps the manifest's order);
 2. the lab's own resources rendered next to the index (Calico's Installation and APIServer,
    MetalLB's IPAddressPool and L2Advertisement). These depend on controllers that have only just
-   been created (MetalLB validates its pools with a webhook served by its controller), so a
-   refused apply is retried until the deadline, as ``kubectl apply`` in a loop would be;
+   been created (MetalLB validates its pools with a webhook served by its controller);
 3. kube-vip needs nothing here: it is a static pod the renderer placed on the control planes.
+
+Every apply that fails with an error that can go away (``KubeError.transient``: a 409 conflict,
+a 429, a 5xx, a webhook whose controller does not serve yet, a lost connection) is tried again
+until the deadline, as ``kubectl apply`` in a loop would be. Anything else (a 403 of RBAC or of a
+webhook that denied the object, a 422 invalid object, a 404) fails at once with the API server's
+message: asking again for half an hour would not change the answer.
 
 The result lists each object with ``created``/``configured``/``unchanged``, so a second ``up``
 can say that the addons are unchanged.
@@ -21,23 +26,31 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import yaml
 from lightkube import codecs
 from lightkube.generic_resource import create_resources_from_crd
 
 from homelab.engine.apply.runtime import Clock
-from homelab.engine.kube.client import ApplyResult, KubeApi, object_ref
+from homelab.engine.kube.client import ApplyResult, object_ref
 from homelab.engine.kube.manifests import ManifestSource
 from homelab.errors import KubeError
 
-__all__ = ["AddonReport", "install_addons", "parse_manifest"]
+__all__ = ["AddonApi", "AddonReport", "install_addons", "parse_manifest"]
 
 INDEX_FILE = "addons.yaml"
 CRD_API = "apiextensions.k8s.io/v1"
 POLL = 1.0
 PARALLEL = 8  # objects of one step applied at once (they do not depend on each other)
+
+
+class AddonApi(Protocol):
+    """What installing the addons needs of the API (``KubeApi`` has it)."""
+
+    def apply(self, obj: dict[str, Any]) -> ApplyResult: ...
+
+    def find(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> Any: ...
 
 
 @dataclass
@@ -80,7 +93,7 @@ def parse_manifest(data: bytes, source: str) -> list[dict[str, Any]]:
 
 @dataclass
 class _Installer:
-    api: KubeApi
+    api: AddonApi
     clock: Clock
     deadline: float
     report: AddonReport
@@ -91,15 +104,17 @@ class _Installer:
     def apply_all(self, objects: Iterable[dict[str, Any]]) -> None:
         """Apply independent objects, a few at a time (each apply is a read and a patch)."""
         with ThreadPoolExecutor(max_workers=PARALLEL, thread_name_prefix="homelab-apply") as pool:
-            self.report.results.extend(pool.map(self.api.apply, objects))
+            self.report.results.extend(pool.map(self.apply, objects))
 
-    def apply_retrying(self, obj: dict[str, Any]) -> None:
-        """Apply; on refusal retry until the deadline (controllers and webhooks starting)."""
+    def apply(self, obj: dict[str, Any]) -> ApplyResult:
+        """Apply; retry what can succeed later (controllers and webhooks starting) until the
+        deadline; fail at once on anything else."""
         while True:
             try:
-                self.report.results.append(self.api.apply(obj))
-                return
+                return self.api.apply(obj)
             except KubeError as exc:
+                if not exc.transient:
+                    raise
                 if self.left() <= 0:
                     raise KubeError(
                         f"{object_ref(obj)} was still refused when the time ran out: {exc}",
@@ -122,13 +137,18 @@ class _Installer:
             self.clock.sleep(POLL)
 
     def _established(self, name: str) -> bool:
-        crd = self.api.find(CRD_API, "CustomResourceDefinition", name)
+        try:
+            crd = self.api.find(CRD_API, "CustomResourceDefinition", name)
+        except KubeError as exc:
+            if exc.transient:
+                return False  # asked again at the next poll, until the deadline
+            raise
         conditions = ((crd or {}).get("status") or {}).get("conditions") or []
         return any(c.get("type") == "Established" and c.get("status") == "True" for c in conditions)
 
 
 def install_addons(
-    api: KubeApi,
+    api: AddonApi,
     cluster_files: dict[str, bytes],
     source: ManifestSource,
     clock: Clock,
@@ -154,7 +174,7 @@ def install_addons(
             installer.apply_all(o for o in rest if o["kind"] != "Namespace")
         for filename in entry.get("resources") or []:
             for obj in parse_manifest(_file(cluster_files, filename), filename):
-                installer.apply_retrying(obj)
+                installer.report.results.append(installer.apply(obj))
         if entry.get("apply") == "static-pod":
             installer.report.notes.append(f"{component}: a static pod on every control plane")
     return installer.report

@@ -4,8 +4,10 @@
 transport: lightkube (typed lists, reads and server-side apply of any kind, including custom
 resources registered from their CRDs) and a plain httpx client for the raw paths lightkube does
 not cover (``/readyz``, ``/version``). Every exception of lightkube, httpx or ssl is converted
-here (``kube_errors``), so callers only ever see ``KubeError`` with a message a user can act on.
-Messages quote the API server's Status message, cut to 300 characters, never a request body.
+here (``kube_errors``) into the tree of ``homelab.engine.kube.errors``: a Status answer becomes
+the ``KubeApiError`` of its code (``status``, ``reason``, ``transient``), a failed connection a
+``KubeTransportError``, an untrusted certificate a ``KubeTlsError``. Messages quote the API
+server's Status message, cut to 300 characters, never a request body.
 """
 
 from __future__ import annotations
@@ -24,6 +26,14 @@ from lightkube.core.exceptions import ApiError, LoadResourceError
 from lightkube.core.resource import NamespacedResource
 from lightkube.resources.core_v1 import Node, Pod, Service
 
+from homelab.engine.kube.errors import (
+    MESSAGE_LIMIT,
+    KubeNotFound,
+    KubeTlsError,
+    KubeTransportError,
+    classify_status,
+    status_error,
+)
 from homelab.engine.kube.kubeconfig import KubeCredentials
 from homelab.engine.kube.transport import build_transport
 from homelab.errors import KubeError
@@ -31,7 +41,6 @@ from homelab.errors import KubeError
 __all__ = ["FIELD_MANAGER", "ApplyResult", "KubeApi", "kube_errors", "object_ref"]
 
 FIELD_MANAGER = "homelab"
-MESSAGE_LIMIT = 300
 
 Change = Literal["created", "configured", "unchanged"]
 
@@ -45,10 +54,6 @@ class ApplyResult:
     obj: dict[str, Any]
 
 
-class NotFound(KubeError):
-    """The object does not exist (HTTP 404)."""
-
-
 def object_ref(obj: dict[str, Any]) -> str:
     """``Kind namespace/name`` (or ``Kind name``) for messages and reports."""
     meta = obj.get("metadata") or {}
@@ -59,33 +64,51 @@ def object_ref(obj: dict[str, Any]) -> str:
 
 @contextlib.contextmanager
 def kube_errors(server: str, what: str) -> Iterator[None]:
-    """Turn lightkube/httpx/ssl failures while doing ``what`` into KubeError."""
+    """Turn lightkube/httpx/ssl failures while doing ``what`` into the KubeError tree."""
     try:
         yield
     except ApiError as exc:
         status = exc.status
-        message = (status.message or status.reason or "").strip()[:MESSAGE_LIMIT]
-        error = NotFound if status.code == 404 else KubeError
-        raise error(f"{what}: the API server answered {status.code}: {message}") from exc
+        code = status.code or exc.response.status_code
+        raise classify_status(
+            code, status.reason or "", status.message or "", request=what
+        ) from exc
     except httpx.HTTPStatusError as exc:
-        code = exc.response.status_code
-        raise KubeError(f"{what}: the API server answered {code}") from exc
+        raise status_error(exc.response.status_code, _json(exc.response), request=what) from exc
     except httpx.TimeoutException as exc:
-        raise KubeError(f"{what}: the API server at {server} did not answer in time") from exc
+        raise KubeTransportError(
+            f"{what}: the API server at {server} did not answer in time"
+        ) from exc
     except httpx.TransportError as exc:
-        raise KubeError(f"{what}: cannot reach the API server at {server}: {_cause(exc)}") from exc
+        refused = _tls_failure(exc)
+        if refused is not None:
+            raise KubeTlsError(
+                f"{what}: cannot reach the API server at {server}: {refused}"
+            ) from exc
+        raise KubeTransportError(
+            f"{what}: cannot reach the API server at {server}: {str(exc) or type(exc).__name__}"
+        ) from exc
     except LoadResourceError as exc:
         raise KubeError(f"{what}: {str(exc)[:MESSAGE_LIMIT]}") from exc
 
 
-def _cause(exc: BaseException) -> str:
-    """The innermost meaningful reason (e.g. the certificate verification failure)."""
+def _tls_failure(exc: BaseException) -> str | None:
+    """The certificate verification failure behind ``exc``, if that is what it is."""
     inner: BaseException | None = exc
     while inner is not None:
         if isinstance(inner, ssl.SSLCertVerificationError):
             return f"TLS verification failed ({inner.verify_message})"
         inner = inner.__cause__ or inner.__context__
-    return str(exc) or type(exc).__name__
+    return None
+
+
+def _json(response: httpx.Response) -> Any:
+    """The body as JSON (a Status, as a rule), or None when it is not JSON."""
+    try:
+        response.read()
+        return response.json()
+    except (ValueError, httpx.HTTPError):
+        return None
 
 
 class KubeApi:
@@ -161,7 +184,7 @@ class KubeApi:
             return _dicts(self._kube.list(Service, namespace=namespace or "*"))
 
     def get(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> Any:
-        """The object as a dict; ``NotFound`` when it does not exist."""
+        """The object as a dict; ``KubeNotFound`` when it does not exist."""
         with kube_errors(self.server, f"get {kind} {name}"):
             res: Any = codecs.resource_registry.load(api_version, kind)
             found: Any = (
@@ -175,7 +198,7 @@ class KubeApi:
         """Like ``get``, but None when the object does not exist."""
         try:
             return self.get(api_version, kind, name, namespace)
-        except NotFound:
+        except KubeNotFound:
             return None
 
     # ---- writes -------------------------------------------------------------------------

@@ -50,10 +50,19 @@ def wait_healthy(
     load_balancer: bool,
     on_poll: Callable[[HealthReport], None] | None = None,
 ) -> HealthReport:
-    """Poll the cluster's health until it is ok or ``timeout`` passes; return the last look."""
+    """Poll the cluster's health until it is ok or ``timeout`` passes; return the last look.
+
+    A look that fails with an error that can go away (a 5xx, a lost connection) is taken again
+    at the next poll; any other error, or a transient one at the deadline, is raised."""
     deadline = clock.monotonic() + timeout
     while True:
-        report = check_health(api, expected, load_balancer=load_balancer)
+        try:
+            report = check_health(api, expected, load_balancer=load_balancer)
+        except KubeError as exc:
+            if not exc.transient or clock.monotonic() >= deadline:
+                raise
+            clock.sleep(POLL)
+            continue
         if on_poll is not None:
             on_poll(report)
         if report.ok or clock.monotonic() >= deadline:

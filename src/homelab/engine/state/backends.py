@@ -18,8 +18,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-import psycopg
-
 from homelab.errors import StateError, StateLockedError
 
 Row = tuple[Any, ...]
@@ -159,6 +157,8 @@ class PostgresBackend:
     """PostgreSQL; the lab lock is a session advisory lock, freed by the server if we die."""
 
     def __init__(self, url: str) -> None:
+        import psycopg  # the driver loads only for a PostgreSQL store (fast CLI start-up)
+
         self.description = _redact_url(url)
         self._mutex = threading.RLock()
         try:
@@ -213,6 +213,8 @@ class PostgresBackend:
 
     @contextlib.contextmanager
     def _errors(self) -> Iterator[None]:
+        import psycopg
+
         try:
             yield
         except psycopg.Error as exc:
