@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from scripts import gen_pve_schema
 
-from homelab.sim.pve import schema, schema_formats
+from homelab_sim.pve import schema, schema_formats
 from tests.conftest import REPO, SHARED
 
 APIDOC = SHARED / "pve-api" / "apidoc.json"

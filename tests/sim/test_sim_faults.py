@@ -9,9 +9,9 @@ import pytest
 import yaml
 
 from homelab.cli.sim import EXAMPLE_FAULTS
-from homelab.errors import SimulatorError
-from homelab.sim.pve.faults import parse_profile
-from homelab.sim.pve.simulator import PveSimulator
+from homelab_sim.errors import SimError
+from homelab_sim.pve.faults import parse_profile
+from homelab_sim.pve.simulator import PveSimulator
 from tests.sim.conftest import Api
 
 
@@ -122,7 +122,7 @@ def test_bad_profiles_are_refused(api: Api) -> None:
     )
     assert response.status_code == 400
     assert "fault" in response.json()["errors"]["profile"]
-    with pytest.raises(SimulatorError, match="exactly one of 'count' or 'probability'"):
+    with pytest.raises(SimError, match="exactly one of 'count' or 'probability'"):
         parse_profile({"rules": [{"path": "/x", "fault": "reset"}]}, source="test")
 
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from homelab.core.secret import Secret
-from homelab.errors import SimulatorError
-from homelab.sim.pve.simulator import PveSimulator, SimConfig
+from homelab_sim.errors import SimError
+from homelab_sim.pve.simulator import PveSimulator, SimConfig
+from homelab_sim.secret import Secret
 from tests.sim.conftest import Api
 from tests.sim.test_sim_storage import make_iso, upload
 
@@ -44,5 +44,5 @@ def test_state_survives_a_restart(tmp_path: Path) -> None:
 
 def test_a_corrupt_state_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / "state.json").write_text("{not json")
-    with pytest.raises(SimulatorError, match="unreadable"):
+    with pytest.raises(SimError, match="unreadable"):
         PveSimulator(SimConfig(state_dir=tmp_path))

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from homelab.core.render.tokens import bootstrap_token_secret
-from homelab.sim.pve.simulator import PveSimulator
+from homelab_sim.pve.simulator import PveSimulator
 from tests.sim.conftest import Api
 from tests.sim.guest.support import (
     Lab,

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from homelab.core.cluster import ClusterSecrets
-from homelab.sim.kube import KubeRegistry
-from homelab.sim.pve.clock import VirtualClock
+from homelab_sim.clock import VirtualClock
+from homelab_sim.kube import KubeRegistry
 
 from .conftest import INSTALLATION, Kube, install_calico, install_metallb, new_cluster
 
@@ -270,7 +270,7 @@ def test_ha_control_planes_each_run_static_pods(
 
 
 def test_reapplying_every_addon_changes_nothing(kube: Kube) -> None:
-    from homelab.sim.kube import manifest
+    from homelab_sim.kube import manifest
 
     install_calico(kube)
     install_metallb(kube, ["10.0.20.200-10.0.20.210"])

@@ -10,9 +10,9 @@ import yaml
 
 from homelab.core.cluster import ClusterSecrets
 from homelab.core.render.versions import VERSIONS
-from homelab.sim.kube import KubeRegistry, manifest
-from homelab.sim.kube.manifests import known
-from homelab.sim.pve.clock import VirtualClock
+from homelab_sim.clock import VirtualClock
+from homelab_sim.kube import KubeRegistry, manifest
+from homelab_sim.kube.manifests import known
 
 from .conftest import Kube, install_calico, install_metallb, new_cluster
 

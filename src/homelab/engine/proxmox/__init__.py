@@ -10,5 +10,5 @@
     session     PveSession: requests with retries, request hooks, task waits
     client      PveClient(PveSession): the typed calls the engine uses
 
-Never imports homelab.sim (the other side of the wire).
+Never imports homelab_sim (the other side of the wire).
 """
