@@ -34,7 +34,7 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_APIDOC = REPO.parent / "shared" / "pve-api" / "apidoc.json"
-DEFAULT_OUTPUT = REPO / "src" / "homelab" / "sim" / "pve" / "schema_table.json"
+DEFAULT_OUTPUT = REPO / "src" / "homelab_sim" / "pve" / "schema_table.json"
 
 _VM = "/nodes/{node}/qemu/{vmid}"
 _STORAGE = "/nodes/{node}/storage/{storage}"
