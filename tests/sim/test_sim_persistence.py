@@ -51,17 +51,22 @@ def test_a_corrupt_state_is_a_clear_error(tmp_path: Path) -> None:
 def test_the_tool_reports_a_simulator_that_cannot_start_in_its_own_error_tree(
     tmp_path: Path,
 ) -> None:
+    import shutil
+
+    import yaml
+
+    from homelab.core.spec.models import LabSpec
     from homelab.errors import SimulatorError
     from homelab.verbs.connection import open_connection
-    from tests.render.support import load_example
 
-    spec_path = tmp_path / "home-lab.yaml"
-    spec_path.write_text("# the spec is passed in; only its directory matters here\n")
+    example = Path(__file__).resolve().parents[2] / "examples" / "home-lab.yaml"
+    spec_path = Path(shutil.copy(example, tmp_path / "home-lab.yaml"))
+    spec = LabSpec.model_validate(yaml.safe_load(spec_path.read_text(encoding="utf-8")))
     (tmp_path / ".homelab").mkdir()
     (tmp_path / ".homelab" / "home-lab").write_text("a file where the lab's directory goes\n")
     with (
         pytest.raises(SimulatorError, match="cannot create the state directory") as caught,
-        open_connection(load_example("home-lab"), spec_path, sim=True),
+        open_connection(spec, spec_path, sim=True),
     ):
         pass
     assert isinstance(caught.value.__cause__, SimError)

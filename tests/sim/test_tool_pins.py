@@ -10,19 +10,33 @@ where they can, so the check is what a guest would accept, not a copy of a table
 
 from __future__ import annotations
 
-import pytest
+import datetime as dt
+from pathlib import Path
 
+import pytest
+import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from homelab.core.cluster import ca_cert_hash
 from homelab.core.render.addons import addon_index
 from homelab.core.render.versions import VERSIONS, ComponentVersions
-from homelab.core.spec.models import SUPPORTED_K8S_MINORS
+from homelab.core.spec.models import SUPPORTED_K8S_MINORS, LabSpec
 from homelab.engine.kube.manifests import mirror_coordinates
 from homelab_sim import catalogue
 from homelab_sim.guest import apt
 from homelab_sim.guest.clusters import discovery_hash
 from homelab_sim.kube import manifest
-from tests.render.support import load_example, pki_for
 
 MINORS = list(VERSIONS)
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+def load_example(lab: str) -> LabSpec:
+    data = yaml.safe_load((EXAMPLES / f"{lab}.yaml").read_text(encoding="utf-8"))
+    return LabSpec.model_validate(data)
 
 
 def _pins(minor: str) -> ComponentVersions:
@@ -109,7 +123,25 @@ def test_the_examples_ask_for_a_released_kubernetes_patch(lab: str) -> None:
     assert version in known.patches()
 
 
+def _ca_pem() -> str:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kubernetes")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    return cert.public_bytes(serialization.Encoding.PEM).decode()
+
+
 def test_the_simulated_kubeadm_computes_the_discovery_hash_the_tool_renders() -> None:
-    secrets = pki_for("home-lab")
-    assert discovery_hash(secrets.ca_cert) == secrets.ca_cert_hash()
-    assert discovery_hash(secrets.ca_cert).startswith("sha256:")
+    pem = _ca_pem()
+    assert discovery_hash(pem) == ca_cert_hash(pem)
+    assert discovery_hash(pem).startswith("sha256:") and len(discovery_hash(pem)) == 71
