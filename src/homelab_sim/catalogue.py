@@ -101,10 +101,14 @@ def calico_for_operator(operator: str) -> CalicoRelease | None:
     return next((r for r in CALICO.values() if r.operator == operator), None)
 
 
+def kubernetes_minor(version: str) -> KubernetesMinor | None:
+    """The minor of ``1.M.P`` or ``v1.M.P``, if the simulated world has it."""
+    return KUBERNETES.get(".".join(version.lstrip("v").split(".")[:2]))
+
+
 def kubeadm_apis(kubeadm_version: str) -> tuple[str, ...]:
     """The config APIs of the kubeadm ``1.M.P`` (none if the minor is unknown)."""
-    minor = ".".join(kubeadm_version.lstrip("v").split(".")[:2])
-    known = KUBERNETES.get(minor)
+    known = kubernetes_minor(kubeadm_version)
     return known.kubeadm_apis if known else ()
 
 

@@ -14,11 +14,11 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
+from homelab_sim import catalogue
 from homelab_sim.kube.state import CORE_NAMESPACES, ClusterConfig
 from homelab_sim.kube.store import to_yaml
 
 Obj = dict[str, Any]
-COREDNS_IMAGE = "registry.k8s.io/coredns/coredns:v1.11.1"
 CONTAINERD = "containerd://1.7.12"
 OS_IMAGE = "Ubuntu 24.04.1 LTS"
 KERNEL = "6.8.0-49-generic"
@@ -38,9 +38,17 @@ def _meta(name: str, namespace: str = "", **labels: str) -> Obj:
     return meta
 
 
+def release(config: ClusterConfig) -> catalogue.KubernetesMinor:
+    """The Kubernetes minor of the cluster (kubeadm refused any other before init)."""
+    known = catalogue.kubernetes_minor(config.version)
+    if known is None:
+        raise ValueError(f"Kubernetes {config.version} is not a release the simulator knows")
+    return known
+
+
 def cluster_configuration(config: ClusterConfig) -> Obj:
     return {
-        "apiVersion": "kubeadm.k8s.io/v1beta3",
+        "apiVersion": release(config).kubeadm_apis[-1],
         "kind": "ClusterConfiguration",
         "kubernetesVersion": config.version,
         "controlPlaneEndpoint": f"{config.endpoint}:6443",
@@ -191,7 +199,7 @@ def _addons(config: ClusterConfig) -> list[Obj]:
         "containers": [
             {
                 "name": "coredns",
-                "image": COREDNS_IMAGE,
+                "image": release(config).coredns_image,
                 "args": ["-conf", "/etc/coredns/Corefile"],
                 "ports": [
                     {"containerPort": 53, "name": "dns", "protocol": "UDP"},
