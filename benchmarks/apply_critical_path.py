@@ -30,11 +30,11 @@ from tests.apply.support import FAST, inprocess, new_sim, write_spec, yes  # noq
 
 from homelab.engine.apply.progress import ProgressEvent  # noqa: E402
 from homelab.engine.seediso import build_seed_iso  # noqa: E402
-from homelab.sim.pve import latency  # noqa: E402
-from homelab.sim.pve.defaults import TEMPLATE_DISK  # noqa: E402
-from homelab.sim.pve.simulator import PveSimulator  # noqa: E402
 from homelab.verbs.lab import LabContext, prepare_lab  # noqa: E402
 from homelab.verbs.provision import apply_lab  # noqa: E402
+from homelab_sim.pve import latency  # noqa: E402
+from homelab_sim.pve.defaults import TEMPLATE_DISK  # noqa: E402
+from homelab_sim.pve.simulator import PveSimulator  # noqa: E402
 
 
 def sixty_vms() -> dict[str, Any]:

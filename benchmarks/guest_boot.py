@@ -25,8 +25,8 @@ from homelab.core.render.lab import render_lab
 from homelab.core.spec.models import LabSpec
 from homelab.engine.pki import generate_cluster_secrets
 from homelab.engine.seediso import build_seed_iso
-from homelab.sim.pve.simulator import PveSimulator, SimConfig
-from homelab.sim.transport import SimTransport
+from homelab_sim.pve.simulator import PveSimulator, SimConfig
+from homelab_sim.transport import SimTransport
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "home-lab.yaml"
 

@@ -25,10 +25,10 @@ import yaml
 
 from homelab.core.cluster import ClusterSecrets
 from homelab.engine.pki import generate_cluster_secrets, mint_admin_kubeconfig
-from homelab.sim.kube import KubeRegistry, SimCluster, manifest
-from homelab.sim.kube.store import to_yaml
-from homelab.sim.kube.wire import KubeRequest, User
-from homelab.sim.pve.clock import VirtualClock
+from homelab_sim.clock import VirtualClock
+from homelab_sim.kube import KubeRegistry, SimCluster, manifest
+from homelab_sim.kube.store import to_yaml
+from homelab_sim.kube.wire import KubeRequest, User
 
 ADMIN = User("kubernetes-admin", ("kubeadm:cluster-admins", "system:authenticated"))
 VERSION = "v1.29.15"

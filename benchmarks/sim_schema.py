@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from homelab.sim.pve import schema
+from homelab_sim.pve import schema
 
 CASES: list[tuple[str, str, str, dict[str, Any]]] = [
     ("GET /cluster/resources", "GET", "/api2/json/cluster/resources", {"type": "vm"}),

@@ -26,8 +26,8 @@ from typing import Any
 
 import httpx
 
-from homelab.sim.pve.simulator import PveSimulator, SimConfig
-from homelab.sim.transport import SimTransport
+from homelab_sim.pve.simulator import PveSimulator, SimConfig
+from homelab_sim.transport import SimTransport
 
 
 def pinned_context(endpoint: str, fingerprint: str) -> ssl.SSLContext:

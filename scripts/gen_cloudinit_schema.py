@@ -22,7 +22,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_SCHEMA = REPO.parent / "shared" / "schemas" / "cloud-init" / "24.1.3"
 DEFAULT_SCHEMA = DEFAULT_SCHEMA / "schema-cloud-config-v1.json"
-DEFAULT_OUTPUT = REPO / "src" / "homelab" / "sim" / "guest" / "cloud_config_schema.json"
+DEFAULT_OUTPUT = REPO / "src" / "homelab_sim" / "guest" / "cloud_config_schema.json"
 
 ANNOTATIONS = frozenset(
     {

@@ -3,7 +3,7 @@
 Usage: python scripts/gen_pve_schema.py [APIDOC] [--output PATH] [--check]
 
 APIDOC defaults to ../shared/pve-api/apidoc.json beside the repository; the output defaults to
-src/homelab/sim/pve/schema_table.json (shipped as package data). `--check` writes nothing and
+src/homelab_sim/pve/schema_table.json (shipped as package data). `--check` writes nothing and
 exits 1 when the committed table differs from what the generator would write.
 
 The table holds, for every endpoint the simulator serves (SERVED below), the handler name,
@@ -34,7 +34,7 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_APIDOC = REPO.parent / "shared" / "pve-api" / "apidoc.json"
-DEFAULT_OUTPUT = REPO / "src" / "homelab" / "sim" / "pve" / "schema_table.json"
+DEFAULT_OUTPUT = REPO / "src" / "homelab_sim" / "pve" / "schema_table.json"
 
 _VM = "/nodes/{node}/qemu/{vmid}"
 _STORAGE = "/nodes/{node}/storage/{storage}"

@@ -12,13 +12,13 @@ import yaml
 
 from homelab.engine.apply.runtime import Clock, Limits
 from homelab.engine.proxmox.config import ConnectionSettings, parse_token
-from homelab.sim.pve.faults import FaultProfile
-from homelab.sim.pve.requestlog import LoggedRequest
-from homelab.sim.pve.simulator import PveSimulator, SimConfig
-from homelab.sim.server import start_server
-from homelab.sim.transport import SimTransport
 from homelab.verbs.connection import Connection, connect_to
 from homelab.verbs.lab import LabContext, prepare_lab
+from homelab_sim.pve.faults import FaultProfile
+from homelab_sim.pve.requestlog import LoggedRequest
+from homelab_sim.pve.simulator import PveSimulator, SimConfig
+from homelab_sim.server import start_server
+from homelab_sim.transport import SimTransport
 from tests.conftest import EXAMPLES
 
 SCALE = 400.0

@@ -19,8 +19,8 @@ import pytest
 
 from homelab.cli.main import main
 from homelab.engine.state import open_store
-from homelab.sim.pve.faults import FaultProfile
-from homelab.sim.pve.simulator import PveSimulator
+from homelab_sim.pve.faults import FaultProfile
+from homelab_sim.pve.simulator import PveSimulator
 from tests.apply.support import faults, guests, iso_volids, new_sim, over_https, write_spec
 
 SIM_TOKEN_ID = "root@pam!sim"

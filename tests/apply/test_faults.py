@@ -13,8 +13,8 @@ import pytest
 
 from homelab.core.plan.actions import Plan
 from homelab.errors import LabError
-from homelab.sim.pve.faults import FaultProfile
 from homelab.verbs.provision import apply_lab
+from homelab_sim.pve.faults import FaultProfile
 from tests.apply.support import FAST, Lab, assert_converged, faults, inprocess, new_sim, yes
 
 MAX_RUNS = 12

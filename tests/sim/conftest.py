@@ -8,9 +8,9 @@ from typing import Any
 import httpx
 import pytest
 
-from homelab.core.secret import Secret
-from homelab.sim.pve.simulator import PveSimulator, SimConfig
-from homelab.sim.transport import SimTransport
+from homelab_sim.pve.simulator import PveSimulator, SimConfig
+from homelab_sim.secret import Secret
+from homelab_sim.transport import SimTransport
 
 PASSWORD = "correct horse battery staple"
 

@@ -6,8 +6,8 @@ import re
 
 import pytest
 
-from homelab.sim.pve import schema, schema_check
-from homelab.sim.pve.schema_check import Prop, PropertyString
+from homelab_sim.pve import schema, schema_check
+from homelab_sim.pve.schema_check import Prop, PropertyString
 
 
 def errors_for(value: object, prop: Prop, path: str = "p") -> dict[str, str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from homelab.sim.pve import schema_formats
+from homelab_sim.pve import schema_formats
 
 # (format, value) pairs PVE accepts.
 GOOD: list[tuple[str, str]] = [

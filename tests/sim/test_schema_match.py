@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from homelab.sim.pve import schema
+from homelab_sim.pve import schema
 
 UPID = "UPID:pve:0003A1F2:01B2C3D4:66A1B2C3:qmclone:9000:root@pam!sim:"
 

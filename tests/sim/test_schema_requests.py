@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from homelab.sim.pve import schema
+from homelab_sim.pve import schema
 
 SSH_KEY = "ssh-ed25519%20AAAAC3NzaC1lZDI1NTE5AAAAIHk2%2Bq0vQ%20homelab%40ci"
 DIGEST = "3f2a0c4e5b6d7e8f9a0b1c2d3e4f5a6b7c8d9e0f"

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from scripts import gen_pve_schema
 
-from homelab.sim.pve import schema, schema_formats
+from homelab_sim.pve import schema, schema_formats
 from tests.conftest import REPO, SHARED
 
 APIDOC = SHARED / "pve-api" / "apidoc.json"
-TABLE = REPO / "src" / "homelab" / "sim" / "pve" / "schema_table.json"
+TABLE = REPO / "src" / "homelab_sim" / "pve" / "schema_table.json"
 
 # Every endpoint issue 3 lists, as (method, path template).
 ISSUE_ENDPOINTS = [

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from homelab.sim.pve import schema
+from homelab_sim.pve import schema
 
 UNKNOWN = "property is not defined in schema and the schema does not allow additional properties"
 MISSING = "property is missing and it is not optional"

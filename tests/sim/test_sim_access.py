@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import httpx
 
-from homelab.sim.pve.simulator import PveSimulator
-from homelab.sim.transport import SimTransport
+from homelab_sim.pve.simulator import PveSimulator
+from homelab_sim.transport import SimTransport
 from tests.sim.conftest import PASSWORD, Api
 
 

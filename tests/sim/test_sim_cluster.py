@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from homelab.sim.pve.simulator import PveSimulator, SimConfig
+from homelab_sim.pve.simulator import PveSimulator, SimConfig
 from tests.sim.conftest import Api
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import httpx
@@ -9,9 +12,9 @@ import pytest
 import yaml
 
 from homelab.cli.sim import EXAMPLE_FAULTS
-from homelab.errors import SimulatorError
-from homelab.sim.pve.faults import parse_profile
-from homelab.sim.pve.simulator import PveSimulator
+from homelab_sim.errors import SimError
+from homelab_sim.pve.faults import parse_profile
+from homelab_sim.pve.simulator import PveSimulator
 from tests.sim.conftest import Api
 
 
@@ -122,7 +125,7 @@ def test_bad_profiles_are_refused(api: Api) -> None:
     )
     assert response.status_code == 400
     assert "fault" in response.json()["errors"]["profile"]
-    with pytest.raises(SimulatorError, match="exactly one of 'count' or 'probability'"):
+    with pytest.raises(SimError, match="exactly one of 'count' or 'probability'"):
         parse_profile({"rules": [{"path": "/x", "fault": "reset"}]}, source="test")
 
 
@@ -158,3 +161,34 @@ def test_control_api_needs_privileges(sim: PveSimulator) -> None:
     assert observer.call("GET", "/_sim/requests").status_code == 200
     denied = observer.call("POST", "/_sim/clock", data={"advance": 1})
     assert denied.reason_phrase == "Permission check failed (/, Sys.Modify)"
+
+
+@pytest.mark.parametrize(
+    ("option", "content", "message"),
+    [
+        (
+            "--faults",
+            "rules:\n  - {path: /x, fault: reset}\n",
+            "exactly one of 'count' or 'probability'",
+        ),
+        ("--state", None, "cannot create the state directory"),
+    ],
+)
+def test_the_simulators_own_errors_reach_the_user_as_one_line(
+    tmp_path: Path, option: str, content: str | None, message: str
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text(content or "not a directory\n")
+    value = str(blocker) if content is not None else str(blocker / "state")
+    env = {k: v for k, v in os.environ.items() if k != "FORCE_COLOR"}
+    result = subprocess.run(
+        [sys.executable, "-m", "homelab", "sim", "serve", option, value],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert result.stdout == ""
+    assert result.stderr.startswith("error: ") and message in result.stderr

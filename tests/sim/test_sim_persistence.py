@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from homelab.core.secret import Secret
-from homelab.errors import SimulatorError
-from homelab.sim.pve.simulator import PveSimulator, SimConfig
+from homelab_sim.errors import SimError
+from homelab_sim.pve.simulator import PveSimulator, SimConfig
+from homelab_sim.secret import Secret
 from tests.sim.conftest import Api
 from tests.sim.test_sim_storage import make_iso, upload
 
@@ -44,5 +44,29 @@ def test_state_survives_a_restart(tmp_path: Path) -> None:
 
 def test_a_corrupt_state_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / "state.json").write_text("{not json")
-    with pytest.raises(SimulatorError, match="unreadable"):
+    with pytest.raises(SimError, match="unreadable"):
         PveSimulator(SimConfig(state_dir=tmp_path))
+
+
+def test_the_tool_reports_a_simulator_that_cannot_start_in_its_own_error_tree(
+    tmp_path: Path,
+) -> None:
+    import shutil
+
+    import yaml
+
+    from homelab.core.spec.models import LabSpec
+    from homelab.errors import SimulatorError
+    from homelab.verbs.connection import open_connection
+
+    example = Path(__file__).resolve().parents[2] / "examples" / "home-lab.yaml"
+    spec_path = Path(shutil.copy(example, tmp_path / "home-lab.yaml"))
+    spec = LabSpec.model_validate(yaml.safe_load(spec_path.read_text(encoding="utf-8")))
+    (tmp_path / ".homelab").mkdir()
+    (tmp_path / ".homelab" / "home-lab").write_text("a file where the lab's directory goes\n")
+    with (
+        pytest.raises(SimulatorError, match="cannot create the state directory") as caught,
+        open_connection(spec, spec_path, sim=True),
+    ):
+        pass
+    assert isinstance(caught.value.__cause__, SimError)

@@ -11,15 +11,14 @@ from typing import Any
 import httpx
 import pytest
 
-from homelab.errors import SimulatorError
-from homelab.sim.guest.model import CidataGuest
-from homelab.sim.guest.seed import SeedFiles
-from homelab.sim.pve.clock import VirtualClock
-from homelab.sim.pve.faults import FaultProfile, FaultRule
-from homelab.sim.pve.simulator import PveSimulator, SimConfig
-from homelab.sim.pve.state import Vm
-from homelab.sim.server import start_server
-from homelab.sim.tls import fingerprint_of
+from homelab_sim.clock import VirtualClock
+from homelab_sim.errors import SimError
+from homelab_sim.guest.model import CidataGuest, GuestVm
+from homelab_sim.guest.seed import SeedFiles
+from homelab_sim.pve.faults import FaultProfile, FaultRule
+from homelab_sim.pve.simulator import PveSimulator, SimConfig
+from homelab_sim.server import start_server
+from homelab_sim.tls import fingerprint_of
 from tests.sim.conftest import Api
 
 
@@ -64,12 +63,12 @@ class StaticGuest(CidataGuest):
         super().__init__(boot_to_agent=0)
         self.booted: list[tuple[int, SeedFiles | None]] = []
 
-    def on_boot(self, vm: Vm, seed: SeedFiles | None, clock: VirtualClock) -> None:
+    def on_boot(self, vm: GuestVm, seed: SeedFiles | None, clock: VirtualClock) -> None:
         super().on_boot(vm, seed, clock)
         self.booted.append((vm.vmid, seed))
         vm.guest["kubelet"] = "absent"
 
-    def agent_interfaces(self, vm: Vm) -> list[dict[str, Any]]:
+    def agent_interfaces(self, vm: GuestVm) -> list[dict[str, Any]]:
         return [{"name": "eth0", "hardware-address": "02:00:00:00:00:01", "ip-addresses": []}]
 
 
@@ -89,7 +88,7 @@ def test_a_busy_port_is_a_clear_error() -> None:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        with pytest.raises(SimulatorError, match=f"cannot listen on 127.0.0.1:{port}"):
+        with pytest.raises(SimError, match=f"cannot listen on 127.0.0.1:{port}"):
             start_server(PveSimulator(SimConfig(time_scale=0)), port=port)
         done = subprocess.run(
             [sys.executable, "-m", "homelab", "sim", "serve", "--port", str(port)],
@@ -103,7 +102,7 @@ def test_listening_socket_disables_nagle() -> None:
     """Responses are written as headers + body; with Nagle each keep-alive request waited ~40 ms."""
     import socket
 
-    from homelab.sim.server import _bind
+    from homelab_sim.server import _bind
 
     sock = _bind(0)
     try:

@@ -6,7 +6,7 @@ import io
 
 import pycdlib
 
-from homelab.sim.pve.simulator import PveSimulator
+from homelab_sim.pve.simulator import PveSimulator
 from tests.sim.conftest import Api
 
 NETWORK_CONFIG = """\

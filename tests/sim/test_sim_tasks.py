@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
-from homelab.sim.pve.simulator import PveSimulator
-from homelab.sim.pve.tasks import UPID_RE
+from homelab_sim.pve.simulator import PveSimulator
+from homelab_sim.pve.tasks import UPID_RE
 from tests.sim.conftest import Api
 
 

@@ -6,10 +6,10 @@ import re
 
 import httpx
 
-from homelab.sim.pve import schema
-from homelab.sim.pve.requestlog import LoggedRequest
-from homelab.sim.pve.simulator import ROUTES, PveSimulator, SimConfig
-from homelab.sim.transport import SimTransport
+from homelab_sim.pve import schema
+from homelab_sim.pve.requestlog import LoggedRequest
+from homelab_sim.pve.simulator import ROUTES, PveSimulator, SimConfig
+from homelab_sim.transport import SimTransport
 from tests.sim.conftest import Api
 
 

@@ -22,7 +22,7 @@ Kinds: ``http_error`` (answer ``status`` with ``message`` as PVE would), ``lock_
 (PVE's flock timeout for the VMID in the path), ``reset`` (drop the connection, no response,
 no effect), ``lost_response`` (carry the request out, then drop the connection),
 ``slow_task`` (the started task takes ``factor`` times longer), ``task_failure`` (the task ends
-with ``TASK ERROR: message``). Details in ``homelab.sim.pve.faults``; `homelab sim faults`
+with ``TASK ERROR: message``). Details in ``homelab_sim.pve.faults``; `homelab sim faults`
 prints a commented example.
 """
 
@@ -40,7 +40,7 @@ from homelab.cli.app import sim_app
 from homelab.errors import SimulatorError
 
 if TYPE_CHECKING:
-    from homelab.sim.pve.faults import FaultProfile
+    from homelab_sim.pve.faults import FaultProfile
 
 _NODE = re.compile(r"^[a-zA-Z0-9]([a-zA-Z0-9\-]*[a-zA-Z0-9])?$")
 EXAMPLE_FAULTS = """\
@@ -92,7 +92,8 @@ def _nodes(value: str) -> list[str]:
 def _faults(path: Path | None) -> FaultProfile | None:
     import yaml
 
-    from homelab.sim.pve.faults import parse_profile
+    from homelab_sim.errors import SimError
+    from homelab_sim.pve.faults import parse_profile
 
     if path is None:
         return None
@@ -102,7 +103,10 @@ def _faults(path: Path | None) -> FaultProfile | None:
         raise SimulatorError(f"cannot read the fault profile {path}: {exc.strerror}") from exc
     except yaml.YAMLError as exc:
         raise SimulatorError(f"the fault profile {path} is not valid YAML: {exc}") from exc
-    return parse_profile(data, source=str(path))
+    try:
+        return parse_profile(data, source=str(path))
+    except SimError as exc:
+        raise SimulatorError(exc.message, hint=exc.hint) from exc
 
 
 @sim_app.command("serve")
@@ -133,10 +137,11 @@ def serve(
     Example fault profile: `homelab sim faults > faults.yaml`.
     """
     # imported here: the server stack is heavy and other commands should start fast
-    from homelab.core.secret import Secret
-    from homelab.sim.pve.auth import new_secret
-    from homelab.sim.pve.simulator import PveSimulator, SimConfig
-    from homelab.sim.server import serve_forever
+    from homelab_sim.errors import SimError
+    from homelab_sim.pve.auth import new_secret
+    from homelab_sim.pve.simulator import PveSimulator, SimConfig
+    from homelab_sim.secret import Secret
+    from homelab_sim.server import serve_forever
 
     config = SimConfig(
         nodes=_nodes(nodes),
@@ -145,14 +150,17 @@ def serve(
         state_dir=state,
         faults=_faults(faults),
     )
-    sim = PveSimulator(config)
+    try:
+        sim = PveSimulator(config)
 
-    def ready(endpoint: str, fingerprint: str) -> None:
-        line = {"endpoint": endpoint, "token": sim.token.reveal(), "fingerprint": fingerprint}
-        sys.stdout.write(json.dumps(line) + "\n")
-        sys.stdout.flush()
+        def ready(endpoint: str, fingerprint: str) -> None:
+            line = {"endpoint": endpoint, "token": sim.token.reveal(), "fingerprint": fingerprint}
+            sys.stdout.write(json.dumps(line) + "\n")
+            sys.stdout.flush()
 
-    serve_forever(sim, port=port, on_ready=ready)
+        serve_forever(sim, port=port, on_ready=ready)
+    except SimError as exc:  # the simulator's own error, in the tool's error tree
+        raise SimulatorError(exc.message, hint=exc.hint) from exc
 
 
 @sim_app.command("faults")

@@ -25,8 +25,9 @@ from homelab.engine.proxmox.config import ConnectionSettings, parse_token, resol
 from homelab.engine.proxmox.retry import RetryPolicy
 from homelab.engine.state import state_dir
 from homelab.errors import SimulatorError
-from homelab.sim.pve.simulator import PveSimulator, SimConfig
-from homelab.sim.server import start_server
+from homelab_sim.errors import SimError
+from homelab_sim.pve.simulator import PveSimulator, SimConfig
+from homelab_sim.server import start_server
 
 __all__ = ["SIM_SCALE_ENV", "Connection", "connect_to", "open_connection", "sim_dir"]
 
@@ -87,6 +88,15 @@ def open_connection(spec: LabSpec, spec_path: Path, *, sim: bool = False) -> Ite
         with contextlib.closing(connect_to(settings).client) as client:
             yield Connection(client=client)
         return
+    try:
+        with _simulated(spec, spec_path) as connection:
+            yield connection
+    except SimError as exc:  # the simulator's own error, in the tool's error tree
+        raise SimulatorError(exc.message, hint=exc.hint) from exc
+
+
+@contextlib.contextmanager
+def _simulated(spec: LabSpec, spec_path: Path) -> Iterator[Connection]:
     scale = sim_time_scale()
     simulator = PveSimulator(
         SimConfig(

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from homelab.sim.pve.simulator import PveSimulator, SimConfig
+from homelab_sim.pve.simulator import PveSimulator, SimConfig
 from tests.sim.conftest import Api
 
 

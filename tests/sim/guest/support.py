@@ -12,7 +12,7 @@ from homelab.core.render.lab import render_lab
 from homelab.core.spec.models import LabSpec
 from homelab.engine.pki import generate_cluster_secrets
 from homelab.engine.seediso import build_seed_iso
-from homelab.sim.pve.simulator import PveSimulator
+from homelab_sim.pve.simulator import PveSimulator
 from tests.render.support import load_example
 from tests.sim.conftest import Api
 from tests.sim.test_sim_storage import upload

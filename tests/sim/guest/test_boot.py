@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from homelab.sim.pve.simulator import PveSimulator
+from homelab_sim.pve.simulator import PveSimulator
 from tests.sim.conftest import Api
 from tests.sim.guest.support import boot, guests, rendered, run_for
 

@@ -8,7 +8,7 @@ from importlib import resources
 import pytest
 from scripts import gen_cloudinit_schema
 
-from homelab.sim.guest import cloudinit
+from homelab_sim.guest import cloudinit
 from tests.conftest import SHARED
 from tests.sim.guest.support import rendered
 
@@ -16,7 +16,7 @@ SOURCE = SHARED / "schemas" / "cloud-init" / "24.1.3" / "schema-cloud-config-v1.
 
 
 def test_the_shipped_schema_is_generated_from_cloud_init_24_1_3() -> None:
-    shipped = resources.files("homelab.sim.guest").joinpath("cloud_config_schema.json")
+    shipped = resources.files("homelab_sim.guest").joinpath("cloud_config_schema.json")
     assert shipped.read_text() == gen_cloudinit_schema.render(SOURCE), (
         "run scripts/gen_cloudinit_schema.py"
     )

@@ -6,7 +6,7 @@ import time
 
 import yaml
 
-from homelab.sim.pve.simulator import PveSimulator, SimConfig
+from homelab_sim.pve.simulator import PveSimulator, SimConfig
 from tests.sim.conftest import Api
 from tests.sim.guest.support import boot, rendered
 

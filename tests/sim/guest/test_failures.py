@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from homelab.core.render.tokens import bootstrap_token_secret
-from homelab.sim.pve.simulator import PveSimulator
+from homelab_sim.pve.simulator import PveSimulator
 from tests.sim.conftest import Api
 from tests.sim.guest.support import (
     Lab,
@@ -234,3 +234,37 @@ def test_a_control_plane_join_needs_the_shared_certificates(sim: PveSimulator, a
     assert "/etc/kubernetes/pki/front-proxy-ca.key: no such file" in entry["last_error"]
     (cluster,) = sim.kube.clusters()
     assert cluster.control_plane_ips() == ["10.0.20.11"]
+
+
+def test_a_kube_vip_image_no_registry_has_never_holds_the_vip(sim: PveSimulator, api: Api) -> None:
+    lab = rendered("ha-lab")
+    image = "ghcr.io/kube-vip/kube-vip:v0.8.99"
+    seed = edit_user_data(
+        lab.artifacts.seeds["k8s-master-1"], "ghcr.io/kube-vip/kube-vip:v0.8.9\n", image + "\n"
+    )
+    boot(api, lab, "k8s-master-1", seed)
+    run_for(sim, api, 600)
+    entry = guests(api)["k8s-master-1"]
+    assert entry["kubeadm"]["failed_phase"] == "upload-config/kubeadm"
+    assert (
+        f'the kube-vip static pod cannot start: failed to pull and unpack image "{image}"'
+        in entry["last_error"]
+    )
+
+
+def test_a_kubeadm_config_api_the_installed_kubeadm_does_not_read_is_refused(
+    sim: PveSimulator, api: Api
+) -> None:
+    lab = rendered("home-lab")
+    seed = edit_user_data(
+        lab.artifacts.seeds["k8s-master-1"],
+        "apiVersion: kubeadm.k8s.io/v1beta3",
+        "apiVersion: kubeadm.k8s.io/v1beta4",
+    )
+    boot(api, lab, "k8s-master-1", seed)
+    run_for(sim, api, 900)
+    error = guests(api)["k8s-master-1"]["last_error"]
+    assert 'no kind "InitConfiguration" is registered for version "kubeadm.k8s.io/v1beta4"' in (
+        error
+    )
+    assert sim.kube.clusters() == []

@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 
 from homelab.engine.pki import mint_admin_kubeconfig
-from homelab.sim.pve.simulator import PveSimulator
+from homelab_sim.pve.simulator import PveSimulator
 from tests.sim.conftest import Api
 from tests.sim.guest.support import boot, rendered, run_for
 from tests.sim.kube.test_https import client_files

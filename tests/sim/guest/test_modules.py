@@ -5,8 +5,8 @@ from __future__ import annotations
 import base64
 from dataclasses import replace
 
-from homelab.sim.guest import apt
-from homelab.sim.pve.simulator import PveSimulator
+from homelab_sim.guest import apt
+from homelab_sim.pve.simulator import PveSimulator
 from tests.sim.conftest import Api
 from tests.sim.guest.support import boot, guests, rendered, run_for
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from homelab.sim.pve.simulator import PveSimulator, SimConfig
+from homelab_sim.pve.simulator import PveSimulator, SimConfig
 from tests.sim.conftest import Api
 from tests.sim.guest.support import boot, guests, rendered, run_for
 

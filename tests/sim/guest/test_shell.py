@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from homelab.sim.guest import shell
-from homelab.sim.guest.shell import BufferSink, Shell, Streams
+from homelab_sim.guest import shell
+from homelab_sim.guest.shell import BufferSink, Shell, Streams
 
 
 class Recorder:

@@ -11,10 +11,10 @@ import yaml
 
 from homelab.core.cluster import ClusterSecrets
 from homelab.engine.pki import generate_cluster_secrets
-from homelab.sim.kube import KubeRegistry, SimCluster
-from homelab.sim.kube.store import YAML_LOADER, to_yaml
-from homelab.sim.kube.wire import KubeRequest, KubeResponse, User
-from homelab.sim.pve.clock import VirtualClock
+from homelab_sim.clock import VirtualClock
+from homelab_sim.kube import KubeRegistry, SimCluster
+from homelab_sim.kube.store import YAML_LOADER, to_yaml
+from homelab_sim.kube.wire import KubeRequest, KubeResponse, User
 
 VERSION = "v1.29.15"
 ADMIN = User("kubernetes-admin", ("kubeadm:cluster-admins", "system:authenticated"))
@@ -165,7 +165,7 @@ INSTALLATION = {
 
 
 def install_calico(kube: Kube, installation: dict[str, Any] | None = None) -> None:
-    from homelab.sim.kube import manifest
+    from homelab_sim.kube import manifest
 
     text = manifest("tigera-operator", "v1.34.13", "tigera-operator.yaml")
     assert text is not None
@@ -176,7 +176,7 @@ def install_calico(kube: Kube, installation: dict[str, Any] | None = None) -> No
 
 
 def install_metallb(kube: Kube, addresses: list[str] | None = None) -> None:
-    from homelab.sim.kube import manifest
+    from homelab_sim.kube import manifest
 
     text = manifest("metallb", "v0.14.9", "metallb-native.yaml")
     assert text is not None

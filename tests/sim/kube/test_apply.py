@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from homelab.sim.kube.store import to_yaml
+from homelab_sim.kube.store import to_yaml
 
 from .conftest import Kube
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from homelab.core.cluster import ClusterSecrets
-from homelab.sim.kube import KubeRegistry
-from homelab.sim.pve.clock import VirtualClock
+from homelab_sim.clock import VirtualClock
+from homelab_sim.kube import KubeRegistry
 
 from .conftest import INSTALLATION, Kube, install_calico, install_metallb, new_cluster
 
@@ -270,7 +270,7 @@ def test_ha_control_planes_each_run_static_pods(
 
 
 def test_reapplying_every_addon_changes_nothing(kube: Kube) -> None:
-    from homelab.sim.kube import manifest
+    from homelab_sim.kube import manifest
 
     install_calico(kube)
     install_metallb(kube, ["10.0.20.200-10.0.20.210"])
@@ -287,3 +287,23 @@ def test_reapplying_every_addon_changes_nothing(kube: Kube) -> None:
     install_calico(kube)
     install_metallb(kube, ["10.0.20.200-10.0.20.210"])
     assert kube.cluster.state.store.revision == revision
+
+
+def test_an_operator_image_no_registry_has_never_starts_and_calico_never_comes(
+    kube: Kube,
+) -> None:
+    from homelab_sim.kube import manifest
+
+    text = manifest("tigera-operator", "v1.34.13", "tigera-operator.yaml")
+    assert text is not None
+    image = "quay.io/tigera/operator:v1.34.99"
+    kube.apply_all(text.replace(b"quay.io/tigera/operator:v1.34.13", image.encode()))
+    kube.apply(INSTALLATION)
+    kube.settle(60)
+    pods = kube.get("/api/v1/namespaces/tigera-operator/pods")["items"]
+    assert [p["status"]["phase"] for p in pods] == ["Pending"]
+    waiting = pods[0]["status"]["containerStatuses"][0]["state"]["waiting"]
+    assert waiting["reason"] == "ErrImagePull"
+    assert f'failed to pull and unpack image "{image}"' in waiting["message"]
+    assert "calico-system" not in kube.names("/api/v1/namespaces")
+    assert not any(kube.ready_nodes().values())

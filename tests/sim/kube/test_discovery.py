@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from homelab.core.cluster import ClusterSecrets
-from homelab.sim.kube import KubeRegistry
-from homelab.sim.kube.wire import User
-from homelab.sim.pve.clock import VirtualClock
+from homelab_sim.clock import VirtualClock
+from homelab_sim.kube import KubeRegistry
+from homelab_sim.kube.wire import User
 
 from .conftest import Kube, new_cluster
 

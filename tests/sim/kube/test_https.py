@@ -18,7 +18,7 @@ import yaml
 
 from homelab.core.cluster import ClusterSecrets
 from homelab.engine.pki import generate_cluster_secrets, mint_admin_kubeconfig
-from homelab.sim.kube import KubeRegistry, manifest
+from homelab_sim.kube import KubeRegistry, manifest
 
 from .conftest import INSTALLATION, Kube, new_cluster
 
@@ -135,7 +135,7 @@ def test_a_client_certificate_from_another_ca_is_refused(
     with httpx.Client(verify=context) as http, pytest.raises(httpx.TransportError):
         http.get(f"{served}/api/v1/nodes", extensions={"sni_hostname": "10.0.20.10"})
     # kube-apiserver would answer 401 after the handshake; Python's ssl refuses in it (see
-    # homelab.sim.kube.server), so the client sees the connection fail instead.
+    # homelab_sim.kube.server), so the client sees the connection fail instead.
 
 
 @needs_kubectl

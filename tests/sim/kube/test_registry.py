@@ -9,10 +9,10 @@ import pytest
 import yaml
 
 from homelab.core.cluster import ClusterSecrets
-from homelab.core.render.versions import VERSIONS
-from homelab.sim.kube import KubeRegistry, manifest
-from homelab.sim.kube.manifests import known
-from homelab.sim.pve.clock import VirtualClock
+from homelab_sim.catalogue import CALICO, METALLB
+from homelab_sim.clock import VirtualClock
+from homelab_sim.kube import KubeRegistry, manifest
+from homelab_sim.kube.manifests import known
 
 from .conftest import Kube, install_calico, install_metallb, new_cluster
 
@@ -88,17 +88,26 @@ def test_remove_node_deletes_the_node_and_its_pods(kube: Kube) -> None:
     assert len(coredns["items"]) == 2
 
 
-def test_the_mirror_serves_every_pinned_version() -> None:
-    for versions in VERSIONS.values():
-        for key in (
-            ("tigera-operator", versions.tigera_operator, "tigera-operator.yaml"),
-            ("calico", versions.calico, "tigera-operator.yaml"),
-            ("metallb", versions.metallb, "metallb-native.yaml"),
-        ):
-            assert key in known()
-            assert manifest(*key) is not None
-    assert manifest("metallb", "v0.0.1", "metallb-native.yaml") is None
-    assert manifest("cilium", "v1.15.0", "cilium.yaml") is None
+def test_the_mirror_serves_exactly_the_releases_of_the_catalogue() -> None:
+    expected = {("calico", r.version, "tigera-operator.yaml") for r in CALICO.values()}
+    expected |= {("tigera-operator", r.operator, "tigera-operator.yaml") for r in CALICO.values()}
+    expected |= {("metallb", v, "metallb-native.yaml") for v in METALLB}
+    assert set(known()) == expected
+    assert all(manifest(*key) is not None for key in expected)
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        ("metallb", "v0.0.1", "metallb-native.yaml"),
+        ("calico", "v3.28.99", "tigera-operator.yaml"),
+        ("tigera-operator", "v1.34.99", "tigera-operator.yaml"),
+        ("calico", "v3.28.5", "custom-resources.yaml"),
+        ("cilium", "v1.15.0", "cilium.yaml"),
+    ],
+)
+def test_the_mirror_has_no_release_the_catalogue_does_not_know(key: tuple[str, str, str]) -> None:
+    assert manifest(*key) is None
 
 
 def test_the_mirrored_manifests_are_valid_kubernetes_objects() -> None:

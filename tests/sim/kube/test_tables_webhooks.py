@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from homelab.sim.kube.tables import human_duration
+from homelab_sim.kube.tables import human_duration
 
 from .conftest import Kube, install_calico, install_metallb
 
@@ -117,7 +117,7 @@ POOL = {
 
 
 def test_metallb_webhook_fails_until_its_controller_runs(kube: Kube) -> None:
-    from homelab.sim.kube import manifest
+    from homelab_sim.kube import manifest
 
     text = manifest("metallb", "v0.14.9", "metallb-native.yaml")
     assert text is not None

@@ -12,5 +12,5 @@
 Replies are read by the pure core (homelab.core.pve_reply), which raises MalformedReply for a
 reply it cannot read; this package raises the ProxmoxError subtree for failures on the wire.
 
-Never imports homelab.sim (the other side of the wire).
+Never imports homelab_sim (the other side of the wire).
 """

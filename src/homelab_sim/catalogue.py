@@ -1,0 +1,151 @@
+"""What the simulated world has: the releases it knows and what each accepts (one place).
+
+Written from upstream facts, never from the tool's own tables (the tool pins what it renders in
+``homelab.core.render.versions``; a test checks every pin is here, so a pin upstream does not
+have fails there and in the simulated lab, as it would on a real one). Sources are the
+project's notes on upstream (``k8s-bootstrap/FACTS.md``, ``UPGRADES.md``, ``schemas/SOURCE.md``):
+
+- pkgs.k8s.io has one apt repository per minor; it carries kubelet/kubeadm/kubectl
+  ``1.M.0-1.1`` to ``1.M.P-1.1`` (P the last patch released: 1.28.15, 1.29.15, 1.30.14),
+  cri-tools ``1.M.0-1.1`` and kubernetes-cni. kubeadm 1.28-1.30 read only the
+  ``kubeadm.k8s.io/v1beta3`` config API (v1beta4 came in 1.31); their images are pause 3.9
+  and CoreDNS v1.11.1.
+- Calico v3.28.5's ``tigera-operator.yaml`` deploys ``quay.io/tigera/operator:v1.34.13``;
+  Calico tests v3.28 on Kubernetes 1.27-1.30.
+- MetalLB v0.14.9 (``config/manifests/metallb-native.yaml``, images
+  ``quay.io/metallb/{controller,speaker}``); kube-vip images ``ghcr.io/kube-vip/kube-vip``
+  tags v0.8.9, v0.8.10, v0.9.2.
+
+Only what the simulator models is listed: a release it has no model of is one it refuses
+(apt finds no such version, the manifest mirror has no such file, the kubelet cannot pull
+the image), which is what a real guest does with a release that does not exist.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class KubernetesMinor:
+    """One minor of Kubernetes as pkgs.k8s.io and its kubeadm ship it."""
+
+    minor: str  # "1.29"
+    last_patch: int  # the newest patch release on pkgs.k8s.io
+    kubeadm_apis: tuple[str, ...]  # the config APIs this kubeadm reads
+    pause_image: str
+    coredns_image: str
+    cri_tools: str
+    kubernetes_cni: str
+    package_revision: str = "1.1"
+
+    def patches(self) -> list[str]:
+        """Every ``1.M.P`` released, oldest first."""
+        return [f"{self.minor}.{p}" for p in range(self.last_patch + 1)]
+
+    def package_versions(self) -> list[str]:
+        """The deb versions of kubelet/kubeadm/kubectl in this minor's repository."""
+        return [f"{v}-{self.package_revision}" for v in self.patches()]
+
+
+@dataclass(frozen=True)
+class CalicoRelease:
+    version: str  # the Calico tag, e.g. "v3.28.5"
+    operator: str  # the tigera operator image tag its tigera-operator.yaml deploys
+    kubernetes: tuple[str, ...]  # the minors Calico tests this release on
+
+
+_V1BETA3 = ("kubeadm.k8s.io/v1beta3",)
+_PAUSE_39 = "registry.k8s.io/pause:3.9"
+_COREDNS_1111 = "registry.k8s.io/coredns/coredns:v1.11.1"
+
+KUBERNETES: dict[str, KubernetesMinor] = {
+    m.minor: m
+    for m in (
+        KubernetesMinor("1.28", 15, _V1BETA3, _PAUSE_39, _COREDNS_1111, "1.28.0", "1.3.0"),
+        KubernetesMinor("1.29", 15, _V1BETA3, _PAUSE_39, _COREDNS_1111, "1.29.0", "1.3.0"),
+        KubernetesMinor("1.30", 14, _V1BETA3, _PAUSE_39, _COREDNS_1111, "1.30.0", "1.4.0"),
+    )
+}
+
+CALICO: dict[str, CalicoRelease] = {
+    r.version: r for r in (CalicoRelease("v3.28.5", "v1.34.13", ("1.27", "1.28", "1.29", "1.30")),)
+}
+
+METALLB: tuple[str, ...] = ("v0.14.9",)
+
+KUBE_VIP: tuple[str, ...] = ("v0.8.9", "v0.8.10", "v0.9.2")
+
+# Ubuntu 24.04 (noble) archive: package -> the version apt installs
+UBUNTU_ARCHIVE: dict[str, str] = {
+    "apt-transport-https": "2.7.14build2",
+    "ca-certificates": "20240203",
+    "conntrack": "1:1.4.8-1ubuntu1",
+    "containerd": "1.7.24-0ubuntu1~24.04.2",
+    "curl": "8.5.0-2ubuntu10.6",
+    "ebtables": "2.0.11-6build1",
+    "ethtool": "1:6.7-1build1",
+    "gnupg": "2.4.4-2ubuntu17.2",
+    "gpg": "2.4.4-2ubuntu17.2",
+    "ipvsadm": "1:1.31-1build3",
+    "jq": "1.7.1-3build1",
+    "nfs-common": "1:2.6.4-3ubuntu5.1",
+    "open-iscsi": "2.1.9-3ubuntu5.4",
+    "qemu-guest-agent": "1:8.2.2+ds-0ubuntu1.7",
+    "socat": "1.8.0.0-4build3",
+}
+
+
+def calico_for_operator(operator: str) -> CalicoRelease | None:
+    """The Calico release whose manifest deploys this tigera operator tag, if any."""
+    return next((r for r in CALICO.values() if r.operator == operator), None)
+
+
+def kubernetes_minor(version: str) -> KubernetesMinor | None:
+    """The minor of ``1.M.P`` or ``v1.M.P``, if the simulated world has it."""
+    return KUBERNETES.get(".".join(version.lstrip("v").split(".")[:2]))
+
+
+def kubeadm_apis(kubeadm_version: str) -> tuple[str, ...]:
+    """The config APIs of the kubeadm ``1.M.P`` (none if the minor is unknown)."""
+    known = kubernetes_minor(kubeadm_version)
+    return known.kubeadm_apis if known else ()
+
+
+def _registry() -> dict[str, frozenset[str]]:
+    k8s = [p for m in KUBERNETES.values() for p in m.patches()]
+    images: dict[str, set[str]] = {
+        "ghcr.io/kube-vip/kube-vip": set(KUBE_VIP),
+        "quay.io/tigera/operator": {r.operator for r in CALICO.values()},
+        "quay.io/metallb/controller": set(METALLB),
+        "quay.io/metallb/speaker": set(METALLB),
+    }
+    for component in ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kube-proxy"):
+        images[f"registry.k8s.io/{component}"] = {f"v{p}" for p in k8s}
+    for m in KUBERNETES.values():
+        for image in (m.pause_image, m.coredns_image):
+            repository, _, tag = image.rpartition(":")
+            images.setdefault(repository, set()).add(tag)
+    return {repository: frozenset(tags) for repository, tags in images.items()}
+
+
+REGISTRY = _registry()
+
+
+def pullable(image: str) -> bool:
+    """Whether a container runtime can pull ``image``: False for a tag the world does not have
+    in a repository listed here; True for repositories the simulator does not model (the
+    workloads a test applies)."""
+    repository, sep, tag = image.rpartition(":")
+    if not sep or "/" in tag:  # no tag: the runtime pulls ":latest"
+        repository, tag = image, "latest"
+    tags = REGISTRY.get(repository)
+    return tags is None or tag in tags
+
+
+def pull_error(image: str) -> str:
+    """containerd's error for an image whose tag the registry does not have."""
+    return (
+        f'failed to pull and unpack image "{image}": failed to resolve reference "{image}": '
+        f"{image}: not found"
+    )

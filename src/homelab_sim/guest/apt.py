@@ -1,0 +1,194 @@
+"""apt on a simulated guest: the Ubuntu 24.04 archive, pkgs.k8s.io (one repository per minor).
+
+``apt-get update`` reads ``/etc/apt/sources.list.d/*.list`` and keeps the repositories it
+could fetch and verify (the ``signed-by`` keyring must hold the repository's key, as the
+``curl ... | gpg --dearmor`` step writes it); ``apt-get install`` finds packages only in those,
+with exactly apt's messages: ``E: Unable to locate package kubelet``, ``E: Version
+'1.29.15-1.1' for 'kubelet' was not found``, and refuses to move a held package.
+
+pkgs.k8s.io carries, for minor 1.M, kubelet/kubeadm/kubectl ``1.M.0-1.1`` to ``1.M.P-1.1``
+(P the last patch released), cri-tools and kubernetes-cni; kubeadm depends on all of them.
+Which minors and patches exist, and the archive's packages, come from ``catalogue``.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+
+from homelab_sim.catalogue import KUBERNETES, UBUNTU_ARCHIVE
+from homelab_sim.guest.shell import Gen, Streams
+from homelab_sim.guest.system import GuestSystem
+
+ARCHIVE = "http://archive.ubuntu.com/ubuntu noble"
+K8S_REPO = re.compile(r"^https://pkgs\.k8s\.io/core:/stable:/v(\d+\.\d+)/deb/?$")
+K8S_KEY_ID = "234654DA9A296436"
+ARMORED_KEY = (
+    "-----BEGIN PGP PUBLIC KEY BLOCK-----\n\n"
+    "mQENBGMHoXcBCADukGOEQyleViOgtkMVa7hKifP6POCTh+98xNW4TfHK/nBJN2sm\n"
+    "(simulated pkgs.k8s.io signing key, id 234654DA9A296436)\n"
+    "-----END PGP PUBLIC KEY BLOCK-----\n"
+)
+UNITS = {"containerd": "containerd", "kubelet": "kubelet", "qemu-guest-agent": "qemu-guest-agent"}
+DEPENDS = {"kubeadm": ["kubelet", "kubectl", "kubernetes-cni", "cri-tools"]}
+SECONDS_PER_PACKAGE = 8.0
+UPDATE_SECONDS = 5.0
+
+
+def dearmor(armored: bytes) -> bytes | None:
+    """What ``gpg --dearmor`` writes for an armored key; None if the input holds none."""
+    text = armored.decode("utf-8", "replace")
+    if "-----BEGIN PGP PUBLIC KEY BLOCK-----" not in text:
+        return None
+    return b"\x99\x01\x0d" + text.encode()
+
+
+def repo_packages(repo: str) -> dict[str, list[str]]:
+    """Package -> versions available from ``repo`` (a sources.list URL or the archive)."""
+    if repo == ARCHIVE:
+        return {name: [version] for name, version in UBUNTU_ARCHIVE.items()}
+    match = K8S_REPO.match(repo)
+    known = KUBERNETES.get(match.group(1)) if match else None
+    if known is None:
+        return {}
+    patches = known.package_versions()
+    return {
+        "kubelet": patches,
+        "kubeadm": patches,
+        "kubectl": patches,
+        "cri-tools": [f"{known.cri_tools}-{known.package_revision}"],
+        "kubernetes-cni": [f"{known.kubernetes_cni}-{known.package_revision}"],
+    }
+
+
+def apt_get(system: GuestSystem, args: list[str], io: Streams) -> Gen:
+    words = _strip_options(args)
+    if not words:
+        io.err.write("E: Invalid operation\n")
+        return 100
+    verb, names = words[0], words[1:]
+    if verb == "update":
+        return (yield from update(system, io))
+    if verb == "install":
+        allow_held = "--allow-change-held-packages" in args
+        return (yield from install(system, names, io, allow_held=allow_held))
+    io.err.write(f"E: Invalid operation {verb} (the simulated apt-get knows update, install)\n")
+    return 100
+
+
+def _strip_options(args: list[str]) -> list[str]:
+    out, skip = [], False
+    for arg in args:
+        if skip:
+            skip = False
+        elif arg == "-o":
+            skip = True
+        elif not arg.startswith("-"):
+            out.append(arg)
+    return out
+
+
+def update(system: GuestSystem, io: Streams) -> Gen:
+    yield UPDATE_SECONDS
+    lists, status = [ARCHIVE], 0
+    io.out.write(f"Hit:1 {ARCHIVE} InRelease\n")
+    for repo, keyring in _configured_sources(system):
+        if not repo_packages(repo):
+            io.err.write(f"E: The repository '{repo} InRelease' does not have a Release file.\n")
+            status = 100
+        elif keyring is None or system.read(keyring) != dearmor(ARMORED_KEY.encode()):
+            io.err.write(
+                f"W: GPG error: {repo} InRelease: The following signatures couldn't be verified"
+                f" because the public key is not available: NO_PUBKEY {K8S_KEY_ID}\n"
+                f"E: The repository '{repo} InRelease' is not signed.\n"
+            )
+            status = 100
+        else:
+            io.out.write(f"Get:2 {repo} InRelease [1189 B]\n")
+            lists.append(repo)
+    system.apt_lists = lists
+    io.out.write("Reading package lists... Done\n")
+    return status
+
+
+def _configured_sources(system: GuestSystem) -> list[tuple[str, str | None]]:
+    """(repository URL, signed-by keyring) of every ``deb`` line in sources.list.d."""
+    out = []
+    for name in system.listdir("/etc/apt/sources.list.d"):
+        if not name.endswith(".list"):
+            continue
+        text = system.text(posixpath.join("/etc/apt/sources.list.d", name)) or ""
+        for line in text.splitlines():
+            match = re.match(r"^\s*deb\s+(\[[^\]]*\]\s+)?(\S+)", line)
+            if match is None:
+                continue
+            options = match.group(1) or ""
+            keyring = re.search(r"signed-by=(\S+?)[\s\]]", options + " ")
+            out.append((match.group(2), keyring.group(1) if keyring else None))
+    return out
+
+
+def install(system: GuestSystem, names: list[str], io: Streams, *, allow_held: bool) -> Gen:
+    wanted: dict[str, str | None] = {}
+    for spec in names:
+        name, _, version = spec.partition("=")
+        wanted[name] = version or None
+    for name in list(wanted):
+        for dep in DEPENDS.get(name, []):
+            wanted.setdefault(dep, None)
+    available = _available(system)
+    chosen: dict[str, str] = {}
+    for name, pinned in wanted.items():
+        versions = available.get(name)
+        if not versions:
+            io.err.write(f"E: Unable to locate package {name}\n")
+            return 100
+        if pinned is not None and pinned not in versions:
+            io.err.write(f"E: Version '{pinned}' for '{name}' was not found\n")
+            return 100
+        chosen[name] = pinned or versions[-1]
+    changed = {n: v for n, v in chosen.items() if system.installed.get(n) != v}
+    held = sorted(n for n in changed if n in system.held and n in system.installed)
+    if held and not allow_held:
+        io.err.write(
+            "E: Held packages were changed and -y was used without --allow-change-held-packages.\n"
+        )
+        return 100
+    yield SECONDS_PER_PACKAGE * len(changed)
+    for name, version in changed.items():
+        io.out.write(f"Setting up {name} ({version}) ...\n")
+        system.installed[name] = version
+        unit = UNITS.get(name)
+        if unit is not None and system.units.get(unit) != "masked":
+            system.units[unit] = "enabled"
+            system.active.add(unit)
+    return 0
+
+
+def _available(system: GuestSystem) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for repo in system.apt_lists:
+        for name, versions in repo_packages(repo).items():
+            out.setdefault(name, []).extend(versions)
+    return out
+
+
+def apt_mark(system: GuestSystem, args: list[str], io: Streams) -> Gen:
+    if not args or args[0] not in {"hold", "unhold", "showhold"}:
+        io.err.write("E: Invalid operation (the simulated apt-mark knows hold, unhold)\n")
+        return 100
+    yield 0.5
+    if args[0] == "showhold":
+        io.out.write("".join(f"{name}\n" for name in sorted(system.held)))
+        return 0
+    for name in args[1:]:
+        if name not in system.installed and name not in _available(system):
+            io.err.write(f"E: Unable to locate package {name}\n")
+            return 100
+        if args[0] == "hold":
+            system.held.add(name)
+            io.out.write(f"{name} set on hold.\n")
+        else:
+            system.held.discard(name)
+            io.out.write(f"Canceled hold on {name}.\n")
+    return 0

@@ -1,0 +1,213 @@
+"""``ClusterGuest``: the default guest model of the simulator (cloud-init and kubeadm).
+
+A VM that boots with a cidata seed gets a ``machine.Machine`` that carries out its user-data
+on the virtual clock; one without a seed boots as ``CidataGuest`` does. ``tick`` runs the
+machines in virtual-time order, ``report`` is ``GET /_sim/guests``, ``snapshot``/``restore``
+keep the clusters' records across restarts (each machine's own state is in ``vm.guest``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from homelab_sim.clock import VirtualClock
+from homelab_sim.guest import yamlio
+from homelab_sim.guest.clusters import ClusterBook
+from homelab_sim.guest.machine import Machine
+from homelab_sim.guest.model import BOOT_TO_AGENT, CidataGuest, GuestVm
+from homelab_sim.guest.seed import SeedFiles
+from homelab_sim.kube import KubeRegistry
+
+
+class ClusterGuest(CidataGuest):
+    """The default guest: a VM with a cidata seed carries out its user-data (cloud-init,
+    packages, runcmd, kubeadm) on the virtual clock; one without a seed boots as before.
+
+    Machines run in virtual-time order (``tick`` always advances the machine furthest
+    behind, up to ``now``), so what one guest sees of another is causally right. Clusters
+    created by ``kubeadm init`` go to ``kube`` (a ``homelab_sim.kube.KubeRegistry``); the
+    guests' own knowledge of them (CA, tokens, serving control planes) is ``book``.
+    """
+
+    def __init__(
+        self, kube: KubeRegistry | None = None, boot_to_agent: float = BOOT_TO_AGENT
+    ) -> None:
+        super().__init__(boot_to_agent)
+        self.book = ClusterBook(kube)
+        self.book.kube_vip_at = self._kube_vip_at
+        self.machines: dict[int, Machine] = {}
+        self.vms: dict[int, GuestVm] = {}
+
+    def on_boot(self, vm: GuestVm, seed: SeedFiles | None, clock: VirtualClock) -> None:
+        super().on_boot(vm, seed, clock)
+        self.vms[vm.vmid] = vm
+        for ip in _vm_ips(self, vm):
+            self.book.running_ips.add(ip)
+        if seed is None:
+            self.machines.pop(vm.vmid, None)
+            return
+        meta = _meta(seed.meta_data)
+        instance = str(meta.get("instance-id") or f"iid-{vm.vmid}")
+        saved = vm.guest.get("machine")
+        if saved and saved.get("instance_id") != instance:
+            saved = {"system": saved.get("system"), "instance_id": instance}
+        machine = Machine(
+            name=vm.name(),
+            book=self.book,
+            cpus=vm.vcpus(),
+            mem_mib=vm.memory_bytes() // 1024**2,
+            user_data=seed.user_data,
+            instance_id=instance,
+            start=clock.now(),
+            saved=_rebooted(saved, clock.now()) if saved else None,
+        )
+        if saved:
+            reboot_system(machine, _vm_ips(self, vm))
+        self.machines[vm.vmid] = machine
+        self._save(vm.vmid)
+
+    def on_stop(self, vm: GuestVm) -> None:
+        super().on_stop(vm)
+        machine = self.machines.pop(vm.vmid, None)
+        for ip in _vm_ips(self, vm):
+            self.book.running_ips.discard(ip)
+            for record in self.book.records.values():
+                if ip in record.api_ips:
+                    record.api_ips.remove(ip)
+                    record.stopped_api_ips.append(ip)
+        if machine is not None:
+            machine.system.swap_on = machine.system.fstab_has_swap()
+            machine.system.active.clear()
+            vm.guest["machine"] = machine.to_dict()
+
+    def tick(self, now: float) -> bool:
+        """Advance every running machine up to ``now``; True if any of them moved."""
+        moved: set[int] = set()
+        while True:
+            runnable = [
+                (m.time, vmid, m)
+                for vmid, m in self.machines.items()
+                if m.runnable() and m.time <= now
+            ]
+            if not runnable:
+                break
+            _, vmid, machine = min(runnable, key=lambda item: (item[0], item[1]))
+            machine.advance()
+            moved.add(vmid)
+        return bool(moved)
+
+    def report(self, vms: Sequence[GuestVm], log_lines: int = 40) -> dict[str, Any]:
+        """Per VM (by name): cloud-init and kubeadm phases, last error, recent log lines.
+
+        Templates and VMs that never booted are left out."""
+        out: dict[str, Any] = {}
+        for vm in sorted(vms, key=lambda v: v.vmid):
+            vmid = vm.vmid
+            if vm.is_template() or (vmid not in self.vms and "machine" not in vm.guest):
+                continue
+            machine = self.machines.get(vmid) if self.vms.get(vmid) is vm else None
+            entry: dict[str, Any] = {"vmid": vmid, "status": vm.status}
+            if machine is not None:
+                entry.update(machine.report(log_lines=log_lines))
+            elif "machine" in vm.guest:
+                saved = vm.guest["machine"]
+                entry.update(
+                    {
+                        "cloud_init": saved.get("cloud_init"),
+                        "kubeadm": saved.get("kubeadm"),
+                        "last_error": saved.get("last_error"),
+                        "log": list(saved.get("log", []))[-log_lines:] if log_lines else [],
+                    }
+                )
+            else:
+                entry.update({"cloud_init": None, "kubeadm": None, "last_error": None, "log": []})
+            out[vm.name()] = entry
+        return out
+
+    def snapshot(self) -> dict[str, Any]:
+        """The clusters' records; each running machine is saved into its ``vm.guest``."""
+        for vmid in self.machines:
+            self._save(vmid)
+        return {"clusters": self.book.to_dict()}
+
+    def restore(self, data: dict[str, Any], vms: Sequence[GuestVm], clock: VirtualClock) -> None:
+        """After a simulator restart: the clusters' records, the machines of running VMs."""
+        self.book.load(data.get("clusters") or {})
+        for vm in vms:
+            self.vms[vm.vmid] = vm
+            if vm.status != "running":
+                continue
+            for ip in _vm_ips(self, vm):
+                self.book.running_ips.add(ip)
+            saved = vm.guest.get("machine")
+            if saved is None or vm.seed is None:
+                continue
+            self.machines[vm.vmid] = Machine(
+                name=vm.name(),
+                book=self.book,
+                cpus=vm.vcpus(),
+                mem_mib=vm.memory_bytes() // 1024**2,
+                user_data=vm.seed.user_data,
+                instance_id=str(saved.get("instance_id")),
+                start=clock.now(),
+                saved=saved,
+            )
+
+    def _save(self, vmid: int) -> None:
+        vm, machine = self.vms.get(vmid), self.machines.get(vmid)
+        if vm is not None and machine is not None:
+            vm.guest["machine"] = machine.to_dict()
+
+    def _kube_vip_at(self, ip: str) -> tuple[str, str] | None:
+        for vmid, machine in self.machines.items():
+            vm = self.vms.get(vmid)
+            if vm is not None and ip in _vm_ips(self, vm):
+                return machine.kube_vip()
+        return None
+
+
+def _meta(text: str) -> dict[str, Any]:
+    try:
+        doc = yamlio.load(text)
+    except yamlio.YAMLError:
+        return {}
+    return doc if isinstance(doc, dict) else {}
+
+
+def _vm_ips(guest: CidataGuest, vm: GuestVm) -> list[str]:
+    out = []
+    for iface in guest.agent_interfaces(vm):
+        for addr in iface["ip-addresses"]:
+            if addr["ip-address-type"] == "ipv4" and not addr["ip-address"].startswith("127."):
+                out.append(str(addr["ip-address"]))
+    return out
+
+
+def _rebooted(saved: dict[str, Any], now: float) -> dict[str, Any]:
+    """A saved machine booting again: its clock restarts at boot; a finished run stays done."""
+    out = dict(saved)
+    out["time"] = now + 8.0
+    return out
+
+
+def reboot_system(machine: Machine, ips: list[str]) -> None:
+    """What a reboot does to a configured node: modules-load.d, sysctl.d, fstab swap, units."""
+    system = machine.system
+    for name in system.listdir("/etc/modules-load.d"):
+        for line in (system.text(f"/etc/modules-load.d/{name}") or "").splitlines():
+            if line.strip() and not line.startswith("#"):
+                system.modules.add(line.strip())
+    for name in sorted(system.listdir("/etc/sysctl.d")):
+        for line in (system.text(f"/etc/sysctl.d/{name}") or "").splitlines():
+            key, sep, value = line.partition("=")
+            if sep and not line.lstrip().startswith("#"):
+                system.set_sysctl(key.strip(), value.strip())
+    system.swap_on = system.fstab_has_swap() and system.units.get("swap.target") != "masked"
+    system.active = {unit for unit, state in system.units.items() if state == "enabled"}
+    for record in machine.book.records.values():
+        for ip in [ip for ip in record.stopped_api_ips if ip in ips]:
+            if system.exists("/etc/kubernetes/manifests/kube-apiserver.yaml"):
+                record.stopped_api_ips.remove(ip)
+                if ip not in record.api_ips:
+                    record.api_ips.append(ip)

@@ -1,0 +1,334 @@
+"""The external commands a simulated guest can run, each modelled on its real behaviour.
+
+``CommandTable(host)`` maps a command name to a generator function ``(args, streams, stdin)``
+(see ``shell.Command``). The set is what a kubeadm node's first boot runs: modprobe, sysctl,
+swapoff/swapon, the file commands of ``files`` (sed -i, install, mkdir, rm, cp, chmod, cat,
+touch), systemctl, curl, gpg, apt-get, apt-mark, kubeadm and kubectl. A command the table
+does not know is not run: the shell answers ``not found`` (status 127), so a renderer
+emitting something the model does not implement fails visibly instead of passing silently.
+
+Network access goes through ``Host.probe_api`` (the Kubernetes API endpoints the simulator
+knows) and the pkgs.k8s.io key URL; any other URL does not resolve, as in an offline lab.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Callable
+from typing import Protocol
+from urllib.parse import urlsplit
+
+from homelab_sim.guest import apt
+from homelab_sim.guest.files import FileCommands
+from homelab_sim.guest.shell import Command, Gen, Streams
+from homelab_sim.guest.system import GuestSystem
+
+KERNEL = "6.8.0-45-generic"
+MODULES = {
+    "8021q",
+    "br_netfilter",
+    "dm_thin_pool",
+    "ip_vs",
+    "ip_vs_rr",
+    "ip_vs_sh",
+    "ip_vs_wrr",
+    "iscsi_tcp",
+    "nf_conntrack",
+    "overlay",
+    "rbd",
+    "wireguard",
+}
+STATIC_UNITS = {"ssh", "swap.target", "systemd-resolved", "cloud-init"}
+
+
+class Host(Protocol):
+    """What commands need from the machine they run on."""
+
+    system: GuestSystem
+
+    def probe_api(self, host: str, port: int, path: str, ca_pem: str | None) -> tuple[int, str]:
+        """(curl exit status, curl's error line or "") for an HTTPS GET of a cluster API."""
+
+    def kubeadm(self, args: list[str], io: Streams) -> Gen:
+        """Run ``kubeadm ARGS``."""
+
+    def static_pod(self, path: str) -> None:
+        """A file was written under /etc/kubernetes/manifests (the kubelet watches it)."""
+
+
+class CommandTable(FileCommands):
+    def __init__(self, host: Host) -> None:
+        super().__init__(host.system)
+        self.host = host
+        self._table: dict[str, Callable[[list[str], Streams, bytes], Gen]] = {
+            "modprobe": self.modprobe,
+            "sysctl": self.sysctl,
+            "swapoff": self.swapoff,
+            "swapon": self.swapon,
+            "sed": self.sed,
+            "systemctl": self.systemctl,
+            "install": self.install,
+            "mkdir": self.mkdir,
+            "rm": self.rm,
+            "cp": self.cp,
+            "chmod": self.chmod,
+            "cat": self.cat,
+            "touch": self.touch,
+            "curl": self.curl,
+            "gpg": self.gpg,
+            "apt-get": self.apt_get,
+            "apt-mark": self.apt_mark,
+            "kubeadm": self.kubeadm,
+            "kubectl": self.kubectl,
+        }
+
+    def manifest_written(self, path: str) -> None:
+        self.host.static_pod(path)
+
+    def lookup(self, name: str) -> Command | None:
+        return self._table.get(posixpath.basename(name))
+
+    def write_file(self, path: str, text: str, append: bool) -> bool:
+        old = (self.system.read(path) or b"") if append else b""
+        self.system.write(path, old + text.encode())
+        return True
+
+    # ------------------------------------------------------------------ kernel
+
+    def modprobe(self, args: list[str], io: Streams, stdin: bytes) -> Gen:
+        yield 0.2
+        for name in (a for a in args if not a.startswith("-")):
+            if name not in MODULES:
+                io.err.write(
+                    f"modprobe: FATAL: Module {name} not found in directory /lib/modules/{KERNEL}\n"
+                )
+                return 1
+            self.system.modules.add(name)
+        return 0
+
+    def sysctl(self, args: list[str], io: Streams, stdin: bytes) -> Gen:
+        yield 0.2
+        if args[:1] == ["--system"]:
+            names = sorted(self.system.listdir("/etc/sysctl.d"))
+            files = [f"/etc/sysctl.d/{n}" for n in names if n.endswith(".conf")]
+            return self._sysctl_files([*files, "/etc/sysctl.conf"], io)
+        if args[:1] == ["-p"]:
+            return self._sysctl_files(args[1:] or ["/etc/sysctl.conf"], io)
+        status = 0
+        for arg in (a for a in args if a != "-w"):
+            key, sep, value = arg.partition("=")
+            if sep and not self.system.set_sysctl(key.strip(), value.strip()):
+                io.err.write(
+                    f"sysctl: cannot stat /proc/sys/{key.replace('.', '/')}: No such file\n"
+                )
+                status = 255
+            elif not sep:
+                current = self.system.proc_sys(key)
+                if current is None:
+                    io.err.write(f"sysctl: cannot stat /proc/sys/{key.replace('.', '/')}\n")
+                    status = 255
+                else:
+                    io.out.write(f"{key} = {current}\n")
+        return status
+
+    def _sysctl_files(self, paths: list[str], io: Streams) -> int:
+        status = 0
+        for path in paths:
+            text = self.system.text(path)
+            if text is None:
+                continue
+            io.out.write(f"* Applying {path} ...\n")
+            for line in text.splitlines():
+                line = line.strip()
+                if not line or line.startswith(("#", ";")) or "=" not in line:
+                    continue
+                key, _, value = (part.strip() for part in line.partition("="))
+                if not self.system.set_sysctl(key, value):
+                    proc = "/proc/sys/" + key.replace(".", "/")
+                    io.err.write(f"sysctl: cannot stat {proc}: No such file or directory\n")
+                    status = 255
+                else:
+                    io.out.write(f"{key} = {value}\n")
+        return status
+
+    def swapoff(self, args: list[str], io: Streams, stdin: bytes) -> Gen:
+        yield 0.5
+        self.system.swap_on = False
+        return 0
+
+    def swapon(self, args: list[str], io: Streams, stdin: bytes) -> Gen:
+        yield 0.5
+        self.system.swap_on = self.system.fstab_has_swap()
+        return 0
+
+    # ------------------------------------------------------------------ services
+
+    def systemctl(self, args: list[str], io: Streams, stdin: bytes) -> Gen:
+        yield 0.5
+        now = "--now" in args
+        words = [a for a in args if not a.startswith("-")]
+        if not words:
+            io.err.write("systemctl: missing verb\n")
+            return 1
+        verb, units = words[0], [u.removesuffix(".service") for u in words[1:]]
+        if verb == "daemon-reload":
+            return 0
+        for unit in units:
+            status = yield from self._unit(verb, unit, now, io)
+            if status:
+                return status
+        return 0
+
+    def _unit(self, verb: str, unit: str, now: bool, io: Streams) -> Gen:
+        known = unit in self.system.units or unit in STATIC_UNITS
+        if verb == "mask":
+            self.system.units[unit] = "masked"
+            self.system.active.discard(unit)
+            io.err.write(f"Created symlink /etc/systemd/system/{_unit_file(unit)} -> /dev/null.\n")
+            return 0
+        if not known:
+            what = "enable unit" if verb in {"enable", "disable"} else f"{verb} {_unit_file(unit)}"
+            tail = f"Unit file {_unit_file(unit)} does not exist."
+            if verb not in {"enable", "disable"}:
+                tail = f"Unit {_unit_file(unit)} not found."
+            io.err.write(f"Failed to {what}: {tail}\n")
+            return 1 if verb in {"enable", "disable"} else 5
+        if self.system.units.get(unit) == "masked" and verb in {"enable", "start", "restart"}:
+            io.err.write(
+                f"Failed to {verb} {_unit_file(unit)}: Unit {_unit_file(unit)} is masked.\n"
+            )
+            return 1
+        if verb in {"enable", "disable"}:
+            self.system.units[unit] = "enabled" if verb == "enable" else "disabled"
+            if now:
+                verb = "start" if verb == "enable" else "stop"
+        if verb in {"start", "restart", "reload"}:
+            yield 1.0
+            self.system.active.add(unit)
+        elif verb == "stop":
+            self.system.active.discard(unit)
+        elif verb == "is-active":
+            active = unit in self.system.active
+            io.out.write("active\n" if active else "inactive\n")
+            return 0 if active else 3
+        elif verb not in {"enable", "disable", "status"}:
+            io.err.write(f"systemctl: unsupported verb {verb} in the simulated guest\n")
+            return 1
+        return 0
+
+    # ------------------------------------------------------------------ network
+
+    def curl(self, args: list[str], io: Streams, stdin: bytes) -> Gen:
+        opts = _curl_options(args)
+        url = opts.get("url")
+        if url is None:
+            io.err.write("curl: no URL specified\n")
+            return 2
+        parts = urlsplit(url)
+        host, port = parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)
+        if host == "pkgs.k8s.io" and parts.path.endswith("/deb/Release.key"):
+            yield 1.0
+            if apt.K8S_REPO.match(url.removesuffix("Release.key")) is None:
+                io.err.write("curl: (22) The requested URL returned error: 404\n")
+                return 22
+            io.out.write(apt.ARMORED_KEY)
+            return 0
+        ca_pem = None
+        if "cacert" in opts:
+            ca_pem = self.system.text(opts["cacert"])
+            if ca_pem is None:
+                io.err.write(f"curl: (77) error setting certificate file: {opts['cacert']}\n")
+                return 77
+        elif "insecure" not in opts:
+            ca_pem = ""  # the system trust store: no lab CA in it
+        status, message = self.host.probe_api(host, port, parts.path, ca_pem)
+        if status == 28:
+            yield float(opts.get("max-time", "60"))
+        else:
+            yield 0.1
+        if status:
+            if "silent" not in opts or "show-error" in opts:
+                io.err.write(message + "\n")
+            return status
+        if "output" not in opts:
+            io.out.write("ok")
+        return 0
+
+    def gpg(self, args: list[str], io: Streams, stdin: bytes) -> Gen:
+        yield 0.2
+        if "--dearmor" not in args:
+            io.err.write("gpg: the simulated guest's gpg only does --dearmor\n")
+            return 2
+        data = apt.dearmor(stdin)
+        if data is None:
+            io.err.write("gpg: no valid OpenPGP data found.\n")
+            return 2
+        if "-o" in args:
+            target = args[args.index("-o") + 1]
+            if self.system.exists(target) and "--yes" not in args:
+                io.err.write(f"File '{target}' exists. Overwrite? (y/N) gpg: canceled\n")
+                return 2
+            if not self.system.is_dir(posixpath.dirname(target)):
+                io.err.write(f"gpg: can't create '{target}': No such file or directory\n")
+                return 2
+            self.system.write(target, data)
+        else:
+            io.out.write(data.decode("latin-1"))
+        return 0
+
+    # ------------------------------------------------------------------ packages, kubernetes
+
+    def apt_get(self, args: list[str], io: Streams, stdin: bytes) -> Gen:
+        return (yield from apt.apt_get(self.system, args, io))
+
+    def apt_mark(self, args: list[str], io: Streams, stdin: bytes) -> Gen:
+        return (yield from apt.apt_mark(self.system, args, io))
+
+    def kubeadm(self, args: list[str], io: Streams, stdin: bytes) -> Gen:
+        if "kubeadm" not in self.system.installed:
+            io.err.write("sh: 1: kubeadm: not found\n")
+            return 127
+        return (yield from self.host.kubeadm(args, io))
+
+    def kubectl(self, args: list[str], io: Streams, stdin: bytes) -> Gen:
+        yield 0.2
+        version = self.system.installed.get("kubectl")
+        if version is None:
+            io.err.write("sh: 1: kubectl: not found\n")
+            return 127
+        if args[:2] == ["version", "--client"]:
+            io.out.write(f"Client Version: v{version.split('-')[0]}\n")
+            return 0
+        io.err.write(
+            "error: the simulated guest's kubectl runs only 'version --client'; "
+            "talk to the simulated API server from the host instead\n"
+        )
+        return 1
+
+
+def _unit_file(unit: str) -> str:
+    return unit if "." in unit else f"{unit}.service"
+
+
+def _curl_options(args: list[str]) -> dict[str, str]:
+    opts: dict[str, str] = {}
+    with_value = {
+        "--max-time": "max-time",
+        "--cacert": "cacert",
+        "-o": "output",
+        "--retry": "retry",
+    }
+    flags = {"f": "fail", "s": "silent", "S": "show-error", "L": "location", "k": "insecure"}
+    rest = iter(args)
+    for arg in rest:
+        if arg in with_value:
+            opts[with_value[arg]] = next(rest, "")
+        elif arg == "--insecure":
+            opts["insecure"] = ""
+        elif arg.startswith("-") and not arg.startswith("--"):
+            for letter in arg[1:]:
+                if letter in flags:
+                    opts[flags[letter]] = ""
+        elif not arg.startswith("-"):
+            opts["url"] = arg
+    return opts

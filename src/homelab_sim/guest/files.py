@@ -1,0 +1,192 @@
+"""File commands of a simulated guest: sed -i, install, mkdir, rm, cp, chmod, cat, touch.
+
+``FileCommands`` implements them over a ``GuestSystem`` with coreutils' messages (``cannot
+stat 'x': No such file or directory``...). ``sed`` knows the ``s/regex/replacement/flags``
+command with POSIX classes (``[[:space:]]``), which is what first-boot scripts use; any other
+sed program is refused with a clear message, not ignored.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+
+from homelab_sim.guest.shell import Gen, Streams
+from homelab_sim.guest.system import GuestSystem
+
+
+class FileCommands:
+    def __init__(self, system: GuestSystem) -> None:
+        self.system = system
+
+    def manifest_written(self, path: str) -> None:
+        """A file landed in /etc/kubernetes/manifests (the kubelet watches that directory)."""
+
+    def sed(self, args: list[str], io: Streams, stdin: bytes) -> Gen:
+        yield 0.05
+        in_place, scripts, files = False, [], []
+        rest = iter(args)
+        for arg in rest:
+            if arg == "-i":
+                in_place = True
+            elif arg in {"-E", "-r"}:
+                continue
+            elif arg == "-e":
+                scripts.append(next(rest, ""))
+            elif arg.startswith("-"):
+                io.err.write(f"sed: unsupported option {arg} in the simulated guest\n")
+                return 1
+            else:
+                files.append(arg)
+        if not scripts and files:
+            scripts.append(files.pop(0))
+        try:
+            edits = [_sed_substitution(script) for script in scripts]
+        except ValueError as exc:
+            io.err.write(f"sed: -e expression #1, char 1: {exc}\n")
+            return 1
+        for path in files:
+            text = self.system.text(path)
+            if text is None:
+                io.err.write(f"sed: can't read {path}: No such file or directory\n")
+                return 2
+            lines = [_apply(edits, line) for line in text.split("\n")]
+            if in_place:
+                entry = self.system.files[posixpath.normpath(path)]
+                entry.content = "\n".join(lines).encode()
+            else:
+                io.out.write("\n".join(lines))
+        return 0
+
+    def install(self, args: list[str], io: Streams, stdin: bytes) -> Gen:
+        yield 0.05
+        mode, directory, parents, paths = 0o755, False, False, []
+        rest = iter(args)
+        for arg in rest:
+            if arg == "-d":
+                directory = True
+            elif arg == "-D":
+                parents = True
+            elif arg == "-m":
+                mode = int(next(rest, "755"), 8)
+            elif arg in {"-o", "-g"}:
+                next(rest, None)
+            else:
+                paths.append(arg)
+        if directory:
+            for path in paths:
+                self.system.mkdirs(path)
+            return 0
+        if len(paths) != 2:
+            io.err.write("install: missing destination file operand\n")
+            return 1
+        src, dst = paths
+        data = self.system.read(src)
+        if data is None:
+            io.err.write(f"install: cannot stat '{src}': No such file or directory\n")
+            return 1
+        if not parents and not self.system.is_dir(posixpath.dirname(dst)):
+            io.err.write(
+                f"install: cannot create regular file '{dst}': No such file or directory\n"
+            )
+            return 1
+        self.system.write(dst, data, mode)
+        if posixpath.dirname(posixpath.normpath(dst)) == "/etc/kubernetes/manifests":
+            self.manifest_written(dst)
+        return 0
+
+    def mkdir(self, args: list[str], io: Streams, stdin: bytes) -> Gen:
+        yield 0.05
+        rest = iter(args)
+        parents = False
+        for arg in rest:
+            if arg == "-p":
+                parents = True
+            elif arg == "-m":
+                next(rest, None)
+            elif self.system.exists(arg) and not parents:
+                io.err.write(f"mkdir: cannot create directory '{arg}': File exists\n")
+                return 1
+            else:
+                self.system.mkdirs(arg)
+        return 0
+
+    def rm(self, args: list[str], io: Streams, stdin: bytes) -> Gen:
+        yield 0.05
+        force = any(a.startswith("-") and "f" in a for a in args)
+        for path in (a for a in args if not a.startswith("-")):
+            if not self.system.exists(path) and not force:
+                io.err.write(f"rm: cannot remove '{path}': No such file or directory\n")
+                return 1
+            self.system.remove_tree(path)
+        return 0
+
+    def cp(self, args: list[str], io: Streams, stdin: bytes) -> Gen:
+        yield 0.1
+        paths = [a for a in args if not a.startswith("-")]
+        if len(paths) != 2:
+            io.err.write("cp: missing destination file operand\n")
+            return 1
+        src, dst = paths
+        if not self.system.exists(src):
+            io.err.write(f"cp: cannot stat '{src}': No such file or directory\n")
+            return 1
+        if self.system.is_dir(dst):
+            dst = posixpath.join(dst, posixpath.basename(src.rstrip("/")))
+        self.system.copy_tree(src, dst)
+        return 0
+
+    def chmod(self, args: list[str], io: Streams, stdin: bytes) -> Gen:
+        yield 0.05
+        mode, *paths = args
+        for path in paths:
+            entry = self.system.files.get(posixpath.normpath(path))
+            if entry is None:
+                io.err.write(f"chmod: cannot access '{path}': No such file or directory\n")
+                return 1
+            entry.mode = int(mode, 8)
+        return 0
+
+    def cat(self, args: list[str], io: Streams, stdin: bytes) -> Gen:
+        yield 0.05
+        if not args:
+            io.out.write(stdin.decode("utf-8", "replace"))
+        for path in args:
+            text = self.system.text(path)
+            if text is None:
+                io.err.write(f"cat: {path}: No such file or directory\n")
+                return 1
+            io.out.write(text)
+        return 0
+
+    def touch(self, args: list[str], io: Streams, stdin: bytes) -> Gen:
+        yield 0.05
+        for path in args:
+            if self.system.read(path) is None:
+                self.system.write(path, b"")
+        return 0
+
+
+def _sed_substitution(script: str) -> tuple[re.Pattern[str], str, bool]:
+    if len(script) < 2 or script[0] != "s":
+        raise ValueError("unknown command (the simulated sed knows s///)")
+    delim = script[1]
+    pieces = re.split(rf"(?<!\\){re.escape(delim)}", script[2:])
+    if len(pieces) != 3:
+        raise ValueError(f"unterminated `s' command: {script}")
+    pattern, replacement, flags = pieces
+    for cls, py in {
+        "[[:space:]]": r"\s",
+        "[[:digit:]]": r"\d",
+        "[[:alpha:]]": "[A-Za-z]",
+        "[[:alnum:]]": "[A-Za-z0-9]",
+    }.items():
+        pattern = pattern.replace(cls, py)
+    replacement = replacement.replace("&", r"\g<0>")
+    return re.compile(pattern), replacement, "g" in flags
+
+
+def _apply(edits: list[tuple[re.Pattern[str], str, bool]], line: str) -> str:
+    for pattern, replacement, every in edits:
+        line = pattern.sub(replacement, line, count=0 if every else 1)
+    return line

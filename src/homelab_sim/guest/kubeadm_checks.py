@@ -1,0 +1,296 @@
+"""kubeadm's configuration and checks on a simulated guest: ``--config`` loading, preflight.
+
+What ``kubeadm init`` and ``kubeadm join`` (``kubeadm``, ``kubeadm_join``) both do before they
+change anything: read the config documents, in an API the installed kubeadm knows
+(``catalogue``), refuse flags that may not be mixed with ``--config``, run the preflight
+checks kubeadm runs (NumCPU, Mem, Swap, the bridge and forwarding sysctls, CRI, files already
+there, the kubelet's version skew), with kubeadm's ``[ERROR Name]`` messages and
+``ignorePreflightErrors``; plus the node registration shared by both, and whether the
+kube-vip static pod's image can be pulled.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from homelab_sim import catalogue
+from homelab_sim.guest import yamlio
+from homelab_sim.guest.clusters import ClusterBook, ClusterRecord
+from homelab_sim.guest.system import GuestSystem
+
+PKI = "/etc/kubernetes/pki"
+MANIFESTS = "/etc/kubernetes/manifests"
+KUBELET_CONF = "/etc/kubernetes/kubelet.conf"
+FLAGS_WITH_CONFIG = {"--ignore-preflight-errors", "--upload-certs", "--v", "--skip-phases"}
+
+
+class KubeadmFailure(Exception):
+    """kubeadm exits 1 with this message (printed as kubeadm prints it)."""
+
+
+class Node(Protocol):
+    """What kubeadm needs from the machine it runs on."""
+
+    system: GuestSystem
+    book: ClusterBook
+    cpus: int
+    mem_mib: int
+
+    def now(self) -> float: ...
+
+    def set_kubeadm(self, phase: str, *, error: str | None = None) -> None: ...
+
+    def registered(self, cluster: str, node: str) -> None:
+        """The kubelet registered ``node`` in ``cluster`` (static pods may now be mirrored)."""
+
+
+@dataclass
+class Config:
+    init: dict[str, Any] | None
+    cluster: dict[str, Any]
+    join: dict[str, Any] | None
+    kubelet: dict[str, Any]
+
+
+# ---------------------------------------------------------------------- configuration
+
+
+def load_config(node: Node, args: list[str]) -> Config:
+    if "--config" not in args or args.index("--config") + 1 >= len(args):
+        raise KubeadmFailure(
+            "the simulated kubeadm needs --config FILE (flags-only is not modelled)"
+        )
+    path = args[args.index("--config") + 1]
+    extra = [
+        a.split("=", 1)[0]
+        for a in args
+        if a.startswith("--") and a != "--config" and a.split("=", 1)[0] not in FLAGS_WITH_CONFIG
+    ]
+    if extra:
+        raise KubeadmFailure(f"can not mix '--config' with arguments {extra}")
+    text = node.system.text(path)
+    if text is None:
+        raise KubeadmFailure(
+            f'unable to read config from "{path}" : open {path}: no such file or directory'
+        )
+    try:
+        docs = [d for d in yamlio.load_all(text) if d]
+    except yamlio.YAMLError as exc:
+        raise KubeadmFailure(f"error converting YAML to JSON: {exc}") from exc
+    found: dict[str, dict[str, Any]] = {}
+    apis = catalogue.kubeadm_apis(package_version(node.system, "kubeadm"))
+    for doc in docs:
+        kind, api = str(doc.get("kind")), str(doc.get("apiVersion"))
+        if (
+            kind in {"InitConfiguration", "ClusterConfiguration", "JoinConfiguration"}
+            and api not in apis
+        ):
+            raise KubeadmFailure(f'no kind "{kind}" is registered for version "{api}"')
+        found[kind] = doc
+    return Config(
+        init=found.get("InitConfiguration"),
+        cluster=found.get("ClusterConfiguration", {}),
+        join=found.get("JoinConfiguration"),
+        kubelet=found.get("KubeletConfiguration", {}),
+    )
+
+
+def ignored(args: list[str]) -> set[str]:
+    out: set[str] = set()
+    for arg in args:
+        if arg.startswith("--ignore-preflight-errors="):
+            out.update(x.strip().lower() for x in arg.split("=", 1)[1].split(","))
+    return out
+
+
+def registration(doc: dict[str, Any] | None) -> dict[str, Any]:
+    return dict((doc or {}).get("nodeRegistration") or {})
+
+
+def package_version(system: GuestSystem, name: str) -> str:
+    """``1.29.15`` from the installed ``1.29.15-1.1``."""
+    return system.installed.get(name, "0.0.0").split("-", 1)[0]
+
+
+def minor(version: str) -> tuple[int, int]:
+    parts = version.lstrip("v").split(".")
+    try:
+        return int(parts[0]), int(parts[1])
+    except (IndexError, ValueError):
+        raise KubeadmFailure(f'couldn\'t parse Kubernetes version "{version}"') from None
+
+
+# ---------------------------------------------------------------------- preflight
+
+
+def preflight(node: Node, *, control_plane: bool, ignored: set[str], init: bool) -> None:
+    system = node.system
+    errors: list[tuple[str, str]] = []
+    if control_plane and node.cpus < 2:
+        errors.append(
+            ("NumCPU", f"the number of available CPUs {node.cpus} is less than the required 2")
+        )
+    if control_plane and node.mem_mib < 1700:
+        errors.append(
+            ("Mem", f"the system RAM ({node.mem_mib} MB) is less than the minimum 1700 MB")
+        )
+    if system.swap_on:
+        errors.append(("Swap", "running with swap on is not supported. Please disable swap"))
+    bridge = system.proc_sys("net.bridge.bridge-nf-call-iptables")
+    if bridge is None:
+        errors.append(
+            (
+                "FileContent--proc-sys-net-bridge-bridge-nf-call-iptables",
+                "/proc/sys/net/bridge/bridge-nf-call-iptables does not exist",
+            )
+        )
+    elif bridge != "1":
+        errors.append(
+            (
+                "FileContent--proc-sys-net-bridge-bridge-nf-call-iptables",
+                "/proc/sys/net/bridge/bridge-nf-call-iptables contents are not set to 1",
+            )
+        )
+    if system.proc_sys("net.ipv4.ip_forward") != "1":
+        errors.append(
+            (
+                "FileContent--proc-sys-net-ipv4-ip_forward",
+                "/proc/sys/net/ipv4/ip_forward contents are not set to 1",
+            )
+        )
+    errors += _cri_errors(system)
+    errors += _file_errors(system, control_plane=control_plane, init=init)
+    fatal = [
+        (name, text)
+        for name, text in errors
+        if name.lower() not in ignored and "all" not in ignored
+    ]
+    if fatal:
+        lines = "".join(f"\t[ERROR {name}]: {text}\n" for name, text in fatal)
+        raise KubeadmFailure(
+            "error execution phase preflight: [preflight] Some fatal errors occurred:\n"
+            + lines
+            + "[preflight] If you know what you are doing, you can make a check non-fatal with "
+            "`--ignore-preflight-errors=...`"
+        )
+
+
+def _cri_errors(system: GuestSystem) -> list[tuple[str, str]]:
+    config = system.text("/etc/containerd/config.toml") or ""
+    if "containerd" not in system.installed or "containerd" not in system.active:
+        return [
+            (
+                "CRI",
+                'container runtime is not running: output: time="" level=fatal msg="validate '
+                "service connection: validate CRI v1 runtime API for endpoint "
+                '\\"unix:///var/run/containerd/containerd.sock\\": rpc error: code = '
+                'Unavailable desc = connection error"',
+            )
+        ]
+    if 'disabled_plugins = ["cri"]' in config:
+        return [
+            (
+                "CRI",
+                "container runtime is not running: output: rpc error: code = Unimplemented "
+                "desc = unknown service runtime.v1.RuntimeService",
+            )
+        ]
+    return []
+
+
+def _file_errors(system: GuestSystem, *, control_plane: bool, init: bool) -> list[tuple[str, str]]:
+    errors = []
+    if system.exists(KUBELET_CONF):
+        errors.append(
+            ("FileAvailable--etc-kubernetes-kubelet.conf", f"{KUBELET_CONF} already exists")
+        )
+    if control_plane and not init and system.listdir(MANIFESTS):
+        errors.append(("DirAvailable--etc-kubernetes-manifests", f"{MANIFESTS} is not empty"))
+    if init and system.exists(f"{MANIFESTS}/kube-apiserver.yaml"):
+        errors.append(
+            (
+                "FileAvailable--etc-kubernetes-manifests-kube-apiserver.yaml",
+                f"{MANIFESTS}/kube-apiserver.yaml already exists",
+            )
+        )
+    if not control_plane and system.exists(f"{PKI}/ca.crt"):
+        errors.append(("FileAvailable--etc-kubernetes-pki-ca.crt", f"{PKI}/ca.crt already exists"))
+    return errors
+
+
+def kubelet_skew(system: GuestSystem, control_plane: str) -> None:
+    kubelet = package_version(system, "kubelet")
+    if "kubelet" not in system.installed:
+        raise KubeadmFailure(
+            "error execution phase preflight: [preflight] Some fatal errors occurred:\n"
+            "\t[ERROR FileExisting-kubelet]: kubelet not found in system path"
+        )
+    if minor(kubelet) > minor(control_plane) or (
+        minor(kubelet) == minor(control_plane)
+        and [int(x) for x in kubelet.split(".")]
+        > [int(x) for x in control_plane.lstrip("v").split(".")]
+    ):
+        raise KubeadmFailure(
+            "error execution phase preflight: [preflight] Some fatal errors occurred:\n"
+            "\t[ERROR KubeletVersion]: the kubelet version is higher than the control plane "
+            "version. This is not a supported version skew and may lead to a malfunctional "
+            f'cluster. Kubelet version: "{kubelet}" Control plane version: '
+            f'"{control_plane.lstrip("v")}"'
+        )
+
+
+def check_versions(system: GuestSystem, version: str) -> None:
+    if not version.startswith("v"):
+        raise KubeadmFailure(f'couldn\'t parse Kubernetes version "{version}"')
+    kubeadm = package_version(system, "kubeadm")
+    wanted, have = minor(version), minor(kubeadm)
+    if wanted > have:
+        raise KubeadmFailure(
+            f"this version of kubeadm only supports deploying clusters with the control plane "
+            f"version <= {have[0]}.{have[1]}.x. Current version: {version}"
+        )
+    if wanted < (have[0], have[1] - 1):
+        raise KubeadmFailure(
+            f"this version of kubeadm only supports deploying clusters with the control plane "
+            f"version >= {have[0]}.{have[1] - 1}.0. Current version: {version}"
+        )
+
+
+def node_ip(init_or_join: dict[str, Any] | None, reg: dict[str, Any]) -> str:
+    extra = reg.get("kubeletExtraArgs") or {}
+    if isinstance(extra, dict) and extra.get("node-ip"):
+        return str(extra["node-ip"])
+    doc = init_or_join or {}
+    local = doc.get("localAPIEndpoint") or (doc.get("controlPlane") or {}).get("localAPIEndpoint")
+    if local and local.get("advertiseAddress"):
+        return str(local["advertiseAddress"])
+    raise KubeadmFailure(
+        "the simulated kubeadm needs the node address: set kubeletExtraArgs.node-ip"
+    )
+
+
+def register(node: Node, record: ClusterRecord, name: str, ip: str, role: str) -> None:
+    cluster = node.book.cluster(record)
+    if cluster is None:
+        if node.book.backend is None:
+            return
+        raise KubeadmFailure(
+            f"error execution phase kubelet-start: the cluster {record.name} is gone"
+        )
+    version = "v" + package_version(node.system, "kubelet")
+    cluster.add_node(
+        name, ip=ip, role=role, kubelet_version=version, cpus=node.cpus, memory_mib=node.mem_mib
+    )
+    node.registered(record.name, name)
+
+
+def kube_vip_pull_error(system: GuestSystem) -> str | None:
+    """containerd's error if the kube-vip static pod's image cannot be pulled, else None."""
+    text = system.text(f"{MANIFESTS}/kube-vip.yaml")
+    try:
+        pod = yamlio.load(text or "") or {}
+        image = str(pod["spec"]["containers"][0]["image"])
+    except (KeyError, IndexError, TypeError, AttributeError, yamlio.YAMLError):
+        return None
+    return None if catalogue.pullable(image) else catalogue.pull_error(image)

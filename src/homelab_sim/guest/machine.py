@@ -1,0 +1,246 @@
+"""One booted guest carrying out its user-data on the virtual clock.
+
+A ``Machine`` owns a VM's ``GuestSystem``, its cloud-init progress (the step list of
+``cloudinit.program`` and the index of the next step), its kubeadm phase, last error and log.
+It runs as a generator of virtual seconds: ``advance()`` runs it up to its next pause and
+moves the machine's own time forward by the pause, so the scheduler (``model.ClusterGuest``)
+can always run the machine that is furthest behind, which keeps cause before effect between
+guests (a worker's curl sees the API exactly when the control plane's init brought it up).
+
+Everything a machine must remember is in ``to_dict()``, kept in the VM's ``vm.guest``; after a
+simulator restart a machine resumes at the start of the step it was in (the renderer's runcmd
+steps are written to be re-run: waits and reset-and-retry loops).
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Generator
+from typing import Any
+
+from homelab_sim.guest import cloudinit, kubeadm, yamlio
+from homelab_sim.guest.clusters import ClusterBook
+from homelab_sim.guest.commands import CommandTable
+from homelab_sim.guest.kubeadm_checks import kube_vip_pull_error
+from homelab_sim.guest.shell import Gen, Shell, Streams
+from homelab_sim.guest.system import GuestSystem
+
+LOG_KEEP = 400
+BOOT_TO_CLOUD_INIT = 8.0
+MANIFESTS = "/etc/kubernetes/manifests"
+KUBE_VIP_MANIFEST = f"{MANIFESTS}/kube-vip.yaml"
+KUBEADM_MANIFESTS = {
+    "kube-apiserver.yaml",
+    "kube-controller-manager.yaml",
+    "kube-scheduler.yaml",
+    "etcd.yaml",
+}
+
+
+class _LogSink:
+    def __init__(self, machine: Machine, prefix: str = "") -> None:
+        self.machine = machine
+        self.prefix = prefix
+        self.pending = ""
+
+    def write(self, text: str) -> None:
+        self.pending += text
+        *lines, self.pending = self.pending.split("\n")
+        for line in lines:
+            self.machine.log(self.prefix + line)
+
+
+class Machine:
+    def __init__(
+        self,
+        *,
+        name: str,
+        book: ClusterBook,
+        cpus: int,
+        mem_mib: int,
+        user_data: str,
+        instance_id: str,
+        start: float,
+        saved: dict[str, Any] | None = None,
+    ) -> None:
+        self.name = name
+        self.book = book
+        self.cpus = cpus
+        self.mem_mib = mem_mib
+        self.instance_id = instance_id
+        saved = saved or {}
+        self.system = (
+            GuestSystem.from_dict(saved["system"]) if "system" in saved else GuestSystem.stock()
+        )
+        self.lines: list[str] = list(saved.get("log", []))
+        fresh = {"status": "running", "stage": "boot", "module": None}
+        self.cloud_init: dict[str, Any] = dict(saved.get("cloud_init") or fresh)
+        self.kubeadm_state: dict[str, Any] = dict(
+            saved.get("kubeadm") or {"phase": None, "error": None, "failed_phase": None}
+        )
+        self.next_step = int(saved.get("next_step", 0))
+        self.time = float(saved.get("time", start + BOOT_TO_CLOUD_INIT))
+        self.last_error: str | None = saved.get("last_error")
+        self.membership: dict[str, str] = dict(saved.get("membership") or {})
+        self.table = CommandTable(self)
+        self.shell = Shell(self.table.lookup, self.table.write_file)
+        self.steps: list[cloudinit.Step] = []
+        self._run: Generator[float, None, None] | None = None
+        self._load(user_data)
+
+    # ------------------------------------------------------------------ program
+
+    def _load(self, user_data: str) -> None:
+        if self.cloud_init.get("status") in {"done", "error"}:
+            return
+        try:
+            config = cloudinit.parse_user_data(user_data)
+        except cloudinit.UserDataError as exc:
+            self.log(f"cloud-init: {exc}")
+            self.cloud_init = {"status": "error", "stage": "init", "module": "schema"}
+            self.last_error = str(exc)
+            return
+        skipped = cloudinit.unmodelled_keys(config)
+        if skipped and self.next_step == 0:
+            self.log("cloud-init (simulated): keys not modelled, skipped: " + ", ".join(skipped))
+        self.steps = cloudinit.program(config)
+        self._run = self._program()
+
+    def _program(self) -> Generator[float, None, None]:
+        status = 0
+        while self.next_step < len(self.steps):
+            step = self.steps[self.next_step]
+            if step.label:
+                self.log(f"+ {step.label}")
+            status = yield from step.run(self)
+            if status:
+                what = f"{step.module}: {step.label or step.module} (exit {status})"
+                self.log(f"cloud-init: {what}")
+                self.last_error = (
+                    self.last_error or f"{step.module} failed with exit status {status}"
+                )
+                self.cloud_init["failed"] = [*self.cloud_init.get("failed", []), what]
+            self.next_step += 1
+        failed = bool(self.cloud_init.get("failed"))
+        self.cloud_init["status"] = "error" if failed or status else "done"
+        self.log(f"Cloud-init v. 24.1.3 finished: status {self.cloud_init['status']}")
+
+    def runnable(self) -> bool:
+        return self._run is not None
+
+    def advance(self) -> None:
+        """Run to the next pause; the machine's clock moves by the pause."""
+        if self._run is None:
+            return
+        try:
+            self.time += max(0.0, next(self._run))
+        except StopIteration:
+            self._run = None
+
+    # ------------------------------------------------------------------ for the steps
+
+    def now(self) -> float:
+        return self.time
+
+    def log(self, line: str) -> None:
+        self.lines.append(line)
+        if len(self.lines) > LOG_KEEP:
+            del self.lines[: len(self.lines) - LOG_KEEP]
+
+    def streams(self) -> Streams:
+        return Streams(_LogSink(self), _LogSink(self))
+
+    def set_cloud_init(self, stage: str, module: str) -> None:
+        self.cloud_init.update({"stage": stage, "module": module})
+
+    def set_kubeadm(self, phase: str, *, error: str | None = None) -> None:
+        """Record kubeadm's phase; a failure (``error``) is kept until a run ends in "done"."""
+        state = self.kubeadm_state
+        history = [*state.get("history", []), [round(self.time, 3), phase]][-60:]
+        if error is not None:
+            state.update(failed_phase=phase, error=error)
+            self.last_error = error
+        else:
+            self.log(f"[kubeadm] {phase}")
+            state["phase"] = phase
+        if phase == "done":
+            state.update(failed_phase=None, error=None)
+            self.last_error = None
+        state["history"] = history
+
+    def registered(self, cluster: str, node: str) -> None:
+        self.membership = {"cluster": cluster, "node": node}
+        for name in self.system.listdir(MANIFESTS):
+            self.static_pod(f"{MANIFESTS}/{name}")
+
+    def static_pod(self, path: str) -> None:
+        """A manifest landed in /etc/kubernetes/manifests: the kubelet runs it (not kubeadm's
+        own control-plane pods, which the kube simulator already mirrors)."""
+        if not self.membership or posixpath.basename(path) in KUBEADM_MANIFESTS:
+            return
+        record = self.book.records.get(self.membership["cluster"])
+        cluster = self.book.cluster(record) if record is not None else None
+        text = self.system.text(path)
+        if cluster is None or text is None:
+            return
+        try:
+            pod = yamlio.load(text)
+        except yamlio.YAMLError:
+            self.log(f"kubelet: {path}: invalid static pod manifest")
+            return
+        if isinstance(pod, dict) and pod.get("kind") == "Pod":
+            cluster.add_static_pod(self.membership["node"], pod)
+
+    def probe_api(self, host: str, port: int, path: str, ca_pem: str | None) -> tuple[int, str]:
+        result = self.book.probe(host, port, ca_pem)
+        return result.status, result.message
+
+    def kubeadm(self, args: list[str], io: Streams) -> Gen:
+        return (yield from kubeadm.run(self, args, io))
+
+    def kube_vip(self) -> tuple[str, str] | None:
+        """(VIP, kubeconfig path) of this machine's kube-vip static pod, if it has one."""
+        return kube_vip_of(self.system)
+
+    # ------------------------------------------------------------------ reporting
+
+    def report(self, *, log_lines: int = 40) -> dict[str, Any]:
+        return {
+            "cloud_init": dict(self.cloud_init),
+            "kubeadm": dict(self.kubeadm_state),
+            "last_error": self.last_error,
+            "time": self.time,
+            "log": self.lines[-log_lines:] if log_lines else [],
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "instance_id": self.instance_id,
+            "system": self.system.to_dict(),
+            "log": self.lines,
+            "cloud_init": self.cloud_init,
+            "kubeadm": self.kubeadm_state,
+            "next_step": self.next_step,
+            "time": self.time,
+            "last_error": self.last_error,
+            "membership": self.membership,
+        }
+
+
+def kube_vip_of(system: GuestSystem) -> tuple[str, str] | None:
+    """(VIP, kubeconfig path) of the kube-vip static pod, if it has one the kubelet can run."""
+    text = system.text(KUBE_VIP_MANIFEST)
+    if text is None or kube_vip_pull_error(system) is not None:
+        return None
+    try:
+        pod = yamlio.load(text) or {}
+        container = pod["spec"]["containers"][0]
+        env = {e.get("name"): e.get("value") for e in container.get("env") or []}
+        volumes = pod["spec"].get("volumes") or []
+        paths = [v["hostPath"]["path"] for v in volumes if "hostPath" in v]
+    except (KeyError, IndexError, TypeError, AttributeError, yamlio.YAMLError):
+        return None
+    address = env.get("address") or env.get("vip_address")
+    if not address or not paths:
+        return None
+    return str(address), str(paths[0])

@@ -1,0 +1,377 @@
+"""Simulated Kubernetes clusters: ``SimCluster`` (one cluster) and ``KubeRegistry`` (all of them).
+
+The guest model creates a cluster at ``kubeadm init`` (``KubeRegistry.create_cluster``) and
+registers kubelets as nodes join (``SimCluster.add_node``). The API answers once a control
+plane is registered (``api_ready``). ``KubeRegistry.serve`` starts, lazily, one HTTPS server per
+ready cluster on 127.0.0.1; ``endpoints`` maps each lab address (the endpoint or VIP and every
+control-plane IP, port 6443) to its loopback URL. Each cluster has one lock: the API server's
+thread and the simulator's ticks take it. Controllers run on the virtual clock at every tick
+and before every API request.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from homelab_sim.clock import VirtualClock
+from homelab_sim.kube import api, bootstrap, controllers
+from homelab_sim.kube.nodes import pull_failed_status, unpullable
+from homelab_sim.kube.server import ApiServer
+from homelab_sim.kube.state import ClusterConfig, ClusterState
+from homelab_sim.kube.wire import KubeRequest, KubeResponse
+
+API_PORT = 6443
+CONTROL_PLANE = "control-plane"
+WORKER = "worker"
+_ROLES = {
+    "control-plane": CONTROL_PLANE,
+    "controlplane": CONTROL_PLANE,
+    "master": CONTROL_PLANE,
+    "worker": WORKER,
+    "node": WORKER,
+}
+_INIT = "kubeadm"
+
+
+@dataclass
+class NodeInfo:
+    name: str
+    ip: str
+    role: str
+    kubelet_version: str
+    index: int
+
+
+class SimCluster:
+    """One simulated Kubernetes cluster (created by the guest model at ``kubeadm init``)."""
+
+    def __init__(self, config: ClusterConfig, clock: VirtualClock, *, fresh: bool = True) -> None:
+        self.clock = clock
+        self.lock = threading.RLock()
+        self.state = ClusterState(config, clock.now)
+        self.nodes: dict[str, NodeInfo] = {}
+        self._settled = (-1, 0.0)  # (store revision, virtual time of the next timed event)
+        if fresh:
+            for obj in bootstrap.init_objects(config):
+                self.state.ensure(obj, manager=_INIT)
+
+    @property
+    def name(self) -> str:
+        return self.state.config.name
+
+    @property
+    def version(self) -> str:
+        return self.state.config.version
+
+    @property
+    def endpoint(self) -> str:
+        return self.state.config.endpoint
+
+    def add_node(
+        self,
+        name: str,
+        *,
+        ip: str,
+        role: str,
+        kubelet_version: str,
+        cpus: int = 2,
+        memory_mib: int = 4096,
+    ) -> None:
+        """A kubelet registered: its Node (NotReady until a CNI runs on it), its kube-proxy
+        pod (by the DaemonSet) and, for a control plane, the static pods."""
+        if role not in _ROLES:
+            raise ValueError(f"unknown node role {role!r} (control-plane or worker)")
+        role = _ROLES[role]
+        with self.lock:
+            known = self.nodes.get(name)
+            index = known.index if known else len(self.nodes)
+            self.nodes[name] = NodeInfo(name, ip, role, kubelet_version, index)
+            config = self.state.config
+            node = bootstrap.node_object(
+                name,
+                ip=ip,
+                role=role,
+                kubelet_version=kubelet_version,
+                pod_cidr=bootstrap.node_pod_cidr(config, index),
+                cpus=cpus,
+                memory_mib=memory_mib,
+            )
+            if known is not None:
+                live = self.state.get(self.state.rt("v1", "Node"), "", name)
+                if live is not None:
+                    node["status"]["conditions"] = live.get("status", {}).get("conditions", [])
+                    node["spec"]["taints"] = live.get("spec", {}).get("taints", [])
+            self.state.ensure(node, manager="kubelet")
+            if role == CONTROL_PLANE:
+                for pod in bootstrap.static_pods(config, name, ip):
+                    self._mirror(pod)
+                self._update_kubernetes_endpoints()
+            self._tick_locked(self.clock.now())
+
+    def add_static_pod(self, node: str, manifest: dict[str, Any]) -> None:
+        """A static pod the kubelet of ``node`` runs from a manifest (e.g. kube-vip): it
+        appears as a Running mirror pod named ``<name>-<node>``."""
+        with self.lock:
+            info = self.nodes[node]
+            meta = manifest.get("metadata") or {}
+            containers = (manifest.get("spec") or {}).get("containers") or [{}]
+            component = str(meta.get("name", "static"))
+            pod = bootstrap.static_pod(component, node, info.ip, str(containers[0].get("image")))
+            pod["metadata"]["namespace"] = meta.get("namespace", "kube-system")
+            pod["metadata"]["labels"] = dict(meta.get("labels") or {})
+            pod["spec"] = {**manifest.get("spec", {}), "nodeName": node}
+            missing = unpullable(pod)
+            if missing is not None:  # the kubelet cannot pull it: the pod never runs
+                pod["status"] = {**pod["status"], **pull_failed_status(pod, missing)}
+                pod["status"]["conditions"] = [
+                    c for c in pod["status"]["conditions"] if c["type"] == "PodScheduled"
+                ]
+            self._mirror(pod)
+            if component == "kube-vip" and missing is None:
+                self._hold_vip(node)
+
+    def _hold_vip(self, node: str) -> None:
+        """kube-vip's leader election: the first control plane running it holds the VIP."""
+        lease_type = self.state.rt("coordination.k8s.io/v1", "Lease")
+        if self.state.get(lease_type, "kube-system", "plndr-cp-lock") is not None:
+            return
+        now = self.state.timestamp().replace("Z", ".000000Z")
+        self.state.create(
+            lease_type,
+            {
+                "apiVersion": "coordination.k8s.io/v1",
+                "kind": "Lease",
+                "metadata": {"name": "plndr-cp-lock", "namespace": "kube-system"},
+                "spec": {
+                    "holderIdentity": node,
+                    "leaseDurationSeconds": 5,
+                    "acquireTime": now,
+                    "renewTime": now,
+                    "leaseTransitions": 0,
+                },
+            },
+            manager="kube-vip",
+        )
+
+    def remove_node(self, name: str) -> None:
+        """The Node is deleted (``kubectl delete node``, or its VM destroyed)."""
+        with self.lock:
+            self.nodes.pop(name, None)
+            self.state.delete(self.state.rt("v1", "Node"), "", name)
+            self._update_kubernetes_endpoints()
+            self._tick_locked(self.clock.now())
+
+    def _mirror(self, pod: dict[str, Any]) -> None:
+        pod_type = self.state.rt("v1", "Pod")
+        meta = pod["metadata"]
+        if self.state.get(pod_type, meta["namespace"], meta["name"]) is None:
+            self.state.create(pod_type, pod, manager="kubelet")
+        else:
+            self.state.ensure(pod, manager="kubelet")
+
+    def _update_kubernetes_endpoints(self) -> None:
+        ips = [n.ip for n in self.nodes.values() if n.role == CONTROL_PLANE]
+        subsets = [
+            {
+                "addresses": [{"ip": ip} for ip in ips],
+                "ports": [{"name": "https", "port": API_PORT, "protocol": "TCP"}],
+            }
+        ]
+        self.state.ensure(
+            {
+                "apiVersion": "v1",
+                "kind": "Endpoints",
+                "metadata": {"name": "kubernetes", "namespace": "default"},
+                "subsets": subsets if ips else [],
+            },
+            manager="kube-apiserver",
+        )
+
+    def node_names(self) -> list[str]:
+        with self.lock:
+            return sorted(self.nodes)
+
+    def control_plane_ips(self) -> list[str]:
+        with self.lock:
+            return [n.ip for n in self.nodes.values() if n.role == CONTROL_PLANE]
+
+    def api_ready(self) -> bool:
+        """The API answers: ``kubeadm init`` brought up a control plane."""
+        return bool(self.control_plane_ips())
+
+    def serving_names(self) -> tuple[list[str], list[str]]:
+        """(DNS names, IPs) of the API server's serving certificate, as kubeadm makes it."""
+        config = self.state.config
+        dns = [
+            "kubernetes",
+            "kubernetes.default",
+            "kubernetes.default.svc",
+            f"kubernetes.default.svc.{config.cluster_domain}",
+        ]
+        with self.lock:
+            dns += [n.name for n in self.nodes.values() if n.role == CONTROL_PLANE]
+        ips = [config.api_service_ip, *self.control_plane_ips(), config.endpoint, "127.0.0.1"]
+        for san in config.sans:
+            (ips if _is_ip(san) else dns).append(san)
+        return list(dict.fromkeys(dns)), list(dict.fromkeys(ips))
+
+    def tick(self, now: float) -> None:
+        """Advance the controllers to virtual time ``now``."""
+        with self.lock:
+            self._tick_locked(now)
+
+    def _tick_locked(self, now: float) -> None:
+        revision, wake_at = self._settled
+        if revision == self.state.store.revision and now < wake_at:
+            return  # nothing changed and nothing is due: the controllers would do nothing
+        controllers.reconcile(self.state, now)
+        self._settled = (self.state.store.revision, controllers.next_event(self.state, now))
+
+    def handle(self, request: KubeRequest) -> KubeResponse:
+        """One API request (from the HTTPS server or a test), controllers ticked first."""
+        with self.lock:
+            ready = self.api_ready()
+            if ready:
+                self._tick_locked(self.clock.now())
+            return api.handle(self.state, request, ready=ready)
+
+    def to_dict(self) -> dict[str, Any]:
+        with self.lock:
+            return {
+                "config": self.state.config.to_dict(),
+                "nodes": [asdict(n) for n in self.nodes.values()],
+                "store": self.state.store.to_dict(),
+            }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], clock: VirtualClock) -> SimCluster:
+        cluster = cls(ClusterConfig(**data["config"]), clock, fresh=False)
+        cluster.nodes = {n["name"]: NodeInfo(**n) for n in data.get("nodes", [])}
+        cluster.state.store.load(data.get("store", {}))
+        crd_type = cluster.state.rt("apiextensions.k8s.io/v1", "CustomResourceDefinition")
+        for crd in cluster.state.items(crd_type):
+            cluster.state.catalog.add_crd(crd)
+        return cluster
+
+
+def _is_ip(text: str) -> bool:
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+class KubeRegistry:
+    """Every simulated cluster of a simulator, and their API servers."""
+
+    def __init__(self, clock: VirtualClock) -> None:
+        self.clock = clock
+        self._lock = threading.RLock()
+        self._clusters: dict[str, SimCluster] = {}
+        self._servers: dict[str, ApiServer] = {}
+        self._serving = False
+
+    def create_cluster(
+        self,
+        *,
+        name: str,
+        version: str,
+        ca_cert_pem: str,
+        ca_key_pem: str,
+        endpoint: str,
+        sans: list[str],
+        pod_cidr: str,
+        service_cidr: str,
+    ) -> SimCluster:
+        """A new cluster (``kubeadm init``); replaces a cluster of the same name."""
+        config = ClusterConfig(
+            name=name,
+            version=version,
+            endpoint=endpoint,
+            pod_cidr=pod_cidr,
+            service_cidr=service_cidr,
+            ca_cert_pem=ca_cert_pem,
+            ca_key_pem=ca_key_pem,
+            sans=list(sans),
+        )
+        cluster = SimCluster(config, self.clock)
+        with self._lock:
+            old = self._servers.pop(name, None)
+            self._clusters[name] = cluster
+        if old is not None:
+            old.stop()
+        return cluster
+
+    def cluster(self, name: str) -> SimCluster | None:
+        with self._lock:
+            return self._clusters.get(name)
+
+    def clusters(self) -> list[SimCluster]:
+        with self._lock:
+            return list(self._clusters.values())
+
+    def cluster_at(self, ip: str) -> SimCluster | None:
+        """The cluster whose endpoint (VIP) or one of whose control planes is ``ip``."""
+        for cluster in self.clusters():
+            if ip == cluster.endpoint or ip in cluster.control_plane_ips():
+                return cluster
+        return None
+
+    def serve(self) -> None:
+        """Serve every ready cluster over HTTPS on 127.0.0.1 (and later ones as they get ready)."""
+        with self._lock:
+            self._serving = True
+        self._start_ready()
+
+    def _start_ready(self) -> None:
+        if not self._serving:
+            return
+        with self._lock:
+            for cluster in self._clusters.values():
+                server = self._servers.get(cluster.name)
+                if server is None and cluster.api_ready():
+                    server = ApiServer(cluster)
+                    server.start()
+                    self._servers[cluster.name] = server
+                elif server is not None:
+                    server.refresh_certificate()
+
+    def endpoints(self) -> dict[str, str]:
+        """``{"10.0.20.10:6443": "https://127.0.0.1:PORT"}`` for every served cluster."""
+        self._start_ready()
+        out: dict[str, str] = {}
+        with self._lock:
+            for name, server in sorted(self._servers.items()):
+                cluster = self._clusters[name]
+                for ip in [cluster.endpoint, *cluster.control_plane_ips()]:
+                    out[f"{ip}:{API_PORT}"] = server.url
+        return out
+
+    def tick(self, now: float) -> None:
+        for cluster in self.clusters():
+            if cluster.api_ready():
+                cluster.tick(now)
+        self._start_ready()
+
+    def close(self) -> None:
+        with self._lock:
+            servers, self._servers = list(self._servers.values()), {}
+            self._serving = False
+        for server in servers:
+            server.stop()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"clusters": [c.to_dict() for c in self.clusters()]}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], clock: VirtualClock) -> KubeRegistry:
+        registry = cls(clock)
+        for raw in data.get("clusters", []):
+            cluster = SimCluster.from_dict(raw, clock)
+            registry._clusters[cluster.name] = cluster
+        return registry

@@ -1,0 +1,132 @@
+"""The simulator's own control API under ``/api2/json/_sim/`` (not PVE; same authentication).
+
+    GET    /_sim/requests   the request log (method, path, status, virtual time, errors)
+    DELETE /_sim/requests   clear it
+    GET    /_sim/faults     the active fault profile (with how often each rule fired)
+    PUT    /_sim/faults     replace it (JSON body: a profile, see faults.py)
+    GET    /_sim/clock      {"now": virtual epoch seconds, "time_scale": x}
+    POST   /_sim/clock      {"advance": seconds}: move the virtual clock forward
+    GET    /_sim/state      the whole simulated cluster as JSON
+    GET    /_sim/guests     per VM: cloud-init and kubeadm phases, last error, the last
+                            ``lines`` (default 40) lines of its cloud-init output
+    GET    /_sim/kube       the simulated Kubernetes APIs: {"10.0.20.10:6443": "https://127..."}
+    GET    /_sim/manifests/{component}/{version}/{file}
+                            an addon's install manifest (YAML, not enveloped; 404 if unknown)
+
+Reads need Sys.Audit on ``/``, writes Sys.Modify on ``/``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from homelab_sim.errors import SimError
+from homelab_sim.pve.context import Ctx
+from homelab_sim.pve.errors import ApiError, param_fail
+from homelab_sim.pve.faults import parse_profile
+
+if TYPE_CHECKING:
+    from homelab_sim.pve.simulator import PveSimulator
+
+Control = Callable[["PveSimulator", Ctx, dict[str, Any]], Any]
+
+
+def get_requests(sim: PveSimulator, ctx: Ctx, p: dict[str, Any]) -> Any:
+    return [entry.as_dict() for entry in sim.log.entries()]
+
+
+def clear_requests(sim: PveSimulator, ctx: Ctx, p: dict[str, Any]) -> Any:
+    sim.log.clear()
+    return None
+
+
+def get_faults(sim: PveSimulator, ctx: Ctx, p: dict[str, Any]) -> Any:
+    return sim.faults.profile.model_dump()
+
+
+def put_faults(sim: PveSimulator, ctx: Ctx, p: dict[str, Any]) -> Any:
+    try:
+        profile = parse_profile(p, source="the request body")
+    except SimError as exc:
+        raise param_fail({"profile": exc.message}) from exc
+    sim.faults.set_profile(profile)
+    return None
+
+
+def get_clock(sim: PveSimulator, ctx: Ctx, p: dict[str, Any]) -> Any:
+    return {"now": sim.clock.now(), "time_scale": sim.clock.time_scale}
+
+
+def post_clock(sim: PveSimulator, ctx: Ctx, p: dict[str, Any]) -> Any:
+    try:
+        seconds = float(p.get("advance", 0))
+    except (TypeError, ValueError):
+        raise param_fail({"advance": "a number of seconds is required"}) from None
+    if seconds < 0:
+        raise param_fail({"advance": "the clock only moves forward"})
+    sim.clock.advance(seconds)
+    return {"now": sim.clock.now(), "time_scale": sim.clock.time_scale}
+
+
+def get_state(sim: PveSimulator, ctx: Ctx, p: dict[str, Any]) -> Any:
+    return sim.state.model_dump(mode="json")
+
+
+def get_guests(sim: PveSimulator, ctx: Ctx, p: dict[str, Any]) -> Any:
+    try:
+        lines = int(p.get("lines", 40))
+    except (TypeError, ValueError):
+        raise param_fail({"lines": "an integer number of log lines is required"}) from None
+    return sim.guest.report(list(sim.state.vms.values()), log_lines=max(0, lines))
+
+
+def get_kube(sim: PveSimulator, ctx: Ctx, p: dict[str, Any]) -> Any:
+    return sim.kube_endpoints()
+
+
+@dataclass(frozen=True)
+class RawBody:
+    """A control answer sent as is (not in the JSON envelope)."""
+
+    data: bytes
+    content_type: str
+
+
+def get_manifest(sim: PveSimulator, ctx: Ctx, path: str) -> RawBody:
+    parts = path.split("/")[3:]
+    if len(parts) != 3 or not all(parts):
+        raise ApiError(404, "expected /_sim/manifests/{component}/{version}/{file}")
+    data = sim.manifest(*parts)
+    if data is None:
+        raise ApiError(404, f"no manifest {'/'.join(parts)} in the simulator's mirror")
+    return RawBody(data, "application/yaml")
+
+
+ROUTES: dict[tuple[str, str], tuple[str, Control]] = {
+    ("GET", "/_sim/requests"): ("Sys.Audit", get_requests),
+    ("DELETE", "/_sim/requests"): ("Sys.Modify", clear_requests),
+    ("GET", "/_sim/faults"): ("Sys.Audit", get_faults),
+    ("PUT", "/_sim/faults"): ("Sys.Modify", put_faults),
+    ("GET", "/_sim/clock"): ("Sys.Audit", get_clock),
+    ("POST", "/_sim/clock"): ("Sys.Modify", post_clock),
+    ("GET", "/_sim/state"): ("Sys.Audit", get_state),
+    ("GET", "/_sim/guests"): ("Sys.Audit", get_guests),
+    ("GET", "/_sim/kube"): ("Sys.Audit", get_kube),
+}
+MANIFESTS = "/_sim/manifests/"
+
+
+def dispatch(sim: PveSimulator, ctx: Ctx, method: str, path: str, p: dict[str, Any]) -> Any:
+    if method == "GET" and path.startswith(MANIFESTS):
+        if not ctx.can("/", "Sys.Audit"):
+            raise ApiError(403, "Permission check failed (/, Sys.Audit)")
+        return get_manifest(sim, ctx, path)
+    route = ROUTES.get((method, path))
+    if route is None:
+        raise ApiError(501, f"Method '{method} {path}' not implemented")
+    priv, handler = route
+    if not ctx.can("/", priv):
+        raise ApiError(403, f"Permission check failed (/, {priv})")
+    return handler(sim, ctx, p)
