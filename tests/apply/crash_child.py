@@ -13,8 +13,9 @@ import os
 import sys
 from pathlib import Path
 
-from homelab.engine.apply.progress import PlainLines
-from homelab.engine.apply.runtime import Clock, Limits
+from homelab.cli.progress import PlainLines
+from homelab.engine.apply.runtime import Limits
+from homelab.engine.clock import Clock
 from homelab.engine.proxmox.config import ConnectionSettings, parse_token
 from homelab.verbs.connection import connect_to
 from homelab.verbs.lab import prepare_lab

@@ -10,7 +10,8 @@ from typing import Any
 
 import yaml
 
-from homelab.engine.apply.runtime import Clock, Limits
+from homelab.engine.apply.runtime import Limits
+from homelab.engine.clock import Clock
 from homelab.engine.proxmox.config import ConnectionSettings, parse_token
 from homelab.sim.pve.faults import FaultProfile
 from homelab.sim.pve.requestlog import LoggedRequest

@@ -19,12 +19,13 @@ from rich.table import Table
 
 from homelab.cli.app import app
 from homelab.cli.output import err, is_terminal, out
+from homelab.cli.progress import LiveTable, PlainLines
 from homelab.core.observed import ObservedVm
 from homelab.core.plan.actions import Plan
 from homelab.core.plan.json import plan_from_json, plan_to_json
 from homelab.core.plan.text import plan_lines
 from homelab.engine.apply.executor import ApplyReport
-from homelab.engine.apply.progress import LiveTable, PlainLines, ProgressSink, Silent
+from homelab.engine.apply.progress import ProgressSink, Silent
 from homelab.errors import LabError
 from homelab.verbs.connection import Connection, open_connection
 from homelab.verbs.lab import LabContext, lab_status, make_plan, prepare_lab
