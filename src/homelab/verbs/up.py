@@ -47,7 +47,7 @@ from homelab.engine.kube.kubeconfig import (
     merge_into,
     write_private,
 )
-from homelab.engine.kube.wait import wait_api_ready, wait_healthy
+from homelab.engine.kube.wait import ApiTimeout, wait_api_ready, wait_healthy
 from homelab.engine.pki import mint_admin_kubeconfig
 from homelab.engine.proxmox.client import PveClient
 from homelab.engine.proxmox.errors import ProxmoxError
@@ -147,9 +147,12 @@ def up_lab(
         merge_into(merged, text, ctx.lab)
     with KubeApi(credentials_of(text)) as api:
         step(f"waiting for the API server at https://{converge.endpoint}:{API_PORT}")
-        version = wait_api_ready(
-            api, conn.clock, timeout=converge.left(), endpoint=converge.endpoint
-        )
+        try:
+            version = wait_api_ready(
+                api, conn.clock, timeout=converge.left(), endpoint=converge.endpoint
+            )
+        except ApiTimeout as exc:
+            converge.fail_api(exc.message)
         addons = install_addons(
             api,
             ctx.artifacts.cluster,
@@ -227,7 +230,7 @@ class _Converge:
         while reach is None:
             self.check_guests(None, only=self.ctx.spec.control_planes)
             if self.left() <= 0:
-                self.fail_api(key)
+                self.fail_api(f"the API server at {key} did not come up in time")
             self.conn.clock.sleep(POLL)
             reach = self.site.reach(self.endpoint, API_PORT)
         return reach
@@ -264,7 +267,8 @@ class _Converge:
         vm = self.ctx.spec.vms[name]
         return NodeHealth(name, vm.role, str(vm.ip), "", False, False)
 
-    def fail_api(self, key: str) -> NoReturn:
+    def fail_api(self, what: str) -> NoReturn:
+        """ClusterNotReady: ``what`` went wrong, and how far each control plane got."""
         phases = self.site.guest_phases()
         names = self.ctx.spec.control_planes
         vms = vm_states(self.conn.client, self.ctx.lab, names)
@@ -273,7 +277,7 @@ class _Converge:
             for n in names
         ]
         raise ClusterNotReady(
-            f"the API server at {key} did not come up in time; " + "; ".join(lines),
+            f"{what}; " + "; ".join(lines),
             hint="run `homelab up` again to keep waiting, or raise --timeout",
         )
 
