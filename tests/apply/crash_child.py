@@ -13,10 +13,12 @@ import os
 import sys
 from pathlib import Path
 
-from homelab.engine.apply.progress import PlainLines
-from homelab.engine.apply.runtime import Clock, Limits
+from homelab.cli.progress import PlainLines
+from homelab.engine.apply.runtime import Limits
+from homelab.engine.clock import Clock
 from homelab.engine.proxmox.config import ConnectionSettings, parse_token
-from homelab.verbs.connection import connect_to
+from homelab.engine.site import RealSite
+from homelab.verbs.connection import connect_to, manifest_cache
 from homelab.verbs.lab import prepare_lab
 from homelab.verbs.provision import apply_lab, destroy_lab
 
@@ -30,7 +32,7 @@ def main() -> None:
         token_secret=secret,
         fingerprint=os.environ["CRASH_FINGERPRINT"],
     )
-    conn = connect_to(settings, Clock.scaled(scale))
+    conn = connect_to(settings, RealSite(manifest_cache(spec)), Clock.scaled(scale))
     ctx = prepare_lab(spec)
     progress = PlainLines.to(sys.stdout)
     print("READY", flush=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -10,8 +11,10 @@ from typing import Any
 
 import yaml
 
-from homelab.engine.apply.runtime import Clock, Limits
+from homelab.engine.apply.runtime import Limits
+from homelab.engine.clock import Clock
 from homelab.engine.proxmox.config import ConnectionSettings, parse_token
+from homelab.simulated.site import SimulatedSite
 from homelab.verbs.connection import Connection, connect_to
 from homelab.verbs.lab import LabContext, prepare_lab
 from homelab_sim.pve.faults import FaultProfile
@@ -74,10 +77,19 @@ def settings_for(
     )
 
 
+#: The simulated site's manifest cache (the apply tests never fetch a manifest).
+MANIFESTS = Path(tempfile.gettempdir()) / "homelab-tests" / "manifests"
+
+
 def inprocess(sim: PveSimulator) -> Connection:
     """A connection to ``sim`` through the in-process SimTransport (no sockets)."""
-    clock = Clock.scaled(sim.clock.time_scale)
-    return connect_to(settings_for(sim), clock, transport=SimTransport(sim), sim=sim)
+    clock, settings, transport = (
+        Clock.scaled(sim.clock.time_scale),
+        settings_for(sim),
+        SimTransport(sim),
+    )
+    site = SimulatedSite(settings, MANIFESTS, clock, transport=transport)
+    return connect_to(settings, site, clock, transport=transport)
 
 
 @contextmanager
@@ -86,11 +98,14 @@ def over_https(sim: PveSimulator) -> Iterator[Connection]:
     server = start_server(sim)
     try:
         settings = settings_for(sim, server.endpoint, server.fingerprint)
-        conn = connect_to(settings, Clock.scaled(sim.clock.time_scale), sim=sim)
+        clock = Clock.scaled(sim.clock.time_scale)
+        site = SimulatedSite(settings, MANIFESTS, clock)
+        conn = connect_to(settings, site, clock)
         try:
             yield conn
         finally:
             conn.client.close()
+            site.close()
     finally:
         server.stop()
 

@@ -8,8 +8,9 @@ import threading
 import pytest
 from rich.console import Console
 
+from homelab.cli.progress import LiveTable, PlainLines
 from homelab.core.desired import DesiredVm, desired_vms
-from homelab.engine.apply.progress import LiveTable, PlainLines, ProgressEvent
+from homelab.engine.apply.progress import ProgressEvent
 from homelab.engine.apply.runtime import Limits, Runtime
 from homelab.engine.apply.steps import clone_vm, find_vm_template
 from homelab.engine.apply.vmconfig import config_changes, desired_tags, net0_value

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from homelab.engine.kube.diagnose import explain_node, failed_guests, guest_phases
+from homelab.engine.kube.diagnose import explain_node, failed_guests
 from homelab.engine.kube.health import NodeHealth
+from homelab.simulated.guests import guest_phases
 
 REFUSED = (
     "error execution phase preflight: couldn't validate the identity of the API Server: "

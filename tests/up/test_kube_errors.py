@@ -14,7 +14,7 @@ import yaml
 
 from homelab.core.cluster import ClusterSecrets
 from homelab.core.secret import Secret
-from homelab.engine.apply.runtime import Clock
+from homelab.engine.clock import Clock
 from homelab.engine.kube import errors as e
 from homelab.engine.kube.addons import install_addons
 from homelab.engine.kube.client import ApplyResult, KubeApi, object_ref

@@ -171,10 +171,27 @@ def test_a_refused_join_names_the_node_and_the_cause(
     ):
         pass
     message = str(caught.value)
-    assert "node k8s-worker-3" in message
+    assert "node k8s-worker-3 (10.0.20.22) did not join the cluster" in message
+    assert "(VM running, guest agent answers)" in message  # what Proxmox says of the VM
     assert cause in message.lower()
     assert "k8s-worker-2" not in message
     assert "/var/log/cloud-init-output.log" in message
+
+
+def test_an_api_server_not_up_in_time_names_the_control_plane_its_vm_and_phase(
+    tmp_path: Path,
+) -> None:
+    spec = copy_example("home-lab.yaml", tmp_path)
+    with pytest.raises(ClusterNotReady) as caught, upped(spec, timeout=1):
+        pass
+    message = str(caught.value)
+    assert message.startswith("the API server at 10.0.20.10:6443 did not come up in time; ")
+    assert (
+        "node k8s-master-1 (10.0.20.10) did not join the cluster "
+        "(VM running, guest agent answers); last phase: cloud-init running"
+    ) in message
+    assert "k8s-worker" not in message
+    assert caught.value.hint == "run `homelab up` again to keep waiting, or raise --timeout"
 
 
 def run_cli(spec: Path, *args: str) -> subprocess.CompletedProcess[str]:

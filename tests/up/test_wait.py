@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 from homelab.core.secret import Secret
-from homelab.engine.apply.runtime import Clock
+from homelab.engine.clock import Clock
 from homelab.engine.kube.client import KubeApi
 from homelab.engine.kube.kubeconfig import KubeCredentials
 from homelab.engine.kube.wait import ApiTimeout, wait_api_ready

@@ -77,7 +77,8 @@ def ask(question: str, yes: bool) -> bool:
 
 
 def progress_sink(vms: list[str], quiet: bool) -> contextlib.AbstractContextManager[ProgressSink]:
-    from homelab.engine.apply.progress import LiveTable, PlainLines, Silent
+    from homelab.cli.progress import LiveTable, PlainLines
+    from homelab.engine.apply.progress import Silent
 
     if quiet:
         return contextlib.nullcontext(Silent())

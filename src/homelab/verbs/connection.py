@@ -1,17 +1,17 @@
-"""Opening the Proxmox connection a verb works on: the real API, or the built-in simulator.
+"""Opening the lab a verb works on: a Proxmox client, the clock, and the Site.
 
 ``open_connection(spec, spec_path, sim=False)`` resolves the endpoint, token and TLS trust from
-the spec and the environment. With ``sim=True`` it starts the simulator in-process, its state
-under ``.homelab/<lab>/sim/`` so successive commands see the same simulated lab, serves it over
-HTTPS on loopback and pins its certificate's fingerprint: the real TLS path is exercised. The
-simulator runs on a compressed virtual clock (``HOMELAB_SIM_TIME_SCALE``, default 100), and the
-connection's clock follows it so timeouts keep their meaning.
+the spec and the environment; the Site (``homelab.engine.site``) is the real one. With
+``sim=True`` it runs the built-in simulator in-process (``homelab.simulated.lab``): the client
+talks to it over HTTPS on loopback with its certificate pinned, the clock follows its virtual
+time, and the Site is the simulated one. This function is the one place in the use cases that
+picks between the two (an import-linter contract forbids ``homelab.verbs`` any other import of
+the simulator or of ``homelab.simulated``); every other verb sees only the ``Connection``.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,54 +19,36 @@ from pathlib import Path
 import httpx
 
 from homelab.core.spec.models import LabSpec
-from homelab.engine.apply.runtime import Clock
+from homelab.engine.clock import Clock
 from homelab.engine.proxmox.client import PveClient
-from homelab.engine.proxmox.config import ConnectionSettings, parse_token, resolve_settings
+from homelab.engine.proxmox.config import ConnectionSettings, resolve_settings
 from homelab.engine.proxmox.retry import RetryPolicy
+from homelab.engine.site import RealSite, Site
 from homelab.engine.state import state_dir
-from homelab.errors import SimulatorError
-from homelab_sim.errors import SimError
-from homelab_sim.pve.simulator import PveSimulator, SimConfig
-from homelab_sim.server import start_server
 
-__all__ = ["SIM_SCALE_ENV", "Connection", "connect_to", "open_connection", "sim_dir"]
-
-SIM_SCALE_ENV = "HOMELAB_SIM_TIME_SCALE"
-DEFAULT_SIM_SCALE = 100.0
+__all__ = ["Connection", "connect_to", "manifest_cache", "open_connection"]
 
 
 @dataclass
 class Connection:
-    """A client and the clock Proxmox's times are measured on; ``sim`` when simulated."""
+    """A Proxmox client, the Site of the lab it manages, and the clock both are timed on."""
 
     client: PveClient
+    site: Site
     clock: Clock = field(default_factory=Clock)
-    sim: PveSimulator | None = None
 
 
-def sim_dir(spec_path: Path, lab: str) -> Path:
-    return state_dir(spec_path) / lab / "sim"
-
-
-def sim_time_scale() -> float:
-    raw = os.environ.get(SIM_SCALE_ENV, "").strip()
-    if not raw:
-        return DEFAULT_SIM_SCALE
-    try:
-        scale = float(raw)
-    except ValueError:
-        scale = 0.0
-    if scale <= 0:
-        raise SimulatorError(f"{SIM_SCALE_ENV}={raw!r} is not a positive number")
-    return scale
+def manifest_cache(spec_path: Path) -> Path:
+    """Where a real lab's addon manifests are cached (by URL hash)."""
+    return state_dir(spec_path) / "cache" / "manifests"
 
 
 def connect_to(
     settings: ConnectionSettings,
+    site: Site,
     clock: Clock | None = None,
     *,
     transport: httpx.BaseTransport | None = None,
-    sim: PveSimulator | None = None,
 ) -> Connection:
     """A Connection on ``settings`` whose waits and retries run on ``clock``."""
     clock = clock or Clock()
@@ -77,7 +59,7 @@ def connect_to(
         sleep=clock.sleep,
         monotonic=clock.monotonic,
     )
-    return Connection(client=client, clock=clock, sim=sim)
+    return Connection(client=client, site=site, clock=clock)
 
 
 @contextlib.contextmanager
@@ -85,38 +67,13 @@ def open_connection(spec: LabSpec, spec_path: Path, *, sim: bool = False) -> Ite
     """The connection for ``spec``; closed (and the simulator stopped) at the end."""
     if not sim:
         settings = resolve_settings(spec.proxmox, base_dir=spec_path.resolve().parent)
-        with contextlib.closing(connect_to(settings).client) as client:
-            yield Connection(client=client)
+        conn = connect_to(settings, RealSite(manifest_cache(spec_path)))
+        with contextlib.closing(conn.client):
+            yield conn
         return
-    try:
-        with _simulated(spec, spec_path) as connection:
-            yield connection
-    except SimError as exc:  # the simulator's own error, in the tool's error tree
-        raise SimulatorError(exc.message, hint=exc.hint) from exc
+    from homelab.simulated.lab import run_simulator  # loads the simulator only for --sim
 
-
-@contextlib.contextmanager
-def _simulated(spec: LabSpec, spec_path: Path) -> Iterator[Connection]:
-    scale = sim_time_scale()
-    simulator = PveSimulator(
-        SimConfig(
-            nodes=tuple(spec.proxmox.nodes),
-            time_scale=scale,
-            state_dir=sim_dir(spec_path, spec.name),
-        )
-    )
-    server = start_server(simulator)
-    try:
-        token_id, secret = parse_token(server.token.reveal())
-        settings = ConnectionSettings(
-            endpoint=server.endpoint,
-            token_id=token_id,
-            token_secret=secret,
-            fingerprint=server.fingerprint,
-        )
-        connection = connect_to(settings, Clock.scaled(scale), sim=simulator)
-        with contextlib.closing(connection.client):
-            yield connection
-    finally:
-        server.stop()
-        simulator.close()  # stops the simulated Kubernetes APIs, saves the simulator's state
+    with run_simulator(spec, spec_path) as lab:
+        conn = connect_to(lab.settings, lab.site, lab.clock)
+        with contextlib.closing(conn.client):
+            yield conn

@@ -6,14 +6,18 @@ with ``--sim``):
 
 1. the admin kubeconfig, minted from the lab's CA in the state store (kubeadm's admin.conf
    identity), written to ``.homelab/<lab>/admin.conf`` with mode 0600 and reused while it still
-   fits; the server is ``https://<control-plane endpoint>:6443``, or with ``--sim`` the loopback
-   address the simulator maps that endpoint to, with ``tls-server-name`` = the endpoint;
+   fits; its server is the control-plane endpoint ``<endpoint>:6443`` as the connection's Site
+   reaches it (a real lab: ``https://<endpoint>:6443``; the simulator: the loopback address it
+   maps that endpoint to, with ``tls-server-name`` = the endpoint), waiting while it does not
+   exist yet;
 2. the API server answering ``/readyz`` (TLS verified against the lab CA);
-3. the addons (engine.kube.addons), server-side applied;
+3. the addons (engine.kube.addons), server-side applied, their manifests from the Site's source;
 4. every node Ready and the system pods running (engine.kube.health).
 
-A node that does not come up is named with the last cloud-init / kubeadm phase it reached and
-where to look; nothing is torn down, so running ``up`` again finishes the job. No printing here.
+A node that does not come up is named with what Proxmox says of its VM (power state, guest
+agent), the last cloud-init / kubeadm phase it reached when its guest can be asked, and where to
+look; nothing is torn down, so running ``up`` again finishes the job. The verb does not know
+whether the lab is simulated (``homelab.engine.site``). No printing here.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from cryptography import x509
 
@@ -34,7 +38,7 @@ from homelab.core.render.kubeadm import API_PORT
 from homelab.engine.apply.progress import ProgressSink
 from homelab.engine.kube.addons import AddonReport, install_addons
 from homelab.engine.kube.client import KubeApi
-from homelab.engine.kube.diagnose import GuestPhase, explain_node, failed_guests, guest_phases
+from homelab.engine.kube.diagnose import explain_node, failed_guests
 from homelab.engine.kube.health import ExpectedNode, HealthReport, NodeHealth
 from homelab.engine.kube.kubeconfig import (
     KubeCredentials,
@@ -43,14 +47,14 @@ from homelab.engine.kube.kubeconfig import (
     merge_into,
     write_private,
 )
-from homelab.engine.kube.manifests import ManifestSource
-from homelab.engine.kube.wait import wait_api_ready, wait_healthy
+from homelab.engine.kube.wait import ApiTimeout, wait_api_ready, wait_healthy
 from homelab.engine.pki import mint_admin_kubeconfig
+from homelab.engine.proxmox.client import PveClient
 from homelab.engine.proxmox.errors import ProxmoxError
-from homelab.engine.proxmox.wire import build_http_client
+from homelab.engine.site import Reach
 from homelab.engine.state import state_dir
 from homelab.errors import KubeError, LabError
-from homelab.verbs.connection import Connection, sim_dir
+from homelab.verbs.connection import Connection
 from homelab.verbs.lab import LabContext
 from homelab.verbs.provision import ApplyOutcome, apply_lab
 from homelab.verbs.secrets import cluster_secrets
@@ -59,7 +63,8 @@ __all__ = ["ClusterNotReady", "UpOutcome", "admin_conf_path", "up_lab"]
 
 DEFAULT_TIMEOUT = 1800.0
 RENEW_BEFORE = dt.timedelta(days=30)
-SIM_POLL = 2.0
+#: Seconds between two looks at the guests' bootstrap, and at whether the API's address exists.
+POLL = 2.0
 Step = Callable[[str], None]
 
 
@@ -133,22 +138,25 @@ def up_lab(
     deadline = conn.clock.monotonic() + timeout
     converge = _Converge(conn, ctx, deadline, step)
     secrets = cluster_secrets(ctx.store, ctx.lab)
-    server, server_name = converge.api_server()
+    reach = converge.api_server()
     path = admin_conf_path(ctx.spec_path, ctx.lab)
-    text = ensure_admin_kubeconfig(path, secrets, ctx.lab, server, server_name)
+    text = ensure_admin_kubeconfig(path, secrets, ctx.lab, reach.url, reach.server_name)
     merged = None
     if merge_kubeconfig:
         merged = default_kubeconfig_path()
         merge_into(merged, text, ctx.lab)
     with KubeApi(credentials_of(text)) as api:
         step(f"waiting for the API server at https://{converge.endpoint}:{API_PORT}")
-        version = wait_api_ready(
-            api, conn.clock, timeout=converge.left(), endpoint=converge.endpoint
-        )
+        try:
+            version = wait_api_ready(
+                api, conn.clock, timeout=converge.left(), endpoint=converge.endpoint
+            )
+        except ApiTimeout as exc:
+            converge.fail_api(exc.message)
         addons = install_addons(
             api,
             ctx.artifacts.cluster,
-            converge.manifest_source(),
+            conn.site.manifest_source(),
             conn.clock,
             timeout=converge.left(),
             on_step=lambda what: step(f"applying {what}"),
@@ -168,7 +176,7 @@ def up_lab(
         lab=ctx.lab,
         applied=applied,
         endpoint=converge.endpoint,
-        server=server,
+        server=reach.url,
         version=version,
         kubeconfig=path,
         merged_into=merged,
@@ -190,10 +198,15 @@ def _raise_if_failed(applied: ApplyOutcome) -> None:
 
 
 class _Converge:
-    """The converge phase's shared facts: the deadline, the endpoint, the expected nodes."""
+    """The converge phase's shared facts: the deadline, the endpoint, the expected nodes.
+
+    Whatever differs between a real lab and a simulated one is asked of ``conn.site``; what
+    Proxmox says of the VMs (power state, guest agent) is asked of ``conn.client``.
+    """
 
     def __init__(self, conn: Connection, ctx: LabContext, deadline: float, step: Step) -> None:
         self.conn = conn
+        self.site = conn.site
         self.ctx = ctx
         self.deadline = deadline
         self.step = step
@@ -208,54 +221,37 @@ class _Converge:
     def left(self) -> float:
         return max(self.deadline - self.conn.clock.monotonic(), 0.0)
 
-    @property
-    def sim(self) -> bool:
-        return self.conn.sim is not None
-
-    def api_server(self) -> tuple[str, str | None]:
-        """The URL to reach the API server at, and the TLS server name if it differs."""
-        if not self.sim:
-            return f"https://{self.endpoint}:{API_PORT}", None
+    def api_server(self) -> Reach:
+        """How to reach the API server; waits while its address does not exist yet."""
         key = f"{self.endpoint}:{API_PORT}"
-        self.step(f"waiting for the simulated control plane at {key}")
-        while True:
-            mapped = self.conn.client.session.get("/_sim/kube")
-            if isinstance(mapped, dict) and isinstance(mapped.get(key), str):
-                return mapped[key], self.endpoint
+        reach = self.site.reach(self.endpoint, API_PORT)
+        if reach is None:
+            self.step(f"waiting for the control plane at {key} to exist")
+        while reach is None:
             self.check_guests(None, only=self.ctx.spec.control_planes)
             if self.left() <= 0:
-                self.fail_api(key)
-            self.conn.clock.sleep(SIM_POLL)
-
-    def manifest_source(self) -> ManifestSource:
-        if not self.sim:
-            return ManifestSource.from_env(state_dir(self.ctx.spec_path) / "cache" / "manifests")
-        settings = self.conn.client.settings
-        return ManifestSource(
-            cache_dir=sim_dir(self.ctx.spec_path, self.ctx.lab) / "cache" / "manifests",
-            mirror=f"{settings.base_url}/_sim/manifests",
-            mirror_client=lambda: build_http_client(settings, None),
-        )
-
-    def guest_phases(self) -> dict[str, GuestPhase]:
-        if not self.sim:
-            return {}
-        try:
-            return guest_phases(self.conn.client.session.get("/_sim/guests"))
-        except ProxmoxError:
-            return {}
+                self.fail_api(f"the API server at {key} did not come up in time")
+            self.conn.clock.sleep(POLL)
+            reach = self.site.reach(self.endpoint, API_PORT)
+        return reach
 
     def check_guests(self, health: HealthReport | None, *, only: list[str] | None = None) -> None:
-        """With --sim: stop early when a guest's bootstrap failed for good (a refused join)."""
-        if not self.sim or self.conn.clock.monotonic() - self._last_guest_check < SIM_POLL:
+        """Stop early when a guest reports that its bootstrap failed for good (a refused join)."""
+        if self.conn.clock.monotonic() - self._last_guest_check < POLL:
             return
         self._last_guest_check = self.conn.clock.monotonic()
         pending = only if only is not None else [n.name for n in health.not_ready] if health else []
-        failed = failed_guests(self.guest_phases(), pending)
+        failed = failed_guests(self.site.guest_phases(), pending)
         if failed:
             nodes = {n.name: n for n in health.nodes} if health else {}
+            vms = vm_states(self.conn.client, self.ctx.lab, [g.vm for g in failed])
             lines = [
-                explain_node(nodes.get(g.vm) or self._absent(g.vm), g, user=self.user)
+                explain_node(
+                    nodes.get(g.vm) or self._absent(g.vm),
+                    g,
+                    user=self.user,
+                    vm_state=vms.get(g.vm, ""),
+                )
                 for g in failed
             ]
             raise ClusterNotReady(
@@ -271,43 +267,23 @@ class _Converge:
         vm = self.ctx.spec.vms[name]
         return NodeHealth(name, vm.role, str(vm.ip), "", False, False)
 
-    def vm_states(self, names: list[str]) -> dict[str, str]:
-        """For a real lab: each VM's power state and whether its guest agent answers."""
-        if self.sim:
-            return {}
-        tag = lab_tag(self.ctx.lab).lower()
-        states: dict[str, str] = {}
-        try:
-            for vm in self.conn.client.cluster_vms():
-                ours = tag in {t.lower() for t in vm.tags}
-                if vm.name not in names or not ours or vm.vmid is None or not vm.node:
-                    continue
-                if vm.status != "running":
-                    states[vm.name] = f"VM {vm.status or 'state unknown'}"
-                    continue
-                answers = self.conn.client.agent_ping(vm.node, vm.vmid)
-                agent = "answers" if answers else "does not answer: still booting, or no agent"
-                states[vm.name] = f"VM running, guest agent {agent}"
-        except ProxmoxError:
-            return states
-        return states
-
-    def fail_api(self, key: str) -> None:
-        phases = self.guest_phases()
+    def fail_api(self, what: str) -> NoReturn:
+        """ClusterNotReady: ``what`` went wrong, and how far each control plane got."""
+        phases = self.site.guest_phases()
         names = self.ctx.spec.control_planes
-        vms = self.vm_states(names)
+        vms = vm_states(self.conn.client, self.ctx.lab, names)
         lines = [
             explain_node(self._absent(n), phases.get(n), user=self.user, vm_state=vms.get(n, ""))
             for n in names
         ]
         raise ClusterNotReady(
-            f"the API server at {key} did not come up in time; " + "; ".join(lines),
+            f"{what}; " + "; ".join(lines),
             hint="run `homelab up` again to keep waiting, or raise --timeout",
         )
 
-    def fail(self, health: HealthReport) -> None:
-        phases = self.guest_phases()
-        vms = self.vm_states([n.name for n in health.not_ready])
+    def fail(self, health: HealthReport) -> NoReturn:
+        phases = self.site.guest_phases()
+        vms = vm_states(self.conn.client, self.ctx.lab, [n.name for n in health.not_ready])
         lines = [
             explain_node(n, phases.get(n.name), user=self.user, vm_state=vms.get(n.name, ""))
             for n in health.not_ready
@@ -317,6 +293,27 @@ class _Converge:
             "the cluster is not healthy in time: " + "; ".join(lines),
             hint="the lab is left as it is; run `homelab up` again to finish the job",
         )
+
+
+def vm_states(client: PveClient, lab: str, names: list[str]) -> dict[str, str]:
+    """What Proxmox says of the lab's VMs ``names``: power state, and whether the guest agent
+    answers. Partial (or empty) when Proxmox cannot be asked."""
+    tag = lab_tag(lab).lower()
+    states: dict[str, str] = {}
+    try:
+        for vm in client.cluster_vms():
+            ours = tag in {t.lower() for t in vm.tags}
+            if vm.name not in names or not ours:
+                continue
+            if vm.status != "running":
+                states[vm.name] = f"VM {vm.status or 'state unknown'}"
+                continue
+            answers = client.agent_ping(vm.node, vm.vmid)
+            agent = "answers" if answers else "does not answer: still booting, or no agent"
+            states[vm.name] = f"VM running, guest agent {agent}"
+    except ProxmoxError:
+        return states
+    return states
 
 
 def ensure_admin_kubeconfig(

@@ -10,35 +10,19 @@ within a fraction of a second (virtual), which keeps apply close to its critical
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from homelab.core.render.artifacts import NodeSeed
 from homelab.engine.apply.progress import ProgressEvent, ProgressSink, Silent, Status
 from homelab.engine.apply.vmids import VmidAllocator
+from homelab.engine.clock import Clock
 from homelab.engine.proxmox.client import PveClient
 from homelab.engine.proxmox.errors import ProxmoxError
 from homelab.engine.proxmox.tasks import TaskResult, TaskWaits
 from homelab.engine.state import Intents
 
-__all__ = ["Clock", "Limits", "Runtime"]
-
-
-@dataclass(frozen=True)
-class Clock:
-    """``sleep(s)`` and ``monotonic()`` in the seconds Proxmox lives in (virtual on the sim)."""
-
-    sleep: Callable[[float], None] = time.sleep
-    monotonic: Callable[[], float] = time.monotonic
-
-    @classmethod
-    def scaled(cls, time_scale: float) -> Clock:
-        """A clock running ``time_scale`` times faster than the wall clock."""
-        return cls(
-            sleep=lambda seconds: time.sleep(seconds / time_scale),
-            monotonic=lambda: time.monotonic() * time_scale,
-        )
+__all__ = ["Limits", "Runtime"]
 
 
 @dataclass(frozen=True)

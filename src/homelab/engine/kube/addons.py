@@ -32,7 +32,7 @@ import yaml
 from lightkube import codecs
 from lightkube.generic_resource import create_resources_from_crd
 
-from homelab.engine.apply.runtime import Clock
+from homelab.engine.clock import Clock
 from homelab.engine.kube.client import ApplyResult, object_ref
 from homelab.engine.kube.manifests import ManifestSource
 from homelab.errors import KubeError

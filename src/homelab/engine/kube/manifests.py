@@ -6,8 +6,8 @@ an entry of the renderer's addon index. The bytes come from, in order:
 1. the cache ``.homelab/cache/manifests/<sha256 of the URL>.yaml`` (the URLs pin a version, so a
    cached copy never goes stale);
 2. a mirror, when one is set: ``<mirror>/<component>/<version>/<file>`` (``HOMELAB_ADDONS_MIRROR``
-   for air-gapped labs; with ``--sim`` the PVE simulator's ``/_sim/manifests``, reached with the
-   same pinned TLS and token as the Proxmox API);
+   for air-gapped labs; with ``--sim`` the simulator's own mirror, chosen by its Site in
+   ``homelab.simulated``);
 3. the upstream URL itself, with the system trust store and full verification.
 
 What was fetched is written to the cache before it is used.

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from homelab.engine.apply.runtime import Clock
+from homelab.engine.clock import Clock
 from homelab.engine.kube.client import KubeApi
 from homelab.engine.kube.health import ExpectedNode, HealthReport, check_health
 from homelab.errors import KubeError
