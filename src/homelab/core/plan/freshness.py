@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from homelab.core import desired
 from homelab.core.desired import spec_digest
 from homelab.core.observed import Observed
+from homelab.core.ownership import lab_vms
 from homelab.core.plan.actions import Plan
 from homelab.core.plan.build import fingerprint
 from homelab.core.spec.models import LabSpec
@@ -33,11 +33,10 @@ def stale_reasons(
             reasons.append(f"VM {vmid} no longer exists")
         elif now[vmid] != digest:
             reasons.append(f"VM {vmid} changed since the plan was made")
-    lab_tag = desired.lab_tag(plan.lab)
     seen = {vmid for vmid, _ in plan.observed_digests}
     reasons += [
         f"VM {vm.vmid} ({vm.name}) of lab {plan.lab} appeared since the plan was made"
-        for vm in observed.vms
-        if vm.has_tag(lab_tag) and vm.vmid not in seen and not vm.template
+        for vm in lab_vms(plan.lab, observed.vms)
+        if vm.vmid not in seen
     ]
     return tuple(reasons)
