@@ -270,9 +270,7 @@ def placement(spec: LabSpec) -> dict[str, str]:
     return nodes
 
 
-def desired_vm(
-    spec: LabSpec, name: str, seed_digest: str, node: str, store: str = ""
-) -> DesiredVm:
+def desired_vm(spec: LabSpec, name: str, seed_digest: str, node: str, store: str = "") -> DesiredVm:
     vm = spec.vms[name]
     network = spec.networks[vm.network]
     settings: dict[str, object] = {

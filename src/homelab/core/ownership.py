@@ -40,19 +40,22 @@ from homelab.core.desired import LAB_TAG_PREFIX, DescriptionRecord, lab_tag
 from homelab.core.observed import ObservedVm
 
 __all__ = [
+    "NO_FLAGS",
+    "NO_STEWARD",
     "Claimant",
     "Facts",
     "Flags",
     "Standing",
     "Steward",
     "Verb",
-    "classify",
     "carries_mark",
+    "classify",
     "lab_vms",
     "may",
     "other_lab_of",
     "standing_of",
     "store_problem",
+    "tagged_for",
     "why_not",
 ]
 
@@ -65,6 +68,9 @@ class Flags:
     from_other_lab: bool = False
 
 
+NO_FLAGS = Flags()
+
+
 @dataclass(frozen=True)
 class Steward:
     """The state store planning: its id, whether it ever applied the lab, what the user allowed.
@@ -72,7 +78,10 @@ class Steward:
 
     store: str = ""
     applied: bool = True
-    flags: Flags = Flags()
+    flags: Flags = NO_FLAGS
+
+
+NO_STEWARD = Steward()
 
 
 class Standing(StrEnum):
@@ -169,7 +178,7 @@ def standing_of(who: Claimant, vm: ObservedVm) -> Standing:
     return classify(who, Facts.of(vm))
 
 
-def may(standing: Standing, verb: Verb, *, in_spec: bool, flags: Flags = Flags()) -> bool:
+def may(standing: Standing, verb: Verb, *, in_spec: bool, flags: Flags = NO_FLAGS) -> bool:
     """Whether ``verb`` may change a VM of this standing (``in_spec``: its name is a spec VM's)."""
     if standing is Standing.OTHER_STORE:
         return flags.take_over and (verb is not Verb.ADOPT or in_spec)
@@ -219,6 +228,13 @@ def carries_mark(lab: str, facts: Facts) -> bool:
         return False
     tagged = lab_tag(lab) in {tag.lower() for tag in facts.tags}
     return tagged or facts.record is not None
+
+
+def tagged_for(lab: str, tags: Iterable[str]) -> bool:
+    """Judging by tags alone (``/cluster/resources``): the lab's tag and no other lab's."""
+    lowered = {tag.lower() for tag in tags}
+    others = {tag for tag in lowered if tag.startswith(LAB_TAG_PREFIX)} - {lab_tag(lab)}
+    return lab_tag(lab) in lowered and not others
 
 
 def lab_vms(lab: str, vms: Iterable[ObservedVm]) -> list[ObservedVm]:

@@ -28,7 +28,7 @@ from typing import Any
 from cryptography import x509
 
 from homelab.core.cluster import ClusterSecrets
-from homelab.core.desired import lab_tag
+from homelab.core.ownership import tagged_for
 from homelab.core.plan.actions import Plan
 from homelab.core.render.kubeadm import API_PORT
 from homelab.engine.apply.progress import ProgressSink
@@ -275,11 +275,10 @@ class _Converge:
         """For a real lab: each VM's power state and whether its guest agent answers."""
         if self.sim:
             return {}
-        tag = lab_tag(self.ctx.lab).lower()
         states: dict[str, str] = {}
         try:
             for vm in self.conn.client.cluster_resources("vm"):
-                ours = tag in {t.lower() for t in vm.tags}
+                ours = tagged_for(self.ctx.lab, vm.tags)
                 if vm.name not in names or not ours or vm.vmid is None or not vm.node:
                     continue
                 if vm.status != "running":

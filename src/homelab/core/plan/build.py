@@ -30,6 +30,7 @@ from homelab.core.desired import (
 )
 from homelab.core.observed import Observed, ObservedVm, SeedIndex
 from homelab.core.ownership import (
+    NO_STEWARD,
     Claimant,
     Facts,
     Standing,
@@ -100,7 +101,7 @@ def plan_lab(
     spec: LabSpec,
     seed_digests: Mapping[str, str],
     observed: Observed,
-    steward: Steward = Steward(),
+    steward: Steward = NO_STEWARD,
 ) -> Plan:
     """Desired (spec + seed digests) vs observed -> an ordered Plan. Pure."""
     desired = desired_vms(spec, seed_digests, store=steward.store)
@@ -276,7 +277,5 @@ def config_targets(plan: Plan, observed: Observed) -> tuple[tuple[str, int], ...
     return tuple(
         (vm.node, vm.vmid)
         for vm in observed.vms
-        if vm.name in wanted
-        and not vm.template
-        and other_lab_of(plan.lab, Facts.of(vm)) is None
+        if vm.name in wanted and not vm.template and other_lab_of(plan.lab, Facts.of(vm)) is None
     )

@@ -41,9 +41,7 @@ def plan_teardown(
         elif standing is Standing.UNPROVEN:
             draft.needs_configs.append(vm.name or "")
         elif standing in (Standing.OTHER_STORE, Standing.MARKED):
-            draft.warnings.append(
-                f"vm {vm.name}: left alone (vmid {vm.vmid}): {index.why_not(vm)}"
-            )
+            draft.warnings.append(f"vm {vm.name}: left alone (vmid {vm.vmid}): {index.why_not(vm)}")
     destroys = [a for a in draft.actions if isinstance(a, DestroyVm)]
     ordered = sorted(destroys, key=lambda a: (a.role == "control-plane", a.vm))
     return Plan(
