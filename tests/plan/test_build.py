@@ -159,7 +159,10 @@ def test_removed_worker_is_destroyed_last() -> None:
     del data["vms"]["k8s-worker-2"]
     data["vms"]["k8s-worker-4"] = {"role": "worker", "network": "apps", "ip": "10.0.20.23"}
     observed = applied()
-    plan = plan_for(data, without_configs(observed))
+    cheap = plan_for(data, without_configs(observed))
+    assert [type(a).__name__ for a in cheap.changes] == ["CreateVm"]
+    assert cheap.needs_configs == ("k8s-worker-2",)  # its record proves it the lab's
+    plan = plan_for(data, observed)
     assert [type(a).__name__ for a in plan.changes] == ["CreateVm", "DestroyVm"]
     destroy = plan.actions[-1]
     assert isinstance(destroy, DestroyVm)
@@ -349,7 +352,8 @@ def test_unpinned_vms_stay_on_their_node_when_round_robin_shifts() -> None:
     observed = apply_plan(plan_lab(spec, seeds_for(spec), start), start)
     assert [vm.node for vm in observed.vms if not vm.template] == ["pve1", "pve2", "pve1"]
     del data["vms"]["k8s-worker-2"]
-    plan = plan_for(data, without_configs(observed))
+    assert plan_for(data, without_configs(observed)).needs_configs == ("k8s-worker-2",)
+    plan = plan_for(data, observed)
     assert [type(a).__name__ for a in plan.changes] == ["DestroyVm"]
     assert plan.needs_configs == ()
 
@@ -364,15 +368,15 @@ def test_pinned_node_change_replaces() -> None:
     assert replace.node == "pve"
 
 
-def test_vm_without_a_homelab_record_is_updated_and_warned_about() -> None:
+def test_a_tagged_vm_without_a_homelab_record_is_not_touched_and_adopt_is_suggested() -> None:
     observed = applied()
     vm = find(observed, "k8s-worker-2")
     config = vm.config.model_copy(update={"record": None, "description": "made by hand"})  # type: ignore[union-attr]
     plan = plan_lab(SPEC, SEEDS, replace_vm(observed, vm.model_copy(update={"config": config})))
-    (update,) = plan.changes
-    assert isinstance(update, UpdateVm)
-    assert [c.key for c in update.changes] == ["description"]
-    assert "no homelab record" in plan.warnings[0]
+    assert not plan.changes
+    (error,) = plan.errors
+    assert error.startswith(f"vm k8s-worker-2: exists (vmid {vm.vmid} on pve) but is not owned")
+    assert "no homelab record" in error and "homelab adopt SPEC" in error
 
 
 def test_missing_seed_digest_is_refused() -> None:

@@ -7,7 +7,9 @@ Tags are cheap to see (``/cluster/resources`` lists them) and cheap to forge (an
 VM); the record needs the VM's config. So:
 
 - the *tag* finds the lab's VMs; the *record* proves one is the lab's. A VM is the lab's when it
-  carries this lab's record (its tag may have been removed by hand: apply puts it back);
+  carries both this lab's tag and record. A VM without the tag is not found: under a spec VM's
+  name it is a ``CLASH`` (even if it still has the lab's record: someone removed the tag, and
+  ``adopt`` puts it back); under another name it is ``FOREIGN``;
 - a VM with the lab's tag whose config was not read yet is ``UNPROVEN``: nothing may change or
   destroy it until its config was read (the planner asks for it). Leaving it alone (a no-op
   judged from ``/cluster/resources``) needs no proof, as it touches nothing;
@@ -20,7 +22,7 @@ VM); the record needs the VM's config. So:
   it, and so does ``destroy`` (both destroy every VM of the lab, and only those);
 - another lab's tag or record (``OTHER_LAB``) wins over ours: nobody touches it; ``adopt`` takes it
   only with ``--from-other-lab``;
-- a VM with no mark of any lab but a spec VM's name (``CLASH``) stops the plan; ``adopt`` takes it;
+- a ``CLASH`` stops the plan (the hint names ``adopt``, which takes it);
 - a VM with no name yet inside the lab's VMID range is being created (``UNNAMED``): the plan
   stops, as deciding without it could make a duplicate. Outside the range it is ``FOREIGN``;
 - templates are never touched (they are only cloned from); anything else is ``FOREIGN``.
@@ -134,7 +136,7 @@ class Facts:
         return cls(
             vmid=vm.vmid,
             name=vm.name if config is None else config.name,
-            tags=vm.tags if config is None else config.tags,
+            tags=vm.tags if config is None else tuple(dict.fromkeys((*vm.tags, *config.tags))),
             template=vm.template,
             record=config.record if config is not None else None,
             record_known=config is not None,
@@ -162,16 +164,15 @@ def classify(who: Claimant, facts: Facts) -> Standing:
     if other_lab_of(who.lab, facts) is not None:
         return Standing.OTHER_LAB
     in_spec = facts.name in who.names
-    if facts.record is not None:
-        if facts.record.store and facts.record.store != who.store:
-            return Standing.OTHER_STORE
-        return Standing.OURS if in_spec else Standing.RETIRED
-    tagged = lab_tag(who.lab) in {tag.lower() for tag in facts.tags}
-    if not facts.record_known and (tagged or in_spec):
+    if lab_tag(who.lab) not in {tag.lower() for tag in facts.tags}:
+        return Standing.CLASH if in_spec else Standing.FOREIGN
+    if not facts.record_known:
         return Standing.UNPROVEN
-    if tagged:
+    if facts.record is None:
         return Standing.MARKED
-    return Standing.CLASH if in_spec else Standing.FOREIGN
+    if facts.record.store and facts.record.store != who.store:
+        return Standing.OTHER_STORE
+    return Standing.OURS if in_spec else Standing.RETIRED
 
 
 def standing_of(who: Claimant, vm: ObservedVm) -> Standing:
@@ -193,7 +194,8 @@ def why_not(who: Claimant, facts: Facts, standing: Standing) -> str:
     """Why a VM is not the lab's, and what the user can do, for error messages."""
     if standing is Standing.OTHER_LAB:
         return (
-            f"it belongs to lab {other_lab_of(who.lab, facts)}; rename the VM in the spec "
+            f"it belongs to {lab_tag(other_lab_of(who.lab, facts) or '?')}; rename the VM in the "
+            "spec "
             "(taking another lab's VM needs `homelab adopt --from-other-lab`)"
         )
     if standing is Standing.OTHER_STORE:

@@ -58,12 +58,13 @@ def plan_adopt(
 
 def adopt_one(want: DesiredVm, vm: ObservedVm, index: Index, draft: Draft) -> None:
     standing = index.standing[vm.vmid]
-    if standing is Standing.UNPROVEN:
-        draft.needs_configs.append(want.name)
-        return
     if standing is Standing.OURS:
         return
-    if not index.may(vm, Verb.ADOPT) or vm.config is None:
+    allowed = index.may(vm, Verb.ADOPT)
+    if standing is Standing.UNPROVEN or (allowed and vm.config is None):
+        draft.needs_configs.append(want.name)
+        return
+    if not allowed or vm.config is None:
         draft.errors.append(not_owned_message(want, vm, index.why_not(vm)))
         return
     if vm.lock:

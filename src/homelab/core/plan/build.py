@@ -38,7 +38,6 @@ from homelab.core.ownership import (
     Verb,
     lab_vms,
     may,
-    other_lab_of,
     standing_of,
     store_problem,
     why_not,
@@ -274,8 +273,4 @@ def config_targets(plan: Plan, observed: Observed) -> tuple[tuple[str, int], ...
     """(node, vmid) of every VM in ``plan.needs_configs``: the configs to GET, then pass to
     ``Observed.with_configs`` and plan again (never another lab's VM, never a template)."""
     wanted = set(plan.needs_configs)
-    return tuple(
-        (vm.node, vm.vmid)
-        for vm in observed.vms
-        if vm.name in wanted and not vm.template and other_lab_of(plan.lab, Facts.of(vm)) is None
-    )
+    return tuple((vm.node, vm.vmid) for vm in observed.vms if vm.name in wanted and not vm.template)
