@@ -220,8 +220,9 @@ def test_unowned_vm_with_a_spec_name_is_an_error_and_never_touched() -> None:
     assert all(a.vm != "k8s-worker-2" for a in plan.actions)
     assert all(getattr(a, "vmid", None) != 150 for a in plan.actions)
     assert plan.errors == (
-        "vm k8s-worker-2: exists (vmid 150 on pve) but is not owned by lab home-lab "
-        "(it has no homelab tags); run `homelab adopt k8s-worker-2` or rename it in the spec",
+        "vm k8s-worker-2: exists (vmid 150 on pve) but is not owned by lab home-lab: it has "
+        "no homelab tag or record; run `homelab adopt SPEC` to take it over, or rename it in "
+        "the spec",
     )
 
 
