@@ -28,6 +28,7 @@ from tests.plan.labs import (
     replace_vm,
     seeds_for,
     spec_data,
+    stranger,
     without_configs,
 )
 
@@ -212,11 +213,15 @@ def test_seed_change_replaces_because_cloud_init_runs_once() -> None:
 
 
 def test_unowned_vm_with_a_spec_name_is_an_error_and_never_touched() -> None:
-    stranger = ObservedVm(
-        vmid=150, name="k8s-worker-2", node="pve", status="running", template=False,
-        lock=None, tags=("terraform",), maxmem_mib=2048, cores=1, disk_gib=10,
-    )  # fmt: skip
-    plan = plan_lab(SPEC, SEEDS, add_vm(empty_observed(), stranger))
+    cheap = plan_lab(
+        SPEC,
+        SEEDS,
+        add_vm(empty_observed(), stranger(SPEC, "k8s-worker-2", 150, ("terraform",), config=False)),
+    )
+    assert cheap.needs_configs == ("k8s-worker-2",)  # it might hold the lab's record
+    plan = plan_lab(
+        SPEC, SEEDS, add_vm(empty_observed(), stranger(SPEC, "k8s-worker-2", 150, ("terraform",)))
+    )
     assert all(a.vm != "k8s-worker-2" for a in plan.actions)
     assert all(getattr(a, "vmid", None) != 150 for a in plan.actions)
     assert plan.errors == (

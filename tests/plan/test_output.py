@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from homelab.core.observed import ObservedVm
 from homelab.core.ownership import Steward
 from homelab.core.plan import json as plan_json
 from homelab.core.plan import text
@@ -24,6 +23,7 @@ from tests.plan.labs import (
     replace_vm,
     seeds_for,
     spec_data,
+    stranger,
     without_configs,
 )
 
@@ -83,15 +83,12 @@ def test_no_op_plan_text() -> None:
 
 def test_plan_with_errors_and_pending_configs() -> None:
     observed = apply_plan(plan_lab(BASE, seeds_for(BASE), empty_observed()), empty_observed())
-    stranger = ObservedVm(
-        vmid=150, name="k8s-worker-5", node="pve", status="running", template=False,
-        lock=None, tags=(), maxmem_mib=2048, cores=1, disk_gib=10,
-    )  # fmt: skip
     data = spec_data()
     data["vms"]["k8s-worker-5"] = {"role": "worker", "network": "apps", "ip": "10.0.20.25"}
     data["vms"]["k8s-worker-2"]["cores"] = 4
     spec = make_spec(data)
-    plan = plan_lab(spec, seeds_for(spec), add_vm(without_configs(observed), stranger))
+    other = stranger(spec, "k8s-worker-5", 150)
+    plan = plan_lab(spec, seeds_for(spec), add_vm(without_configs(observed), other))
     golden("errors.txt", text.format_plan(plan))
     assert [line.marker for line in text.plan_lines(plan)] == ["?", "!", ""]
     assert "it has no homelab tag or record; run `homelab adopt SPEC`" in plan.errors[0]

@@ -7,12 +7,12 @@ Tags are cheap to see (``/cluster/resources`` lists them) and cheap to forge (an
 VM); the record needs the VM's config. So:
 
 - the *tag* finds the lab's VMs; the *record* proves one is the lab's. A VM is the lab's when it
-  carries both this lab's tag and record. A VM without the tag is not found: under a spec VM's
-  name it is a ``CLASH`` (even if it still has the lab's record: someone removed the tag, and
-  ``adopt`` puts it back); under another name it is ``FOREIGN``;
-- a VM with the lab's tag whose config was not read yet is ``UNPROVEN``: nothing may change or
-  destroy it until its config was read (the planner asks for it). Leaving it alone (a no-op
-  judged from ``/cluster/resources``) needs no proof, as it touches nothing;
+  carries this lab's record (a VM just cloned has it before its tags; a user may remove a tag:
+  apply puts the tags back). Judging by ``/cluster/resources`` alone, a VM with the lab's tag,
+  or with a spec VM's name, is ``UNPROVEN``: nothing may change or destroy it until its config
+  was read (the planner asks for it). Leaving it alone (a no-op judged from
+  ``/cluster/resources``) needs no proof, as it touches nothing;
+- a VM without the tag and a name the spec does not have is ``FOREIGN`` (not looked at);
 - a VM with the lab's tag but no homelab record was tagged by hand (``MARKED``): no verb changes
   or destroys it; ``adopt`` takes it over (writing the record) when its name is a spec VM's;
 - a record written by another state store (``OTHER_STORE``: a second checkout, a laptop and
@@ -22,7 +22,8 @@ VM); the record needs the VM's config. So:
   it, and so does ``destroy`` (both destroy every VM of the lab, and only those);
 - another lab's tag or record (``OTHER_LAB``) wins over ours: nobody touches it; ``adopt`` takes it
   only with ``--from-other-lab``;
-- a ``CLASH`` stops the plan (the hint names ``adopt``, which takes it);
+- a VM with no mark of any lab but a spec VM's name (``CLASH``) stops the plan; ``adopt``
+  takes it;
 - a VM with no name yet inside the lab's VMID range is being created (``UNNAMED``): the plan
   stops, as deciding without it could make a duplicate. Outside the range it is ``FOREIGN``;
 - templates are never touched (they are only cloned from); anything else is ``FOREIGN``.
@@ -164,12 +165,13 @@ def classify(who: Claimant, facts: Facts) -> Standing:
     if other_lab_of(who.lab, facts) is not None:
         return Standing.OTHER_LAB
     in_spec = facts.name in who.names
-    if lab_tag(who.lab) not in {tag.lower() for tag in facts.tags}:
-        return Standing.CLASH if in_spec else Standing.FOREIGN
+    tagged = lab_tag(who.lab) in {tag.lower() for tag in facts.tags}
     if not facts.record_known:
-        return Standing.UNPROVEN
+        return Standing.UNPROVEN if tagged or in_spec else Standing.FOREIGN
     if facts.record is None:
-        return Standing.MARKED
+        if tagged:
+            return Standing.MARKED
+        return Standing.CLASH if in_spec else Standing.FOREIGN
     if facts.record.store and facts.record.store != who.store:
         return Standing.OTHER_STORE
     return Standing.OURS if in_spec else Standing.RETIRED

@@ -102,6 +102,7 @@ def apply_lab(
             raise Aborted("apply cancelled; nothing was changed")
         for vm in observed.vms:
             rt.allocator.mark_taken(vm.vmid)
+        ctx.store.mark_applied(ctx.lab)
         report = execute_plan(rt, plan, observed)
         record(ctx, "apply", plan, report)
         return ApplyOutcome(plan, report, notes)
@@ -247,6 +248,7 @@ def adopt_lab(
             return ApplyOutcome(plan, None, notes)
         if not confirm(plan):
             raise Aborted("adopt cancelled; nothing was changed")
+        ctx.store.mark_applied(ctx.lab)
         report = execute_plan(rt, plan, observed)
         record(ctx, "adopt", plan, report)
         return ApplyOutcome(plan, report, notes)

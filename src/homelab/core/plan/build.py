@@ -189,7 +189,9 @@ def plan_retired(vm: ObservedVm, index: Index, draft: Draft) -> None:
         plan_destroy(vm, draft, "not in the spec")
     elif standing is Standing.UNPROVEN:
         draft.needs_configs.append(vm.name or "")
-    elif standing in (Standing.OTHER_STORE, Standing.MARKED):
+    elif standing is Standing.OTHER_STORE:
+        draft.errors.append(f"vm {vm.name}: not touched (vmid {vm.vmid}): {index.why_not(vm)}")
+    elif standing is Standing.MARKED:
         draft.warnings.append(f"vm {vm.name}: left alone (vmid {vm.vmid}): {index.why_not(vm)}")
 
 

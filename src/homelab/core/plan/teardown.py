@@ -40,7 +40,9 @@ def plan_teardown(
             examined.append(vm)
         elif standing is Standing.UNPROVEN:
             draft.needs_configs.append(vm.name or "")
-        elif standing in (Standing.OTHER_STORE, Standing.MARKED):
+        elif standing is Standing.OTHER_STORE:
+            draft.errors.append(f"vm {vm.name}: not touched (vmid {vm.vmid}): {index.why_not(vm)}")
+        elif standing is Standing.MARKED:
             draft.warnings.append(f"vm {vm.name}: left alone (vmid {vm.vmid}): {index.why_not(vm)}")
     destroys = [a for a in draft.actions if isinstance(a, DestroyVm)]
     ordered = sorted(destroys, key=lambda a: (a.role == "control-plane", a.vm))

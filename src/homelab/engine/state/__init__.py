@@ -37,6 +37,7 @@ from homelab.errors import StateError, StateLockedError
 URL_ENV = "HOMELAB_STATE_URL"
 STATE_DIRNAME = ".homelab"
 STORE_ID_KEY = "store-id"
+APPLIED_PREFIX = "applied:"
 
 __all__ = ["HistoryEvent", "Intents", "SecretBox", "StateStore", "open_store", "state_dir"]
 
@@ -205,9 +206,20 @@ class StateStore:
             self._id = str(rows[0][0])
         return self._id
 
+    def mark_applied(self, lab: str) -> None:
+        """Note that this store is about to change ``lab``'s VMs (before the first change, so
+        an interrupted first apply can resume)."""
+        self.backend.execute(
+            "INSERT INTO hl_meta (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
+            (f"{APPLIED_PREFIX}{lab}", utc_now()),
+        )
+
     def has_applied(self, lab: str) -> bool:
-        """Whether this store ever applied or adopted ``lab`` (its history is not empty)."""
-        return bool(self.history(lab).recent(1))
+        """Whether this store ever changed ``lab``'s VMs (marked, or history of older stores)."""
+        rows = self.backend.query(
+            "SELECT value FROM hl_meta WHERE name = ?", (f"{APPLIED_PREFIX}{lab}",)
+        )
+        return bool(rows) or bool(self.history(lab).recent(1))
 
     def intents(self, lab: str) -> Intents:
         return Intents(self, lab)
