@@ -108,9 +108,10 @@ def plan_lab(
     seeds = observed.seed_index()
     draft = Draft()
     check_unnamed(index, draft)
-    problem = store_problem(spec.name, steward.applied, len(lab_vms(spec.name, index.guests)))
-    if problem is not None:
-        return Plan(lab=spec.name, actions=(), errors=(problem,))
+    if not steward.applied:
+        refusal = check_new_store(spec.name, index)
+        if refusal is not None:
+            return refusal
     for want in desired.values():
         plan_vm(want, index, seeds, draft)
     retired = [vm for vm in index.guests if vm.name is not None and vm.name not in desired]
@@ -132,6 +133,19 @@ def plan_lab(
         spec_digest=spec_digest(spec, seed_digests),
         observed_digests=tuple((vmid, fingerprint(vm)) for vmid, vm in sorted(examined.items())),
     )
+
+
+def check_new_store(lab: str, index: Index) -> Plan | None:
+    """A store that never applied the lab: stop if VMs carrying the lab's record exist (their
+    configs read first), as planning with this store's new PKI would replace them."""
+    marked = lab_vms(lab, index.guests)
+    unread = [vm.name or "" for vm in marked if index.unproven(vm)]
+    if unread:
+        return Plan(lab=lab, actions=(), needs_configs=tuple(unread))
+    recorded = (Standing.OURS, Standing.RETIRED, Standing.OTHER_STORE)
+    count = sum(1 for vm in marked if index.standing[vm.vmid] in recorded)
+    problem = store_problem(lab, False, count)
+    return None if problem is None else Plan(lab=lab, actions=(), errors=(problem,))
 
 
 def fingerprint(vm: ObservedVm) -> str:
