@@ -126,13 +126,8 @@ def refuse_unless_applicable(plan: Plan, command: str) -> None:
 
 
 def check_saved(saved: Plan, ctx: LabContext, observed: Observed, notes: list[str]) -> None:
-    problems = saved_plan_problems(saved, ctx.spec, ctx.seed_digests, ctx.store.store_id)
-    if problems:
-        raise PlanRefused(
-            f"the saved plan does not fit the spec: {problems[0]}"
-            + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""),
-            hint="make a new plan with `homelab plan SPEC --out FILE`; never edit a saved plan",
-        )
+    """Refuse a saved plan that is stale (the spec or the lab changed since), or that the planner
+    could not have made from this spec (edited or damaged: e.g. its actions duplicated)."""
     reasons = list(stale_reasons(saved, ctx.spec, ctx.seed_digests, observed))
     if notes:
         reasons.append("an interrupted apply was resolved first")
@@ -143,6 +138,13 @@ def check_saved(saved: Plan, ctx: LabContext, observed: Observed, notes: list[st
             f"the saved plan is stale: {reasons[0]}"
             + (f" (and {len(reasons) - 1} more)" if len(reasons) > 1 else ""),
             hint="make a new plan with `homelab plan SPEC --out FILE`",
+        )
+    problems = saved_plan_problems(saved, ctx.spec, ctx.seed_digests, ctx.store.store_id)
+    if problems:
+        raise PlanRefused(
+            f"the saved plan does not fit the spec: {problems[0]}"
+            + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""),
+            hint="make a new plan with `homelab plan SPEC --out FILE`; never edit a saved plan",
         )
 
 
