@@ -61,9 +61,11 @@ def test_postgres_keeps_one_id_for_every_client(tmp_path: Path) -> None:
     url = postgres_url()
     if url is None:
         pytest.skip("no PostgreSQL server (run the suite via make test)")
-    with open_store(spec_in(tmp_path / "a"), url=url) as one:
-        with open_store(spec_in(tmp_path / "b"), url=url) as two:
-            assert one.store_id == two.store_id
-            lab = f"lab-{uuid.uuid4().hex[:8]}"
-            one.mark_applied(lab)
-            assert two.has_applied(lab)
+    with (
+        open_store(spec_in(tmp_path / "a"), url=url) as one,
+        open_store(spec_in(tmp_path / "b"), url=url) as two,
+    ):
+        assert one.store_id == two.store_id
+        lab = f"lab-{uuid.uuid4().hex[:8]}"
+        one.mark_applied(lab)
+        assert two.has_applied(lab)
