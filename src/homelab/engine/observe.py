@@ -13,8 +13,8 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from homelab.core import observed as parse
-from homelab.core.desired import lab_tag
 from homelab.core.observed import Observed, VmConfig
+from homelab.core.ownership import lab_vms
 from homelab.core.plan.actions import Plan
 from homelab.core.plan.build import config_targets
 from homelab.core.spec.models import LabSpec
@@ -32,8 +32,7 @@ SETTLE_TRIES = 4
 def observe_lab(client: PveClient, spec: LabSpec) -> Observed:
     """Every guest of the cluster and the ISO volumes of the lab's nodes."""
     resources = client.get("/cluster/resources", type="vm") or []
-    tag = lab_tag(spec.name)
-    ours = [vm.node for vm in parse.parse_resources(resources) if vm.has_tag(tag)]
+    ours = [vm.node for vm in lab_vms(spec.name, parse.parse_resources(resources))]
     nodes = list(dict.fromkeys([*spec.proxmox.nodes, *ours]))
     contents = {node: iso_content(client, node, spec.proxmox.iso_storage) for node in nodes}
     return parse.build_observed(resources, contents)
