@@ -73,14 +73,14 @@ def bench_client(calls: int = 2000) -> None:
     with PveClient(settings, transport=httpx.MockTransport(handle), on_request=counted) as pve:
         start = time.perf_counter()
         for _ in range(calls):
-            pve.cluster_resources()
+            pve.cluster_vms()
         elapsed = time.perf_counter() - start
         print(
-            f"client overhead: {elapsed / calls * 1e6:.0f} us per cluster_resources() "
+            f"client overhead: {elapsed / calls * 1e6:.0f} us per cluster_vms() "
             f"({calls} calls, {count} requests)"
         )
         count = 0
-        pve.wait_task(pve.clone("pve1", 9000, 201, name="vm-201", full=True), timeout=60)
+        pve.wait_task(pve.clone("pve1", 9000, 201, name="vm-201", full=True))
         print(f"clone + wait_task (task done at first poll): {count} HTTP requests")
 
 

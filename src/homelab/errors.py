@@ -6,6 +6,8 @@
     │   ├── StateLockedError      another apply holds the lab's lock
     │   └── SecretKeyError        secrets cannot be decrypted with the key at hand
     ├── ProxmoxError              talking to Proxmox VE failed (subtree in engine/proxmox)
+    ├── MalformedReply            a Proxmox reply homelab cannot read (core/pve_reply)
+    │   └── InvalidUpid           a task-starting call returned no task id
     ├── KubeError                 talking to the cluster's Kubernetes API failed
     └── SimulatorError            the built-in simulator could not start or answer
 
@@ -48,7 +50,15 @@ class SecretKeyError(StateError):
 
 
 class ProxmoxError(LabError):
-    """Talking to the Proxmox VE API failed."""
+    """Talking to the Proxmox VE API failed.
+
+    ``transient``: asking again later may succeed. ``before_effect``: the error proves Proxmox
+    did nothing, so even a request that is unsafe to repeat may be sent again. Each class of
+    the subtree (engine/proxmox/errors.py) says which it is.
+    """
+
+    transient: bool = False
+    before_effect: bool = False
 
 
 class KubeError(LabError):

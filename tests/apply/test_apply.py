@@ -101,10 +101,10 @@ def _respec(lab: Lab, tmp_path: Path, changes: dict[str, Any]) -> None:
 
 def _add_template(conn: Connection, name: str) -> None:
     upid = conn.client.clone("pve", 9000, 9100, name=name, full=True, storage="local-lvm")
-    conn.client.wait_task(upid, poll=0.05)
-    upid = conn.client.post("/nodes/pve/qemu/9100/template")
+    conn.client.wait_task(upid)
+    upid = conn.client.session.post("/nodes/pve/qemu/9100/template")
     if upid:
-        conn.client.wait_task(str(upid), poll=0.05)
+        conn.client.wait_task(str(upid))
 
 
 CHANGES: dict[str, tuple[dict[str, Any], type]] = {

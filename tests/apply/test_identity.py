@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from homelab.core.desired import DescriptionRecord, description_text
-from homelab.core.observed import parse_config
 from homelab.core.ownership import Flags, Steward, Verb
+from homelab.core.pve_reply import parse_config
 from homelab.engine.apply.steps import VmRef, identity_problem
 
 LAB = "home-lab"

@@ -32,7 +32,7 @@ from tests.apply.support import (
 def make_vm(conn: Connection, vmid: int, name: str, tags: str | None = None) -> None:
     """A VM cloned from the template outside homelab (as a user or Terraform would)."""
     upid = conn.client.clone("pve", 9000, vmid, name=name, full=False)
-    conn.client.wait_task(upid, poll=0.05)
+    conn.client.wait_task(upid)
     if tags is not None:
         conn.client.update_config("pve", vmid, tags=tags)
 

@@ -10,11 +10,12 @@ from rich.console import Console
 
 from homelab.core.desired import DesiredVm, desired_vms
 from homelab.engine.apply.progress import LiveTable, PlainLines, ProgressEvent
-from homelab.engine.apply.runtime import Runtime
+from homelab.engine.apply.runtime import Limits, Runtime
 from homelab.engine.apply.steps import clone_vm, find_vm_template
 from homelab.engine.apply.vmconfig import config_changes, desired_tags, net0_value
 from homelab.engine.apply.vmids import VmidAllocator, VmidExhausted
 from homelab.engine.observe import observe_lab
+from homelab.engine.proxmox.tasks import TaskResult, TaskWaits
 from tests.apply.support import FAST, Lab, guests, inprocess, new_sim
 
 
@@ -87,9 +88,7 @@ def test_a_vmid_collision_moves_to_the_next_free_one(lab: Lab) -> None:
     sim = new_sim()
     conn = inprocess(sim)
     observed = observe_lab(conn.client, lab.ctx.spec)
-    conn.client.wait_task(
-        conn.client.clone("pve", 9000, 200, name="someone-else", full=False), poll=0.05
-    )
+    conn.client.wait_task(conn.client.clone("pve", 9000, 200, name="someone-else", full=False))
     rt = Runtime(
         client=conn.client,
         journal=lab.ctx.store.intents(lab.ctx.lab),
@@ -108,6 +107,34 @@ def test_a_vmid_collision_moves_to_the_next_free_one(lab: Lab) -> None:
         201: "k8s-worker-2",
     }
     assert lab.ctx.store.intents(lab.ctx.lab).all()["vm/k8s-worker-2"]["vmid"] == 201
+
+
+def test_apply_waits_for_tasks_through_the_client_with_its_own_limits(
+    lab: Lab, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One task path: apply's tasks are the client's run_task/wait_task, with apply's waits."""
+    conn = inprocess(new_sim())
+    waited: list[TaskWaits | None] = []
+    wait_task = conn.client.wait_task
+
+    def spy(upid: str, waits: TaskWaits | None = None) -> TaskResult:
+        waited.append(waits)
+        return wait_task(upid, waits)
+
+    monkeypatch.setattr(conn.client, "wait_task", spy)
+    rt = Runtime(
+        client=conn.client,
+        journal=lab.ctx.store.intents(lab.ctx.lab),
+        lab=lab.ctx.lab,
+        iso_storage="local",
+        seeds=lab.ctx.artifacts.seeds,
+        allocator=VmidAllocator(range(200, 300), taken=[]),
+        limits=Limits(task_timeout=99.0, poll=0.1, poll_cap=0.2),
+        clock=conn.clock,
+    )
+    result = rt.run_task(lambda: conn.client.clone("pve", 9000, 250, name="a", full=False), "x")
+    assert result is not None and result.upid.type == "qmclone"
+    assert waited == [TaskWaits(timeout=99.0, poll=0.1, poll_cap=0.2)]
 
 
 def test_plain_lines_and_the_live_table_show_events() -> None:

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from homelab.core import observed
+from homelab.core import pve_reply
 
 HERE = Path(__file__).parent
 UPDATE = os.environ.get("HOMELAB_UPDATE_GOLDEN") == "1"
@@ -27,9 +27,9 @@ def dump(value: Any) -> Any:
 
 
 PARSERS: dict[str, Callable[[Any], Any]] = {
-    "cluster_resources": observed.parse_resources,
-    "qemu_config": observed.parse_config,
-    "storage_content": observed.parse_storage_content,
+    "cluster_resources": pve_reply.parse_resources,
+    "qemu_config": pve_reply.parse_config,
+    "storage_content": pve_reply.parse_storage_content,
 }
 CASES = sorted(HERE.glob("*/*.json"))
 

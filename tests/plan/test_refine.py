@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from homelab.core import observed as obs
+from homelab.core import pve_reply as pve
 from homelab.core.desired import DesiredVm, desired_vms
+from homelab.core.observed import Observed
 from homelab.core.plan.actions import NoOp, UpdateVm
 from homelab.core.plan.build import config_targets, plan_lab
 from tests.plan.labs import make_spec, seeds_for, spec_data
@@ -58,12 +59,18 @@ def world(
     return resources, isos, configs
 
 
+def observe(resources: Any, isos: dict[str, Any]) -> Observed:
+    """What observe_lab makes of these replies (one resource list, one ISO list per node)."""
+    volumes = {node: pve.parse_storage_content(payload) for node, payload in isos.items()}
+    return Observed(vms=pve.parse_resources(resources), seed_volumes=volumes, nodes=tuple(isos))
+
+
 def test_applied_lab_parsed_from_pve_payloads_is_a_no_op_with_no_config_reads() -> None:
     resources, isos, configs = world()
-    observed = obs.build_observed(resources, isos)
+    observed = observe(resources, isos)
     plan = plan_lab(SPEC, SEEDS, observed)
     assert plan.needs_configs == () and not plan.has_changes
-    full = observed.with_configs({vmid: obs.parse_config(p) for vmid, p in configs.items()})
+    full = observed.with_configs({vmid: pve.parse_config(p) for vmid, p in configs.items()})
     assert all(isinstance(a, NoOp) for a in plan_lab(SPEC, SEEDS, full).actions)
 
 
@@ -72,11 +79,11 @@ def test_refine_loop_reads_only_the_vms_that_may_differ() -> None:
     data = spec_data()
     data["vms"]["k8s-worker-3"]["memory"] = 6144
     spec = make_spec(data)
-    observed = obs.build_observed(resources, isos)
+    observed = observe(resources, isos)
     first = plan_lab(spec, seeds_for(spec), observed)
     targets = config_targets(first, observed)
     assert targets == (("pve", 202),)
-    read = {vmid: obs.parse_config(configs[vmid]) for _, vmid in targets}
+    read = {vmid: pve.parse_config(configs[vmid]) for _, vmid in targets}
     final = plan_lab(spec, seeds_for(spec), observed.with_configs(read))
     assert final.is_final and final.errors == ()
     (update,) = final.changes

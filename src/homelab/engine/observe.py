@@ -4,23 +4,22 @@
 ``proxmox.iso_storage`` per Proxmox node that matters (the spec's nodes and any node holding a
 VM of this lab), so a no-op plan of any size costs 1 + (Proxmox nodes) requests. ``refine``
 reads the configs of only the VMs a plan could not decide without them (``plan.needs_configs``).
-The parsing is the pure core's (``homelab.core.observed``); this module only does the I/O.
+The requests are the client's typed calls and the parsing the pure core's
+(``homelab.core.pve_reply``); this module only decides what to ask.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any
 
-from homelab.core import observed as parse
 from homelab.core.observed import Observed, VmConfig
 from homelab.core.ownership import lab_vms
 from homelab.core.plan.actions import Plan
 from homelab.core.plan.build import config_targets
+from homelab.core.pve_reply import iso_volids
 from homelab.core.spec.models import LabSpec
 from homelab.engine.proxmox.client import PveClient
 from homelab.engine.proxmox.errors import NotFoundError, RefusedError
-from homelab.engine.proxmox.wire import path_segment
 
 __all__ = ["observe_lab", "observe_settled", "read_configs", "refine"]
 
@@ -31,11 +30,11 @@ SETTLE_TRIES = 4
 
 def observe_lab(client: PveClient, spec: LabSpec) -> Observed:
     """Every guest of the cluster and the ISO volumes of the lab's nodes."""
-    resources = client.get("/cluster/resources", type="vm") or []
-    ours = [vm.node for vm in lab_vms(spec.name, parse.parse_resources(resources))]
-    nodes = list(dict.fromkeys([*spec.proxmox.nodes, *ours]))
-    contents = {node: iso_content(client, node, spec.proxmox.iso_storage) for node in nodes}
-    return parse.build_observed(resources, contents)
+    vms = client.cluster_vms()
+    ours = [vm.node for vm in lab_vms(spec.name, vms)]
+    nodes = tuple(dict.fromkeys([*spec.proxmox.nodes, *ours]))
+    volumes = {node: iso_volumes(client, node, spec.proxmox.iso_storage) for node in nodes}
+    return Observed(vms=vms, seed_volumes=volumes, nodes=nodes)
 
 
 def observe_settled(client: PveClient, spec: LabSpec, sleep: Callable[[float], None]) -> Observed:
@@ -50,13 +49,12 @@ def observe_settled(client: PveClient, spec: LabSpec, sleep: Callable[[float], N
     return observed
 
 
-def iso_content(client: PveClient, node: str, storage: str) -> Any:
-    """The ISO listing of ``storage`` on ``node`` (empty if the node or storage is absent)."""
-    path = f"/nodes/{path_segment(node)}/storage/{path_segment(storage)}/content"
+def iso_volumes(client: PveClient, node: str, storage: str) -> tuple[str, ...]:
+    """The ISO volume ids of ``storage`` on ``node`` (none if the node or storage is absent)."""
     try:
-        return client.get(path, content="iso") or []
+        return iso_volids(client.storage_content(node, storage, "iso"))
     except (NotFoundError, RefusedError):
-        return []
+        return ()
 
 
 def read_configs(client: PveClient, targets: Iterable[tuple[str, int]]) -> dict[int, VmConfig]:
@@ -64,10 +62,9 @@ def read_configs(client: PveClient, targets: Iterable[tuple[str, int]]) -> dict[
     configs: dict[int, VmConfig] = {}
     for node, vmid in targets:
         try:
-            payload = client.get(f"/nodes/{path_segment(node)}/qemu/{int(vmid)}/config")
+            _, configs[vmid] = client.vm_config(node, vmid)
         except NotFoundError:
             continue  # gone since /cluster/resources: the next observation will say so
-        configs[vmid] = parse.parse_config(payload or {})
     return configs
 
 

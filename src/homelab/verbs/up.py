@@ -219,7 +219,7 @@ class _Converge:
         key = f"{self.endpoint}:{API_PORT}"
         self.step(f"waiting for the simulated control plane at {key}")
         while True:
-            mapped = self.conn.client.get("/_sim/kube")
+            mapped = self.conn.client.session.get("/_sim/kube")
             if isinstance(mapped, dict) and isinstance(mapped.get(key), str):
                 return mapped[key], self.endpoint
             self.check_guests(None, only=self.ctx.spec.control_planes)
@@ -241,7 +241,7 @@ class _Converge:
         if not self.sim:
             return {}
         try:
-            return guest_phases(self.conn.client.get("/_sim/guests"))
+            return guest_phases(self.conn.client.session.get("/_sim/guests"))
         except ProxmoxError:
             return {}
 
@@ -277,7 +277,7 @@ class _Converge:
             return {}
         states: dict[str, str] = {}
         try:
-            for vm in self.conn.client.cluster_resources("vm"):
+            for vm in self.conn.client.cluster_vms():
                 ours = tagged_for(self.ctx.lab, vm.tags)
                 if vm.name not in names or not ours or vm.vmid is None or not vm.node:
                     continue

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import logging
 import ssl
+from collections.abc import Callable
 from ipaddress import IPv4Interface
 
 import httpx
 import pytest
 
+from homelab.core.pve_reply import InvalidUpid, MalformedReply
 from homelab.engine.proxmox import errors as e
 from homelab.engine.proxmox.client import PveClient
 from homelab.engine.proxmox.retry import RetryPolicy
+from homelab.engine.proxmox.tasks import TaskWaits
 from homelab.errors import ProxmoxError
 
 from .scripted import (
@@ -29,43 +32,17 @@ from .scripted import (
 VM = "/nodes/pve1/qemu/201"
 LOCK = "can't lock file '/var/lock/qemu-server/lock-201.conf' - got timeout"
 UPID_IMG = "UPID:pve1:000012AB:01B2C3D4:66A1B2C3:imgcopy::root@pam!homelab:"
+ONE_VM = [{"id": "qemu/201", "type": "qemu", "vmid": 201, "node": "pve1", "name": "k8s-master-1"}]
 
 
 def test_envelope_is_unwrapped_and_token_header_sent() -> None:
-    pve = ScriptedPve().on(
-        "GET", "/version", ok({"version": "8.4.1", "release": "8.4", "repoid": "2a5fa54a"})
-    )
+    pve = ScriptedPve().on("GET", "/cluster/resources", ok(ONE_VM))
     client, _, _ = make_client(pve)
-    version = client.version()
-    assert (version.version, version.release, version.major) == ("8.4.1", "8.4", 8)
+    (vm,) = client.cluster_vms()
+    assert (vm.vmid, vm.node, vm.name) == (201, "pve1", "k8s-master-1")
     request = pve.requests[0]
     assert request.headers["Authorization"] == f"PVEAPIToken={TOKEN_ID}={SECRET}"
-    assert request.url == "https://pve.test:8006/api2/json/version"
-
-
-@pytest.mark.parametrize("raw", ["100", 100, "  105 "])
-def test_next_id_accepts_strings_and_numbers(raw: object) -> None:
-    client, _, _ = make_client(ScriptedPve().on("GET", "/cluster/nextid", ok(raw)))
-    assert client.next_id() in (100, 105)
-
-
-def test_next_id_rejects_garbage() -> None:
-    client, _, _ = make_client(ScriptedPve().on("GET", "/cluster/nextid", ok("abc")))
-    with pytest.raises(e.ServerError, match="not a VMID"):
-        client.next_id()
-
-
-def test_vmid_free_asks_nextid_with_the_vmid() -> None:
-    taken = fail(
-        400,
-        "Parameter verification failed.",
-        {"data": None, "errors": {"vmid": "VM 105 already exists"}},
-    )
-    pve = ScriptedPve().on("GET", "/cluster/nextid", ok("104"), taken)
-    client, _, _ = make_client(pve)
-    assert client.vmid_free(104) is True
-    assert client.vmid_free(105) is False
-    assert [r.url.params["vmid"] for r in pve.requests] == ["104", "105"]
+    assert request.url == "https://pve.test:8006/api2/json/cluster/resources?type=vm"
 
 
 def test_get_sends_query_and_no_body_post_sends_a_form_with_content_length() -> None:
@@ -75,7 +52,7 @@ def test_get_sends_query_and_no_body_post_sends_a_form_with_content_length() -> 
         .on("POST", "/nodes/pve1/qemu/9000/clone", ok(UPID_CLONE))
     )
     client, _, _ = make_client(pve)
-    client.cluster_resources()
+    client.cluster_vms()
     upid = client.clone("pve1", 9000, 201, name="k8s-master-1", full=True, storage="local-lvm")
     get, post = pve.requests
     assert get.url.params["type"] == "vm" and get.content == b""
@@ -90,7 +67,7 @@ def test_get_sends_query_and_no_body_post_sends_a_form_with_content_length() -> 
     }
 
 
-def test_cluster_resources_are_parsed_tolerantly() -> None:
+def test_cluster_vms_read_pve8_forms_and_skip_other_guests() -> None:
     rows = [
         {
             "id": "qemu/9000",
@@ -111,10 +88,12 @@ def test_cluster_resources_are_parsed_tolerantly() -> None:
             "tags": "homelab;lab-home;role-worker",
             "lock": "clone",
         },
+        {"id": "lxc/300", "type": "lxc", "node": "pve1", "vmid": 300, "template": 0},
+        {"id": "node/pve1", "type": "node", "node": "pve1", "status": "online"},
     ]
     client, _, _ = make_client(ScriptedPve().on("GET", "/cluster/resources", ok(rows)))
-    template, clone = client.cluster_resources()
-    assert template.template and template.maxmem == 4 * 1024**3 and template.vmid == 9000
+    clone, template = client.cluster_vms()  # sorted by VMID
+    assert template.template and template.maxmem_mib == 4096 and template.vmid == 9000
     assert clone.vmid == 201 and not clone.template and clone.name is None
     assert clone.tags == ("homelab", "lab-home", "role-worker") and clone.lock == "clone"
 
@@ -129,9 +108,10 @@ def test_vm_config_returns_text_values_and_digest() -> None:
         "net0": "virtio=BC:24:11:12:34:56,bridge=vmbr0",
     }
     client, _, _ = make_client(ScriptedPve().on("GET", f"{VM}/config", ok(config)))
-    values, digest = client.vm_config("pve1", 201)
-    assert digest == "a" * 40 and "digest" not in values
+    values, parsed = client.vm_config("pve1", 201)
+    assert parsed.digest == "a" * 40 and "digest" not in values
     assert values["cores"] == "2" and values["onboot"] == "1" and values["cpulimit"] == "1.5"
+    assert parsed.memory_mib == 4096 and parsed.onboot and parsed.net0 is not None
 
 
 def test_update_config_encodes_delete_digest_and_sshkeys() -> None:
@@ -154,20 +134,6 @@ def test_update_config_encodes_delete_digest_and_sshkeys() -> None:
     assert sent["sshkeys"] == "ssh-ed25519%20AAAAC3Nza%2B%2Fx%3D%20me%40laptop"
 
 
-def test_update_config_async_waits_for_the_task() -> None:
-    upid = "UPID:pve1:00001111:01B2C3D4:66A1B2C3:qmconfig:201:root@pam!homelab:"
-    pve = (
-        ScriptedPve()
-        .on("POST", f"{VM}/config", ok(upid))
-        .on(
-            "GET", f"/nodes/pve1/tasks/{upid}/status", ok({"status": "stopped", "exitstatus": "OK"})
-        )
-    )
-    client, _, _ = make_client(pve)
-    result = client.update_config_async("pve1", 201, ipconfig0="ip=10.0.20.11/24,gw=10.0.20.1")
-    assert result is not None and result.upid.type == "qmconfig"
-
-
 def test_transient_errors_on_get_are_retried() -> None:
     pve = ScriptedPve().on(
         "GET",
@@ -178,7 +144,7 @@ def test_transient_errors_on_get_are_retried() -> None:
     )
     client, _, waits = make_client(pve)
     status = client.vm_status("pve1", 201)
-    assert status.running and status.agent and not status.ha_managed
+    assert status.running and status.agent and status.vmid == 201
     assert len(pve.requests) == 3 and waits == [0.5, 1.0]
 
 
@@ -223,14 +189,13 @@ def test_relative_resize_is_not_repeated_after_an_ambiguous_error() -> None:
 
 def test_power_calls_and_destroy() -> None:
     pve = ScriptedPve()
-    for action in ("start", "shutdown", "stop", "reboot"):
+    for action in ("start", "shutdown", "stop"):
         pve.on("POST", f"{VM}/status/{action}", ok(UPID_CLONE))
     pve.on("DELETE", VM, ok(UPID_CLONE))
     client, _, _ = make_client(pve)
     client.start("pve1", 201)
     client.shutdown("pve1", 201, timeout=60, force_stop=True)
     client.stop("pve1", 201)
-    client.reboot("pve1", 201)
     assert client.destroy("pve1", 201) == UPID_CLONE
     shutdown = form(pve.calls("POST", f"{VM}/status/shutdown")[0])
     assert shutdown == {"timeout": "60", "forceStop": "1"}
@@ -341,71 +306,35 @@ def test_storage_calls_encode_the_volume_id() -> None:
     assert item.volid == "local:iso/seed.iso" and item.size == 69632
     status = client.storage_status("pve1", "local")
     assert status.content == ("iso", "vztmpl", "backup") and status.active and not status.shared
-    client.delete_volume("pve1", "local", "local:iso/seed.iso")
+    assert client.delete_volume("pve1", "local", "local:iso/seed.iso") is True
     delete = pve.calls("DELETE", "/nodes/pve1/storage/local/content/local:iso/seed.iso")[0]
     assert b"/content/local%3Aiso%2Fseed.iso" in delete.url.raw_path
-
-
-def test_nodes_node_status_and_permissions() -> None:
-    pve = (
-        ScriptedPve()
-        .on(
-            "GET",
-            "/nodes",
-            ok(
-                [
-                    {
-                        "node": "pve1",
-                        "status": "online",
-                        "maxmem": 68719476736,
-                        "maxcpu": 16,
-                        "cpu": 0.05,
-                    }
-                ]
-            ),
-        )
-        .on(
-            "GET",
-            "/nodes/pve1/status",
-            ok(
-                {
-                    "pveversion": "pve-manager/8.4.1/2a5fa54a",
-                    "memory": {"total": 100, "used": 10},
-                    "cpuinfo": {"cpus": 16},
-                    "current-kernel": {"release": "6.8.12-9-pve"},
-                }
-            ),
-        )
-        .on("GET", "/access/permissions", ok({"/": {"Sys.Audit": 1}, "/vms": {"VM.Allocate": 0}}))
-    )
-    client, _, _ = make_client(pve)
-    (node,) = client.nodes()
-    assert node.node == "pve1" and node.maxcpu == 16
-    status = client.node_status("pve1")
-    assert status.kernel == "6.8.12-9-pve" and status.cpus == 16 and status.memory_used == 10
-    assert client.permissions() == {"/": {"Sys.Audit": True}, "/vms": {"VM.Allocate": False}}
 
 
 def test_request_hook_counts_every_request_including_retries() -> None:
     pve = ScriptedPve().on("GET", "/cluster/resources", fail(503, "Service Unavailable"), ok([]))
     seen: list[tuple[str, str]] = []
-    client, _, _ = make_client(pve)
-    client.add_request_hook(lambda method, path: seen.append((method, path)))
-    client.cluster_resources()
+    client = PveClient(
+        settings(),
+        transport=httpx.MockTransport(pve),
+        retry=RetryPolicy(sleep=lambda _: None),
+        on_request=lambda method, path: seen.append((method, path)),
+    )
+    client.cluster_vms()
     assert seen == [("GET", "/cluster/resources")] * 2
 
 
 def test_unknown_endpoint_is_not_found() -> None:
     client, _, _ = make_client(ScriptedPve())
     with pytest.raises(e.NotFoundError, match="not implemented"):
-        client.get("/nodes/pve1/nonsense")
+        client.session.get("/nodes/pve1/nonsense")
 
 
 def test_non_envelope_reply_is_a_clear_error() -> None:
     html = httpx.Response(200, content=b"<html>login</html>", headers={"Content-Type": "text/html"})
-    client, _, _ = make_client(ScriptedPve().on("GET", "/version", html), attempts=1)
+    client, _, _ = make_client(ScriptedPve().on("GET", "/cluster/resources", html), attempts=1)
     with pytest.raises(e.ServerError, match="not a Proxmox API envelope"):
-        client.version()
+        client.cluster_vms()
 
 
 @pytest.mark.parametrize(
@@ -435,14 +364,14 @@ def test_httpx_is_not_leaked_outside(exc: Exception, expected: type[ProxmoxError
         calls.append(1)
         raise exc
 
-    client, _, _ = make_client(ScriptedPve().on("GET", "/version", explode), attempts=2)
+    client, _, _ = make_client(ScriptedPve().on("GET", "/cluster/resources", explode), attempts=2)
     with pytest.raises(ProxmoxError) as caught:
-        client.version()
+        client.cluster_vms()
     error = caught.value
     assert isinstance(error, expected)
     assert not isinstance(error, httpx.HTTPError)
     assert error.__cause__ is exc
-    assert "pve.test:8006" in error.message or "GET /version" in error.message
+    assert "pve.test:8006" in error.message or "GET /cluster/resources" in error.message
     assert len(calls) == (2 if expected is e.TransportError else 1)
 
 
@@ -453,9 +382,9 @@ def test_a_connection_lost_during_the_handshake_is_a_transport_error() -> None:
         except ssl.SSLError as inner:
             raise httpx.ConnectError("EOF occurred in violation of protocol") from inner
 
-    client, _, _ = make_client(ScriptedPve().on("GET", "/version", drop), attempts=1)
+    client, _, _ = make_client(ScriptedPve().on("GET", "/cluster/resources", drop), attempts=1)
     with pytest.raises(e.TransportError):
-        client.version()
+        client.cluster_vms()
 
 
 def test_connection_refused_is_retried_even_for_unsafe_requests() -> None:
@@ -478,13 +407,13 @@ def test_secret_never_shows_in_repr_errors_or_logs(caplog: pytest.LogCaptureFixt
     caplog.set_level(logging.DEBUG)
     pve = (
         ScriptedPve()
-        .on("GET", "/version", fail(503, "Service Unavailable"), ok({"version": "8.4.1"}))
-        .on("GET", "/nodes", fail(401, "Authentication failed!"))
+        .on("GET", "/cluster/resources", fail(503, "Service Unavailable"), ok([]))
+        .on("GET", f"{VM}/status/current", fail(401, "Authentication failed!"))
     )
     client, _, _ = make_client(pve)
-    client.version()
+    client.cluster_vms()
     with pytest.raises(e.AuthenticationError) as caught:
-        client.nodes()
+        client.vm_status("pve1", 201)
     texts = [
         repr(client),
         str(client),
@@ -501,20 +430,20 @@ def test_secret_never_shows_in_repr_errors_or_logs(caplog: pytest.LogCaptureFixt
 
 
 def test_client_closes_and_reopens_its_connection_pool() -> None:
-    pve = ScriptedPve().on("GET", "/version", ok({"version": "8.4.1"}))
+    pve = ScriptedPve().on("GET", "/cluster/resources", ok([]))
     with PveClient(
         settings(), transport=httpx.MockTransport(pve), retry=RetryPolicy(attempts=1)
     ) as client:
-        client.version()
+        client.cluster_vms()
         client.close()
-        client.version()
+        client.cluster_vms()
     assert len(pve.requests) == 2
 
 
 def test_a_task_call_that_returns_no_upid_is_a_clear_error() -> None:
     pve = ScriptedPve().on("POST", f"{VM}/status/start", ok(None))
     client, _, _ = make_client(pve)
-    with pytest.raises(e.InvalidUpid, match="not a task id"):
+    with pytest.raises(InvalidUpid, match="not a task id"):
         client.start("pve1", 201)
 
 
@@ -529,3 +458,43 @@ def test_upload_refuses_a_name_proxmox_would_reject_before_sending() -> None:
 def test_repr_names_the_endpoint_and_token_id_only() -> None:
     client, _, _ = make_client(ScriptedPve())
     assert repr(client) == f"PveClient(endpoint='https://pve.test:8006', token_id='{TOKEN_ID}')"
+
+
+@pytest.mark.parametrize(
+    ("path", "call", "data"),
+    [
+        ("/cluster/resources", lambda c: c.cluster_vms(), {"vmid": 201}),
+        (f"{VM}/config", lambda c: c.vm_config("pve1", 201), ["cores", 2]),
+        (f"{VM}/status/current", lambda c: c.vm_status("pve1", 201), [{"status": "running"}]),
+        ("/nodes/pve1/storage/local/content", lambda c: c.storage_content("pve1", "local"), {}),
+    ],
+)
+def test_a_reply_of_the_wrong_shape_is_a_clear_error_and_not_retried(
+    path: str, call: Callable[[PveClient], object], data: object
+) -> None:
+    pve = ScriptedPve().on("GET", path, ok(data))
+    client, _, waits = make_client(pve)
+    with pytest.raises(MalformedReply, match="Proxmox sent"):
+        call(client)
+    assert len(pve.requests) == 1 and waits == []
+
+
+def test_deleting_a_volume_that_is_not_there_says_so() -> None:
+    gone = fail(500, "volume 'local:iso/seed.iso' does not exist")
+    pve = ScriptedPve().on("DELETE", "/nodes/pve1/storage/local/content/local:iso/seed.iso", gone)
+    client, _, waits = make_client(pve)
+    assert client.delete_volume("pve1", "local", "local:iso/seed.iso") is False
+    assert waits == []
+
+
+def test_a_delete_without_a_task_id_is_watched_until_the_volume_is_gone() -> None:
+    listed = ok([{"volid": "local:iso/seed.iso", "content": "iso"}])
+    pve = (
+        ScriptedPve()
+        .on("DELETE", "/nodes/pve1/storage/local/content/local:iso/seed.iso", ok(None))
+        .on("GET", "/nodes/pve1/storage/local/content", listed, listed, ok([]))
+    )
+    client, clock, _ = make_client(pve)
+    assert client.delete_volume("pve1", "local", "local:iso/seed.iso", TaskWaits(poll=0.5))
+    assert len(pve.calls("GET", "/nodes/pve1/storage/local/content")) == 3
+    assert clock.sleeps == [0.5, 0.5]

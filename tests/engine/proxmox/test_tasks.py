@@ -5,8 +5,9 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from homelab.core.pve_reply import InvalidUpid, TaskStatus, parse_task_status, parse_upid
 from homelab.engine.proxmox import errors as e
-from homelab.engine.proxmox.tasks import Upid, is_success
+from homelab.engine.proxmox.tasks import TaskWaits
 
 from .scripted import UPID_CLONE, ScriptedPve, fail, make_client, ok
 
@@ -20,7 +21,7 @@ def stopped(exitstatus: str) -> httpx.Response:
 
 
 def test_upid_parts_are_decoded() -> None:
-    upid = Upid.parse(UPID_CLONE)
+    upid = parse_upid(UPID_CLONE)
     assert (upid.node, upid.type, upid.id, upid.user) == (
         "pve1",
         "qmclone",
@@ -32,7 +33,7 @@ def test_upid_parts_are_decoded() -> None:
 
 
 def test_upid_with_empty_id_and_nine_digit_pstart() -> None:
-    upid = Upid.parse("UPID:pve-2:000012AB:1B2C3D4E5:66A1B2C3:imgcopy::root@pam:")
+    upid = parse_upid("UPID:pve-2:000012AB:1B2C3D4E5:66A1B2C3:imgcopy::root@pam:")
     assert upid.node == "pve-2" and upid.id == "" and upid.type == "imgcopy"
 
 
@@ -48,8 +49,8 @@ def test_upid_with_empty_id_and_nine_digit_pstart() -> None:
     ],
 )
 def test_malformed_upids_are_refused(raw: str) -> None:
-    with pytest.raises(e.InvalidUpid):
-        Upid.parse(raw)
+    with pytest.raises(InvalidUpid):
+        parse_upid(raw)
 
 
 @pytest.mark.parametrize(
@@ -64,13 +65,19 @@ def test_malformed_upids_are_refused(raw: str) -> None:
     ],
 )
 def test_success_test_matches_proxmox(exitstatus: str, success: bool) -> None:
-    assert is_success(exitstatus) is success
+    status = parse_task_status({"status": "stopped", "exitstatus": exitstatus})
+    assert status.stopped and status.ok is success
+    assert status.warnings == (3 if exitstatus == "WARNINGS: 3" else 0)
+
+
+def test_a_running_task_is_not_stopped() -> None:
+    assert parse_task_status({"data": {"status": "running"}}) == TaskStatus(stopped=False)
 
 
 def test_wait_polls_the_node_in_the_upid_until_stopped() -> None:
     pve = ScriptedPve().on("GET", STATUS, RUNNING, RUNNING, RUNNING, stopped("OK"))
     client, clock, _ = make_client(pve)
-    result = client.wait_task(UPID_CLONE, timeout=60, poll=1.0)
+    result = client.wait_task(UPID_CLONE, TaskWaits(timeout=60, poll=1.0))
     assert result.exitstatus == "OK" and result.warnings == 0
     assert result.upid.node == "pve1"
     assert len(pve.calls("GET", STATUS)) == 4
@@ -80,8 +87,15 @@ def test_wait_polls_the_node_in_the_upid_until_stopped() -> None:
 def test_poll_interval_is_capped() -> None:
     pve = ScriptedPve().on("GET", STATUS, *([RUNNING] * 12), stopped("OK"))
     client, clock, _ = make_client(pve)
-    client.wait_task(UPID_CLONE, timeout=600, poll=1.0)
+    client.wait_task(UPID_CLONE, TaskWaits(timeout=600, poll=1.0))
     assert max(clock.sleeps) == 5.0
+
+
+def test_apply_waits_poll_fast_with_a_low_cap() -> None:
+    pve = ScriptedPve().on("GET", STATUS, *([RUNNING] * 5), stopped("OK"))
+    client, clock, _ = make_client(pve)
+    client.wait_task(UPID_CLONE, TaskWaits(timeout=60, poll=0.25, poll_cap=0.5))
+    assert clock.sleeps == [0.25, 0.375, 0.5, 0.5, 0.5]
 
 
 def test_warnings_are_a_success_with_a_count() -> None:
@@ -135,7 +149,7 @@ def test_timeout_leaves_the_task_running() -> None:
     pve = ScriptedPve().on("GET", STATUS, RUNNING)
     client, clock, _ = make_client(pve)
     with pytest.raises(e.TaskTimeout) as caught:
-        client.wait_task(UPID_CLONE, timeout=10, poll=1.0)
+        client.wait_task(UPID_CLONE, TaskWaits(timeout=10, poll=1.0))
     assert caught.value.upid == UPID_CLONE
     assert sum(clock.sleeps) == pytest.approx(10.0)
 
@@ -169,7 +183,9 @@ def test_run_task_restarts_a_task_that_failed_on_a_lock() -> None:
     )
     client, _, waits = make_client(pve)
     result = client.run_task(
-        lambda: client.clone("pve1", 9000, 201, name="a", full=True), timeout=60
+        lambda: client.clone("pve1", 9000, 201, name="a", full=True),
+        what="clone",
+        waits=TaskWaits(timeout=60),
     )
     assert result is not None and result.exitstatus == "OK"
     assert len(pve.calls("POST", "/nodes/pve1/qemu/9000/clone")) == 2
@@ -185,5 +201,29 @@ def test_run_task_does_not_restart_a_real_failure() -> None:
     )
     client, _, waits = make_client(pve)
     with pytest.raises(e.TaskFailed):
-        client.run_task(lambda: client.clone("pve1", 9000, 201, name="a", full=True))
+        client.run_task(lambda: client.clone("pve1", 9000, 201, name="a", full=True), what="clone")
+    assert len(pve.calls("POST", "/nodes/pve1/qemu/9000/clone")) == 1 and waits == []
+
+
+def test_run_task_starts_again_when_dispatch_proves_nothing_was_done() -> None:
+    pve = ScriptedPve().on("GET", STATUS, stopped("OK"))
+    client, _, waits = make_client(pve)
+    outcomes: list[str] = []
+
+    def dispatch() -> str:
+        outcomes.append("sent")
+        if len(outcomes) == 1:
+            raise e.NotDone("clone of a did not happen; sending it again")
+        return UPID_CLONE
+
+    result = client.run_task(dispatch, what="clone")
+    assert result is not None and result.exitstatus == "OK"
+    assert outcomes == ["sent", "sent"] and len(waits) == 1
+
+
+def test_run_task_does_not_start_again_after_an_ambiguous_error() -> None:
+    pve = ScriptedPve().on("POST", "/nodes/pve1/qemu/9000/clone", fail(500, "got unexpected reply"))
+    client, _, waits = make_client(pve)
+    with pytest.raises(e.ServerError):
+        client.run_task(lambda: client.clone("pve1", 9000, 201, name="a", full=True), what="x")
     assert len(pve.calls("POST", "/nodes/pve1/qemu/9000/clone")) == 1 and waits == []

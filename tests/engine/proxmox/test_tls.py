@@ -99,7 +99,8 @@ class PveHandler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         PveHandler.seen_auth.append(self.headers.get("Authorization", ""))
-        body = json.dumps({"data": {"version": "8.4.1", "release": "8.4", "repoid": "x"}}).encode()
+        vm = {"type": "qemu", "vmid": 201, "node": "pve1", "name": "k8s-master-1"}
+        body = json.dumps({"data": [vm]}).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json;charset=UTF-8")
         self.send_header("Content-Length", str(len(body)))
@@ -130,8 +131,7 @@ def connect(endpoint: str, **tls: object) -> PveClient:
 
 def test_right_pin_connects(server: str, pki: Pki) -> None:
     with connect(server, fingerprint=pki.leaf_fingerprint) as client:
-        assert client.version().version == "8.4.1"
-        assert client.version().release == "8.4"
+        assert [vm.name for vm in client.cluster_vms()] == ["k8s-master-1"]
     assert PveHandler.seen_auth[-1] == f"PVEAPIToken={TOKEN_ID}={SECRET}"
 
 
@@ -139,7 +139,7 @@ def test_wrong_pin_refuses_before_sending_anything(server: str, pki: Pki) -> Non
     wrong = ":".join(["AB"] * 32)
     before = len(PveHandler.seen_auth)
     with connect(server, fingerprint=wrong) as client, pytest.raises(FingerprintMismatch) as caught:
-        client.version()
+        client.cluster_vms()
     error = caught.value
     assert wrong in error.message and pki.leaf_fingerprint in error.message
     assert error.hint is not None and "PROXMOX_VE_FINGERPRINT" in error.hint
@@ -151,17 +151,17 @@ def test_pinning_the_ca_does_not_trust_the_leaf_it_signed(server: str, pki: Pki)
     ca = x509.load_pem_x509_certificate(pki.ca_pem.read_bytes())
     ca_pin = fingerprint_of(ca.public_bytes(serialization.Encoding.DER))
     with connect(server, fingerprint=ca_pin) as client, pytest.raises(FingerprintMismatch):
-        client.version()
+        client.cluster_vms()
 
 
 def test_ca_bundle_connects(server: str, pki: Pki) -> None:
     with connect(server, ca_bundle=pki.ca_pem) as client:
-        assert client.version().version == "8.4.1"
+        assert [vm.vmid for vm in client.cluster_vms()] == [201]
 
 
 def test_wrong_ca_bundle_refuses(server: str, pki: Pki) -> None:
     with connect(server, ca_bundle=pki.other_ca_pem) as client, pytest.raises(TlsError) as caught:
-        client.version()
+        client.cluster_vms()
     assert "not trusted by the CA bundle" in caught.value.message
 
 
@@ -170,13 +170,13 @@ def test_unreadable_ca_bundle_is_a_clear_error(server: str, tmp_path: Path) -> N
         connect(server, ca_bundle=tmp_path / "missing.pem") as client,
         pytest.raises(TlsError) as caught,
     ):
-        client.version()
+        client.cluster_vms()
     assert "missing.pem" in caught.value.message
 
 
 def test_system_store_refuses_the_proxmox_ca_and_hints_at_pinning(server: str) -> None:
     with connect(server) as client, pytest.raises(TlsError) as caught:
-        client.version()
+        client.cluster_vms()
     error = caught.value
     assert not isinstance(error, FingerprintMismatch)
     assert "not trusted by the system store" in error.message

@@ -2,10 +2,10 @@
 
 Everything here is pure. How the engine uses it (1 + Proxmox nodes requests for a no-op plan)::
 
-    observed = observed.build_observed(resources_json, {node: iso_content_json, ...})
+    observed = engine.observe.observe_lab(client, spec)   # replies read by core.pve_reply
     plan = build.plan_lab(spec, seed_digests, observed)
     if plan.needs_configs:                       # only VMs that may differ
-        configs = {vmid: observed_mod.parse_config(GET config) for node, vmid in
+        configs = {vmid: pve_reply.parse_config(GET config) for node, vmid in
                    build.config_targets(plan, observed)}
         plan = build.plan_lab(spec, seed_digests, observed.with_configs(configs))
     text.format_plan(plan) / json.plan_to_json(plan); plan.detailed_exit_code

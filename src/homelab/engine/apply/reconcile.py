@@ -24,7 +24,6 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-from homelab.core.observed import parse_resources
 from homelab.core.ownership import lab_vms
 from homelab.engine.apply import seeds, steps
 from homelab.engine.apply.runtime import Runtime
@@ -112,8 +111,7 @@ def _resolve_vm(rt: Runtime, key: str, data: dict[str, Any]) -> str:
 
 
 def _lab_vm_names(rt: Runtime) -> set[str]:
-    vms = parse_resources(rt.client.get("/cluster/resources", type="vm"))
-    return {vm.name for vm in lab_vms(rt.lab, vms) if vm.name}
+    return {vm.name for vm in lab_vms(rt.lab, rt.client.cluster_vms()) if vm.name}
 
 
 def _resolve_seed(rt: Runtime, key: str, data: dict[str, Any], names: set[str]) -> str:

@@ -2,8 +2,9 @@
 
 The clock is injectable (``Clock``): against the simulator, apply runs on its virtual time, so
 timeouts and poll intervals mean the same thing they mean against a real Proxmox, only faster.
-Task waits poll with a short, capped interval: a chain notices a finished task within a fraction
-of a second (virtual), which keeps apply close to its critical path.
+Tasks run through the client's one task path (``PveClient.run_task``, on the connection's clock)
+with apply's own ``TaskWaits``: a short, capped poll interval, so a chain notices a finished task
+within a fraction of a second (virtual), which keeps apply close to its critical path.
 """
 
 from __future__ import annotations
@@ -18,19 +19,11 @@ from homelab.core.render.artifacts import NodeSeed
 from homelab.engine.apply.progress import ProgressEvent, ProgressSink, Silent, Status
 from homelab.engine.apply.vmids import VmidAllocator
 from homelab.engine.proxmox.client import PveClient
-from homelab.engine.proxmox.errors import (
-    NotFoundError,
-    ProxmoxError,
-    TaskTimeout,
-    classify_task_failure,
-)
-from homelab.engine.proxmox.tasks import TaskResult, Upid, is_success, warning_count
+from homelab.engine.proxmox.errors import ProxmoxError
+from homelab.engine.proxmox.tasks import TaskResult, TaskWaits
 from homelab.engine.state import Intents
 
 __all__ = ["Clock", "Limits", "Runtime"]
-
-#: Polls of a just-started task that may answer "no such task" before it is visible.
-NOT_YET_VISIBLE = 3
 
 
 @dataclass(frozen=True)
@@ -59,6 +52,10 @@ class Limits:
     poll: float = 0.25
     poll_cap: float = 0.5
     wait_agent: bool = True
+
+    @property
+    def task_waits(self) -> TaskWaits:
+        return TaskWaits(timeout=self.task_timeout, poll=self.poll, poll_cap=self.poll_cap)
 
 
 @dataclass
@@ -107,33 +104,6 @@ class Runtime:
             self._storage_keys[(node, storage)] = key
             return self._storage_locks.setdefault(key, threading.Lock())
 
-    def wait_task(self, upid: str, *, timeout: float | None = None) -> TaskResult:
-        """Wait for a task; TaskFailed (classified) unless it ended OK or with warnings."""
-        parsed = Upid.parse(upid)
-        limit = self.limits.task_timeout if timeout is None else timeout
-        deadline = self.clock.monotonic() + limit
-        interval, unseen = self.limits.poll, 0
-        while True:
-            try:
-                status = self.client.task_status(parsed)
-            except NotFoundError:
-                unseen += 1
-                if unseen > NOT_YET_VISIBLE:
-                    raise
-                status = {"status": "running"}
-            if status.get("status") == "stopped":
-                return self._finish(parsed, str(status.get("exitstatus", "unexpected status")))
-            remaining = deadline - self.clock.monotonic()
-            if remaining <= 0:
-                raise TaskTimeout(parsed.raw, limit)
-            self.clock.sleep(min(interval, remaining))
-            interval = min(self.limits.poll_cap, interval * 1.5)
-
-    def _finish(self, upid: Upid, exitstatus: str) -> TaskResult:
-        if is_success(exitstatus):
-            return TaskResult(upid, exitstatus, warning_count(exitstatus))
-        try:
-            tail = self.client.task_log_tail(upid)
-        except ProxmoxError:
-            tail = ()
-        raise classify_task_failure(upid.raw, exitstatus, tail)
+    def run_task(self, dispatch: Callable[[], str | None], what: str) -> TaskResult | None:
+        """Start a task and wait for it with apply's waits (see ``PveClient.run_task``)."""
+        return self.client.run_task(dispatch, what=what, waits=self.limits.task_waits)

@@ -1,8 +1,9 @@
 """Seed ISO steps: build and upload a VM's NoCloud ISO, attach it, delete superseded ones.
 
 The upload is journaled (``seed/<node>/<volid>``) before it starts and the entry removed once the
-ISO is attached, so an ISO whose VM never got it is found and deleted by the next run. Deletes
-wait until the volume is really gone.
+ISO is attached, so an ISO whose VM never got it is found and deleted by the next run. Uploads and
+deletes are the client's (``upload_iso``, ``delete_volume``, which waits until the volume is really
+gone), with apply's task waits.
 """
 
 from __future__ import annotations
@@ -12,12 +13,9 @@ from typing import Any
 from homelab.core.desired import DesiredVm, is_seed_volume_of
 from homelab.core.observed import volume_filename
 from homelab.engine.apply.runtime import Runtime
-from homelab.engine.apply.steps import VmRef, run_task, verify_identity
+from homelab.engine.apply.steps import VmRef, verify_identity
 from homelab.engine.apply.vmconfig import seed_attached, seed_drive_value
-from homelab.engine.proxmox.errors import InvalidUpid, NotFoundError, RefusedError, ServerError
-from homelab.engine.proxmox.wire import path_segment
 from homelab.engine.seediso import build_seed_iso
-from homelab.errors import LabError
 
 __all__ = ["attach_seed", "delete_volume", "remove_seeds", "seed_key", "upload_seed"]
 
@@ -33,15 +31,10 @@ def upload_seed(rt: Runtime, ref: VmRef, desired: DesiredVm) -> None:
     if present.get(desired.seed_volid) == len(data):
         return
     rt.journal.put(seed_key(ref.node, desired.seed_volid), _seed_intent(ref, desired))
-    path = f"/nodes/{path_segment(ref.node)}/storage/{path_segment(desired.iso_storage)}/upload"
-    files = {"filename": (desired.seed_volume, data, "application/octet-stream")}
-
-    def dispatch() -> str | None:
-        reply = rt.client.request("POST", path, {"content": "iso"}, idempotent=True, files=files)
-        return None if reply["data"] is None else str(reply["data"])
-
     with rt.node_slot(ref.node):
-        run_task(rt, dispatch, f"upload of {desired.seed_volume}")
+        rt.client.upload_iso(
+            ref.node, desired.iso_storage, desired.seed_volume, data, rt.limits.task_waits
+        )
 
 
 def seed_key(node: str, volid: str) -> str:
@@ -82,40 +75,6 @@ def remove_seeds(
 
 
 def delete_volume(rt: Runtime, node: str, storage: str, volid: str) -> bool:
-    """Delete a volume and wait until it is gone; False if it did not exist.
-
-    The task id is followed when Proxmox returns a well-formed UPID; otherwise (some versions
-    and the simulator put the volume id, colon included, in the UPID) the storage listing is
-    watched until the volume disappears.
-    """
-    path = f"/nodes/{path_segment(node)}/storage/{path_segment(storage)}/content/"
-    try:
-        data = run_task(rt, lambda: _dispatch_delete(rt, path + path_segment(volid)), "delete")
-    except NotFoundError:
-        return False
-    except InvalidUpid:
-        data = None
-    deadline = rt.clock.monotonic() + rt.limits.task_timeout
-    while data is None and _volume_listed(rt, node, storage, volid):
-        if rt.clock.monotonic() > deadline:
-            raise LabError(f"volume {volid} on {node} is still there after its delete")
-        rt.clock.sleep(rt.limits.poll)
-    return True
-
-
-def _dispatch_delete(rt: Runtime, path: str) -> str | None:
-    try:
-        data = rt.client.delete(path)
-    except RefusedError as exc:
-        if "does not exist" in exc.message:
-            raise NotFoundError(404, "not found", exc.message) from exc
-        raise
-    except ServerError as exc:
-        if "does not exist" in exc.message:
-            raise NotFoundError(404, "not found", exc.message) from exc
-        raise
-    return None if data is None else str(data)
-
-
-def _volume_listed(rt: Runtime, node: str, storage: str, volid: str) -> bool:
-    return any(item.volid == volid for item in rt.client.storage_content(node, storage, "iso"))
+    """Delete a volume with apply's task waits and wait until it is gone; False if it was not
+    there (``PveClient.delete_volume``)."""
+    return rt.client.delete_volume(node, storage, volid, rt.limits.task_waits)

@@ -9,12 +9,11 @@ unless ``--take-over``) may change: proven by its record, never another lab's.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from homelab.core.desired import DesiredVm, description_text, user_notes
-from homelab.core.observed import Observed, VmConfig, parse_config
+from homelab.core.observed import Observed, VmConfig
 from homelab.core.ownership import (
     NO_STEWARD,
     Claimant,
@@ -29,12 +28,7 @@ from homelab.core.plan.sources import find_templates, pick_template
 from homelab.core.render.network import vm_mac
 from homelab.engine.apply.runtime import Runtime
 from homelab.engine.apply.vmconfig import config_changes
-from homelab.engine.proxmox.errors import (
-    ConflictError,
-    NotFoundError,
-    ProxmoxError,
-)
-from homelab.engine.proxmox.tasks import TaskResult
+from homelab.engine.proxmox.errors import ConflictError, NotDone, NotFoundError, ProxmoxError
 from homelab.errors import LabError
 
 __all__ = [
@@ -54,19 +48,11 @@ __all__ = [
     "wait_agent",
 ]
 
-RETRIES = 6
 DISK_KEY_DEFAULT = "scsi0"
 
 
 class IdentityError(LabError):
     """The VMID does not hold the VM homelab expects there: nothing is changed."""
-
-
-class CloneNotDone(ProxmoxError):
-    """A clone whose outcome was unknown turned out not to exist: it may be sent again."""
-
-    transient = True
-    before_effect = True
 
 
 @dataclass(frozen=True)
@@ -103,29 +89,11 @@ def journal_key(vm: str) -> str:
     return f"vm/{vm}"
 
 
-# ---- retries on the task level ------------------------------------------------------------
-
-
-def run_task(rt: Runtime, dispatch: Callable[[], str | None], what: str) -> TaskResult | None:
-    """Start a task and wait for it; start it again when it failed on a lock (it did nothing)."""
-    for attempt in range(1, RETRIES + 1):
-        try:
-            upid = dispatch()
-            return None if upid is None else rt.wait_task(upid)
-        except ProxmoxError as exc:
-            retry = getattr(exc, "transient", False) and getattr(exc, "before_effect", False)
-            if not retry or attempt == RETRIES:
-                raise
-            rt.clock.sleep(min(8.0, 0.5 * 2**attempt))
-    raise AssertionError("unreachable")  # pragma: no cover
-
-
 # ---- reading and identity -----------------------------------------------------------------
 
 
 def read_config(rt: Runtime, ref: VmRef) -> tuple[dict[str, str], VmConfig]:
-    raw, digest = rt.client.vm_config(ref.node, ref.vmid)
-    return raw, parse_config({**raw, "digest": digest})
+    return rt.client.vm_config(ref.node, ref.vmid)
 
 
 def verify_identity(
@@ -153,7 +121,7 @@ def identity_problem(
 ) -> str | None:
     """Why ``verb`` must not touch the VM at ``ref`` (None: it may): a template, another name,
     or a VM ownership's rule keeps from ``verb``."""
-    if raw.get("template") in ("1", "true"):
+    if config.template:
         return "is a template"
     if config.name != ref.name:
         return f"is named {config.name or '(no name)'}"
@@ -226,19 +194,19 @@ def _clone_once(rt: Runtime, ref: VmRef, desired: DesiredVm, template: Template)
                 description=desired.description,
             )
         except ProxmoxError as exc:
-            if isinstance(exc, ConflictError) or getattr(exc, "before_effect", False):
+            if isinstance(exc, ConflictError) or exc.before_effect:
                 raise
             # The outcome is unknown (lost reply, 5xx): look before sending it again.
             if settle_clone(rt, ref):
                 raise _CloneExists(f"clone of {ref.name} exists") from exc
-            raise CloneNotDone(f"clone of {ref.name} did not happen; sending it again") from exc
+            raise NotDone(f"clone of {ref.name} did not happen; sending it again") from exc
 
     lock = rt.storage_lock(ref.node, desired.storage) if full else None
     if lock is not None:
         lock.acquire()
     try:
         with rt.node_slot(template.node):
-            run_task(rt, dispatch, f"clone of {ref.name}")
+            rt.run_task(dispatch, f"clone of {ref.name}")
     except _CloneExists:
         pass
     finally:
@@ -320,7 +288,7 @@ def resize_disk(rt: Runtime, ref: VmRef, desired: DesiredVm) -> None:
     if disk.size_gib < desired.disk_gib:
         size = f"{desired.disk_gib}G"
         with rt.node_slot(ref.node):
-            run_task(rt, lambda: rt.client.resize(ref.node, ref.vmid, disk.key, size), "resize")
+            rt.run_task(lambda: rt.client.resize(ref.node, ref.vmid, disk.key, size), "resize")
     _, after = read_config(rt, ref)
     grown = after.boot_disk
     if grown is None or grown.key != disk.key or grown.size_gib != desired.disk_gib:
@@ -339,7 +307,7 @@ def start_vm(rt: Runtime, ref: VmRef) -> bool:
     if rt.client.vm_status(ref.node, ref.vmid).running:
         return False
     with rt.node_slot(ref.node):
-        run_task(rt, lambda: rt.client.start(ref.node, ref.vmid), f"start of {ref.name}")
+        rt.run_task(lambda: rt.client.start(ref.node, ref.vmid), f"start of {ref.name}")
     return True
 
 
@@ -347,12 +315,11 @@ def restart_vm(rt: Runtime, ref: VmRef) -> None:
     """Shut down (forcing after 120 s) and start again, so pending changes take effect."""
     with rt.node_slot(ref.node):
         if rt.client.vm_status(ref.node, ref.vmid).running:
-            run_task(
-                rt,
+            rt.run_task(
                 lambda: rt.client.shutdown(ref.node, ref.vmid, timeout=120, force_stop=True),
                 f"shutdown of {ref.name}",
             )
-        run_task(rt, lambda: rt.client.start(ref.node, ref.vmid), f"start of {ref.name}")
+        rt.run_task(lambda: rt.client.start(ref.node, ref.vmid), f"start of {ref.name}")
 
 
 def wait_agent(rt: Runtime, ref: VmRef) -> bool:
@@ -381,14 +348,14 @@ def destroy_vm(rt: Runtime, ref: VmRef, *, check: bool = True) -> None:
     rt.journal.put(ref.key, _intent("destroy", ref, "destroy"))
     with rt.node_slot(ref.node):
         if rt.client.vm_status(ref.node, ref.vmid).status != "stopped":
-            run_task(rt, lambda: rt.client.stop(ref.node, ref.vmid), f"stop of {ref.name}")
-        run_task(rt, lambda: _dispatch_destroy(rt, ref), f"destroy of {ref.name}")
+            rt.run_task(lambda: rt.client.stop(ref.node, ref.vmid), f"stop of {ref.name}")
+        rt.run_task(lambda: _dispatch_destroy(rt, ref), f"destroy of {ref.name}")
     confirm_gone(rt, ref)
 
 
 def _dispatch_destroy(rt: Runtime, ref: VmRef) -> str | None:
     try:
-        return rt.client.destroy(ref.node, ref.vmid, purge=True)
+        return rt.client.destroy(ref.node, ref.vmid)
     except NotFoundError:
         return None  # a retried destroy whose first try went through
 

@@ -17,7 +17,7 @@ from homelab.core.desired import (
     managed_subset,
     user_notes,
 )
-from homelab.core.observed import parse_config, parse_tags
+from homelab.core.pve_reply import parse_config, pve_tags
 
 __all__ = [
     "config_changes",
@@ -36,7 +36,7 @@ def seed_drive_value(volid: str) -> str:
 
 def desired_tags(desired: DesiredVm, current: str | None) -> str:
     """The user's own tags kept, homelab's set to the desired ones, ``;``-joined and sorted."""
-    user = {tag for tag in parse_tags(current) if not is_managed_tag(tag)}
+    user = {tag for tag in pve_tags(current) if not is_managed_tag(tag)}
     return ";".join(sorted(user | set(desired.tags), key=lambda tag: (tag.lower(), tag)))
 
 

@@ -1,100 +1,116 @@
-"""PveClient: the typed Proxmox VE calls the engine uses, on top of PveSession.
+"""PveClient: the typed Proxmox VE calls homelab makes. It *has* a PveSession (as an httpx
+Client has a transport): the session sends requests and retries them; the client builds every
+API path and reads every reply through the pure core's parsers (``homelab.core.pve_reply``).
 
-Each call returns a small frozen dataclass, text, or a task's UPID (checked to be one). Calls
-that start a task return its UPID so the engine can wait with its own timeout and concurrency;
-``update_config_async``, ``upload_iso`` and ``delete_volume`` wait themselves. Request
-plumbing, retries and task waits are in session.py; httpx is confined to wire.py.
+Calls that start a task return its UPID (checked to be one), so the engine can wait with its own
+``TaskWaits`` and concurrency; ``run_task`` starts a task and waits for it, starting it again
+when it failed in a way that proves it did nothing (a lock). ``upload_iso`` and
+``delete_volume`` wait themselves. ``session`` is the low-level escape hatch: no code outside
+this package builds an API path (the simulator's private ``/_sim/*`` endpoints excepted).
 
 Example::
 
     with PveClient(resolve_settings(spec.proxmox)) as pve:
         upid = pve.clone("pve1", 9000, 201, name="k8s-master-1", full=True)
-        pve.wait_task(upid, timeout=900)
+        pve.wait_task(upid, TaskWaits(timeout=900))
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+import time
+from collections.abc import Callable, Iterable, Mapping
 from ipaddress import IPv4Interface
-from typing import Any
+from types import TracebackType
+from typing import Any, Self
 from urllib.parse import quote
 
+import httpx
+
+from homelab.core.observed import ObservedVm, VmConfig
+from homelab.core.pve_reply import (
+    InvalidUpid,
+    StorageItem,
+    StorageStatus,
+    TaskStatus,
+    Upid,
+    VmStatus,
+    config_values,
+    parse_config,
+    parse_interfaces,
+    parse_resources,
+    parse_storage_items,
+    parse_storage_status,
+    parse_task_log,
+    parse_task_status,
+    parse_upid,
+    parse_vm_status,
+)
+from homelab.engine.proxmox.config import ConnectionSettings
 from homelab.engine.proxmox.errors import (
     AgentUnavailable,
-    ConflictError,
+    NotFoundError,
+    ProxmoxError,
     RefusedError,
     ServerError,
 )
-from homelab.engine.proxmox.resources import (
-    ClusterResource,
-    NodeInfo,
-    NodeStatus,
-    PveVersion,
-    StorageItem,
-    StorageStatus,
-    VmStatus,
-    as_int,
-    parse_config,
-    parse_interfaces,
-)
+from homelab.engine.proxmox.retry import RetryPolicy
 from homelab.engine.proxmox.session import PveSession, RequestHook
-from homelab.engine.proxmox.tasks import TaskResult, Upid
+from homelab.engine.proxmox.tasks import TaskResult, TaskWaits, wait_for_task
 from homelab.engine.proxmox.wire import path_segment
 
-__all__ = ["PveClient", "RequestHook"]
+__all__ = ["PveClient", "RequestHook", "TaskWaits"]
 
 NOT_RUNNING_RE = re.compile(r"VM \d+ (is )?not running")
 
 
-class PveClient(PveSession):
-    """The Proxmox VE API as typed calls (see the module docstring)."""
+class PveClient:
+    """The Proxmox VE API as typed calls (see the module docstring).
 
-    # -- cluster and nodes -------------------------------------------------------------------
+    ``sleep``/``monotonic`` are the clock task waits run on (virtual against the simulator);
+    ``waits`` are the task waits used when a call is given none.
+    """
 
-    def version(self) -> PveVersion:
-        return PveVersion.parse(self.get("/version") or {})
+    def __init__(
+        self,
+        settings: ConnectionSettings,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        retry: RetryPolicy | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
+        on_request: RequestHook | None = None,
+        waits: TaskWaits | None = None,
+    ) -> None:
+        self.session = PveSession(settings, transport=transport, retry=retry, on_request=on_request)
+        self.waits = waits if waits is not None else TaskWaits()
+        self._sleep = sleep
+        self._monotonic = monotonic
 
-    def cluster_resources(self, type: str | None = "vm") -> tuple[ClusterResource, ...]:
-        """``/cluster/resources``; ``type`` is the filter (``vm``, ``storage``, ``node``)."""
-        data = self.get("/cluster/resources", type=type)
-        return tuple(ClusterResource.parse(item) for item in data or [] if isinstance(item, dict))
+    @property
+    def settings(self) -> ConnectionSettings:
+        return self.session.settings
 
-    def nodes(self) -> tuple[NodeInfo, ...]:
-        data = self.get("/nodes")
-        return tuple(NodeInfo.parse(item) for item in data or [] if isinstance(item, dict))
+    def __repr__(self) -> str:
+        name = type(self).__name__
+        return f"{name}(endpoint={self.settings.endpoint!r}, token_id={self.settings.token_id!r})"
 
-    def node_status(self, node: str) -> NodeStatus:
-        return NodeStatus.parse(self.get(f"/nodes/{path_segment(node)}/status") or {}, node)
+    def __enter__(self) -> Self:
+        return self
 
-    def next_id(self, vmid: int | None = None) -> int:
-        """The lowest free VMID (nothing is reserved: creating it may still conflict)."""
-        raw = self.get("/cluster/nextid", vmid=vmid)
-        value = as_int(raw)
-        if value is None:
-            raise ServerError(
-                200,
-                "OK",
-                f"/cluster/nextid returned {raw!r}, not a VMID",
-                request="GET /cluster/nextid",
-            )
-        return value
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
 
-    def vmid_free(self, vmid: int) -> bool:
-        """True if no guest in the cluster uses ``vmid`` right now."""
-        try:
-            return self.next_id(vmid) == vmid
-        except ConflictError:
-            return False
+    def close(self) -> None:
+        self.session.close()
 
-    def permissions(self, path: str | None = None) -> dict[str, dict[str, bool]]:
-        """The token's effective privileges: ``{path: {privilege: propagates}}``."""
-        data = self.request("GET", "/access/permissions", {"path": path})["data"] or {}
-        return {
-            str(p): {str(k): bool(as_int(v)) for k, v in privs.items()}
-            for p, privs in data.items()
-            if isinstance(privs, dict)
-        }
+    # -- cluster -----------------------------------------------------------------------------
+
+    def cluster_vms(self) -> tuple[ObservedVm, ...]:
+        """Every QEMU guest of the cluster, templates included (``/cluster/resources``)."""
+        return parse_resources(self.session.get("/cluster/resources", type="vm"))
 
     # -- VMs ---------------------------------------------------------------------------------
 
@@ -109,7 +125,6 @@ class PveClient(PveSession):
         storage: str | None = None,
         target: str | None = None,
         description: str | None = None,
-        pool: str | None = None,
         idempotent: bool = False,
     ) -> str:
         """Clone ``vmid`` to ``newid``; returns the UPID (the task's id is the *source* vmid).
@@ -117,25 +132,22 @@ class PveClient(PveSession):
         A clone is not repeated on errors that leave its effect unknown (5xx, read timeout)
         unless ``idempotent`` says the caller can cope (it re-observes before going on).
         """
-        return _task_id(
-            self.post(
-                f"{_vm(node, vmid)}/clone",
-                idempotent=idempotent,
-                newid=newid,
-                name=name,
-                full=full,
-                storage=storage,
-                target=target,
-                description=description,
-                pool=pool,
-            )
+        data = self.session.post(
+            f"{_vm(node, vmid)}/clone",
+            idempotent=idempotent,
+            newid=newid,
+            name=name,
+            full=full,
+            storage=storage,
+            target=target,
+            description=description,
         )
+        return parse_upid(data).raw
 
-    def vm_config(
-        self, node: str, vmid: int, *, current: bool = False
-    ) -> tuple[dict[str, str], str]:
-        """The VM's config as text values, and its digest (for ``update_config(digest=...)``)."""
-        return parse_config(self.get(f"{_vm(node, vmid)}/config", current=current or None) or {})
+    def vm_config(self, node: str, vmid: int) -> tuple[dict[str, str], VmConfig]:
+        """The VM's config as text values (what the config writer compares), and parsed."""
+        data = self.session.get(f"{_vm(node, vmid)}/config")
+        return config_values(data), parse_config(data)
 
     def update_config(
         self,
@@ -147,25 +159,7 @@ class PveClient(PveSession):
         **changes: Any,
     ) -> None:
         """Synchronous PUT /config. ``sshkeys`` is given in plain text (encoded here)."""
-        self.put(f"{_vm(node, vmid)}/config", **_config_params(digest, delete, changes))
-
-    def update_config_async(
-        self,
-        node: str,
-        vmid: int,
-        *,
-        digest: str | None = None,
-        delete: Iterable[str] = (),
-        timeout: float = 300.0,
-        **changes: Any,
-    ) -> TaskResult | None:
-        """POST /config and wait for its qmconfig task (for disk allocation and hotplug)."""
-        params = _config_params(digest, delete, changes)
-        return self.run_task(
-            lambda: self.post(f"{_vm(node, vmid)}/config", idempotent=True, **params),
-            timeout=timeout,
-            what=f"update config of VM {vmid}",
-        )
+        self.session.put(f"{_vm(node, vmid)}/config", **_config_params(digest, delete, changes))
 
     def resize(self, node: str, vmid: int, disk: str, size: str) -> str | None:
         """Grow ``disk`` to ``size`` (``+10G`` grows by, ``42G`` grows to); UPID on PVE >= 8.
@@ -174,49 +168,42 @@ class PveClient(PveSession):
         """
         params = {"disk": disk, "size": size}
         idempotent = not size.startswith("+")
-        data = self.request("PUT", f"{_vm(node, vmid)}/resize", params, idempotent=idempotent)[
-            "data"
-        ]
-        return None if data is None else str(data)
+        data = self.session.request(
+            "PUT", f"{_vm(node, vmid)}/resize", params, idempotent=idempotent
+        )
+        return None if data["data"] is None else parse_upid(data["data"]).raw
 
     def vm_status(self, node: str, vmid: int) -> VmStatus:
-        return VmStatus.parse(self.get(f"{_vm(node, vmid)}/status/current") or {}, vmid)
+        return parse_vm_status(self.session.get(f"{_vm(node, vmid)}/status/current"), vmid)
 
     def start(self, node: str, vmid: int, *, timeout: int | None = None) -> str:
-        return _task_id(self.post(f"{_vm(node, vmid)}/status/start", timeout=timeout))
+        return parse_upid(self.session.post(f"{_vm(node, vmid)}/status/start", timeout=timeout)).raw
 
     def shutdown(
         self, node: str, vmid: int, *, timeout: int | None = None, force_stop: bool = False
     ) -> str:
         """ACPI/agent shutdown; ``force_stop`` kills the VM when ``timeout`` runs out."""
-        return _task_id(
-            self.post(
-                f"{_vm(node, vmid)}/status/shutdown",
-                idempotent=True,
-                timeout=timeout,
-                forceStop=force_stop or None,
-            )
+        data = self.session.post(
+            f"{_vm(node, vmid)}/status/shutdown",
+            idempotent=True,
+            timeout=timeout,
+            forceStop=force_stop or None,
         )
+        return parse_upid(data).raw
 
     def stop(self, node: str, vmid: int, *, timeout: int | None = None) -> str:
-        return _task_id(
-            self.post(f"{_vm(node, vmid)}/status/stop", idempotent=True, timeout=timeout)
-        )
+        data = self.session.post(f"{_vm(node, vmid)}/status/stop", idempotent=True, timeout=timeout)
+        return parse_upid(data).raw
 
-    def reboot(self, node: str, vmid: int, *, timeout: int | None = None) -> str:
-        return _task_id(self.post(f"{_vm(node, vmid)}/status/reboot", timeout=timeout))
-
-    def destroy(
-        self, node: str, vmid: int, *, purge: bool = True, destroy_unreferenced_disks: bool = True
-    ) -> str:
-        """Destroy the VM and its disks; returns the qmdestroy UPID."""
-        params = {"purge": purge, "destroy-unreferenced-disks": destroy_unreferenced_disks}
-        return _task_id(self.request("DELETE", _vm(node, vmid), params)["data"])
+    def destroy(self, node: str, vmid: int) -> str:
+        """Destroy the VM, purging it from jobs and its unreferenced disks; the qmdestroy UPID."""
+        params = {"purge": True, "destroy-unreferenced-disks": True}
+        return parse_upid(self.session.request("DELETE", _vm(node, vmid), params)["data"]).raw
 
     def agent_ping(self, node: str, vmid: int) -> bool:
         """True if the guest agent answers; False while the guest (or its agent) is not up."""
         try:
-            self.request("POST", f"{_vm(node, vmid)}/agent/ping", idempotent=True)
+            self.session.request("POST", f"{_vm(node, vmid)}/agent/ping", idempotent=True)
         except AgentUnavailable:
             return False
         except RefusedError as exc:
@@ -227,21 +214,23 @@ class PveClient(PveSession):
 
     def agent_interfaces(self, node: str, vmid: int) -> dict[str, tuple[IPv4Interface, ...]]:
         """Global IPv4 addresses per guest interface, as the guest agent reports them."""
-        return parse_interfaces(self.get(f"{_vm(node, vmid)}/agent/network-get-interfaces"))
+        return parse_interfaces(self.session.get(f"{_vm(node, vmid)}/agent/network-get-interfaces"))
 
     # -- storage -----------------------------------------------------------------------------
 
     def storage_content(
         self, node: str, storage: str, content: str | None = None
     ) -> tuple[StorageItem, ...]:
-        data = self.get(f"{_storage(node, storage)}/content", content=content)
-        return tuple(StorageItem.parse(item) for item in data or [] if isinstance(item, dict))
+        return parse_storage_items(
+            self.session.get(f"{_storage(node, storage)}/content", content=content)
+        )
 
     def storage_status(self, node: str, storage: str) -> StorageStatus:
-        return StorageStatus.parse(self.get(f"{_storage(node, storage)}/status") or {}, storage)
+        data = self.session.get(f"{_storage(node, storage)}/status")
+        return parse_storage_status(data, storage)
 
     def upload_iso(
-        self, node: str, storage: str, filename: str, data: bytes, *, timeout: float = 300.0
+        self, node: str, storage: str, filename: str, data: bytes, waits: TaskWaits | None = None
     ) -> str:
         """Upload an ISO image (multipart, content=iso), wait for its imgcopy task, return the
         volume id (``local:iso/<filename>``). An existing file of that name is replaced."""
@@ -253,23 +242,88 @@ class PveClient(PveSession):
         files = {"filename": (filename, data, "application/octet-stream")}
 
         def dispatch() -> str | None:
-            reply = self.request("POST", path, {"content": "iso"}, idempotent=True, files=files)
-            return None if reply["data"] is None else str(reply["data"])
+            reply = self.session.request(
+                "POST", path, {"content": "iso"}, idempotent=True, files=files
+            )
+            return None if reply["data"] is None else parse_upid(reply["data"]).raw
 
-        self.run_task(dispatch, timeout=timeout, what=f"upload of {filename}")
+        self.run_task(dispatch, what=f"upload of {filename}", waits=waits)
         return f"{storage}:iso/{filename}"
 
-    def delete_volume(self, node: str, storage: str, volid: str, *, timeout: float = 120.0) -> None:
-        """Delete a volume and wait for its imgdel task."""
+    def delete_volume(
+        self, node: str, storage: str, volid: str, waits: TaskWaits | None = None
+    ) -> bool:
+        """Delete a volume and wait until it is gone; False if it did not exist.
+
+        The task is followed when Proxmox returns a well-formed UPID; otherwise (a synchronous
+        delete, or a UPID with the volume id, colon included, in it) the storage listing is
+        watched until the volume disappears.
+        """
+        waits = waits or self.waits
         path = f"{_storage(node, storage)}/content/{path_segment(volid)}"
-        self.run_task(
-            lambda: self.delete(path, idempotent=False), timeout=timeout, what=f"delete {volid}"
+        try:
+            done = self.run_task(lambda: self._delete(path), what=f"delete of {volid}", waits=waits)
+        except NotFoundError:
+            return False
+        except InvalidUpid:
+            done = None
+        deadline = self._monotonic() + waits.timeout
+        while done is None and any(i.volid == volid for i in self.storage_content(node, storage)):
+            if self._monotonic() > deadline:
+                raise ProxmoxError(f"volume {volid} on {node} is still there after its delete")
+            self._sleep(waits.poll)
+        return True
+
+    def _delete(self, path: str) -> str | None:
+        try:
+            data = self.session.delete(path)
+        except (RefusedError, ServerError) as exc:
+            if "does not exist" in exc.message:
+                raise NotFoundError(404, "not found", exc.message) from exc
+            raise
+        return None if data is None else str(data)
+
+    # -- tasks -------------------------------------------------------------------------------
+
+    def wait_task(self, upid: str | Upid, waits: TaskWaits | None = None) -> TaskResult:
+        """Wait for a task to stop; TaskFailed (with its log tail) unless it ended OK/WARNINGS."""
+        return wait_for_task(
+            upid if isinstance(upid, Upid) else parse_upid(upid),
+            fetch_status=self._task_status,
+            fetch_log_tail=self._task_log_tail,
+            waits=waits or self.waits,
+            sleep=self._sleep,
+            monotonic=self._monotonic,
         )
 
+    def run_task(
+        self,
+        dispatch: Callable[[], str | None],
+        *,
+        what: str,
+        waits: TaskWaits | None = None,
+    ) -> TaskResult | None:
+        """Start a task with ``dispatch`` and wait for it. ``dispatch`` returning None means done
+        synchronously. The task is started again (per the session's RetryPolicy) after an error
+        that is transient and proves nothing was done (``before_effect``): a task that failed on
+        a lock, a dispatch still locked out after its own retries, or NotDone (an ambiguous
+        request looked up and found not done). Anything else is raised."""
 
-def _task_id(data: Any) -> str:
-    """The UPID a task-starting call returned, checked (a clear error beats a later one)."""
-    return Upid.parse(str(data)).raw
+        def attempt() -> TaskResult | None:
+            upid = dispatch()
+            return None if upid is None else self.wait_task(upid, waits)
+
+        return self.session.retry.call(attempt, idempotent=False, what=what)
+
+    def _task_status(self, upid: Upid) -> TaskStatus:
+        return parse_task_status(self.session.get(f"{_task(upid)}/status"))
+
+    def _task_log_tail(self, upid: Upid, lines: int) -> tuple[str, ...]:
+        """The last ``lines`` lines of a task's log (two small requests, never the whole log)."""
+        path = f"{_task(upid)}/log"
+        total = parse_task_log(self.session.request("GET", path, {"start": 0, "limit": 1})).total
+        page = {"start": max(0, total - lines), "limit": lines}
+        return parse_task_log(self.session.request("GET", path, page)).lines
 
 
 def _vm(node: str, vmid: int) -> str:
@@ -278,6 +332,10 @@ def _vm(node: str, vmid: int) -> str:
 
 def _storage(node: str, storage: str) -> str:
     return f"/nodes/{path_segment(node)}/storage/{path_segment(storage)}"
+
+
+def _task(upid: Upid) -> str:
+    return f"/nodes/{path_segment(upid.node)}/tasks/{quote(upid.raw, safe=':@!')}"
 
 
 def _config_params(

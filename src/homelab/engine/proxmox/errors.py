@@ -15,7 +15,7 @@
     ├── TransportError         (T)      connection refused/reset, timeouts
     ├── TlsError                        the certificate is not trusted
     │   └── FingerprintMismatch         the certificate is not the pinned one
-    ├── InvalidUpid                     a task id that is not a UPID
+    ├── NotDone            (T)          a request whose outcome was unknown proved not done
     ├── TaskFailed                      a task stopped with an error exitstatus (carries log tail)
     │   ├── TaskConflict                ... because the VMID is taken (e.g. on another node)
     │   ├── TaskLocked         (T)      ... because the VM was locked
@@ -30,6 +30,8 @@ Proxmox says "not found" with 500 and most runtime failures with 500 plus a text
 chosen from the status *and* the text. The text is read from the HTTP reason phrase first (older
 pve-http-server put it only there), then from the JSON body's ``message`` and ``errors``.
 Texts are trimmed; no secret is ever part of a message (the token travels only in a header).
+A reply that arrives but cannot be read is not a ProxmoxError: the pure core's parser raises
+``homelab.core.pve_reply.MalformedReply`` (and ``InvalidUpid`` for a task id that is not one).
 """
 
 from __future__ import annotations
@@ -46,9 +48,9 @@ __all__ = [
     "AuthenticationError",
     "ConflictError",
     "FingerprintMismatch",
-    "InvalidUpid",
     "LockTimeoutError",
     "LockedError",
+    "NotDone",
     "NotFoundError",
     "ParameterError",
     "PermissionDenied",
@@ -212,10 +214,11 @@ class FingerprintMismatch(TlsError):
         )
 
 
-class InvalidUpid(ProxmoxError):
-    """A task id that does not have the UPID format."""
+class NotDone(ProxmoxError):
+    """A request whose outcome was unknown (lost reply, 5xx) turned out, when looked up, not to
+    have happened: it may be sent again."""
 
-    transient = False
+    transient = True
     before_effect = True
 
 

@@ -1,8 +1,9 @@
 """When and how long to wait before asking Proxmox again.
 
-Only errors whose ``transient`` attribute is true are retried (lock timeouts, locked VMs, 5xx,
-connection failures), with exponential backoff capped at ``cap`` and jitter so parallel workers
-spread out. Whether a request may be *repeated* is the caller's call:
+Only errors whose ``transient`` attribute is true are retried (each ProxmoxError class says
+whether it is: lock timeouts, locked VMs, 5xx, connection failures are), with exponential
+backoff capped at ``cap`` and jitter so parallel workers spread out. Whether a request may be
+*repeated* is the caller's call:
 
 * idempotent requests (GET, PUT of config values, stop, ...) are retried on any transient error;
 * requests that create something (clone, create) are not idempotent: a 5xx or a read timeout
@@ -32,9 +33,7 @@ log = logging.getLogger(__name__)
 
 def should_retry(error: ProxmoxError, *, idempotent: bool) -> bool:
     """True if asking again may succeed and repeating the request is safe."""
-    if not getattr(error, "transient", False):
-        return False
-    return idempotent or bool(getattr(error, "before_effect", False))
+    return error.transient and (idempotent or error.before_effect)
 
 
 @dataclass(frozen=True)
@@ -66,17 +65,13 @@ class RetryPolicy:
         *,
         idempotent: bool,
         what: str,
-        retry_if: Callable[[ProxmoxError], bool] | None = None,
     ) -> T:
         """Run ``operation``, retrying per this policy; ``what`` names it in log records."""
         for attempt in range(1, self.attempts + 1):
             try:
                 return operation()
             except ProxmoxError as error:
-                retryable = should_retry(error, idempotent=idempotent)
-                if retry_if is not None:
-                    retryable = retryable and retry_if(error)
-                if not retryable or attempt == self.attempts:
+                if not should_retry(error, idempotent=idempotent) or attempt == self.attempts:
                     raise
                 wait = self.delay(attempt)
                 log.warning(

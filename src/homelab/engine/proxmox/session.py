@@ -1,14 +1,13 @@
-"""PveSession: requests to the Proxmox VE API with retries, and waiting for tasks.
+"""PveSession: requests to the Proxmox VE API, with retries. The client's transport.
 
-``get/post/put/delete(path, **params)`` return the envelope's ``data`` after retrying
-transient errors per the RetryPolicy: GET and PUT are idempotent; a POST or DELETE is repeated
-only on errors that prove Proxmox did nothing, unless the caller passes ``idempotent=True``.
-``wait_task`` follows a UPID to its end; ``run_task`` starts a task and waits for it, starting
-it again when it failed on a lock.
+``request(method, path, params)`` sends one request and returns the whole ``{"data": ...}``
+envelope after retrying transient errors per the RetryPolicy: GET and PUT are idempotent; a POST
+or DELETE is repeated only on errors that prove Proxmox did nothing, unless the caller passes
+``idempotent=True``. ``get/post/put/delete(path, **params)`` return the envelope's ``data``.
 
-Nothing from httpx escapes: every request runs inside ``map_httpx_errors``. The API token is
-in ``settings`` as a Secret and goes out only in the Authorization header. The typed calls the
-engine uses are in client.py (PveClient).
+Only PveClient (client.py) builds API paths; the session knows nothing of them. Nothing from
+httpx escapes: every request runs inside ``map_httpx_errors``. The API token is in ``settings``
+as a Secret and goes out only in the Authorization header.
 """
 
 from __future__ import annotations
@@ -17,17 +16,12 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
-from types import TracebackType
-from typing import Any, Self
-from urllib.parse import quote
+from typing import Any
 
 import httpx
 
 from homelab.engine.proxmox.config import ConnectionSettings
-from homelab.engine.proxmox.errors import TaskFailed
-from homelab.engine.proxmox.resources import as_int
 from homelab.engine.proxmox.retry import RetryPolicy
-from homelab.engine.proxmox.tasks import TaskResult, Upid, wait_for_task
 from homelab.engine.proxmox.wire import (
     build_http_client,
     decode_envelope,
@@ -42,6 +36,7 @@ log = logging.getLogger(__name__)
 #: Called with (method, path) before every HTTP request, retries and task polls included.
 RequestHook = Callable[[str, str], None]
 IDEMPOTENT_METHODS = frozenset({"GET", "PUT"})
+Files = Mapping[str, tuple[str, bytes, str]]
 
 
 class PveSession:
@@ -53,16 +48,12 @@ class PveSession:
         *,
         transport: httpx.BaseTransport | None = None,
         retry: RetryPolicy | None = None,
-        sleep: Callable[[float], None] = time.sleep,
-        monotonic: Callable[[], float] = time.monotonic,
         on_request: RequestHook | None = None,
     ) -> None:
         self.settings = settings
         self.retry = retry if retry is not None else RetryPolicy()
         self._transport = transport
-        self._sleep = sleep
-        self._monotonic = monotonic
-        self._hooks: list[RequestHook] = [on_request] if on_request else []
+        self._on_request = on_request
         self._http: httpx.Client | None = None
         self._http_lock = threading.Lock()  # the engine calls from several worker threads
 
@@ -70,25 +61,11 @@ class PveSession:
         name = type(self).__name__
         return f"{name}(endpoint={self.settings.endpoint!r}, token_id={self.settings.token_id!r})"
 
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
-
     def close(self) -> None:
         with self._http_lock:
             if self._http is not None:
                 self._http.close()
                 self._http = None
-
-    def add_request_hook(self, hook: RequestHook) -> None:
-        """Call ``hook(method, path)`` before every HTTP request (benchmarks count them)."""
-        self._hooks.append(hook)
-
-    # -- low level ---------------------------------------------------------------------------
 
     def request(
         self,
@@ -97,7 +74,7 @@ class PveSession:
         params: Mapping[str, Any] | None = None,
         *,
         idempotent: bool | None = None,
-        files: Mapping[str, tuple[str, bytes, str]] | None = None,
+        files: Files | None = None,
     ) -> dict[str, Any]:
         """Send one API request (with retries) and return the whole envelope."""
         safe = method in IDEMPOTENT_METHODS if idempotent is None else idempotent
@@ -121,23 +98,19 @@ class PveSession:
         return self.request("DELETE", path, params, idempotent=idempotent)["data"]
 
     def _send(
-        self,
-        method: str,
-        path: str,
-        params: dict[str, str],
-        files: Mapping[str, tuple[str, bytes, str]] | None,
+        self, method: str, path: str, params: dict[str, str], files: Files | None
     ) -> dict[str, Any]:
         what = f"{method} {path}"
-        for hook in self._hooks:
-            hook(method, path)
-        started = self._monotonic()
+        if self._on_request is not None:
+            self._on_request(method, path)
+        started = time.monotonic()
         with map_httpx_errors(self.settings, request=what):
             http = self._client()
             if method in ("GET", "DELETE"):
                 response = http.request(method, path, params=params)
             else:
                 response = http.request(method, path, data=params, files=files)
-        log.debug("%s -> %d (%.3f s)", what, response.status_code, self._monotonic() - started)
+        log.debug("%s -> %d (%.3f s)", what, response.status_code, time.monotonic() - started)
         return decode_envelope(response, request=what)
 
     def _client(self) -> httpx.Client:
@@ -145,49 +118,3 @@ class PveSession:
             if self._http is None:
                 self._http = build_http_client(self.settings, self._transport)
             return self._http
-
-    # -- tasks -------------------------------------------------------------------------------
-
-    def wait_task(self, upid: str | Upid, timeout: float = 600.0, poll: float = 1.0) -> TaskResult:
-        """Wait for a task to stop; TaskFailed (with its log tail) unless it ended OK/WARNINGS."""
-        parsed = upid if isinstance(upid, Upid) else Upid.parse(upid)
-        return wait_for_task(
-            parsed,
-            fetch_status=self.task_status,
-            fetch_log_tail=self.task_log_tail,
-            timeout=timeout,
-            poll=poll,
-            sleep=self._sleep,
-            monotonic=self._monotonic,
-        )
-
-    def task_status(self, upid: Upid) -> dict[str, Any]:
-        data = self.get(f"/nodes/{upid.node}/tasks/{_upid_segment(upid)}/status")
-        return data if isinstance(data, dict) else {}
-
-    def task_log_tail(self, upid: Upid, lines: int = 20) -> tuple[str, ...]:
-        """The last ``lines`` lines of a task's log (two small requests, never the whole log)."""
-        path = f"/nodes/{upid.node}/tasks/{_upid_segment(upid)}/log"
-        total = as_int(self.request("GET", path, {"start": 0, "limit": 1}).get("total")) or 0
-        data = self.get(path, start=max(0, total - lines), limit=lines)
-        rows = data if isinstance(data, list) else []
-        return tuple(str(row.get("t", "")) for row in rows if isinstance(row, dict))
-
-    def run_task(
-        self, dispatch: Callable[[], str | None], *, timeout: float = 600.0, what: str = "task"
-    ) -> TaskResult | None:
-        """Start a task with ``dispatch`` and wait for it, starting it again when it failed on a
-        lock (which proves it did nothing). ``dispatch`` returning None means done synchronously.
-        """
-
-        def attempt() -> TaskResult | None:
-            upid = dispatch()
-            return None if upid is None else self.wait_task(upid, timeout)
-
-        return self.retry.call(
-            attempt, idempotent=False, what=what, retry_if=lambda e: isinstance(e, TaskFailed)
-        )
-
-
-def _upid_segment(upid: Upid) -> str:
-    return quote(upid.raw, safe=":@!")

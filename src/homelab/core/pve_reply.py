@@ -1,0 +1,573 @@
+"""Every Proxmox VE reply homelab reads, parsed into typed values: the one place that knows
+what PVE's JSON looks like. Pure functions, no I/O.
+
+PVE 8/9 payloads come from Perl's JSON encoder: booleans are ``0``/``1``, numbers may be strings
+(``memory`` is ``"4096"`` in 8.x, ``nextid`` is ``"100"``), tags are ``;``-joined (space or comma
+separated when written by hand), sizes are ``32G``/``32768M``/bytes, drives and NICs are property
+strings, and optional fields are simply absent. Each of those forms is read here (``pve_int``,
+``pve_bool``, ``pve_tags``); anything else (``data`` of the wrong type, a field that is not what
+PVE sends) raises ``MalformedReply``, never a stray TypeError or KeyError. Parsers accept the
+whole ``{"data": ...}`` envelope or its content.
+
+    primitives         pve_int, pve_bool, pve_tags, pve_list, property strings, sizes
+    /cluster/resources parse_resources            -> ObservedVm (QEMU guests)
+    .../qemu/{id}/config parse_config, config_values -> VmConfig, {key: text}
+    .../status/current parse_vm_status            -> VmStatus
+    .../storage/...    parse_storage_items, parse_storage_content, parse_storage_status
+    agent network      parse_interfaces           -> {interface: IPv4 addresses}
+    tasks              parse_upid, parse_task_status, parse_task_log
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from ipaddress import IPv4Interface
+from typing import Any
+
+from homelab.core.desired import parse_description_record
+from homelab.core.observed import Disk, NetDevice, ObservedVm, VmConfig
+from homelab.errors import LabError
+
+__all__ = [
+    "GIB",
+    "MIB",
+    "InvalidUpid",
+    "MalformedReply",
+    "StorageItem",
+    "StorageStatus",
+    "TaskLog",
+    "TaskStatus",
+    "Upid",
+    "VmStatus",
+    "ceil_gib",
+    "config_values",
+    "iso_volids",
+    "parse_config",
+    "parse_interfaces",
+    "parse_net",
+    "parse_property_string",
+    "parse_resources",
+    "parse_size_bytes",
+    "parse_storage_content",
+    "parse_storage_items",
+    "parse_storage_status",
+    "parse_task_log",
+    "parse_task_status",
+    "parse_upid",
+    "parse_vm_status",
+    "pve_bool",
+    "pve_int",
+    "pve_list",
+    "pve_tags",
+    "unwrap",
+]
+
+MIB = 1024 * 1024
+GIB = 1024 * MIB
+_SIZE_UNITS = {"": 1, "K": 1024, "M": MIB, "G": GIB, "T": 1024 * GIB}
+_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?)\s*$")
+_INT_RE = re.compile(r"\s*-?\d+(\.0+)?\s*")
+_LIST_SPLIT_RE = re.compile(r"[;,\s]+")
+_DISK_KEY_RE = re.compile(r"^(scsi|virtio|sata|ide)\d+$")
+_NIC_MODELS = ("virtio", "e1000", "e1000e", "rtl8139", "vmxnet3", "i82551", "i82557b", "i82559er")
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
+UPID_RE = re.compile(
+    r"^UPID:(?P<node>[a-zA-Z0-9]([a-zA-Z0-9\-]*[a-zA-Z0-9])?):(?P<pid>[0-9A-Fa-f]{8}):"
+    r"(?P<pstart>[0-9A-Fa-f]{8,9}):(?P<starttime>[0-9A-Fa-f]{8}):(?P<type>[^:\s/]+):"
+    r"(?P<id>[^:\s/]*):(?P<user>[^:\s/]+):$"
+)
+WARNINGS_RE = re.compile(r"^WARNINGS: (\d+)$")
+
+
+class MalformedReply(LabError):
+    """Proxmox answered with a payload whose shape homelab cannot read."""
+
+
+class InvalidUpid(MalformedReply):
+    """A task-starting call returned something that is not a task id (UPID)."""
+
+
+# ---- primitives -------------------------------------------------------------------------------
+
+
+def unwrap(payload: Any) -> Any:
+    """Accept either the PVE envelope ``{"data": ...}`` or its content."""
+    envelope = {"data", "total", "changes"}
+    if isinstance(payload, Mapping) and "data" in payload and set(payload) <= envelope:
+        return payload["data"]
+    return payload
+
+
+def pve_int(value: Any, field: str) -> int:
+    """An integer that PVE may send as a number, a numeric string or an integral float."""
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and _INT_RE.fullmatch(value):
+        return int(float(value))
+    raise MalformedReply(f"Proxmox sent {field}={_show(value)}; expected an integer")
+
+
+def pve_bool(value: Any, field: str) -> bool:
+    """A PVE boolean: 0/1, "0"/"1", true/false (and yes/no, on/off as PVE's schema allows)."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+        return value.strip().lower() in _TRUE
+    return pve_int(value, field) != 0
+
+
+def pve_list(value: Any, field: str) -> tuple[str, ...]:
+    """A PVE list (content types, tags): items separated by ``;``, ``,`` or whitespace."""
+    if value is None:
+        return ()
+    if not isinstance(value, str):
+        raise MalformedReply(f"Proxmox sent {field}={_show(value)}; expected a string")
+    return tuple(item for item in _LIST_SPLIT_RE.split(value) if item)
+
+
+def pve_tags(value: Any, field: str = "tags") -> tuple[str, ...]:
+    """``"homelab;lab-x"`` -> sorted case-insensitively as PVE does, de-duplicated. The case
+    is kept: the user's tags are written back as they were."""
+    return tuple(sorted(set(pve_list(value, field)), key=_tag_order))
+
+
+def _tag_order(tag: str) -> tuple[str, str]:
+    return tag.lower(), tag
+
+
+def _opt_int(raw: Mapping[str, Any], key: str) -> int | None:
+    value = raw.get(key)
+    return None if value is None or value == "" else pve_int(value, key)
+
+
+def _opt_str(raw: Mapping[str, Any], key: str) -> str | None:
+    value = raw.get(key)
+    if value is None or value == "":
+        return None
+    if isinstance(value, str | int | float) and not isinstance(value, bool):
+        return str(value)
+    raise MalformedReply(f"Proxmox sent {key}={_show(value)}; expected a string")
+
+
+def _req_str(raw: Mapping[str, Any], key: str, what: str) -> str:
+    value = _opt_str(raw, key)
+    if value is None:
+        raise MalformedReply(f"Proxmox sent {what} without {key!r}")
+    return value
+
+
+def _object(payload: Any, what: str) -> Mapping[str, Any]:
+    data = unwrap(payload)
+    if not isinstance(data, Mapping):
+        raise MalformedReply(f"Proxmox sent {what} that is not an object")
+    return data
+
+
+def _objects(payload: Any, what: str) -> list[Mapping[str, Any]]:
+    data = unwrap(payload)
+    if not isinstance(data, Sequence) or isinstance(data, str | bytes):
+        raise MalformedReply(f"Proxmox sent {what} that is not a list")
+    for entry in data:
+        if not isinstance(entry, Mapping):
+            raise MalformedReply(f"Proxmox sent {what} with an entry that is not an object")
+    return list(data)
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def parse_size_bytes(value: str) -> int:
+    """``32G``, ``32768M``, ``512K``, ``1T`` or plain bytes -> bytes."""
+    match = _SIZE_RE.match(value)
+    if not match:
+        raise MalformedReply(f"Proxmox sent a disk size {_show(value)} that is not a size")
+    return int(float(match.group(1)) * _SIZE_UNITS[match.group(2)])
+
+
+def ceil_gib(size_bytes: int) -> int:
+    """Bytes -> whole GiB, rounded up (a 32.5 GiB disk is 33, never 'equal' to 32)."""
+    return -(-size_bytes // GIB)
+
+
+def parse_property_string(value: str, default_key: str | None = None) -> dict[str, str]:
+    """``local-lvm:vm-201-disk-0,iothread=1,size=32G`` -> {default_key: volume, iothread, size}."""
+    result: dict[str, str] = {}
+    for part in value.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        key, sep, val = part.partition("=")
+        if sep:
+            result[key.strip()] = val.strip()
+        elif default_key is not None and default_key not in result:
+            result[default_key] = part
+        else:
+            raise MalformedReply(f"Proxmox sent a property string {_show(value)} we cannot read")
+    return result
+
+
+# ---- /cluster/resources -----------------------------------------------------------------------
+
+
+def parse_resources(payload: Any) -> tuple[ObservedVm, ...]:
+    """``GET /cluster/resources?type=vm`` -> the QEMU guests (LXC and other entries skipped)."""
+    entries = _objects(payload, "/cluster/resources")
+    vms = [_parse_resource(entry) for entry in entries if entry.get("type") == "qemu"]
+    return tuple(sorted(vms, key=lambda vm: vm.vmid))
+
+
+def _parse_resource(entry: Mapping[str, Any]) -> ObservedVm:
+    if entry.get("vmid") is None:
+        raise MalformedReply("Proxmox sent a VM resource without 'vmid'")
+    maxmem = _opt_int(entry, "maxmem")
+    maxcpu = _opt_int(entry, "maxcpu")
+    maxdisk = _opt_int(entry, "maxdisk")
+    return ObservedVm(
+        vmid=pve_int(entry["vmid"], "vmid"),
+        name=_opt_str(entry, "name"),
+        node=_req_str(entry, "node", "a VM resource"),
+        status=_opt_str(entry, "status") or "unknown",
+        template=pve_bool(entry.get("template", 0), "template"),
+        lock=_opt_str(entry, "lock"),
+        tags=pve_tags(entry.get("tags")),
+        maxmem_mib=maxmem // MIB if maxmem else None,
+        cores=maxcpu or None,
+        disk_gib=ceil_gib(maxdisk) if maxdisk else None,
+    )
+
+
+# ---- /nodes/{node}/qemu/{vmid}/config ----------------------------------------------------------
+
+
+def config_values(payload: Any) -> dict[str, str]:
+    """A VM config as ``{key: text}`` (numbers as their decimal text, booleans 0/1), without
+    its digest: the values the config writer compares with what it wants."""
+    config = _object(payload, "a VM config")
+    return {
+        str(k): _config_text(k, v) for k, v in config.items() if k != "digest" and v is not None
+    }
+
+
+def _config_text(key: str, value: Any) -> str:
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, str | int | float):
+        return str(value)
+    raise MalformedReply(f"Proxmox sent the config value {key}={_show(value)}; expected text")
+
+
+def parse_config(payload: Any) -> VmConfig:
+    """``GET /nodes/{node}/qemu/{vmid}/config`` -> the managed settings, normalised."""
+    config = _object(payload, "a VM config")
+    description = _opt_str(config, "description")
+    net0 = _opt_str(config, "net0")
+    return VmConfig(
+        name=_opt_str(config, "name"),
+        cores=pve_int(config.get("cores", 1), "cores"),
+        sockets=pve_int(config.get("sockets", 1), "sockets"),
+        memory_mib=_parse_memory(config.get("memory", 512)),
+        net0=parse_net(net0) if net0 else None,
+        boot_disk=_find_boot_disk(config),
+        cdroms=_find_cdroms(config),
+        agent=_parse_agent(config.get("agent")),
+        description=description,
+        record=parse_description_record(description) if description else None,
+        tags=pve_tags(config.get("tags")),
+        onboot=pve_bool(config.get("onboot", 0), "onboot"),
+        template=pve_bool(config.get("template", 0), "template"),
+        digest=_opt_str(config, "digest") or "",
+    )
+
+
+def _parse_memory(value: Any) -> int:
+    """``4096``, ``"4096"`` or ``"current=4096"`` (8.x property string) -> MiB."""
+    if isinstance(value, str) and "=" in value:
+        props = parse_property_string(value, "current")
+        return pve_int(props.get("current"), "memory")
+    return pve_int(value, "memory")
+
+
+def _parse_agent(value: Any) -> bool:
+    if value is None:
+        return False
+    if isinstance(value, int | bool):
+        return bool(value)
+    if not isinstance(value, str):
+        raise MalformedReply(f"Proxmox sent agent={_show(value)}; expected a property string")
+    props = parse_property_string(value, "enabled")
+    return pve_bool(props.get("enabled", "0"), "agent")
+
+
+def parse_net(value: str) -> NetDevice:
+    """``virtio=BC:24:11:2E:4F:01,bridge=vmbr0,firewall=1,tag=20`` -> NetDevice."""
+    props = parse_property_string(value, "model")
+    model, mac = "", None
+    for name in _NIC_MODELS:
+        if name in props:
+            model, mac = name, props[name] or None
+            break
+    else:
+        model = props.get("model", "")
+        mac = props.get("macaddr")
+    return NetDevice(
+        model=model,
+        mac=mac.upper() if mac else None,
+        bridge=props.get("bridge"),
+        tag=pve_int(props["tag"], "net0 tag") if "tag" in props else None,
+        firewall=pve_bool(props.get("firewall", "0"), "net0 firewall"),
+    )
+
+
+def _drive(config: Mapping[str, Any], key: str) -> dict[str, str] | None:
+    value = _opt_str(config, key)
+    return parse_property_string(value, "file") if value else None
+
+
+def _is_cdrom(drive: Mapping[str, str]) -> bool:
+    return drive.get("media") == "cdrom" or drive.get("file") in ("cdrom", "none")
+
+
+def _find_boot_disk(config: Mapping[str, Any]) -> Disk | None:
+    """The first disk in ``boot: order=...`` (else legacy ``bootdisk``, else scsi0/virtio0...)."""
+    candidates: list[str] = []
+    boot = config.get("boot")
+    if isinstance(boot, str) and "order=" in boot:
+        candidates += parse_property_string(boot, "legacy").get("order", "").split(";")
+    if isinstance(config.get("bootdisk"), str):
+        candidates.append(config["bootdisk"])
+    candidates += sorted(str(key) for key in config if _DISK_KEY_RE.match(str(key)))
+    for key in candidates:
+        drive = _drive(config, key) if _DISK_KEY_RE.match(key) else None
+        if drive is None or _is_cdrom(drive) or "file" not in drive:
+            continue
+        size = drive.get("size")
+        size_gib = ceil_gib(parse_size_bytes(size)) if size else None
+        return Disk(key=key, volid=drive["file"], size_gib=size_gib)
+    return None
+
+
+def _find_cdroms(config: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
+    found = []
+    for key in sorted(str(k) for k in config if _DISK_KEY_RE.match(str(k))):
+        drive = _drive(config, key)
+        if drive is not None and _is_cdrom(drive):
+            found.append((key, drive.get("file", "none")))
+    return tuple(found)
+
+
+# ---- /nodes/{node}/qemu/{vmid}/status/current --------------------------------------------------
+
+
+@dataclass(frozen=True)
+class VmStatus:
+    """The live state of one VM."""
+
+    vmid: int
+    status: str
+    lock: str | None = None
+    template: bool = False
+    agent: bool = False
+
+    @property
+    def running(self) -> bool:
+        return self.status == "running"
+
+
+def parse_vm_status(payload: Any, vmid: int) -> VmStatus:
+    """``GET .../qemu/{vmid}/status/current`` -> VmStatus (``vmid`` if the reply has none)."""
+    raw = _object(payload, f"the status of VM {vmid}")
+    return VmStatus(
+        vmid=_opt_int(raw, "vmid") or vmid,
+        status=_req_str(raw, "status", f"the status of VM {vmid}"),
+        lock=_opt_str(raw, "lock"),
+        template=pve_bool(raw.get("template", 0), "template"),
+        agent=pve_bool(raw.get("agent", 0), "agent"),
+    )
+
+
+# ---- /nodes/{node}/storage/{storage}/... -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StorageItem:
+    """One volume of ``/nodes/{node}/storage/{storage}/content``."""
+
+    volid: str
+    content: str | None = None
+    size: int | None = None
+
+
+def parse_storage_items(payload: Any) -> tuple[StorageItem, ...]:
+    """``GET .../storage/{storage}/content`` -> its volumes, in the order listed."""
+    return tuple(
+        StorageItem(
+            volid=_req_str(entry, "volid", "a storage item"),
+            content=_opt_str(entry, "content"),
+            size=_opt_int(entry, "size"),
+        )
+        for entry in _objects(payload, "storage content")
+    )
+
+
+def iso_volids(items: Sequence[StorageItem]) -> tuple[str, ...]:
+    """The ISO volume ids among ``items`` (an item without a content type counts), sorted."""
+    return tuple(sorted({item.volid for item in items if item.content in (None, "iso")}))
+
+
+def parse_storage_content(payload: Any) -> tuple[str, ...]:
+    """``GET .../storage/{storage}/content?content=iso`` -> the ISO volume ids, sorted."""
+    return iso_volids(parse_storage_items(payload))
+
+
+@dataclass(frozen=True)
+class StorageStatus:
+    """``/nodes/{node}/storage/{storage}/status``."""
+
+    storage: str
+    type: str | None
+    content: tuple[str, ...]
+    active: bool
+    enabled: bool
+    shared: bool
+
+
+def parse_storage_status(payload: Any, storage: str) -> StorageStatus:
+    raw = _object(payload, f"the status of storage {storage}")
+    return StorageStatus(
+        storage=_opt_str(raw, "storage") or storage,
+        type=_opt_str(raw, "type"),
+        content=pve_list(raw.get("content"), "content"),
+        active=pve_bool(raw.get("active", 0), "active"),
+        enabled=pve_bool(raw.get("enabled", 1), "enabled"),
+        shared=pve_bool(raw.get("shared", 0), "shared"),
+    )
+
+
+# ---- guest agent: network-get-interfaces -------------------------------------------------------
+
+
+def parse_interfaces(payload: Any) -> dict[str, tuple[IPv4Interface, ...]]:
+    """IPv4 addresses per interface from the guest agent's ``network-get-interfaces``.
+
+    ``lo`` and loopback/link-local addresses are left out: they say nothing about how to reach
+    the guest. An interface with no usable IPv4 address maps to an empty tuple.
+    """
+    data = unwrap(payload)
+    result = data.get("result") if isinstance(data, Mapping) else data
+    interfaces: dict[str, tuple[IPv4Interface, ...]] = {}
+    for entry in _objects(result, "the guest agent's interfaces"):
+        name = _req_str(entry, "name", "a guest interface")
+        if name != "lo":
+            interfaces[name] = _ipv4_addresses(entry.get("ip-addresses"))
+    return interfaces
+
+
+def _ipv4_addresses(addresses: Any) -> tuple[IPv4Interface, ...]:
+    found: list[IPv4Interface] = []
+    for item in _objects(addresses or [], "a guest interface's addresses"):
+        if item.get("ip-address-type") != "ipv4":
+            continue
+        text = _req_str(item, "ip-address", "a guest address")
+        prefix = _opt_int(item, "prefix") or 32
+        try:
+            address = IPv4Interface(f"{text}/{prefix}")
+        except ValueError as exc:
+            raise MalformedReply(f"the guest agent reported {text}/{prefix}: {exc}") from exc
+        if not (address.ip.is_loopback or address.ip.is_link_local):
+            found.append(address)
+    return tuple(found)
+
+
+# ---- tasks ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Upid:
+    """A parsed task id: ``UPID:node:pid:pstart:starttime:type:id:user:``."""
+
+    raw: str
+    node: str
+    pid: int
+    pstart: int
+    starttime: int
+    type: str
+    id: str
+    user: str
+
+    def __str__(self) -> str:
+        return self.raw
+
+
+def parse_upid(payload: Any) -> Upid:
+    """The UPID a task-starting call returned (InvalidUpid if it is not one)."""
+    raw = unwrap(payload)
+    match = UPID_RE.match(raw) if isinstance(raw, str) else None
+    if match is None:
+        shown = raw[:120] if isinstance(raw, str) else raw
+        raise InvalidUpid(f"Proxmox returned {_show(shown)}, which is not a task id (UPID)")
+    return Upid(
+        raw=raw,
+        node=match["node"],
+        pid=int(match["pid"], 16),
+        pstart=int(match["pstart"], 16),
+        starttime=int(match["starttime"], 16),
+        type=match["type"],
+        id=match["id"],
+        user=match["user"],
+    )
+
+
+@dataclass(frozen=True)
+class TaskStatus:
+    """``GET /nodes/{node}/tasks/{upid}/status``: running, or stopped with an exit status."""
+
+    stopped: bool
+    exitstatus: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """Proxmox's own test: ``OK`` or ``WARNINGS: <n>``."""
+        return self.exitstatus == "OK" or WARNINGS_RE.match(self.exitstatus or "") is not None
+
+    @property
+    def warnings(self) -> int:
+        match = WARNINGS_RE.match(self.exitstatus or "")
+        return int(match.group(1)) if match else 0
+
+
+def parse_task_status(payload: Any) -> TaskStatus:
+    raw = _object(payload, "a task status")
+    status = _req_str(raw, "status", "a task status")
+    if status != "stopped":
+        return TaskStatus(stopped=False)
+    return TaskStatus(stopped=True, exitstatus=_opt_str(raw, "exitstatus") or "unexpected status")
+
+
+@dataclass(frozen=True)
+class TaskLog:
+    """A page of ``GET /nodes/{node}/tasks/{upid}/log``: its lines and the log's total length."""
+
+    total: int
+    lines: tuple[str, ...]
+
+
+def parse_task_log(envelope: Any) -> TaskLog:
+    """The whole envelope (``total`` is beside ``data``) -> TaskLog."""
+    if not isinstance(envelope, Mapping):
+        raise MalformedReply("Proxmox sent a task log that is not an API envelope")
+    rows = _objects(envelope.get("data") or [], "a task log")
+    return TaskLog(
+        total=_opt_int(envelope, "total") or 0,
+        lines=tuple(_opt_str(row, "t") or "" for row in rows),
+    )
