@@ -21,7 +21,15 @@ from homelab.cli.main import main
 from homelab.engine.state import open_store
 from homelab.sim.pve.faults import FaultProfile
 from homelab.sim.pve.simulator import PveSimulator
-from tests.apply.support import faults, guests, iso_volids, new_sim, over_https, write_spec
+from tests.apply.support import (
+    faults,
+    guests,
+    inprocess,
+    iso_volids,
+    new_sim,
+    over_https,
+    write_spec,
+)
 
 SIM_TOKEN_ID = "root@pam!sim"
 
@@ -277,3 +285,18 @@ def test_a_journal_entry_that_cannot_complete_is_reported_and_can_be_dropped(cli
     code, _, err = cli("apply", str(cli.spec), "--yes", "--quiet")
     assert code == 0, err
     store.close()
+
+
+def test_adopt_shows_its_plan_then_adopts(cli: Cli) -> None:
+    conn = inprocess(cli.sim)
+    conn.client.wait_task(conn.client.clone("pve", 9000, 150, name="k8s-worker-2", full=False))
+    conn.client.update_config("pve", 150, tags="terraform")
+    code, out, _ = cli("adopt", str(cli.spec), "--json", "--detailed-exitcode")
+    (action,) = json.loads(out)["actions"]
+    assert code == 2 and action["kind"] == "adopt" and action["vmid"] == 150
+    code, out, err = cli("adopt", str(cli.spec), "--yes")
+    assert code == 0, err
+    assert "& vm k8s-worker-2 (vmid 150 on pve): no homelab mark" in out
+    assert "Adopt complete: 1 adopted." in out
+    code, out, _ = cli("adopt", str(cli.spec), "--yes")
+    assert code == 0 and "Nothing to adopt." in out
