@@ -246,12 +246,12 @@ def lab_vms(lab: str, vms: Iterable[ObservedVm]) -> list[ObservedVm]:
     return [vm for vm in vms if vm.name and carries_mark(lab, Facts.of(vm))]
 
 
-def store_problem(lab: str, store_applied: bool, lab_vms: int) -> str | None:
+def store_problem(lab: str, store_applied: bool, recorded: int) -> str | None:
     """A store that never applied this lab must not plan over the lab's existing VMs."""
-    if store_applied or lab_vms == 0:
+    if store_applied or recorded == 0:
         return None
     return (
-        f"this state store has never applied lab {lab}, but {lab_vms} VM(s) of the lab exist on "
+        f"this state store has never applied lab {lab}, but {recorded} VM(s) of the lab exist on "
         "Proxmox: planning with a new PKI would replace them all. Use the store that made them: "
         "share it through PostgreSQL (HOMELAB_STATE_URL=postgresql://...), or copy its "
         "`.homelab/` directory beside the spec (`homelab state recover`, rebuilding it from the "
