@@ -51,7 +51,7 @@ def test_each_vm_is_built_as_the_spec_says(lab: Lab) -> None:
     sim = new_sim()
     conn = inprocess(sim)
     apply_lab(conn, lab.ctx, confirm=yes, limits=FAST)
-    wanted = desired_vms(lab.ctx.spec, lab.ctx.seed_digests)
+    wanted = desired_vms(lab.ctx.spec, lab.ctx.seed_digests, store=lab.ctx.store.store_id)
     for vm in guests(sim):
         name = str(vm.config["name"])
         want = wanted[name]

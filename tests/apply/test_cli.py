@@ -21,7 +21,15 @@ from homelab.cli.main import main
 from homelab.engine.state import open_store
 from homelab_sim.pve.faults import FaultProfile
 from homelab_sim.pve.simulator import PveSimulator
-from tests.apply.support import faults, guests, iso_volids, new_sim, over_https, write_spec
+from tests.apply.support import (
+    faults,
+    guests,
+    inprocess,
+    iso_volids,
+    new_sim,
+    over_https,
+    write_spec,
+)
 
 SIM_TOKEN_ID = "root@pam!sim"
 
@@ -210,3 +218,85 @@ def test_unlock_removes_a_stale_lock(cli: Cli) -> None:
     code, out, _ = cli("unlock", str(cli.spec), "--yes")
     assert code == 0 and "was not locked" in out
     store.close()
+
+
+def test_a_saved_plan_with_its_actions_duplicated_is_refused(cli: Cli, tmp_path: Path) -> None:
+    saved = tmp_path / "lab.plan"
+    assert cli("plan", str(cli.spec), "--out", str(saved))[0] == 0
+    document = json.loads(saved.read_text())
+    document["actions"] = document["actions"] * 2
+    saved.write_text(json.dumps(document))
+    code, _, err = cli("apply", str(cli.spec), "--plan", str(saved))
+    assert_one_line_error(code, err, "does not fit the spec", "vm k8s-master-1: 2 actions")
+    assert_nothing_made(cli.sim)
+
+
+def test_a_saved_plan_whose_desired_vm_was_edited_is_refused(cli: Cli, tmp_path: Path) -> None:
+    saved = tmp_path / "lab.plan"
+    assert cli("plan", str(cli.spec), "--out", str(saved))[0] == 0
+    document = json.loads(saved.read_text())
+    document["actions"][0]["desired"]["memory_mib"] = 65536
+    saved.write_text(json.dumps(document))
+    code, _, err = cli("apply", str(cli.spec), "--plan", str(saved))
+    assert_one_line_error(code, err, "does not fit the spec", "desired settings are not the spec")
+    assert_nothing_made(cli.sim)
+
+
+def test_destroy_and_adopt_show_their_plans_as_json(cli: Cli) -> None:
+    assert cli("apply", str(cli.spec), "--yes", "--quiet")[0] == 0
+    code, out, _ = cli("destroy", str(cli.spec), "--json")
+    document = json.loads(out)
+    assert code == 0 and document["summary"]["destroy"] == 3
+    assert [a["kind"] for a in document["actions"]] == ["destroy"] * 3
+    assert document["actions"][-1]["vm"] == "k8s-master-1"  # control planes last
+    code, _, _ = cli("destroy", str(cli.spec), "--detailed-exitcode")
+    assert code == 2
+    assert len(guests(cli.sim)) == 3  # showing the plan destroys nothing
+    code, out, _ = cli("adopt", str(cli.spec), "--json", "--detailed-exitcode")
+    assert code == 0 and json.loads(out)["summary"]["adopt"] == 0
+
+
+NODE_DOWN: dict[str, Any] = {
+    "method": "GET",
+    "path": "/nodes/pve/qemu/205/*",
+    "fault": "http_error",
+    "status": 595,
+    "message": "no route to host",
+    "count": 10_000,
+}
+
+
+def test_a_journal_entry_that_cannot_complete_is_reported_and_can_be_dropped(cli: Cli) -> None:
+    store = open_store(cli.spec)
+    entry = {"op": "create", "vm": "k8s-worker-2", "node": "pve", "vmid": 205, "phase": "clone"}
+    store.intents("home-lab").put("vm/k8s-worker-2", entry)
+    cli.sim.set_faults(faults(NODE_DOWN))
+    for verb in ("apply", "destroy"):
+        code, _, err = cli(verb, str(cli.spec), "--yes", "--quiet")
+        assert_one_line_error(code, err, "1 journal entry", "vm/k8s-worker-2: create")
+        assert "homelab journal drop SPEC vm/k8s-worker-2" in err
+    code, out, _ = cli("journal", "show", str(cli.spec))
+    assert code == 0 and "vm/k8s-worker-2: create (phase clone) of VMID 205 on pve" in out
+    code, _, err = cli("journal", "drop", str(cli.spec), "vm/nope", "--yes")
+    assert_one_line_error(code, err, "no journal entry 'vm/nope'")
+    code, out, _ = cli("journal", "drop", str(cli.spec), "vm/k8s-worker-2", "--yes")
+    assert code == 0 and "Dropped vm/k8s-worker-2." in out
+    assert store.intents("home-lab").all() == {}
+    code, _, err = cli("apply", str(cli.spec), "--yes", "--quiet")
+    assert code == 0, err
+    store.close()
+
+
+def test_adopt_shows_its_plan_then_adopts(cli: Cli) -> None:
+    conn = inprocess(cli.sim)
+    conn.client.wait_task(conn.client.clone("pve", 9000, 150, name="k8s-worker-2", full=False))
+    conn.client.update_config("pve", 150, tags="terraform")
+    code, out, _ = cli("adopt", str(cli.spec), "--json", "--detailed-exitcode")
+    (action,) = json.loads(out)["actions"]
+    assert code == 2 and action["kind"] == "adopt" and action["vmid"] == 150
+    code, out, err = cli("adopt", str(cli.spec), "--yes")
+    assert code == 0, err
+    assert "& vm k8s-worker-2 (vmid 150 on pve): no homelab mark" in out
+    assert "Adopt complete: 1 adopted." in out
+    code, out, _ = cli("adopt", str(cli.spec), "--yes")
+    assert code == 0 and "Nothing to adopt." in out

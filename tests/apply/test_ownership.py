@@ -12,9 +12,11 @@ from typing import Any
 import pytest
 
 from homelab.core.desired import parse_description_record
+from homelab.core.ownership import Flags
+from homelab.core.plan.actions import AdoptVm, Plan
 from homelab.verbs.connection import Connection
-from homelab.verbs.lab import make_plan
-from homelab.verbs.provision import AdoptChange, PlanRefused, adopt_lab, apply_lab, destroy_lab
+from homelab.verbs.lab import make_plan, prepare_lab
+from homelab.verbs.provision import PlanRefused, adopt_lab, apply_lab, destroy_lab
 from tests.apply.support import (
     FAST,
     Lab,
@@ -22,6 +24,7 @@ from tests.apply.support import (
     guests,
     inprocess,
     new_sim,
+    write_spec,
     yes,
 )
 
@@ -72,13 +75,15 @@ def test_a_same_named_vm_without_the_lab_tag_stops_the_apply(lab: Lab) -> None:
     assert len(guests(sim)) == 1  # nothing was created either
 
 
-def test_destroy_leaves_a_lab_tagged_vm_with_another_name_alone(lab: Lab) -> None:
+def test_destroy_leaves_a_vm_tagged_by_hand_with_another_name_alone(lab: Lab) -> None:
     sim = new_sim()
     conn = inprocess(sim)
     apply_lab(conn, lab.ctx, confirm=yes, limits=FAST)
     make_vm(conn, 150, "scratch", "homelab;lab-home-lab")
+    plan, _ = make_plan(conn, lab.ctx)
+    assert not plan.has_changes and "vm scratch: left alone (vmid 150)" in plan.warnings[0]
     outcome = destroy_lab(conn, lab.ctx, confirm=yes, limits=FAST)
-    assert [vm.name for vm in outcome.skipped] == ["scratch"]
+    assert "vm scratch: left alone (vmid 150)" in outcome.plan.warnings[0]
     assert [str(vm.config["name"]) for vm in guests(sim)] == ["scratch"]
 
 
@@ -89,32 +94,105 @@ def test_adopt_tags_terraform_made_vms_and_apply_then_manages_them(
     conn = inprocess(sim)
     for vmid, name in ((110, "k8s-master-1"), (111, "k8s-worker-2"), (112, "k8s-worker-3")):
         make_vm(conn, vmid, name, "terraform")
-    shown: list[AdoptChange] = []
+    shown: list[Plan] = []
 
-    def confirm(changes: list[AdoptChange]) -> bool:
-        shown.extend(changes)
+    def confirm(plan: Plan) -> bool:
+        shown.append(plan)
         return True
 
-    changes = adopt_lab(conn, lab.ctx, confirm=confirm)
-    assert [c.vm for c in shown] == ["k8s-master-1", "k8s-worker-2", "k8s-worker-3"]
-    assert changes[0].tags_before == "terraform"
-    assert changes[0].tags_after == "homelab;lab-home-lab;role-control-plane;terraform"
+    outcome = adopt_lab(conn, lab.ctx, confirm=confirm)
+    (plan,) = shown
+    assert [a.vm for a in plan.actions] == ["k8s-master-1", "k8s-worker-2", "k8s-worker-3"]
+    first = plan.actions[0]
+    assert isinstance(first, AdoptVm) and first.tags_before == "terraform"
+    assert first.tags_after == "homelab;lab-home-lab;role-control-plane;terraform"
+    assert outcome.report is not None and [o.kind for o in outcome.report.outcomes] == ["adopt"] * 3
     config = conn.client.vm_config("pve", 110)[0]
     record = parse_description_record(config["description"])
     assert record is not None and record.lab == "home-lab"
+    assert record.store == lab.ctx.store.store_id
+    assert lab.ctx.store.intents(lab.ctx.lab).all() == {}  # journaled, then done
     outcome = apply_lab(conn, lab.ctx, confirm=yes, limits=FAST)
     assert outcome.report is not None and outcome.report.ok
     assert sorted(vm.vmid for vm in guests(sim)) == [110, 111, 112]  # taken over, not re-created
     assert "terraform" in conn.client.vm_config("pve", 110)[0]["tags"]  # the user's tag is kept
     assert_converged(sim, lab.ctx, conn, in_range=False)
-    assert adopt_lab(conn, lab.ctx, confirm=confirm) == []  # already ours
+    again = adopt_lab(conn, lab.ctx, confirm=confirm)
+    assert again.report is None and not again.plan.changes  # already ours
 
 
-def test_adopt_refuses_another_labs_vm(lab: Lab) -> None:
+def test_adopt_refuses_another_labs_vm_unless_told(lab: Lab) -> None:
     sim = new_sim()
     conn = inprocess(sim)
     make_vm(conn, 110, "k8s-master-1", "homelab;lab-other")
     before = snapshot(conn, [110])
-    with pytest.raises(Exception, match="belongs to lab-other"):
+    with pytest.raises(PlanRefused, match="belongs to lab-other"):
         adopt_lab(conn, lab.ctx, confirm=yes)
     assert snapshot(conn, [110]) == before
+    outcome = adopt_lab(conn, lab.ctx, confirm=yes, flags=Flags(from_other_lab=True))
+    assert outcome.report is not None and outcome.report.ok
+    tags = conn.client.vm_config("pve", 110)[0]["tags"].split(";")
+    assert "lab-home-lab" in tags and "lab-other" not in tags
+
+
+def test_a_hand_made_vm_with_the_lab_tag_and_a_spec_name_is_touched_by_no_verb(lab: Lab) -> None:
+    sim = new_sim()
+    conn = inprocess(sim)
+    make_vm(conn, 150, "k8s-worker-3", "homelab;lab-home-lab;role-worker")
+    before = snapshot(conn, [150])
+    plan, _ = make_plan(conn, lab.ctx)
+    (error,) = plan.errors
+    assert "carries the tag lab-home-lab but no homelab record" in error
+    assert "homelab adopt SPEC" in error
+    with pytest.raises(PlanRefused, match="no homelab record"):
+        apply_lab(conn, lab.ctx, confirm=yes, limits=FAST)
+    outcome = destroy_lab(conn, lab.ctx, confirm=yes, limits=FAST)
+    assert outcome.report is None and "left alone" in outcome.plan.warnings[0]
+    assert snapshot(conn, [150]) == before
+    adopted = adopt_lab(conn, lab.ctx, confirm=yes)
+    assert adopted.report is not None and adopted.report.ok
+
+
+def test_plan_and_destroy_agree_on_a_lab_vm_the_spec_lost(lab: Lab) -> None:
+    sim = new_sim()
+    conn = inprocess(sim)
+    apply_lab(conn, lab.ctx, confirm=yes, limits=FAST)
+    lab.path.write_text(lab.path.read_text().replace("k8s-worker-3", "k8s-worker-9"))
+    lab.reload()
+    plan, _ = make_plan(conn, lab.ctx)
+    assert [(a.vm, type(a).__name__) for a in plan.changes] == [
+        ("k8s-worker-9", "CreateVm"),
+        ("k8s-worker-3", "DestroyVm"),
+    ]
+    outcome = destroy_lab(conn, lab.ctx, confirm=yes, limits=FAST)
+    assert "k8s-worker-3" in [a.vm for a in outcome.plan.changes]
+    assert guests(sim) == []
+
+
+def test_a_second_state_store_refuses_the_lab_of_the_first(lab: Lab, tmp_path: Path) -> None:
+    sim = new_sim()
+    conn = inprocess(sim)
+    apply_lab(conn, lab.ctx, confirm=yes, limits=FAST)
+    before = snapshot(conn, [vm.vmid for vm in guests(sim)])
+    other = tmp_path / "clone"
+    other.mkdir()
+    fresh = Lab(write_spec(other), prepare_lab(write_spec(other)))
+    try:
+        plan, _ = make_plan(conn, fresh.ctx)
+        (error,) = plan.errors
+        assert "never applied lab home-lab, but 3 VM(s)" in error
+        assert "HOMELAB_STATE_URL" in error and "homelab state recover" in error
+        assert not plan.actions  # nothing planned, least of all a replace
+        for flags in (Flags(), Flags(take_over=True)):
+            with pytest.raises(PlanRefused, match="never applied lab home-lab"):
+                apply_lab(conn, fresh.ctx, confirm=yes, limits=FAST, flags=flags)
+        with pytest.raises(PlanRefused, match="managed by another state store"):
+            destroy_lab(conn, fresh.ctx, confirm=yes, limits=FAST)
+        assert snapshot(conn, [vm.vmid for vm in guests(sim)]) == before
+        fresh.ctx.store.mark_applied("home-lab")  # a store that applied the lab once
+        plan, _ = make_plan(conn, fresh.ctx)
+        assert plan.errors and all("another state store" in e for e in plan.errors)
+        taken, _ = make_plan(conn, fresh.ctx, flags=Flags(take_over=True))
+        assert not taken.errors and taken.has_changes  # its own PKI: told to, it takes over
+    finally:
+        fresh.ctx.close()

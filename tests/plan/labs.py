@@ -7,7 +7,13 @@ import hashlib
 from collections.abc import Mapping
 from typing import Any
 
-from homelab.core.desired import SEED_DRIVE, DesiredVm, is_managed_tag, is_seed_volume_of
+from homelab.core.desired import (
+    SEED_DRIVE,
+    DesiredVm,
+    desired_vms,
+    is_managed_tag,
+    is_seed_volume_of,
+)
 from homelab.core.observed import Disk, NetDevice, Observed, ObservedVm, VmConfig, volume_filename
 from homelab.core.plan.actions import CreateVm, DestroyVm, NoOp, Plan, ReplaceVm
 from homelab.core.spec.models import LabSpec
@@ -159,3 +165,15 @@ def add_vm(observed: Observed, vm: ObservedVm) -> Observed:
 
 def find(observed: Observed, name: str) -> ObservedVm:
     return next(vm for vm in observed.vms if vm.name == name)
+
+
+def stranger(
+    spec: LabSpec, name: str, vmid: int, tags: tuple[str, ...] = (), *, config: bool = True
+) -> ObservedVm:
+    """A VM not made by homelab (no record) under ``name``, as Terraform or a user would make
+    it; with its config read unless ``config`` is False."""
+    seeds = {vm: "0" * 64 for vm in spec.vms}
+    vm = realize(desired_vms(spec, seeds)[name], vmid, "pve")
+    assert vm.config is not None
+    bare = vm.config.model_copy(update={"record": None, "description": None, "tags": tags})
+    return vm.model_copy(update={"tags": tags, "config": bare if config else None})

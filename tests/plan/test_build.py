@@ -28,6 +28,7 @@ from tests.plan.labs import (
     replace_vm,
     seeds_for,
     spec_data,
+    stranger,
     without_configs,
 )
 
@@ -159,7 +160,10 @@ def test_removed_worker_is_destroyed_last() -> None:
     del data["vms"]["k8s-worker-2"]
     data["vms"]["k8s-worker-4"] = {"role": "worker", "network": "apps", "ip": "10.0.20.23"}
     observed = applied()
-    plan = plan_for(data, without_configs(observed))
+    cheap = plan_for(data, without_configs(observed))
+    assert [type(a).__name__ for a in cheap.changes] == ["CreateVm"]
+    assert cheap.needs_configs == ("k8s-worker-2",)  # its record proves it the lab's
+    plan = plan_for(data, observed)
     assert [type(a).__name__ for a in plan.changes] == ["CreateVm", "DestroyVm"]
     destroy = plan.actions[-1]
     assert isinstance(destroy, DestroyVm)
@@ -209,16 +213,21 @@ def test_seed_change_replaces_because_cloud_init_runs_once() -> None:
 
 
 def test_unowned_vm_with_a_spec_name_is_an_error_and_never_touched() -> None:
-    stranger = ObservedVm(
-        vmid=150, name="k8s-worker-2", node="pve", status="running", template=False,
-        lock=None, tags=("terraform",), maxmem_mib=2048, cores=1, disk_gib=10,
-    )  # fmt: skip
-    plan = plan_lab(SPEC, SEEDS, add_vm(empty_observed(), stranger))
+    cheap = plan_lab(
+        SPEC,
+        SEEDS,
+        add_vm(empty_observed(), stranger(SPEC, "k8s-worker-2", 150, ("terraform",), config=False)),
+    )
+    assert cheap.needs_configs == ("k8s-worker-2",)  # it might hold the lab's record
+    plan = plan_lab(
+        SPEC, SEEDS, add_vm(empty_observed(), stranger(SPEC, "k8s-worker-2", 150, ("terraform",)))
+    )
     assert all(a.vm != "k8s-worker-2" for a in plan.actions)
     assert all(getattr(a, "vmid", None) != 150 for a in plan.actions)
     assert plan.errors == (
-        "vm k8s-worker-2: exists (vmid 150 on pve) but is not owned by lab home-lab "
-        "(it has no homelab tags); run `homelab adopt k8s-worker-2` or rename it in the spec",
+        "vm k8s-worker-2: exists (vmid 150 on pve) but is not owned by lab home-lab: it has "
+        "no homelab tag or record; run `homelab adopt SPEC` to take it over, or rename it in "
+        "the spec",
     )
 
 
@@ -349,7 +358,8 @@ def test_unpinned_vms_stay_on_their_node_when_round_robin_shifts() -> None:
     observed = apply_plan(plan_lab(spec, seeds_for(spec), start), start)
     assert [vm.node for vm in observed.vms if not vm.template] == ["pve1", "pve2", "pve1"]
     del data["vms"]["k8s-worker-2"]
-    plan = plan_for(data, without_configs(observed))
+    assert plan_for(data, without_configs(observed)).needs_configs == ("k8s-worker-2",)
+    plan = plan_for(data, observed)
     assert [type(a).__name__ for a in plan.changes] == ["DestroyVm"]
     assert plan.needs_configs == ()
 
@@ -364,15 +374,15 @@ def test_pinned_node_change_replaces() -> None:
     assert replace.node == "pve"
 
 
-def test_vm_without_a_homelab_record_is_updated_and_warned_about() -> None:
+def test_a_tagged_vm_without_a_homelab_record_is_not_touched_and_adopt_is_suggested() -> None:
     observed = applied()
     vm = find(observed, "k8s-worker-2")
     config = vm.config.model_copy(update={"record": None, "description": "made by hand"})  # type: ignore[union-attr]
     plan = plan_lab(SPEC, SEEDS, replace_vm(observed, vm.model_copy(update={"config": config})))
-    (update,) = plan.changes
-    assert isinstance(update, UpdateVm)
-    assert [c.key for c in update.changes] == ["description"]
-    assert "no homelab record" in plan.warnings[0]
+    assert not plan.changes
+    (error,) = plan.errors
+    assert error.startswith(f"vm k8s-worker-2: exists (vmid {vm.vmid} on pve) but is not owned")
+    assert "no homelab record" in error and "homelab adopt SPEC" in error
 
 
 def test_missing_seed_digest_is_refused() -> None:

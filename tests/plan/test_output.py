@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from homelab.core.observed import ObservedVm
+from homelab.core.ownership import Steward
 from homelab.core.plan import json as plan_json
 from homelab.core.plan import text
 from homelab.core.plan.actions import Plan
@@ -23,12 +23,14 @@ from tests.plan.labs import (
     replace_vm,
     seeds_for,
     spec_data,
+    stranger,
     without_configs,
 )
 
 GOLDEN = Path(__file__).parent / "golden"
 UPDATE = os.environ.get("HOMELAB_UPDATE_GOLDEN") == "1"
 BASE = make_spec()
+STEWARD = Steward(store="5e1f0c2a9b7d4e60")  # the state store's id, recorded on every VM
 
 
 def golden(name: str, actual: str) -> None:
@@ -40,14 +42,15 @@ def golden(name: str, actual: str) -> None:
 
 def mixed_plan() -> Plan:
     """Add worker-4, grow worker-2's memory and disk, drop worker-3, new seed for the master."""
-    observed = apply_plan(plan_lab(BASE, seeds_for(BASE), empty_observed()), empty_observed())
+    made = plan_lab(BASE, seeds_for(BASE), empty_observed(), STEWARD)
+    observed = apply_plan(made, empty_observed())
     data = spec_data()
     data["vms"]["k8s-worker-2"].update(memory="8GiB", disk="48GiB")
     del data["vms"]["k8s-worker-3"]
     data["vms"]["k8s-worker-4"] = {"role": "worker", "network": "apps", "ip": "10.0.20.23"}
     spec = make_spec(data)
     seeds = dict(seeds_for(spec), **{"k8s-master-1": "9" * 64})
-    return plan_lab(spec, seeds, observed)
+    return plan_lab(spec, seeds, observed, STEWARD)
 
 
 def test_mixed_plan_text() -> None:
@@ -66,7 +69,9 @@ def test_mixed_plan_json_is_stable_and_round_trips() -> None:
     assert plan_json.plan_to_json(plan_json.plan_from_json(document)) == document
     data = json.loads(document)
     assert data["format_version"] == 1
-    assert data["summary"] == {"add": 1, "change": 1, "replace": 1, "destroy": 1, "no_op": 0}
+    assert data["summary"] == {
+        "add": 1, "change": 1, "replace": 1, "destroy": 1, "adopt": 0, "no_op": 0,
+    }  # fmt: skip
 
 
 def test_no_op_plan_text() -> None:
@@ -78,17 +83,15 @@ def test_no_op_plan_text() -> None:
 
 def test_plan_with_errors_and_pending_configs() -> None:
     observed = apply_plan(plan_lab(BASE, seeds_for(BASE), empty_observed()), empty_observed())
-    stranger = ObservedVm(
-        vmid=150, name="k8s-worker-5", node="pve", status="running", template=False,
-        lock=None, tags=(), maxmem_mib=2048, cores=1, disk_gib=10,
-    )  # fmt: skip
     data = spec_data()
     data["vms"]["k8s-worker-5"] = {"role": "worker", "network": "apps", "ip": "10.0.20.25"}
     data["vms"]["k8s-worker-2"]["cores"] = 4
     spec = make_spec(data)
-    plan = plan_lab(spec, seeds_for(spec), add_vm(without_configs(observed), stranger))
+    other = stranger(spec, "k8s-worker-5", 150)
+    plan = plan_lab(spec, seeds_for(spec), add_vm(without_configs(observed), other))
     golden("errors.txt", text.format_plan(plan))
     assert [line.marker for line in text.plan_lines(plan)] == ["?", "!", ""]
+    assert "it has no homelab tag or record; run `homelab adopt SPEC`" in plan.errors[0]
     assert plan_json.plan_from_dict(plan_json.plan_to_dict(plan)) == plan
 
 

@@ -1,4 +1,4 @@
-"""`homelab plan | apply | destroy | adopt | status SPEC`: the provisioning commands.
+"""`homelab plan | apply | destroy | adopt | status | journal SPEC`: the provisioning commands.
 
 Thin: each command loads the lab, opens the connection (``--sim``: the built-in simulator over
 HTTPS on loopback), calls a verb, and shows what it returns. Known failures are LabErrors, shown
@@ -23,22 +23,44 @@ from homelab.errors import LabError
 # Everything below loads inside the command that uses it, so that `homelab --help`, `version`
 # and `validate` start without the engine, the state store or the simulator.
 if TYPE_CHECKING:
-    from homelab.core.observed import ObservedVm
     from homelab.core.plan.actions import Plan
     from homelab.engine.apply.executor import ApplyReport
     from homelab.engine.apply.progress import ProgressSink
     from homelab.verbs.connection import Connection
     from homelab.verbs.lab import LabContext
-    from homelab.verbs.provision import AdoptChange
 
 SpecArg = Annotated[Path, typer.Argument(help="the lab spec (YAML)", metavar="SPEC")]
 SimOpt = Annotated[bool, typer.Option("--sim", help="use the built-in simulator")]
 YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="do not ask for confirmation")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="no progress display")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON")]
+TakeOverOpt = Annotated[
+    bool,
+    typer.Option(
+        "--take-over",
+        help="act on the lab's VMs even if another state store manages them (that store is gone)",
+    ),
+]
+DetailedOpt = Annotated[
+    bool, typer.Option("--detailed-exitcode", help="exit 0: no changes, 2: changes, 1: error")
+]
 
-_PAST = {"create": "created", "update": "updated", "replace": "replaced", "destroy": "destroyed"}
-_COLOURS = {"+": "green", "~": "yellow", "-/+": "magenta", "-": "red", "!": "red", "*": "yellow"}
+_PAST = {
+    "create": "created",
+    "update": "updated",
+    "replace": "replaced",
+    "destroy": "destroyed",
+    "adopt": "adopted",
+}
+_COLOURS = {
+    "+": "green",
+    "~": "yellow",
+    "-/+": "magenta",
+    "-": "red",
+    "&": "cyan",
+    "!": "red",
+    "*": "yellow",
+}
 
 
 @contextlib.contextmanager
@@ -92,30 +114,37 @@ def plan(
     spec: SpecArg,
     sim: SimOpt = False,
     as_json: JsonOpt = False,
-    detailed_exitcode: Annotated[
-        bool, typer.Option("--detailed-exitcode", help="exit 0: no changes, 2: changes, 1: error")
-    ] = False,
+    detailed_exitcode: DetailedOpt = False,
     out_file: Annotated[Path | None, typer.Option("--out", help="save the plan to FILE")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="list unchanged VMs")] = False,
+    take_over: TakeOverOpt = False,
 ) -> None:
     """Show what apply would change: + create, ~ update, -/+ replace, - destroy."""
+    from homelab.core.ownership import Flags
     from homelab.core.plan.json import plan_to_json
     from homelab.verbs.lab import make_plan
 
     with lab_session(spec, sim) as (ctx, conn):
-        made, _ = make_plan(conn, ctx)
+        made, _ = make_plan(conn, ctx, flags=Flags(take_over=take_over))
     if out_file is not None:
         try:
             out_file.write_text(plan_to_json(made), encoding="utf-8")
         except OSError as exc:
             raise LabError(f"cannot write the plan to {out_file}: {exc.strerror}") from exc
+    report_plan(made, as_json=as_json, detailed_exitcode=detailed_exitcode, verbose=verbose)
+
+
+def report_plan(made: Plan, *, as_json: bool, detailed_exitcode: bool, verbose: bool) -> None:
+    """Show a plan (text or JSON) and exit as ``--detailed-exitcode`` asks (1 on errors)."""
+    from homelab.core.plan.json import plan_to_json
+
     if as_json:
         typer.echo(plan_to_json(made), nl=False)
     else:
         show_plan(made, verbose=verbose)
     if detailed_exitcode and made.detailed_exit_code:
         raise typer.Exit(made.detailed_exit_code)
-    if made.errors:
+    if made.errors or not made.is_final:
         raise typer.Exit(1)
 
 
@@ -128,8 +157,10 @@ def apply(
     plan_file: Annotated[
         Path | None, typer.Option("--plan", help="apply this saved plan as is (refused if stale)")
     ] = None,
+    take_over: TakeOverOpt = False,
 ) -> None:
     """Make the lab match the spec: plan, confirm, then clone, configure, seed, resize, start."""
+    from homelab.core.ownership import Flags
     from homelab.verbs.provision import apply_lab
 
     saved = _read_plan(plan_file) if plan_file is not None else None
@@ -140,7 +171,9 @@ def apply(
         return saved is not None or ask("Apply these changes?", yes)
 
     with lab_session(spec, sim) as (ctx, conn), progress_sink(list(ctx.spec.vms), quiet) as sink:
-        outcome = apply_lab(conn, ctx, confirm=confirm, saved=saved, progress=sink)
+        outcome = apply_lab(
+            conn, ctx, confirm=confirm, saved=saved, progress=sink, flags=Flags(take_over)
+        )
     for note in outcome.notes:
         err.print(f"recovered: {note}", markup=False)
     if outcome.report is None:
@@ -179,56 +212,82 @@ def finish(report: ApplyReport, what: str) -> None:
 
 @app.command()
 def destroy(
-    spec: SpecArg, sim: SimOpt = False, yes: YesOpt = False, quiet: QuietOpt = False
+    spec: SpecArg,
+    sim: SimOpt = False,
+    yes: YesOpt = False,
+    quiet: QuietOpt = False,
+    as_json: JsonOpt = False,
+    detailed_exitcode: DetailedOpt = False,
+    take_over: TakeOverOpt = False,
 ) -> None:
-    """Destroy the lab's VMs (only those with its tag and a name of the spec) and seed ISOs."""
-    from homelab.verbs.provision import destroy_lab
+    """Destroy the lab's VMs (those proven the lab's by their homelab record) and seed ISOs.
 
-    def confirm(targets: list[ObservedVm]) -> bool:
-        for vm in targets:
-            out.print(f"- vm {vm.name} (vmid {vm.vmid} on {vm.node})", style="red", markup=False)
-        return ask(f"Destroy {len(targets)} VM(s) and the lab's seed ISOs?", yes)
+    With --json or --detailed-exitcode, only shows the plan of the destroy (nothing changes)."""
+    from homelab.core.ownership import Flags
+    from homelab.verbs.provision import destroy_lab, plan_destroy
+
+    flags = Flags(take_over=take_over)
+    if as_json or detailed_exitcode:
+        with lab_session(spec, sim) as (ctx, conn):
+            made, _ = plan_destroy(conn, ctx, flags)
+        report_plan(made, as_json=as_json, detailed_exitcode=detailed_exitcode, verbose=False)
+        return
+
+    def confirm(made: Plan) -> bool:
+        show_plan(made)
+        return ask(f"Destroy {len(made.changes)} VM(s) and the lab's seed ISOs?", yes)
 
     with lab_session(spec, sim) as (ctx, conn), progress_sink(list(ctx.spec.vms), quiet) as sink:
-        outcome = destroy_lab(conn, ctx, confirm=confirm, progress=sink)
-    for vm in outcome.skipped:
-        err.print(
-            f"note: vm {vm.name} (vmid {vm.vmid}) carries the lab's tag but is not in the spec; "
-            "left alone",
-            markup=False,
-        )
+        outcome = destroy_lab(conn, ctx, confirm=confirm, progress=sink, flags=flags)
+    for warning in outcome.plan.warnings:
+        err.print(f"note: {warning}", markup=False)
     if outcome.report is None and not outcome.seeds_removed:
         out.print("Nothing to destroy.", markup=False)
         return
-    if outcome.report is not None:
+    if outcome.report is not None and outcome.report.outcomes:
         finish(outcome.report, "Destroy")
     if outcome.seeds_removed:
         out.print(f"Removed {len(outcome.seeds_removed)} seed ISO(s).", markup=False)
 
 
 @app.command()
-def adopt(spec: SpecArg, sim: SimOpt = False, yes: YesOpt = False) -> None:
-    """Take over existing VMs that have the spec's names (e.g. made by Terraform): tag them."""
+def adopt(
+    spec: SpecArg,
+    sim: SimOpt = False,
+    yes: YesOpt = False,
+    as_json: JsonOpt = False,
+    detailed_exitcode: DetailedOpt = False,
+    take_over: TakeOverOpt = False,
+    from_other_lab: Annotated[
+        bool,
+        typer.Option("--from-other-lab", help="also take VMs that carry another lab's mark"),
+    ] = False,
+) -> None:
+    """Take over existing VMs that have the spec's names (e.g. made by Terraform): tag them.
+
+    With --json or --detailed-exitcode, only shows the plan of the adopt (nothing changes)."""
+    from homelab.core.ownership import Flags
+    from homelab.verbs.lab import Purpose, make_plan
     from homelab.verbs.provision import adopt_lab
 
-    def confirm(changes: list[AdoptChange]) -> bool:
-        for c in changes:
-            out.print(
-                f"~ vm {c.vm} (vmid {c.vmid} on {c.node}): tags {c.tags_before or '(none)'} -> "
-                f"{c.tags_after}, description gets the homelab record",
-                style="yellow",
-                markup=False,
-            )
-        return ask(f"Adopt {len(changes)} VM(s)?", yes)
+    flags = Flags(take_over=take_over, from_other_lab=from_other_lab)
+    if as_json or detailed_exitcode:
+        with lab_session(spec, sim) as (ctx, conn):
+            made, _ = make_plan(conn, ctx, purpose=Purpose.ADOPT, flags=flags)
+        report_plan(made, as_json=as_json, detailed_exitcode=detailed_exitcode, verbose=False)
+        return
+
+    def confirm(made: Plan) -> bool:
+        show_plan(made)
+        return ask(f"Adopt {len(made.changes)} VM(s)?", yes)
 
     with lab_session(spec, sim) as (ctx, conn):
-        changes = adopt_lab(conn, ctx, confirm=confirm)
-    if not changes:
+        outcome = adopt_lab(conn, ctx, confirm=confirm, flags=flags)
+    if outcome.report is None:
         out.print("Nothing to adopt.", markup=False)
         return
-    out.print(
-        f"Adopted {len(changes)} VM(s); run `homelab plan` to see what differs.", markup=False
-    )
+    finish(outcome.report, "Adopt")
+    out.print("Run `homelab plan` to see what differs.", markup=False)
 
 
 @app.command()
@@ -277,3 +336,56 @@ def unlock(spec: SpecArg, yes: YesOpt = False) -> None:
     finally:
         ctx.close()
     out.print(f"Lab {ctx.lab} unlocked." if removed else f"Lab {ctx.lab} was not locked.")
+
+
+journal_app = typer.Typer(help="The crash journal of a lab: what an interrupted run left to do.")
+app.add_typer(journal_app, name="journal")
+
+
+@journal_app.command("show")
+def journal_show(spec: SpecArg, as_json: JsonOpt = False) -> None:
+    """List the journal's entries (apply and destroy resolve them before they act)."""
+    from homelab.engine.apply.reconcile import describe_intent
+    from homelab.verbs.lab import prepare_lab
+
+    ctx = prepare_lab(spec)
+    try:
+        intents = ctx.store.intents(ctx.lab).all()
+    finally:
+        ctx.close()
+    if as_json:
+        typer.echo(json.dumps(intents, indent=2, sort_keys=True))
+        return
+    if not intents:
+        out.print(f"The journal of lab {ctx.lab} is empty.", markup=False)
+    for key, data in intents.items():
+        out.print(describe_intent(key, data), markup=False)
+
+
+@journal_app.command("drop")
+def journal_drop(
+    spec: SpecArg,
+    key: Annotated[
+        str, typer.Argument(help="the entry, as `journal show` lists it", metavar="KEY")
+    ],
+    yes: YesOpt = False,
+) -> None:
+    """Drop an entry that can never complete (check Proxmox by hand first: nothing is undone)."""
+    from homelab.engine.apply.reconcile import describe_intent
+    from homelab.verbs.lab import prepare_lab
+
+    ctx = prepare_lab(spec)
+    try:
+        with ctx.store.lock(ctx.lab, purpose="journal drop"):
+            journal = ctx.store.intents(ctx.lab)
+            intents = journal.all()
+            if key not in intents:
+                known = ", ".join(intents) or "none"
+                raise LabError(f"no journal entry {key!r} in lab {ctx.lab} (entries: {known})")
+            line = describe_intent(key, intents[key])
+            if not ask(f"Drop {line}? What it did on Proxmox stays as it is", yes):
+                raise LabError("journal drop cancelled")
+            journal.remove(key)
+    finally:
+        ctx.close()
+    out.print(f"Dropped {key}.", markup=False)

@@ -8,6 +8,11 @@ Naming (ARCHITECTURE decision 3, ownership): every VM homelab creates carries th
     homelab-template: ubuntu-2404-cloudinit
     homelab-seed: <sha256 of the rendered seed files>
     homelab-digest: <sha256 of the managed settings and the seed>
+    homelab-store: <id of the state store that manages the VM>
+
+The store line names the state store (``StateStore.store_id``) whose apply wrote the record, so a
+second store (another checkout, a laptop and CI) can tell it does not manage the VM (see
+``ownership``). A record without it (written before stores had ids) belongs to any store.
 
 Its NoCloud seed ISO is ``homelab-<lab>-<vm>-<digest[:12]>.iso`` on ``proxmox.iso_storage``. As the
 digest covers every managed setting and the seed, a VM whose tags, power state, resources and seed
@@ -35,7 +40,8 @@ SEED_DRIVE = "ide2"
 SEED_PREFIX = "homelab-"
 DIGEST_IN_NAME = 12
 RECORD_PREFIX = "homelab-"
-_RECORD_KEYS = ("lab", "template", "seed", "digest")
+_REQUIRED_KEYS = ("lab", "template", "seed", "digest")
+_RECORD_KEYS = (*_REQUIRED_KEYS, "store")
 _HEX = frozenset("0123456789abcdef")
 _HEADER = "Managed by homelab"
 
@@ -45,7 +51,8 @@ class PlanInputError(ValueError):
 
 
 class DescriptionRecord(BaseModel):
-    """What homelab wrote into a VM's description: lab, template, seed digest, settings digest."""
+    """What homelab wrote into a VM's description: lab, template, seed digest, settings digest,
+    and the state store managing it ("" in a record written before stores had ids)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -53,6 +60,7 @@ class DescriptionRecord(BaseModel):
     template: str
     seed: str
     digest: str
+    store: str = ""
 
 
 @dataclass(frozen=True)
@@ -80,6 +88,7 @@ class DesiredVm:
     tags: tuple[str, ...]
     seed_digest: str
     digest: str
+    store: str = ""
 
     @property
     def seed_volume(self) -> str:
@@ -92,7 +101,11 @@ class DesiredVm:
     @property
     def record(self) -> DescriptionRecord:
         return DescriptionRecord(
-            lab=self.lab, template=self.template, seed=self.seed_digest, digest=self.digest
+            lab=self.lab,
+            template=self.template,
+            seed=self.seed_digest,
+            digest=self.digest,
+            store=self.store,
         )
 
     @property
@@ -173,7 +186,11 @@ def is_seed_volume_of(lab: str, vm: str, filename: str) -> bool:
 def description_text(record: DescriptionRecord, notes: str = "") -> str:
     """The description homelab writes on a VM it owns; the user's own ``notes`` follow it."""
     lines = [f"{_HEADER} (lab {record.lab}); edits outside homelab may be undone."]
-    lines += [f"{RECORD_PREFIX}{key}: {getattr(record, key)}" for key in _RECORD_KEYS]
+    lines += [
+        f"{RECORD_PREFIX}{key}: {getattr(record, key)}"
+        for key in _RECORD_KEYS
+        if getattr(record, key)
+    ]
     return "\n".join(lines) + (f"\n\n{notes}" if notes else "")
 
 
@@ -193,14 +210,15 @@ def _is_record_line(line: str) -> bool:
 
 
 def parse_description_record(text: str) -> DescriptionRecord | None:
-    """Read the ``homelab-<key>: <value>`` lines back; None unless all four are there."""
+    """Read the ``homelab-<key>: <value>`` lines back; None unless lab, template, seed and digest
+    are there (the store line is optional)."""
     found: dict[str, str] = {}
     for line in text.splitlines():
         key, sep, value = line.strip().partition(":")
         name = key.strip()[len(RECORD_PREFIX) :]
         if sep and key.strip().startswith(RECORD_PREFIX) and name in _RECORD_KEYS:
             found.setdefault(name, value.strip())
-    if set(found) != set(_RECORD_KEYS):
+    if not set(_REQUIRED_KEYS) <= set(found):
         return None
     return DescriptionRecord(**found)
 
@@ -226,13 +244,18 @@ def spec_digest(spec: LabSpec, seed_digests: Mapping[str, str]) -> str:
 # ---- the desired VMs --------------------------------------------------------------------------
 
 
-def desired_vms(spec: LabSpec, seed_digests: Mapping[str, str]) -> dict[str, DesiredVm]:
-    """Every spec VM as it should exist on Proxmox, in spec order."""
+def desired_vms(
+    spec: LabSpec, seed_digests: Mapping[str, str], *, store: str = ""
+) -> dict[str, DesiredVm]:
+    """Every spec VM as it should exist on Proxmox, in spec order; ``store`` is the id of the
+    state store that manages them, recorded on each ("": none, as in pure tests)."""
     missing = [name for name in spec.vms if name not in seed_digests]
     if missing:
         raise PlanInputError(f"no seed digest for VM(s) {', '.join(missing)}")
     nodes = placement(spec)
-    return {name: desired_vm(spec, name, seed_digests[name], nodes[name]) for name in spec.vms}
+    return {
+        name: desired_vm(spec, name, seed_digests[name], nodes[name], store) for name in spec.vms
+    }
 
 
 def placement(spec: LabSpec) -> dict[str, str]:
@@ -247,7 +270,7 @@ def placement(spec: LabSpec) -> dict[str, str]:
     return nodes
 
 
-def desired_vm(spec: LabSpec, name: str, seed_digest: str, node: str) -> DesiredVm:
+def desired_vm(spec: LabSpec, name: str, seed_digest: str, node: str, store: str = "") -> DesiredVm:
     vm = spec.vms[name]
     network = spec.networks[vm.network]
     settings: dict[str, object] = {
@@ -286,4 +309,5 @@ def desired_vm(spec: LabSpec, name: str, seed_digest: str, node: str) -> Desired
         tags=managed_tags(spec.name, vm.role),
         seed_digest=seed_digest,
         digest=settings_digest(settings),
+        store=store,
     )

@@ -77,10 +77,6 @@ class ObservedVm(_Frozen):
     disk_gib: int | None
     config: VmConfig | None = None
 
-    def has_tag(self, tag: str) -> bool:
-        """Tags compare case-insensitively (PVE's default)."""
-        return tag.lower() in {own.lower() for own in self.tags}
-
 
 class Observed(_Frozen):
     """Everything observed: the guests, the ISO volumes per node and the node names."""

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from homelab.core.desired import lab_tag
 from homelab.core.observed import Observed, VmConfig
+from homelab.core.ownership import lab_vms
 from homelab.core.plan.actions import Plan
 from homelab.core.plan.build import config_targets
 from homelab.core.pve_reply import iso_volids
@@ -31,8 +31,7 @@ SETTLE_TRIES = 4
 def observe_lab(client: PveClient, spec: LabSpec) -> Observed:
     """Every guest of the cluster and the ISO volumes of the lab's nodes."""
     vms = client.cluster_vms()
-    tag = lab_tag(spec.name)
-    ours = [vm.node for vm in vms if vm.has_tag(tag)]
+    ours = [vm.node for vm in lab_vms(spec.name, vms)]
     nodes = tuple(dict.fromkeys([*spec.proxmox.nodes, *ours]))
     volumes = {node: iso_volumes(client, node, spec.proxmox.iso_storage) for node in nodes}
     return Observed(vms=vms, seed_volumes=volumes, nodes=nodes)

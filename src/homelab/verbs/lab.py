@@ -3,20 +3,25 @@
 No printing here: the CLI shows what these return. ``prepare_lab`` loads the valid spec, opens
 the state store, takes the cluster PKI from it (made once) and renders every VM's seed, whose
 digests the plan needs. ``make_plan`` observes cheaply and reads configs only for the VMs the
-plan could not decide without them.
+plan could not decide without them; it makes the plan of apply, destroy or adopt (``Purpose``).
+Whose VMs are the lab's is ``homelab.core.ownership``'s rule, here as everywhere.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 from ipaddress import IPv4Interface
 from pathlib import Path
 from typing import Any
 
-from homelab.core.desired import lab_tag
 from homelab.core.observed import Observed, ObservedVm
+from homelab.core.ownership import NO_FLAGS, Flags, Steward, lab_vms
 from homelab.core.plan.actions import NoOp, Plan, kind_of
+from homelab.core.plan.adopt import plan_adopt
 from homelab.core.plan.build import plan_lab
+from homelab.core.plan.teardown import plan_teardown
 from homelab.core.render.artifacts import Artifacts
 from homelab.core.render.lab import render_lab
 from homelab.core.spec.models import LabSpec
@@ -27,7 +32,7 @@ from homelab.verbs.connection import Connection
 from homelab.verbs.secrets import cluster_secrets
 from homelab.verbs.spec import load_valid_spec
 
-__all__ = ["LabContext", "StatusRow", "lab_status", "make_plan", "prepare_lab"]
+__all__ = ["LabContext", "Purpose", "StatusRow", "lab_status", "make_plan", "prepare_lab"]
 
 
 @dataclass
@@ -47,8 +52,28 @@ class LabContext:
     def seed_digests(self) -> dict[str, str]:
         return {vm: self.artifacts.digest(vm) for vm in self.spec.vms}
 
+    def steward(self, flags: Flags = NO_FLAGS) -> Steward:
+        """This store as the planner sees it: its id, whether it ever applied the lab."""
+        return Steward(self.store.store_id, self.store.has_applied(self.lab), flags)
+
     def close(self) -> None:
         self.store.close()
+
+
+class Purpose(StrEnum):
+    """Which plan ``make_plan`` makes: apply's, destroy's or adopt's."""
+
+    APPLY = "apply"
+    DESTROY = "destroy"
+    ADOPT = "adopt"
+
+
+Planner = Callable[[LabSpec, Mapping[str, str], Observed, Steward], Plan]
+_PLANNERS: dict[Purpose, Planner] = {
+    Purpose.APPLY: plan_lab,
+    Purpose.DESTROY: plan_teardown,
+    Purpose.ADOPT: plan_adopt,
+}
 
 
 def prepare_lab(spec_path: Path, *, store: StateStore | None = None) -> LabContext:
@@ -63,13 +88,20 @@ def prepare_lab(spec_path: Path, *, store: StateStore | None = None) -> LabConte
     return LabContext(spec=spec, spec_path=spec_path, store=store, artifacts=artifacts)
 
 
-def make_plan(conn: Connection, ctx: LabContext) -> tuple[Plan, Observed]:
+def make_plan(
+    conn: Connection,
+    ctx: LabContext,
+    *,
+    purpose: Purpose = Purpose.APPLY,
+    flags: Flags = NO_FLAGS,
+) -> tuple[Plan, Observed]:
     """Observe, plan, and if needed read the configs the plan asks for and plan again."""
+    planner, steward = _PLANNERS[purpose], ctx.steward(flags)
     observed = observe_settled(conn.client, ctx.spec, conn.clock.sleep)
-    plan = plan_lab(ctx.spec, ctx.seed_digests, observed)
+    plan = planner(ctx.spec, ctx.seed_digests, observed, steward)
     if plan.needs_configs:
         observed = refine(conn.client, observed, plan)
-        plan = plan_lab(ctx.spec, ctx.seed_digests, observed)
+        plan = planner(ctx.spec, ctx.seed_digests, observed, steward)
     return plan, observed
 
 
@@ -103,7 +135,7 @@ def lab_status(conn: Connection, ctx: LabContext) -> tuple[list[StatusRow], Plan
     """Every VM of the spec (and every VM of the lab the spec lost): state, IPs and drift."""
     plan, observed = make_plan(conn, ctx)
     actions = {action.vm: action for action in plan.actions}
-    ours = {vm.name: vm for vm in observed.vms if vm.has_tag(lab_tag(ctx.lab)) and vm.name}
+    ours = {vm.name: vm for vm in lab_vms(ctx.lab, observed.vms) if vm.name}
     rows = []
     for name in [*ctx.spec.vms, *(n for n in ours if n not in ctx.spec.vms)]:
         vm = ours.get(name)

@@ -1,8 +1,11 @@
 """The lab's use cases that change Proxmox: apply, destroy, adopt. No printing here.
 
 Each takes the lab's lock in the state store (a second apply on the same lab gets a clear
-StateLockedError), first resolves what a crashed run left in the journal, then acts. ``confirm``
-is called with what is about to happen and returns whether to go on (the CLI asks, or ``--yes``).
+StateLockedError), first resolves what a crashed run left in the journal, then makes its plan
+with the planner (``make_plan``: apply's, destroy's or adopt's, all under ownership's one rule),
+confirms it, and runs it with the same engine (``execute_plan``), journaled. ``confirm`` is
+called with the plan and returns whether to go on (the CLI asks, or ``--yes``). A saved plan
+(``apply --plan``) is checked against the spec, the lab and what Proxmox shows before it runs.
 """
 
 from __future__ import annotations
@@ -10,26 +13,24 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from homelab.core.desired import desired_vms, is_seed_volume_of, lab_tag, managed_subset
-from homelab.core.observed import Observed, ObservedVm, volume_filename
-from homelab.core.plan.actions import DestroyVm, Plan
-from homelab.core.plan.freshness import stale_reasons
+from homelab.core.desired import is_seed_volume_of
+from homelab.core.observed import Observed, volume_filename
+from homelab.core.ownership import NO_FLAGS, Flags
+from homelab.core.plan.actions import Plan
+from homelab.core.plan.freshness import saved_plan_problems, stale_reasons
 from homelab.engine.apply.executor import ApplyReport, execute_plan
 from homelab.engine.apply.progress import ProgressSink, Silent
 from homelab.engine.apply.reconcile import reconcile_journal
 from homelab.engine.apply.runtime import Limits, Runtime
 from homelab.engine.apply.seeds import delete_volume
-from homelab.engine.apply.steps import VmRef, read_config
-from homelab.engine.apply.vmconfig import desired_description, desired_tags
 from homelab.engine.apply.vmids import VmidAllocator
 from homelab.engine.observe import observe_settled
 from homelab.errors import LabError
 from homelab.verbs.connection import Connection
-from homelab.verbs.lab import LabContext, make_plan
+from homelab.verbs.lab import LabContext, Purpose, make_plan
 
 __all__ = [
     "Aborted",
-    "AdoptChange",
     "ApplyOutcome",
     "DestroyOutcome",
     "PlanRefused",
@@ -55,7 +56,11 @@ class ApplyOutcome:
 
 
 def new_runtime(
-    conn: Connection, ctx: LabContext, progress: ProgressSink, limits: Limits
+    conn: Connection,
+    ctx: LabContext,
+    progress: ProgressSink,
+    limits: Limits,
+    flags: Flags = NO_FLAGS,
 ) -> Runtime:
     reserved = [vm.vmid for vm in ctx.spec.vms.values() if vm.vmid is not None]
     return Runtime(
@@ -68,6 +73,7 @@ def new_runtime(
         limits=limits,
         clock=conn.clock,
         progress=progress,
+        steward=ctx.steward(flags),
     )
 
 
@@ -79,38 +85,49 @@ def apply_lab(
     saved: Plan | None = None,
     progress: ProgressSink | None = None,
     limits: Limits | None = None,
+    flags: Flags = NO_FLAGS,
 ) -> ApplyOutcome:
     """Reconcile the journal, plan (or check a saved plan is current), confirm, execute."""
     with ctx.store.lock(ctx.lab, purpose="apply"):
-        rt = new_runtime(conn, ctx, progress or Silent(), limits or Limits())
+        rt = new_runtime(conn, ctx, progress or Silent(), limits or Limits(), flags)
         notes = reconcile_journal(rt)
-        plan, observed = make_plan(conn, ctx)
+        plan, observed = make_plan(conn, ctx, flags=flags)
         if saved is not None:
             check_saved(saved, ctx, observed, notes)
             plan = saved
-        if not plan.is_final:
-            raise PlanRefused(
-                "the plan is incomplete: VMs changed while their configs were read "
-                f"({', '.join(plan.needs_configs)})",
-                hint="run the command again",
-            )
-        if plan.errors:
-            raise PlanRefused(
-                f"the plan has {len(plan.errors)} error(s): {plan.errors[0]}",
-                hint="run `homelab plan SPEC` to see them all",
-            )
+        refuse_unless_applicable(plan, "plan")
         if not plan.has_changes:
             return ApplyOutcome(plan, None, notes)
         if not confirm(plan):
             raise Aborted("apply cancelled; nothing was changed")
         for vm in observed.vms:
             rt.allocator.mark_taken(vm.vmid)
+        ctx.store.mark_applied(ctx.lab)
         report = execute_plan(rt, plan, observed)
         record(ctx, "apply", plan, report)
         return ApplyOutcome(plan, report, notes)
 
 
+def refuse_unless_applicable(plan: Plan, command: str) -> None:
+    """PlanRefused when the plan is not final or has errors."""
+    if not plan.is_final:
+        raise PlanRefused(
+            "the plan is incomplete: VMs changed while their configs were read "
+            f"({', '.join(plan.needs_configs)})",
+            hint="run the command again",
+        )
+    if plan.errors:
+        raise PlanRefused(
+            f"the plan has {len(plan.errors)} error(s): {plan.errors[0]}",
+            hint=f"run `homelab {command} SPEC` to see them all"
+            if command == "plan"
+            else f"run `homelab {command} SPEC --json` to see them all",
+        )
+
+
 def check_saved(saved: Plan, ctx: LabContext, observed: Observed, notes: list[str]) -> None:
+    """Refuse a saved plan that is stale (the spec or the lab changed since), or that the planner
+    could not have made from this spec (edited or damaged: e.g. its actions duplicated)."""
     reasons = list(stale_reasons(saved, ctx.spec, ctx.seed_digests, observed))
     if notes:
         reasons.append("an interrupted apply was resolved first")
@@ -121,6 +138,13 @@ def check_saved(saved: Plan, ctx: LabContext, observed: Observed, notes: list[st
             f"the saved plan is stale: {reasons[0]}"
             + (f" (and {len(reasons) - 1} more)" if len(reasons) > 1 else ""),
             hint="make a new plan with `homelab plan SPEC --out FILE`",
+        )
+    problems = saved_plan_problems(saved, ctx.spec, ctx.seed_digests, ctx.store.store_id)
+    if problems:
+        raise PlanRefused(
+            f"the saved plan does not fit the spec: {problems[0]}"
+            + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""),
+            hint="make a new plan with `homelab plan SPEC --out FILE`; never edit a saved plan",
         )
 
 
@@ -142,56 +166,47 @@ def record(ctx: LabContext, event: str, plan: Plan, report: ApplyReport) -> None
 
 @dataclass
 class DestroyOutcome:
-    targets: list[ObservedVm]
-    skipped: list[ObservedVm]
+    plan: Plan
     report: ApplyReport | None
     seeds_removed: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
 
-def destroy_targets(
-    ctx: LabContext, observed: Observed
-) -> tuple[list[ObservedVm], list[ObservedVm]]:
-    """VMs with this lab's tag and a name of the spec; and lab VMs left alone (other names)."""
-    tag = lab_tag(ctx.lab)
-    ours = [vm for vm in observed.vms if vm.has_tag(tag) and not vm.template]
-    targets = [vm for vm in ours if vm.name in ctx.spec.vms]
-    return targets, [vm for vm in ours if vm.name not in ctx.spec.vms]
+def plan_destroy(
+    conn: Connection, ctx: LabContext, flags: Flags = NO_FLAGS
+) -> tuple[Plan, list[tuple[str, str]]]:
+    """The plan of ``destroy`` (read only) and the seed ISOs it would delete."""
+    plan, observed = make_plan(conn, ctx, purpose=Purpose.DESTROY, flags=flags)
+    return plan, lab_seed_volumes(ctx, observed)
 
 
 def destroy_lab(
     conn: Connection,
     ctx: LabContext,
     *,
-    confirm: Callable[[list[ObservedVm]], bool],
+    confirm: Callable[[Plan], bool],
     progress: ProgressSink | None = None,
     limits: Limits | None = None,
+    flags: Flags = NO_FLAGS,
 ) -> DestroyOutcome:
-    """Destroy the lab's VMs (stop, destroy with purge, confirm gone) and its seed ISOs."""
+    """Destroy the lab's VMs (the planner's destroy plan, run by the engine) and seed ISOs."""
     with ctx.store.lock(ctx.lab, purpose="destroy"):
-        rt = new_runtime(conn, ctx, progress or Silent(), limits or Limits())
+        rt = new_runtime(conn, ctx, progress or Silent(), limits or Limits(), flags)
         notes = reconcile_journal(rt)
-        observed = observe_settled(conn.client, ctx.spec, conn.clock.sleep)
-        targets, skipped = destroy_targets(ctx, observed)
+        plan, observed = make_plan(conn, ctx, purpose=Purpose.DESTROY, flags=flags)
+        refuse_unless_applicable(plan, "destroy")
         seeds = lab_seed_volumes(ctx, observed)
-        outcome = DestroyOutcome(targets, skipped, None, notes=notes)
-        if not targets and not seeds:
+        outcome = DestroyOutcome(plan, None, notes=notes)
+        if not plan.has_changes and not seeds:
             return outcome
-        if not confirm(targets):
+        if not confirm(plan):
             raise Aborted("destroy cancelled; nothing was changed")
-        plan = Plan(lab=ctx.lab, actions=tuple(destroy_action(vm) for vm in targets))
         outcome.report = execute_plan(rt, plan, observed)
         outcome.seeds_removed = remove_lab_seeds(
             rt, ctx, observe_settled(conn.client, ctx.spec, conn.clock.sleep)
         )
         record(ctx, "destroy", plan, outcome.report)
         return outcome
-
-
-def destroy_action(vm: ObservedVm) -> DestroyVm:
-    roles = [t.removeprefix("role-") for t in managed_subset(vm.tags) if t.startswith("role-")]
-    role = roles[0] if roles else "worker"
-    return DestroyVm(vm.name or "", vm.node, "homelab destroy", vm.vmid, role)
 
 
 def lab_seed_volumes(ctx: LabContext, observed: Observed) -> list[tuple[str, str]]:
@@ -215,68 +230,27 @@ def remove_lab_seeds(rt: Runtime, ctx: LabContext, observed: Observed) -> list[s
 # ---- adopt ----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class AdoptChange:
-    vm: str
-    vmid: int
-    node: str
-    tags_before: str
-    tags_after: str
-
-
 def adopt_lab(
     conn: Connection,
     ctx: LabContext,
     *,
-    confirm: Callable[[list[AdoptChange]], bool],
-) -> list[AdoptChange]:
-    """Take over existing VMs with the spec's names: tag them and record the lab on them."""
+    confirm: Callable[[Plan], bool],
+    flags: Flags = NO_FLAGS,
+    progress: ProgressSink | None = None,
+    limits: Limits | None = None,
+) -> ApplyOutcome:
+    """Take over existing VMs with the spec's names: the planner's adopt plan (tags and the
+    lab's record on each), confirmed, then run by the engine, journaled."""
     with ctx.store.lock(ctx.lab, purpose="adopt"):
-        observed = observe_settled(conn.client, ctx.spec, conn.clock.sleep)
-        wanted = desired_vms(ctx.spec, ctx.seed_digests)
-        rt = new_runtime(conn, ctx, Silent(), Limits())
-        changes = [
-            change
-            for name in ctx.spec.vms
-            if (change := adopt_change(rt, ctx, observed, name)) is not None
-        ]
-        if not changes or not confirm(changes):
-            if changes:
-                raise Aborted("adopt cancelled; nothing was changed")
-            return changes
-        for change in changes:
-            ref = VmRef(change.vm, change.node, change.vmid)
-            _, config = read_config(rt, ref)
-            conn.client.update_config(
-                ref.node,
-                ref.vmid,
-                digest=config.digest,
-                tags=change.tags_after,
-                description=desired_description(wanted[change.vm], config.description),
-            )
-        ctx.store.history(ctx.lab).append("adopt", {"vms": [c.vm for c in changes]})
-        return changes
-
-
-def adopt_change(rt: Runtime, ctx: LabContext, observed: Observed, name: str) -> AdoptChange | None:
-    """What adopting the VM called ``name`` changes (None: nothing to adopt, or already ours)."""
-    found = [vm for vm in observed.vms if vm.name == name and not vm.template]
-    tag = lab_tag(ctx.lab)
-    if not found or any(vm.has_tag(tag) for vm in found):
-        return None
-    if len(found) > 1:
-        vmids = ", ".join(str(vm.vmid) for vm in found)
-        raise LabError(f"vm {name}: several VMs have this name ({vmids}); adopt one by renaming")
-    vm = found[0]
-    other = [t for t in vm.tags if t.lower().startswith("lab-")]
-    if other:
-        raise LabError(f"vm {name}: VMID {vm.vmid} belongs to {other[0]}; it is not adopted")
-    raw, _ = read_config(rt, VmRef(name, vm.node, vm.vmid))
-    wanted = desired_vms(ctx.spec, ctx.seed_digests)[name]
-    return AdoptChange(
-        vm=name,
-        vmid=vm.vmid,
-        node=vm.node,
-        tags_before=raw.get("tags", ""),
-        tags_after=desired_tags(wanted, raw.get("tags")),
-    )
+        rt = new_runtime(conn, ctx, progress or Silent(), limits or Limits(), flags)
+        notes = reconcile_journal(rt)
+        plan, observed = make_plan(conn, ctx, purpose=Purpose.ADOPT, flags=flags)
+        refuse_unless_applicable(plan, "adopt")
+        if not plan.has_changes:
+            return ApplyOutcome(plan, None, notes)
+        if not confirm(plan):
+            raise Aborted("adopt cancelled; nothing was changed")
+        ctx.store.mark_applied(ctx.lab)
+        report = execute_plan(rt, plan, observed)
+        record(ctx, "adopt", plan, report)
+        return ApplyOutcome(plan, report, notes)

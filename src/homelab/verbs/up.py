@@ -32,7 +32,7 @@ from typing import Any, NoReturn
 from cryptography import x509
 
 from homelab.core.cluster import ClusterSecrets
-from homelab.core.desired import lab_tag
+from homelab.core.ownership import tagged_for
 from homelab.core.plan.actions import Plan
 from homelab.core.render.kubeadm import API_PORT
 from homelab.engine.apply.progress import ProgressSink
@@ -298,11 +298,10 @@ class _Converge:
 def vm_states(client: PveClient, lab: str, names: list[str]) -> dict[str, str]:
     """What Proxmox says of the lab's VMs ``names``: power state, and whether the guest agent
     answers. Partial (or empty) when Proxmox cannot be asked."""
-    tag = lab_tag(lab).lower()
     states: dict[str, str] = {}
     try:
         for vm in client.cluster_vms():
-            ours = tag in {t.lower() for t in vm.tags}
+            ours = tagged_for(lab, vm.tags)
             if vm.name not in names or not ours:
                 continue
             if vm.status != "running":

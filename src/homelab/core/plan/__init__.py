@@ -10,5 +10,9 @@ Everything here is pure. How the engine uses it (1 + Proxmox nodes requests for 
         plan = build.plan_lab(spec, seed_digests, observed.with_configs(configs))
     text.format_plan(plan) / json.plan_to_json(plan); plan.detailed_exit_code
 
-Before applying a saved plan, ``freshness.stale_reasons`` compares it with a new observation.
+Before applying a saved plan, ``freshness.stale_reasons`` compares it with a new observation and
+``freshness.saved_plan_problems`` checks it is one the planner could have made from the spec.
+``teardown.plan_teardown`` and ``adopt.plan_adopt`` make the plans of ``destroy`` and ``adopt``
+the same way (same observation, same config reads, same engine to run them). Whose VM is whose
+is ``homelab.core.ownership``'s one rule, for every one of them.
 """

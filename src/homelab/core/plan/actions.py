@@ -3,7 +3,10 @@
     CreateVm    clone the template, configure, upload and attach the seed ISO, resize, start
     UpdateVm    change managed settings in place; ``Change.restart`` marks what needs a restart
     ReplaceVm   destroy the VM, then create it again (same name, new VMID unless pinned)
-    DestroyVm   stop and destroy a VM of this lab that the spec no longer has
+    DestroyVm   stop and destroy a VM of this lab that the spec no longer has (or every VM of
+                the lab, in the plan of ``homelab destroy``)
+    AdoptVm     take over an existing VM with a spec VM's name: set the lab's tags and record
+                (the plan of ``homelab adopt``; the next apply then manages it)
     NoOp        nothing to do, and why
 
 Actions carry everything apply needs (the desired VM, the observed VMID and config digest), so a
@@ -98,6 +101,24 @@ class DestroyVm:
 
 
 @dataclass(frozen=True)
+class AdoptVm:
+    """Write the lab's tags (the user's kept) and description record on VM ``vmid``."""
+
+    vm: str
+    node: str
+    reason: str
+    vmid: int
+    desired: DesiredVm
+    config_digest: str
+    tags_before: str
+    tags_after: str
+
+    @property
+    def role(self) -> str:
+        return self.desired.role
+
+
+@dataclass(frozen=True)
 class NoOp:
     vm: str
     node: str
@@ -106,13 +127,14 @@ class NoOp:
     role: str
 
 
-Action = CreateVm | UpdateVm | ReplaceVm | DestroyVm | NoOp
+Action = CreateVm | UpdateVm | ReplaceVm | DestroyVm | AdoptVm | NoOp
 
 ACTION_KINDS: dict[type[Action], str] = {
     CreateVm: "create",
     UpdateVm: "update",
     ReplaceVm: "replace",
     DestroyVm: "destroy",
+    AdoptVm: "adopt",
     NoOp: "no-op",
 }
 

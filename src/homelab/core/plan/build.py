@@ -1,11 +1,13 @@
 """``plan_lab``: the pure decision of what to do, with ownership rules (ARCHITECTURE decision 3).
 
-Ownership:
-- a VM belongs to the lab iff it carries the tag ``lab-<name>`` (templates never do);
-- a VM of this lab the spec no longer has -> destroy;
-- a spec VM name used by a VM without our lab tag -> plan error, and that VM is never touched
-  (it may be someone else's; ``homelab adopt`` takes it over explicitly);
-- VMs of other labs and untagged VMs are otherwise ignored;
+Ownership is ``homelab.core.ownership``'s one rule (read its docstring); here it means:
+- a VM of the lab (proven by its record) the spec no longer has -> destroy; one with the lab's
+  tag whose config was not read yet -> its config is read first (``needs_configs``);
+- a spec VM name used by a VM that is not the lab's (no mark, a hand-made tag, another lab's,
+  another state store's) -> plan error, and that VM is never touched;
+- a state store that never applied the lab while VMs of the lab exist -> the plan stops, with
+  nothing planned (a new PKI would replace them all);
+- VMs of other labs and unmarked VMs are otherwise ignored;
 - a locked VM is never changed: if it needs changes the plan says so as an error;
 - a VM just created elsewhere (no name yet in /cluster/resources) inside the lab's VMID range
   stops the plan: deciding without it could create a duplicate.
@@ -19,14 +21,27 @@ import dataclasses
 from collections.abc import Mapping
 
 from homelab.core.desired import (
+    ROLE_TAG_PREFIX,
     DesiredVm,
     desired_vms,
-    lab_tag,
     managed_subset,
     sha256_json,
     spec_digest,
 )
 from homelab.core.observed import Observed, ObservedVm, SeedIndex
+from homelab.core.ownership import (
+    NO_STEWARD,
+    Claimant,
+    Facts,
+    Standing,
+    Steward,
+    Verb,
+    lab_vms,
+    may,
+    standing_of,
+    store_problem,
+    why_not,
+)
 from homelab.core.plan import diff, order, sources
 from homelab.core.plan.actions import (
     Action,
@@ -39,47 +54,74 @@ from homelab.core.plan.actions import (
 )
 from homelab.core.spec.models import LabSpec
 
-ROLE_TAG_PREFIX = "role-"
-
 
 @dataclasses.dataclass
-class _Draft:
+class Draft:
     actions: list[Action] = dataclasses.field(default_factory=list)
     errors: list[str] = dataclasses.field(default_factory=list)
     warnings: list[str] = dataclasses.field(default_factory=list)
     needs_configs: list[str] = dataclasses.field(default_factory=list)
 
 
-class _Index:
-    """The observed guests by name and by VMID (a 1,000-VM plan stays linear)."""
+class Index:
+    """The observed guests by name and by VMID, with their standing (a 1,000-VM plan stays
+    linear)."""
 
-    def __init__(self, guests: list[ObservedVm], everything: tuple[ObservedVm, ...]) -> None:
+    def __init__(self, who: Claimant, steward: Steward, observed: Observed) -> None:
+        self.who, self.steward = who, steward
+        self.guests = [vm for vm in observed.vms if not vm.template]
         self.by_name: dict[str, list[ObservedVm]] = {}
-        self.by_vmid = {vm.vmid: vm for vm in everything}
-        for vm in guests:
+        self.by_vmid = {vm.vmid: vm for vm in observed.vms}
+        self.standing = {vm.vmid: standing_of(who, vm) for vm in observed.vms}
+        for vm in self.guests:
             if vm.name is not None:
                 self.by_name.setdefault(vm.name, []).append(vm)
 
+    def may(self, vm: ObservedVm, verb: Verb) -> bool:
+        return may(
+            self.standing[vm.vmid],
+            verb,
+            in_spec=vm.name in self.who.names,
+            flags=self.steward.flags,
+        )
 
-def plan_lab(spec: LabSpec, seed_digests: Mapping[str, str], observed: Observed) -> Plan:
+    def unproven(self, vm: ObservedVm) -> bool:
+        return self.standing[vm.vmid] is Standing.UNPROVEN
+
+    def why_not(self, vm: ObservedVm) -> str:
+        return why_not(self.who, Facts.of(vm), self.standing[vm.vmid])
+
+
+def claimant(spec: LabSpec, steward: Steward) -> Claimant:
+    return Claimant(spec.name, frozenset(spec.vms), spec.proxmox.vmids, steward.store)
+
+
+def plan_lab(
+    spec: LabSpec,
+    seed_digests: Mapping[str, str],
+    observed: Observed,
+    steward: Steward = NO_STEWARD,
+) -> Plan:
     """Desired (spec + seed digests) vs observed -> an ordered Plan. Pure."""
-    desired = desired_vms(spec, seed_digests)
-    guests = [vm for vm in observed.vms if not vm.template]
-    index = _Index(guests, observed.vms)
+    desired = desired_vms(spec, seed_digests, store=steward.store)
+    index = Index(claimant(spec, steward), steward, observed)
     seeds = observed.seed_index()
-    draft = _Draft()
-    check_unnamed(spec, guests, draft)
+    draft = Draft()
+    check_unnamed(index, draft)
+    if not steward.applied:
+        refusal = check_new_store(spec.name, index)
+        if refusal is not None:
+            return refusal
     for want in desired.values():
         plan_vm(want, index, seeds, draft)
-    owned = [vm for vm in guests if vm.has_tag(lab_tag(spec.name))]
-    for vm in owned:
-        if vm.name not in desired:
-            plan_destroy(vm, draft)
+    retired = [vm for vm in index.guests if vm.name is not None and vm.name not in desired]
+    for vm in retired:
+        plan_retired(vm, index, draft)
     actions, source_errors = sources.attach_sources(
         draft.actions, str(spec.proxmox.template), observed.vms
     )
     used = {a.source.vmid for a in actions if isinstance(a, CreateVm | ReplaceVm) and a.source}
-    examined = {vm.vmid: vm for vm in owned}
+    examined = {vm.vmid: vm for vm in lab_vms(spec.name, index.guests)}
     examined.update((vmid, index.by_vmid[vmid]) for vmid in used)
     examined.update((vm.vmid, vm) for name in desired for vm in index.by_name.get(name, ()))
     return Plan(
@@ -93,27 +135,40 @@ def plan_lab(spec: LabSpec, seed_digests: Mapping[str, str], observed: Observed)
     )
 
 
+def check_new_store(lab: str, index: Index) -> Plan | None:
+    """A store that never applied the lab: stop if VMs carrying the lab's record exist (their
+    configs read first), as planning with this store's new PKI would replace them."""
+    marked = lab_vms(lab, index.guests)
+    unread = [vm.name or "" for vm in marked if index.unproven(vm)]
+    if unread:
+        return Plan(lab=lab, actions=(), needs_configs=tuple(unread))
+    recorded = (Standing.OURS, Standing.RETIRED, Standing.OTHER_STORE)
+    count = sum(1 for vm in marked if index.standing[vm.vmid] in recorded)
+    problem = store_problem(lab, False, count)
+    return None if problem is None else Plan(lab=lab, actions=(), errors=(problem,))
+
+
 def fingerprint(vm: ObservedVm) -> str:
     """A digest of a VM's /cluster/resources entry: apply re-observes and compares it."""
     return sha256_json(vm.model_dump(mode="json", exclude={"config"}))
 
 
-def check_unnamed(spec: LabSpec, guests: list[ObservedVm], draft: _Draft) -> None:
-    for vm in guests:
-        if vm.name is None and vm.vmid in spec.proxmox.vmids:
+def check_unnamed(index: Index, draft: Draft) -> None:
+    for vm in index.guests:
+        if index.standing[vm.vmid] is Standing.UNNAMED:
             draft.errors.append(
                 f"VM {vm.vmid} on {vm.node} has no name yet (it is being created); "
                 "plan again in a few seconds"
             )
 
 
-def plan_vm(want: DesiredVm, index: _Index, seeds: SeedIndex, draft: _Draft) -> None:
+def plan_vm(want: DesiredVm, index: Index, seeds: SeedIndex, draft: Draft) -> None:
     """Decide for one spec VM: create, conflict, or compare with the VM of this lab."""
     same_name = index.by_name.get(want.name, [])
-    ours = [vm for vm in same_name if vm.has_tag(lab_tag(want.lab))]
-    others = [vm for vm in same_name if not vm.has_tag(lab_tag(want.lab))]
+    ours = [vm for vm in same_name if index.unproven(vm) or index.may(vm, Verb.APPLY)]
+    others = [vm for vm in same_name if vm not in ours]
     if others:
-        draft.errors.append(not_owned_message(want, others[0]))
+        draft.errors.append(not_owned_message(want, others[0], index.why_not(others[0])))
         return
     if len(ours) > 1:
         vmids = ", ".join(str(vm.vmid) for vm in ours)
@@ -134,13 +189,24 @@ def plan_vm(want: DesiredVm, index: _Index, seeds: SeedIndex, draft: _Draft) -> 
     compare_vm(placed(want, ours[0]), ours[0], seeds, draft)
 
 
-def not_owned_message(want: DesiredVm, vm: ObservedVm) -> str:
-    owner = [tag for tag in managed_subset(vm.tags) if tag.startswith("lab-")]
-    belongs = f"it belongs to {owner[0]}" if owner else "it has no homelab tags"
+def not_owned_message(want: DesiredVm, vm: ObservedVm, why: str) -> str:
     return (
         f"vm {want.name}: exists (vmid {vm.vmid} on {vm.node}) but is not owned by lab "
-        f"{want.lab} ({belongs}); run `homelab adopt {want.name}` or rename it in the spec"
+        f"{want.lab}: {why}"
     )
+
+
+def plan_retired(vm: ObservedVm, index: Index, draft: Draft) -> None:
+    """A VM whose name the spec does not have: destroyed if it is proven the lab's."""
+    standing = index.standing[vm.vmid]
+    if index.may(vm, Verb.APPLY):
+        plan_destroy(vm, draft, "not in the spec")
+    elif standing is Standing.UNPROVEN:
+        draft.needs_configs.append(vm.name or "")
+    elif standing is Standing.OTHER_STORE:
+        draft.errors.append(f"vm {vm.name}: not touched (vmid {vm.vmid}): {index.why_not(vm)}")
+    elif standing is Standing.MARKED:
+        draft.warnings.append(f"vm {vm.name}: left alone (vmid {vm.vmid}): {index.why_not(vm)}")
 
 
 def placed(want: DesiredVm, vm: ObservedVm) -> DesiredVm:
@@ -148,7 +214,7 @@ def placed(want: DesiredVm, vm: ObservedVm) -> DesiredVm:
     return want if want.node_pinned else dataclasses.replace(want, node=vm.node)
 
 
-def compare_vm(want: DesiredVm, vm: ObservedVm, seeds: SeedIndex, draft: _Draft) -> None:
+def compare_vm(want: DesiredVm, vm: ObservedVm, seeds: SeedIndex, draft: Draft) -> None:
     """Compare the config when it was read; else decide from /cluster/resources when possible."""
     if vm.config is None:
         mismatches = diff.quick_mismatches(want, vm, seeds)
@@ -161,8 +227,6 @@ def compare_vm(want: DesiredVm, vm: ObservedVm, seeds: SeedIndex, draft: _Draft)
             )
         return
     outcome = diff.diff_config(want, vm, vm.config, seeds)
-    if outcome.warning:
-        draft.warnings.append(outcome.warning)
     if outcome.error:
         draft.errors.append(outcome.error)
         return
@@ -197,17 +261,21 @@ def action_for(want: DesiredVm, vm: ObservedVm, outcome: diff.VmDiff) -> Action:
     )
 
 
-def plan_destroy(vm: ObservedVm, draft: _Draft) -> None:
+def plan_destroy(vm: ObservedVm, draft: Draft, reason: str, role: str | None = None) -> None:
     if vm.name is None:
         return
     if vm.lock:
         draft.errors.append(locked_message(vm, "destroyed"))
         return
-    roles = [
-        tag[len(ROLE_TAG_PREFIX) :] for tag in managed_subset(vm.tags) if tag.startswith("role-")
-    ]
-    role = roles[0] if roles else "worker"
-    draft.actions.append(DestroyVm(vm.name, vm.node, "not in the spec", vm.vmid, role))
+    draft.actions.append(DestroyVm(vm.name, vm.node, reason, vm.vmid, role or role_of(vm)))
+
+
+def role_of(vm: ObservedVm) -> str:
+    """The role its ``role-`` tag names; a VM without one is destroyed with the workers (before
+    the control planes), which is the safe order for a VM whose role is unknown."""
+    tags = vm.config.tags if vm.config is not None else vm.tags
+    roles = [t[len(ROLE_TAG_PREFIX) :] for t in managed_subset(tags) if t.startswith("role-")]
+    return roles[0] if roles else "worker"
 
 
 def locked_message(vm: ObservedVm, verb: str) -> str:
@@ -219,11 +287,6 @@ def locked_message(vm: ObservedVm, verb: str) -> str:
 
 def config_targets(plan: Plan, observed: Observed) -> tuple[tuple[str, int], ...]:
     """(node, vmid) of every VM in ``plan.needs_configs``: the configs to GET, then pass to
-    ``Observed.with_configs`` and plan again."""
+    ``Observed.with_configs`` and plan again (never another lab's VM, never a template)."""
     wanted = set(plan.needs_configs)
-    tag = lab_tag(plan.lab)
-    return tuple(
-        (vm.node, vm.vmid)
-        for vm in observed.vms
-        if vm.name in wanted and vm.has_tag(tag) and not vm.template
-    )
+    return tuple((vm.node, vm.vmid) for vm in observed.vms if vm.name in wanted and not vm.template)

@@ -48,7 +48,6 @@ class VmDiff:
     reseed: bool = False
     replace_reason: str | None = None
     error: str | None = None
-    warning: str | None = None
 
     @property
     def unchanged(self) -> bool:
@@ -98,13 +97,7 @@ def diff_config(desired: DesiredVm, vm: ObservedVm, config: VmConfig, seeds: See
         or not seeds.has(vm.node, desired.seed_volid)
         or bool(superseded_seeds(desired, seeds, vm.node))
     )
-    warning = None
-    if config.record is None or config.record.lab != desired.lab:
-        warning = (
-            f"vm {desired.name}: its description has no homelab record for lab {desired.lab}, "
-            "so its template and seed cannot be checked; apply will record the current ones"
-        )
-    return VmDiff(changes=changes, reseed=reseed, warning=warning)
+    return VmDiff(changes=changes, reseed=reseed)
 
 
 def replace_reason(desired: DesiredVm, vm: ObservedVm, config: VmConfig) -> str | None:

@@ -15,6 +15,7 @@ from typing import Any
 from homelab.core.desired import DesiredVm
 from homelab.core.plan.actions import (
     Action,
+    AdoptVm,
     Change,
     CreateVm,
     DestroyVm,
@@ -45,6 +46,7 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
             "change": plan.count(UpdateVm),
             "replace": plan.count(ReplaceVm),
             "destroy": plan.count(DestroyVm),
+            "adopt": plan.count(AdoptVm),
             "no_op": plan.count(NoOp),
         },
         "actions": [action_to_dict(action) for action in plan.actions],
@@ -59,7 +61,7 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
 def action_to_dict(action: Action) -> dict[str, Any]:
     data: dict[str, Any] = {"kind": kind_of(action), "vm": action.vm, "node": action.node}
     data["reason"] = action.reason
-    if isinstance(action, UpdateVm | ReplaceVm | DestroyVm | NoOp):
+    if isinstance(action, UpdateVm | ReplaceVm | DestroyVm | AdoptVm | NoOp):
         data["vmid"] = action.vmid
     if isinstance(action, DestroyVm | NoOp):
         data["role"] = action.role
@@ -68,7 +70,11 @@ def action_to_dict(action: Action) -> dict[str, Any]:
         data["reseed"] = action.reseed
         data["restart"] = action.restart
         data["config_digest"] = action.config_digest
-    if isinstance(action, CreateVm | UpdateVm | ReplaceVm):
+    if isinstance(action, AdoptVm):
+        data["config_digest"] = action.config_digest
+        data["tags_before"] = action.tags_before
+        data["tags_after"] = action.tags_after
+    if isinstance(action, CreateVm | UpdateVm | ReplaceVm | AdoptVm):
         data["desired"] = action.desired.to_dict()
     if isinstance(action, CreateVm | ReplaceVm):
         data["source"] = vars(action.source).copy() if action.source else None
@@ -138,6 +144,17 @@ def action_from_dict(data: Mapping[str, Any]) -> Action:
         return ReplaceVm(vm, node, reason, int(data["vmid"]), desired, source_from(data))
     if kind == "destroy":
         return DestroyVm(vm, node, reason, int(data["vmid"]), str(data["role"]))
+    if kind == "adopt":
+        return AdoptVm(
+            vm=vm,
+            node=node,
+            reason=reason,
+            vmid=int(data["vmid"]),
+            desired=DesiredVm.from_dict(data["desired"]),
+            config_digest=str(data["config_digest"]),
+            tags_before=str(data["tags_before"]),
+            tags_after=str(data["tags_after"]),
+        )
     if kind == "no-op":
         return NoOp(vm, node, reason, int(data["vmid"]), str(data["role"]))
     raise ValueError(f"unknown action kind {kind!r}")

@@ -4,6 +4,7 @@
     ~ vm k8s-worker-2: memory 4096 -> 8192 (restart)
     -/+ vm k8s-master-1: template changed: ubuntu-2204 -> ubuntu-2404
     - vm k8s-worker-3 (vmid 203 on pve): not in the spec
+    & vm k8s-worker-4 (vmid 150 on pve): adopt: tags terraform -> homelab;lab-home-lab;...
 
     Plan: 1 to add, 1 to change, 1 to replace, 1 to destroy.
 
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 
 from homelab.core.plan.actions import (
     Action,
+    AdoptVm,
     Change,
     CreateVm,
     DestroyVm,
@@ -32,7 +34,7 @@ NO_CHANGES = "No changes. The lab matches the spec."
 
 @dataclass(frozen=True)
 class PlanLine:
-    """One output line: ``marker`` is one of + ~ -/+ - = ! * ? and empty for the summary."""
+    """One output line: ``marker`` is one of + ~ -/+ - & = ! * ? and empty for the summary."""
 
     marker: str
     text: str
@@ -67,6 +69,8 @@ def summary_line(plan: Plan) -> str:
         return f"Plan incomplete: {len(plan.needs_configs)} VM config(s) must be read."
     if not plan.has_changes:
         return NO_CHANGES
+    if plan.count(AdoptVm):
+        return f"Plan: {plan.count(AdoptVm)} to adopt."
     return (
         f"Plan: {plan.count(CreateVm)} to add, {plan.count(UpdateVm)} to change, "
         f"{plan.count(ReplaceVm)} to replace, {plan.count(DestroyVm)} to destroy."
@@ -90,6 +94,13 @@ def line_for(action: Action) -> PlanLine:
     if isinstance(action, DestroyVm):
         return PlanLine(
             "-", f"vm {action.vm} (vmid {action.vmid} on {action.node}): {action.reason}"
+        )
+    if isinstance(action, AdoptVm):
+        before = action.tags_before or "(none)"
+        return PlanLine(
+            "&",
+            f"vm {action.vm} (vmid {action.vmid} on {action.node}): {action.reason}; tags "
+            f"{before} -> {action.tags_after}, description gets the homelab record",
         )
     return PlanLine("=", f"vm {action.vm}: {action.reason}")
 

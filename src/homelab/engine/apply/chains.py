@@ -15,7 +15,15 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from homelab.core.desired import DesiredVm
-from homelab.core.plan.actions import Action, CreateVm, DestroyVm, ReplaceVm, UpdateVm, kind_of
+from homelab.core.plan.actions import (
+    Action,
+    AdoptVm,
+    CreateVm,
+    DestroyVm,
+    ReplaceVm,
+    UpdateVm,
+    kind_of,
+)
 from homelab.engine.apply import seeds, steps
 from homelab.engine.apply.runtime import Runtime
 from homelab.engine.apply.steps import Template, VmRef
@@ -76,6 +84,9 @@ def run_action(
             ref = VmRef(action.vm, action.node, action.vmid)
             outcome.vmid = action.vmid
             phase(rt, action.vm, "destroy", lambda: destroy_chain(rt, ref, rt.lab))
+        elif isinstance(action, AdoptVm):
+            outcome.vmid = action.vmid
+            phase(rt, action.vm, "configure", lambda: adopt_chain(rt, action))
     except LabError as exc:
         outcome.ok = False
         outcome.error = short_error(exc)
@@ -193,6 +204,14 @@ def update_chain(
     # interrupted run): /cluster/resources lags, so wait for its agent as for a fresh start.
     if started or any(change.key == "state" for change in action.changes):
         await_agent(rt, ref, outcome)
+
+
+def adopt_chain(rt: Runtime, action: AdoptVm) -> None:
+    """Tag the VM and record the lab on it, journaled like any other change."""
+    ref = VmRef(action.vm, action.node, action.vmid)
+    rt.journal.put(ref.key, journal_entry(ref, "adopt"))
+    steps.adopt_vm(rt, ref, action.tags_after, action.desired, action.config_digest)
+    rt.journal.remove(ref.key)
 
 
 def destroy_chain(rt: Runtime, ref: VmRef, lab: str) -> None:

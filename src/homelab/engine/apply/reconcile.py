@@ -11,28 +11,78 @@ step that started but whose end was never recorded; it is resolved against what 
 - ``destroy``: finished (stop, destroy, confirm gone, seed ISOs deleted).
 - ``seed`` (an upload not yet attached): the ISO is kept if its VM exists (the plan attaches it),
   else deleted, so no seed ISO is left orphaned.
+
+Whose VM is at the journaled VMID is ``homelab.core.ownership``'s rule (``steps.identity_problem``).
+An intent that cannot be resolved (Proxmox rejects its VMID, its node is down) stops the run with
+``JournalStuck``, which names the entry and the command that drops it once the user checked
+Proxmox by hand (``homelab journal drop SPEC KEY``): nothing clears it silently.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
-from homelab.core.desired import lab_tag
+from homelab.core.ownership import lab_vms
 from homelab.engine.apply import seeds, steps
 from homelab.engine.apply.runtime import Runtime
 from homelab.engine.apply.steps import VmRef
+from homelab.errors import LabError
 
-__all__ = ["reconcile_journal"]
+__all__ = ["JournalStuck", "describe_intent", "reconcile_journal"]
+
+
+class JournalStuck(LabError):
+    """An intent of the journal could not be resolved: every apply and destroy stops on it."""
+
+
+def describe_intent(key: str, data: dict[str, Any]) -> str:
+    """One line for an intent: ``vm/x: create (phase clone) of VMID 203 on pve``."""
+    what = str(data.get("op", "?"))
+    if data.get("phase"):
+        what += f" (phase {data['phase']})"
+    if "vmid" in data:
+        what += f" of VMID {data['vmid']}"
+    if "volid" in data:
+        what += f" of {data['volid']}"
+    return f"{key}: {what} on {data.get('node', '?')}"
 
 
 def reconcile_journal(rt: Runtime) -> list[str]:
-    """Resolve every intent of the lab; returns one note per intent resolved."""
+    """Resolve every intent of the lab; returns one note per intent resolved.
+
+    JournalStuck if an intent could not be resolved (the others are resolved first)."""
     intents = rt.journal.all()
-    notes = [_resolve_vm(rt, key, data) for key, data in intents.items() if key.startswith("vm/")]
-    seeds = {key: data for key, data in intents.items() if key.startswith("seed/")}
-    if seeds:
+    notes: list[str] = []
+    stuck: list[str] = []
+
+    def attempt(key: str, resolve: Callable[[], str]) -> None:
+        try:
+            notes.append(resolve())
+        except (LabError, KeyError, TypeError, ValueError) as exc:
+            text = exc.message.splitlines()[0] if isinstance(exc, LabError) else repr(exc)
+            stuck.append(f"{describe_intent(key, intents[key])}: {text}")
+
+    for key, data in intents.items():
+        if key.startswith("vm/"):
+            attempt(key, partial(_resolve_vm, rt, key, data))
+    seed_intents = {key: data for key, data in intents.items() if key.startswith("seed/")}
+    if seed_intents:
         names = _lab_vm_names(rt)
-        notes += [_resolve_seed(rt, key, data, names) for key, data in seeds.items()]
+        for key, data in seed_intents.items():
+            attempt(key, partial(_resolve_seed, rt, key, data, names))
+    if stuck:
+        first = stuck[0].partition(":")[0]
+        raise JournalStuck(
+            f"{len(stuck)} journal entr{'y' if len(stuck) == 1 else 'ies'} of an interrupted run "
+            f"cannot be resolved: {'; '.join(stuck)}",
+            hint=(
+                "if the cause passes (a node back up), run the command again; if the entry can "
+                f"never complete, check Proxmox by hand, then `homelab journal drop SPEC {first}` "
+                "(`homelab journal show SPEC` lists them all)"
+            ),
+        )
     return notes
 
 
@@ -46,7 +96,7 @@ def _resolve_vm(rt: Runtime, key: str, data: dict[str, Any]) -> str:
         return f"{ref.name}: interrupted {op} left nothing at VMID {ref.vmid}"
     steps.settle_clone(rt, ref)
     raw, config = steps.read_config(rt, ref)
-    problem = steps.identity_problem(rt.lab, ref, raw, config)
+    problem = steps.identity_problem(rt.lab, ref, raw, config, rt.steward)
     if problem:
         rt.journal.remove(key)
         return f"{ref.name}: VMID {ref.vmid} {problem}; left alone"
@@ -61,8 +111,7 @@ def _resolve_vm(rt: Runtime, key: str, data: dict[str, Any]) -> str:
 
 
 def _lab_vm_names(rt: Runtime) -> set[str]:
-    tag = lab_tag(rt.lab)
-    return {vm.name for vm in rt.client.cluster_vms() if vm.has_tag(tag) and vm.name}
+    return {vm.name for vm in lab_vms(rt.lab, rt.client.cluster_vms()) if vm.name}
 
 
 def _resolve_seed(rt: Runtime, key: str, data: dict[str, Any], names: set[str]) -> str:

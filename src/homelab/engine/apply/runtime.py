@@ -13,6 +13,7 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from homelab.core.ownership import Steward
 from homelab.core.render.artifacts import NodeSeed
 from homelab.engine.apply.progress import ProgressEvent, ProgressSink, Silent, Status
 from homelab.engine.apply.vmids import VmidAllocator
@@ -54,6 +55,7 @@ class Runtime:
     limits: Limits = field(default_factory=Limits)
     clock: Clock = field(default_factory=Clock)
     progress: ProgressSink = field(default_factory=Silent)
+    steward: Steward = field(default_factory=Steward)
     _node_slots: dict[str, threading.BoundedSemaphore] = field(default_factory=dict)
     _storage_locks: dict[tuple[str, str], threading.Lock] = field(default_factory=dict)
     _storage_keys: dict[tuple[str, str], tuple[str, str]] = field(default_factory=dict)

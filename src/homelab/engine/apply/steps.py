@@ -3,7 +3,8 @@
 A chain (chains.py) calls these in order. Each step is safe to repeat: it looks at what is there
 and does only what is missing, so a rerun after a crash, a lost reply or a lock timeout picks up
 where the last run stopped. Identity is verified before a VM is touched: the VMID must hold a VM
-with the expected name that carries this lab's tag or description record (never another lab's).
+with the expected name that ``homelab.core.ownership`` says this lab (and this state store,
+unless ``--take-over``) may change: proven by its record, never another lab's.
 """
 
 from __future__ import annotations
@@ -11,8 +12,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from homelab.core.desired import DesiredVm, lab_tag
+from homelab.core.desired import DesiredVm, description_text, user_notes
 from homelab.core.observed import Observed, VmConfig
+from homelab.core.ownership import (
+    NO_STEWARD,
+    Claimant,
+    Facts,
+    Steward,
+    Verb,
+    classify,
+    may,
+    why_not,
+)
 from homelab.core.plan.sources import find_templates, pick_template
 from homelab.core.render.network import vm_mac
 from homelab.engine.apply.runtime import Runtime
@@ -24,6 +35,7 @@ __all__ = [
     "IdentityError",
     "Template",
     "VmRef",
+    "adopt_vm",
     "clone_vm",
     "configure_vm",
     "destroy_vm",
@@ -84,32 +96,60 @@ def read_config(rt: Runtime, ref: VmRef) -> tuple[dict[str, str], VmConfig]:
     return rt.client.vm_config(ref.node, ref.vmid)
 
 
-def verify_identity(rt: Runtime, ref: VmRef) -> tuple[dict[str, str], VmConfig]:
-    """The VM's config, after checking that ``ref.vmid`` really is ``ref.name`` of this lab."""
+def verify_identity(
+    rt: Runtime, ref: VmRef, verb: Verb = Verb.APPLY
+) -> tuple[dict[str, str], VmConfig]:
+    """The VM's config, after checking that ``ref.vmid`` really is ``ref.name`` and that
+    ``verb`` may change it (see ``identity_problem``)."""
     try:
         raw, config = read_config(rt, ref)
     except NotFoundError as exc:
         raise IdentityError(f"vm {ref.name}: VMID {ref.vmid} does not exist on {ref.node}") from exc
-    problem = identity_problem(rt.lab, ref, raw, config)
+    problem = identity_problem(rt.lab, ref, raw, config, rt.steward, verb)
     if problem:
         raise IdentityError(f"vm {ref.name}: VMID {ref.vmid} {problem}; not touching it")
     return raw, config
 
 
-def identity_problem(lab: str, ref: VmRef, raw: dict[str, str], config: VmConfig) -> str | None:
-    ours = lab_tag(lab)
-    lowered = [t.lower() for t in config.tags]
-    others = [t for t in lowered if t.startswith("lab-") and t != ours]
+def identity_problem(
+    lab: str,
+    ref: VmRef,
+    raw: dict[str, str],
+    config: VmConfig,
+    steward: Steward = NO_STEWARD,
+    verb: Verb = Verb.APPLY,
+) -> str | None:
+    """Why ``verb`` must not touch the VM at ``ref`` (None: it may): a template, another name,
+    or a VM ownership's rule keeps from ``verb``."""
     if config.template:
         return "is a template"
     if config.name != ref.name:
         return f"is named {config.name or '(no name)'}"
-    if others:
-        return f"belongs to {others[0]}"
-    recorded = config.record is not None and config.record.lab == lab
-    if ours not in lowered and not recorded:
-        return f"carries neither the tag {ours} nor a homelab record of lab {lab}"
-    return None
+    who = Claimant(lab, frozenset({ref.name}), range(0), steward.store)
+    facts = Facts(ref.vmid, config.name, config.tags, False, config.record, record_known=True)
+    standing = classify(who, facts)
+    if may(standing, verb, in_spec=True, flags=steward.flags):
+        return None
+    return why_not(who, facts, standing).removeprefix("it ")
+
+
+def adopt_vm(rt: Runtime, ref: VmRef, tags: str, desired: DesiredVm, expected_digest: str) -> None:
+    """Write the lab's tags and record on a VM adopt may take, under the plan's config digest."""
+    _, config = verify_identity(rt, ref, Verb.ADOPT)
+    if config.digest != expected_digest:
+        raise ConflictError(
+            409,
+            "config changed",
+            f"vm {ref.name}: its config changed since the plan was made; adopt again",
+        )
+    with rt.node_slot(ref.node):
+        rt.client.update_config(
+            ref.node,
+            ref.vmid,
+            digest=config.digest,
+            tags=tags,
+            description=description_text(desired.record, user_notes(config.description)),
+        )
 
 
 # ---- clone ----------------------------------------------------------------------------------

@@ -4,6 +4,10 @@ SQLite at `.homelab/state.db` beside the spec by default (the folder gets its ow
 or PostgreSQL when HOMELAB_STATE_URL=postgresql://... so a team or CI can share a lab. Secrets
 are sealed with AES-GCM (see crypto.py) before they reach either database.
 
+Every store has an identity (``store_id``): a random id made with the store and kept in it (so a
+copied `.homelab/` or a shared PostgreSQL database is the same store). apply records it on the
+VMs it manages, so a second store for the same lab knows it does not manage them.
+
     store = open_store(spec_path)
     pki = store.secrets("home-lab").get_or_create("cluster-pki", make_pki)
     with store.lock("home-lab", purpose="apply"):
@@ -32,6 +36,8 @@ from homelab.errors import StateError, StateLockedError
 
 URL_ENV = "HOMELAB_STATE_URL"
 STATE_DIRNAME = ".homelab"
+STORE_ID_KEY = "store-id"
+APPLIED_PREFIX = "applied:"
 
 __all__ = ["HistoryEvent", "Intents", "SecretBox", "StateStore", "open_store", "state_dir"]
 
@@ -174,6 +180,7 @@ class StateStore:
         self.backend = backend
         self.cipher = cipher
         self._held: set[str] = set()
+        self._id: str | None = None
 
     def __repr__(self) -> str:
         return f"StateStore({self.backend.description})"
@@ -186,6 +193,33 @@ class StateStore:
 
     def secrets(self, lab: str) -> SecretBox:
         return SecretBox(self, lab)
+
+    @property
+    def store_id(self) -> str:
+        """This store's identity, made on first use; concurrent first users agree on one."""
+        if self._id is None:
+            self.backend.execute(
+                "INSERT INTO hl_meta (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
+                (STORE_ID_KEY, uuid.uuid4().hex[:16]),
+            )
+            rows = self.backend.query("SELECT value FROM hl_meta WHERE name = ?", (STORE_ID_KEY,))
+            self._id = str(rows[0][0])
+        return self._id
+
+    def mark_applied(self, lab: str) -> None:
+        """Note that this store is about to change ``lab``'s VMs (before the first change, so
+        an interrupted first apply can resume)."""
+        self.backend.execute(
+            "INSERT INTO hl_meta (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
+            (f"{APPLIED_PREFIX}{lab}", utc_now()),
+        )
+
+    def has_applied(self, lab: str) -> bool:
+        """Whether this store ever changed ``lab``'s VMs (marked, or history of older stores)."""
+        rows = self.backend.query(
+            "SELECT value FROM hl_meta WHERE name = ?", (f"{APPLIED_PREFIX}{lab}",)
+        )
+        return bool(rows) or bool(self.history(lab).recent(1))
 
     def intents(self, lab: str) -> Intents:
         return Intents(self, lab)

@@ -32,6 +32,8 @@ CREATE TABLE IF NOT EXISTS hl_intents (
 CREATE TABLE IF NOT EXISTS hl_history (
   id {serial}, lab TEXT NOT NULL, at TEXT NOT NULL, event TEXT NOT NULL, data TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS hl_history_lab ON hl_history (lab, id);
+CREATE TABLE IF NOT EXISTS hl_meta (
+  name TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS hl_locks (
   lab TEXT PRIMARY KEY, owner TEXT NOT NULL, host TEXT NOT NULL, pid INTEGER NOT NULL,
   purpose TEXT NOT NULL, acquired TEXT NOT NULL);
