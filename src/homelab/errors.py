@@ -47,6 +47,7 @@
     │   ├── ApiTimeout                the API server was not ready in time
     │   └── ClusterNotReady           nodes did not join, or system pods did not run, in time
     ├── IdentityError                 the VMID does not hold the VM homelab expects there
+    ├── JournalStuck                  a journal entry cannot be resolved (homelab journal show/drop)
     ├── VmidExhausted                 every VMID of the lab's range is in use
     ├── SeedIsoError                  the seed ISO could not be built
     └── SimulatorError                the built-in simulator could not start or answer
