@@ -5,7 +5,9 @@ from __future__ import annotations
 import sys
 
 from rich.console import Console
+from rich.markup import escape
 
+from homelab.core.spec.printable import printable
 from homelab.errors import LabError
 
 out = Console(highlight=False, soft_wrap=True, emoji=False)
@@ -13,10 +15,15 @@ err = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
 
 
 def show_error(exc: LabError) -> None:
-    """One red line, then the hint if there is one. Never a traceback."""
-    err.print(f"[bold red]error:[/] {exc.message}", markup=True, highlight=False)
+    """One red line, then the hint if there is one. Never a traceback.
+
+    Messages can quote a spec or a server: their control characters are escaped and their
+    brackets are not read as markup.
+    """
+    message = escape(printable(exc.message))
+    err.print(f"[bold red]error:[/] {message}", markup=True, highlight=False)
     if exc.hint:
-        err.print(f"  hint: {exc.hint}", markup=False)
+        err.print(f"  hint: {printable(exc.hint)}", markup=False)
 
 
 def is_terminal() -> bool:

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 
 from homelab.core.spec import checks_network
 from homelab.core.spec.findings import Problem, error, warning
-from homelab.core.spec.models import SUPPORTED_K8S_MINORS, LabSpec
+from homelab.core.spec.models import SUPPORTED_K8S_MINORS, VMID_MAX, VMID_MIN, LabSpec
 
 Check = Callable[[LabSpec], Iterator[Problem]]
 
@@ -23,8 +23,7 @@ HOSTNAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 PVE_NODE_RE = re.compile(r"^[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$")
 STORAGE_ID_RE = re.compile(r"^[a-z][a-z0-9._-]*[a-z0-9]$", re.IGNORECASE)
 BRIDGE_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,14}$")
-VERSION_RE = re.compile(r"^(\d+)\.(\d+)\.(\d+)$")
-VMID_MIN, VMID_MAX = 100, 999_999_999
+VERSION_RE = re.compile(r"^(\d{1,9})\.(\d{1,9})\.(\d{1,9})$")
 MIN_MEMORY_MIB = 2048
 MIN_CONTROL_PLANE_CORES = 2
 RESERVED_USERS = frozenset({"root", "daemon", "bin", "sys", "nobody", "syslog", "systemd-network"})

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from homelab.core.spec.printable import printable
+
 Severity = Literal["error", "warning"]
 PathPart = str | int
 SpecPath = tuple[PathPart, ...]
@@ -67,8 +69,9 @@ class Finding:
         return self.severity == "error"
 
     def format(self, source: str) -> str:
-        """``SPEC:LINE:COL: error: dotted.path: message``."""
-        return f"{source}:{self.line}:{self.col}: {self.severity}: {self.dotted}: {self.message}"
+        """``SPEC:LINE:COL: error: dotted.path: message``, control characters escaped."""
+        where = f"{printable(source)}:{self.line}:{self.col}"
+        return f"{where}: {self.severity}: {printable(self.dotted)}: {printable(self.message)}"
 
     def sort_key(self) -> tuple[int, int, int, str, str]:
         return (self.line, self.col, 0 if self.is_error else 1, self.dotted, self.message)

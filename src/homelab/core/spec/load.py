@@ -5,13 +5,16 @@ composer (SafeLoader nodes), so every node keeps its line and column; scalars ar
 ``yaml.safe_load`` would type them (YAML 1.1). Anything wrong with the text itself (binary
 content, bad encoding, syntax errors, duplicate keys, non-text keys, unknown tags, recursive or
 exploding aliases, a top level that is not a mapping) becomes an error ``Finding``, never an
-exception. Merge keys (``<<: *defaults``) are honoured; merged values keep the position where
-they were written.
+exception. A spec holds text, numbers, booleans, null, lists and mappings only: a value YAML
+would make into anything else (``!!binary`` bytes, a date or timestamp, a ``!!set`` or
+``!!omap``, a ``!!python/...`` object) is refused where it is written. Merge keys
+(``<<: *defaults``) are honoured; merged values keep the position where they were written.
 """
 
 from __future__ import annotations
 
 import codecs
+import datetime
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,6 +45,7 @@ _KINDS: dict[type, str] = {
     float: "a number",
     type(None): "null",
 }
+PLAIN_SCALARS = (str, int, float, bool, type(None))
 
 
 @dataclass(frozen=True)
@@ -190,13 +194,18 @@ class _Builder:
 
     def build_scalar(self, node: yaml.Node, path: SpecPath) -> Any:
         self.index.values[path] = _pos(node.start_mark)
-        self.index.raw[path] = str(node.value)
+        raw = str(node.value)
+        self.index.raw[path] = raw
         try:
-            return self.loader.construct_object(node, deep=True)
+            value = self.loader.construct_object(node, deep=True)
         except (yaml.YAMLError, ValueError, TypeError, OverflowError) as exc:
             reason = exc.problem if isinstance(exc, yaml.MarkedYAMLError) else str(exc)
             self.problem(path, f"cannot read this value ({reason})", node.start_mark)
             return None
+        if isinstance(value, PLAIN_SCALARS):
+            return value
+        self.problem(path, _not_plain(value, raw, node.tag), node.start_mark)
+        return None
 
     def build_sequence(self, node: yaml.SequenceNode, path: SpecPath) -> list[Any]:
         if node.tag != _SEQ_TAG:
@@ -291,6 +300,16 @@ class _Builder:
             self.index.keys[(*path, key)] = _pos(key_node.start_mark)
             defaults[key] = self.build(value_node, (*path, key))
         return {**defaults, **result}
+
+
+def _not_plain(value: object, raw: str, tag: str) -> str:
+    """Why a scalar that YAML made into bytes, a date or another object is refused."""
+    if isinstance(value, bytes):
+        return "!!binary makes bytes; a spec holds text: write the value as plain text"
+    if isinstance(value, datetime.date):
+        shown = raw if len(raw) <= 40 else raw[:37] + "..."
+        return f"{shown} reads as a date in YAML; quote it if it is text: '{shown}'"
+    return f"unsupported tag {tag}: a spec holds text, numbers, true/false, lists and mappings"
 
 
 def _compose(

@@ -11,50 +11,89 @@ import re
 from ipaddress import IPv4Address, IPv4Network
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    Strict,
+    WithJsonSchema,
+    field_validator,
+)
 
-from homelab.core.spec.units import parse_disk_gib, parse_memory_mib
+from homelab.core.spec.units import DISK_MAX_GIB, MEMORY_MAX_MIB, parse_disk_gib, parse_memory_mib
 
 SUPPORTED_K8S_MINORS = ("1.29", "1.30")
+
+# Bounds taken from the real systems (facts in ../shared/pve-api/):
+# - cores: qemu-server's schema has `cores` >= 1 and no maximum (apidoc.json, POST
+#   /nodes/{node}/qemu/{vmid}/config); at start it refuses more vCPUs than the node has
+#   ("MAX n vcpus allowed per VM on this node"), which the plan checks against the node
+#   (core/plan/capacity.py). Statically: pve-manager's CPU dialog (www/manager6/qemu/
+#   ProcessorEdit.js) offers at most 256 cores per socket, and the tool uses one socket.
+# - memory and disk: see units.py (16 MiB..4 TiB from qemu-server; disk <= 128 TiB).
+# - vmid: pve-vmid, 100..999999999 (apidoc.json, `vmid` of POST /nodes/{node}/qemu).
+# - vlan: an 802.1Q VLAN id is 1..4094 (0 and 4095 are reserved; PVE's `tag` is 1..4094).
+# - mtu: the guest's MTU (netplan): 576, the IPv4 datagram every host must accept (RFC 791),
+#   to 9216, the largest jumbo frame common switches carry (PVE's NIC `mtu` allows 1..65520).
+CORES_MAX = 256
+VMID_MIN, VMID_MAX = 100, 999_999_999
+VLAN_MIN, VLAN_MAX = 1, 4094
+MTU_MIN, MTU_MAX = 576, 9216
 
 _SIZE_SCHEMA = {
     "anyOf": [
         {"type": "integer", "minimum": 1},
-        {"type": "string", "pattern": r"^\d+(\.\d+)?\s*([MGT]i?B?|[mgt]i?b?)?$"},
+        {"type": "string", "pattern": r"^\d+(\.\d+)?\s*([KMGT]i?B?|[kmgt]i?b?|[Bb])?$"},
     ]
 }
 
 MemoryMiB = Annotated[
     int,
     BeforeValidator(parse_memory_mib),
-    WithJsonSchema({**_SIZE_SCHEMA, "description": "MiB as an integer, or with a unit: 4GiB, 4G"}),
+    WithJsonSchema(
+        {
+            **_SIZE_SCHEMA,
+            "description": f"MiB as an integer, or with a unit: 4GiB, 4G; at most {MEMORY_MAX_MIB}",
+        }
+    ),
 ]
 DiskGiB = Annotated[
     int,
     BeforeValidator(parse_disk_gib),
-    WithJsonSchema({**_SIZE_SCHEMA, "description": "GiB as an integer, or with a unit: 32GiB"}),
+    WithJsonSchema(
+        {
+            **_SIZE_SCHEMA,
+            "description": f"GiB as an integer, or with a unit: 32GiB; at most {DISK_MAX_GIB}",
+        }
+    ),
 ]
 
 
 def _written_as_text(value: object) -> object:
     """Addresses and networks must be written as text: YAML's 10 or false is not an address."""
-    if isinstance(value, bool | int | float):
+    if not isinstance(value, str | IPv4Address | IPv4Network):
         raise ValueError("expected an address written as text, e.g. 10.0.20.10 or 10.0.20.0/24")
     return value
 
 
-IpAddress = Annotated[IPv4Address, BeforeValidator(_written_as_text)]
-IpNetwork = Annotated[IPv4Network, BeforeValidator(_written_as_text)]
+# The models are strict (no boolean or text read as a number); an address is the one value
+# parsed from text, after _written_as_text has made sure it is text.
+IpAddress = Annotated[IPv4Address, Strict(False), BeforeValidator(_written_as_text)]
+IpNetwork = Annotated[IPv4Network, Strict(False), BeforeValidator(_written_as_text)]
 
 
 TOKEN_ID_RE = r"^[A-Za-z0-9._@-]+@[A-Za-z0-9._-]+![A-Za-z][A-Za-z0-9._-]*$"  # noqa: S105  (a pattern, not a password)
 FINGERPRINT_RE = r"^([0-9A-Fa-f]{2}:){31}[0-9A-Fa-f]{2}$"
-RANGE_RE = r"^\s*(\d+)\s*-\s*(\d+)\s*$"
-IP_RANGE_RE = r"^\s*(\d+\.\d+\.\d+\.\d+)\s*-\s*(\d+\.\d+\.\d+\.\d+)\s*$"
+# Digits are bounded so that turning them into numbers is cheap and cannot fail.
+RANGE_RE = r"^\s*(\d{1,12})\s*-\s*(\d{1,12})\s*$"
+IP_RANGE_RE = (
+    r"^\s*(\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3})\s*-\s*(\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3})\s*$"
+)
 
 
 class Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=False)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=False, strict=True)
 
 
 class ProxmoxSpec(Model):
@@ -99,14 +138,15 @@ class NetworkSpec(Model):
     """A network the VMs sit on. The VLAN tag is set on the Proxmox NIC."""
 
     vlan: Annotated[
-        int | None, Field(ge=1, le=4094, description="VLAN id 1-4094; null for untagged")
+        int | None,
+        Field(ge=VLAN_MIN, le=VLAN_MAX, description="VLAN id 1-4094; null for untagged"),
     ] = None
     cidr: IpNetwork
     gateway: IpAddress
     bridge: str = "vmbr0"
     dns: list[IpAddress] = Field(default_factory=list)
     search_domains: list[str] = Field(default_factory=list)
-    mtu: Annotated[int | None, Field(ge=576, le=9216)] = None
+    mtu: Annotated[int | None, Field(ge=MTU_MIN, le=MTU_MAX)] = None
 
 
 class LoadBalancerSpec(Model):
@@ -115,6 +155,17 @@ class LoadBalancerSpec(Model):
     addresses: Annotated[
         str, Field(pattern=IP_RANGE_RE, description="first-last, e.g. 10.0.20.200-10.0.20.250")
     ]
+
+    @field_validator("addresses")
+    @classmethod
+    def _both_ends_are_addresses(cls, value: str) -> str:
+        match = re.match(IP_RANGE_RE, value)
+        for end in match.groups() if match else ():
+            try:
+                IPv4Address(end)
+            except ValueError:
+                raise ValueError(f"'{end}' is not an IPv4 address") from None
+        return value
 
     @property
     def first(self) -> IPv4Address:
@@ -152,7 +203,7 @@ class VmSpec(Model):
     """One VM of the lab and its place in the cluster."""
 
     role: Literal["control-plane", "worker"]
-    cores: Annotated[int, Field(ge=1, le=512)] = 2
+    cores: Annotated[int, Field(ge=1, le=CORES_MAX)] = 2
     memory: MemoryMiB = 4096
     disk: DiskGiB = 32
     network: str
@@ -162,7 +213,7 @@ class VmSpec(Model):
     ] = None
     vmid: Annotated[
         int | None,
-        Field(ge=100, le=999_999_999, description="pin a VMID; default: from vmid_range"),
+        Field(ge=VMID_MIN, le=VMID_MAX, description="pin a VMID; default: from vmid_range"),
     ] = None
 
 

@@ -80,6 +80,9 @@ def validate_text(content: str | bytes, source: str) -> ValidationResult:
     if loaded.data is None:
         return ValidationResult(None, sorted(findings, key=Finding.sort_key), source)
     spec, problems = _validate_model(_without_extensions(loaded.data), loaded.index)
+    # a value the loader refused (and replaced by null) is reported once, by the loader
+    refused = {finding.path for finding in loaded.findings if finding.is_error}
+    problems = [problem for problem in problems if problem.path not in refused]
     if spec is not None:
         problems.extend(checks.run_checks(spec))
     findings.extend(place(problem, loaded.index) for problem in problems)

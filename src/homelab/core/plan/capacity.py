@@ -1,0 +1,234 @@
+"""Will the lab's VMs fit on the Proxmox nodes the spec puts them on? Checked at plan time.
+
+Proxmox VE itself only finds out late: a VM with more vCPUs than its node has CPUs is created
+and then refused at start ("MAX n vcpus allowed per VM on this node", qemu-server), a VM with
+more memory than the node has fails to start or is killed by the OOM killer, and a disk larger
+than its storage fails half-way through a resize. ``check_capacity`` tells before anything
+changes:
+
+- error: one VM has more cores than its node has CPUs, more memory than its node has, or a disk
+  larger than the whole storage it is allocated on;
+- warning: the lab's VMs on a node together ask for more memory than the node has (PVE
+  overcommits memory, so this can work, but not with every VM busy), or the disks still to be
+  allocated on a storage exceed what is free on it (thin storage allows it until it fills up).
+
+A node or storage whose capacity is not known (offline node, storage not reported) is not
+judged. Node capacity costs no extra request: ``/cluster/resources`` without the ``type=vm``
+filter returns the node entries (``maxcpu``, ``maxmem``) and storage entries (``maxdisk``,
+``disk``, ``shared``) beside the guests; ``capacities_from_resources`` reads them. Pure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from homelab.core.spec.models import LabSpec
+
+GIB = 1024**3
+MIB = 1024**2
+
+
+@dataclass(frozen=True)
+class StorageSpace:
+    """A storage as one node sees it: its size, and what is free when known (bytes)."""
+
+    total_bytes: int
+    avail_bytes: int | None = None
+    shared: bool = False
+
+
+@dataclass(frozen=True)
+class NodeCapacity:
+    """What one Proxmox node offers: logical CPUs, memory (bytes), its storages by id."""
+
+    node: str
+    cpus: int
+    memory_bytes: int
+    storages: Mapping[str, StorageSpace] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class VmDemand:
+    """What one VM of the lab asks of its node. ``new``: its disk is still to be allocated."""
+
+    name: str
+    node: str
+    cores: int
+    memory_mib: int
+    disk_gib: int
+    storage: str
+    new: bool = True
+
+
+@dataclass(frozen=True)
+class CapacityIssue:
+    """One VM (or a node's whole share of the lab) that does not fit."""
+
+    severity: Literal["error", "warning"]
+    node: str
+    vm: str | None
+    message: str
+
+    @property
+    def is_error(self) -> bool:
+        return self.severity == "error"
+
+
+def demands_from_spec(spec: LabSpec, existing: Collection[str] = ()) -> list[VmDemand]:
+    """Every VM of the spec on the node it is placed on; names in ``existing`` are not new."""
+    return [
+        VmDemand(
+            name=name,
+            node=spec.node_of(name),
+            cores=vm.cores,
+            memory_mib=vm.memory,
+            disk_gib=vm.disk,
+            storage=spec.proxmox.storage,
+            new=name not in existing,
+        )
+        for name, vm in spec.vms.items()
+    ]
+
+
+def _number(value: object) -> int | None:
+    """A count from PVE's JSON: numbers or numeric strings (BEHAVIOUR.md), never a boolean."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return int(value)
+    if isinstance(value, str):
+        try:
+            return int(float(value))
+        except ValueError:
+            return None
+    return None
+
+
+def capacities_from_resources(resources: Iterable[Any]) -> dict[str, NodeCapacity]:
+    """Node capacities from the entries of ``/cluster/resources`` (unfiltered).
+
+    Offline nodes and entries without ``maxcpu``/``maxmem`` are left out; a storage entry
+    gives ``maxdisk`` as its total and ``maxdisk - disk`` as what is free.
+    """
+    nodes: dict[str, tuple[int, int]] = {}
+    storages: dict[str, dict[str, StorageSpace]] = {}
+    for entry in resources:
+        if not isinstance(entry, Mapping):
+            continue
+        node = entry.get("node")
+        if not isinstance(node, str):
+            continue
+        if entry.get("type") == "node":
+            cpus, memory = _number(entry.get("maxcpu")), _number(entry.get("maxmem"))
+            if entry.get("status", "online") == "online" and cpus and memory:
+                nodes[node] = (cpus, memory)
+        elif entry.get("type") == "storage" and isinstance(entry.get("storage"), str):
+            total, used = _number(entry.get("maxdisk")), _number(entry.get("disk"))
+            if total:
+                avail = max(total - used, 0) if used is not None else None
+                shared = _number(entry.get("shared")) == 1 or entry.get("shared") is True
+                storages.setdefault(node, {})[entry["storage"]] = StorageSpace(total, avail, shared)
+    return {
+        node: NodeCapacity(node, cpus, memory, storages.get(node, {}))
+        for node, (cpus, memory) in nodes.items()
+    }
+
+
+def _gib(size_bytes: int) -> str:
+    value = size_bytes / GIB
+    return f"{value:.0f}GiB" if value == int(value) else f"{value:.1f}GiB"
+
+
+def _single_vm(vm: VmDemand, node: NodeCapacity) -> Iterable[CapacityIssue]:
+    if vm.cores > node.cpus:
+        yield CapacityIssue(
+            "error",
+            node.node,
+            vm.name,
+            f"vm {vm.name}: {vm.cores} cores, but node {node.node} has {node.cpus} CPUs; "
+            f"Proxmox VE would refuse to start it (MAX {node.cpus} vcpus allowed per VM on "
+            "this node): lower cores or place it on a larger node",
+        )
+    if vm.memory_mib * MIB > node.memory_bytes:
+        yield CapacityIssue(
+            "error",
+            node.node,
+            vm.name,
+            f"vm {vm.name}: {_gib(vm.memory_mib * MIB)} of memory, but node {node.node} has "
+            f"{_gib(node.memory_bytes)}: lower memory or place it on a larger node",
+        )
+    space = node.storages.get(vm.storage)
+    if space is not None and vm.disk_gib * GIB > space.total_bytes:
+        yield CapacityIssue(
+            "error",
+            node.node,
+            vm.name,
+            f"vm {vm.name}: a {vm.disk_gib}GiB disk, but storage {vm.storage} on node "
+            f"{node.node} holds {_gib(space.total_bytes)} in all",
+        )
+
+
+def _node_memory(node: NodeCapacity, vms: list[VmDemand]) -> Iterable[CapacityIssue]:
+    wanted = sum(vm.memory_mib for vm in vms) * MIB
+    if len(vms) > 1 and wanted > node.memory_bytes:
+        names = ", ".join(vm.name for vm in vms)
+        yield CapacityIssue(
+            "warning",
+            node.node,
+            None,
+            f"the lab's VMs on node {node.node} ({names}) ask for {_gib(wanted)} of memory, "
+            f"more than its {_gib(node.memory_bytes)}: Proxmox VE overcommits, but they cannot "
+            "all use their memory at once",
+        )
+
+
+def _storage_space(
+    demands: list[VmDemand], nodes: Mapping[str, NodeCapacity]
+) -> Iterable[CapacityIssue]:
+    """New disks per storage (a shared storage once for the cluster) against its free space."""
+    wanted: dict[tuple[str, str], list[VmDemand]] = {}
+    spaces: dict[tuple[str, str], StorageSpace] = {}
+    for vm in demands:
+        node = nodes.get(vm.node)
+        space = node.storages.get(vm.storage) if node is not None else None
+        if not vm.new or space is None or space.avail_bytes is None:
+            continue
+        if vm.disk_gib * GIB > space.total_bytes:
+            continue  # already an error of its own
+        key = ("", vm.storage) if space.shared else (vm.node, vm.storage)
+        wanted.setdefault(key, []).append(vm)
+        spaces.setdefault(key, space)
+    for (node_name, storage), vms in wanted.items():
+        avail = spaces[(node_name, storage)].avail_bytes or 0
+        total = sum(vm.disk_gib for vm in vms) * GIB
+        if total > avail:
+            where = f"storage {storage}" + (f" on node {node_name}" if node_name else "")
+            yield CapacityIssue(
+                "warning",
+                node_name or vms[0].node,
+                None,
+                f"the new disks on {where} ({', '.join(vm.name for vm in vms)}) take "
+                f"{_gib(total)}, but only {_gib(avail)} is free: thin storage allows it "
+                "until it fills up",
+            )
+
+
+def check_capacity(
+    demands: Iterable[VmDemand], nodes: Mapping[str, NodeCapacity]
+) -> list[CapacityIssue]:
+    """Every VM that cannot fit on its node (errors) and every overcommitment (warnings)."""
+    wanted = list(demands)
+    issues: list[CapacityIssue] = []
+    by_node: dict[str, list[VmDemand]] = {}
+    for vm in wanted:
+        node = nodes.get(vm.node)
+        if node is None:
+            continue  # capacity unknown (offline, or not a cluster node): not judged here
+        issues.extend(_single_vm(vm, node))
+        by_node.setdefault(vm.node, []).append(vm)
+    for name, vms in by_node.items():
+        issues.extend(_node_memory(nodes[name], vms))
+    issues.extend(_storage_space(wanted, nodes))
+    return issues
