@@ -19,7 +19,7 @@ from homelab.sim.server import start_server
 from homelab.sim.transport import SimTransport
 from homelab.verbs.connection import Connection, connect_to
 from homelab.verbs.lab import LabContext, prepare_lab
-from tests.conftest import EXAMPLES
+from tests.support.paths import EXAMPLES
 
 SCALE = 400.0
 FAST = Limits(per_node=4, agent_timeout=120.0)

@@ -12,7 +12,7 @@ from homelab.cli.sim import EXAMPLE_FAULTS
 from homelab.errors import SimulatorError
 from homelab.sim.pve.faults import parse_profile
 from homelab.sim.pve.simulator import PveSimulator
-from tests.sim.conftest import Api
+from tests.sim.support import Api
 
 
 def _faults(api: Api, *rules: dict[str, object], seed: int | None = None) -> None:

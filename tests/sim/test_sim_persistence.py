@@ -10,8 +10,7 @@ import pytest
 from homelab.core.secret import Secret
 from homelab.errors import SimulatorError
 from homelab.sim.pve.simulator import PveSimulator, SimConfig
-from tests.sim.conftest import Api
-from tests.sim.test_sim_storage import make_iso, upload
+from tests.sim.support import Api, make_iso, upload
 
 
 def test_state_survives_a_restart(tmp_path: Path) -> None:

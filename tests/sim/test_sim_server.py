@@ -20,7 +20,7 @@ from homelab.sim.pve.simulator import PveSimulator, SimConfig
 from homelab.sim.pve.state import Vm
 from homelab.sim.server import start_server
 from homelab.sim.tls import fingerprint_of
-from tests.sim.conftest import Api
+from tests.sim.support import Api
 
 
 def test_start_server_speaks_pinned_https_with_pve_reasons() -> None:

@@ -10,7 +10,7 @@ from homelab.sim.pve import schema
 from homelab.sim.pve.requestlog import LoggedRequest
 from homelab.sim.pve.simulator import ROUTES, PveSimulator, SimConfig
 from homelab.sim.transport import SimTransport
-from tests.sim.conftest import Api
+from tests.sim.support import Api
 
 
 def test_envelope_headers_and_booleans(api: Api) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from homelab.core.spec.findings import Finding
 from homelab.core.spec.validate import ValidationResult, validate_text
-from tests.conftest import EXAMPLES
+from tests.support.paths import EXAMPLES
 
 
 def example_text(name: str = "home-lab") -> str:

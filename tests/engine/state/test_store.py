@@ -15,7 +15,7 @@ import pytest
 from homelab.engine.state import open_store, state_dir
 from homelab.engine.state.crypto import KEY_ENV, generate_key
 from homelab.errors import SecretKeyError, StateError, StateLockedError
-from tests.conftest import postgres_url
+from tests.support.postgres import postgres_url
 
 SECRET = b"-----BEGIN PRIVATE KEY-----\nvery-secret-material-0123456789\n"
 

@@ -6,8 +6,7 @@ from homelab.core.cluster import ClusterSecrets
 from homelab.sim.kube import KubeRegistry
 from homelab.sim.kube.wire import User
 from homelab.sim.pve.clock import VirtualClock
-
-from .conftest import Kube, new_cluster
+from tests.sim.kube.support import Kube, new_cluster
 
 
 def test_version_reports_the_cluster_version(kube: Kube) -> None:

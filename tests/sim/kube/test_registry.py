@@ -13,8 +13,7 @@ from homelab.core.render.versions import VERSIONS
 from homelab.sim.kube import KubeRegistry, manifest
 from homelab.sim.kube.manifests import known
 from homelab.sim.pve.clock import VirtualClock
-
-from .conftest import Kube, install_calico, install_metallb, new_cluster
+from tests.sim.kube.support import Kube, install_calico, install_metallb, new_cluster
 
 
 def test_a_registry_survives_a_round_trip_through_json(
