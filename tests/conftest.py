@@ -5,12 +5,19 @@ Plain helpers (paths, upstream files, the PostgreSQL URL) live in ``tests/suppor
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
+from tests.support.golden import ENV, RETIRED
 from tests.support.paths import SHARED
 from tests.support.upstream import missing
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if RETIRED in os.environ:
+        raise pytest.UsageError(f"{RETIRED} is now {ENV}=1 (one variable for every golden)")
 
 
 @pytest.fixture

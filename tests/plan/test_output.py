@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -25,9 +24,10 @@ from tests.plan.labs import (
     spec_data,
     without_configs,
 )
+from tests.support.golden import updating
 
 GOLDEN = Path(__file__).parent / "golden"
-UPDATE = os.environ.get("HOMELAB_UPDATE_GOLDEN") == "1"
+UPDATE = updating()
 BASE = make_spec()
 
 
