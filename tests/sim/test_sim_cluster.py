@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from homelab_sim.pve.simulator import PveSimulator, SimConfig
-from tests.sim.conftest import Api
+from tests.sim.support import Api
 
 
 def test_each_node_has_its_storages_and_template() -> None:

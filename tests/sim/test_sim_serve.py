@@ -19,7 +19,7 @@ import pytest
 from proxmoxer import ProxmoxAPI, ResourceException
 from proxmoxer.tools import Tasks
 
-from tests.sim.test_sim_storage import NETWORK_CONFIG, make_iso
+from tests.sim.support import NETWORK_CONFIG, make_iso
 
 PASSWORD = "sim-e2e-password"
 SCALE = "200"  # a linked clone takes 15 ms, a boot to the agent 150 ms

@@ -19,7 +19,7 @@ from homelab_sim.pve.faults import FaultProfile, FaultRule
 from homelab_sim.pve.simulator import PveSimulator, SimConfig
 from homelab_sim.server import start_server
 from homelab_sim.tls import fingerprint_of
-from tests.sim.conftest import Api
+from tests.sim.support import Api
 
 
 def test_start_server_speaks_pinned_https_with_pve_reasons() -> None:

@@ -6,8 +6,8 @@ from dataclasses import replace
 from typing import Any
 
 from homelab_sim.pve.simulator import PveSimulator
-from tests.sim.conftest import Api
 from tests.sim.guest.support import boot, guests, rendered, run_for
+from tests.sim.support import Api
 
 
 def _done(entry: dict[str, Any]) -> bool:

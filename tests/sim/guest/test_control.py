@@ -7,8 +7,8 @@ import time
 import yaml
 
 from homelab_sim.pve.simulator import PveSimulator, SimConfig
-from tests.sim.conftest import Api
 from tests.sim.guest.support import boot, rendered
+from tests.sim.support import Api
 
 
 def test_the_manifest_mirror_serves_yaml_and_404s_the_unknown(api: Api) -> None:

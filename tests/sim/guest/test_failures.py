@@ -11,7 +11,6 @@ import yaml
 
 from homelab.core.render.tokens import bootstrap_token_secret
 from homelab_sim.pve.simulator import PveSimulator
-from tests.sim.conftest import Api
 from tests.sim.guest.support import (
     Lab,
     boot,
@@ -22,6 +21,7 @@ from tests.sim.guest.support import (
     run_for,
     start,
 )
+from tests.sim.support import Api
 
 
 def _up_with_master(sim: PveSimulator, api: Api, lab: Lab) -> None:
