@@ -168,7 +168,7 @@ def assert_configured_as_spec(sim: PveSimulator, ctx: LabContext, *, created: bo
     """Every VM's config, read back, says what the spec says (the managed keys, the disk size,
     the seed in its drive and, for VMs homelab ``created``, the MAC its seed's network-config
     matches; an adopted VM keeps the MAC it had)."""
-    wanted = desired_vms(ctx.spec, ctx.seed_digests)
+    wanted = desired_vms(ctx.spec, ctx.seed_digests, store=ctx.store.store_id)
     for vm in guests(sim):
         want = wanted[str(vm.config.get("name"))]
         config = parse_config({**vm.config, "digest": ""})
@@ -206,7 +206,7 @@ def assert_converged(
         assert f"lab-{ctx.lab}" in str(vm.config.get("tags", "")).split(";")
         assert vm.vmid in ctx.spec.proxmox.vmids or not in_range
         assert vm.status == "running"
-    wanted = desired_vms(ctx.spec, ctx.seed_digests)
+    wanted = desired_vms(ctx.spec, ctx.seed_digests, store=ctx.store.store_id)
     assert iso_volids(sim) == {want.seed_volid for want in wanted.values()}
     assert ctx.store.intents(ctx.lab).all() == {}
     assert_configured_as_spec(sim, ctx, created=created)
