@@ -71,6 +71,7 @@ _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?)\s*$")
 _INT_RE = re.compile(r"\s*-?\d+(\.0+)?\s*")
 _LIST_SPLIT_RE = re.compile(r"[;,\s]+")
 _DISK_KEY_RE = re.compile(r"^(scsi|virtio|sata|ide)\d+$")
+_VOLUME_KEY_RE = re.compile(r"^((scsi|virtio|sata|ide)\d+|efidisk0|tpmstate0)$")
 _NIC_MODELS = ("virtio", "e1000", "e1000e", "rtl8139", "vmxnet3", "i82551", "i82557b", "i82559er")
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
@@ -280,6 +281,7 @@ def parse_config(payload: Any) -> VmConfig:
         net0=parse_net(net0) if net0 else None,
         boot_disk=_find_boot_disk(config),
         cdroms=_find_cdroms(config),
+        disks=_find_disks(config),
         agent=_parse_agent(config.get("agent")),
         description=description,
         record=parse_description_record(description) if description else None,
@@ -363,6 +365,16 @@ def _find_cdroms(config: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
         drive = _drive(config, key)
         if drive is not None and _is_cdrom(drive):
             found.append((key, drive.get("file", "none")))
+    return tuple(found)
+
+
+def _find_disks(config: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
+    """Every drive that is not a CD-ROM, as (key, volume id) (``unusedN`` are not drives)."""
+    found = []
+    for key in sorted(str(k) for k in config if _VOLUME_KEY_RE.match(str(k))):
+        drive = _drive(config, key)
+        if drive is not None and not _is_cdrom(drive) and "file" in drive:
+            found.append((key, drive["file"]))
     return tuple(found)
 
 

@@ -21,32 +21,24 @@ filter returns the node entries (``maxcpu``, ``maxmem``) and storage entries (``
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
+from homelab.core.observed import NodeCapacity, StorageSpace
 from homelab.core.spec.models import LabSpec
+
+__all__ = [
+    "CapacityIssue",
+    "NodeCapacity",
+    "StorageSpace",
+    "VmDemand",
+    "capacities_from_resources",
+    "check_capacity",
+    "demands_from_spec",
+]
 
 GIB = 1024**3
 MIB = 1024**2
-
-
-@dataclass(frozen=True)
-class StorageSpace:
-    """A storage as one node sees it: its size, and what is free when known (bytes)."""
-
-    total_bytes: int
-    avail_bytes: int | None = None
-    shared: bool = False
-
-
-@dataclass(frozen=True)
-class NodeCapacity:
-    """What one Proxmox node offers: logical CPUs, memory (bytes), its storages by id."""
-
-    node: str
-    cpus: int
-    memory_bytes: int
-    storages: Mapping[str, StorageSpace] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
