@@ -11,6 +11,7 @@ whole ``{"data": ...}`` envelope or its content.
 
     primitives         pve_int, pve_bool, pve_tags, pve_list, property strings, sizes
     /cluster/resources parse_resources            -> ObservedVm (QEMU guests)
+                       parse_cluster_resources    -> ClusterResources (+ node capacities)
     .../qemu/{id}/config parse_config, config_values -> VmConfig, {key: text}
     .../status/current parse_vm_status            -> VmStatus
     .../storage/...    parse_storage_items, parse_storage_content, parse_storage_status
@@ -21,18 +22,26 @@ whole ``{"data": ...}`` envelope or its content.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from ipaddress import IPv4Interface
 from typing import Any
 
 from homelab.core.desired import parse_description_record
-from homelab.core.observed import Disk, NetDevice, ObservedVm, VmConfig
+from homelab.core.observed import (
+    Disk,
+    NetDevice,
+    NodeCapacity,
+    ObservedVm,
+    StorageSpace,
+    VmConfig,
+)
 from homelab.errors import LabError
 
 __all__ = [
     "GIB",
     "MIB",
+    "ClusterResources",
     "InvalidUpid",
     "MalformedReply",
     "StorageItem",
@@ -41,9 +50,11 @@ __all__ = [
     "TaskStatus",
     "Upid",
     "VmStatus",
+    "capacities_from_resources",
     "ceil_gib",
     "config_values",
     "iso_volids",
+    "parse_cluster_resources",
     "parse_config",
     "parse_interfaces",
     "parse_net",
@@ -224,6 +235,71 @@ def parse_resources(payload: Any) -> tuple[ObservedVm, ...]:
     entries = _objects(payload, "/cluster/resources")
     vms = [_parse_resource(entry) for entry in entries if entry.get("type") == "qemu"]
     return tuple(sorted(vms, key=lambda vm: vm.vmid))
+
+
+@dataclass(frozen=True)
+class ClusterResources:
+    """One unfiltered ``GET /cluster/resources``: the QEMU guests, what each online node offers
+    (CPUs, memory, storages with their ``shared`` flag), and every guest VMID (LXC included)."""
+
+    vms: tuple[ObservedVm, ...]
+    capacities: dict[str, NodeCapacity]
+    guest_vmids: frozenset[int]
+
+
+def parse_cluster_resources(payload: Any) -> ClusterResources:
+    """``GET /cluster/resources`` (no ``type``) -> guests, node capacities and taken VMIDs."""
+    entries = _objects(payload, "/cluster/resources")
+    vmids = frozenset(
+        pve_int(entry["vmid"], "vmid")
+        for entry in entries
+        if entry.get("type") in ("qemu", "lxc") and entry.get("vmid") is not None
+    )
+    return ClusterResources(parse_resources(entries), capacities_from_resources(entries), vmids)
+
+
+def _count(value: object) -> int | None:
+    """A count from PVE's JSON: numbers or numeric strings (BEHAVIOUR.md), never a boolean."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return int(value)
+    if isinstance(value, str):
+        try:
+            return int(float(value))
+        except ValueError:
+            return None
+    return None
+
+
+def capacities_from_resources(resources: Iterable[Any]) -> dict[str, NodeCapacity]:
+    """Node capacities from the entries of ``/cluster/resources`` (unfiltered).
+
+    Offline nodes and entries without ``maxcpu``/``maxmem`` are left out; a storage entry
+    gives ``maxdisk`` as its total and ``maxdisk - disk`` as what is free.
+    """
+    nodes: dict[str, tuple[int, int]] = {}
+    storages: dict[str, dict[str, StorageSpace]] = {}
+    for entry in resources:
+        if not isinstance(entry, Mapping):
+            continue
+        node = entry.get("node")
+        if not isinstance(node, str):
+            continue
+        if entry.get("type") == "node":
+            cpus, memory = _count(entry.get("maxcpu")), _count(entry.get("maxmem"))
+            if entry.get("status", "online") == "online" and cpus and memory:
+                nodes[node] = (cpus, memory)
+        elif entry.get("type") == "storage" and isinstance(entry.get("storage"), str):
+            total, used = _count(entry.get("maxdisk")), _count(entry.get("disk"))
+            if total:
+                avail = max(total - used, 0) if used is not None else None
+                shared = _count(entry.get("shared")) == 1 or entry.get("shared") is True
+                storages.setdefault(node, {})[entry["storage"]] = StorageSpace(total, avail, shared)
+    return {
+        node: NodeCapacity(node, cpus, memory, storages.get(node, {}))
+        for node, (cpus, memory) in nodes.items()
+    }
 
 
 def _parse_resource(entry: Mapping[str, Any]) -> ObservedVm:

@@ -1,6 +1,8 @@
 """Observing a lab on Proxmox: what exists, at the cost ARCHITECTURE decision 5 allows.
 
-``observe_lab`` sends one ``GET /cluster/resources?type=vm`` and one ISO listing of
+``observe_lab`` sends one ``GET /cluster/resources`` (unfiltered: the same reply lists the
+guests, the nodes' CPUs and memory and the storages with their ``shared`` flag, which the
+planner's capacity and placement checks need) and one ISO listing of
 ``proxmox.iso_storage`` per Proxmox node that matters (the spec's nodes and any node holding a
 VM of this lab), so a no-op plan of any size costs 1 + (Proxmox nodes) requests. ``refine``
 reads the configs of only the VMs a plan could not decide without them (``plan.needs_configs``).
@@ -29,12 +31,15 @@ SETTLE_TRIES = 4
 
 
 def observe_lab(client: PveClient, spec: LabSpec) -> Observed:
-    """Every guest of the cluster and the ISO volumes of the lab's nodes."""
-    vms = client.cluster_vms()
-    ours = [vm.node for vm in lab_vms(spec.name, vms)]
+    """Every guest of the cluster, the nodes' capacities and the ISO volumes of the lab's
+    nodes."""
+    resources = client.cluster_resources()
+    ours = [vm.node for vm in lab_vms(spec.name, resources.vms)]
     nodes = tuple(dict.fromkeys([*spec.proxmox.nodes, *ours]))
     volumes = {node: iso_volumes(client, node, spec.proxmox.iso_storage) for node in nodes}
-    return Observed(vms=vms, seed_volumes=volumes, nodes=nodes)
+    return Observed(
+        vms=resources.vms, seed_volumes=volumes, nodes=nodes, capacities=resources.capacities
+    )
 
 
 def observe_settled(client: PveClient, spec: LabSpec, sleep: Callable[[float], None]) -> Observed:

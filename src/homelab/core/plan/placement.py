@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 from homelab.core.desired import SEED_DRIVE
 from homelab.core.observed import NodeCapacity, Observed, ObservedVm
+from homelab.core.plan.actions import Action, CreateVm, ReplaceVm
 from homelab.core.plan.sources import find_templates, pick_template
 from homelab.core.spec.models import LabSpec
 
@@ -38,6 +39,7 @@ __all__ = [
     "is_cloudinit_volume",
     "placement_problems",
     "placements_from_spec",
+    "planned_problems",
     "template_volumes",
 ]
 
@@ -178,4 +180,31 @@ def placement_problems(
     return [
         *clone_problems(places, templates, observed.capacities, label),
         *cloudinit_drive_problems(sorted(chosen.values(), key=lambda t: t.vmid), label),
+    ]
+
+
+def _created(actions: Iterable[Action]) -> list[CreateVm | ReplaceVm]:
+    return [a for a in actions if isinstance(a, CreateVm | ReplaceVm)]
+
+
+def _chosen_sources(
+    actions: Iterable[Action], templates: list[ObservedVm]
+) -> dict[int, ObservedVm]:
+    chosen = (pick_template(templates, a.desired.node) for a in _created(actions))
+    return {t.vmid: t for t in chosen if t is not None}
+
+
+def planned_problems(label: str, actions: Iterable[Action], observed: Observed) -> list[str]:
+    """The placement problems of the VMs a plan creates or replaces (each on its desired node,
+    cloned as the spec says) and of the templates they are cloned from."""
+    created = _created(actions)
+    templates = find_templates(label, observed.vms)
+    places = [
+        Placement(a.vm, a.desired.node, a.desired.clone == "full", a.desired.storage)
+        for a in created
+    ]
+    sources = sorted(_chosen_sources(created, templates).values(), key=lambda t: t.vmid)
+    return [
+        *clone_problems(places, templates, observed.capacities, label),
+        *cloudinit_drive_problems(sources, label),
     ]
