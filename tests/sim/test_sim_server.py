@@ -76,6 +76,7 @@ def test_guest_model_is_pluggable() -> None:
     guest = StaticGuest()
     api = Api(PveSimulator(SimConfig(time_scale=0), guest=guest))
     api.finish(api.clone(101))
+    api.ok("POST", "/nodes/pve/qemu/101/config", data={"delete": "ide2"})  # no PVE seed
     api.finish(api.ok("POST", "/nodes/pve/qemu/101/status/start"))
     assert guest.booted == [(101, None)]
     result = api.ok("GET", "/nodes/pve/qemu/101/agent/network-get-interfaces")["result"]
