@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 
 from homelab.core.observed import NodeCapacity, Observed, ObservedVm, StorageSpace, VmConfig
+from homelab.core.plan.build import config_targets, plan_lab
 from homelab.core.plan.placement import is_cloudinit_volume, placement_problems
-from tests.plan.labs import make_spec, spec_data
+from tests.plan.labs import empty_observed, make_spec, seeds_for, spec_data
 
 GIB = 1024**3
 LOCAL = {
@@ -106,3 +107,49 @@ def test_cloudinit_volume_names() -> None:
     assert is_cloudinit_volume("local:9000/vm-9000-cloudinit.qcow2")
     assert not is_cloudinit_volume("local:iso/homelab-home-lab-cloudinit.iso")
     assert not is_cloudinit_volume("local-lvm:vm-9000-disk-0")
+
+
+# ---- wired into plan_lab ------------------------------------------------------------------------
+
+
+def test_plan_reads_the_template_it_clones_from_before_it_is_final() -> None:
+    lab = spec()
+    unread = two_nodes(template(9000, "pve", read=False), template(9001, "pve2", read=False))
+    plan = plan_lab(lab, seeds_for(lab), unread)
+    assert config_targets(plan, unread) == (("pve", 9000), ("pve2", 9001))
+    read = two_nodes(template(9000, "pve"), template(9001, "pve2"))
+    again = plan_lab(lab, seeds_for(lab), read)
+    assert config_targets(again, read) == () and not again.errors
+
+
+def test_plan_errors_name_the_vm_without_a_usable_template() -> None:
+    lab = spec()
+    plan = plan_lab(lab, seeds_for(lab), two_nodes(template(9000, "pve")))
+    assert len(plan.errors) == 1 and "vm k8s-worker-2: placed on node pve2" in plan.errors[0]
+
+
+def test_plan_reports_capacity_errors_and_warnings() -> None:
+    data = spec_data()
+    data["proxmox"]["nodes"] = ["pve", "pve2"]
+    data["vms"]["k8s-worker-2"]["cores"] = 12
+    data["vms"]["k8s-worker-3"]["memory"] = "30GiB"
+    data["vms"]["k8s-master-1"]["memory"] = "8GiB"
+    lab = make_spec(data)
+    observed = two_nodes(template(9000, "pve"), template(9001, "pve2"))
+    plan = plan_lab(lab, seeds_for(lab), observed)
+    assert plan.errors == (
+        "vm k8s-worker-2: 12 cores, but node pve2 has 8 CPUs; Proxmox VE would refuse to start "
+        "it (MAX 8 vcpus allowed per VM on this node): lower cores or place it on a larger node",
+    )
+    (warning,) = [w for w in plan.warnings if "ask for" in w]
+    assert warning.startswith(
+        "the lab's VMs on node pve (k8s-master-1, k8s-worker-3) ask for 38GiB"
+    )
+
+
+def test_no_capacity_known_no_judgement() -> None:
+    data = spec_data()
+    data["vms"]["k8s-worker-2"]["cores"] = 64
+    lab = make_spec(data)
+    plan = plan_lab(lab, seeds_for(lab), empty_observed())
+    assert plan.errors == ()
