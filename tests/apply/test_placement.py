@@ -11,10 +11,11 @@ from typing import Any
 import pytest
 
 from homelab.core.desired import desired_vms
+from homelab.core.plan.placement import placement_problems
 from homelab.engine.apply.runtime import Runtime
 from homelab.engine.apply.steps import Template, clone_vm
 from homelab.engine.apply.vmids import VmidAllocator
-from homelab.engine.observe import observe_lab
+from homelab.engine.observe import observe_lab, with_templates
 from homelab.engine.proxmox.errors import RefusedError
 from homelab.errors import ProxmoxError
 from homelab.verbs.lab import make_plan, prepare_lab
@@ -129,3 +130,19 @@ def test_apply_reports_a_refused_clone_at_once_with_proxmoxs_reason(lab: Lab) ->
     clones = [e for e in sim.log.entries() if e.path.endswith("/clone")]
     assert len(clones) == 1
     assert guests(sim) == [] and lab.ctx.store.intents(lab.ctx.lab).all() == {}
+
+
+def test_placement_problems_for_doctor_read_every_template(tmp_path: Path) -> None:
+    """What ``homelab doctor`` asks: every spec VM, every template of that name, judged."""
+    sim = new_sim(nodes=("pve", "pve2"))
+    template = sim.state.vms[9001].config
+    template["sata0"] = template.pop("ide2")
+    ctx = prepare_lab(write_spec(tmp_path, TWO_NODES))
+    try:
+        client = inprocess(sim).client
+        observed = observe_lab(client, ctx.spec)
+        assert placement_problems(ctx.spec, observed) == []  # configs not read: not judged
+        (problem,) = placement_problems(ctx.spec, with_templates(client, ctx.spec, observed))
+        assert "(vmid 9001 on node pve2) has Proxmox's cloud-init drive on sata0" in problem
+    finally:
+        ctx.close()

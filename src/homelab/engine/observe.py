@@ -18,12 +18,13 @@ from homelab.core.observed import Observed, VmConfig
 from homelab.core.ownership import lab_vms
 from homelab.core.plan.actions import Plan
 from homelab.core.plan.build import config_targets
+from homelab.core.plan.sources import find_templates
 from homelab.core.pve_reply import iso_volids
 from homelab.core.spec.models import LabSpec
 from homelab.engine.proxmox.client import PveClient
 from homelab.engine.proxmox.errors import NotFoundError, RefusedError
 
-__all__ = ["observe_lab", "observe_settled", "read_configs", "refine"]
+__all__ = ["observe_lab", "observe_settled", "read_configs", "refine", "with_templates"]
 
 #: pvestatd broadcasts every 10 s; a VM created since is listed without a name (BEHAVIOUR §11).
 SETTLE_WAIT = 5.0
@@ -76,4 +77,12 @@ def read_configs(client: PveClient, targets: Iterable[tuple[str, int]]) -> dict[
 def refine(client: PveClient, observed: Observed, plan: Plan) -> Observed:
     """``observed`` with the configs the plan asked for read and attached."""
     targets = config_targets(plan, observed)
+    return observed.with_configs(read_configs(client, targets)) if targets else observed
+
+
+def with_templates(client: PveClient, spec: LabSpec, observed: Observed) -> Observed:
+    """``observed`` with the config of every template named by ``proxmox.template`` read (one
+    request each), so ``homelab.core.plan.placement.placement_problems`` can judge them all."""
+    templates = find_templates(str(spec.proxmox.template), observed.vms)
+    targets = [(vm.node, vm.vmid) for vm in templates if vm.config is None]
     return observed.with_configs(read_configs(client, targets)) if targets else observed
