@@ -231,7 +231,7 @@ def parse_property_string(value: str, default_key: str | None = None) -> dict[st
 
 
 def parse_resources(payload: Any) -> tuple[ObservedVm, ...]:
-    """``GET /cluster/resources?type=vm`` -> the QEMU guests (LXC and other entries skipped)."""
+    """``GET /cluster/resources`` (any ``type``) -> the QEMU guests (LXC, nodes... skipped)."""
     entries = _objects(payload, "/cluster/resources")
     vms = [_parse_resource(entry) for entry in entries if entry.get("type") == "qemu"]
     return tuple(sorted(vms, key=lambda vm: vm.vmid))
