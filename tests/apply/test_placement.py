@@ -21,8 +21,8 @@ from homelab.errors import ProxmoxError
 from homelab.verbs.lab import make_plan, prepare_lab
 from homelab.verbs.provision import PlanRefused, apply_lab
 from homelab_sim.pve.simulator import PveSimulator
-from homelab_sim.pve.state import StorageDef
 from tests.apply.support import FAST, Lab, guests, inprocess, new_sim, write_spec, yes
+from tests.sim.test_sim_cluster import CEPH
 
 TWO_NODES = {"proxmox.nodes": ["pve", "pve2"]}
 
@@ -33,9 +33,7 @@ def without_template_on_pve2(sim: PveSimulator) -> None:
 
 
 def add_shared_rbd(sim: PveSimulator) -> None:
-    sim.state.storages.append(
-        StorageDef(storage="ceph", type="rbd", content=["images"], total=1024**4, shared=True)
-    )
+    sim.state.storages.append(CEPH)
 
 
 def refused_apply(tmp_path: Path, sim: PveSimulator, changes: dict[str, Any]) -> list[str]:

@@ -84,18 +84,14 @@ def test_faults_command_prints_a_valid_example() -> None:
     assert done.returncode == 0 and "rules:" in done.stdout
 
 
-def _with_shared_rbd(sim: PveSimulator) -> None:
-    """A Ceph RBD storage for VM images, shared by every node (storage.cfg ``shared``)."""
-    sim.state.storages.append(
-        StorageDef(storage="ceph", type="rbd", content=["images"], total=1024**4, shared=True)
-    )
+#: A Ceph RBD storage for VM images, shared by every node (storage.cfg ``shared``).
+CEPH = StorageDef(storage="ceph", type="rbd", content=["images"], total=1024**4, shared=True)
 
 
 def test_cross_node_clone_refusals_are_qemu_servers() -> None:
     """qemu-server ``clone_vm``: with ``storage``, the storage must be shared; and every volume
     of the source (disk, cloud-init drive) must be on shared storage, whatever ``storage``."""
-    sim = PveSimulator(SimConfig(nodes=("pve", "pve2"), time_scale=0))
-    _with_shared_rbd(sim)
+    sim = PveSimulator(SimConfig(nodes=("pve", "pve2"), time_scale=0, storages=[CEPH]))
     api = Api(sim)
 
     def clone(**params: object) -> httpx.Response:
@@ -116,8 +112,7 @@ def test_cross_node_clone_refusals_are_qemu_servers() -> None:
 
 
 def test_a_template_wholly_on_shared_storage_clones_to_any_node() -> None:
-    sim = PveSimulator(SimConfig(nodes=("pve", "pve2"), time_scale=0))
-    _with_shared_rbd(sim)
+    sim = PveSimulator(SimConfig(nodes=("pve", "pve2"), time_scale=0, storages=[CEPH]))
     api = Api(sim)
     api.finish(api.clone(150, name="on-ceph", full=1, storage="ceph"))
     config = api.ok("GET", "/nodes/pve/qemu/150/config")
@@ -127,3 +122,20 @@ def test_a_template_wholly_on_shared_storage_clones_to_any_node() -> None:
     api.finish(api.ok("POST", "/nodes/pve/qemu/150/template"))
     api.finish(api.clone(151, source=150, name="moved", target="pve2"))
     assert api.ok("GET", "/nodes/pve2/qemu/151/config")["name"] == "moved"
+
+
+def test_cluster_resources_list_nodes_and_storages_as_pve_does() -> None:
+    """The entries the planner reads capacity and the ``shared`` flag from (apidoc.json)."""
+    api = Api(PveSimulator(SimConfig(nodes=("pve", "pve2"), time_scale=0, storages=[CEPH])))
+    entries = api.ok("GET", "/cluster/resources")
+    node = next(e for e in entries if e["id"] == "node/pve2")
+    assert {"maxcpu", "maxmem", "mem", "cpu", "status"} <= set(node)
+    assert node["maxcpu"] == 16 and node["maxmem"] == 64 * 1024**3
+    shared = {e["id"]: e["shared"] for e in entries if e["type"] == "storage"}
+    assert shared == {
+        f"storage/{n}/{s}": int(s == "ceph")
+        for n in ("pve", "pve2")
+        for s in ("local", "local-lvm", "ceph")
+    }
+    ceph = next(e for e in entries if e["id"] == "storage/pve/ceph")
+    assert ceph["maxdisk"] == 1024**4 and ceph["disk"] == 0 and ceph["plugintype"] == "rbd"
