@@ -114,9 +114,9 @@ def clone_problem(
     if template is None or template.node == place.node:
         return None
     head = (
-        f"vm {place.vm}: placed on node {place.node}, but template {label} exists only on "
-        f"node {template.node} (vmid {template.vmid}), and Proxmox VE clones to another node "
-        "only what is on shared storage"
+        f"vm {place.vm}: placed on node {place.node}, which has no copy of template {label}; "
+        f"the one on node {template.node} (vmid {template.vmid}) cannot be cloned there, as "
+        "Proxmox VE clones to another node only what is on shared storage"
     )
     if place.full and _shared(nodes, place.node, place.storage) is False:
         return (
