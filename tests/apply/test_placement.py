@@ -58,7 +58,7 @@ def test_a_vm_on_a_node_without_template_and_local_storage_is_a_plan_error(
     sim = new_sim(nodes=("pve", "pve2"))
     without_template_on_pve2(sim)
     (error,) = refused_apply(tmp_path, sim, TWO_NODES)
-    assert error.startswith("vm k8s-worker-2: placed on node pve2, but template")
+    assert error.startswith("vm k8s-worker-2: placed on node pve2, which has no copy of template")
     assert "can't clone to non-shared storage 'local-lvm'" in error
     assert "one template per node" in error
 
