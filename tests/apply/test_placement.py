@@ -144,3 +144,25 @@ def test_placement_problems_for_doctor_read_every_template(tmp_path: Path) -> No
         assert "(vmid 9001 on node pve2) has Proxmox's cloud-init drive on sata0" in problem
     finally:
         ctx.close()
+
+
+def test_once_the_template_is_fixed_apply_builds_vms_that_read_our_seed(tmp_path: Path) -> None:
+    """The fix the plan error names (`qm set 9000 --delete scsi1`), then apply: every guest
+    read homelab's seed (its user-data), not one Proxmox generated."""
+    sim = new_sim()
+    template = sim.state.vms[9000].config
+    template["scsi1"] = template.pop("ide2")
+    assert refused_apply(tmp_path, sim, {})
+    client = inprocess(sim).client
+    client.session.put("/nodes/pve/qemu/9000/config", delete="scsi1")  # synchronous
+    ctx = prepare_lab(write_spec(tmp_path))
+    try:
+        outcome = apply_lab(inprocess(sim), ctx, confirm=yes, limits=FAST)
+        assert outcome.report is not None and outcome.report.ok
+        built = guests(sim)
+        assert sorted(str(vm.config["name"]) for vm in built) == sorted(ctx.spec.vms)
+        for vm in built:
+            assert vm.seed is not None
+            assert vm.seed.user_data == ctx.artifacts.seeds[vm.config["name"]].user_data.decode()
+    finally:
+        ctx.close()
