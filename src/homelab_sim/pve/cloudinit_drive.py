@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 from typing import Any
+from urllib.parse import unquote
 
 from homelab_sim.guest.seed import SeedFiles
 
@@ -34,8 +35,8 @@ def _userdata(config: dict[str, Any], vmid: int) -> str:
             lines.append("disable_root: False")
     if config.get("cipassword") is not None:
         lines.append(f"password: {config['cipassword']}")
-    keys = [k.strip() for k in str(config.get("sshkeys", "")).replace("%0A", "\n").splitlines()]
-    if config.get("sshkeys") is not None:
+    keys = [k.strip() for k in unquote(str(config.get("sshkeys", ""))).splitlines()]
+    if config.get("sshkeys") is not None:  # stored URI-escaped, as the API takes them
         lines.append("ssh_authorized_keys:")
         lines += [f"  - {key}" for key in keys if key]
     lines += ["chpasswd:", "  expire: False"]

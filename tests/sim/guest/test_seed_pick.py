@@ -3,10 +3,13 @@ picks (``DataSourceNoCloud._get_devices``: device names sorted in reverse, first
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 
 from homelab.engine.seediso import build_seed_iso
 from homelab_sim.guest.seed import SeedDevice, SeedFiles, cdrom_device_names, nocloud_pick
+from homelab_sim.pve.cloudinit_drive import pve_cloudinit_seed
 from homelab_sim.pve.simulator import PveSimulator, SimConfig
 from tests.sim.conftest import Api
 from tests.sim.test_sim_server import StaticGuest
@@ -80,3 +83,30 @@ def test_a_template_cloudinit_drive_on_scsi1_wins_over_our_seed() -> None:
 def test_a_drive_probed_before_ide2_loses(key: str) -> None:
     seed = boot_with_template_drive_on(key)
     assert seed is not None and seed.user_data == OURS.decode()
+
+
+def test_pve_generates_its_nocloud_seed_from_the_config() -> None:
+    """qemu-server Cloudinit.pm: user-data from name/ciuser/sshkeys, network-config from
+    ipconfigN, instance-id the SHA-1 of both."""
+    config = {
+        "name": "web.example.org",
+        "ciuser": "admin",
+        "sshkeys": "ssh-ed25519%20AAAA%20me",
+        "net0": "virtio=BC:24:11:AA:BB:CC,bridge=vmbr0",
+        "ipconfig0": "ip=10.0.20.5/24,gw=10.0.20.1",
+        "ciupgrade": 0,
+    }
+    seed = pve_cloudinit_seed(config, 101)
+    assert seed.user_data == (
+        "#cloud-config\nhostname: web\nmanage_etc_hosts: true\nfqdn: web.example.org\n"
+        "user: admin\nssh_authorized_keys:\n  - ssh-ed25519 AAAA me\nchpasswd:\n"
+        "  expire: False\nusers:\n  - default\n"
+    )
+    assert seed.network_config == (
+        "version: 1\nconfig:\n    - type: physical\n      name: eth0\n"
+        "      mac_address: 'bc:24:11:aa:bb:cc'\n      subnets:\n        - type: static\n"
+        "          address: '10.0.20.5'\n          netmask: '255.255.255.0'\n"
+        "          gateway: '10.0.20.1'\n"
+    )
+    digest = hashlib.sha1((seed.user_data + seed.network_config).encode()).hexdigest()
+    assert seed.meta_data == f"instance-id: {digest}\n"
