@@ -8,7 +8,11 @@ from typing import Any
 import httpx
 import pycdlib
 
+from homelab_sim.clock import VirtualClock
+from homelab_sim.guest.model import CidataGuest, GuestVm
+from homelab_sim.guest.seed import SeedFiles
 from homelab_sim.pve.simulator import PveSimulator
+from homelab_sim.pve.state import StorageDef
 from homelab_sim.secret import Secret
 from homelab_sim.transport import SimTransport
 
@@ -88,3 +92,23 @@ def upload(api: Api, name: str, data: bytes, content: str = "iso", storage: str 
         files={"filename": (name, data, "application/octet-stream")},
     )
     return upid
+
+
+class StaticGuest(CidataGuest):
+    """A custom guest model: agent up at once, a fixed address, boots recorded."""
+
+    def __init__(self) -> None:
+        super().__init__(boot_to_agent=0)
+        self.booted: list[tuple[int, SeedFiles | None]] = []
+
+    def on_boot(self, vm: GuestVm, seed: SeedFiles | None, clock: VirtualClock) -> None:
+        super().on_boot(vm, seed, clock)
+        self.booted.append((vm.vmid, seed))
+        vm.guest["kubelet"] = "absent"
+
+    def agent_interfaces(self, vm: GuestVm) -> list[dict[str, Any]]:
+        return [{"name": "eth0", "hardware-address": "02:00:00:00:00:01", "ip-addresses": []}]
+
+
+#: A shared Ceph RBD storage on every node (a template on it clones to any node).
+CEPH = StorageDef(storage="ceph", type="rbd", content=["images"], total=1024**4, shared=True)

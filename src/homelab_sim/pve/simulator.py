@@ -54,7 +54,7 @@ from homelab_sim.pve.errors import ApiError, ConnectionReset, fail, lock_timeout
 from homelab_sim.pve.faults import Fault, FaultInjector, FaultProfile
 from homelab_sim.pve.persistence import StateStore
 from homelab_sim.pve.requestlog import LoggedRequest, RequestLog
-from homelab_sim.pve.state import ClusterState, TokenDef
+from homelab_sim.pve.state import ClusterState, StorageDef, TokenDef
 from homelab_sim.pve.wire import (
     SimRequest,
     SimResponse,
@@ -102,6 +102,8 @@ class SimConfig:
     # called (under the simulator's lock) for every request the schema rejected: a test suite
     # can collect them and fail on any parameter a real Proxmox VE would refuse
     on_rejection: Callable[[LoggedRequest], None] | None = None
+    # storage.cfg entries beside each node's ``local``/``local-lvm`` (e.g. a shared ``ceph``)
+    storages: Sequence[StorageDef] = ()
 
 
 class PveSimulator:
@@ -141,7 +143,9 @@ class PveSimulator:
 
     def _fresh_state(self) -> ClusterState:
         macs = [qemu.new_mac(self._rng) for _ in self.config.nodes]
-        return default_state(list(self.config.nodes), self.clock.now(), macs)
+        return default_state(
+            list(self.config.nodes), self.clock.now(), macs, list(self.config.storages)
+        )
 
     def _init_auth(self, secrets: dict[str, Secret]) -> None:
         token_id = self.config.token_id

@@ -29,6 +29,7 @@ import httpx
 
 from homelab.core.observed import ObservedVm, VmConfig
 from homelab.core.pve_reply import (
+    ClusterResources,
     InvalidUpid,
     StorageItem,
     StorageStatus,
@@ -36,6 +37,7 @@ from homelab.core.pve_reply import (
     Upid,
     VmStatus,
     config_values,
+    parse_cluster_resources,
     parse_config,
     parse_interfaces,
     parse_resources,
@@ -111,6 +113,11 @@ class PveClient:
     def cluster_vms(self) -> tuple[ObservedVm, ...]:
         """Every QEMU guest of the cluster, templates included (``/cluster/resources``)."""
         return parse_resources(self.session.get("/cluster/resources", type="vm"))
+
+    def cluster_resources(self) -> ClusterResources:
+        """The QEMU guests, the online nodes' CPUs, memory and storages (with their ``shared``
+        flag) and every guest VMID: one unfiltered ``GET /cluster/resources``."""
+        return parse_cluster_resources(self.session.get("/cluster/resources"))
 
     # -- VMs ---------------------------------------------------------------------------------
 

@@ -80,8 +80,12 @@ NOT_FOUND_RE = re.compile(
 CONFLICT_RE = re.compile(r"already exists|checksum mismatch|File exists")
 REFUSED_RE = re.compile(
     r"is running - destroy failed|can't start a vm if it's a template|shrinking disks"
-    r"|not allowed for linked clones|Linked clone feature is not supported"
-    r"|can't clone VM to node|No QEMU guest agent configured|upload content type"
+    r"|not allowed for linked clones|(Full|Linked|full) clone feature is not supported"
+    r"|can't clone VM to node|can't clone to non-shared storage|no such cluster node"
+    r"|is not available on node|storage '[^']*' is disabled|cannot clone TPM state"
+    r"|snapshot '[^']*' does not exist|pool '[^']*' does not exist"
+    r"|cloud-init drive is already attached|MAX \d+ vcpus allowed per VM"
+    r"|No QEMU guest agent configured|upload content type"
     r"|can't upload to storage type|you can't convert a VM to template|is a template"
     r"|used in HA resources|base volume '[^']*' is still in use|no options specified"
     r"|you can't resize a cdrom|disk '[^']*' does not exist|Only root may use this option"
