@@ -10,7 +10,7 @@ A profile is JSON (``PUT /_sim/faults``) or YAML (``homelab sim serve --faults F
         count: 1                # fire on the first N matches ...
         # probability: 0.25     # ... or on each match with this probability (exactly one)
         fault: http_error       # http_error | lock_timeout | reset | lost_response |
-                                # slow_task | task_failure
+                                # slow_task | task_failure | agent_timeout
         status: 500             # http_error only (default 500)
         message: "storage 'local-lvm' is not online"   # http_error and task_failure
         factor: 10              # slow_task only: the task takes factor times longer
@@ -21,7 +21,10 @@ timeout`` (vmid from the path, else 0); ``reset`` drops the connection without a
 (the request has no effect); ``lost_response`` carries the request out, then drops the
 connection before the answer (the client cannot tell whether it happened);
 ``slow_task`` multiplies the latency of the task the request starts; ``task_failure`` lets the
-task run and end with ``TASK ERROR: <message>``. Faults apply after authentication and schema
+task run and end with ``TASK ERROR: <message>``; ``agent_timeout`` (``/agent/*`` requests only)
+answers, after PVE's own checks (agent configured, VM running), 500 ``VM <vmid> qmp command
+'guest-<command>' failed - got timeout``: what qemu-server's ``Agent.pm`` says while
+qemu-guest-agent is still starting (BEHAVIOUR-DAY2 §1). Faults apply after authentication and schema
 validation, before the handler runs; a rule whose count is used up stays listed, inert.
 """
 
@@ -38,7 +41,13 @@ from homelab_sim.errors import SimError
 from homelab_sim.pve.state import Task
 
 FaultKind = Literal[
-    "http_error", "lock_timeout", "reset", "lost_response", "slow_task", "task_failure"
+    "http_error",
+    "lock_timeout",
+    "reset",
+    "lost_response",
+    "slow_task",
+    "task_failure",
+    "agent_timeout",
 ]
 
 
@@ -89,12 +98,22 @@ class Fault:
         match = re.search(r"/qemu/(\d+)", self.path)
         return int(match.group(1)) if match else 0
 
+    def agent_command(self) -> str:
+        """The QMP command an ``/agent/<command>`` request runs (``guest-ping``...)."""
+        match = re.search(r"/agent/([\w-]+)", self.path)
+        return f"guest-{match.group(1) if match else 'ping'}"
+
     def shape_task(self, task: Task) -> None:
         """Apply a task-level fault to the task the request started."""
         if self.kind == "slow_task":
             task.end_v = task.start_v + (task.end_v - task.start_v) * self.rule.factor
         elif self.kind == "task_failure":
             task.fail = self.rule.message
+
+
+def agent_timeout_text(vmid: int, command: str) -> str:
+    """qemu-server's reply when a QMP call to the guest agent times out."""
+    return f"VM {vmid} qmp command '{command}' failed - got timeout"
 
 
 class FaultInjector:
