@@ -10,10 +10,11 @@ A profile is JSON (``PUT /_sim/faults``) or YAML (``homelab sim serve --faults F
         count: 1                # fire on the first N matches ...
         # probability: 0.25     # ... or on each match with this probability (exactly one)
         fault: http_error       # http_error | lock_timeout | reset | lost_response |
-                                # slow_task | task_failure | agent_timeout
+                                # slow_task | task_failure | agent_timeout | apt_lock
         status: 500             # http_error only (default 500)
         message: "storage 'local-lvm' is not online"   # http_error and task_failure
         factor: 10              # slow_task only: the task takes factor times longer
+        seconds: 300            # apt_lock only: how long the guest's apt is busy at boot
 
 Kinds: ``http_error`` answers ``status`` with ``message`` as reason (PVE's error format);
 ``lock_timeout`` answers 500 ``can't lock file '/var/lock/qemu-server/lock-<vmid>.conf' - got
@@ -24,7 +25,10 @@ connection before the answer (the client cannot tell whether it happened);
 task run and end with ``TASK ERROR: <message>``; ``agent_timeout`` (``/agent/*`` requests only)
 answers, after PVE's own checks (agent configured, VM running), 500 ``VM <vmid> qmp command
 'guest-<command>' failed - got timeout``: what qemu-server's ``Agent.pm`` says while
-qemu-guest-agent is still starting (BEHAVIOUR-DAY2 §1). Faults apply after authentication and schema
+qemu-guest-agent is still starting (BEHAVIOUR-DAY2 §1); ``apt_lock`` (``POST
+.../status/start`` only) lets the start go through, and the booted guest finds apt-daily and
+unattended-upgrades holding apt's and dpkg's locks for ``seconds`` of virtual time (a stock
+Ubuntu's first boot; ``GuestSystem.hold_apt_at_boot``). Faults apply after authentication and schema
 validation, before the handler runs; a rule whose count is used up stays listed, inert.
 """
 
@@ -38,6 +42,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from homelab_sim.errors import SimError
+from homelab_sim.guest.system import APT_BUSY
 from homelab_sim.pve.state import Task
 
 FaultKind = Literal[
@@ -48,6 +53,7 @@ FaultKind = Literal[
     "slow_task",
     "task_failure",
     "agent_timeout",
+    "apt_lock",
 ]
 
 
@@ -62,6 +68,7 @@ class FaultRule(BaseModel):
     status: int = Field(default=500, ge=400, le=599)
     message: str = "simulated failure"
     factor: float = Field(default=10.0, gt=0)
+    seconds: float = Field(default=300.0, gt=0)
     fired: int = 0
 
     @model_validator(mode="after")
@@ -109,6 +116,8 @@ class Fault:
             task.end_v = task.start_v + (task.end_v - task.start_v) * self.rule.factor
         elif self.kind == "task_failure":
             task.fail = self.rule.message
+        elif self.kind == "apt_lock":
+            task.args[APT_BUSY] = self.rule.seconds
 
 
 def agent_timeout_text(vmid: int, command: str) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from homelab_sim.guest.seed import SeedError, SeedFiles, read_seed_iso
+from homelab_sim.guest.system import APT_BUSY
 from homelab_sim.pve import drives, latency
 from homelab_sim.pve.context import Ctx
 from homelab_sim.pve.errors import fail, locked_text, missing_vm_text
@@ -124,6 +125,8 @@ def _start_done(ctx: Ctx, task: Task, error: str | None) -> None:
         raise TaskFailed(locked_text(str(vm.lock())))
     if vm.status == "running":
         raise TaskFailed(f"VM {vm.vmid} already running")
+    if task.args.get(APT_BUSY):
+        vm.guest[APT_BUSY] = float(task.args[APT_BUSY])
     boot_vm(ctx, vm, task.log)
 
 
