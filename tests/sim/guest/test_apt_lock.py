@@ -9,6 +9,7 @@ installs.
 from __future__ import annotations
 
 from collections.abc import Generator
+from dataclasses import replace
 
 import pytest
 
@@ -133,3 +134,16 @@ def test_a_first_boot_with_apt_busy_for_minutes_still_makes_the_node(
     # the agent answered before the long installs (containerd, the Kubernetes packages)
     assert agent_up_with is not None and "qemu-guest-agent" in agent_up_with
     assert not {"kubeadm", "kubelet", "containerd"} & agent_up_with
+
+
+def test_the_stock_image_has_no_guest_agent_until_the_seed_starts_one(
+    sim: PveSimulator, api: Api
+) -> None:
+    lab = rendered("home-lab")
+    bare = replace(lab.artifacts.seeds["k8s-worker-3"], user_data=b"#cloud-config\n")
+    vmid = create(api, lab, "k8s-worker-3", bare)
+    start(api, lab, "k8s-worker-3")
+    run_for(sim, api, 600)
+    assert guests(api)["k8s-worker-3"]["cloud_init"]["status"] == "done"
+    ping = api.call("POST", f"/nodes/pve/qemu/{vmid}/agent/ping")
+    assert (ping.status_code, ping.reason_phrase) == (500, "QEMU guest agent is not running")
