@@ -11,6 +11,7 @@ from __future__ import annotations
 from homelab.engine.apply.progress import Recorder
 from homelab.engine.proxmox.errors import AgentUnavailable, ServerError, classify_response
 from homelab.verbs.provision import apply_lab
+from homelab.verbs.up import vm_states
 from tests.apply.support import FAST, Lab, faults, guests, inprocess, new_sim, yes
 
 PING = "/nodes/*/qemu/*/agent/ping"
@@ -54,3 +55,16 @@ def test_an_agent_that_never_answers_is_a_warning_not_a_crash(lab: Lab) -> None:
     for vm_outcome in outcome.report.outcomes:
         assert vm_outcome.warnings == ["guest agent not answering after 120 s"]
     assert all(vm.status == "running" for vm in guests(sim))  # nothing rolled back
+
+
+def test_up_reports_a_timing_out_agent_as_not_answering_yet(lab: Lab) -> None:
+    sim = new_sim()
+    conn = inprocess(sim)
+    assert apply_lab(conn, lab.ctx, confirm=yes, limits=FAST).report is not None
+    sim.set_faults(faults({"method": "POST", "path": PING, "probability": 1.0,
+                           "fault": "agent_timeout"}))  # fmt: skip
+    names = sorted(lab.ctx.spec.vms)
+    states = vm_states(conn.client, lab.ctx.lab, names)
+    assert states == dict.fromkeys(
+        names, "VM running, guest agent does not answer: still booting, or no agent"
+    )
