@@ -80,7 +80,8 @@ def test_cidata_seed_drives_the_guest_agent(api: Api, sim: PveSimulator) -> None
     seed = make_iso(
         "cidata",
         {
-            "user-data": "#cloud-config\nhostname: k8s-master-1\n",
+            # the stock cloud image has no guest agent: the seed installs it
+            "user-data": "#cloud-config\nhostname: k8s-master-1\npackages: [qemu-guest-agent]\n",
             "meta-data": "instance-id: k8s-master-1\n",
             "network-config": NETWORK_CONFIG % mac.lower(),
         },

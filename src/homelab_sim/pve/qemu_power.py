@@ -19,10 +19,12 @@ from homelab_sim.guest.seed import (
     nocloud_pick,
     read_seed_iso,
 )
+from homelab_sim.guest.system import APT_BUSY
 from homelab_sim.pve import drives, latency
 from homelab_sim.pve.cloudinit_drive import pve_cloudinit_seed
 from homelab_sim.pve.context import Ctx
 from homelab_sim.pve.errors import fail, locked_text, missing_vm_text
+from homelab_sim.pve.faults import agent_timeout_text
 from homelab_sim.pve.qemu_config import check_skiplock
 from homelab_sim.pve.state import FlockHold, Task, Vm
 from homelab_sim.pve.tasks import TaskFailed, acquire_flock, completion, start_task
@@ -131,6 +133,8 @@ def _start_done(ctx: Ctx, task: Task, error: str | None) -> None:
         raise TaskFailed(locked_text(str(vm.lock())))
     if vm.status == "running":
         raise TaskFailed(f"VM {vm.vmid} already running")
+    if task.args.get(APT_BUSY):
+        vm.guest[APT_BUSY] = float(task.args[APT_BUSY])
     boot_vm(ctx, vm, task.log)
 
 
@@ -254,6 +258,8 @@ def _agent_vm(ctx: Ctx, p: dict[str, Any]) -> Vm:
         raise fail("No QEMU guest agent configured")
     if vm.status != "running":
         raise fail(f"VM {vm.vmid} is not running")
+    if ctx.fault is not None and ctx.fault.kind == "agent_timeout":
+        raise fail(agent_timeout_text(vm.vmid, ctx.fault.agent_command()))
     if not enabled or not ctx.guest.agent_ready(vm, ctx.now()):
         raise fail("QEMU guest agent is not running")
     return vm

@@ -208,7 +208,11 @@ class PveClient:
         return parse_upid(self.session.request("DELETE", _vm(node, vmid), params)["data"]).raw
 
     def agent_ping(self, node: str, vmid: int) -> bool:
-        """True if the guest agent answers; False while the guest (or its agent) is not up."""
+        """True if the guest agent answers; False while the guest (or its agent) is not up.
+
+        "Not yet" is each 500 qemu-server gives while an agent starts: ``QEMU guest agent is
+        not running``, ``VM <vmid> qmp command 'guest-ping' failed - got timeout`` (both
+        AgentUnavailable) and ``VM <vmid> is not running``."""
         try:
             self.session.request("POST", f"{_vm(node, vmid)}/agent/ping", idempotent=True)
         except AgentUnavailable:

@@ -91,7 +91,11 @@ REFUSED_RE = re.compile(
     r"|you can't resize a cdrom|disk '[^']*' does not exist|Only root may use this option"
     r"|storage '[^']*' does not (exist|support)|not enough space|VM \d+ (is )?not running"
 )
-AGENT_RE = re.compile(r"QEMU guest agent is not running")
+#: qemu-server's answers while qemu-guest-agent starts (``Agent.pm``): no reply to the
+#: availability ping, or the QMP call to the agent timed out (5 s).
+AGENT_RE = re.compile(
+    r"QEMU guest agent is not running|qmp command 'guest-[\w-]+' failed - got timeout"
+)
 
 
 def trim(text: str, limit: int = MAX_TEXT) -> str:
