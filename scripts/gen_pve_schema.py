@@ -85,7 +85,7 @@ SERVED: dict[str, tuple[str, ...]] = {
     "/access/users/{userid}": ("GET",),
     "/access/users/{userid}/token/{tokenid}": ("GET", "POST", "DELETE"),
     "/access/roles": ("GET", "POST"),
-    "/access/roles/{roleid}": ("GET",),
+    "/access/roles/{roleid}": ("GET", "PUT"),
     "/access/acl": ("GET", "PUT"),
 }
 

@@ -117,14 +117,33 @@ def role_create(ctx: Ctx, p: dict[str, Any]) -> Any:
         )
     if roleid in _all_roles(ctx):
         raise fail(f"create role failed: role '{roleid}' already exists")
-    granted = _split(p.get("privs"))
-    valid = privs.valid_privileges(ctx.state.pve_major)
-    bad = next((priv for priv in granted if priv not in valid), None)
-    if bad is not None:  # the schema format of the running version refuses it
-        raise param_fail({"privs": f"invalid privilege '{bad}'"})
+    granted = _valid_privs(ctx, _split(p.get("privs")))
     ctx.state.roles[roleid] = sorted(set(granted))
     ctx.changed = True
     return None
+
+
+def role_update(ctx: Ctx, p: dict[str, Any]) -> Any:
+    """PUT: replace the privileges (or add them, ``append=1``); built-in roles are read-only."""
+    roleid = str(p["roleid"])
+    if roleid in privs.builtin_roles(ctx.state.pve_major):
+        raise fail(f"auto-generated role '{roleid}' cannot be modified")
+    if roleid not in ctx.state.roles:
+        raise fail(f"update role failed: role '{roleid}' does not exist")
+    granted = _valid_privs(ctx, _split(p.get("privs")))
+    kept = set(ctx.state.roles[roleid]) if p.get("append") else set()
+    ctx.state.roles[roleid] = sorted(kept | set(granted))
+    ctx.changed = True
+    return None
+
+
+def _valid_privs(ctx: Ctx, granted: list[str]) -> list[str]:
+    """The running version's privilege names (its schema format refuses the others)."""
+    valid = privs.valid_privileges(ctx.state.pve_major)
+    bad = next((priv for priv in granted if priv not in valid), None)
+    if bad is not None:
+        raise param_fail({"privs": f"invalid privilege '{bad}'"})
+    return granted
 
 
 # ---------------------------------------------------------------- ACLs (API2/ACL.pm)
@@ -224,6 +243,7 @@ ROUTES = {
     ("GET", "/access/roles"): role_list,
     ("POST", "/access/roles"): role_create,
     ("GET", "/access/roles/{roleid}"): role_get,
+    ("PUT", "/access/roles/{roleid}"): role_update,
     ("GET", "/access/acl"): acl_list,
     ("PUT", "/access/acl"): acl_update,
 }

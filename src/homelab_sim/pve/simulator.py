@@ -18,12 +18,13 @@ slowed down, and a suite of negative end-to-end tests does not wait 3 s each).
 
 from __future__ import annotations
 
+import contextlib
 import random
 import re
 import sys
 import threading
 import traceback
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -117,6 +118,7 @@ class PveSimulator:
         self.config = config or SimConfig()
         self.log = RequestLog()
         self.faults = FaultInjector(self.config.faults)
+        self._faults_paused = 0
         self._lock = threading.RLock()
         self.generation = 0
         self._cache: dict[Any, Any] = {}  # response caches, valid for one generation
@@ -211,6 +213,18 @@ class PveSimulator:
     def set_faults(self, profile: FaultProfile) -> None:
         with self._lock:
             self.faults.set_profile(profile)
+
+    @contextlib.contextmanager
+    def faults_paused(self) -> Iterator[None]:
+        """No fault is injected (nor drawn from the profile's random sequence) in the block:
+        for a test's set-up requests, so the faults hit the requests under test as before."""
+        with self._lock:
+            self._faults_paused += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._faults_paused -= 1
 
     def set_fingerprint(self, fingerprint: str) -> None:
         with self._lock:
@@ -376,6 +390,8 @@ class PveSimulator:
         return params, upload
 
     def _fault(self, method: str, path: str, entry: dict[str, Any]) -> Fault | None:
+        if self._faults_paused:
+            return None
         fault = self.faults.pick(method, path)
         if fault is None:
             return None

@@ -10,7 +10,9 @@ needs it (the endpoint's check in qemu-server / pve-storage / pve-manager):
 - ``VM.PowerMgmt``: start, shutdown, stop;
 - ``VM.Config.CPU`` (cores, sockets), ``VM.Config.Memory``, ``VM.Config.Network`` (net0),
   ``VM.Config.Options`` (name, description, tags, agent, onboot), ``VM.Config.CDROM`` (the
-  seed on ide2), ``VM.Config.Disk`` (resize);
+  seed on ide2), ``VM.Config.Cloudinit`` (with CDROM: replacing or removing a cloud-init
+  drive, which templates made per Proxmox's cloud-init guide carry on ide2),
+  ``VM.Config.Disk`` (resize);
 - ``Datastore.AllocateSpace``: clone onto a storage, resize (and it reads storage status);
 - ``SDN.Use``: a NIC on a bridge (``/sdn/zones/localnetwork/<bridge>[/<vlan>]``);
 - the guest agent (ping, network-get-interfaces): ``VM.Monitor`` on PVE 8, which PVE 9 removed
@@ -49,6 +51,7 @@ _COMMON = frozenset(
         "VM.Clone",
         "VM.PowerMgmt",
         "VM.Config.CDROM",
+        "VM.Config.Cloudinit",
         "VM.Config.CPU",
         "VM.Config.Disk",
         "VM.Config.Memory",
