@@ -2,7 +2,9 @@
 
 Usage: python scripts/gen_pve_schema.py [APIDOC] [--output PATH] [--check]
 
-APIDOC defaults to ../shared/pve-api/apidoc.json beside the repository; the output defaults to
+APIDOC defaults to ../shared/pve-api/apidoc.json beside the repository (PVE 8); when
+apidoc-pve9.json lies beside it, every endpoint whose permission check differs on PVE 9 also gets
+that check as `permissions_pve9` (the simulator's PVE 9 mode uses it). The output defaults to
 src/homelab_sim/pve/schema_table.json (shipped as package data). `--check` writes nothing and
 exits 1 when the committed table differs from what the generator would write.
 
