@@ -98,7 +98,7 @@ def _serve(spec: LabSpec, spec_path: Path) -> Iterator[SimulatedLab]:
                 fingerprint=server.fingerprint,
             )
             # root only sets the tool's token up
-            settings = least_privileged(root, spec.proxmox.iso_storage)
+            settings = least_privileged(root, spec.proxmox.iso_storage, saved=folder / "tool-token")
             clock = Clock.scaled(scale)
             # the site stands for the lab's network and guests, not for Proxmox: the simulator's
             # control API (/_sim/*) takes its own root token
