@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,6 +19,8 @@ from homelab.core.render.network import vm_mac
 from homelab.engine.apply.runtime import Limits
 from homelab.engine.clock import Clock
 from homelab.engine.proxmox.config import ConnectionSettings, parse_token
+from homelab.engine.proxmox.privileges import TOKEN_ID
+from homelab.simulated.access import least_privileged
 from homelab.simulated.site import SimulatedSite
 from homelab.verbs.connection import Connection, connect_to
 from homelab.verbs.lab import LabContext, make_plan, prepare_lab
@@ -58,10 +61,18 @@ REJECTED: list[LoggedRequest] = []
 
 
 def new_sim(
-    nodes: tuple[str, ...] = ("pve",), faults: FaultProfile | None = None, scale: float = SCALE
+    nodes: tuple[str, ...] = ("pve",),
+    faults: FaultProfile | None = None,
+    scale: float = SCALE,
+    pve_major: int = 8,
 ) -> PveSimulator:
     config = SimConfig(
-        nodes=nodes, time_scale=scale, faults=faults, seed=1, on_rejection=REJECTED.append
+        nodes=nodes,
+        time_scale=scale,
+        faults=faults,
+        seed=1,
+        on_rejection=REJECTED.append,
+        pve_major=pve_major,
     )
     sim = PveSimulator(config)
     SIMS.append(sim)
@@ -75,35 +86,46 @@ def faults(*rules: dict[str, Any], seed: int = 1) -> FaultProfile:
 def settings_for(
     sim: PveSimulator, endpoint: str = "https://127.0.0.1:8006", fingerprint: str | None = None
 ) -> ConnectionSettings:
+    """The simulator's root token: for setting a test up, never for the tool under test."""
     token_id, secret = parse_token(sim.token.reveal())
     return ConnectionSettings(
         endpoint=endpoint, token_id=token_id, token_secret=secret, fingerprint=fingerprint
     )
 
 
+_TOKENS = itertools.count(1)
+
 #: The simulated site's manifest cache (the apply tests never fetch a manifest).
 MANIFESTS = Path(tempfile.gettempdir()) / "homelab-tests" / "manifests"
 
 
-def inprocess(sim: PveSimulator) -> Connection:
-    """A connection to ``sim`` through the in-process SimTransport (no sockets)."""
-    clock, settings, transport = (
+def inprocess(sim: PveSimulator, iso_storage: str = "local") -> Connection:
+    """A connection to ``sim`` through the in-process SimTransport (no sockets), with a token
+    holding exactly the documented grants (the site, standing for the network, uses root).
+    Each connection has a token of its own, so making one never revokes another's."""
+    clock, root, transport = (
         Clock.scaled(sim.clock.time_scale),
         settings_for(sim),
         SimTransport(sim),
     )
-    site = SimulatedSite(settings, MANIFESTS, clock, transport=transport)
+    tokenid = f"{TOKEN_ID.split('!')[0]}!inprocess{next(_TOKENS)}"
+    with sim.faults_paused():  # set-up, not under test
+        settings = least_privileged(root, iso_storage, transport=transport, tokenid=tokenid)
+    site = SimulatedSite(root, MANIFESTS, clock, transport=transport)
     return connect_to(settings, site, clock, transport=transport)
 
 
 @contextmanager
 def over_https(sim: PveSimulator) -> Iterator[Connection]:
-    """A connection to ``sim`` served over HTTPS on loopback, fingerprint pinned."""
+    """A connection to ``sim`` served over HTTPS on loopback, fingerprint pinned, with a token
+    holding exactly the documented grants."""
     server = start_server(sim)
     try:
-        settings = settings_for(sim, server.endpoint, server.fingerprint)
+        root = settings_for(sim, server.endpoint, server.fingerprint)
+        with sim.faults_paused():  # set-up, not under test
+            settings = least_privileged(root, "local")
         clock = Clock.scaled(sim.clock.time_scale)
-        site = SimulatedSite(settings, MANIFESTS, clock)
+        site = SimulatedSite(root, MANIFESTS, clock)
         conn = connect_to(settings, site, clock)
         try:
             yield conn

@@ -12,7 +12,7 @@ import re
 import uuid
 from typing import Any
 
-from homelab_sim.pve import drives, latency
+from homelab_sim.pve import drives, latency, qemu_perms
 from homelab_sim.pve.context import Ctx
 from homelab_sim.pve.errors import fail, param_fail
 from homelab_sim.pve.qemu import DROP_ON_CLONE, drop_vm, join_pool, new_mac, new_vm
@@ -29,6 +29,7 @@ def clone_vm(ctx: Ctx, p: dict[str, Any]) -> Any:
     newid = int(p["newid"])
     full = bool(p["full"]) if "full" in p else not source.is_template()
     target = str(p.get("target") or source.node)
+    qemu_perms.check_clone_storage(ctx, source, p.get("storage"))
     _check_clone(ctx, source, newid, full, target, p)
     wait = acquire_flock(
         ctx,

@@ -146,11 +146,16 @@ class ParameterError(ApiError):
 
 
 class AuthenticationError(ApiError):
-    """401: the API token was not accepted."""
+    """401: the API token was not accepted (nothing was done)."""
+
+    before_effect = True
 
 
 class PermissionDenied(ApiError):
-    """403: the token is valid but lacks a privilege on a path."""
+    """403: the token is valid but lacks a privilege on a path. PVE checks before it acts, so
+    nothing was done: callers never look whether a refused request happened after all."""
+
+    before_effect = True
 
 
 class NotFoundError(ApiError):
