@@ -148,8 +148,10 @@ RESOURCES = [
 
 def test_capacities_come_from_the_unfiltered_cluster_resources() -> None:
     nodes = capacities_from_resources(RESOURCES)
-    assert set(nodes) == {"pve", "pve3"}
+    assert set(nodes) == {"pve", "pve3", "pve4"}  # pve2 is offline
     assert (nodes["pve"].cpus, nodes["pve"].memory_bytes) == (4, 16 * GIB)
+    # pve4 online without stats: PVE shows them only to a token with Sys.Audit on the node
+    assert (nodes["pve4"].cpus, nodes["pve4"].memory_bytes) == (None, None)
     assert (nodes["pve3"].cpus, nodes["pve3"].memory_bytes) == (2, 8 * GIB)
     assert nodes["pve"].storages == {
         "local-lvm": StorageSpace(100 * GIB, 50 * GIB, shared=False),

@@ -153,3 +153,20 @@ def test_no_capacity_known_no_judgement() -> None:
     lab = make_spec(data)
     plan = plan_lab(lab, seeds_for(lab), empty_observed())
     assert plan.errors == ()
+
+
+def test_a_node_or_storage_the_token_cannot_see_is_named_with_the_privilege() -> None:
+    """/cluster/resources hides a node's stats without Sys.Audit and a storage without
+    Datastore.Audit: the plan says which privilege is missing instead of judging nothing."""
+    lab = make_spec()
+
+    def errors(node: NodeCapacity) -> list[str]:
+        observed = empty_observed().model_copy(update={"capacities": {"pve": node}})
+        return list(plan_lab(lab, seeds_for(lab), observed).errors)
+
+    hidden = errors(NodeCapacity("pve", None, None, LOCAL))
+    assert hidden and all("lacks Sys.Audit on /nodes/pve" in e for e in hidden), hidden
+    unlisted = errors(NodeCapacity("pve", 8, 32 * GIB, {}))
+    assert unlisted and all("Datastore.Audit on /storage/local-lvm" in e for e in unlisted)
+    assert "storage 'local-lvm' is not listed on node pve" in unlisted[0]
+    assert errors(NodeCapacity("pve", 8, 32 * GIB, LOCAL)) == []

@@ -77,11 +77,14 @@ class StorageSpace:
 
 @dataclass(frozen=True)
 class NodeCapacity:
-    """What one Proxmox node offers: logical CPUs, memory (bytes), its storages by id."""
+    """What one Proxmox node offers: logical CPUs, memory (bytes), its storages by id.
+
+    ``cpus`` and ``memory_bytes`` are None when PVE did not show them (it lists a node's stats
+    only to a token with ``Sys.Audit`` on it)."""
 
     node: str
-    cpus: int
-    memory_bytes: int
+    cpus: int | None
+    memory_bytes: int | None
     storages: Mapping[str, StorageSpace] = field(default_factory=dict)
 
 

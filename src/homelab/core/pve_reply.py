@@ -275,10 +275,11 @@ def _count(value: object) -> int | None:
 def capacities_from_resources(resources: Iterable[Any]) -> dict[str, NodeCapacity]:
     """Node capacities from the entries of ``/cluster/resources`` (unfiltered).
 
-    Offline nodes and entries without ``maxcpu``/``maxmem`` are left out; a storage entry
+    Offline nodes are left out; an online node without ``maxcpu``/``maxmem`` (shown so to a
+    token without ``Sys.Audit``) has None for them; a storage entry
     gives ``maxdisk`` as its total and ``maxdisk - disk`` as what is free.
     """
-    nodes: dict[str, tuple[int, int]] = {}
+    nodes: dict[str, tuple[int | None, int | None]] = {}
     storages: dict[str, dict[str, StorageSpace]] = {}
     for entry in resources:
         if not isinstance(entry, Mapping):
@@ -288,8 +289,9 @@ def capacities_from_resources(resources: Iterable[Any]) -> dict[str, NodeCapacit
             continue
         if entry.get("type") == "node":
             cpus, memory = _count(entry.get("maxcpu")), _count(entry.get("maxmem"))
-            if entry.get("status", "online") == "online" and cpus and memory:
-                nodes[node] = (cpus, memory)
+            if entry.get("status", "online") == "online":
+                # stats absent: the token lacks Sys.Audit on the node (extract_node_stats)
+                nodes[node] = (cpus or None, memory or None)
         elif entry.get("type") == "storage" and isinstance(entry.get("storage"), str):
             total, used = _count(entry.get("maxdisk")), _count(entry.get("disk"))
             if total:

@@ -106,7 +106,7 @@ def node_entry(ctx: Ctx, name: str) -> dict[str, Any]:
     """A node as /cluster/resources lists it (GET /nodes adds the certificate fingerprint)."""
     node = ctx.node(name)
     running = [v for v in ctx.state.vms.values() if v.node == name and v.status == "running"]
-    return {
+    entry: dict[str, Any] = {
         "id": f"node/{name}",
         "type": "node",
         "node": name,
@@ -121,6 +121,11 @@ def node_entry(ctx: Ctx, name: str) -> dict[str, Any]:
         "uptime": int(ctx.now() - node.boot_time),
         "cgroup-mode": 2,
     }
+    if not ctx.can(f"/nodes/{name}", "Sys.Audit"):
+        # pve-manager extract_node_stats(..., !$can_audit): no stats without Sys.Audit.
+        for key in ("maxcpu", "cpu", "maxmem", "mem", "maxdisk", "disk", "uptime"):
+            del entry[key]
+    return entry
 
 
 def _storage_entries(ctx: Ctx) -> list[dict[str, Any]]:

@@ -149,9 +149,39 @@ def check_fit(
     errors = placement.planned_problems(str(spec.proxmox.template), actions, observed)
     demands = capacity.demands_from_plan(actions, desired)
     warnings: list[str] = []
+    errors += unseen_targets(demands, observed)
     for issue in capacity.check_capacity(demands, observed.capacities):
         (errors if issue.is_error else warnings).append(issue.message)
     return errors, warnings
+
+
+def unseen_targets(demands: list[capacity.VmDemand], observed: Observed) -> list[str]:
+    """A node or storage a new VM goes to that ``/cluster/resources`` did not show: PVE lists a
+    node's CPUs and memory only to a token with ``Sys.Audit`` on it, and a storage only with
+    ``Datastore.Audit`` (pve-manager ``Cluster.pm``); a storage that does not exist on the node
+    is not listed either. Placing a VM where nothing can be checked would fail later, half-made.
+    Only judged when the observation listed capacities at all (a pure test may give none)."""
+    if not observed.capacities:
+        return []
+    problems: list[str] = []
+    for demand in demands:
+        if not demand.new:
+            continue
+        node = observed.capacities.get(demand.node)
+        if node is None:
+            problems.append(f"vm {demand.name}: node {demand.node} is not online in the cluster")
+        elif node.cpus is None or node.memory_bytes is None:
+            problems.append(
+                f"vm {demand.name}: node {demand.node} shows no CPUs or memory: the token lacks "
+                f"Sys.Audit on /nodes/{demand.node} (see the README's role)"
+            )
+        elif demand.storage not in node.storages:
+            problems.append(
+                f"vm {demand.name}: storage {demand.storage!r} is not listed on node "
+                f"{demand.node}: it does not exist or is disabled there, or the token lacks "
+                f"Datastore.Audit on /storage/{demand.storage} (see the README's role)"
+            )
+    return list(dict.fromkeys(problems))
 
 
 def check_new_store(lab: str, index: Index) -> Plan | None:

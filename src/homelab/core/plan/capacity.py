@@ -119,7 +119,7 @@ def _gib(size_bytes: int) -> str:
 
 
 def _single_vm(vm: VmDemand, node: NodeCapacity) -> Iterable[CapacityIssue]:
-    if vm.cores > node.cpus:
+    if node.cpus is not None and vm.cores > node.cpus:
         yield CapacityIssue(
             "error",
             node.node,
@@ -128,7 +128,7 @@ def _single_vm(vm: VmDemand, node: NodeCapacity) -> Iterable[CapacityIssue]:
             f"Proxmox VE would refuse to start it (MAX {node.cpus} vcpus allowed per VM on "
             "this node): lower cores or place it on a larger node",
         )
-    if vm.memory_mib * MIB > node.memory_bytes:
+    if node.memory_bytes is not None and vm.memory_mib * MIB > node.memory_bytes:
         yield CapacityIssue(
             "error",
             node.node,
@@ -149,7 +149,7 @@ def _single_vm(vm: VmDemand, node: NodeCapacity) -> Iterable[CapacityIssue]:
 
 def _node_memory(node: NodeCapacity, vms: list[VmDemand]) -> Iterable[CapacityIssue]:
     wanted = sum(vm.memory_mib for vm in vms) * MIB
-    if len(vms) > 1 and wanted > node.memory_bytes:
+    if node.memory_bytes is not None and len(vms) > 1 and wanted > node.memory_bytes:
         names = ", ".join(vm.name for vm in vms)
         yield CapacityIssue(
             "warning",

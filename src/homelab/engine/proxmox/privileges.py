@@ -14,14 +14,19 @@ needs it (the endpoint's check in qemu-server / pve-storage / pve-manager):
   drive, which templates made per Proxmox's cloud-init guide carry on ide2),
   ``VM.Config.Disk`` (resize);
 - ``Datastore.AllocateSpace``: clone onto a storage, resize (and it reads storage status);
+- ``Datastore.Audit``: ``/cluster/resources`` lists a storage only with it (pve-manager
+  ``Cluster.pm``), and the plan needs the storages (shared or not, free space) to judge where a
+  VM can be cloned; ``Sys.Audit``: node entries carry their CPUs and memory only with it
+  (``extract_node_stats``), which the plan's capacity check reads;
 - ``SDN.Use``: a NIC on a bridge (``/sdn/zones/localnetwork/<bridge>[/<vlan>]``);
 - the guest agent (ping, network-get-interfaces): ``VM.Monitor`` on PVE 8, which PVE 9 removed
   in favour of ``VM.GuestAgent.Audit`` for read-only agent calls;
 - on the ISO storage only: ``Datastore.AllocateTemplate`` (upload a seed), ``Datastore.Allocate``
   (delete one: pve-storage ``Content.pm`` asks it for every non-backup volume) and
-  ``Datastore.AllocateSpace`` again (list the ISOs, attach one, and clone onto it when it also
-  holds disks): a more specific ACL path replaces what ``/`` propagates, so the storage's
-  role must grant it itself.
+  ``Datastore.Audit`` again (list the ISOs and attach one: ``Datastore.Audit`` or
+  ``Datastore.AllocateSpace``): a more specific ACL path replaces what ``/`` propagates, so
+  the storage's role must grant it itself (add ``Datastore.AllocateSpace`` there if the ISO
+  storage also holds the VMs' disks).
 """
 
 from __future__ import annotations
@@ -58,11 +63,13 @@ _COMMON = frozenset(
         "VM.Config.Network",
         "VM.Config.Options",
         "Datastore.AllocateSpace",
+        "Datastore.Audit",
         "SDN.Use",
+        "Sys.Audit",
     }
 )
 _AGENT = {8: frozenset({"VM.Monitor"}), 9: frozenset({"VM.GuestAgent.Audit"})}
-_SEEDS = frozenset({"Datastore.Allocate", "Datastore.AllocateSpace", "Datastore.AllocateTemplate"})
+_SEEDS = frozenset({"Datastore.Allocate", "Datastore.AllocateTemplate", "Datastore.Audit"})
 
 
 @dataclass(frozen=True)
