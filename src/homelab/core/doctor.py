@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 from homelab.core.ownership import tagged_for
@@ -107,15 +107,16 @@ class TemplateFacts:
 
 @dataclass(frozen=True)
 class LabFacts:
-    """What the engine observed. ``permissions``: path -> the privileges the token holds there
-    (a path it could not read is absent); ``storages`` as visible to the token."""
+    """What the engine observed. ``permissions``: path -> the privileges the token holds there;
+    a path, or a field left None, could not be read (a finding of its own): the checks that
+    need it are not judged."""
 
     version: str
     permissions: Mapping[str, frozenset[str]]
-    storages: Mapping[str, StorageFacts]
-    templates: Sequence[TemplateFacts]
-    guests: Sequence[Guest]
-    capacities: Mapping[str, NodeCapacity] = field(default_factory=dict)
+    storages: Mapping[str, StorageFacts] | None
+    templates: Sequence[TemplateFacts] | None
+    guests: Sequence[Guest] | None
+    capacities: Mapping[str, NodeCapacity] | None = None
 
 
 def pve_major(version: str) -> int:
@@ -178,7 +179,7 @@ def _privilege_findings(
 ) -> list[Finding]:
     missing: dict[str, list[Requirement]] = {}
     for req in reqs:
-        if not set(req.privileges) & held.get(req.path, frozenset()):
+        if req.path in held and not set(req.privileges) & held[req.path]:
             missing.setdefault(req.path, []).append(req)
     return [
         Finding(
@@ -249,9 +250,11 @@ def _storage_of(volid: str) -> str:
     return volid.split(":", 1)[0]
 
 
-def _template_findings(spec: LabSpec, facts: LabFacts) -> list[Finding]:
+def _template_findings(
+    spec: LabSpec, found_templates: Sequence[TemplateFacts], storages: Mapping[str, StorageFacts]
+) -> list[Finding]:
     px = spec.proxmox
-    templates = sorted(facts.templates, key=lambda t: t.vmid)
+    templates = sorted(found_templates, key=lambda t: t.vmid)
     if not templates:
         return [
             Finding(
@@ -268,7 +271,7 @@ def _template_findings(spec: LabSpec, facts: LabFacts) -> list[Finding]:
     hosts: dict[str, list[str]] = {}
     for vm in spec.vms:
         hosts.setdefault(spec.node_of(vm), []).append(vm)
-    target = facts.storages.get(px.storage)
+    target = storages.get(px.storage)
     for node, vms in sorted(hosts.items()):
         local = [t for t in templates if t.node == node]
         chosen = (local or templates)[0]
@@ -280,7 +283,7 @@ def _template_findings(spec: LabSpec, facts: LabFacts) -> list[Finding]:
             {
                 _storage_of(v)
                 for _, v in _volumes(chosen.config)
-                if not (st := facts.storages.get(_storage_of(v))) or not st.shared
+                if not (st := storages.get(_storage_of(v))) or not st.shared
             }
         )
         if local_stores:
@@ -314,7 +317,7 @@ def _template_findings(spec: LabSpec, facts: LabFacts) -> list[Finding]:
     return found
 
 
-def _storage_findings(spec: LabSpec, facts: LabFacts) -> list[Finding]:
+def _storage_findings(spec: LabSpec, storages: Mapping[str, StorageFacts]) -> list[Finding]:
     px = spec.proxmox
     hosts = sorted({spec.node_of(vm) for vm in spec.vms})
     found: list[Finding] = []
@@ -322,7 +325,7 @@ def _storage_findings(spec: LabSpec, facts: LabFacts) -> list[Finding]:
         ("storage", px.storage, "images", "the VMs' disks"),
         ("iso_storage", px.iso_storage, "iso", "the seed ISOs"),
     ):
-        storage = facts.storages.get(name)
+        storage = storages.get(name)
         if storage is None:
             found.append(
                 Finding(
@@ -358,7 +361,7 @@ def _storage_findings(spec: LabSpec, facts: LabFacts) -> list[Finding]:
                     f"another proxmox.{key}",
                 )
             )
-    iso = facts.storages.get(px.iso_storage)
+    iso = storages.get(px.iso_storage)
     if iso is not None and not iso.shared and len(px.nodes) > 1:
         found.append(
             Finding(
@@ -373,11 +376,11 @@ def _storage_findings(spec: LabSpec, facts: LabFacts) -> list[Finding]:
     return found
 
 
-def _vmid_findings(spec: LabSpec, facts: LabFacts) -> list[Finding]:
+def _vmid_findings(spec: LabSpec, guests: Sequence[Guest]) -> list[Finding]:
     vmids = spec.proxmox.vmids
     foreign = [
         guest
-        for guest in facts.guests
+        for guest in guests
         if guest.vmid in vmids
         and (guest.kind != "qemu" or guest.template or not tagged_for(spec.name, guest.tags))
     ]
@@ -398,15 +401,17 @@ def _vmid_findings(spec: LabSpec, facts: LabFacts) -> list[Finding]:
     ]
 
 
-def _capacity_findings(spec: LabSpec, facts: LabFacts) -> list[Finding]:
+def _capacity_findings(
+    spec: LabSpec, guests: Sequence[Guest], capacities: Mapping[str, NodeCapacity]
+) -> list[Finding]:
     lab = {
         g.name
-        for g in facts.guests
+        for g in guests
         if g.name and g.kind == "qemu" and tagged_for(spec.name, g.tags)
     }
     found = []
     for node in sorted({spec.node_of(vm) for vm in spec.vms}):
-        if node not in facts.capacities:
+        if node not in capacities:
             found.append(
                 Finding(
                     "capacity",
@@ -416,7 +421,7 @@ def _capacity_findings(spec: LabSpec, facts: LabFacts) -> list[Finding]:
                     f"that the token has Sys.Audit on /nodes/{node}",
                 )
             )
-    for issue in check_capacity(demands_from_spec(spec, lab), facts.capacities):
+    for issue in check_capacity(demands_from_spec(spec, lab), capacities):
         found.append(
             Finding(
                 "capacity",
@@ -430,11 +435,16 @@ def _capacity_findings(spec: LabSpec, facts: LabFacts) -> list[Finding]:
 
 def diagnose(spec: LabSpec, facts: LabFacts) -> list[Finding]:
     """Every finding about ``spec`` on the observed Proxmox VE (errors and warnings)."""
-    reqs = required_privileges(spec, facts.version, (t.vmid for t in facts.templates))
-    return [
-        *_privilege_findings(reqs, facts.permissions),
-        *_template_findings(spec, facts),
-        *_storage_findings(spec, facts),
-        *_vmid_findings(spec, facts),
-        *_capacity_findings(spec, facts),
-    ]
+    templates = facts.templates or ()
+    reqs = required_privileges(spec, facts.version, (t.vmid for t in templates))
+    found = _privilege_findings(reqs, facts.permissions)
+    storages = facts.storages
+    if facts.templates is not None and storages is not None:
+        found += _template_findings(spec, facts.templates, storages)
+    if storages is not None:
+        found += _storage_findings(spec, storages)
+    if facts.guests is not None:
+        found += _vmid_findings(spec, facts.guests)
+        if facts.capacities is not None:
+            found += _capacity_findings(spec, facts.guests, facts.capacities)
+    return found

@@ -89,7 +89,7 @@ class _Reader:
     def __init__(self) -> None:
         self.findings: list[Finding] = []
 
-    def read(self, check: str, what: str, call: Callable[[], T], default: T) -> T:
+    def read(self, check: str, what: str, call: Callable[[], T]) -> T | None:
         try:
             return call()
         except PermissionDenied as exc:
@@ -107,10 +107,10 @@ class _Reader:
                     check, "error", f"cannot read {what}: {exc.message}", exc.hint or "try again"
                 )
             )
-        return default
+        return None
 
 
-def _config_of(conn: Connection, node: str, vmid: int) -> dict[str, str] | None:
+def _config_of(conn: Connection, node: str, vmid: int) -> dict[str, str]:
     return conn.client.vm_config(node, vmid)[0]
 
 
@@ -122,34 +122,34 @@ def run_doctor(conn: Connection, spec: LabSpec) -> DoctorReport:
         return DoctorReport(tuple(failed), ran, None)
     client = conn.client
     reader = _Reader()
-    vms = reader.read("templates", "the cluster's VMs", client.cluster_vms, ())
-    templates = [
-        TemplateFacts(vm.vmid, vm.node, config)
-        for vm in find_templates(str(spec.proxmox.template), vms)
-        if (
-            config := reader.read(
-                "templates",
-                f"the config of template {vm.vmid}",
-                partial(_config_of, conn, vm.node, vm.vmid),
-                None,
+    vms = reader.read("templates", "the cluster's VMs", client.cluster_vms)
+    templates = (
+        None
+        if vms is None
+        else [
+            TemplateFacts(vm.vmid, vm.node, config)
+            for vm in find_templates(str(spec.proxmox.template), vms)
+            if (
+                config := reader.read(
+                    "templates",
+                    f"the config of template {vm.vmid}",
+                    partial(_config_of, conn, vm.node, vm.vmid),
+                )
             )
-        )
-        is not None
-    ]
-    storages = reader.read("storage", "the storage configuration", client.storage_configs, {})
-    guests, capacities = reader.read(
-        "vmids", "the cluster's resources", client.cluster_inventory, ((), {})
+            is not None
+        ]
     )
-    paths = {req.path for req in required_privileges(spec, version, (t.vmid for t in templates))}
-    held = {
-        path: reader.read(
-            "privileges",
-            f"the permissions on {path}",
-            partial(client.permissions, path),
-            frozenset[str](),
+    storages = reader.read("storage", "the storage configuration", client.storage_configs)
+    inventory = reader.read("vmids", "the cluster's resources", client.cluster_inventory)
+    guests, capacities = inventory or (None, None)
+    vmids = (t.vmid for t in templates or ())
+    held: dict[str, frozenset[str]] = {}
+    for path in sorted({req.path for req in required_privileges(spec, version, vmids)}):
+        privileges = reader.read(
+            "privileges", f"the permissions on {path}", partial(client.permissions, path)
         )
-        for path in sorted(paths)
-    }
+        if privileges is not None:
+            held[path] = privileges
     facts = LabFacts(version, held, storages, templates, guests, capacities)
     findings = reader.findings + diagnose(spec, facts)
     order = {check: index for index, check in enumerate(CHECKS)}
