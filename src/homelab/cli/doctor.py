@@ -14,7 +14,6 @@ import typer
 from homelab.cli.app import app
 from homelab.cli.lab import JsonOpt, SimOpt, SpecArg
 from homelab.cli.output import out
-from homelab.core.spec.printable import printable
 
 if TYPE_CHECKING:
     from homelab.verbs.doctor import DoctorReport
@@ -56,6 +55,7 @@ def report_json(report: DoctorReport) -> dict[str, object]:
 
 def show_report(report: DoctorReport) -> None:
     from homelab.core.doctor import CHECKS
+    from homelab.core.spec.printable import printable
 
     if report.version is not None:
         out.print(f"Proxmox VE {printable(report.version)}", markup=False)
