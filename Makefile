@@ -31,10 +31,11 @@ typecheck: $(STAMP)
 layers: $(STAMP)
 	$(BIN)/lint-imports
 
+# Coverage of every process (CLI subprocesses included), floor in pyproject's [tool.coverage].
 unit: $(STAMP)
-	scripts/with-postgres.sh $(BIN)/pytest -q -n 2
+	scripts/with-postgres.sh $(BIN)/pytest -q -n 2 --cov --cov-report=term
 
 test: lint typecheck layers unit
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .coverage .coverage.*

@@ -2,7 +2,9 @@
 
 Usage: python scripts/gen_pve_schema.py [APIDOC] [--output PATH] [--check]
 
-APIDOC defaults to ../shared/pve-api/apidoc.json beside the repository; the output defaults to
+APIDOC defaults to ../shared/pve-api/apidoc.json beside the repository (PVE 8); when
+apidoc-pve9.json lies beside it, every endpoint whose permission check differs on PVE 9 also gets
+that check as `permissions_pve9` (the simulator's PVE 9 mode uses it). The output defaults to
 src/homelab_sim/pve/schema_table.json (shipped as package data). `--check` writes nothing and
 exits 1 when the committed table differs from what the generator would write.
 
@@ -34,6 +36,7 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_APIDOC = REPO.parent / "shared" / "pve-api" / "apidoc.json"
+APIDOC9_NAME = "apidoc-pve9.json"  # read from beside APIDOC: PVE 9's permission checks
 DEFAULT_OUTPUT = REPO / "src" / "homelab_sim" / "pve" / "schema_table.json"
 
 _VM = "/nodes/{node}/qemu/{vmid}"
@@ -80,6 +83,12 @@ SERVED: dict[str, tuple[str, ...]] = {
     "/access/ticket": ("GET", "POST"),
     "/access/permissions": ("GET",),
     "/access/domains": ("GET",),
+    "/access/users": ("GET", "POST"),
+    "/access/users/{userid}": ("GET",),
+    "/access/users/{userid}/token/{tokenid}": ("GET", "POST", "DELETE"),
+    "/access/roles": ("GET", "POST"),
+    "/access/roles/{roleid}": ("GET", "PUT"),
+    "/access/acl": ("GET", "PUT"),
 }
 
 # Index ranges of the collapsed `name[n]` options (qemu-server 8.x limits).
@@ -353,9 +362,16 @@ def compact_method(info: Mapping[str, Any], registry: PropertyStrings) -> dict[s
     }
 
 
-def build_table(apidoc: list[dict[str, Any]], source_sha256: str) -> dict[str, Any]:
-    """The whole table: every SERVED endpoint, compacted."""
+def build_table(
+    apidoc: list[dict[str, Any]],
+    source_sha256: str,
+    apidoc9: list[dict[str, Any]] | None = None,
+    source9_sha256: str | None = None,
+) -> dict[str, Any]:
+    """The whole table: every SERVED endpoint, compacted. With the PVE 9 dump, each endpoint
+    whose permission check differs there also gets ``permissions_pve9``."""
     paths = index_paths(apidoc)
+    paths9 = index_paths(apidoc9) if apidoc9 is not None else {}
     endpoints: dict[str, dict[str, Any]] = {}
     registry = PropertyStrings()
     for path, methods in SERVED.items():
@@ -365,18 +381,42 @@ def build_table(apidoc: list[dict[str, Any]], source_sha256: str) -> dict[str, A
         for method in methods:
             if method not in info:
                 raise SchemaError(f"{method} {path} is not in the apidoc")
-            endpoints.setdefault(path, {})[method] = compact_method(info[method], registry)
+            entry = compact_method(info[method], registry)
+            if apidoc9 is not None:
+                entry.update(_permissions9(path, method, entry["permissions"], paths9))
+            endpoints.setdefault(path, {})[method] = entry
+    source: dict[str, Any] = {"file": "apidoc.json", "sha256": source_sha256}
+    if source9_sha256 is not None:
+        source["pve9"] = {"file": APIDOC9_NAME, "sha256": source9_sha256}
     return {
-        "source": {"file": "apidoc.json", "sha256": source_sha256},
+        "source": source,
         "endpoints": endpoints,
         "property_strings": registry.formats,
     }
 
 
+def _permissions9(
+    path: str, method: str, permissions: Any, paths9: Mapping[str, Any]
+) -> dict[str, Any]:
+    info = paths9.get(path)
+    if info is None or method not in info:
+        raise SchemaError(f"{method} {path} is not in {APIDOC9_NAME}")
+    other = info[method].get("permissions")
+    return {} if other == permissions else {"permissions_pve9": other}
+
+
 def render_table(apidoc_path: Path) -> str:
-    """The exact text of the table file for this apidoc."""
+    """The exact text of the table file for this apidoc (and the PVE 9 dump beside it, when
+    there is one)."""
     raw = apidoc_path.read_bytes()
-    table = build_table(json.loads(raw), hashlib.sha256(raw).hexdigest())
+    raw9_path = apidoc_path.with_name(APIDOC9_NAME)
+    raw9 = raw9_path.read_bytes() if raw9_path.exists() else None
+    table = build_table(
+        json.loads(raw),
+        hashlib.sha256(raw).hexdigest(),
+        json.loads(raw9) if raw9 is not None else None,
+        hashlib.sha256(raw9).hexdigest() if raw9 is not None else None,
+    )
     return json.dumps(table, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
 
 

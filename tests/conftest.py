@@ -1,28 +1,28 @@
-"""Shared fixtures. pytest-socket (see pyproject addopts) lets tests connect to loopback only."""
+"""Shared fixtures. pytest-socket (see pyproject addopts) lets tests connect to loopback only.
+
+Plain helpers (paths, upstream files, the PostgreSQL URL) live in ``tests/support/``.
+"""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
-EXAMPLES = REPO / "examples"
+from tests.support.golden import ENV, RETIRED
+from tests.support.paths import SHARED
+from tests.support.upstream import missing
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if RETIRED in os.environ:
+        raise pytest.UsageError(f"{RETIRED} is now {ENV}=1 (one variable for every golden)")
 
 
 @pytest.fixture
 def shared_dir() -> Path:
+    """``../shared`` beside the repository; the test is skipped without it (fails under CI)."""
     if not SHARED.is_dir():
-        pytest.fail(f"../shared is missing beside the repository ({SHARED})")
+        missing(f"../shared is not beside this clone ({SHARED})")
     return SHARED
-
-
-def postgres_url() -> str | None:
-    """The throwaway server scripts/with-postgres.sh starts; required under CI."""
-    import os
-
-    url = os.environ.get("HOMELAB_TEST_PG_URL")
-    if not url and os.environ.get("CI"):
-        pytest.fail("HOMELAB_TEST_PG_URL is not set under CI: run the tests via make test")
-    return url

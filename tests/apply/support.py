@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -11,18 +12,24 @@ from typing import Any
 
 import yaml
 
+from homelab.core.desired import SEED_DRIVE, desired_vms, is_seed_volume_of, managed_subset
+from homelab.core.observed import volume_filename
+from homelab.core.pve_reply import parse_config
+from homelab.core.render.network import vm_mac
 from homelab.engine.apply.runtime import Limits
 from homelab.engine.clock import Clock
 from homelab.engine.proxmox.config import ConnectionSettings, parse_token
+from homelab.engine.proxmox.privileges import TOKEN_ID
+from homelab.simulated.access import least_privileged
 from homelab.simulated.site import SimulatedSite
 from homelab.verbs.connection import Connection, connect_to
-from homelab.verbs.lab import LabContext, prepare_lab
+from homelab.verbs.lab import LabContext, make_plan, prepare_lab
 from homelab_sim.pve.faults import FaultProfile
 from homelab_sim.pve.requestlog import LoggedRequest
 from homelab_sim.pve.simulator import PveSimulator, SimConfig
 from homelab_sim.server import start_server
 from homelab_sim.transport import SimTransport
-from tests.conftest import EXAMPLES
+from tests.support.paths import EXAMPLES
 
 SCALE = 400.0
 FAST = Limits(per_node=4, agent_timeout=120.0)
@@ -54,10 +61,18 @@ REJECTED: list[LoggedRequest] = []
 
 
 def new_sim(
-    nodes: tuple[str, ...] = ("pve",), faults: FaultProfile | None = None, scale: float = SCALE
+    nodes: tuple[str, ...] = ("pve",),
+    faults: FaultProfile | None = None,
+    scale: float = SCALE,
+    pve_major: int = 8,
 ) -> PveSimulator:
     config = SimConfig(
-        nodes=nodes, time_scale=scale, faults=faults, seed=1, on_rejection=REJECTED.append
+        nodes=nodes,
+        time_scale=scale,
+        faults=faults,
+        seed=1,
+        on_rejection=REJECTED.append,
+        pve_major=pve_major,
     )
     sim = PveSimulator(config)
     SIMS.append(sim)
@@ -71,35 +86,46 @@ def faults(*rules: dict[str, Any], seed: int = 1) -> FaultProfile:
 def settings_for(
     sim: PveSimulator, endpoint: str = "https://127.0.0.1:8006", fingerprint: str | None = None
 ) -> ConnectionSettings:
+    """The simulator's root token: for setting a test up, never for the tool under test."""
     token_id, secret = parse_token(sim.token.reveal())
     return ConnectionSettings(
         endpoint=endpoint, token_id=token_id, token_secret=secret, fingerprint=fingerprint
     )
 
 
+_TOKENS = itertools.count(1)
+
 #: The simulated site's manifest cache (the apply tests never fetch a manifest).
 MANIFESTS = Path(tempfile.gettempdir()) / "homelab-tests" / "manifests"
 
 
-def inprocess(sim: PveSimulator) -> Connection:
-    """A connection to ``sim`` through the in-process SimTransport (no sockets)."""
-    clock, settings, transport = (
+def inprocess(sim: PveSimulator, iso_storage: str = "local") -> Connection:
+    """A connection to ``sim`` through the in-process SimTransport (no sockets), with a token
+    holding exactly the documented grants (the site, standing for the network, uses root).
+    Each connection has a token of its own, so making one never revokes another's."""
+    clock, root, transport = (
         Clock.scaled(sim.clock.time_scale),
         settings_for(sim),
         SimTransport(sim),
     )
-    site = SimulatedSite(settings, MANIFESTS, clock, transport=transport)
+    tokenid = f"{TOKEN_ID.split('!')[0]}!inprocess{next(_TOKENS)}"
+    with sim.faults_paused():  # set-up, not under test
+        settings = least_privileged(root, iso_storage, transport=transport, tokenid=tokenid)
+    site = SimulatedSite(root, MANIFESTS, clock, transport=transport)
     return connect_to(settings, site, clock, transport=transport)
 
 
 @contextmanager
 def over_https(sim: PveSimulator) -> Iterator[Connection]:
-    """A connection to ``sim`` served over HTTPS on loopback, fingerprint pinned."""
+    """A connection to ``sim`` served over HTTPS on loopback, fingerprint pinned, with a token
+    holding exactly the documented grants."""
     server = start_server(sim)
     try:
-        settings = settings_for(sim, server.endpoint, server.fingerprint)
+        root = settings_for(sim, server.endpoint, server.fingerprint)
+        with sim.faults_paused():  # set-up, not under test
+            settings = least_privileged(root, "local")
         clock = Clock.scaled(sim.clock.time_scale)
-        site = SimulatedSite(settings, MANIFESTS, clock)
+        site = SimulatedSite(root, MANIFESTS, clock)
         conn = connect_to(settings, site, clock)
         try:
             yield conn
@@ -137,14 +163,64 @@ def iso_volids(sim: PveSimulator) -> set[str]:
     return {v.volid for v in sim.state.volumes.values() if v.content == "iso"}
 
 
-def assert_converged(
-    sim: PveSimulator, ctx: LabContext, conn: Connection, *, in_range: bool = True
-) -> None:
-    """One VM per spec VM (right name, tags, VMID in range), only the desired seed ISOs, an
-    empty journal, and a plan with nothing to do."""
-    from homelab.core.desired import desired_vms
-    from homelab.verbs.lab import make_plan
+def assert_consistent(sim: PveSimulator, ctx: LabContext) -> None:
+    """What holds after every run, even one a fault cut short: every guest is a spec VM with a
+    VMID from the range, no VM twice unless the journal still records the extra one, and every
+    ISO is a seed of a spec VM, the desired one or one the journal records."""
+    journal = ctx.store.intents(ctx.lab).all()
+    journaled = {entry.get("vmid") for entry in journal.values()}
+    by_name: dict[str, list[int]] = {}
+    for vm in guests(sim):
+        name = str(vm.config.get("name"))
+        assert name in ctx.spec.vms, f"VM {vm.vmid} {name!r} is not in the spec (orphan)"
+        assert vm.vmid in ctx.spec.proxmox.vmids, f"VM {name} has VMID {vm.vmid}, out of range"
+        by_name.setdefault(name, []).append(vm.vmid)
+    for name, vmids in by_name.items():
+        extra = [vmid for vmid in vmids if vmid not in journaled]
+        assert len(extra) <= 1, f"VM {name} exists {len(vmids)} times: {vmids}; journal {journal}"
+    wanted = {want.seed_volid for want in desired_vms(ctx.spec, ctx.seed_digests).values()}
+    recorded = {entry.get("volid") for entry in journal.values()}
+    for volid in iso_volids(sim):
+        filename = volume_filename(volid)
+        assert any(is_seed_volume_of(ctx.lab, vm, filename) for vm in ctx.spec.vms), volid
+        assert volid in wanted or volid in recorded, f"seed ISO {volid} leaked (not journaled)"
 
+
+def assert_configured_as_spec(sim: PveSimulator, ctx: LabContext, *, created: bool = True) -> None:
+    """Every VM's config, read back, says what the spec says (the managed keys, the disk size,
+    the seed in its drive and, for VMs homelab ``created``, the MAC its seed's network-config
+    matches; an adopted VM keeps the MAC it had)."""
+    wanted = desired_vms(ctx.spec, ctx.seed_digests, store=ctx.store.store_id)
+    for vm in guests(sim):
+        want = wanted[str(vm.config.get("name"))]
+        config = parse_config({**vm.config, "digest": ""})
+        assert (config.cores, config.sockets, config.memory_mib) == (
+            want.cores,
+            1,
+            want.memory_mib,
+        ), f"{want.name}: cores/sockets/memory {config}"
+        mac = vm_mac(ctx.lab, want.name).upper() if created else None
+        assert config.net0 is not None, f"{want.name}: no net0"
+        assert mac in (None, config.net0.mac), f"{want.name}: {config.net0}"
+        assert (config.net0.bridge, config.net0.tag) == (want.bridge, want.vlan), config.net0
+        disk = config.boot_disk
+        assert disk is not None and disk.size_gib == want.disk_gib, f"{want.name}: {disk}"
+        assert config.cdrom(SEED_DRIVE) == want.seed_volid, config.cdroms
+        assert managed_subset(config.tags) == want.tags, config.tags
+        assert config.record == want.record, config.description
+        assert (config.agent, config.onboot) == (want.agent, want.onboot)
+
+
+def assert_converged(
+    sim: PveSimulator,
+    ctx: LabContext,
+    conn: Connection,
+    *,
+    in_range: bool = True,
+    created: bool = True,
+) -> None:
+    """One VM per spec VM (right name, tags, VMID in range), each configured as the spec says,
+    only the desired seed ISOs, an empty journal, and a plan with nothing to do."""
     vms = guests(sim)
     names = sorted(str(vm.config.get("name")) for vm in vms)
     assert names == sorted(ctx.spec.vms), f"VMs on Proxmox: {names}"
@@ -152,8 +228,9 @@ def assert_converged(
         assert f"lab-{ctx.lab}" in str(vm.config.get("tags", "")).split(";")
         assert vm.vmid in ctx.spec.proxmox.vmids or not in_range
         assert vm.status == "running"
-    wanted = desired_vms(ctx.spec, ctx.seed_digests)
+    wanted = desired_vms(ctx.spec, ctx.seed_digests, store=ctx.store.store_id)
     assert iso_volids(sim) == {want.seed_volid for want in wanted.values()}
     assert ctx.store.intents(ctx.lab).all() == {}
+    assert_configured_as_spec(sim, ctx, created=created)
     plan, _ = make_plan(conn, ctx)
     assert not plan.has_changes and not plan.errors, plan

@@ -28,7 +28,7 @@ from tests.apply.support import (
     write_spec,
     yes,
 )
-from tests.conftest import postgres_url
+from tests.support.postgres import postgres_url
 
 
 def test_fresh_apply_over_https_then_a_noop_plan_costs_one_plus_nodes_requests(lab: Lab) -> None:

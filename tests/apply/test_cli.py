@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from homelab.cli.main import main
+from homelab.engine.proxmox.privileges import TOKEN_ID
 from homelab.engine.state import open_store
 from homelab_sim.pve.faults import FaultProfile
 from homelab_sim.pve.simulator import PveSimulator
@@ -31,7 +32,7 @@ from tests.apply.support import (
     write_spec,
 )
 
-SIM_TOKEN_ID = "root@pam!sim"
+SIM_TOKEN_ID = TOKEN_ID  # the documented least-privileged token (tests.apply.support)
 
 
 @dataclass

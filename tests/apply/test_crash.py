@@ -27,7 +27,7 @@ from tests.apply.support import (
     over_https,
     yes,
 )
-from tests.conftest import REPO
+from tests.support.paths import REPO
 
 CHILD = Path(__file__).with_name("crash_child.py")
 SCALE = 100.0

@@ -116,7 +116,7 @@ def test_adopt_tags_terraform_made_vms_and_apply_then_manages_them(
     assert outcome.report is not None and outcome.report.ok
     assert sorted(vm.vmid for vm in guests(sim)) == [110, 111, 112]  # taken over, not re-created
     assert "terraform" in conn.client.vm_config("pve", 110)[0]["tags"]  # the user's tag is kept
-    assert_converged(sim, lab.ctx, conn, in_range=False)
+    assert_converged(sim, lab.ctx, conn, in_range=False, created=False)
     again = adopt_lab(conn, lab.ctx, confirm=confirm)
     assert again.report is None and not again.plan.changes  # already ours
 

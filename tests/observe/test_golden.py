@@ -4,7 +4,6 @@ response and the model it must parse to. Set HOMELAB_UPDATE_GOLDEN=1 to rewrite 
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -13,9 +12,10 @@ import pytest
 from pydantic import BaseModel
 
 from homelab.core import pve_reply
+from tests.support.golden import updating
 
 HERE = Path(__file__).parent
-UPDATE = os.environ.get("HOMELAB_UPDATE_GOLDEN") == "1"
+UPDATE = updating()
 
 
 def dump(value: Any) -> Any:

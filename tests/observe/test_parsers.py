@@ -209,6 +209,7 @@ REPLIES = st.one_of(
 #: Each parser and the type of what it returns.
 PARSERS: list[tuple[Callable[[Any], Any], type | tuple[type, ...]]] = [
     (pve.parse_resources, tuple),
+    (pve.parse_cluster_resources, pve.ClusterResources),
     (pve.parse_config, observed.VmConfig),
     (pve.config_values, dict),
     (lambda reply: pve.parse_vm_status(reply, 201), pve.VmStatus),
@@ -232,3 +233,35 @@ def test_every_parser_returns_its_type_or_raises_malformed_reply(reply: Any) -> 
             assert error.message.strip(), "a MalformedReply says what was wrong"
             continue
         assert isinstance(value, kind), (parse, value)
+
+
+def test_unfiltered_cluster_resources_give_guests_capacities_and_taken_vmids() -> None:
+    """One unfiltered /cluster/resources (PVE 8 forms): QEMU guests only as VMs, LXC VMIDs still
+    taken, node CPUs/memory and storages with their shared flag (offline nodes not judged)."""
+    reply = {
+        "data": [
+            {"id": "qemu/201", "type": "qemu", "vmid": 201, "node": "pve", "name": "a",
+             "status": "running", "template": 0, "maxmem": 2 * 1024**3, "maxcpu": 2},
+            {"id": "lxc/202", "type": "lxc", "vmid": "202", "node": "pve", "name": "ct",
+             "status": "running"},
+            {"id": "node/pve", "type": "node", "node": "pve", "status": "online",
+             "maxcpu": 16, "maxmem": 68719476736, "mem": 8 * 1024**3, "cpu": 0.05},
+            {"id": "node/pve2", "type": "node", "node": "pve2", "status": "offline"},
+            {"id": "storage/pve/local-lvm", "type": "storage", "node": "pve",
+             "storage": "local-lvm", "status": "available", "shared": 0,
+             "maxdisk": 400 * 1024**3, "disk": 100 * 1024**3, "plugintype": "lvmthin"},
+            {"id": "storage/pve/ceph", "type": "storage", "node": "pve", "storage": "ceph",
+             "status": "available", "shared": 1, "maxdisk": "1099511627776", "disk": 0},
+            {"id": "sdn/pve/localnetwork", "type": "sdn", "node": "pve", "sdn": "localnetwork"},
+        ]
+    }  # fmt: skip
+    got = pve.parse_cluster_resources(reply)
+    assert [vm.vmid for vm in got.vms] == [201]
+    assert got.guest_vmids == frozenset({201, 202})
+    assert set(got.capacities) == {"pve"}
+    node = got.capacities["pve"]
+    assert (node.cpus, node.memory_bytes) == (16, 64 * 1024**3)
+    assert node.storages["local-lvm"] == observed.StorageSpace(
+        400 * 1024**3, 300 * 1024**3, shared=False
+    )
+    assert node.storages["ceph"] == observed.StorageSpace(1024**4, 1024**4, shared=True)

@@ -1,4 +1,5 @@
-"""Test helpers: small lab specs, seed digests, and a tiny pure model of what apply does."""
+"""Test helpers: small lab specs, seed digests, observations, and applying a plan to a model of
+PVE (``tests/plan/pvelab.py``) that the engine's config writer writes and the parsers read."""
 
 from __future__ import annotations
 
@@ -7,16 +8,12 @@ import hashlib
 from collections.abc import Mapping
 from typing import Any
 
-from homelab.core.desired import (
-    SEED_DRIVE,
-    DesiredVm,
-    desired_vms,
-    is_managed_tag,
-    is_seed_volume_of,
-)
-from homelab.core.observed import Disk, NetDevice, Observed, ObservedVm, VmConfig, volume_filename
-from homelab.core.plan.actions import CreateVm, DestroyVm, NoOp, Plan, ReplaceVm
+from homelab.core.desired import desired_vms
+from homelab.core.observed import Observed, ObservedVm
+from homelab.core.plan.actions import Plan
+from homelab.core.render.network import vm_mac
 from homelab.core.spec.models import LabSpec
+from tests.plan.pvelab import PveLab
 
 BASE: dict[str, Any] = {
     "name": "home-lab",
@@ -61,87 +58,24 @@ def template_vm(
 
 
 def empty_observed(nodes: tuple[str, ...] = ("pve",)) -> Observed:
-    """A cluster with nothing but the cloud-init template(s) the base lab names, on each node."""
-    names = ("ubuntu-2404-cloudinit", "ubuntu-2604-cloudinit", "ubuntu-2404", "ubuntu-2204")
-    templates = tuple(
-        template_vm(9000 + 100 * n + i, node, name)
-        for n, name in enumerate(names)
-        for i, node in enumerate(nodes)
-    )
-    return Observed(vms=templates, seed_volumes={node: () for node in nodes}, nodes=nodes)
+    """A cluster with nothing but the cloud-init template(s) the base lab names, on each node,
+    as the parsers read PVE's replies."""
+    return PveLab.with_templates(nodes).observe()
 
 
-def realize(want: DesiredVm, vmid: int, node: str, user_tags: tuple[str, ...] = ()) -> ObservedVm:
-    """The VM exactly as apply leaves it (running, configured, seed attached)."""
-    tags = tuple(sorted(set(user_tags) | set(want.tags)))
-    config = VmConfig(
-        name=want.name,
-        cores=want.cores,
-        sockets=1,
-        memory_mib=want.memory_mib,
-        net0=NetDevice(
-            model="virtio",
-            mac="BC:24:11:00:00:01",
-            bridge=want.bridge,
-            tag=want.vlan,
-            firewall=True,
-        ),
-        boot_disk=Disk(
-            key="scsi0", volid=f"{want.storage}:vm-{vmid}-disk-0", size_gib=want.disk_gib
-        ),
-        cdroms=((SEED_DRIVE, want.seed_volid),),
-        agent=True,
-        description=want.description,
-        record=want.record,
-        tags=tags,
-        onboot=True,
-        digest=hashlib.sha1(f"{vmid}{want.digest}".encode()).hexdigest(),
-    )
-    return ObservedVm(
-        vmid=vmid,
-        name=want.name,
-        node=node,
-        status="running",
-        template=False,
-        lock=None,
-        tags=tags,
-        maxmem_mib=want.memory_mib,
-        cores=want.cores,
-        disk_gib=want.disk_gib,
-        config=config,
-    )
+def applied(plan: Plan, nodes: tuple[str, ...] = ("pve",)) -> tuple[PveLab, Observed]:
+    """A cluster of templates on ``nodes`` after a successful apply of ``plan``, and what
+    observing it then reads (see pvelab: the engine's writer, PVE's strings, the parsers)."""
+    lab = PveLab.with_templates(nodes)
+    lab.apply(plan)
+    return lab, lab.observe()
 
 
-def apply_plan(plan: Plan, observed: Observed, first_vmid: int = 200) -> Observed:
-    """What a successful apply of ``plan`` leaves behind (a pure model of the engine)."""
-    assert plan.is_applicable, (plan.errors, plan.needs_configs)
-    vms = {vm.vmid: vm for vm in observed.vms}
-    seeds = {node: set(volids) for node, volids in observed.seed_volumes.items()}
-    for action in plan.actions:
-        if isinstance(action, DestroyVm | ReplaceVm):
-            del vms[action.vmid]
-        if isinstance(action, NoOp | DestroyVm):
-            continue
-        want = action.desired
-        if isinstance(action, CreateVm):
-            vmid = want.vmid or next(i for i in range(first_vmid, 10**6) if i not in vms)
-            user: tuple[str, ...] = ()
-        else:
-            vmid, user = action.vmid, observed_tags(observed, action.vmid)
-        vms[vmid] = realize(
-            want, vmid, action.node, tuple(t for t in user if not is_managed_tag(t))
-        )
-        node_seeds = seeds.setdefault(action.node, set())
-        stale = {
-            v for v in node_seeds if is_seed_volume_of(want.lab, want.name, volume_filename(v))
-        }
-        node_seeds.difference_update(stale)
-        node_seeds.add(want.seed_volid)
-    return Observed(
-        vms=tuple(vms[vmid] for vmid in sorted(vms)),
-        seed_volumes={node: tuple(sorted(v)) for node, v in seeds.items()},
-        nodes=observed.nodes,
-    )
+def apply_plan(plan: Plan, observed: Observed) -> Observed:
+    """What observing reads after a successful apply of ``plan`` on ``observed``, which must be
+    a cluster of templates only (``empty_observed``); to apply again, use ``PveLab`` itself."""
+    assert observed == empty_observed(observed.nodes), "apply_plan starts from empty_observed()"
+    return applied(plan, observed.nodes)[1]
 
 
 def observed_tags(observed: Observed, vmid: int) -> tuple[str, ...]:
@@ -171,9 +105,14 @@ def stranger(
     spec: LabSpec, name: str, vmid: int, tags: tuple[str, ...] = (), *, config: bool = True
 ) -> ObservedVm:
     """A VM not made by homelab (no record) under ``name``, as Terraform or a user would make
-    it; with its config read unless ``config`` is False."""
-    seeds = {vm: "0" * 64 for vm in spec.vms}
-    vm = realize(desired_vms(spec, seeds)[name], vmid, "pve")
+    it, written and read back like any other (see pvelab); with its config unless ``config``
+    is False."""
+    want = desired_vms(spec, seeds_for(spec))[name]
+    lab = PveLab.with_templates(tuple(spec.proxmox.nodes))
+    template = next(v for v, raw in lab.vms.items() if raw.config.get("name") == want.template)
+    lab.clone(template, vmid, want.node, want)
+    lab.configure(vmid, want, mac=vm_mac(want.lab, want.name))
+    vm = next(v for v in lab.observe().vms if v.vmid == vmid)
     assert vm.config is not None
     bare = vm.config.model_copy(update={"record": None, "description": None, "tags": tags})
     return vm.model_copy(update={"tags": tags, "config": bare if config else None})

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -26,9 +25,10 @@ from tests.plan.labs import (
     stranger,
     without_configs,
 )
+from tests.support.golden import updating
 
 GOLDEN = Path(__file__).parent / "golden"
-UPDATE = os.environ.get("HOMELAB_UPDATE_GOLDEN") == "1"
+UPDATE = updating()
 BASE = make_spec()
 STEWARD = Steward(store="5e1f0c2a9b7d4e60")  # the state store's id, recorded on every VM
 

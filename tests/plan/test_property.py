@@ -7,15 +7,10 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from homelab.core.desired import desired_vms
 from homelab.core.plan.build import plan_lab
-from tests.plan.labs import (
-    apply_plan,
-    empty_observed,
-    make_spec,
-    seeds_for,
-    spec_data,
-    without_configs,
-)
+from tests.plan.labs import make_spec, seeds_for, spec_data, without_configs
+from tests.plan.pvelab import PveLab
 
 VmSettings = tuple[int, int, int]  # cores, memory GiB, disk GiB
 
@@ -66,19 +61,26 @@ def lab_data(nodes: list[str], vms: dict[int, VmSettings], template: str) -> dic
 @settings(max_examples=60, deadline=None)
 @given(labs())
 def test_plan_after_applying_the_plan_is_a_no_op(case: tuple[Any, Any, str, str]) -> None:
+    """Each apply goes through the engine's config writer into PVE's strings, and each plan reads
+    them back through the parsers of PVE's replies (tests/plan/pvelab.py)."""
     before_data, after_data, salt_before, salt_after = case
     before, after = make_spec(before_data), make_spec(after_data)
-    start = empty_observed(tuple(before.proxmox.nodes))
-    first = plan_lab(before, seeds_for(before, salt_before), start)
-    observed = apply_plan(first, start)
+    lab = PveLab.with_templates(tuple(before.proxmox.nodes))
+    lab.apply(plan_lab(before, seeds_for(before, salt_before), lab.observe()))
 
     seeds = seeds_for(after, salt_after)
-    change = plan_lab(after, seeds, observed)
+    change = plan_lab(after, seeds, lab.observe())
     assert change.errors == (), change.errors
-    observed = apply_plan(change, observed)
+    lab.apply(change)
+    observed = lab.observe()
 
     again = plan_lab(after, seeds, observed)
-    assert not again.has_changes and again.errors == () and again.warnings == ()
+    assert not again.has_changes and again.errors == () and again.warnings == (), again
     cheap = plan_lab(after, seeds, without_configs(observed))
     assert cheap.needs_configs == () and not cheap.has_changes
     assert len(cheap.actions) == len(after.vms)
+    guests = [vm for vm in observed.vms if not vm.template]
+    assert sorted(vm.name or "" for vm in guests) == sorted(after.vms)
+    assert all(vm.status == "running" for vm in guests)
+    wanted = {want.seed_volid for want in desired_vms(after, seeds).values()}
+    assert {v for vols in observed.seed_volumes.values() for v in vols} == wanted

@@ -11,7 +11,7 @@ from homelab.core.cluster import ClusterSecrets
 from homelab.core.render.artifacts import Artifacts
 from homelab.core.secret import Secret
 from homelab.core.spec.models import LabSpec
-from tests.conftest import EXAMPLES
+from tests.support.paths import EXAMPLES
 
 FIXTURES = Path(__file__).parent / "fixtures"
 TEST_PKI = FIXTURES / "test-only-pki"

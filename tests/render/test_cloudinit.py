@@ -44,8 +44,14 @@ def test_every_node_gets_the_prerequisites(lab: str, rendered: dict[str, Artifac
             assert f"{key} = 1" in sysctl
         # br_netfilter is loaded before sysctl --system (the bridge keys exist only then)
         assert commands.index(["modprobe", "br_netfilter"]) < commands.index(["sysctl", "--system"])
-        assert "qemu-guest-agent" in doc["packages"] and "containerd" in doc["packages"]
-        assert ["systemctl", "enable", "--now", "qemu-guest-agent"] in commands
+        assert "packages" not in doc and "package_update" not in doc  # runcmd installs them
+        installs = [c for c in commands if isinstance(c, list) and "install" in c and "-y" in c]
+        agent, rest = installs
+        assert agent[-1] == "qemu-guest-agent" and "containerd" in rest
+        start = commands.index(["systemctl", "start", "qemu-guest-agent"])
+        assert commands.index(agent) < start < commands.index(rest)  # the agent first
+        for install in installs:  # every install waits for dpkg's lock (unattended-upgrades)
+            assert install[install.index("DPkg::Lock::Timeout=600") - 1] == "-o"
 
 
 def test_containerd_uses_systemd_cgroups_and_kubeadms_pause_image(
@@ -70,8 +76,8 @@ def test_kubernetes_packages_come_from_the_minor_repo_pinned_and_held(
     assert "https://pkgs.k8s.io/core:/stable:/v1.29/deb/ /" in repo["content"]
     assert repo["defer"] is True  # the key is fetched in runcmd, before apt-get update
     commands = commands_of(artifacts, "k8s-master-1")
-    (install,) = [c for c in commands if isinstance(c, list) and "install" in c and "-y" in c]
-    pins = [arg for arg in install if "=" in arg and not arg.startswith(("DEBIAN", "Acquire"))]
+    install = [c for c in commands if isinstance(c, list) and "install" in c and "-y" in c][-1]
+    pins = [arg for arg in install if re.match(r"^kube\w+=", arg)]
     assert pins == ["kubelet=1.29.15-1.1", "kubeadm=1.29.15-1.1", "kubectl=1.29.15-1.1"]
     hold = commands.index(["apt-mark", "hold", "kubelet", "kubeadm", "kubectl"])
     assert commands.index(install) < hold

@@ -9,8 +9,8 @@ import sys
 
 from homelab.core.render.artifacts import Artifacts
 from homelab.core.render.lab import render_lab
-from tests.conftest import REPO
 from tests.render.support import LABS, load_example, pki_for
+from tests.support.paths import REPO
 
 FINGERPRINT = """
 import hashlib

@@ -1,20 +1,20 @@
 """Golden files: the rendered reference and HA labs, byte for byte.
 
-HOMELAB_UPDATE_GOLDENS=1 rewrites them (then review the diff before committing).
+HOMELAB_UPDATE_GOLDEN=1 rewrites them (then review the diff before committing).
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
 from homelab.core.render.artifacts import Artifacts
 from tests.render.support import LABS
+from tests.support.golden import updating
 
 GOLDEN = Path(__file__).parent / "golden"
-UPDATE = os.environ.get("HOMELAB_UPDATE_GOLDENS") == "1"
+UPDATE = updating()
 
 
 def rendered_files(artifacts: Artifacts) -> dict[str, bytes]:
@@ -35,6 +35,6 @@ def test_rendered_files_match_goldens(lab: str, rendered: dict[str, Artifacts]) 
             (root / rel).parent.mkdir(parents=True, exist_ok=True)
             (root / rel).write_bytes(content)
     on_disk = {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()}
-    assert on_disk == set(files), "golden file set differs; HOMELAB_UPDATE_GOLDENS=1 to rewrite"
+    assert on_disk == set(files), "golden file set differs; HOMELAB_UPDATE_GOLDEN=1 to rewrite"
     for rel, content in sorted(files.items()):
         assert (root / rel).read_bytes() == content, f"{lab}/{rel} differs from its golden"

@@ -12,8 +12,8 @@ from homelab.core.render.lab import render_lab
 from homelab.core.render.tokens import bootstrap_token_secret
 from homelab.core.spec.models import LabSpec
 from homelab.errors import SpecError
+from tests.render.schemas import assert_seeds_valid
 from tests.render.support import cloud_config, kubeadm_docs, load_example, pki_for
-from tests.render.test_schemas import assert_seeds_valid
 
 
 def variant(lab: str, **updates: object) -> LabSpec:

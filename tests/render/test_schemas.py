@@ -2,55 +2,29 @@
 
 from __future__ import annotations
 
-import functools
 import json
-from pathlib import Path
-from typing import Any
 
 import jsonschema
 import kubernetes_validate
 import pytest
 import yaml
-from referencing import Registry
-from referencing.jsonschema import DRAFT4, DRAFT7
+from referencing.jsonschema import DRAFT7
 
 from homelab.core.render.artifacts import Artifacts
-from tests.conftest import SHARED
+from tests.render.schemas import (
+    Validators,
+    assert_valid,
+    cloud_validators,
+    component_validators,
+    crd_validator,
+    local_validator,
+    schema,
+)
 from tests.render.support import LABS, cloud_config, kubeadm_docs
-
-SCHEMAS = SHARED / "schemas"
-CALICO = SCHEMAS / "calico" / "calico-v3.28.5"
-Validators = tuple[jsonschema.protocols.Validator, ...]
-
-
-def local_validator(path: Path, spec: Any, cls: Any) -> jsonschema.protocols.Validator:
-    """A validator whose registry resolves the schema's own ``#/$defs/...`` refs."""
-    schema = json.loads(path.read_text(encoding="utf-8"))
-    uri = path.resolve().as_uri()
-    registry: Registry[Any] = Registry().with_resource(uri, spec.create_resource(schema))
-    validator: jsonschema.protocols.Validator = cls({"$ref": uri}, registry=registry)
-    return validator
-
-
-def assert_valid(validator: jsonschema.protocols.Validator, doc: Any, what: str) -> None:
-    errors = sorted(validator.iter_errors(doc), key=lambda e: list(e.absolute_path))
-    assert not errors, f"{what}: " + "; ".join(
-        f"{'/'.join(map(str, e.absolute_path))}: {e.message[:200]}" for e in errors[:5]
-    )
 
 
 def all_seeds(rendered: dict[str, Artifacts]) -> list[tuple[str, str]]:
     return [(lab, vm) for lab in LABS for vm in rendered[lab].seeds]
-
-
-@functools.cache
-def cloud_validators() -> Validators:
-    """HEAD (what an updated 24.04 runs) and 24.1.3 (what 24.04 GA shipped)."""
-    paths = [
-        SCHEMAS / "cloud-init" / "schema-cloud-config-v1.json",
-        SCHEMAS / "cloud-init" / "24.1.3" / "schema-cloud-config-v1.json",
-    ]
-    return tuple(local_validator(p, DRAFT4, jsonschema.Draft4Validator) for p in paths)
 
 
 @pytest.fixture(scope="module")
@@ -80,42 +54,12 @@ def test_cloud_init_schema_rejects_what_it_should(
 
 
 def test_network_config_validates_against_v2_schema(rendered: dict[str, Artifacts]) -> None:
-    path = SCHEMAS / "cloud-init" / "schema-network-config-v2.json"
+    path = schema("cloud-init/schema-network-config-v2.json")
     validator = local_validator(path, DRAFT7, jsonschema.Draft7Validator)
     for lab, vm in all_seeds(rendered):
         doc = yaml.safe_load(rendered[lab].seeds[vm].network_config)
         assert_valid(validator, doc, f"{lab}/{vm}/network-config")
     assert list(validator.iter_errors({"version": 2, "ethernets": {"eth0": {"dhcp4": "x"}}}))
-
-
-@functools.cache
-def component_validators() -> dict[str, jsonschema.protocols.Validator]:
-    kubeadm = SCHEMAS / "kubeadm"
-    by_api = {
-        "kubeadm.k8s.io/v1beta3": kubeadm / "kubeadm.k8s.io_v1beta3.schema.json",
-        "kubelet.config.k8s.io/v1beta1": kubeadm
-        / "kubelet.config.k8s.io_v1beta1.v1.29.schema.json",
-        "kubeproxy.config.k8s.io/v1alpha1": (
-            kubeadm / "kubeproxy.config.k8s.io_v1alpha1.v1.29.schema.json"
-        ),
-    }
-    return {
-        api: local_validator(p, DRAFT7, jsonschema.Draft7Validator) for api, p in by_api.items()
-    }
-
-
-def assert_seeds_valid(artifacts: Artifacts) -> None:
-    """user-data (24.1.3 and HEAD), network-config and kubeadm documents of every VM."""
-    cloud = cloud_validators()
-    network = local_validator(
-        SCHEMAS / "cloud-init" / "schema-network-config-v2.json", DRAFT7, jsonschema.Draft7Validator
-    )
-    for vm, seed in artifacts.seeds.items():
-        for validator in cloud:
-            assert_valid(validator, cloud_config(seed.user_data), f"{vm}/user-data")
-        assert_valid(network, yaml.safe_load(seed.network_config), f"{vm}/network-config")
-        for doc in kubeadm_docs(artifacts, vm):
-            assert_valid(component_validators()[doc["apiVersion"]], doc, f"{vm} {doc['kind']}")
 
 
 def test_kubeadm_documents_validate(rendered: dict[str, Artifacts]) -> None:
@@ -131,14 +75,6 @@ def test_kubeadm_documents_validate(rendered: dict[str, Artifacts]) -> None:
         "JoinConfiguration",
         "KubeletConfiguration",
     }
-
-
-@functools.cache
-def crd_validator(name: str) -> jsonschema.protocols.Validator:
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    crd = yaml.load((CALICO / name).read_text(encoding="utf-8"), Loader=loader)
-    schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
-    return jsonschema.Draft7Validator(schema)
 
 
 @pytest.mark.parametrize("lab", LABS)

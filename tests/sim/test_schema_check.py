@@ -104,6 +104,7 @@ def test_a_table_with_an_unknown_format_is_refused_at_load() -> None:
 NOT_VALUES = {
     "bwlimit",
     "cpuunits",
+    "expire",  # API tokens: "same as user"
     "timeout",
     "vcpus",
     "vmgenid",

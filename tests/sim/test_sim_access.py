@@ -6,7 +6,7 @@ import httpx
 
 from homelab_sim.pve.simulator import PveSimulator
 from homelab_sim.transport import SimTransport
-from tests.sim.conftest import PASSWORD, Api
+from tests.sim.support import PASSWORD, Api
 
 
 def _anonymous(sim: PveSimulator) -> httpx.Client:

@@ -15,7 +15,7 @@ from homelab.cli.sim import EXAMPLE_FAULTS
 from homelab_sim.errors import SimError
 from homelab_sim.pve.faults import parse_profile
 from homelab_sim.pve.simulator import PveSimulator
-from tests.sim.conftest import Api
+from tests.sim.support import Api
 
 
 def _faults(api: Api, *rules: dict[str, object], seed: int | None = None) -> None:

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from homelab.errors import SimulatorError
 from homelab_sim.errors import SimError
 from homelab_sim.pve.simulator import PveSimulator, SimConfig
 from homelab_sim.secret import Secret
-from tests.sim.conftest import Api
-from tests.sim.test_sim_storage import make_iso, upload
+from tests.sim.support import Api, make_iso, upload
 
 
 def test_state_survives_a_restart(tmp_path: Path) -> None:
@@ -56,7 +56,6 @@ def test_the_tool_reports_a_simulator_that_cannot_start_in_its_own_error_tree(
     import yaml
 
     from homelab.core.spec.models import LabSpec
-    from homelab.errors import SimulatorError
     from homelab.verbs.connection import open_connection
 
     example = Path(__file__).resolve().parents[2] / "examples" / "home-lab.yaml"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from homelab_sim.pve.simulator import PveSimulator, SimConfig
-from tests.sim.conftest import Api
+from tests.sim.support import Api
 
 LOCK_TIMEOUT = "can't lock file '/var/lock/qemu-server/lock-9000.conf' - got timeout"
 

@@ -19,7 +19,7 @@ import pytest
 from proxmoxer import ProxmoxAPI, ResourceException
 from proxmoxer.tools import Tasks
 
-from tests.sim.test_sim_storage import NETWORK_CONFIG, make_iso
+from tests.sim.support import NETWORK_CONFIG, make_iso
 
 PASSWORD = "sim-e2e-password"
 SCALE = "200"  # a linked clone takes 15 ms, a boot to the agent 150 ms
@@ -129,7 +129,9 @@ def lifecycle(prox: ProxmoxAPI, newid: int, tmp_path: Path) -> None:
     assert wait(prox, node.qemu(newid).resize.put(disk="scsi0", size="+10G"))["exitstatus"] == "OK"
     seed = tmp_path / f"seed-{newid}.iso"
     seed.write_bytes(make_iso("cidata", {
-        "user-data": "#cloud-config\n", "meta-data": f"instance-id: vm-{newid}\n",
+        # the stock cloud image has no guest agent: the seed installs it
+        "user-data": "#cloud-config\npackages: [qemu-guest-agent]\n",
+        "meta-data": f"instance-id: vm-{newid}\n",
         "network-config": NETWORK_CONFIG.replace("10.0.10.11", f"10.0.10.{newid % 200}") % mac,
     }))  # fmt: skip
     with seed.open("rb") as handle:

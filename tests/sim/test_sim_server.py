@@ -6,20 +6,16 @@ import socket
 import ssl
 import subprocess
 import sys
-from typing import Any
 
 import httpx
 import pytest
 
-from homelab_sim.clock import VirtualClock
 from homelab_sim.errors import SimError
-from homelab_sim.guest.model import CidataGuest, GuestVm
-from homelab_sim.guest.seed import SeedFiles
 from homelab_sim.pve.faults import FaultProfile, FaultRule
 from homelab_sim.pve.simulator import PveSimulator, SimConfig
 from homelab_sim.server import start_server
 from homelab_sim.tls import fingerprint_of
-from tests.sim.conftest import Api
+from tests.sim.support import Api, StaticGuest
 
 
 def test_start_server_speaks_pinned_https_with_pve_reasons() -> None:
@@ -56,26 +52,11 @@ def test_start_server_speaks_pinned_https_with_pve_reasons() -> None:
         httpx.get(server.endpoint + "/api2/json/version", verify=context, timeout=2)
 
 
-class StaticGuest(CidataGuest):
-    """A custom guest model: agent up at once, a fixed address, boots recorded."""
-
-    def __init__(self) -> None:
-        super().__init__(boot_to_agent=0)
-        self.booted: list[tuple[int, SeedFiles | None]] = []
-
-    def on_boot(self, vm: GuestVm, seed: SeedFiles | None, clock: VirtualClock) -> None:
-        super().on_boot(vm, seed, clock)
-        self.booted.append((vm.vmid, seed))
-        vm.guest["kubelet"] = "absent"
-
-    def agent_interfaces(self, vm: GuestVm) -> list[dict[str, Any]]:
-        return [{"name": "eth0", "hardware-address": "02:00:00:00:00:01", "ip-addresses": []}]
-
-
 def test_guest_model_is_pluggable() -> None:
     guest = StaticGuest()
     api = Api(PveSimulator(SimConfig(time_scale=0), guest=guest))
     api.finish(api.clone(101))
+    api.ok("POST", "/nodes/pve/qemu/101/config", data={"delete": "ide2"})  # no PVE seed
     api.finish(api.ok("POST", "/nodes/pve/qemu/101/status/start"))
     assert guest.booted == [(101, None)]
     result = api.ok("GET", "/nodes/pve/qemu/101/agent/network-get-interfaces")["result"]

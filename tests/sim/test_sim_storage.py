@@ -2,47 +2,8 @@
 
 from __future__ import annotations
 
-import io
-
-import pycdlib
-
 from homelab_sim.pve.simulator import PveSimulator
-from tests.sim.conftest import Api
-
-NETWORK_CONFIG = """\
-version: 2
-ethernets:
-  ens18:
-    match: {macaddress: "%s"}
-    set-name: ens18
-    addresses: [10.0.10.11/24]
-    routes: [{to: default, via: 10.0.10.1}]
-"""
-
-
-def make_iso(label: str, files: dict[str, str]) -> bytes:
-    iso = pycdlib.PyCdlib()
-    iso.new(interchange_level=3, joliet=3, rock_ridge="1.09", vol_ident=label)
-    for name, text in files.items():
-        data = text.encode()
-        short = name.upper().replace("-", "")[:8]
-        iso.add_fp(
-            io.BytesIO(data), len(data), f"/{short}.;1", joliet_path=f"/{name}", rr_name=name
-        )
-    out = io.BytesIO()
-    iso.write_fp(out)
-    iso.close()
-    return out.getvalue()
-
-
-def upload(api: Api, name: str, data: bytes, content: str = "iso", storage: str = "local") -> str:
-    upid: str = api.ok(
-        "POST",
-        f"/nodes/pve/storage/{storage}/upload",
-        data={"content": content},
-        files={"filename": (name, data, "application/octet-stream")},
-    )
-    return upid
+from tests.sim.support import NETWORK_CONFIG, Api, make_iso, upload
 
 
 def test_storage_listing(api: Api) -> None:
@@ -119,7 +80,8 @@ def test_cidata_seed_drives_the_guest_agent(api: Api, sim: PveSimulator) -> None
     seed = make_iso(
         "cidata",
         {
-            "user-data": "#cloud-config\nhostname: k8s-master-1\n",
+            # the stock cloud image has no guest agent: the seed installs it
+            "user-data": "#cloud-config\nhostname: k8s-master-1\npackages: [qemu-guest-agent]\n",
             "meta-data": "instance-id: k8s-master-1\n",
             "network-config": NETWORK_CONFIG % mac.lower(),
         },

@@ -6,7 +6,7 @@ import re
 
 from homelab_sim.pve.simulator import PveSimulator
 from homelab_sim.pve.tasks import UPID_RE
-from tests.sim.conftest import Api
+from tests.sim.support import Api
 
 
 def test_upid_format_status_and_log(api: Api, sim: PveSimulator) -> None:

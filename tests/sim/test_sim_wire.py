@@ -10,7 +10,7 @@ from homelab_sim.pve import schema
 from homelab_sim.pve.requestlog import LoggedRequest
 from homelab_sim.pve.simulator import ROUTES, PveSimulator, SimConfig
 from homelab_sim.transport import SimTransport
-from tests.sim.conftest import Api
+from tests.sim.support import Api
 
 
 def test_envelope_headers_and_booleans(api: Api) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from homelab.core.spec.validate import validate_text
-from tests.conftest import EXAMPLES
+from tests.support.paths import EXAMPLES
 
 BASE = (EXAMPLES / "home-lab.yaml").read_text()
 

@@ -13,8 +13,8 @@ import jsonschema
 import pytest
 import yaml
 
-from tests.conftest import EXAMPLES
 from tests.spec.helpers import example_text, mutate
+from tests.support.paths import EXAMPLES
 
 LINE_RE = re.compile(
     r"^(?P<src>.+):(?P<line>\d+):(?P<col>\d+): (?P<sev>error|warning): (?P<path>\S+): .+$"

@@ -6,55 +6,59 @@ import pytest
 
 from homelab.core.spec.model_errors import model_at, suggest_key
 from homelab.core.spec.models import AccessSpec, NetworkSpec, VmSpec
-from tests.spec.helpers import check, example_text, find, mutate
+from tests.spec.helpers import check, example_text, find, mutate, position_of
 
 CASES = [
-    # (edits, path, line, col, fragment)
-    ([("  nodes: [pve]", "  nodez: [pve]")], "proxmox.nodez", 8, 3, "(did you mean 'nodes'?)"),
-    ([("  nodes: [pve]", "  nodez: [pve]")], "proxmox.nodes", 4, 1, "missing required key"),
-    ([("  storage: local-lvm", "  Storage: local-lvm")], "proxmox.Storage", 10, 3, "'storage'"),
+    # (edits, path, where: the finding is at the '|' of this text, found once; fragment)
+    ([("  nodes: [pve]", "  nodez: [pve]")], "proxmox.nodez", "|nodez:", "(did you mean 'nodes'?)"),
+    ([("  nodes: [pve]", "  nodez: [pve]")], "proxmox.nodes", "|proxmox:", "missing required key"),
+    (
+        [("  storage: local-lvm", "  Storage: local-lvm")],
+        "proxmox.Storage",
+        "|Storage:",
+        "'storage'",
+    ),
     (
         [("  iso_storage: local", "  iso_storage: local\n  pod_cidr: 10.1.0.0/16")],
         "proxmox.pod_cidr",
-        12,
-        3,
+        "|pod_cidr: 10.1.0.0/16",
         "unknown key 'pod_cidr' (it belongs under kubernetes)",
     ),
-    ([("name: home-lab", "nam: home-lab")], "nam", 3, 1, "(did you mean 'name'?)"),
-    ([("name: home-lab", "nam: home-lab")], "name", 3, 1, "missing required key 'name'"),
+    ([("name: home-lab", "nam: home-lab")], "nam", "|nam: home-lab", "(did you mean 'name'?)"),
+    (
+        [("name: home-lab", "nam: home-lab")],
+        "name",
+        "|nam: home-lab",
+        "missing required key 'name'",
+    ),
     (
         [("template: ubuntu-2404-cloudinit", "template: [a]")],
         "proxmox.template",
-        9,
-        3,
+        "|template: [a]",
         "expected text or a whole number, got a list",
     ),
     (
         [("cidr: 10.0.20.0/24", "cidr: 10.0.20.7/24")],
         "networks.apps.cidr",
-        15,
-        26,
+        "cidr: |10.0.20.7/24",
         "host bits are set: did you mean 10.0.20.0/24?",
     ),
     (
         [("cidr: 10.0.20.0/24", "cidr: 'fd00::/64'")],
         "networks.apps.cidr",
-        15,
-        26,
+        "cidr: |'fd00::/64'",
         "only IPv4 is supported",
     ),
     (
         [("role: control-plane", "role: master")],
         "vms.k8s-master-1.role",
-        24,
-        24,
+        "role: |master",
         "must be one of 'control-plane' or 'worker', not 'master'",
     ),
     (
         [("role: control-plane", "role: controlplane")],
         "vms.k8s-master-1.role",
-        24,
-        24,
+        "role: |controlplane",
         "(did you mean 'control-plane'?)",
     ),
     (
@@ -65,38 +69,51 @@ CASES = [
             )
         ],
         "vms.k8s-master-1.memory",
-        24,
-        57,
+        "memory: |lots",
         "memory 'lots' is not a size",
     ),
-    ([("vmid_range: 200-299", "vmid_range: 200")], "proxmox.vmid_range", 12, 15, "first-last"),
-    ([("endpoint: https", "endpoint: http")], "proxmox.endpoint", 5, 13, "an https:// URL"),
+    (
+        [("vmid_range: 200-299", "vmid_range: 200")],
+        "proxmox.vmid_range",
+        "vmid_range: |200\n",
+        "first-last",
+    ),
+    (
+        [("endpoint: https", "endpoint: http")],
+        "proxmox.endpoint",
+        "endpoint: |http:",
+        "an https:// URL",
+    ),
     (
         [("vms:\n", "vms: []\nold_vms:\n")],
         "vms",
-        23,
-        1,
+        "|vms: []",
         "expected a mapping (key: value), got a list",
     ),
-    ([("  mgmt: {", "  mgmt: null\n  old: {")], "networks.mgmt", 14, 9, "got nothing (null)"),
+    (
+        [("  mgmt: {", "  mgmt: null\n  old: {")],
+        "networks.mgmt",
+        "mgmt: |null",
+        "got nothing (null)",
+    ),
     (
         [("ip: 10.0.20.10}", "ip: 10.0.20.10/24}")],
         "vms.k8s-master-1.ip",
-        24,
-        95,
+        "ip: |10.0.20.10/24",
         "drop the /prefix",
     ),
-    ([("user: ubuntu", "user: Admin")], "access.user", 28, 9, "a Linux user name"),
+    ([("user: ubuntu", "user: Admin")], "access.user", "user: |Admin", "a Linux user name"),
 ]
 
 
-@pytest.mark.parametrize(("edits", "path", "line", "col", "fragment"), CASES)
+@pytest.mark.parametrize(("edits", "path", "where", "fragment"), CASES)
 def test_model_errors_are_placed_and_explained(
-    edits: list[tuple[str, str]], path: str, line: int, col: int, fragment: str
+    edits: list[tuple[str, str]], path: str, where: str, fragment: str
 ) -> None:
-    result = check(mutate(example_text(), edits))
+    text = mutate(example_text(), edits)
+    result = check(text)
     finding = find(result, path, fragment)
-    assert (finding.line, finding.col) == (line, col)
+    assert (finding.line, finding.col) == position_of(text, where)
     assert finding.severity == "error"
     assert result.spec is None
 

@@ -7,8 +7,8 @@ import pytest
 
 from homelab.errors import SpecError
 from homelab.verbs.spec import load_valid_spec, read_spec
-from tests.conftest import EXAMPLES
 from tests.spec.helpers import example_text
+from tests.support.paths import EXAMPLES
 
 
 def test_read_spec_of_an_example() -> None:

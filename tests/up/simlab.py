@@ -21,7 +21,7 @@ from homelab.verbs.connection import Connection, open_connection
 from homelab.verbs.lab import LabContext, prepare_lab
 from homelab.verbs.secrets import cluster_secrets
 from homelab.verbs.up import UpOutcome, up_lab
-from tests.conftest import EXAMPLES
+from tests.support.paths import EXAMPLES
 
 Tamper = Callable[[str, ClusterSecrets], str]
 

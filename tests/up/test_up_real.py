@@ -20,7 +20,7 @@ from homelab.simulated.lab import run_simulator
 from homelab.verbs.connection import connect_to, manifest_cache
 from homelab.verbs.lab import prepare_lab
 from homelab.verbs.up import ClusterNotReady, up_lab
-from tests.conftest import EXAMPLES
+from tests.support.paths import EXAMPLES
 
 
 def loopback_lab(folder: Path) -> Path:

@@ -7,7 +7,6 @@ import sys
 from rich.console import Console
 from rich.markup import escape
 
-from homelab.core.spec.printable import printable
 from homelab.errors import LabError
 
 out = Console(highlight=False, soft_wrap=True, emoji=False)
@@ -20,6 +19,8 @@ def show_error(exc: LabError) -> None:
     Messages can quote a spec or a server: their control characters are escaped and their
     brackets are not read as markup.
     """
+    from homelab.core.spec.printable import printable  # only when there is an error to show
+
     message = escape(printable(exc.message))
     err.print(f"[bold red]error:[/] {message}", markup=True, highlight=False)
     if exc.hint:

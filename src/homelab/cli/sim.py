@@ -22,8 +22,10 @@ Kinds: ``http_error`` (answer ``status`` with ``message`` as PVE would), ``lock_
 (PVE's flock timeout for the VMID in the path), ``reset`` (drop the connection, no response,
 no effect), ``lost_response`` (carry the request out, then drop the connection),
 ``slow_task`` (the started task takes ``factor`` times longer), ``task_failure`` (the task ends
-with ``TASK ERROR: message``). Details in ``homelab_sim.pve.faults``; `homelab sim faults`
-prints a commented example.
+with ``TASK ERROR: message``), ``agent_timeout`` (an ``/agent/*`` call answers PVE's ``qmp
+command 'guest-...' failed - got timeout``), ``apt_lock`` (on ``status/start``: the guest boots
+with apt-daily/unattended-upgrades holding apt's locks for ``seconds``). Details in
+``homelab_sim.pve.faults``; `homelab sim faults` prints a commented example.
 """
 
 from __future__ import annotations

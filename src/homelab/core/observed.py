@@ -1,9 +1,10 @@
 """What exists on Proxmox, as typed values: the guests, their configs and the seed ISO volumes.
 
-Observation is cheap by design (ARCHITECTURE decision 5): one ``GET /cluster/resources?type=vm``
-plus one ``GET /nodes/{node}/storage/{iso_storage}/content?content=iso`` per Proxmox node. A VM's
-config (``GET /nodes/{node}/qemu/{vmid}/config``) is read only when the plan cannot decide without
-it, then merged in with ``Observed.with_configs``. The replies are read into these values by
+Observation is cheap by design (ARCHITECTURE decision 5): one ``GET /cluster/resources`` (its
+guest, node and storage entries) plus one ``GET /nodes/{node}/storage/{iso_storage}/content``
+(``content=iso``) per Proxmox node. A VM's config (``GET /nodes/{node}/qemu/{vmid}/config``)
+is read only when the plan cannot decide without it (a clone's template included), then merged
+in with ``Observed.with_configs``. The replies are read into these values by
 ``homelab.core.pve_reply``; sizes are whole GiB rounded *up*, so a disk that is bigger than the
 spec never looks equal to it. Nothing here does I/O.
 """
@@ -11,6 +12,7 @@ spec never looks equal to it. Nothing here does I/O.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from pydantic import BaseModel, ConfigDict
 
@@ -56,10 +58,31 @@ class VmConfig(_Frozen):
     onboot: bool
     digest: str
     template: bool = False
+    disks: tuple[tuple[str, str], ...] = ()  # every other drive: (key, volume id)
 
     def cdrom(self, key: str) -> str | None:
         """The volume id in CD-ROM drive ``key`` (``ide2``), or None."""
         return dict(self.cdroms).get(key)
+
+
+@dataclass(frozen=True)
+class StorageSpace:
+    """A storage as one node sees it: its size, what is free when known (bytes), and whether
+    it is shared (one namespace for the cluster) or node-local."""
+
+    total_bytes: int
+    avail_bytes: int | None = None
+    shared: bool = False
+
+
+@dataclass(frozen=True)
+class NodeCapacity:
+    """What one Proxmox node offers: logical CPUs, memory (bytes), its storages by id."""
+
+    node: str
+    cpus: int
+    memory_bytes: int
+    storages: Mapping[str, StorageSpace] = field(default_factory=dict)
 
 
 class ObservedVm(_Frozen):
@@ -79,11 +102,13 @@ class ObservedVm(_Frozen):
 
 
 class Observed(_Frozen):
-    """Everything observed: the guests, the ISO volumes per node and the node names."""
+    """Everything observed: the guests, the ISO volumes per node, the node names, and what each
+    online node offers (CPUs, memory, storages with their ``shared`` flag) when known."""
 
     vms: tuple[ObservedVm, ...]
     seed_volumes: dict[str, tuple[str, ...]]
     nodes: tuple[str, ...]
+    capacities: dict[str, NodeCapacity] = {}
 
     def with_configs(self, configs: Mapping[int, VmConfig]) -> Observed:
         """A copy with the given configs (by vmid) attached to their VMs."""

@@ -11,6 +11,7 @@ whole ``{"data": ...}`` envelope or its content.
 
     primitives         pve_int, pve_bool, pve_tags, pve_list, property strings, sizes
     /cluster/resources parse_resources            -> ObservedVm (QEMU guests)
+                       parse_cluster_resources    -> ClusterResources (+ node capacities)
     .../qemu/{id}/config parse_config, config_values -> VmConfig, {key: text}
     .../status/current parse_vm_status            -> VmStatus
     .../storage/...    parse_storage_items, parse_storage_content, parse_storage_status
@@ -21,18 +22,26 @@ whole ``{"data": ...}`` envelope or its content.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from ipaddress import IPv4Interface
 from typing import Any
 
 from homelab.core.desired import parse_description_record
-from homelab.core.observed import Disk, NetDevice, ObservedVm, VmConfig
+from homelab.core.observed import (
+    Disk,
+    NetDevice,
+    NodeCapacity,
+    ObservedVm,
+    StorageSpace,
+    VmConfig,
+)
 from homelab.errors import LabError
 
 __all__ = [
     "GIB",
     "MIB",
+    "ClusterResources",
     "InvalidUpid",
     "MalformedReply",
     "StorageItem",
@@ -41,9 +50,11 @@ __all__ = [
     "TaskStatus",
     "Upid",
     "VmStatus",
+    "capacities_from_resources",
     "ceil_gib",
     "config_values",
     "iso_volids",
+    "parse_cluster_resources",
     "parse_config",
     "parse_interfaces",
     "parse_net",
@@ -71,6 +82,7 @@ _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?)\s*$")
 _INT_RE = re.compile(r"\s*-?\d+(\.0+)?\s*")
 _LIST_SPLIT_RE = re.compile(r"[;,\s]+")
 _DISK_KEY_RE = re.compile(r"^(scsi|virtio|sata|ide)\d+$")
+_VOLUME_KEY_RE = re.compile(r"^((scsi|virtio|sata|ide)\d+|efidisk0|tpmstate0)$")
 _NIC_MODELS = ("virtio", "e1000", "e1000e", "rtl8139", "vmxnet3", "i82551", "i82557b", "i82559er")
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
@@ -219,10 +231,75 @@ def parse_property_string(value: str, default_key: str | None = None) -> dict[st
 
 
 def parse_resources(payload: Any) -> tuple[ObservedVm, ...]:
-    """``GET /cluster/resources?type=vm`` -> the QEMU guests (LXC and other entries skipped)."""
+    """``GET /cluster/resources`` (any ``type``) -> the QEMU guests (LXC, nodes... skipped)."""
     entries = _objects(payload, "/cluster/resources")
     vms = [_parse_resource(entry) for entry in entries if entry.get("type") == "qemu"]
     return tuple(sorted(vms, key=lambda vm: vm.vmid))
+
+
+@dataclass(frozen=True)
+class ClusterResources:
+    """One unfiltered ``GET /cluster/resources``: the QEMU guests, what each online node offers
+    (CPUs, memory, storages with their ``shared`` flag), and every guest VMID (LXC included)."""
+
+    vms: tuple[ObservedVm, ...]
+    capacities: dict[str, NodeCapacity]
+    guest_vmids: frozenset[int]
+
+
+def parse_cluster_resources(payload: Any) -> ClusterResources:
+    """``GET /cluster/resources`` (no ``type``) -> guests, node capacities and taken VMIDs."""
+    entries = _objects(payload, "/cluster/resources")
+    vmids = frozenset(
+        pve_int(entry["vmid"], "vmid")
+        for entry in entries
+        if entry.get("type") in ("qemu", "lxc") and entry.get("vmid") is not None
+    )
+    return ClusterResources(parse_resources(entries), capacities_from_resources(entries), vmids)
+
+
+def _count(value: object) -> int | None:
+    """A count from PVE's JSON: numbers or numeric strings (BEHAVIOUR.md), never a boolean."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return int(value)
+    if isinstance(value, str):
+        try:
+            return int(float(value))
+        except ValueError:
+            return None
+    return None
+
+
+def capacities_from_resources(resources: Iterable[Any]) -> dict[str, NodeCapacity]:
+    """Node capacities from the entries of ``/cluster/resources`` (unfiltered).
+
+    Offline nodes and entries without ``maxcpu``/``maxmem`` are left out; a storage entry
+    gives ``maxdisk`` as its total and ``maxdisk - disk`` as what is free.
+    """
+    nodes: dict[str, tuple[int, int]] = {}
+    storages: dict[str, dict[str, StorageSpace]] = {}
+    for entry in resources:
+        if not isinstance(entry, Mapping):
+            continue
+        node = entry.get("node")
+        if not isinstance(node, str):
+            continue
+        if entry.get("type") == "node":
+            cpus, memory = _count(entry.get("maxcpu")), _count(entry.get("maxmem"))
+            if entry.get("status", "online") == "online" and cpus and memory:
+                nodes[node] = (cpus, memory)
+        elif entry.get("type") == "storage" and isinstance(entry.get("storage"), str):
+            total, used = _count(entry.get("maxdisk")), _count(entry.get("disk"))
+            if total:
+                avail = max(total - used, 0) if used is not None else None
+                shared = _count(entry.get("shared")) == 1 or entry.get("shared") is True
+                storages.setdefault(node, {})[entry["storage"]] = StorageSpace(total, avail, shared)
+    return {
+        node: NodeCapacity(node, cpus, memory, storages.get(node, {}))
+        for node, (cpus, memory) in nodes.items()
+    }
 
 
 def _parse_resource(entry: Mapping[str, Any]) -> ObservedVm:
@@ -280,6 +357,7 @@ def parse_config(payload: Any) -> VmConfig:
         net0=parse_net(net0) if net0 else None,
         boot_disk=_find_boot_disk(config),
         cdroms=_find_cdroms(config),
+        disks=_find_disks(config),
         agent=_parse_agent(config.get("agent")),
         description=description,
         record=parse_description_record(description) if description else None,
@@ -363,6 +441,16 @@ def _find_cdroms(config: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
         drive = _drive(config, key)
         if drive is not None and _is_cdrom(drive):
             found.append((key, drive.get("file", "none")))
+    return tuple(found)
+
+
+def _find_disks(config: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
+    """Every drive that is not a CD-ROM, as (key, volume id) (``unusedN`` are not drives)."""
+    found = []
+    for key in sorted(str(k) for k in config if _VOLUME_KEY_RE.match(str(k))):
+        drive = _drive(config, key)
+        if drive is not None and not _is_cdrom(drive) and "file" in drive:
+            found.append((key, drive["file"]))
     return tuple(found)
 
 

@@ -1,6 +1,8 @@
 """Observing a lab on Proxmox: what exists, at the cost ARCHITECTURE decision 5 allows.
 
-``observe_lab`` sends one ``GET /cluster/resources?type=vm`` and one ISO listing of
+``observe_lab`` sends one ``GET /cluster/resources`` (unfiltered: the same reply lists the
+guests, the nodes' CPUs and memory and the storages with their ``shared`` flag, which the
+planner's capacity and placement checks need) and one ISO listing of
 ``proxmox.iso_storage`` per Proxmox node that matters (the spec's nodes and any node holding a
 VM of this lab), so a no-op plan of any size costs 1 + (Proxmox nodes) requests. ``refine``
 reads the configs of only the VMs a plan could not decide without them (``plan.needs_configs``).
@@ -16,12 +18,13 @@ from homelab.core.observed import Observed, VmConfig
 from homelab.core.ownership import lab_vms
 from homelab.core.plan.actions import Plan
 from homelab.core.plan.build import config_targets
+from homelab.core.plan.sources import find_templates
 from homelab.core.pve_reply import iso_volids
 from homelab.core.spec.models import LabSpec
 from homelab.engine.proxmox.client import PveClient
 from homelab.engine.proxmox.errors import NotFoundError, RefusedError
 
-__all__ = ["observe_lab", "observe_settled", "read_configs", "refine"]
+__all__ = ["observe_lab", "observe_settled", "read_configs", "refine", "with_templates"]
 
 #: pvestatd broadcasts every 10 s; a VM created since is listed without a name (BEHAVIOUR §11).
 SETTLE_WAIT = 5.0
@@ -29,12 +32,15 @@ SETTLE_TRIES = 4
 
 
 def observe_lab(client: PveClient, spec: LabSpec) -> Observed:
-    """Every guest of the cluster and the ISO volumes of the lab's nodes."""
-    vms = client.cluster_vms()
-    ours = [vm.node for vm in lab_vms(spec.name, vms)]
+    """Every guest of the cluster, the nodes' capacities and the ISO volumes of the lab's
+    nodes."""
+    resources = client.cluster_resources()
+    ours = [vm.node for vm in lab_vms(spec.name, resources.vms)]
     nodes = tuple(dict.fromkeys([*spec.proxmox.nodes, *ours]))
     volumes = {node: iso_volumes(client, node, spec.proxmox.iso_storage) for node in nodes}
-    return Observed(vms=vms, seed_volumes=volumes, nodes=nodes)
+    return Observed(
+        vms=resources.vms, seed_volumes=volumes, nodes=nodes, capacities=resources.capacities
+    )
 
 
 def observe_settled(client: PveClient, spec: LabSpec, sleep: Callable[[float], None]) -> Observed:
@@ -71,4 +77,12 @@ def read_configs(client: PveClient, targets: Iterable[tuple[str, int]]) -> dict[
 def refine(client: PveClient, observed: Observed, plan: Plan) -> Observed:
     """``observed`` with the configs the plan asked for read and attached."""
     targets = config_targets(plan, observed)
+    return observed.with_configs(read_configs(client, targets)) if targets else observed
+
+
+def with_templates(client: PveClient, spec: LabSpec, observed: Observed) -> Observed:
+    """``observed`` with the config of every template named by ``proxmox.template`` read (one
+    request each), so ``homelab.core.plan.placement.placement_problems`` can judge them all."""
+    templates = find_templates(str(spec.proxmox.template), observed.vms)
+    targets = [(vm.node, vm.vmid) for vm in templates if vm.config is None]
     return observed.with_configs(read_configs(client, targets)) if targets else observed

@@ -3,7 +3,8 @@
 ``run_simulator(spec, spec_path)`` starts a simulator of the spec's Proxmox nodes, its state
 under ``.homelab/<lab>/sim/`` so successive commands see the same simulated lab, serves it over
 HTTPS on loopback and yields what a connection to it needs: the settings (its certificate's
-fingerprint pinned, so the real TLS path is exercised), a clock following the simulator's
+fingerprint pinned, so the real TLS path is exercised; the token holds exactly the README's
+grants, see ``simulated.access``), a clock following the simulator's
 compressed virtual time (``HOMELAB_SIM_TIME_SCALE``, default 100) so timeouts keep their
 meaning, and the SimulatedSite. At the end the site is closed, the server stopped and the
 simulator closed (its Kubernetes APIs stopped, its state saved).
@@ -22,6 +23,7 @@ from homelab.engine.clock import Clock
 from homelab.engine.proxmox.config import ConnectionSettings, parse_token
 from homelab.engine.state import state_dir
 from homelab.errors import SimulatorError
+from homelab.simulated.access import least_privileged, sim_pve_major
 from homelab.simulated.site import SimulatedSite
 from homelab_sim.errors import SimError
 from homelab_sim.pve.simulator import PveSimulator, SimConfig
@@ -78,20 +80,29 @@ def _serve(spec: LabSpec, spec_path: Path) -> Iterator[SimulatedLab]:
     scale = sim_time_scale()
     folder = sim_dir(spec_path, spec.name)
     simulator = PveSimulator(
-        SimConfig(nodes=tuple(spec.proxmox.nodes), time_scale=scale, state_dir=folder)
+        SimConfig(
+            nodes=tuple(spec.proxmox.nodes),
+            time_scale=scale,
+            state_dir=folder,
+            pve_major=sim_pve_major(),
+        )
     )
     try:
         server = start_server(simulator)
         try:
             token_id, secret = parse_token(server.token.reveal())
-            settings = ConnectionSettings(
+            root = ConnectionSettings(
                 endpoint=server.endpoint,
                 token_id=token_id,
                 token_secret=secret,
                 fingerprint=server.fingerprint,
             )
+            # root only sets the tool's token up
+            settings = least_privileged(root, spec.proxmox.iso_storage, saved=folder / "tool-token")
             clock = Clock.scaled(scale)
-            site = SimulatedSite(settings, folder / "cache" / "manifests", clock)
+            # the site stands for the lab's network and guests, not for Proxmox: the simulator's
+            # control API (/_sim/*) takes its own root token
+            site = SimulatedSite(root, folder / "cache" / "manifests", clock)
             with contextlib.closing(site):
                 yield SimulatedLab(settings, clock, site)
         finally:

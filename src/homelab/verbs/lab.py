@@ -20,7 +20,7 @@ from homelab.core.observed import Observed, ObservedVm
 from homelab.core.ownership import NO_FLAGS, Flags, Steward, lab_vms
 from homelab.core.plan.actions import NoOp, Plan, kind_of
 from homelab.core.plan.adopt import plan_adopt
-from homelab.core.plan.build import plan_lab
+from homelab.core.plan.build import config_targets, plan_lab
 from homelab.core.plan.teardown import plan_teardown
 from homelab.core.render.artifacts import Artifacts
 from homelab.core.render.lab import render_lab
@@ -99,7 +99,7 @@ def make_plan(
     planner, steward = _PLANNERS[purpose], ctx.steward(flags)
     observed = observe_settled(conn.client, ctx.spec, conn.clock.sleep)
     plan = planner(ctx.spec, ctx.seed_digests, observed, steward)
-    if plan.needs_configs:
+    if plan.needs_configs or config_targets(plan, observed):
         observed = refine(conn.client, observed, plan)
         plan = planner(ctx.spec, ctx.seed_digests, observed, steward)
     return plan, observed

@@ -9,16 +9,36 @@ with exactly apt's messages: ``E: Unable to locate package kubelet``, ``E: Versi
 pkgs.k8s.io carries, for minor 1.M, kubelet/kubeadm/kubectl ``1.M.0-1.1`` to ``1.M.P-1.1``
 (P the last patch released), cri-tools and kubernetes-cni; kubeadm depends on all of them.
 Which minors and patches exist, and the archive's packages, come from ``catalogue``.
+
+Locks (apt 2.7.14, ``apt-pkg/deb/debsystem.cc``, ``contrib/fileutl.cc``, ``acquire.cc``):
+``install`` takes the dpkg frontend lock, then the dpkg lock, then (to download) the archives
+lock; ``update`` takes only the lists lock. Only the two dpkg locks can be waited for, with
+``-o DPkg::Lock::Timeout=N`` (apt >= 1.9.11; 0, the default, does not wait; < 0 waits for
+ever): apt tries once a second, N times, printing ``Waiting for cache lock: Could not get lock
+/var/lib/dpkg/lock-frontend. It is held by process PID (NAME)...``, and fails with ``E: Unable
+to acquire the dpkg frontend lock (...), is another process using it?``. Without a timeout
+the error is ``E: Could not get lock ... It is held by process PID (NAME)``, apt's notice and
+the same ``E: Unable to ...`` line. Every failure exits 100. Who holds what is
+``GuestSystem.apt_holds`` (apt-daily and unattended-upgrades at boot).
 """
 
 from __future__ import annotations
 
+import math
 import posixpath
 import re
+from collections.abc import Callable
 
 from homelab_sim.catalogue import KUBERNETES, UBUNTU_ARCHIVE
 from homelab_sim.guest.shell import Gen, Streams
-from homelab_sim.guest.system import GuestSystem
+from homelab_sim.guest.system import (
+    ARCHIVES_LOCK,
+    DPKG_LOCK,
+    FRONTEND_LOCK,
+    LISTS_LOCK,
+    AptHold,
+    GuestSystem,
+)
 
 ARCHIVE = "http://archive.ubuntu.com/ubuntu noble"
 K8S_REPO = re.compile(r"^https://pkgs\.k8s\.io/core:/stable:/v(\d+\.\d+)/deb/?$")
@@ -33,6 +53,12 @@ UNITS = {"containerd": "containerd", "kubelet": "kubelet", "qemu-guest-agent": "
 DEPENDS = {"kubeadm": ["kubelet", "kubectl", "kubernetes-cni", "cri-tools"]}
 SECONDS_PER_PACKAGE = 8.0
 UPDATE_SECONDS = 5.0
+BE_AWARE = "N: Be aware that removing the lock file is not a solution and may break your system.\n"
+DPKG_LOCKS = (
+    (FRONTEND_LOCK, f"Unable to acquire the dpkg frontend lock ({FRONTEND_LOCK}), "),
+    (DPKG_LOCK, "Unable to lock the administration directory (/var/lib/dpkg/), "),
+)
+Clock = Callable[[], float]
 
 
 def dearmor(armored: bytes) -> bytes | None:
@@ -61,17 +87,23 @@ def repo_packages(repo: str) -> dict[str, list[str]]:
     }
 
 
-def apt_get(system: GuestSystem, args: list[str], io: Streams) -> Gen:
+def apt_get(system: GuestSystem, args: list[str], io: Streams, now: Clock) -> Gen:
     words = _strip_options(args)
     if not words:
         io.err.write("E: Invalid operation\n")
         return 100
     verb, names = words[0], words[1:]
     if verb == "update":
+        if not _lock_at_once(system, LISTS_LOCK, "/var/lib/apt/lists/", now(), io):
+            return 100
         return (yield from update(system, io))
     if verb == "install":
+        timeout = lock_timeout(options(args))
+        status = yield from lock_dpkg(system, io, now, timeout)
+        if status:
+            return status
         allow_held = "--allow-change-held-packages" in args
-        return (yield from install(system, names, io, allow_held=allow_held))
+        return (yield from install(system, names, io, allow_held=allow_held, now=now))
     io.err.write(f"E: Invalid operation {verb} (the simulated apt-get knows update, install)\n")
     return 100
 
@@ -81,11 +113,71 @@ def _strip_options(args: list[str]) -> list[str]:
     for arg in args:
         if skip:
             skip = False
-        elif arg == "-o":
+        elif arg in {"-o", "--option"}:
             skip = True
         elif not arg.startswith("-"):
             out.append(arg)
     return out
+
+
+def options(args: list[str]) -> dict[str, str]:
+    """The ``-o Key=Value`` settings of a command line (keys lower-cased: apt's are not
+    case-sensitive); ``-oKey=Value`` and ``--option[=]Key=Value`` too."""
+    out: dict[str, str] = {}
+    for index, arg in enumerate(args):
+        value: str | None = None
+        if arg in {"-o", "--option"} and index + 1 < len(args):
+            value = args[index + 1]
+        elif arg.startswith("--option="):
+            value = arg.removeprefix("--option=")
+        elif arg.startswith("-o") and not arg.startswith("--") and len(arg) > 2:
+            value = arg[2:]
+        if value is not None and "=" in value:
+            key, _, setting = value.partition("=")
+            out[key.lower()] = setting
+    return out
+
+
+def lock_timeout(settings: dict[str, str]) -> int:
+    """``DPkg::Lock::Timeout`` as apt's ``FindI`` reads it (0 when unset or not a number)."""
+    match = re.match(r"^\s*([-+]?\d+)", settings.get("dpkg::lock::timeout", ""))
+    return int(match.group(1)) if match else 0
+
+
+def held_text(hold: AptHold) -> str:
+    return f"Could not get lock {hold.path}. It is held by process {hold.pid} ({hold.process})"
+
+
+def _lock_at_once(system: GuestSystem, path: str, directory: str, now: float, io: Streams) -> bool:
+    """pkgAcquire::GetLock: no waiting (``DPkg::Lock::Timeout`` does not apply)."""
+    hold = system.apt_holder(path, now)
+    if hold is None:
+        return True
+    io.err.write(f"E: {held_text(hold)}\n{BE_AWARE}E: Unable to lock directory {directory}\n")
+    return False
+
+
+def lock_dpkg(system: GuestSystem, io: Streams, now: Clock, timeout: int) -> Gen:
+    """debSystem::Lock: the frontend lock, then the dpkg lock, each waited for as apt does."""
+    for path, unable in DPKG_LOCKS:
+        hold = system.apt_holder(path, now())
+        if hold is None:
+            continue
+        if timeout == 0:
+            io.err.write(
+                f"E: {held_text(hold)}\n{BE_AWARE}E: {unable}is another process using it?\n"
+            )
+            return 100
+        io.out.write(f"Waiting for cache lock: {held_text(hold)}...\n")
+        tries = math.ceil(hold.until - now())  # one try a second, the first at once
+        if 0 < timeout <= tries:
+            yield float(timeout)
+            io.err.write(f"E: {unable}is another process using it?\n")
+            return 100
+        yield float(tries)
+        if timeout > 0:
+            timeout -= tries
+    return 0
 
 
 def update(system: GuestSystem, io: Streams) -> Gen:
@@ -128,7 +220,9 @@ def _configured_sources(system: GuestSystem) -> list[tuple[str, str | None]]:
     return out
 
 
-def install(system: GuestSystem, names: list[str], io: Streams, *, allow_held: bool) -> Gen:
+def install(
+    system: GuestSystem, names: list[str], io: Streams, *, allow_held: bool, now: Clock
+) -> Gen:
     wanted: dict[str, str | None] = {}
     for spec in names:
         name, _, version = spec.partition("=")
@@ -153,6 +247,8 @@ def install(system: GuestSystem, names: list[str], io: Streams, *, allow_held: b
         io.err.write(
             "E: Held packages were changed and -y was used without --allow-change-held-packages.\n"
         )
+        return 100
+    if changed and not _lock_at_once(system, ARCHIVES_LOCK, "/var/cache/apt/archives/", now(), io):
         return 100
     yield SECONDS_PER_PACKAGE * len(changed)
     for name, version in changed.items():

@@ -13,6 +13,12 @@ bug is seen at once instead of as a half-configured node.
     config  apt_configure (``apt.sources``), runcmd (written, not run)
     final   package_update_upgrade_install, write_files_deferred, scripts_user (runcmd)
 
+``package_update_upgrade_install`` runs apt as cloud-init 24.1 does
+(``distros/package_management/apt.py``): before each apt-get it waits, at most
+``APT_LOCK_WAIT`` (30) seconds, for the four apt/dpkg lock files to be free, then gives up
+with ``Could not get APT lock``; a failed update does not stop the install, and the module
+fails if either did.
+
 Each step is a named generator factory over the machine that runs it, so a machine can
 persist "next step = N" and resume there after a simulator restart.
 """
@@ -56,6 +62,13 @@ MODELLED = {
 INIT_SECONDS = 4.0
 CONFIG_SECONDS = 2.0
 UPGRADE_SECONDS = 30.0
+APT_LOCK_WAIT = 30.0
+APT_LOCK_FILES = (
+    "/var/lib/dpkg/lock-frontend",
+    "/var/lib/dpkg/lock",
+    "/var/cache/apt/archives/lock",
+    "/var/lib/apt/lists/lock",
+)
 
 
 class UserDataError(Exception):
@@ -67,6 +80,8 @@ class Machine(Protocol):
     shell: Shell
 
     def log(self, line: str) -> None: ...
+
+    def now(self) -> float: ...
 
     def streams(self) -> Streams: ...
 
@@ -235,19 +250,36 @@ def _packages(m: Machine, config: dict[str, Any]) -> Gen:
     wanted = [
         p if isinstance(p, str) else "=".join(map(str, p)) for p in config.get("packages") or []
     ]
+    failed = 0
     if config.get("package_update") or config.get("package_upgrade") or wanted:
-        status = yield from apt.update(m.system, io)
+        status = yield from _wait_for_apt(m)
+        if not status:
+            status = yield from apt.update(m.system, io)
         if status:
-            return status
-    if config.get("package_upgrade"):
+            m.log("cc_package_update_upgrade_install: Package update failed")
+            failed = status
+    if config.get("package_upgrade") and not failed:
         yield UPGRADE_SECONDS
     if wanted:
-        status = yield from apt.install(m.system, wanted, io, allow_held=False)
+        status = yield from _wait_for_apt(m)
+        if not status:
+            status = yield from apt.install(m.system, wanted, io, allow_held=False, now=m.now)
         if status:
             m.log(
                 "cc_package_update_upgrade_install: Failed to install packages: " + " ".join(wanted)
             )
-            return status
+            failed = status
+    return failed
+
+
+def _wait_for_apt(m: Machine) -> Gen:
+    """cloud-init's ``_wait_for_apt_command``: poll the lock files once a second, 30 s."""
+    start = m.now()
+    while any(m.system.apt_holder(path, m.now()) for path in APT_LOCK_FILES):
+        if m.now() - start >= APT_LOCK_WAIT:
+            m.log("cc_package_update_upgrade_install: TimeoutError: Could not get APT lock")
+            return 1
+        yield 1.0
     return 0
 
 

@@ -17,6 +17,7 @@ from homelab_sim.guest.clusters import ClusterBook
 from homelab_sim.guest.machine import Machine
 from homelab_sim.guest.model import BOOT_TO_AGENT, CidataGuest, GuestVm
 from homelab_sim.guest.seed import SeedFiles
+from homelab_sim.guest.system import AGENT_UNIT, APT_BUSY
 from homelab_sim.kube import KubeRegistry
 
 
@@ -41,6 +42,7 @@ class ClusterGuest(CidataGuest):
 
     def on_boot(self, vm: GuestVm, seed: SeedFiles | None, clock: VirtualClock) -> None:
         super().on_boot(vm, seed, clock)
+        apt_busy = float(vm.guest.pop(APT_BUSY, 0.0))
         self.vms[vm.vmid] = vm
         for ip in _vm_ips(self, vm):
             self.book.running_ips.add(ip)
@@ -62,10 +64,19 @@ class ClusterGuest(CidataGuest):
             start=clock.now(),
             saved=_rebooted(saved, clock.now()) if saved else None,
         )
+        machine.system.hold_apt_at_boot(clock.now(), apt_busy)
         if saved:
             reboot_system(machine, _vm_ips(self, vm))
         self.machines[vm.vmid] = machine
         self._save(vm.vmid)
+
+    def agent_ready(self, vm: GuestVm, now: float) -> bool:
+        """A VM that runs its user-data answers once its own qemu-guest-agent runs: the stock
+        Ubuntu cloud image has none, the seed installs and starts it."""
+        if not super().agent_ready(vm, now):
+            return False
+        machine = self.machines.get(vm.vmid)
+        return machine is None or AGENT_UNIT in machine.system.active
 
     def on_stop(self, vm: GuestVm) -> None:
         super().on_stop(vm)

@@ -46,6 +46,9 @@ class Host(Protocol):
 
     system: GuestSystem
 
+    def now(self) -> float:
+        """The machine's virtual time (it moves on as commands pause)."""
+
     def probe_api(self, host: str, port: int, path: str, ca_pem: str | None) -> tuple[int, str]:
         """(curl exit status, curl's error line or "") for an HTTPS GET of a cluster API."""
 
@@ -279,7 +282,7 @@ class CommandTable(FileCommands):
     # ------------------------------------------------------------------ packages, kubernetes
 
     def apt_get(self, args: list[str], io: Streams, stdin: bytes) -> Gen:
-        return (yield from apt.apt_get(self.system, args, io))
+        return (yield from apt.apt_get(self.system, args, io, self.host.now))
 
     def apt_mark(self, args: list[str], io: Streams, stdin: bytes) -> Gen:
         return (yield from apt.apt_mark(self.system, args, io))

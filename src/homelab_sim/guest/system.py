@@ -10,6 +10,11 @@ through ``to_dict``/``from_dict``, so the simulator's ``--state`` keeps it acros
 A fresh guest is the stock Ubuntu 24.04 cloud image: ``/swap.img`` listed in ``/etc/fstab``
 (swap is on at boot until ``swapoff -a``), ``/etc/apt/keyrings`` present, the base packages
 installed (curl, gpg, ca-certificates, ...), no containerd, no Kubernetes packages.
+
+``apt_holds`` are the apt/dpkg lock files other processes hold, each until a virtual time:
+at first boot ``apt-daily.service`` (``apt-get update``: the lists lock) and
+``apt-daily-upgrade.service`` (``unattended-upgrade``: the dpkg frontend, dpkg and archives
+locks) may run for a while; ``hold_apt_at_boot`` models that (``apt`` honours the holds).
 """
 
 from __future__ import annotations
@@ -35,6 +40,18 @@ STOCK_FSTAB = (
     "/swap.img\tnone\tswap\tsw\t0 0\n"
 )
 STOCK_DIRS = ("/etc", "/etc/apt", "/etc/apt/keyrings", "/etc/apt/sources.list.d", "/run", "/var")
+FRONTEND_LOCK = "/var/lib/dpkg/lock-frontend"
+DPKG_LOCK = "/var/lib/dpkg/lock"
+ARCHIVES_LOCK = "/var/cache/apt/archives/lock"
+LISTS_LOCK = "/var/lib/apt/lists/lock"
+# apt-daily's update takes this long at most (its lists lock); unattended-upgrade holds the
+# dpkg locks for the whole hold
+APT_DAILY_UPDATE = 60.0
+APT_DAILY_PID = 702
+UNATTENDED_PID = 731
+AGENT_UNIT = "qemu-guest-agent"
+#: ``vm.guest`` key (and start-task argument): seconds apt is busy at the VM's next boot
+APT_BUSY = "apt_busy_at_boot"
 # sysctl keys that exist only once the module is loaded
 MODULE_SYSCTLS = {"net.bridge.": "br_netfilter"}
 
@@ -44,6 +61,20 @@ class GuestFile:
     content: bytes
     mode: int = 0o644
     owner: str = "root:root"
+
+
+@dataclass
+class AptHold:
+    """Another process holds the fcntl lock on ``path`` until virtual time ``until``.
+    ``process`` is its name as /proc/PID/comm has it (15 characters at most)."""
+
+    path: str
+    pid: int
+    process: str
+    until: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": self.path, "pid": self.pid, "process": self.process, "until": self.until}
 
 
 @dataclass
@@ -62,6 +93,7 @@ class GuestSystem:
     held: set[str] = field(default_factory=set)
     users: list[str] = field(default_factory=list)
     hostname: str = "ubuntu"
+    apt_holds: list[AptHold] = field(default_factory=list)
 
     @classmethod
     def stock(cls) -> GuestSystem:
@@ -132,6 +164,29 @@ class GuestSystem:
             if name.startswith(prefix):
                 self.dirs.add(dst + "/" + name[len(prefix) :])
 
+    # ------------------------------------------------------------------ apt locks
+
+    def hold_apt_at_boot(self, now: float, seconds: float) -> None:
+        """apt-daily and unattended-upgrades run from ``now``: the lists lock for a short
+        update, the dpkg locks for ``seconds`` (virtual)."""
+        if seconds <= 0:
+            return
+        update_end = now + min(seconds, APT_DAILY_UPDATE)
+        self.apt_holds = [
+            AptHold(LISTS_LOCK, APT_DAILY_PID, "apt-get", update_end),
+            *(
+                AptHold(path, UNATTENDED_PID, "unattended-upgr", now + seconds)
+                for path in (FRONTEND_LOCK, DPKG_LOCK, ARCHIVES_LOCK)
+            ),
+        ]
+
+    def apt_holder(self, path: str, now: float) -> AptHold | None:
+        """Who holds the lock on ``path`` at ``now`` (None: it is free)."""
+        for hold in self.apt_holds:
+            if hold.path == path and now < hold.until:
+                return hold
+        return None
+
     # ------------------------------------------------------------------ kernel
 
     def set_sysctl(self, key: str, value: str) -> bool:
@@ -175,6 +230,7 @@ class GuestSystem:
             "held": sorted(self.held),
             "users": list(self.users),
             "hostname": self.hostname,
+            "apt_holds": [hold.to_dict() for hold in self.apt_holds],
         }
 
     @classmethod
@@ -196,4 +252,8 @@ class GuestSystem:
             held=set(data.get("held", [])),
             users=list(data.get("users", [])),
             hostname=str(data.get("hostname", "ubuntu")),
+            apt_holds=[
+                AptHold(str(h["path"]), int(h["pid"]), str(h["process"]), float(h["until"]))
+                for h in data.get("apt_holds", [])
+            ],
         )

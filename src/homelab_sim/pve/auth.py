@@ -1,4 +1,4 @@
-"""Who is calling, and may they: API tokens, tickets + CSRF tokens, and permission checks.
+"""Who is calling: API tokens, tickets + CSRF tokens (permissions.py says what they may do).
 
 Tokens: ``Authorization: PVEAPIToken=USER@REALM!TOKENID=SECRET`` (or a space for the first
 ``=``). Tickets: ``PVE:<user>:<HEX TIME>::<signature>`` sent as cookie ``PVEAuthCookie`` (the
@@ -6,9 +6,8 @@ cookie wins over a token), with ``CSRFPreventionToken`` required on writes. The 
 tickets with an HMAC key instead of PVE's RSA key: the format and lifetime (2 h, real time, so
 proxmoxer's renewal logic behaves as against PVE) are what clients see.
 
-Permissions follow the schema's ``permissions.check`` expressions (``perm``/``and``/``or``) over
-ACLs with propagation; ``root@pam`` has every privilege; a privilege-separated token has its own
-ACL only (the intersection with root's is the token's).
+A token authenticates while it exists, has not expired (``expire``, epoch seconds, 0 = never)
+and its user exists, is enabled and has not expired (AccessControl::verify_token).
 """
 
 from __future__ import annotations
@@ -19,12 +18,11 @@ import hmac
 import re
 import secrets
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import unquote
 
-from homelab_sim.pve.state import TokenDef
+from homelab_sim.pve.state import ClusterState
 from homelab_sim.secret import Secret
 
 ROOT = "root@pam"
@@ -58,18 +56,23 @@ class Authenticator:
 
     def __init__(
         self,
-        tokens: Mapping[str, TokenDef],
+        state: ClusterState,
         token_secrets: Mapping[str, Secret],
         password: Secret | None,
         ticket_key: Secret,
+        now: Callable[[], float] = time.time,
     ) -> None:
-        self._tokens = tokens
+        self._state = state
+        self._now = now
         self._secrets = dict(token_secrets)
         self._password = password
         self._key = ticket_key.reveal().encode()
 
     def add_secret(self, tokenid: str, secret: Secret) -> None:
         self._secrets[tokenid] = secret
+
+    def drop_secret(self, tokenid: str) -> None:
+        self._secrets.pop(tokenid, None)
 
     def secrets(self) -> dict[str, Secret]:
         return dict(self._secrets)
@@ -95,11 +98,19 @@ class Authenticator:
             head, _, secret = value.partition(" ")
         match = _TOKEN_RE.match(f"{head}={secret}")
         known = self._secrets.get(head) if match else None
-        if known is None or head not in self._tokens:
+        if known is None or not self._token_valid(head):
             raise AuthFailure("Authentication failed!")
         if not hmac.compare_digest(known.reveal().encode(), secret.encode()):
             raise AuthFailure("Authentication failed!")
         return Identity(userid=head.split("!", 1)[0], via="token", tokenid=head)
+
+    def _token_valid(self, tokenid: str) -> bool:
+        token = self._state.tokens.get(tokenid)
+        user = self._state.users.get(tokenid.split("!", 1)[0])
+        if token is None or user is None or not user.enable:
+            return False
+        now = self._now()
+        return not any(0 < expire < now for expire in (token.expire, user.expire))
 
     def login(self, username: str, password: str) -> str | None:
         """The userid for a correct password (or a still-valid ticket as password)."""
@@ -156,77 +167,3 @@ def new_secret() -> Secret:
     """A token secret in PVE's form (a UUID)."""
     raw = secrets.token_hex(16)
     return Secret(f"{raw[:8]}-{raw[8:12]}-{raw[12:16]}-{raw[16:20]}-{raw[20:]}")
-
-
-class Permissions:
-    """Evaluates privileges and schema permission expressions for an identity."""
-
-    def __init__(self, tokens: Mapping[str, TokenDef]) -> None:
-        self._tokens = tokens
-
-    def has(self, ident: Identity, path: str, priv: str) -> bool:
-        if ident.tokenid is None:
-            return ident.userid == ROOT
-        token = self._tokens.get(ident.tokenid)
-        if token is None:
-            return False
-        if not token.privsep:
-            return ident.userid == ROOT
-        return any(
-            priv in privs and _covers(acl_path, path) for acl_path, privs in token.acl.items()
-        )
-
-    def privileges(self, ident: Identity, path: str, known: Sequence[str]) -> dict[str, int]:
-        return {priv: 1 for priv in known if self.has(ident, path, priv)}
-
-    def check(
-        self, ident: Identity, permissions: Mapping[str, Any] | None, params: Mapping[str, Any]
-    ) -> str | None:
-        """None if allowed, else the 403 message."""
-        permissions = permissions or {}
-        if permissions.get("user") in {"all", "world"}:
-            return None
-        expr = permissions.get("check")
-        if expr is None:
-            return None if self.has(ident, "/", "Sys.Modify") and ident.userid == ROOT else _DENY
-        ok, detail = self._evaluate(ident, expr, params)
-        if ok:
-            return None
-        return f"{_DENY} ({detail})" if detail else _DENY
-
-    def _evaluate(
-        self, ident: Identity, expr: Sequence[Any], params: Mapping[str, Any]
-    ) -> tuple[bool, str | None]:
-        op = expr[0]
-        if op == "perm":
-            return self._perm(ident, expr, params)
-        if op in {"and", "or"}:
-            results = [self._evaluate(ident, sub, params) for sub in expr[1:]]
-            if op == "and":
-                failed = next((r for r in results if not r[0]), None)
-                return (True, None) if failed is None else failed
-            return (True, None) if any(r[0] for r in results) else (False, None)
-        # userid-param, userid-group and friends: only root passes them in the simulator
-        return ident.userid == ROOT and ident.tokenid is None, None
-
-    def _perm(
-        self, ident: Identity, expr: Sequence[Any], params: Mapping[str, Any]
-    ) -> tuple[bool, str | None]:
-        path = re.sub(r"\{(\w+)\}", lambda m: str(params.get(m.group(1), "")), expr[1])
-        privs: list[str] = list(expr[2])
-        opts = dict(zip(expr[3::2], expr[4::2], strict=False))
-        if "require_param" in opts and opts["require_param"] not in params:
-            return False, None
-        if opts.get("any"):
-            ok = any(self.has(ident, path, p) for p in privs)
-            return ok, None if ok else f"{path}, {'|'.join(privs)}"
-        missing = next((p for p in privs if not self.has(ident, path, p)), None)
-        return missing is None, None if missing is None else f"{path}, {missing}"
-
-
-_DENY = "Permission check failed"
-
-
-def _covers(acl_path: str, path: str) -> bool:
-    acl = acl_path.rstrip("/") or "/"
-    return acl == "/" or path == acl or path.startswith(acl + "/")

@@ -16,12 +16,14 @@ from homelab_sim.pve.state import Vm
 from homelab_sim.pve.volumes import boot_disk_size
 
 VERSION = {"version": "8.4.1", "release": "8.4", "repoid": "2a5fa54a"}
+# pve-manager's version per simulated major (repoid: the short commit of its version bump)
+VERSIONS = {8: VERSION, 9: {"version": "9.0.18", "release": "9.0", "repoid": "5cacb35d"}}
 BROADCAST = 10.0
 NEXTID_LOWER, NEXTID_UPPER = 100, 1_000_000
 
 
 def version(ctx: Ctx, p: dict[str, Any]) -> Any:
-    return dict(VERSION)
+    return dict(VERSIONS[ctx.state.pve_major])
 
 
 def cluster_status(ctx: Ctx, p: dict[str, Any]) -> Any:

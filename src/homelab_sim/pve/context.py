@@ -11,8 +11,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from homelab_sim.clock import VirtualClock
-from homelab_sim.pve.auth import Authenticator, Identity, Permissions
-from homelab_sim.pve.errors import fail, missing_vm_text
+from homelab_sim.pve.auth import Authenticator, Identity
+from homelab_sim.pve.errors import ApiError, fail, missing_vm_text
+from homelab_sim.pve.permissions import Permissions
 from homelab_sim.pve.state import ClusterState, Node, Vm
 from homelab_sim.pve.wire import UploadFile
 
@@ -68,3 +69,14 @@ class Ctx:
 
     def can(self, path: str, priv: str) -> bool:
         return self.perms.has(self.ident, path, priv)
+
+    def require(self, path: str, *privs: str, any_of: bool = False) -> None:
+        """RPCEnvironment::check (all of ``privs``) / check_any: ApiError 403 with PVE's text."""
+        denied = self.perms.require(self.ident, path, privs, any_of=any_of)
+        if denied is not None:
+            raise ApiError(403, denied)
+
+    @property
+    def is_root(self) -> bool:
+        """``root@pam`` itself (a ticket): handlers skip their extra checks for it, as PVE's do."""
+        return self.ident.tokenid is None and self.ident.userid == "root@pam"

@@ -18,8 +18,11 @@ TEMPLATE_DISK = 3584 * 1024**2  # 3.5 GiB
 GIB = 1024**3
 
 
-def default_state(nodes: list[str], now: float, macs: list[str]) -> ClusterState:
-    """A fresh cluster at virtual time ``now``; ``macs`` gives one MAC per node's template."""
+def default_state(
+    nodes: list[str], now: float, macs: list[str], storages: list[StorageDef] | None = None
+) -> ClusterState:
+    """A fresh cluster at virtual time ``now``; ``macs`` gives one MAC per node's template;
+    ``storages`` are added to storage.cfg (shared or node-local as their ``shared`` says)."""
     state = ClusterState(
         nodes=[
             Node(node=name, nodeid=i + 1, ip=f"192.0.2.{10 + i}", boot_time=now - 86400)
@@ -34,6 +37,7 @@ def default_state(nodes: list[str], now: float, macs: list[str]) -> ClusterState
                 content=["iso", "vztmpl", "backup", "snippets"],
             ),
             StorageDef(storage="local-lvm", type="lvmthin", total=400 * GIB, content=["images"]),
+            *(storages or []),
         ],
         virtual_now=now,
     )

@@ -10,10 +10,11 @@ A profile is JSON (``PUT /_sim/faults``) or YAML (``homelab sim serve --faults F
         count: 1                # fire on the first N matches ...
         # probability: 0.25     # ... or on each match with this probability (exactly one)
         fault: http_error       # http_error | lock_timeout | reset | lost_response |
-                                # slow_task | task_failure
+                                # slow_task | task_failure | agent_timeout | apt_lock
         status: 500             # http_error only (default 500)
         message: "storage 'local-lvm' is not online"   # http_error and task_failure
         factor: 10              # slow_task only: the task takes factor times longer
+        seconds: 300            # apt_lock only: how long the guest's apt is busy at boot
 
 Kinds: ``http_error`` answers ``status`` with ``message`` as reason (PVE's error format);
 ``lock_timeout`` answers 500 ``can't lock file '/var/lock/qemu-server/lock-<vmid>.conf' - got
@@ -21,7 +22,13 @@ timeout`` (vmid from the path, else 0); ``reset`` drops the connection without a
 (the request has no effect); ``lost_response`` carries the request out, then drops the
 connection before the answer (the client cannot tell whether it happened);
 ``slow_task`` multiplies the latency of the task the request starts; ``task_failure`` lets the
-task run and end with ``TASK ERROR: <message>``. Faults apply after authentication and schema
+task run and end with ``TASK ERROR: <message>``; ``agent_timeout`` (``/agent/*`` requests only)
+answers, after PVE's own checks (agent configured, VM running), 500 ``VM <vmid> qmp command
+'guest-<command>' failed - got timeout``: what qemu-server's ``Agent.pm`` says while
+qemu-guest-agent is still starting (BEHAVIOUR-DAY2 §1); ``apt_lock`` (``POST
+.../status/start`` only) lets the start go through, and the booted guest finds apt-daily and
+unattended-upgrades holding apt's and dpkg's locks for ``seconds`` of virtual time (a stock
+Ubuntu's first boot; ``GuestSystem.hold_apt_at_boot``). Faults apply after authentication and schema
 validation, before the handler runs; a rule whose count is used up stays listed, inert.
 """
 
@@ -35,10 +42,18 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from homelab_sim.errors import SimError
+from homelab_sim.guest.system import APT_BUSY
 from homelab_sim.pve.state import Task
 
 FaultKind = Literal[
-    "http_error", "lock_timeout", "reset", "lost_response", "slow_task", "task_failure"
+    "http_error",
+    "lock_timeout",
+    "reset",
+    "lost_response",
+    "slow_task",
+    "task_failure",
+    "agent_timeout",
+    "apt_lock",
 ]
 
 
@@ -53,6 +68,7 @@ class FaultRule(BaseModel):
     status: int = Field(default=500, ge=400, le=599)
     message: str = "simulated failure"
     factor: float = Field(default=10.0, gt=0)
+    seconds: float = Field(default=300.0, gt=0)
     fired: int = 0
 
     @model_validator(mode="after")
@@ -89,12 +105,24 @@ class Fault:
         match = re.search(r"/qemu/(\d+)", self.path)
         return int(match.group(1)) if match else 0
 
+    def agent_command(self) -> str:
+        """The QMP command an ``/agent/<command>`` request runs (``guest-ping``...)."""
+        match = re.search(r"/agent/([\w-]+)", self.path)
+        return f"guest-{match.group(1) if match else 'ping'}"
+
     def shape_task(self, task: Task) -> None:
         """Apply a task-level fault to the task the request started."""
         if self.kind == "slow_task":
             task.end_v = task.start_v + (task.end_v - task.start_v) * self.rule.factor
         elif self.kind == "task_failure":
             task.fail = self.rule.message
+        elif self.kind == "apt_lock":
+            task.args[APT_BUSY] = self.rule.seconds
+
+
+def agent_timeout_text(vmid: int, command: str) -> str:
+    """qemu-server's reply when a QMP call to the guest agent times out."""
+    return f"VM {vmid} qmp command '{command}' failed - got timeout"
 
 
 class FaultInjector:

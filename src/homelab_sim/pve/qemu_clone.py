@@ -12,9 +12,9 @@ import re
 import uuid
 from typing import Any
 
-from homelab_sim.pve import drives, latency
+from homelab_sim.pve import drives, latency, qemu_perms
 from homelab_sim.pve.context import Ctx
-from homelab_sim.pve.errors import fail
+from homelab_sim.pve.errors import fail, param_fail
 from homelab_sim.pve.qemu import DROP_ON_CLONE, drop_vm, join_pool, new_mac, new_vm
 from homelab_sim.pve.qemu_config import check_lock
 from homelab_sim.pve.state import FlockHold, Task, Vm
@@ -29,6 +29,7 @@ def clone_vm(ctx: Ctx, p: dict[str, Any]) -> Any:
     newid = int(p["newid"])
     full = bool(p["full"]) if "full" in p else not source.is_template()
     target = str(p.get("target") or source.node)
+    qemu_perms.check_clone_storage(ctx, source, p.get("storage"))
     _check_clone(ctx, source, newid, full, target, p)
     wait = acquire_flock(
         ctx,
@@ -73,13 +74,23 @@ def clone_vm(ctx: Ctx, p: dict[str, Any]) -> Any:
 def _check_clone(
     ctx: Ctx, source: Vm, newid: int, full: bool, target: str, p: dict[str, Any]
 ) -> None:
+    """qemu-server's ``clone_vm`` checks, in its order and with its texts (BEHAVIOUR-DAY2 §6):
+    a clone to another node (``target``) must leave nothing behind, so the target storage must
+    be shared and so must every volume of the source (disks, CD-ROM ISOs, cloud-init drive)."""
+    elsewhere = target != source.node
     if "pool" in p and p["pool"] not in ctx.state.pools:
         raise fail(f"pool '{p['pool']}' does not exist")
-    if target != source.node and ctx.state.node(target) is None:
+    if elsewhere and ctx.state.node(target) is None:
         raise fail(f"no such cluster node '{target}'")
-    existing = ctx.state.vms.get(newid)
-    if existing is not None and existing.node == source.node:
-        raise fail(f"unable to create VM {newid}: config file already exists")
+    if "storage" in p:
+        sid = str(p["storage"])
+        storage = check_storage(ctx, source.node, sid)
+        if "images" not in storage.content:
+            raise param_fail({"storage": f"storage '{sid}' does not support vm images"})
+        if elsewhere:
+            check_storage(ctx, target, sid)
+            if not storage.shared:
+                raise fail(f"can't clone to non-shared storage '{sid}'")
     check_lock(source, False)
     if "snapname" in p:
         raise fail(f"snapshot '{p['snapname']}' does not exist")
@@ -87,19 +98,33 @@ def _check_clone(
         for option in ("storage", "format"):
             if option in p:
                 raise fail(f"parameter '{option}' not allowed for linked clones")
+    if elsewhere and not _shared_vm(ctx, source):
+        raise fail(f"can't clone VM to node '{target}' (VM uses local storage)")
+    existing = ctx.state.vms.get(newid)
+    if existing is not None and existing.node == source.node:
+        raise fail(f"unable to create VM {newid}: config file already exists")
     for key, value in _disks(source):
         volid = drives.parse_drive(value)[0]
-        storage = ctx.state.storage(drives.split_volid(volid)[0])
-        if storage is None:
+        store = ctx.state.storage(drives.split_volid(volid)[0])
+        if store is None:
             raise fail(f"storage '{drives.split_volid(volid)[0]}' does not exist")
-        if not full and not (source.is_template() and storage.can_link_clone()):
+        if not full and not (source.is_template() and store.can_link_clone()):
             raise fail(f"Linked clone feature is not supported for '{volid}' ({key})")
-        if target != source.node and not storage.shared and "storage" not in p:
-            raise fail(f"can't clone VM to node '{target}' (VM uses local storage)")
-    if "storage" in p:
-        storage = check_storage(ctx, source.node, str(p["storage"]), "images")
-        if target != source.node and not storage.shared:
-            raise fail(f"can't clone VM to node '{target}' (VM uses local storage)")
+
+
+def _shared_vm(ctx: Ctx, vm: Vm) -> bool:
+    """``$check_storage_access_clone``: every volume (CD-ROMs and cloud-init included, not
+    ``none`` or the host's ``cdrom``) is on a shared storage."""
+    for key, value in vm.config.items():
+        if not isinstance(value, str) or not drives.is_drive_key(key):
+            continue
+        volid = drives.parse_drive(value)[0]
+        if volid in {"", "none", "cdrom"} or ":" not in volid:
+            continue
+        storage = ctx.state.storage(drives.split_volid(volid)[0])
+        if storage is None or not storage.shared:
+            return False
+    return True
 
 
 def _disks(vm: Vm) -> list[tuple[str, str]]:
@@ -138,8 +163,8 @@ def _clone_disks(ctx: Ctx, source: Vm, clone: Vm, full: bool, storage: Any, log:
         if not isinstance(value, str) or not drives.is_drive_key(key):
             continue
         volid, opts = drives.parse_drive(value)
-        if drives.is_cloudinit(volid):
-            store = drives.split_volid(volid)[0]
+        if drives.is_cloudinit(volid):  # always copied, onto ``storage`` when given
+            store = str(storage) if full and storage else drives.split_volid(volid)[0]
             vol = alloc_disk(ctx, source.node, store, clone.vmid, 4 * 1024**2, kind="cloudinit")
             clone.config[key] = drives.print_drive(vol.volid, opts)
             continue

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from homelab_sim.pve import drives, latency
+from homelab_sim.pve import drives, latency, qemu_perms
 from homelab_sim.pve.auth import ROOT
 from homelab_sim.pve.context import Ctx
 from homelab_sim.pve.errors import ApiError, fail, locked_text, param_fail
@@ -214,6 +214,7 @@ def get_pending(ctx: Ctx, p: dict[str, Any]) -> Any:
 
 def put_config(ctx: Ctx, p: dict[str, Any]) -> None:
     vm = ctx.vm(p["node"], p["vmid"])
+    qemu_perms.check_update(ctx, vm, p, NOT_CONFIG)
     acquire_flock(ctx, vm.vmid, shared=False, wait=latency.CONFIG_LOCK_WAIT)
     update_config(ctx, vm, p, [])
 
@@ -226,6 +227,7 @@ def post_config(ctx: Ctx, p: dict[str, Any]) -> Any:
     }
     if clash:
         raise param_fail(clash)
+    qemu_perms.check_update(ctx, vm, p, NOT_CONFIG)
     try:
         wait = acquire_flock(ctx, vm.vmid, shared=False, wait=latency.CONFIG_LOCK_WAIT)
         error = None
@@ -269,6 +271,11 @@ def _qmconfig_done(ctx: Ctx, task: Task, error: str | None) -> None:
 
 def resize(ctx: Ctx, p: dict[str, Any]) -> Any:
     vm = ctx.vm(p["node"], p["vmid"])
+    disk = vm.config.get(str(p["disk"]))
+    if disk is not None and not ctx.is_root:  # PVE checks it in the task; here up front
+        storage = drives.split_volid(drives.parse_drive(str(disk))[0])[0]
+        if storage:
+            ctx.require(f"/storage/{storage}", "Datastore.AllocateSpace")
     wait = acquire_flock(ctx, vm.vmid, shared=False, wait=latency.CONFIG_LOCK_WAIT)
     return start_task(
         ctx,

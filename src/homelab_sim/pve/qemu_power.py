@@ -11,10 +11,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from homelab_sim.guest.seed import SeedError, SeedFiles, read_seed_iso
+from homelab_sim.guest.seed import (
+    SeedDevice,
+    SeedError,
+    SeedFiles,
+    cdrom_device_names,
+    nocloud_pick,
+    read_seed_iso,
+)
+from homelab_sim.guest.system import APT_BUSY
 from homelab_sim.pve import drives, latency
+from homelab_sim.pve.cloudinit_drive import pve_cloudinit_seed
 from homelab_sim.pve.context import Ctx
 from homelab_sim.pve.errors import fail, locked_text, missing_vm_text
+from homelab_sim.pve.faults import agent_timeout_text
 from homelab_sim.pve.qemu_config import check_skiplock
 from homelab_sim.pve.state import FlockHold, Task, Vm
 from homelab_sim.pve.tasks import TaskFailed, acquire_flock, completion, start_task
@@ -123,6 +133,8 @@ def _start_done(ctx: Ctx, task: Task, error: str | None) -> None:
         raise TaskFailed(locked_text(str(vm.lock())))
     if vm.status == "running":
         raise TaskFailed(f"VM {vm.vmid} already running")
+    if task.args.get(APT_BUSY):
+        vm.guest[APT_BUSY] = float(task.args[APT_BUSY])
     boot_vm(ctx, vm, task.log)
 
 
@@ -171,22 +183,32 @@ def apply_pending(vm: Vm) -> None:
 
 
 def attached_seed(ctx: Ctx, vm: Vm, log: list[str]) -> SeedFiles | None:
-    """The cidata seed of the first CD-ROM holding one, read with pycdlib."""
-    for key, value in vm.config.items():
-        if not isinstance(value, str) or not drives.is_drive_key(key) or not drives.is_cdrom(value):
+    """The seed the guest's cloud-init reads: of every ``cidata`` CD-ROM (ISOs read with
+    pycdlib, PVE's own cloud-init drive as PVE generates it), the one NoCloud picks."""
+    keys = [
+        key
+        for key, value in vm.config.items()
+        if isinstance(value, str)
+        and drives.is_drive_key(key)
+        and (drives.is_cdrom(value) or drives.is_cloudinit(drives.parse_drive(value)[0]))
+    ]
+    names = cdrom_device_names(keys)
+    found: list[SeedDevice] = []
+    for key in keys:
+        volid = drives.parse_drive(str(vm.config[key]))[0]
+        if drives.is_cloudinit(volid):
+            found.append(SeedDevice(key, names[key], pve_cloudinit_seed(vm.config, vm.vmid)))
             continue
-        volume = find_volume(ctx, vm.node, drives.parse_drive(value)[0])
+        volume = find_volume(ctx, vm.node, volid)
         data = ctx.blobs.get(volume.blob) if volume and volume.blob else None
         if data is None:
             continue
         try:
-            seed = read_seed_iso(data)
+            found.append(SeedDevice(key, names[key], read_seed_iso(data)))
         except SeedError as exc:
             log.append(f"WARN: {key}: {exc}")
-            continue
-        if seed is not None:
-            return seed
-    return None
+    picked = nocloud_pick(found)
+    return picked.seed if picked is not None else None
 
 
 def _stop(ctx: Ctx, task: Task) -> Vm:
@@ -236,6 +258,8 @@ def _agent_vm(ctx: Ctx, p: dict[str, Any]) -> Vm:
         raise fail("No QEMU guest agent configured")
     if vm.status != "running":
         raise fail(f"VM {vm.vmid} is not running")
+    if ctx.fault is not None and ctx.fault.kind == "agent_timeout":
+        raise fail(agent_timeout_text(vm.vmid, ctx.fault.agent_command()))
     if not enabled or not ctx.guest.agent_ready(vm, ctx.now()):
         raise fail("QEMU guest agent is not running")
     return vm

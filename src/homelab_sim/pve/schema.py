@@ -57,13 +57,18 @@ class Endpoint:
     name: str
     protected: bool
     allowtoken: bool
-    permissions: Mapping[str, Any] | None
+    permissions: Mapping[str, Any] | None  # PVE 8's check
+    permissions_pve9: Mapping[str, Any] | None  # PVE 9's (the same object when unchanged)
     proxyto: str | None
     params: Mapping[str, Mapping[str, Any]]  # the table's parameter schemas (`net[n]` form)
     additional_properties: bool  # False on every PVE endpoint: unknown parameters are errors
     _props: Mapping[str, Prop] = field(repr=False, compare=False)
     _required: tuple[str, ...] = field(repr=False, compare=False)
     _indexed: Mapping[str, tuple[int, int, Prop]] = field(repr=False, compare=False)
+
+    def permissions_for(self, major: int) -> Mapping[str, Any] | None:
+        """The endpoint's ``permissions`` on PVE ``major``."""
+        return self.permissions_pve9 if major >= 9 else self.permissions
 
 
 @dataclass(slots=True)
@@ -139,6 +144,7 @@ def _compile_endpoint(
         protected=bool(raw["protected"]),
         allowtoken=bool(raw["allowtoken"]),
         permissions=raw.get("permissions"),
+        permissions_pve9=raw.get("permissions_pve9", raw.get("permissions")),
         proxyto=raw.get("proxyto"),
         params=MappingProxyType(dict(raw["params"])),
         additional_properties=bool(raw["additionalProperties"]),

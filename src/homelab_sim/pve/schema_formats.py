@@ -19,6 +19,8 @@ import ipaddress
 import re
 from collections.abc import Callable, Iterator
 
+from homelab_sim.pve import privs
+
 # PVE::Tools regexes.
 _IPV4_OCTET = r"(?:25[0-5]|(?:2[0-4]|1[0-9]|[1-9])?[0-9])"
 _IPV4_RE = re.compile(rf"^(?:(?:{_IPV4_OCTET}\.){{3}}{_IPV4_OCTET})$")
@@ -34,52 +36,8 @@ _BOOTDEV_EXTRA_RE = re.compile(
     r"^(?:net(?:[12]?[0-9]|3[01])|usb(?:[0-9]|1[0-3])|hostpci(?:[0-9]|1[0-5]))$"
 )
 
-PRIVILEGES = frozenset(
-    {
-        "Datastore.Allocate",
-        "Datastore.AllocateSpace",
-        "Datastore.AllocateTemplate",
-        "Datastore.Audit",
-        "Group.Allocate",
-        "Mapping.Audit",
-        "Mapping.Modify",
-        "Mapping.Use",
-        "Permissions.Modify",
-        "Pool.Allocate",
-        "Pool.Audit",
-        "Realm.Allocate",
-        "Realm.AllocateUser",
-        "SDN.Allocate",
-        "SDN.Audit",
-        "SDN.Use",
-        "Sys.AccessNetwork",
-        "Sys.Audit",
-        "Sys.Console",
-        "Sys.Incoming",
-        "Sys.Modify",
-        "Sys.PowerMgmt",
-        "Sys.Syslog",
-        "User.Modify",
-        "VM.Allocate",
-        "VM.Audit",
-        "VM.Backup",
-        "VM.Clone",
-        "VM.Config.CDROM",
-        "VM.Config.CPU",
-        "VM.Config.Cloudinit",
-        "VM.Config.Disk",
-        "VM.Config.HWType",
-        "VM.Config.Memory",
-        "VM.Config.Network",
-        "VM.Config.Options",
-        "VM.Console",
-        "VM.Migrate",
-        "VM.Monitor",
-        "VM.PowerMgmt",
-        "VM.Snapshot",
-        "VM.Snapshot.Rollback",
-    }
-)
+# Either version's names pass the format; the handlers check the running version's set.
+PRIVILEGES = privs.ALL_PRIVILEGES
 STORAGE_CONTENT_TYPES = frozenset(
     {"images", "rootdir", "vztmpl", "iso", "backup", "snippets", "import", "none"}
 )
@@ -191,6 +149,23 @@ def _check_volume_or_qm_path(value: str) -> None:
     _check_volume_or_path(value)
 
 
+# pve-access-control / PVE::Auth::Plugin: user, realm and token sub-id patterns.
+_USER = r"[^\s:/]+"
+_REALM = r"[A-Za-z][A-Za-z0-9\.\-_]+"
+_TOKEN_SUBID = r"[A-Za-z][A-Za-z0-9\.\-_]+"  # noqa: S105 - a pattern, not a secret
+_USERID_RE = re.compile(rf"^{_USER}@{_REALM}$")
+
+
+def _check_userid(value: str) -> None:
+    """PVE::Auth::Plugin::verify_username."""
+    if len(value) < 3:
+        raise FormatError(f"user name '{value}' is too short\n")
+    if len(value) > 64:
+        raise FormatError(f"user name '{value}' is too long ({len(value)} > 64)\n")
+    if not _USERID_RE.search(value):
+        raise FormatError(f"value '{value}' does not look like a valid user name\n")
+
+
 _check_storage_id = _regex(
     r"^[a-z][a-z0-9\-\_\.]*[a-z0-9]$", "storage ID '{value}' contains illegal characters", re.I
 )
@@ -269,6 +244,14 @@ _FORMATS: dict[str, Validator] = {
     "pve-poolid": _regex(r"^[A-Za-z0-9\.\-_]+$", "pool name '{value}' contains invalid characters"),
     "pve-realm": _regex(r"^[A-Za-z][A-Za-z0-9\.\-_]+$", "value does not look like a valid realm"),
     "pve-priv": _predicate(lambda v: v in PRIVILEGES, "invalid privilege '{value}'"),
+    "pve-roleid": _regex(r"^[A-Za-z0-9\.\-_]+$", "role name '{value}' contains invalid characters"),
+    "pve-groupid": _regex(
+        r"^[A-Za-z0-9\.\-_]+$", "group name '{value}' contains invalid characters"
+    ),
+    "pve-userid": _check_userid,
+    "pve-tokenid": _regex(
+        rf"^{_USER}@{_REALM}!{_TOKEN_SUBID}$", "value '{value}' does not look like a valid token ID"
+    ),
     "pve-day-of-week": _regex(r"^(mon|tue|wed|thu|fri|sat|sun)$", "invalid day '{value}'"),
     "pve-calendar-event": _check_calendar_event,
     "pve-cpuset": _regex(r"^\d+(?:-\d+)?(?:,\d+(?:-\d+)?)*$", "unable to parse cpuset option"),

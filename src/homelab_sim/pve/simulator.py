@@ -18,11 +18,13 @@ slowed down, and a suite of negative end-to-end tests does not wait 3 s each).
 
 from __future__ import annotations
 
+import contextlib
 import random
+import re
 import sys
 import threading
 import traceback
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,11 +36,13 @@ from homelab_sim.kube import KubeRegistry
 from homelab_sim.kube import manifest as kube_manifest
 from homelab_sim.pve import (
     access,
+    access_users,
     backup,
     cluster,
     control,
     nodes,
     pools,
+    privs,
     qemu,
     qemu_clone,
     qemu_config,
@@ -47,14 +51,15 @@ from homelab_sim.pve import (
     storage,
     tasks,
 )
-from homelab_sim.pve.auth import Authenticator, AuthFailure, Identity, Permissions, new_secret
+from homelab_sim.pve.auth import ROOT, Authenticator, AuthFailure, Identity, new_secret
 from homelab_sim.pve.context import Ctx, Result
 from homelab_sim.pve.defaults import default_state
 from homelab_sim.pve.errors import ApiError, ConnectionReset, fail, lock_timeout_text, param_fail
 from homelab_sim.pve.faults import Fault, FaultInjector, FaultProfile
+from homelab_sim.pve.permissions import Permissions
 from homelab_sim.pve.persistence import StateStore
 from homelab_sim.pve.requestlog import LoggedRequest, RequestLog
-from homelab_sim.pve.state import ClusterState, TokenDef
+from homelab_sim.pve.state import AclEntry, ClusterState, StorageDef, TokenDef, UserDef
 from homelab_sim.pve.wire import (
     SimRequest,
     SimResponse,
@@ -72,6 +77,7 @@ _UPLOAD = "/nodes/{node}/storage/{storage}/upload"
 ROUTES: dict[tuple[str, str], Any] = {}
 for _module in (
     access,
+    access_users,
     backup,
     cluster,
     nodes,
@@ -99,18 +105,22 @@ class SimConfig:
     faults: FaultProfile | None = None
     auth_delay: float | None = None  # None: the adapter's default (0 in-process, 0.1 s HTTPS)
     seed: int | None = None
+    pve_major: int = 8  # 8 or 9 (privilege names, permission checks, /version); a new state only
     # called (under the simulator's lock) for every request the schema rejected: a test suite
     # can collect them and fail on any parameter a real Proxmox VE would refuse
     on_rejection: Callable[[LoggedRequest], None] | None = None
+    # storage.cfg entries beside each node's ``local``/``local-lvm`` (e.g. a shared ``ceph``)
+    storages: Sequence[StorageDef] = ()
 
 
 class PveSimulator:
-    """A simulated PVE 8.4 cluster. Thread-safe; ``handle`` is the only entry point for HTTP."""
+    """A simulated PVE 8.4 or 9.0 cluster. Thread-safe; ``handle`` is the only HTTP entry."""
 
     def __init__(self, config: SimConfig | None = None, *, guest: GuestModel | None = None) -> None:
         self.config = config or SimConfig()
         self.log = RequestLog()
         self.faults = FaultInjector(self.config.faults)
+        self._faults_paused = 0
         self._lock = threading.RLock()
         self.generation = 0
         self._cache: dict[Any, Any] = {}  # response caches, valid for one generation
@@ -141,17 +151,23 @@ class PveSimulator:
 
     def _fresh_state(self) -> ClusterState:
         macs = [qemu.new_mac(self._rng) for _ in self.config.nodes]
-        return default_state(list(self.config.nodes), self.clock.now(), macs)
+        state = default_state(
+            list(self.config.nodes), self.clock.now(), macs, list(self.config.storages)
+        )
+        state.pve_major = privs.check_major(self.config.pve_major)
+        return state
 
     def _init_auth(self, secrets: dict[str, Secret]) -> None:
         token_id = self.config.token_id
+        userid = token_id.split("!", 1)[0]
+        self.state.users.setdefault(userid, UserDef(userid=userid))
         self.state.tokens.setdefault(token_id, TokenDef(tokenid=token_id))
         if self.config.token_secret is not None:
             secrets[token_id] = self.config.token_secret
         secrets.setdefault(token_id, new_secret())
         key = secrets.pop(TICKET_KEY, None) or new_secret()
-        self.perms = Permissions(self.state.tokens)
-        self.auth = Authenticator(self.state.tokens, secrets, self.config.password, key)
+        self.perms = Permissions(self.state)
+        self.auth = Authenticator(self.state, secrets, self.config.password, key)
         self._ticket_key = key
 
     # ------------------------------------------------------------------ public API
@@ -165,12 +181,24 @@ class PveSimulator:
     def add_token(
         self, tokenid: str, acl: Mapping[str, Sequence[str]], *, privsep: bool = True
     ) -> Secret:
-        """Create an API token (``user@realm!name``) with its own ACL; returns its full value."""
+        """Create an API token (``user@realm!name``, its user too if missing) holding ``acl``
+        (path -> privileges, propagated): one custom role per path, granted to the token and,
+        for a privilege-separated token, to its user as well (so the intersection is ``acl``).
+        Returns the token's full value. Tests use it; clients use the access API."""
         with self._lock:
             secret = new_secret()
-            self.state.tokens[tokenid] = TokenDef(
-                tokenid=tokenid, privsep=privsep, acl={k: list(v) for k, v in acl.items()}
-            )
+            userid = tokenid.split("!", 1)[0]
+            self.state.users.setdefault(userid, UserDef(userid=userid))
+            self.state.tokens[tokenid] = TokenDef(tokenid=tokenid, privsep=privsep)
+            stem = re.sub(r"[^A-Za-z0-9.\-_]", "_", tokenid)
+            for index, (path, granted) in enumerate(sorted(acl.items())):
+                role = f"sim_{stem}_{index}"
+                self.state.roles[role] = sorted(granted)
+                holders = [("token", tokenid)] if privsep else []
+                if userid != ROOT:
+                    holders.append(("user", userid))
+                for kind, ugid in holders:
+                    self.state.acl.append(AclEntry(path=path, type=kind, ugid=ugid, roleid=role))
             self.auth.add_secret(tokenid, secret)
             self._persist(force=True)
             return Secret(f"{tokenid}={secret.reveal()}")
@@ -189,6 +217,18 @@ class PveSimulator:
     def set_faults(self, profile: FaultProfile) -> None:
         with self._lock:
             self.faults.set_profile(profile)
+
+    @contextlib.contextmanager
+    def faults_paused(self) -> Iterator[None]:
+        """No fault is injected (nor drawn from the profile's random sequence) in the block:
+        for a test's set-up requests, so the faults hit the requests under test as before."""
+        with self._lock:
+            self._faults_paused += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._faults_paused -= 1
 
     def set_fingerprint(self, fingerprint: str) -> None:
         with self._lock:
@@ -299,7 +339,8 @@ class PveSimulator:
             entry["errors"] = errors
             raise param_fail(errors)
         if ident is not None:
-            denied = self.perms.check(ident, endpoint.permissions, coerced)
+            permissions = endpoint.permissions_for(self.state.pve_major)
+            denied = self.perms.check(ident, permissions, coerced)
             if denied:
                 raise ApiError(403, denied)
         fault = self._fault(method, path, entry)
@@ -353,6 +394,8 @@ class PveSimulator:
         return params, upload
 
     def _fault(self, method: str, path: str, entry: dict[str, Any]) -> Fault | None:
+        if self._faults_paused:
+            return None
         fault = self.faults.pick(method, path)
         if fault is None:
             return None

@@ -130,11 +130,42 @@ class Pool(BaseModel):
 
 
 class TokenDef(BaseModel):
-    """An API token (the secret lives apart, in the secrets file). ``acl``: path -> privileges."""
+    """An API token ``user@realm!name`` (its secret lives apart, in the secrets file)."""
 
     tokenid: str
     privsep: bool = False
-    acl: dict[str, list[str]] = Field(default_factory=dict)
+    expire: int = 0  # epoch seconds; 0 = never
+    comment: str | None = None
+
+    @property
+    def userid(self) -> str:
+        return self.tokenid.split("!", 1)[0]
+
+
+class UserDef(BaseModel):
+    """A user.cfg user."""
+
+    userid: str
+    enable: bool = True
+    expire: int = 0
+    comment: str | None = None
+    firstname: str | None = None
+    lastname: str | None = None
+    email: str | None = None
+
+
+class AclEntry(BaseModel):
+    """One user.cfg ACL line: ``roleid`` granted to a user, group or token on ``path``."""
+
+    path: str
+    type: Literal["user", "group", "token"]
+    ugid: str
+    roleid: str
+    propagate: bool = True
+
+
+def _default_users() -> dict[str, UserDef]:
+    return {"root@pam": UserDef(userid="root@pam", comment="")}
 
 
 class ClusterState(BaseModel):
@@ -147,6 +178,10 @@ class ClusterState(BaseModel):
     backup_jobs: dict[str, BackupJob] = Field(default_factory=dict)
     pools: dict[str, Pool] = Field(default_factory=dict)
     tokens: dict[str, TokenDef] = Field(default_factory=dict)
+    users: dict[str, UserDef] = Field(default_factory=_default_users)
+    roles: dict[str, list[str]] = Field(default_factory=dict)  # custom roles: id -> privileges
+    acl: list[AclEntry] = Field(default_factory=list)
+    pve_major: int = 8  # the Proxmox VE major version simulated (8 or 9)
     next_pid: int = 4096
     fingerprint: str | None = None  # of the serving certificate, shown in /nodes
     virtual_now: float = 0.0

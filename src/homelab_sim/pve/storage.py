@@ -12,7 +12,7 @@ import hashlib
 import re
 from typing import Any
 
-from homelab_sim.pve import latency
+from homelab_sim.pve import drives, latency, qemu_perms
 from homelab_sim.pve.context import Ctx
 from homelab_sim.pve.errors import ApiError, fail, param_fail
 from homelab_sim.pve.state import StorageDef, Task, Volume
@@ -76,6 +76,8 @@ def content_list(ctx: Ctx, p: dict[str, Any]) -> Any:
             "vmid" in p and vol.vmid != p["vmid"]
         ):
             continue
+        if not _readable(ctx, vol.volid):  # listed only where check_volume_access passes
+            continue
         item: dict[str, Any] = {
             "volid": vol.volid,
             "content": vol.content,
@@ -93,6 +95,14 @@ def content_list(ctx: Ctx, p: dict[str, Any]) -> Any:
     return out
 
 
+def _readable(ctx: Ctx, volid: str) -> bool:
+    try:
+        qemu_perms.check_volume_access(ctx, None, volid)
+    except ApiError:
+        return False
+    return True
+
+
 def content_delete(ctx: Ctx, p: dict[str, Any]) -> Any:
     node = p["node"]
     ctx.node(node)
@@ -101,8 +111,12 @@ def content_delete(ctx: Ctx, p: dict[str, Any]) -> Any:
         volid = f"{p.get('storage') or ''}:{volid}"
     storage = check_storage(ctx, node, volid.split(":", 1)[0])
     path = f"/storage/{storage.storage}"
-    if not ctx.can(path, "Datastore.Allocate"):
-        raise ApiError(403, f"Permission check failed ({path}, Datastore.Allocate)")
+    vtype, owner = qemu_perms.volume_type(drives.split_volid(volid)[1])
+    if vtype == "backup" and owner is not None:  # pve-storage Content.pm ``delete``
+        ctx.require(path, "Datastore.AllocateSpace")
+        ctx.require(f"/vms/{owner}", "VM.Backup")
+    else:
+        ctx.require(path, "Datastore.Allocate")
     if find_volume(ctx, node, volid) is None:
         raise fail(f"volume '{volid}' does not exist")
     upid = start_task(

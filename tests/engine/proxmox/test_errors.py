@@ -187,3 +187,45 @@ def test_task_conflict_is_also_a_conflict_error() -> None:
     )
     assert isinstance(error, e.ConflictError) and isinstance(error, e.TaskFailed)
     assert not error.transient
+
+
+#: What a real PVE 8/9 answers (HTTP 500, the die text of qemu-server ``API2/Qemu.pm``,
+#: pve-storage and pve-cluster) when it refuses a request homelab sends, before acting.
+REAL_REFUSALS = [
+    "can't clone to non-shared storage 'local-lvm'",
+    "can't clone VM to node 'pve2' (VM uses local storage)",
+    "no such cluster node 'pve9'",
+    "storage 'ceph' is not available on node 'pve2'",
+    "storage 'nfs' is disabled",
+    "storage 'fast' does not exist",
+    "Full clone feature is not supported for 'local:9000/base-9000-disk-0.raw' (scsi0)",
+    "Linked clone feature is not supported for 'local-lvm:vm-9000-disk-0' (scsi0)",
+    "Linked clone feature is not supported for a snapshot of 'local-lvm:vm-9000-disk-0' (scsi0)",
+    "cannot clone TPM state while VM is running",
+    "snapshot 'base' does not exist",
+    "pool 'lab' does not exist",
+    "parameter 'format' not allowed for linked clones",
+    "scsi1 - cloud-init drive is already attached at 'ide2'",
+    "MAX 4 vcpus allowed per VM on this node",
+    "shrinking disks is not supported",
+    "you can't resize a cdrom",
+    "VM 201 is running - destroy failed",
+    "you can't convert a VM to template if VM is running",
+]
+
+
+@pytest.mark.parametrize("text", REAL_REFUSALS)
+def test_real_refusals_are_permanent(text: str) -> None:
+    """Each is answered before Proxmox changes anything and will not go away when asked again:
+    retrying it (then reporting "clone did not happen") hides the real reason."""
+    error = e.classify_response(500, text, {"data": None, "message": text + "\n"})
+    assert isinstance(error, e.RefusedError), (text, type(error))
+    assert not error.transient
+    assert text in str(error)
+
+
+def test_a_taken_vmid_is_a_conflict_not_a_refusal() -> None:
+    text = "unable to create VM 201: config file already exists"
+    error = e.classify_response(500, text, {"data": None, "message": text + "\n"})
+    assert isinstance(error, e.ConflictError)
+    assert not error.transient

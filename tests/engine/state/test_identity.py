@@ -11,7 +11,7 @@ import pytest
 
 from homelab.engine.state import open_store
 from homelab.engine.state.crypto import KEY_ENV
-from tests.conftest import postgres_url
+from tests.support.postgres import postgres_url
 
 
 def spec_in(folder: Path) -> Path:

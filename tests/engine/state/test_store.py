@@ -8,6 +8,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ import pytest
 from homelab.engine.state import open_store, state_dir
 from homelab.engine.state.crypto import KEY_ENV, generate_key
 from homelab.errors import SecretKeyError, StateError, StateLockedError
-from tests.conftest import postgres_url
+from tests.support.postgres import postgres_url
 
 SECRET = b"-----BEGIN PRIVATE KEY-----\nvery-secret-material-0123456789\n"
 
@@ -159,41 +160,56 @@ def test_lock_excludes_a_second_holder(store_factory, lab: str) -> None:  # type
         pass
 
 
-def test_lock_of_a_dead_process_is_taken_over(spec_path: Path, lab: str) -> None:
-    code = (
-        "import os, sys; from pathlib import Path; from homelab.engine.state import open_store;"
-        "s = open_store(Path(sys.argv[1])); cm = s.lock(sys.argv[2], purpose='apply');"
-        "cm.__enter__(); os._exit(0)"
-    )
-    subprocess.run([sys.executable, "-c", code, str(spec_path), lab], check=True, env=os.environ)
-    with open_store(spec_path) as store, store.lock(lab, purpose="apply"):
-        pass
+#: A child process that takes the lab's lock, says so with its pid, waits for its stdin to close
+#: and then dies without releasing the lock (os._exit skips every cleanup).
+HOLDER = (
+    "import os, sys; from pathlib import Path; from homelab.engine.state import open_store;"
+    "url = sys.argv[3] or None; s = open_store(Path(sys.argv[1]), url=url);"
+    "cm = s.lock(sys.argv[2], purpose='apply'); cm.__enter__();"
+    "print('held', os.getpid(), flush=True); sys.stdin.read(); os._exit(0)"
+)
 
 
-def test_postgres_lock_freed_when_session_dies(spec_path: Path, lab: str) -> None:
-    backend_url = postgres_url()
-    if backend_url is None:
-        pytest.skip("no PostgreSQL server (run the suite via make test)")
-    code = (
-        "import os, sys; from pathlib import Path; from homelab.engine.state import open_store;"
-        "s = open_store(Path(sys.argv[1]), url=sys.argv[3]);"
-        "cm = s.lock(sys.argv[2], purpose='apply');"
-        "cm.__enter__(); print('held', flush=True); sys.stdin.read(); os._exit(0)"
-    )
+@contextmanager
+def lock_held_by_a_child(spec_path: Path, lab: str, url: str | None) -> Iterator[int]:
+    """Run HOLDER; yields its pid once it holds the lock; it has died when the block ends."""
     with subprocess.Popen(
-        [sys.executable, "-c", code, str(spec_path), lab, backend_url],
+        [sys.executable, "-c", HOLDER, str(spec_path), lab, url or ""],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
+        env=os.environ,
     ) as proc:
-        assert proc.stdout is not None and proc.stdout.readline().strip() == "held"
-        with open_store(spec_path, url=backend_url) as store:
-            with pytest.raises(StateLockedError, match="locked"), store.lock(lab, purpose="x"):
-                pass
-            proc.kill()
-            proc.wait()
-            with store.lock(lab, purpose="apply"):
-                pass
+        assert proc.stdin is not None and proc.stdout is not None
+        try:
+            assert proc.stdout.readline().split() == ["held", str(proc.pid)]
+            yield proc.pid
+        finally:
+            proc.stdin.close()
+            assert proc.wait(timeout=60) == 0
+
+
+def test_lock_held_by_another_process_excludes_us_until_it_dies(
+    spec_path: Path, lab: str, backend_url: str | None
+) -> None:
+    """The child really holds the lock (we are refused, and told its pid); once it died without
+    releasing it, the lock is taken over (SQLite: dead pid on this host; PostgreSQL: the
+    advisory lock ends with its session)."""
+    held_by = r"locked: apply by .*\(pid {} on "
+    with open_store(spec_path, url=backend_url) as store:
+        with (
+            lock_held_by_a_child(spec_path, lab, backend_url) as pid,
+            pytest.raises(StateLockedError, match=held_by.format(pid)),
+            store.lock(lab, purpose="x"),
+        ):
+            pass
+        with (
+            store.lock(lab, purpose="apply"),
+            open_store(spec_path, url=backend_url) as other,
+            pytest.raises(StateLockedError, match=held_by.format(os.getpid())),
+            other.lock(lab, purpose="x"),
+        ):
+            pass
 
 
 def test_bad_url_and_unreachable_server(spec_path: Path) -> None:

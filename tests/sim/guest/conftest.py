@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from homelab_sim.pve.simulator import PveSimulator, SimConfig
-from tests.sim.conftest import Api
+from tests.sim.support import Api
 
 
 @pytest.fixture

@@ -14,8 +14,7 @@ from homelab.engine.pki import generate_cluster_secrets
 from homelab.engine.seediso import build_seed_iso
 from homelab_sim.pve.simulator import PveSimulator
 from tests.render.support import load_example
-from tests.sim.conftest import Api
-from tests.sim.test_sim_storage import upload
+from tests.sim.support import Api, upload
 
 
 @functools.cache

@@ -6,8 +6,8 @@ from dataclasses import replace
 from typing import Any
 
 from homelab_sim.pve.simulator import PveSimulator
-from tests.sim.conftest import Api
 from tests.sim.guest.support import boot, guests, rendered, run_for
+from tests.sim.support import Api
 
 
 def _done(entry: dict[str, Any]) -> bool:
@@ -48,9 +48,9 @@ def test_cloud_init_phases_take_virtual_time(sim: PveSimulator, api: Api) -> Non
         entry = guests(api)["k8s-master-1"]
         seen.add((entry["cloud_init"]["module"], entry["kubeadm"]["phase"]))
     modules = {module for module, _ in seen}
-    assert "package_update_upgrade_install" in modules
+    assert "write_files_deferred" in modules
     assert any(module.startswith("scripts_user: runcmd[") for module in modules)
-    assert ("scripts_user: runcmd[14]", "wait-control-plane") in seen
+    assert ("scripts_user: runcmd[15]", "wait-control-plane") in seen
     history = guests(api)["k8s-master-1"]["kubeadm"]["history"]
     assert history[-1][0] - history[0][0] >= 50  # kubeadm init takes about a minute
 
@@ -90,7 +90,7 @@ def test_a_worker_booted_before_the_control_plane_waits_and_joins(
     run_for(sim, api, 900)
     early = guests(api)["k8s-worker-2"]
     assert early["cloud_init"]["status"] == "running"
-    assert early["cloud_init"]["module"] == "scripts_user: runcmd[14]"  # the wait for the API
+    assert early["cloud_init"]["module"] == "scripts_user: runcmd[15]"  # the wait for the API
     boot(api, lab, "k8s-master-1")
     run_for(sim, api, 900)
     report = guests(api)

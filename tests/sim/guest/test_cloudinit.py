@@ -9,19 +9,20 @@ import pytest
 from scripts import gen_cloudinit_schema
 
 from homelab_sim.guest import cloudinit
-from tests.conftest import SHARED
 from tests.sim.guest.support import rendered
+from tests.support.upstream import upstream_file
 
-SOURCE = SHARED / "schemas" / "cloud-init" / "24.1.3" / "schema-cloud-config-v1.json"
+SOURCE = "schemas/cloud-init/24.1.3/schema-cloud-config-v1.json"
 
 
 def test_the_shipped_schema_is_generated_from_cloud_init_24_1_3() -> None:
+    source = upstream_file(SOURCE)
     shipped = resources.files("homelab_sim.guest").joinpath("cloud_config_schema.json")
-    assert shipped.read_text() == gen_cloudinit_schema.render(SOURCE), (
+    assert shipped.read_text() == gen_cloudinit_schema.render(source), (
         "run scripts/gen_cloudinit_schema.py"
     )
     compact = json.loads(shipped.read_text())
-    assert len(shipped.read_text()) < SOURCE.stat().st_size / 3
+    assert len(shipped.read_text()) < source.stat().st_size / 3
     assert "description" not in json.dumps(compact["$defs"]["cc_runcmd"])
     assert compact["additionalProperties"] is False
 

@@ -7,8 +7,8 @@ import time
 import yaml
 
 from homelab_sim.pve.simulator import PveSimulator, SimConfig
-from tests.sim.conftest import Api
 from tests.sim.guest.support import boot, rendered
+from tests.sim.support import Api
 
 
 def test_the_manifest_mirror_serves_yaml_and_404s_the_unknown(api: Api) -> None:
@@ -32,7 +32,8 @@ def test_guests_and_kube_start_empty_and_need_credentials(sim: PveSimulator, api
 
 def test_a_vm_without_a_seed_boots_as_before(sim: PveSimulator, api: Api) -> None:
     api.finish(api.clone(120, name="plain"), seconds=60)
-    api.ok("POST", "/nodes/pve/qemu/120/config", data={"agent": 1})
+    # without the template's cloud-init drive (ide2), which PVE would fill with a seed
+    api.ok("POST", "/nodes/pve/qemu/120/config", data={"agent": 1, "delete": "ide2"})
     api.finish(api.ok("POST", "/nodes/pve/qemu/120/status/start"), seconds=60)
     sim.advance(60)
     entry = api.ok("GET", "/_sim/guests")["plain"]

@@ -11,7 +11,6 @@ import yaml
 
 from homelab.core.render.tokens import bootstrap_token_secret
 from homelab_sim.pve.simulator import PveSimulator
-from tests.sim.conftest import Api
 from tests.sim.guest.support import (
     Lab,
     boot,
@@ -22,6 +21,7 @@ from tests.sim.guest.support import (
     run_for,
     start,
 )
+from tests.sim.support import Api
 
 
 def _up_with_master(sim: PveSimulator, api: Api, lab: Lab) -> None:
@@ -97,14 +97,14 @@ def test_an_expired_token_fails_until_the_tool_rearms_it(sim: PveSimulator, api:
 def test_invalid_user_data_is_not_run(sim: PveSimulator, api: Api) -> None:
     lab = rendered("home-lab")
     seed = edit_user_data(
-        lab.artifacts.seeds["k8s-master-1"], "package_update:", "packages_update:"
+        lab.artifacts.seeds["k8s-master-1"], "package_upgrade:", "packages_upgrade:"
     )
     boot(api, lab, "k8s-master-1", seed)
     run_for(sim, api, 300)
     entry = guests(api)["k8s-master-1"]
     assert entry["cloud_init"] == {"status": "error", "stage": "init", "module": "schema"}
     assert "Cloud config schema errors" in entry["last_error"]
-    assert "'packages_update' was unexpected" in entry["last_error"]
+    assert "'packages_upgrade' was unexpected" in entry["last_error"]
     assert sim.kube.clusters() == []
 
 

@@ -9,9 +9,9 @@ import httpx
 
 from homelab.engine.pki import mint_admin_kubeconfig
 from homelab_sim.pve.simulator import PveSimulator
-from tests.sim.conftest import Api
 from tests.sim.guest.support import boot, rendered, run_for
-from tests.sim.kube.test_https import client_files
+from tests.sim.kube.support import client_files
+from tests.sim.support import Api
 
 
 def test_the_booted_lab_is_served_with_the_tools_ca(

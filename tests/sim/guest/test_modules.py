@@ -7,8 +7,8 @@ from dataclasses import replace
 
 from homelab_sim.guest import apt
 from homelab_sim.pve.simulator import PveSimulator
-from tests.sim.conftest import Api
 from tests.sim.guest.support import boot, guests, rendered, run_for
+from tests.sim.support import Api
 
 KEY = "".join(f"        {line}\n" for line in apt.ARMORED_KEY.splitlines())
 MOTD = base64.b64encode(b"hello\n").decode()

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from homelab_sim.pve.simulator import PveSimulator, SimConfig
-from tests.sim.conftest import Api
 from tests.sim.guest.support import boot, guests, rendered, run_for
+from tests.sim.support import Api
 
 
 def test_guests_and_clusters_survive_a_restart(tmp_path: Path) -> None:

@@ -5,8 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from homelab_sim.kube.store import to_yaml
-
-from .conftest import Kube
+from tests.sim.kube.support import Kube
 
 PATH = "/api/v1/namespaces/default/configmaps/settings"
 

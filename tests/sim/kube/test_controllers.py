@@ -7,8 +7,7 @@ from typing import Any
 from homelab.core.cluster import ClusterSecrets
 from homelab_sim.clock import VirtualClock
 from homelab_sim.kube import KubeRegistry
-
-from .conftest import INSTALLATION, Kube, install_calico, install_metallb, new_cluster
+from tests.sim.kube.support import INSTALLATION, Kube, install_calico, install_metallb, new_cluster
 
 
 def pods(kube: Kube, namespace: str, selector: str) -> list[dict[str, Any]]:

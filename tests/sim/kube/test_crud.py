@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .conftest import Kube
+from tests.sim.kube.support import Kube
 
 CM = "/api/v1/namespaces/default/configmaps"
 

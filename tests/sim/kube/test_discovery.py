@@ -6,8 +6,7 @@ from homelab.core.cluster import ClusterSecrets
 from homelab_sim.clock import VirtualClock
 from homelab_sim.kube import KubeRegistry
 from homelab_sim.kube.wire import User
-
-from .conftest import Kube, new_cluster
+from tests.sim.kube.support import Kube, new_cluster
 
 
 def test_version_reports_the_cluster_version(kube: Kube) -> None:

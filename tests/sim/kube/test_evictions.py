@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .conftest import Kube, install_calico
+from tests.sim.kube.support import Kube, install_calico
 
 
 def coredns_pods(kube: Kube) -> list[dict[str, Any]]:

@@ -19,8 +19,7 @@ import yaml
 from homelab.core.cluster import ClusterSecrets
 from homelab.engine.pki import generate_cluster_secrets, mint_admin_kubeconfig
 from homelab_sim.kube import KubeRegistry, manifest
-
-from .conftest import INSTALLATION, Kube, new_cluster
+from tests.sim.kube.support import INSTALLATION, Kube, client_files, new_cluster
 
 KUBECTL = shutil.which("kubectl", path="/usr/bin:/bin")
 needs_kubectl = pytest.mark.skipif(
@@ -56,23 +55,6 @@ def kubectl(config: Path, *args: str, stdin: str | None = None) -> subprocess.Co
         timeout=60,
         check=False,
     )
-
-
-def client_files(kubeconfig: Path, tmp: Path) -> tuple[str, str, str]:
-    import base64
-
-    doc = yaml.safe_load(kubeconfig.read_text())
-    user, cluster = doc["users"][0]["user"], doc["clusters"][0]["cluster"]
-    files = []
-    for name, data in (
-        ("ca", cluster["certificate-authority-data"]),
-        ("crt", user["client-certificate-data"]),
-        ("key", user["client-key-data"]),
-    ):
-        path = tmp / name
-        path.write_bytes(base64.b64decode(data))
-        files.append(str(path))
-    return files[0], files[1], files[2]
 
 
 def test_endpoints_map_the_lab_address_to_loopback(registry: KubeRegistry, served: str) -> None:
@@ -288,7 +270,7 @@ def test_the_serving_certificate_follows_control_planes_joining(
 def test_kubectl_drain_evicts_and_get_prints_the_servers_columns(
     kubeconfig: Path, kube: Kube
 ) -> None:
-    from .conftest import install_calico
+    from tests.sim.kube.support import install_calico
 
     install_calico(kube)
     drained = kubectl(kubeconfig, "drain", "k8s-worker-2", "--ignore-daemonsets", "--timeout=20s")

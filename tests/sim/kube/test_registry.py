@@ -13,8 +13,7 @@ from homelab_sim.catalogue import CALICO, METALLB
 from homelab_sim.clock import VirtualClock
 from homelab_sim.kube import KubeRegistry, manifest
 from homelab_sim.kube.manifests import known
-
-from .conftest import Kube, install_calico, install_metallb, new_cluster
+from tests.sim.kube.support import Kube, install_calico, install_metallb, new_cluster
 
 
 def test_a_registry_survives_a_round_trip_through_json(

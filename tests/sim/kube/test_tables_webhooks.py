@@ -7,8 +7,7 @@ from typing import Any
 import pytest
 
 from homelab_sim.kube.tables import human_duration
-
-from .conftest import Kube, install_calico, install_metallb
+from tests.sim.kube.support import Kube, install_calico, install_metallb
 
 TABLE = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"
 

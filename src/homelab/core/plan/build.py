@@ -42,7 +42,7 @@ from homelab.core.ownership import (
     store_problem,
     why_not,
 )
-from homelab.core.plan import diff, order, sources
+from homelab.core.plan import capacity, diff, order, placement, sources
 from homelab.core.plan.actions import (
     Action,
     CreateVm,
@@ -120,6 +120,7 @@ def plan_lab(
     actions, source_errors = sources.attach_sources(
         draft.actions, str(spec.proxmox.template), observed.vms
     )
+    fit_errors, fit_warnings = check_fit(spec, desired, actions, observed)
     used = {a.source.vmid for a in actions if isinstance(a, CreateVm | ReplaceVm) and a.source}
     examined = {vm.vmid: vm for vm in lab_vms(spec.name, index.guests)}
     examined.update((vmid, index.by_vmid[vmid]) for vmid in used)
@@ -127,12 +128,30 @@ def plan_lab(
     return Plan(
         lab=spec.name,
         actions=order.order_actions(actions, list(desired)),
-        errors=(*draft.errors, *source_errors),
-        warnings=tuple(draft.warnings) + order.warn_single_control_plane(draft.actions, spec),
+        errors=(*draft.errors, *source_errors, *fit_errors),
+        warnings=(
+            *draft.warnings,
+            *fit_warnings,
+            *order.warn_single_control_plane(draft.actions, spec),
+        ),
         needs_configs=tuple(draft.needs_configs),
         spec_digest=spec_digest(spec, seed_digests),
         observed_digests=tuple((vmid, fingerprint(vm)) for vmid, vm in sorted(examined.items())),
     )
+
+
+def check_fit(
+    spec: LabSpec, desired: Mapping[str, DesiredVm], actions: list[Action], observed: Observed
+) -> tuple[list[str], list[str]]:
+    """Errors and warnings of the nodes the VMs go to: a VM with no usable template on its
+    node or a template with a conflicting cloud-init drive (``placement``), a VM bigger than its
+    node or storage, and overcommitment (``capacity``). What was not observed is not judged."""
+    errors = placement.planned_problems(str(spec.proxmox.template), actions, observed)
+    demands = capacity.demands_from_plan(actions, desired)
+    warnings: list[str] = []
+    for issue in capacity.check_capacity(demands, observed.capacities):
+        (errors if issue.is_error else warnings).append(issue.message)
+    return errors, warnings
 
 
 def check_new_store(lab: str, index: Index) -> Plan | None:
@@ -286,7 +305,16 @@ def locked_message(vm: ObservedVm, verb: str) -> str:
 
 
 def config_targets(plan: Plan, observed: Observed) -> tuple[tuple[str, int], ...]:
-    """(node, vmid) of every VM in ``plan.needs_configs``: the configs to GET, then pass to
-    ``Observed.with_configs`` and plan again (never another lab's VM, never a template)."""
+    """(node, vmid) of every VM in ``plan.needs_configs`` (never another lab's VM, never a
+    template) and of each template the plan clones from whose config was not read (``placement``
+    judges its volumes and cloud-init drive): the configs to GET, then pass to
+    ``Observed.with_configs`` and plan again. A no-op plan clones nothing and reads nothing."""
     wanted = set(plan.needs_configs)
-    return tuple((vm.node, vm.vmid) for vm in observed.vms if vm.name in wanted and not vm.template)
+    unread = {vm.vmid for vm in observed.vms if vm.config is None}
+    guests = [(vm.node, vm.vmid) for vm in observed.vms if vm.name in wanted and not vm.template]
+    sources = {
+        (a.source.node, a.source.vmid)
+        for a in plan.actions
+        if isinstance(a, CreateVm | ReplaceVm) and a.source is not None and a.source.vmid in unread
+    }
+    return (*guests, *sorted(sources))

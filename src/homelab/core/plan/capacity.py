@@ -15,38 +15,35 @@ changes:
 A node or storage whose capacity is not known (offline node, storage not reported) is not
 judged. Node capacity costs no extra request: ``/cluster/resources`` without the ``type=vm``
 filter returns the node entries (``maxcpu``, ``maxmem``) and storage entries (``maxdisk``,
-``disk``, ``shared``) beside the guests; ``capacities_from_resources`` reads them. Pure.
+``disk``, ``shared``) beside the guests; ``homelab.core.pve_reply.capacities_from_resources``
+reads them onto ``Observed.capacities``. Pure.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Literal
 
+from homelab.core.desired import DesiredVm
+from homelab.core.observed import NodeCapacity, StorageSpace
+from homelab.core.plan.actions import Action, CreateVm, DestroyVm
+from homelab.core.pve_reply import capacities_from_resources
 from homelab.core.spec.models import LabSpec
+
+__all__ = [
+    "CapacityIssue",
+    "NodeCapacity",
+    "StorageSpace",
+    "VmDemand",
+    "capacities_from_resources",
+    "check_capacity",
+    "demands_from_plan",
+    "demands_from_spec",
+]
 
 GIB = 1024**3
 MIB = 1024**2
-
-
-@dataclass(frozen=True)
-class StorageSpace:
-    """A storage as one node sees it: its size, and what is free when known (bytes)."""
-
-    total_bytes: int
-    avail_bytes: int | None = None
-    shared: bool = False
-
-
-@dataclass(frozen=True)
-class NodeCapacity:
-    """What one Proxmox node offers: logical CPUs, memory (bytes), its storages by id."""
-
-    node: str
-    cpus: int
-    memory_bytes: int
-    storages: Mapping[str, StorageSpace] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -92,48 +89,28 @@ def demands_from_spec(spec: LabSpec, existing: Collection[str] = ()) -> list[VmD
     ]
 
 
-def _number(value: object) -> int | None:
-    """A count from PVE's JSON: numbers or numeric strings (BEHAVIOUR.md), never a boolean."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int | float):
-        return int(value)
-    if isinstance(value, str):
-        try:
-            return int(float(value))
-        except ValueError:
-            return None
-    return None
-
-
-def capacities_from_resources(resources: Iterable[Any]) -> dict[str, NodeCapacity]:
-    """Node capacities from the entries of ``/cluster/resources`` (unfiltered).
-
-    Offline nodes and entries without ``maxcpu``/``maxmem`` are left out; a storage entry
-    gives ``maxdisk`` as its total and ``maxdisk - disk`` as what is free.
-    """
-    nodes: dict[str, tuple[int, int]] = {}
-    storages: dict[str, dict[str, StorageSpace]] = {}
-    for entry in resources:
-        if not isinstance(entry, Mapping):
+def demands_from_plan(
+    actions: Iterable[Action], desired: Mapping[str, DesiredVm]
+) -> list[VmDemand]:
+    """Every spec VM the plan keeps or makes, on the node its action puts it (an existing VM
+    stays where it is); only a VM the plan creates is new (a replaced one frees its disk)."""
+    demands = []
+    for action in actions:
+        want = desired.get(action.vm)
+        if want is None or isinstance(action, DestroyVm):
             continue
-        node = entry.get("node")
-        if not isinstance(node, str):
-            continue
-        if entry.get("type") == "node":
-            cpus, memory = _number(entry.get("maxcpu")), _number(entry.get("maxmem"))
-            if entry.get("status", "online") == "online" and cpus and memory:
-                nodes[node] = (cpus, memory)
-        elif entry.get("type") == "storage" and isinstance(entry.get("storage"), str):
-            total, used = _number(entry.get("maxdisk")), _number(entry.get("disk"))
-            if total:
-                avail = max(total - used, 0) if used is not None else None
-                shared = _number(entry.get("shared")) == 1 or entry.get("shared") is True
-                storages.setdefault(node, {})[entry["storage"]] = StorageSpace(total, avail, shared)
-    return {
-        node: NodeCapacity(node, cpus, memory, storages.get(node, {}))
-        for node, (cpus, memory) in nodes.items()
-    }
+        demands.append(
+            VmDemand(
+                name=want.name,
+                node=action.node,
+                cores=want.cores,
+                memory_mib=want.memory_mib,
+                disk_gib=want.disk_gib,
+                storage=want.storage,
+                new=isinstance(action, CreateVm),
+            )
+        )
+    return demands
 
 
 def _gib(size_bytes: int) -> str:

@@ -30,6 +30,7 @@ PKI_KEEP = "/run/homelab/pki"
 WAIT_TRIES = 360  # x 5 s: give the control plane 30 minutes to come up
 CONTROL_PLANE_TRIES = 3
 WORKER_TRIES = 5
+UPDATE_TRIES = 30  # x 10 s: apt-daily's own update may hold the lists lock for a while
 
 
 @dataclass(frozen=True)
@@ -103,6 +104,24 @@ def worker_bootstrap(kubeadm_args: list[str]) -> list[str]:
         'if [ "$ok" != 1 ]; then echo "homelab: kubeadm join failed" >&2; exit 1; fi',
     ]
     return ["sh", "-c", "\n".join(lines) + "\n"]
+
+
+def apt_update(apt_get: list[str], tries: int = UPDATE_TRIES) -> list[str]:
+    """``apt-get update``, retried: apt waits for dpkg's locks (``DPkg::Lock::Timeout``) but
+    never for ``/var/lib/apt/lists/lock``, which apt-daily holds while it updates at first
+    boot (``E: Could not get lock /var/lib/apt/lists/lock``, exit 100)."""
+    update = shlex.join([*apt_get, "update"])
+    script = "\n".join(
+        [
+            f"for try in $(seq {tries}); do",
+            f"  if {update}; then exit 0; fi",
+            "  sleep 10",
+            "done",
+            "echo 'homelab: apt-get update kept failing' >&2",
+            "exit 1",
+        ]
+    )
+    return ["sh", "-c", script + "\n"]
 
 
 def install_apt_key(key_url: str, keyring: str) -> list[str]:

@@ -13,8 +13,16 @@ kubectl pinned to the exact version and held, and qemu-guest-agent. Then:
 - workers: the CA certificate (public) where kubeadm will not trip on it, a JoinConfiguration
   with the bootstrap token and CA hash, a wait for the API, ``kubeadm join``.
 
-Module order matters (cloud-init runs write_files early, packages late, runcmd last): files
-that a package could own or that need the key fetched first are written with ``defer: true``.
+Module order matters (cloud-init runs write_files early, write_files_deferred in the final
+stage, runcmd last): files that a package owns (containerd's config, kept by
+``--force-confold``) or that need the key fetched first are written with ``defer: true``.
+
+Packages are installed by runcmd, not by cloud-init's ``packages``: at a stock Ubuntu's first
+boot apt-daily and unattended-upgrades may hold apt's locks for minutes, and cloud-init waits
+only 30 s for them. Each ``apt-get install`` waits for dpkg's lock (``DPkg::Lock::Timeout``,
+apt >= 1.9.11); ``apt-get update`` cannot wait for the lists lock and is retried
+(``bootstrap.apt_update``). qemu-guest-agent is installed and started first, so Proxmox sees
+the guest while the long installs run.
 """
 
 from __future__ import annotations
@@ -31,7 +39,19 @@ HEADER = "#cloud-config\n"
 KEYRING = "/etc/apt/keyrings/kubernetes-apt-keyring.gpg"
 WORKER_CA = "/etc/homelab/ca.crt"
 CONTAINERD_SOCKET = "unix:///run/containerd/containerd.sock"
-PACKAGES = ["ca-certificates", "containerd", "curl", "gpg", "qemu-guest-agent"]
+AGENT = "qemu-guest-agent"
+PACKAGES = ["ca-certificates", "containerd", "curl", "gpg"]
+APT_LOCK_TIMEOUT = 600  # seconds an install waits for dpkg's lock (unattended-upgrades)
+APT_GET = ["env", "DEBIAN_FRONTEND=noninteractive", "apt-get", "-o", "Acquire::Retries=5"]
+APT_INSTALL = [
+    *APT_GET,
+    "-o",
+    f"DPkg::Lock::Timeout={APT_LOCK_TIMEOUT}",
+    "-o",
+    "Dpkg::Options::=--force-confold",
+    "install",
+    "-y",
+]
 K8S_PACKAGES = ["kubelet", "kubeadm", "kubectl"]
 MODULES = ["overlay", "br_netfilter"]
 SYSCTLS = {
@@ -52,9 +72,7 @@ def user_data(
         "disable_root": True,
         "ssh_pwauth": False,
         "swap": {"size": 0},
-        "package_update": True,
         "package_upgrade": False,
-        "packages": list(PACKAGES),
         "write_files": _node_files(versions) + _role_files(spec, secrets, vm_name, versions),
         "runcmd": _prepare_commands(spec, versions) + _bootstrap_commands(spec, vm_name),
     }
@@ -178,20 +196,20 @@ def _kube_vip_files(
 
 def _prepare_commands(spec: LabSpec, versions: ComponentVersions) -> list[Any]:
     pinned = [f"{p}={versions.package_version(spec.kubernetes.version)}" for p in K8S_PACKAGES]
-    apt = ["env", "DEBIAN_FRONTEND=noninteractive", "apt-get", "-o", "Acquire::Retries=5"]
     return [
         *(["modprobe", module] for module in MODULES),
         ["sysctl", "--system"],
         ["swapoff", "-a"],
         ["sed", "-i", "-E", r"s/^([^#].*[[:space:]]swap[[:space:]].*)$/# \1/", "/etc/fstab"],
         ["systemctl", "mask", "swap.target"],
-        ["systemctl", "restart", "containerd"],
         ["install", "-d", "-m", "0755", "/etc/apt/keyrings"],
         bootstrap.install_apt_key(versions.apt_key_url, KEYRING),
-        [*apt, "update"],
-        [*apt, "install", "-y", *pinned],
+        bootstrap.apt_update(APT_GET),
+        [*APT_INSTALL, AGENT],
+        ["systemctl", "start", AGENT],
+        [*APT_INSTALL, *PACKAGES, *pinned],
+        ["systemctl", "restart", "containerd"],
         ["apt-mark", "hold", *K8S_PACKAGES],
-        ["systemctl", "enable", "--now", "qemu-guest-agent"],
         ["systemctl", "enable", "kubelet"],
     ]
 

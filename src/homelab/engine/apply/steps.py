@@ -194,8 +194,8 @@ def _clone_once(rt: Runtime, ref: VmRef, desired: DesiredVm, template: Template)
                 description=desired.description,
             )
         except ProxmoxError as exc:
-            if isinstance(exc, ConflictError) or exc.before_effect:
-                raise
+            if isinstance(exc, ConflictError) or exc.before_effect or not exc.transient:
+                raise  # refused (a taken VMID, non-shared storage...): nothing was done
             # The outcome is unknown (lost reply, 5xx): look before sending it again.
             if settle_clone(rt, ref):
                 raise _CloneExists(f"clone of {ref.name} exists") from exc

@@ -39,6 +39,7 @@ from homelab.core.pve_inventory import (
     resource_entries,
 )
 from homelab.core.pve_reply import (
+    ClusterResources,
     InvalidUpid,
     StorageItem,
     StorageStatus,
@@ -46,6 +47,7 @@ from homelab.core.pve_reply import (
     Upid,
     VmStatus,
     config_values,
+    parse_cluster_resources,
     parse_config,
     parse_interfaces,
     parse_resources,
@@ -121,6 +123,11 @@ class PveClient:
     def cluster_vms(self) -> tuple[ObservedVm, ...]:
         """Every QEMU guest of the cluster, templates included (``/cluster/resources``)."""
         return parse_resources(self.session.get("/cluster/resources", type="vm"))
+
+    def cluster_resources(self) -> ClusterResources:
+        """The QEMU guests, the online nodes' CPUs, memory and storages (with their ``shared``
+        flag) and every guest VMID: one unfiltered ``GET /cluster/resources``."""
+        return parse_cluster_resources(self.session.get("/cluster/resources"))
 
     # -- VMs ---------------------------------------------------------------------------------
 
@@ -211,7 +218,11 @@ class PveClient:
         return parse_upid(self.session.request("DELETE", _vm(node, vmid), params)["data"]).raw
 
     def agent_ping(self, node: str, vmid: int) -> bool:
-        """True if the guest agent answers; False while the guest (or its agent) is not up."""
+        """True if the guest agent answers; False while the guest (or its agent) is not up.
+
+        "Not yet" is each 500 qemu-server gives while an agent starts: ``QEMU guest agent is
+        not running``, ``VM <vmid> qmp command 'guest-ping' failed - got timeout`` (both
+        AgentUnavailable) and ``VM <vmid> is not running``."""
         try:
             self.session.request("POST", f"{_vm(node, vmid)}/agent/ping", idempotent=True)
         except AgentUnavailable:

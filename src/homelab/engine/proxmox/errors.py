@@ -80,14 +80,22 @@ NOT_FOUND_RE = re.compile(
 CONFLICT_RE = re.compile(r"already exists|checksum mismatch|File exists")
 REFUSED_RE = re.compile(
     r"is running - destroy failed|can't start a vm if it's a template|shrinking disks"
-    r"|not allowed for linked clones|Linked clone feature is not supported"
-    r"|can't clone VM to node|No QEMU guest agent configured|upload content type"
+    r"|not allowed for linked clones|(Full|Linked|full) clone feature is not supported"
+    r"|can't clone VM to node|can't clone to non-shared storage|no such cluster node"
+    r"|is not available on node|storage '[^']*' is disabled|cannot clone TPM state"
+    r"|snapshot '[^']*' does not exist|pool '[^']*' does not exist"
+    r"|cloud-init drive is already attached|MAX \d+ vcpus allowed per VM"
+    r"|No QEMU guest agent configured|upload content type"
     r"|can't upload to storage type|you can't convert a VM to template|is a template"
     r"|used in HA resources|base volume '[^']*' is still in use|no options specified"
     r"|you can't resize a cdrom|disk '[^']*' does not exist|Only root may use this option"
     r"|storage '[^']*' does not (exist|support)|not enough space|VM \d+ (is )?not running"
 )
-AGENT_RE = re.compile(r"QEMU guest agent is not running")
+#: qemu-server's answers while qemu-guest-agent starts (``Agent.pm``): no reply to the
+#: availability ping, or the QMP call to the agent timed out (5 s).
+AGENT_RE = re.compile(
+    r"QEMU guest agent is not running|qmp command 'guest-[\w-]+' failed - got timeout"
+)
 
 
 def trim(text: str, limit: int = MAX_TEXT) -> str:
@@ -138,11 +146,16 @@ class ParameterError(ApiError):
 
 
 class AuthenticationError(ApiError):
-    """401: the API token was not accepted."""
+    """401: the API token was not accepted (nothing was done)."""
+
+    before_effect = True
 
 
 class PermissionDenied(ApiError):
-    """403: the token is valid but lacks a privilege on a path."""
+    """403: the token is valid but lacks a privilege on a path. PVE checks before it acts, so
+    nothing was done: callers never look whether a refused request happened after all."""
+
+    before_effect = True
 
 
 class NotFoundError(ApiError):

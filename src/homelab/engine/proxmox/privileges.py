@@ -1,0 +1,111 @@
+"""The Proxmox VE privileges homelab needs, per major PVE version, and the paths they go on.
+
+This is the one list: the README's ``pveum`` commands are checked against it by a test, the
+least-privilege tests give the simulated token exactly these grants, and ``homelab doctor``
+compares them with ``/access/permissions``. Each privilege is here because a call of the tool
+needs it (the endpoint's check in qemu-server / pve-storage / pve-manager):
+
+- ``VM.Audit``: ``/cluster/resources`` (filtered by it), VM config and status reads;
+- ``VM.Clone`` on the template, ``VM.Allocate`` on the new VMID (clone) and to destroy;
+- ``VM.PowerMgmt``: start, shutdown, stop;
+- ``VM.Config.CPU`` (cores, sockets), ``VM.Config.Memory``, ``VM.Config.Network`` (net0),
+  ``VM.Config.Options`` (name, description, tags, agent, onboot), ``VM.Config.CDROM`` (the
+  seed on ide2), ``VM.Config.Cloudinit`` (with CDROM: replacing or removing a cloud-init
+  drive, which templates made per Proxmox's cloud-init guide carry on ide2),
+  ``VM.Config.Disk`` (resize);
+- ``Datastore.AllocateSpace``: clone onto a storage, resize (and it reads storage status);
+- ``SDN.Use``: a NIC on a bridge (``/sdn/zones/localnetwork/<bridge>[/<vlan>]``);
+- the guest agent (ping, network-get-interfaces): ``VM.Monitor`` on PVE 8, which PVE 9 removed
+  in favour of ``VM.GuestAgent.Audit`` for read-only agent calls;
+- on the ISO storage only: ``Datastore.AllocateTemplate`` (upload a seed), ``Datastore.Allocate``
+  (delete one: pve-storage ``Content.pm`` asks it for every non-backup volume) and
+  ``Datastore.AllocateSpace`` again (list the ISOs, attach one, and clone onto it when it also
+  holds disks): a more specific ACL path replaces what ``/`` propagates, so the storage's
+  role must grant it itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = [
+    "LAB_ROLE",
+    "PVE_MAJORS",
+    "SEED_ROLE",
+    "TOKEN_ID",
+    "Grant",
+    "grants",
+    "pveum_commands",
+    "role_privileges",
+]
+
+LAB_ROLE = "HomelabProvisioner"
+SEED_ROLE = "HomelabSeeds"
+TOKEN_ID = "homelab@pve!apply"  # noqa: S105 - an id (the README's user and token), not a secret
+PVE_MAJORS = (8, 9)
+
+_COMMON = frozenset(
+    {
+        "VM.Allocate",
+        "VM.Audit",
+        "VM.Clone",
+        "VM.PowerMgmt",
+        "VM.Config.CDROM",
+        "VM.Config.Cloudinit",
+        "VM.Config.CPU",
+        "VM.Config.Disk",
+        "VM.Config.Memory",
+        "VM.Config.Network",
+        "VM.Config.Options",
+        "Datastore.AllocateSpace",
+        "SDN.Use",
+    }
+)
+_AGENT = {8: frozenset({"VM.Monitor"}), 9: frozenset({"VM.GuestAgent.Audit"})}
+_SEEDS = frozenset({"Datastore.Allocate", "Datastore.AllocateSpace", "Datastore.AllocateTemplate"})
+
+
+@dataclass(frozen=True)
+class Grant:
+    """A role holding ``privileges`` granted on ``path`` (propagated below it)."""
+
+    role: str
+    path: str
+    privileges: frozenset[str]
+
+
+def role_privileges(major: int, role: str = LAB_ROLE) -> frozenset[str]:
+    """The privileges of one of homelab's roles on PVE ``major`` (8 or 9)."""
+    if major not in _AGENT:
+        raise ValueError(f"unsupported Proxmox VE major version {major}")
+    if role == LAB_ROLE:
+        return _COMMON | _AGENT[major]
+    if role == SEED_ROLE:
+        return _SEEDS
+    raise ValueError(f"unknown role {role!r}")
+
+
+def grants(major: int, iso_storage: str) -> tuple[Grant, ...]:
+    """What the token needs on PVE ``major``: the lab role on ``/`` and the seed role on the
+    ISO storage."""
+    return (
+        Grant(LAB_ROLE, "/", role_privileges(major, LAB_ROLE)),
+        Grant(SEED_ROLE, f"/storage/{iso_storage}", role_privileges(major, SEED_ROLE)),
+    )
+
+
+def pveum_commands(major: int, iso_storage: str = "local") -> tuple[str, ...]:
+    """The shell commands that set the token up (the README shows them for ``local``)."""
+    user, _, _ = TOKEN_ID.partition("!")
+    token = TOKEN_ID.partition("!")[2]
+    lines = [
+        f'pveum role add {g.role} -privs "{" ".join(sorted(g.privileges))}"'
+        for g in grants(major, iso_storage)
+    ]
+    lines.append(f"pveum user add {user}")
+    lines.append(f"pveum user token add {user} {token} --privsep 1")
+    lines += [
+        f"pveum acl modify {g.path} --users {user} --tokens '{TOKEN_ID}' --roles {g.role}"
+        for g in grants(major, iso_storage)
+    ]
+    return tuple(lines)
