@@ -17,18 +17,22 @@ from homelab.core.doctor import (
     CHECKS,
     Finding,
     LabFacts,
-    TemplateFacts,
     diagnose,
+    pve_major,
     required_privileges,
 )
+from homelab.core.observed import Observed
 from homelab.core.plan.sources import find_templates
 from homelab.core.spec.models import LabSpec
+from homelab.engine.observe import with_templates
+from homelab.engine.proxmox.access import effective_privileges
 from homelab.engine.proxmox.errors import (
     AuthenticationError,
     PermissionDenied,
     TlsError,
     TransportError,
 )
+from homelab.engine.proxmox.privileges import LAB_ROLE, PVE_MAJORS, SEED_ROLE, role_privileges
 from homelab.errors import LabError
 from homelab.verbs.connection import Connection
 
@@ -110,8 +114,22 @@ class _Reader:
         return None
 
 
-def _config_of(conn: Connection, node: str, vmid: int) -> dict[str, str]:
-    return conn.client.vm_config(node, vmid)[0]
+def _roles(version: str) -> tuple[frozenset[str], frozenset[str], list[Finding]]:
+    """The documented roles for this PVE version (the nearest one homelab knows)."""
+    major = pve_major(version)
+    known = min(max(major, min(PVE_MAJORS)), max(PVE_MAJORS))
+    notes = []
+    if known != major:
+        notes.append(
+            Finding(
+                "privileges",
+                "warning",
+                f"Proxmox VE {version} is not a version homelab knows (it knows "
+                f"{', '.join(map(str, PVE_MAJORS))}); its privileges are judged as PVE {known}'s",
+                "upgrade Proxmox VE to a supported version",
+            )
+        )
+    return role_privileges(known, LAB_ROLE), role_privileges(known, SEED_ROLE), notes
 
 
 def run_doctor(conn: Connection, spec: LabSpec) -> DoctorReport:
@@ -122,36 +140,32 @@ def run_doctor(conn: Connection, spec: LabSpec) -> DoctorReport:
         return DoctorReport(tuple(failed), ran, None)
     client = conn.client
     reader = _Reader()
-    vms = reader.read("templates", "the cluster's VMs", client.cluster_vms)
-    templates = (
-        None
-        if vms is None
-        else [
-            TemplateFacts(vm.vmid, vm.node, config)
-            for vm in find_templates(str(spec.proxmox.template), vms)
-            if (
-                config := reader.read(
-                    "templates",
-                    f"the config of template {vm.vmid}",
-                    partial(_config_of, conn, vm.node, vm.vmid),
-                )
-            )
-            is not None
-        ]
-    )
+    lab_role, seed_role, notes = _roles(version)
+    resources = reader.read("templates", "the cluster's resources", client.cluster_resources)
+    observed = None
+    if resources is not None:
+        seen = Observed(
+            vms=resources.vms,
+            seed_volumes={},
+            nodes=tuple(spec.proxmox.nodes),
+            capacities=resources.capacities,
+        )
+        observed = reader.read(
+            "templates", "the templates' configs", partial(with_templates, client, spec, seen)
+        )
     storages = reader.read("storage", "the storage configuration", client.storage_configs)
-    inventory = reader.read("vmids", "the cluster's resources", client.cluster_inventory)
-    guests, capacities = inventory or (None, None)
-    vmids = (t.vmid for t in templates or ())
+    label = str(spec.proxmox.template)
+    templates = [t.vmid for t in find_templates(label, observed.vms)] if observed else []
     held: dict[str, frozenset[str]] = {}
-    for path in sorted({req.path for req in required_privileges(spec, version, vmids)}):
+    for path in sorted({r.path for r in required_privileges(spec, lab_role, seed_role, templates)}):
         privileges = reader.read(
-            "privileges", f"the permissions on {path}", partial(client.permissions, path)
+            "privileges", f"the permissions on {path}", partial(effective_privileges, client, path)
         )
         if privileges is not None:
-            held[path] = privileges
-    facts = LabFacts(version, held, storages, templates, guests, capacities)
-    findings = reader.findings + diagnose(spec, facts)
+            held[path] = frozenset(privileges)
+    vmids = resources.guest_vmids if resources is not None else frozenset[int]()
+    facts = LabFacts(version, held, storages, observed, vmids)
+    findings = notes + reader.findings + diagnose(spec, facts, lab_role, seed_role)
     order = {check: index for index, check in enumerate(CHECKS)}
     findings.sort(key=lambda f: order.get(f.check, len(CHECKS)))
     return DoctorReport(tuple(findings), CHECKS, version)

@@ -28,16 +28,7 @@ from urllib.parse import quote
 import httpx
 
 from homelab.core.observed import ObservedVm, VmConfig
-from homelab.core.plan.capacity import NodeCapacity, capacities_from_resources
-from homelab.core.pve_inventory import (
-    Guest,
-    StorageFacts,
-    parse_guests,
-    parse_permissions,
-    parse_storage_configs,
-    parse_version,
-    resource_entries,
-)
+from homelab.core.pve_inventory import StorageFacts, parse_storage_configs, parse_version
 from homelab.core.pve_reply import (
     ClusterResources,
     InvalidUpid,
@@ -352,20 +343,9 @@ class PveClient:
         """The Proxmox VE version (``8.2.4``): the first authenticated call of a check."""
         return parse_version(self.session.get("/version"))
 
-    def permissions(self, path: str) -> frozenset[str]:
-        """The privileges the token holds on ``path`` (ACL propagation included)."""
-        reply = self.session.request("GET", "/access/permissions", {"path": path})
-        return parse_permissions(reply["data"], path)
-
     def storage_configs(self) -> dict[str, StorageFacts]:
         """The datacenter's storages visible to the token (``/storage``), by id."""
         return parse_storage_configs(self.session.get("/storage"))
-
-    def cluster_inventory(self) -> tuple[tuple[Guest, ...], dict[str, NodeCapacity]]:
-        """Every guest (VMs and containers) and every online node's capacity, from one
-        unfiltered ``/cluster/resources``."""
-        entries = resource_entries(self.session.get("/cluster/resources"))
-        return parse_guests(entries), capacities_from_resources(entries)
 
 
 def _vm(node: str, vmid: int) -> str:
