@@ -3,18 +3,17 @@
 The engine gathers the facts (``homelab.verbs.doctor``); ``diagnose`` turns them and the spec
 into findings, each with a severity, what is wrong and how to fix it. The checks, in order:
 
-- privileges: each privilege of the documented role on the path PVE checks it on
-  (``GET /access/permissions?path=...``): ``/vms`` (and ``/vms/{template}`` for the clone),
-  ``/storage/{storage}`` and ``/storage/{iso_storage}``, ``/nodes/{node}``, ``/`` and, for each
-  network, ``/sdn/zones/localnetwork/{bridge}/{vlan}`` (PVE 8 checks ``SDN.Use`` there for a
-  plain bridge, ``PVE::GuestHelpers::check_vnet_access``). PVE 9 has no ``VM.Monitor``; its
-  guest-agent calls need ``VM.GuestAgent.Audit`` (or ``.Unrestricted``);
-- templates: a template of the spec's name or VMID on every node that hosts a VM, else one a
-  clone can reach (qemu-server refuses a clone to another node while any of the template's
-  volumes is on non-shared storage, "can't clone VM to node '<n>' (VM uses local storage)", and
-  onto a non-shared target storage, "can't clone to non-shared storage '<s>'"); with the guest
-  agent enabled and no cloud-init drive of its own on a bus other than ``ide2`` (a clone keeps
-  it, and NoCloud may read Proxmox's seed instead of the lab's);
+- privileges: each privilege of the documented roles (the one list,
+  ``homelab.engine.proxmox.privileges``, passed in) on the path PVE checks it on
+  (``GET /access/permissions?path=...``): ``VM.*`` on ``/vms`` (``VM.Clone`` on each
+  template's ``/vms/{vmid}``), the lab role's ``Datastore.*`` on ``/storage/{storage}``, the seed
+  role's on ``/storage/{iso_storage}``, ``SDN.Use`` on ``/sdn/zones/localnetwork/{bridge}/{vlan}``
+  for each network (``PVE::GuestHelpers::check_vnet_access``); PVE 9's ``VM.GuestAgent.Audit``
+  is also satisfied by ``VM.GuestAgent.Unrestricted``;
+- templates: a template of the spec's name or VMID exists; every VM can be cloned onto its
+  node and no template carries a cloud-init drive off ``ide2``
+  (``homelab.core.plan.placement.placement_problems``, the planner's own rule); the templates
+  cloned from have the guest agent enabled;
 - storages: both exist, are enabled on the nodes that need them and hold the content types
   the lab writes (``images`` on ``storage``, ``iso`` on ``iso_storage``); a seed ISO on
   node-local storage blocks live migration ("local cdrom image");
@@ -26,25 +25,26 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
+from homelab.core.observed import Observed, ObservedVm, StorageSpace
 from homelab.core.ownership import tagged_for
-from homelab.core.plan.capacity import NodeCapacity, check_capacity, demands_from_spec
-from homelab.core.pve_inventory import Guest, StorageFacts
+from homelab.core.plan.capacity import check_capacity, demands_from_spec
+from homelab.core.plan.placement import placement_problems
+from homelab.core.plan.sources import find_templates, pick_template
+from homelab.core.pve_inventory import StorageFacts
 from homelab.core.spec.models import LabSpec
 
 __all__ = [
     "CHECKS",
     "Finding",
-    "Guest",
     "LabFacts",
     "Requirement",
     "StorageFacts",
-    "TemplateFacts",
     "diagnose",
+    "pve_major",
     "required_privileges",
-    "template_problems",
 ]
 
 Severity = Literal["error", "warning"]
@@ -52,21 +52,8 @@ Severity = Literal["error", "warning"]
 #: The checks in the order they run (and are reported).
 CHECKS = ("endpoint", "token", "privileges", "templates", "storage", "vmids", "capacity")
 
-# The documented role's privileges on /vms, common to PVE 8 and 9 (README).
-_VM_PRIVILEGES = (
-    "VM.Allocate",
-    "VM.Audit",
-    "VM.PowerMgmt",
-    "VM.Config.CDROM",
-    "VM.Config.CPU",
-    "VM.Config.Cloudinit",
-    "VM.Config.Disk",
-    "VM.Config.HWType",
-    "VM.Config.Memory",
-    "VM.Config.Network",
-    "VM.Config.Options",
-)
-_DRIVE_KEY = re.compile(r"^(ide|sata|scsi|virtio|efidisk|tpmstate|unused)\d+$")
+# A privilege PVE also accepts in place of the documented one (qemu-server 9: the agent calls).
+_ALTERNATIVES = {"VM.GuestAgent.Audit": ("VM.GuestAgent.Audit", "VM.GuestAgent.Unrestricted")}
 
 
 @dataclass(frozen=True)
@@ -97,26 +84,17 @@ class Requirement:
 
 
 @dataclass(frozen=True)
-class TemplateFacts:
-    """A template matching ``proxmox.template``, with its config (text values)."""
-
-    vmid: int
-    node: str
-    config: Mapping[str, str]
-
-
-@dataclass(frozen=True)
 class LabFacts:
     """What the engine observed. ``permissions``: path -> the privileges the token holds there;
-    a path, or a field left None, could not be read (a finding of its own): the checks that
-    need it are not judged."""
+    ``observed``: the guests (the templates' configs read) and the nodes' capacities;
+    ``guest_vmids``: every guest's VMID, containers included. A path, or a field left None,
+    could not be read (a finding of its own): the checks that need it are not judged."""
 
     version: str
     permissions: Mapping[str, frozenset[str]]
     storages: Mapping[str, StorageFacts] | None
-    templates: Sequence[TemplateFacts] | None
-    guests: Sequence[Guest] | None
-    capacities: Mapping[str, NodeCapacity] | None = None
+    observed: Observed | None
+    guest_vmids: frozenset[int] = frozenset()
 
 
 def pve_major(version: str) -> int:
@@ -126,52 +104,33 @@ def pve_major(version: str) -> int:
 
 
 def required_privileges(
-    spec: LabSpec, version: str, templates: Iterable[int] = ()
+    spec: LabSpec, lab_role: Iterable[str], seed_role: Iterable[str], templates: Iterable[int] = ()
 ) -> list[Requirement]:
-    """Each privilege of the documented role on the path PVE checks it on (see the module)."""
+    """Each privilege of the lab role and the seed role on the path PVE checks it on."""
     px = spec.proxmox
-    agent = (
-        ("VM.Monitor",)
-        if pve_major(version) < 9
-        else (
-            "VM.GuestAgent.Audit",
-            "VM.GuestAgent.Unrestricted",
-        )
+    disk, iso = f"/storage/{px.storage}", f"/storage/{px.iso_storage}"
+    sdn = sorted(
+        {f"/sdn/zones/localnetwork/{net.bridge}/{net.vlan}" for net in spec.networks.values()}
     )
-    needs = [
-        Requirement("/vms", (priv,), "create and configure the lab's VMs")
-        for priv in _VM_PRIVILEGES
-    ]
-    needs.append(Requirement("/vms", agent, "ask the guest agent for the VM's addresses"))
-    needs.extend(
-        Requirement(f"/vms/{vmid}", ("VM.Clone",), f"clone template {vmid}")
-        for vmid in sorted(set(templates))
-    )
-    disk = f"/storage/{px.storage}"
-    iso = f"/storage/{px.iso_storage}"
-    needs += [
-        Requirement(disk, ("Datastore.AllocateSpace",), "allocate the VMs' disks"),
-        Requirement(disk, ("Datastore.Audit",), "read the disk storage"),
-        Requirement(iso, ("Datastore.AllocateTemplate",), "upload the seed ISOs"),
-        Requirement(iso, ("Datastore.Audit",), "list the seed ISOs"),
-        Requirement(iso, ("Datastore.Allocate",), "delete superseded and destroyed VMs' seed ISOs"),
-        Requirement("/", ("Sys.Audit",), "read the datacenter options (user-tag-access)"),
-    ]
-    nodes = sorted({spec.node_of(vm) for vm in spec.vms})
-    needs.extend(
-        Requirement(f"/nodes/{node}", ("Sys.Audit",), "see the node and its capacity")
-        for node in nodes
-    )
-    bridges = sorted({(net.bridge, net.vlan) for net in spec.networks.values()})
-    needs.extend(
-        Requirement(
-            f"/sdn/zones/localnetwork/{bridge}/{vlan}",
-            ("SDN.Use",),
-            f"attach VMs to {bridge} VLAN {vlan}",
-        )
-        for bridge, vlan in bridges
-    )
-    return needs
+    clones = [f"/vms/{vmid}" for vmid in sorted(set(templates))] or ["/vms"]
+    needs: dict[tuple[str, str], Requirement] = {}
+    for priv in sorted(set(lab_role)):
+        if priv == "VM.Clone":
+            paths, why = clones, "clone the template"
+        elif priv.startswith("VM."):
+            paths, why = ["/vms"], "create, configure and run the lab's VMs"
+        elif priv.startswith("Datastore."):
+            paths, why = [disk], "allocate the VMs' disks"
+        elif priv == "SDN.Use":
+            paths, why = sdn, "attach the VMs to their bridge and VLAN"
+        else:
+            paths, why = ["/"], "manage the lab"
+        for path in paths:
+            needs[(path, priv)] = Requirement(path, _ALTERNATIVES.get(priv, (priv,)), why)
+    for priv in sorted(set(seed_role)):
+        why = "upload, list and delete the seed ISOs"
+        needs[(iso, priv)] = Requirement(iso, _ALTERNATIVES.get(priv, (priv,)), why)
+    return list(needs.values())
 
 
 def _privilege_findings(
@@ -195,126 +154,68 @@ def _privilege_findings(
     ]
 
 
-def _volumes(config: Mapping[str, str]) -> list[tuple[str, str]]:
-    """(drive key, volume id) of every drive holding a storage volume (not ``none``/``cdrom``)."""
-    found = []
-    for key, value in config.items():
-        if not _DRIVE_KEY.match(key):
-            continue
-        volid = value.split(",", 1)[0]
-        if ":" in volid and not volid.startswith("/"):
-            found.append((key, volid))
-    return found
+def _split_fix(message: str) -> tuple[str, str]:
+    """A placement message is "problem; fix: ..." (or "problem; remove it ...")."""
+    problem, sep, fix = message.partition("; fix: ")
+    if sep:
+        return problem, fix
+    problem, sep, fix = message.rpartition("; ")
+    return (problem, fix) if sep else (message, "see the problem")
 
 
-def _agent_enabled(value: str | None) -> bool:
-    if value is None:
-        return False
-    for part in value.split(","):
-        part = part.strip()
-        if part in {"1", "enabled=1", "enabled=yes", "enabled=on", "yes", "on"}:
-            return True
-    return False
-
-
-def template_problems(template: TemplateFacts) -> list[Finding]:
-    """A template the lab clones from: guest agent enabled, no cloud-init drive but on ide2."""
-    vmid = template.vmid
-    found = []
-    if not _agent_enabled(template.config.get("agent")):
-        found.append(
-            Finding(
-                "templates",
-                "error",
-                f"template {vmid} on node {template.node} has no guest agent enabled "
-                "(agent: 1): homelab reads each VM's address through the agent",
-                f"qm set {vmid} --agent enabled=1 (and install qemu-guest-agent in the image)",
-            )
+def _agent_findings(templates: Iterable[ObservedVm]) -> list[Finding]:
+    return [
+        Finding(
+            "templates",
+            "error",
+            f"template {t.vmid} on node {t.node} has no guest agent enabled (agent: 1): "
+            "homelab reads each VM's address through the agent",
+            f"qm set {t.vmid} --agent enabled=1 (and install qemu-guest-agent in the image)",
         )
-    for key, volid in _volumes(template.config):
-        if "cloudinit" in volid.split(":", 1)[1] and key != "ide2":
-            found.append(
-                Finding(
-                    "templates",
-                    "error",
-                    f"template {vmid} on node {template.node} has a cloud-init drive on {key} "
-                    f"({volid}): its clones keep it, and cloud-init may read Proxmox's seed "
-                    "instead of the lab's",
-                    f"qm set {vmid} --delete {key} (homelab puts its own seed on ide2)",
-                )
-            )
-    return found
+        for t in templates
+        if t.config is not None and not t.config.agent
+    ]
 
 
-def _storage_of(volid: str) -> str:
-    return volid.split(":", 1)[0]
+def _with_shared_flags(observed: Observed, storages: Mapping[str, StorageFacts]) -> Observed:
+    """``observed`` whose nodes also know, from ``GET /storage``, whether each storage the
+    token may use there is shared: ``/cluster/resources`` lists a storage only to a token with
+    ``Datastore.Audit``, which the documented role does not hold. For placement only (the size
+    of a storage added here is unknown: 0)."""
+    nodes = {}
+    for name, node in observed.capacities.items():
+        extra = {
+            sid: StorageSpace(0, None, st.shared)
+            for sid, st in storages.items()
+            if st.on_node(name) and sid not in node.storages
+        }
+        nodes[name] = replace(node, storages={**extra, **node.storages})
+    return observed.model_copy(update={"capacities": nodes})
 
 
 def _template_findings(
-    spec: LabSpec, found_templates: Sequence[TemplateFacts], storages: Mapping[str, StorageFacts]
+    spec: LabSpec, observed: Observed, storages: Mapping[str, StorageFacts] | None
 ) -> list[Finding]:
-    px = spec.proxmox
-    templates = sorted(found_templates, key=lambda t: t.vmid)
+    label = str(spec.proxmox.template)
+    templates = find_templates(label, observed.vms)
     if not templates:
         return [
             Finding(
                 "templates",
                 "error",
-                f"template {px.template} not found: no VM template with that name or VMID is "
-                "visible",
+                f"template {label} not found: no VM template with that name or VMID is visible",
                 "create it (an Ubuntu 24.04 cloud image VM with agent: 1, converted with qm "
                 "template), or fix proxmox.template; the token needs VM.Audit to see it",
             )
         ]
-    found: list[Finding] = []
-    used: dict[int, TemplateFacts] = {}
-    hosts: dict[str, list[str]] = {}
-    for vm in spec.vms:
-        hosts.setdefault(spec.node_of(vm), []).append(vm)
-    target = storages.get(px.storage)
-    for node, vms in sorted(hosts.items()):
-        local = [t for t in templates if t.node == node]
-        chosen = (local or templates)[0]
-        used[chosen.vmid] = chosen
-        if local:
-            continue
-        names = ", ".join(vms)
-        local_stores = sorted(
-            {
-                _storage_of(v)
-                for _, v in _volumes(chosen.config)
-                if not (st := storages.get(_storage_of(v))) or not st.shared
-            }
-        )
-        if local_stores:
-            found.append(
-                Finding(
-                    "templates",
-                    "error",
-                    f"node {node} (vm {names}) has no copy of template {px.template}, and "
-                    f"template {chosen.vmid} on node {chosen.node} uses non-shared storage "
-                    f"{', '.join(local_stores)}: Proxmox refuses the clone (can't clone VM "
-                    f"to node '{node}' (VM uses local storage))",
-                    f"keep a copy of the template on {node} under the same name, move the "
-                    "template's disks (and its ISO/cloud-init drives) to shared storage, or "
-                    f"place the VMs on node {chosen.node}",
-                )
-            )
-        if target is not None and not target.shared:
-            found.append(
-                Finding(
-                    "templates",
-                    "error",
-                    f"node {node} (vm {names}) has no copy of template {px.template}, and "
-                    f"storage {px.storage} is not shared: Proxmox refuses a clone to another "
-                    f"node onto it (can't clone to non-shared storage '{px.storage}')",
-                    f"keep a copy of the template on {node}, or use a shared storage for "
-                    "proxmox.storage",
-                )
-            )
-    for template in used.values():
-        found.extend(template_problems(template))
-    return found
+    view = observed if storages is None else _with_shared_flags(observed, storages)
+    found = [
+        Finding("templates", "error", *_split_fix(message))
+        for message in placement_problems(spec, view)
+    ]
+    hosts = sorted({spec.node_of(vm) for vm in spec.vms})
+    chosen = {t.vmid: t for node in hosts if (t := pick_template(templates, node)) is not None}
+    return found + _agent_findings(chosen[vmid] for vmid in sorted(chosen))
 
 
 def _storage_findings(spec: LabSpec, storages: Mapping[str, StorageFacts]) -> list[Finding]:
@@ -376,75 +277,66 @@ def _storage_findings(spec: LabSpec, storages: Mapping[str, StorageFacts]) -> li
     return found
 
 
-def _vmid_findings(spec: LabSpec, guests: Sequence[Guest]) -> list[Finding]:
+def _vmid_findings(spec: LabSpec, observed: Observed, guest_vmids: frozenset[int]) -> list[Finding]:
     vmids = spec.proxmox.vmids
-    foreign = [
-        guest
-        for guest in guests
-        if guest.vmid in vmids
-        and (guest.kind != "qemu" or guest.template or not tagged_for(spec.name, guest.tags))
-    ]
+    qemu = {vm.vmid: vm for vm in observed.vms}
+    foreign = []
+    for vmid in sorted(guest_vmids | set(qemu)):
+        vm = qemu.get(vmid)
+        if vmid not in vmids or (
+            vm is not None and not vm.template and tagged_for(spec.name, vm.tags)
+        ):
+            continue
+        if vm is None:
+            foreign.append(f"{vmid} (a container)")
+        else:
+            kind = "template" if vm.template else "VM"
+            foreign.append(f"{vmid} ({kind}{' ' + vm.name if vm.name else ''} on {vm.node})")
     if not foreign:
         return []
-    listed = ", ".join(
-        f"{g.vmid} ({'container' if g.kind == 'lxc' else 'template' if g.template else 'VM'}"
-        f"{' ' + g.name if g.name else ''} on {g.node})"
-        for g in sorted(foreign, key=lambda g: g.vmid)
-    )
     return [
         Finding(
             "vmids",
             "error",
-            f"vmid_range {spec.proxmox.vmid_range} holds guests that are not this lab's: {listed}",
+            f"vmid_range {spec.proxmox.vmid_range} holds guests that are not this lab's: "
+            + ", ".join(foreign),
             "choose a vmid_range no other guest uses, or move those guests out of it",
         )
     ]
 
 
-def _capacity_findings(
-    spec: LabSpec, guests: Sequence[Guest], capacities: Mapping[str, NodeCapacity]
-) -> list[Finding]:
+def _capacity_findings(spec: LabSpec, observed: Observed) -> list[Finding]:
     lab = {
-        g.name
-        for g in guests
-        if g.name and g.kind == "qemu" and tagged_for(spec.name, g.tags)
+        vm.name
+        for vm in observed.vms
+        if vm.name and not vm.template and tagged_for(spec.name, vm.tags)
     }
-    found = []
-    for node in sorted({spec.node_of(vm) for vm in spec.vms}):
-        if node not in capacities:
-            found.append(
-                Finding(
-                    "capacity",
-                    "warning",
-                    f"node {node} is not seen online: its capacity cannot be checked",
-                    f"check that node {node} is in the cluster and online (pvecm status), and "
-                    f"that the token has Sys.Audit on /nodes/{node}",
-                )
-            )
-    for issue in check_capacity(demands_from_spec(spec, lab), capacities):
-        found.append(
-            Finding(
-                "capacity",
-                issue.severity,
-                issue.message,
-                "lower the VM's size in the spec or place it on a larger node (vms.NAME.node)",
-            )
+    return [
+        Finding(
+            "capacity",
+            issue.severity,
+            issue.message,
+            "lower the VM's size in the spec or place it on a larger node (vms.NAME.node)",
         )
-    return found
+        for issue in check_capacity(demands_from_spec(spec, lab), observed.capacities)
+    ]
 
 
-def diagnose(spec: LabSpec, facts: LabFacts) -> list[Finding]:
-    """Every finding about ``spec`` on the observed Proxmox VE (errors and warnings)."""
-    templates = facts.templates or ()
-    reqs = required_privileges(spec, facts.version, (t.vmid for t in templates))
+def diagnose(
+    spec: LabSpec, facts: LabFacts, lab_role: Iterable[str], seed_role: Iterable[str]
+) -> list[Finding]:
+    """Every finding about ``spec`` on the observed Proxmox VE (errors and warnings); the
+    roles are the documented ones for its PVE version."""
+    observed = facts.observed
+    label = str(spec.proxmox.template)
+    templates = [t.vmid for t in find_templates(label, observed.vms)] if observed else []
+    reqs = required_privileges(spec, lab_role, seed_role, templates)
     found = _privilege_findings(reqs, facts.permissions)
-    storages = facts.storages
-    if facts.templates is not None and storages is not None:
-        found += _template_findings(spec, facts.templates, storages)
-    if storages is not None:
-        found += _storage_findings(spec, storages)
-    if facts.guests is not None:
-        found += _vmid_findings(spec, facts.guests)
-        if facts.capacities is not None:
-            found += _capacity_findings(spec, facts.guests, facts.capacities)
+    if observed is not None:
+        found += _template_findings(spec, observed, facts.storages)
+    if facts.storages is not None:
+        found += _storage_findings(spec, facts.storages)
+    if observed is not None:
+        found += _vmid_findings(spec, observed, facts.guest_vmids)
+        found += _capacity_findings(spec, observed)
     return found
