@@ -24,6 +24,7 @@ from homelab.verbs.doctor import DoctorReport, run_doctor
 from homelab.verbs.spec import load_valid_spec
 from homelab_sim.pve.simulator import PveSimulator
 from homelab_sim.pve.state import Vm
+from homelab_sim.server import start_server
 from homelab_sim.transport import SimTransport
 from tests.apply.support import MANIFESTS, inprocess, new_sim, settings_for, write_spec
 
@@ -159,3 +160,21 @@ def test_the_command_exits_1_and_prints_json(tmp_path: Path) -> None:
     text = CliRunner().invoke(app, ["doctor", str(fine), "--sim"])
     assert text.exit_code == 0, text.output
     assert "All checks passed." in text.output
+
+
+def test_a_certificate_not_matching_the_pin_stops_the_checks(tmp_path: Path) -> None:
+    sim = new_sim()
+    server = start_server(sim)
+    try:
+        wrong = ":".join(["AB"] * 32)
+        settings = settings_for(sim, server.endpoint, wrong)
+        clock = Clock.scaled(sim.clock.time_scale)
+        conn = connect_to(settings, SimulatedSite(settings, MANIFESTS, clock), clock)
+        with conn.client:
+            report = run_doctor(conn, _spec(tmp_path))
+    finally:
+        server.stop()
+    (finding,) = report.findings
+    assert finding.check == "endpoint" and "is pinned" in finding.problem
+    assert "PROXMOX_VE_FINGERPRINT" in finding.fix
+    assert report.status("token") == "skipped"
