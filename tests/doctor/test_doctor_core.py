@@ -152,3 +152,21 @@ def test_a_template_that_is_missing_or_has_no_agent(tmp_path: Path) -> None:
 def test_a_read_that_failed_is_not_judged(tmp_path: Path) -> None:
     spec = _spec(tmp_path)
     assert diagnose(spec, LabFacts("8.2.4", {}, None, None), *_roles()) == []
+
+
+def test_each_privilege_goes_on_the_path_pve_checks_it_on(tmp_path: Path) -> None:
+    spec = _spec(tmp_path, **{"proxmox.nodes": ["pve", "pve2"]})
+    lab = {"VM.Clone", "VM.Audit", "Datastore.Audit", "Sys.Audit", "SDN.Use"}
+    seeds = {"Datastore.Allocate", "Datastore.Audit"}
+    found = {(r.path, r.name) for r in required_privileges(spec, lab, seeds, [9000, 9001])}
+    assert found == {
+        ("/vms/9000", "VM.Clone"),
+        ("/vms/9001", "VM.Clone"),
+        ("/vms", "VM.Audit"),
+        ("/storage/local-lvm", "Datastore.Audit"),
+        ("/storage/local", "Datastore.Audit"),
+        ("/storage/local", "Datastore.Allocate"),
+        ("/nodes/pve", "Sys.Audit"),
+        ("/nodes/pve2", "Sys.Audit"),
+        ("/sdn/zones/localnetwork/vmbr0/20", "SDN.Use"),
+    }

@@ -109,10 +109,10 @@ def required_privileges(
     """Each privilege of the lab role and the seed role on the path PVE checks it on."""
     px = spec.proxmox
     disk, iso = f"/storage/{px.storage}", f"/storage/{px.iso_storage}"
-    sdn = sorted(
-        {f"/sdn/zones/localnetwork/{net.bridge}/{net.vlan}" for net in spec.networks.values()}
-    )
+    used = [spec.networks[vm.network] for vm in spec.vms.values()]
+    sdn = sorted({f"/sdn/zones/localnetwork/{net.bridge}/{net.vlan}" for net in used})
     clones = [f"/vms/{vmid}" for vmid in sorted(set(templates))] or ["/vms"]
+    hosts = [f"/nodes/{node}" for node in sorted({spec.node_of(vm) for vm in spec.vms})]
     needs: dict[tuple[str, str], Requirement] = {}
     for priv in sorted(set(lab_role)):
         if priv == "VM.Clone":
@@ -123,6 +123,8 @@ def required_privileges(
             paths, why = [disk], "allocate the VMs' disks"
         elif priv == "SDN.Use":
             paths, why = sdn, "attach the VMs to their bridge and VLAN"
+        elif priv.startswith("Sys."):
+            paths, why = hosts, "read the nodes' CPUs and memory"
         else:
             paths, why = ["/"], "manage the lab"
         for path in paths:
