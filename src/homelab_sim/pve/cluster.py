@@ -197,7 +197,8 @@ def storage_index(ctx: Ctx, p: dict[str, Any]) -> Any:
     for storage in ctx.state.storages:
         if "type" in p and storage.type != p["type"]:
             continue
-        if not ctx.can(f"/storage/{storage.storage}", "Datastore.Audit"):
+        path = f"/storage/{storage.storage}"  # pve-storage: Audit or AllocateSpace lists it
+        if not (ctx.can(path, "Datastore.Audit") or ctx.can(path, "Datastore.AllocateSpace")):
             continue
         item: dict[str, Any] = {
             "storage": storage.storage,

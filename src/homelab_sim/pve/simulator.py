@@ -48,6 +48,7 @@ from homelab_sim.pve import (
     qemu_config,
     qemu_power,
     schema,
+    snapshots,
     storage,
     tasks,
 )
@@ -86,6 +87,7 @@ for _module in (
     qemu_clone,
     qemu_config,
     qemu_power,
+    snapshots,
     storage,
     tasks,
 ):

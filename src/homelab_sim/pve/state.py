@@ -72,6 +72,8 @@ class Vm(BaseModel):
     status_since: float = 0.0  # when ``status`` last changed (for the pvestatd lag)
     prev_status: str = "unknown"
     guest: dict[str, Any] = Field(default_factory=dict)  # free room for guest models
+    # snapshot name -> its config (with snaptime, description, vmstate, parent, snapstate)
+    snapshots: dict[str, dict[str, ConfigValue]] = Field(default_factory=dict)
 
     def is_template(self) -> bool:
         return int(self.config.get("template", 0)) == 1

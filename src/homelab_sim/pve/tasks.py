@@ -231,9 +231,21 @@ def _selected(task: Task, p: dict[str, Any]) -> bool:
         return False
     if p.get("errors") and task.exitstatus in {None, "OK"}:
         return False
+    wanted = {s.lower() for s in re.split(r"[,;\s]+", str(p.get("statusfilter") or "")) if s}
+    if wanted and status_type(task.exitstatus) not in wanted:
+        return False
     if "since" in p and task.starttime < int(p["since"]):
         return False
     return not ("until" in p and task.starttime > int(p["until"]))
+
+
+def status_type(exitstatus: str | None) -> str:
+    """PVE::Tools::upid_normalize_status_type: ok, warning, error, or unknown (still running)."""
+    if exitstatus is None:
+        return "unknown"
+    if exitstatus == "OK":
+        return "ok"
+    return "warning" if exitstatus.startswith("WARNINGS") else "error"
 
 
 def _row(task: Task) -> dict[str, Any]:

@@ -28,6 +28,7 @@ from urllib.parse import quote
 import httpx
 
 from homelab.core.observed import ObservedVm, VmConfig
+from homelab.core.pve_inventory import StorageFacts, parse_storage_configs, parse_version
 from homelab.core.pve_reply import (
     ClusterResources,
     InvalidUpid,
@@ -335,6 +336,16 @@ class PveClient:
         total = parse_task_log(self.session.request("GET", path, {"start": 0, "limit": 1})).total
         page = {"start": max(0, total - lines), "limit": lines}
         return parse_task_log(self.session.request("GET", path, page)).lines
+
+    # -- what doctor reads -------------------------------------------------------------------
+
+    def version(self) -> str:
+        """The Proxmox VE version (``8.2.4``): the first authenticated call of a check."""
+        return parse_version(self.session.get("/version"))
+
+    def storage_configs(self) -> dict[str, StorageFacts]:
+        """The datacenter's storages visible to the token (``/storage``), by id."""
+        return parse_storage_configs(self.session.get("/storage"))
 
 
 def _vm(node: str, vmid: int) -> str:

@@ -1,0 +1,74 @@
+"""Parsers of the replies ``homelab doctor`` reads beside the tool's own calls (pure).
+
+``GET /version`` and ``GET /storage`` (the datacenter's storage configuration: content types,
+shared, nodes, disabled). Built on
+``homelab.core.pve_reply``'s value parsers; a reply of the wrong shape is a MalformedReply.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from homelab.core.pve_reply import MalformedReply, pve_bool, pve_list, unwrap
+
+__all__ = ["StorageFacts", "parse_storage_configs", "parse_version"]
+
+
+@dataclass(frozen=True)
+class StorageFacts:
+    """A storage as ``GET /storage`` describes it; ``nodes`` None: on every node."""
+
+    storage: str
+    content: frozenset[str]
+    shared: bool = False
+    nodes: frozenset[str] | None = None
+    disabled: bool = False
+
+    def on_node(self, node: str) -> bool:
+        return not self.disabled and (self.nodes is None or node in self.nodes)
+
+
+def _mapping(payload: Any, what: str) -> Mapping[str, Any]:
+    data = unwrap(payload)
+    if not isinstance(data, Mapping):
+        raise MalformedReply(f"Proxmox sent {what} that is not an object")
+    return data
+
+
+def _entries(payload: Any, what: str) -> list[Mapping[str, Any]]:
+    data = unwrap(payload)
+    if not isinstance(data, Sequence) or isinstance(data, str | bytes):
+        raise MalformedReply(f"Proxmox sent {what} that is not a list")
+    if not all(isinstance(entry, Mapping) for entry in data):
+        raise MalformedReply(f"Proxmox sent {what} with an entry that is not an object")
+    return list(data)
+
+
+def _text(entry: Mapping[str, Any], key: str, what: str) -> str:
+    value = entry.get(key)
+    if not isinstance(value, str) or not value:
+        raise MalformedReply(f"Proxmox sent {what} without {key!r}")
+    return value
+
+
+def parse_version(payload: Any) -> str:
+    """``GET /version`` -> ``8.2.4``."""
+    return _text(_mapping(payload, "/version"), "version", "/version")
+
+
+def parse_storage_configs(payload: Any) -> dict[str, StorageFacts]:
+    """``GET /storage`` -> each storage visible to the token, by id."""
+    found = {}
+    for entry in _entries(payload, "/storage"):
+        storage = _text(entry, "storage", "a storage")
+        nodes = pve_list(entry.get("nodes"), "nodes")
+        found[storage] = StorageFacts(
+            storage=storage,
+            content=frozenset(pve_list(entry.get("content"), "content")),
+            shared=pve_bool(entry.get("shared", 0), "shared"),
+            nodes=frozenset(nodes) if nodes else None,
+            disabled=pve_bool(entry.get("disable", 0), "disable"),
+        )
+    return found

@@ -1,0 +1,171 @@
+"""`homelab doctor`: read what a lab needs of Proxmox VE, then judge it (``homelab.core.doctor``).
+
+Nothing changes on Proxmox: every call is a read. The first one (``/version``) tells whether
+the endpoint answers, its certificate matches the pin and the token is valid; when it fails
+the other checks are not run (they could not be). A read the token may not do becomes a
+finding of its own, and the checks that needed it are judged on what could be read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from typing import TypeVar
+
+from homelab.core.doctor import (
+    CHECKS,
+    Finding,
+    LabFacts,
+    diagnose,
+    pve_major,
+    required_privileges,
+)
+from homelab.core.observed import Observed
+from homelab.core.plan.sources import find_templates
+from homelab.core.spec.models import LabSpec
+from homelab.engine.observe import with_templates
+from homelab.engine.proxmox.access import effective_privileges
+from homelab.engine.proxmox.errors import (
+    AuthenticationError,
+    PermissionDenied,
+    TlsError,
+    TransportError,
+)
+from homelab.engine.proxmox.privileges import LAB_ROLE, PVE_MAJORS, SEED_ROLE, role_privileges
+from homelab.errors import LabError
+from homelab.verbs.connection import Connection
+
+__all__ = ["DoctorReport", "run_doctor"]
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class DoctorReport:
+    """The findings, the checks that ran, and the Proxmox VE version (None: not reached)."""
+
+    findings: tuple[Finding, ...]
+    checked: tuple[str, ...]
+    version: str | None
+
+    @property
+    def ok(self) -> bool:
+        return not any(finding.is_error for finding in self.findings)
+
+    def status(self, check: str) -> str:
+        """``ok``, ``warning``, ``error``, or ``skipped`` (not run)."""
+        if check not in self.checked:
+            return "skipped"
+        severities = {f.severity for f in self.findings if f.check == check}
+        return "error" if "error" in severities else "warning" if severities else "ok"
+
+
+def _first_contact(conn: Connection) -> tuple[str | None, list[Finding]]:
+    endpoint = conn.client.settings.endpoint
+    try:
+        return conn.client.version(), []
+    except TlsError as exc:
+        return None, [Finding("endpoint", "error", exc.message, exc.hint or _PIN_FIX)]
+    except TransportError as exc:
+        fix = f"check proxmox.endpoint / PROXMOX_VE_ENDPOINT ({endpoint}) and the network path"
+        return None, [
+            Finding("endpoint", "error", f"{endpoint} does not answer: {exc.message}", fix)
+        ]
+    except AuthenticationError as exc:
+        problem = f"the API token was refused ({exc.message})"
+        fix = (
+            "check PROXMOX_VE_API_TOKEN (user@realm!name=secret) and that the token exists, is "
+            "not expired and its user is enabled (pveum user token list USER)"
+        )
+        return None, [Finding("token", "error", problem, fix)]
+    except LabError as exc:
+        problem = f"{endpoint} does not answer as Proxmox VE does: {exc.message}"
+        return None, [Finding("endpoint", "error", problem, exc.hint or "check proxmox.endpoint")]
+
+
+_PIN_FIX = "set proxmox.fingerprint or PROXMOX_VE_FINGERPRINT to the node certificate's SHA-256"
+
+
+class _Reader:
+    """Runs the reads, turning each one that fails into a finding."""
+
+    def __init__(self) -> None:
+        self.findings: list[Finding] = []
+
+    def read(self, check: str, what: str, call: Callable[[], T]) -> T | None:
+        try:
+            return call()
+        except PermissionDenied as exc:
+            self.findings.append(
+                Finding(
+                    check,
+                    "error",
+                    f"the token may not read {what}: {exc.message}",
+                    "grant the documented role (README: Using a real Proxmox VE) to the token",
+                )
+            )
+        except LabError as exc:
+            self.findings.append(
+                Finding(
+                    check, "error", f"cannot read {what}: {exc.message}", exc.hint or "try again"
+                )
+            )
+        return None
+
+
+def _roles(version: str) -> tuple[frozenset[str], frozenset[str], list[Finding]]:
+    """The documented roles for this PVE version (the nearest one homelab knows)."""
+    major = pve_major(version)
+    known = min(max(major, min(PVE_MAJORS)), max(PVE_MAJORS))
+    notes = []
+    if known != major:
+        notes.append(
+            Finding(
+                "privileges",
+                "warning",
+                f"Proxmox VE {version} is not a version homelab knows (it knows "
+                f"{', '.join(map(str, PVE_MAJORS))}); its privileges are judged as PVE {known}'s",
+                "upgrade Proxmox VE to a supported version",
+            )
+        )
+    return role_privileges(known, LAB_ROLE), role_privileges(known, SEED_ROLE), notes
+
+
+def run_doctor(conn: Connection, spec: LabSpec) -> DoctorReport:
+    """Check everything ``spec`` needs of the Proxmox VE behind ``conn`` (reads only)."""
+    version, failed = _first_contact(conn)
+    if version is None:
+        ran = CHECKS[: CHECKS.index(failed[0].check) + 1]
+        return DoctorReport(tuple(failed), ran, None)
+    client = conn.client
+    reader = _Reader()
+    lab_role, seed_role, notes = _roles(version)
+    resources = reader.read("templates", "the cluster's resources", client.cluster_resources)
+    observed = None
+    if resources is not None:
+        seen = Observed(
+            vms=resources.vms,
+            seed_volumes={},
+            nodes=tuple(spec.proxmox.nodes),
+            capacities=resources.capacities,
+        )
+        observed = reader.read(
+            "templates", "the templates' configs", partial(with_templates, client, spec, seen)
+        )
+    storages = reader.read("storage", "the storage configuration", client.storage_configs)
+    label = str(spec.proxmox.template)
+    templates = [t.vmid for t in find_templates(label, observed.vms)] if observed else []
+    held: dict[str, frozenset[str]] = {}
+    for path in sorted({r.path for r in required_privileges(spec, lab_role, seed_role, templates)}):
+        privileges = reader.read(
+            "privileges", f"the permissions on {path}", partial(effective_privileges, client, path)
+        )
+        if privileges is not None:
+            held[path] = frozenset(privileges)
+    vmids = resources.guest_vmids if resources is not None else frozenset[int]()
+    facts = LabFacts(version, held, storages, observed, vmids)
+    findings = notes + reader.findings + diagnose(spec, facts, lab_role, seed_role)
+    order = {check: index for index, check in enumerate(CHECKS)}
+    findings.sort(key=lambda f: order.get(f.check, len(CHECKS)))
+    return DoctorReport(tuple(findings), CHECKS, version)
