@@ -25,8 +25,9 @@ needs it (the endpoint's check in qemu-server / pve-storage / pve-manager):
   (delete one: pve-storage ``Content.pm`` asks it for every non-backup volume) and
   ``Datastore.Audit`` again (list the ISOs and attach one: ``Datastore.Audit`` or
   ``Datastore.AllocateSpace``): a more specific ACL path replaces what ``/`` propagates, so
-  the storage's role must grant it itself (add ``Datastore.AllocateSpace`` there if the ISO
-  storage also holds the VMs' disks).
+  the storage's role must grant it itself; and for an ISO storage that also holds the VMs'
+  disks, what the lab role needs there: ``Datastore.AllocateSpace`` (clones, resizes) and
+  ``Datastore.Audit`` (the plan sees the storage).
 """
 
 from __future__ import annotations
@@ -69,7 +70,14 @@ _COMMON = frozenset(
     }
 )
 _AGENT = {8: frozenset({"VM.Monitor"}), 9: frozenset({"VM.GuestAgent.Audit"})}
-_SEEDS = frozenset({"Datastore.Allocate", "Datastore.AllocateTemplate", "Datastore.Audit"})
+_SEEDS = frozenset(
+    {
+        "Datastore.Allocate",
+        "Datastore.AllocateSpace",
+        "Datastore.AllocateTemplate",
+        "Datastore.Audit",
+    }
+)
 
 
 @dataclass(frozen=True)
