@@ -47,7 +47,7 @@ from homelab.engine.kube.kubeconfig import (
     merge_into,
     write_private,
 )
-from homelab.engine.kube.wait import ApiTimeout, wait_api_ready, wait_healthy
+from homelab.engine.kube.wait import ApiTimeout, wait_api_ready, wait_authorized, wait_healthy
 from homelab.engine.pki import mint_admin_kubeconfig
 from homelab.engine.proxmox.client import PveClient
 from homelab.engine.proxmox.errors import ProxmoxError
@@ -151,6 +151,7 @@ def up_lab(
             version = wait_api_ready(
                 api, conn.clock, timeout=converge.left(), endpoint=converge.endpoint
             )
+            wait_authorized(api, conn.clock, timeout=converge.left(), endpoint=converge.endpoint)
         except ApiTimeout as exc:
             converge.fail_api(exc.message)
         addons = install_addons(

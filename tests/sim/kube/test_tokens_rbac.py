@@ -21,7 +21,11 @@ def token(name: str, expires: float) -> dict[str, object]:
         "kind": "Secret",
         "metadata": {"name": name, "namespace": "kube-system"},
         "type": "bootstrap.kubernetes.io/token",
-        "stringData": {"token-id": name[-6:], "token-secret": "0123456789abcdef", "expiration": stamp},
+        "stringData": {
+            "token-id": name[-6:],
+            "token-secret": "0123456789abcdef",
+            "expiration": stamp,
+        },
     }
 
 
