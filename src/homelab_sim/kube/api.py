@@ -7,8 +7,9 @@ fieldSelector, POST, PUT, PATCH (server-side apply, merge, strategic merge as JS
 patch), DELETE (item and collection), the ``status`` and ``scale`` subresources and pod
 evictions (``evictions.py``). Errors are ``Status`` objects (``status.py``). Authentication is
 done by the transport (``server.py``: the client certificate); this module authorises it:
-``system:masters`` may do anything, ``kubeadm:cluster-admins`` once its binding exists, any authenticated user may
-read discovery, anyone may read health and version, everything else is 403. The caller holds
+``system:masters`` may do anything, any user or group a ClusterRoleBinding binds to
+``cluster-admin`` too (``kubeadm:cluster-admins`` once kubeadm created its binding), any
+authenticated user may read discovery, anyone may read health and version, everything else is 403. The caller holds
 the cluster lock.
 """
 

@@ -13,8 +13,8 @@ from homelab.core.cluster import ClusterSecrets
 from homelab.engine.pki import generate_cluster_secrets
 from homelab_sim.clock import VirtualClock
 from homelab_sim.kube import KubeRegistry, SimCluster
-from homelab_sim.kube.tokencleaner import ADMINS_BINDING_DELAY
 from homelab_sim.kube.store import YAML_LOADER, to_yaml
+from homelab_sim.kube.tokencleaner import ADMINS_BINDING_DELAY
 from homelab_sim.kube.wire import KubeRequest, KubeResponse, User
 
 VERSION = "v1.29.15"
