@@ -9,8 +9,8 @@ evictions (``evictions.py``). Errors are ``Status`` objects (``status.py``). Aut
 done by the transport (``server.py``: the client certificate); this module authorises it:
 ``system:masters`` may do anything, any user or group a ClusterRoleBinding binds to
 ``cluster-admin`` too (``kubeadm:cluster-admins`` once kubeadm created its binding), any
-authenticated user may read discovery, anyone may read health and version, everything else is 403. The caller
-holds the cluster lock.
+authenticated user may read discovery, anyone may read health and version, everything else is 403.
+The caller holds the cluster lock.
 """
 
 from __future__ import annotations
