@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-
 from homelab.simulated.site import SimulatedSite
 from homelab.verbs import provision
 from homelab.verbs.lab import prepare_lab
