@@ -1,6 +1,7 @@
 """``homelab up``: from the spec to a working Kubernetes cluster whose health the tool checked.
 
-``up_lab`` first applies the plan (the provisioning verb, with apply's confirmation rules), then
+``up_lab`` first applies the plan (the provisioning verb, with apply's confirmation rules; it
+re-arms the join token before booting nodes into an existing cluster: verbs.rearm), then
 converges the cluster on one deadline (``timeout``, in the connection's seconds: virtual ones
 with ``--sim``):
 
@@ -10,7 +11,9 @@ with ``--sim``):
    reaches it (a real lab: ``https://<endpoint>:6443``; the simulator: the loopback address it
    maps that endpoint to, with ``tls-server-name`` = the endpoint), waiting while it does not
    exist yet;
-2. the API server answering ``/readyz`` (TLS verified against the lab CA);
+2. the API server answering ``/readyz`` (TLS verified against the lab CA), then the admin
+   certificate authorised (``kubeadm:cluster-admins`` has rights only once kubeadm bound it, a
+   moment after ``/readyz``: a 403 is "not yet" for 60 s at most, engine.kube.wait);
 3. the addons (engine.kube.addons), server-side applied, their manifests from the Site's source;
 4. every node Ready and the system pods running (engine.kube.health).
 
