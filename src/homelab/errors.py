@@ -45,6 +45,7 @@
     │   ├── KubeTransportError   (T)  connection refused/reset, timeouts
     │   ├── KubeTlsError              the API server's certificate is not trusted
     │   ├── ApiTimeout                the API server was not ready in time
+    │   ├── TokenNotRearmed           the join token could not be renewed: new nodes not booted
     │   └── ClusterNotReady           nodes did not join, or system pods did not run, in time
     ├── IdentityError                 the VMID does not hold the VM homelab expects there
     ├── JournalStuck                  a journal entry cannot be resolved (homelab journal show/drop)

@@ -9,7 +9,7 @@ from homelab.core.secret import Secret
 from homelab.engine.clock import Clock
 from homelab.engine.kube.client import KubeApi
 from homelab.engine.kube.kubeconfig import KubeCredentials
-from homelab.engine.kube.wait import ApiTimeout, wait_api_ready
+from homelab.engine.kube.wait import ApiTimeout, wait_api_ready, wait_authorized
 
 
 class FakeTime:
@@ -54,3 +54,49 @@ def test_gives_up_at_the_deadline_with_the_last_answer() -> None:
         "last: /readyz answered: [-]etcd failed"
     )
     assert 30 <= fake.now <= 32
+
+
+def api_authorizing(forbidden: int, calls: list[str]) -> KubeApi:
+    """An API that answers 403 ``forbidden`` times (the admins' binding not there yet)."""
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        calls.append(request.url.path)
+        if len(calls) <= forbidden:
+            return httpx.Response(
+                403,
+                json={
+                    "kind": "Status",
+                    "apiVersion": "v1",
+                    "status": "Failure",
+                    "reason": "Forbidden",
+                    "code": 403,
+                    "message": 'namespaces "kube-system" is forbidden: User "kubernetes-admin" '
+                    'cannot get resource "namespaces" in API group "" at the cluster scope',
+                },
+            )
+        return httpx.Response(
+            200,
+            json={"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "kube-system"}},
+        )
+
+    creds = KubeCredentials("https://10.0.20.10:6443", "", "", Secret(""))
+    return KubeApi(creds, transport=httpx.MockTransport(handle))
+
+
+def test_waits_while_the_admins_group_is_not_bound_yet() -> None:
+    calls: list[str] = []
+    fake = FakeTime()
+    wait_authorized(api_authorizing(2, calls), fake.clock(), timeout=600, endpoint="10.0.20.10")
+    assert calls == ["/api/v1/namespaces/kube-system"] * 3
+    assert fake.now == 4.0
+
+
+def test_a_403_that_stays_is_reported_after_the_window() -> None:
+    fake = FakeTime()
+    with pytest.raises(ApiTimeout) as caught:
+        wait_authorized(
+            api_authorizing(10_000, []), fake.clock(), timeout=600, endpoint="10.0.20.10"
+        )
+    assert "still refuses the admin certificate after 60 s" in caught.value.message
+    assert "kubeadm:cluster-admins" in caught.value.message
+    assert fake.now == 60.0

@@ -59,6 +59,11 @@ class SimulatedSite:
         url = mapped.get(f"{host}:{port}") if isinstance(mapped, dict) else None
         return Reach(url, server_name=host) if isinstance(url, str) else None
 
+    def advance_clock(self, seconds: float) -> float:
+        """Move the simulator's virtual clock ``seconds`` forward (a day later, in a test)."""
+        answer = self._session.post("/_sim/clock", advance=seconds)
+        return float(answer["now"]) if isinstance(answer, dict) and "now" in answer else 0.0
+
     def manifest_source(self) -> ManifestSource:
         settings, transport = self.settings, self._transport
         return ManifestSource(

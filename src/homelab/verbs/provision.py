@@ -28,6 +28,7 @@ from homelab.engine.observe import observe_settled
 from homelab.errors import LabError
 from homelab.verbs.connection import Connection
 from homelab.verbs.lab import LabContext, Purpose, make_plan
+from homelab.verbs.rearm import rearm_join_token
 
 __all__ = [
     "Aborted",
@@ -102,6 +103,7 @@ def apply_lab(
             raise Aborted("apply cancelled; nothing was changed")
         for vm in observed.vms:
             rt.allocator.mark_taken(vm.vmid)
+        rearm_join_token(conn, ctx, plan)  # before any new node boots; refuses if it cannot
         ctx.store.mark_applied(ctx.lab)
         report = execute_plan(rt, plan, observed)
         record(ctx, "apply", plan, report)

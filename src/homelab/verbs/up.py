@@ -1,6 +1,7 @@
 """``homelab up``: from the spec to a working Kubernetes cluster whose health the tool checked.
 
-``up_lab`` first applies the plan (the provisioning verb, with apply's confirmation rules), then
+``up_lab`` first applies the plan (the provisioning verb, with apply's confirmation rules; it
+re-arms the join token before booting nodes into an existing cluster: verbs.rearm), then
 converges the cluster on one deadline (``timeout``, in the connection's seconds: virtual ones
 with ``--sim``):
 
@@ -10,7 +11,9 @@ with ``--sim``):
    reaches it (a real lab: ``https://<endpoint>:6443``; the simulator: the loopback address it
    maps that endpoint to, with ``tls-server-name`` = the endpoint), waiting while it does not
    exist yet;
-2. the API server answering ``/readyz`` (TLS verified against the lab CA);
+2. the API server answering ``/readyz`` (TLS verified against the lab CA), then the admin
+   certificate authorised (``kubeadm:cluster-admins`` has rights only once kubeadm bound it, a
+   moment after ``/readyz``: a 403 is "not yet" for 60 s at most, engine.kube.wait);
 3. the addons (engine.kube.addons), server-side applied, their manifests from the Site's source;
 4. every node Ready and the system pods running (engine.kube.health).
 
@@ -47,7 +50,7 @@ from homelab.engine.kube.kubeconfig import (
     merge_into,
     write_private,
 )
-from homelab.engine.kube.wait import ApiTimeout, wait_api_ready, wait_healthy
+from homelab.engine.kube.wait import ApiTimeout, wait_api_ready, wait_authorized, wait_healthy
 from homelab.engine.pki import mint_admin_kubeconfig
 from homelab.engine.proxmox.client import PveClient
 from homelab.engine.proxmox.errors import ProxmoxError
@@ -151,6 +154,7 @@ def up_lab(
             version = wait_api_ready(
                 api, conn.clock, timeout=converge.left(), endpoint=converge.endpoint
             )
+            wait_authorized(api, conn.clock, timeout=converge.left(), endpoint=converge.endpoint)
         except ApiTimeout as exc:
             converge.fail_api(exc.message)
         addons = install_addons(

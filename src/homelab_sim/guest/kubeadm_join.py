@@ -188,8 +188,7 @@ def _join_control_plane(node: Node, record: ClusterRecord, name: str) -> Gen:
         yield 10.0
         raise KubeadmFailure(
             "error execution phase control-plane-join/etcd: error creating local etcd static pod "
-            "manifest file: etcdserver: unhealthy cluster (another control plane "
-            f"{record.etcd_holder} is joining: join control planes one at a time)"
+            f"manifest file: {_etcd_busy(record.version)}"
         )
     record.etcd_holder = name
     record.etcd_busy_until = node.now() + ETCD_MEMBER_ADD
@@ -197,6 +196,16 @@ def _join_control_plane(node: Node, record: ClusterRecord, name: str) -> Gen:
         node.system.write(f"{MANIFESTS}/{component}.yaml", f"# static pod {component}\n".encode())
     yield ETCD_MEMBER_ADD
     return 0
+
+
+def _etcd_busy(version: str) -> str:
+    """etcd's answer to a member add while another member is still joining: kubeadm >= 1.29
+    adds members as learners (EtcdLearnerMode) and etcd allows one learner at a time; before
+    that the add of a voting member to a cluster whose newest member has not started is refused
+    as unhealthy."""
+    if checks.minor(version) >= (1, 29):
+        return "etcdserver: too many learner members in cluster"
+    return "etcdserver: unhealthy cluster"
 
 
 # ---------------------------------------------------------------------- reset

@@ -7,9 +7,10 @@ fieldSelector, POST, PUT, PATCH (server-side apply, merge, strategic merge as JS
 patch), DELETE (item and collection), the ``status`` and ``scale`` subresources and pod
 evictions (``evictions.py``). Errors are ``Status`` objects (``status.py``). Authentication is
 done by the transport (``server.py``: the client certificate); this module authorises it:
-``system:masters`` and ``kubeadm:cluster-admins`` may do anything, any authenticated user may
-read discovery, anyone may read health and version, everything else is 403. The caller holds
-the cluster lock.
+``system:masters`` may do anything, any user or group a ClusterRoleBinding binds to
+``cluster-admin`` too (``kubeadm:cluster-admins`` once kubeadm created its binding), any
+authenticated user may read discovery, anyone may read health and version, everything else is 403.
+The caller holds the cluster lock.
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ def _route(state: ClusterState, request: KubeRequest, ready: bool) -> KubeRespon
         if found is None:
             raise path_not_found()
         return found
-    _authorize(user, request, target)
+    _authorize(state, user, request, target)
     return handlers.serve(state, request, target)
 
 
@@ -138,7 +139,20 @@ def _verb(request: KubeRequest, target: Target) -> str:
     return _VERBS.get(request.method, request.method.lower())
 
 
-def _authorize(user: User, request: KubeRequest, target: Target) -> None:
-    if not user.is_admin:
+def _authorize(state: ClusterState, user: User, request: KubeRequest, target: Target) -> None:
+    if not user.is_admin and not _bound_cluster_admin(state, user):
         verb = _verb(request, target)
         raise forbidden(user.name, verb, target.rt, target.name, target.namespace)
+
+
+def _bound_cluster_admin(state: ClusterState, user: User) -> bool:
+    """A ClusterRoleBinding to ``cluster-admin`` names the user or one of its groups (RBAC: a
+    group such as ``kubeadm:cluster-admins`` has no rights until its binding exists)."""
+    for binding in state.objects("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"):
+        if (binding.get("roleRef") or {}).get("name") != "cluster-admin":
+            continue
+        for subject in binding.get("subjects") or []:
+            kind, name = subject.get("kind"), subject.get("name")
+            if (kind == "Group" and name in user.groups) or (kind == "User" and name == user.name):
+                return True
+    return False

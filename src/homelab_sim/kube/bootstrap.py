@@ -244,7 +244,31 @@ def _rbac() -> list[Obj]:
             {"nonResourceURLs": ["*"], "verbs": ["*"]},
         ],
     }
-    binding = {
+    accounts = [
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": _meta(n, "kube-system")}
+        for n in ("coredns", "kube-proxy")
+    ]
+    priorities = [
+        {
+            "apiVersion": "scheduling.k8s.io/v1",
+            "kind": "PriorityClass",
+            "metadata": _meta(n),
+            "value": v,
+            "globalDefault": False,
+        }
+        for n, v in (("system-cluster-critical", 2000000000), ("system-node-critical", 2000001000))
+    ]
+    return [cluster_admin, *accounts, *priorities]
+
+
+ADMINS_GROUP = "kubeadm:cluster-admins"
+
+
+def admins_binding() -> Obj:
+    """The ClusterRoleBinding kubeadm (>= 1.29) creates once the API server answers: until it
+    exists, the admin certificate's group ``kubeadm:cluster-admins`` has no rights."""
+    rbac = "rbac.authorization.k8s.io/v1"
+    return {
         "apiVersion": rbac,
         "kind": "ClusterRoleBinding",
         "metadata": _meta("kubeadm:cluster-admins"),
@@ -261,21 +285,6 @@ def _rbac() -> list[Obj]:
             }
         ],
     }
-    accounts = [
-        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": _meta(n, "kube-system")}
-        for n in ("coredns", "kube-proxy")
-    ]
-    priorities = [
-        {
-            "apiVersion": "scheduling.k8s.io/v1",
-            "kind": "PriorityClass",
-            "metadata": _meta(n),
-            "value": v,
-            "globalDefault": False,
-        }
-        for n, v in (("system-cluster-critical", 2000000000), ("system-node-critical", 2000001000))
-    ]
-    return [cluster_admin, binding, *accounts, *priorities]
 
 
 def init_objects(config: ClusterConfig) -> list[Obj]:

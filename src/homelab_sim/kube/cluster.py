@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from homelab_sim.clock import VirtualClock
-from homelab_sim.kube import api, bootstrap, controllers
+from homelab_sim.kube import api, bootstrap, controllers, tokencleaner
 from homelab_sim.kube.nodes import pull_failed_status, unpullable
 from homelab_sim.kube.server import ApiServer
 from homelab_sim.kube.state import ClusterConfig, ClusterState
@@ -33,6 +33,7 @@ _ROLES = {
     "node": WORKER,
 }
 _INIT = "kubeadm"
+_DONE = float("-inf")  # the admins' binding was created
 
 
 @dataclass
@@ -53,6 +54,8 @@ class SimCluster:
         self.state = ClusterState(config, clock.now)
         self.nodes: dict[str, NodeInfo] = {}
         self._settled = (-1, 0.0)  # (store revision, virtual time of the next timed event)
+        # kubeadm creates its admins' binding a moment after /readyz first answers
+        self._admins_bound_at: float | None = None if fresh else _DONE
         if fresh:
             for obj in bootstrap.init_objects(config):
                 self.state.ensure(obj, manager=_INIT)
@@ -223,11 +226,23 @@ class SimCluster:
             self._tick_locked(now)
 
     def _tick_locked(self, now: float) -> None:
+        if self._admins_bound_at is None and self.api_ready():
+            self._admins_bound_at = now + tokencleaner.ADMINS_BINDING_DELAY
         revision, wake_at = self._settled
         if revision == self.state.store.revision and now < wake_at:
             return  # nothing changed and nothing is due: the controllers would do nothing
+        bind_at = self._admins_bound_at
+        if bind_at is not None and bind_at != _DONE and now >= bind_at:
+            self.state.ensure(bootstrap.admins_binding(), manager=_INIT)
+            self._admins_bound_at = bind_at = _DONE
+        tokencleaner.clean_tokens(self.state, now)
         controllers.reconcile(self.state, now)
-        self._settled = (self.state.store.revision, controllers.next_event(self.state, now))
+        due = min(
+            controllers.next_event(self.state, now),
+            tokencleaner.next_expiry(self.state, now),
+            bind_at if bind_at is not None and bind_at != _DONE else float("inf"),
+        )
+        self._settled = (self.state.store.revision, due)
 
     def handle(self, request: KubeRequest) -> KubeResponse:
         """One API request (from the HTTPS server or a test), controllers ticked first."""

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import email.utils
 import ipaddress
 import socket
 import ssl
@@ -151,6 +152,8 @@ class KubeApp:
             (b"content-type", answer.content_type.encode()),
             (b"content-length", str(len(answer.body)).encode()),
             (b"cache-control", b"no-cache, private"),
+            # the API server's clock is the virtual one (clients date tokens from it)
+            (b"date", email.utils.formatdate(self.cluster.clock.now(), usegmt=True).encode()),
         ]
         await send({"type": "http.response.start", "status": answer.status, "headers": headers})
         await send({"type": "http.response.body", "body": answer.body})
@@ -194,6 +197,7 @@ class ApiServer:
             log_level="critical",
             access_log=False,
             server_header=False,
+            date_header=False,
             lifespan="off",
             timeout_keep_alive=30,
             timeout_graceful_shutdown=2,

@@ -13,7 +13,7 @@ from typing import Any
 
 from homelab_sim.kube.resources import ResourceType
 
-ADMIN_GROUPS = frozenset({"system:masters", "kubeadm:cluster-admins"})
+ADMIN_GROUPS = frozenset({"system:masters"})  # others get rights from ClusterRoleBindings
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from homelab.core.cluster import ClusterSecrets
 from homelab_sim.clock import VirtualClock
 from homelab_sim.kube import KubeRegistry, SimCluster
 from homelab_sim.kube.store import YAML_LOADER, to_yaml
+from homelab_sim.kube.tokencleaner import ADMINS_BINDING_DELAY
 from homelab_sim.kube.wire import KubeRequest, KubeResponse, User
 
 VERSION = "v1.29.15"
@@ -103,6 +104,7 @@ def new_cluster(
     pod_cidr: str = "192.168.0.0/16",
     endpoint: str = "10.0.20.10",
     nodes: tuple[tuple[str, str, str], ...] = NODES,
+    admins_bound: bool = True,
 ) -> SimCluster:
     cluster = registry.create_cluster(
         name="home",
@@ -116,6 +118,9 @@ def new_cluster(
     )
     for name, ip, role in nodes:
         cluster.add_node(name, ip=ip, role=role, kubelet_version=VERSION)
+    if admins_bound:  # kubeadm init went on to bind its admins' group
+        cluster.clock.advance(ADMINS_BINDING_DELAY)
+        cluster.tick(cluster.clock.now())
     return cluster
 
 

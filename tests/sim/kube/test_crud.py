@@ -19,7 +19,7 @@ def test_create_get_replace_delete(kube: Kube) -> None:
     obj = created.json()
     meta = obj["metadata"]
     assert meta["namespace"] == "default" and meta["uid"] and meta["resourceVersion"]
-    assert meta["creationTimestamp"] == "2026-05-28T20:26:40Z"  # the virtual clock's base
+    assert meta["creationTimestamp"] == "2026-05-28T20:26:44Z"  # base + the init binding delay
     assert kube.get(f"{CM}/app")["data"] == {"mode": "a"}
     obj["data"] = {"mode": "b"}
     replaced = kube.ok("PUT", f"{CM}/app", obj)

@@ -13,6 +13,8 @@ server's Status message, cut to 300 characters, never a request body.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
+import email.utils
 import ssl
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -159,6 +161,17 @@ class KubeApi:
         with kube_errors(self.server, "GET /readyz"):
             response = self._http.get("/readyz")
         return response.status_code == 200, response.text.strip()[:MESSAGE_LIMIT]
+
+    def server_time(self) -> dt.datetime:
+        """The API server's clock, from the ``Date`` of its ``/version`` answer (this machine's
+        clock when the answer has none or an unreadable one)."""
+        with kube_errors(self.server, "GET /version"):
+            response = self._http.get("/version")
+            response.raise_for_status()
+        try:
+            return email.utils.parsedate_to_datetime(response.headers.get("date", ""))
+        except (TypeError, ValueError):
+            return dt.datetime.now(dt.UTC)
 
     def version(self) -> dict[str, Any]:
         with kube_errors(self.server, "GET /version"):

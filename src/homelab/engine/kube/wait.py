@@ -10,12 +10,15 @@ from collections.abc import Callable
 
 from homelab.engine.clock import Clock
 from homelab.engine.kube.client import KubeApi
+from homelab.engine.kube.errors import KubeForbidden
 from homelab.engine.kube.health import ExpectedNode, HealthReport, check_health
 from homelab.errors import KubeError
 
-__all__ = ["ApiTimeout", "wait_api_ready", "wait_healthy"]
+__all__ = ["ApiTimeout", "wait_api_ready", "wait_authorized", "wait_healthy"]
 
 POLL = 2.0
+#: How long a 403 for the admin certificate is taken for "kubeadm has not bound its group yet".
+AUTHORIZATION_WINDOW = 60.0
 
 
 class ApiTimeout(KubeError):
@@ -38,6 +41,28 @@ def wait_api_ready(api: KubeApi, clock: Clock, *, timeout: float, endpoint: str)
             raise ApiTimeout(
                 f"the API server at {endpoint} was not ready after {timeout:.0f} s; last: {last}"
             )
+        clock.sleep(POLL)
+
+
+def wait_authorized(api: KubeApi, clock: Clock, *, timeout: float, endpoint: str) -> None:
+    """Wait until the admin certificate has rights: its group ``kubeadm:cluster-admins`` (kubeadm
+    >= 1.29) has none until kubeadm creates the ClusterRoleBinding of that name, a moment after
+    ``/readyz`` answers. A 403 is taken for "not yet" for at most ``AUTHORIZATION_WINDOW``
+    seconds (or ``timeout``, if shorter); any other error is raised at once."""
+    deadline = clock.monotonic() + min(timeout, AUTHORIZATION_WINDOW)
+    while True:
+        try:
+            api.get("v1", "Namespace", "kube-system")
+            return
+        except KubeForbidden as exc:
+            if clock.monotonic() >= deadline:
+                raise ApiTimeout(
+                    f"the API server at {endpoint} still refuses the admin certificate after "
+                    f"{min(timeout, AUTHORIZATION_WINDOW):.0f} s ({exc.message}); kubeadm gives "
+                    "its group rights through the ClusterRoleBinding kubeadm:cluster-admins: "
+                    "check that it exists (kubectl --kubeconfig /etc/kubernetes/super-admin.conf "
+                    "get clusterrolebinding kubeadm:cluster-admins on the first control plane)"
+                ) from exc
         clock.sleep(POLL)
 
 
