@@ -17,6 +17,7 @@ Example::
 
 from __future__ import annotations
 
+import hashlib
 import re
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -233,18 +234,26 @@ class PveClient:
         self, node: str, storage: str, filename: str, data: bytes, waits: TaskWaits | None = None
     ) -> str:
         """Upload an ISO image (multipart, content=iso), wait for its imgcopy task, return the
-        volume id (``local:iso/<filename>``). An existing file of that name is replaced."""
+        volume id (``local:iso/<filename>``). An existing file of that name is replaced.
+
+        The SHA-256 goes along (``checksum`` + ``checksum-algorithm``), so PVE's imgcopy task
+        refuses bytes that did not arrive intact. pve-http-server's multipart parser reads the
+        form fields in one order only (``content``, ``checksum-algorithm``, ``checksum``) before
+        the file part: any other order loses them, so the order here is PVE's."""
         if not filename.lower().endswith((".iso", ".img")) or "/" in filename:
             raise RefusedError(
                 400, "wrong file extension", f"ISO file name {filename!r} must end in .iso or .img"
             )
         path = f"{_storage(node, storage)}/upload"
         files = {"filename": (filename, data, "application/octet-stream")}
+        fields = {
+            "content": "iso",
+            "checksum-algorithm": "sha256",
+            "checksum": hashlib.sha256(data).hexdigest(),
+        }
 
         def dispatch() -> str | None:
-            reply = self.session.request(
-                "POST", path, {"content": "iso"}, idempotent=True, files=files
-            )
+            reply = self.session.request("POST", path, fields, idempotent=True, files=files)
             return None if reply["data"] is None else parse_upid(reply["data"]).raw
 
         self.run_task(dispatch, what=f"upload of {filename}", waits=waits)
