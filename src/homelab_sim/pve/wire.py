@@ -23,6 +23,9 @@ from homelab_sim.pve.errors import ApiError
 
 MAX_BODY = 512 * 1024  # pveproxy's $limit_max_post
 JSON_MAX_DEPTH = 512  # JSON::XS's default max_depth
+# pveproxy streams an upload into a file and has no limit of its own; the simulator keeps it in
+# memory, so it refuses larger ones (seed ISOs are kilobytes, cloud images a few hundred MiB)
+MAX_UPLOAD = 512 * 1024 * 1024
 _BASE_HEADERS = (
     ("content-type", "application/json;charset=UTF-8"),
     ("server", "pve-api-daemon/3.0"),
@@ -97,6 +100,18 @@ def respond_error(err: ApiError) -> SimResponse:
     return respond(err.status, reason, None, extra)
 
 
+def body_limit(headers: Mapping[str, str]) -> int:
+    """The most body bytes a request with ``headers`` (lower-case names) may send: a multipart
+    upload MAX_UPLOAD, anything else pveproxy's MAX_BODY. Adapters check it before buffering."""
+    ctype, _ = parse_options_header(headers.get("content-type", ""))
+    return MAX_UPLOAD if ctype.decode("latin-1").lower() == "multipart/form-data" else MAX_BODY
+
+
+def too_large() -> SimResponse:
+    """pveproxy's answer to a body over the limit (sent before reading the body)."""
+    return respond_error(ApiError(501, "for data too large"))
+
+
 def parse_query(query: str) -> dict[str, Any]:
     return _collect(parse_qsl(query, keep_blank_values=True))
 
@@ -109,7 +124,9 @@ def parse_body(request: SimRequest, *, upload: bool) -> tuple[dict[str, Any], Up
     if request.method in {"GET", "DELETE", "HEAD"}:
         raise ApiError(501, f"Unexpected content for method '{request.method}'")
     ctype, options = parse_options_header(request.headers.get("content-type", ""))
-    ctype_s = ctype.decode().lower()
+    ctype_s = ctype.decode("latin-1").lower()
+    if len(body) > body_limit(request.headers):
+        raise ApiError(501, "for data too large")
     if upload:  # pveproxy streams an upload to a file; only multipart with a boundary will do
         if ctype_s != "multipart/form-data" or not options.get(b"boundary"):
             raw = request.headers.get("content-type", "")
@@ -117,8 +134,6 @@ def parse_body(request: SimRequest, *, upload: bool) -> tuple[dict[str, Any], Up
         return _parse_multipart(body, options[b"boundary"])
     if ctype_s == "multipart/form-data":
         raise ApiError(506, f"upload 'Content-Type '{ctype_s}' not implemented")
-    if len(body) > MAX_BODY:
-        raise ApiError(501, "for data too large")
     if ctype_s == "application/json":
         value = _decode_json(body)
         if not isinstance(value, dict):
