@@ -16,6 +16,7 @@
     │   │   ├── PermissionDenied      403: the token lacks a privilege
     │   │   ├── NotFoundError         VM config / task / node / endpoint does not exist
     │   │   ├── ConflictError         "already exists", digest mismatch
+    │   │   │   ├── ConfigModified    "detected modified configuration": re-read and retry
     │   │   │   └── TaskConflict      a task failed because the VMID is taken
     │   │   ├── RefusedError          a 500 refusal that asking again will not change
     │   │   ├── AgentUnavailable      the guest agent does not answer (yet)

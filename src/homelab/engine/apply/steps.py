@@ -28,7 +28,13 @@ from homelab.core.plan.sources import find_templates, pick_template
 from homelab.core.render.network import vm_mac
 from homelab.engine.apply.runtime import Runtime
 from homelab.engine.apply.vmconfig import config_changes
-from homelab.engine.proxmox.errors import ConflictError, NotDone, NotFoundError, ProxmoxError
+from homelab.engine.proxmox.errors import (
+    ConfigModified,
+    ConflictError,
+    NotDone,
+    NotFoundError,
+    ProxmoxError,
+)
 from homelab.errors import LabError
 
 __all__ = [
@@ -49,6 +55,8 @@ __all__ = [
 ]
 
 DISK_KEY_DEFAULT = "scsi0"
+#: How often configure reads and writes again when PVE says the config was modified meanwhile.
+CONFIG_WRITE_ATTEMPTS = 5
 
 
 class IdentityError(LabError):
@@ -260,18 +268,30 @@ def configure_vm(
             "config changed",
             f"vm {ref.name}: its config changed since the plan was made; plan again",
         )
-    changes = config_changes(desired, raw, mac)
-    if not changes:
-        return
-    with rt.node_slot(ref.node):
+    for attempt in range(CONFIG_WRITE_ATTEMPTS):
+        if attempt:
+            raw, config = verify_identity(rt, ref)
+        changes = config_changes(desired, raw, mac)
+        if not changes:
+            return
         try:
-            rt.client.update_config(ref.node, ref.vmid, digest=config.digest, **changes)
+            with rt.node_slot(ref.node):
+                rt.client.update_config(ref.node, ref.vmid, digest=config.digest, **changes)
+            return
+        except ConfigModified:
+            # PVE refused the write before making it: the config changed since it was read
+            # (someone else wrote it, or a retried PUT's first try went through). Read again
+            # and write what is still missing.
+            if attempt + 1 == CONFIG_WRITE_ATTEMPTS:
+                raise
         except ConflictError:
             # A retried PUT whose first try went through sees its own change: check, don't fail.
             raw, config = verify_identity(rt, ref)
             rest = config_changes(desired, raw, mac)
             if rest:
-                rt.client.update_config(ref.node, ref.vmid, digest=config.digest, **rest)
+                with rt.node_slot(ref.node):
+                    rt.client.update_config(ref.node, ref.vmid, digest=config.digest, **rest)
+            return
 
 
 def resize_disk(rt: Runtime, ref: VmRef, desired: DesiredVm) -> None:

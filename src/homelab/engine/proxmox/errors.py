@@ -7,6 +7,7 @@
     │   ├── PermissionDenied            403: the token lacks a privilege
     │   ├── NotFoundError               VM config / task / node / endpoint does not exist
     │   ├── ConflictError               "already exists", digest mismatch: a real conflict
+    │   │   └── ConfigModified          "detected modified configuration": re-read, write again
     │   ├── RefusedError                500 refusal that asking again will not change
     │   ├── AgentUnavailable            the guest agent does not answer (yet): callers poll
     │   ├── LockedError        (T)      "VM is locked (clone)"
@@ -46,6 +47,7 @@ __all__ = [
     "AgentUnavailable",
     "ApiError",
     "AuthenticationError",
+    "ConfigModified",
     "ConflictError",
     "FingerprintMismatch",
     "LockTimeoutError",
@@ -77,6 +79,8 @@ NOT_FOUND_RE = re.compile(
     r"Configuration file '[^']*' does not exist|no such task|hostname lookup '[^']*' failed"
     r"|no such uri|Method '[^']*' not implemented|No such job"
 )
+# PVE::Tools::assert_if_modified, when a write's ``digest`` is not the config's any more
+MODIFIED_RE = re.compile(r"detected modified configuration")
 CONFLICT_RE = re.compile(r"already exists|checksum mismatch|File exists")
 REFUSED_RE = re.compile(
     r"is running - destroy failed|can't start a vm if it's a template|shrinking disks"
@@ -151,6 +155,13 @@ class NotFoundError(ApiError):
 
 class ConflictError(ApiError):
     """The request conflicts with what exists (VMID taken, config changed by someone else)."""
+
+
+class ConfigModified(ConflictError):
+    """The config changed since the digest the write carried was read (PVE checked it before
+    writing anything): read the config again and write what is still missing."""
+
+    before_effect = True
 
 
 class RefusedError(ApiError):
@@ -333,6 +344,7 @@ def _pick_class(status: int, text: str, has_errors: bool) -> tuple[type[ApiError
         (LOCK_TIMEOUT_RE, LockTimeoutError),
         (LOCKED_RE, LockedError),
         (AGENT_RE, AgentUnavailable),
+        (MODIFIED_RE, ConfigModified),
         (NOT_FOUND_RE, NotFoundError),
         (CONFLICT_RE, ConflictError),
         (REFUSED_RE, RefusedError),
