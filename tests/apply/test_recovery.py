@@ -14,9 +14,10 @@ from homelab.engine.apply.runtime import Runtime
 from homelab.engine.apply.steps import VmRef
 from homelab.engine.apply.vmids import VmidAllocator
 from homelab.engine.proxmox.errors import ConfigModified, classify_response
+from homelab.verbs.provision import apply_lab
 from homelab_sim.pve.simulator import PveSimulator
 from homelab_sim.transport import SimTransport
-from tests.apply.support import FAST, Lab, inprocess, new_sim
+from tests.apply.support import FAST, Lab, assert_converged, faults, guests, inprocess, new_sim, yes
 
 MODIFIED = "detected modified configuration - file changed by other user? Try again."
 
@@ -73,3 +74,15 @@ def test_configure_reads_again_when_someone_else_wrote_the_config(
     assert str(config["memory"]) == str(want.memory_mib) and str(config["tablet"]) == "0"
     assert len(writes) == 2 and writes[0]["digest"] != writes[1]["digest"]
     other.close()
+
+
+def test_a_lost_reply_to_start_does_not_roll_back_a_complete_vm(lab: Lab) -> None:
+    rule = {"method": "POST", "path": "/nodes/*/qemu/*/status/start", "fault": "lost_response"}
+    sim = new_sim(faults=faults({**rule, "count": 1}))
+    conn = inprocess(sim)
+    outcome = apply_lab(conn, lab.ctx, confirm=yes, limits=FAST)
+    assert outcome.report is not None and outcome.report.ok, outcome.report
+    assert not [e for e in sim.log.entries() if e.method == "DELETE" and "/qemu/" in e.path]
+    starts = [e for e in sim.log.entries() if e.path.endswith("/status/start")]
+    assert len(starts) == len(guests(sim))  # the lost one was not sent again: it had started
+    assert_converged(sim, lab.ctx, conn)
