@@ -369,7 +369,7 @@ def restart_vm(rt: Runtime, ref: VmRef) -> None:
                 lambda: rt.client.shutdown(ref.node, ref.vmid, timeout=120, force_stop=True),
                 f"shutdown of {ref.name}",
             )
-        rt.run_task(lambda: rt.client.start(ref.node, ref.vmid), f"start of {ref.name}")
+        rt.run_task(lambda: _dispatch_start(rt, ref), f"start of {ref.name}")
 
 
 def wait_agent(rt: Runtime, ref: VmRef) -> bool:
