@@ -10,7 +10,7 @@ A profile is JSON (``PUT /_sim/faults``) or YAML (``homelab sim serve --faults F
         count: 1                # fire on the first N matches ...
         # probability: 0.25     # ... or on each match with this probability (exactly one)
         fault: http_error       # http_error | lock_timeout | reset | lost_response |
-                                # slow_task | task_failure
+                                # slow_task | task_failure | malformed
         status: 500             # http_error only (default 500)
         message: "storage 'local-lvm' is not online"   # http_error and task_failure
         factor: 10              # slow_task only: the task takes factor times longer
@@ -21,7 +21,9 @@ timeout`` (vmid from the path, else 0); ``reset`` drops the connection without a
 (the request has no effect); ``lost_response`` carries the request out, then drops the
 connection before the answer (the client cannot tell whether it happened);
 ``slow_task`` multiplies the latency of the task the request starts; ``task_failure`` lets the
-task run and end with ``TASK ERROR: <message>``. Faults apply after authentication and schema
+task run and end with ``TASK ERROR: <message>``; ``malformed`` carries the request out and
+answers 200 with ``data`` of the wrong type (a list for an object, an object for anything
+else), as a broken proxy or an incompatible API version might. Faults apply after authentication and schema
 validation, before the handler runs; a rule whose count is used up stays listed, inert.
 """
 
@@ -38,7 +40,7 @@ from homelab_sim.errors import SimError
 from homelab_sim.pve.state import Task
 
 FaultKind = Literal[
-    "http_error", "lock_timeout", "reset", "lost_response", "slow_task", "task_failure"
+    "http_error", "lock_timeout", "reset", "lost_response", "slow_task", "task_failure", "malformed"
 ]
 
 

@@ -311,6 +311,9 @@ class PveSimulator:
         self._changed |= ctx.changed
         if fault is not None and fault.kind == "lost_response":
             raise ConnectionReset()
+        if fault is not None and fault.kind == "malformed":
+            data = result.data if isinstance(result, Result) else result
+            return respond(200, "OK", ["malformed"] if isinstance(data, dict) else {"bad": 1})
         if isinstance(result, Result):
             return respond(200, "OK", result.data, result.extra, raw=result.raw)
         return respond(200, "OK", result)
