@@ -20,7 +20,10 @@ MALFORMED = [
 
 @pytest.mark.parametrize(("method", "path", "verb"), MALFORMED)
 def test_a_reply_of_the_wrong_type_is_a_clear_error(
-    cli: Cli, method: str, path: str, verb: str
+    cli: Cli,  # noqa: F811  (the fixture imported above)
+    method: str,
+    path: str,
+    verb: str,
 ) -> None:
     rule = {"method": method, "path": path, "fault": "malformed", "count": 10_000}
     cli.sim.set_faults(faults(rule))

@@ -23,8 +23,9 @@ connection before the answer (the client cannot tell whether it happened);
 ``slow_task`` multiplies the latency of the task the request starts; ``task_failure`` lets the
 task run and end with ``TASK ERROR: <message>``; ``malformed`` carries the request out and
 answers 200 with ``data`` of the wrong type (a list for an object, an object for anything
-else), as a broken proxy or an incompatible API version might. Faults apply after authentication and schema
-validation, before the handler runs; a rule whose count is used up stays listed, inert.
+else), as a broken proxy or an incompatible API version might. Faults apply after
+authentication and schema validation, before the handler runs; a rule whose count is used up
+stays listed, inert.
 """
 
 from __future__ import annotations
