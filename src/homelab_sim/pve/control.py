@@ -13,16 +13,19 @@
     GET    /_sim/manifests/{component}/{version}/{file}
                             an addon's install manifest (YAML, not enveloped; 404 if unknown)
 
-Reads need Sys.Audit on ``/``, writes Sys.Modify on ``/``.
+Reads need Sys.Audit on ``/``, writes Sys.Modify on ``/``. As on PVE's own API, a write
+authenticated with a ticket (cookie) needs its ``CSRFPreventionToken`` header; API tokens
+need none.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from homelab_sim.errors import SimError
+from homelab_sim.pve.auth import Authenticator, AuthFailure, Identity
 from homelab_sim.pve.context import Ctx
 from homelab_sim.pve.errors import ApiError, param_fail
 from homelab_sim.pve.faults import parse_profile
@@ -116,6 +119,16 @@ ROUTES: dict[tuple[str, str], tuple[str, Control]] = {
     ("GET", "/_sim/kube"): ("Sys.Audit", get_kube),
 }
 MANIFESTS = "/_sim/manifests/"
+
+
+def check_csrf(
+    auth: Authenticator, ident: Identity, method: str, headers: Mapping[str, str]
+) -> None:
+    """pveproxy's rule for writes with a ticket: the CSRFPreventionToken must match (401)."""
+    if ident.via != "ticket" or method == "GET":
+        return
+    if not auth.verify_csrf(headers.get("csrfpreventiontoken", ""), ident.userid):
+        raise AuthFailure("Permission denied - invalid csrf token")
 
 
 def dispatch(sim: PveSimulator, ctx: Ctx, method: str, path: str, p: dict[str, Any]) -> Any:

@@ -375,6 +375,7 @@ class PveSimulator:
         if ident is None:
             raise AuthFailure("No ticket")
         entry["user"] = ident.task_user
+        control.check_csrf(self.auth, ident, method, request.headers)
         body, _ = parse_body(request, upload=False)
         params = {**body, **parse_query(request.query)}
         ctx = self._ctx(ident)
