@@ -10,6 +10,8 @@
     GET    /_sim/guests     per VM: cloud-init and kubeadm phases, last error, the last
                             ``lines`` (default 40) lines of its cloud-init output
     GET    /_sim/kube       the simulated Kubernetes APIs: {"10.0.20.10:6443": "https://127..."}
+    POST   /_sim/lxc        {"vmid", "node", "name", "tags"?, "status"?}: an LXC guest (it
+                            takes its VMID and shows in /cluster/resources; no CT API)
     GET    /_sim/manifests/{component}/{version}/{file}
                             an addon's install manifest (YAML, not enveloped; 404 if unknown)
 
@@ -29,6 +31,7 @@ from homelab_sim.pve.auth import Authenticator, AuthFailure, Identity
 from homelab_sim.pve.context import Ctx
 from homelab_sim.pve.errors import ApiError, param_fail
 from homelab_sim.pve.faults import parse_profile
+from homelab_sim.pve.state import Container
 
 if TYPE_CHECKING:
     from homelab_sim.pve.simulator import PveSimulator
@@ -85,6 +88,30 @@ def get_guests(sim: PveSimulator, ctx: Ctx, p: dict[str, Any]) -> Any:
     return sim.guest.report(list(sim.state.vms.values()), log_lines=max(0, lines))
 
 
+def post_lxc(sim: PveSimulator, ctx: Ctx, p: dict[str, Any]) -> Any:
+    try:
+        vmid = int(p.get("vmid", ""))
+    except (TypeError, ValueError):
+        raise param_fail({"vmid": "an integer VMID is required"}) from None
+    node, name = str(p.get("node", "")), str(p.get("name") or f"CT{vmid}")
+    if sim.state.node(node) is None:
+        raise param_fail({"node": f"no such cluster node '{node}'"})
+    if not 100 <= vmid <= 999_999_999:
+        raise param_fail({"vmid": f"invalid VMID {vmid}"})
+    existing = sim.state.vms.get(vmid) or sim.state.containers.get(vmid)
+    if existing is not None:
+        kind = "VM" if vmid in sim.state.vms else "CT"
+        raise param_fail({"vmid": f"{kind} {vmid} already exists on node '{existing.node}'"})
+    status = str(p.get("status", "stopped"))
+    if status not in ("stopped", "running"):
+        raise param_fail({"status": "'stopped' or 'running'"})
+    sim.state.containers[vmid] = Container(
+        vmid=vmid, node=node, name=name, status=status, tags=str(p.get("tags", ""))
+    )
+    ctx.changed = True
+    return None
+
+
 def get_kube(sim: PveSimulator, ctx: Ctx, p: dict[str, Any]) -> Any:
     return sim.kube_endpoints()
 
@@ -117,6 +144,7 @@ ROUTES: dict[tuple[str, str], tuple[str, Control]] = {
     ("GET", "/_sim/state"): ("Sys.Audit", get_state),
     ("GET", "/_sim/guests"): ("Sys.Audit", get_guests),
     ("GET", "/_sim/kube"): ("Sys.Audit", get_kube),
+    ("POST", "/_sim/lxc"): ("Sys.Modify", post_lxc),
 }
 MANIFESTS = "/_sim/manifests/"
 
