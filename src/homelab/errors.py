@@ -14,6 +14,7 @@
     │   │   ├── ParameterError        400: the request is wrong
     │   │   ├── AuthenticationError   401: the token was not accepted
     │   │   ├── PermissionDenied      403: the token lacks a privilege
+    │   │   │   └── TagAccessDenied   ... to write a tag (datacenter user-tag-access rules)
     │   │   ├── NotFoundError         VM config / task / node / endpoint does not exist
     │   │   ├── ConflictError         "already exists", digest mismatch
     │   │   │   ├── ConfigModified    "detected modified configuration": re-read and retry

@@ -11,6 +11,8 @@ whole ``{"data": ...}`` envelope or its content.
 
     primitives         pve_int, pve_bool, pve_tags, pve_list, property strings, sizes
     /cluster/resources parse_resources            -> ObservedVm (QEMU guests)
+                       parse_guest_vmids          -> every guest's VMID (QEMU and LXC)
+    /cluster/options   parse_tag_access           -> TagAccess (who may set which tags)
     .../qemu/{id}/config parse_config, config_values -> VmConfig, {key: text}
     .../status/current parse_vm_status            -> VmStatus
     .../storage/...    parse_storage_items, parse_storage_content, parse_storage_status
@@ -37,6 +39,7 @@ __all__ = [
     "MalformedReply",
     "StorageItem",
     "StorageStatus",
+    "TagAccess",
     "TaskLog",
     "TaskStatus",
     "Upid",
@@ -45,6 +48,7 @@ __all__ = [
     "config_values",
     "iso_volids",
     "parse_config",
+    "parse_guest_vmids",
     "parse_interfaces",
     "parse_net",
     "parse_property_string",
@@ -53,6 +57,7 @@ __all__ = [
     "parse_storage_content",
     "parse_storage_items",
     "parse_storage_status",
+    "parse_tag_access",
     "parse_task_log",
     "parse_task_status",
     "parse_upid",
@@ -223,6 +228,17 @@ def parse_resources(payload: Any) -> tuple[ObservedVm, ...]:
     entries = _objects(payload, "/cluster/resources")
     vms = [_parse_resource(entry) for entry in entries if entry.get("type") == "qemu"]
     return tuple(sorted(vms, key=lambda vm: vm.vmid))
+
+
+def parse_guest_vmids(payload: Any) -> frozenset[int]:
+    """``GET /cluster/resources?type=vm`` -> the VMID of every guest, QEMU and LXC alike: one
+    VMID space, so a container's VMID is as taken as a VM's."""
+    entries = _objects(payload, "/cluster/resources")
+    return frozenset(
+        pve_int(entry["vmid"], "vmid")
+        for entry in entries
+        if entry.get("type") in ("qemu", "lxc") and entry.get("vmid") is not None
+    )
 
 
 def _parse_resource(entry: Mapping[str, Any]) -> ObservedVm:
@@ -571,3 +587,49 @@ def parse_task_log(envelope: Any) -> TaskLog:
         total=_opt_int(envelope, "total") or 0,
         lines=tuple(_opt_str(row, "t") or "" for row in rows),
     )
+
+
+# ---- /cluster/options -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TagAccess:
+    """Datacenter tag rules (``GET /cluster/options``) as they apply to the token's user.
+
+    ``user_allow`` is ``free`` (any tag), ``existing``, ``list`` or ``none``; ``allowed`` the
+    tags PVE says this user may set (``allowed-tags``); ``registered`` the tags only a user with
+    ``Sys.Modify`` on ``/`` may set or remove."""
+
+    user_allow: str = "free"
+    allow_list: tuple[str, ...] = ()
+    registered: tuple[str, ...] = ()
+    allowed: tuple[str, ...] = ()
+
+
+def parse_tag_access(payload: Any) -> TagAccess:
+    """``GET /cluster/options`` -> TagAccess (absent options are PVE's defaults)."""
+    options = _object(payload, "datacenter options")
+    access = options.get("user-tag-access") or {}
+    if isinstance(access, str):  # as datacenter.cfg writes it: user-allow=list,user-allow-list=a;b
+        access = parse_property_string(access)
+    if not isinstance(access, Mapping):
+        raise MalformedReply("Proxmox sent a user-tag-access that is not an object")
+    user_allow = str(access.get("user-allow") or "free")
+    if user_allow not in ("free", "existing", "list", "none"):
+        raise MalformedReply(f"Proxmox sent a user-allow {_show(user_allow)} we do not know")
+    return TagAccess(
+        user_allow=user_allow,
+        allow_list=_tag_list(access.get("user-allow-list"), "user-allow-list"),
+        registered=_tag_list(options.get("registered-tags"), "registered-tags"),
+        allowed=_tag_list(options.get("allowed-tags"), "allowed-tags"),
+    )
+
+
+def _tag_list(value: Any, what: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return pve_tags(value)
+    if isinstance(value, Sequence) and all(isinstance(tag, str) for tag in value):
+        return tuple(value)
+    raise MalformedReply(f"Proxmox sent {what} that is not a list of tags")

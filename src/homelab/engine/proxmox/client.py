@@ -33,15 +33,18 @@ from homelab.core.pve_reply import (
     InvalidUpid,
     StorageItem,
     StorageStatus,
+    TagAccess,
     TaskStatus,
     Upid,
     VmStatus,
     config_values,
     parse_config,
+    parse_guest_vmids,
     parse_interfaces,
     parse_resources,
     parse_storage_items,
     parse_storage_status,
+    parse_tag_access,
     parse_task_log,
     parse_task_status,
     parse_upid,
@@ -112,6 +115,15 @@ class PveClient:
     def cluster_vms(self) -> tuple[ObservedVm, ...]:
         """Every QEMU guest of the cluster, templates included (``/cluster/resources``)."""
         return parse_resources(self.session.get("/cluster/resources", type="vm"))
+
+    def guest_vmids(self) -> frozenset[int]:
+        """The VMID of every guest, LXC containers included: the VMIDs nothing new may take."""
+        return parse_guest_vmids(self.session.get("/cluster/resources", type="vm"))
+
+    def tag_access(self) -> TagAccess:
+        """The datacenter's tag rules for the token's user (``/cluster/options``); see
+        ``homelab.core.tag_access.tag_access_problem``."""
+        return parse_tag_access(self.session.get("/cluster/options"))
 
     # -- VMs ---------------------------------------------------------------------------------
 

@@ -5,6 +5,7 @@
     │   ├── ParameterError              400: the request is wrong (``errors`` maps param -> text)
     │   ├── AuthenticationError         401: token unknown, expired, or secret wrong
     │   ├── PermissionDenied            403: the token lacks a privilege
+    │   │   └── TagAccessDenied         ... to write a tag (datacenter user-tag-access rules)
     │   ├── NotFoundError               VM config / task / node / endpoint does not exist
     │   ├── ConflictError               "already exists", digest mismatch: a real conflict
     │   │   └── ConfigModified          "detected modified configuration": re-read, write again
@@ -41,6 +42,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from homelab.core.tag_access import TAG_ACCESS_HINT
 from homelab.errors import ProxmoxError
 
 __all__ = [
@@ -59,6 +61,7 @@ __all__ = [
     "ProxmoxError",
     "RefusedError",
     "ServerError",
+    "TagAccessDenied",
     "TaskConflict",
     "TaskFailed",
     "TaskLockTimeout",
@@ -91,6 +94,9 @@ REFUSED_RE = re.compile(
     r"|you can't resize a cdrom|disk '[^']*' does not exist|Only root may use this option"
     r"|storage '[^']*' does not (exist|support)|not enough space|VM \d+ (is )?not running"
 )
+# pve-guest-common assert_tag_permissions: "Permission check failed (/, Sys.Modify for
+# modifying tag 'lab-x')"
+TAG_DENIED_RE = re.compile(r"Sys\.Modify for modifying tag")
 AGENT_RE = re.compile(r"QEMU guest agent is not running")
 
 
@@ -147,6 +153,11 @@ class AuthenticationError(ApiError):
 
 class PermissionDenied(ApiError):
     """403: the token is valid but lacks a privilege on a path."""
+
+
+class TagAccessDenied(PermissionDenied):
+    """403 on a tag write: the datacenter's ``user-tag-access``/``registered-tags`` keep the
+    token's user (no ``Sys.Modify`` on ``/``) from setting or removing that tag."""
 
 
 class NotFoundError(ApiError):
@@ -335,6 +346,8 @@ def _pick_class(status: int, text: str, has_errors: bool) -> tuple[type[ApiError
             "check PROXMOX_VE_API_TOKEN (user@realm!tokenid=secret): the token must exist, "
             "be enabled and not expired, and the secret must be the one shown at creation"
         )
+    if status == 403 and TAG_DENIED_RE.search(text):
+        return TagAccessDenied, TAG_ACCESS_HINT
     if status == 403:
         return PermissionDenied, (
             "give the token's user (and the token, with privilege separation) the role "
