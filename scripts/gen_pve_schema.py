@@ -48,6 +48,7 @@ SERVED: dict[str, tuple[str, ...]] = {
     "/cluster/status": ("GET",),
     "/cluster/resources": ("GET",),
     "/cluster/nextid": ("GET",),
+    "/cluster/options": ("GET", "PUT"),
     "/cluster/backup": ("GET", "POST"),
     "/cluster/backup/{id}": ("GET", "PUT", "DELETE"),
     "/nodes": ("GET",),

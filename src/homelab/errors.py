@@ -14,8 +14,10 @@
     │   │   ├── ParameterError        400: the request is wrong
     │   │   ├── AuthenticationError   401: the token was not accepted
     │   │   ├── PermissionDenied      403: the token lacks a privilege
+    │   │   │   └── TagAccessDenied   ... to write a tag (datacenter user-tag-access rules)
     │   │   ├── NotFoundError         VM config / task / node / endpoint does not exist
     │   │   ├── ConflictError         "already exists", digest mismatch
+    │   │   │   ├── ConfigModified    "detected modified configuration": re-read and retry
     │   │   │   └── TaskConflict      a task failed because the VMID is taken
     │   │   ├── RefusedError          a 500 refusal that asking again will not change
     │   │   ├── AgentUnavailable      the guest agent does not answer (yet)

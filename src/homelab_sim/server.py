@@ -30,7 +30,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from homelab_sim.errors import SimError
 from homelab_sim.pve.simulator import PveSimulator
-from homelab_sim.pve.wire import SimRequest
+from homelab_sim.pve.wire import SimRequest, SimResponse, body_limit, too_large
 from homelab_sim.secret import Secret
 from homelab_sim.tls import Certificate, make_certificate
 
@@ -85,19 +85,27 @@ class SimApp:
             return
         if scope["type"] != "http":
             return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        limit = body_limit(headers)
         body = bytearray()
-        while True:
+        declared = headers.get("content-length", "0")
+        too_big = not declared.isdigit() or int(declared) > limit
+        while not too_big:
             message = await receive()
             if message["type"] == "http.disconnect":
                 return  # the client went away mid-request: pveproxy would not act on it either
             body.extend(message.get("body", b""))
+            too_big = len(body) > limit  # chunked bodies declare no length: count as they come
             if not message.get("more_body"):
                 break
+        if too_big:  # refused before the body is read (pveproxy checks Content-Length first)
+            await _send(send, too_large())
+            return
         request = SimRequest(
             method=scope["method"],
             path=(scope.get("raw_path") or scope["path"].encode()).decode("latin-1"),
             query=scope.get("query_string", b"").decode("latin-1"),
-            headers={k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]},
+            headers=headers,
             body=bytes(body),
         )
         answer = self.sim.handle(request)
@@ -106,11 +114,15 @@ class SimApp:
             return
         if answer.auth_failure:
             await asyncio.sleep(self.sim.auth_delay(SERVER_AUTH_DELAY))
-        headers = [(k.encode(), v.encode()) for k, v in answer.headers]
-        headers.append((b"content-length", str(len(answer.body)).encode()))
-        headers.append((_REASON, answer.reason.encode("latin-1", "replace")[:400]))
-        await send({"type": "http.response.start", "status": answer.status, "headers": headers})
-        await send({"type": "http.response.body", "body": answer.body})
+        await _send(send, answer)
+
+
+async def _send(send: Send, answer: SimResponse) -> None:
+    headers = [(k.encode(), v.encode()) for k, v in answer.headers]
+    headers.append((b"content-length", str(len(answer.body)).encode()))
+    headers.append((_REASON, answer.reason.encode("latin-1", "replace")[:400]))
+    await send({"type": "http.response.start", "status": answer.status, "headers": headers})
+    await send({"type": "http.response.body", "body": answer.body})
 
 
 async def _lifespan(receive: Receive, send: Send) -> None:

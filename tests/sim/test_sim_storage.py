@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 from homelab_sim.pve.simulator import PveSimulator
 from tests.sim.support import NETWORK_CONFIG, Api, make_iso, upload
 
@@ -61,7 +63,10 @@ def test_upload_refusals(api: Api) -> None:
     form = api.call(
         "POST", "/nodes/pve/storage/local/upload", data={"content": "iso", "filename": "a.iso"}
     )
-    assert form.status_code == 400
+    assert (form.status_code, form.reason_phrase) == (
+        500,
+        "upload 'Content-Type 'application/x-www-form-urlencoded' not implemented",
+    )
 
 
 def test_checksum_mismatch_fails_the_task(api: Api) -> None:
@@ -135,3 +140,55 @@ def test_cicustom_snippets_must_exist_at_start(api: Api) -> None:
     api.ok("PUT", "/nodes/pve/qemu/101/config", data={"cicustom": "user=local:snippets/user.yaml"})
     start = api.ok("POST", "/nodes/pve/qemu/101/status/start")
     assert api.finish(start)["exitstatus"] == "volume 'local:snippets/user.yaml' does not exist"
+
+
+def test_checksum_fields_are_read_in_pve_order_only(api: Api) -> None:
+    """pve-http-server reads content, checksum-algorithm, checksum, then the file: the checksum
+    is verified in the task; fields in another order are lost or refused, never half-read."""
+    data = b"seed bytes"
+    good = hashlib.sha256(data).hexdigest()
+    upid: str = api.ok(
+        "POST",
+        "/nodes/pve/storage/local/upload",
+        data={"content": "iso", "checksum-algorithm": "sha256", "checksum": good.upper()},
+        files={"filename": ("a.iso", data, "application/octet-stream")},
+    )
+    assert api.finish(upid)["exitstatus"] == "OK"
+    assert "calculating checksum...OK, checksum verified" in api.log(upid)
+    swapped = api.call(
+        "POST",
+        "/nodes/pve/storage/local/upload",
+        data={"content": "iso", "checksum": good, "checksum-algorithm": "sha256"},
+        files={"filename": ("b.iso", data, "application/octet-stream")},
+    )
+    assert (swapped.status_code, swapped.reason_phrase, swapped.content) == (
+        400,
+        "Bad Request",
+        b"",
+    )
+    after_file = api.call(
+        "POST",
+        "/nodes/pve/storage/local/upload",
+        data={"content": "iso"},
+        files={
+            "filename": ("c.iso", data, "application/octet-stream"),
+            "checksum": (None, good, None),
+        },
+    )
+    assert after_file.status_code == 200  # PVE takes the later part as file data
+    isos = api.ok("GET", "/nodes/pve/storage/local/content", params={"content": "iso"})
+    assert "local:iso/b.iso" not in {v["volid"] for v in isos}
+
+
+def test_checksum_mismatch_has_pves_text(api: Api) -> None:
+    upid: str = api.ok(
+        "POST",
+        "/nodes/pve/storage/local/upload",
+        data={"content": "iso", "checksum-algorithm": "sha256", "checksum": "AB" * 32},
+        files={"filename": ("a.iso", b"abc", "application/octet-stream")},
+    )
+    got = hashlib.sha256(b"abc").hexdigest()
+    assert (
+        api.finish(upid)["exitstatus"] == f"checksum mismatch: got '{got}' != expect '{'AB' * 32}'"
+    )
+    assert not api.ok("GET", "/nodes/pve/storage/local/content", params={"content": "iso"})

@@ -14,6 +14,8 @@ import traceback
 from pathlib import Path
 from typing import TextIO
 
+from rich.markup import escape
+
 from homelab import __version__
 from homelab.cli import commands  # noqa: F401  (registers the commands)
 from homelab.cli.app import app
@@ -23,10 +25,36 @@ from homelab.cli.output import err, show_error
 from homelab.errors import LabError
 
 
-def _write_debug_log(exc: BaseException) -> Path:
-    path = Path(tempfile.gettempdir()) / "homelab-debug.log"
-    text = "".join(traceback.format_exception(exc))
-    path.write_text(f"homelab {__version__}\n{text}", encoding="utf-8")
+def debug_log_dir() -> Path:
+    """``$XDG_STATE_HOME/homelab`` (an absolute XDG_STATE_HOME only), else
+    ``~/.local/state/homelab``: the user's own state directory, not the shared ``/tmp``."""
+    base = os.environ.get("XDG_STATE_HOME", "")
+    root = Path(base) if Path(base).is_absolute() else Path.home() / ".local" / "state"
+    return root / "homelab"
+
+
+def _write_debug_log(exc: BaseException) -> Path | None:
+    """Write the traceback to ``debug.log`` in ``debug_log_dir()``: the directory 0700, the
+    file 0600 and never through a symlink (``O_NOFOLLOW``); a symlink or foreign file there
+    gets a fresh private file beside it instead. None if nothing could be written."""
+    text = f"homelab {__version__}\n" + "".join(traceback.format_exception(exc))
+    folder = debug_log_dir()
+    try:
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        path = folder / "debug.log"
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+            if os.fstat(fd).st_uid != os.getuid():
+                os.close(fd)
+                raise PermissionError(f"{path} belongs to another user")
+        except OSError:
+            fd, name = tempfile.mkstemp(prefix="debug-", suffix=".log", dir=folder)
+            path = Path(name)
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            os.fchmod(out.fileno(), 0o600)
+            out.write(text)
+    except OSError:
+        return None
     return path
 
 
@@ -68,9 +96,9 @@ def main() -> None:
         raise SystemExit(130) from None
     except Exception as exc:  # a bug: keep the trace out of the user's face
         log = _write_debug_log(exc)
+        where = f"Details were written to {escape(str(log))}" if log else "No details were written"
         err.print(
-            f"[bold red]internal error:[/] {type(exc).__name__}. "
-            f"Details were written to {log}; please report it.",
+            f"[bold red]internal error:[/] {type(exc).__name__}. {where}; please report it.",
             markup=True,
         )
         raise SystemExit(70) from None

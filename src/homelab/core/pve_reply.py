@@ -12,6 +12,7 @@ whole ``{"data": ...}`` envelope or its content.
     primitives         pve_int, pve_bool, pve_tags, pve_list, property strings, sizes
     /cluster/resources parse_resources            -> ObservedVm (QEMU guests)
                        parse_cluster_resources    -> ClusterResources (+ node capacities)
+    /cluster/options   parse_tag_access           -> TagAccess (who may set which tags)
     .../qemu/{id}/config parse_config, config_values -> VmConfig, {key: text}
     .../status/current parse_vm_status            -> VmStatus
     .../storage/...    parse_storage_items, parse_storage_content, parse_storage_status
@@ -46,6 +47,7 @@ __all__ = [
     "MalformedReply",
     "StorageItem",
     "StorageStatus",
+    "TagAccess",
     "TaskLog",
     "TaskStatus",
     "Upid",
@@ -64,6 +66,7 @@ __all__ = [
     "parse_storage_content",
     "parse_storage_items",
     "parse_storage_status",
+    "parse_tag_access",
     "parse_task_log",
     "parse_task_status",
     "parse_upid",
@@ -661,3 +664,49 @@ def parse_task_log(envelope: Any) -> TaskLog:
         total=_opt_int(envelope, "total") or 0,
         lines=tuple(_opt_str(row, "t") or "" for row in rows),
     )
+
+
+# ---- /cluster/options -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TagAccess:
+    """Datacenter tag rules (``GET /cluster/options``) as they apply to the token's user.
+
+    ``user_allow`` is ``free`` (any tag), ``existing``, ``list`` or ``none``; ``allowed`` the
+    tags PVE says this user may set (``allowed-tags``); ``registered`` the tags only a user with
+    ``Sys.Modify`` on ``/`` may set or remove."""
+
+    user_allow: str = "free"
+    allow_list: tuple[str, ...] = ()
+    registered: tuple[str, ...] = ()
+    allowed: tuple[str, ...] = ()
+
+
+def parse_tag_access(payload: Any) -> TagAccess:
+    """``GET /cluster/options`` -> TagAccess (absent options are PVE's defaults)."""
+    options = _object(payload, "datacenter options")
+    access = options.get("user-tag-access") or {}
+    if isinstance(access, str):  # as datacenter.cfg writes it: user-allow=list,user-allow-list=a;b
+        access = parse_property_string(access)
+    if not isinstance(access, Mapping):
+        raise MalformedReply("Proxmox sent a user-tag-access that is not an object")
+    user_allow = str(access.get("user-allow") or "free")
+    if user_allow not in ("free", "existing", "list", "none"):
+        raise MalformedReply(f"Proxmox sent a user-allow {_show(user_allow)} we do not know")
+    return TagAccess(
+        user_allow=user_allow,
+        allow_list=_tag_list(access.get("user-allow-list"), "user-allow-list"),
+        registered=_tag_list(options.get("registered-tags"), "registered-tags"),
+        allowed=_tag_list(options.get("allowed-tags"), "allowed-tags"),
+    )
+
+
+def _tag_list(value: Any, what: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return pve_tags(value)
+    if isinstance(value, Sequence) and all(isinstance(tag, str) for tag in value):
+        return tuple(value)
+    raise MalformedReply(f"Proxmox sent {what} that is not a list of tags")

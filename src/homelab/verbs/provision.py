@@ -70,7 +70,7 @@ def new_runtime(
         lab=ctx.lab,
         iso_storage=ctx.spec.proxmox.iso_storage,
         seeds=ctx.artifacts.seeds,
-        allocator=VmidAllocator(ctx.spec.proxmox.vmids, reserved),
+        allocator=VmidAllocator(ctx.spec.proxmox.vmids, reserved, conn.client.guest_vmids),
         limits=limits,
         clock=conn.clock,
         progress=progress,

@@ -12,7 +12,7 @@ from typing import Any
 
 from homelab_sim.pve.context import Ctx, Result
 from homelab_sim.pve.errors import fail, param_fail
-from homelab_sim.pve.state import Vm
+from homelab_sim.pve.state import Container, Vm
 from homelab_sim.pve.volumes import boot_disk_size
 
 VERSION = {"version": "8.4.1", "release": "8.4", "repoid": "2a5fa54a"}
@@ -57,7 +57,7 @@ def cluster_status(ctx: Ctx, p: dict[str, Any]) -> Any:
 
 
 def nextid(ctx: Ctx, p: dict[str, Any]) -> Any:
-    taken = set(ctx.state.vms)
+    taken = set(ctx.state.vms) | set(ctx.state.containers)
     if "vmid" in p:
         vmid = int(p["vmid"])
         if vmid in taken:
@@ -93,6 +93,11 @@ def _resources(ctx: Ctx, kind: str | None, seen: float) -> list[dict[str, Any]]:
             _vm_entry(ctx, vm, seen)
             for vm in sorted(ctx.state.vms.values(), key=lambda v: v.vmid)
             if ctx.can(f"/vms/{vm.vmid}", "VM.Audit")
+        ]
+        out += [
+            _ct_entry(ct)
+            for ct in sorted(ctx.state.containers.values(), key=lambda c: c.vmid)
+            if ctx.can(f"/vms/{ct.vmid}", "VM.Audit")
         ]
     if kind is None:
         out += [
@@ -152,6 +157,25 @@ def _storage_entries(ctx: Ctx) -> list[dict[str, Any]]:
                 }
             )
     return out
+
+
+def _ct_entry(ct: Container) -> dict[str, Any]:
+    """An LXC guest as /cluster/resources?type=vm lists it, beside the QEMU ones."""
+    entry: dict[str, Any] = {
+        "id": f"lxc/{ct.vmid}",
+        "type": "lxc",
+        "vmid": ct.vmid,
+        "node": ct.node,
+        "name": ct.name,
+        "status": ct.status,
+        "template": 0,
+        "maxcpu": 1,
+        "maxmem": 512 * 1024**2,
+        "maxdisk": 8 * 1024**3,
+    }
+    if ct.tags:
+        entry["tags"] = ct.tags
+    return entry
 
 
 def _vm_entry(ctx: Ctx, vm: Vm, seen: float) -> dict[str, Any]:

@@ -10,22 +10,28 @@
     GET    /_sim/guests     per VM: cloud-init and kubeadm phases, last error, the last
                             ``lines`` (default 40) lines of its cloud-init output
     GET    /_sim/kube       the simulated Kubernetes APIs: {"10.0.20.10:6443": "https://127..."}
+    POST   /_sim/lxc        {"vmid", "node", "name", "tags"?, "status"?}: an LXC guest (it
+                            takes its VMID and shows in /cluster/resources; no CT API)
     GET    /_sim/manifests/{component}/{version}/{file}
                             an addon's install manifest (YAML, not enveloped; 404 if unknown)
 
-Reads need Sys.Audit on ``/``, writes Sys.Modify on ``/``.
+Reads need Sys.Audit on ``/``, writes Sys.Modify on ``/``. As on PVE's own API, a write
+authenticated with a ticket (cookie) needs its ``CSRFPreventionToken`` header; API tokens
+need none.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from homelab_sim.errors import SimError
+from homelab_sim.pve.auth import Authenticator, AuthFailure, Identity
 from homelab_sim.pve.context import Ctx
 from homelab_sim.pve.errors import ApiError, param_fail
 from homelab_sim.pve.faults import parse_profile
+from homelab_sim.pve.state import Container
 
 if TYPE_CHECKING:
     from homelab_sim.pve.simulator import PveSimulator
@@ -82,6 +88,30 @@ def get_guests(sim: PveSimulator, ctx: Ctx, p: dict[str, Any]) -> Any:
     return sim.guest.report(list(sim.state.vms.values()), log_lines=max(0, lines))
 
 
+def post_lxc(sim: PveSimulator, ctx: Ctx, p: dict[str, Any]) -> Any:
+    try:
+        vmid = int(p.get("vmid", ""))
+    except (TypeError, ValueError):
+        raise param_fail({"vmid": "an integer VMID is required"}) from None
+    node, name = str(p.get("node", "")), str(p.get("name") or f"CT{vmid}")
+    if sim.state.node(node) is None:
+        raise param_fail({"node": f"no such cluster node '{node}'"})
+    if not 100 <= vmid <= 999_999_999:
+        raise param_fail({"vmid": f"invalid VMID {vmid}"})
+    existing = sim.state.vms.get(vmid) or sim.state.containers.get(vmid)
+    if existing is not None:
+        kind = "VM" if vmid in sim.state.vms else "CT"
+        raise param_fail({"vmid": f"{kind} {vmid} already exists on node '{existing.node}'"})
+    status = str(p.get("status", "stopped"))
+    if status not in ("stopped", "running"):
+        raise param_fail({"status": "'stopped' or 'running'"})
+    sim.state.containers[vmid] = Container(
+        vmid=vmid, node=node, name=name, status=status, tags=str(p.get("tags", ""))
+    )
+    ctx.changed = True
+    return None
+
+
 def get_kube(sim: PveSimulator, ctx: Ctx, p: dict[str, Any]) -> Any:
     return sim.kube_endpoints()
 
@@ -114,8 +144,19 @@ ROUTES: dict[tuple[str, str], tuple[str, Control]] = {
     ("GET", "/_sim/state"): ("Sys.Audit", get_state),
     ("GET", "/_sim/guests"): ("Sys.Audit", get_guests),
     ("GET", "/_sim/kube"): ("Sys.Audit", get_kube),
+    ("POST", "/_sim/lxc"): ("Sys.Modify", post_lxc),
 }
 MANIFESTS = "/_sim/manifests/"
+
+
+def check_csrf(
+    auth: Authenticator, ident: Identity, method: str, headers: Mapping[str, str]
+) -> None:
+    """pveproxy's rule for writes with a ticket: the CSRFPreventionToken must match (401)."""
+    if ident.via != "ticket" or method == "GET":
+        return
+    if not auth.verify_csrf(headers.get("csrfpreventiontoken", ""), ident.userid):
+        raise AuthFailure("Permission denied - invalid csrf token")
 
 
 def dispatch(sim: PveSimulator, ctx: Ctx, method: str, path: str, p: dict[str, Any]) -> Any:

@@ -10,7 +10,7 @@ A profile is JSON (``PUT /_sim/faults``) or YAML (``homelab sim serve --faults F
         count: 1                # fire on the first N matches ...
         # probability: 0.25     # ... or on each match with this probability (exactly one)
         fault: http_error       # http_error | lock_timeout | reset | lost_response |
-                                # slow_task | task_failure | agent_timeout | apt_lock
+                                # slow_task | task_failure | agent_timeout | apt_lock | malformed
         status: 500             # http_error only (default 500)
         message: "storage 'local-lvm' is not online"   # http_error and task_failure
         factor: 10              # slow_task only: the task takes factor times longer
@@ -28,8 +28,11 @@ answers, after PVE's own checks (agent configured, VM running), 500 ``VM <vmid> 
 qemu-guest-agent is still starting (BEHAVIOUR-DAY2 §1); ``apt_lock`` (``POST
 .../status/start`` only) lets the start go through, and the booted guest finds apt-daily and
 unattended-upgrades holding apt's and dpkg's locks for ``seconds`` of virtual time (a stock
-Ubuntu's first boot; ``GuestSystem.hold_apt_at_boot``). Faults apply after authentication and schema
-validation, before the handler runs; a rule whose count is used up stays listed, inert.
+Ubuntu's first boot; ``GuestSystem.hold_apt_at_boot``); ``malformed`` carries the request out and
+answers 200 with ``data`` of the wrong type (a list for an object, an object for anything
+else), as a broken proxy or an incompatible API version might. Faults apply after
+authentication and schema validation, before the handler runs; a rule whose count is used up
+stays listed, inert.
 """
 
 from __future__ import annotations
@@ -54,6 +57,7 @@ FaultKind = Literal[
     "task_failure",
     "agent_timeout",
     "apt_lock",
+    "malformed",
 ]
 
 

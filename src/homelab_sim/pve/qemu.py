@@ -108,6 +108,11 @@ def create_vm(ctx: Ctx, p: dict[str, Any]) -> Any:
         raise fail(
             f"unable to create VM {vmid} - VM {vmid} already exists on node '{existing.node}'"
         )
+    container = ctx.state.containers.get(vmid)
+    if container is not None:  # PVE::Cluster::check_vmid_unused: the VMID list has both
+        raise fail(
+            f"unable to create VM {vmid} - CT {vmid} already exists on node '{container.node}'"
+        )
     if "pool" in p and p["pool"] not in ctx.state.pools:
         raise fail(f"pool '{p['pool']}' does not exist")
     wait = acquire_flock(ctx, vmid, shared=False, wait=5.0)

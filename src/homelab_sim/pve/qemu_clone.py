@@ -38,7 +38,7 @@ def clone_vm(ctx: Ctx, p: dict[str, Any]) -> Any:
         wait=latency.CLONE_LOCK_WAIT,
     )
     wait += acquire_flock(ctx, newid, shared=False, wait=latency.CLONE_LOCK_WAIT)
-    elsewhere = ctx.state.vms.get(newid)
+    elsewhere = ctx.state.vms.get(newid) or ctx.state.containers.get(newid)
     log: list[str] = []
     clone = None
     if elsewhere is None:

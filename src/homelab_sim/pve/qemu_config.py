@@ -17,6 +17,7 @@ from homelab_sim.pve.auth import ROOT
 from homelab_sim.pve.context import Ctx
 from homelab_sim.pve.errors import ApiError, fail, locked_text, param_fail
 from homelab_sim.pve.state import ConfigValue, FlockHold, Task, Vm, config_digest
+from homelab_sim.pve.tags import assert_tag_permissions
 from homelab_sim.pve.tasks import TaskFailed, acquire_flock, completion, finish_task, start_task
 from homelab_sim.pve.volumes import alloc_disk, find_volume, free_volume
 
@@ -96,6 +97,9 @@ def update_config(ctx: Ctx, vm: Vm, params: dict[str, Any], log: list[str]) -> N
     check_lock(vm, skiplock)
     sets = {k: v for k, v in params.items() if k not in NOT_CONFIG}
     deletes = split_list(params.get("delete"))
+    if "tags" in sets or "tags" in deletes:
+        old = vm.pending.get("tags", vm.config.get("tags"))
+        assert_tag_permissions(ctx, old, sets.get("tags"))
     clash = {
         k: f"you can't use '-{k}' and '-delete {k}' at the same time" for k in deletes if k in sets
     }

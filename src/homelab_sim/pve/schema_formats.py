@@ -199,6 +199,11 @@ _FORMATS: dict[str, Validator] = {
     "pve-configid": _regex(
         r"^[a-z][a-z0-9_-]+$", "invalid configuration ID '{value}'", re.IGNORECASE
     ),
+    "mac-prefix": _regex(  # pve-common's pve_verify_mac_prefix (datacenter.cfg)
+        r"^[a-f0-9][02468ace](?::[a-f0-9]{2}){0,2}:?$",
+        "value does not look like a valid mac address prefix",
+        re.IGNORECASE,
+    ),
     "urlencoded": _regex(r"^[-%a-zA-Z0-9_.!~*'()]*$", "invalid urlencoded string: {value}"),
     "mac-addr": _regex(
         r"^[a-f0-9][02468ace](?::[a-f0-9]{2}){5}$",

@@ -41,6 +41,7 @@ from homelab_sim.pve import (
     cluster,
     control,
     nodes,
+    options,
     pools,
     privs,
     qemu,
@@ -82,6 +83,7 @@ for _module in (
     backup,
     cluster,
     nodes,
+    options,
     pools,
     qemu,
     qemu_clone,
@@ -354,6 +356,9 @@ class PveSimulator:
         self._changed |= ctx.changed
         if fault is not None and fault.kind == "lost_response":
             raise ConnectionReset()
+        if fault is not None and fault.kind == "malformed":
+            data = result.data if isinstance(result, Result) else result
+            return respond(200, "OK", ["malformed"] if isinstance(data, dict) else {"bad": 1})
         if isinstance(result, Result):
             return respond(200, "OK", result.data, result.extra, raw=result.raw)
         return respond(200, "OK", result)
@@ -417,6 +422,7 @@ class PveSimulator:
         if ident is None:
             raise AuthFailure("No ticket")
         entry["user"] = ident.task_user
+        control.check_csrf(self.auth, ident, method, request.headers)
         body, _ = parse_body(request, upload=False)
         params = {**body, **parse_query(request.query)}
         ctx = self._ctx(ident)

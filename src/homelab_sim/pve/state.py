@@ -94,6 +94,17 @@ class Vm(BaseModel):
         return str(value) if value is not None else None
 
 
+class Container(BaseModel):
+    """An LXC guest: only what other guests' VMIDs and /cluster/resources need of it (the
+    simulator serves no ``/nodes/{node}/lxc`` API; ``POST /_sim/lxc`` creates one)."""
+
+    vmid: int
+    node: str
+    name: str
+    status: Literal["stopped", "running"] = "stopped"
+    tags: str = ""
+
+
 class FlockHold(BaseModel):
     vmid: int
     shared: bool
@@ -179,6 +190,9 @@ class ClusterState(BaseModel):
     tasks: list[Task] = Field(default_factory=list)
     backup_jobs: dict[str, BackupJob] = Field(default_factory=dict)
     pools: dict[str, Pool] = Field(default_factory=dict)
+    containers: dict[int, Container] = Field(default_factory=dict)
+    # datacenter.cfg as /cluster/options stores it (user-tag-access, registered-tags)
+    datacenter: dict[str, str] = Field(default_factory=dict)
     tokens: dict[str, TokenDef] = Field(default_factory=dict)
     users: dict[str, UserDef] = Field(default_factory=_default_users)
     roles: dict[str, list[str]] = Field(default_factory=dict)  # custom roles: id -> privileges

@@ -20,10 +20,12 @@ from homelab_sim.pve.tasks import TaskFailed, completion, finish_task, start_tas
 from homelab_sim.pve.volumes import add_volume, check_storage, find_volume, free_volume
 
 _FILE_BASED = {"dir", "nfs", "cifs", "cephfs", "glusterfs", "btrfs"}
+# pve-storage's ISO_EXT_RE_0, VZTMPL_EXT_RE_1 and SAFE_CHAR_CLASS_RE + UPLOAD_IMPORT_EXT_RE_1,
+# as API2::Storage::Status::upload applies them (after normalize_content_filename)
 _EXTENSIONS = {
-    "iso": re.compile(r"\.(iso|img)$", re.IGNORECASE),
-    "vztmpl": re.compile(r"\.tar\.(gz|xz|zst|bz2)$"),
-    "import": re.compile(r"^[a-zA-Z0-9\-.+=_]+\.(ova|qcow2|raw|vmdk)$"),
+    "iso": re.compile(r"[^/]+\.(?:iso|img)$", re.IGNORECASE),
+    "vztmpl": re.compile(r"[^/]+\.(?:tar(?!\.)|tar\.(?:gz|xz|zst|bz2))$", re.IGNORECASE),
+    "import": re.compile(r"[a-zA-Z0-9\-.+=_]+\.(ova|qcow2|raw|vmdk)$"),
 }
 
 
@@ -142,19 +144,18 @@ def _imgdel_done(ctx: Ctx, task: Task, error: str | None) -> None:
 
 
 def upload(ctx: Ctx, p: dict[str, Any]) -> Any:
+    """pve-storage ``API2::Storage::Status::upload``: the file name is normalised, its extension
+    checked for the content type, then the storage's content; the checksum (when given) is
+    verified by the ``imgcopy`` task before anything is copied, as PVE's worker does."""
     node, content = p["node"], str(p["content"])
     ctx.node(node)
     file = ctx.upload
     if file is None:
-        raise ApiError(400, "missing file upload (multipart part 'filename')")
+        raise fail("missing temporary file name")
     storage = check_storage(ctx, node, p["storage"])
     if storage.type not in _FILE_BASED:
         raise fail(f"can't upload to storage type '{storage.type}'")
-    if content not in {"iso", "vztmpl", "import"}:
-        raise fail(f"upload content type '{content}' not allowed")
-    if content not in storage.content:
-        raise fail(f"storage '{storage.storage}' does not support content-type '{content}'")
-    name = re.sub(r"[^\w\-.+=]", "_", file.filename.rsplit("/", 1)[-1])
+    name = normalize_content_filename(str(p.get("filename", file.filename)))
     if not _EXTENSIONS[content].search(name):
         raise param_fail(
             {
@@ -163,17 +164,22 @@ def upload(ctx: Ctx, p: dict[str, Any]) -> Any:
                 else "wrong file extension"
             }
         )
+    if content not in storage.content:
+        raise fail(f"storage '{storage.storage}' does not support '{content}' content")
     digest = hashlib.sha256(file.data).hexdigest()
     ctx.blobs[digest] = file.data
     folder = {"iso": "iso", "vztmpl": "vztmpl", "import": "import"}[content]
     volid = f"{storage.storage}:{folder}/{name}"
-    log = [
-        f"starting file import from: /var/tmp/pveupload-{digest[:32]}",
-        f"target node: {node}",
-        f"target file: {storage.path or ''}/template/{folder}/{name}",
-        f"file size is: {len(file.data)}",
-    ]
+    log = [f"starting file import from: /var/tmp/pveupload-{digest[:32]}"]
     checksum_error = _checksum_error(file.data, p)
+    if "checksum-algorithm" in p:
+        log.append("calculating checksum..." + ("" if checksum_error else "OK, checksum verified"))
+    if checksum_error is None:
+        log += [
+            f"target node: {node}",
+            f"target file: {storage.path or ''}/template/{folder}/{name}",
+            f"file size is: {len(file.data)}",
+        ]
     upid = start_task(
         ctx,
         node=node,
@@ -195,13 +201,24 @@ def upload(ctx: Ctx, p: dict[str, Any]) -> Any:
     return upid
 
 
+def normalize_content_filename(filename: str) -> str:
+    """``PVE::Storage::normalize_content_filename``: the last path component (``/`` or ``\\``),
+    every character but ``[a-zA-Z0-9_.-]`` replaced by ``_``."""
+    base = re.sub(r"^.*[/\\]", "", filename.removesuffix("\n"))
+    return re.sub(r"[^a-zA-Z0-9_.-]", "_", base)
+
+
 def _checksum_error(data: bytes, p: dict[str, Any]) -> str | None:
-    if "checksum" not in p:
+    """PVE's worker: ``get_file_hash`` compared case-insensitively with the given checksum
+    (the schema already made ``checksum`` and ``checksum-algorithm`` require each other)."""
+    algorithm = p.get("checksum-algorithm")
+    if algorithm is None:
         return None
-    algorithm = str(p.get("checksum-algorithm", "sha256"))
-    got = hashlib.new(algorithm, data).hexdigest()
-    expected = str(p["checksum"]).lower()
-    return None if got == expected else f"checksum mismatch: got '{got}' != expect '{expected}'"
+    got = hashlib.new(str(algorithm), data).hexdigest()
+    expected = str(p["checksum"])
+    if got == expected.lower():
+        return None
+    return f"checksum mismatch: got '{got}' != expect '{expected}'"
 
 
 @completion("imgcopy")

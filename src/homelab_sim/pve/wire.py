@@ -11,19 +11,21 @@ gzips bodies: on loopback compression only costs CPU, and no client depends on i
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import parse_qsl
 
-from python_multipart.multipart import MultipartParser, parse_options_header
+from python_multipart.multipart import parse_options_header
 
 from homelab_sim.pve.errors import ApiError
 
-if TYPE_CHECKING:
-    from python_multipart.multipart import MultipartCallbacks
-
-MAX_BODY = 512 * 1024
+MAX_BODY = 512 * 1024  # pveproxy's $limit_max_post
+JSON_MAX_DEPTH = 512  # JSON::XS's default max_depth
+# pveproxy streams an upload into a file and has no limit of its own; the simulator keeps it in
+# memory, so it refuses larger ones (seed ISOs are kilobytes, cloud images a few hundred MiB)
+MAX_UPLOAD = 512 * 1024 * 1024
 _BASE_HEADERS = (
     ("content-type", "application/json;charset=UTF-8"),
     ("server", "pve-api-daemon/3.0"),
@@ -88,10 +90,26 @@ def respond(
 
 def respond_error(err: ApiError) -> SimResponse:
     reason = err.message.split("\n", 1)[0]
+    if "\r" in reason:
+        # pveproxy's response(): a status text still holding a line break after its first
+        # line is taken is the client's doing; it answers a bare 400 instead
+        return SimResponse(400, "Bad Request", [*_BASE_HEADERS, ("connection", "close")], b"")
     extra: dict[str, Any] = {"message": err.message if err.status == 501 else f"{err.message}\n"}
     if err.errors is not None:
         extra["errors"] = err.errors
     return respond(err.status, reason, None, extra)
+
+
+def body_limit(headers: Mapping[str, str]) -> int:
+    """The most body bytes a request with ``headers`` (lower-case names) may send: a multipart
+    upload MAX_UPLOAD, anything else pveproxy's MAX_BODY. Adapters check it before buffering."""
+    ctype, _ = parse_options_header(headers.get("content-type", ""))
+    return MAX_UPLOAD if ctype.decode("latin-1").lower() == "multipart/form-data" else MAX_BODY
+
+
+def too_large() -> SimResponse:
+    """pveproxy's answer to a body over the limit (sent before reading the body)."""
+    return respond_error(ApiError(501, "for data too large"))
 
 
 def parse_query(query: str) -> dict[str, Any]:
@@ -106,24 +124,70 @@ def parse_body(request: SimRequest, *, upload: bool) -> tuple[dict[str, Any], Up
     if request.method in {"GET", "DELETE", "HEAD"}:
         raise ApiError(501, f"Unexpected content for method '{request.method}'")
     ctype, options = parse_options_header(request.headers.get("content-type", ""))
-    ctype_s = ctype.decode().lower()
-    if ctype_s == "multipart/form-data":
-        if not upload:
-            raise ApiError(506, f"upload 'Content-Type '{ctype_s}' not implemented")
-        return _parse_multipart(body, options.get(b"boundary", b""))
-    if len(body) > MAX_BODY:
+    ctype_s = ctype.decode("latin-1").lower()
+    if len(body) > body_limit(request.headers):
         raise ApiError(501, "for data too large")
+    if upload:  # pveproxy streams an upload to a file; only multipart with a boundary will do
+        if ctype_s != "multipart/form-data" or not options.get(b"boundary"):
+            raw = request.headers.get("content-type", "")
+            raise ApiError(500, f"upload 'Content-Type '{raw}' not implemented")
+        return _parse_multipart(body, options[b"boundary"])
+    if ctype_s == "multipart/form-data":
+        raise ApiError(506, f"upload 'Content-Type '{ctype_s}' not implemented")
     if ctype_s == "application/json":
-        try:
-            value = json.loads(body)
-        except ValueError as exc:
-            raise ApiError(400, f"unable to parse JSON body - {exc}") from exc
+        value = _decode_json(body)
         if not isinstance(value, dict):
             raise ApiError(400, "JSON body must be an object")
         return value, None
     if ctype_s in {"", "application/x-www-form-urlencoded"}:
         return _collect(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)), None
     raise ApiError(506, f"upload 'Content-Type '{ctype_s}' not implemented")
+
+
+def _decode_json(body: bytes) -> Any:
+    """A JSON body as pveproxy's ``decode_json`` (JSON::XS) reads it: nesting deeper than its
+    ``max_depth`` of 512 and malformed text are refused with JSON::XS's text, as a 500."""
+    deep = _too_deep_at(body)
+    if deep is not None:
+        raise ApiError(
+            500,
+            "json text or perl structure exceeds maximum nesting level (max_depth set too low?), "
+            f'at character offset {deep} (before "{_before(body, deep)}")',
+        )
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError) as exc:
+        pos = getattr(exc, "pos", 0)
+        raise ApiError(
+            500, f'malformed JSON string, at character offset {pos} (before "{_before(body, pos)}")'
+        ) from None
+
+
+def _too_deep_at(body: bytes) -> int | None:
+    """The offset where arrays/objects nest deeper than JSON_MAX_DEPTH, or None."""
+    depth = 0
+    in_string = escaped = False
+    for offset, byte in enumerate(body):
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):  # [ {
+            depth += 1
+            if depth > JSON_MAX_DEPTH:
+                return offset
+        elif byte in (0x5D, 0x7D):
+            depth -= 1
+    return None
+
+
+def _before(body: bytes, offset: int) -> str:
+    return body[offset : offset + 20].decode("utf-8", "replace").replace('"', '\\"')
 
 
 def _collect(pairs: list[tuple[str, str]]) -> dict[str, Any]:
@@ -139,57 +203,67 @@ def _collect(pairs: list[tuple[str, str]]) -> dict[str, Any]:
     return out
 
 
-class _Parts:
-    """Collects multipart parts via python-multipart's callbacks."""
-
-    def __init__(self) -> None:
-        self.parts: list[tuple[dict[str, str], bytearray]] = []
-        self._field = bytearray()
-        self._value = bytearray()
-
-    def callbacks(self) -> MultipartCallbacks:
-        return {
-            "on_part_begin": self._begin,
-            "on_header_field": self._on_field,
-            "on_header_value": self._on_value,
-            "on_header_end": self._header_end,
-            "on_part_data": self._on_data,
-        }
-
-    def _begin(self) -> None:
-        self.parts.append(({}, bytearray()))
-
-    def _on_field(self, data: bytes, start: int, end: int) -> None:
-        self._field.extend(data[start:end])
-
-    def _on_value(self, data: bytes, start: int, end: int) -> None:
-        self._value.extend(data[start:end])
-
-    def _on_data(self, data: bytes, start: int, end: int) -> None:
-        self.parts[-1][1].extend(data[start:end])
-
-    def _header_end(self) -> None:
-        self.parts[-1][0][self._field.decode().lower()] = self._value.decode()
-        self._field.clear()
-        self._value.clear()
+# pve-http-server's multipart parser (PVE/APIServer/AnyEvent.pm, ``file_upload_multipart``)
+# reads the form fields ``content``, ``checksum-algorithm`` and ``checksum``, in that order,
+# then the file part, whose data runs up to the closing delimiter. A field out of that order is
+# skipped over (lost) or swallowed into the file part's name; a body that ends before the
+# closing delimiter is "upload failed"; both are 500s, as pveproxy answers them.
+_FIELDS = ("content", "checksum-algorithm", "checksum")
 
 
 def _parse_multipart(body: bytes, boundary: bytes) -> tuple[dict[str, Any], UploadFile | None]:
-    if not boundary:
-        raise ApiError(400, "multipart body without boundary")
-    collector = _Parts()
-    parser = MultipartParser(boundary, collector.callbacks())
-    parser.write(body)
-    parser.finalize()
+    newline = rb"\r?\n"
+    delim = b"--" + re.escape(boundary) + newline
+    close = b"--" + re.escape(boundary) + b"--"
+    first = re.search(delim, body)
+    if first is None:
+        raise ApiError(500, "upload failed")
+    buf = body[first.start() :]
     params: dict[str, Any] = {}
-    upload: UploadFile | None = None
-    for headers, data in collector.parts:
-        _, opts = parse_options_header(headers.get("content-disposition", ""))
-        name = opts.get(b"name", b"").decode()
-        if b"filename" in opts:
-            upload = UploadFile(opts[b"filename"].decode(), bytes(data))
-            if name != "filename":
-                raise ApiError(400, f"wrong field name for file upload '{name}'")
-        elif name:
-            params[name] = data.decode("utf-8", "replace")
-    return params, upload
+    for name in _FIELDS:
+        field_re = (
+            b"^"
+            + delim
+            + rb".*?Content-Disposition: (.*?); name=\""
+            + re.escape(name.encode())
+            + rb"\"(.*?"
+            + delim
+            + b")"
+        )
+        found = re.match(field_re, buf, re.DOTALL)
+        if found is None:
+            continue
+        _assert_form_data(found[1])
+        buf = _skip_part_headers(found[2] + buf[found.end() :])
+        value = re.match(b"^(.*?)(" + delim + b")", buf, re.DOTALL)
+        if value is not None:
+            params[name] = value[1].decode("utf-8", "replace").strip()
+            buf = buf[value.start(2) :]
+    file_re = b"^" + delim + rb'Content-Disposition: (.*?); name="(.*?)"; filename="([^"]+)"'
+    part = re.match(file_re, buf, re.DOTALL)
+    if part is None:
+        raise ApiError(500, "upload failed")
+    _assert_form_data(part[1])
+    field = part[2].decode("utf-8", "replace")
+    if field != "filename":
+        raise ApiError(500, f"wrong field name '{field}' for file upload, expected 'filename'")
+    filename = part[3].decode("utf-8", "replace").strip()
+    buf = _skip_part_headers(buf[part.end() :])
+    data = re.match(b"^(.*?)(?:" + newline + b")?+" + close, buf, re.DOTALL)
+    if data is None:
+        raise ApiError(500, "upload failed")
+    params["filename"] = filename
+    return params, UploadFile(filename, data[1])
+
+
+def _assert_form_data(disposition: bytes) -> None:
+    if disposition != b"form-data":
+        text = disposition.decode("utf-8", "replace")
+        raise ApiError(
+            500, f"wrong Content-Disposition '{text}' in multipart, expected 'form-data'"
+        )
+
+
+def _skip_part_headers(buf: bytes) -> bytes:
+    """Drop what is left of a part's headers, up to the empty line before its data."""
+    return re.sub(rb"^.*?(?:\r?\n){2}", b"", buf, count=1, flags=re.DOTALL)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import ssl
 from collections.abc import Callable
@@ -272,6 +273,11 @@ def test_upload_iso_is_multipart_with_content_first_and_waits_for_imgcopy() -> N
     file_at = body.index(b'name="filename"; filename="homelab-201-seed.iso"')
     assert content_at < file_at and b"ISO-BYTES" in body
     assert b"\r\n\r\niso\r\n" in body
+    # pve-http-server reads these fields in this order only, all before the file part
+    algorithm_at = body.index(b'name="checksum-algorithm"\r\n\r\nsha256\r\n')
+    digest = hashlib.sha256(b"ISO-BYTES").hexdigest().encode()
+    checksum_at = body.index(b'name="checksum"\r\n\r\n' + digest + b"\r\n")
+    assert content_at < algorithm_at < checksum_at < file_at
     assert pve.calls("GET", f"/nodes/pve1/tasks/{UPID_IMG}/status")
 
 

@@ -8,6 +8,7 @@ gone), with apply's task waits.
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from homelab.core.desired import DesiredVm, is_seed_volume_of
@@ -21,20 +22,31 @@ __all__ = ["attach_seed", "delete_volume", "remove_seeds", "seed_key", "upload_s
 
 
 def upload_seed(rt: Runtime, ref: VmRef, desired: DesiredVm) -> None:
-    """Build the NoCloud ISO and upload it to ``iso_storage`` unless it is already there."""
+    """Build the NoCloud ISO and upload it to ``iso_storage`` unless this very ISO is there.
+
+    Whether it is there is decided by its SHA-256, not its size (a seed of the same size may
+    hold other bytes, e.g. another token): only an upload this journal recorded as done, with
+    the same digest, and still listed at that size is kept; anything else is uploaded again
+    (PVE replaces the file), with the digest for PVE to verify.
+    """
     seed = rt.seeds[desired.name]
     data = build_seed_iso(seed.user_data, seed.meta_data, seed.network_config)
-    present = {
-        item.volid: item.size
-        for item in rt.client.storage_content(ref.node, desired.iso_storage, "iso")
-    }
-    if present.get(desired.seed_volid) == len(data):
-        return
-    rt.journal.put(seed_key(ref.node, desired.seed_volid), _seed_intent(ref, desired))
+    digest = hashlib.sha256(data).hexdigest()
+    key = seed_key(ref.node, desired.seed_volid)
+    if rt.journal.all().get(key, {}).get("uploaded") == digest:
+        sizes = {
+            item.volid: item.size
+            for item in rt.client.storage_content(ref.node, desired.iso_storage, "iso")
+        }
+        if sizes.get(desired.seed_volid) == len(data):
+            return
+    intent = _seed_intent(ref, desired)
+    rt.journal.put(key, intent)
     with rt.node_slot(ref.node):
         rt.client.upload_iso(
             ref.node, desired.iso_storage, desired.seed_volume, data, rt.limits.task_waits
         )
+    rt.journal.put(key, {**intent, "uploaded": digest})
 
 
 def seed_key(node: str, volid: str) -> str:

@@ -28,7 +28,14 @@ from homelab.core.plan.sources import find_templates, pick_template
 from homelab.core.render.network import vm_mac
 from homelab.engine.apply.runtime import Runtime
 from homelab.engine.apply.vmconfig import config_changes
-from homelab.engine.proxmox.errors import ConflictError, NotDone, NotFoundError, ProxmoxError
+from homelab.engine.proxmox.errors import (
+    ApiError,
+    ConfigModified,
+    ConflictError,
+    NotDone,
+    NotFoundError,
+    ProxmoxError,
+)
 from homelab.errors import LabError
 
 __all__ = [
@@ -49,6 +56,10 @@ __all__ = [
 ]
 
 DISK_KEY_DEFAULT = "scsi0"
+#: How often configure reads and writes again when PVE says the config was modified meanwhile.
+CONFIG_WRITE_ATTEMPTS = 5
+#: How long a start with an unknown outcome is watched for the VM to run before it is resent.
+START_SETTLE = 60.0
 
 
 class IdentityError(LabError):
@@ -260,18 +271,30 @@ def configure_vm(
             "config changed",
             f"vm {ref.name}: its config changed since the plan was made; plan again",
         )
-    changes = config_changes(desired, raw, mac)
-    if not changes:
-        return
-    with rt.node_slot(ref.node):
+    for attempt in range(CONFIG_WRITE_ATTEMPTS):
+        if attempt:
+            raw, config = verify_identity(rt, ref)
+        changes = config_changes(desired, raw, mac)
+        if not changes:
+            return
         try:
-            rt.client.update_config(ref.node, ref.vmid, digest=config.digest, **changes)
+            with rt.node_slot(ref.node):
+                rt.client.update_config(ref.node, ref.vmid, digest=config.digest, **changes)
+            return
+        except ConfigModified:
+            # PVE refused the write before making it: the config changed since it was read
+            # (someone else wrote it, or a retried PUT's first try went through). Read again
+            # and write what is still missing.
+            if attempt + 1 == CONFIG_WRITE_ATTEMPTS:
+                raise
         except ConflictError:
             # A retried PUT whose first try went through sees its own change: check, don't fail.
             raw, config = verify_identity(rt, ref)
             rest = config_changes(desired, raw, mac)
             if rest:
-                rt.client.update_config(ref.node, ref.vmid, digest=config.digest, **rest)
+                with rt.node_slot(ref.node):
+                    rt.client.update_config(ref.node, ref.vmid, digest=config.digest, **rest)
+            return
 
 
 def resize_disk(rt: Runtime, ref: VmRef, desired: DesiredVm) -> None:
@@ -303,12 +326,39 @@ def resize_disk(rt: Runtime, ref: VmRef, desired: DesiredVm) -> None:
 
 
 def start_vm(rt: Runtime, ref: VmRef) -> bool:
-    """Start the VM unless it runs; True if it was started."""
+    """Start the VM unless it runs; True if it was started.
+
+    A start whose reply was lost (or a 5xx) may have happened: the VM's state is read before
+    the start is sent again, so a VM that came up is not taken for one that failed (and a
+    finished VM is never rolled back for a lost reply)."""
     if rt.client.vm_status(ref.node, ref.vmid).running:
         return False
     with rt.node_slot(ref.node):
-        rt.run_task(lambda: rt.client.start(ref.node, ref.vmid), f"start of {ref.name}")
+        rt.run_task(lambda: _dispatch_start(rt, ref), f"start of {ref.name}")
     return True
+
+
+def _dispatch_start(rt: Runtime, ref: VmRef) -> str | None:
+    try:
+        return rt.client.start(ref.node, ref.vmid)
+    except ProxmoxError as exc:
+        if exc.before_effect or (isinstance(exc, ApiError) and not exc.transient):
+            raise
+        if settle_start(rt, ref):
+            return None  # it started: nothing left to wait for
+        raise NotDone(f"start of {ref.name} did not happen; sending it again") from exc
+
+
+def settle_start(rt: Runtime, ref: VmRef) -> bool:
+    """After a start with an unknown outcome: True once the VM runs, False if it stays stopped
+    for START_SETTLE seconds (PVE's start task brings a VM up within a few seconds)."""
+    deadline = rt.clock.monotonic() + START_SETTLE
+    while True:
+        if rt.client.vm_status(ref.node, ref.vmid).running:
+            return True
+        if rt.clock.monotonic() >= deadline:
+            return False
+        rt.clock.sleep(rt.limits.poll_cap)
 
 
 def restart_vm(rt: Runtime, ref: VmRef) -> None:
@@ -319,7 +369,7 @@ def restart_vm(rt: Runtime, ref: VmRef) -> None:
                 lambda: rt.client.shutdown(ref.node, ref.vmid, timeout=120, force_stop=True),
                 f"shutdown of {ref.name}",
             )
-        rt.run_task(lambda: rt.client.start(ref.node, ref.vmid), f"start of {ref.name}")
+        rt.run_task(lambda: _dispatch_start(rt, ref), f"start of {ref.name}")
 
 
 def wait_agent(rt: Runtime, ref: VmRef) -> bool:

@@ -3,12 +3,16 @@
 Proxmox cannot reserve a VMID (``/cluster/nextid`` is a read), so two creators can pick the same
 one. The allocator hands each chain a distinct VMID that nothing observed uses, and a chain that
 still collides (someone else took it meanwhile) marks it taken and asks for the next.
+
+VMs and LXC containers share one VMID space: ``in_use`` (``PveClient.guest_vmids``, which
+lists both) is read once, when the first VMID is picked, so containers in the range are
+skipped instead of being found by a clone that fails on them.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from homelab.errors import LabError
 
@@ -22,9 +26,15 @@ class VmidExhausted(LabError):
 class VmidAllocator:
     """Thread-safe: ``take`` returns the lowest VMID of the range nobody uses or was given."""
 
-    def __init__(self, vmids: range, taken: Iterable[int]) -> None:
+    def __init__(
+        self,
+        vmids: range,
+        taken: Iterable[int],
+        in_use: Callable[[], Iterable[int]] | None = None,
+    ) -> None:
         self._range = vmids
         self._taken = set(taken)
+        self._in_use = in_use
         self._lock = threading.Lock()
 
     def take(self, pinned: int | None = None) -> int:
@@ -33,6 +43,9 @@ class VmidAllocator:
             if pinned is not None:
                 self._taken.add(pinned)
                 return pinned
+            if self._in_use is not None:
+                self._taken.update(self._in_use())
+                self._in_use = None
             for vmid in self._range:
                 if vmid not in self._taken:
                     self._taken.add(vmid)

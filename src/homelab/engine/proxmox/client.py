@@ -17,6 +17,7 @@ Example::
 
 from __future__ import annotations
 
+import hashlib
 import re
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -34,6 +35,7 @@ from homelab.core.pve_reply import (
     InvalidUpid,
     StorageItem,
     StorageStatus,
+    TagAccess,
     TaskStatus,
     Upid,
     VmStatus,
@@ -44,6 +46,7 @@ from homelab.core.pve_reply import (
     parse_resources,
     parse_storage_items,
     parse_storage_status,
+    parse_tag_access,
     parse_task_log,
     parse_task_status,
     parse_upid,
@@ -119,6 +122,15 @@ class PveClient:
         """The QEMU guests, the online nodes' CPUs, memory and storages (with their ``shared``
         flag) and every guest VMID: one unfiltered ``GET /cluster/resources``."""
         return parse_cluster_resources(self.session.get("/cluster/resources"))
+
+    def guest_vmids(self) -> frozenset[int]:
+        """The VMID of every guest, LXC containers included: the VMIDs nothing new may take."""
+        return self.cluster_resources().guest_vmids
+
+    def tag_access(self) -> TagAccess:
+        """The datacenter's tag rules for the token's user (``/cluster/options``); see
+        ``homelab.core.tag_access.tag_access_problem``."""
+        return parse_tag_access(self.session.get("/cluster/options"))
 
     # -- VMs ---------------------------------------------------------------------------------
 
@@ -245,18 +257,26 @@ class PveClient:
         self, node: str, storage: str, filename: str, data: bytes, waits: TaskWaits | None = None
     ) -> str:
         """Upload an ISO image (multipart, content=iso), wait for its imgcopy task, return the
-        volume id (``local:iso/<filename>``). An existing file of that name is replaced."""
+        volume id (``local:iso/<filename>``). An existing file of that name is replaced.
+
+        The SHA-256 goes along (``checksum`` + ``checksum-algorithm``), so PVE's imgcopy task
+        refuses bytes that did not arrive intact. pve-http-server's multipart parser reads the
+        form fields in one order only (``content``, ``checksum-algorithm``, ``checksum``) before
+        the file part: any other order loses them, so the order here is PVE's."""
         if not filename.lower().endswith((".iso", ".img")) or "/" in filename:
             raise RefusedError(
                 400, "wrong file extension", f"ISO file name {filename!r} must end in .iso or .img"
             )
         path = f"{_storage(node, storage)}/upload"
         files = {"filename": (filename, data, "application/octet-stream")}
+        fields = {
+            "content": "iso",
+            "checksum-algorithm": "sha256",
+            "checksum": hashlib.sha256(data).hexdigest(),
+        }
 
         def dispatch() -> str | None:
-            reply = self.session.request(
-                "POST", path, {"content": "iso"}, idempotent=True, files=files
-            )
+            reply = self.session.request("POST", path, fields, idempotent=True, files=files)
             return None if reply["data"] is None else parse_upid(reply["data"]).raw
 
         self.run_task(dispatch, what=f"upload of {filename}", waits=waits)

@@ -5,8 +5,10 @@
     │   ├── ParameterError              400: the request is wrong (``errors`` maps param -> text)
     │   ├── AuthenticationError         401: token unknown, expired, or secret wrong
     │   ├── PermissionDenied            403: the token lacks a privilege
+    │   │   └── TagAccessDenied         ... to write a tag (datacenter user-tag-access rules)
     │   ├── NotFoundError               VM config / task / node / endpoint does not exist
     │   ├── ConflictError               "already exists", digest mismatch: a real conflict
+    │   │   └── ConfigModified          "detected modified configuration": re-read, write again
     │   ├── RefusedError                500 refusal that asking again will not change
     │   ├── AgentUnavailable            the guest agent does not answer (yet): callers poll
     │   ├── LockedError        (T)      "VM is locked (clone)"
@@ -40,12 +42,14 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from homelab.core.tag_access import TAG_ACCESS_HINT
 from homelab.errors import ProxmoxError
 
 __all__ = [
     "AgentUnavailable",
     "ApiError",
     "AuthenticationError",
+    "ConfigModified",
     "ConflictError",
     "FingerprintMismatch",
     "LockTimeoutError",
@@ -57,6 +61,7 @@ __all__ = [
     "ProxmoxError",
     "RefusedError",
     "ServerError",
+    "TagAccessDenied",
     "TaskConflict",
     "TaskFailed",
     "TaskLockTimeout",
@@ -77,6 +82,8 @@ NOT_FOUND_RE = re.compile(
     r"Configuration file '[^']*' does not exist|no such task|hostname lookup '[^']*' failed"
     r"|no such uri|Method '[^']*' not implemented|No such job"
 )
+# PVE::Tools::assert_if_modified, when a write's ``digest`` is not the config's any more
+MODIFIED_RE = re.compile(r"detected modified configuration")
 CONFLICT_RE = re.compile(r"already exists|checksum mismatch|File exists")
 REFUSED_RE = re.compile(
     r"is running - destroy failed|can't start a vm if it's a template|shrinking disks"
@@ -91,6 +98,9 @@ REFUSED_RE = re.compile(
     r"|you can't resize a cdrom|disk '[^']*' does not exist|Only root may use this option"
     r"|storage '[^']*' does not (exist|support)|not enough space|VM \d+ (is )?not running"
 )
+# pve-guest-common assert_tag_permissions: "Permission check failed (/, Sys.Modify for
+# modifying tag 'lab-x')"
+TAG_DENIED_RE = re.compile(r"Sys\.Modify for modifying tag")
 #: qemu-server's answers while qemu-guest-agent starts (``Agent.pm``): no reply to the
 #: availability ping, or the QMP call to the agent timed out (5 s).
 AGENT_RE = re.compile(
@@ -158,12 +168,24 @@ class PermissionDenied(ApiError):
     before_effect = True
 
 
+class TagAccessDenied(PermissionDenied):
+    """403 on a tag write: the datacenter's ``user-tag-access``/``registered-tags`` keep the
+    token's user (no ``Sys.Modify`` on ``/``) from setting or removing that tag."""
+
+
 class NotFoundError(ApiError):
     """The addressed VM, task, node, job or endpoint does not exist."""
 
 
 class ConflictError(ApiError):
     """The request conflicts with what exists (VMID taken, config changed by someone else)."""
+
+
+class ConfigModified(ConflictError):
+    """The config changed since the digest the write carried was read (PVE checked it before
+    writing anything): read the config again and write what is still missing."""
+
+    before_effect = True
 
 
 class RefusedError(ApiError):
@@ -337,6 +359,8 @@ def _pick_class(status: int, text: str, has_errors: bool) -> tuple[type[ApiError
             "check PROXMOX_VE_API_TOKEN (user@realm!tokenid=secret): the token must exist, "
             "be enabled and not expired, and the secret must be the one shown at creation"
         )
+    if status == 403 and TAG_DENIED_RE.search(text):
+        return TagAccessDenied, TAG_ACCESS_HINT
     if status == 403:
         return PermissionDenied, (
             "give the token's user (and the token, with privilege separation) the role "
@@ -346,6 +370,7 @@ def _pick_class(status: int, text: str, has_errors: bool) -> tuple[type[ApiError
         (LOCK_TIMEOUT_RE, LockTimeoutError),
         (LOCKED_RE, LockedError),
         (AGENT_RE, AgentUnavailable),
+        (MODIFIED_RE, ConfigModified),
         (NOT_FOUND_RE, NotFoundError),
         (CONFLICT_RE, ConflictError),
         (REFUSED_RE, RefusedError),
