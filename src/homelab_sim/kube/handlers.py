@@ -4,7 +4,8 @@
 ``ClusterState`` (admission, field ownership, bookkeeping). PATCH understands server-side
 apply (``application/apply-patch+yaml``: ``fieldManager`` required, ``force`` to take fields
 over, creates missing objects), JSON merge, strategic merge (as JSON merge) and JSON patch.
-``?dryRun=All`` validates and answers without storing. Watches are not served (405).
+``?dryRun=All`` validates and answers without storing. ``?watch=1`` on a list streams
+watch events (``watch.py``).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from urllib.parse import parse_qs
 
 import yaml
 
-from homelab_sim.kube import admission, evictions, managed, patches, tables, webhooks
+from homelab_sim.kube import admission, evictions, managed, patches, tables, watch, webhooks
 from homelab_sim.kube.selectors import parse_field_selector, parse_label_selector
 from homelab_sim.kube.state import ClusterState
 from homelab_sim.kube.status import (
@@ -38,7 +39,9 @@ _SYSTEM = ("uid", "resourceVersion", "creationTimestamp", "managedFields", "gene
 def serve(state: ClusterState, request: KubeRequest, target: Target) -> KubeResponse:
     query = {k: v[-1] for k, v in parse_qs(request.query, keep_blank_values=True).items()}
     if query.get("watch") in ("true", "1"):
-        raise method_not_allowed()
+        if request.method != "GET" or target.name or target.subresource:
+            raise method_not_allowed()
+        return watch.watch(state, target, query)
     sub, method = target.subresource, request.method
     if sub == "eviction":
         if method != "POST":

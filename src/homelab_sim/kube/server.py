@@ -37,6 +37,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from homelab_sim.errors import SimError
+from homelab_sim.kube.watch import WatchResponse
 from homelab_sim.kube.wire import KubeRequest, KubeResponse, User
 
 if TYPE_CHECKING:
@@ -148,6 +149,9 @@ class KubeApp:
             user=user_of(self.peers.get((str(client[0]), int(client[1])))),
         )
         answer: KubeResponse = await asyncio.to_thread(self.cluster.handle, request)
+        if isinstance(answer, WatchResponse):
+            await _stream(answer, send)
+            return
         headers = [
             (b"content-type", answer.content_type.encode()),
             (b"content-length", str(len(answer.body)).encode()),
@@ -157,6 +161,21 @@ class KubeApp:
         ]
         await send({"type": "http.response.start", "status": answer.status, "headers": headers})
         await send({"type": "http.response.body", "body": answer.body})
+
+
+async def _stream(answer: WatchResponse, send: Send) -> None:
+    """Send a watch: chunked (no content-length), each event as its own chunk."""
+    headers = [(b"content-type", b"application/json"), (b"cache-control", b"no-cache, private")]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    try:
+        while True:
+            chunk = await asyncio.to_thread(next, answer.stream, b"")
+            if not chunk:
+                break
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
+    except OSError:
+        return
 
 
 class ApiServer:

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import threading
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
@@ -25,6 +27,8 @@ YAML_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoade
 YAML_DUMPER: type[yaml.SafeDumper] = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 Obj = dict[str, Any]
 Key = tuple[str, str, str, str]  # group, resource, namespace, name
+Event = tuple[int, str, Key, Obj]  # revision, ADDED|MODIFIED|DELETED, key, object (a copy)
+HISTORY = 1000  # events kept for watches (etcd compacts too: older start points get 410)
 
 
 def to_yaml(data: Any) -> str:
@@ -58,6 +62,25 @@ class ObjectStore:
         self._now = now
         self._objects: dict[Key, Obj] = {}
         self.revision = 1
+        self._events: deque[Event] = deque(maxlen=HISTORY)
+        self._changed = threading.Condition()
+
+    def events_since(self, revision: int) -> list[Event] | None:
+        """Events after ``revision``; None when that start point is older than the history."""
+        with self._changed:
+            if revision < self.revision and (not self._events or self._events[0][0] > revision + 1):
+                return None
+            return [e for e in self._events if e[0] > revision]
+
+    def wait_change(self, revision: int, timeout: float) -> None:
+        """Block (no polling) until the revision passes ``revision`` or ``timeout`` seconds."""
+        with self._changed:
+            self._changed.wait_for(lambda: self.revision > revision, timeout)
+
+    def _record(self, kind: str, key: Key, obj: Obj) -> None:
+        with self._changed:
+            self._events.append((self.revision, kind, key, clone(obj)))
+            self._changed.notify_all()
 
     def get(self, key: Key) -> Obj | None:
         return self._objects.get(key)
@@ -104,6 +127,9 @@ class ObjectStore:
         obj = self._objects.pop(key, None)
         if obj is not None:
             self.revision += 1
+            gone = clone(obj)
+            gone["metadata"]["resourceVersion"] = str(self.revision)
+            self._record("DELETED", key, gone)
         return obj
 
     def _put(self, rt: ResourceType, obj: Obj) -> Obj:
@@ -112,7 +138,10 @@ class ObjectStore:
             meta.pop("namespace", None)
         self.revision += 1
         meta["resourceVersion"] = str(self.revision)
-        self._objects[key_of(rt, meta.get("namespace", ""), meta["name"])] = obj
+        key = key_of(rt, meta.get("namespace", ""), meta["name"])
+        kind = "MODIFIED" if key in self._objects else "ADDED"
+        self._objects[key] = obj
+        self._record(kind, key, obj)
         return obj
 
     def to_dict(self) -> dict[str, Any]:

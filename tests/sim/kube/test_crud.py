@@ -231,8 +231,11 @@ def test_dry_run_stores_nothing(kube: Kube) -> None:
     assert kube.call("GET", f"{CM}/dry").status == 404
 
 
-def test_watch_is_not_served(kube: Kube) -> None:
-    assert kube.call("GET", CM, query="watch=true").status == 405
+def test_watch_streams_on_lists_only(kube: Kube) -> None:
+    from homelab_sim.kube.watch import WatchResponse
+
+    assert isinstance(kube.call("GET", CM, query="watch=true&timeoutSeconds=0"), WatchResponse)
+    assert kube.call("POST", CM, query="watch=true").status == 405
 
 
 def test_services_get_cluster_ips_and_node_ports(kube: Kube) -> None:
