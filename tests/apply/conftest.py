@@ -11,6 +11,7 @@ import pytest
 
 from homelab.verbs.lab import prepare_lab
 from tests.apply import support
+from tests.apply.support import SIM_TOKEN_ID, Cli, new_sim, over_https, write_spec
 
 
 @pytest.fixture(autouse=True)
@@ -41,3 +42,20 @@ def lab(tmp_path: Path, lab_state: Path) -> Iterator[support.Lab]:
     opened = support.Lab(path, prepare_lab(path))
     yield opened
     opened.ctx.close()
+
+
+@pytest.fixture
+def cli(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> Iterator[Cli]:
+    sim = new_sim()
+    spec = write_spec(tmp_path, {"proxmox.token_id": SIM_TOKEN_ID})
+    with over_https(sim) as conn:
+        settings = conn.client.settings
+        env = {
+            "PROXMOX_VE_ENDPOINT": settings.endpoint,
+            "PROXMOX_VE_API_TOKEN": f"{settings.token_id}={settings.token_secret.reveal()}",
+            "PROXMOX_VE_FINGERPRINT": settings.fingerprint or "",
+        }
+        monkeypatch.delenv("HOMELAB_STATE_URL", raising=False)
+        yield Cli(sim, spec, env, monkeypatch, capsys)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -10,8 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
+from homelab.cli.main import main
 from homelab.core.desired import SEED_DRIVE, desired_vms, is_seed_volume_of, managed_subset
 from homelab.core.observed import volume_filename
 from homelab.core.pve_reply import parse_config
@@ -234,3 +237,41 @@ def assert_converged(
     assert_configured_as_spec(sim, ctx, created=created)
     plan, _ = make_plan(conn, ctx)
     assert not plan.has_changes and not plan.errors, plan
+
+
+SIM_TOKEN_ID = TOKEN_ID  # the documented least-privileged token (tests.apply.support)
+
+
+@dataclass
+class Cli:
+    sim: PveSimulator
+    spec: Path
+    env: dict[str, str]
+    monkeypatch: pytest.MonkeyPatch
+    capsys: pytest.CaptureFixture[str]
+
+    def __call__(self, *args: str, **env: str) -> tuple[int, str, str]:
+        self.monkeypatch.setattr(sys, "argv", ["homelab", *args])
+        for key, value in {**self.env, **env}.items():
+            self.monkeypatch.setenv(key, value)
+        try:
+            main()
+            code = 0
+        except SystemExit as exc:
+            code = int(exc.code or 0)
+        captured = self.capsys.readouterr()
+        return code, captured.out, captured.err
+
+
+def assert_one_line_error(code: int, err: str, *needles: str) -> None:
+    assert code == 1
+    assert "Traceback" not in err
+    lines = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1, err
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+
+
+def assert_nothing_made(sim: PveSimulator) -> None:
+    assert guests(sim) == []
+    assert iso_volids(sim) == set()

@@ -9,82 +9,24 @@ from __future__ import annotations
 
 import json
 import socket
-import sys
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from homelab.cli.main import main
-from homelab.engine.proxmox.privileges import TOKEN_ID
 from homelab.engine.state import open_store
 from homelab_sim.pve.faults import FaultProfile
-from homelab_sim.pve.simulator import PveSimulator
 from tests.apply.support import (
+    SIM_TOKEN_ID,
+    Cli,
+    assert_nothing_made,
+    assert_one_line_error,
     faults,
     guests,
     inprocess,
-    iso_volids,
     new_sim,
-    over_https,
     write_spec,
 )
-
-SIM_TOKEN_ID = TOKEN_ID  # the documented least-privileged token (tests.apply.support)
-
-
-@dataclass
-class Cli:
-    sim: PveSimulator
-    spec: Path
-    env: dict[str, str]
-    monkeypatch: pytest.MonkeyPatch
-    capsys: pytest.CaptureFixture[str]
-
-    def __call__(self, *args: str, **env: str) -> tuple[int, str, str]:
-        self.monkeypatch.setattr(sys, "argv", ["homelab", *args])
-        for key, value in {**self.env, **env}.items():
-            self.monkeypatch.setenv(key, value)
-        try:
-            main()
-            code = 0
-        except SystemExit as exc:
-            code = int(exc.code or 0)
-        captured = self.capsys.readouterr()
-        return code, captured.out, captured.err
-
-
-@pytest.fixture
-def cli(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> Iterator[Cli]:
-    sim = new_sim()
-    spec = write_spec(tmp_path, {"proxmox.token_id": SIM_TOKEN_ID})
-    with over_https(sim) as conn:
-        settings = conn.client.settings
-        env = {
-            "PROXMOX_VE_ENDPOINT": settings.endpoint,
-            "PROXMOX_VE_API_TOKEN": f"{settings.token_id}={settings.token_secret.reveal()}",
-            "PROXMOX_VE_FINGERPRINT": settings.fingerprint or "",
-        }
-        monkeypatch.delenv("HOMELAB_STATE_URL", raising=False)
-        yield Cli(sim, spec, env, monkeypatch, capsys)
-
-
-def assert_one_line_error(code: int, err: str, *needles: str) -> None:
-    assert code == 1
-    assert "Traceback" not in err
-    lines = [line for line in err.splitlines() if line.startswith("error:")]
-    assert len(lines) == 1, err
-    for needle in needles:
-        assert needle in lines[0], lines[0]
-
-
-def assert_nothing_made(sim: PveSimulator) -> None:
-    assert guests(sim) == []
-    assert iso_volids(sim) == set()
 
 
 def test_plan_save_apply_the_saved_plan_then_no_changes(cli: Cli, tmp_path: Path) -> None:

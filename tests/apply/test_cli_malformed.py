@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.apply.support import faults
-from tests.apply.test_cli import Cli, cli  # noqa: F401  (the fixture)
+from tests.apply.support import Cli, faults
 
 MALFORMED = [
     ("GET", "/cluster/resources", "plan"),
@@ -20,7 +19,7 @@ MALFORMED = [
 
 @pytest.mark.parametrize(("method", "path", "verb"), MALFORMED)
 def test_a_reply_of_the_wrong_type_is_a_clear_error(
-    cli: Cli,  # noqa: F811  (the fixture imported above)
+    cli: Cli,
     method: str,
     path: str,
     verb: str,

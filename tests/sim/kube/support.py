@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import base64
 import json
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from homelab.core.cluster import ClusterSecrets
@@ -188,3 +191,21 @@ def client_files(kubeconfig: Path, tmp: Path) -> tuple[str, str, str]:
         path.write_bytes(base64.b64decode(data))
         files.append(str(path))
     return files[0], files[1], files[2]
+
+
+KUBECTL = shutil.which("kubectl", path="/usr/bin:/bin")
+needs_kubectl = pytest.mark.skipif(
+    KUBECTL is None, reason="kubectl is not installed on this machine"
+)
+
+
+def kubectl(config: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    assert KUBECTL is not None
+    return subprocess.run(
+        [KUBECTL, "--kubeconfig", str(config), *args],
+        capture_output=True,
+        text=True,
+        input=stdin,
+        timeout=60,
+        check=False,
+    )

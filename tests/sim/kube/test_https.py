@@ -4,11 +4,7 @@ certificates minted by the engine's PKI."""
 from __future__ import annotations
 
 import json
-import shutil
 import ssl
-import subprocess
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,42 +15,14 @@ import yaml
 from homelab.core.cluster import ClusterSecrets
 from homelab.engine.pki import generate_cluster_secrets, mint_admin_kubeconfig
 from homelab_sim.kube import KubeRegistry, manifest
-from tests.sim.kube.support import INSTALLATION, Kube, client_files, new_cluster
-
-KUBECTL = shutil.which("kubectl", path="/usr/bin:/bin")
-needs_kubectl = pytest.mark.skipif(
-    KUBECTL is None, reason="kubectl is not installed on this machine"
+from tests.sim.kube.support import (
+    INSTALLATION,
+    Kube,
+    client_files,
+    kubectl,
+    needs_kubectl,
+    new_cluster,
 )
-
-
-@pytest.fixture
-def served(registry: KubeRegistry, kube: Kube) -> str:
-    registry.serve()
-    return registry.endpoints()["10.0.20.10:6443"]
-
-
-@pytest.fixture
-def kubeconfig(served: str, cluster_secrets: ClusterSecrets) -> Iterator[Path]:
-    text = mint_admin_kubeconfig(
-        cluster_secrets, cluster="home", server=served, tls_server_name="10.0.20.10"
-    )
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "admin.conf"
-        path.write_text(text)
-        path.chmod(0o600)
-        yield path
-
-
-def kubectl(config: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    assert KUBECTL is not None
-    return subprocess.run(
-        [KUBECTL, "--kubeconfig", str(config), *args],
-        capture_output=True,
-        text=True,
-        input=stdin,
-        timeout=60,
-        check=False,
-    )
 
 
 def test_endpoints_map_the_lab_address_to_loopback(registry: KubeRegistry, served: str) -> None:

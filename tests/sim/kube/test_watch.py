@@ -11,10 +11,7 @@ from pathlib import Path
 import httpx
 
 from homelab_sim.kube import KubeRegistry
-
-from .test_https import KUBECTL, client_files, kubeconfig, kubectl, needs_kubectl, served
-
-__all__ = ["kubeconfig", "served"]  # fixtures used by name
+from tests.sim.kube.support import KUBECTL, client_files, kubectl, needs_kubectl
 
 CONFIG_MAP = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "watched"}}
 
