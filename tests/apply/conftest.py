@@ -21,6 +21,8 @@ def schema_clean_requests() -> Iterator[None]:
     yield
     rejected = [entry for sim in support.SIMS for entry in sim.log.rejections()]
     rejected += [entry for entry in support.REJECTED if entry not in rejected]
+    for sim in support.SIMS:
+        sim.close()  # stops the simulated Kubernetes APIs a test's apply may have started
     support.SIMS.clear()
     support.REJECTED.clear()
     assert rejected == [], f"the simulator rejected requests of our client: {rejected[:3]}"

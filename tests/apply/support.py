@@ -21,6 +21,7 @@ from homelab.core.pve_reply import parse_config
 from homelab.core.render.network import vm_mac
 from homelab.engine.apply.runtime import Limits
 from homelab.engine.clock import Clock
+from homelab.engine.proxmox.client import PveClient
 from homelab.engine.proxmox.config import ConnectionSettings, parse_token
 from homelab.engine.proxmox.privileges import TOKEN_ID
 from homelab.simulated.access import least_privileged
@@ -116,6 +117,11 @@ def inprocess(sim: PveSimulator, iso_storage: str = "local") -> Connection:
         settings = least_privileged(root, iso_storage, transport=transport, tokenid=tokenid)
     site = SimulatedSite(root, MANIFESTS, clock, transport=transport)
     return connect_to(settings, site, clock, transport=transport)
+
+
+def root_client(sim: PveSimulator) -> PveClient:
+    """A client of ``sim`` with its root token, for a test's set-up (never for what is tested)."""
+    return PveClient(settings_for(sim), transport=SimTransport(sim))
 
 
 @contextmanager

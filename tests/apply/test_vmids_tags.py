@@ -13,7 +13,16 @@ from homelab.engine.proxmox.config import ConnectionSettings, parse_token
 from homelab.engine.proxmox.errors import TagAccessDenied, classify_response
 from homelab.verbs.provision import apply_lab
 from homelab_sim.transport import SimTransport
-from tests.apply.support import FAST, Lab, assert_converged, guests, inprocess, new_sim, yes
+from tests.apply.support import (
+    FAST,
+    Lab,
+    assert_converged,
+    guests,
+    inprocess,
+    new_sim,
+    root_client,
+    yes,
+)
 
 RESOURCES = [
     {"id": "qemu/9000", "type": "qemu", "vmid": 9000, "node": "pve", "template": 1},
@@ -29,7 +38,7 @@ def test_guest_vmids_include_containers() -> None:
 def test_the_picker_skips_a_container_in_the_range(lab: Lab) -> None:
     sim = new_sim()
     conn = inprocess(sim)
-    conn.client.session.post("/_sim/lxc", vmid=200, node="pve", name="pihole")
+    root_client(sim).session.post("/_sim/lxc", vmid=200, node="pve", name="pihole")
     outcome = apply_lab(conn, lab.ctx, confirm=yes, limits=FAST)
     assert outcome.report is not None and outcome.report.ok, outcome.report
     assert 200 not in {vm.vmid for vm in guests(sim)}
@@ -76,7 +85,7 @@ def test_a_refused_tag_write_is_tag_access_denied_with_a_way_out() -> None:
 
 def test_the_client_meets_the_simulators_tag_rules() -> None:
     sim = new_sim()
-    root = inprocess(sim).client
+    root = root_client(sim)
     root.wait_task(root.clone("pve", 9000, 201, name="w", full=False))
     root.session.put("/cluster/options", **{"user-tag-access": "user-allow=list"})
     privs = ["VM.Audit", "VM.Config.Options"]
