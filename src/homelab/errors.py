@@ -2,6 +2,7 @@
 
     LabError                          exit code 1, shown as one red line (plus a hint)
     ├── SpecError                     the spec file cannot be loaded or is invalid
+    ├── ClusterSecretsError           the lab's PKI or bootstrap token is invalid or another lab's
     ├── PlanFileError                 a saved plan is not JSON, of another version, or damaged
     ├── PlanRefused                   the plan has errors, or a saved plan is stale
     ├── Aborted                       the user said no
@@ -118,6 +119,11 @@ class KubeError(LabError):
     """
 
     transient: bool = False
+
+
+class ClusterSecretsError(LabError):
+    """The lab's cluster secrets (PKI, service-account keys, bootstrap token) are invalid, or
+    belong to another lab. Raised by the pure core, which reads them but does no I/O."""
 
 
 class SimulatorError(LabError):

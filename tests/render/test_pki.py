@@ -18,7 +18,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from homelab.core.cluster import ClusterSecrets
 from homelab.engine.pki import generate_cluster_secrets, mint_admin_kubeconfig
-from homelab.errors import StateError
+from homelab.errors import ClusterSecretsError
 
 
 @pytest.fixture(scope="module")
@@ -87,13 +87,13 @@ def test_json_round_trip_for_the_state_store(fresh: ClusterSecrets) -> None:
     [b"\xff\xfe", b"not json", b"[]", b'{"format": 99}', b'{"format": 1, "lab": "x"}'],
 )
 def test_from_json_rejects_what_it_cannot_trust(blob: bytes) -> None:
-    with pytest.raises(StateError):
+    with pytest.raises(ClusterSecretsError):
         ClusterSecrets.from_json(blob)
 
 
 def test_from_json_rejects_a_malformed_token(fresh: ClusterSecrets) -> None:
     data = fresh.to_json().replace(fresh.bootstrap_token_id.encode(), b"BAD!!!")
-    with pytest.raises(StateError, match="token id"):
+    with pytest.raises(ClusterSecretsError, match="token id"):
         ClusterSecrets.from_json(data)
 
 

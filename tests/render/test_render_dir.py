@@ -10,7 +10,7 @@ import yaml
 
 from homelab.core.render.lab import render_lab
 from homelab.core.spec.models import LabSpec
-from homelab.errors import LabError, StateError
+from homelab.errors import ClusterSecretsError, LabError
 from homelab.verbs.kubeconfig import admin_kubeconfig, write_kubeconfig
 from homelab.verbs.render import render_to_dir
 from tests.render.support import load_example, pki_for
@@ -54,7 +54,7 @@ def test_render_to_dir_is_idempotent_and_replaces_changed_files(tmp_path: Path) 
 
 
 def test_secrets_of_another_lab_are_refused(tmp_path: Path) -> None:
-    with pytest.raises(StateError, match="belong to lab 'ha-lab'"):
+    with pytest.raises(ClusterSecretsError, match="belong to lab 'ha-lab'"):
         render_to_dir(load_example("home-lab"), pki_for("ha-lab"), tmp_path)
 
 

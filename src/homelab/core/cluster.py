@@ -20,7 +20,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from homelab.core.secret import Secret
-from homelab.errors import StateError
+from homelab.errors import ClusterSecretsError
 
 FORMAT_VERSION = 1
 TOKEN_ID_RE = re.compile(r"^[a-z0-9]{6}$")
@@ -73,27 +73,27 @@ class ClusterSecrets:
 
     @classmethod
     def from_json(cls, data: bytes) -> ClusterSecrets:
-        """Load what ``to_json`` wrote; a corrupt or foreign blob raises StateError."""
+        """Load what ``to_json`` wrote; a corrupt or foreign blob raises ClusterSecretsError."""
         try:
             doc = json.loads(data.decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise StateError("the stored cluster PKI is not valid JSON") from exc
+            raise ClusterSecretsError("the stored cluster PKI is not valid JSON") from exc
         if not isinstance(doc, dict) or doc.get("format") != FORMAT_VERSION:
-            raise StateError(
+            raise ClusterSecretsError(
                 "the stored cluster PKI has an unknown format",
                 hint="it was written by another version of homelab",
             )
         names = [f.name for f in fields(cls)]
         missing = [n for n in names if not isinstance(doc.get(n), str)]
         if missing:
-            raise StateError(f"the stored cluster PKI lacks {', '.join(missing)}")
+            raise ClusterSecretsError(f"the stored cluster PKI lacks {', '.join(missing)}")
         values: dict[str, Any] = {
             n: Secret(doc[n]) if n in _SECRET_FIELDS else doc[n] for n in names
         }
         try:
             return cls(**values)
         except ValueError as exc:
-            raise StateError(f"the stored cluster PKI is invalid: {exc}") from exc
+            raise ClusterSecretsError(f"the stored cluster PKI is invalid: {exc}") from exc
 
 
 def ca_cert_hash(ca_pem: str) -> str:
@@ -101,7 +101,9 @@ def ca_cert_hash(ca_pem: str) -> str:
     try:
         cert = x509.load_pem_x509_certificate(ca_pem.encode("ascii"))
     except ValueError as exc:
-        raise StateError("the cluster CA certificate is not a valid PEM certificate") from exc
+        raise ClusterSecretsError(
+            "the cluster CA certificate is not a valid PEM certificate"
+        ) from exc
     spki = cert.public_key().public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )

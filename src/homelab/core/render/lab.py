@@ -9,13 +9,13 @@ from homelab.core.render import addons, cloudinit, network, yamldoc
 from homelab.core.render.artifacts import Artifacts, NodeSeed
 from homelab.core.render.versions import ComponentVersions, versions_for
 from homelab.core.spec.models import LabSpec
-from homelab.errors import SpecError, StateError
+from homelab.errors import ClusterSecretsError, SpecError
 
 
 def render_lab(spec: LabSpec, secrets: ClusterSecrets) -> Artifacts:
     """Every VM's seed and the addon files. Pure and deterministic."""
     if secrets.lab != spec.name:
-        raise StateError(
+        raise ClusterSecretsError(
             f"the cluster secrets belong to lab {secrets.lab!r}, not {spec.name!r}",
             hint="was the lab renamed? its secrets are kept under its old name",
         )
