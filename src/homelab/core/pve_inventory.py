@@ -7,11 +7,11 @@ shared, nodes, disabled). Built on
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from homelab.core.pve_reply import MalformedReply, pve_bool, pve_list, unwrap
+from homelab.core.pve_reply import MalformedReply, pve_bool, pve_list, reply_list, reply_object
 
 __all__ = ["StorageFacts", "parse_storage_configs", "parse_version"]
 
@@ -30,22 +30,6 @@ class StorageFacts:
         return not self.disabled and (self.nodes is None or node in self.nodes)
 
 
-def _mapping(payload: Any, what: str) -> Mapping[str, Any]:
-    data = unwrap(payload)
-    if not isinstance(data, Mapping):
-        raise MalformedReply(f"Proxmox sent {what} that is not an object")
-    return data
-
-
-def _entries(payload: Any, what: str) -> list[Mapping[str, Any]]:
-    data = unwrap(payload)
-    if not isinstance(data, Sequence) or isinstance(data, str | bytes):
-        raise MalformedReply(f"Proxmox sent {what} that is not a list")
-    if not all(isinstance(entry, Mapping) for entry in data):
-        raise MalformedReply(f"Proxmox sent {what} with an entry that is not an object")
-    return list(data)
-
-
 def _text(entry: Mapping[str, Any], key: str, what: str) -> str:
     value = entry.get(key)
     if not isinstance(value, str) or not value:
@@ -55,13 +39,13 @@ def _text(entry: Mapping[str, Any], key: str, what: str) -> str:
 
 def parse_version(payload: Any) -> str:
     """``GET /version`` -> ``8.2.4``."""
-    return _text(_mapping(payload, "/version"), "version", "/version")
+    return _text(reply_object(payload, "/version"), "version", "/version")
 
 
 def parse_storage_configs(payload: Any) -> dict[str, StorageFacts]:
     """``GET /storage`` -> each storage visible to the token, by id."""
     found = {}
-    for entry in _entries(payload, "/storage"):
+    for entry in reply_list(payload, "/storage"):
         storage = _text(entry, "storage", "a storage")
         nodes = pve_list(entry.get("nodes"), "nodes")
         found[storage] = StorageFacts(

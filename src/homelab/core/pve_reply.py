@@ -75,6 +75,8 @@ __all__ = [
     "pve_int",
     "pve_list",
     "pve_tags",
+    "reply_list",
+    "reply_object",
     "unwrap",
 ]
 
@@ -178,14 +180,16 @@ def _req_str(raw: Mapping[str, Any], key: str, what: str) -> str:
     return value
 
 
-def _object(payload: Any, what: str) -> Mapping[str, Any]:
+def reply_object(payload: Any, what: str) -> Mapping[str, Any]:
+    """The ``data`` of a reply that must be an object (MalformedReply otherwise)."""
     data = unwrap(payload)
     if not isinstance(data, Mapping):
         raise MalformedReply(f"Proxmox sent {what} that is not an object")
     return data
 
 
-def _objects(payload: Any, what: str) -> list[Mapping[str, Any]]:
+def reply_list(payload: Any, what: str) -> list[Mapping[str, Any]]:
+    """The ``data`` of a reply that must be a list of objects (MalformedReply otherwise)."""
     data = unwrap(payload)
     if not isinstance(data, Sequence) or isinstance(data, str | bytes):
         raise MalformedReply(f"Proxmox sent {what} that is not a list")
@@ -235,7 +239,7 @@ def parse_property_string(value: str, default_key: str | None = None) -> dict[st
 
 def parse_resources(payload: Any) -> tuple[ObservedVm, ...]:
     """``GET /cluster/resources`` (any ``type``) -> the QEMU guests (LXC, nodes... skipped)."""
-    entries = _objects(payload, "/cluster/resources")
+    entries = reply_list(payload, "/cluster/resources")
     vms = [_parse_resource(entry) for entry in entries if entry.get("type") == "qemu"]
     return tuple(sorted(vms, key=lambda vm: vm.vmid))
 
@@ -252,7 +256,7 @@ class ClusterResources:
 
 def parse_cluster_resources(payload: Any) -> ClusterResources:
     """``GET /cluster/resources`` (no ``type``) -> guests, node capacities and taken VMIDs."""
-    entries = _objects(payload, "/cluster/resources")
+    entries = reply_list(payload, "/cluster/resources")
     vmids = frozenset(
         pve_int(entry["vmid"], "vmid")
         for entry in entries
@@ -333,7 +337,7 @@ def _parse_resource(entry: Mapping[str, Any]) -> ObservedVm:
 def config_values(payload: Any) -> dict[str, str]:
     """A VM config as ``{key: text}`` (numbers as their decimal text, booleans 0/1), without
     its digest: the values the config writer compares with what it wants."""
-    config = _object(payload, "a VM config")
+    config = reply_object(payload, "a VM config")
     return {
         str(k): _config_text(k, v) for k, v in config.items() if k != "digest" and v is not None
     }
@@ -351,7 +355,7 @@ def _config_text(key: str, value: Any) -> str:
 
 def parse_config(payload: Any) -> VmConfig:
     """``GET /nodes/{node}/qemu/{vmid}/config`` -> the managed settings, normalised."""
-    config = _object(payload, "a VM config")
+    config = reply_object(payload, "a VM config")
     description = _opt_str(config, "description")
     net0 = _opt_str(config, "net0")
     return VmConfig(
@@ -479,7 +483,7 @@ class VmStatus:
 
 def parse_vm_status(payload: Any, vmid: int) -> VmStatus:
     """``GET .../qemu/{vmid}/status/current`` -> VmStatus (``vmid`` if the reply has none)."""
-    raw = _object(payload, f"the status of VM {vmid}")
+    raw = reply_object(payload, f"the status of VM {vmid}")
     return VmStatus(
         vmid=_opt_int(raw, "vmid") or vmid,
         status=_req_str(raw, "status", f"the status of VM {vmid}"),
@@ -509,7 +513,7 @@ def parse_storage_items(payload: Any) -> tuple[StorageItem, ...]:
             content=_opt_str(entry, "content"),
             size=_opt_int(entry, "size"),
         )
-        for entry in _objects(payload, "storage content")
+        for entry in reply_list(payload, "storage content")
     )
 
 
@@ -536,7 +540,7 @@ class StorageStatus:
 
 
 def parse_storage_status(payload: Any, storage: str) -> StorageStatus:
-    raw = _object(payload, f"the status of storage {storage}")
+    raw = reply_object(payload, f"the status of storage {storage}")
     return StorageStatus(
         storage=_opt_str(raw, "storage") or storage,
         type=_opt_str(raw, "type"),
@@ -559,7 +563,7 @@ def parse_interfaces(payload: Any) -> dict[str, tuple[IPv4Interface, ...]]:
     data = unwrap(payload)
     result = data.get("result") if isinstance(data, Mapping) else data
     interfaces: dict[str, tuple[IPv4Interface, ...]] = {}
-    for entry in _objects(result, "the guest agent's interfaces"):
+    for entry in reply_list(result, "the guest agent's interfaces"):
         name = _req_str(entry, "name", "a guest interface")
         if name != "lo":
             interfaces[name] = _ipv4_addresses(entry.get("ip-addresses"))
@@ -568,7 +572,7 @@ def parse_interfaces(payload: Any) -> dict[str, tuple[IPv4Interface, ...]]:
 
 def _ipv4_addresses(addresses: Any) -> tuple[IPv4Interface, ...]:
     found: list[IPv4Interface] = []
-    for item in _objects(addresses or [], "a guest interface's addresses"):
+    for item in reply_list(addresses or [], "a guest interface's addresses"):
         if item.get("ip-address-type") != "ipv4":
             continue
         text = _req_str(item, "ip-address", "a guest address")
@@ -640,7 +644,7 @@ class TaskStatus:
 
 
 def parse_task_status(payload: Any) -> TaskStatus:
-    raw = _object(payload, "a task status")
+    raw = reply_object(payload, "a task status")
     status = _req_str(raw, "status", "a task status")
     if status != "stopped":
         return TaskStatus(stopped=False)
@@ -659,7 +663,7 @@ def parse_task_log(envelope: Any) -> TaskLog:
     """The whole envelope (``total`` is beside ``data``) -> TaskLog."""
     if not isinstance(envelope, Mapping):
         raise MalformedReply("Proxmox sent a task log that is not an API envelope")
-    rows = _objects(envelope.get("data") or [], "a task log")
+    rows = reply_list(envelope.get("data") or [], "a task log")
     return TaskLog(
         total=_opt_int(envelope, "total") or 0,
         lines=tuple(_opt_str(row, "t") or "" for row in rows),
@@ -685,7 +689,7 @@ class TagAccess:
 
 def parse_tag_access(payload: Any) -> TagAccess:
     """``GET /cluster/options`` -> TagAccess (absent options are PVE's defaults)."""
-    options = _object(payload, "datacenter options")
+    options = reply_object(payload, "datacenter options")
     access = options.get("user-tag-access") or {}
     if isinstance(access, str):  # as datacenter.cfg writes it: user-allow=list,user-allow-list=a;b
         access = parse_property_string(access)
