@@ -33,6 +33,7 @@ layers: $(STAMP)
 
 # Coverage of every process (CLI subprocesses included), floor in pyproject's [tool.coverage].
 unit: $(STAMP)
+	scripts/ensure-tools.sh
 	scripts/with-postgres.sh $(BIN)/pytest -q -n 2 --cov --cov-report=term
 
 test: lint typecheck layers unit

@@ -10,7 +10,6 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -22,9 +21,8 @@ import yaml
 
 from homelab.core.cluster import ClusterSecrets
 from homelab.verbs.up import ClusterNotReady
+from tests.support.tools import require
 from tests.up.simlab import Upped, copy_example, upped
-
-KUBECTL = shutil.which("kubectl")
 
 
 @pytest.fixture(scope="module")
@@ -40,9 +38,8 @@ def ready(node: dict[str, Any]) -> bool:
 
 
 def kubectl_nodes(kubeconfig: Path) -> list[dict[str, Any]]:
-    assert KUBECTL is not None, "kubectl is expected on this machine"
     done = subprocess.run(
-        [KUBECTL, "--kubeconfig", str(kubeconfig), "get", "nodes", "-o", "json"],
+        [require("kubectl"), "--kubeconfig", str(kubeconfig), "get", "nodes", "-o", "json"],
         capture_output=True,
         text=True,
         timeout=60,

@@ -249,6 +249,7 @@ class ApiServer:
             context.load_cert_chain(str(workdir / "apiserver.crt"), str(workdir / "apiserver.key"))
 
     def stop(self) -> None:
+        self.cluster.state.store.release_watchers()  # else a watch's thread outlives the server
         if self._server is not None and self._thread is not None:
             self._server.should_exit = True
             self._thread.join(10)

@@ -64,6 +64,7 @@ class ObjectStore:
         self.revision = 1
         self._events: deque[Event] = deque(maxlen=HISTORY)
         self._changed = threading.Condition()
+        self.watch_epoch = 0  # bumped when the serving API stops: open watches end
 
     def events_since(self, revision: int) -> list[Event] | None:
         """Events after ``revision``; None when that start point is older than the history."""
@@ -72,10 +73,22 @@ class ObjectStore:
                 return None
             return [e for e in self._events if e[0] > revision]
 
-    def wait_change(self, revision: int, timeout: float) -> None:
-        """Block (no polling) until the revision passes ``revision`` or ``timeout`` seconds."""
+    def wait_change(self, revision: int, timeout: float, epoch: int | None = None) -> None:
+        """Block (no polling) until the revision passes ``revision``, ``timeout`` seconds pass,
+        or the watches of ``epoch`` are released."""
         with self._changed:
-            self._changed.wait_for(lambda: self.revision > revision, timeout)
+            self._changed.wait_for(
+                lambda: (
+                    self.revision > revision or (epoch is not None and epoch != self.watch_epoch)
+                ),
+                timeout,
+            )
+
+    def release_watchers(self) -> None:
+        """End every open watch (the API server stops: its streams close, as a real one's do)."""
+        with self._changed:
+            self.watch_epoch += 1
+            self._changed.notify_all()
 
     def _record(self, kind: str, key: Key, obj: Obj) -> None:
         with self._changed:

@@ -81,11 +81,12 @@ def watch(state: ClusterState, target: Target, query: dict[str, str]) -> WatchRe
     )
     first = since if since is not None else store.revision
     deadline = time.monotonic() + max(timeout, 0.0)
+    epoch = store.watch_epoch
 
     def events() -> Iterator[bytes]:
         yield from opening
         revision = first
-        while True:
+        while store.watch_epoch == epoch:
             found = store.events_since(revision)
             if found is None:
                 yield _line("ERROR", _gone(str(revision)))
@@ -97,6 +98,6 @@ def watch(state: ClusterState, target: Target, query: dict[str, str]) -> WatchRe
             left = deadline - time.monotonic()
             if left <= 0:
                 return
-            store.wait_change(revision, min(left, MAX_WAIT))
+            store.wait_change(revision, min(left, MAX_WAIT), epoch)
 
     return WatchResponse(200, b"", stream=events())

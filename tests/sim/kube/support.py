@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import base64
 import json
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 
 from homelab.core.cluster import ClusterSecrets
@@ -18,6 +16,7 @@ from homelab_sim.kube import KubeRegistry, SimCluster
 from homelab_sim.kube.store import YAML_LOADER, to_yaml
 from homelab_sim.kube.tokencleaner import ADMINS_BINDING_DELAY
 from homelab_sim.kube.wire import KubeRequest, KubeResponse, User
+from tests.support.tools import find, needs, require
 
 VERSION = "v1.29.15"
 ADMIN = User("kubernetes-admin", ("kubeadm:cluster-admins", "system:authenticated"))
@@ -193,16 +192,13 @@ def client_files(kubeconfig: Path, tmp: Path) -> tuple[str, str, str]:
     return files[0], files[1], files[2]
 
 
-KUBECTL = shutil.which("kubectl", path="/usr/bin:/bin")
-needs_kubectl = pytest.mark.skipif(
-    KUBECTL is None, reason="kubectl is not installed on this machine"
-)
+KUBECTL = find("kubectl")
+needs_kubectl = needs("kubectl")
 
 
 def kubectl(config: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    assert KUBECTL is not None
     return subprocess.run(
-        [KUBECTL, "--kubeconfig", str(config), *args],
+        [require("kubectl"), "--kubeconfig", str(config), *args],
         capture_output=True,
         text=True,
         input=stdin,

@@ -5,13 +5,15 @@ from __future__ import annotations
 import json
 import ssl
 import subprocess
+import threading
 import time
 from pathlib import Path
 
 import httpx
 
 from homelab_sim.kube import KubeRegistry
-from tests.sim.kube.support import KUBECTL, client_files, kubectl, needs_kubectl
+from tests.sim.kube.support import client_files, kubectl, needs_kubectl
+from tests.support.tools import require
 
 CONFIG_MAP = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "watched"}}
 
@@ -64,10 +66,9 @@ def test_watch_from_a_compacted_resource_version_is_gone(
 
 @needs_kubectl
 def test_kubectl_get_watch_sees_a_new_object(kubeconfig: Path) -> None:
-    assert KUBECTL is not None
     watcher = subprocess.Popen(
         [
-            KUBECTL,
+            require("kubectl"),
             "--kubeconfig",
             str(kubeconfig),
             "get",
@@ -94,3 +95,45 @@ def test_kubectl_get_watch_sees_a_new_object(kubeconfig: Path) -> None:
             watcher.kill()
             watcher.wait()
     assert "configmap/seen-by-watch" in out.splitlines(), err
+
+
+def test_stopping_the_api_ends_an_open_watch(
+    kubeconfig: Path, served: str, tmp_path: Path, registry: KubeRegistry
+) -> None:
+    """A watch with a long timeout ends when the API server stops, as a real one's stream
+    closes: its thread must not outlive the server (it would keep the process from exiting)."""
+    ended = threading.Event()
+    errors: list[BaseException] = []
+
+    def watch() -> None:
+        try:
+            with _client(kubeconfig, tmp_path) as http:
+                base = f"{served}/api/v1/namespaces/default/configmaps"
+                with http.stream("GET", base, params={"watch": "1", "timeoutSeconds": "600"}) as r:
+                    for _ in r.iter_lines():
+                        pass
+        except httpx.HTTPError:
+            pass  # the connection closing under the stream is the expected end
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+        finally:
+            ended.set()
+
+    before = {t.ident for t in threading.enumerate()}
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    time.sleep(1.0)  # the watch is open and waiting
+    registry.close()
+    assert ended.wait(15), "the watch outlived the API server"
+    assert not errors
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        left = [
+            t
+            for t in threading.enumerate()
+            if t.ident not in before and t is not thread and t.is_alive()
+        ]
+        if not left:
+            break
+        time.sleep(0.2)
+    assert not left, f"threads left running after the server stopped: {[t.name for t in left]}"

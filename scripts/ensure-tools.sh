@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Install the real programs the tests judge the tool's output with, when they are missing:
+# Debian packages (installed when we are root and apt-get exists). A program still missing after
+# this makes its tests skip locally and fail under CI (tests/support/tools.py).
+set -euo pipefail
+
+# program -> Debian package
+declare -A DEBIAN=(
+  [kubectl]=kubectl
+)
+
+missing=()
+for program in "${!DEBIAN[@]}"; do
+  command -v "$program" >/dev/null 2>&1 || missing+=("${DEBIAN[$program]}")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "ensure-tools: installing ${missing[*]} from Debian's packages" >&2
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null) \
+    || echo "ensure-tools: could not install ${missing[*]}" >&2
+else
+  echo "ensure-tools: missing ${missing[*]} (install them from Debian's packages); their tests will be skipped" >&2
+fi
