@@ -7,6 +7,8 @@ set -euo pipefail
 # program -> Debian package
 declare -A DEBIAN=(
   [kubectl]=kubectl
+  [promtool]=prometheus
+  [amtool]=prometheus-alertmanager
 )
 
 missing=()
@@ -17,7 +19,7 @@ done
 
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   echo "ensure-tools: installing ${missing[*]} from Debian's packages" >&2
-  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null) \
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null) \
     || echo "ensure-tools: could not install ${missing[*]}" >&2
 else
   echo "ensure-tools: missing ${missing[*]} (install them from Debian's packages); their tests will be skipped" >&2

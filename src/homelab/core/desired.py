@@ -237,8 +237,10 @@ def settings_digest(settings: Mapping[str, object]) -> str:
 
 
 def spec_digest(spec: LabSpec, seed_digests: Mapping[str, str]) -> str:
-    """The digest of everything a plan was made from on the desired side."""
-    return sha256_json({"spec": spec.model_dump(mode="json"), "seeds": dict(seed_digests)})
+    """The digest of everything a plan was made from on the desired side. An optional section
+    the spec leaves out counts as absent, so adding one to the model keeps old digests."""
+    dumped = {k: v for k, v in spec.model_dump(mode="json").items() if v is not None}
+    return sha256_json({"spec": dumped, "seeds": dict(seed_digests)})
 
 
 # ---- the desired VMs --------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from pydantic import (
     field_validator,
 )
 
+from homelab.core.spec.monitoring import MonitoringSpec
 from homelab.core.spec.units import DISK_MAX_GIB, MEMORY_MAX_MIB, parse_disk_gib, parse_memory_mib
 
 SUPPORTED_K8S_MINORS = ("1.29", "1.30")
@@ -233,6 +234,7 @@ class LabSpec(Model):
     kubernetes: KubernetesSpec
     vms: Annotated[dict[str, VmSpec], Field(min_length=1)]
     access: AccessSpec = AccessSpec()
+    monitoring: MonitoringSpec | None = None
 
     @property
     def control_planes(self) -> list[str]:
