@@ -11,6 +11,7 @@ from __future__ import annotations
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -74,12 +75,20 @@ def measure(folder: Path, changes: dict[str, Any] | None, nodes: tuple[str, ...]
     ctx.close()
 
 
-def main() -> None:
+Measure = Callable[[Path, dict[str, Any] | None, tuple[str, ...]], None]
+
+
+def each_lab(measure: Measure) -> None:
+    """Run ``measure`` on the reference-sized lab (one node) and on 200 VMs over three nodes."""
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / "a").mkdir()
         (Path(tmp) / "b").mkdir()
         measure(Path(tmp) / "a", None, ("pve",))
         measure(Path(tmp) / "b", big_lab(200), ("pve", "pve2", "pve3"))
+
+
+def main() -> None:
+    each_lab(measure)
 
 
 if __name__ == "__main__":

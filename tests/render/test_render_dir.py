@@ -83,3 +83,21 @@ def test_a_vm_named_cluster_would_clash_with_the_addon_directory(tmp_path: Path)
     with pytest.raises(LabError, match="clash"):
         render_to_dir(spec, pki_for("home-lab"), tmp_path)
     assert not list(tmp_path.iterdir()), "nothing is written when the layout is impossible"
+
+
+def test_with_monitoring_enabled_the_alert_rules_are_written(tmp_path: Path) -> None:
+    from homelab.core.spec.monitoring import AlertThresholds, MonitoringSpec
+
+    spec = load_example("home-lab")
+    assert not any(
+        p.parts[-2] == "monitoring"
+        for p in render_to_dir(spec, pki_for("home-lab"), tmp_path / "off")
+    )
+    thresholds = AlertThresholds(backup_max_age="2d")
+    on = spec.model_copy(update={"monitoring": MonitoringSpec(enabled=True, alerts=thresholds)})
+    paths = render_to_dir(on, pki_for("home-lab"), tmp_path / "on")
+    rules = tmp_path / "on" / "monitoring" / "homelab-rules.yaml"
+    assert rules in paths and mode(rules) == 0o644
+    doc = yaml.safe_load(rules.read_text())
+    by_name = {r["alert"]: r for g in doc["groups"] for r in g["rules"]}
+    assert "VmBackupTooOld" in by_name and "172800" in by_name["VmBackupTooOld"]["expr"]

@@ -5,6 +5,7 @@ One line per module, so that branches adding commands merge without conflicts.
 
 import homelab.cli.doctor
 import homelab.cli.lab
+import homelab.cli.metrics
 import homelab.cli.render
 import homelab.cli.sim
 import homelab.cli.up

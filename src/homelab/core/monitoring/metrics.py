@@ -27,5 +27,8 @@ ETCD_SNAPSHOT_LAST = f"{PREFIX}_etcd_snapshot_last_timestamp_seconds"
 COLLECT_ERRORS = f"{PREFIX}_collector_errors"
 """Facts the last collection could not read (0: every fact was read); label ``source``."""
 
+COLLECT_SECONDS = f"{PREFIX}_collection_duration_seconds"
+"""How long the last collection took (it is reused between scrapes for a minimum interval)."""
+
 EXPORTER_JOB = "homelab"
 """The scrape job name of the tool's exporter."""

@@ -1,0 +1,182 @@
+"""`homelab metrics`: collecting what the tool knows about a lab for Prometheus.
+
+``collect_facts`` reads, for one lab: the plan (drift between spec and lab: the same observation
+``plan`` makes, 1 + one request per Proxmox node when nothing changed), the state store (the
+last apply and whether an apply was interrupted), the lab's certificates (the three CAs the
+tool keeps, and the API server's serving certificate read by a verified TLS handshake) and the
+etcd snapshots kept under ``.homelab/<lab>/etcd/``. Each source that fails is counted in
+``errors`` and its facts left out (see ``homelab.core.monitoring.facts``); an error that is not
+the tool's own (a bug) is not swallowed.
+
+``LabCollector`` is the prometheus_client collector the exporter registers: a scrape reuses the
+last collection while it is younger than ``min_interval`` (so several Prometheus replicas, or a
+short scrape interval, do not multiply the requests to Proxmox), and concurrent scrapes share
+one collection.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
+
+from homelab.core.monitoring import metrics
+from homelab.core.monitoring.facts import ApplyFact, LabFacts, metric_families
+from homelab.core.plan.actions import NoOp
+from homelab.core.render.kubeadm import API_PORT
+from homelab.engine.kube.certs import not_after, server_certificate
+from homelab.engine.state import state_dir
+from homelab.errors import LabError
+from homelab.verbs.connection import Connection
+from homelab.verbs.lab import LabContext, make_plan
+from homelab.verbs.secrets import cluster_secrets
+
+__all__ = [
+    "ETCD_SNAPSHOT_SUFFIX",
+    "Collection",
+    "LabCollector",
+    "collect_facts",
+    "etcd_dir",
+]
+
+ETCD_SNAPSHOT_SUFFIX = ".db"
+"""The suffix of an etcd snapshot file (``etcdctl snapshot save`` / ``etcdutl`` output)."""
+
+
+def etcd_dir(spec_path: Path, lab: str) -> Path:
+    """Where the lab's etcd snapshots are kept on this machine."""
+    return state_dir(spec_path) / lab / "etcd"
+
+
+@dataclass(frozen=True)
+class Collection:
+    """One collection: its facts, when it was made, and how long it took (seconds)."""
+
+    facts: LabFacts
+    at: float
+    seconds: float
+
+
+def collect_facts(conn: Connection, ctx: LabContext) -> LabFacts:
+    """Everything the tool can tell about the lab now (see the module docstring)."""
+    errors: Counter[str] = Counter()
+    drift = _drift(conn, ctx, errors)
+    return LabFacts(
+        lab=ctx.lab,
+        vms=list(ctx.spec.vms),
+        drift_objects=drift,
+        certificates=_certificates(conn, ctx, errors),
+        last_apply=_last_apply(ctx, errors),
+        etcd_snapshot_last=_newest_snapshot(etcd_dir(ctx.spec_path, ctx.lab), errors),
+        errors=dict(errors),
+    )
+
+
+def _drift(conn: Connection, ctx: LabContext, errors: Counter[str]) -> int | None:
+    try:
+        plan, _observed = make_plan(conn, ctx)
+    except LabError:
+        errors["proxmox"] += 1
+        return None
+    changes = sum(1 for action in plan.actions if not isinstance(action, NoOp))
+    return changes + len(plan.errors)
+
+
+def _certificates(conn: Connection, ctx: LabContext, errors: Counter[str]) -> dict[str, float]:
+    expiries: dict[str, float] = {}
+    try:
+        secrets = cluster_secrets(ctx.store, ctx.lab)
+        for name, pem in (
+            ("cluster-ca", secrets.ca_cert),
+            ("etcd-ca", secrets.etcd_ca_cert),
+            ("front-proxy-ca", secrets.front_proxy_ca_cert),
+        ):
+            expiries[name] = not_after(pem).timestamp()
+    except LabError:
+        errors["certificates"] += 1
+        return expiries
+    if not ctx.store.has_applied(ctx.lab):
+        return expiries  # no cluster yet: no API server to ask
+    reach = conn.site.reach(str(ctx.spec.api_endpoint()), API_PORT)
+    if reach is None:
+        return expiries  # the simulator never started an API server there
+    try:
+        cert = server_certificate(reach.url, ca_pem=secrets.ca_cert, server_name=reach.server_name)
+    except LabError:
+        errors["certificates"] += 1
+    else:
+        expiries["apiserver"] = cert.not_valid_after_utc.timestamp()
+    return expiries
+
+
+def _last_apply(ctx: LabContext, errors: Counter[str]) -> ApplyFact | None:
+    try:
+        events = [e for e in ctx.store.history(ctx.lab).recent(200) if e.event == "apply"]
+        interrupted = bool(ctx.store.intents(ctx.lab).all())
+    except LabError:
+        errors["state"] += 1
+        return None
+    if not events:
+        return ApplyFact(at=None, ok=False) if interrupted else None
+    newest = events[0]
+    outcomes = newest.data.get("outcomes", [])
+    ok = not interrupted and all(bool(o.get("ok")) for o in outcomes)
+    return ApplyFact(at=dt.datetime.fromisoformat(newest.at).timestamp(), ok=ok)
+
+
+def _newest_snapshot(folder: Path, errors: Counter[str]) -> float | None:
+    try:
+        times = [
+            p.stat().st_mtime
+            for p in folder.iterdir()
+            if p.is_file() and p.name.endswith(ETCD_SNAPSHOT_SUFFIX)
+        ]
+    except FileNotFoundError:
+        return None
+    except OSError:
+        errors["etcd"] += 1
+        return None
+    return max(times, default=None)
+
+
+class LabCollector(Collector):
+    """The exporter's collector: one collection per ``min_interval``, shared by scrapes."""
+
+    def __init__(
+        self,
+        collect: Callable[[], LabFacts],
+        *,
+        min_interval: float = 15.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._collect = collect
+        self._min_interval = min_interval
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._last: Collection | None = None
+
+    def latest(self) -> Collection:
+        """The last collection if still fresh, else a new one (one at a time)."""
+        with self._lock:
+            now = self._clock()
+            if self._last is None or now - self._last.at >= self._min_interval:
+                facts = self._collect()
+                self._last = Collection(facts, now, self._clock() - now)
+            return self._last
+
+    def collect(self) -> Iterator[Metric]:
+        last = self.latest()
+        yield from metric_families(last.facts)
+        seconds = GaugeMetricFamily(
+            metrics.COLLECT_SECONDS, "How long the last collection took.", labels=["lab"]
+        )
+        seconds.add_metric([last.facts.lab], last.seconds)
+        yield seconds
