@@ -8,6 +8,7 @@ import pytest
 
 from homelab.core.desired import PlanInputError, seed_volid, seed_volume_name
 from homelab.core.observed import Observed, ObservedVm
+from homelab.core.ownership import Flags, Steward
 from homelab.core.plan.actions import (
     Change,
     CreateVm,
@@ -184,7 +185,7 @@ def test_destroys_remove_workers_before_control_planes() -> None:
     ]
 
 
-def test_template_change_replaces_and_warns_about_the_only_control_plane() -> None:
+def test_template_change_replaces_but_the_only_control_plane_needs_the_flag() -> None:
     data = spec_data()
     data["proxmox"]["template"] = "ubuntu-2604-cloudinit"
     observed = applied()
@@ -193,13 +194,30 @@ def test_template_change_replaces_and_warns_about_the_only_control_plane() -> No
         "k8s-worker-2",
         "k8s-worker-3",
     )
-    plan = plan_for(data, observed)
+    refused = plan_for(data, observed)
+    assert len(refused.errors) == 1 and refused.errors[0].startswith(
+        "vm k8s-master-1: replacing the only control plane runs kubeadm init again"
+    )
+    assert refused.errors[0].endswith("Pass --recreate-cluster if that is what you want")
+    assert not refused.is_applicable
+    plan = plan_lab(
+        make_spec(data),
+        seeds_for(make_spec(data)),
+        observed,
+        Steward(flags=Flags(recreate_cluster=True)),
+    )
     assert [type(a).__name__ for a in plan.actions] == ["ReplaceVm"] * 3
     replace = plan.actions[0]
     assert isinstance(replace, ReplaceVm)
     assert replace.reason == "template changed: ubuntu-2404-cloudinit -> ubuntu-2604-cloudinit"
     assert replace.vmid == find(observed, "k8s-master-1").vmid
-    assert len(plan.warnings) == 1 and "only control plane" in plan.warnings[0]
+    assert plan.errors == () and len(plan.warnings) == 1
+    assert (
+        "only control plane" in plan.warnings[0]
+        and "(--recreate-cluster given)" in plan.warnings[0]
+    )
+    # the cluster goes: nothing is drained (there would be no cluster to evict into)
+    assert [a.drain for a in plan.actions if isinstance(a, ReplaceVm)] == [False] * 3
 
 
 def test_seed_change_replaces_because_cloud_init_runs_once() -> None:

@@ -10,7 +10,7 @@ import pytest
 from homelab.core.ownership import Steward
 from homelab.core.plan import json as plan_json
 from homelab.core.plan import text
-from homelab.core.plan.actions import Plan
+from homelab.core.plan.actions import DestroyVm, Plan, ReplaceVm, UpdateVm
 from homelab.core.plan.build import plan_lab
 from homelab.core.plan.freshness import stale_reasons
 from tests.plan.labs import (
@@ -41,15 +41,16 @@ def golden(name: str, actual: str) -> None:
 
 
 def mixed_plan() -> Plan:
-    """Add worker-4, grow worker-2's memory and disk, drop worker-3, new seed for the master."""
+    """Add worker-4, grow the master's memory and disk, drop worker-3, new seed for worker-2:
+    every VM that is disrupted while running is drained first."""
     made = plan_lab(BASE, seeds_for(BASE), empty_observed(), STEWARD)
     observed = apply_plan(made, empty_observed())
     data = spec_data()
-    data["vms"]["k8s-worker-2"].update(memory="8GiB", disk="48GiB")
+    data["vms"]["k8s-master-1"].update(memory="8GiB", disk="48GiB")
     del data["vms"]["k8s-worker-3"]
     data["vms"]["k8s-worker-4"] = {"role": "worker", "network": "apps", "ip": "10.0.20.23"}
     spec = make_spec(data)
-    seeds = dict(seeds_for(spec), **{"k8s-master-1": "9" * 64})
+    seeds = dict(seeds_for(spec), **{"k8s-worker-2": "9" * 64})
     return plan_lab(spec, seeds, observed, STEWARD)
 
 
@@ -58,7 +59,11 @@ def test_mixed_plan_text() -> None:
     golden("mixed.txt", text.format_plan(plan))
     golden("mixed-verbose.txt", text.format_plan(plan, verbose=True))
     markers = [line.marker for line in text.plan_lines(plan)]
-    assert markers == ["-/+", "~", "+", "-", "*", ""]
+    assert markers == ["~", "-/+", "+", "-", ""]
+    drained = {
+        a.vm: a.drain for a in plan.changes if isinstance(a, UpdateVm | ReplaceVm | DestroyVm)
+    }
+    assert drained == {"k8s-master-1": True, "k8s-worker-2": True, "k8s-worker-3": True}
 
 
 def test_mixed_plan_json_is_stable_and_round_trips() -> None:
@@ -68,7 +73,8 @@ def test_mixed_plan_json_is_stable_and_round_trips() -> None:
     assert plan_json.plan_from_json(document) == plan
     assert plan_json.plan_to_json(plan_json.plan_from_json(document)) == document
     data = json.loads(document)
-    assert data["format_version"] == 1
+    assert data["format_version"] == 2
+    assert [a.get("drain") for a in data["actions"]] == [True, True, None, True]
     assert data["summary"] == {
         "add": 1, "change": 1, "replace": 1, "destroy": 1, "adopt": 0, "no_op": 0,
     }  # fmt: skip
@@ -101,7 +107,8 @@ def test_plan_with_errors_and_pending_configs() -> None:
         ("not json", "not JSON"),
         ("[1]", "does not hold a JSON object"),
         ('{"format_version": 99}', "format_version 99"),
-        ('{"format_version": 1, "lab": "x"}', r"damaged \(KeyError: .actions."),
+        ('{"format_version": 1}', "format_version 1; this homelab reads 2"),
+        ('{"format_version": 2, "lab": "x"}', r"damaged \(KeyError: .actions."),
     ],
 )
 def test_bad_plan_files_are_refused_with_a_reason(document: str, message: str) -> None:

@@ -69,6 +69,8 @@ class Flags:
 
     take_over: bool = False
     from_other_lab: bool = False
+    #: go on with a replace or removal the day-2 rule refuses (``core.plan.disruption``)
+    recreate_cluster: bool = False
 
 
 NO_FLAGS = Flags()

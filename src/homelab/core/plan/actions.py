@@ -9,6 +9,11 @@
                 (the plan of ``homelab adopt``; the next apply then manages it)
     NoOp        nothing to do, and why
 
+``drain`` on an update that restarts, a replace or a destroy says the VM is a running node of
+the lab's cluster: apply cordons and drains it (Eviction API, disruption budgets respected) before
+the disruption, and afterwards uncordons it once Ready (update) or deletes its Node object
+(replace, destroy). The planner decides it (``homelab.core.plan.disruption``).
+
 Actions carry everything apply needs (the desired VM, the observed VMID and config digest), so a
 saved plan is applied exactly as written, without re-reading the spec.
 """
@@ -65,6 +70,7 @@ class UpdateVm:
     reseed: bool
     desired: DesiredVm
     config_digest: str
+    drain: bool = False
 
     @property
     def role(self) -> str:
@@ -85,6 +91,7 @@ class ReplaceVm:
     vmid: int
     desired: DesiredVm
     source: TemplateSource | None = None
+    drain: bool = False
 
     @property
     def role(self) -> str:
@@ -98,6 +105,7 @@ class DestroyVm:
     reason: str
     vmid: int
     role: str
+    drain: bool = False
 
 
 @dataclass(frozen=True)
@@ -141,6 +149,11 @@ ACTION_KINDS: dict[type[Action], str] = {
 
 def kind_of(action: Action) -> str:
     return ACTION_KINDS[type(action)]
+
+
+def drains(action: Action) -> bool:
+    """Whether apply drains the action's node before disrupting it."""
+    return isinstance(action, UpdateVm | ReplaceVm | DestroyVm) and action.drain
 
 
 @dataclass(frozen=True)

@@ -42,7 +42,7 @@ from homelab.core.ownership import (
     store_problem,
     why_not,
 )
-from homelab.core.plan import capacity, diff, order, placement, sources
+from homelab.core.plan import capacity, diff, disruption, order, placement, sources
 from homelab.core.plan.actions import (
     Action,
     CreateVm,
@@ -120,6 +120,10 @@ def plan_lab(
     actions, source_errors = sources.attach_sources(
         draft.actions, str(spec.proxmox.template), observed.vms
     )
+    running = {vm.vmid: vm.status == "running" for vm in observed.vms}
+    actions, rule_errors, rule_warnings = disruption.apply_day2_rule(
+        actions, running, steward.flags
+    )
     fit_errors, fit_warnings = check_fit(spec, desired, actions, observed)
     used = {a.source.vmid for a in actions if isinstance(a, CreateVm | ReplaceVm) and a.source}
     examined = {vm.vmid: vm for vm in lab_vms(spec.name, index.guests)}
@@ -128,12 +132,8 @@ def plan_lab(
     return Plan(
         lab=spec.name,
         actions=order.order_actions(actions, list(desired)),
-        errors=(*draft.errors, *source_errors, *fit_errors),
-        warnings=(
-            *draft.warnings,
-            *fit_warnings,
-            *order.warn_single_control_plane(draft.actions, spec),
-        ),
+        errors=(*draft.errors, *source_errors, *rule_errors, *fit_errors),
+        warnings=(*draft.warnings, *fit_warnings, *rule_warnings),
         needs_configs=tuple(draft.needs_configs),
         spec_digest=spec_digest(spec, seed_digests),
         observed_digests=tuple((vmid, fingerprint(vm)) for vmid, vm in sorted(examined.items())),

@@ -28,7 +28,7 @@ from homelab.core.plan.actions import (
 )
 from homelab.errors import LabError
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 
 class PlanFileError(LabError):
@@ -65,6 +65,8 @@ def action_to_dict(action: Action) -> dict[str, Any]:
         data["vmid"] = action.vmid
     if isinstance(action, DestroyVm | NoOp):
         data["role"] = action.role
+    if isinstance(action, UpdateVm | ReplaceVm | DestroyVm):
+        data["drain"] = action.drain
     if isinstance(action, UpdateVm):
         data["changes"] = [vars(change).copy() for change in action.changes]
         data["reseed"] = action.reseed
@@ -79,6 +81,13 @@ def action_to_dict(action: Action) -> dict[str, Any]:
     if isinstance(action, CreateVm | ReplaceVm):
         data["source"] = vars(action.source).copy() if action.source else None
     return data
+
+
+def _flag(data: Mapping[str, Any], key: str) -> bool:
+    value = data[key]
+    if not isinstance(value, bool):
+        raise TypeError(f"{key} must be true or false, not {value!r}")
+    return value
 
 
 def source_from(data: Mapping[str, Any]) -> TemplateSource | None:
@@ -138,12 +147,17 @@ def action_from_dict(data: Mapping[str, Any]) -> Action:
             reseed=bool(data["reseed"]),
             desired=DesiredVm.from_dict(data["desired"]),
             config_digest=str(data["config_digest"]),
+            drain=_flag(data, "drain"),
         )
     if kind == "replace":
         desired = DesiredVm.from_dict(data["desired"])
-        return ReplaceVm(vm, node, reason, int(data["vmid"]), desired, source_from(data))
+        return ReplaceVm(
+            vm, node, reason, int(data["vmid"]), desired, source_from(data), _flag(data, "drain")
+        )
     if kind == "destroy":
-        return DestroyVm(vm, node, reason, int(data["vmid"]), str(data["role"]))
+        return DestroyVm(
+            vm, node, reason, int(data["vmid"]), str(data["role"]), _flag(data, "drain")
+        )
     if kind == "adopt":
         return AdoptVm(
             vm=vm,

@@ -11,8 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from homelab.core.plan.actions import Action, DestroyVm, ReplaceVm
-from homelab.core.spec.models import LabSpec
+from homelab.core.plan.actions import Action, DestroyVm
 
 CONTROL_PLANE = "control-plane"
 
@@ -28,15 +27,3 @@ def order_actions(actions: Sequence[Action], spec_order: Sequence[str]) -> tuple
     """Stable, deterministic order (independent of the order actions were found in)."""
     position = {name: index for index, name in enumerate(spec_order)}
     return tuple(sorted(actions, key=lambda action: order_key(action, position)))
-
-
-def warn_single_control_plane(actions: Sequence[Action], spec: LabSpec) -> tuple[str, ...]:
-    """Replacing the only control plane re-creates the cluster: say so before anyone applies."""
-    if len(spec.control_planes) != 1:
-        return ()
-    return tuple(
-        f"vm {action.vm}: replacing the only control plane re-creates the Kubernetes cluster; "
-        "workers are re-joined and workloads must be redeployed"
-        for action in actions
-        if isinstance(action, ReplaceVm) and action.role == CONTROL_PLANE
-    )

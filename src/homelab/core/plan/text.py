@@ -1,9 +1,9 @@
 """A plan as Terraform-style lines: a marker field (the CLI colours by it) and plain text.
 
     + vm k8s-worker-4 (node pve, 2 cores, 4GiB, 32GiB, 10.0.20.23)
-    ~ vm k8s-worker-2: memory 4096 -> 8192 (restart)
+    ~ vm k8s-worker-2: memory 4096 -> 8192 (restart); drain first
     -/+ vm k8s-master-1: template changed: ubuntu-2204 -> ubuntu-2404
-    - vm k8s-worker-3 (vmid 203 on pve): not in the spec
+    - vm k8s-worker-3 (vmid 203 on pve): not in the spec; drain first, then delete its Node
     & vm k8s-worker-4 (vmid 150 on pve): adopt: tags terraform -> homelab;lab-home-lab;...
 
     Plan: 1 to add, 1 to change, 1 to replace, 1 to destroy.
@@ -30,6 +30,8 @@ from homelab.core.plan.actions import (
 from homelab.core.spec.units import format_mib
 
 NO_CHANGES = "No changes. The lab matches the spec."
+_DRAIN_UPDATE = "; drain first, uncordon when Ready"
+_DRAIN_GONE = "; drain first, then delete its Node"
 
 
 @dataclass(frozen=True)
@@ -88,12 +90,14 @@ def line_for(action: Action) -> PlanLine:
         parts = [describe_change(change) for change in action.changes]
         if action.reseed:
             parts.append(f"seed ISO -> {action.desired.seed_volume}")
-        return PlanLine("~", f"vm {action.vm}: {', '.join(parts)}")
+        return PlanLine("~", f"vm {action.vm}: {', '.join(parts)}{_DRAIN_UPDATE * action.drain}")
     if isinstance(action, ReplaceVm):
-        return PlanLine("-/+", f"vm {action.vm}: {action.reason}")
+        return PlanLine("-/+", f"vm {action.vm}: {action.reason}{_DRAIN_GONE * action.drain}")
     if isinstance(action, DestroyVm):
         return PlanLine(
-            "-", f"vm {action.vm} (vmid {action.vmid} on {action.node}): {action.reason}"
+            "-",
+            f"vm {action.vm} (vmid {action.vmid} on {action.node}): {action.reason}"
+            f"{_DRAIN_GONE * action.drain}",
         )
     if isinstance(action, AdoptVm):
         before = action.tags_before or "(none)"

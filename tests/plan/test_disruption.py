@@ -1,0 +1,93 @@
+"""The day-2 rule: what is drained, what is refused, and what the flag lets through."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from homelab.core.desired import DesiredVm, desired_vms
+from homelab.core.ownership import Flags
+from homelab.core.plan.actions import Change, DestroyVm, NoOp, ReplaceVm, UpdateVm
+from homelab.core.plan.disruption import apply_day2_rule
+from tests.plan.labs import make_spec, seeds_for, spec_data
+
+DATA = spec_data()
+DATA["vms"]["k8s-master-2"] = {"role": "control-plane", "network": "apps", "ip": "10.0.20.11"}
+DATA["kubernetes"]["control_plane_endpoint"] = "10.0.20.5"
+HA = make_spec(DATA)
+WANT: dict[str, DesiredVm] = dict(desired_vms(HA, seeds_for(HA)))
+VMID = {"k8s-master-1": 200, "k8s-master-2": 201, "k8s-worker-2": 202, "k8s-worker-3": 203}
+ALL_RUNNING = dict.fromkeys(VMID.values(), True)
+RESTART = (Change("memory", 4096, 8192, restart=True),)
+LIVE = (Change("cores", 2, 4, restart=False),)
+
+
+def update(vm: str, changes: tuple[Change, ...] = RESTART) -> UpdateVm:
+    return UpdateVm(vm, "pve", "spec changed", VMID[vm], changes, False, WANT[vm], "d")
+
+
+def replace(vm: str) -> ReplaceVm:
+    return ReplaceVm(vm, "pve", "seed changed", VMID[vm], WANT[vm])
+
+
+def destroy(vm: str, role: str = "worker") -> DestroyVm:
+    return DestroyVm(vm, "pve", "not in the spec", VMID[vm], role)
+
+
+def keep(vm: str) -> NoOp:
+    return NoOp(vm, "pve", "matches", VMID[vm], WANT[vm].role)
+
+
+def test_running_nodes_are_drained_before_a_restart_a_replace_or_a_destroy() -> None:
+    actions = [keep("k8s-master-1"), update("k8s-master-2"), replace("k8s-worker-2")]
+    actions.append(destroy("k8s-worker-3"))
+    out, errors, warnings = apply_day2_rule(actions, ALL_RUNNING, Flags())
+    assert errors == [] and warnings == []
+    assert [getattr(a, "drain", None) for a in out] == [None, True, True, True]
+    assert [dataclasses.replace(a, drain=False) if hasattr(a, "drain") else a for a in out] == (
+        actions
+    ), "only drain changes"
+
+
+def test_no_drain_without_a_disruption_or_without_a_running_vm() -> None:
+    actions = [update("k8s-worker-2", LIVE), replace("k8s-worker-3"), keep("k8s-master-1")]
+    running = {**ALL_RUNNING, VMID["k8s-worker-3"]: False}
+    out, errors, _ = apply_day2_rule(actions, running, Flags())
+    assert errors == [] and out == actions
+
+
+def test_replacing_or_removing_an_ha_control_plane_is_refused_naming_etcd() -> None:
+    for action in (replace("k8s-master-2"), destroy("k8s-master-2", "control-plane")):
+        out, errors, warnings = apply_day2_rule(
+            [keep("k8s-master-1"), action], ALL_RUNNING, Flags()
+        )
+        assert len(errors) == 1 and warnings == []
+        assert errors[0].startswith("vm k8s-master-2: ")
+        assert "leaves its etcd member behind" in errors[0]
+        assert "etcdctl member remove" in errors[0] and errors[0].endswith("what you want")
+        # a refused plan drains nothing
+        assert not any(getattr(a, "drain", False) for a in out)
+
+
+def test_the_last_control_plane_going_ends_the_cluster_unless_it_is_not_running() -> None:
+    gone = destroy("k8s-master-1", "control-plane")
+    _, errors, _ = apply_day2_rule([gone], ALL_RUNNING, Flags())
+    assert errors and "removing the last control plane ends the cluster" in errors[0]
+    _, errors, _ = apply_day2_rule([replace("k8s-master-1")], ALL_RUNNING, Flags())
+    assert errors and "replacing the only control plane runs kubeadm init again" in errors[0]
+    stopped = {VMID["k8s-master-1"]: False}
+    assert apply_day2_rule([replace("k8s-master-1")], stopped, Flags())[1] == []
+
+
+def test_the_flag_turns_refusals_into_warnings_and_drains_nothing() -> None:
+    actions = [replace("k8s-master-1"), replace("k8s-worker-2"), update("k8s-worker-3")]
+    out, errors, warnings = apply_day2_rule(actions, ALL_RUNNING, Flags(recreate_cluster=True))
+    assert errors == [] and len(warnings) == 1
+    assert warnings[0].endswith("(--recreate-cluster given)")
+    assert out == actions
+
+
+def test_a_control_plane_being_updated_still_stays() -> None:
+    _, errors, _ = apply_day2_rule(
+        [update("k8s-master-1"), replace("k8s-master-2")], ALL_RUNNING, Flags()
+    )
+    assert len(errors) == 1 and "leaves its etcd member behind" in errors[0]
