@@ -49,6 +49,8 @@
     │   ├── KubeTlsError              the API server's certificate is not trusted
     │   ├── ApiTimeout                the API server was not ready in time
     │   ├── TokenNotRearmed           the join token could not be renewed: new nodes not booted
+    │   ├── DrainBlocked              a node's pods could not be evicted in time (a budget)
+    │   ├── DrainRefused              nodes must be drained and the API server does not answer
     │   └── ClusterNotReady           nodes did not join, or system pods did not run, in time
     ├── IdentityError                 the VMID does not hold the VM homelab expects there
     ├── JournalStuck                  a journal entry cannot be resolved (homelab journal show/drop)

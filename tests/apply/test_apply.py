@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from homelab.core.desired import desired_vms, parse_description_record
+from homelab.core.ownership import NO_FLAGS, Flags
 from homelab.core.plan.actions import CreateVm, DestroyVm, ReplaceVm, UpdateVm
 from homelab.core.render.network import vm_mac
 from homelab.engine.apply.progress import Recorder
@@ -16,7 +17,7 @@ from homelab.engine.state import open_store
 from homelab.errors import StateLockedError
 from homelab.verbs.connection import Connection
 from homelab.verbs.lab import make_plan, prepare_lab
-from homelab.verbs.provision import apply_lab
+from homelab.verbs.provision import PlanRefused, apply_lab
 from tests.apply.support import (
     FAST,
     Lab,
@@ -88,8 +89,8 @@ def test_no_op_plan_of_many_vms_over_three_nodes_costs_one_plus_nodes(tmp_path: 
     ctx.close()
 
 
-def _apply(conn: Connection, lab: Lab) -> Any:
-    outcome = apply_lab(conn, lab.ctx, confirm=yes, limits=FAST)
+def _apply(conn: Connection, lab: Lab, flags: Flags = NO_FLAGS) -> Any:
+    outcome = apply_lab(conn, lab.ctx, confirm=yes, limits=FAST, flags=flags)
     assert outcome.report is None or outcome.report.ok, outcome.report
     return outcome
 
@@ -152,7 +153,11 @@ def test_a_template_change_replaces_the_vms(lab: Lab, tmp_path: Path) -> None:
     _respec(lab, tmp_path, {"proxmox.template": "ubuntu-2404-v2"})
     plan, _ = make_plan(conn, lab.ctx)
     assert {type(a) for a in plan.changes} == {ReplaceVm}
-    _apply(conn, lab)
+    # the only control plane goes too: a new cluster, so only with the flag
+    assert plan.errors and "--recreate-cluster" in plan.errors[0]
+    with pytest.raises(PlanRefused, match="replacing the only control plane"):
+        _apply(conn, lab)
+    _apply(conn, lab, Flags(recreate_cluster=True))
     assert_converged(sim, lab.ctx, conn)
     for vm in guests(sim):
         record = parse_description_record(str(vm.config["description"]))

@@ -192,7 +192,11 @@ def test_a_second_state_store_refuses_the_lab_of_the_first(lab: Lab, tmp_path: P
         fresh.ctx.store.mark_applied("home-lab")  # a store that applied the lab once
         plan, _ = make_plan(conn, fresh.ctx)
         assert plan.errors and all("another state store" in e for e in plan.errors)
+        # its own PKI means new seeds: replacing the control plane, a new cluster
         taken, _ = make_plan(conn, fresh.ctx, flags=Flags(take_over=True))
-        assert not taken.errors and taken.has_changes  # its own PKI: told to, it takes over
+        assert taken.errors and all("--recreate-cluster" in e for e in taken.errors)
+        both = Flags(take_over=True, recreate_cluster=True)
+        taken, _ = make_plan(conn, fresh.ctx, flags=both)
+        assert not taken.errors and taken.has_changes  # told to, it takes over
     finally:
         fresh.ctx.close()

@@ -6,7 +6,7 @@ import dataclasses
 
 from homelab.core.desired import DesiredVm, desired_vms
 from homelab.core.ownership import Flags
-from homelab.core.plan.actions import Change, DestroyVm, NoOp, ReplaceVm, UpdateVm
+from homelab.core.plan.actions import Action, Change, DestroyVm, NoOp, ReplaceVm, UpdateVm
 from homelab.core.plan.disruption import apply_day2_rule
 from tests.plan.labs import make_spec, seeds_for, spec_data
 
@@ -38,18 +38,23 @@ def keep(vm: str) -> NoOp:
 
 
 def test_running_nodes_are_drained_before_a_restart_a_replace_or_a_destroy() -> None:
-    actions = [keep("k8s-master-1"), update("k8s-master-2"), replace("k8s-worker-2")]
-    actions.append(destroy("k8s-worker-3"))
+    actions: list[Action] = [keep("k8s-master-1"), update("k8s-master-2")]
+    actions += [replace("k8s-worker-2"), destroy("k8s-worker-3")]
     out, errors, warnings = apply_day2_rule(actions, ALL_RUNNING, Flags())
     assert errors == [] and warnings == []
     assert [getattr(a, "drain", None) for a in out] == [None, True, True, True]
-    assert [dataclasses.replace(a, drain=False) if hasattr(a, "drain") else a for a in out] == (
-        actions
-    ), "only drain changes"
+    undrained = [
+        dataclasses.replace(a, drain=False)
+        if isinstance(a, UpdateVm | ReplaceVm | DestroyVm)
+        else a
+        for a in out
+    ]
+    assert undrained == actions, "only drain changes"
 
 
 def test_no_drain_without_a_disruption_or_without_a_running_vm() -> None:
-    actions = [update("k8s-worker-2", LIVE), replace("k8s-worker-3"), keep("k8s-master-1")]
+    actions: list[Action] = [update("k8s-worker-2", LIVE), replace("k8s-worker-3")]
+    actions.append(keep("k8s-master-1"))
     running = {**ALL_RUNNING, VMID["k8s-worker-3"]: False}
     out, errors, _ = apply_day2_rule(actions, running, Flags())
     assert errors == [] and out == actions
@@ -79,7 +84,8 @@ def test_the_last_control_plane_going_ends_the_cluster_unless_it_is_not_running(
 
 
 def test_the_flag_turns_refusals_into_warnings_and_drains_nothing() -> None:
-    actions = [replace("k8s-master-1"), replace("k8s-worker-2"), update("k8s-worker-3")]
+    actions: list[Action] = [replace("k8s-master-1"), replace("k8s-worker-2")]
+    actions.append(update("k8s-worker-3"))
     out, errors, warnings = apply_day2_rule(actions, ALL_RUNNING, Flags(recreate_cluster=True))
     assert errors == [] and len(warnings) == 1
     assert warnings[0].endswith("(--recreate-cluster given)")

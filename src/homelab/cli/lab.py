@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from homelab.engine.apply.progress import ProgressSink
     from homelab.verbs.connection import Connection
     from homelab.verbs.lab import LabContext
+    from homelab.verbs.provision import ApplyOutcome
 
 SpecArg = Annotated[Path, typer.Argument(help="the lab spec (YAML)", metavar="SPEC")]
 SimOpt = Annotated[bool, typer.Option("--sim", help="use the built-in simulator")]
@@ -39,6 +40,22 @@ TakeOverOpt = Annotated[
     typer.Option(
         "--take-over",
         help="act on the lab's VMs even if another state store manages them (that store is gone)",
+    ),
+]
+RecreateOpt = Annotated[
+    bool,
+    typer.Option(
+        "--recreate-cluster",
+        help="allow a change that re-creates or cuts the Kubernetes cluster (replacing the only "
+        "control plane, or an HA control plane); nothing is drained then",
+    ),
+]
+ForceOpt = Annotated[
+    bool,
+    typer.Option(
+        "--force",
+        help="go past a drain that cannot finish: delete the pods a disruption budget protects, "
+        "or change the VMs undrained when the API server does not answer",
     ),
 ]
 DetailedOpt = Annotated[
@@ -118,6 +135,7 @@ def plan(
     out_file: Annotated[Path | None, typer.Option("--out", help="save the plan to FILE")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="list unchanged VMs")] = False,
     take_over: TakeOverOpt = False,
+    recreate_cluster: RecreateOpt = False,
 ) -> None:
     """Show what apply would change: + create, ~ update, -/+ replace, - destroy."""
     from homelab.core.ownership import Flags
@@ -125,7 +143,8 @@ def plan(
     from homelab.verbs.lab import make_plan
 
     with lab_session(spec, sim) as (ctx, conn):
-        made, _ = make_plan(conn, ctx, flags=Flags(take_over=take_over))
+        flags = Flags(take_over=take_over, recreate_cluster=recreate_cluster)
+        made, _ = make_plan(conn, ctx, flags=flags)
     if out_file is not None:
         try:
             out_file.write_text(plan_to_json(made), encoding="utf-8")
@@ -158,8 +177,12 @@ def apply(
         Path | None, typer.Option("--plan", help="apply this saved plan as is (refused if stale)")
     ] = None,
     take_over: TakeOverOpt = False,
+    recreate_cluster: RecreateOpt = False,
+    force: ForceOpt = False,
 ) -> None:
-    """Make the lab match the spec: plan, confirm, then clone, configure, seed, resize, start."""
+    """Make the lab match the spec: plan, confirm, then clone, configure, seed, resize, start.
+
+    A running node is drained before it is restarted, replaced or destroyed."""
     from homelab.core.ownership import Flags
     from homelab.verbs.provision import apply_lab
 
@@ -171,15 +194,21 @@ def apply(
         return saved is not None or ask("Apply these changes?", yes)
 
     with lab_session(spec, sim) as (ctx, conn), progress_sink(list(ctx.spec.vms), quiet) as sink:
-        outcome = apply_lab(
-            conn, ctx, confirm=confirm, saved=saved, progress=sink, flags=Flags(take_over)
-        )
-    for note in outcome.notes:
-        err.print(f"recovered: {note}", markup=False)
+        flags = Flags(take_over, recreate_cluster=recreate_cluster, force_drain=force)
+        outcome = apply_lab(conn, ctx, confirm=confirm, saved=saved, progress=sink, flags=flags)
+    show_notes(outcome)
     if outcome.report is None:
         out.print("No changes. The lab matches the spec.", markup=False)
         return
     finish(outcome.report, "Apply")
+
+
+def show_notes(outcome: ApplyOutcome) -> None:
+    """What apply recovered from an interrupted run, and what it warns about."""
+    for note in outcome.notes:
+        err.print(f"recovered: {note}", markup=False)
+    for warning in outcome.warnings:
+        err.print(f"warning: {warning}", style="yellow", markup=False)
 
 
 def _read_plan(path: Path) -> Plan:

@@ -15,14 +15,17 @@ import typer
 
 from homelab.cli.app import app
 from homelab.cli.lab import (
+    ForceOpt,
     JsonOpt,
     QuietOpt,
+    RecreateOpt,
     SimOpt,
     SpecArg,
     YesOpt,
     ask,
     lab_session,
     progress_sink,
+    show_notes,
     show_plan,
 )
 from homelab.cli.output import err, out
@@ -54,8 +57,13 @@ def up(
         float,
         typer.Option("--timeout", min=1, help="seconds to wait for the cluster after apply"),
     ] = DEFAULT_TIMEOUT,
+    recreate_cluster: RecreateOpt = False,
+    force: ForceOpt = False,
 ) -> None:
-    """Build the lab: apply the VMs, then wait for Kubernetes, install the addons, check health."""
+    """Build the lab: apply the VMs, then wait for Kubernetes, install the addons, check health.
+
+    A running node is drained before it is restarted, replaced or destroyed."""
+    from homelab.core.ownership import Flags
     from homelab.engine.apply.progress import Silent
     from homelab.verbs.up import up_lab  # the Kubernetes client loads only for `up`
 
@@ -83,10 +91,12 @@ def up(
                 timeout=timeout,
                 merge_kubeconfig=merge_kubeconfig,
                 on_step=step,
+                flags=Flags(recreate_cluster=recreate_cluster, force_drain=force),
             )
     if as_json:
         typer.echo(json.dumps(outcome.to_dict(), indent=2))
         return
+    show_notes(outcome.applied)
     show_summary(outcome)
 
 

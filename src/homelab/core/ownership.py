@@ -71,6 +71,9 @@ class Flags:
     from_other_lab: bool = False
     #: go on with a replace or removal the day-2 rule refuses (``core.plan.disruption``)
     recreate_cluster: bool = False
+    #: go past a drain that cannot finish (a disruption budget, an API server that does not
+    #: answer): the pods left are deleted, or the VM changed undrained
+    force_drain: bool = False
 
 
 NO_FLAGS = Flags()

@@ -10,6 +10,7 @@ called with the plan and returns whether to go on (the CLI asks, or ``--yes``). 
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -27,6 +28,7 @@ from homelab.engine.apply.vmids import VmidAllocator
 from homelab.engine.observe import observe_settled
 from homelab.errors import LabError
 from homelab.verbs.connection import Connection
+from homelab.verbs.drain import attach_drainer, needs_drainer
 from homelab.verbs.lab import LabContext, Purpose, make_plan
 from homelab.verbs.rearm import rearm_join_token
 
@@ -54,6 +56,7 @@ class ApplyOutcome:
     plan: Plan
     report: ApplyReport | None
     notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
 
 def new_runtime(
@@ -89,8 +92,11 @@ def apply_lab(
     flags: Flags = NO_FLAGS,
 ) -> ApplyOutcome:
     """Reconcile the journal, plan (or check a saved plan is current), confirm, execute."""
-    with ctx.store.lock(ctx.lab, purpose="apply"):
+    with ctx.store.lock(ctx.lab, purpose="apply"), contextlib.ExitStack() as cluster:
         rt = new_runtime(conn, ctx, progress or Silent(), limits or Limits(), flags)
+        warnings: list[str] = []
+        if needs_drainer(rt, None):  # a drain an interrupted run left: uncordon first
+            warnings += attach_drainer(conn, ctx, rt, cluster)
         notes = reconcile_journal(rt)
         plan, observed = make_plan(conn, ctx, flags=flags)
         if saved is not None:
@@ -98,16 +104,18 @@ def apply_lab(
             plan = saved
         refuse_unless_applicable(plan, "plan")
         if not plan.has_changes:
-            return ApplyOutcome(plan, None, notes)
+            return ApplyOutcome(plan, None, notes, warnings)
         if not confirm(plan):
             raise Aborted("apply cancelled; nothing was changed")
         for vm in observed.vms:
             rt.allocator.mark_taken(vm.vmid)
         rearm_join_token(conn, ctx, plan)  # before any new node boots; refuses if it cannot
+        if needs_drainer(rt, plan):  # before anything changes; refuses if it cannot
+            warnings += attach_drainer(conn, ctx, rt, cluster)
         ctx.store.mark_applied(ctx.lab)
         report = execute_plan(rt, plan, observed)
         record(ctx, "apply", plan, report)
-        return ApplyOutcome(plan, report, notes)
+        return ApplyOutcome(plan, report, notes, warnings)
 
 
 def refuse_unless_applicable(plan: Plan, command: str) -> None:

@@ -19,12 +19,9 @@ from __future__ import annotations
 import datetime as dt
 
 from homelab.core.plan.actions import CreateVm, NoOp, Plan, ReplaceVm, UpdateVm
-from homelab.core.render.kubeadm import API_PORT
 from homelab.core.render.tokens import bootstrap_token_secret
-from homelab.engine.kube.client import KubeApi
-from homelab.engine.kube.kubeconfig import credentials_of
-from homelab.engine.pki import mint_admin_kubeconfig
 from homelab.errors import KubeError
+from homelab.verbs.cluster_api import admin_api, api_endpoint
 from homelab.verbs.connection import Connection
 from homelab.verbs.lab import LabContext
 from homelab.verbs.secrets import cluster_secrets
@@ -52,22 +49,19 @@ def rearm_join_token(conn: Connection, ctx: LabContext, plan: Plan) -> list[str]
     joining = new_nodes_joining(plan, ctx.spec.control_planes)
     if not joining:
         return []
-    endpoint = f"{ctx.spec.api_endpoint()}:{API_PORT}"
+    endpoint = api_endpoint(ctx)
     refused = (
         f"not booting {', '.join(joining)}: they join with the lab's bootstrap token, which "
         "expires 24 h after it was last renewed, and it could not be renewed now because"
     )
-    reach = conn.site.reach(str(ctx.spec.api_endpoint()), API_PORT)
-    if reach is None:
+    api = admin_api(conn, ctx)
+    if api is None:
         # The Site says the address does not exist (the simulator: no API server was ever
         # started there): no cluster yet, so kubeadm init will make a fresh token.
         return []
     secrets = cluster_secrets(ctx.store, ctx.lab)
-    text = mint_admin_kubeconfig(
-        secrets, cluster=ctx.lab, server=reach.url, tls_server_name=reach.server_name
-    )
     try:
-        with KubeApi(credentials_of(text)) as api:
+        with api:
             expires = api.server_time() + TOKEN_LIFETIME
             api.apply(bootstrap_token_secret(secrets, expires=expires))
     except KubeError as exc:

@@ -35,7 +35,7 @@ from typing import Any, NoReturn
 from cryptography import x509
 
 from homelab.core.cluster import ClusterSecrets
-from homelab.core.ownership import tagged_for
+from homelab.core.ownership import NO_FLAGS, Flags, tagged_for
 from homelab.core.plan.actions import Plan
 from homelab.core.render.kubeadm import API_PORT
 from homelab.engine.apply.progress import ProgressSink
@@ -132,11 +132,12 @@ def up_lab(
     timeout: float = DEFAULT_TIMEOUT,
     merge_kubeconfig: bool = False,
     on_step: Step | None = None,
+    flags: Flags = NO_FLAGS,
 ) -> UpOutcome:
     """Apply, then converge the cluster; raise ClusterNotReady naming what did not come up."""
     started = time.monotonic()
     step = on_step or (lambda _text: None)
-    applied = apply_lab(conn, ctx, confirm=confirm, progress=progress)
+    applied = apply_lab(conn, ctx, confirm=confirm, progress=progress, flags=flags)
     _raise_if_failed(applied)
     deadline = conn.clock.monotonic() + timeout
     converge = _Converge(conn, ctx, deadline, step)

@@ -11,6 +11,7 @@ control plane's mirror pods.
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 from typing import Any
 
@@ -386,6 +387,9 @@ def static_pods(config: ClusterConfig, node: str, ip: str) -> list[Obj]:
 
 
 def static_pod(component: str, node: str, ip: str, image: str) -> Obj:
+    """A mirror pod as the kubelet posts it for a static manifest: ``config.mirror`` holds the
+    manifest's hash (the API server's and kubectl drain's way to tell a mirror pod)."""
+    digest = hashlib.sha256(f"{component}/{node}/{image}".encode()).hexdigest()[:32]
     return {
         "apiVersion": "v1",
         "kind": "Pod",
@@ -393,7 +397,11 @@ def static_pod(component: str, node: str, ip: str, image: str) -> Obj:
             "name": f"{component}-{node}",
             "namespace": "kube-system",
             "labels": {"component": component, "tier": "control-plane"},
-            "annotations": {"kubernetes.io/config.source": "file"},
+            "annotations": {
+                "kubernetes.io/config.source": "file",
+                "kubernetes.io/config.hash": digest,
+                "kubernetes.io/config.mirror": digest,
+            },
         },
         "spec": {
             "nodeName": node,

@@ -24,7 +24,7 @@ from homelab.core.plan.actions import (
     UpdateVm,
     kind_of,
 )
-from homelab.engine.apply import seeds, steps
+from homelab.engine.apply import drains, seeds, steps
 from homelab.engine.apply.runtime import Runtime
 from homelab.engine.apply.steps import Template, VmRef
 from homelab.engine.proxmox.errors import TaskFailed
@@ -75,15 +75,25 @@ def run_action(
         if isinstance(action, CreateVm):
             create_chain(rt, action.desired, templates[action.vm], outcome, gate, is_cp)
         elif isinstance(action, UpdateVm):
-            update_chain(rt, action, outcome, gate, is_cp)
+            if action.drain:
+                # past the gate first: a worker holding the drain slot must never wait for a
+                # control plane that waits for the slot
+                if gate is not None and not is_cp:
+                    gate.wait()
+                with drains.drained(rt, action.vm, action.node, gone=False):
+                    update_chain(rt, action, outcome, None, is_cp)
+            else:
+                update_chain(rt, action, outcome, gate, is_cp)
         elif isinstance(action, ReplaceVm):
             ref = VmRef(action.vm, action.node, action.vmid)
-            phase(rt, action.vm, "destroy", lambda: destroy_chain(rt, ref, action.desired.lab))
+            with _maybe_drained(rt, action.vm, action.node, action.drain):
+                phase(rt, action.vm, "destroy", lambda: destroy_chain(rt, ref, action.desired.lab))
             create_chain(rt, action.desired, templates[action.vm], outcome, gate, is_cp)
         elif isinstance(action, DestroyVm):
             ref = VmRef(action.vm, action.node, action.vmid)
             outcome.vmid = action.vmid
-            phase(rt, action.vm, "destroy", lambda: destroy_chain(rt, ref, rt.lab))
+            with _maybe_drained(rt, action.vm, action.node, action.drain):
+                phase(rt, action.vm, "destroy", lambda: destroy_chain(rt, ref, rt.lab))
         elif isinstance(action, AdoptVm):
             outcome.vmid = action.vmid
             phase(rt, action.vm, "configure", lambda: adopt_chain(rt, action))
@@ -94,6 +104,13 @@ def run_action(
         if gate is not None:
             gate.passed(action.vm)
     return outcome
+
+
+def _maybe_drained(
+    rt: Runtime, vm: str, node: str, drain: bool
+) -> contextlib.AbstractContextManager[None]:
+    """Drain the VM's node around a step that makes the VM go away, if the plan says so."""
+    return drains.drained(rt, vm, node, gone=True) if drain else contextlib.nullcontext()
 
 
 def short_error(exc: LabError) -> str:

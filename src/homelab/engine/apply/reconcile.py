@@ -9,6 +9,8 @@ step that started but whose end was never recorded; it is resolved against what 
 - ``create`` past configuration, and ``update``: the VM carries our tags, so the next plan sees it
   and finishes it; the intent is simply dropped.
 - ``destroy``: finished (stop, destroy, confirm gone, seed ISOs deleted).
+- ``drain``: the node may be left cordoned: it is uncordoned (the plan drains it again if the
+  change that needed the drain is still to do).
 - ``seed`` (an upload not yet attached): the ISO is kept if its VM exists (the plan attaches it),
   else deleted, so no seed ISO is left orphaned.
 
@@ -26,6 +28,7 @@ from typing import Any
 
 from homelab.core.ownership import lab_vms
 from homelab.engine.apply import seeds, steps
+from homelab.engine.apply.drains import DRAIN_PREFIX, resolve_drain
 from homelab.engine.apply.runtime import Runtime
 from homelab.engine.apply.steps import VmRef
 from homelab.errors import LabError
@@ -67,6 +70,8 @@ def reconcile_journal(rt: Runtime) -> list[str]:
     for key, data in intents.items():
         if key.startswith("vm/"):
             attempt(key, partial(_resolve_vm, rt, key, data))
+        elif key.startswith(DRAIN_PREFIX):
+            attempt(key, partial(resolve_drain, rt, key, data))
     seed_intents = {key: data for key, data in intents.items() if key.startswith("seed/")}
     if seed_intents:
         names = _lab_vm_names(rt)

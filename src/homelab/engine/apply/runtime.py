@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from homelab.core.ownership import Steward
 from homelab.core.render.artifacts import NodeSeed
@@ -22,6 +23,9 @@ from homelab.engine.proxmox.client import PveClient
 from homelab.engine.proxmox.errors import ProxmoxError
 from homelab.engine.proxmox.tasks import TaskResult, TaskWaits
 from homelab.engine.state import Intents
+
+if TYPE_CHECKING:  # the Kubernetes client loads only when a lab has a cluster to drain
+    from homelab.engine.kube.drain import NodeDrainer
 
 __all__ = ["Limits", "Runtime"]
 
@@ -36,6 +40,12 @@ class Limits:
     poll: float = 0.25
     poll_cap: float = 0.5
     wait_agent: bool = True
+    #: nodes drained at once (their VMs restarted, replaced or destroyed)
+    max_unavailable: int = 1
+    #: how long a node may take to be Ready again after its restart (beyond the agent's wait)
+    ready_timeout: float = 600.0
+    #: how long one node's drain may wait for disruption budgets before it gives up
+    drain_timeout: float = 600.0
 
     @property
     def task_waits(self) -> TaskWaits:
@@ -56,10 +66,15 @@ class Runtime:
     clock: Clock = field(default_factory=Clock)
     progress: ProgressSink = field(default_factory=Silent)
     steward: Steward = field(default_factory=Steward)
+    #: the lab's cluster nodes, when the lab has a cluster to drain (``engine.apply.drains``)
+    nodes: NodeDrainer | None = None
     _node_slots: dict[str, threading.BoundedSemaphore] = field(default_factory=dict)
     _storage_locks: dict[tuple[str, str], threading.Lock] = field(default_factory=dict)
     _storage_keys: dict[tuple[str, str], tuple[str, str]] = field(default_factory=dict)
     _guard: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        self.drain_slot = threading.BoundedSemaphore(max(1, self.limits.max_unavailable))
 
     def emit(self, vm: str, phase: str, status: Status, detail: str = "") -> None:
         self.progress(ProgressEvent(vm, phase, status, detail))

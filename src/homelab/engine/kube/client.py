@@ -27,6 +27,7 @@ from lightkube.config.kubeconfig import KubeConfig
 from lightkube.core.exceptions import ApiError, LoadResourceError
 from lightkube.core.resource import NamespacedResource
 from lightkube.resources.core_v1 import Node, Pod, Service
+from lightkube.types import PatchType
 
 from homelab.engine.kube.errors import (
     MESSAGE_LIMIT,
@@ -35,12 +36,13 @@ from homelab.engine.kube.errors import (
     KubeTransportError,
     classify_status,
     status_error,
+    trim,
 )
 from homelab.engine.kube.kubeconfig import KubeCredentials
 from homelab.engine.kube.transport import build_transport
 from homelab.errors import KubeError
 
-__all__ = ["FIELD_MANAGER", "ApplyResult", "KubeApi", "kube_errors", "object_ref"]
+__all__ = ["FIELD_MANAGER", "ApplyResult", "Eviction", "KubeApi", "kube_errors", "object_ref"]
 
 FIELD_MANAGER = "homelab"
 
@@ -192,6 +194,11 @@ class KubeApi:
         with kube_errors(self.server, "list pods"):
             return _dicts(self._kube.list(Pod, namespace=namespace or "*"))
 
+    def pods_on(self, node: str) -> list[dict[str, Any]]:
+        """Every pod bound to ``node`` (all namespaces; ``fieldSelector=spec.nodeName``)."""
+        with kube_errors(self.server, f"list pods on node {node}"):
+            return _dicts(self._kube.list(Pod, namespace="*", fields={"spec.nodeName": node}))
+
     def services(self, namespace: str | None = None) -> list[dict[str, Any]]:
         with kube_errors(self.server, "list services"):
             return _dicts(self._kube.list(Service, namespace=namespace or "*"))
@@ -231,6 +238,39 @@ class KubeApi:
             after: dict[str, Any] = applied.to_dict()
         return ApplyResult(ref, _change(before, after), after)
 
+    def set_unschedulable(self, node: str, unschedulable: bool) -> None:
+        """Cordon (True) or uncordon (False) ``node``, as ``kubectl cordon`` does (a patch)."""
+        what = f"{'cordon' if unschedulable else 'uncordon'} node {node}"
+        with kube_errors(self.server, what):
+            self._kube.patch(
+                Node,
+                node,
+                {"spec": {"unschedulable": unschedulable or None}},
+                patch_type=PatchType.MERGE,
+            )
+
+    def evict(self, namespace: str, name: str) -> Eviction:
+        """Ask the Eviction API to evict a pod; ``Eviction.refusal`` says why it did not
+        (a disruption budget: 429, with the budget's own words), ``gone`` if it was not there."""
+        body = {
+            "apiVersion": "policy/v1",
+            "kind": "Eviction",
+            "metadata": {"name": name, "namespace": namespace},
+        }
+        what = f"evict pod {namespace}/{name}"
+        with kube_errors(self.server, what):
+            response = self._http.post(
+                f"/api/v1/namespaces/{namespace}/pods/{name}/eviction", json=body
+            )
+        if response.status_code in (200, 201):
+            return Eviction(evicted=True)
+        doc = _json(response)
+        if response.status_code == 404:
+            return Eviction(evicted=False, gone=True)
+        if response.status_code == 429:
+            return Eviction(evicted=False, refusal=_refusal_text(doc))
+        raise status_error(response.status_code, doc, request=what)
+
     def delete(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> None:
         with kube_errors(self.server, f"delete {kind} {name}"):
             res: Any = codecs.resource_registry.load(api_version, kind)
@@ -238,6 +278,27 @@ class KubeApi:
                 self._kube.delete(res, name, namespace=namespace or "default")
             else:
                 self._kube.delete(res, name)
+
+
+@dataclass(frozen=True)
+class Eviction:
+    """The answer to one eviction: done, refused (and why), or the pod was already gone."""
+
+    evicted: bool
+    gone: bool = False
+    refusal: str = ""
+
+
+def _refusal_text(doc: Any) -> str:
+    """A 429's message with its causes (the budget and its counts, as the API server says)."""
+    status: dict[str, Any] = doc if isinstance(doc, dict) else {}
+    details = status.get("details")
+    causes = details.get("causes") if isinstance(details, dict) else None
+    texts = [
+        str(c.get("message")) for c in causes or [] if isinstance(c, dict) and c.get("message")
+    ]
+    message = str(status.get("message") or "too many requests")
+    return trim(" ".join([message, *texts]))
 
 
 def _dicts(items: Any) -> list[dict[str, Any]]:
