@@ -243,3 +243,41 @@ def test_adopt_shows_its_plan_then_adopts(cli: Cli) -> None:
     assert "Adopt complete: 1 adopted." in out
     code, out, _ = cli("adopt", str(cli.spec), "--yes")
     assert code == 0 and "Nothing to adopt." in out
+    conn.client.wait_task(conn.client.start("pve", 150))
+    # more memory for the adopted, running worker: its restart needs --restart-adopted
+    write_spec(
+        cli.spec.parent, {"proxmox.token_id": SIM_TOKEN_ID, "vms.k8s-worker-2.memory": "8GiB"}
+    )
+    code, out, _ = cli("plan", str(cli.spec))
+    assert code == 1 and "it was adopted and memory only takes effect after a restart" in out
+    code, out, err = cli("plan", str(cli.spec), "--restart-adopted", "--detailed-exitcode")
+    assert code == 2, out + err
+    assert "~ vm k8s-worker-2: memory 2048 -> 8192 (restart)" in out
+
+
+def test_a_new_seed_for_the_only_control_plane_needs_recreate_cluster(
+    cli: Cli, tmp_path: Path
+) -> None:
+    code, _, err = cli("apply", str(cli.spec), "--yes", "--quiet")
+    assert code == 0, err
+    write_spec(
+        cli.spec.parent,
+        {
+            "proxmox.token_id": SIM_TOKEN_ID,
+            "access": {"ssh_authorized_keys": ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIH0 new@key"]},
+        },
+    )
+    code, out, _ = cli("plan", str(cli.spec))
+    assert code == 1
+    assert "replacing the only control plane runs kubeadm init again" in out
+    assert "Pass --recreate-cluster" in out
+    code, out, err = cli("apply", str(cli.spec), "--yes", "--quiet")
+    assert_one_line_error(code, err, "replacing the only control plane")
+    code, out, err = cli("plan", str(cli.spec), "--recreate-cluster", "--detailed-exitcode")
+    assert code == 2, out + err
+    assert "(--recreate-cluster given)" in out and "drain first" not in out
+    code, out, err = cli(
+        "apply", str(cli.spec), "--yes", "--quiet", "--recreate-cluster", "--force"
+    )
+    assert code == 0, err
+    assert "Apply complete: 3 replaced." in out

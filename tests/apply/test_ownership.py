@@ -20,9 +20,9 @@ from homelab.verbs.provision import PlanRefused, adopt_lab, apply_lab, destroy_l
 from tests.apply.support import (
     FAST,
     Lab,
-    assert_converged,
     guests,
     inprocess,
+    iso_volids,
     new_sim,
     write_spec,
     yes,
@@ -116,7 +116,14 @@ def test_adopt_tags_terraform_made_vms_and_apply_then_manages_them(
     assert outcome.report is not None and outcome.report.ok
     assert sorted(vm.vmid for vm in guests(sim)) == [110, 111, 112]  # taken over, not re-created
     assert "terraform" in conn.client.vm_config("pve", 110)[0]["tags"]  # the user's tag is kept
-    assert_converged(sim, lab.ctx, conn, in_range=False, created=False)
+    # an adopted VM's first boot was not homelab's: it gets no seed ISO, ever
+    assert iso_volids(sim) == set()
+    assert all(vm.status == "running" for vm in guests(sim))
+    assert all("homelab" not in str(vm.config.get("ide2", "")) for vm in guests(sim))
+    record = parse_description_record(conn.client.vm_config("pve", 111)[0]["description"])
+    assert record is not None and record.adopted
+    plan, _ = make_plan(conn, lab.ctx)
+    assert not plan.has_changes and not plan.errors, plan
     again = adopt_lab(conn, lab.ctx, confirm=confirm)
     assert again.report is None and not again.plan.changes  # already ours
 
@@ -200,3 +207,34 @@ def test_a_second_state_store_refuses_the_lab_of_the_first(lab: Lab, tmp_path: P
         assert not taken.errors and taken.has_changes  # told to, it takes over
     finally:
         fresh.ctx.close()
+
+
+KEY2 = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAICR1Kjxkp8TY39QQ8rPrvZta2Cl81ledsQySZv20Y4+h other@desk"
+
+
+def test_an_adopted_vm_is_never_reseeded_nor_restarted_unless_told(
+    lab: Lab, tmp_path: Path
+) -> None:
+    sim = new_sim()
+    conn = inprocess(sim)
+    for vmid, name in ((110, "k8s-master-1"), (111, "k8s-worker-2"), (112, "k8s-worker-3")):
+        make_vm(conn, vmid, name, "terraform")
+    adopt_lab(conn, lab.ctx, confirm=yes)
+    apply_lab(conn, lab.ctx, confirm=yes, limits=FAST)  # started, nothing else
+    # new SSH keys: every seed changes; an adopted VM keeps the one it booted with
+    write_spec(tmp_path, {"access": {"ssh_authorized_keys": [KEY2]}})
+    lab.reload()
+    plan, _ = make_plan(conn, lab.ctx)
+    assert not plan.has_changes and not plan.errors, plan
+    # more memory needs a restart: refused unless --restart-adopted
+    write_spec(tmp_path, {"vms.k8s-worker-2.memory": "8GiB"})
+    lab.reload()
+    plan, _ = make_plan(conn, lab.ctx)
+    assert [a.vm for a in plan.changes] == ["k8s-worker-2"]
+    assert len(plan.errors) == 1 and "--restart-adopted" in plan.errors[0]
+    flags = Flags(restart_adopted=True)
+    outcome = apply_lab(conn, lab.ctx, confirm=yes, limits=FAST, flags=flags)
+    assert outcome.report is not None and outcome.report.ok
+    assert iso_volids(sim) == set()
+    plan, _ = make_plan(conn, lab.ctx)
+    assert not plan.has_changes and not plan.errors, plan

@@ -97,3 +97,18 @@ def test_a_control_plane_being_updated_still_stays() -> None:
         [update("k8s-master-1"), replace("k8s-master-2")], ALL_RUNNING, Flags()
     )
     assert len(errors) == 1 and "leaves its etcd member behind" in errors[0]
+
+
+def test_an_adopted_running_vm_is_restarted_only_when_told() -> None:
+    adopted = dataclasses.replace(
+        update("k8s-worker-2"), desired=dataclasses.replace(WANT["k8s-worker-2"], adopted=True)
+    )
+    out, errors, _ = apply_day2_rule([adopted], ALL_RUNNING, Flags())
+    assert len(errors) == 1 and errors[0].startswith("vm k8s-worker-2: it was adopted and memory")
+    assert errors[0].endswith("Pass --restart-adopted, or change it back")
+    out, errors, _ = apply_day2_rule([adopted], ALL_RUNNING, Flags(restart_adopted=True))
+    assert errors == [] and isinstance(out[0], UpdateVm) and out[0].drain
+    stopped = {VMID["k8s-worker-2"]: False}
+    assert apply_day2_rule([adopted], stopped, Flags())[1] == []  # nothing to restart
+    no_restart = dataclasses.replace(adopted, changes=LIVE)
+    assert apply_day2_rule([no_restart], ALL_RUNNING, Flags())[1] == []

@@ -155,3 +155,36 @@ def test_control_plane_gives_up_without_installing_kube_vip(tmp_path: Path) -> N
     assert "no pki" not in log
     assert not Path(paths.kube_vip_manifest).exists()
     assert not Path(paths.pki_keep).exists()
+
+
+@pytest.mark.parametrize("conf", ["kubelet.conf", "admin.conf"])
+def test_a_node_already_in_a_cluster_is_never_joined_nor_reset(tmp_path: Path, conf: str) -> None:
+    etc = tmp_path / "etc"
+    etc.mkdir()
+    configs = (str(etc / "kubelet.conf"), str(etc / "admin.conf"))
+    (etc / conf).write_text("apiVersion: v1\n")
+    entry = bootstrap.worker_bootstrap(["kubeadm", "join"], cluster_configs=configs)
+    code, log = run(entry, tmp_path, 1)
+    assert code == 1 and log == [], "kubeadm never ran: no join, no reset"
+    shell = shutil.which("dash") or shutil.which("sh")
+    assert shell is not None
+    done = subprocess.run([shell, "-c", entry[2]], capture_output=True, text=True)
+    assert f"homelab: {etc / conf} exists: this node already belongs to a cluster" in done.stderr
+    paths = bootstrap.ControlPlanePaths(
+        pki=str(tmp_path / "pki"), pki_keep=str(tmp_path / "keep" / "pki"), cluster_configs=configs
+    )
+    cp = bootstrap.control_plane_bootstrap(
+        ["kubeadm", "init"], kube_vip=False, init=True, paths=paths
+    )
+    (tmp_path / "cp").mkdir()
+    code, log = run(cp, tmp_path / "cp", 1)
+    assert code == 1 and log == []
+
+
+def test_without_a_cluster_config_the_worker_joins(tmp_path: Path) -> None:
+    etc = tmp_path / "etc"
+    etc.mkdir()
+    configs = (str(etc / "kubelet.conf"), str(etc / "admin.conf"))
+    entry = bootstrap.worker_bootstrap(["kubeadm", "join"], cluster_configs=configs)
+    code, log = run(entry, tmp_path, 1)
+    assert code == 0 and log == ["kubeadm join"]

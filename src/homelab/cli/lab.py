@@ -50,6 +50,13 @@ RecreateOpt = Annotated[
         "control plane, or an HA control plane); nothing is drained then",
     ),
 ]
+RestartAdoptedOpt = Annotated[
+    bool,
+    typer.Option(
+        "--restart-adopted",
+        help="restart (drained) adopted VMs when a change needs it; homelab did not boot them",
+    ),
+]
 ForceOpt = Annotated[
     bool,
     typer.Option(
@@ -136,6 +143,7 @@ def plan(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="list unchanged VMs")] = False,
     take_over: TakeOverOpt = False,
     recreate_cluster: RecreateOpt = False,
+    restart_adopted: RestartAdoptedOpt = False,
 ) -> None:
     """Show what apply would change: + create, ~ update, -/+ replace, - destroy."""
     from homelab.core.ownership import Flags
@@ -143,7 +151,11 @@ def plan(
     from homelab.verbs.lab import make_plan
 
     with lab_session(spec, sim) as (ctx, conn):
-        flags = Flags(take_over=take_over, recreate_cluster=recreate_cluster)
+        flags = Flags(
+            take_over=take_over,
+            recreate_cluster=recreate_cluster,
+            restart_adopted=restart_adopted,
+        )
         made, _ = make_plan(conn, ctx, flags=flags)
     if out_file is not None:
         try:
@@ -178,6 +190,7 @@ def apply(
     ] = None,
     take_over: TakeOverOpt = False,
     recreate_cluster: RecreateOpt = False,
+    restart_adopted: RestartAdoptedOpt = False,
     force: ForceOpt = False,
 ) -> None:
     """Make the lab match the spec: plan, confirm, then clone, configure, seed, resize, start.
@@ -194,7 +207,12 @@ def apply(
         return saved is not None or ask("Apply these changes?", yes)
 
     with lab_session(spec, sim) as (ctx, conn), progress_sink(list(ctx.spec.vms), quiet) as sink:
-        flags = Flags(take_over, recreate_cluster=recreate_cluster, force_drain=force)
+        flags = Flags(
+            take_over,
+            recreate_cluster=recreate_cluster,
+            force_drain=force,
+            restart_adopted=restart_adopted,
+        )
         outcome = apply_lab(conn, ctx, confirm=confirm, saved=saved, progress=sink, flags=flags)
     show_notes(outcome)
     if outcome.report is None:

@@ -19,6 +19,7 @@ from homelab.cli.lab import (
     JsonOpt,
     QuietOpt,
     RecreateOpt,
+    RestartAdoptedOpt,
     SimOpt,
     SpecArg,
     YesOpt,
@@ -58,6 +59,7 @@ def up(
         typer.Option("--timeout", min=1, help="seconds to wait for the cluster after apply"),
     ] = DEFAULT_TIMEOUT,
     recreate_cluster: RecreateOpt = False,
+    restart_adopted: RestartAdoptedOpt = False,
     force: ForceOpt = False,
 ) -> None:
     """Build the lab: apply the VMs, then wait for Kubernetes, install the addons, check health.
@@ -91,7 +93,11 @@ def up(
                 timeout=timeout,
                 merge_kubeconfig=merge_kubeconfig,
                 on_step=step,
-                flags=Flags(recreate_cluster=recreate_cluster, force_drain=force),
+                flags=Flags(
+                    recreate_cluster=recreate_cluster,
+                    force_drain=force,
+                    restart_adopted=restart_adopted,
+                ),
             )
     if as_json:
         typer.echo(json.dumps(outcome.to_dict(), indent=2))

@@ -26,7 +26,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -40,8 +40,10 @@ SEED_DRIVE = "ide2"
 SEED_PREFIX = "homelab-"
 DIGEST_IN_NAME = 12
 RECORD_PREFIX = "homelab-"
+ADOPTED_SEED = "none"
+"""The seed an adopted VM's record names: homelab never seeded it."""
 _REQUIRED_KEYS = ("lab", "template", "seed", "digest")
-_RECORD_KEYS = (*_REQUIRED_KEYS, "store")
+_RECORD_KEYS = (*_REQUIRED_KEYS, "store", "adopted")
 _HEX = frozenset("0123456789abcdef")
 _HEADER = "Managed by homelab"
 
@@ -52,7 +54,9 @@ class PlanInputError(ValueError):
 
 class DescriptionRecord(BaseModel):
     """What homelab wrote into a VM's description: lab, template, seed digest, settings digest,
-    and the state store managing it ("" in a record written before stores had ids)."""
+    the state store managing it ("" in a record written before stores had ids), and whether the
+    VM was adopted (its first boot was not homelab's: its seed is never replaced, and it is
+    restarted only when the user says so)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -61,6 +65,7 @@ class DescriptionRecord(BaseModel):
     seed: str
     digest: str
     store: str = ""
+    adopted: bool = False
 
 
 @dataclass(frozen=True)
@@ -89,6 +94,7 @@ class DesiredVm:
     seed_digest: str
     digest: str
     store: str = ""
+    adopted: bool = False
 
     @property
     def seed_volume(self) -> str:
@@ -98,14 +104,37 @@ class DesiredVm:
     def seed_volid(self) -> str:
         return seed_volid(self.iso_storage, self.seed_volume)
 
+    def settings(self) -> dict[str, object]:
+        """What the settings digest covers (the seed: none for an adopted VM)."""
+        return {
+            "lab": self.lab,
+            "name": self.name,
+            "role": self.role,
+            "cores": self.cores,
+            "memory_mib": self.memory_mib,
+            "disk_gib": self.disk_gib,
+            "bridge": self.bridge,
+            "vlan": self.vlan,
+            "template": self.template,
+            "onboot": self.onboot,
+            "agent": self.agent,
+            "seed": ADOPTED_SEED if self.adopted else self.seed_digest,
+        }
+
+    def adopt(self) -> DesiredVm:
+        """This VM as an adopted one: no seed of homelab's, in its record or its digest."""
+        adopted = replace(self, adopted=True)
+        return replace(adopted, digest=settings_digest(adopted.settings()))
+
     @property
     def record(self) -> DescriptionRecord:
         return DescriptionRecord(
             lab=self.lab,
             template=self.template,
-            seed=self.seed_digest,
+            seed=ADOPTED_SEED if self.adopted else self.seed_digest,
             digest=self.digest,
             store=self.store,
+            adopted=self.adopted,
         )
 
     @property
@@ -275,21 +304,7 @@ def placement(spec: LabSpec) -> dict[str, str]:
 def desired_vm(spec: LabSpec, name: str, seed_digest: str, node: str, store: str = "") -> DesiredVm:
     vm = spec.vms[name]
     network = spec.networks[vm.network]
-    settings: dict[str, object] = {
-        "lab": spec.name,
-        "name": name,
-        "role": vm.role,
-        "cores": vm.cores,
-        "memory_mib": vm.memory,
-        "disk_gib": vm.disk,
-        "bridge": network.bridge,
-        "vlan": network.vlan,
-        "template": str(spec.proxmox.template),
-        "onboot": True,
-        "agent": True,
-        "seed": seed_digest,
-    }
-    return DesiredVm(
+    want = DesiredVm(
         name=name,
         lab=spec.name,
         role=vm.role,
@@ -310,6 +325,7 @@ def desired_vm(spec: LabSpec, name: str, seed_digest: str, node: str, store: str
         agent=True,
         tags=managed_tags(spec.name, vm.role),
         seed_digest=seed_digest,
-        digest=settings_digest(settings),
+        digest="",
         store=store,
     )
+    return replace(want, digest=settings_digest(want.settings()))

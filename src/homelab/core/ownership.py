@@ -74,6 +74,8 @@ class Flags:
     #: go past a drain that cannot finish (a disruption budget, an API server that does not
     #: answer): the pods left are deleted, or the VM changed undrained
     force_drain: bool = False
+    #: restart adopted VMs when a change needs it (their first boot was not homelab's)
+    restart_adopted: bool = False
 
 
 NO_FLAGS = Flags()

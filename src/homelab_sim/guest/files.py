@@ -19,6 +19,12 @@ class FileCommands:
     def __init__(self, system: GuestSystem) -> None:
         self.system = system
 
+    def file_kind(self, path: str) -> str | None:
+        """What ``[ -e | -f | -d PATH ]`` sees: "d", "f", or None."""
+        if self.system.is_dir(path):
+            return "d"
+        return "f" if self.system.exists(path) else None
+
     def manifest_written(self, path: str) -> None:
         """A file landed in /etc/kubernetes/manifests (the kubelet watches that directory)."""
 

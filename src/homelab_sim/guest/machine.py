@@ -83,7 +83,7 @@ class Machine:
         self.last_error: str | None = saved.get("last_error")
         self.membership: dict[str, str] = dict(saved.get("membership") or {})
         self.table = CommandTable(self)
-        self.shell = Shell(self.table.lookup, self.table.write_file)
+        self.shell = Shell(self.table.lookup, self.table.write_file, self.table.file_kind)
         self.steps: list[cloudinit.Step] = []
         self._run: Generator[float, None, None] | None = None
         self._load(user_data)

@@ -6,7 +6,8 @@ shape): simple commands with ``VAR=value`` assignments, single and double quotes
 pipelines ``a | b``, lists with ``&&``, ``||``, ``;`` and newlines, ``for x in ...; do ...;
 done``, ``if ...; then ...; elif ...; else ...; fi``, the redirections ``>file``, ``>>file``,
 ``>/dev/null``, ``2>&1``, ``>&2`` and ``2>/dev/null``, and the builtins ``exit``, ``break``,
-``continue``, ``true``, ``false``, ``echo``, ``[``/``test``, ``seq`` and ``sleep``.
+``continue``, ``true``, ``false``, ``echo``, ``[``/``test`` (strings, integers, ``!`` and
+the file tests ``-e``, ``-f``, ``-d``), ``seq`` and ``sleep``.
 
 Anything else is an external command looked up in the guest's command table; a name the
 table does not know fails with status 127 and ``sh: 1: NAME: not found``, as dash says it.
@@ -37,6 +38,8 @@ from homelab_sim.guest.shell_syntax import (
 
 STEP = 0.05
 Gen = Generator[float, None, int]
+#: "f" for a file, "d" for a directory, None when nothing is at the path
+FileKind = Callable[[str], str | None]
 
 
 class Sink(Protocol):
@@ -87,9 +90,15 @@ class _Loop(Exception):
 class Shell:
     """Runs scripts against a guest's command table; ``run_*`` are generators of seconds."""
 
-    def __init__(self, lookup: Callable[[str], Command | None], write_file: FileWriter) -> None:
+    def __init__(
+        self,
+        lookup: Callable[[str], Command | None],
+        write_file: FileWriter,
+        file_kind: FileKind | None = None,
+    ) -> None:
         self.lookup = lookup
         self.write_file = write_file
+        self.file_kind: FileKind = file_kind or (lambda _path: None)
 
     def run_script(self, text: str, streams: Streams, env: dict[str, str] | None = None) -> Gen:
         """``sh -c TEXT``: the script's exit status (2 and a message for a syntax error)."""
@@ -197,6 +206,8 @@ class Shell:
             raise _Exit(int(args[0]) if args else int(scope.get("?", "0")))
         if name in {"break", "continue"}:
             raise _Loop(name)
+        if name in ("[", "test"):
+            return (yield from _test(args, io, self.file_kind))
         builtin = _BUILTINS.get(name)
         if builtin is not None:
             return (yield from builtin(args, io, stdin))
@@ -315,10 +326,10 @@ def _sleep(args: list[str], io: Streams, stdin: bytes) -> Gen:
     return 0
 
 
-def _test(args: list[str], io: Streams, stdin: bytes) -> Gen:
+def _test(args: list[str], io: Streams, file_kind: FileKind) -> Gen:
     if args and args[-1] == "]":
         args = args[:-1]
-    result = _evaluate_test(args)
+    result = _evaluate_test(args, file_kind)
     if result is None:
         io.err.write(f"sh: 1: [: unexpected operator in {' '.join(args)!r}\n")
         return 2
@@ -326,11 +337,17 @@ def _test(args: list[str], io: Streams, stdin: bytes) -> Gen:
     yield 0.0  # pragma: no cover
 
 
-def _evaluate_test(args: list[str]) -> bool | None:
+def _evaluate_test(args: list[str], file_kind: FileKind) -> bool | None:
+    if args[:1] == ["!"]:
+        inner = _evaluate_test(args[1:], file_kind)
+        return None if inner is None else not inner
     if len(args) == 1:
         return args[0] != ""
     if len(args) == 2 and args[0] in {"-n", "-z"}:
         return (args[1] != "") == (args[0] == "-n")
+    if len(args) == 2 and args[0] in {"-e", "-f", "-d"}:
+        kind = file_kind(args[1])
+        return kind is not None and (args[0] == "-e" or kind == args[0][1])
     if len(args) == 3:
         left, op, right = args
         if op in {"=", "=="}:
@@ -354,6 +371,4 @@ _BUILTINS: dict[str, Command] = {
     "echo": _echo,
     "seq": _seq,
     "sleep": _sleep,
-    "[": _test,
-    "test": _test,
 }

@@ -97,3 +97,33 @@ def test_env_strips_assignments_and_runs_the_command() -> None:
     rec = Recorder()
     run("env DEBIAN_FRONTEND=noninteractive apt-get -y install x", rec)
     assert rec.calls == [["apt-get", "-y", "install", "x"]]
+
+
+def test_file_tests_see_the_guest_files_as_dash_does() -> None:
+    kinds = {"/etc/kubernetes/kubelet.conf": "f", "/etc/kubernetes": "d"}
+    script = "\n".join(
+        [
+            "for p in /etc/kubernetes/kubelet.conf /etc/kubernetes /nope; do",
+            '  if [ -e "$p" ]; then echo "e $p"; fi',
+            '  if [ -f "$p" ]; then echo "f $p"; fi',
+            '  if test -d "$p"; then echo "d $p"; fi',
+            '  if [ ! -e "$p" ]; then echo "none $p"; fi',
+            "done",
+        ]
+    )
+    rec = Recorder()
+    out, err = BufferSink(), BufferSink()
+    gen = Shell(rec.lookup, rec.write, kinds.get).run_script(script, Streams(out, err))
+    try:
+        while True:
+            next(gen)
+    except StopIteration as done:
+        assert done.value == 0
+    assert out.value().splitlines() == [
+        "e /etc/kubernetes/kubelet.conf",
+        "f /etc/kubernetes/kubelet.conf",
+        "e /etc/kubernetes",
+        "d /etc/kubernetes",
+        "none /nope",
+    ]
+    assert err.value() == ""

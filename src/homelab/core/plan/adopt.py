@@ -3,8 +3,11 @@
 Which VMs may be adopted is ``ownership``'s rule: a VM with no homelab mark (made by Terraform or
 by hand) or tagged by hand without a record, under a spec VM's name. Another lab's VM needs
 ``--from-other-lab``, another state store's ``--take-over``; a VM already the lab's needs nothing.
-Adopting writes the lab's tags (the user's own tags kept) and the description record, under the
-config digest read for the plan; the next ``apply`` then manages the VM like any other.
+Adopting writes the lab's tags (the user's own tags kept) and the description record, marked
+``adopted``, under the config digest read for the plan; the next ``apply`` then manages the VM,
+except that its first boot was not homelab's: its seed is never replaced (a new instance-id
+would run cloud-init again over a live node), and it is restarted only with
+``--restart-adopted`` (``core.plan.disruption``).
 """
 
 from __future__ import annotations
@@ -77,7 +80,7 @@ def adopt_one(want: DesiredVm, vm: ObservedVm, index: Index, draft: Draft) -> No
             node=vm.node,
             reason=_REASONS[standing],
             vmid=vm.vmid,
-            desired=want,
+            desired=want.adopt(),
             config_digest=config.digest,
             tags_before=";".join(config.tags),
             tags_after=";".join(merged_tags(want, config)),

@@ -275,6 +275,9 @@ def compare_vm(want: DesiredVm, vm: ObservedVm, seeds: SeedIndex, draft: Draft) 
                 NoOp(want.name, vm.node, with_lock(reason, vm), vm.vmid, want.role)
             )
         return
+    record = vm.config.record
+    if record is not None and record.adopted:
+        want = want.adopt()  # it stays adopted (see core.plan.adopt)
     outcome = diff.diff_config(want, vm, vm.config, seeds)
     if outcome.error:
         draft.errors.append(outcome.error)

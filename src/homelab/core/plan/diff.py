@@ -17,6 +17,8 @@ Decisions, in order:
   disk grow, bridge, VLAN, tags, onboot, description, power state -> update, no restart.
 - only the seed ISO name differs (settings changed, same seed) -> update with ``reseed``: the
   same seed files are attached under the new name; the guest sees the same instance.
+- an adopted VM (its record says so) is never reseeded and never replaced for its seed: its
+  first boot was not homelab's, and a new instance-id would run cloud-init again over it.
 """
 
 from __future__ import annotations
@@ -92,7 +94,7 @@ def diff_config(desired: DesiredVm, vm: ObservedVm, config: VmConfig, seeds: See
     )
     if not running:
         changes = (*changes, Change("state", vm.status, RUNNING))
-    reseed = (
+    reseed = not desired.adopted and (
         config.cdrom(SEED_DRIVE) != desired.seed_volid
         or not seeds.has(vm.node, desired.seed_volid)
         or bool(superseded_seeds(desired, seeds, vm.node))
@@ -115,7 +117,7 @@ def replace_reason(desired: DesiredVm, vm: ObservedVm, config: VmConfig) -> str 
         return None
     if record.template != desired.template:
         return f"template changed: {record.template} -> {desired.template}"
-    if record.seed != desired.seed_digest:
+    if record.seed != desired.seed_digest and not desired.adopted:
         return "seed changed: cloud-init configuration differs (it only runs on a new instance)"
     return None
 

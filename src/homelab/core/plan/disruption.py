@@ -14,6 +14,9 @@ destroy of a VM the spec dropped) is one of:
     VM at the same address cannot join; one member fewer brings etcd closer to losing quorum).
     homelab does not remove etcd members yet, so it stops and says how to do it by hand.
 
+An adopted VM that runs is restarted only with ``Flags.restart_adopted``
+(``--restart-adopted``): a change that needs its restart is a plan error otherwise.
+
 A VM that is not running holds no running pods: nothing to drain. Pure: no I/O.
 """
 
@@ -29,6 +32,7 @@ __all__ = ["CONTROL_PLANE", "apply_day2_rule"]
 
 CONTROL_PLANE = "control-plane"
 RECREATE_FLAG = "--recreate-cluster"
+RESTART_ADOPTED_FLAG = "--restart-adopted"
 
 
 def apply_day2_rule(
@@ -38,6 +42,17 @@ def apply_day2_rule(
 
     ``running`` maps an observed VMID to whether the VM runs.
     """
+    adopted = [
+        f"vm {a.vm}: it was adopted and {', '.join(c.key for c in a.changes if c.restart)} "
+        "only takes effect after a restart, which homelab does to an adopted VM only when told "
+        f"(its first boot was not homelab's). Pass {RESTART_ADOPTED_FLAG}, or change it back"
+        for a in actions
+        if isinstance(a, UpdateVm)
+        and a.desired.adopted
+        and a.restart
+        and running.get(a.vmid, False)
+        and not flags.restart_adopted
+    ]
     staying = {a.vm for a in actions if isinstance(a, NoOp | UpdateVm) and a.role == CONTROL_PLANE}
     problems = {
         action.vm: problem
@@ -55,9 +70,9 @@ def apply_day2_rule(
         for vm, problem in problems.items()
         if flags.recreate_cluster
     ]
-    if problems:
+    if problems or adopted:
         # refused, or the user lets the cluster go: nothing to drain into
-        return list(actions), errors, warnings
+        return list(actions), errors + adopted, warnings
     out: list[Action] = []
     for action in actions:
         if (

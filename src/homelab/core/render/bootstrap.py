@@ -7,6 +7,9 @@ Each function returns one runcmd entry (``["sh", "-c", script]``). Values are qu
 - control planes join one at a time: master-N waits until master-(N-1)'s own API server is
   ready (its ``/readyz`` needs its etcd member, so a ready server means its join is through
   etcd), which orders the joins in the guests whatever order the VMs boot in;
+- a node that already holds a kubelet or admin configuration belongs to a cluster (cloud-init
+  ran again over a live node: a new instance-id on an adopted or restored VM): the script stops
+  and says so, and never runs ``kubeadm`` (whose failure would lead to ``kubeadm reset``);
 - a failed ``kubeadm init``/``join`` is reset and retried. ``kubeadm reset`` empties
   /etc/kubernetes/pki, so a control plane keeps a copy of its CA material in /run (tmpfs,
   gone at reboot) for the attempts, and puts it back before each retry;
@@ -30,6 +33,7 @@ PKI_KEEP = "/run/homelab/pki"
 WAIT_TRIES = 360  # x 5 s: give the control plane 30 minutes to come up
 CONTROL_PLANE_TRIES = 3
 WORKER_TRIES = 5
+CLUSTER_CONFIGS = ("/etc/kubernetes/kubelet.conf", "/etc/kubernetes/admin.conf")
 UPDATE_TRIES = 30  # x 10 s: apt-daily's own update may hold the lists lock for a while
 
 
@@ -42,6 +46,7 @@ class ControlPlanePaths:
     kube_vip_staged: str = KUBE_VIP_STAGED
     kube_vip_init_staged: str = KUBE_VIP_INIT_STAGED
     kube_vip_manifest: str = KUBE_VIP_MANIFEST
+    cluster_configs: tuple[str, ...] = CLUSTER_CONFIGS
 
 
 def wait_for_api(url: str, ca_file: str, *, what: str, tries: int = WAIT_TRIES) -> list[str]:
@@ -60,6 +65,19 @@ def wait_for_api(url: str, ca_file: str, *, what: str, tries: int = WAIT_TRIES) 
     return ["sh", "-c", script + "\n"]
 
 
+def refuse_a_member(configs: tuple[str, ...] = CLUSTER_CONFIGS) -> list[str]:
+    """Script lines that stop (exit 1) before kubeadm when the node is already in a cluster."""
+    return [
+        f"for conf in {shlex.join(configs)}; do",
+        '  if [ -e "$conf" ]; then',
+        '    echo "homelab: $conf exists: this node already belongs to a cluster; not running'
+        ' kubeadm (nothing reset). To rebuild it, remove the VM or run kubeadm reset yourself" >&2',
+        "    exit 1",
+        "  fi",
+        "done",
+    ]
+
+
 def control_plane_bootstrap(
     kubeadm_args: list[str],
     *,
@@ -68,9 +86,10 @@ def control_plane_bootstrap(
     paths: ControlPlanePaths = ControlPlanePaths(),
 ) -> list[str]:
     """``kubeadm init`` or a control-plane ``kubeadm join`` with reset-and-retry."""
-    q = {name: shlex.quote(value) for name, value in vars(paths).items()}
+    q = {name: shlex.quote(value) for name, value in vars(paths).items() if isinstance(value, str)}
     keep_parent = shlex.quote(posixpath.dirname(paths.pki_keep))
     lines = [
+        *refuse_a_member(paths.cluster_configs),
         f"rm -rf {q['pki_keep']} && mkdir -p -m 0700 {keep_parent}"
         f" && cp -a {q['pki']} {q['pki_keep']}",
         "ok=0",
@@ -92,9 +111,12 @@ def control_plane_bootstrap(
     return ["sh", "-c", "\n".join(lines) + "\n"]
 
 
-def worker_bootstrap(kubeadm_args: list[str]) -> list[str]:
+def worker_bootstrap(
+    kubeadm_args: list[str], *, cluster_configs: tuple[str, ...] = CLUSTER_CONFIGS
+) -> list[str]:
     """A worker's ``kubeadm join`` with reset-and-retry."""
     lines = [
+        *refuse_a_member(cluster_configs),
         "ok=0",
         f"for try in $(seq {WORKER_TRIES}); do",
         f"  if {shlex.join(kubeadm_args)}; then ok=1; break; fi",
