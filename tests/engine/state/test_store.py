@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from homelab.engine.state import open_store, state_dir
+from homelab.engine.state import backends, open_store, state_dir
 from homelab.engine.state.crypto import KEY_ENV, generate_key
 from homelab.errors import SecretKeyError, StateError, StateLockedError
 from tests.support.postgres import postgres_url
@@ -222,3 +223,52 @@ def test_bad_url_and_unreachable_server(spec_path: Path) -> None:
 def test_state_dir_is_private(spec_path: Path) -> None:
     directory = state_dir(spec_path)
     assert directory.stat().st_mode & 0o777 == 0o700
+
+
+def test_process_identity_reads_boot_id_and_start_time(tmp_path: Path) -> None:
+    proc, boot = tmp_path / "proc", tmp_path / "boot_id"
+    (proc / "42").mkdir(parents=True)
+    boot.write_text("b0b-1\n")
+    # comm may hold spaces and parentheses; the start time is field 22
+    fields = " ".join(str(n) for n in range(3, 30))
+    (proc / "42" / "stat").write_text(f"42 (a (b) c) {fields}\n")
+    assert backends.process_identity(42, proc=proc, boot_id=boot) == "b0b-1/22"
+    assert backends.process_identity(43, proc=proc, boot_id=boot) == ""
+    mine = backends.process_identity(os.getpid())
+    assert mine.count("/") == 1 and mine == backends.process_identity(os.getpid())
+
+
+def test_a_lock_whose_pid_now_belongs_to_another_process_is_taken_over(
+    spec_path: Path, lab: str
+) -> None:
+    """Our own pid is alive, but the row's identity says it was another process (a reused pid
+    or a reboot since): the holder is gone, the lock is ours. The same row with our identity
+    still excludes us."""
+    with open_store(spec_path) as store:
+        row = (lab, "old", socket.gethostname(), os.getpid(), "apply", "2026-01-01T00:00:00+00:00")
+        insert = (
+            "INSERT INTO hl_locks (lab, owner, host, pid, purpose, acquired, process) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)"
+        )
+        store.backend.execute(insert, (*row, "another-boot/123"))
+        with store.lock(lab, purpose="apply"):
+            pass
+        store.backend.execute(insert, (*row, backends.process_identity(os.getpid())))
+        with (
+            pytest.raises(StateLockedError, match="is locked: apply by old"),
+            store.lock(lab, purpose="apply"),
+        ):
+            pass
+        store.force_unlock(lab)
+
+
+def test_a_store_made_before_the_process_column_gets_it(spec_path: Path, lab: str) -> None:
+    path = state_dir(spec_path) / "state.db"
+    with sqlite3.connect(path) as old:
+        old.execute(
+            "CREATE TABLE hl_locks (lab TEXT PRIMARY KEY, owner TEXT NOT NULL, host TEXT NOT "
+            "NULL, pid INTEGER NOT NULL, purpose TEXT NOT NULL, acquired TEXT NOT NULL)"
+        )
+    with open_store(spec_path) as store, store.lock(lab, purpose="apply"):
+        (process,) = store.backend.query("SELECT process FROM hl_locks WHERE lab = ?", (lab,))[0]
+        assert process == backends.process_identity(os.getpid()) != ""

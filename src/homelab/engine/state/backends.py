@@ -36,16 +36,19 @@ CREATE TABLE IF NOT EXISTS hl_meta (
   name TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS hl_locks (
   lab TEXT PRIMARY KEY, owner TEXT NOT NULL, host TEXT NOT NULL, pid INTEGER NOT NULL,
-  purpose TEXT NOT NULL, acquired TEXT NOT NULL);
+  purpose TEXT NOT NULL, acquired TEXT NOT NULL, process TEXT NOT NULL DEFAULT '');
 """
+# Stores made before the lock recorded the holder's process identity lack its column.
+_LOCK_PROCESS_COLUMN = "ALTER TABLE hl_locks ADD COLUMN process TEXT NOT NULL DEFAULT ''"
 
 
 _LOCK_UPSERT = (
-    "INSERT INTO hl_locks (lab, owner, host, pid, purpose, acquired) "
-    "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (lab) DO UPDATE SET owner = "
+    "INSERT INTO hl_locks (lab, owner, host, pid, purpose, acquired, process) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (lab) DO UPDATE SET owner = "
     "excluded.owner, host = excluded.host, pid = excluded.pid, purpose = "
-    "excluded.purpose, acquired = excluded.acquired"
+    "excluded.purpose, acquired = excluded.acquired, process = excluded.process"
 )
+BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
 
 
 def utc_now() -> str:
@@ -71,6 +74,31 @@ class Backend(Protocol):
 def _holder_text(row: Row) -> str:
     owner, host, pid, purpose, acquired = row
     return f"{purpose} by {owner} (pid {pid} on {host}) since {acquired}"
+
+
+def process_identity(pid: int, *, proc: Path = Path("/proc"), boot_id: Path = BOOT_ID) -> str:
+    """``<boot id>/<start time>`` of process ``pid`` (Linux: the kernel's boot id and the
+    process's start in clock ticks since boot, field 22 of ``/proc/PID/stat``); "" where that
+    cannot be read. A pid reused by another process, or a pid from before a reboot, gives
+    another identity."""
+    try:
+        boot = boot_id.read_text(encoding="ascii").strip()
+        stat = (proc / str(pid) / "stat").read_text(encoding="ascii", errors="replace")
+        start = stat[stat.rindex(")") + 2 :].split()[19]
+    except (OSError, ValueError, IndexError):
+        return ""
+    return f"{boot}/{start}"
+
+
+def holder_gone(host: str, pid: int, process: str) -> bool:
+    """Whether the lock holder recorded as (host, pid, process identity) is gone for sure: on
+    this host, its pid is not alive, or alive but another process (reused pid, or a reboot
+    since). A holder on another host cannot be judged from here."""
+    if host != socket.gethostname():
+        return False
+    if not _pid_alive(pid):
+        return True
+    return bool(process) and process_identity(pid) != process
 
 
 def _pid_alive(pid: int) -> bool:
@@ -99,6 +127,9 @@ class SqliteBackend:
             self._conn.executescript(
                 _TABLES.format(blob="BLOB", serial="INTEGER PRIMARY KEY AUTOINCREMENT")
             )
+            columns = {row[1] for row in self._conn.execute("PRAGMA table_info(hl_locks)")}
+            if "process" not in columns:
+                self._conn.execute(_LOCK_PROCESS_COLUMN)
         except (sqlite3.Error, OSError) as exc:
             raise StateError(f"cannot open the state store {path}: {exc}") from exc
         with contextlib.suppress(OSError):
@@ -118,17 +149,20 @@ class SqliteBackend:
             self._conn.execute("BEGIN IMMEDIATE")
             try:
                 row = self._conn.execute(
-                    "SELECT owner, host, pid, purpose, acquired FROM hl_locks WHERE lab = ?",
+                    "SELECT owner, host, pid, purpose, acquired, process FROM hl_locks "
+                    "WHERE lab = ?",
                     (lab,),
                 ).fetchone()
-                if row is not None and not (row[1] == host and not _pid_alive(int(row[2]))):
+                if row is not None and not holder_gone(row[1], int(row[2]), str(row[5])):
                     raise StateLockedError(
-                        f"lab {lab!r} is locked: {_holder_text(row)}",
+                        f"lab {lab!r} is locked: {_holder_text(row[:5])}",
                         hint="wait for it to finish; if that process is gone for good, run "
                         "`homelab unlock SPEC`",
                     )
+                pid = os.getpid()
                 self._conn.execute(
-                    _LOCK_UPSERT, (lab, owner, host, os.getpid(), purpose, utc_now())
+                    _LOCK_UPSERT,
+                    (lab, owner, host, pid, purpose, utc_now(), process_identity(pid)),
                 )
             except BaseException:
                 self._conn.execute("ROLLBACK")
@@ -172,6 +206,9 @@ class PostgresBackend:
                 ):
                     if statement.strip():
                         self._conn.execute(statement)
+                self._conn.execute(
+                    _LOCK_PROCESS_COLUMN.replace("ADD COLUMN", "ADD COLUMN IF NOT EXISTS")
+                )
         except psycopg.Error as exc:
             raise StateError(f"cannot open the state store {self.description}: {exc}") from exc
 
@@ -199,9 +236,10 @@ class PostgresBackend:
                     hint="wait for the other apply to finish (PostgreSQL frees the lock "
                     "when its session ends)",
                 )
+            pid = os.getpid()
             self._conn.execute(
                 _pg(_LOCK_UPSERT),
-                (lab, owner, socket.gethostname(), os.getpid(), purpose, utc_now()),
+                (lab, owner, socket.gethostname(), pid, purpose, utc_now(), process_identity(pid)),
             )
 
     def release_lock(self, lab: str, owner: str) -> None:
