@@ -6,6 +6,8 @@ Plain helpers (paths, upstream files, the PostgreSQL URL) live in ``tests/suppor
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -14,10 +16,19 @@ from tests.support.golden import ENV, RETIRED
 from tests.support.paths import SHARED
 from tests.support.upstream import missing
 
+_CONFIG_HOME = Path(tempfile.mkdtemp(prefix="homelab-test-config-"))
+
 
 def pytest_configure(config: pytest.Config) -> None:
     if RETIRED in os.environ:
         raise pytest.UsageError(f"{RETIRED} is now {ENV}=1 (one variable for every golden)")
+    # State keys live in the user's configuration directory: never the real one in a test run
+    # (this process and every CLI subprocess it starts see this one).
+    os.environ["XDG_CONFIG_HOME"] = str(_CONFIG_HOME)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    shutil.rmtree(_CONFIG_HOME, ignore_errors=True)
 
 
 @pytest.fixture

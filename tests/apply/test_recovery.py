@@ -3,6 +3,7 @@ someone else ("detected modified configuration") and a lost reply to a VM start.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import httpx
@@ -86,3 +87,39 @@ def test_a_lost_reply_to_start_does_not_roll_back_a_complete_vm(lab: Lab) -> Non
     starts = [e for e in sim.log.entries() if e.path.endswith("/status/start")]
     assert len(starts) == len(guests(sim))  # the lost one was not sent again: it had started
     assert_converged(sim, lab.ctx, conn)
+
+
+def test_settle_waits_for_what_an_interrupted_run_left_in_flight(lab: Lab) -> None:
+    """A killed run's start task goes on in Proxmox: settling waits until it is over and the
+    config is still for a moment, so the plan that follows is not made over it."""
+    slow = {"path": "/nodes/*/qemu/*/status/start", "fault": "slow_task", "factor": 10}
+    sim = new_sim(faults=faults({**slow, "count": 1}))
+    rt = _runtime(lab, sim)
+    rt.client.wait_task(rt.client.clone("pve", 9000, 201, name="k8s-worker-2", full=False))
+    rt.client.start("pve", 201)  # not waited for: the run that sent it was killed
+    assert rt.client.active_tasks("pve", 201) == 1
+    started = rt.clock.monotonic()
+    steps.settle_vm(rt, VmRef("k8s-worker-2", "pve", 201))
+    assert rt.client.active_tasks("pve", 201) == 0
+    assert rt.client.vm_status("pve", 201).running
+    assert rt.clock.monotonic() - started >= steps.SETTLE_PAUSE  # read twice, a pause apart
+
+
+def test_a_start_that_lost_the_race_to_another_start_is_a_start(
+    lab: Lab, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sim = new_sim()
+    rt = _runtime(lab, sim)
+    rt.client.wait_task(rt.client.clone("pve", 9000, 201, name="k8s-worker-2", full=False))
+    rt.client.wait_task(rt.client.start("pve", 201))  # an interrupted run's start got there
+    real = rt.client.vm_status
+    reads: list[int] = []
+
+    def stale_first(node: str, vmid: int) -> Any:
+        reads.append(vmid)
+        status = real(node, vmid)
+        return dataclasses.replace(status, status="stopped") if len(reads) == 1 else status
+
+    monkeypatch.setattr(rt.client, "vm_status", stale_first)
+    assert steps.start_vm(rt, VmRef("k8s-worker-2", "pve", 201))  # its task: "already running"
+    assert real("pve", 201).running and len(reads) == 2

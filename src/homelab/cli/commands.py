@@ -8,6 +8,7 @@ import homelab.cli.lab
 import homelab.cli.metrics
 import homelab.cli.render
 import homelab.cli.sim
+import homelab.cli.state
 import homelab.cli.up
 import homelab.cli.validate
 import homelab.cli.version  # noqa: F401

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from homelab.engine.state import backends, open_store, state_dir
-from homelab.engine.state.crypto import KEY_ENV, generate_key
+from homelab.engine.state.crypto import KEY_ENV, generate_key, key_file_for
 from homelab.errors import SecretKeyError, StateError, StateLockedError
 from tests.support.postgres import postgres_url
 
@@ -91,14 +91,36 @@ def test_both_backends_secrets(store_factory, lab: str) -> None:  # type: ignore
     assert box.names() == ["b"]
 
 
-def test_key_file_is_private_and_reused(spec_path: Path, lab: str) -> None:
+def test_the_key_lives_apart_from_the_store_private_and_reused(spec_path: Path, lab: str) -> None:
     with open_store(spec_path) as store:
         store.secrets(lab).put("s", b"v")
-    key_file = spec_path.parent / ".homelab" / "state.key"
+        key_file = key_file_for(store.store_id)
+    assert key_file.parent == Path(os.environ["XDG_CONFIG_HOME"]) / "homelab" / "keys"
     assert key_file.stat().st_mode & 0o777 == 0o600
+    assert key_file.parent.stat().st_mode & 0o777 == 0o700
+    assert not list(state_dir(spec_path).glob("*.key")), "no key beside the store"
     with open_store(spec_path) as store:
         assert store.secrets(lab).get("s") == b"v"
     assert (spec_path.parent / ".homelab" / ".gitignore").read_text().strip().endswith("*")
+
+
+def test_a_copied_store_without_its_key_says_how_to_bring_it(
+    spec_path: Path, lab: str, tmp_path: Path
+) -> None:
+    with open_store(spec_path) as store:
+        store.secrets(lab).put("s", b"v")
+        key_file = key_file_for(store.store_id)
+    text = key_file.read_text()
+    key_file.unlink()
+    with pytest.raises(SecretKeyError, match="holds secrets, and its key is not on this machine"):
+        open_store(spec_path)
+    assert not key_file.exists(), "no new key for a store that has secrets"
+    # an older homelab's key beside the store is moved to the configuration directory
+    legacy = state_dir(spec_path) / "state.key"
+    legacy.write_text(text)
+    with open_store(spec_path) as store:
+        assert store.secrets(lab).get("s") == b"v"
+    assert not legacy.exists() and key_file.read_text() == text
 
 
 def test_wrong_key_is_a_clear_error(

@@ -7,7 +7,9 @@ step that started but whose end was never recorded; it is resolved against what 
   journal proves it is ours (its VMID holds a VM with the journaled name and our lab's record or
   tag); the next plan creates it again. Anything else at that VMID is never touched.
 - ``create`` past configuration, and ``update``: the VM carries our tags, so the next plan sees it
-  and finishes it; the intent is simply dropped.
+  and finishes it; the intent is dropped once what the killed run still had in flight on the VM
+  is over (no task of it running, its config stable: ``steps.settle_vm``), so the plan is not
+  made over a config about to change.
 - ``destroy``: finished (stop, destroy, confirm gone, seed ISOs deleted).
 - ``drain``: the node may be left cordoned: it is uncordoned (the plan drains it again if the
   change that needed the drain is still to do).
@@ -111,6 +113,7 @@ def _resolve_vm(rt: Runtime, key: str, data: dict[str, Any]) -> str:
             seeds.remove_seeds(rt, ref.node, rt.iso_storage, rt.lab, ref.name)
         rt.journal.remove(key)
         return f"{ref.name}: half-made VM {ref.vmid} of an interrupted {op} destroyed"
+    steps.settle_vm(rt, ref)  # what the interrupted run still had in flight lands first
     rt.journal.remove(key)
     return f"{ref.name}: interrupted {op} of VM {ref.vmid} will be finished by the plan"
 

@@ -35,6 +35,7 @@ from homelab.engine.proxmox.errors import (
     NotDone,
     NotFoundError,
     ProxmoxError,
+    TaskFailed,
 )
 from homelab.errors import LabError
 
@@ -60,6 +61,9 @@ DISK_KEY_DEFAULT = "scsi0"
 CONFIG_WRITE_ATTEMPTS = 5
 #: How long a start with an unknown outcome is watched for the VM to run before it is resent.
 START_SETTLE = 60.0
+#: How long ``settle_vm`` waits for an interrupted run's requests and tasks to be over.
+SETTLE_TIMEOUT = 120.0
+SETTLE_PAUSE = 2.0
 
 
 class IdentityError(LabError):
@@ -330,12 +334,22 @@ def start_vm(rt: Runtime, ref: VmRef) -> bool:
 
     A start whose reply was lost (or a 5xx) may have happened: the VM's state is read before
     the start is sent again, so a VM that came up is not taken for one that failed (and a
-    finished VM is never rolled back for a lost reply)."""
+    finished VM is never rolled back for a lost reply). A start task that fails because the VM
+    "already running" lost a race with another start (an interrupted run's): the VM runs."""
     if rt.client.vm_status(ref.node, ref.vmid).running:
         return False
     with rt.node_slot(ref.node):
-        rt.run_task(lambda: _dispatch_start(rt, ref), f"start of {ref.name}")
+        _run_start(rt, ref)
     return True
+
+
+def _run_start(rt: Runtime, ref: VmRef) -> None:
+    try:
+        rt.run_task(lambda: _dispatch_start(rt, ref), f"start of {ref.name}")
+    except TaskFailed as exc:
+        lost_race = exc.exitstatus.endswith("already running")
+        if not (lost_race and rt.client.vm_status(ref.node, ref.vmid).running):
+            raise
 
 
 def _dispatch_start(rt: Runtime, ref: VmRef) -> str | None:
@@ -369,7 +383,22 @@ def restart_vm(rt: Runtime, ref: VmRef) -> None:
                 lambda: rt.client.shutdown(ref.node, ref.vmid, timeout=120, force_stop=True),
                 f"shutdown of {ref.name}",
             )
-        rt.run_task(lambda: _dispatch_start(rt, ref), f"start of {ref.name}")
+        _run_start(rt, ref)
+
+
+def settle_vm(rt: Runtime, ref: VmRef) -> None:
+    """Wait (bounded) until what an interrupted run left in flight on the VM is over: no task
+    of it still runs and its config stays the same for a moment. A killed client's requests
+    and tasks go on in Proxmox; planning over them would race them."""
+    deadline = rt.clock.monotonic() + SETTLE_TIMEOUT
+    before = ""
+    while rt.clock.monotonic() < deadline:
+        busy = rt.client.active_tasks(ref.node, ref.vmid)
+        digest = rt.client.vm_config(ref.node, ref.vmid)[1].digest
+        if not busy and digest == before:
+            return
+        before = digest
+        rt.clock.sleep(SETTLE_PAUSE)
 
 
 def wait_agent(rt: Runtime, ref: VmRef) -> bool:

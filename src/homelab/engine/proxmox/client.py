@@ -51,6 +51,7 @@ from homelab.core.pve_reply import (
     parse_task_status,
     parse_upid,
     parse_vm_status,
+    reply_list,
 )
 from homelab.engine.proxmox.config import ConnectionSettings
 from homelab.engine.proxmox.errors import (
@@ -346,6 +347,14 @@ class PveClient:
             return None if upid is None else self.wait_task(upid, waits)
 
         return self.session.retry.call(attempt, idempotent=False, what=what)
+
+    def active_tasks(self, node: str, vmid: int) -> int:
+        """How many tasks on ``node`` still run for ``vmid`` (the token's own are always
+        listed: an interrupted run of the same token shows here)."""
+        reply = self.session.request(
+            "GET", f"/nodes/{node}/tasks", {"source": "active", "vmid": vmid}
+        )
+        return len(reply_list(reply, f"/nodes/{node}/tasks"))
 
     def _task_status(self, upid: Upid) -> TaskStatus:
         return parse_task_status(self.session.get(f"{_task(upid)}/status"))

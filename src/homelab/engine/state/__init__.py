@@ -31,15 +31,24 @@ from homelab.engine.state.backends import (
     SqliteBackend,
     utc_now,
 )
-from homelab.engine.state.crypto import Cipher, load_or_create_key
+from homelab.engine.state.crypto import Cipher, load_key
 from homelab.errors import StateError, StateLockedError
 
 URL_ENV = "HOMELAB_STATE_URL"
 STATE_DIRNAME = ".homelab"
+LEGACY_KEY_FILE = "state.key"  # where homelab kept the key before it moved out of the store
 STORE_ID_KEY = "store-id"
 APPLIED_PREFIX = "applied:"
 
-__all__ = ["HistoryEvent", "Intents", "SecretBox", "StateStore", "open_store", "state_dir"]
+__all__ = [
+    "HistoryEvent",
+    "Intents",
+    "SecretBox",
+    "StateStore",
+    "open_keyless",
+    "open_store",
+    "state_dir",
+]
 
 
 def state_dir(spec_path: Path) -> Path:
@@ -54,9 +63,25 @@ def state_dir(spec_path: Path) -> Path:
 
 def open_store(spec_path: Path, *, url: str | None = None) -> StateStore:
     """The store for the lab whose spec is at spec_path (PostgreSQL if a URL is given/set)."""
+    store = open_keyless(spec_path, url=url)
+    try:
+        key = load_key(
+            store.store_id,
+            legacy=state_dir(spec_path) / LEGACY_KEY_FILE,
+            has_secrets=store.has_secrets(),
+            store=store.backend.description,
+        )
+    except BaseException:
+        store.close()
+        raise
+    store.cipher = Cipher(key)
+    return store
+
+
+def open_keyless(spec_path: Path, *, url: str | None = None) -> StateStore:
+    """The store without its key: enough to read its identity and bring a key to it."""
     url = url or os.environ.get(URL_ENV) or None
     directory = state_dir(spec_path)
-    key = load_or_create_key(directory / "state.key")
     backend: Backend
     if url:
         if not url.startswith(("postgresql://", "postgres://")):
@@ -67,7 +92,7 @@ def open_store(spec_path: Path, *, url: str | None = None) -> StateStore:
         backend = PostgresBackend(url)
     else:
         backend = SqliteBackend(directory / "state.db")
-    return StateStore(backend, Cipher(key))
+    return StateStore(backend, None)
 
 
 class SecretBox:
@@ -176,9 +201,9 @@ class History:
 class StateStore:
     """One open state store (see the module docstring)."""
 
-    def __init__(self, backend: Backend, cipher: Cipher) -> None:
+    def __init__(self, backend: Backend, cipher: Cipher | None) -> None:
         self.backend = backend
-        self.cipher = cipher
+        self._cipher = cipher
         self._held: set[str] = set()
         self._id: str | None = None
 
@@ -190,6 +215,25 @@ class StateStore:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    @property
+    def cipher(self) -> Cipher:
+        if self._cipher is None:
+            raise StateError("the state store was opened without its key")
+        return self._cipher
+
+    @cipher.setter
+    def cipher(self, cipher: Cipher) -> None:
+        self._cipher = cipher
+
+    def has_secrets(self) -> bool:
+        """Whether any secret is sealed in this store (then its key must not change)."""
+        return bool(self.backend.query("SELECT 1 FROM hl_secrets LIMIT 1"))
+
+    def sealed_sample(self) -> tuple[str, str, bytes] | None:
+        """One sealed secret (lab, name, sealed bytes), to check a key opens this store."""
+        rows = self.backend.query("SELECT lab, name, value FROM hl_secrets LIMIT 1")
+        return (str(rows[0][0]), str(rows[0][1]), bytes(rows[0][2])) if rows else None
 
     def secrets(self, lab: str) -> SecretBox:
         return SecretBox(self, lab)

@@ -1,0 +1,49 @@
+"""`homelab state key export|import SPEC`: the state store's key, kept apart from the store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from homelab.cli.app import app
+from homelab.cli.lab import SpecArg
+from homelab.cli.output import out
+
+state_app = typer.Typer(help="The state store: its key.", no_args_is_help=True)
+key_app = typer.Typer(
+    help="The key that seals the lab's secrets (kept in ~/.config/homelab/keys, not .homelab/).",
+    no_args_is_help=True,
+)
+state_app.add_typer(key_app, name="key")
+app.add_typer(state_app, name="state")
+
+
+@key_app.command("export")
+def export(
+    spec: SpecArg,
+    out_file: Annotated[
+        Path, typer.Option("--out", help="a new file to write the key to (0600)", metavar="FILE")
+    ],
+) -> None:
+    """Write the store's key to a new file (0600) to keep it somewhere safe."""
+    from homelab.verbs.state_key import export_key
+
+    path = export_key(spec, out_file)
+    out.print(f"the state key is in {path} (mode 0600): keep it safe, apart from .homelab/")
+
+
+@key_app.command("import")
+def import_(
+    spec: SpecArg,
+    key_file: Annotated[Path, typer.Argument(help="a file written by `state key export`")],
+    force: Annotated[
+        bool, typer.Option("--force", help="replace another key this machine has for the store")
+    ] = False,
+) -> None:
+    """Install an exported key for this spec's store, once it proved it opens its secrets."""
+    from homelab.verbs.state_key import import_key
+
+    path = import_key(spec, key_file, replace=force)
+    out.print(f"the state key is installed at {path}")
