@@ -221,6 +221,8 @@ def _create_cluster(
             sans=sorted(set(sans)),
             pod_cidr=cidrs[0],
             service_cidr=cidrs[1],
+            component_args=checks.component_args(config.cluster),
+            proxy=dict(config.proxy),
         )
     return record
 

@@ -11,7 +11,7 @@ kube-vip static pod's image can be pulled.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from homelab_sim import catalogue
@@ -51,6 +51,7 @@ class Config:
     cluster: dict[str, Any]
     join: dict[str, Any] | None
     kubelet: dict[str, Any]
+    proxy: dict[str, Any] = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------------- configuration
@@ -93,7 +94,34 @@ def load_config(node: Node, args: list[str]) -> Config:
         cluster=found.get("ClusterConfiguration", {}),
         join=found.get("JoinConfiguration"),
         kubelet=found.get("KubeletConfiguration", {}),
+        proxy=found.get("KubeProxyConfiguration", {}),
     )
+
+
+_COMPONENTS = (
+    ("apiServer", "kube-apiserver"),
+    ("controllerManager", "kube-controller-manager"),
+    ("scheduler", "kube-scheduler"),
+)
+
+
+def component_args(cluster: dict[str, Any]) -> dict[str, dict[str, str]]:
+    """Each control-plane component's ``extraArgs`` (v1beta3: a map; v1beta4: a list of
+    ``{name, value}``), by component name, as kubeadm puts them on its static pods' commands."""
+    found = {
+        component: _args((cluster.get(key) or {}).get("extraArgs"))
+        for key, component in _COMPONENTS
+    }
+    found["etcd"] = _args(((cluster.get("etcd") or {}).get("local") or {}).get("extraArgs"))
+    return {component: args for component, args in found.items() if args}
+
+
+def _args(value: Any) -> dict[str, str]:
+    if isinstance(value, dict):
+        return {str(k): str(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return {str(a.get("name")): str(a.get("value")) for a in value if isinstance(a, dict)}
+    return {}
 
 
 def ignored(args: list[str]) -> set[str]:

@@ -59,11 +59,21 @@ def cluster_configuration(config: ClusterConfig) -> Obj:
             "podSubnet": config.pod_cidr,
             "serviceSubnet": config.service_cidr,
         },
-        "apiServer": {"certSANs": list(config.sans)} if config.sans else {},
+        "apiServer": {
+            **({"certSANs": list(config.sans)} if config.sans else {}),
+            **_extra("kube-apiserver", config),
+        },
+        "controllerManager": _extra("kube-controller-manager", config),
+        "scheduler": _extra("kube-scheduler", config),
         "certificatesDir": "/etc/kubernetes/pki",
         "imageRepository": "registry.k8s.io",
-        "etcd": {"local": {"dataDir": "/var/lib/etcd"}},
+        "etcd": {"local": {"dataDir": "/var/lib/etcd", **_extra("etcd", config)}},
     }
+
+
+def _extra(component: str, config: ClusterConfig) -> Obj:
+    args = config.component_args.get(component)
+    return {"extraArgs": dict(args)} if args else {}
 
 
 def _config_maps(config: ClusterConfig) -> list[Obj]:
@@ -97,6 +107,7 @@ def _config_maps(config: ClusterConfig) -> list[Obj]:
         "kind": "KubeProxyConfiguration",
         "clusterCIDR": config.pod_cidr,
         "mode": "",
+        **{k: v for k, v in config.proxy.items() if k not in ("apiVersion", "kind")},
     }
     corefile = (
         ".:53 {\n    errors\n    health {\n       lameduck 5s\n    }\n    ready\n"
@@ -383,10 +394,15 @@ def static_pods(config: ClusterConfig, node: str, ip: str) -> list[Obj]:
         "kube-controller-manager": f"registry.k8s.io/kube-controller-manager:{config.version}",
         "kube-scheduler": f"registry.k8s.io/kube-scheduler:{config.version}",
     }
-    return [static_pod(component, node, ip, image) for component, image in images.items()]
+    return [
+        static_pod(component, node, ip, image, config.component_args.get(component, {}))
+        for component, image in images.items()
+    ]
 
 
-def static_pod(component: str, node: str, ip: str, image: str) -> Obj:
+def static_pod(
+    component: str, node: str, ip: str, image: str, extra_args: dict[str, str] | None = None
+) -> Obj:
     """A mirror pod as the kubelet posts it for a static manifest: ``config.mirror`` holds the
     manifest's hash (the API server's and kubectl drain's way to tell a mirror pod)."""
     digest = hashlib.sha256(f"{component}/{node}/{image}".encode()).hexdigest()[:32]
@@ -408,7 +424,14 @@ def static_pod(component: str, node: str, ip: str, image: str) -> Obj:
             "hostNetwork": True,
             "priorityClassName": "system-node-critical",
             "tolerations": [{"operator": "Exists", "effect": "NoExecute"}],
-            "containers": [{"name": component, "image": image}],
+            "containers": [
+                {
+                    "name": component,
+                    "image": image,
+                    # kubeadm's own flags are not modelled; the extraArgs it adds are
+                    "command": [component, *(f"--{k}={v}" for k, v in (extra_args or {}).items())],
+                }
+            ],
         },
         "status": {
             "phase": "Running",

@@ -302,6 +302,8 @@ class KubeRegistry:
         sans: list[str],
         pod_cidr: str,
         service_cidr: str,
+        component_args: dict[str, dict[str, str]] | None = None,
+        proxy: dict[str, Any] | None = None,
     ) -> SimCluster:
         """A new cluster (``kubeadm init``); replaces a cluster of the same name."""
         config = ClusterConfig(
@@ -313,6 +315,8 @@ class KubeRegistry:
             ca_cert_pem=ca_cert_pem,
             ca_key_pem=ca_key_pem,
             sans=list(sans),
+            component_args=dict(component_args or {}),
+            proxy=dict(proxy or {}),
         )
         cluster = SimCluster(config, self.clock)
         with self._lock:

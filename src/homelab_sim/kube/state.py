@@ -35,6 +35,10 @@ class ClusterConfig:
     ca_key_pem: str
     sans: list[str] = field(default_factory=list)
     cluster_domain: str = "cluster.local"
+    #: extraArgs of the control-plane components, by component (kube-scheduler, etcd...)
+    component_args: dict[str, dict[str, str]] = field(default_factory=dict)
+    #: the KubeProxyConfiguration given to kubeadm init (what it puts in kube-proxy's map)
+    proxy: dict[str, Any] = field(default_factory=dict)
 
     @property
     def api_service_ip(self) -> str:

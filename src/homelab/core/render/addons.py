@@ -8,6 +8,9 @@ from their pinned upstream URLs; what is specific to a lab is rendered here:
   pinned to the kubelet's node IP (``kubernetes: NodeInternalIP``), which kubeadm sets from the
   spec address. A ``cidrs:`` rule would not do: the kube-vip VIP sits in the same subnet on the
   same NIC. This replaces the source architecture's calico-patch.sh.
+- with ``monitoring.enabled``, Felix's Prometheus metrics (off by default; port 9091): the
+  ``default`` FelixConfiguration gets ``prometheusMetricsEnabled: true`` by server-side apply,
+  which sets that one field and leaves the ones the operator and calico-node manage alone.
 - MetalLB's ``IPAddressPool`` from ``load_balancer.addresses`` and an ``L2Advertisement``.
 - kube-vip's static pod (ARP mode, control-plane VIP only; MetalLB owns Service addresses).
 - ``addons.yaml``: the apply order, versions, upstream URLs and how to apply each.
@@ -58,7 +61,17 @@ def calico_resources(spec: LabSpec) -> list[dict[str, Any]]:
         "metadata": {"name": "default"},
         "spec": {},
     }
-    return [installation, api_server]
+    resources = [installation, api_server]
+    if spec.monitoring is not None and spec.monitoring.enabled:
+        resources.append(
+            {
+                "apiVersion": "crd.projectcalico.org/v1",
+                "kind": "FelixConfiguration",
+                "metadata": {"name": "default"},
+                "spec": {"prometheusMetricsEnabled": True},
+            }
+        )
+    return resources
 
 
 def metallb_resources(spec: LabSpec) -> list[dict[str, Any]]:

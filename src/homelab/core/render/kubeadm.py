@@ -11,6 +11,14 @@
 
 Every node pins the kubelet's ``node-ip`` to its spec address, which is also what Calico's IP
 autodetection uses (``kubernetes: NodeInternalIP``).
+
+With ``monitoring.enabled`` the metrics endpoints kubeadm binds to 127.0.0.1 are opened to the
+node network so Prometheus can scrape them (else its default control-plane targets are down):
+controller-manager and scheduler ``--bind-address=0.0.0.0`` (their HTTPS metrics still need
+authentication; kubeadm keeps their probes on 127.0.0.1), etcd
+``--listen-metrics-urls=http://0.0.0.0:2381`` (plain HTTP metrics, no keys), and kube-proxy's
+``metricsBindAddress: 0.0.0.0:10249`` (a KubeProxyConfiguration in the init config, which
+kubeadm stores in the kube-proxy ConfigMap). Without monitoring nothing listens more widely.
 """
 
 from __future__ import annotations
@@ -22,6 +30,8 @@ from homelab.core.render.versions import ComponentVersions
 from homelab.core.spec.models import LabSpec
 
 API_PORT = 6443
+ETCD_METRICS_PORT = 2381
+KUBE_PROXY_METRICS_PORT = 10249
 CRI_SOCKET = "unix:///var/run/containerd/containerd.sock"
 TOKEN_TTL = "24h0m0s"  # noqa: S105  (a duration, not a password)
 MIN_CONTROL_PLANE_CPUS = 2
@@ -39,11 +49,24 @@ def init_documents(
     spec: LabSpec, secrets: ClusterSecrets, vm_name: str, versions: ComponentVersions
 ) -> list[dict[str, Any]]:
     """The ``kubeadm init --config`` documents of the first control plane."""
-    return [
+    docs = [
         _init_configuration(spec, secrets, vm_name, versions),
         _cluster_configuration(spec, versions),
         _kubelet_configuration(spec),
     ]
+    if _monitored(spec):
+        docs.append(
+            {
+                "apiVersion": "kubeproxy.config.k8s.io/v1alpha1",
+                "kind": "KubeProxyConfiguration",
+                "metricsBindAddress": f"0.0.0.0:{KUBE_PROXY_METRICS_PORT}",
+            }
+        )
+    return docs
+
+
+def _monitored(spec: LabSpec) -> bool:
+    return spec.monitoring is not None and spec.monitoring.enabled
 
 
 def join_document(
@@ -104,7 +127,19 @@ def _cluster_configuration(spec: LabSpec, versions: ComponentVersions) -> dict[s
             "dnsDomain": k8s.cluster_domain,
         },
         "apiServer": {"certSANs": cert_sans(spec)},
+        **(_METRICS_ARGS if _monitored(spec) else {}),
     }
+
+
+#: The ClusterConfiguration sections that open the control plane's metrics endpoints (v1beta3:
+#: ``extraArgs`` is a map; v1beta4 makes it a list of ``{name, value}``).
+_METRICS_ARGS: dict[str, Any] = {
+    "controllerManager": {"extraArgs": {"bind-address": "0.0.0.0"}},  # noqa: S104 (the point)
+    "scheduler": {"extraArgs": {"bind-address": "0.0.0.0"}},  # noqa: S104 (the point)
+    "etcd": {
+        "local": {"extraArgs": {"listen-metrics-urls": f"http://0.0.0.0:{ETCD_METRICS_PORT}"}}
+    },
+}
 
 
 def _kubelet_configuration(spec: LabSpec) -> dict[str, Any]:
