@@ -63,17 +63,17 @@ def test_apply_needs_yes_when_it_cannot_ask(cli: Cli) -> None:
 
 def test_status_destroy_and_status_again(cli: Cli) -> None:
     assert cli("apply", str(cli.spec), "--yes", "--quiet")[0] == 0
-    code, out, _ = cli("status", str(cli.spec), "--json")
+    code, out, _ = cli("status", str(cli.spec), "--json", "--no-health")
     rows = {row["vm"]: row for row in json.loads(out)["vms"]}
     assert code == 0 and rows["k8s-worker-2"]["ips"] == ["10.0.20.21"]
     assert {row["drift"] for row in rows.values()} == {"in sync"}
-    code, out, _ = cli("status", str(cli.spec))
+    code, out, _ = cli("status", str(cli.spec), "--no-health")
     assert code == 0 and "k8s-master-1" in out and "10.0.20.10" in out
     code, out, err = cli("destroy", str(cli.spec), "--yes")
     assert code == 0, err
     assert "Destroy complete: 3 destroyed." in out
     assert_nothing_made(cli.sim)
-    code, out, _ = cli("status", str(cli.spec), "--json")
+    code, out, _ = cli("status", str(cli.spec), "--json", "--no-health")
     assert {row["state"] for row in json.loads(out)["vms"]} == {"absent"}
 
 

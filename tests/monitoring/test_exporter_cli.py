@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import socket
 import subprocess
@@ -88,3 +89,26 @@ def test_a_bad_listen_address_is_one_line_and_exit_1(tmp_path: Path) -> None:
     assert done.returncode == 1
     assert "is not an address and port" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_status_shows_health_beside_the_vms(tmp_path: Path) -> None:
+    spec = copy_example("home-lab.yaml", tmp_path)
+
+    def homelab(*args: str) -> str:
+        done = subprocess.run(
+            [*HOMELAB, *args], capture_output=True, text=True, timeout=300, check=False
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    homelab("up", str(spec), "--sim", "--yes", "--quiet")
+    text = homelab("status", str(spec), "--sim")
+    header = text.splitlines()[0].split()
+    assert header[-2:] == ["drift", "health"]
+    assert sum(1 for line in text.splitlines() if line.rstrip().endswith("in sync  Ready")) == 3
+    assert "certificate apiserver: expires" in text and "last apply:" in text
+    doc = json.loads(homelab("status", str(spec), "--sim", "--json"))
+    assert {vm["health"] for vm in doc["vms"]} == {"Ready"}
+    assert doc["health"]["api"] == "" and doc["health"]["last_apply"]["ok"] is True
+    bare = json.loads(homelab("status", str(spec), "--sim", "--json", "--no-health"))
+    assert "health" not in bare and "health" not in bare["vms"][0]

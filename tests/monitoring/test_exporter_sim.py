@@ -9,10 +9,14 @@ from pathlib import Path
 
 import pytest
 
+from homelab.cli.lab import health_lines
+from homelab.core.monitoring.facts import ApplyFact, LabFacts
 from homelab.engine.site import Reach
+from homelab.simulated.site import SimulatedSite
+from homelab.verbs.connection import open_connection
 from homelab.verbs.lab import prepare_lab
-from homelab.verbs.metrics import collect_facts, etcd_dir
-from tests.up.simlab import copy_example, upped
+from homelab.verbs.metrics import LabHealth, collect_facts, etcd_dir, lab_health
+from tests.up.simlab import Upped, copy_example, upped
 
 
 @pytest.fixture(scope="module")
@@ -86,3 +90,65 @@ def test_an_unreadable_source_is_counted_and_its_facts_left_out(
         assert "cluster-ca" in facts.certificates
         assert facts.etcd_snapshot_last is None
         assert facts.drift_objects == 0
+
+
+def test_status_health_of_an_upped_lab_then_of_a_stopped_node(lab_dir: Path) -> None:
+    spec = copy_example("home-lab.yaml", lab_dir / "health")
+    with upped(spec) as lab:
+        health = lab_health(lab.conn, lab.ctx)
+        assert health.api == ""
+        assert health.nodes == dict.fromkeys(lab.ctx.spec.vms, "Ready")
+        assert "apiserver" in health.facts.certificates
+        doc = health.to_dict()
+        assert doc["last_apply"] is not None and doc["last_apply"]["ok"] is True
+        lab.conn.client.wait_task(lab.conn.client.stop("pve", _vmid(lab, "k8s-worker-3")))
+        site = lab.conn.site
+        assert isinstance(site, SimulatedSite)
+        site.advance_clock(20)  # within the node controller's grace period: its last status
+        assert lab_health(lab.conn, lab.ctx).nodes["k8s-worker-3"] == "Ready"
+        site.advance_clock(30)  # past it: every condition Unknown, the unreachable taints
+        nodes = lab_health(lab.conn, lab.ctx).nodes
+        assert nodes["k8s-worker-2"] == "Ready"
+        assert nodes["k8s-worker-3"] == "NotReady: Kubelet stopped posting node status.", nodes
+        with lab.api() as api:
+            taints = (api.find("v1", "Node", "k8s-worker-3") or {})["spec"]["taints"]
+        assert {t["key"] for t in taints} == {"node.kubernetes.io/unreachable"}
+        lab.conn.client.wait_task(lab.conn.client.start("pve", _vmid(lab, "k8s-worker-3")))
+        site.advance_clock(30)  # the kubelet is back and posts Ready
+        assert lab_health(lab.conn, lab.ctx).nodes["k8s-worker-3"] == "Ready"
+
+
+def test_status_health_before_anything_was_applied(lab_dir: Path) -> None:
+    spec = copy_example("home-lab.yaml", lab_dir / "fresh")
+    ctx = prepare_lab(spec)
+    try:
+        with open_connection(ctx.spec, spec, sim=True) as conn:
+            health = lab_health(conn, ctx)
+    finally:
+        ctx.close()
+    assert health.api == "no cluster yet"
+    assert set(health.nodes.values()) == {"not joined"}
+    assert health.facts.last_apply is None
+
+
+def test_health_lines_warn_about_what_needs_a_person() -> None:
+    now = 1_800_000_000.0
+    facts = LabFacts(
+        lab="x",
+        vms=[],
+        certificates={"apiserver": now + 10 * 86400, "cluster-ca": now + 3000 * 86400},
+        last_apply=ApplyFact(at=now - 60, ok=False),
+        etcd_snapshot_last=now - 30 * 3600,
+        errors={"certificates": 1},
+    )
+    lines = dict(health_lines(LabHealth({}, "", facts), now))
+    assert lines["certificate apiserver: expires 2027-01-25 (in 10 d)"] is True
+    assert lines["certificate cluster-ca: expires 2035-04-03 (in 3000 d)"] is False
+    assert lines["last apply: 2027-01-15T07:59+00:00, FAILED"] is True
+    assert lines["etcd snapshot: newest 30 h old"] is True
+    assert lines["could not read certificates (1)"] is True
+
+
+def _vmid(lab: Upped, name: str) -> int:
+    (vm,) = [v for v in lab.conn.client.cluster_vms() if v.name == name]
+    return vm.vmid

@@ -8,13 +8,16 @@ by main.py as one red line with exit code 1.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import json
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.markup import escape
 
 from homelab.cli.app import app
 from homelab.cli.output import err, is_terminal, out
@@ -28,6 +31,7 @@ if TYPE_CHECKING:
     from homelab.engine.apply.progress import ProgressSink
     from homelab.verbs.connection import Connection
     from homelab.verbs.lab import LabContext
+    from homelab.verbs.metrics import LabHealth
     from homelab.verbs.provision import ApplyOutcome
 
 SpecArg = Annotated[Path, typer.Argument(help="the lab spec (YAML)", metavar="SPEC")]
@@ -338,24 +342,46 @@ def adopt(
 
 
 @app.command()
-def status(spec: SpecArg, sim: SimOpt = False, as_json: JsonOpt = False) -> None:
-    """The lab's VMs: state, IPs and drift from the spec."""
+def status(
+    spec: SpecArg,
+    sim: SimOpt = False,
+    as_json: JsonOpt = False,
+    no_health: Annotated[
+        bool,
+        typer.Option(
+            "--no-health", help="Proxmox only: do not ask the cluster (e.g. its network is away)"
+        ),
+    ] = False,
+) -> None:
+    """The lab's VMs: state, IPs, drift from the spec, and health (each node in the cluster;
+    the lab's certificates, last apply and etcd snapshot)."""
     from rich.table import Table
 
     from homelab.verbs.lab import lab_status
+    from homelab.verbs.metrics import lab_health
 
     with lab_session(spec, sim) as (ctx, conn):
         rows, made = lab_status(conn, ctx)
+        health = None if no_health else lab_health(conn, ctx)
     if as_json:
-        doc = {"lab": made.lab, "vms": [r.to_dict() for r in rows], "errors": list(made.errors)}
+        doc = {
+            "lab": made.lab,
+            "vms": [
+                {**r.to_dict(), **({"health": health.nodes.get(r.vm, "")} if health else {})}
+                for r in rows
+            ],
+            "errors": list(made.errors),
+            **({"health": health.to_dict()} if health else {}),
+        }
         typer.echo(json.dumps(doc, indent=2))
         return
     table = Table(box=None, pad_edge=False)
-    for column in ("vm", "role", "vmid", "node", "state", "ips", "drift"):
+    columns = ("vm", "role", "vmid", "node", "state", "ips", "drift")
+    for column in (*columns, "health") if health else columns:
         table.add_column(column)
     for r in rows:
         style = "green" if r.drift == "in sync" else "yellow"
-        table.add_row(
+        cells = [
             r.vm,
             r.role,
             str(r.vmid or "-"),
@@ -363,11 +389,46 @@ def status(spec: SpecArg, sim: SimOpt = False, as_json: JsonOpt = False) -> None
             r.state,
             ", ".join(r.ips) or "-",
             f"[{style}]{r.drift}[/]",
-        )
+        ]
+        if health:
+            node = health.nodes.get(r.vm, "")
+            colour = "green" if node == "Ready" else "yellow"
+            cells.append(f"[{colour}]{escape(node) or '-'}[/]")
+        table.add_row(*cells)
     out.print(table)
     for r in rows:
         if r.drift != "in sync" and r.reason:
             out.print(f"{r.vm}: {r.reason}", markup=False)
+    for line, warn in health_lines(health, time.time()) if health else []:
+        out.print(line, style="yellow" if warn else None, markup=False)
+
+
+def health_lines(health: LabHealth, now: float) -> list[tuple[str, bool]]:
+    """The lab's own facts as lines, each with whether it is a warning."""
+    lines: list[tuple[str, bool]] = []
+    if health.api:
+        lines.append((f"cluster: {health.api}", health.api != "no cluster yet"))
+    for name, expiry in sorted(health.facts.certificates.items()):
+        days = (expiry - now) / 86400
+        when = dt.datetime.fromtimestamp(expiry, dt.UTC).date().isoformat()
+        lines.append((f"certificate {name}: expires {when} (in {days:.0f} d)", days < 30))
+    apply = health.facts.last_apply
+    if apply is not None:
+        at = (
+            dt.datetime.fromtimestamp(apply.at, dt.UTC).isoformat(timespec="minutes")
+            if apply.at is not None
+            else "interrupted"
+        )
+        lines.append((f"last apply: {at}, {'ok' if apply.ok else 'FAILED'}", not apply.ok))
+    snapshot = health.facts.etcd_snapshot_last
+    if snapshot is None:
+        lines.append(("etcd snapshot: none kept locally", False))
+    else:
+        age = (now - snapshot) / 3600
+        lines.append((f"etcd snapshot: newest {age:.0f} h old", age > 26))
+    for source, count in sorted(health.facts.errors.items()):
+        lines.append((f"could not read {source} ({count})", True))
+    return lines
 
 
 @app.command()

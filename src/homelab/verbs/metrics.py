@@ -33,8 +33,10 @@ from homelab.core.monitoring.facts import ApplyFact, LabFacts, metric_families
 from homelab.core.plan.actions import NoOp
 from homelab.core.render.kubeadm import API_PORT
 from homelab.engine.kube.certs import not_after, server_certificate
+from homelab.engine.kube.health import ExpectedNode, check_health
 from homelab.engine.state import state_dir
 from homelab.errors import LabError
+from homelab.verbs.cluster_api import admin_api
 from homelab.verbs.connection import Connection
 from homelab.verbs.lab import LabContext, make_plan
 from homelab.verbs.secrets import cluster_secrets
@@ -43,10 +45,14 @@ __all__ = [
     "ETCD_SNAPSHOT_SUFFIX",
     "Collection",
     "LabCollector",
+    "LabHealth",
     "collect_facts",
     "etcd_dir",
+    "lab_health",
 ]
 
+HEALTH_TIMEOUT = 3.0
+"""Seconds ``status`` waits for the cluster before it shows its nodes as unknown."""
 ETCD_SNAPSHOT_SUFFIX = ".db"
 """The suffix of an etcd snapshot file (``etcdctl snapshot save`` / ``etcdutl`` output)."""
 
@@ -80,6 +86,58 @@ def collect_facts(conn: Connection, ctx: LabContext) -> LabFacts:
     )
 
 
+@dataclass(frozen=True)
+class LabHealth:
+    """What ``homelab status`` shows beside the VMs: each VM's node in the cluster, and the
+    lab's own facts (the exporter's: certificates, last apply, etcd snapshot)."""
+
+    nodes: dict[str, str]
+    """vm -> "Ready", "NotReady: why", "not joined", or "?" when the cluster did not answer."""
+    api: str
+    """"" when the cluster answered; else why not ("no cluster yet", the error)."""
+    facts: LabFacts
+
+    def to_dict(self) -> dict[str, object]:
+        apply = self.facts.last_apply
+        return {
+            "nodes": dict(self.nodes),
+            "api": self.api,
+            "certificates": dict(self.facts.certificates),
+            "last_apply": None if apply is None else {"at": apply.at, "ok": apply.ok},
+            "etcd_snapshot_last": self.facts.etcd_snapshot_last,
+            "errors": dict(self.facts.errors),
+        }
+
+
+def lab_health(conn: Connection, ctx: LabContext) -> LabHealth:
+    """The health of the lab's nodes (one look at the cluster) and its facts, without a plan
+    (``status`` made one already): certificates, last apply, etcd snapshots."""
+    errors: Counter[str] = Counter()
+    facts = LabFacts(
+        lab=ctx.lab,
+        vms=list(ctx.spec.vms),
+        certificates=_certificates(conn, ctx, errors, timeout=HEALTH_TIMEOUT),
+        last_apply=_last_apply(ctx, errors),
+        etcd_snapshot_last=_newest_snapshot(etcd_dir(ctx.spec_path, ctx.lab), errors),
+        errors=dict(errors),
+    )
+    unknown = dict.fromkeys(ctx.spec.vms, "?")
+    api = admin_api(conn, ctx, timeout=HEALTH_TIMEOUT) if ctx.store.has_applied(ctx.lab) else None
+    if api is None:
+        return LabHealth(dict.fromkeys(ctx.spec.vms, "not joined"), "no cluster yet", facts)
+    expected = [ExpectedNode(n, vm.role, str(vm.ip)) for n, vm in ctx.spec.vms.items()]
+    try:
+        with api:
+            report = check_health(api, expected, load_balancer=False)
+    except LabError as exc:
+        return LabHealth(unknown, exc.message.splitlines()[0], facts)
+    nodes = {
+        n.name: "Ready" if n.ready else f"NotReady: {n.reason}" if n.registered else "not joined"
+        for n in report.nodes
+    }
+    return LabHealth(nodes, "", facts)
+
+
 def _drift(conn: Connection, ctx: LabContext, errors: Counter[str]) -> int | None:
     try:
         plan, _observed = make_plan(conn, ctx)
@@ -90,7 +148,9 @@ def _drift(conn: Connection, ctx: LabContext, errors: Counter[str]) -> int | Non
     return changes + len(plan.errors)
 
 
-def _certificates(conn: Connection, ctx: LabContext, errors: Counter[str]) -> dict[str, float]:
+def _certificates(
+    conn: Connection, ctx: LabContext, errors: Counter[str], *, timeout: float = 5.0
+) -> dict[str, float]:
     expiries: dict[str, float] = {}
     try:
         secrets = cluster_secrets(ctx.store, ctx.lab)
@@ -109,7 +169,9 @@ def _certificates(conn: Connection, ctx: LabContext, errors: Counter[str]) -> di
     if reach is None:
         return expiries  # the simulator never started an API server there
     try:
-        cert = server_certificate(reach.url, ca_pem=secrets.ca_cert, server_name=reach.server_name)
+        cert = server_certificate(
+            reach.url, ca_pem=secrets.ca_cert, server_name=reach.server_name, timeout=timeout
+        )
     except LabError:
         errors["certificates"] += 1
     else:

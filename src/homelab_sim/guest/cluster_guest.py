@@ -19,6 +19,7 @@ from homelab_sim.guest.model import BOOT_TO_AGENT, CidataGuest, GuestVm
 from homelab_sim.guest.seed import SeedFiles
 from homelab_sim.guest.system import AGENT_UNIT, APT_BUSY
 from homelab_sim.kube import KubeRegistry
+from homelab_sim.kube.cluster import SimCluster
 
 
 class ClusterGuest(CidataGuest):
@@ -40,8 +41,13 @@ class ClusterGuest(CidataGuest):
         self.machines: dict[int, Machine] = {}
         self.vms: dict[int, GuestVm] = {}
 
+    def _clusters(self) -> list[SimCluster]:
+        return self.book.backend.clusters() if self.book.backend is not None else []
+
     def on_boot(self, vm: GuestVm, seed: SeedFiles | None, clock: VirtualClock) -> None:
         super().on_boot(vm, seed, clock)
+        for cluster in self._clusters():
+            cluster.kubelet_booted(vm.name())
         apt_busy = float(vm.guest.pop(APT_BUSY, 0.0))
         self.vms[vm.vmid] = vm
         for ip in _vm_ips(self, vm):
@@ -80,6 +86,8 @@ class ClusterGuest(CidataGuest):
 
     def on_stop(self, vm: GuestVm) -> None:
         super().on_stop(vm)
+        for cluster in self._clusters():
+            cluster.kubelet_stopped(vm.name())
         machine = self.machines.pop(vm.vmid, None)
         for ip in _vm_ips(self, vm):
             self.book.running_ips.discard(ip)

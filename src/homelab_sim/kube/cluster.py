@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from homelab_sim.clock import VirtualClock
-from homelab_sim.kube import api, bootstrap, controllers, tokencleaner
+from homelab_sim.kube import api, bootstrap, controllers, nodes, tokencleaner
 from homelab_sim.kube.nodes import pull_failed_status, unpullable
 from homelab_sim.kube.server import ApiServer
 from homelab_sim.kube.state import ClusterConfig, ClusterState
@@ -157,6 +157,27 @@ class SimCluster:
             },
             manager="kube-vip",
         )
+
+    def kubelet_stopped(self, name: str) -> None:
+        """The node's VM stopped: its kubelet no longer posts status (see ``nodes``)."""
+        with self.lock:
+            if name in self.nodes:
+                since, _back = self.state.kubelet_down.get(name, (self.clock.now(), 0.0))
+                self.state.kubelet_down[name] = (since, float("inf"))
+                self._wake_now()
+
+    def kubelet_booted(self, name: str) -> None:
+        """The node's VM booted again: its kubelet posts status once it is up."""
+        with self.lock:
+            down = self.state.kubelet_down.get(name)
+            if down is not None:
+                self.state.kubelet_down[name] = (down[0], self.clock.now() + nodes.KUBELET_START)
+                self._wake_now()
+
+    def _wake_now(self) -> None:
+        """Something the controllers time by changed outside the store: tick afresh."""
+        self._settled = (-1, 0.0)
+        self._tick_locked(self.clock.now())
 
     def remove_node(self, name: str) -> None:
         """The Node is deleted (``kubectl delete node``, or its VM destroyed)."""

@@ -41,8 +41,9 @@ def reconcile(state: ClusterState, now: float) -> None:
 
 def next_event(state: ClusterState, now: float) -> float:
     """When the controllers next have something to do with no write in between: a scheduled
-    pod starting (``inf`` when nothing is due)."""
-    return nodes.next_pod_start(state, now)
+    pod starting, a silent kubelet's grace period ending or it coming back (``inf`` when
+    nothing is due)."""
+    return min(nodes.next_pod_start(state, now), nodes.next_kubelet_change(state, now))
 
 
 def reconcile_endpoints(state: ClusterState) -> None:

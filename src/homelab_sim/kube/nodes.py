@@ -1,7 +1,11 @@
 """Nodes, the scheduler and the kubelets of a simulated cluster, on the virtual clock.
 
 - Nodes: Ready once a CNI pod (calico-node) runs on them, NotReady before with the kubelet's
-  message; NotReady and cordoned nodes carry the taints the node controller adds.
+  message; NotReady and cordoned nodes carry the taints the node controller adds. A node whose
+  kubelet stopped posting (its VM stopped) keeps its last status for the node controller's
+  grace period (``NODE_MONITOR_GRACE``, 40 s), then every condition turns Unknown
+  ("Kubelet stopped posting node status.") and it gets the ``unreachable`` taints; it is Ready
+  again ``KUBELET_START`` seconds after its VM booted.
 - Scheduler: a Pending pod goes to the least-loaded node whose taints it tolerates and whose
   labels match its nodeSelector, or stays Pending with the scheduler's "0/N nodes are
   available" message.
@@ -34,7 +38,37 @@ DS_TOLERATIONS = [
     {"key": "node.kubernetes.io/pid-pressure", "operator": "Exists", "effect": "NoSchedule"},
     {"key": "node.kubernetes.io/unschedulable", "operator": "Exists", "effect": "NoSchedule"},
 ]
+UNREACHABLE_TAINTS = [
+    {"key": "node.kubernetes.io/unreachable", "effect": "NoSchedule"},
+    {"key": "node.kubernetes.io/unreachable", "effect": "NoExecute"},
+]
+NODE_MONITOR_GRACE = 40.0  # kube-controller-manager --node-monitor-grace-period (<= 1.31)
+KUBELET_START = 15.0  # from the VM's boot to the kubelet posting Ready again
 KCM, SCHEDULER, KUBELET = "kube-controller-manager", "kube-scheduler", "kubelet"
+
+
+def kubelet_posting(state: ClusterState, node: str, now: float) -> bool | None:
+    """True when the node's kubelet posts status now; False once the node controller has
+    given up on it (grace period over); None in between (its last status stands)."""
+    down = state.kubelet_down.get(node)
+    if down is None:
+        return True
+    since, back = down
+    if now >= back:
+        del state.kubelet_down[node]
+        return True
+    return None if now - since < NODE_MONITOR_GRACE else False
+
+
+def next_kubelet_change(state: ClusterState, now: float) -> float:
+    """When a node's status changes by time alone (grace period over, kubelet back)."""
+    times = [
+        t
+        for since, back in state.kubelet_down.values()
+        for t in (since + NODE_MONITOR_GRACE, back)
+        if t > now
+    ]
+    return min(times, default=float("inf"))
 
 
 def short_hash(data: Any, length: int = 10) -> str:
@@ -84,25 +118,50 @@ def reconcile_nodes(state: ClusterState) -> None:
         for p in pods
         if labels_of(p).get(CNI_LABEL[0]) == CNI_LABEL[1] and running(p)
     }
+    now = state.now()
     for node in state.items(node_type):
+        posting = kubelet_posting(state, node["metadata"]["name"], now)
+        if posting is None:
+            continue  # the kubelet is silent, the node controller still waits
         ready = node["metadata"]["name"] in cni_nodes
         status = dict(node.get("status") or {})
-        status["conditions"] = _node_conditions(
-            status.get("conditions") or [], ready, state.timestamp()
+        old = status.get("conditions") or []
+        status["conditions"] = (
+            _node_conditions(old, ready, state.timestamp())
+            if posting
+            else _unknown_conditions(old, state.timestamp())
         )
-        node = state.set_status(node_type, node, status, KUBELET)
+        node = state.set_status(node_type, node, status, KUBELET if posting else KCM)
+        managed = (NOT_READY_TAINT["key"], UNSCHEDULABLE_TAINT["key"], UNREACHABLE_TAINTS[0]["key"])
         taints = [
-            t
-            for t in node.get("spec", {}).get("taints") or []
-            if t.get("key") not in (NOT_READY_TAINT["key"], UNSCHEDULABLE_TAINT["key"])
+            t for t in node.get("spec", {}).get("taints") or [] if t.get("key") not in managed
         ]
-        if not ready:
+        if not posting:
+            taints += [dict(t) for t in UNREACHABLE_TAINTS]
+        elif not ready:
             taints.append(dict(NOT_READY_TAINT))
         if node.get("spec", {}).get("unschedulable"):
             taints.append(dict(UNSCHEDULABLE_TAINT))
         if taints != (node.get("spec", {}).get("taints") or []):
             new = {**node, "spec": {**node.get("spec", {}), "taints": taints}}
             state.update(node_type, new, manager=KCM)
+
+
+def _unknown_conditions(old: list[Obj], now: str) -> list[Obj]:
+    """What the node controller writes once the kubelet stopped posting for the grace period."""
+    out = []
+    for before in old:
+        changed = before.get("status") != "Unknown"
+        out.append(
+            {
+                **before,
+                "status": "Unknown",
+                "reason": "NodeStatusUnknown",
+                "message": "Kubelet stopped posting node status.",
+                "lastTransitionTime": now if changed else before.get("lastTransitionTime", now),
+            }
+        )
+    return out
 
 
 def _node_conditions(old: list[Obj], ready: bool, now: str) -> list[Obj]:

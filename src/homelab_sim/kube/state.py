@@ -61,6 +61,9 @@ class ClusterState:
         self.now = now
         self.store = ObjectStore(now)
         self.catalog = Catalog()
+        #: node -> (when its kubelet stopped posting status, when it posts again: its VM
+        #: booted and the kubelet came up; ``inf`` while the VM is down)
+        self.kubelet_down: dict[str, tuple[float, float]] = {}
 
     def kind(self, api_version: str, kind: str) -> ResourceType | None:
         return self.catalog.by_kind(api_version, kind)
