@@ -6,6 +6,7 @@ import os
 import socket
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -111,7 +112,8 @@ def test_status_health_of_an_upped_lab_then_of_a_stopped_node(lab_dir: Path) -> 
         assert nodes["k8s-worker-2"] == "Ready"
         assert nodes["k8s-worker-3"] == "NotReady: Kubelet stopped posting node status.", nodes
         with lab.api() as api:
-            taints = (api.find("v1", "Node", "k8s-worker-3") or {})["spec"]["taints"]
+            found: dict[str, Any] = api.find("v1", "Node", "k8s-worker-3")
+        taints = found["spec"]["taints"]
         assert {t["key"] for t in taints} == {"node.kubernetes.io/unreachable"}
         lab.conn.client.wait_task(lab.conn.client.start("pve", _vmid(lab, "k8s-worker-3")))
         site.advance_clock(30)  # the kubelet is back and posts Ready
