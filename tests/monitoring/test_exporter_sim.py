@@ -100,8 +100,9 @@ def test_status_health_of_an_upped_lab_then_of_a_stopped_node(lab_dir: Path) -> 
         assert health.api == ""
         assert health.nodes == dict.fromkeys(lab.ctx.spec.vms, "Ready")
         assert "apiserver" in health.facts.certificates
-        doc = health.to_dict()
-        assert doc["last_apply"] is not None and doc["last_apply"]["ok"] is True
+        applied = health.facts.last_apply
+        assert applied is not None
+        assert health.to_dict()["last_apply"] == {"at": applied.at, "ok": True}
         lab.conn.client.wait_task(lab.conn.client.stop("pve", _vmid(lab, "k8s-worker-3")))
         site = lab.conn.site
         assert isinstance(site, SimulatedSite)
