@@ -306,3 +306,27 @@ def test_an_operator_image_no_registry_has_never_starts_and_calico_never_comes(
     assert f'failed to pull and unpack image "{image}"' in waiting["message"]
     assert "calico-system" not in kube.names("/api/v1/namespaces")
     assert not any(kube.ready_nodes().values())
+
+
+def test_a_silent_kubelet_is_given_up_on_after_the_grace_period_and_comes_back(
+    kube: Kube,
+) -> None:
+    install_calico(kube)
+    kube.cluster.kubelet_stopped("k8s-worker-3")
+    kube.settle(39)  # the node controller still waits: the last status stands
+    assert kube.ready_nodes()["k8s-worker-3"] is True
+    kube.settle(2)
+    node = kube.get("/api/v1/nodes/k8s-worker-3")
+    assert {c["status"] for c in node["status"]["conditions"]} == {"Unknown"}
+    assert condition(node, "Ready")["message"] == "Kubelet stopped posting node status."
+    assert node["spec"]["taints"] == [
+        {"key": "node.kubernetes.io/unreachable", "effect": "NoSchedule"},
+        {"key": "node.kubernetes.io/unreachable", "effect": "NoExecute"},
+    ]
+    assert kube.ready_nodes()["k8s-worker-2"] is True
+    kube.cluster.kubelet_booted("k8s-worker-3")
+    kube.settle(14)
+    assert kube.ready_nodes()["k8s-worker-3"] is False
+    kube.settle(2)
+    node = kube.get("/api/v1/nodes/k8s-worker-3")
+    assert condition(node, "Ready")["status"] == "True" and node["spec"]["taints"] == []
