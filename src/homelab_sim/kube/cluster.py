@@ -311,6 +311,8 @@ class KubeRegistry:
         self._clusters: dict[str, SimCluster] = {}
         self._servers: dict[str, ApiServer] = {}
         self._serving = False
+        #: the loopback port each cluster's API server had: taken again after a restart
+        self.ports: dict[str, int] = {}
 
     def create_cluster(
         self,
@@ -375,9 +377,10 @@ class KubeRegistry:
             for cluster in self._clusters.values():
                 server = self._servers.get(cluster.name)
                 if server is None and cluster.api_ready():
-                    server = ApiServer(cluster)
+                    server = ApiServer(cluster, self.ports.get(cluster.name, 0))
                     server.start()
                     self._servers[cluster.name] = server
+                    self.ports[cluster.name] = server.port
                 elif server is not None:
                     server.refresh_certificate()
 
@@ -406,11 +409,14 @@ class KubeRegistry:
             server.stop()
 
     def to_dict(self) -> dict[str, Any]:
-        return {"clusters": [c.to_dict() for c in self.clusters()]}
+        with self._lock:
+            ports = dict(self.ports)
+        return {"clusters": [c.to_dict() for c in self.clusters()], "ports": ports}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], clock: VirtualClock) -> KubeRegistry:
         registry = cls(clock)
+        registry.ports = {str(k): int(v) for k, v in (data.get("ports") or {}).items()}
         for raw in data.get("clusters", []):
             cluster = SimCluster.from_dict(raw, clock)
             registry._clusters[cluster.name] = cluster

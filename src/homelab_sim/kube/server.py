@@ -181,8 +181,9 @@ async def _stream(answer: WatchResponse, send: Send) -> None:
 class ApiServer:
     """One cluster's HTTPS server in a background thread."""
 
-    def __init__(self, cluster: SimCluster) -> None:
+    def __init__(self, cluster: SimCluster, port: int = 0) -> None:
         self.cluster = cluster
+        self.port = port
         self.url = ""
         self._sans: tuple[tuple[str, ...], tuple[str, ...]] = ((), ())
         self._dir = tempfile.TemporaryDirectory(prefix="homelab-kube-")
@@ -221,7 +222,8 @@ class ApiServer:
             timeout_keep_alive=30,
             timeout_graceful_shutdown=2,
         )
-        self._sock = _bind()
+        self._sock = _bind(self.port)
+        self.port = self._sock.getsockname()[1]
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(
             target=self._server.run,
@@ -259,15 +261,21 @@ class ApiServer:
             self._dir.cleanup()
 
 
-def _bind() -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((HOST, 0))
-        sock.listen(128)
-    except OSError as exc:
-        sock.close()
-        raise SimError(
-            f"the simulated Kubernetes API cannot listen on {HOST}: {exc.strerror}"
-        ) from exc
-    return sock
+def _bind(port: int = 0) -> socket.socket:
+    """A listening socket on ``port`` (the one this cluster had before, so kubeconfigs stay
+    valid across restarts), or on a free port when that one is taken or none was given."""
+    for candidate in dict.fromkeys((port, 0)):
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((HOST, candidate))
+            sock.listen(128)
+        except OSError as exc:
+            sock.close()
+            if candidate:
+                continue
+            raise SimError(
+                f"the simulated Kubernetes API cannot listen on {HOST}: {exc.strerror}"
+            ) from exc
+        return sock
+    raise SimError(f"the simulated Kubernetes API cannot listen on {HOST}")  # pragma: no cover

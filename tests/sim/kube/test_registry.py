@@ -139,3 +139,21 @@ def test_the_mirrored_images_are_the_upstream_ones() -> None:
         "ippools.crd.projectcalico.org",
         "tigerastatuses.operator.tigera.io",
     } <= set(crds)
+
+
+def test_an_api_server_keeps_its_port_across_a_restart(
+    registry: KubeRegistry, clock: VirtualClock, cluster_secrets: ClusterSecrets
+) -> None:
+    """A kubeconfig written before a restart still points at the cluster's API server."""
+    install_calico(Kube(new_cluster(registry, cluster_secrets), clock))
+    registry.serve()
+    before = registry.endpoints()
+    assert before and len(set(before.values())) == 1
+    saved = json.loads(json.dumps(registry.to_dict()))
+    registry.close()
+    restored = KubeRegistry.from_dict(saved, clock)
+    try:
+        restored.serve()
+        assert restored.endpoints() == before
+    finally:
+        restored.close()
