@@ -17,8 +17,9 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/homelab up examples/home-lab.yaml --sim --yes
 
-# Forget the simulated demo lab (its simulator state, admin kubeconfig and secrets).
+# Stop the demo's background simulator and forget the simulated lab (its state, kubeconfig).
 demo-clean:
+	test ! -x $(BIN)/homelab || $(BIN)/homelab sim stop examples/home-lab.yaml
 	rm -rf examples/.homelab
 
 lint: $(STAMP)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -37,3 +38,17 @@ def shared_dir() -> Path:
     if not SHARED.is_dir():
         missing(f"../shared is not beside this clone ({SHARED})")
     return SHARED
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _no_background_simulator_outlives_the_tests(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[None]:
+    """`up --sim` leaves the lab's simulator running in the background (as it should): every
+    one a test started under the session's temporary folders is stopped when the tests end."""
+    yield
+    from homelab.simulated.background import INFO_FILE, stop_background
+
+    for info in tmp_path_factory.getbasetemp().rglob(INFO_FILE):
+        if info.parent.name == "sim":
+            stop_background(info.parent)

@@ -169,3 +169,80 @@ def serve(
 def faults_example() -> None:
     """Print an example fault profile for `homelab sim serve --faults FILE`."""
     sys.stdout.write(EXAMPLE_FAULTS)
+
+
+SimSpecArg = Annotated[Path, typer.Argument(help="the lab spec (YAML)", metavar="SPEC")]
+
+
+def _lab_folder(spec_path: Path) -> tuple[str, Path]:
+    from homelab.simulated.lab import sim_dir
+    from homelab.verbs.spec import load_valid_spec
+
+    spec = load_valid_spec(spec_path)
+    return spec.name, sim_dir(spec_path, spec.name)
+
+
+@sim_app.command("start")
+def start(spec: SimSpecArg) -> None:
+    """Run the lab's simulator in the background (its Proxmox VE and Kubernetes APIs stay up
+    between commands; `--sim` commands use it). State, pid and log in .homelab/<lab>/sim/."""
+    from homelab.simulated.background import start_background
+
+    lab, folder = _lab_folder(spec)
+    info = start_background(spec, folder)
+    typer.echo(
+        f"the simulated lab {lab} runs in the background (pid {info.pid}, Proxmox VE at "
+        f"{info.endpoint}); stop it with `homelab sim stop {spec}`"
+    )
+
+
+@sim_app.command("status")
+def status(
+    spec: SimSpecArg,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+) -> None:
+    """Whether the lab's background simulator runs, and where."""
+    import time
+
+    from homelab.simulated.background import LOG_FILE, read_running
+
+    lab, folder = _lab_folder(spec)
+    info = read_running(folder)
+    doc: dict[str, object] = {
+        "lab": lab,
+        "running": info is not None,
+        "log": str(folder / LOG_FILE),
+    }
+    if info is not None:
+        doc |= {"pid": info.pid, "endpoint": info.endpoint, "uptime": time.time() - info.started}
+    if as_json:
+        typer.echo(json.dumps(doc, indent=2))
+    elif info is None:
+        typer.echo(f"the simulated lab {lab} is not running in the background")
+    else:
+        typer.echo(
+            f"the simulated lab {lab} runs: pid {info.pid}, Proxmox VE at {info.endpoint}, "
+            f"up {time.time() - info.started:.0f} s; log {folder / LOG_FILE}"
+        )
+
+
+@sim_app.command("stop")
+def stop(spec: SimSpecArg) -> None:
+    """Stop the lab's background simulator (its state is kept for the next start)."""
+    from homelab.simulated.background import stop_background
+
+    lab, folder = _lab_folder(spec)
+    info = stop_background(folder)
+    if info is None:
+        typer.echo(f"the simulated lab {lab} was not running in the background")
+    else:
+        typer.echo(f"stopped the simulated lab {lab} (pid {info.pid})")
+
+
+@sim_app.command("_serve", hidden=True)
+def serve_background(spec: SimSpecArg) -> None:
+    """What `sim start` runs in the background."""
+    from homelab.simulated.lab import serve_in_background
+    from homelab.verbs.spec import load_valid_spec
+
+    serve_in_background(load_valid_spec(spec), spec)

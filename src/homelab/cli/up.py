@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -80,6 +81,8 @@ def up(
         if not silent:
             err.print(f"- {text}", markup=False)
 
+    if sim:  # the simulated lab stays up after `up`, like kind's or minikube's
+        _start_background(spec)
     with lab_session(spec, sim) as (ctx, conn):
         sink = (
             contextlib.nullcontext(Silent()) if silent else progress_sink(list(ctx.spec.vms), quiet)
@@ -104,6 +107,19 @@ def up(
         return
     show_notes(outcome.applied)
     show_summary(outcome)
+    if sim:
+        err.print(
+            f"The simulated lab keeps running in the background: `homelab sim stop {spec}`",
+            markup=False,
+        )
+
+
+def _start_background(spec: Path) -> None:
+    from homelab.simulated.background import start_background
+    from homelab.simulated.lab import sim_dir
+    from homelab.verbs.spec import load_valid_spec
+
+    start_background(spec, sim_dir(spec, load_valid_spec(spec).name))
 
 
 def show_summary(outcome: UpOutcome) -> None:

@@ -14,6 +14,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,16 +25,20 @@ from homelab.core.spec.models import LabSpec
 from homelab.engine.clock import Clock
 from homelab.engine.proxmox.config import ConnectionSettings, parse_token
 from homelab.engine.state import state_dir
+from homelab.engine.state.backends import process_identity
 from homelab.errors import SimulatorError
+from homelab.simulated import background
 from homelab.simulated.access import least_privileged, sim_pve_major
 from homelab.simulated.site import SimulatedSite
 from homelab_sim.errors import SimError
 from homelab_sim.pve.simulator import PveSimulator, SimConfig
-from homelab_sim.server import start_server
+from homelab_sim.server import RunningServer, start_server
 
 __all__ = ["SIM_SCALE_ENV", "SimulatedLab", "run_simulator", "sim_dir", "sim_time_scale"]
 
 SIM_SCALE_ENV = "HOMELAB_SIM_TIME_SCALE"
+LOCK_WAIT = 120.0  # seconds a command waits for another one using the simulated lab
+PORT_FILE = "port"  # the background simulator's last PVE port, taken again when free
 DEFAULT_SIM_SCALE = 100.0
 
 
@@ -64,21 +71,56 @@ def sim_time_scale() -> float:
 
 @contextlib.contextmanager
 def run_simulator(spec: LabSpec, spec_path: Path) -> Iterator[SimulatedLab]:
-    """The simulated lab of ``spec``, served on loopback until the block ends.
+    """The simulated lab of ``spec``: the background simulator when one serves the lab
+    (``homelab sim start``), else one served in this process until the block ends.
 
     The simulator's own errors (``SimError``) come out as the tool's ``SimulatorError``.
     """
+    folder = sim_dir(spec_path, spec.name)
     try:
-        with _serve(spec, spec_path) as lab:
+        running = background.read_running(folder)
+        if running is not None:
+            root = _root_settings(running.endpoint, background.read_token(folder), running)
+            with _connected(spec, folder, root, running.scale) as lab:
+                yield lab
+            return
+        with (
+            background.held_lock(folder, wait=LOCK_WAIT),
+            _serve(spec, folder) as (root, scale),
+            _connected(spec, folder, root, scale) as lab,
+        ):
             yield lab
     except SimError as exc:
         raise SimulatorError(exc.message, hint=exc.hint) from exc
 
 
+def _root_settings(endpoint: str, token: str, running: background.Background) -> ConnectionSettings:
+    token_id, secret = parse_token(token)
+    return ConnectionSettings(
+        endpoint=endpoint, token_id=token_id, token_secret=secret, fingerprint=running.fingerprint
+    )
+
+
 @contextlib.contextmanager
-def _serve(spec: LabSpec, spec_path: Path) -> Iterator[SimulatedLab]:
+def _connected(
+    spec: LabSpec, folder: Path, root: ConnectionSettings, scale: float
+) -> Iterator[SimulatedLab]:
+    # root only sets the tool's token up
+    settings = least_privileged(root, spec.proxmox.iso_storage, saved=folder / "tool-token")
+    clock = Clock.scaled(scale)
+    # the site stands for the lab's network and guests, not for Proxmox: the simulator's
+    # control API (/_sim/*) takes its own root token
+    site = SimulatedSite(root, folder / "cache" / "manifests", clock)
+    with contextlib.closing(site):
+        yield SimulatedLab(settings, clock, site)
+
+
+@contextlib.contextmanager
+def _serve(
+    spec: LabSpec, folder: Path, *, port: int = 0
+) -> Iterator[tuple[ConnectionSettings, float]]:
+    """Serve the simulated lab in this process for the block: (root settings, time scale)."""
     scale = sim_time_scale()
-    folder = sim_dir(spec_path, spec.name)
     simulator = PveSimulator(
         SimConfig(
             nodes=tuple(spec.proxmox.nodes),
@@ -88,7 +130,7 @@ def _serve(spec: LabSpec, spec_path: Path) -> Iterator[SimulatedLab]:
         )
     )
     try:
-        server = start_server(simulator)
+        server = _start(simulator, port)
         try:
             token_id, secret = parse_token(server.token.reveal())
             root = ConnectionSettings(
@@ -97,15 +139,67 @@ def _serve(spec: LabSpec, spec_path: Path) -> Iterator[SimulatedLab]:
                 token_secret=secret,
                 fingerprint=server.fingerprint,
             )
-            # root only sets the tool's token up
-            settings = least_privileged(root, spec.proxmox.iso_storage, saved=folder / "tool-token")
-            clock = Clock.scaled(scale)
-            # the site stands for the lab's network and guests, not for Proxmox: the simulator's
-            # control API (/_sim/*) takes its own root token
-            site = SimulatedSite(root, folder / "cache" / "manifests", clock)
-            with contextlib.closing(site):
-                yield SimulatedLab(settings, clock, site)
+            yield root, scale
         finally:
             server.stop()
     finally:
         simulator.close()  # stops the simulated Kubernetes APIs, saves the simulator's state
+
+
+def _start(simulator: PveSimulator, port: int) -> RunningServer:
+    """The server on ``port`` (the background simulator's previous one), else on a free one."""
+    if port:
+        with contextlib.suppress(SimError):
+            return start_server(simulator, port=port)
+    return start_server(simulator)
+
+
+def serve_in_background(spec: LabSpec, spec_path: Path) -> None:
+    """The body of ``homelab sim _serve``: serve the lab until SIGTERM or SIGINT, announcing
+    it in ``server.json`` (see ``homelab.simulated.background``)."""
+    folder = sim_dir(spec_path, spec.name)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    previous = _previous_port(folder)
+    try:
+        with (
+            background.held_lock(folder, wait=LOCK_WAIT),
+            _serve(spec, folder, port=previous) as (
+                root,
+                scale,
+            ),
+        ):
+            pid = os.getpid()
+            info = background.Background(
+                pid=pid,
+                process=process_identity(pid),
+                endpoint=root.endpoint,
+                fingerprint=root.fingerprint or "",
+                scale=scale,
+                started=time.time(),
+            )
+            background.write_info(folder, info, f"{root.token_id}={root.token_secret.reveal()}")
+            (folder / PORT_FILE).write_text(f"{info.port}\n", encoding="ascii")
+            _serve_kube(root)
+            try:
+                stop.wait()
+            finally:
+                with contextlib.suppress(FileNotFoundError):
+                    (folder / background.INFO_FILE).unlink()
+    except SimError as exc:
+        raise SimulatorError(exc.message, hint=exc.hint) from exc
+
+
+def _serve_kube(root: ConnectionSettings) -> None:
+    """Start the lab's Kubernetes API servers now (not on the first look through the site)."""
+    site = SimulatedSite(root, Path(os.devnull))
+    with contextlib.closing(site):
+        site.reach("0.0.0.0", 0)  # noqa: S104 - asks the simulator for its map; no socket
+
+
+def _previous_port(folder: Path) -> int:
+    try:
+        return int((folder / PORT_FILE).read_text(encoding="ascii").strip())
+    except (OSError, ValueError):
+        return 0
