@@ -31,7 +31,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import IO
 
-from homelab.engine.state.backends import process_identity
+from homelab.engine.state.backends import pid_alive, process_identity
 from homelab.errors import SimulatorError
 
 __all__ = [
@@ -86,21 +86,8 @@ def read_token(folder: Path) -> str:
         raise SimulatorError(f"cannot read the simulator's token in {folder}: {exc}") from exc
 
 
-def _zombie(pid: int) -> bool:
-    """A process that exited and waits for its parent to reap it (then reaped, if ours)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
-    except OSError:
-        return False
-    if stat[stat.rindex(")") + 2 :].split()[0] != "Z":
-        return False
-    with contextlib.suppress(ChildProcessError):
-        os.waitpid(pid, os.WNOHANG)
-    return True
-
-
 def _alive(info: Background) -> bool:
-    if not _pid_exists(info.pid):
+    if not pid_alive(info.pid):
         return False
     current = process_identity(info.pid)
     return not info.process or not current or current == info.process
@@ -167,7 +154,7 @@ def start_background(spec_path: Path, folder: Path) -> Background:
         info = read_running(folder)
         if info is not None and info.pid == pid:
             return info
-        if not _pid_exists(pid):
+        if not pid_alive(pid):
             break
         time.sleep(0.05)
     with contextlib.suppress(ProcessLookupError):
@@ -204,16 +191,6 @@ def _spawn_detached(argv: list[str], log: Path) -> int:
         raise SimulatorError(
             f"the background simulator could not be launched: {done.stderr.strip()[-200:]}"
         ) from None
-
-
-def _pid_exists(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return not _zombie(pid)
 
 
 def stop_background(folder: Path, *, timeout: float = STOP_TIMEOUT) -> Background | None:

@@ -96,18 +96,32 @@ def holder_gone(host: str, pid: int, process: str) -> bool:
     since). A holder on another host cannot be judged from here."""
     if host != socket.gethostname():
         return False
-    if not _pid_alive(pid):
+    if not pid_alive(pid):
         return True
     return bool(process) and process_identity(pid) != process
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists and has not exited (a zombie waiting to be reaped has;
+    it is reaped here when it is this process's child)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
+    return not _zombie(pid)
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return False
+    if stat[stat.rindex(")") + 2 :].split()[0] != "Z":
+        return False
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)
     return True
 
 
