@@ -42,8 +42,9 @@ def twenty_workers(folder: Path) -> Path:
             for i in range(1, 21)
         },
     }
-    for vm in data["vms"].values():
-        vm.update(cores=1, memory="2GiB", disk=16)
+    for name, vm in data["vms"].items():
+        if name != "k8s-master-1":  # kubeadm wants 2 cores on a control plane
+            vm.update(cores=1, memory="2GiB", disk=16)
     path = folder / "big.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path

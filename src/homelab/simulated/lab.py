@@ -20,6 +20,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from homelab.core.spec.models import LabSpec
 from homelab.engine.clock import Clock
@@ -31,8 +32,10 @@ from homelab.simulated import background
 from homelab.simulated.access import least_privileged, sim_pve_major
 from homelab.simulated.site import SimulatedSite
 from homelab_sim.errors import SimError
-from homelab_sim.pve.simulator import PveSimulator, SimConfig
-from homelab_sim.server import RunningServer, start_server
+
+if TYPE_CHECKING:  # the simulator itself loads only when this process serves the lab
+    from homelab_sim.pve.simulator import PveSimulator
+    from homelab_sim.server import RunningServer
 
 __all__ = ["SIM_SCALE_ENV", "SimulatedLab", "run_simulator", "sim_dir", "sim_time_scale"]
 
@@ -120,6 +123,8 @@ def _serve(
     spec: LabSpec, folder: Path, *, port: int = 0
 ) -> Iterator[tuple[ConnectionSettings, float]]:
     """Serve the simulated lab in this process for the block: (root settings, time scale)."""
+    from homelab_sim.pve.simulator import PveSimulator, SimConfig
+
     scale = sim_time_scale()
     simulator = PveSimulator(
         SimConfig(
@@ -148,6 +153,8 @@ def _serve(
 
 def _start(simulator: PveSimulator, port: int) -> RunningServer:
     """The server on ``port`` (the background simulator's previous one), else on a free one."""
+    from homelab_sim.server import start_server
+
     if port:
         with contextlib.suppress(SimError):
             return start_server(simulator, port=port)

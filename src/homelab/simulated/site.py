@@ -13,11 +13,11 @@ The ``/_sim/*`` requests go through a session of their own on the connection's s
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 
 from homelab.engine.clock import Clock
-from homelab.engine.kube.diagnose import GuestPhase
 from homelab.engine.kube.manifests import ManifestSource
 from homelab.engine.proxmox.config import ConnectionSettings
 from homelab.engine.proxmox.errors import ProxmoxError
@@ -25,7 +25,9 @@ from homelab.engine.proxmox.retry import RetryPolicy
 from homelab.engine.proxmox.session import PveSession
 from homelab.engine.proxmox.wire import build_http_client
 from homelab.engine.site import Reach
-from homelab.simulated.guests import guest_phases
+
+if TYPE_CHECKING:  # the Kubernetes client loads when guests are read (up), not for plan
+    from homelab.engine.kube.diagnose import GuestPhase
 
 __all__ = ["SimulatedSite"]
 
@@ -73,6 +75,8 @@ class SimulatedSite:
         )
 
     def guest_phases(self) -> dict[str, GuestPhase]:
+        from homelab.simulated.guests import guest_phases
+
         try:
             return guest_phases(self._session.get("/_sim/guests"))
         except ProxmoxError:
