@@ -8,6 +8,7 @@ set -euo pipefail
 declare -A DEBIAN=(
   [kubectl]=kubectl
   [promtool]=prometheus
+  [prometheus]=prometheus
   [amtool]=prometheus-alertmanager
 )
 
