@@ -17,7 +17,10 @@ from tests.support.golden import ENV, RETIRED
 from tests.support.paths import SHARED
 from tests.support.upstream import missing
 
-_CONFIG_HOME = Path(tempfile.mkdtemp(prefix="homelab-test-config-"))
+# One folder for the whole run, made by the controller and inherited by pytest-xdist's workers
+# (they start after it is configured): a state store in the test PostgreSQL is one store for
+# all of them, with one key.
+_CONFIG_ENV = "HOMELAB_TEST_CONFIG_HOME"
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -25,11 +28,14 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(f"{RETIRED} is now {ENV}=1 (one variable for every golden)")
     # State keys live in the user's configuration directory: never the real one in a test run
     # (this process and every CLI subprocess it starts see this one).
-    os.environ["XDG_CONFIG_HOME"] = str(_CONFIG_HOME)
+    if _CONFIG_ENV not in os.environ:
+        os.environ[_CONFIG_ENV] = tempfile.mkdtemp(prefix="homelab-test-config-")
+    os.environ["XDG_CONFIG_HOME"] = os.environ[_CONFIG_ENV]
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    shutil.rmtree(_CONFIG_HOME, ignore_errors=True)
+    if not hasattr(config, "workerinput"):  # the controller, once every worker is done
+        shutil.rmtree(os.environ.pop(_CONFIG_ENV), ignore_errors=True)
 
 
 @pytest.fixture
