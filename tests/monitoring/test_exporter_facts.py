@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import subprocess
 
+import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -135,3 +136,25 @@ def test_scrapes_within_the_minimum_interval_share_one_collection() -> None:
     second = collector.latest()
     assert second is not first and second.facts.drift_objects == 2
     assert calls == [100.0, 115.0]
+
+
+def test_which_guests_a_backup_job_covers() -> None:
+    from homelab.core.pve_reply import MalformedReply, parse_backup_jobs
+
+    reply = {
+        "data": [
+            {"id": "all-but", "all": 1, "exclude": "102", "storage": "pbs"},
+            {"id": "listed", "vmid": "200,201", "node": "pve2", "enabled": 1},
+            {"id": "off", "vmid": "300", "enabled": 0},
+            {"id": "by-pool", "pool": "lab"},
+        ]
+    }
+    every, listed, off, pool = parse_backup_jobs(reply)
+    assert every.covers(101, "pve") is True and every.covers(102, "pve") is False
+    assert listed.covers(200, "pve2") is True
+    assert listed.covers(200, "pve") is False  # the job runs on pve2 only
+    assert listed.covers(202, "pve2") is False
+    assert off.covers(300, "pve") is False
+    assert pool.covers(101, "pve") is None  # the pool's members are not in this reply
+    with pytest.raises(MalformedReply, match="bad vmid list"):
+        parse_backup_jobs({"data": [{"id": "x", "vmid": "1,two"}]})

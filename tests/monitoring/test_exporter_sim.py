@@ -153,3 +153,38 @@ def test_health_lines_warn_about_what_needs_a_person() -> None:
 def _vmid(lab: Upped, name: str) -> int:
     (vm,) = [v for v in lab.conn.client.cluster_vms() if v.name == name]
     return vm.vmid
+
+
+def test_backup_facts_follow_vzdump_and_the_jobs(lab_dir: Path) -> None:
+    from homelab.engine.proxmox.session import PveSession
+
+    spec = copy_example("home-lab.yaml", lab_dir / "backups")
+    with upped(spec) as lab:
+        facts = collect_facts(lab.conn, lab.ctx)
+        assert facts.errors == {}
+        assert set(facts.backups) == set(lab.ctx.spec.vms)
+        assert all(b.last is None and b.covered is False for b in facts.backups.values())
+        site = lab.conn.site
+        assert isinstance(site, SimulatedSite)
+        master = _vmid(lab, "k8s-master-1")
+        root = PveSession(site.settings)  # the simulator's root token sets the scene up
+        try:
+            root.post(
+                "/cluster/backup",
+                id="nightly",
+                schedule="02:00",
+                storage="local",
+                vmid=str(master),
+                enabled=1,
+            )
+            upid = root.post("/nodes/pve/vzdump", vmid=str(master), storage="local")
+            lab.conn.client.wait_task(str(upid))
+        finally:
+            root.close()
+        facts = collect_facts(lab.conn, lab.ctx)
+        assert facts.errors == {}
+        backed = facts.backups["k8s-master-1"]
+        assert backed.covered is True and backed.last is not None
+        assert facts.backups["k8s-worker-2"] == facts.backups["k8s-worker-3"]
+        assert facts.backups["k8s-worker-2"].last is None
+        assert facts.backups["k8s-worker-2"].covered is False

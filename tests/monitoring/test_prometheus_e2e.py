@@ -8,6 +8,7 @@ share it; the exporter reuses no collection (``--min-interval 0``) and the spec 
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import subprocess
 import sys
@@ -20,10 +21,33 @@ import httpx
 import pytest
 import yaml
 
+from homelab.engine.proxmox.config import ConnectionSettings, parse_token
+from homelab.engine.proxmox.session import PveSession
+from homelab.simulated.background import read_running, read_token
 from tests.support.tools import needs, require
 from tests.up.simlab import copy_example
 
 HOMELAB = [sys.executable, "-m", "homelab"]
+
+
+@contextlib.contextmanager
+def root_session(spec: Path) -> Iterator[PveSession]:
+    """The background simulator's root token, to set a scene up (never the tool's)."""
+    folder = spec.parent / ".homelab" / "home-lab" / "sim"
+    running = read_running(folder)
+    assert running is not None
+    token_id, secret = parse_token(read_token(folder))
+    settings = ConnectionSettings(
+        endpoint=running.endpoint,
+        token_id=token_id,
+        token_secret=secret,
+        fingerprint=running.fingerprint,
+    )
+    session = PveSession(settings)
+    try:
+        yield session
+    finally:
+        session.close()
 
 
 def free_port() -> int:
@@ -140,6 +164,17 @@ def test_prometheus_fires_lab_drift_from_the_exporter_then_resolves_it(
         eventually(lambda: "LabDrift" not in alerts(base), "LabDrift resolved")
         applied = query(base, "homelab_last_apply_success")
         assert [float(s["value"][1]) for s in applied] == [1.0]
+
+        # no job backs the VMs up: VmNotBackedUp (pending for its 30 minutes); a job for all
+        # guests makes every VM covered and the alert goes
+        eventually(lambda: alerts(base).get("VmNotBackedUp") == "pending", "VmNotBackedUp")
+        uncovered = query(base, "homelab_vm_backup_covered == 0")
+        assert sorted(s["metric"]["vm"] for s in uncovered) == [
+            "k8s-master-1", "k8s-worker-2", "k8s-worker-3",
+        ]  # fmt: skip
+        with root_session(lab) as root:
+            root.post("/cluster/backup", id="all", schedule="02:00", storage="local", all=1)
+        eventually(lambda: "VmNotBackedUp" not in alerts(base), "VmNotBackedUp resolved")
     finally:
         stop(exporter)
         stop(prometheus)

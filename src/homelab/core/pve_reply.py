@@ -503,6 +503,9 @@ class StorageItem:
     volid: str
     content: str | None = None
     size: int | None = None
+    #: the guest a backup or disk belongs to, and when the volume was made (Unix time)
+    vmid: int | None = None
+    ctime: int | None = None
 
 
 def parse_storage_items(payload: Any) -> tuple[StorageItem, ...]:
@@ -512,9 +515,63 @@ def parse_storage_items(payload: Any) -> tuple[StorageItem, ...]:
             volid=_req_str(entry, "volid", "a storage item"),
             content=_opt_str(entry, "content"),
             size=_opt_int(entry, "size"),
+            vmid=_opt_int(entry, "vmid"),
+            ctime=_opt_int(entry, "ctime"),
         )
         for entry in reply_list(payload, "storage content")
     )
+
+
+@dataclass(frozen=True)
+class BackupJob:
+    """One scheduled backup job of ``/cluster/backup``: which guests it backs up."""
+
+    id: str
+    enabled: bool
+    all: bool
+    vmids: frozenset[int]
+    exclude: frozenset[int]
+    node: str | None
+    pool: str | None
+
+    def covers(self, vmid: int, node: str) -> bool | None:
+        """Whether the job backs up guest ``vmid`` on ``node`` (None: it selects a pool, whose
+        members this reply does not say)."""
+        if not self.enabled or (self.node is not None and self.node != node):
+            return False
+        if self.all:
+            return vmid not in self.exclude
+        if self.pool is not None:
+            return None
+        return vmid in self.vmids
+
+
+def parse_backup_jobs(payload: Any) -> tuple[BackupJob, ...]:
+    """``GET /cluster/backup`` -> the scheduled jobs (PVE's ``enabled`` defaults to 1)."""
+    jobs = []
+    for entry in reply_list(payload, "backup jobs"):
+        enabled = entry.get("enabled", 1)
+        jobs.append(
+            BackupJob(
+                id=_req_str(entry, "id", "a backup job"),
+                enabled=str(enabled) not in ("0", "False", "false"),
+                all=str(entry.get("all", 0)) in ("1", "True", "true"),
+                vmids=_vmid_list(entry.get("vmid")),
+                exclude=_vmid_list(entry.get("exclude")),
+                node=_opt_str(entry, "node"),
+                pool=_opt_str(entry, "pool"),
+            )
+        )
+    return tuple(jobs)
+
+
+def _vmid_list(value: Any) -> frozenset[int]:
+    if value is None or value == "":
+        return frozenset()
+    try:
+        return frozenset(int(v) for v in str(value).replace(";", ",").split(",") if v.strip())
+    except ValueError as exc:
+        raise MalformedReply(f"Proxmox sent a backup job with a bad vmid list: {value!r}") from exc
 
 
 def iso_volids(items: Sequence[StorageItem]) -> tuple[str, ...]:

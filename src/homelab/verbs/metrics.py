@@ -4,9 +4,11 @@
 ``plan`` makes, 1 + one request per Proxmox node when nothing changed), the state store (the
 last apply and whether an apply was interrupted), the lab's certificates (the three CAs the
 tool keeps, and the API server's serving certificate read by a verified TLS handshake) and the
-etcd snapshots kept under ``.homelab/<lab>/etcd/``. Each source that fails is counted in
-``errors`` and its facts left out (see ``homelab.core.monitoring.facts``); an error that is not
-the tool's own (a bug) is not swallowed.
+etcd snapshots kept under ``.homelab/<lab>/etcd/``, and the lab's backups: per VM its newest
+backup on a storage with ``backup`` content and whether a scheduled job (``/cluster/backup``)
+covers it (PVE's ``not-backed-up`` view, computed from the jobs). Each source that fails is
+counted in ``errors`` and its facts left out (see ``homelab.core.monitoring.facts``); an error
+that is not the tool's own (a bug) is not swallowed.
 
 ``LabCollector`` is the prometheus_client collector the exporter registers: a scrape reuses the
 last collection while it is younger than ``min_interval`` (so several Prometheus replicas, or a
@@ -29,7 +31,9 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
 from homelab.core.monitoring import metrics
-from homelab.core.monitoring.facts import ApplyFact, LabFacts, metric_families
+from homelab.core.monitoring.facts import ApplyFact, BackupFact, LabFacts, metric_families
+from homelab.core.observed import Observed
+from homelab.core.ownership import lab_vms
 from homelab.core.plan.actions import NoOp
 from homelab.core.render.kubeadm import API_PORT
 from homelab.engine.kube.certs import not_after, server_certificate
@@ -74,10 +78,11 @@ class Collection:
 def collect_facts(conn: Connection, ctx: LabContext) -> LabFacts:
     """Everything the tool can tell about the lab now (see the module docstring)."""
     errors: Counter[str] = Counter()
-    drift = _drift(conn, ctx, errors)
+    drift, observed = _drift(conn, ctx, errors)
     return LabFacts(
         lab=ctx.lab,
         vms=list(ctx.spec.vms),
+        backups=_backups(conn, ctx, observed, errors) if observed is not None else {},
         drift_objects=drift,
         certificates=_certificates(conn, ctx, errors),
         last_apply=_last_apply(ctx, errors),
@@ -138,14 +143,47 @@ def lab_health(conn: Connection, ctx: LabContext) -> LabHealth:
     return LabHealth(nodes, "", facts)
 
 
-def _drift(conn: Connection, ctx: LabContext, errors: Counter[str]) -> int | None:
+def _drift(
+    conn: Connection, ctx: LabContext, errors: Counter[str]
+) -> tuple[int | None, Observed | None]:
     try:
-        plan, _observed = make_plan(conn, ctx)
+        plan, observed = make_plan(conn, ctx)
     except LabError:
         errors["proxmox"] += 1
-        return None
+        return None, None
     changes = sum(1 for action in plan.actions if not isinstance(action, NoOp))
-    return changes + len(plan.errors)
+    return changes + len(plan.errors), observed
+
+
+def _backups(
+    conn: Connection, ctx: LabContext, observed: Observed, errors: Counter[str]
+) -> dict[str, BackupFact]:
+    """Per VM of the lab: its newest backup on any storage with ``backup`` content (one content
+    read per such storage, per node unless shared) and whether a scheduled job covers it."""
+    ours = {vm.name: vm for vm in lab_vms(ctx.lab, observed.vms) if vm.name in ctx.spec.vms}
+    if not ours:
+        return {}
+    client = conn.client
+    try:
+        storages = [s for s in client.storage_configs().values() if "backup" in s.content]
+        jobs = client.backup_jobs()
+        newest: dict[int, int] = {}
+        nodes = sorted({vm.node for vm in ours.values()})
+        for storage in storages:
+            for node in [n for n in nodes if storage.on_node(n)][: 1 if storage.shared else None]:
+                for item in client.storage_content(node, storage.storage, "backup"):
+                    if item.vmid is not None and item.ctime is not None:
+                        newest[item.vmid] = max(item.ctime, newest.get(item.vmid, 0))
+    except LabError:
+        errors["backups"] += 1
+        return {}
+    facts = {}
+    for name, vm in ours.items():
+        verdicts = [job.covers(vm.vmid, vm.node) for job in jobs]
+        covered = True if True in verdicts else None if None in verdicts else False
+        last = newest.get(vm.vmid)
+        facts[name] = BackupFact(last=float(last) if last is not None else None, covered=covered)
+    return facts
 
 
 def _certificates(

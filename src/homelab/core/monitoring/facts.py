@@ -22,7 +22,7 @@ from homelab.core.monitoring import metrics
 
 __all__ = ["SOURCES", "ApplyFact", "BackupFact", "DrillFact", "LabFacts", "metric_families"]
 
-SOURCES = ("proxmox", "state", "certificates", "etcd")
+SOURCES = ("proxmox", "backups", "state", "certificates", "etcd")
 """Where facts come from; ``homelab_collector_errors`` has one series per source."""
 
 

@@ -31,6 +31,7 @@ import httpx
 from homelab.core.observed import ObservedVm, VmConfig
 from homelab.core.pve_inventory import StorageFacts, parse_storage_configs, parse_version
 from homelab.core.pve_reply import (
+    BackupJob,
     ClusterResources,
     InvalidUpid,
     StorageItem,
@@ -40,6 +41,7 @@ from homelab.core.pve_reply import (
     Upid,
     VmStatus,
     config_values,
+    parse_backup_jobs,
     parse_cluster_resources,
     parse_config,
     parse_interfaces,
@@ -371,6 +373,10 @@ class PveClient:
     def version(self) -> str:
         """The Proxmox VE version (``8.2.4``): the first authenticated call of a check."""
         return parse_version(self.session.get("/version"))
+
+    def backup_jobs(self) -> tuple[BackupJob, ...]:
+        """The datacenter's scheduled backup jobs (``/cluster/backup``; Sys.Audit on /)."""
+        return parse_backup_jobs(self.session.get("/cluster/backup"))
 
     def storage_configs(self) -> dict[str, StorageFacts]:
         """The datacenter's storages visible to the token (``/storage``), by id."""
