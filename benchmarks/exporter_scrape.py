@@ -3,9 +3,10 @@
 Applies each lab to an in-process simulator, then runs collections as a scrape does (the
 collector with no reuse interval) and counts the requests each one sends to Proxmox (the
 simulator's request log, without its own /_sim/ control reads, which stand in for the lab's
-network) and its wall time, beside a no-op plan's in the same run. Goal: the same requests as a
-no-op plan (1 + Proxmox nodes, whatever the number of VMs) and a few milliseconds more than it
-(the state store's history and the certificates).
+network) and its wall time, beside a no-op plan's in the same run. Goal: independent of the
+number of VMs: a no-op plan's requests (1 + Proxmox nodes), plus the storage list and the backup
+jobs, plus one content read per backup storage (per node unless shared); a few milliseconds more
+than the plan (the state store's history, the certificates, the backups).
 
     .venv/bin/python benchmarks/exporter_scrape.py
 """
