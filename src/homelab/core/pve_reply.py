@@ -536,7 +536,8 @@ class BackupJob:
 
     def covers(self, vmid: int, node: str) -> bool | None:
         """Whether the job backs up guest ``vmid`` on ``node`` (None: it selects a pool, whose
-        members this reply does not say)."""
+        members this reply does not say). A disabled job backs nothing up, so it covers nothing
+        here (PVE's ``not-backed-up`` view counts it)."""
         if not self.enabled or (self.node is not None and self.node != node):
             return False
         if self.all:
