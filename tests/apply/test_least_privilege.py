@@ -19,6 +19,7 @@ import pytest
 
 from homelab.cli.main import main
 from homelab.engine.clock import Clock
+from homelab.engine.guest.channel import GuestChannel
 from homelab.engine.proxmox.access import provision_token
 from homelab.engine.proxmox.client import PveClient
 from homelab.engine.proxmox.config import parse_token
@@ -188,6 +189,7 @@ def _lifecycle_errors(sim: PveSimulator, lab: Lab, granted: Iterable[Grant]) -> 
     try:
         outcome = apply_lab(conn, lab.ctx, confirm=yes, limits=FAST)
         texts += [o.error or "" for o in outcome.report.failed] if outcome.report else []
+        texts += _guest_errors(conn)
         destroyed = destroy_lab(conn, lab.ctx, confirm=yes, limits=FAST)
         texts += [o.error or "" for o in destroyed.report.failed] if destroyed.report else []
         texts += destroyed.notes
@@ -196,6 +198,18 @@ def _lifecycle_errors(sim: PveSimulator, lab: Lab, granted: Iterable[Grant]) -> 
     finally:
         conn.client.close()
     return "\n".join(texts)
+
+
+def _guest_errors(conn: Connection) -> list[str]:
+    """A command in a guest through the agent (what `homelab guest exec` does)."""
+    master = [vm for vm in conn.client.cluster_vms() if vm.name == "k8s-master-1"]
+    if not master:
+        return []
+    try:
+        GuestChannel(conn.client, conn.clock).run(master[0].node, master[0].vmid, ["true"])
+    except LabError as exc:
+        return [str(exc)]
+    return []
 
 
 ONE_STORAGE_ONLY = {(SEED_ROLE, "Datastore.AllocateSpace"), (SEED_ROLE, "Datastore.Audit")}

@@ -32,7 +32,7 @@ def test_readme_shows_the_commands_of_each_version(major: int) -> None:
 
 
 def test_versions_differ_only_in_the_agent_privilege() -> None:
-    assert role_privileges(8) ^ role_privileges(9) == {"VM.Monitor", "VM.GuestAgent.Audit"}
+    assert role_privileges(8) ^ role_privileges(9) == {"VM.Monitor", "VM.GuestAgent.Unrestricted"}
     assert role_privileges(8, SEED_ROLE) == role_privileges(9, SEED_ROLE)
     assert [g.path for g in grants(9, "nfs-iso")] == ["/", "/storage/nfs-iso"]
     assert "Datastore.Allocate" in role_privileges(8, SEED_ROLE)

@@ -84,18 +84,18 @@ def test_every_requirement_met_finds_nothing(tmp_path: Path) -> None:
 def test_pve9_asks_for_the_guest_agent_privileges_not_vm_monitor(tmp_path: Path) -> None:
     spec = _spec(tmp_path)
     names = {req.name for req in required_privileges(spec, *_roles(9))}
-    assert "VM.GuestAgent.Audit or VM.GuestAgent.Unrestricted" in names
+    assert "VM.GuestAgent.Unrestricted" in names  # commands in the guests (homelab guest)
     assert "VM.Monitor" not in names
     assert "VM.Monitor" in {req.name for req in required_privileges(spec, *_roles(8))}
     facts = _facts(spec, major=9)
-    vms = facts.permissions["/vms"] - {"VM.GuestAgent.Audit"}
+    vms = facts.permissions["/vms"] - {"VM.GuestAgent.Unrestricted"}
     for held, found in ((vms | {"VM.GuestAgent.Unrestricted"}, 0), (vms, 1)):
         other = LabFacts(
             facts.version, {**facts.permissions, "/vms": held}, facts.storages, facts.observed
         )
         findings = diagnose(spec, other, *_roles(9))
         assert len(findings) == found
-    assert "VM.GuestAgent.Audit or VM.GuestAgent.Unrestricted on /vms" in findings[0].problem
+    assert "VM.GuestAgent.Unrestricted on /vms" in findings[0].problem
 
 
 def test_a_template_on_shared_storage_serves_every_node(tmp_path: Path) -> None:

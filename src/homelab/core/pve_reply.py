@@ -772,3 +772,55 @@ def _tag_list(value: Any, what: str) -> tuple[str, ...]:
     if isinstance(value, Sequence) and all(isinstance(tag, str) for tag in value):
         return tuple(value)
     raise MalformedReply(f"Proxmox sent {what} that is not a list of tags")
+
+
+# ---- the guest agent's exec and files ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ExecStatus:
+    """``agent/exec-status``: still running, or the exit code and what it wrote."""
+
+    exited: bool
+    exitcode: int | None = None
+    out: str = ""
+    err: str = ""
+    truncated: bool = False
+
+
+def parse_exec_pid(payload: Any) -> int:
+    data = reply_object(payload, "an agent exec reply")
+    pid = _opt_int(data, "pid")
+    if pid is None:
+        raise MalformedReply("Proxmox sent an agent exec reply without a pid")
+    return pid
+
+
+def parse_exec_status(payload: Any) -> ExecStatus:
+    data = reply_object(payload, "an agent exec-status reply")
+    exited = bool(_opt_int(data, "exited") or False)
+    return ExecStatus(
+        exited=exited,
+        exitcode=_opt_int(data, "exitcode"),
+        out=_opt_str(data, "out-data") or "",
+        err=_opt_str(data, "err-data") or "",
+        truncated=bool(_opt_int(data, "out-truncated") or _opt_int(data, "err-truncated")),
+    )
+
+
+@dataclass(frozen=True)
+class FileRead:
+    """``agent/file-read``: the bytes (sent one character per byte) and whether they are all."""
+
+    content: bytes
+    truncated: bool
+
+
+def parse_file_read(payload: Any) -> FileRead:
+    data = reply_object(payload, "an agent file-read reply")
+    text = _opt_str(data, "content") or ""
+    try:
+        content = text.encode("latin-1")
+    except UnicodeEncodeError:  # not one character per byte: take the text as sent
+        content = text.encode("utf-8")
+    return FileRead(content=content, truncated=bool(_opt_int(data, "truncated") or False))

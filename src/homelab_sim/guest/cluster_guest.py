@@ -84,6 +84,23 @@ class ClusterGuest(CidataGuest):
         machine = self.machines.get(vm.vmid)
         return machine is None or AGENT_UNIT in machine.system.active
 
+    def agent_exec(
+        self, vm: GuestVm, argv: list[str], stdin: bytes
+    ) -> tuple[int, str, str, float] | None:
+        machine = self.machines.get(vm.vmid)
+        return machine.agent_exec(argv, stdin) if machine is not None else None
+
+    def agent_file(self, vm: GuestVm, path: str) -> bytes | None:
+        machine = self.machines.get(vm.vmid)
+        return machine.system.read(path) if machine is not None else None
+
+    def agent_write(self, vm: GuestVm, path: str, data: bytes) -> bool:
+        machine = self.machines.get(vm.vmid)
+        if machine is None:
+            return False
+        machine.system.write(path, data)
+        return True
+
     def on_stop(self, vm: GuestVm) -> None:
         super().on_stop(vm)
         for cluster in self._clusters():

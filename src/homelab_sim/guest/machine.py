@@ -15,6 +15,7 @@ steps are written to be re-run: waits and reset-and-retry loops).
 from __future__ import annotations
 
 import posixpath
+import shlex
 from collections.abc import Generator
 from typing import Any
 
@@ -22,7 +23,7 @@ from homelab_sim.guest import cloudinit, kubeadm, yamlio
 from homelab_sim.guest.clusters import ClusterBook
 from homelab_sim.guest.commands import CommandTable
 from homelab_sim.guest.kubeadm_checks import kube_vip_pull_error
-from homelab_sim.guest.shell import Gen, Shell, Streams
+from homelab_sim.guest.shell import BufferSink, Gen, Shell, Streams
 from homelab_sim.guest.system import GuestSystem
 
 LOG_KEEP = 400
@@ -141,6 +142,24 @@ class Machine:
 
     def now(self) -> float:
         return self.time
+
+    def agent_exec(self, argv: list[str], stdin: bytes) -> tuple[int, str, str, float]:
+        """What qemu-guest-agent's ``guest-exec`` runs: ``argv`` (``sh -c SCRIPT`` runs the
+        script) in the guest's shell, now; (exit code, stdout, stderr, virtual seconds taken)."""
+        script = (
+            argv[2]
+            if argv[:2] in (["sh", "-c"], ["/bin/sh", "-c"]) and len(argv) > 2
+            else (shlex.join(argv))
+        )
+        out, err = BufferSink(), BufferSink()
+        seconds = 0.0
+        run = self.shell.run_script(script, Streams(out, err))
+        try:
+            while True:
+                seconds += next(run)
+        except StopIteration as done:
+            status = int(done.value or 0)
+        return status, out.value(), err.value(), seconds
 
     def log(self, line: str) -> None:
         self.lines.append(line)

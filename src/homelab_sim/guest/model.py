@@ -80,6 +80,18 @@ class GuestModel(Protocol):
     def agent_osinfo(self, vm: GuestVm) -> dict[str, Any]:
         """The reply to ``guest-get-osinfo``."""
 
+    def agent_exec(
+        self, vm: GuestVm, argv: list[str], stdin: bytes
+    ) -> tuple[int, str, str, float] | None:
+        """``guest-exec`` in the guest: (exit code, stdout, stderr, seconds); None when the
+        guest has no model of its programs."""
+
+    def agent_file(self, vm: GuestVm, path: str) -> bytes | None:
+        """``guest-file-open``+``read`` of ``path``: its bytes, None when it does not exist."""
+
+    def agent_write(self, vm: GuestVm, path: str, data: bytes) -> bool:
+        """``guest-file-write``: False when the guest has no model of its files."""
+
     def tick(self, now: float) -> bool | None:
         """Called at every request with the virtual time; True if the guests' state moved."""
 
@@ -120,6 +132,17 @@ class CidataGuest:
                 cidrs = [_dhcp_address(vm.vmid)]
             out.append(_interface(name, mac, cidrs))
         return out
+
+    def agent_exec(
+        self, vm: GuestVm, argv: list[str], stdin: bytes
+    ) -> tuple[int, str, str, float] | None:
+        return None  # this guest models no programs
+
+    def agent_file(self, vm: GuestVm, path: str) -> bytes | None:
+        return None
+
+    def agent_write(self, vm: GuestVm, path: str, data: bytes) -> bool:
+        return False
 
     def agent_osinfo(self, vm: GuestVm) -> dict[str, Any]:
         return {

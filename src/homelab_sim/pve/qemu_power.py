@@ -251,7 +251,7 @@ def _agent_option(vm: Vm) -> bool | None:
     return value in {"1", "on", "yes", "true"}
 
 
-def _agent_vm(ctx: Ctx, p: dict[str, Any]) -> Vm:
+def agent_vm(ctx: Ctx, p: dict[str, Any]) -> Vm:
     vm = ctx.vm(p["node"], p["vmid"])
     enabled = _agent_option(vm)
     if enabled is None:
@@ -266,16 +266,16 @@ def _agent_vm(ctx: Ctx, p: dict[str, Any]) -> Vm:
 
 
 def agent_ping(ctx: Ctx, p: dict[str, Any]) -> Any:
-    _agent_vm(ctx, p)
+    agent_vm(ctx, p)
     return {"result": {}}
 
 
 def agent_interfaces(ctx: Ctx, p: dict[str, Any]) -> Any:
-    return {"result": ctx.guest.agent_interfaces(_agent_vm(ctx, p))}
+    return {"result": ctx.guest.agent_interfaces(agent_vm(ctx, p))}
 
 
 def agent_osinfo(ctx: Ctx, p: dict[str, Any]) -> Any:
-    return {"result": ctx.guest.agent_osinfo(_agent_vm(ctx, p))}
+    return {"result": ctx.guest.agent_osinfo(agent_vm(ctx, p))}
 
 
 ROUTES = {

@@ -37,6 +37,7 @@ from homelab_sim.kube import manifest as kube_manifest
 from homelab_sim.pve import (
     access,
     access_users,
+    agent_exec,
     backup,
     cluster,
     control,
@@ -79,6 +80,7 @@ _UPLOAD = "/nodes/{node}/storage/{storage}/upload"
 ROUTES: dict[tuple[str, str], Any] = {}
 for _module in (
     access,
+    agent_exec,
     access_users,
     backup,
     cluster,

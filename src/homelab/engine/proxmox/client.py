@@ -17,6 +17,7 @@ Example::
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import re
 import time
@@ -33,6 +34,8 @@ from homelab.core.pve_inventory import StorageFacts, parse_storage_configs, pars
 from homelab.core.pve_reply import (
     BackupJob,
     ClusterResources,
+    ExecStatus,
+    FileRead,
     InvalidUpid,
     StorageItem,
     StorageStatus,
@@ -44,6 +47,9 @@ from homelab.core.pve_reply import (
     parse_backup_jobs,
     parse_cluster_resources,
     parse_config,
+    parse_exec_pid,
+    parse_exec_status,
+    parse_file_read,
     parse_interfaces,
     parse_resources,
     parse_storage_items,
@@ -66,7 +72,7 @@ from homelab.engine.proxmox.errors import (
 from homelab.engine.proxmox.retry import RetryPolicy
 from homelab.engine.proxmox.session import PveSession, RequestHook
 from homelab.engine.proxmox.tasks import TaskResult, TaskWaits, wait_for_task
-from homelab.engine.proxmox.wire import path_segment
+from homelab.engine.proxmox.wire import Repeated, path_segment
 
 __all__ = ["PveClient", "RequestHook", "TaskWaits"]
 
@@ -238,6 +244,27 @@ class PveClient:
                 return False
             raise
         return True
+
+    def agent_exec(self, node: str, vmid: int, argv: list[str], stdin: str | None = None) -> int:
+        """Start ``argv`` in the guest (``guest-exec``); its pid for ``agent_exec_status``. Not
+        retried: a command that may have started is never started twice."""
+        params: dict[str, Any] = {"command": Repeated(argv), "input-data": stdin}
+        data = self.session.request("POST", f"{_vm(node, vmid)}/agent/exec", params)["data"]
+        return parse_exec_pid(data)
+
+    def agent_exec_status(self, node: str, vmid: int, pid: int) -> ExecStatus:
+        data = self.session.get(f"{_vm(node, vmid)}/agent/exec-status", pid=pid)
+        return parse_exec_status(data)
+
+    def agent_file_read(self, node: str, vmid: int, path: str) -> FileRead:
+        return parse_file_read(self.session.get(f"{_vm(node, vmid)}/agent/file-read", file=path))
+
+    def agent_file_write(self, node: str, vmid: int, path: str, data: bytes) -> None:
+        """Write ``data`` to ``path`` in the guest (sent base64-encoded, ``encode=0``)."""
+        content = base64.b64encode(data).decode("ascii")
+        self.session.post(
+            f"{_vm(node, vmid)}/agent/file-write", file=path, content=content, encode=False
+        )
 
     def agent_interfaces(self, node: str, vmid: int) -> dict[str, tuple[IPv4Interface, ...]]:
         """Global IPv4 addresses per guest interface, as the guest agent reports them."""

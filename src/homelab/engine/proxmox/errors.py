@@ -97,6 +97,8 @@ REFUSED_RE = re.compile(
     r"|used in HA resources|base volume '[^']*' is still in use|no options specified"
     r"|you can't resize a cdrom|disk '[^']*' does not exist|Only root may use this option"
     r"|storage '[^']*' does not (exist|support)|not enough space|VM \d+ (is )?not running"
+    # qemu-guest-agent's own error, relayed by qemu-server: asking again gives the same
+    r"|Agent error: |command or input-data \(or both\) required"
 )
 # pve-guest-common assert_tag_permissions: "Permission check failed (/, Sys.Modify for
 # modifying tag 'lab-x')"

@@ -19,8 +19,10 @@ needs it (the endpoint's check in qemu-server / pve-storage / pve-manager):
   VM can be cloned; ``Sys.Audit``: node entries carry their CPUs and memory only with it
   (``extract_node_stats``), which the plan's capacity check reads;
 - ``SDN.Use``: a NIC on a bridge (``/sdn/zones/localnetwork/<bridge>[/<vlan>]``);
-- the guest agent (ping, network-get-interfaces): ``VM.Monitor`` on PVE 8, which PVE 9 removed
-  in favour of ``VM.GuestAgent.Audit`` for read-only agent calls;
+- the guest agent (ping, network-get-interfaces; exec and files for ``homelab guest``):
+  ``VM.Monitor`` on PVE 8; PVE 9 removed it in favour of ``VM.GuestAgent.Audit`` for read-only
+  agent calls and ``VM.GuestAgent.Unrestricted`` for exec (which every agent call accepts, so
+  the role holds it alone);
 - on the ISO storage only: ``Datastore.AllocateTemplate`` (upload a seed), ``Datastore.Allocate``
   (delete one: pve-storage ``Content.pm`` asks it for every non-backup volume) and
   ``Datastore.Audit`` again (list the ISOs and attach one: ``Datastore.Audit`` or
@@ -69,7 +71,10 @@ _COMMON = frozenset(
         "Sys.Audit",
     }
 )
-_AGENT = {8: frozenset({"VM.Monitor"}), 9: frozenset({"VM.GuestAgent.Audit"})}
+_AGENT = {
+    8: frozenset({"VM.Monitor"}),
+    9: frozenset({"VM.GuestAgent.Unrestricted"}),
+}
 _SEEDS = frozenset(
     {
         "Datastore.Allocate",

@@ -98,7 +98,7 @@ class PveSession:
         return self.request("DELETE", path, params, idempotent=idempotent)["data"]
 
     def _send(
-        self, method: str, path: str, params: dict[str, str], files: Files | None
+        self, method: str, path: str, params: dict[str, str | list[str]], files: Files | None
     ) -> dict[str, Any]:
         what = f"{method} {path}"
         if self._on_request is not None:

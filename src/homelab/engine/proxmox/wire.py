@@ -22,6 +22,7 @@ from homelab.engine.proxmox.tls import build_ssl_context, tls_error_from
 from homelab.errors import ProxmoxError
 
 __all__ = [
+    "Repeated",
     "TokenAuth",
     "build_http_client",
     "decode_envelope",
@@ -74,11 +75,20 @@ def path_segment(value: object) -> str:
     return quote(str(value), safe="")
 
 
-def encode_params(params: Mapping[str, Any]) -> dict[str, str]:
-    """Proxmox wire values: booleans 0/1, lists comma-joined, ``None`` left out."""
-    encoded: dict[str, str] = {}
+class Repeated(tuple[str, ...]):
+    """A parameter PVE takes as an array: sent as the key repeated (``command=ls&command=-la``)
+    rather than comma-joined."""
+
+
+def encode_params(params: Mapping[str, Any]) -> dict[str, str | list[str]]:
+    """Proxmox wire values: booleans 0/1, lists comma-joined (``Repeated``: the key repeated),
+    ``None`` left out."""
+    encoded: dict[str, str | list[str]] = {}
     for key, value in params.items():
         if value is None:
+            continue
+        if isinstance(value, Repeated):
+            encoded[key] = list(value)
             continue
         if isinstance(value, bool):
             encoded[key] = "1" if value else "0"

@@ -1,0 +1,1 @@
+"""A channel into the lab's guests through the QEMU guest agent, with the API token only."""
