@@ -88,12 +88,16 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 
 def alerts(base: str) -> dict[str, str]:
     """alertname -> state (pending/firing) of every active alert Prometheus reports."""
-    reply = httpx.get(f"{base}/api/v1/alerts", timeout=5).json()
+    response = httpx.get(f"{base}/api/v1/alerts", timeout=5)
+    response.raise_for_status()  # 503 while Prometheus starts: not yet
+    reply = response.json()
     return {a["labels"]["alertname"]: a["state"] for a in reply["data"]["alerts"]}
 
 
 def query(base: str, promql: str) -> list[dict[str, Any]]:
-    reply = httpx.get(f"{base}/api/v1/query", params={"query": promql}, timeout=5).json()
+    response = httpx.get(f"{base}/api/v1/query", params={"query": promql}, timeout=5)
+    response.raise_for_status()
+    reply = response.json()
     result: list[dict[str, Any]] = reply["data"]["result"]
     return result
 
@@ -162,8 +166,13 @@ def test_prometheus_fires_lab_drift_from_the_exporter_then_resolves_it(
 
         homelab("apply", str(lab), "--sim", "--yes", "--quiet")
         eventually(lambda: "LabDrift" not in alerts(base), "LabDrift resolved")
-        applied = query(base, "homelab_last_apply_success")
-        assert [float(s["value"][1]) for s in applied] == [1.0]
+        # the apply's record lands with its end: the next scrapes carry it
+        eventually(
+            lambda: (
+                [float(s["value"][1]) for s in query(base, "homelab_last_apply_success")] == [1.0]
+            ),
+            "the last apply recorded as a success",
+        )
 
         # no job backs the VMs up: VmNotBackedUp (pending for its 30 minutes); a job for all
         # guests makes every VM covered and the alert goes
