@@ -177,6 +177,7 @@ def serve_in_background(spec: LabSpec, spec_path: Path) -> None:
                 scale,
             ),
         ):
+            _serve_kube(root)  # before server.json: `sim start` returns when the lab answers
             pid = os.getpid()
             info = background.Background(
                 pid=pid,
@@ -188,7 +189,6 @@ def serve_in_background(spec: LabSpec, spec_path: Path) -> None:
             )
             background.write_info(folder, info, f"{root.token_id}={root.token_secret.reveal()}")
             (folder / PORT_FILE).write_text(f"{info.port}\n", encoding="ascii")
-            _serve_kube(root)
             try:
                 stop.wait()
             finally:
