@@ -45,7 +45,30 @@ _PATTERN_HELP = {
     "addresses": "first-last, such as 10.0.20.200-10.0.20.250",
     "user": "a Linux user name: lowercase letters, digits, '_' or '-', at most 32",
 }
+_STORAGE_ID_HELP = "a PVE storage id: a lowercase letter, then letters, digits, '-', '_' or '.'"
+_PATTERN_HELP.update(
+    {
+        "datastore": "a PBS datastore name: letters, digits, '.', '_' or '-'",
+        "namespace": "a PBS namespace: names like a datastore's joined by '/', at most 7 levels",
+        "server": "a host name or an IP address",
+        "existing": _STORAGE_ID_HELP,
+        "token_env": "an environment variable name, such as HOMELAB_PBS_TOKEN",
+    }
+)
+# Where one field name means different things in different places (the last two path parts).
+_PATH_PATTERN_HELP: dict[tuple[str, str], str] = {
+    ("pbs", "token_id"): "user@realm!name of a PBS API token, such as homelab@pbs!pve (the "
+    "secret goes in the environment variable token_env names, never in the spec)",
+    ("pbs", "id"): _STORAGE_ID_HELP,
+}
 _SENSITIVE = {"token_id"}
+
+
+def _pattern_help(path: SpecPath) -> str | None:
+    tail = tuple(str(part) for part in path[-2:])
+    if len(tail) == 2 and tail in _PATH_PATTERN_HELP:
+        return _PATH_PATTERN_HELP[(tail[0], tail[1])]
+    return _PATTERN_HELP.get(str(path[-1])) if path else None
 
 
 def _describe(value: object) -> str:
@@ -191,7 +214,7 @@ def _single_message(detail: ErrorDetails, path: SpecPath, raw: str | None) -> st
     if kind == "string_pattern_mismatch" or (
         kind == "string_type" and path[-1:] and path[-1] in _PATTERN_HELP
     ):
-        help_text = _PATTERN_HELP.get(str(path[-1]) if path else "", "the documented form")
+        help_text = _pattern_help(path) or "the documented form"
         return f"expected {help_text}{shown}"
     if kind == "literal_error":
         return _literal_message(detail)

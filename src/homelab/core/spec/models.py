@@ -21,6 +21,7 @@ from pydantic import (
     field_validator,
 )
 
+from homelab.core.spec.backup import BackupSpec, RoleSelector
 from homelab.core.spec.monitoring import MonitoringSpec
 from homelab.core.spec.units import DISK_MAX_GIB, MEMORY_MAX_MIB, parse_disk_gib, parse_memory_mib
 
@@ -235,6 +236,7 @@ class LabSpec(Model):
     vms: Annotated[dict[str, VmSpec], Field(min_length=1)]
     access: AccessSpec = AccessSpec()
     monitoring: MonitoringSpec | None = None
+    backup: BackupSpec | None = None
 
     @property
     def control_planes(self) -> list[str]:
@@ -243,6 +245,16 @@ class LabSpec(Model):
     @property
     def workers(self) -> list[str]:
         return [name for name, vm in self.vms.items() if vm.role == "worker"]
+
+    def backup_vms(self, job: str) -> list[str]:
+        """The VMs (spec order) that backup job ``job`` covers; unknown names are left out."""
+        assert self.backup is not None
+        chosen = self.backup.jobs[job].vms
+        if chosen == "all":
+            return list(self.vms)
+        if isinstance(chosen, RoleSelector):
+            return [name for name, vm in self.vms.items() if vm.role == chosen.role]
+        return [name for name in self.vms if name in chosen]
 
     def node_of(self, vm_name: str) -> str:
         """The Proxmox node a VM lives on: its own, or round-robin over proxmox.nodes."""

@@ -1,0 +1,1 @@
+"""Backups in the pure core: PVE's calendar events and retention rules, checked and computed."""
