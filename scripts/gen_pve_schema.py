@@ -51,6 +51,7 @@ SERVED: dict[str, tuple[str, ...]] = {
     "/cluster/options": ("GET", "PUT"),
     "/cluster/backup": ("GET", "POST"),
     "/cluster/backup/{id}": ("GET", "PUT", "DELETE"),
+    "/cluster/backup-info/not-backed-up": ("GET",),
     "/nodes": ("GET",),
     "/nodes/{node}/status": ("GET",),
     "/nodes/{node}/qemu": ("GET", "POST"),

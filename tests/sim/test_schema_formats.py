@@ -124,7 +124,18 @@ BAD: list[tuple[str, str, str]] = [
     ("pve-realm", "p", "value does not look like a valid realm\n"),
     ("pve-priv", "VM.Everything", "invalid privilege 'VM.Everything'\n"),
     ("pve-day-of-week", "Mon", "invalid day 'Mon'\n"),
-    ("pve-calendar-event", "every day!", "unable to parse calendar event 'every day!'\n"),
+    (
+        "pve-calendar-event",
+        "every day!",
+        "invalid calendar event 'every day!' - unable to parse calendar event at 'every' - "
+        "weekday\n",
+    ),
+    (
+        "pve-calendar-event",
+        "61",
+        "invalid calendar event '61' - unable to parse calendar event at '61' - "
+        "date or time specification\n",
+    ),
     ("pve-cpuset", "0-", "unable to parse cpuset option\n"),
     ("pve-hotplug-features", "network,nic", "invalid hotplug feature 'nic'\n"),
     ("pve-qm-bootdisk", "net0", "invalid boot disk 'net0'\n"),

@@ -52,7 +52,9 @@ def test_task_list(api: Api) -> None:
 def test_vzdump_creates_a_backup_and_restore_uses_it(api: Api, sim: PveSimulator) -> None:
     api.finish(api.clone(101, name="web-1"))
     upid = api.ok(
-        "POST", "/nodes/pve/vzdump", data={"vmid": "101", "storage": "local", "mode": "snapshot"}
+        "POST",
+        "/nodes/pve/vzdump",
+        data={"vmid": "101", "storage": "local", "mode": "snapshot", "compress": "zstd"},
     )
     assert upid.split(":")[5:7] == ["vzdump", "101"]
     assert api.ok("GET", "/nodes/pve/qemu/101/config")["lock"] == "backup"

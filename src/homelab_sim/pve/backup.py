@@ -7,16 +7,18 @@ guest's config, which POST /qemu ``archive=`` restores.
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from typing import Any
 
 from homelab_sim.pve import latency
+from homelab_sim.pve.backup_jobs import next_run, not_backed_up, parse_prune, prune_guest
 from homelab_sim.pve.context import Ctx
 from homelab_sim.pve.errors import ApiError, fail, param_fail
 from homelab_sim.pve.qemu_config import split_list, to_config_value
 from homelab_sim.pve.state import BackupJob, Task, Volume
-from homelab_sim.pve.tasks import completion, start_task
+from homelab_sim.pve.tasks import TaskFailed, completion, start_task
 from homelab_sim.pve.volumes import add_volume, boot_disk_size, check_storage
 
 _NOT_JOB = {"id", "delete", "digest"}
@@ -36,6 +38,13 @@ def vzdump(ctx: Ctx, p: dict[str, Any]) -> Any:
     for vmid in vmids:
         if not ctx.can(f"/vms/{vmid}", "VM.Backup"):
             raise ApiError(403, f"Permission check failed (/vms/{vmid}, VM.Backup)")
+    return start_vzdump(ctx, {**p, "storage": storage.storage}, node)
+
+
+def start_vzdump(ctx: Ctx, settings: dict[str, Any], node: str, at: float | None = None) -> str:
+    """Start vzdump of the guests ``settings`` selects on ``node`` (a call or a job's run)."""
+    vmids = _selected(ctx, node, settings)
+    storage = str(settings.get("storage", "local"))
     size = sum(boot_disk_size(ctx, ctx.state.vms[v]) for v in vmids)
     locked = []
     for vmid in vmids:
@@ -43,7 +52,7 @@ def vzdump(ctx: Ctx, p: dict[str, Any]) -> Any:
         if vm.lock() is None:
             vm.config["lock"] = "backup"
             locked.append(vmid)
-    cmd = " ".join(["vzdump", *map(str, vmids), "--storage", storage.storage])
+    cmd = " ".join(["vzdump", *map(str, vmids), "--storage", storage])
     return start_task(
         ctx,
         node=node,
@@ -54,12 +63,23 @@ def vzdump(ctx: Ctx, p: dict[str, Any]) -> Any:
         args={
             "vmids": vmids,
             "locked": locked,
-            "storage": storage.storage,
-            "mode": p.get("mode", "snapshot"),
-            "compress": str(p.get("compress", "zstd")),
+            "storage": storage,
+            "mode": settings.get("mode", "snapshot"),
+            "compress": str(settings.get("compress", "0")),  # vzdump's default: none
+            "prune": str(settings.get("prune-backups") or ""),
+            "remove": settings.get("remove", 1) not in (0, "0", False),
+            "notes": settings.get("notes-template"),
+            "protected": bool(settings.get("protected")),
+            "job": settings.get("job-id"),
         },
         log=[f"INFO: starting new backup job: {cmd}"],
+        at=at,
     )
+
+
+def job_guests_on(ctx: Ctx, node: str, settings: dict[str, Any]) -> list[int]:
+    """The guests on ``node`` that a job's run backs up."""
+    return _selected(ctx, node, settings)
 
 
 def _selected(ctx: Ctx, node: str, p: dict[str, Any]) -> list[int]:
@@ -83,15 +103,31 @@ def _vzdump_done(ctx: Ctx, task: Task, error: str | None) -> None:
             vm.config.pop("lock")
     if error is not None:
         return
-    stamp = time.strftime("%Y_%m_%d-%H_%M_%S", time.gmtime(ctx.now()))
+    moment = int(task.start_v)  # vzdump names the archive by when it started
+    stamp = time.strftime("%Y_%m_%d-%H_%M_%S", time.gmtime(moment))
+    failed = False
     for vmid in args["vmids"]:
         vm = ctx.state.vms.get(vmid)
         if vm is None:
-            task.log.append(f"ERROR: Backup of VM {vmid} failed - VM does not exist")
+            task.log.append(f"ERROR: Backup of VM {vmid} failed - unable to find VM '{vmid}'")
+            failed = True
             continue
-        suffix = ".vma.zst" if args["compress"] in {"zstd", "1"} else ".vma"
+        suffix = {"zstd": ".vma.zst", "gzip": ".vma.gz", "lzo": ".vma.lzo", "1": ".vma.lzo"}.get(
+            args["compress"], ".vma"
+        )
         volid = f"{args['storage']}:backup/vzdump-qemu-{vmid}-{stamp}{suffix}"
         size = boot_disk_size(ctx, vm)
+        task.log += [
+            f"INFO: Starting Backup of VM {vmid} (qemu)",
+            f"INFO: creating vzdump archive '{volid}'",
+        ]
+        meta: dict[str, Any] = {"config": dict(vm.config), "disk_bytes": size}
+        notes = _notes(ctx, task, vm.vmid, args.get("notes"))
+        if notes is not None:
+            task.log.append("INFO: adding notes to backup")
+            meta["notes"] = notes
+        if args.get("protected"):
+            meta["protected"] = True
         add_volume(
             ctx,
             Volume(
@@ -100,22 +136,56 @@ def _vzdump_done(ctx: Ctx, task: Task, error: str | None) -> None:
                 node=task.node,
                 content="backup",
                 size=max(1, size // 4),
-                format="vma.zst" if suffix == ".vma.zst" else "vma",
+                format=suffix.lstrip("."),
                 vmid=vmid,
-                ctime=int(ctx.now()),
-                meta={"config": dict(vm.config), "disk_bytes": size},
+                ctime=moment,
+                meta=meta,
             ),
         )
-        task.log += [
-            f"INFO: Starting Backup of VM {vmid} (qemu)",
-            f"INFO: creating vzdump archive '{volid}'",
-            f"INFO: Finished Backup of VM {vmid}",
-        ]
+        if args.get("prune") and args.get("remove", True):
+            keep = parse_prune(args["prune"])
+            task.log.append(f"INFO: prune older backups with retention: {args['prune']}")
+            removed = prune_guest(ctx, args["storage"], vmid, keep)
+            task.log += [f"INFO: removing backup '{v}'" for v in removed]
+            task.log.append(f"INFO: pruned {len(removed)} backup(s)")
+        took = int(latency.vzdump(size))
+        task.log.append(
+            f"INFO: Finished Backup of VM {vmid} "
+            f"({took // 3600:02d}:{took // 60 % 60:02d}:{took % 60:02d})"
+        )
+    if failed:
+        task.log.append("INFO: Backup job finished with errors")
+        raise TaskFailed("job errors")
     task.log.append("INFO: Backup job finished successfully")
 
 
-def _job_view(job: BackupJob) -> dict[str, Any]:
+def _notes(ctx: Ctx, task: Task, vmid: int, template: object) -> str | None:
+    """vzdump's notes-template: {{cluster}}, {{guestname}}, {{node}}, {{vmid}}; \\n and \\\\."""
+    if not template:
+        return None
+    vm = ctx.state.vms[vmid]
+    values = {
+        "cluster": ctx.state.clustername if len(ctx.state.nodes) > 1 else "standalone node",
+        "guestname": str(vm.config.get("name") or f"VM {vmid}"),
+        "node": task.node,
+        "vmid": str(vmid),
+    }
+    text = str(template)
+    unknown = sorted(set(re.findall(r"\{\{([^}]*)\}\}", text)) - set(values))
+    if unknown:
+        task.log.append(f"WARN: unable to add notes - found unknown: {', '.join(unknown)}")
+        return None
+    for key, value in values.items():
+        text = text.replace("{{" + key + "}}", value)
+    return text.replace("\\n", "\n").replace("\\\\", "\\")
+
+
+def _job_view(job: BackupJob, now: float | None = None) -> dict[str, Any]:
     out: dict[str, Any] = {"id": job.id, "type": "vzdump", "enabled": 1, **job.settings}
+    if now is not None:  # only the list shows it
+        found = next_run(job, now)
+        if found is not None:
+            out["next-run"] = found
     return out
 
 
@@ -134,18 +204,19 @@ def _check_schedule(settings: dict[str, Any]) -> None:
 
 
 def job_list(ctx: Ctx, p: dict[str, Any]) -> Any:
-    return [_job_view(job) for job in sorted(ctx.state.backup_jobs.values(), key=lambda j: j.id)]
+    jobs = sorted(ctx.state.backup_jobs.values(), key=lambda j: j.id)
+    return [_job_view(job, ctx.now()) for job in jobs]
 
 
 def job_create(ctx: Ctx, p: dict[str, Any]) -> None:
-    job_id = str(p.get("id") or f"backup-{uuid.uuid4().hex[:8]}-{uuid.uuid4().hex[:4]}")
+    job_id = str(p.get("id") or uuid.uuid4())  # API2/Backup.pm: a bare UUID
     if job_id in ctx.state.backup_jobs:
         raise fail(f"Job '{job_id}' already exists")
     settings = {k: to_config_value(v) for k, v in p.items() if k not in _NOT_JOB}
     _check_schedule(settings)
     if "storage" in settings:
         check_storage(ctx, ctx.state.nodes[0].node, str(settings["storage"]), "backup")
-    ctx.state.backup_jobs[job_id] = BackupJob(id=job_id, settings=settings)
+    ctx.state.backup_jobs[job_id] = BackupJob(id=job_id, settings=settings, last_run=ctx.now())
     ctx.changed = True
 
 
@@ -177,4 +248,5 @@ ROUTES = {
     ("GET", "/cluster/backup/{id}"): job_read,
     ("PUT", "/cluster/backup/{id}"): job_update,
     ("DELETE", "/cluster/backup/{id}"): job_delete,
+    ("GET", "/cluster/backup-info/not-backed-up"): not_backed_up,
 }

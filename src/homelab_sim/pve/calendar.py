@@ -229,6 +229,15 @@ def _time(inp: _Input) -> tuple[list[Value], list[Value], list[Value]]:
     return (hour or []), minute, (second if second is not None else [Value(0)])
 
 
+def _weekday(inp: _Input) -> int:
+    saved = inp.rest
+    name = inp.take(r"[A-Za-z]+")
+    if name is None or name.lower() not in _DAY_NAMES:
+        inp.rest = name or saved  # nom reports the word it could not read
+        raise inp.fail("weekday")
+    return _DAY_NAMES[name.lower()]
+
+
 def parse_event(text: str) -> Event:
     """Parse like ``PVE::CalendarEvent::parse_calendar_event``; EventError names the reason."""
     text = text.strip()
@@ -247,15 +256,9 @@ def parse_event(text: str) -> Event:
                 setattr(event, key, value)
             return event
         while True:
-            name = inp.take(r"[A-Za-z]+")
-            if name is None or name.lower() not in _DAY_NAMES:
-                raise inp.fail("weekday")
-            first = _DAY_NAMES[name.lower()]
+            first = _weekday(inp)
             if inp.take(r"\.\.") is not None:
-                name = inp.take(r"[A-Za-z]+")
-                if name is None or name.lower() not in _DAY_NAMES:
-                    raise inp.fail("weekday")
-                last = _DAY_NAMES[name.lower()]
+                last = _weekday(inp)
                 span = (
                     range(first, last + 1)
                     if first <= last

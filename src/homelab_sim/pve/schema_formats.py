@@ -6,8 +6,7 @@ split the value the way PVE::Tools::split_list does and check every element; `-o
 empty values. Unknown names are refused when the table is loaded (see `known`), never passed.
 
 Formats accepted loosely (a shape check, not PVE's full parser):
-- `pve-calendar-event`: the characters and structure of systemd-like calendar events; PVE parses
-  them with its Rust calendar-event parser.
+- `pve-calendar-event`: parsed as PVE parses it (proxmox-time's grammar, ``calendar.py``).
 - `pve-cpuset`: comma-separated CPU numbers and ranges (`0-3,8`), no check against host CPUs.
 - `storage-pair`: `SOURCE:TARGET` or a single storage ID, each a valid storage ID.
 - `pve-qm-bootdev`: drive, `netN`, `usbN` or `hostpciN` names within the qemu-server ranges.
@@ -20,6 +19,7 @@ import re
 from collections.abc import Callable, Iterator
 
 from homelab_sim.pve import privs
+from homelab_sim.pve.calendar import EventError, parse_event
 
 # PVE::Tools regexes.
 _IPV4_OCTET = r"(?:25[0-5]|(?:2[0-4]|1[0-9]|[1-9])?[0-9])"
@@ -184,8 +184,11 @@ def _check_storage_pair(value: str) -> None:
 
 
 def _check_calendar_event(value: str) -> None:
-    if not value.strip() or not re.fullmatch(r"[A-Za-z0-9 ,.:*/~\-]+", value):
-        raise FormatError(f"unable to parse calendar event '{value}'\n")
+    """pve-common ``pve_verify_calendar_event``: proxmox-time's parser decides."""
+    try:
+        parse_event(value)
+    except EventError as exc:
+        raise FormatError(f"invalid calendar event '{value}' - {exc}\n") from None
 
 
 _FORMATS: dict[str, Validator] = {

@@ -39,6 +39,7 @@ from homelab_sim.pve import (
     access_users,
     agent_exec,
     backup,
+    backup_jobs,
     cluster,
     control,
     nodes,
@@ -77,6 +78,18 @@ API_PREFIX = "/api2/json"
 TICKET_KEY = "ticket-key"
 _SYSTEM = Identity(userid="root@pam", via="system")
 _UPLOAD = "/nodes/{node}/storage/{storage}/upload"
+
+
+def _run_job_on_node(ctx: Ctx, settings: dict[str, Any], node: str, at: float) -> None:
+    """A scheduled run of a backup job on one node; finished at once if it ended by now."""
+    if not backup.job_guests_on(ctx, node, settings):
+        return
+    backup.start_vzdump(ctx, settings, node, at=at)
+    task = ctx.state.tasks[-1]
+    if task.end_v <= ctx.now():
+        tasks.finish_task(ctx, task)
+
+
 ROUTES: dict[tuple[str, str], Any] = {}
 for _module in (
     access,
@@ -453,6 +466,9 @@ class PveSimulator:
     def _tick(self) -> None:
         ctx = self._ctx(_SYSTEM)
         if tasks.complete_due(ctx):
+            self._changed = True
+            self.generation += 1
+        if backup_jobs.run_scheduled(ctx, _run_job_on_node):
             self._changed = True
             self.generation += 1
         now = self.clock.now()

@@ -133,6 +133,7 @@ class Task(BaseModel):
 class BackupJob(BaseModel):
     id: str
     settings: dict[str, ConfigValue]
+    last_run: float | None = None  # when pvescheduler last started it (creation counts)
 
 
 class Pool(BaseModel):

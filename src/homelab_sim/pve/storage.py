@@ -93,6 +93,12 @@ def content_list(ctx: Ctx, p: dict[str, Any]) -> Any:
             item["used"] = vol.size
         if vol.base:
             item["parent"] = vol.base.split(":", 1)[1]
+        if vol.content == "backup":
+            item["subtype"] = "qemu"
+            if vol.meta.get("notes"):
+                item["notes"] = str(vol.meta["notes"]).split("\n", 1)[0]
+            if vol.meta.get("protected"):
+                item["protected"] = 1
         out.append(item)
     return out
 

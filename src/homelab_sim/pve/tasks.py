@@ -57,10 +57,12 @@ def start_task(
     args: dict[str, Any] | None = None,
     log: list[str] | None = None,
     flocks: list[FlockHold] | None = None,
+    at: float | None = None,
 ) -> str:
-    """Create a running task and return its UPID; a pending request fault shapes it."""
+    """Create a running task and return its UPID; a pending request fault shapes it. ``at``
+    starts it at an earlier virtual time (a scheduled run inside a leap of the clock)."""
     state = ctx.state
-    now = ctx.now()
+    now = ctx.now() if at is None else at
     state.next_pid += 1
     pstart = int((now - ctx.node(node).boot_time) * 100)
     starttime = int(now)
