@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from homelab.core.backup.jobs import ObservedJob
 from homelab.core.ownership import Steward
 from homelab.core.plan import json as plan_json
 from homelab.core.plan import text
@@ -49,8 +50,44 @@ def mixed_plan() -> Plan:
     data["vms"]["k8s-master-1"].update(memory="8GiB", disk="48GiB")
     del data["vms"]["k8s-worker-3"]
     data["vms"]["k8s-worker-4"] = {"role": "worker", "network": "apps", "ip": "10.0.20.23"}
+    data["backup"] = {
+        "storage": {"existing": "backups"},
+        "jobs": {
+            "nightly": {"schedule": "02:30", "retention": {"keep_last": 7}},
+            "masters": {
+                "vms": {"role": "control-plane"},
+                "schedule": "sat *-1..7 03:00",
+                "retention": {"keep_monthly": 6},
+            },
+        },
+    }
     spec = make_spec(data)
     seeds = dict(seeds_for(spec), **{"k8s-worker-2": "9" * 64})
+    vmids = {vm.name: vm.vmid for vm in observed.vms if vm.name}
+    nightly = {
+        "schedule": "03:00",  # changed in the spec since
+        "storage": "backups",
+        "mode": "snapshot",
+        "compress": "zstd",
+        "prune-backups": "keep-last=7",
+        "notes-template": "{{guestname}}",
+        "comment": "homelab lab=home-lab job=nightly",
+        "vmid": ",".join(str(vmids[n]) for n in ("k8s-master-1", "k8s-worker-2", "k8s-worker-3")),
+    }
+    jobs = (
+        ObservedJob(
+            "homelab-home-lab-nightly",
+            nightly,
+            frozenset(int(v) for v in nightly["vmid"].split(",")),
+        ),
+        ObservedJob(
+            "homelab-home-lab-hourly",
+            {"schedule": "hourly", "comment": "homelab lab=home-lab job=hourly", "vmid": "200"},
+            frozenset({200}),
+        ),
+        ObservedJob("backup-1a2b3c4d", {"schedule": "daily", "all": "1"}, frozenset()),
+    )
+    observed = observed.model_copy(update={"backup_jobs": jobs})
     return plan_lab(spec, seeds, observed, STEWARD)
 
 
@@ -59,7 +96,7 @@ def test_mixed_plan_text() -> None:
     golden("mixed.txt", text.format_plan(plan))
     golden("mixed-verbose.txt", text.format_plan(plan, verbose=True))
     markers = [line.marker for line in text.plan_lines(plan)]
-    assert markers == ["~", "-/+", "+", "-", ""]
+    assert markers == ["~", "-/+", "+", "-", "~", "+", "-", ""]
     drained = {
         a.vm: a.drain for a in plan.changes if isinstance(a, UpdateVm | ReplaceVm | DestroyVm)
     }
@@ -73,11 +110,17 @@ def test_mixed_plan_json_is_stable_and_round_trips() -> None:
     assert plan_json.plan_from_json(document) == plan
     assert plan_json.plan_to_json(plan_json.plan_from_json(document)) == document
     data = json.loads(document)
-    assert data["format_version"] == 2
+    assert data["format_version"] == 3
     assert [a.get("drain") for a in data["actions"]] == [True, True, None, True]
     assert data["summary"] == {
         "add": 1, "change": 1, "replace": 1, "destroy": 1, "adopt": 0, "no_op": 0,
+        "backup_jobs": 3,
     }  # fmt: skip
+    jobs = {j["name"]: j for j in data["backup_jobs"]}
+    assert [j["kind"] for j in data["backup_jobs"]] == ["update", "create", "delete"]
+    # worker-2 is replaced and worker-4 created: their VMIDs are known only during apply
+    assert jobs["nightly"]["pending"] == ["k8s-worker-2", "k8s-worker-4"]
+    assert jobs["masters"]["pending"] == [] and len(jobs["masters"]["vmids"]) == 1
 
 
 def test_no_op_plan_text() -> None:
@@ -107,8 +150,8 @@ def test_plan_with_errors_and_pending_configs() -> None:
         ("not json", "not JSON"),
         ("[1]", "does not hold a JSON object"),
         ('{"format_version": 99}', "format_version 99"),
-        ('{"format_version": 1}', "format_version 1; this homelab reads 2"),
-        ('{"format_version": 2, "lab": "x"}', r"damaged \(KeyError: .actions."),
+        ('{"format_version": 2}', "format_version 2; this homelab reads 3"),
+        ('{"format_version": 3, "lab": "x"}', r"damaged \(KeyError: .actions."),
     ],
 )
 def test_bad_plan_files_are_refused_with_a_reason(document: str, message: str) -> None:

@@ -79,6 +79,7 @@ _PAST = {
     "replace": "replaced",
     "destroy": "destroyed",
     "adopt": "adopted",
+    "delete": "deleted",
 }
 _COLOURS = {
     "+": "green",
@@ -256,8 +257,18 @@ def finish(report: ApplyReport, what: str) -> None:
             f"{first.vm}: {first.error}",
             hint="fix the cause and run the command again; it resumes where it stopped",
         )
+    if report.failed_jobs:
+        first_job = report.failed_jobs[0]
+        raise LabError(
+            f"{what} failed for {len(report.failed_jobs)} backup job(s); "
+            f"{first_job.name}: {first_job.error}",
+            hint="fix the cause and run the command again",
+        )
     kinds = [_PAST.get(o.kind, o.kind) for o in report.outcomes]
-    counts = ", ".join(f"{kinds.count(k)} {k}" for k in dict.fromkeys(kinds))
+    counts = ", ".join(f"{kinds.count(k)} {k}" for k in dict.fromkeys(kinds)) or "no VM changed"
+    jobs = [_PAST.get(o.kind, o.kind) for o in report.jobs]
+    if jobs:
+        counts += "; backup jobs " + ", ".join(f"{jobs.count(k)} {k}" for k in dict.fromkeys(jobs))
     out.print(f"{what} complete: {counts}.", style="bold green", markup=False)
 
 

@@ -155,6 +155,8 @@ def _closing_line(outcome: UpOutcome) -> str:
     if report is not None:
         kinds = [_PAST.get(o.kind, o.kind) for o in report.outcomes]
         parts.append("VMs " + ", ".join(f"{kinds.count(k)} {k}" for k in dict.fromkeys(kinds)))
+        if report.jobs:
+            parts.append(f"{len(report.jobs)} backup job(s) set")
     else:
         parts.append("VMs unchanged")
     changed = outcome.addons.changed

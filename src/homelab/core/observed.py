@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from pydantic import BaseModel, ConfigDict
 
+from homelab.core.backup.jobs import ObservedJob
 from homelab.core.desired import DescriptionRecord, seed_owner_of
 
 
@@ -112,6 +113,8 @@ class Observed(_Frozen):
     seed_volumes: dict[str, tuple[str, ...]]
     nodes: tuple[str, ...]
     capacities: dict[str, NodeCapacity] = {}
+    #: the ``/cluster/backup`` jobs, when they were read (the lab has or had backup jobs)
+    backup_jobs: tuple[ObservedJob, ...] | None = None
 
     def with_configs(self, configs: Mapping[int, VmConfig]) -> Observed:
         """A copy with the given configs (by vmid) attached to their VMs."""

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from ipaddress import IPv4Interface
 from typing import Any
 
@@ -533,6 +533,8 @@ class BackupJob:
     exclude: frozenset[int]
     node: str | None
     pool: str | None
+    settings: Mapping[str, str] = field(default_factory=dict)  # every key, as text
+    next_run: int | None = None
 
     def covers(self, vmid: int, node: str) -> bool | None:
         """Whether the job backs up guest ``vmid`` on ``node`` (None: it selects a pool, whose
@@ -561,9 +563,25 @@ def parse_backup_jobs(payload: Any) -> tuple[BackupJob, ...]:
                 exclude=_vmid_list(entry.get("exclude")),
                 node=_opt_str(entry, "node"),
                 pool=_opt_str(entry, "pool"),
+                settings={
+                    str(key): _setting_text(value)
+                    for key, value in entry.items()
+                    if key not in {"id", "type", "next-run"} and value is not None
+                },
+                next_run=_opt_int(entry, "next-run"),
             )
         )
     return tuple(jobs)
+
+
+def _setting_text(value: Any) -> str:
+    """A job setting as text: PVE sends ``prune-backups`` and the like as objects
+    (``{"keep-last": "3"}``), which read back as the property string ``keep-last=3``."""
+    if isinstance(value, Mapping):
+        return ",".join(f"{k}={v}" for k, v in sorted(value.items()))
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    return str(value)
 
 
 def _vmid_list(value: Any) -> frozenset[int]:

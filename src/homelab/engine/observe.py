@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
+from homelab.core.backup.jobs import ObservedJob
 from homelab.core.observed import Observed, VmConfig
 from homelab.core.ownership import lab_vms
 from homelab.core.plan.actions import Plan
@@ -31,27 +32,38 @@ SETTLE_WAIT = 5.0
 SETTLE_TRIES = 4
 
 
-def observe_lab(client: PveClient, spec: LabSpec) -> Observed:
+def observe_lab(client: PveClient, spec: LabSpec, *, jobs: bool = False) -> Observed:
     """Every guest of the cluster, the nodes' capacities and the ISO volumes of the lab's
-    nodes."""
+    nodes; with ``jobs``, the datacenter's backup jobs too (one more request)."""
     resources = client.cluster_resources()
     ours = [vm.node for vm in lab_vms(spec.name, resources.vms)]
     nodes = tuple(dict.fromkeys([*spec.proxmox.nodes, *ours]))
     volumes = {node: iso_volumes(client, node, spec.proxmox.iso_storage) for node in nodes}
+    backup_jobs = (
+        tuple(ObservedJob(j.id, j.settings, j.vmids, j.next_run) for j in client.backup_jobs())
+        if jobs
+        else None
+    )
     return Observed(
-        vms=resources.vms, seed_volumes=volumes, nodes=nodes, capacities=resources.capacities
+        vms=resources.vms,
+        seed_volumes=volumes,
+        nodes=nodes,
+        capacities=resources.capacities,
+        backup_jobs=backup_jobs,
     )
 
 
-def observe_settled(client: PveClient, spec: LabSpec, sleep: Callable[[float], None]) -> Observed:
+def observe_settled(
+    client: PveClient, spec: LabSpec, sleep: Callable[[float], None], *, jobs: bool = False
+) -> Observed:
     """``observe_lab``, observed again (a few seconds apart) while some guest is listed without
     a name: it was just created, and planning without knowing it could make a duplicate."""
-    observed = observe_lab(client, spec)
+    observed = observe_lab(client, spec, jobs=jobs)
     for _ in range(SETTLE_TRIES):
         if not any(vm.name is None and not vm.template for vm in observed.vms):
             break
         sleep(SETTLE_WAIT)
-        observed = observe_lab(client, spec)
+        observed = observe_lab(client, spec, jobs=jobs)
     return observed
 
 

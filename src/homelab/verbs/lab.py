@@ -97,7 +97,8 @@ def make_plan(
 ) -> tuple[Plan, Observed]:
     """Observe, plan, and if needed read the configs the plan asks for and plan again."""
     planner, steward = _PLANNERS[purpose], ctx.steward(flags)
-    observed = observe_settled(conn.client, ctx.spec, conn.clock.sleep)
+    jobs = ctx.spec.backup is not None or ctx.store.has_backup_jobs(ctx.lab)
+    observed = observe_settled(conn.client, ctx.spec, conn.clock.sleep, jobs=jobs)
     plan = planner(ctx.spec, ctx.seed_digests, observed, steward)
     if plan.needs_configs or config_targets(plan, observed):
         observed = refine(conn.client, observed, plan)

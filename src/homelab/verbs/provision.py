@@ -113,9 +113,19 @@ def apply_lab(
         if needs_drainer(rt, plan):  # before anything changes; refuses if it cannot
             warnings += attach_drainer(conn, ctx, rt, cluster)
         ctx.store.mark_applied(ctx.lab)
+        if plan.jobs:
+            ctx.store.note_backup_jobs(ctx.lab, True)
         report = execute_plan(rt, plan, observed)
+        note_jobs_gone(ctx, plan, report)
         record(ctx, "apply", plan, report)
         return ApplyOutcome(plan, report, notes, warnings)
+
+
+def note_jobs_gone(ctx: LabContext, plan: Plan, report: ApplyReport) -> None:
+    """Once every job of the lab is deleted, plans stop reading the jobs (unless the spec has
+    a ``backup:`` section again)."""
+    if plan.jobs and all(j.kind == "delete" for j in plan.jobs) and not report.failed_jobs:
+        ctx.store.note_backup_jobs(ctx.lab, False)
 
 
 def refuse_unless_applicable(plan: Plan, command: str) -> None:
@@ -167,6 +177,10 @@ def record(ctx: LabContext, event: str, plan: Plan, report: ApplyReport) -> None
                 {"vm": o.vm, "kind": o.kind, "vmid": o.vmid, "ok": o.ok, "error": o.error}
                 for o in report.outcomes
             ],
+            "backup_jobs": [
+                {"job": o.name, "id": o.id, "kind": o.kind, "ok": o.ok, "error": o.error}
+                for o in report.jobs
+            ],
         },
     )
 
@@ -212,6 +226,7 @@ def destroy_lab(
         if not confirm(plan):
             raise Aborted("destroy cancelled; nothing was changed")
         outcome.report = execute_plan(rt, plan, observed)
+        note_jobs_gone(ctx, plan, outcome.report)
         outcome.seeds_removed = remove_lab_seeds(
             rt, ctx, observe_settled(conn.client, ctx.spec, conn.clock.sleep)
         )

@@ -200,6 +200,12 @@ def _raise_if_failed(applied: ApplyOutcome) -> None:
             f"provisioning failed for {len(failed)} VM(s); {first.vm}: {first.error}",
             hint="fix the cause and run `homelab up` again; it resumes where it stopped",
         )
+    jobs = applied.report.failed_jobs if applied.report else ()
+    if jobs:
+        raise LabError(
+            f"setting backup jobs failed for {len(jobs)} job(s); {jobs[0].name}: {jobs[0].error}",
+            hint="fix the cause and run `homelab up` again",
+        )
 
 
 class _Converge:

@@ -180,8 +180,14 @@ def _notes(ctx: Ctx, task: Task, vmid: int, template: object) -> str | None:
     return text.replace("\\n", "\n").replace("\\\\", "\\")
 
 
+_OBJECT_KEYS = ("prune-backups", "fleecing", "performance")
+
+
 def _job_view(job: BackupJob, now: float | None = None) -> dict[str, Any]:
     out: dict[str, Any] = {"id": job.id, "type": "vzdump", "enabled": 1, **job.settings}
+    for key in _OBJECT_KEYS:  # JobBase::decode_value: property strings come back as objects
+        if isinstance(out.get(key), str):
+            out[key] = dict(item.split("=", 1) for item in split_list(out[key]) if "=" in item)
     if now is not None:  # only the list shows it
         found = next_run(job, now)
         if found is not None:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from homelab.core.backup.jobs import JobAction
 from homelab.core.desired import DesiredVm
 
 ChangeValue = str | int | bool | None
@@ -173,14 +174,21 @@ class Plan:
     needs_configs: tuple[str, ...] = ()
     spec_digest: str = ""
     observed_digests: tuple[tuple[int, str], ...] = ()
+    #: the lab's backup jobs (``homelab.core.backup.jobs``), applied after the VMs
+    jobs: tuple[JobAction, ...] = ()
 
     @property
     def changes(self) -> tuple[Action, ...]:
+        """The VM actions that change something."""
         return tuple(action for action in self.actions if not isinstance(action, NoOp))
 
     @property
+    def job_changes(self) -> tuple[JobAction, ...]:
+        return tuple(job for job in self.jobs if job.changes_anything)
+
+    @property
     def has_changes(self) -> bool:
-        return bool(self.changes)
+        return bool(self.changes) or bool(self.job_changes)
 
     @property
     def is_final(self) -> bool:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 
+from homelab.core.backup.jobs import JobAction, plan_jobs
 from homelab.core.desired import (
     ROLE_TAG_PREFIX,
     DesiredVm,
@@ -129,15 +130,33 @@ def plan_lab(
     examined = {vm.vmid: vm for vm in lab_vms(spec.name, index.guests)}
     examined.update((vmid, index.by_vmid[vmid]) for vmid in used)
     examined.update((vm.vmid, vm) for name in desired for vm in index.by_name.get(name, ()))
+    jobs, job_errors = _plan_jobs(spec, observed, actions, index)
     return Plan(
         lab=spec.name,
         actions=order.order_actions(actions, list(desired)),
-        errors=(*draft.errors, *source_errors, *rule_errors, *fit_errors),
+        errors=(*draft.errors, *source_errors, *rule_errors, *fit_errors, *job_errors),
         warnings=(*draft.warnings, *fit_warnings, *rule_warnings),
         needs_configs=tuple(draft.needs_configs),
         spec_digest=spec_digest(spec, seed_digests),
         observed_digests=tuple((vmid, fingerprint(vm)) for vmid, vm in sorted(examined.items())),
+        jobs=tuple(jobs),
     )
+
+
+def _plan_jobs(
+    spec: LabSpec, observed: Observed, actions: list[Action], index: Index
+) -> tuple[list[JobAction], list[str]]:
+    """The backup jobs' actions, when the jobs were observed (see ``homelab.core.backup.jobs``)."""
+    if observed.backup_jobs is None:
+        return [], []
+    new = [a.vm for a in actions if isinstance(a, CreateVm | ReplaceVm)]
+    gone = {a.vm for a in actions if isinstance(a, DestroyVm)}
+    current = {
+        vm.name: vm.vmid
+        for vm in lab_vms(spec.name, index.guests)
+        if vm.name is not None and vm.name not in gone
+    }
+    return plan_jobs(spec, observed.backup_jobs, current, new)
 
 
 def check_fit(

@@ -12,6 +12,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from homelab.core.backup.jobs import JobAction
 from homelab.core.desired import DesiredVm
 from homelab.core.plan.actions import (
     Action,
@@ -28,7 +29,7 @@ from homelab.core.plan.actions import (
 )
 from homelab.errors import LabError
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3  # 3: backup_jobs
 
 
 class PlanFileError(LabError):
@@ -48,8 +49,10 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
             "destroy": plan.count(DestroyVm),
             "adopt": plan.count(AdoptVm),
             "no_op": plan.count(NoOp),
+            "backup_jobs": len(plan.job_changes),
         },
         "actions": [action_to_dict(action) for action in plan.actions],
+        "backup_jobs": [job.to_dict() for job in plan.jobs],
         "errors": list(plan.errors),
         "warnings": list(plan.warnings),
         "needs_configs": list(plan.needs_configs),
@@ -128,6 +131,7 @@ def plan_from_dict(data: Any) -> Plan:
             observed_digests=tuple(
                 sorted((int(vmid), str(d)) for vmid, d in data["observed_digests"].items())
             ),
+            jobs=tuple(JobAction.from_dict(item) for item in data["backup_jobs"]),
         )
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise PlanFileError(f"the plan file is damaged ({type(exc).__name__}: {exc})") from exc

@@ -5,13 +5,15 @@ its record is destroyed whether or not the spec still names it (``plan`` would d
 does not name anyway); one with the lab's tag whose config was not read yet is read first
 (``needs_configs``); a VM tagged by hand (no record), another lab's or another state store's VM
 is left alone (the last one with ``--take-over`` destroyed). A locked VM, or an unnamed one in the
-VMID range (being created), stops the plan. Workers are destroyed before control planes.
+VMID range (being created), stops the plan. Workers are destroyed before control planes; the
+lab's backup jobs are deleted with them (its backups are kept).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
+from homelab.core.backup.jobs import retire_jobs
 from homelab.core.desired import spec_digest
 from homelab.core.observed import Observed
 from homelab.core.ownership import Standing, Steward, Verb
@@ -54,4 +56,5 @@ def plan_teardown(
         needs_configs=tuple(draft.needs_configs),
         spec_digest=spec_digest(spec, seed_digests),
         observed_digests=tuple(sorted((vm.vmid, fingerprint(vm)) for vm in examined)),
+        jobs=tuple(retire_jobs(spec.name, observed.backup_jobs or (), REASON)),
     )

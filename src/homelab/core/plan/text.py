@@ -5,8 +5,9 @@
     -/+ vm k8s-master-1: template changed: ubuntu-2204 -> ubuntu-2404
     - vm k8s-worker-3 (vmid 203 on pve): not in the spec; drain first, then delete its Node
     & vm k8s-worker-4 (vmid 150 on pve): adopt: tags terraform -> homelab;lab-home-lab;...
+    + backup job nightly (homelab-home-lab-nightly): schedule 02:30, keep-last=7, to pbs, VMs ...
 
-    Plan: 1 to add, 1 to change, 1 to replace, 1 to destroy.
+    Plan: 1 to add, 1 to change, 1 to replace, 1 to destroy; 1 backup job to set.
 
 No-op lines (marker ``=``) appear only when ``verbose``. Errors (``!``), warnings (``*``) and VMs
 whose config must still be read (``?``) come before the summary.
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from homelab.core.backup.jobs import JobAction
 from homelab.core.plan.actions import (
     Action,
     AdoptVm,
@@ -48,6 +50,7 @@ class PlanLine:
 def plan_lines(plan: Plan, *, verbose: bool = False) -> list[PlanLine]:
     """Every line of the plan, in order, ending with the summary line."""
     lines = [line_for(action) for action in plan.actions if verbose or not isinstance(action, NoOp)]
+    lines += [job_line(job) for job in plan.jobs if verbose or job.changes_anything]
     lines += [
         PlanLine("?", f"vm {name}: config must be read to decide") for name in plan.needs_configs
     ]
@@ -73,10 +76,35 @@ def summary_line(plan: Plan) -> str:
         return NO_CHANGES
     if plan.count(AdoptVm):
         return f"Plan: {plan.count(AdoptVm)} to adopt."
+    jobs = len(plan.job_changes)
     return (
         f"Plan: {plan.count(CreateVm)} to add, {plan.count(UpdateVm)} to change, "
-        f"{plan.count(ReplaceVm)} to replace, {plan.count(DestroyVm)} to destroy."
+        f"{plan.count(ReplaceVm)} to replace, {plan.count(DestroyVm)} to destroy"
+        + (f"; {jobs} backup job{'s' if jobs != 1 else ''} to set." if jobs else ".")
     )
+
+
+_JOB_MARKERS = {"create": "+", "update": "~", "delete": "-", "no-op": "="}
+
+
+def job_line(job: JobAction) -> PlanLine:
+    """``+ backup job nightly (homelab-home-lab-nightly): 02:30, 3 VMs, keep-last=3``."""
+    marker = _JOB_MARKERS[job.kind]
+    head = f"backup job {job.name} ({job.id})"
+    if job.kind == "create" and job.desired is not None:
+        d = job.desired
+        vms = ", ".join(job.desired.vms)
+        return PlanLine(
+            marker,
+            f"{head}: schedule {d.setting('schedule')}, {d.setting('prune-backups')}, "
+            f"to {d.setting('storage')}, VMs {vms}",
+        )
+    if job.kind == "update":
+        parts = [
+            f"{c.key} {show(c.old)} -> {show(c.new)}" for c in job.changes if c.key != "comment"
+        ]
+        return PlanLine(marker, f"{head}: {', '.join(parts) or job.reason}")
+    return PlanLine(marker, f"{head}: {job.reason}")
 
 
 def line_for(action: Action) -> PlanLine:

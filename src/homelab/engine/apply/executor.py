@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from homelab.core.observed import Observed
 from homelab.core.plan.actions import Action, CreateVm, DestroyVm, Plan, ReplaceVm
 from homelab.engine.apply.chains import Gate, VmOutcome, run_action
+from homelab.engine.apply.jobs import JobOutcome, apply_jobs
 from homelab.engine.apply.runtime import Runtime
 from homelab.engine.apply.steps import Template, find_vm_template
 
@@ -29,14 +30,19 @@ class ApplyReport:
     """The outcome of every changing action, in plan order."""
 
     outcomes: tuple[VmOutcome, ...]
+    jobs: tuple[JobOutcome, ...] = ()
 
     @property
     def failed(self) -> tuple[VmOutcome, ...]:
         return tuple(o for o in self.outcomes if not o.ok)
 
     @property
+    def failed_jobs(self) -> tuple[JobOutcome, ...]:
+        return tuple(o for o in self.jobs if not o.ok)
+
+    @property
     def ok(self) -> bool:
-        return not self.failed
+        return not self.failed and not self.failed_jobs
 
 
 def resolve_templates(plan: Plan, observed: Observed) -> dict[str, Template]:
@@ -60,7 +66,8 @@ def execute_plan(rt: Runtime, plan: Plan, observed: Observed) -> ApplyReport:
     outcomes.update(_run_parallel(rt, building, templates, gate))
     outcomes.update(_run_parallel(rt, [a for a in destroys if a.role != "control-plane"], {}, None))
     outcomes.update(_run_parallel(rt, [a for a in destroys if a.role == "control-plane"], {}, None))
-    return ApplyReport(tuple(outcomes[a.vm] for a in plan.changes if a.vm in outcomes))
+    vms = tuple(outcomes[a.vm] for a in plan.changes if a.vm in outcomes)
+    return ApplyReport(vms, apply_jobs(rt.client, plan.lab, plan.jobs))
 
 
 def _run_parallel(

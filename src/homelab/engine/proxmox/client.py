@@ -405,6 +405,22 @@ class PveClient:
         """The datacenter's scheduled backup jobs (``/cluster/backup``; Sys.Audit on /)."""
         return parse_backup_jobs(self.session.get("/cluster/backup"))
 
+    def create_backup_job(self, job_id: str, settings: Mapping[str, str]) -> None:
+        """``POST /cluster/backup`` (Sys.Modify on /)."""
+        self.session.request("POST", "/cluster/backup", {"id": job_id, **settings})
+
+    def update_backup_job(
+        self, job_id: str, settings: Mapping[str, str], delete: Iterable[str] = ()
+    ) -> None:
+        """``PUT /cluster/backup/{id}``: set ``settings``, remove the keys in ``delete``."""
+        gone = ",".join(delete)
+        extra = {"delete": gone} if gone else {}
+        self.session.put(f"/cluster/backup/{path_segment(job_id)}", **settings, **extra)
+
+    def delete_backup_job(self, job_id: str) -> None:
+        """``DELETE /cluster/backup/{id}`` (a job already gone counts as deleted)."""
+        self.session.delete(f"/cluster/backup/{path_segment(job_id)}", idempotent=True)
+
     def storage_configs(self) -> dict[str, StorageFacts]:
         """The datacenter's storages visible to the token (``/storage``), by id."""
         return parse_storage_configs(self.session.get("/storage"))

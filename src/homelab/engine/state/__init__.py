@@ -39,6 +39,7 @@ STATE_DIRNAME = ".homelab"
 LEGACY_KEY_FILE = "state.key"  # where homelab kept the key before it moved out of the store
 STORE_ID_KEY = "store-id"
 APPLIED_PREFIX = "applied:"
+JOBS_PREFIX = "backup-jobs:"
 
 __all__ = [
     "HistoryEvent",
@@ -264,6 +265,24 @@ class StateStore:
             "SELECT value FROM hl_meta WHERE name = ?", (f"{APPLIED_PREFIX}{lab}",)
         )
         return bool(rows) or bool(self.history(lab).recent(1))
+
+    def note_backup_jobs(self, lab: str, present: bool) -> None:
+        """Remember whether ``lab`` has backup jobs on Proxmox (so a plan reads them even after
+        the spec lost its ``backup:`` section, and deletes them)."""
+        name = f"{JOBS_PREFIX}{lab}"
+        if present:
+            self.backend.execute(
+                "INSERT INTO hl_meta (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
+                (name, utc_now()),
+            )
+        else:
+            self.backend.execute("DELETE FROM hl_meta WHERE name = ?", (name,))
+
+    def has_backup_jobs(self, lab: str) -> bool:
+        rows = self.backend.query(
+            "SELECT value FROM hl_meta WHERE name = ?", (f"{JOBS_PREFIX}{lab}",)
+        )
+        return bool(rows)
 
     def intents(self, lab: str) -> Intents:
         return Intents(self, lab)
