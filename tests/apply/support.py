@@ -103,7 +103,9 @@ _TOKENS = itertools.count(1)
 MANIFESTS = Path(tempfile.gettempdir()) / "homelab-tests" / "manifests"
 
 
-def inprocess(sim: PveSimulator, iso_storage: str = "local") -> Connection:
+def inprocess(
+    sim: PveSimulator, iso_storage: str = "local", *, backups: bool = False
+) -> Connection:
     """A connection to ``sim`` through the in-process SimTransport (no sockets), with a token
     holding exactly the documented grants (the site, standing for the network, uses root).
     Each connection has a token of its own, so making one never revokes another's."""
@@ -114,7 +116,9 @@ def inprocess(sim: PveSimulator, iso_storage: str = "local") -> Connection:
     )
     tokenid = f"{TOKEN_ID.split('!')[0]}!inprocess{next(_TOKENS)}"
     with sim.faults_paused():  # set-up, not under test
-        settings = least_privileged(root, iso_storage, transport=transport, tokenid=tokenid)
+        settings = least_privileged(
+            root, iso_storage, transport=transport, tokenid=tokenid, backups=backups
+        )
     site = SimulatedSite(root, MANIFESTS, clock, transport=transport)
     return connect_to(settings, site, clock, transport=transport)
 

@@ -8,9 +8,11 @@ from pathlib import Path
 import pytest
 
 from homelab.engine.proxmox.privileges import (
+    BACKUP_ROLE,
     LAB_ROLE,
     PVE_MAJORS,
     SEED_ROLE,
+    backup_commands,
     grants,
     pveum_commands,
     role_privileges,
@@ -44,3 +46,14 @@ def test_unknown_version_or_role_is_refused() -> None:
         role_privileges(7)
     with pytest.raises(ValueError, match="unknown role"):
         role_privileges(8, "PVEAdmin")
+
+
+@pytest.mark.parametrize("major", PVE_MAJORS)
+def test_readme_shows_the_backup_role(major: int) -> None:
+    assert list(backup_commands(major)) in _blocks()
+    assert role_privileges(major, BACKUP_ROLE) == {"Sys.Modify", "VM.Backup"}
+    assert [g.role for g in grants(major, "local", backups=True)] == [
+        LAB_ROLE,
+        SEED_ROLE,
+        BACKUP_ROLE,
+    ]

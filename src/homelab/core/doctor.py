@@ -132,7 +132,23 @@ def required_privileges(
     for priv in sorted(set(seed_role)):
         why = "upload, list and delete the seed ISOs"
         needs[(iso, priv)] = Requirement(iso, _ALTERNATIVES.get(priv, (priv,)), why)
+    if spec.backup is not None:
+        for path, priv, why in _backup_needs(spec.backup.storage.storage_id):
+            needs[(path, priv)] = Requirement(path, (priv,), why)
     return list(needs.values())
+
+
+def _backup_needs(storage: str) -> list[tuple[str, str, str]]:
+    """What backups need, where PVE checks it (pve-manager API2/Backup.pm, API2/VZDump.pm,
+    pve-storage Content.pm): jobs are read and written on ``/`` only."""
+    target = f"/storage/{storage}"
+    return [
+        ("/", "Sys.Audit", "read the backup jobs"),
+        ("/", "Sys.Modify", "create, change and delete the lab's backup jobs"),
+        ("/vms", "VM.Backup", "back the lab's VMs up"),
+        (target, "Datastore.AllocateSpace", "write backups to the backup storage"),
+        (target, "Datastore.Audit", "list the backups"),
+    ]
 
 
 def _privilege_findings(

@@ -51,11 +51,12 @@ def least_privileged(
     transport: httpx.BaseTransport | None = None,
     tokenid: str = TOKEN_ID,
     saved: Path | None = None,
+    backups: bool = False,
 ) -> ConnectionSettings:
     """Settings for token ``tokenid`` holding exactly the documented grants (the seed role on
     ``iso_storage``), made with ``root`` unless the one in ``saved`` still fits."""
     with PveClient(root, transport=transport) as client:
-        wanted = grants(pve_major(client), iso_storage)
+        wanted = grants(pve_major(client), iso_storage, backups=backups)
         reused = _reusable(root, saved, tokenid, wanted, transport)
         if reused is not None:
             return reused
@@ -89,9 +90,12 @@ def _reusable(
         return None
     if settings.token_id != tokenid:
         return None
+    expected: dict[str, set[str]] = {}
+    for grant in wanted:  # two roles on one path add up
+        expected.setdefault(grant.path, set()).update(grant.privileges)
     try:
         with PveClient(settings, transport=transport) as client:
-            held = [effective_privileges(client, g.path) for g in wanted]
+            held = {path: set(effective_privileges(client, path)) for path in expected}
     except ApiError:
         return None  # revoked or gone (a 401): make it again
-    return settings if held == [set(g.privileges) for g in wanted] else None
+    return settings if held == expected else None

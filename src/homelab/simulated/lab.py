@@ -109,7 +109,12 @@ def _connected(
     spec: LabSpec, folder: Path, root: ConnectionSettings, scale: float
 ) -> Iterator[SimulatedLab]:
     # root only sets the tool's token up
-    settings = least_privileged(root, spec.proxmox.iso_storage, saved=folder / "tool-token")
+    settings = least_privileged(
+        root,
+        spec.proxmox.iso_storage,
+        saved=folder / "tool-token",
+        backups=spec.backup is not None,
+    )
     clock = Clock.scaled(scale)
     # the site stands for the lab's network and guests, not for Proxmox: the simulator's
     # control API (/_sim/*) takes its own root token

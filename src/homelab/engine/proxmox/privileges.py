@@ -37,11 +37,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 __all__ = [
+    "BACKUP_ROLE",
     "LAB_ROLE",
     "PVE_MAJORS",
     "SEED_ROLE",
     "TOKEN_ID",
     "Grant",
+    "backup_commands",
     "grants",
     "pveum_commands",
     "role_privileges",
@@ -49,6 +51,7 @@ __all__ = [
 
 LAB_ROLE = "HomelabProvisioner"
 SEED_ROLE = "HomelabSeeds"
+BACKUP_ROLE = "HomelabBackups"
 TOKEN_ID = "homelab@pve!apply"  # noqa: S105 - an id (the README's user and token), not a secret
 PVE_MAJORS = (8, 9)
 
@@ -85,6 +88,12 @@ _SEEDS = frozenset(
 )
 
 
+# Only for a lab with a ``backup:`` section: PVE checks job writes as Sys.Modify on ``/`` (no
+# narrower path exists), and vzdump checks VM.Backup on each guest. Sys.Modify on ``/`` also lets
+# the token change datacenter options: grant this role only when the lab manages backups.
+_BACKUPS = frozenset({"Sys.Modify", "VM.Backup"})
+
+
 @dataclass(frozen=True)
 class Grant:
     """A role holding ``privileges`` granted on ``path`` (propagated below it)."""
@@ -102,30 +111,46 @@ def role_privileges(major: int, role: str = LAB_ROLE) -> frozenset[str]:
         return _COMMON | _AGENT[major]
     if role == SEED_ROLE:
         return _SEEDS
+    if role == BACKUP_ROLE:
+        return _BACKUPS
     raise ValueError(f"unknown role {role!r}")
 
 
-def grants(major: int, iso_storage: str) -> tuple[Grant, ...]:
+def grants(major: int, iso_storage: str, *, backups: bool = False) -> tuple[Grant, ...]:
     """What the token needs on PVE ``major``: the lab role on ``/`` and the seed role on the
-    ISO storage."""
-    return (
+    ISO storage; with ``backups`` (a lab with a ``backup:`` section) the backup role on ``/``."""
+    out = [
         Grant(LAB_ROLE, "/", role_privileges(major, LAB_ROLE)),
         Grant(SEED_ROLE, f"/storage/{iso_storage}", role_privileges(major, SEED_ROLE)),
+    ]
+    if backups:
+        out.append(Grant(BACKUP_ROLE, "/", role_privileges(major, BACKUP_ROLE)))
+    return tuple(out)
+
+
+def _acl(grant: Grant) -> str:
+    user = TOKEN_ID.partition("!")[0]
+    return (
+        f"pveum acl modify {grant.path} --users {user} --tokens '{TOKEN_ID}' --roles {grant.role}"
     )
+
+
+def _role(grant: Grant) -> str:
+    return f'pveum role add {grant.role} -privs "{" ".join(sorted(grant.privileges))}"'
 
 
 def pveum_commands(major: int, iso_storage: str = "local") -> tuple[str, ...]:
     """The shell commands that set the token up (the README shows them for ``local``)."""
     user, _, _ = TOKEN_ID.partition("!")
     token = TOKEN_ID.partition("!")[2]
-    lines = [
-        f'pveum role add {g.role} -privs "{" ".join(sorted(g.privileges))}"'
-        for g in grants(major, iso_storage)
-    ]
+    lines = [_role(g) for g in grants(major, iso_storage)]
     lines.append(f"pveum user add {user}")
     lines.append(f"pveum user token add {user} {token} --privsep 1")
-    lines += [
-        f"pveum acl modify {g.path} --users {user} --tokens '{TOKEN_ID}' --roles {g.role}"
-        for g in grants(major, iso_storage)
-    ]
+    lines += [_acl(g) for g in grants(major, iso_storage)]
     return tuple(lines)
+
+
+def backup_commands(major: int) -> tuple[str, ...]:
+    """What a lab with a ``backup:`` section adds to ``pveum_commands``."""
+    extra = [g for g in grants(major, "local", backups=True) if g.role == BACKUP_ROLE]
+    return tuple([*map(_role, extra), *map(_acl, extra)])

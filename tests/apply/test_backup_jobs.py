@@ -1,0 +1,136 @@
+"""The lab's backup jobs on the simulated PVE, through plan and apply with the documented token."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from homelab.verbs.lab import make_plan
+from homelab.verbs.provision import apply_lab, destroy_lab
+from tests.apply.support import FAST, Lab, guests, inprocess, new_sim, root_client, write_spec, yes
+
+BACKUP: dict[str, Any] = {
+    "storage": {"existing": "local"},
+    "jobs": {
+        "nightly": {"schedule": "02:30", "retention": {"keep_last": 3, "keep_daily": 7}},
+        "masters": {
+            "vms": {"role": "control-plane"},
+            "schedule": "*:0/30",
+            "retention": {"keep_last": 2},
+            "notes": "{{guestname}} ({{vmid}})",
+        },
+    },
+}
+
+
+def _respec(lab: Lab, tmp_path: Path, changes: dict[str, Any]) -> None:
+    write_spec(tmp_path, changes)
+    lab.reload()
+
+
+def _jobs(sim: Any) -> dict[str, dict[str, Any]]:
+    return {job.id: dict(job.settings) for job in sim.state.backup_jobs.values()}
+
+
+def test_jobs_are_made_kept_changed_and_removed_with_the_spec(lab: Lab, tmp_path: Path) -> None:
+    sim = new_sim()
+    conn = inprocess(sim, backups=True)
+    _respec(lab, tmp_path, {"backup": BACKUP})
+    outcome = apply_lab(conn, lab.ctx, confirm=yes, limits=FAST)
+    assert outcome.report is not None and outcome.report.ok, outcome.report
+    assert [(j.name, j.kind) for j in outcome.report.jobs] == [
+        ("nightly", "create"),
+        ("masters", "create"),
+    ]
+    vmids = {str(vm.config["name"]): vm.vmid for vm in guests(sim)}
+    jobs = _jobs(sim)
+    nightly = jobs["homelab-home-lab-nightly"]
+    assert nightly["vmid"] == ",".join(str(v) for v in sorted(vmids.values()))
+    assert nightly["schedule"] == "02:30" and nightly["prune-backups"] == "keep-last=3,keep-daily=7"
+    assert nightly["comment"] == "homelab lab=home-lab job=nightly"
+    assert jobs["homelab-home-lab-masters"]["vmid"] == str(vmids["k8s-master-1"])
+    with root_client(sim) as root:
+        assert root.session.get("/cluster/backup-info/not-backed-up") == []
+
+    plan, _ = make_plan(conn, lab.ctx)
+    assert not plan.has_changes, plan.jobs
+    assert {j.kind for j in plan.jobs} == {"no-op"}
+
+    # the half-hourly job runs on the simulated scheduler and keeps two backups
+    sim.advance(2 * 3600)
+    with root_client(sim) as root:
+        made = root.session.get("/nodes/pve/storage/local/content", content="backup")
+    master = [b for b in made if b.get("vmid") == vmids["k8s-master-1"]]
+    assert len(master) == 2 and {b.get("notes") for b in master} == {
+        f"k8s-master-1 ({vmids['k8s-master-1']})"
+    }
+
+    # a changed schedule and a removed worker: the job follows
+    changed = {**BACKUP, "jobs": {**BACKUP["jobs"], "nightly": {**BACKUP["jobs"]["nightly"]}}}
+    changed["jobs"]["nightly"]["schedule"] = "mon..fri 01:00"
+    _respec(lab, tmp_path, {"backup": changed, "vms.k8s-worker-3": None})
+    plan, _ = make_plan(conn, lab.ctx)
+    update = [j for j in plan.jobs if j.kind == "update"]
+    assert [(j.name, sorted(c.key for c in j.changes)) for j in update] == [
+        ("nightly", ["schedule", "vmid"])
+    ]
+    outcome = apply_lab(conn, lab.ctx, confirm=yes, limits=FAST)
+    assert outcome.report is not None and outcome.report.ok
+    nightly = _jobs(sim)["homelab-home-lab-nightly"]
+    assert nightly["schedule"] == "mon..fri 01:00"
+    assert nightly["vmid"] == f"{vmids['k8s-master-1']},{vmids['k8s-worker-2']}"
+
+    # the backup section removed: the jobs go, and later plans stop reading /cluster/backup
+    write_spec(tmp_path, {"vms.k8s-worker-3": None})
+    lab.reload()
+    outcome = apply_lab(conn, lab.ctx, confirm=yes, limits=FAST)
+    assert outcome.report is not None and outcome.report.ok
+    assert sorted(j.kind for j in outcome.report.jobs) == ["delete", "delete"]
+    assert _jobs(sim) == {}
+    sim.log.clear()
+    plan, _ = make_plan(conn, lab.ctx)
+    assert plan.jobs == () and not plan.has_changes
+    assert not any("/cluster/backup" in e.path for e in sim.log.entries())
+
+
+def test_a_job_with_the_labs_id_but_not_its_mark_stops_the_plan(lab: Lab, tmp_path: Path) -> None:
+    sim = new_sim()
+    conn = inprocess(sim, backups=True)
+    with root_client(sim) as root:
+        root.create_backup_job(
+            "homelab-home-lab-nightly", {"schedule": "daily", "all": "1", "storage": "local"}
+        )
+        root.create_backup_job("someone-elses", {"schedule": "daily", "all": "1"})
+    _respec(lab, tmp_path, {"backup": BACKUP})
+    plan, _ = make_plan(conn, lab.ctx)
+    assert [e for e in plan.errors if "backup job" in e] == [
+        "backup job homelab-home-lab-nightly exists and is not this lab's job nightly (its "
+        "comment is not the lab's mark): rename the job in the spec, or remove the other job"
+    ]
+    assert "someone-elses" not in {j.id for j in plan.jobs}
+
+
+def test_destroy_deletes_the_labs_jobs_and_no_others(lab: Lab, tmp_path: Path) -> None:
+    sim = new_sim()
+    conn = inprocess(sim, backups=True)
+    with root_client(sim) as root:
+        root.create_backup_job("someone-elses", {"schedule": "daily", "all": "1"})
+    _respec(lab, tmp_path, {"backup": BACKUP})
+    apply_lab(conn, lab.ctx, confirm=yes, limits=FAST)
+    assert len(_jobs(sim)) == 3
+    outcome = destroy_lab(conn, lab.ctx, confirm=yes, limits=FAST)
+    assert outcome.report is not None and outcome.report.ok
+    assert list(_jobs(sim)) == ["someone-elses"]
+
+
+def test_without_the_backup_role_pves_refusal_is_reported(lab: Lab, tmp_path: Path) -> None:
+    sim = new_sim()
+    conn = inprocess(sim)  # the documented grants without HomelabBackups
+    _respec(lab, tmp_path, {"backup": BACKUP})
+    outcome = apply_lab(conn, lab.ctx, confirm=yes, limits=FAST)
+    assert outcome.report is not None and len(outcome.report.outcomes) == 3
+    assert not outcome.report.failed  # the VMs were made
+    failed = outcome.report.failed_jobs
+    assert [j.name for j in failed] == ["nightly", "masters"]
+    assert failed[0].error is not None and "Sys.Modify" in failed[0].error
+    assert _jobs(sim) == {}
