@@ -54,6 +54,7 @@ SERVED: dict[str, tuple[str, ...]] = {
     "/cluster/backup-info/not-backed-up": ("GET",),
     "/nodes": ("GET",),
     "/nodes/{node}/status": ("GET",),
+    "/nodes/{node}/time": ("GET",),
     "/nodes/{node}/qemu": ("GET", "POST"),
     _VM: ("DELETE",),
     f"{_VM}/clone": ("POST",),

@@ -53,6 +53,7 @@
     │   ├── DrainRefused              nodes must be drained and the API server does not answer
     │   └── ClusterNotReady           nodes did not join, or system pods did not run, in time
     ├── GuestTimeout                  a command in a guest (or its agent) did not finish in time
+    ├── NoBackupSection               a backup command on a spec without a backup: section
     ├── IdentityError                 the VMID does not hold the VM homelab expects there
     ├── JournalStuck                  a journal entry cannot be resolved (homelab journal show/drop)
     ├── VmidExhausted                 every VMID of the lab's range is in use

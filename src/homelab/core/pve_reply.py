@@ -506,6 +506,10 @@ class StorageItem:
     #: the guest a backup or disk belongs to, and when the volume was made (Unix time)
     vmid: int | None = None
     ctime: int | None = None
+    #: backups: the notes' first line, PBS's verification state ("ok"/"failed"), protection
+    notes: str | None = None
+    verified: str | None = None
+    protected: bool = False
 
 
 def parse_storage_items(payload: Any) -> tuple[StorageItem, ...]:
@@ -517,8 +521,36 @@ def parse_storage_items(payload: Any) -> tuple[StorageItem, ...]:
             size=_opt_int(entry, "size"),
             vmid=_opt_int(entry, "vmid"),
             ctime=_opt_int(entry, "ctime"),
+            notes=_opt_str(entry, "notes"),
+            verified=_verification(entry.get("verification")),
+            protected=str(entry.get("protected", 0)) in ("1", "True", "true"),
         )
         for entry in reply_list(payload, "storage content")
+    )
+
+
+def _verification(value: Any) -> str | None:
+    """PBS's ``verification: {state, upid}`` of a backup -> its state."""
+    if value is None:
+        return None
+    if isinstance(value, Mapping) and isinstance(value.get("state"), str):
+        return str(value["state"])
+    raise MalformedReply(f"Proxmox sent verification={_show(value)}; expected {{state, upid}}")
+
+
+def parse_node_time(payload: Any) -> int:
+    """``GET /nodes/{node}/time`` -> the node's clock (Unix time)."""
+    value = reply_object(payload, "a node time").get("time")
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise MalformedReply(f"Proxmox sent a node time of {_show(value)}; expected an integer")
+    return value
+
+
+def parse_not_backed_up(payload: Any) -> tuple[StorageItem, ...]:
+    """``GET /cluster/backup-info/not-backed-up`` -> the guests (volid: their name)."""
+    return tuple(
+        StorageItem(volid=_opt_str(entry, "name") or "", vmid=_opt_int(entry, "vmid"))
+        for entry in reply_list(payload, "the guests not backed up")
     )
 
 

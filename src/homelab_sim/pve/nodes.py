@@ -58,7 +58,15 @@ def node_status(ctx: Ctx, p: dict[str, Any]) -> Any:
     }
 
 
+def node_time(ctx: Ctx, p: dict[str, Any]) -> Any:
+    """API2/Nodes.pm ``time``: the node's clock (the simulated nodes run in UTC)."""
+    ctx.node(p["node"])
+    now = int(ctx.now())
+    return {"time": now, "localtime": now, "timezone": "UTC"}
+
+
 ROUTES = {
     ("GET", "/nodes"): node_index,
     ("GET", "/nodes/{node}/status"): node_status,
+    ("GET", "/nodes/{node}/time"): node_time,
 }

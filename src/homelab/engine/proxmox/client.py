@@ -51,6 +51,8 @@ from homelab.core.pve_reply import (
     parse_exec_status,
     parse_file_read,
     parse_interfaces,
+    parse_node_time,
+    parse_not_backed_up,
     parse_resources,
     parse_storage_items,
     parse_storage_status,
@@ -416,6 +418,31 @@ class PveClient:
         gone = ",".join(delete)
         extra = {"delete": gone} if gone else {}
         self.session.put(f"/cluster/backup/{path_segment(job_id)}", **settings, **extra)
+
+    def node_time(self, node: str) -> int:
+        """The node's clock, Unix time (``/nodes/{node}/time``; Sys.Audit on the node)."""
+        return parse_node_time(self.session.get(f"/nodes/{path_segment(node)}/time"))
+
+    def not_backed_up(self) -> tuple[StorageItem, ...]:
+        """The guests no backup job covers (``/cluster/backup-info/not-backed-up``): each as
+        an item with its ``vmid`` (and its name as ``volid``)."""
+        return parse_not_backed_up(self.session.get("/cluster/backup-info/not-backed-up"))
+
+    def vzdump(self, node: str, vmids: Iterable[int], storage: str) -> str:
+        """Start vzdump of ``vmids`` on ``node`` to ``storage`` (snapshot mode, zstd); its UPID."""
+        return parse_upid(
+            self.session.post(
+                f"/nodes/{path_segment(node)}/vzdump",
+                vmid=",".join(str(int(v)) for v in vmids),
+                storage=storage,
+                mode="snapshot",
+                compress="zstd",
+            )
+        ).raw
+
+    def task_log(self, upid: str, lines: int = 500) -> tuple[str, ...]:
+        """The last ``lines`` lines of a task's log."""
+        return self._task_log_tail(parse_upid(upid), lines)
 
     def delete_backup_job(self, job_id: str) -> None:
         """``DELETE /cluster/backup/{id}`` (a job already gone counts as deleted)."""

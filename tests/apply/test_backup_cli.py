@@ -1,0 +1,87 @@
+"""`homelab backup status|now` against the simulated PVE over HTTPS, with the documented token."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from homelab.engine.proxmox.privileges import TOKEN_ID, grants
+from tests.apply.support import Cli, assert_one_line_error, new_sim, write_spec
+from tests.apply.test_least_privilege import served
+
+BACKUP = {
+    "storage": {"existing": "local"},
+    "jobs": {
+        "nightly": {"schedule": "02:30", "retention": {"keep_last": 3}, "max_age": "26h"},
+    },
+}
+
+
+@pytest.fixture
+def cli(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> Iterator[Cli]:
+    sim = new_sim()
+    spec = write_spec(tmp_path, {"proxmox.token_id": TOKEN_ID, "backup": BACKUP})
+    monkeypatch.delenv("HOMELAB_STATE_URL", raising=False)
+    with served(sim, grants(8, "local", backups=True)) as env:
+        yield Cli(sim, spec, env, monkeypatch, capsys)
+
+
+def test_status_now_and_status_again(cli: Cli) -> None:
+    spec = str(cli.spec)
+    code, out, err = cli("apply", spec, "--yes")
+    assert code == 0, err
+    assert "backup jobs 1 created" in out
+
+    code, out, err = cli("backup", "status", spec, "--json")
+    assert code == 1  # nothing backed up yet
+    report = json.loads(out)
+    assert [vm["problems"] for vm in report["vms"]] == [["no backup yet"]] * 3
+    assert [vm["jobs"] for vm in report["vms"]] == [["nightly"]] * 3
+    assert report["proxmox_not_backed_up"] == []
+    assert report["jobs"][0]["on_proxmox"] and report["jobs"][0]["next_run"] is not None
+
+    code, out, err = cli("backup", "now", spec, "--vm", "k8s-worker-3")
+    assert code == 0, err
+    assert out.count("local:backup/vzdump-qemu-") == 1 and "1 archive(s) written" in out
+    code, out, err = cli("backup", "now", spec)
+    assert code == 0, err
+    assert "3 archive(s) written" in out
+
+    code, out, err = cli("backup", "status", spec)
+    assert code == 0, err
+    assert "All VMs of the lab are backed up within their max_age." in out
+    code, out, _ = cli("backup", "status", spec, "--json")
+    report = json.loads(out)
+    assert {vm["vm"]: vm["count"] for vm in report["vms"]} == {
+        "k8s-master-1": 1,
+        "k8s-worker-2": 1,
+        "k8s-worker-3": 2,
+    }
+    assert all(vm["newest"]["volid"].endswith(".vma.zst") for vm in report["vms"])
+
+    # a day and a half later the scheduled run has made fresh ones; stop the job and wait again
+    cli.sim.advance(36 * 3600)
+    code, out, _ = cli("backup", "status", spec, "--json")
+    assert code == 0 and json.loads(out)["ok"]
+    for job in cli.sim.state.backup_jobs.values():
+        job.settings["enabled"] = 0
+    cli.sim.advance(30 * 3600)
+    code, out, err = cli("backup", "status", spec)
+    assert code == 1
+    assert "problem: vm k8s-master-1: no enabled backup job of the lab covers it" in err
+    assert "old (max_age 26.0 hours)" in err
+
+
+def test_unknown_vm_and_missing_section_are_one_line_errors(cli: Cli, tmp_path: Path) -> None:
+    code, _, err = cli("backup", "now", str(cli.spec), "--vm", "k8s-worker-9")
+    assert_one_line_error(code, err, "'k8s-worker-9' is not a VM of the lab home-lab")
+    code, _, err = cli("backup", "now", str(cli.spec))
+    assert_one_line_error(code, err, "no VM of the lab home-lab exists")
+    bare = write_spec(tmp_path, {"proxmox.token_id": TOKEN_ID}, name="bare")
+    code, _, err = cli("backup", "status", str(bare))
+    assert_one_line_error(code, err, "has no backup: section")
