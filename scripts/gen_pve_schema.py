@@ -87,7 +87,7 @@ SERVED: dict[str, tuple[str, ...]] = {
     "/nodes/{node}/tasks/{upid}/status": ("GET",),
     "/nodes/{node}/tasks/{upid}/log": ("GET",),
     "/nodes/{node}/vzdump": ("POST",),
-    "/storage": ("GET",),
+    "/storage": ("GET", "POST"),
     "/storage/{storage}": ("GET",),
     "/pools": ("GET", "POST"),
     "/pools/{poolid}": ("GET", "PUT", "DELETE"),

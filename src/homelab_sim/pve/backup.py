@@ -16,6 +16,7 @@ from homelab_sim.pve import latency
 from homelab_sim.pve.backup_jobs import next_run, not_backed_up, parse_prune, prune_guest
 from homelab_sim.pve.context import Ctx
 from homelab_sim.pve.errors import ApiError, fail, param_fail
+from homelab_sim.pve.pbs import pbs_unreachable
 from homelab_sim.pve.qemu_config import split_list, to_config_value
 from homelab_sim.pve.state import BackupJob, Task, Volume
 from homelab_sim.pve.tasks import TaskFailed, completion, start_task
@@ -115,12 +116,22 @@ def _vzdump_done(ctx: Ctx, task: Task, error: str | None) -> None:
         suffix = {"zstd": ".vma.zst", "gzip": ".vma.gz", "lzo": ".vma.lzo", "1": ".vma.lzo"}.get(
             args["compress"], ".vma"
         )
-        volid = f"{args['storage']}:backup/vzdump-qemu-{vmid}-{stamp}{suffix}"
+        target = ctx.state.storage(args["storage"])
         size = boot_disk_size(ctx, vm)
-        task.log += [
-            f"INFO: Starting Backup of VM {vmid} (qemu)",
-            f"INFO: creating vzdump archive '{volid}'",
-        ]
+        task.log.append(f"INFO: Starting Backup of VM {vmid} (qemu)")
+        if target is not None and target.type == "pbs":
+            problem = pbs_unreachable(ctx, target)
+            if problem is not None:
+                task.log.append(f"ERROR: Backup of VM {vmid} failed - {problem}")
+                failed = True
+                continue
+            when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(moment))
+            volid = f"{args['storage']}:backup/vm/{vmid}/{when}"
+            suffix = ".pbs-vm"
+            task.log.append(f"INFO: creating Proxmox Backup Server archive 'vm/{vmid}/{when}'")
+        else:
+            volid = f"{args['storage']}:backup/vzdump-qemu-{vmid}-{stamp}{suffix}"
+            task.log.append(f"INFO: creating vzdump archive '{volid}'")
         meta: dict[str, Any] = {"config": dict(vm.config), "disk_bytes": size}
         notes = _notes(ctx, task, vm.vmid, args.get("notes"))
         if notes is not None:

@@ -238,6 +238,7 @@ def storage_index(ctx: Ctx, p: dict[str, Any]) -> Any:
             item.update({"thinpool": "data", "vgname": "pve"})
         if storage.nodes:
             item["nodes"] = ",".join(storage.nodes)
+        item.update(storage.pbs or {})  # never the password
         out.append(item)
     return out
 

@@ -12,6 +12,8 @@
     GET    /_sim/kube       the simulated Kubernetes APIs: {"10.0.20.10:6443": "https://127..."}
     POST   /_sim/lxc        {"vmid", "node", "name", "tags"?, "status"?}: an LXC guest (it
                             takes its VMID and shows in /cluster/resources; no CT API)
+    PUT    /_sim/pbs        {"server", "port"?, "fingerprint", "datastores": {name: bytes},
+                            "token_id", "token_secret", "reachable"?}: a Proxmox Backup Server
     GET    /_sim/manifests/{component}/{version}/{file}
                             an addon's install manifest (YAML, not enveloped; 404 if unknown)
 
@@ -26,11 +28,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from pydantic import ValidationError
+
 from homelab_sim.errors import SimError
 from homelab_sim.pve.auth import Authenticator, AuthFailure, Identity
 from homelab_sim.pve.context import Ctx
 from homelab_sim.pve.errors import ApiError, param_fail
 from homelab_sim.pve.faults import parse_profile
+from homelab_sim.pve.pbs import put_pbs
 from homelab_sim.pve.state import Container
 
 if TYPE_CHECKING:
@@ -112,6 +117,14 @@ def post_lxc(sim: PveSimulator, ctx: Ctx, p: dict[str, Any]) -> Any:
     return None
 
 
+def put_pbs_server(sim: PveSimulator, ctx: Ctx, p: dict[str, Any]) -> Any:
+    """Add a simulated Proxmox Backup Server (see pve/pbs.py)."""
+    try:
+        return put_pbs(ctx, p)
+    except ValidationError as exc:
+        raise ApiError(400, f"bad PBS server: {exc.errors()[0]['msg']}") from exc
+
+
 def get_kube(sim: PveSimulator, ctx: Ctx, p: dict[str, Any]) -> Any:
     return sim.kube_endpoints()
 
@@ -145,6 +158,7 @@ ROUTES: dict[tuple[str, str], tuple[str, Control]] = {
     ("GET", "/_sim/guests"): ("Sys.Audit", get_guests),
     ("GET", "/_sim/kube"): ("Sys.Audit", get_kube),
     ("POST", "/_sim/lxc"): ("Sys.Modify", post_lxc),
+    ("PUT", "/_sim/pbs"): ("Sys.Modify", put_pbs_server),
 }
 MANIFESTS = "/_sim/manifests/"
 

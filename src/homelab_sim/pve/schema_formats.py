@@ -191,6 +191,34 @@ def _check_calendar_event(value: str) -> None:
         raise FormatError(f"invalid calendar event '{value}' - {exc}\n") from None
 
 
+def _check_server(value: str) -> None:
+    """pve-storage ``verify_server``: an IP address or a DNS name."""
+    if not (_is_ipv4(value) or _is_ipv6(value) or _is_dns_name(value)):
+        raise FormatError("value does not look like a valid server name or IP address\n")
+
+
+def _check_portal_dns(value: str) -> None:
+    """pve-storage ``verify_portal_dns`` (``PVE::Tools::parse_host_and_port``): a host, an IPv4
+    address or a [bracketed] IPv6 address, with an optional :port."""
+    match = re.fullmatch(r"(\[[^\]]+\]|[^:\[\]]+)(?::(\d+))?", value)
+    host = match.group(1).strip("[]") if match else ""
+    if not host or not (_is_ipv4(host) or _is_ipv6(host) or _is_dns_name(host)):
+        raise FormatError("value does not look like a valid portal address\n")
+
+
+def _check_dir_override(value: str) -> None:
+    """pve-storage ``verify_dir_override``: ``<content type>=<relative path>``."""
+    match = re.fullmatch(r"([a-z]+)=([^.]*(?:\.?[^.]+)+)", value)
+    ok = (
+        match is not None
+        and (match.group(1) in STORAGE_CONTENT_TYPES or match.group(1) == "import")
+        and len(match.group(2)) < 1023
+        and all(len(part) < 255 for part in match.group(2).split("/"))
+    )
+    if not ok:
+        raise FormatError(f"invalid override '{value}'\n")
+
+
 _FORMATS: dict[str, Validator] = {
     "string": lambda value: None,
     "pve-vmid": _regex(r"^[1-9][0-9]{2,8}$", "value does not look like a valid VM ID"),
@@ -279,6 +307,17 @@ _FORMATS: dict[str, Validator] = {
     "pve-volume-id-or-absolute-path": _check_volume_or_path,
     "pve-volume-id-or-qm-path": _check_volume_or_qm_path,
     "storage-pair": _check_storage_pair,
+    # pve-storage Plugin.pm
+    "pve-storage-path": _regex(r"^/[^;()]+", "value does not look like a valid absolute path"),
+    "pve-storage-server": _check_server,
+    "pve-storage-vgname": _regex(
+        r"^[a-z0-9][a-z0-9\-_.]*[a-z0-9]$",
+        "lvm name '{value}' contains illegal characters",
+        re.IGNORECASE,
+    ),
+    "pve-storage-portal-dns": _check_portal_dns,
+    "pve-storage-options": _regex(r"^\S+$", "invalid options '{value}'"),
+    "pve-dir-override": _check_dir_override,
 }
 
 _SUFFIX = re.compile(r"^(.*?)(?:-(list|opt))?$")

@@ -36,11 +36,34 @@ class StorageDef(BaseModel):
     path: str | None = None
     nodes: list[str] | None = None
 
+    # a pbs storage: server, port, datastore, namespace, username, fingerprint (storage.cfg);
+    # its password lives apart (/etc/pve/priv/storage/<id>.pw): kept as a SHA-256 digest
+    pbs: dict[str, str] | None = None
+    pbs_secret: str | None = None
+
     def on_node(self, node: str) -> bool:
         return self.nodes is None or node in self.nodes
 
     def can_link_clone(self) -> bool:
         return self.type in {"lvmthin", "zfspool", "rbd"}
+
+
+DEFAULT_PBS_PORT = 8007
+
+
+class PbsServer(BaseModel):
+    """A simulated Proxmox Backup Server (part of the simulated world, see pve/pbs.py)."""
+
+    server: str
+    port: int = DEFAULT_PBS_PORT
+    fingerprint: str
+    datastores: dict[str, int] = Field(default_factory=dict)  # name -> size in bytes
+    tokens: dict[str, str] = Field(default_factory=dict)  # token id -> sha256 of the secret
+    reachable: bool = True
+
+    @property
+    def address(self) -> str:
+        return f"{self.server}:{self.port}"
 
 
 class Volume(BaseModel):
@@ -190,6 +213,7 @@ class ClusterState(BaseModel):
     vms: dict[int, Vm] = Field(default_factory=dict)
     tasks: list[Task] = Field(default_factory=list)
     backup_jobs: dict[str, BackupJob] = Field(default_factory=dict)
+    pbs_servers: dict[str, PbsServer] = Field(default_factory=dict)  # "server:port" -> it
     pools: dict[str, Pool] = Field(default_factory=dict)
     containers: dict[int, Container] = Field(default_factory=dict)
     # datacenter.cfg as /cluster/options stores it (user-tag-access, registered-tags)
