@@ -103,16 +103,17 @@ def test_a_table_with_an_unknown_format_is_refused_at_load() -> None:
 # Defaults in apidoc.json that are prose, or contradict their own range (PVE's vcpus: 0, min 1).
 NOT_VALUES = {
     "bwlimit",
-    "create-base-path",  # POST /storage: a boolean whose documented default is the text "yes"
-    "create-subdirs",
     "cpuunits",
     "expire",  # API tokens: "same as user"
-    "max-protected-backups",
-    "skip-cert-verification",  # POST /storage: a default that is not a value of its type
-    "mkdir",  # POST /storage: a default that is not a value of its type  # prose: "Unlimited for users with Datastore.Allocate ..."
     "timeout",
     "vcpus",
     "vmgenid",
+    # POST /storage: "yes"/"false" for booleans, and prose ("Unlimited for users with ...")
+    "create-base-path",
+    "create-subdirs",
+    "max-protected-backups",
+    "mkdir",
+    "skip-cert-verification",
 }
 
 
