@@ -104,7 +104,7 @@ MANIFESTS = Path(tempfile.gettempdir()) / "homelab-tests" / "manifests"
 
 
 def inprocess(
-    sim: PveSimulator, iso_storage: str = "local", *, backups: bool = False
+    sim: PveSimulator, iso_storage: str = "local", *, backups: bool = False, pbs: bool = False
 ) -> Connection:
     """A connection to ``sim`` through the in-process SimTransport (no sockets), with a token
     holding exactly the documented grants (the site, standing for the network, uses root).
@@ -117,7 +117,7 @@ def inprocess(
     tokenid = f"{TOKEN_ID.split('!')[0]}!inprocess{next(_TOKENS)}"
     with sim.faults_paused():  # set-up, not under test
         settings = least_privileged(
-            root, iso_storage, transport=transport, tokenid=tokenid, backups=backups
+            root, iso_storage, transport=transport, tokenid=tokenid, backups=backups, pbs=pbs
         )
     site = SimulatedSite(root, MANIFESTS, clock, transport=transport)
     return connect_to(settings, site, clock, transport=transport)

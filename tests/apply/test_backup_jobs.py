@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from homelab.verbs.lab import make_plan
-from homelab.verbs.provision import apply_lab, destroy_lab
+from homelab.verbs.provision import PlanRefused, apply_lab, destroy_lab
 from tests.apply.support import FAST, Lab, guests, inprocess, new_sim, root_client, write_spec, yes
 
 BACKUP: dict[str, Any] = {
@@ -134,3 +136,81 @@ def test_without_the_backup_role_pves_refusal_is_reported(lab: Lab, tmp_path: Pa
     assert [j.name for j in failed] == ["nightly", "masters"]
     assert failed[0].error is not None and "Sys.Modify" in failed[0].error
     assert _jobs(sim) == {}
+
+
+FINGERPRINT = ":".join(["5A"] * 32)
+PBS_SPEC: dict[str, Any] = {
+    "storage": {
+        "pbs": {
+            "id": "pbs-lab",
+            "server": "10.0.10.5",
+            "datastore": "homelab",
+            "namespace": "home-lab",
+            "fingerprint": FINGERPRINT,
+            "token_id": "pve@pbs!homelab",
+        }
+    },
+    "jobs": {"nightly": {"schedule": "02:30", "retention": {"keep_last": 3}}},
+}
+
+
+def _pbs_world(sim: Any, datastore: str = "homelab") -> None:
+    with root_client(sim) as root:
+        root.session.request(
+            "PUT",
+            "/_sim/pbs",
+            {
+                "server": "10.0.10.5",
+                "fingerprint": FINGERPRINT,
+                "datastore": datastore,
+                "token_id": "pve@pbs!homelab",
+                "token_secret": "pbs-secret-1",
+            },
+        )
+
+
+def test_a_pbs_storage_is_added_before_its_jobs(
+    lab: Lab, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sim = new_sim()
+    _pbs_world(sim)
+    conn = inprocess(sim, backups=True, pbs=True)
+    _respec(lab, tmp_path, {"backup": PBS_SPEC})
+    monkeypatch.delenv("HOMELAB_PBS_TOKEN", raising=False)
+    with pytest.raises(PlanRefused, match="needs the PBS token's secret in HOMELAB_PBS_TOKEN"):
+        apply_lab(conn, lab.ctx, confirm=yes, limits=FAST)
+    assert guests(sim) == []  # refused before anything changed
+
+    monkeypatch.setenv("HOMELAB_PBS_TOKEN", "pbs-secret-1")
+    plan, _ = make_plan(conn, lab.ctx)
+    assert plan.storage is not None and plan.storage.id == "pbs-lab"
+    outcome = apply_lab(conn, lab.ctx, confirm=yes, limits=FAST)
+    assert outcome.report is not None and outcome.report.ok, outcome.report
+    assert [(j.name, j.kind) for j in outcome.report.jobs] == [
+        ("storage pbs-lab", "create"),
+        ("nightly", "create"),
+    ]
+    storage = sim.state.storage("pbs-lab")
+    assert storage is not None and storage.type == "pbs" and storage.pbs is not None
+    assert storage.pbs["namespace"] == "home-lab" and "pbs-secret-1" not in str(sim.state)
+    assert _jobs(sim)["homelab-home-lab-nightly"]["storage"] == "pbs-lab"
+    plan, _ = make_plan(conn, lab.ctx)
+    assert not plan.has_changes and plan.storage is None
+
+
+def test_a_pbs_storage_pve_cannot_reach_fails_its_jobs_but_not_the_vms(
+    lab: Lab, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sim = new_sim()
+    _pbs_world(sim, datastore="elsewhere")
+    conn = inprocess(sim, backups=True, pbs=True)
+    _respec(lab, tmp_path, {"backup": PBS_SPEC})
+    monkeypatch.setenv("HOMELAB_PBS_TOKEN", "pbs-secret-1")
+    outcome = apply_lab(conn, lab.ctx, confirm=yes, limits=FAST)
+    assert outcome.report is not None and not outcome.report.failed
+    storage, job = outcome.report.failed_jobs
+    assert storage.error is not None and (
+        "Cannot find datastore 'homelab', check permissions and existence!" in storage.error
+    )
+    assert job.error == "the backup storage pbs-lab could not be added"
+    assert sim.state.storage("pbs-lab") is None and _jobs(sim) == {}

@@ -10,6 +10,7 @@ import pytest
 from homelab.engine.proxmox.privileges import (
     BACKUP_ROLE,
     LAB_ROLE,
+    PBS_ROLE,
     PVE_MAJORS,
     SEED_ROLE,
     backup_commands,
@@ -51,6 +52,8 @@ def test_unknown_version_or_role_is_refused() -> None:
 @pytest.mark.parametrize("major", PVE_MAJORS)
 def test_readme_shows_the_backup_role(major: int) -> None:
     assert list(backup_commands(major)) in _blocks()
+    assert list(backup_commands(major, PBS_ROLE)) in _blocks()
+    assert [g.propagate for g in grants(major, "local", pbs=True)] == [True, True, False]
     assert role_privileges(major, BACKUP_ROLE) == {"Sys.Modify", "VM.Backup"}
     assert [g.role for g in grants(major, "local", backups=True)] == [
         LAB_ROLE,

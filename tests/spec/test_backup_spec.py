@@ -115,3 +115,10 @@ def test_an_existing_storage_instead_of_pbs() -> None:
     assert result.ok, result.findings
     assert result.spec is not None and result.spec.backup is not None
     assert result.spec.backup.storage.storage_id == "backups"
+
+
+def test_a_pbs_without_fingerprint_is_a_warning() -> None:
+    result = check(lab())
+    warnings = [f for f in result.findings if f.severity == "warning"]
+    assert [w.message.split(":")[0] for w in warnings] == ["no fingerprint"]
+    assert warnings[0].path == ("backup", "storage", "pbs")

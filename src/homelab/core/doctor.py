@@ -135,6 +135,11 @@ def required_privileges(
     if spec.backup is not None:
         for path, priv, why in _backup_needs(spec.backup.storage.storage_id):
             needs[(path, priv)] = Requirement(path, (priv,), why)
+        if spec.backup.storage.pbs is not None:
+            why = "add the PBS storage"
+            needs[("/storage", "Datastore.Allocate")] = Requirement(
+                "/storage", ("Datastore.Allocate",), why
+            )
     return list(needs.values())
 
 

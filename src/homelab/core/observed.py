@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict
 
 from homelab.core.backup.jobs import ObservedJob
 from homelab.core.desired import DescriptionRecord, seed_owner_of
+from homelab.core.storage_facts import StorageFacts
 
 
 class _Frozen(BaseModel):
@@ -115,6 +116,8 @@ class Observed(_Frozen):
     capacities: dict[str, NodeCapacity] = {}
     #: the ``/cluster/backup`` jobs, when they were read (the lab has or had backup jobs)
     backup_jobs: tuple[ObservedJob, ...] | None = None
+    #: ``GET /storage`` by id, when read (the lab has a ``backup:`` section)
+    storages: dict[str, StorageFacts] | None = None
 
     def with_configs(self, configs: Mapping[int, VmConfig]) -> Observed:
         """A copy with the given configs (by vmid) attached to their VMs."""

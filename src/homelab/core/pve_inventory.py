@@ -8,26 +8,12 @@ shared, nodes, disabled). Built on
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from homelab.core.pve_reply import MalformedReply, pve_bool, pve_list, reply_list, reply_object
+from homelab.core.storage_facts import PBS_KEYS, StorageFacts
 
-__all__ = ["StorageFacts", "parse_storage_configs", "parse_version"]
-
-
-@dataclass(frozen=True)
-class StorageFacts:
-    """A storage as ``GET /storage`` describes it; ``nodes`` None: on every node."""
-
-    storage: str
-    content: frozenset[str]
-    shared: bool = False
-    nodes: frozenset[str] | None = None
-    disabled: bool = False
-
-    def on_node(self, node: str) -> bool:
-        return not self.disabled and (self.nodes is None or node in self.nodes)
+__all__ = ["PBS_KEYS", "StorageFacts", "parse_storage_configs", "parse_version"]
 
 
 def _text(entry: Mapping[str, Any], key: str, what: str) -> str:
@@ -54,5 +40,9 @@ def parse_storage_configs(payload: Any) -> dict[str, StorageFacts]:
             shared=pve_bool(entry.get("shared", 0), "shared"),
             nodes=frozenset(nodes) if nodes else None,
             disabled=pve_bool(entry.get("disable", 0), "disable"),
+            type=str(entry.get("type") or ""),
+            pbs=tuple(
+                (key, str(entry[key])) for key in PBS_KEYS if entry.get(key) not in (None, "")
+            ),
         )
     return found

@@ -34,7 +34,8 @@ SETTLE_TRIES = 4
 
 def observe_lab(client: PveClient, spec: LabSpec, *, jobs: bool = False) -> Observed:
     """Every guest of the cluster, the nodes' capacities and the ISO volumes of the lab's
-    nodes; with ``jobs``, the datacenter's backup jobs too (one more request)."""
+    nodes; with ``jobs``, the datacenter's backup jobs too (one more request), and for a lab
+    with a ``backup:`` section the storage configuration (one more)."""
     resources = client.cluster_resources()
     ours = [vm.node for vm in lab_vms(spec.name, resources.vms)]
     nodes = tuple(dict.fromkeys([*spec.proxmox.nodes, *ours]))
@@ -50,6 +51,7 @@ def observe_lab(client: PveClient, spec: LabSpec, *, jobs: bool = False) -> Obse
         nodes=nodes,
         capacities=resources.capacities,
         backup_jobs=backup_jobs,
+        storages=client.storage_configs() if spec.backup is not None else None,
     )
 
 

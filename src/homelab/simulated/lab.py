@@ -13,7 +13,9 @@ simulator closed (its Kubernetes APIs stopped, its state saved).
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
+import secrets
 import signal
 import threading
 import time
@@ -22,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from homelab.core.spec.backup import PbsStorage
 from homelab.core.spec.models import LabSpec
 from homelab.engine.clock import Clock
 from homelab.engine.proxmox.config import ConnectionSettings, parse_token
@@ -114,13 +117,47 @@ def _connected(
         spec.proxmox.iso_storage,
         saved=folder / "tool-token",
         backups=spec.backup is not None,
+        pbs=spec.backup is not None and spec.backup.storage.pbs is not None,
     )
     clock = Clock.scaled(scale)
     # the site stands for the lab's network and guests, not for Proxmox: the simulator's
     # control API (/_sim/*) takes its own root token
     site = SimulatedSite(root, folder / "cache" / "manifests", clock)
     with contextlib.closing(site):
+        if spec.backup is not None and spec.backup.storage.pbs is not None:
+            _simulated_pbs(site, spec.backup.storage.pbs, folder)
         yield SimulatedLab(settings, clock, site)
+
+
+def _simulated_pbs(site: SimulatedSite, pbs: PbsStorage, folder: Path) -> None:
+    """The simulated world holds the spec's PBS: its address, datastore and token. The token's
+    secret is the one in ``pbs.token_env`` if set, else one made for the simulated lab (kept in
+    ``sim/pbs-token``, 0600) and put into this process's environment for the tool to find.
+    Its certificate has the spec's fingerprint; without one in the spec, PVE refuses the PBS's
+    self-signed certificate, as it would."""
+    secret = os.environ.get(pbs.token_env, "").strip()
+    if not secret:
+        path = folder / "pbs-token"
+        try:
+            secret = path.read_text(encoding="utf-8").strip()
+        except FileNotFoundError:
+            secret = secrets.token_urlsafe(24)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as out:
+                out.write(secret + "\n")
+        os.environ[pbs.token_env] = secret
+    unpinned = hashlib.sha256(pbs.server.encode()).hexdigest().upper()
+    site.add_pbs_server(
+        {
+            "server": pbs.server,
+            "port": str(pbs.port),
+            "fingerprint": pbs.fingerprint
+            or ":".join(unpinned[i : i + 2] for i in range(0, 64, 2)),
+            "datastore": pbs.datastore,
+            "token_id": pbs.token_id,
+            "token_secret": secret,
+        }
+    )
 
 
 @contextlib.contextmanager

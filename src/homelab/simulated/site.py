@@ -61,6 +61,10 @@ class SimulatedSite:
         url = mapped.get(f"{host}:{port}") if isinstance(mapped, dict) else None
         return Reach(url, server_name=host) if isinstance(url, str) else None
 
+    def add_pbs_server(self, fields: dict[str, str]) -> None:
+        """Put a Proxmox Backup Server into the simulated world (``PUT /_sim/pbs``)."""
+        self._session.request("PUT", "/_sim/pbs", fields)
+
     def advance_clock(self, seconds: float) -> float:
         """Move the simulator's virtual clock ``seconds`` forward (a day later, in a test)."""
         answer = self._session.post("/_sim/clock", advance=seconds)

@@ -11,6 +11,7 @@ called with the plan and returns whether to go on (the CLI asks, or ``--yes``). 
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -19,6 +20,7 @@ from homelab.core.observed import Observed, volume_filename
 from homelab.core.ownership import NO_FLAGS, Flags
 from homelab.core.plan.actions import Plan
 from homelab.core.plan.freshness import saved_plan_problems, stale_reasons
+from homelab.core.secret import Secret
 from homelab.engine.apply.executor import ApplyReport, execute_plan
 from homelab.engine.apply.progress import ProgressSink, Silent
 from homelab.engine.apply.reconcile import reconcile_journal
@@ -105,6 +107,7 @@ def apply_lab(
         refuse_unless_applicable(plan, "plan")
         if not plan.has_changes:
             return ApplyOutcome(plan, None, notes, warnings)
+        pbs_secret = storage_secret(plan)  # refuses before anything changes
         if not confirm(plan):
             raise Aborted("apply cancelled; nothing was changed")
         for vm in observed.vms:
@@ -115,10 +118,25 @@ def apply_lab(
         ctx.store.mark_applied(ctx.lab)
         if plan.jobs:
             ctx.store.note_backup_jobs(ctx.lab, True)
-        report = execute_plan(rt, plan, observed)
+        report = execute_plan(rt, plan, observed, pbs_secret)
         note_jobs_gone(ctx, plan, report)
         record(ctx, "apply", plan, report)
         return ApplyOutcome(plan, report, notes, warnings)
+
+
+def storage_secret(plan: Plan) -> Secret | None:
+    """The PBS token's secret the plan's new backup storage needs, from its environment
+    variable; PlanRefused when it is not set (nothing has changed yet)."""
+    if plan.storage is None:
+        return None
+    value = os.environ.get(plan.storage.token_env, "").strip()
+    if not value:
+        raise PlanRefused(
+            f"the backup storage {plan.storage.id} needs the PBS token's secret in "
+            f"{plan.storage.token_env}, which is not set",
+            hint=f"export {plan.storage.token_env}='<the secret of the PBS API token>'",
+        )
+    return Secret(value)
 
 
 def note_jobs_gone(ctx: LabContext, plan: Plan, report: ApplyReport) -> None:

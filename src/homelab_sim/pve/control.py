@@ -12,8 +12,9 @@
     GET    /_sim/kube       the simulated Kubernetes APIs: {"10.0.20.10:6443": "https://127..."}
     POST   /_sim/lxc        {"vmid", "node", "name", "tags"?, "status"?}: an LXC guest (it
                             takes its VMID and shows in /cluster/resources; no CT API)
-    PUT    /_sim/pbs        {"server", "port"?, "fingerprint", "datastores": {name: bytes},
-                            "token_id", "token_secret", "reachable"?}: a Proxmox Backup Server
+    PUT    /_sim/pbs        {"server", "port"?, "fingerprint", "datastores": {name: bytes} (or
+                            "datastore" and "datastore_bytes"?), "token_id", "token_secret",
+                            "reachable"?}: a Proxmox Backup Server
     GET    /_sim/manifests/{component}/{version}/{file}
                             an addon's install manifest (YAML, not enveloped; 404 if unknown)
 

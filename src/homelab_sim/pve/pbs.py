@@ -40,6 +40,9 @@ def put_pbs(ctx: Ctx, body: dict[str, Any]) -> dict[str, Any]:
     data = dict(body)
     secret = data.pop("token_secret", None)
     token = data.pop("token_id", None)
+    if "datastore" in data:  # one datastore, as form fields
+        name = str(data.pop("datastore"))
+        data["datastores"] = {name: int(data.pop("datastore_bytes", 4 * 1024**4))}
     server = PbsServer.model_validate(data)
     if token is not None and secret is not None:
         server.tokens[str(token)] = digest(str(secret))

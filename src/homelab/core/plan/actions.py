@@ -23,6 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from homelab.core.backup.jobs import JobAction
+from homelab.core.backup.storage import StorageAction
 from homelab.core.desired import DesiredVm
 
 ChangeValue = str | int | bool | None
@@ -176,6 +177,8 @@ class Plan:
     observed_digests: tuple[tuple[int, str], ...] = ()
     #: the lab's backup jobs (``homelab.core.backup.jobs``), applied after the VMs
     jobs: tuple[JobAction, ...] = ()
+    #: the PBS storage to add before the jobs (``homelab.core.backup.storage``)
+    storage: StorageAction | None = None
 
     @property
     def changes(self) -> tuple[Action, ...]:
@@ -188,7 +191,7 @@ class Plan:
 
     @property
     def has_changes(self) -> bool:
-        return bool(self.changes) or bool(self.job_changes)
+        return bool(self.changes) or bool(self.job_changes) or self.storage is not None
 
     @property
     def is_final(self) -> bool:

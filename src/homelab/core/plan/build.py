@@ -21,6 +21,7 @@ import dataclasses
 from collections.abc import Mapping
 
 from homelab.core.backup.jobs import JobAction, plan_jobs
+from homelab.core.backup.storage import plan_storage
 from homelab.core.desired import (
     ROLE_TAG_PREFIX,
     DesiredVm,
@@ -131,15 +132,26 @@ def plan_lab(
     examined.update((vmid, index.by_vmid[vmid]) for vmid in used)
     examined.update((vm.vmid, vm) for name in desired for vm in index.by_name.get(name, ()))
     jobs, job_errors = _plan_jobs(spec, observed, actions, index)
+    storage, storage_errors = (
+        plan_storage(spec, observed.storages) if observed.storages is not None else (None, [])
+    )
     return Plan(
         lab=spec.name,
         actions=order.order_actions(actions, list(desired)),
-        errors=(*draft.errors, *source_errors, *rule_errors, *fit_errors, *job_errors),
+        errors=(
+            *draft.errors,
+            *source_errors,
+            *rule_errors,
+            *fit_errors,
+            *storage_errors,
+            *job_errors,
+        ),
         warnings=(*draft.warnings, *fit_warnings, *rule_warnings),
         needs_configs=tuple(draft.needs_configs),
         spec_digest=spec_digest(spec, seed_digests),
         observed_digests=tuple((vmid, fingerprint(vm)) for vmid, vm in sorted(examined.items())),
         jobs=tuple(jobs),
+        storage=storage,
     )
 
 

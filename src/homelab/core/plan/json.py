@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from homelab.core.backup.jobs import JobAction
+from homelab.core.backup.storage import StorageAction
 from homelab.core.desired import DesiredVm
 from homelab.core.plan.actions import (
     Action,
@@ -53,6 +54,7 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
         },
         "actions": [action_to_dict(action) for action in plan.actions],
         "backup_jobs": [job.to_dict() for job in plan.jobs],
+        "backup_storage": plan.storage.to_dict() if plan.storage is not None else None,
         "errors": list(plan.errors),
         "warnings": list(plan.warnings),
         "needs_configs": list(plan.needs_configs),
@@ -132,6 +134,9 @@ def plan_from_dict(data: Any) -> Plan:
                 sorted((int(vmid), str(d)) for vmid, d in data["observed_digests"].items())
             ),
             jobs=tuple(JobAction.from_dict(item) for item in data["backup_jobs"]),
+            storage=StorageAction.from_dict(data["backup_storage"])
+            if data["backup_storage"] is not None
+            else None,
         )
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise PlanFileError(f"the plan file is damaged ({type(exc).__name__}: {exc})") from exc

@@ -50,6 +50,11 @@ class PlanLine:
 def plan_lines(plan: Plan, *, verbose: bool = False) -> list[PlanLine]:
     """Every line of the plan, in order, ending with the summary line."""
     lines = [line_for(action) for action in plan.actions if verbose or not isinstance(action, NoOp)]
+    if plan.storage is not None:
+        s = dict(plan.storage.settings)
+        where = f"{s['server']}:{s['port']} datastore {s['datastore']}"
+        namespace = f", namespace {s['namespace']}" if "namespace" in s else ""
+        lines.append(PlanLine("+", f"backup storage {plan.storage.id} (pbs {where}{namespace})"))
     lines += [job_line(job) for job in plan.jobs if verbose or job.changes_anything]
     lines += [
         PlanLine("?", f"vm {name}: config must be read to decide") for name in plan.needs_configs
@@ -77,10 +82,12 @@ def summary_line(plan: Plan) -> str:
     if plan.count(AdoptVm):
         return f"Plan: {plan.count(AdoptVm)} to adopt."
     jobs = len(plan.job_changes)
+    backup = [f"{jobs} backup job{'s' if jobs != 1 else ''}"] if jobs else []
+    backup += ["1 backup storage"] if plan.storage is not None else []
     return (
         f"Plan: {plan.count(CreateVm)} to add, {plan.count(UpdateVm)} to change, "
         f"{plan.count(ReplaceVm)} to replace, {plan.count(DestroyVm)} to destroy"
-        + (f"; {jobs} backup job{'s' if jobs != 1 else ''} to set." if jobs else ".")
+        + (f"; {' and '.join(backup)} to set." if backup else ".")
     )
 
 

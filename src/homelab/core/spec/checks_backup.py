@@ -14,6 +14,14 @@ def check_backup_jobs(spec: LabSpec) -> Iterator[Problem]:
     """Job names make PVE job ids; a job's VMs exist in the lab; every VM is covered."""
     if spec.backup is None:
         return
+    pbs = spec.backup.storage.pbs
+    if pbs is not None and pbs.fingerprint is None:
+        yield warning(
+            ("backup", "storage", "pbs"),
+            "no fingerprint: Proxmox VE accepts the PBS's certificate only if a CA it trusts "
+            "signed it (a PBS's own certificate is self-signed: copy its fingerprint from the "
+            "PBS dashboard)",
+        )
     covered: set[str] = set()
     for name, job in spec.backup.jobs.items():
         path = ("backup", "jobs", name)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from homelab.core.observed import Observed
 from homelab.core.plan.actions import Action, CreateVm, DestroyVm, Plan, ReplaceVm
+from homelab.core.secret import Secret
 from homelab.engine.apply.chains import Gate, VmOutcome, run_action
 from homelab.engine.apply.jobs import JobOutcome, apply_jobs
 from homelab.engine.apply.runtime import Runtime
@@ -56,7 +57,9 @@ def resolve_templates(plan: Plan, observed: Observed) -> dict[str, Template]:
     }
 
 
-def execute_plan(rt: Runtime, plan: Plan, observed: Observed) -> ApplyReport:
+def execute_plan(
+    rt: Runtime, plan: Plan, observed: Observed, pbs_secret: Secret | None = None
+) -> ApplyReport:
     """Run every change of ``plan``; failures are in the report, not raised."""
     templates = resolve_templates(plan, observed)
     building = [a for a in plan.changes if not isinstance(a, DestroyVm)]
@@ -67,7 +70,7 @@ def execute_plan(rt: Runtime, plan: Plan, observed: Observed) -> ApplyReport:
     outcomes.update(_run_parallel(rt, [a for a in destroys if a.role != "control-plane"], {}, None))
     outcomes.update(_run_parallel(rt, [a for a in destroys if a.role == "control-plane"], {}, None))
     vms = tuple(outcomes[a.vm] for a in plan.changes if a.vm in outcomes)
-    return ApplyReport(vms, apply_jobs(rt.client, plan.lab, plan.jobs))
+    return ApplyReport(vms, apply_jobs(rt.client, plan.lab, plan.jobs, plan.storage, pbs_secret))
 
 
 def _run_parallel(

@@ -12,8 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from homelab.core.backup.jobs import MANAGED, JobAction, marked_lab
+from homelab.core.backup.storage import StorageAction
 from homelab.core.ownership import lab_vms
 from homelab.core.pve_reply import BackupJob
+from homelab.core.secret import Secret
 from homelab.engine.proxmox.client import PveClient
 from homelab.engine.proxmox.errors import ProxmoxError
 
@@ -30,20 +32,50 @@ class JobOutcome:
     vmids: tuple[int, ...] = ()
 
 
-def apply_jobs(client: PveClient, lab: str, jobs: tuple[JobAction, ...]) -> tuple[JobOutcome, ...]:
-    """Carry out every changing job action; failures are in the outcomes, not raised."""
+def apply_jobs(
+    client: PveClient,
+    lab: str,
+    jobs: tuple[JobAction, ...],
+    storage: StorageAction | None = None,
+    secret: Secret | None = None,
+) -> tuple[JobOutcome, ...]:
+    """Add the PBS storage if the plan says so, then carry out every changing job action;
+    failures are in the outcomes, not raised. Without the storage no job is touched."""
     changing = [job for job in jobs if job.changes_anything]
+    made: list[JobOutcome] = []
+    if storage is not None:
+        made.append(_add_storage(client, storage, secret))
+        if not made[0].ok:
+            why = f"the backup storage {storage.id} could not be added"
+            return tuple(
+                made + [JobOutcome(j.name, j.id, j.kind, ok=False, error=why) for j in changing]
+            )
     if not changing:
-        return ()
+        return tuple(made)
     vmids = {vm.name: vm.vmid for vm in lab_vms(lab, client.cluster_resources().vms) if vm.name}
     existing = {job.id: job for job in client.backup_jobs()}
-    out = []
+    out = made
     for job in changing:
         try:
             out.append(_apply_one(client, lab, job, vmids, existing))
         except ProxmoxError as exc:
             out.append(JobOutcome(job.name, job.id, job.kind, ok=False, error=str(exc)))
     return tuple(out)
+
+
+def _add_storage(client: PveClient, storage: StorageAction, secret: Secret | None) -> JobOutcome:
+    """``POST /storage`` of the PBS storage; PVE contacts the PBS first and keeps nothing when
+    that fails (its reason is the outcome's error)."""
+    name = f"storage {storage.id}"
+    if secret is None:
+        return JobOutcome(
+            name, storage.id, "create", ok=False, error=f"{storage.token_env} is not set"
+        )
+    try:
+        client.create_pbs_storage(storage.id, dict(storage.settings), secret)
+    except ProxmoxError as exc:
+        return JobOutcome(name, storage.id, "create", ok=False, error=str(exc))
+    return JobOutcome(name, storage.id, "create")
 
 
 def _apply_one(

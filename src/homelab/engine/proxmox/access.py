@@ -61,6 +61,8 @@ def provision_token(
         raise MalformedReply(f"{token_path}: the reply holds no token value")
     for grant in wanted:
         acl = {"path": grant.path, "roles": grant.role, "users": userid}
+        if not grant.propagate:
+            acl["propagate"] = "0"
         if privsep:
             acl["tokens"] = tokenid
         client.session.request("PUT", "/access/acl", acl)

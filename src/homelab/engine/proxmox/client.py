@@ -63,6 +63,7 @@ from homelab.core.pve_reply import (
     parse_vm_status,
     reply_list,
 )
+from homelab.core.secret import Secret
 from homelab.engine.proxmox.config import ConnectionSettings
 from homelab.engine.proxmox.errors import (
     AgentUnavailable,
@@ -422,6 +423,12 @@ class PveClient:
     def node_time(self, node: str) -> int:
         """The node's clock, Unix time (``/nodes/{node}/time``; Sys.Audit on the node)."""
         return parse_node_time(self.session.get(f"/nodes/{path_segment(node)}/time"))
+
+    def create_pbs_storage(self, storage: str, settings: Mapping[str, str], secret: Secret) -> None:
+        """``POST /storage`` (Datastore.Allocate on /storage): a PBS storage whose password is
+        ``secret`` (the PBS token's; PVE keeps it apart and never lists it)."""
+        params = {"storage": storage, **settings, "password": secret.reveal()}
+        self.session.request("POST", "/storage", params)
 
     def not_backed_up(self) -> tuple[StorageItem, ...]:
         """The guests no backup job covers (``/cluster/backup-info/not-backed-up``): each as

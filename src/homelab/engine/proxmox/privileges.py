@@ -39,6 +39,7 @@ from dataclasses import dataclass
 __all__ = [
     "BACKUP_ROLE",
     "LAB_ROLE",
+    "PBS_ROLE",
     "PVE_MAJORS",
     "SEED_ROLE",
     "TOKEN_ID",
@@ -52,6 +53,7 @@ __all__ = [
 LAB_ROLE = "HomelabProvisioner"
 SEED_ROLE = "HomelabSeeds"
 BACKUP_ROLE = "HomelabBackups"
+PBS_ROLE = "HomelabBackupStorage"
 TOKEN_ID = "homelab@pve!apply"  # noqa: S105 - an id (the README's user and token), not a secret
 PVE_MAJORS = (8, 9)
 
@@ -92,6 +94,9 @@ _SEEDS = frozenset(
 # narrower path exists), and vzdump checks VM.Backup on each guest. Sys.Modify on ``/`` also lets
 # the token change datacenter options: grant this role only when the lab manages backups.
 _BACKUPS = frozenset({"Sys.Modify", "VM.Backup"})
+# Adding a storage is Datastore.Allocate on /storage itself; granted there without propagation,
+# it allows no change to any existing storage (those are checked on /storage/<id>).
+_PBS = frozenset({"Datastore.Allocate"})
 
 
 @dataclass(frozen=True)
@@ -101,6 +106,7 @@ class Grant:
     role: str
     path: str
     privileges: frozenset[str]
+    propagate: bool = True
 
 
 def role_privileges(major: int, role: str = LAB_ROLE) -> frozenset[str]:
@@ -113,25 +119,34 @@ def role_privileges(major: int, role: str = LAB_ROLE) -> frozenset[str]:
         return _SEEDS
     if role == BACKUP_ROLE:
         return _BACKUPS
+    if role == PBS_ROLE:
+        return _PBS
     raise ValueError(f"unknown role {role!r}")
 
 
-def grants(major: int, iso_storage: str, *, backups: bool = False) -> tuple[Grant, ...]:
+def grants(
+    major: int, iso_storage: str, *, backups: bool = False, pbs: bool = False
+) -> tuple[Grant, ...]:
     """What the token needs on PVE ``major``: the lab role on ``/`` and the seed role on the
-    ISO storage; with ``backups`` (a lab with a ``backup:`` section) the backup role on ``/``."""
+    ISO storage; with ``backups`` (a lab with a ``backup:`` section) the backup role on ``/``,
+    and with ``pbs`` (it adds a PBS storage) the PBS role on ``/storage``, not propagated."""
     out = [
         Grant(LAB_ROLE, "/", role_privileges(major, LAB_ROLE)),
         Grant(SEED_ROLE, f"/storage/{iso_storage}", role_privileges(major, SEED_ROLE)),
     ]
     if backups:
         out.append(Grant(BACKUP_ROLE, "/", role_privileges(major, BACKUP_ROLE)))
+    if pbs:
+        out.append(Grant(PBS_ROLE, "/storage", role_privileges(major, PBS_ROLE), propagate=False))
     return tuple(out)
 
 
 def _acl(grant: Grant) -> str:
     user = TOKEN_ID.partition("!")[0]
+    scope = "" if grant.propagate else " --propagate 0"
     return (
-        f"pveum acl modify {grant.path} --users {user} --tokens '{TOKEN_ID}' --roles {grant.role}"
+        f"pveum acl modify {grant.path} --users {user} --tokens '{TOKEN_ID}' "
+        f"--roles {grant.role}{scope}"
     )
 
 
@@ -150,7 +165,9 @@ def pveum_commands(major: int, iso_storage: str = "local") -> tuple[str, ...]:
     return tuple(lines)
 
 
-def backup_commands(major: int) -> tuple[str, ...]:
-    """What a lab with a ``backup:`` section adds to ``pveum_commands``."""
-    extra = [g for g in grants(major, "local", backups=True) if g.role == BACKUP_ROLE]
+def backup_commands(major: int, role: str = BACKUP_ROLE) -> tuple[str, ...]:
+    """What a lab with a ``backup:`` section (``BACKUP_ROLE``) or a PBS storage to add
+    (``PBS_ROLE``) adds to ``pveum_commands``."""
+    everything = grants(major, "local", backups=True, pbs=True)
+    extra = [g for g in everything if g.role == role]
     return tuple([*map(_role, extra), *map(_acl, extra)])
