@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,9 +21,10 @@ from homelab.core.pve_reply import parse_config
 from homelab.core.render.network import vm_mac
 from homelab.engine.apply.runtime import Limits
 from homelab.engine.clock import Clock
+from homelab.engine.proxmox.access import provision_token
 from homelab.engine.proxmox.client import PveClient
 from homelab.engine.proxmox.config import ConnectionSettings, parse_token
-from homelab.engine.proxmox.privileges import TOKEN_ID
+from homelab.engine.proxmox.privileges import TOKEN_ID, Grant
 from homelab.simulated.access import least_privileged
 from homelab.simulated.site import SimulatedSite
 from homelab.verbs.connection import Connection, connect_to
@@ -285,3 +286,20 @@ def assert_one_line_error(code: int, err: str, *needles: str) -> None:
 def assert_nothing_made(sim: PveSimulator) -> None:
     assert guests(sim) == []
     assert iso_volids(sim) == set()
+
+
+@contextmanager
+def served(sim: PveSimulator, granted: Iterable[Grant]) -> Iterator[dict[str, str]]:
+    """``sim`` over HTTPS; the environment of a token holding exactly ``granted``."""
+    server = start_server(sim)
+    try:
+        root = settings_for(sim, server.endpoint, server.fingerprint)
+        with PveClient(root) as client:
+            value = provision_token(client, TOKEN_ID, granted)
+        yield {
+            "PROXMOX_VE_ENDPOINT": server.endpoint,
+            "PROXMOX_VE_API_TOKEN": value.reveal(),
+            "PROXMOX_VE_FINGERPRINT": server.fingerprint,
+        }
+    finally:
+        server.stop()

@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 
 from homelab.engine.proxmox.privileges import TOKEN_ID, grants
-from tests.apply.support import Cli, assert_one_line_error, new_sim, write_spec
-from tests.apply.test_least_privilege import served
+from tests.apply.support import Cli, assert_one_line_error, new_sim, served, write_spec
 
 BACKUP = {
     "storage": {"existing": "local"},

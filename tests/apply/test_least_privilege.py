@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -39,7 +38,6 @@ from homelab.simulated.site import SimulatedSite
 from homelab.verbs.connection import Connection, connect_to
 from homelab.verbs.provision import apply_lab, destroy_lab
 from homelab_sim.pve.simulator import PveSimulator
-from homelab_sim.server import start_server
 from homelab_sim.transport import SimTransport
 from tests.apply.support import (
     FAST,
@@ -49,6 +47,7 @@ from tests.apply.support import (
     inprocess,
     iso_volids,
     new_sim,
+    served,
     settings_for,
     write_spec,
     yes,
@@ -72,23 +71,6 @@ class Cli:
             code = int(exc.code or 0)
         captured = self.capsys.readouterr()
         return code, captured.out, captured.err
-
-
-@contextmanager
-def served(sim: PveSimulator, granted: Iterable[Grant]) -> Iterator[dict[str, str]]:
-    """``sim`` over HTTPS; the environment of a token holding exactly ``granted``."""
-    server = start_server(sim)
-    try:
-        root = settings_for(sim, server.endpoint, server.fingerprint)
-        with PveClient(root) as client:
-            value = provision_token(client, TOKEN_ID, granted)
-        yield {
-            "PROXMOX_VE_ENDPOINT": server.endpoint,
-            "PROXMOX_VE_API_TOKEN": value.reveal(),
-            "PROXMOX_VE_FINGERPRINT": server.fingerprint,
-        }
-    finally:
-        server.stop()
 
 
 def connection(sim: PveSimulator, granted: Iterable[Grant]) -> Connection:
