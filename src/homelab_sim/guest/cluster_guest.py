@@ -212,8 +212,17 @@ def _meta(text: str) -> dict[str, Any]:
 
 
 def _vm_ips(guest: CidataGuest, vm: GuestVm) -> list[str]:
+    """The addresses the VM answers on: not those of a NIC whose link is down (``link_down=1``:
+    the guest still has its address, but no frame reaches the bridge)."""
+    down = {
+        str(value).split(",", 1)[0].split("=", 1)[-1].lower()
+        for key, value in vm.config.items()
+        if key.startswith("net") and "link_down=1" in str(value).split(",")
+    }
     out = []
     for iface in guest.agent_interfaces(vm):
+        if str(iface.get("hardware-address", "")).lower() in down:
+            continue
         for addr in iface["ip-addresses"]:
             if addr["ip-address-type"] == "ipv4" and not addr["ip-address"].startswith("127."):
                 out.append(str(addr["ip-address"]))

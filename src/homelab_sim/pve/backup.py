@@ -7,6 +7,7 @@ guest's config, which POST /qemu ``archive=`` restores.
 
 from __future__ import annotations
 
+import copy
 import re
 import time
 import uuid
@@ -105,6 +106,7 @@ def _vzdump_done(ctx: Ctx, task: Task, error: str | None) -> None:
     if error is not None:
         return
     moment = int(task.start_v)  # vzdump names the archive by when it started
+    ctx.guest.snapshot()  # each running machine's disk state, into its vm.guest
     stamp = time.strftime("%Y_%m_%d-%H_%M_%S", time.gmtime(moment))
     failed = False
     for vmid in args["vmids"]:
@@ -132,7 +134,12 @@ def _vzdump_done(ctx: Ctx, task: Task, error: str | None) -> None:
         else:
             volid = f"{args['storage']}:backup/vzdump-qemu-{vmid}-{stamp}{suffix}"
             task.log.append(f"INFO: creating vzdump archive '{volid}'")
-        meta: dict[str, Any] = {"config": dict(vm.config), "disk_bytes": size}
+        guest = {k: v for k, v in vm.guest.items() if k != "agent-exec"}
+        meta: dict[str, Any] = {
+            "config": {k: v for k, v in vm.config.items() if k != "lock"},
+            "disk_bytes": size,
+            "guest": copy.deepcopy(guest),
+        }
         notes = _notes(ctx, task, vm.vmid, args.get("notes"))
         if notes is not None:
             task.log.append("INFO: adding notes to backup")

@@ -11,13 +11,14 @@ from the start with ``lock: clone`` and loses the lock when the task ends.
 
 from __future__ import annotations
 
+import copy
 import random
 import uuid
 from typing import Any
 
 from homelab_sim.pve import drives, latency
 from homelab_sim.pve.context import Ctx
-from homelab_sim.pve.errors import ApiError, fail
+from homelab_sim.pve.errors import ApiError, fail, param_fail
 from homelab_sim.pve.qemu_config import (
     NOT_CONFIG,
     check_lock,
@@ -98,12 +99,14 @@ def vm_summary(vm: Vm, now: float, maxdisk: int) -> dict[str, Any]:
 def create_vm(ctx: Ctx, p: dict[str, Any]) -> Any:
     node, vmid = p["node"], int(p["vmid"])
     ctx.node(node)
+    existing = ctx.state.vms.get(vmid)
+    over_own = bool(p.get("archive") and p.get("force") and existing is not None)
     if not (
         ctx.can(f"/vms/{vmid}", "VM.Allocate")
         or ("pool" in p and ctx.can(f"/pool/{p['pool']}", "VM.Allocate"))
+        or (over_own and ctx.can(f"/vms/{vmid}", "VM.Backup"))
     ):
         raise _deny(f"/vms/{vmid}", "VM.Allocate")
-    existing = ctx.state.vms.get(vmid)
     if existing is not None and not p.get("archive"):
         raise fail(
             f"unable to create VM {vmid} - VM {vmid} already exists on node '{existing.node}'"
@@ -151,6 +154,16 @@ def create_vm(ctx: Ctx, p: dict[str, Any]) -> Any:
 
 
 def _restore(ctx: Ctx, node: str, vmid: int, p: dict[str, Any], wait: float) -> str:
+    """qemu-server ``create_vm`` with ``archive`` (BEHAVIOUR-DAY2 section 4): a disk key beside
+    ``archive`` is a 400; an existing VM needs ``force`` (then ``VM.Backup`` on it will do in place
+    of ``VM.Allocate``); a running or protected one fails the task, leaving it as it was. The
+    restored VM has the backup's config (its disks made anew on ``storage``), a new ``vmgenid``,
+    with ``unique`` new MACs and a new SMBIOS uuid, and the guest's disk state of the backup."""
+    conflicts = {
+        key: "option conflicts with option 'archive'" for key in p if drives.is_drive_key(key)
+    }
+    if conflicts:
+        raise param_fail(conflicts)
     backup = find_volume(ctx, node, str(p["archive"]))
     if backup is None or backup.content != "backup":
         raise fail(f"volume '{p['archive']}' does not exist")
@@ -159,9 +172,22 @@ def _restore(ctx: Ctx, node: str, vmid: int, p: dict[str, Any], wait: float) -> 
         raise fail(
             f"unable to restore VM {vmid} - VM {vmid} already exists on node '{existing.node}'"
         )
+    problem = None
     if existing is not None:
-        drop_vm(ctx, existing)
+        if existing.status == "running":
+            problem = f"unable to restore VM {vmid} - vm is running"
+        elif int(existing.config.get("protection", 0) or 0):
+            problem = f"unable to restore VM {vmid} - - protection mode enabled"
+        else:
+            drop_vm(ctx, existing)
+    if problem is not None:
+        upid = start_task(
+            ctx, node=node, kind="qmrestore", task_id=str(vmid), duration=wait + 1, done=""
+        )
+        next(t for t in ctx.state.tasks if t.upid == upid).fail = problem
+        return upid
     config = {k: to_config_value(v) for k, v in dict(backup.meta.get("config", {})).items()}
+    config.pop("lock", None)
     storage = str(p.get("storage") or "local-lvm")
     vm = new_vm(ctx, vmid, node, {})
     for key, value in config.items():
@@ -170,7 +196,15 @@ def _restore(ctx: Ctx, node: str, vmid: int, p: dict[str, Any], wait: float) -> 
             size = drives.parse_size(opts.get("size", "0"))[1]
             vol = alloc_disk(ctx, node, storage, vmid, size)
             value = drives.print_drive(vol.volid, opts)
+        if p.get("unique") and key.startswith("net") and isinstance(value, str):
+            value = _new_mac(value)
         vm.config[key] = value
+    if p.get("unique") or "smbios1" not in vm.config:
+        vm.config["smbios1"] = f"uuid={uuid.uuid4()}"
+    vm.config["vmgenid"] = str(uuid.uuid4())
+    vm.guest = {
+        k: v for k, v in copy.deepcopy(backup.meta.get("guest", {})).items() if k != "agent-exec"
+    }
     vm.config["lock"] = "create"
     return start_task(
         ctx,
@@ -183,6 +217,17 @@ def _restore(ctx: Ctx, node: str, vmid: int, p: dict[str, Any], wait: float) -> 
         log=[f"restore vma archive: {backup.volid}"],
         flocks=[FlockHold(vmid=vmid, shared=False)],
     )
+
+
+def _new_mac(net: str) -> str:
+    """``virtio=AA:..,bridge=..`` with a new locally administered MAC (``unique``)."""
+    model, sep, rest = net.partition(",")
+    if "=" not in model:
+        return net
+    kind = model.split("=", 1)[0]
+    octets = [0xBC, 0x24, 0x11, *(random.randint(0, 255) for _ in range(3))]
+    mac = ":".join(f"{o:02X}" for o in octets)
+    return f"{kind}={mac}{sep}{rest}"
 
 
 @completion("qmcreate")
