@@ -225,7 +225,7 @@ def _new_mac(net: str) -> str:
     if "=" not in model:
         return net
     kind = model.split("=", 1)[0]
-    octets = [0xBC, 0x24, 0x11, *(random.randint(0, 255) for _ in range(3))]
+    octets = [0xBC, 0x24, 0x11, *(random.randint(0, 255) for _ in range(3))]  # noqa: S311
     mac = ":".join(f"{o:02X}" for o in octets)
     return f"{kind}={mac}{sep}{rest}"
 
