@@ -9,7 +9,14 @@ from pathlib import Path
 import pytest
 
 from homelab.engine.proxmox.privileges import TOKEN_ID, grants
-from tests.apply.support import Cli, assert_one_line_error, new_sim, served, write_spec
+from tests.apply.support import (
+    Cli,
+    assert_one_line_error,
+    new_sim,
+    root_client,
+    served,
+    write_spec,
+)
 
 BACKUP = {
     "storage": {"existing": "local"},
@@ -84,3 +91,59 @@ def test_unknown_vm_and_missing_section_are_one_line_errors(cli: Cli, tmp_path: 
     bare = write_spec(tmp_path, {"proxmox.token_id": TOKEN_ID}, name="bare")
     code, _, err = cli("backup", "status", str(bare))
     assert_one_line_error(code, err, "has no backup: section")
+
+
+def test_drills_prove_backups_and_a_damaged_one_fails(cli: Cli) -> None:
+    spec = str(cli.spec)
+    assert cli("apply", spec, "--yes")[0] == 0
+    code, out, err = cli("backup", "drill", spec, "--vm", "k8s-worker-2")
+    assert code == 1 and "drill k8s-worker-2: FAILED: no backup to drill" in out
+    assert cli("backup", "now", spec)[0] == 0
+    code, out, err = cli("backup", "drill", spec, "--json")
+    assert code == 0, out + err
+    results = {r["vm"]: r for r in json.loads(out)}
+    assert all(r["ok"] for r in results.values()), results
+    assert results["k8s-master-1"]["detail"] == (
+        "booted; /etc/kubernetes/manifests/kube-apiserver.yaml is there"
+    )
+    scratch = {r["scratch_vmid"] for r in results.values()}
+    assert not scratch & set(cli.sim.state.vms)  # the scratch VMs are gone
+    assert len(cli.sim.state.vms) == 4  # the lab's three and the template
+
+    volid = json.loads(cli("backup", "status", spec, "--json")[1])["vms"][1]["newest"]["volid"]
+    with root_client(cli.sim) as root:
+        root.session.request("POST", "/_sim/corrupt", {"volid": volid})
+    code, out, _ = cli("backup", "drill", spec, "--vm", "k8s-worker-2")
+    assert code == 1 and "Data corruption detected" in out
+    code, out, err = cli("backup", "status", spec)
+    assert code == 1
+    assert "problem: vm k8s-worker-2: its last drill failed (the restore failed:" in err
+    assert "drill ok" in out and "drill FAILED" in out
+
+
+def test_restore_as_a_copy(cli: Cli) -> None:
+    spec = str(cli.spec)
+    assert cli("apply", spec, "--yes")[0] == 0
+    code, _, err = cli("restore", "vm", spec, "k8s-worker-3")
+    assert code == 1 and "vm k8s-worker-3 has no backup on local" in err
+    assert cli("backup", "now", spec, "--vm", "k8s-worker-3")[0] == 0
+    worker = next(
+        vm for vm in cli.sim.state.vms.values() if vm.config.get("name") == "k8s-worker-3"
+    )
+    before = dict(worker.config)
+
+    code, out, err = cli("restore", "vm", spec, "k8s-worker-3")
+    assert code == 0, err
+    copy = next(
+        vm for vm in cli.sim.state.vms.values() if vm.config.get("name") == "k8s-worker-3-restored"
+    )
+    assert f"as VMID {copy.vmid}" in out and copy.status == "stopped"
+    assert copy.config["tags"] == "homelab-restored"
+    assert copy.config["net0"] != before["net0"]  # new MACs
+    code, out, _ = cli("plan", spec, "--detailed-exitcode")
+    assert code == 0, out  # the copy is not the lab's: the plan leaves it alone
+
+    code, _, err = cli("restore", "vm", spec, "k8s-worker-3", "--at", "yesterday")
+    assert_one_line_error(code, err, "--at 'yesterday' is not a time")
+    code, _, err = cli("restore", "vm", spec, "k8s-worker-3", "--at", "2000-01-01T00:00")
+    assert code == 1 and "made by 2000-01-01" in err

@@ -214,3 +214,26 @@ def test_a_pbs_storage_pve_cannot_reach_fails_its_jobs_but_not_the_vms(
     )
     assert job.error == "the backup storage pbs-lab could not be added"
     assert sim.state.storage("pbs-lab") is None and _jobs(sim) == {}
+
+
+def test_a_vm_restored_over_itself_is_drained_replaced_and_back(lab: Lab, tmp_path: Path) -> None:
+    from homelab.verbs.backup import backup_now
+    from homelab.verbs.restore import restore_vm
+
+    sim = new_sim()
+    conn = inprocess(sim, backups=True)
+    _respec(lab, tmp_path, {"backup": {"storage": {"existing": "local"}}})
+    apply_lab(conn, lab.ctx, confirm=yes, limits=FAST)
+    assert backup_now(conn, lab.ctx, "k8s-worker-3").ok
+    worker = next(vm for vm in guests(sim) if vm.config.get("name") == "k8s-worker-3")
+    net0 = worker.config["net0"]
+    sim.state.vms[worker.vmid].guest["marker"] = "written after the backup"
+    result = restore_vm(conn, lab.ctx, "k8s-worker-3", force=True, limits=FAST)
+    assert result.in_place and result.vmid == worker.vmid
+    # it was drained first; without a CNI (apply only, no addons) it cannot be Ready again
+    assert [w.split(":")[0] for w in result.warnings] == ["k8s-worker-3 is not Ready again yet"]
+    restored = sim.state.vms[worker.vmid]
+    assert restored.status == "running" and "marker" not in restored.guest
+    assert restored.config["net0"] == net0  # in place: the same MACs
+    plan, _ = make_plan(conn, lab.ctx)
+    assert not plan.has_changes

@@ -57,13 +57,15 @@ def status(spec: SpecArg, sim: SimOpt = False, as_json: JsonOpt = False) -> None
             f"{'VM':<16} {'VMID':>6} {'AGE':>7} {'SIZE':>9} {'COPIES':>6}  JOBS", markup=False
         )
         for row in report.vms:
+            drill = report.drills.get(row.vm)
+            proven = "-" if drill is None else ("drill ok" if drill.get("ok") else "drill FAILED")
             size = row.newest.size if row.newest is not None else None
             verified = (
                 f" verify:{row.newest.verified}" if row.newest and row.newest.verified else ""
             )
             out.print(
                 f"{row.vm:<16} {row.vmid or '-':>6} {_age(row.age):>7} {_size(size):>9} "
-                f"{row.count:>6}  {', '.join(row.jobs) or '-'}{verified}",
+                f"{row.count:>6}  {', '.join(row.jobs) or '-'}{verified}  {proven}",
                 markup=False,
             )
         for job in report.jobs:
@@ -105,3 +107,33 @@ def now(
         raise typer.Exit(1)
     count = sum(len(a) for a in run.archives.values())
     out.print(f"Backup complete: {count} archive(s) written.", style="bold green", markup=False)
+
+
+@backup_app.command("drill")
+def drill(
+    spec: SpecArg,
+    sim: SimOpt = False,
+    as_json: JsonOpt = False,
+    vm: Annotated[
+        list[str] | None, typer.Option("--vm", help="drill only this VM (repeatable)")
+    ] = None,
+) -> None:
+    """Prove the newest backups restore: each into a scratch VMID with new MACs and its link
+    down, booted, its guest agent and its role's files checked, then destroyed. Exit 1 if any
+    drill fails; `backup status` shows the last drill per VM."""
+    from homelab.verbs.restore import drill as run_drill
+
+    with lab_session(spec, sim) as (ctx, conn):
+        results = run_drill(conn, ctx, vm or None)
+    if as_json:
+        typer.echo(json.dumps([r.to_dict() for r in results], indent=2))
+    else:
+        for result in results:
+            style = "green" if result.ok else "red"
+            word = "passed" if result.ok else "FAILED"
+            out.print(
+                f"drill {result.vm}: {word}: {result.detail} ({result.backup or 'no backup'})",
+                style=style,
+                markup=False,
+            )
+    raise typer.Exit(0 if all(r.ok for r in results) else 1)

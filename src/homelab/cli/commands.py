@@ -10,6 +10,7 @@ import homelab.cli.init
 import homelab.cli.lab
 import homelab.cli.metrics
 import homelab.cli.render
+import homelab.cli.restore
 import homelab.cli.sim
 import homelab.cli.state
 import homelab.cli.up

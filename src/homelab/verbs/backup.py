@@ -48,11 +48,17 @@ class BackupStatus:
     etcd_newest: float | None
     etcd_max_age: float | None
     now: float
+    drills: dict[str, dict[str, object]] = field(default_factory=dict)  # the last one per VM
 
     @property
     def problems(self) -> list[str]:
         out = [f"vm {row.vm}: {problem}" for row in self.vms for problem in row.problems]
         out += [f"vm {vm}: Proxmox lists it as not backed up" for vm in self.pve_uncovered]
+        out += [
+            f"vm {vm}: its last drill failed ({drill.get('detail')})"
+            for vm, drill in sorted(self.drills.items())
+            if not drill.get("ok") and vm in {row.vm for row in self.vms}
+        ]
         out += [
             f"backup job {job.name} is not on Proxmox (run apply)"
             for job in self.jobs
@@ -75,7 +81,7 @@ class BackupStatus:
             "storage": self.storage,
             "ok": self.ok,
             "problems": self.problems,
-            "vms": [row.to_dict() for row in self.vms],
+            "vms": [{**row.to_dict(), "last_drill": self.drills.get(row.vm)} for row in self.vms],
             "jobs": [job.to_dict() for job in self.jobs],
             "proxmox_not_backed_up": list(self.pve_uncovered),
             "etcd": {
@@ -88,7 +94,7 @@ class BackupStatus:
         }
 
 
-def _backup_spec(spec: LabSpec) -> str:
+def backup_storage_of(spec: LabSpec) -> str:
     if spec.backup is None:
         raise NoBackupSection(
             f"the lab {spec.name} has no backup: section",
@@ -97,9 +103,10 @@ def _backup_spec(spec: LabSpec) -> str:
     return spec.backup.storage.storage_id
 
 
-def _copies(
-    client: PveClient, storage: str, nodes: list[str], shared: bool
-) -> dict[int, list[BackupCopy]]:
+def backup_copies(client: PveClient, storage: str, nodes: list[str]) -> dict[int, list[BackupCopy]]:
+    """Every backup on ``storage`` by VMID: one listing per node, one in all when shared."""
+    configs = client.storage_configs()
+    shared = storage in configs and configs[storage].shared
     found: dict[int, list[BackupCopy]] = {}
     seen: set[str] = set()
     for node in nodes[:1] if shared else nodes:
@@ -138,16 +145,14 @@ def _etcd_newest(spec_path: Path, lab: str) -> float | None:
 def backup_status(conn: Connection, ctx: LabContext) -> BackupStatus:
     """Read the lab's backups (see the module docstring)."""
     spec = ctx.spec
-    storage = _backup_spec(spec)
+    storage = backup_storage_of(spec)
     client = conn.client
     resources = client.cluster_resources()
     ours = {vm.name: vm for vm in lab_vms(spec.name, resources.vms) if vm.name in spec.vms}
     jobs = [ObservedJob(j.id, j.settings, j.vmids, j.next_run) for j in client.backup_jobs()]
     uncovered = {item.vmid for item in client.not_backed_up()}
     nodes = sorted({vm.node for vm in ours.values()})
-    configs = client.storage_configs()
-    shared = storage in configs and configs[storage].shared
-    copies = _copies(client, storage, nodes, shared) if nodes else {}
+    copies = backup_copies(client, storage, nodes) if nodes else {}
     # ages are measured on Proxmox's clock, which dated the backups
     now = float(client.node_time(nodes[0] if nodes else spec.proxmox.nodes[0]))
     vmids = {name: vm.vmid for name, vm in ours.items() if name is not None}
@@ -161,7 +166,17 @@ def backup_status(conn: Connection, ctx: LabContext) -> BackupStatus:
         etcd_newest=_etcd_newest(ctx.spec_path, spec.name),
         etcd_max_age=duration_seconds(etcd.max_age) if etcd is not None else None,
         now=now,
+        drills=last_drills(ctx),
     )
+
+
+def last_drills(ctx: LabContext) -> dict[str, dict[str, object]]:
+    """The newest drill result per VM (from the state store's history), with its time."""
+    out: dict[str, dict[str, object]] = {}
+    for event in ctx.store.history(ctx.lab).recent(500):
+        if event.event == "drill":
+            out.setdefault(str(event.data.get("vm")), {**event.data, "at": event.at})
+    return out
 
 
 @dataclass
@@ -179,7 +194,7 @@ class BackupRun:
 def backup_now(conn: Connection, ctx: LabContext, vm: str | None = None) -> BackupRun:
     """vzdump the lab's VMs (or ``vm``) to the backup storage and wait (module docstring)."""
     spec = ctx.spec
-    storage = _backup_spec(spec)
+    storage = backup_storage_of(spec)
     if vm is not None and vm not in spec.vms:
         raise LabError(f"'{vm}' is not a VM of the lab {spec.name}")
     client = conn.client

@@ -15,6 +15,7 @@
     PUT    /_sim/pbs        {"server", "port"?, "fingerprint", "datastores": {name: bytes} (or
                             "datastore" and "datastore_bytes"?), "token_id", "token_secret",
                             "reachable"?}: a Proxmox Backup Server
+    POST   /_sim/corrupt    {"volid"}: damage a backup archive (its restore fails)
     GET    /_sim/manifests/{component}/{version}/{file}
                             an addon's install manifest (YAML, not enveloped; 404 if unknown)
 
@@ -118,6 +119,17 @@ def post_lxc(sim: PveSimulator, ctx: Ctx, p: dict[str, Any]) -> Any:
     return None
 
 
+def post_corrupt(sim: PveSimulator, ctx: Ctx, p: dict[str, Any]) -> Any:
+    """Damage a backup archive (``volid``): restoring it fails from now on."""
+    volid = str(p.get("volid") or "")
+    for volume in sim.state.volumes.values():
+        if volume.volid == volid and volume.content == "backup":
+            volume.meta["corrupt"] = True
+            ctx.changed = True
+            return {"volid": volid}
+    raise param_fail({"volid": f"no backup volume '{volid}'"})
+
+
 def put_pbs_server(sim: PveSimulator, ctx: Ctx, p: dict[str, Any]) -> Any:
     """Add a simulated Proxmox Backup Server (see pve/pbs.py)."""
     try:
@@ -160,6 +172,7 @@ ROUTES: dict[tuple[str, str], tuple[str, Control]] = {
     ("GET", "/_sim/kube"): ("Sys.Audit", get_kube),
     ("POST", "/_sim/lxc"): ("Sys.Modify", post_lxc),
     ("PUT", "/_sim/pbs"): ("Sys.Modify", put_pbs_server),
+    ("POST", "/_sim/corrupt"): ("Sys.Modify", post_corrupt),
 }
 MANIFESTS = "/_sim/manifests/"
 

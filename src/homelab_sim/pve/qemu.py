@@ -186,6 +186,15 @@ def _restore(ctx: Ctx, node: str, vmid: int, p: dict[str, Any], wait: float) -> 
         )
         next(t for t in ctx.state.tasks if t.upid == upid).fail = problem
         return upid
+    if backup.meta.get("corrupt"):  # a damaged archive: the task fails, nothing is made **[unc]**
+        upid = start_task(
+            ctx, node=node, kind="qmrestore", task_id=str(vmid), duration=wait + 5, done=""
+        )
+        next(t for t in ctx.state.tasks if t.upid == upid).fail = (
+            f"unable to restore VM {vmid} - command 'zstd -q -d -c {backup.volid}' failed: "
+            "Data corruption detected"
+        )
+        return upid
     config = {k: to_config_value(v) for k, v in dict(backup.meta.get("config", {})).items()}
     config.pop("lock", None)
     storage = str(p.get("storage") or "local-lvm")

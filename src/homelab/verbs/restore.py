@@ -1,0 +1,307 @@
+"""Restoring the lab's VMs from their backups, and drills that prove a backup restores.
+
+``restore_vm`` restores a VM's backup (the newest, ``--at`` a time, or ``--backup VOLID``):
+
+- by default into a new VMID from the lab's range, with new MACs (``unique``), left stopped and
+  without the lab's marks (named ``<vm>-restored``, tag ``homelab-restored``), so it is never
+  taken for the lab's VM: for looking at, or copying from;
+- with ``force``, over the VM itself: a cluster node is drained first when the cluster answers,
+  the VM is stopped, restored (PVE's ``force``), started, and uncordoned once Ready.
+
+``drill`` restores the newest backup of each chosen VM into a scratch VMID with new MACs and its
+NIC's link down (``link_down=1``), boots it, checks that the guest agent answers and that the
+disk holds what the VM's role needs (``/etc/kubernetes/manifests/kube-apiserver.yaml`` on a
+control plane, ``/etc/kubernetes/kubelet.conf`` on a worker), then destroys it. Each result is
+recorded in the state store's history (``backup status`` shows the last drill per VM); a backup
+counts as proven only after a drill passed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from homelab.core.backup.status import BackupCopy
+from homelab.core.ownership import lab_vms
+from homelab.engine.apply.progress import Silent
+from homelab.engine.apply.runtime import Limits, Runtime
+from homelab.engine.apply.steps import VmRef, destroy_vm, start_vm, wait_agent
+from homelab.engine.proxmox.errors import NotFoundError, ProxmoxError
+from homelab.errors import LabError
+from homelab.verbs.backup import backup_copies, backup_storage_of
+from homelab.verbs.connection import Connection
+from homelab.verbs.lab import LabContext
+from homelab.verbs.provision import new_runtime
+
+__all__ = ["DrillResult", "RestoreResult", "drill", "pick_backup", "restore_vm"]
+
+DRILL_TAG = "homelab-drill"
+RESTORED_TAG = "homelab-restored"
+ROLE_FILES = {
+    "control-plane": "/etc/kubernetes/manifests/kube-apiserver.yaml",
+    "worker": "/etc/kubernetes/kubelet.conf",
+}
+
+
+class NoBackup(LabError):
+    """The VM has no backup to restore (or none matching ``--at`` / ``--backup``)."""
+
+
+def pick_backup(
+    copies: list[BackupCopy], *, volid: str | None = None, at: datetime | None = None
+) -> BackupCopy | None:
+    """The backup ``volid`` names, else the newest made at or before ``at``, else the newest."""
+    if volid is not None:
+        return next((c for c in copies if c.volid == volid), None)
+    chosen = [c for c in copies if at is None or c.ctime <= at.timestamp()]
+    return max(chosen, key=lambda c: c.ctime, default=None)
+
+
+@dataclass(frozen=True)
+class RestoreResult:
+    vm: str
+    vmid: int
+    backup: str
+    in_place: bool
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class DrillResult:
+    vm: str
+    backup: str | None
+    ok: bool
+    detail: str
+    seconds: float = 0.0
+    scratch_vmid: int | None = None
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "vm": self.vm,
+            "backup": self.backup,
+            "ok": self.ok,
+            "detail": self.detail,
+            "seconds": round(self.seconds, 1),
+            "scratch_vmid": self.scratch_vmid,
+        }
+
+
+@dataclass
+class _Lab:
+    refs: dict[str, VmRef]
+    copies: dict[int, list[BackupCopy]]
+    storage: str
+    rt: Runtime
+    notes: list[str] = field(default_factory=list)
+
+
+def _open(conn: Connection, ctx: LabContext, limits: Limits | None) -> _Lab:
+    storage = backup_storage_of(ctx.spec)
+    rt = new_runtime(conn, ctx, Silent(), limits or Limits())
+    resources = conn.client.cluster_resources()
+    for vm in resources.vms:
+        rt.allocator.mark_taken(vm.vmid)
+    refs = {
+        vm.name: VmRef(vm.name, vm.node, vm.vmid)
+        for vm in lab_vms(ctx.lab, resources.vms)
+        if vm.name in ctx.spec.vms
+    }
+    nodes = sorted({ref.node for ref in refs.values()})
+    copies = backup_copies(conn.client, storage, nodes) if nodes else {}
+    return _Lab(refs, copies, storage, rt)
+
+
+def _ref(lab: _Lab, ctx: LabContext, vm: str) -> VmRef:
+    if vm not in ctx.spec.vms:
+        raise LabError(f"'{vm}' is not a VM of the lab {ctx.lab}")
+    ref = lab.refs.get(vm)
+    if ref is None:
+        raise LabError(
+            f"vm {vm} does not exist: restore needs the VM (or its VMID's backups)",
+            hint="`homelab apply` makes it again",
+        )
+    return ref
+
+
+def restore_vm(
+    conn: Connection,
+    ctx: LabContext,
+    vm: str,
+    *,
+    volid: str | None = None,
+    at: datetime | None = None,
+    force: bool = False,
+    limits: Limits | None = None,
+) -> RestoreResult:
+    """Restore ``vm`` from a backup (see the module docstring)."""
+    with ctx.store.lock(ctx.lab, purpose="restore"):
+        lab = _open(conn, ctx, limits)
+        ref = _ref(lab, ctx, vm)
+        chosen = pick_backup(lab.copies.get(ref.vmid, []), volid=volid, at=at)
+        if chosen is None:
+            raise NoBackup(
+                f"vm {vm} has no backup{' ' + volid if volid else ''}"
+                f"{f' made by {at.isoformat()}' if at else ''} on {lab.storage}",
+                hint="`homelab backup status SPEC` lists the backups",
+            )
+        if not force:
+            target = lab.rt.allocator.take()
+            _restore(lab.rt, ref.node, target, chosen.volid, ctx.spec.proxmox.storage)
+            conn.client.update_config(
+                ref.node,
+                target,
+                name=f"{vm}-restored",
+                tags=RESTORED_TAG,
+                description=f"restored by homelab from {chosen.volid}",
+            )
+            return RestoreResult(vm, target, chosen.volid, in_place=False)
+        warnings: list[str] = []
+        with _drained(conn, ctx, vm, warnings) as drained:
+            client = conn.client
+            if client.vm_status(ref.node, ref.vmid).status != "stopped":
+                lab.rt.run_task(
+                    lambda: client.shutdown(ref.node, ref.vmid, timeout=120, force_stop=True),
+                    f"shutdown of {vm}",
+                )
+            _restore(lab.rt, ref.node, ref.vmid, chosen.volid, ctx.spec.proxmox.storage, force=True)
+            start_vm(lab.rt, ref)
+            if not wait_agent(lab.rt, ref):
+                warnings.append(f"vm {vm}: the guest agent does not answer yet")
+            drained.append(vm)
+        return RestoreResult(vm, ref.vmid, chosen.volid, in_place=True, warnings=tuple(warnings))
+
+
+def _restore(
+    rt: Runtime, node: str, vmid: int, volid: str, storage: str, *, force: bool = False
+) -> None:
+    params: dict[str, str] = {"vmid": str(vmid), "archive": volid, "storage": storage}
+    if force:
+        params["force"] = "1"
+    else:
+        params["unique"] = "1"
+    rt.run_task(
+        lambda: str(rt.client.session.request("POST", f"/nodes/{node}/qemu", params)["data"]),
+        f"restore of {volid} to VMID {vmid}",
+    )
+
+
+@contextlib.contextmanager
+def _drained(
+    conn: Connection, ctx: LabContext, vm: str, warnings: list[str]
+) -> Iterator[list[str]]:
+    """Drain ``vm``'s node while the block runs when the cluster answers; uncordon the names
+    the block appends once they are Ready."""
+    from homelab.engine.kube.drain import NodeDrainer
+    from homelab.errors import KubeError
+    from homelab.verbs.cluster_api import admin_api
+
+    done: list[str] = []
+    api = None
+    try:
+        api = admin_api(conn, ctx)
+    except LabError as exc:
+        warnings.append(f"the cluster could not be reached ({exc.message}): {vm} was not drained")
+    if api is None:
+        yield done
+        return
+    with api:
+        drainer = NodeDrainer(api, conn.clock)
+        try:
+            if drainer.exists(vm):
+                drainer.drain(vm)
+            else:
+                warnings.append(f"{vm} is not a node of the cluster: nothing to drain")
+        except KubeError as exc:
+            warnings.append(f"{vm} was not drained: {exc.message}")
+        yield done
+        for name in done:
+            try:
+                drainer.wait_ready(name, timeout=300)
+                drainer.uncordon(name)
+            except KubeError as exc:
+                warnings.append(f"{name} is not Ready again yet: {exc.message}")
+
+
+def drill(
+    conn: Connection,
+    ctx: LabContext,
+    vms: list[str] | None = None,
+    *,
+    limits: Limits | None = None,
+) -> list[DrillResult]:
+    """Drill the newest backup of each VM in ``vms`` (all of the lab's by default)."""
+    with ctx.store.lock(ctx.lab, purpose="drill"):
+        lab = _open(conn, ctx, limits)
+        results = []
+        for vm in vms or list(ctx.spec.vms):
+            results.append(_drill_one(conn, ctx, lab, vm))
+        for result in results:
+            ctx.store.history(ctx.lab).append("drill", result.to_dict())
+        return results
+
+
+def _drill_one(conn: Connection, ctx: LabContext, lab: _Lab, vm: str) -> DrillResult:
+    ref = _ref(lab, ctx, vm)
+    newest = pick_backup(lab.copies.get(ref.vmid, []))
+    if newest is None:
+        return DrillResult(vm, None, False, "no backup to drill")
+    client, rt = conn.client, lab.rt
+    started = time.monotonic()
+    scratch = VmRef(f"drill-{vm}", ref.node, rt.allocator.take())
+    try:
+        _restore(rt, ref.node, scratch.vmid, newest.volid, ctx.spec.proxmox.storage)
+        config, _ = client.vm_config(ref.node, scratch.vmid)
+        net0 = config.get("net0", "")
+        changes: dict[str, str] = {
+            "name": scratch.name,
+            "tags": DRILL_TAG,
+            "description": f"homelab drill of {vm} from {newest.volid}",
+        }
+        if net0 and "link_down=1" not in net0.split(","):
+            changes["net0"] = f"{net0},link_down=1"
+        client.update_config(ref.node, scratch.vmid, **changes)
+        start_vm(rt, scratch)
+        if not wait_agent(rt, scratch):
+            return DrillResult(
+                vm,
+                newest.volid,
+                False,
+                "the guest agent did not answer",
+                time.monotonic() - started,
+                scratch.vmid,
+            )
+        path = ROLE_FILES[ctx.spec.vms[vm].role]
+        try:
+            client.agent_file_read(ref.node, scratch.vmid, path)
+        except ProxmoxError as exc:
+            return DrillResult(
+                vm,
+                newest.volid,
+                False,
+                f"{path} is not on the restored disk ({exc})",
+                time.monotonic() - started,
+                scratch.vmid,
+            )
+        return DrillResult(
+            vm,
+            newest.volid,
+            True,
+            f"booted; {path} is there",
+            time.monotonic() - started,
+            scratch.vmid,
+        )
+    except ProxmoxError as exc:
+        return DrillResult(
+            vm,
+            newest.volid,
+            False,
+            f"the restore failed: {exc}",
+            time.monotonic() - started,
+            scratch.vmid,
+        )
+    finally:
+        with contextlib.suppress(NotFoundError):
+            destroy_vm(rt, scratch, check=False)
