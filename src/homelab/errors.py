@@ -55,6 +55,7 @@
     ├── GuestTimeout                  a command in a guest (or its agent) did not finish in time
     ├── NoBackupSection               a backup command on a spec without a backup: section
     ├── NoBackup                      the VM has no backup (matching --at / --backup) to restore
+    ├── SnapshotFailed                an etcd snapshot could not be taken, fetched or verified
     ├── IdentityError                 the VMID does not hold the VM homelab expects there
     ├── JournalStuck                  a journal entry cannot be resolved (homelab journal show/drop)
     ├── VmidExhausted                 every VMID of the lab's range is in use

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from homelab.engine.proxmox.errors import RefusedError
 from homelab.verbs.lab import make_plan
 from homelab.verbs.provision import PlanRefused, apply_lab, destroy_lab
 from tests.apply.support import FAST, Lab, guests, inprocess, new_sim, root_client, write_spec, yes
@@ -237,3 +238,31 @@ def test_a_vm_restored_over_itself_is_drained_replaced_and_back(lab: Lab, tmp_pa
     assert restored.config["net0"] == net0  # in place: the same MACs
     plan, _ = make_plan(conn, lab.ctx)
     assert not plan.has_changes
+
+
+def test_an_etcd_snapshot_is_fetched_verified_sealed_and_pruned(lab: Lab, tmp_path: Path) -> None:
+    from homelab.verbs.etcd import backup_etcd, open_snapshot
+    from homelab_sim.guest.crictl import MAGIC
+
+    sim = new_sim()
+    conn = inprocess(sim, backups=True)
+    etcd = {"schedule": "hourly", "retention": {"keep_last": 2}}
+    _respec(lab, tmp_path, {"backup": {"storage": {"existing": "local"}, "etcd": etcd}})
+    apply_lab(conn, lab.ctx, confirm=yes, limits=FAST)
+    sim.advance(120)  # kubeadm init has run
+    first = backup_etcd(conn, lab.ctx)
+    assert first.vm == "k8s-master-1" and first.keys > 10 and first.revision > 1
+    assert first.path.parent == tmp_path / ".homelab" / "home-lab" / "etcd"
+    assert first.path.stat().st_mode & 0o777 == 0o600
+    raw = first.path.read_bytes()
+    assert not raw.startswith(MAGIC) and b"kube-system" not in raw  # sealed, never in clear
+    plain = open_snapshot(lab.ctx, first.path)
+    assert plain.startswith(MAGIC) and len(plain) == first.size
+    master = next(vm for vm in guests(sim) if vm.config.get("name") == "k8s-master-1")
+    with root_client(sim) as root, pytest.raises(RefusedError, match="No such file"):
+        root.agent_file_read("pve", master.vmid, "/var/lib/etcd/homelab-snapshot.db")  # gone
+    names = [first.path.name]
+    for _ in range(2):
+        names.append(backup_etcd(conn, lab.ctx).path.name)
+    left = sorted(p.name for p in first.path.parent.iterdir())
+    assert left == names[1:]  # keep_last: 2

@@ -137,3 +137,21 @@ def drill(
                 markup=False,
             )
     raise typer.Exit(0 if all(r.ok for r in results) else 1)
+
+
+@backup_app.command("etcd")
+def etcd(spec: SpecArg, sim: SimOpt = False) -> None:
+    """Take an etcd snapshot now on a control plane (through the guest agent), fetch it, check
+    it against etcdutl's status and its SHA-256, and keep it sealed under .homelab/<lab>/etcd/
+    (pruned by backup.etcd.retention)."""
+    from homelab.verbs.etcd import backup_etcd
+
+    with lab_session(spec, sim) as (ctx, conn):
+        snap = backup_etcd(conn, ctx)
+    out.print(
+        f"etcd snapshot of {snap.vm}: revision {snap.revision}, {snap.keys} keys, "
+        f"{_size(snap.size)}, sha256 {snap.sha256[:16]}..., kept as {snap.path}",
+        markup=False,
+    )
+    for name in snap.pruned:
+        out.print(f"pruned {name} (retention)", markup=False)

@@ -27,7 +27,7 @@ from homelab.engine.proxmox.client import PveClient
 from homelab.errors import LabError
 from homelab.verbs.connection import Connection
 from homelab.verbs.lab import LabContext
-from homelab.verbs.metrics import ETCD_SNAPSHOT_SUFFIX, etcd_dir
+from homelab.verbs.metrics import ETCD_SNAPSHOT_SUFFIXES, etcd_dir
 
 __all__ = ["BackupRun", "BackupStatus", "backup_now", "backup_status"]
 
@@ -133,7 +133,7 @@ def _etcd_newest(spec_path: Path, lab: str) -> float | None:
         times = [
             p.stat().st_mtime
             for p in folder.iterdir()
-            if p.is_file() and p.name.endswith(ETCD_SNAPSHOT_SUFFIX)
+            if p.is_file() and p.name.endswith(ETCD_SNAPSHOT_SUFFIXES)
         ]
     except FileNotFoundError:
         return None

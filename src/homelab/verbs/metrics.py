@@ -58,6 +58,8 @@ __all__ = [
 HEALTH_TIMEOUT = 3.0
 """Seconds ``status`` waits for the cluster before it shows its nodes as unknown."""
 ETCD_SNAPSHOT_SUFFIX = ".db"
+#: both the plain snapshots a user keeps there and the sealed ones `backup etcd` writes
+ETCD_SNAPSHOT_SUFFIXES = (ETCD_SNAPSHOT_SUFFIX, ".db.sealed")
 """The suffix of an etcd snapshot file (``etcdctl snapshot save`` / ``etcdutl`` output)."""
 
 
@@ -237,7 +239,7 @@ def _newest_snapshot(folder: Path, errors: Counter[str]) -> float | None:
         times = [
             p.stat().st_mtime
             for p in folder.iterdir()
-            if p.is_file() and p.name.endswith(ETCD_SNAPSHOT_SUFFIX)
+            if p.is_file() and p.name.endswith(ETCD_SNAPSHOT_SUFFIXES)
         ]
     except FileNotFoundError:
         return None

@@ -13,12 +13,14 @@ knows) and the pkgs.k8s.io key URL; any other URL does not resolve, as in an off
 
 from __future__ import annotations
 
+import hashlib
 import posixpath
 from collections.abc import Callable
 from typing import Protocol
 from urllib.parse import urlsplit
 
 from homelab_sim.guest import apt
+from homelab_sim.guest.crictl import Crictl
 from homelab_sim.guest.files import FileCommands
 from homelab_sim.guest.shell import Command, Gen, Streams
 from homelab_sim.guest.system import GuestSystem
@@ -58,6 +60,9 @@ class Host(Protocol):
     def static_pod(self, path: str) -> None:
         """A file was written under /etc/kubernetes/manifests (the kubelet watches it)."""
 
+    def etcd_snapshot(self) -> bytes | None:
+        """The etcd store of the cluster this node serves, as a snapshot file's bytes."""
+
 
 class CommandTable(FileCommands):
     def __init__(self, host: Host) -> None:
@@ -83,6 +88,8 @@ class CommandTable(FileCommands):
             "apt-mark": self.apt_mark,
             "kubeadm": self.kubeadm,
             "kubectl": self.kubectl,
+            "crictl": Crictl(host.system, host.etcd_snapshot),
+            "sha256sum": self.sha256sum,
         }
 
     def manifest_written(self, path: str) -> None:
@@ -292,6 +299,21 @@ class CommandTable(FileCommands):
             io.err.write("sh: 1: kubeadm: not found\n")
             return 127
         return (yield from self.host.kubeadm(args, io))
+
+    def sha256sum(self, args: list[str], io: Streams, stdin: bytes) -> Gen:
+        yield 0.1
+        if not args:
+            io.out.write(f"{hashlib.sha256(stdin).hexdigest()}  -\n")
+            return 0
+        status = 0
+        for path in args:
+            data = self.system.read(path)
+            if data is None:
+                io.err.write(f"sha256sum: {path}: No such file or directory\n")
+                status = 1
+                continue
+            io.out.write(f"{hashlib.sha256(data).hexdigest()}  {path}\n")
+        return status
 
     def kubectl(self, args: list[str], io: Streams, stdin: bytes) -> Gen:
         yield 0.2

@@ -76,6 +76,30 @@ def _success(verb: str) -> str:
 # ---------------------------------------------------------------------- init
 
 
+# What kubeadm's certs phase signs with the CAs it was given (kubeadm "certs" phase: the
+# API server's, the etcd server's, peer and health-check clients', the front proxy client's,
+# and the service-account key pair), kept where kubeadm keeps them.
+LEAF_CERTIFICATES = (
+    "apiserver",
+    "apiserver-kubelet-client",
+    "apiserver-etcd-client",
+    "front-proxy-client",
+    "etcd/server",
+    "etcd/peer",
+    "etcd/healthcheck-client",
+)
+
+
+def _leaf_certificates(system: Any) -> None:
+    for name in LEAF_CERTIFICATES:
+        if not system.exists(f"{PKI}/{name}.crt"):
+            system.write(f"{PKI}/{name}.crt", b"simulated certificate\n", 0o644)
+            system.write(f"{PKI}/{name}.key", b"simulated key\n", 0o600)
+    if not system.exists(f"{PKI}/sa.key"):
+        system.write(f"{PKI}/sa.key", b"simulated key\n", 0o600)
+        system.write(f"{PKI}/sa.pub", b"simulated public key\n", 0o644)
+
+
 def _init(node: Node, config: Config, ignored: set[str]) -> Gen:
     if config.init is None and not config.cluster:
         raise KubeadmFailure("no InitConfiguration or ClusterConfiguration found in --config")
@@ -91,6 +115,7 @@ def _init(node: Node, config: Config, ignored: set[str]) -> Gen:
     node.set_kubeadm("certs")
     yield 3.0
     ca_cert, ca_key = _cluster_ca(node.system)
+    _leaf_certificates(node.system)
     node.set_kubeadm("kubeconfig")
     yield 1.0
     for name in (

@@ -14,6 +14,7 @@ steps are written to be re-run: waits and reset-and-retry loops).
 
 from __future__ import annotations
 
+import json
 import posixpath
 import shlex
 from collections.abc import Generator
@@ -22,6 +23,7 @@ from typing import Any
 from homelab_sim.guest import cloudinit, kubeadm, yamlio
 from homelab_sim.guest.clusters import ClusterBook
 from homelab_sim.guest.commands import CommandTable
+from homelab_sim.guest.crictl import MAGIC
 from homelab_sim.guest.kubeadm_checks import kube_vip_pull_error
 from homelab_sim.guest.shell import BufferSink, Gen, Shell, Streams
 from homelab_sim.guest.system import GuestSystem
@@ -191,6 +193,18 @@ class Machine:
         self.membership = {"cluster": cluster, "node": node}
         for name in self.system.listdir(MANIFESTS):
             self.static_pod(f"{MANIFESTS}/{name}")
+
+    def etcd_snapshot(self) -> bytes | None:
+        """The store of the cluster this machine is a node of (its etcd's data), when any."""
+        if not self.membership:
+            return None
+        record = self.book.records.get(self.membership["cluster"])
+        cluster = self.book.cluster(record) if record is not None else None
+        if cluster is None:
+            return None
+        with cluster.lock:
+            body = json.dumps(cluster.state.store.to_dict(), sort_keys=True)
+        return MAGIC + body.encode()
 
     def static_pod(self, path: str) -> None:
         """A manifest landed in /etc/kubernetes/manifests: the kubelet runs it (not kubeadm's

@@ -1,0 +1,154 @@
+"""``homelab backup etcd``: an etcd snapshot of the lab's cluster, taken now, fetched, verified.
+
+Everything goes through the QEMU guest agent of a control plane (no SSH): ``crictl`` finds the
+etcd static pod's container; ``etcdctl snapshot save`` runs inside it with the client
+certificate kubeadm made, into ``/var/lib/etcd`` (the container's host mount); ``etcdutl
+snapshot status`` reads it back (revision, keys, size) and ``sha256sum`` gives its digest. The
+file is read through the agent, checked against both (size and SHA-256), removed from the VM,
+sealed with the state store's key (an etcd snapshot holds the cluster's Secrets: it is never
+written in clear) and kept as ``.homelab/<lab>/etcd/<UTC time>.db.sealed``. The local copies are
+then pruned by the spec's ``backup.etcd.retention`` (Proxmox's rules).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from homelab.core.backup.retention import kept
+from homelab.core.ownership import lab_vms
+from homelab.engine.guest.channel import GuestChannel
+from homelab.errors import LabError
+from homelab.verbs.connection import Connection
+from homelab.verbs.lab import LabContext
+from homelab.verbs.metrics import etcd_dir
+
+__all__ = ["SEALED_SUFFIX", "EtcdSnapshot", "backup_etcd", "open_snapshot"]
+
+SEALED_SUFFIX = ".db.sealed"
+REMOTE = "/var/lib/etcd/homelab-snapshot.db"
+PKI = "/etc/kubernetes/pki/etcd"
+ETCDCTL = [
+    "etcdctl",
+    "--endpoints=https://127.0.0.1:2379",
+    f"--cacert={PKI}/ca.crt",
+    f"--cert={PKI}/server.crt",
+    f"--key={PKI}/server.key",
+]
+TIMEOUT = 300.0
+
+
+class SnapshotFailed(LabError):
+    """An etcd snapshot could not be taken, fetched or verified."""
+
+
+@dataclass(frozen=True)
+class EtcdSnapshot:
+    path: Path
+    vm: str
+    revision: int
+    keys: int
+    size: int
+    sha256: str
+    pruned: tuple[str, ...]
+
+
+def _run(channel: GuestChannel, node: str, vmid: int, argv: list[str], what: str) -> str:
+    result = channel.run(node, vmid, argv, timeout=TIMEOUT)
+    if result.exitcode != 0:
+        raise SnapshotFailed(f"{what} failed (exit {result.exitcode}): {result.stderr.strip()}")
+    return result.stdout
+
+
+def backup_etcd(conn: Connection, ctx: LabContext) -> EtcdSnapshot:
+    """Take, fetch, verify, seal and keep one snapshot (see the module docstring)."""
+    planes = {
+        vm.name: vm
+        for vm in lab_vms(ctx.lab, conn.client.cluster_vms())
+        if vm.name in ctx.spec.control_planes and vm.status == "running"
+    }
+    if not planes:
+        raise SnapshotFailed(
+            f"no control plane of the lab {ctx.lab} runs: there is no etcd to snapshot",
+            hint="`homelab up` brings the cluster up",
+        )
+    name = next(n for n in ctx.spec.control_planes if n in planes)
+    node, vmid = planes[name].node, planes[name].vmid
+    channel = GuestChannel(conn.client, conn.clock)
+    container = _run(
+        channel,
+        node,
+        vmid,
+        ["crictl", "ps", "--name", "etcd", "--state", "running", "-q"],
+        "crictl ps",
+    ).split()
+    if not container:
+        raise SnapshotFailed(f"vm {name}: no etcd container runs (crictl ps --name etcd)")
+    exec_ = ["crictl", "exec", container[0]]
+    try:
+        _run(
+            channel,
+            node,
+            vmid,
+            [*exec_, *ETCDCTL, "snapshot", "save", REMOTE],
+            "etcdctl snapshot save",
+        )
+        status = json.loads(
+            _run(
+                channel,
+                node,
+                vmid,
+                [*exec_, "etcdutl", "snapshot", "status", REMOTE, "-w", "json"],
+                "etcdutl snapshot status",
+            )
+        )
+        digest = _run(channel, node, vmid, ["sha256sum", REMOTE], "sha256sum").split()[0]
+        data = channel.read_file(node, vmid, REMOTE)
+    finally:
+        channel.run(node, vmid, ["rm", "-f", REMOTE], timeout=TIMEOUT)
+    if len(data) != int(status["totalSize"]) or hashlib.sha256(data).hexdigest() != digest:
+        raise SnapshotFailed(
+            f"vm {name}: the snapshot read through the guest agent ({len(data)} bytes) is not the "
+            f"one etcd wrote ({status['totalSize']} bytes, sha256 {digest[:12]}...): not kept"
+        )
+    folder = etcd_dir(ctx.spec_path, ctx.lab)
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
+    path = folder / f"{stamp}{SEALED_SUFFIX}"
+    sealed = ctx.store.cipher.seal(ctx.lab, f"etcd/{path.name}", data)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as out:
+        out.write(sealed)
+    pruned = _prune(ctx, folder)
+    return EtcdSnapshot(
+        path=path,
+        vm=name,
+        revision=int(status["revision"]),
+        keys=int(status["totalKey"]),
+        size=len(data),
+        sha256=digest,
+        pruned=tuple(pruned),
+    )
+
+
+def _prune(ctx: LabContext, folder: Path) -> list[str]:
+    etcd = ctx.spec.backup.etcd if ctx.spec.backup is not None else None
+    if etcd is None:
+        return []
+    files = {p.stat().st_mtime: p for p in folder.iterdir() if p.name.endswith(SEALED_SUFFIX)}
+    keep = kept(files, etcd.retention.counts())
+    removed = []
+    for moment, path in sorted(files.items()):
+        if moment not in keep:
+            path.unlink()
+            removed.append(path.name)
+    return removed
+
+
+def open_snapshot(ctx: LabContext, path: Path) -> bytes:
+    """The etcd snapshot sealed in ``path`` (for a restore), checked by the store's key."""
+    return ctx.store.cipher.open(ctx.lab, f"etcd/{path.name}", path.read_bytes())

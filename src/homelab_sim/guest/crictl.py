@@ -1,0 +1,156 @@
+"""``crictl`` on a kubeadm node, as far as etcd snapshots need it.
+
+- ``crictl ps [--name NAME] [--state running] [-q]``: the node's running containers, of which
+  the simulator knows one kind: etcd, on a control plane whose kubelet runs the
+  ``/etc/kubernetes/manifests/etcd.yaml`` static pod;
+- ``crictl exec [-i] ID etcdctl ... snapshot save PATH``: etcdctl inside the etcd container.
+  It needs ``--endpoints`` on 127.0.0.1:2379 and the client certificate files kubeadm writes
+  (``--cacert``, ``--cert``, ``--key`` under /etc/kubernetes/pki/etcd); the container sees the
+  host's ``/var/lib/etcd`` and ``/etc/kubernetes/pki/etcd`` only, so PATH must be under
+  ``/var/lib/etcd``. The snapshot is the cluster's store at that moment (a simulated format:
+  ``SIMETCD1`` and JSON), with etcdctl's "Snapshot saved at PATH";
+- ``crictl exec ID etcdutl snapshot status PATH -w json``: ``{"hash", "revision", "totalKey",
+  "totalSize", "version"}`` of a snapshot file; a damaged one is etcdutl's "invalid database".
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from collections.abc import Callable
+
+from homelab_sim.guest.shell import Gen, Streams
+from homelab_sim.guest.system import GuestSystem
+
+ETCD_ID = "5a3e9c0d1b7f"
+MAGIC = b"SIMETCD1\n"
+ETCD_VERSION = "3.5.12"
+CONTAINER_PATHS = ("/var/lib/etcd/", "/etc/kubernetes/pki/etcd/")
+ETCD_MANIFEST = "/etc/kubernetes/manifests/etcd.yaml"
+
+
+def _option(args: list[str], name: str) -> str | None:
+    for index, arg in enumerate(args):
+        if arg.startswith(f"{name}="):
+            return arg.split("=", 1)[1]
+        if arg == name and index + 1 < len(args):
+            return args[index + 1]
+    return None
+
+
+def status_of(data: bytes) -> dict[str, object] | None:
+    """etcdutl's status of a snapshot's bytes, or None when it is not a database."""
+    if not data.startswith(MAGIC):
+        return None
+    try:
+        body = json.loads(data[len(MAGIC) :])
+    except ValueError:
+        return None
+    return {
+        "hash": zlib.crc32(data),
+        "revision": int(body.get("revision", 0)),
+        "totalKey": len(body.get("objects", [])),
+        "totalSize": len(data),
+        "version": ETCD_VERSION,
+    }
+
+
+class Crictl:
+    """The command; ``snapshot`` gives the etcd store's bytes when this node serves etcd."""
+
+    def __init__(self, system: GuestSystem, snapshot: Callable[[], bytes | None]) -> None:
+        self.system = system
+        self.snapshot = snapshot
+
+    def _etcd_running(self) -> bool:
+        return self.system.exists(ETCD_MANIFEST) and "kubelet" in self.system.active
+
+    def __call__(self, args: list[str], io: Streams, stdin: bytes) -> Gen:
+        yield 0.3
+        if "cri-tools" not in self.system.installed:
+            io.err.write("sh: 1: crictl: not found\n")
+            return 127
+        words = [a for a in args if not a.startswith("--runtime-endpoint")]
+        if words[:1] == ["ps"]:
+            name = _option(words, "--name")
+            running = self._etcd_running() and name in (None, "etcd")
+            if "-q" in words or "--quiet" in words:
+                io.out.write(f"{ETCD_ID}\n" if running else "")
+            else:
+                io.out.write("CONTAINER       IMAGE   CREATED   STATE     NAME   POD\n")
+                if running:
+                    io.out.write(f"{ETCD_ID}    etcd    1h ago    Running   etcd   etcd\n")
+            return 0
+        if words[:1] == ["exec"]:
+            rest = [w for w in words[1:] if w not in ("-i", "-t", "-it")]
+            if not rest or rest[0] != ETCD_ID or not self._etcd_running():
+                target = rest[0] if rest else ""
+                io.err.write(f'execing command in container: container "{target}" not found\n')
+                return 1
+            program = rest[1:2]
+            if program == ["etcdctl"]:
+                return (yield from self._etcdctl(rest[2:], io))
+            if program == ["etcdutl"]:
+                return (yield from self._etcdutl(rest[2:], io))
+            io.err.write(f'exec: "{program[0] if program else ""}": executable file not found\n')
+            return 126
+        io.err.write(f"crictl: unknown command {words[:1]}\n")
+        return 1
+
+    def _etcdctl(self, args: list[str], io: Streams) -> Gen:
+        yield 0.5
+        positional = [a for a in args if not a.startswith("-")]
+        flags_with_values = {"--endpoints", "--cacert", "--cert", "--key"}
+        values = {args[i + 1] for i, a in enumerate(args[:-1]) if a in flags_with_values}
+        positional = [a for a in positional if a not in values]
+        if positional[:2] != ["snapshot", "save"] or len(positional) != 3:
+            io.err.write("Error: unknown command; the simulator runs 'snapshot save PATH'\n")
+            return 1
+        endpoint = _option(args, "--endpoints") or "127.0.0.1:2379"
+        if "127.0.0.1:2379" not in endpoint:
+            io.err.write(f"Error: context deadline exceeded ({endpoint})\n")
+            return 1
+        for flag in ("--cacert", "--cert", "--key"):
+            path = _option(args, flag)
+            if path is None:
+                io.err.write(
+                    "Error: rpc error: code = Unavailable desc = connection closed before "
+                    "server preface received\n"
+                )
+                return 1
+            if not path.startswith(CONTAINER_PATHS[1]) or not self.system.exists(path):
+                io.err.write(f"Error: open {path}: no such file or directory\n")
+                return 1
+        target = positional[2]
+        if not target.startswith(CONTAINER_PATHS[0]):
+            io.err.write(
+                f"Error: could not open {target}.part "
+                f"(open {target}.part: no such file or directory)\n"
+            )
+            return 1
+        data = self.snapshot()
+        if data is None:
+            io.err.write("Error: context deadline exceeded\n")
+            return 1
+        yield 1.0 + len(data) / 50e6
+        self.system.write(target, data, mode=0o600)
+        io.out.write(f"Snapshot saved at {target}\n")
+        return 0
+
+    def _etcdutl(self, args: list[str], io: Streams) -> Gen:
+        yield 0.2
+        positional = [a for a in args if not a.startswith("-") and a not in ("json", "table")]
+        if positional[:2] != ["snapshot", "status"] or len(positional) != 3:
+            io.err.write("Error: the simulator runs 'snapshot status PATH -w json'\n")
+            return 1
+        path = positional[2]
+        data = self.system.read(path) if path.startswith(CONTAINER_PATHS[0]) else None
+        if data is None:
+            io.err.write(f"Error: stat {path}: no such file or directory\n")
+            return 1
+        status = status_of(data)
+        if status is None:
+            io.err.write("Error: invalid database\n")
+            return 1
+        io.out.write(json.dumps(status) + "\n")
+        return 0
