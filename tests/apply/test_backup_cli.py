@@ -147,3 +147,26 @@ def test_restore_as_a_copy(cli: Cli) -> None:
     assert_one_line_error(code, err, "--at 'yesterday' is not a time")
     code, _, err = cli("restore", "vm", spec, "k8s-worker-3", "--at", "2000-01-01T00:00")
     assert code == 1 and "made by 2000-01-01" in err
+
+
+def test_backup_etcd_on_the_command_line(cli: Cli) -> None:
+    spec = str(cli.spec)
+    code, _, err = cli("backup", "etcd", spec)
+    assert_one_line_error(code, err, "no control plane of the lab home-lab runs")
+    assert cli("apply", spec, "--yes")[0] == 0
+    cli.sim.advance(120)
+    code, out, err = cli("backup", "etcd", spec)
+    assert code == 0, err
+    assert out.startswith("etcd snapshot of k8s-master-1: revision ")
+    assert ".db.sealed" in out
+    code, out, _ = cli("backup", "status", spec, "--json")
+    etcd = json.loads(out)["etcd"]
+    assert etcd["newest"] is not None and etcd["age_seconds"] is not None
+
+
+def test_restore_over_the_vm_asks_first(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    spec = str(cli.spec)
+    assert cli("apply", spec, "--yes")[0] == 0
+    monkeypatch.setattr("typer.confirm", lambda *a, **k: False)
+    code, _, err = cli("restore", "vm", spec, "k8s-worker-3", "--force")
+    assert code == 1 and "restore cancelled; nothing was changed" in err

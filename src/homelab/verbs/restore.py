@@ -139,6 +139,8 @@ def restore_vm(
     """Restore ``vm`` from a backup (see the module docstring)."""
     with ctx.store.lock(ctx.lab, purpose="restore"):
         lab = _open(conn, ctx, limits)
+        if vm in ctx.spec.vms and vm not in lab.refs:
+            return _bring_back(conn, ctx, lab, vm, volid, at)
         ref = _ref(lab, ctx, vm)
         chosen = pick_backup(lab.copies.get(ref.vmid, []), volid=volid, at=at)
         if chosen is None:
@@ -174,13 +176,65 @@ def restore_vm(
         return RestoreResult(vm, ref.vmid, chosen.volid, in_place=True, warnings=tuple(warnings))
 
 
+def last_vmid(ctx: LabContext, vm: str) -> int | None:
+    """The VMID ``vm`` had: pinned in the spec, else the newest the state store's history
+    recorded for it (every apply records its VMs' VMIDs)."""
+    pinned = ctx.spec.vms[vm].vmid
+    if pinned is not None:
+        return pinned
+    for event in ctx.store.history(ctx.lab).recent(500):
+        outcomes = event.data.get("outcomes") or []
+        for outcome in outcomes if isinstance(outcomes, list) else []:
+            if isinstance(outcome, dict) and outcome.get("vm") == vm and outcome.get("vmid"):
+                return int(outcome["vmid"])
+    return None
+
+
+def _bring_back(
+    conn: Connection,
+    ctx: LabContext,
+    lab: _Lab,
+    vm: str,
+    volid: str | None,
+    at: datetime | None,
+) -> RestoreResult:
+    """``vm`` does not exist: restore its backup into the VMID it had (same MACs, so its seed's
+    network configuration fits), start it and wait for its agent."""
+    vmid = last_vmid(ctx, vm)
+    if vmid is None:
+        raise NoBackup(f"vm {vm} does not exist, and the state store knows no VMID of it")
+    if vmid in conn.client.guest_vmids():
+        raise LabError(f"vm {vm} is gone, and its VMID {vmid} is taken by another guest")
+    nodes = sorted({ctx.spec.node_of(name) for name in ctx.spec.vms})
+    copies = backup_copies(conn.client, lab.storage, nodes).get(vmid, [])
+    chosen = pick_backup(copies, volid=volid, at=at)
+    if chosen is None:
+        raise NoBackup(
+            f"vm {vm} (VMID {vmid}) does not exist and has no backup on {lab.storage}",
+            hint="`homelab apply` makes it anew",
+        )
+    node = ctx.spec.node_of(vm)
+    _restore(lab.rt, node, vmid, chosen.volid, ctx.spec.proxmox.storage, unique=False)
+    ref = VmRef(vm, node, vmid)
+    start_vm(lab.rt, ref)
+    warnings = () if wait_agent(lab.rt, ref) else (f"vm {vm}: the guest agent does not answer yet",)
+    return RestoreResult(vm, vmid, chosen.volid, in_place=True, warnings=warnings)
+
+
 def _restore(
-    rt: Runtime, node: str, vmid: int, volid: str, storage: str, *, force: bool = False
+    rt: Runtime,
+    node: str,
+    vmid: int,
+    volid: str,
+    storage: str,
+    *,
+    force: bool = False,
+    unique: bool = True,
 ) -> None:
     params: dict[str, str] = {"vmid": str(vmid), "archive": volid, "storage": storage}
     if force:
         params["force"] = "1"
-    else:
+    elif unique:
         params["unique"] = "1"
     rt.run_task(
         lambda: str(rt.client.session.request("POST", f"/nodes/{node}/qemu", params)["data"]),

@@ -9,17 +9,20 @@ keep the clusters' records across restarts (each machine's own state is in ``vm.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import asdict
 from typing import Any
 
 from homelab_sim.clock import VirtualClock
 from homelab_sim.guest import yamlio
-from homelab_sim.guest.clusters import ClusterBook
+from homelab_sim.guest.clusters import ClusterBook, ClusterRecord
 from homelab_sim.guest.machine import Machine
 from homelab_sim.guest.model import BOOT_TO_AGENT, CidataGuest, GuestVm
 from homelab_sim.guest.seed import SeedFiles
 from homelab_sim.guest.system import AGENT_UNIT, APT_BUSY
 from homelab_sim.kube import KubeRegistry
 from homelab_sim.kube.cluster import SimCluster
+
+ETCD_MANIFEST = "/etc/kubernetes/manifests/etcd.yaml"
 
 
 class ClusterGuest(CidataGuest):
@@ -57,6 +60,7 @@ class ClusterGuest(CidataGuest):
             return
         meta = _meta(seed.meta_data)
         instance = str(meta.get("instance-id") or f"iid-{vm.vmid}")
+        self._revive(vm)
         saved = vm.guest.get("machine")
         if saved and saved.get("instance_id") != instance:
             saved = {"system": saved.get("system"), "instance_id": instance}
@@ -189,6 +193,58 @@ class ClusterGuest(CidataGuest):
                 start=clock.now(),
                 saved=saved,
             )
+
+    def _etcd_cluster(self, vm: GuestVm) -> str | None:
+        """The cluster whose etcd data ``vm``'s disk holds (a control plane's), if any."""
+        machine = self.machines.get(vm.vmid)
+        if machine is not None:
+            member, system = machine.membership, machine.system
+            if member and system.exists(ETCD_MANIFEST):
+                return str(member["cluster"])
+            return None
+        saved = vm.guest.get("machine") or {}
+        saved_member = saved.get("membership")
+        files = ((saved.get("system") or {}).get("files")) or {}
+        if saved_member and ETCD_MANIFEST in files:
+            return str(saved_member["cluster"])
+        return None
+
+    def backup_extras(self, vm: GuestVm) -> dict[str, Any]:
+        """A control plane's backup holds its etcd: the cluster's record and store."""
+        name = self._etcd_cluster(vm)
+        record = self.book.records.get(name) if name else None
+        cluster = self.book.cluster(record) if record is not None else None
+        if record is None or cluster is None:
+            return {}
+        with cluster.lock:
+            data = cluster.to_dict()
+        return {"etcd": {"record": asdict(record), "cluster": data}}
+
+    def on_destroy(self, vm: GuestVm) -> None:
+        """The last control plane of a cluster destroyed: its etcd data is gone with its disk,
+        and the cluster with it (until a backup of a control plane brings it back)."""
+        name = self._etcd_cluster(vm)
+        self.machines.pop(vm.vmid, None)
+        self.vms.pop(vm.vmid, None)
+        if name is None:
+            return
+        others = [v for v in self.vms.values() if self._etcd_cluster(v) == name]
+        if others:
+            return
+        self.book.records.pop(name, None)
+        if self.book.backend is not None:
+            self.book.backend.drop(name)
+
+    def _revive(self, vm: GuestVm) -> None:
+        """A restored control plane boots with the etcd data of a cluster that is gone: the
+        cluster comes back as it was when the backup was made."""
+        saved = (vm.guest.get("etcd") or {}) if isinstance(vm.guest.get("etcd"), dict) else {}
+        record, data = saved.get("record"), saved.get("cluster")
+        if not record or not data or record.get("name") in self.book.records:
+            return
+        self.book.records[str(record["name"])] = ClusterRecord(**record)
+        if self.book.backend is not None:
+            self.book.backend.adopt(data)
 
     def _save(self, vmid: int) -> None:
         vm, machine = self.vms.get(vmid), self.machines.get(vmid)

@@ -104,6 +104,13 @@ class GuestModel(Protocol):
     def restore(self, data: dict[str, Any], vms: Sequence[GuestVm], clock: VirtualClock) -> None:
         """After a restart: ``data`` from ``snapshot``, the VMs as they were saved."""
 
+    def backup_extras(self, vm: GuestVm) -> dict[str, Any]:
+        """What a backup of ``vm``'s disk holds beyond ``vm.guest`` (a control plane's etcd
+        data), kept in the archive's ``vm.guest``."""
+
+    def on_destroy(self, vm: GuestVm) -> None:
+        """``vm`` is destroyed, its disks with it."""
+
 
 class CidataGuest:
     """Default guest: Ubuntu 24.04 whose agent starts after a fixed boot latency."""
@@ -166,6 +173,12 @@ class CidataGuest:
         return {}
 
     def restore(self, data: dict[str, Any], vms: Sequence[GuestVm], clock: VirtualClock) -> None:
+        return None
+
+    def backup_extras(self, vm: GuestVm) -> dict[str, Any]:
+        return {}
+
+    def on_destroy(self, vm: GuestVm) -> None:
         return None
 
 

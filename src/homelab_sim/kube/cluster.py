@@ -353,6 +353,25 @@ class KubeRegistry:
         with self._lock:
             return self._clusters.get(name)
 
+    def drop(self, name: str) -> None:
+        """The cluster's data is gone (its last control plane's disk with it): stop serving."""
+        with self._lock:
+            self._clusters.pop(name, None)
+            server = self._servers.pop(name, None)
+        if server is not None:
+            server.stop()
+
+    def adopt(self, data: dict[str, Any]) -> SimCluster:
+        """A cluster brought back from ``SimCluster.to_dict`` data (a restored control plane)."""
+        cluster = SimCluster.from_dict(data, self.clock)
+        with self._lock:
+            old = self._servers.pop(cluster.name, None)
+            self._clusters[cluster.name] = cluster
+        if old is not None:
+            old.stop()
+        self._start_ready()
+        return cluster
+
     def clusters(self) -> list[SimCluster]:
         with self._lock:
             return list(self._clusters.values())

@@ -134,7 +134,8 @@ def _vzdump_done(ctx: Ctx, task: Task, error: str | None) -> None:
         else:
             volid = f"{args['storage']}:backup/vzdump-qemu-{vmid}-{stamp}{suffix}"
             task.log.append(f"INFO: creating vzdump archive '{volid}'")
-        guest = {k: v for k, v in vm.guest.items() if k != "agent-exec"}
+        guest = {k: v for k, v in vm.guest.items() if k not in ("agent-exec", "etcd")}
+        guest.update(ctx.guest.backup_extras(vm))
         meta: dict[str, Any] = {
             "config": {k: v for k, v in vm.config.items() if k != "lock"},
             "disk_bytes": size,

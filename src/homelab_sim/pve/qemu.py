@@ -327,6 +327,7 @@ def _destroy_done(ctx: Ctx, task: Task, error: str | None) -> None:
             vm.config.pop("lock", None)
         return
     node = vm.node
+    ctx.guest.on_destroy(vm)
     drop_vm(ctx, vm)
     if task.args.get("unreferenced"):
         for key, volume in list(ctx.state.volumes.items()):
