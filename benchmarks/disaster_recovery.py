@@ -37,13 +37,13 @@ def main() -> None:
             assert isinstance(site, SimulatedSite)
             assert backup_now(lab.conn, lab.ctx).ok
             client = lab.conn.client
-            for vm in client.cluster_vms():
-                if vm.name in lab.ctx.spec.vms:
-                    client.wait_task(client.stop(vm.node, vm.vmid))
-                    client.wait_task(client.destroy(vm.node, vm.vmid))
+            for guest in client.cluster_vms():
+                if guest.name in lab.ctx.spec.vms:
+                    client.wait_task(client.stop(guest.node, guest.vmid))
+                    client.wait_task(client.destroy(guest.node, guest.vmid))
             start_v, start_r = site.advance_clock(0), time.perf_counter()
-            for vm in lab.ctx.spec.vms:
-                restore_vm(lab.conn, lab.ctx, vm)
+            for name in lab.ctx.spec.vms:
+                restore_vm(lab.conn, lab.ctx, name)
             restored_v = site.advance_clock(0)
             while True:
                 with lab.api() as api:
