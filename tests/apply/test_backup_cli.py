@@ -170,3 +170,9 @@ def test_restore_over_the_vm_asks_first(cli: Cli, monkeypatch: pytest.MonkeyPatc
     monkeypatch.setattr("typer.confirm", lambda *a, **k: False)
     code, _, err = cli("restore", "vm", spec, "k8s-worker-3", "--force")
     assert code == 1 and "restore cancelled; nothing was changed" in err
+
+
+def test_pbs_key_export_needs_a_pbs_storage(cli: Cli, tmp_path: Path) -> None:
+    code, _, err = cli("state", "pbs-key", str(cli.spec), "--out", str(tmp_path / "key.json"))
+    assert_one_line_error(code, err, "the lab home-lab has no PBS storage")
+    assert not (tmp_path / "key.json").exists()

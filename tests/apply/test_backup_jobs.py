@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from homelab.engine.proxmox.errors import RefusedError
+from homelab.errors import LabError
 from homelab.verbs.lab import make_plan
 from homelab.verbs.provision import PlanRefused, apply_lab, destroy_lab
 from tests.apply.support import FAST, Lab, guests, inprocess, new_sim, root_client, write_spec, yes
@@ -266,3 +267,41 @@ def test_an_etcd_snapshot_is_fetched_verified_sealed_and_pruned(lab: Lab, tmp_pa
         names.append(backup_etcd(conn, lab.ctx).path.name)
     left = sorted(p.name for p in first.path.parent.iterdir())
     assert left == names[1:]  # keep_last: 2
+
+
+def test_an_encrypted_pbs_storage_leaves_its_key_sealed_and_exportable(
+    lab: Lab, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    from homelab.verbs.state_key import export_pbs_key
+
+    sim = new_sim()
+    _pbs_world(sim)
+    conn = inprocess(sim, backups=True, pbs=True)
+    encrypted = {**PBS_SPEC, "storage": {"pbs": {**PBS_SPEC["storage"]["pbs"], "encrypt": True}}}
+    _respec(lab, tmp_path, {"backup": encrypted})
+    monkeypatch.setenv("HOMELAB_PBS_TOKEN", "pbs-secret-1")
+    outcome = apply_lab(conn, lab.ctx, confirm=yes, limits=FAST)
+    assert outcome.report is not None and outcome.report.ok, outcome.report
+    storage = sim.state.storage("pbs-lab")
+    assert storage is not None and storage.pbs is not None
+    fingerprint = storage.pbs["encryption-key"]
+    sealed = lab.ctx.store.secrets(lab.ctx.lab).get("pbs-encryption-key/pbs-lab")
+    assert sealed is not None and json.loads(sealed)["fingerprint"] == fingerprint
+    key_data = json.loads(sealed)["data"].encode()
+    for path in (tmp_path / ".homelab").rglob("*"):  # never in clear on disk
+        if path.is_file():
+            assert key_data not in path.read_bytes(), path
+    out = export_pbs_key(lab.path, lab.ctx.lab, "pbs-lab", tmp_path / "escrow.json")
+    assert out.stat().st_mode & 0o777 == 0o600
+    assert json.loads(out.read_text())["fingerprint"] == fingerprint
+    with pytest.raises(LabError, match="exists: not overwriting it"):
+        export_pbs_key(lab.path, lab.ctx.lab, "pbs-lab", out)
+
+    from homelab.verbs.backup import backup_now
+
+    assert backup_now(conn, lab.ctx).ok
+    with root_client(sim) as root:
+        items = root.session.get("/nodes/pve/storage/pbs-lab/content", content="backup")
+    assert {item["encrypted"] for item in items} == {fingerprint}

@@ -10,6 +10,7 @@ import typer
 from homelab.cli.app import app
 from homelab.cli.lab import SpecArg
 from homelab.cli.output import out
+from homelab.errors import LabError
 
 state_app = typer.Typer(help="The state store: its key.", no_args_is_help=True)
 key_app = typer.Typer(
@@ -47,3 +48,22 @@ def import_(
 
     path = import_key(spec, key_file, replace=force)
     out.print(f"the state key is installed at {path}")
+
+
+@state_app.command("pbs-key")
+def pbs_key(
+    spec: SpecArg,
+    out_file: Annotated[
+        Path, typer.Option("--out", help="a new file to write the key to (0600)", metavar="FILE")
+    ],
+) -> None:
+    """Write the encryption key of the lab's PBS storage (made by PVE when homelab added it with
+    `encrypt: true`) to a new file (0600) for escrow: without it the backups cannot be read."""
+    from homelab.verbs.spec import load_valid_spec
+    from homelab.verbs.state_key import export_pbs_key
+
+    lab = load_valid_spec(spec)
+    if lab.backup is None or lab.backup.storage.pbs is None:
+        raise LabError(f"the lab {lab.name} has no PBS storage (backup.storage.pbs)")
+    path = export_pbs_key(spec, lab.name, lab.backup.storage.pbs.id, out_file)
+    out.print(f"the PBS encryption key is in {path} (mode 0600): keep it safe, off this machine")

@@ -119,6 +119,7 @@ def apply_lab(
         if plan.jobs:
             ctx.store.note_backup_jobs(ctx.lab, True)
         report = execute_plan(rt, plan, observed, pbs_secret)
+        keep_encryption_keys(ctx, report)
         note_jobs_gone(ctx, plan, report)
         record(ctx, "apply", plan, report)
         return ApplyOutcome(plan, report, notes, warnings)
@@ -137,6 +138,19 @@ def storage_secret(plan: Plan) -> Secret | None:
             hint=f"export {plan.storage.token_env}='<the secret of the PBS API token>'",
         )
     return Secret(value)
+
+
+PBS_KEY_PREFIX = "pbs-encryption-key/"
+
+
+def keep_encryption_keys(ctx: LabContext, report: ApplyReport) -> None:
+    """Seal the encryption key PVE made for a new PBS storage into the state store (it is the
+    only way to read the backups: `homelab state pbs-key export` escrows it)."""
+    for outcome in report.jobs:
+        if outcome.key is not None:
+            ctx.store.secrets(ctx.lab).put(
+                f"{PBS_KEY_PREFIX}{outcome.id}", outcome.key.reveal().encode()
+            )
 
 
 def note_jobs_gone(ctx: LabContext, plan: Plan, report: ApplyReport) -> None:

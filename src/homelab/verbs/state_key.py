@@ -71,3 +71,24 @@ def import_key(spec_path: Path, source: Path, *, replace: bool = False) -> Path:
         target.unlink()
     write_key_file(target, text)
     return target
+
+
+def export_pbs_key(ctx_spec_path: Path, lab: str, storage: str, out: Path) -> Path:
+    """Write the PBS encryption key of ``storage`` (kept sealed in the state store since the
+    storage was added) to ``out`` (0600, a new file) for escrow; returns ``out``."""
+    with open_store(ctx_spec_path) as store:
+        key = store.secrets(lab).get(f"pbs-encryption-key/{storage}")
+    if key is None:
+        raise StateError(
+            f"the state store holds no encryption key of the PBS storage {storage}",
+            hint="it has one only when homelab added the storage with `encrypt: true`",
+        )
+    try:
+        fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError as exc:
+        raise StateError(f"{out} exists: not overwriting it", hint="choose a new file") from exc
+    except OSError as exc:
+        raise StateError(f"cannot write {out}: {exc.strerror or exc}") from exc
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(key)
+    return out

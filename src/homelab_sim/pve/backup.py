@@ -147,6 +147,8 @@ def _vzdump_done(ctx: Ctx, task: Task, error: str | None) -> None:
             meta["notes"] = notes
         if args.get("protected"):
             meta["protected"] = True
+        if target is not None and target.pbs and target.pbs.get("encryption-key"):
+            meta["encrypted"] = target.pbs["encryption-key"]
         add_volume(
             ctx,
             Volume(

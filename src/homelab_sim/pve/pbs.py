@@ -18,7 +18,10 @@ the API tokens it accepts, kept as SHA-256 digests), ``reachable: false`` makes 
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import json
+import secrets
 from typing import Any
 
 from homelab_sim.pve.context import Ctx
@@ -101,6 +104,23 @@ def create_storage(ctx: Ctx, p: dict[str, Any]) -> Any:
             f"create storage failed: {sid}: Cannot find datastore '{datastore}', "
             "check permissions and existence!"
         )
+    reply: dict[str, Any] = {"storage": sid, "type": "pbs"}
+    settings = {
+        key: str(p[key])
+        for key in ("server", "port", "datastore", "namespace", "username", "fingerprint")
+        if p.get(key) not in (None, "")
+    }
+    wanted_key = p.get("encryption-key")
+    if wanted_key is not None:  # on_add_hook: 'autogen' makes one, else it must be a JSON key
+        text = _autogen_key() if wanted_key == "autogen" else str(wanted_key)
+        try:
+            decoded = json.loads(text)
+        except ValueError:
+            decoded = None
+        if not isinstance(decoded, dict) or "data" not in decoded:
+            raise fail("Value does not seems like a valid, JSON formatted encryption key!")
+        settings["encryption-key"] = str(decoded.get("fingerprint") or 1)
+        reply["config"] = {"encryption-key": text}
     storage = StorageDef(
         storage=sid,
         type="pbs",
@@ -108,16 +128,27 @@ def create_storage(ctx: Ctx, p: dict[str, Any]) -> Any:
         total=server.datastores[datastore],
         shared=True,
         nodes=split_list(p.get("nodes")) or None,
-        pbs={
-            key: str(p[key])
-            for key in ("server", "port", "datastore", "namespace", "username", "fingerprint")
-            if p.get(key) not in (None, "")
-        },
+        pbs=settings,
         pbs_secret=None if password is None else digest(str(password)),
     )
     ctx.state.storages.append(storage)
     ctx.changed = True
-    return {"storage": sid, "type": "pbs"}
+    return reply
+
+
+def _autogen_key() -> str:
+    """What ``proxmox-backup-client key create --kdf none`` writes: a key with no passphrase."""
+    raw = secrets.token_bytes(32)
+    fingerprint = ":".join(f"{b:02x}" for b in hashlib.sha256(raw).digest()[:8])
+    return json.dumps(
+        {
+            "kdf": None,
+            "created": "2026-01-01T00:00:00+00:00",
+            "modified": "2026-01-01T00:00:00+00:00",
+            "data": base64.b64encode(raw).decode(),
+            "fingerprint": fingerprint,
+        }
+    )
 
 
 ROUTES = {("POST", "/storage"): create_storage}

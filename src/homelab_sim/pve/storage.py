@@ -99,6 +99,8 @@ def content_list(ctx: Ctx, p: dict[str, Any]) -> Any:
                 item["notes"] = str(vol.meta["notes"]).split("\n", 1)[0]
             if vol.meta.get("protected"):
                 item["protected"] = 1
+            if vol.meta.get("encrypted"):
+                item["encrypted"] = vol.meta["encrypted"]
         out.append(item)
     return out
 

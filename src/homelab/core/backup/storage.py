@@ -57,6 +57,8 @@ def pbs_settings(pbs: PbsStorage) -> dict[str, str]:
         out["namespace"] = pbs.namespace
     if pbs.fingerprint:
         out["fingerprint"] = pbs.fingerprint.upper()
+    if pbs.encrypt:
+        out["encryption-key"] = "autogen"  # PVE makes the key and answers it once
     return out
 
 

@@ -121,6 +121,10 @@ class PbsStorage(_Model):
     ] = None
     token_id: Annotated[str, Field(pattern=PBS_TOKEN_RE, description="user@realm!name on PBS")]
     token_env: Annotated[str, Field(pattern=ENV_NAME_RE)] = "HOMELAB_PBS_TOKEN"  # noqa: S105
+    encrypt: Annotated[
+        bool,
+        Field(description="client-side encryption: PVE makes a key, homelab keeps it sealed"),
+    ] = False
 
 
 class BackupStorage(_Model):

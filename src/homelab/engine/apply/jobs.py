@@ -30,6 +30,8 @@ class JobOutcome:
     ok: bool = True
     error: str | None = None
     vmids: tuple[int, ...] = ()
+    #: the PBS encryption key PVE made for a new storage (to keep sealed, never to show)
+    key: Secret | None = None
 
 
 def apply_jobs(
@@ -72,10 +74,10 @@ def _add_storage(client: PveClient, storage: StorageAction, secret: Secret | Non
             name, storage.id, "create", ok=False, error=f"{storage.token_env} is not set"
         )
     try:
-        client.create_pbs_storage(storage.id, dict(storage.settings), secret)
+        key = client.create_pbs_storage(storage.id, dict(storage.settings), secret)
     except ProxmoxError as exc:
         return JobOutcome(name, storage.id, "create", ok=False, error=str(exc))
-    return JobOutcome(name, storage.id, "create")
+    return JobOutcome(name, storage.id, "create", key=key)
 
 
 def _apply_one(

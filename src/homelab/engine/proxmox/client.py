@@ -424,11 +424,17 @@ class PveClient:
         """The node's clock, Unix time (``/nodes/{node}/time``; Sys.Audit on the node)."""
         return parse_node_time(self.session.get(f"/nodes/{path_segment(node)}/time"))
 
-    def create_pbs_storage(self, storage: str, settings: Mapping[str, str], secret: Secret) -> None:
+    def create_pbs_storage(
+        self, storage: str, settings: Mapping[str, str], secret: Secret
+    ) -> Secret | None:
         """``POST /storage`` (Datastore.Allocate on /storage): a PBS storage whose password is
-        ``secret`` (the PBS token's; PVE keeps it apart and never lists it)."""
+        ``secret`` (the PBS token's; PVE keeps it apart and never lists it). With
+        ``encryption-key=autogen`` PVE answers the key it made, once: returned as a Secret."""
         params = {"storage": storage, **settings, "password": secret.reveal()}
-        self.session.request("POST", "/storage", params)
+        reply = self.session.request("POST", "/storage", params).get("data")
+        config = reply.get("config") if isinstance(reply, dict) else None
+        key = config.get("encryption-key") if isinstance(config, dict) else None
+        return Secret(str(key)) if key else None
 
     def not_backed_up(self) -> tuple[StorageItem, ...]:
         """The guests no backup job covers (``/cluster/backup-info/not-backed-up``): each as
