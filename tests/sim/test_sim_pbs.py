@@ -101,3 +101,23 @@ def test_creating_a_storage_needs_datastore_allocate_on_storage(sim: PveSimulato
     response = weak.call("POST", "/storage", data=GOOD)
     assert response.status_code == 403
     assert "Datastore.Allocate" in response.reason_phrase
+
+
+def test_a_full_datastore_fails_the_backup(api: Api, sim: PveSimulator) -> None:
+    api.ok(
+        "PUT",
+        "/_sim/pbs",
+        json={
+            "server": "10.0.10.5",
+            "fingerprint": FINGERPRINT,
+            "datastores": {"homelab": 64 * 1024**2},  # 64 MiB: less than one archive
+            "token_id": TOKEN,
+            "token_secret": SECRET,
+        },
+    )
+    api.ok("POST", "/storage", data=GOOD)
+    api.finish(api.clone(101, name="web-1"))
+    upid = api.ok("POST", "/nodes/pve/vzdump", data={"vmid": "101", "storage": "pbs-lab"})
+    assert api.finish(upid)["exitstatus"] == "job errors"
+    assert any("No space left on device" in line for line in api.log(upid))
+    assert api.ok("GET", "/nodes/pve/storage/pbs-lab/content") == []

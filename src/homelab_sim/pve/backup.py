@@ -122,7 +122,7 @@ def _vzdump_done(ctx: Ctx, task: Task, error: str | None) -> None:
         size = boot_disk_size(ctx, vm)
         task.log.append(f"INFO: Starting Backup of VM {vmid} (qemu)")
         if target is not None and target.type == "pbs":
-            problem = pbs_unreachable(ctx, target)
+            problem = pbs_unreachable(ctx, target, max(1, size // 4))
             if problem is not None:
                 task.log.append(f"ERROR: Backup of VM {vmid} failed - {problem}")
                 failed = True

@@ -68,13 +68,22 @@ def _connect_error(ctx: Ctx, opts: dict[str, Any], password: str | None) -> str 
     return None
 
 
-def pbs_unreachable(ctx: Ctx, storage: StorageDef) -> str | None:
-    """Why a pbs storage cannot be used now (its server gone or unreachable), or None."""
+def pbs_unreachable(ctx: Ctx, storage: StorageDef, adding: int = 0) -> str | None:
+    """Why a pbs storage cannot take a backup of ``adding`` bytes now (its server gone or
+    unreachable, its datastore full), or None."""
     opts = storage.pbs or {}
     server = ctx.state.pbs_servers.get(f"{opts.get('server')}:{opts.get('port', DEFAULT_PORT)}")
     if server is None or not server.reachable:
         return f"{storage.storage}: error fetching datastores - 500 Can't connect to " + (
             f"{opts.get('server')}:{opts.get('port', DEFAULT_PORT)} (Connection refused)"
+        )
+    datastore = opts.get("datastore", "")
+    total = server.datastores.get(datastore, 0)
+    used = sum(v.size for v in ctx.state.volumes.values() if v.storage == storage.storage)
+    if used + adding > total:  # PBS: the chunk store's file system is full **[unc]**
+        return (
+            f"backup write data failed: command error: inserting chunk on store '{datastore}' "
+            "failed: No space left on device (os error 28)"
         )
     return None
 
