@@ -305,3 +305,28 @@ def test_an_encrypted_pbs_storage_leaves_its_key_sealed_and_exportable(
     with root_client(sim) as root:
         items = root.session.get("/nodes/pve/storage/pbs-lab/content", content="backup")
     assert {item["encrypted"] for item in items} == {fingerprint}
+
+
+def test_a_pbs_backup_that_failed_verification_is_a_problem(
+    lab: Lab, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from homelab.verbs.backup import backup_now, backup_status
+
+    sim = new_sim()
+    _pbs_world(sim)
+    conn = inprocess(sim, backups=True, pbs=True)
+    _respec(lab, tmp_path, {"backup": PBS_SPEC})
+    monkeypatch.setenv("HOMELAB_PBS_TOKEN", "pbs-secret-1")
+    apply_lab(conn, lab.ctx, confirm=yes, limits=FAST)
+    assert backup_now(conn, lab.ctx).ok
+    status = backup_status(conn, lab.ctx)
+    assert {row.newest.verified for row in status.vms if row.newest} == {None}  # not yet
+    worker = next(r for r in status.vms if r.vm == "k8s-worker-2")
+    assert worker.newest is not None
+    with root_client(sim) as root:
+        root.session.request("POST", "/_sim/corrupt", {"volid": worker.newest.volid})
+        root.session.request("POST", "/_sim/pbs-verify", {"storage": "pbs-lab"})
+    status = backup_status(conn, lab.ctx)
+    verified = {row.vm: row.newest.verified for row in status.vms if row.newest}
+    assert verified == {"k8s-master-1": "ok", "k8s-worker-2": "failed", "k8s-worker-3": "ok"}
+    assert "vm k8s-worker-2: the newest backup failed verification" in status.problems

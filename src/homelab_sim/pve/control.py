@@ -16,6 +16,7 @@
                             "datastore" and "datastore_bytes"?), "token_id", "token_secret",
                             "reachable"?}: a Proxmox Backup Server
     POST   /_sim/corrupt    {"volid"}: damage a backup archive (its restore fails)
+    POST   /_sim/pbs-verify {"storage"}: a PBS verify job over that storage's backups
     GET    /_sim/manifests/{component}/{version}/{file}
                             an addon's install manifest (YAML, not enveloped; 404 if unknown)
 
@@ -130,6 +131,22 @@ def post_corrupt(sim: PveSimulator, ctx: Ctx, p: dict[str, Any]) -> Any:
     raise param_fail({"volid": f"no backup volume '{volid}'"})
 
 
+def post_pbs_verify(sim: PveSimulator, ctx: Ctx, p: dict[str, Any]) -> Any:
+    """A PBS verify job over the backups of pbs storage ``storage``: each gets PBS's
+    verification state (``failed`` for a damaged one), as PVE's content listing shows it."""
+    storage = sim.state.storage(str(p.get("storage") or ""))
+    if storage is None or storage.type != "pbs":
+        raise param_fail({"storage": "not a pbs storage"})
+    checked = 0
+    for volume in sim.state.volumes.values():
+        if volume.storage == storage.storage and volume.content == "backup":
+            state = "failed" if volume.meta.get("corrupt") else "ok"
+            volume.meta["verification"] = {"state": state, "upid": f"UPID:pbs:verify:{checked}"}
+            checked += 1
+    ctx.changed = True
+    return {"verified": checked}
+
+
 def put_pbs_server(sim: PveSimulator, ctx: Ctx, p: dict[str, Any]) -> Any:
     """Add a simulated Proxmox Backup Server (see pve/pbs.py)."""
     try:
@@ -173,6 +190,7 @@ ROUTES: dict[tuple[str, str], tuple[str, Control]] = {
     ("POST", "/_sim/lxc"): ("Sys.Modify", post_lxc),
     ("PUT", "/_sim/pbs"): ("Sys.Modify", put_pbs_server),
     ("POST", "/_sim/corrupt"): ("Sys.Modify", post_corrupt),
+    ("POST", "/_sim/pbs-verify"): ("Sys.Modify", post_pbs_verify),
 }
 MANIFESTS = "/_sim/manifests/"
 

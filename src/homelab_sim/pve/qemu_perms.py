@@ -165,7 +165,10 @@ def volume_type(name: str) -> tuple[str, int | None]:
         if name.startswith(prefix):
             return vtype, None
     if name.startswith(("backup/", "dump/")):
-        found = re.search(r"vzdump-(?:qemu|lxc)-(\d+)-", name)
+        # dir/NFS: backup/vzdump-qemu-<vmid>-<time>.vma*; PBS: backup/vm/<vmid>/<time>
+        found = re.search(r"vzdump-(?:qemu|lxc)-(\d+)-", name) or re.match(
+            r"backup/(?:vm|ct)/(\d+)/", name
+        )
         return "backup", int(found[1]) if found else None
     if name.startswith("snippets/"):
         return "snippets", None

@@ -101,6 +101,8 @@ def content_list(ctx: Ctx, p: dict[str, Any]) -> Any:
                 item["protected"] = 1
             if vol.meta.get("encrypted"):
                 item["encrypted"] = vol.meta["encrypted"]
+            if vol.meta.get("verification"):
+                item["verification"] = dict(vol.meta["verification"])
         out.append(item)
     return out
 
