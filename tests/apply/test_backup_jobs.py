@@ -330,3 +330,22 @@ def test_a_pbs_backup_that_failed_verification_is_a_problem(
     verified = {row.vm: row.newest.verified for row in status.vms if row.newest}
     assert verified == {"k8s-master-1": "ok", "k8s-worker-2": "failed", "k8s-worker-3": "ok"}
     assert "vm k8s-worker-2: the newest backup failed verification" in status.problems
+
+
+def test_the_exporter_reports_the_last_drill_of_each_vm(lab: Lab, tmp_path: Path) -> None:
+    from homelab.verbs.backup import backup_now
+    from homelab.verbs.metrics import collect_facts
+    from homelab.verbs.restore import drill
+
+    sim = new_sim()
+    conn = inprocess(sim, backups=True)
+    _respec(lab, tmp_path, {"backup": {"storage": {"existing": "local"}}})
+    apply_lab(conn, lab.ctx, confirm=yes, limits=FAST)
+    assert collect_facts(conn, lab.ctx).drills == {}
+    sim.advance(300)  # the worker has joined: its disk holds its kubelet's config
+    assert backup_now(conn, lab.ctx, "k8s-worker-3").ok
+    results = drill(conn, lab.ctx, ["k8s-worker-3", "k8s-worker-2"], limits=FAST)
+    assert [r.ok for r in results] == [True, False], results  # worker-2 has no backup
+    drills = collect_facts(conn, lab.ctx).drills
+    assert {vm: d.ok for vm, d in drills.items()} == {"k8s-worker-3": True, "k8s-worker-2": False}
+    assert all(d.at > 1.7e9 for d in drills.values())

@@ -27,7 +27,7 @@ from homelab.engine.proxmox.client import PveClient
 from homelab.errors import LabError
 from homelab.verbs.connection import Connection
 from homelab.verbs.lab import LabContext
-from homelab.verbs.metrics import ETCD_SNAPSHOT_SUFFIXES, etcd_dir
+from homelab.verbs.metrics import ETCD_SNAPSHOT_SUFFIXES, etcd_dir, last_drills
 
 __all__ = ["BackupRun", "BackupStatus", "backup_now", "backup_status"]
 
@@ -168,15 +168,6 @@ def backup_status(conn: Connection, ctx: LabContext) -> BackupStatus:
         now=now,
         drills=last_drills(ctx),
     )
-
-
-def last_drills(ctx: LabContext) -> dict[str, dict[str, object]]:
-    """The newest drill result per VM (from the state store's history), with its time."""
-    out: dict[str, dict[str, object]] = {}
-    for event in ctx.store.history(ctx.lab).recent(500):
-        if event.event == "drill":
-            out.setdefault(str(event.data.get("vm")), {**event.data, "at": event.at})
-    return out
 
 
 @dataclass

@@ -25,13 +25,20 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
 from homelab.core.monitoring import metrics
-from homelab.core.monitoring.facts import ApplyFact, BackupFact, LabFacts, metric_families
+from homelab.core.monitoring.facts import (
+    ApplyFact,
+    BackupFact,
+    DrillFact,
+    LabFacts,
+    metric_families,
+)
 from homelab.core.observed import Observed
 from homelab.core.ownership import lab_vms
 from homelab.core.plan.actions import NoOp
@@ -89,8 +96,32 @@ def collect_facts(conn: Connection, ctx: LabContext) -> LabFacts:
         certificates=_certificates(conn, ctx, errors),
         last_apply=_last_apply(ctx, errors),
         etcd_snapshot_last=_newest_snapshot(etcd_dir(ctx.spec_path, ctx.lab), errors),
+        drills=_drills(ctx, errors),
         errors=dict(errors),
     )
+
+
+def last_drills(ctx: LabContext) -> dict[str, dict[str, Any]]:
+    """The newest restore drill per VM (``homelab backup drill`` records them in the state
+    store's history), with its time (``at``, ISO 8601)."""
+    out: dict[str, dict[str, Any]] = {}
+    for event in ctx.store.history(ctx.lab).recent(500):
+        if event.event == "drill":
+            out.setdefault(str(event.data.get("vm")), {**event.data, "at": event.at})
+    return out
+
+
+def _drills(ctx: LabContext, errors: Counter[str]) -> dict[str, DrillFact]:
+    try:
+        found = last_drills(ctx)
+    except LabError:
+        errors["state"] += 1
+        return {}
+    return {
+        vm: DrillFact(at=dt.datetime.fromisoformat(str(d["at"])).timestamp(), ok=bool(d.get("ok")))
+        for vm, d in found.items()
+        if vm in ctx.spec.vms
+    }
 
 
 @dataclass(frozen=True)
