@@ -19,7 +19,6 @@ counts as proven only after a drill passed.
 from __future__ import annotations
 
 import contextlib
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -29,7 +28,7 @@ from homelab.core.ownership import lab_vms
 from homelab.engine.apply.progress import Silent
 from homelab.engine.apply.runtime import Limits, Runtime
 from homelab.engine.apply.steps import VmRef, destroy_vm, start_vm, wait_agent
-from homelab.engine.proxmox.errors import NotFoundError, ProxmoxError
+from homelab.engine.proxmox.errors import ProxmoxError
 from homelab.errors import LabError
 from homelab.verbs.backup import backup_copies, backup_storage_of
 from homelab.verbs.connection import Connection
@@ -231,13 +230,10 @@ def _restore(
     force: bool = False,
     unique: bool = True,
 ) -> None:
-    params: dict[str, str] = {"vmid": str(vmid), "archive": volid, "storage": storage}
-    if force:
-        params["force"] = "1"
-    elif unique:
-        params["unique"] = "1"
     rt.run_task(
-        lambda: str(rt.client.session.request("POST", f"/nodes/{node}/qemu", params)["data"]),
+        lambda: rt.client.restore(
+            node, vmid, volid, storage, force=force, unique=unique and not force
+        ),
         f"restore of {volid} to VMID {vmid}",
     )
 
@@ -302,60 +298,45 @@ def _drill_one(conn: Connection, ctx: LabContext, lab: _Lab, vm: str) -> DrillRe
     newest = pick_backup(lab.copies.get(ref.vmid, []))
     if newest is None:
         return DrillResult(vm, None, False, "no backup to drill")
-    client, rt = conn.client, lab.rt
-    started = time.monotonic()
+    rt = lab.rt
+    started = rt.clock.monotonic()
     scratch = VmRef(f"drill-{vm}", ref.node, rt.allocator.take())
+    ok, detail = _exercise(conn, ctx, rt, scratch, newest, vm)
+    try:  # only ever the VMID this drill took from the range
+        destroy_vm(rt, scratch, check=False)
+    except LabError as exc:
+        detail += f"; the scratch VM {scratch.vmid} could not be destroyed ({exc.message})"
+    return DrillResult(vm, newest.volid, ok, detail, rt.clock.monotonic() - started, scratch.vmid)
+
+
+def _exercise(
+    conn: Connection, ctx: LabContext, rt: Runtime, scratch: VmRef, backup: BackupCopy, vm: str
+) -> tuple[bool, str]:
+    """Restore ``backup`` into ``scratch``, isolate, boot and check it: (passed, what was seen)."""
+    client, node = conn.client, scratch.node
     try:
-        _restore(rt, ref.node, scratch.vmid, newest.volid, ctx.spec.proxmox.storage)
-        config, _ = client.vm_config(ref.node, scratch.vmid)
+        _restore(rt, node, scratch.vmid, backup.volid, ctx.spec.proxmox.storage)
+    except LabError as exc:
+        return False, f"the restore failed: {exc.message}"
+    try:
+        config, _ = client.vm_config(node, scratch.vmid)
         net0 = config.get("net0", "")
         changes: dict[str, str] = {
             "name": scratch.name,
             "tags": DRILL_TAG,
-            "description": f"homelab drill of {vm} from {newest.volid}",
+            "description": f"homelab drill of {vm} from {backup.volid}",
         }
         if net0 and "link_down=1" not in net0.split(","):
-            changes["net0"] = f"{net0},link_down=1"
-        client.update_config(ref.node, scratch.vmid, **changes)
+            changes["net0"] = f"{net0},link_down=1"  # no frame of it reaches the lab's network
+        client.update_config(node, scratch.vmid, **changes)
         start_vm(rt, scratch)
-        if not wait_agent(rt, scratch):
-            return DrillResult(
-                vm,
-                newest.volid,
-                False,
-                "the guest agent did not answer",
-                time.monotonic() - started,
-                scratch.vmid,
-            )
-        path = ROLE_FILES[ctx.spec.vms[vm].role]
-        try:
-            client.agent_file_read(ref.node, scratch.vmid, path)
-        except ProxmoxError as exc:
-            return DrillResult(
-                vm,
-                newest.volid,
-                False,
-                f"{path} is not on the restored disk ({exc})",
-                time.monotonic() - started,
-                scratch.vmid,
-            )
-        return DrillResult(
-            vm,
-            newest.volid,
-            True,
-            f"booted; {path} is there",
-            time.monotonic() - started,
-            scratch.vmid,
-        )
+    except LabError as exc:
+        return False, f"the restored VM did not start: {exc.message}"
+    if not wait_agent(rt, scratch):
+        return False, "the guest agent did not answer"
+    path = ROLE_FILES[ctx.spec.vms[vm].role]
+    try:
+        client.agent_file_read(node, scratch.vmid, path)
     except ProxmoxError as exc:
-        return DrillResult(
-            vm,
-            newest.volid,
-            False,
-            f"the restore failed: {exc}",
-            time.monotonic() - started,
-            scratch.vmid,
-        )
-    finally:
-        with contextlib.suppress(NotFoundError):
-            destroy_vm(rt, scratch, check=False)
+        return False, f"{path} is not on the restored disk ({exc.message})"
+    return True, f"booted; {path} is there"

@@ -73,10 +73,10 @@ def import_key(spec_path: Path, source: Path, *, replace: bool = False) -> Path:
     return target
 
 
-def export_pbs_key(ctx_spec_path: Path, lab: str, storage: str, out: Path) -> Path:
+def export_pbs_key(spec_path: Path, lab: str, storage: str, out: Path) -> Path:
     """Write the PBS encryption key of ``storage`` (kept sealed in the state store since the
     storage was added) to ``out`` (0600, a new file) for escrow; returns ``out``."""
-    with open_store(ctx_spec_path) as store:
+    with open_store(spec_path) as store:
         key = store.secrets(lab).get(f"pbs-encryption-key/{storage}")
     if key is None:
         raise StateError(

@@ -420,6 +420,27 @@ class PveClient:
         extra = {"delete": gone} if gone else {}
         self.session.put(f"/cluster/backup/{path_segment(job_id)}", **settings, **extra)
 
+    def restore(
+        self,
+        node: str,
+        vmid: int,
+        archive: str,
+        storage: str,
+        *,
+        force: bool = False,
+        unique: bool = False,
+    ) -> str:
+        """``POST /nodes/{node}/qemu`` with ``archive``: restore a backup into VMID ``vmid``
+        (over an existing VM with ``force``; new MACs with ``unique``); its UPID."""
+        params = {"vmid": str(int(vmid)), "archive": archive, "storage": storage}
+        if force:
+            params["force"] = "1"
+        if unique:
+            params["unique"] = "1"
+        return parse_upid(
+            self.session.request("POST", f"/nodes/{path_segment(node)}/qemu", params)["data"]
+        ).raw
+
     def node_time(self, node: str) -> int:
         """The node's clock, Unix time (``/nodes/{node}/time``; Sys.Audit on the node)."""
         return parse_node_time(self.session.get(f"/nodes/{path_segment(node)}/time"))
