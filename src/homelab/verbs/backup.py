@@ -14,6 +14,7 @@ task's log. It does not prune (the job's next run does, by its retention).
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -47,8 +48,9 @@ class BackupStatus:
     pve_uncovered: tuple[str, ...]  # the lab's VMs in PVE's not-backed-up list
     etcd_newest: float | None
     etcd_max_age: float | None
-    now: float
+    now: float  # Proxmox's clock, which dated the VM backups
     drills: dict[str, dict[str, object]] = field(default_factory=dict)  # the last one per VM
+    local_now: float = 0.0  # this machine's clock, which dated the etcd snapshots kept here
 
     @property
     def problems(self) -> list[str]:
@@ -67,7 +69,7 @@ class BackupStatus:
         if self.etcd_max_age is not None:
             if self.etcd_newest is None:
                 out.append("etcd: no snapshot on this machine yet")
-            elif self.now - self.etcd_newest > self.etcd_max_age:
+            elif self.local_now - self.etcd_newest > self.etcd_max_age:
                 out.append("etcd: the newest snapshot is older than its max_age")
         return out
 
@@ -88,7 +90,7 @@ class BackupStatus:
                 "newest": self.etcd_newest,
                 "age_seconds": None
                 if self.etcd_newest is None
-                else max(0.0, self.now - self.etcd_newest),
+                else max(0.0, self.local_now - self.etcd_newest),
                 "max_age_seconds": self.etcd_max_age,
             },
         }
@@ -167,6 +169,7 @@ def backup_status(conn: Connection, ctx: LabContext) -> BackupStatus:
         etcd_max_age=duration_seconds(etcd.max_age) if etcd is not None else None,
         now=now,
         drills=last_drills(ctx),
+        local_now=time.time(),
     )
 
 
