@@ -349,3 +349,35 @@ def test_the_exporter_reports_the_last_drill_of_each_vm(lab: Lab, tmp_path: Path
     drills = collect_facts(conn, lab.ctx).drills
     assert {vm: d.ok for vm, d in drills.items()} == {"k8s-worker-3": True, "k8s-worker-2": False}
     assert all(d.at > 1.7e9 for d in drills.values())
+
+
+def test_a_saved_plan_is_stale_once_the_jobs_changed_and_refused_if_edited(
+    lab: Lab, tmp_path: Path
+) -> None:
+    import dataclasses
+
+    from homelab.core.plan.json import plan_from_json, plan_to_json
+
+    sim = new_sim()
+    conn = inprocess(sim, backups=True)
+    _respec(lab, tmp_path, {"backup": BACKUP})
+    apply_lab(conn, lab.ctx, confirm=yes, limits=FAST)
+    changed = {**BACKUP, "jobs": {**BACKUP["jobs"], "nightly": {**BACKUP["jobs"]["nightly"]}}}
+    changed["jobs"]["nightly"]["schedule"] = "03:15"
+    _respec(lab, tmp_path, {"backup": changed})
+    saved = plan_from_json(plan_to_json(make_plan(conn, lab.ctx)[0]))
+    assert [j.kind for j in saved.jobs if j.changes_anything] == ["update"]
+
+    first = saved.jobs[0]
+    assert first.desired is not None
+    wrong = dataclasses.replace(first.desired, vms=("k8s-master-1",))
+    edited_job = dataclasses.replace(first, desired=wrong)
+    edited = dataclasses.replace(saved, jobs=(edited_job, *saved.jobs[1:]))
+    with pytest.raises(PlanRefused, match="backup job nightly: its settings are not the spec's"):
+        apply_lab(conn, lab.ctx, confirm=yes, saved=edited, limits=FAST)
+
+    with root_client(sim) as root:  # someone changes a job of the lab meanwhile
+        root.update_backup_job("homelab-home-lab-masters", {"schedule": "05:00"})
+    with pytest.raises(PlanRefused, match="the lab's backup jobs changed since the plan was made"):
+        apply_lab(conn, lab.ctx, confirm=yes, saved=saved, limits=FAST)
+    assert _jobs(sim)["homelab-home-lab-nightly"]["schedule"] == "02:30"  # nothing applied

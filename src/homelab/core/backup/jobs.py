@@ -14,6 +14,8 @@ written, so it is compared as written.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -29,6 +31,7 @@ __all__ = [
     "desired_jobs",
     "job_id",
     "job_mark",
+    "jobs_digest",
     "plan_jobs",
     "retire_jobs",
 ]
@@ -263,6 +266,18 @@ def plan_jobs(
     names = {want.name for want in wanted}
     actions += retire_jobs(spec.name, by_id.values(), "not in the spec", keep=names)
     return actions, errors
+
+
+def jobs_digest(lab: str, observed: Iterable[ObservedJob]) -> str:
+    """A fingerprint of the jobs a plan of ``lab`` looks at (its marked ones and those with its
+    ids): a saved plan is stale when it changed."""
+    prefix = f"homelab-{lab}-"
+    seen = sorted(
+        (job.id, sorted(job.settings.items()), sorted(job.vmids))
+        for job in observed
+        if job.id.startswith(prefix) or (marked_lab(job.settings.get("comment")) or ("",))[0] == lab
+    )
+    return hashlib.sha256(json.dumps(seen).encode()).hexdigest()[:16]
 
 
 def retire_jobs(

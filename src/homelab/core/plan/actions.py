@@ -179,6 +179,8 @@ class Plan:
     jobs: tuple[JobAction, ...] = ()
     #: the PBS storage to add before the jobs (``homelab.core.backup.storage``)
     storage: StorageAction | None = None
+    #: the fingerprint of the backup jobs the plan was made against ("" when not read)
+    jobs_digest: str = ""
 
     @property
     def changes(self) -> tuple[Action, ...]:

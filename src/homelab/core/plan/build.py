@@ -20,7 +20,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 
-from homelab.core.backup.jobs import JobAction, plan_jobs
+from homelab.core.backup.jobs import JobAction, jobs_digest, plan_jobs
 from homelab.core.backup.storage import plan_storage
 from homelab.core.desired import (
     ROLE_TAG_PREFIX,
@@ -152,6 +152,9 @@ def plan_lab(
         observed_digests=tuple((vmid, fingerprint(vm)) for vmid, vm in sorted(examined.items())),
         jobs=tuple(jobs),
         storage=storage,
+        jobs_digest=jobs_digest(spec.name, observed.backup_jobs)
+        if observed.backup_jobs is not None
+        else "",
     )
 
 

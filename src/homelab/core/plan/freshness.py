@@ -16,6 +16,7 @@ import dataclasses
 from collections import Counter
 from collections.abc import Mapping
 
+from homelab.core.backup.jobs import desired_jobs, jobs_digest
 from homelab.core.desired import DesiredVm, desired_vms, spec_digest
 from homelab.core.observed import Observed
 from homelab.core.ownership import lab_vms
@@ -48,6 +49,9 @@ def stale_reasons(
             reasons.append(f"VM {vmid} no longer exists")
         elif now[vmid] != digest:
             reasons.append(f"VM {vmid} changed since the plan was made")
+    jobs = observed.backup_jobs
+    if plan.jobs_digest and jobs is not None and jobs_digest(plan.lab, jobs) != plan.jobs_digest:
+        reasons.append("the lab's backup jobs changed since the plan was made")
     seen = {vmid for vmid, _ in plan.observed_digests}
     reasons += [
         f"VM {vm.vmid} ({vm.name}) of lab {plan.lab} appeared since the plan was made"
@@ -73,6 +77,10 @@ def saved_plan_problems(
         problem = action_problem(action, desired, examined)
         if problem is not None:
             problems.append(f"vm {action.vm}: {problem}")
+    wanted_jobs = {job.id: job for job in desired_jobs(spec)}
+    for job in plan.jobs:
+        if job.kind in {"create", "update", "no-op"} and job.desired != wanted_jobs.get(job.id):
+            problems.append(f"backup job {job.name}: its settings are not the spec's")
     return tuple(problems)
 
 

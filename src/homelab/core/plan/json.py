@@ -55,6 +55,7 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
         "actions": [action_to_dict(action) for action in plan.actions],
         "backup_jobs": [job.to_dict() for job in plan.jobs],
         "backup_storage": plan.storage.to_dict() if plan.storage is not None else None,
+        "backup_jobs_digest": plan.jobs_digest,
         "errors": list(plan.errors),
         "warnings": list(plan.warnings),
         "needs_configs": list(plan.needs_configs),
@@ -137,6 +138,7 @@ def plan_from_dict(data: Any) -> Plan:
             storage=StorageAction.from_dict(data["backup_storage"])
             if data["backup_storage"] is not None
             else None,
+            jobs_digest=str(data["backup_jobs_digest"]),
         )
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise PlanFileError(f"the plan file is damaged ({type(exc).__name__}: {exc})") from exc
