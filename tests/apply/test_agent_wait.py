@@ -8,6 +8,8 @@ timeout`` (the QMP call itself timed out), or ``VM <vmid> is not running``
 
 from __future__ import annotations
 
+import dataclasses
+
 from homelab.engine.apply.progress import Recorder
 from homelab.engine.proxmox.errors import AgentUnavailable, ServerError, classify_response
 from homelab.verbs.provision import apply_lab
@@ -36,7 +38,10 @@ def test_apply_waits_through_agent_timeouts(lab: Lab) -> None:
     sim = new_sim(faults=faults({"method": "POST", "path": PING, "count": 9,
                                  "fault": "agent_timeout"}))  # fmt: skip
     events = Recorder()
-    outcome = apply_lab(inprocess(sim), lab.ctx, confirm=yes, progress=events, limits=FAST)
+    # a generous agent timeout: on a loaded machine the scaled clock runs past 120 s while the
+    # simulated agents boot; what is tested is that the 9 timeouts are waited through
+    patient = dataclasses.replace(FAST, agent_timeout=900.0)
+    outcome = apply_lab(inprocess(sim), lab.ctx, confirm=yes, progress=events, limits=patient)
     assert outcome.report is not None and outcome.report.ok
     assert sim.faults.profile.rules[0].fired == 9  # the faults did fire
     agent_done = {e.vm for e in events.events if e.phase == "agent" and e.status == "done"}
