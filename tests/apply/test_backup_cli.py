@@ -61,6 +61,7 @@ def test_status_now_and_status_again(cli: Cli) -> None:
     code, out, err = cli("backup", "status", spec)
     assert code == 0, err
     assert "All VMs of the lab are backed up within their max_age." in out
+    assert "etcd: no snapshot kept on this machine" in out
     code, out, _ = cli("backup", "status", spec, "--json")
     report = json.loads(out)
     assert {vm["vm"]: vm["count"] for vm in report["vms"]} == {
@@ -165,6 +166,8 @@ def test_backup_etcd_on_the_command_line(cli: Cli) -> None:
     # measured on this machine's clock, which dated the snapshot (not on Proxmox's)
     assert etcd["newest"] is not None and 0 <= etcd["age_seconds"] < 60
     assert not [p for p in report["problems"] if p.startswith("etcd")]
+    code, out, _ = cli("backup", "status", spec)
+    assert "etcd: newest snapshot 0m old" in out
 
 
 def test_restore_over_the_vm_asks_first(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -76,8 +76,11 @@ def status(spec: SpecArg, sim: SimOpt = False, as_json: JsonOpt = False) -> None
             )
             state = "" if job.enabled else " (disabled)"
             out.print(f"job {job.name}: {job.schedule}, next run {when}{state}", markup=False)
-        etcd_age = None if report.etcd_newest is None else report.local_now - report.etcd_newest
-        out.print(f"etcd: newest snapshot {_age(etcd_age)} old", markup=False)
+        if report.etcd_newest is None:
+            out.print("etcd: no snapshot kept on this machine", markup=False)
+        else:
+            age = _age(report.local_now - report.etcd_newest)
+            out.print(f"etcd: newest snapshot {age} old", markup=False)
         for problem in report.problems:
             err.print(f"problem: {problem}", style="yellow", markup=False)
         if report.ok:
