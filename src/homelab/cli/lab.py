@@ -61,6 +61,14 @@ RestartAdoptedOpt = Annotated[
         help="restart (drained) adopted VMs when a change needs it; homelab did not boot them",
     ),
 ]
+MaxUnavailableOpt = Annotated[
+    int,
+    typer.Option(
+        "--max-unavailable",
+        min=1,
+        help="how many worker nodes may be drained at once (control planes: one at a time)",
+    ),
+]
 ForceOpt = Annotated[
     bool,
     typer.Option(
@@ -197,11 +205,13 @@ def apply(
     recreate_cluster: RecreateOpt = False,
     restart_adopted: RestartAdoptedOpt = False,
     force: ForceOpt = False,
+    max_unavailable: MaxUnavailableOpt = 1,
 ) -> None:
     """Make the lab match the spec: plan, confirm, then clone, configure, seed, resize, start.
 
     A running node is drained before it is restarted, replaced or destroyed."""
     from homelab.core.ownership import Flags
+    from homelab.engine.apply.runtime import Limits
     from homelab.verbs.provision import apply_lab
 
     saved = _read_plan(plan_file) if plan_file is not None else None
@@ -218,7 +228,10 @@ def apply(
             force_drain=force,
             restart_adopted=restart_adopted,
         )
-        outcome = apply_lab(conn, ctx, confirm=confirm, saved=saved, progress=sink, flags=flags)
+        limits = Limits(max_unavailable=max_unavailable)
+        outcome = apply_lab(
+            conn, ctx, confirm=confirm, saved=saved, progress=sink, flags=flags, limits=limits
+        )
     show_notes(outcome)
     if outcome.report is None:
         out.print("No changes. The lab matches the spec.", markup=False)

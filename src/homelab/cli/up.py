@@ -18,6 +18,7 @@ from homelab.cli.app import app
 from homelab.cli.lab import (
     ForceOpt,
     JsonOpt,
+    MaxUnavailableOpt,
     QuietOpt,
     RecreateOpt,
     RestartAdoptedOpt,
@@ -62,12 +63,14 @@ def up(
     recreate_cluster: RecreateOpt = False,
     restart_adopted: RestartAdoptedOpt = False,
     force: ForceOpt = False,
+    max_unavailable: MaxUnavailableOpt = 1,
 ) -> None:
     """Build the lab: apply the VMs, then wait for Kubernetes, install the addons, check health.
 
     A running node is drained before it is restarted, replaced or destroyed."""
     from homelab.core.ownership import Flags
     from homelab.engine.apply.progress import Silent
+    from homelab.engine.apply.runtime import Limits
     from homelab.verbs.up import up_lab  # the Kubernetes client loads only for `up`
 
     silent = quiet or as_json
@@ -101,6 +104,7 @@ def up(
                     force_drain=force,
                     restart_adopted=restart_adopted,
                 ),
+                limits=Limits(max_unavailable=max_unavailable),
             )
     if as_json:
         typer.echo(json.dumps(outcome.to_dict(), indent=2))

@@ -39,6 +39,7 @@ from homelab.core.ownership import NO_FLAGS, Flags, tagged_for
 from homelab.core.plan.actions import Plan
 from homelab.core.render.kubeadm import API_PORT
 from homelab.engine.apply.progress import ProgressSink
+from homelab.engine.apply.runtime import Limits
 from homelab.engine.kube.addons import AddonReport, install_addons
 from homelab.engine.kube.client import KubeApi
 from homelab.engine.kube.diagnose import explain_node, failed_guests
@@ -133,11 +134,12 @@ def up_lab(
     merge_kubeconfig: bool = False,
     on_step: Step | None = None,
     flags: Flags = NO_FLAGS,
+    limits: Limits | None = None,
 ) -> UpOutcome:
     """Apply, then converge the cluster; raise ClusterNotReady naming what did not come up."""
     started = time.monotonic()
     step = on_step or (lambda _text: None)
-    applied = apply_lab(conn, ctx, confirm=confirm, progress=progress, flags=flags)
+    applied = apply_lab(conn, ctx, confirm=confirm, progress=progress, flags=flags, limits=limits)
     _raise_if_failed(applied)
     deadline = conn.clock.monotonic() + timeout
     converge = _Converge(conn, ctx, deadline, step)

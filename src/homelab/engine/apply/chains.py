@@ -80,19 +80,19 @@ def run_action(
                 # control plane that waits for the slot
                 if gate is not None and not is_cp:
                     gate.wait()
-                with drains.drained(rt, action.vm, action.node, gone=False):
+                with drains.drained(rt, action.vm, action.node, gone=False, control_plane=is_cp):
                     update_chain(rt, action, outcome, None, is_cp)
             else:
                 update_chain(rt, action, outcome, gate, is_cp)
         elif isinstance(action, ReplaceVm):
             ref = VmRef(action.vm, action.node, action.vmid)
-            with _maybe_drained(rt, action.vm, action.node, action.drain):
+            with _maybe_drained(rt, action.vm, action.node, action.drain, is_cp):
                 phase(rt, action.vm, "destroy", lambda: destroy_chain(rt, ref, action.desired.lab))
             create_chain(rt, action.desired, templates[action.vm], outcome, gate, is_cp)
         elif isinstance(action, DestroyVm):
             ref = VmRef(action.vm, action.node, action.vmid)
             outcome.vmid = action.vmid
-            with _maybe_drained(rt, action.vm, action.node, action.drain):
+            with _maybe_drained(rt, action.vm, action.node, action.drain, is_cp):
                 phase(rt, action.vm, "destroy", lambda: destroy_chain(rt, ref, rt.lab))
         elif isinstance(action, AdoptVm):
             outcome.vmid = action.vmid
@@ -107,10 +107,12 @@ def run_action(
 
 
 def _maybe_drained(
-    rt: Runtime, vm: str, node: str, drain: bool
+    rt: Runtime, vm: str, node: str, drain: bool, control_plane: bool
 ) -> contextlib.AbstractContextManager[None]:
     """Drain the VM's node around a step that makes the VM go away, if the plan says so."""
-    return drains.drained(rt, vm, node, gone=True) if drain else contextlib.nullcontext()
+    if not drain:
+        return contextlib.nullcontext()
+    return drains.drained(rt, vm, node, gone=True, control_plane=control_plane)
 
 
 def short_error(exc: LabError) -> str:

@@ -11,7 +11,9 @@ the plan marked ``drain`` (``homelab.core.plan.disruption``):
   Then the journal entry goes.
 
 Drains take ``rt.drain_slot`` (``Limits.max_unavailable`` nodes at once), held from the cordon
-to the uncordon or the Node's deletion. A VM that never joined (no Node object) and a lab
+to the uncordon or the Node's deletion; a control plane's also takes ``rt.control_plane_slot``,
+so control planes go one at a time (etcd keeps its quorum) whatever ``max_unavailable`` says.
+A VM that never joined (no Node object) and a lab
 whose cluster the Site says does not exist (``rt.nodes`` is None) need no drain.
 
 ``resolve_drain`` is the journal's side: an interrupted run left a node cordoned; the next run
@@ -33,14 +35,17 @@ DRAIN_PREFIX = "drain/"
 
 
 @contextlib.contextmanager
-def drained(rt: Runtime, vm: str, node: str, *, gone: bool) -> Iterator[None]:
+def drained(
+    rt: Runtime, vm: str, node: str, *, gone: bool, control_plane: bool = False
+) -> Iterator[None]:
     """Drain ``vm``'s node around the body (see the module docstring)."""
     nodes = rt.nodes
     if nodes is None or not nodes.exists(vm):
         yield
         return
     key = DRAIN_PREFIX + vm
-    with rt.drain_slot:
+    alone = rt.control_plane_slot if control_plane else contextlib.nullcontext()
+    with alone, rt.drain_slot:
         rt.journal.put(key, {"op": "drain", "vm": vm, "node": node})
         rt.emit(vm, "drain", "running")
         try:

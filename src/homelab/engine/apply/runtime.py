@@ -40,7 +40,8 @@ class Limits:
     poll: float = 0.25
     poll_cap: float = 0.5
     wait_agent: bool = True
-    #: nodes drained at once (their VMs restarted, replaced or destroyed)
+    #: nodes drained at once (their VMs restarted, replaced or destroyed); control planes are
+    #: always drained one at a time, whatever this says
     max_unavailable: int = 1
     #: how long a node may take to be Ready again after its restart (beyond the agent's wait)
     ready_timeout: float = 600.0
@@ -75,6 +76,7 @@ class Runtime:
 
     def __post_init__(self) -> None:
         self.drain_slot = threading.BoundedSemaphore(max(1, self.limits.max_unavailable))
+        self.control_plane_slot = threading.BoundedSemaphore(1)
 
     def emit(self, vm: str, phase: str, status: Status, detail: str = "") -> None:
         self.progress(ProgressEvent(vm, phase, status, detail))
