@@ -42,9 +42,11 @@ def _size(size: int | None) -> str:
 
 @backup_app.command("status")
 def status(spec: SpecArg, sim: SimOpt = False, as_json: JsonOpt = False) -> None:
-    """Per VM its newest backup (age, size, verification) and the jobs covering it; VMs no job
-    covers or whose newest backup is older than max_age; the newest etcd snapshot. Exit 1 when
-    anything is wrong (for cron and CI)."""
+    """Show the lab's backups, and exit 1 when one is missing or too old.
+
+    Per VM its newest backup (age, size, verification), the jobs covering it and its last drill;
+    VMs no job covers or whose newest backup is older than max_age; the newest etcd snapshot.
+    Exit 1 when anything is wrong (for cron and CI)."""
     from homelab.verbs.backup import backup_status
 
     with lab_session(spec, sim) as (ctx, conn):
@@ -96,7 +98,9 @@ def now(
         str | None, typer.Option("--vm", help="back up only this VM (its name in the spec)")
     ] = None,
 ) -> None:
-    """Back the lab's VMs (or one) up now with vzdump, to the spec's backup storage, and wait."""
+    """Back the lab's VMs (or one) up now, and wait.
+
+    vzdump through the API, to the spec's backup storage; prints the archives written."""
     from homelab.verbs.backup import backup_now
 
     with lab_session(spec, sim) as (ctx, conn):
@@ -121,9 +125,11 @@ def drill(
         list[str] | None, typer.Option("--vm", help="drill only this VM (repeatable)")
     ] = None,
 ) -> None:
-    """Prove the newest backups restore: each into a scratch VMID with new MACs and its link
-    down, booted, its guest agent and its role's files checked, then destroyed. Exit 1 if any
-    drill fails; `backup status` shows the last drill per VM."""
+    """Prove the newest backups restore, one VM at a time.
+
+    Each into a scratch VMID with new MACs and its link down, booted, its guest agent and its
+    role's files checked, then destroyed. Exit 1 if any drill fails; `backup status` shows the
+    last drill per VM."""
     from homelab.verbs.restore import drill as run_drill
 
     with lab_session(spec, sim) as (ctx, conn):
@@ -144,9 +150,10 @@ def drill(
 
 @backup_app.command("etcd")
 def etcd(spec: SpecArg, sim: SimOpt = False) -> None:
-    """Take an etcd snapshot now on a control plane (through the guest agent), fetch it, check
-    it against etcdutl's status and its SHA-256, and keep it sealed under .homelab/<lab>/etcd/
-    (pruned by backup.etcd.retention)."""
+    """Take an etcd snapshot now and keep it, sealed, on this machine.
+
+    Taken on a control plane through the guest agent, fetched, checked against etcdutl's status
+    and its SHA-256, kept under .homelab/<lab>/etcd/ and pruned by backup.etcd.retention."""
     from homelab.verbs.etcd import backup_etcd
 
     with lab_session(spec, sim) as (ctx, conn):

@@ -49,8 +49,11 @@ def vm(
     ] = False,
     yes: YesOpt = False,
 ) -> None:
-    """Restore a VM of the lab from its backup: by default as a new VM (new VMID from the
-    range, new MACs, stopped, named NAME-restored); with --force over the VM itself."""
+    """Restore a VM of the lab from its backup.
+
+    By default as a new VM (new VMID from the range, new MACs, stopped, named NAME-restored);
+    with --force over the VM itself (drained, stopped, restored, started). A VM that no longer
+    exists is restored into the VMID it had."""
     from homelab.verbs.restore import restore_vm
 
     moment = _when(at)
