@@ -57,8 +57,10 @@ def pbs_key(
         Path, typer.Option("--out", help="a new file to write the key to (0600)", metavar="FILE")
     ],
 ) -> None:
-    """Write the encryption key of the lab's PBS storage (made by PVE when homelab added it with
-    `encrypt: true`) to a new file (0600) for escrow: without it the backups cannot be read."""
+    """Write the lab's PBS encryption key to a new file (0600), for escrow.
+
+    PVE made the key when homelab added the storage with `encrypt: true`; without it the backups
+    cannot be read."""
     from homelab.verbs.spec import load_valid_spec
     from homelab.verbs.state_key import export_pbs_key
 
