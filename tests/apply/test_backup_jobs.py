@@ -234,6 +234,8 @@ def test_a_vm_restored_over_itself_is_drained_replaced_and_back(lab: Lab, tmp_pa
     assert result.in_place and result.vmid == worker.vmid
     # it was drained first; without a CNI (apply only, no addons) it cannot be Ready again
     assert [w.split(":")[0] for w in result.warnings] == ["k8s-worker-3 is not Ready again yet"]
+    # apply's journaled drain: the next apply finds the node cordoned and uncordons it
+    assert "drain/k8s-worker-3" in lab.ctx.store.intents(lab.ctx.lab).all()
     restored = sim.state.vms[worker.vmid]
     assert restored.status == "running" and "marker" not in restored.guest
     assert restored.config["net0"] == net0  # in place: the same MACs

@@ -5,8 +5,9 @@
 - by default into a new VMID from the lab's range, with new MACs (``unique``), left stopped and
   without the lab's marks (named ``<vm>-restored``, tag ``homelab-restored``), so it is never
   taken for the lab's VM: for looking at, or copying from;
-- with ``force``, over the VM itself: a cluster node is drained first when the cluster answers,
-  the VM is stopped, restored (PVE's ``force``), started, and uncordoned once Ready.
+- with ``force``, over the VM itself: a cluster node is drained first when the cluster answers
+  (apply's drain, journaled), the VM is stopped, restored (PVE's ``force``), started, and
+  uncordoned once Ready.
 
 ``drill`` restores the newest backup of each chosen VM into a scratch VMID with new MACs and its
 NIC's link down (``link_down=1``), boots it, checks that the guest agent answers and that the
@@ -19,19 +20,20 @@ counts as proven only after a drill passed.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from homelab.core.backup.status import BackupCopy
 from homelab.core.ownership import lab_vms
+from homelab.engine.apply import drains
 from homelab.engine.apply.progress import Silent
 from homelab.engine.apply.runtime import Limits, Runtime
 from homelab.engine.apply.steps import VmRef, destroy_vm, start_vm, wait_agent
 from homelab.engine.proxmox.errors import ProxmoxError
-from homelab.errors import LabError
+from homelab.errors import KubeError, LabError
 from homelab.verbs.backup import backup_copies, backup_storage_of
 from homelab.verbs.connection import Connection
+from homelab.verbs.drain import DrainRefused, attach_drainer
 from homelab.verbs.lab import LabContext
 from homelab.verbs.provision import new_runtime
 
@@ -159,19 +161,33 @@ def restore_vm(
                 description=f"restored by homelab from {chosen.volid}",
             )
             return RestoreResult(vm, target, chosen.volid, in_place=False)
+        rt, client = lab.rt, conn.client
+        control_plane = ctx.spec.vms[vm].role == "control-plane"
         warnings: list[str] = []
-        with _drained(conn, ctx, vm, warnings) as drained:
-            client = conn.client
-            if client.vm_status(ref.node, ref.vmid).status != "stopped":
-                lab.rt.run_task(
-                    lambda: client.shutdown(ref.node, ref.vmid, timeout=120, force_stop=True),
-                    f"shutdown of {vm}",
-                )
-            _restore(lab.rt, ref.node, ref.vmid, chosen.volid, ctx.spec.proxmox.storage, force=True)
-            start_vm(lab.rt, ref)
-            if not wait_agent(lab.rt, ref):
-                warnings.append(f"vm {vm}: the guest agent does not answer yet")
-            drained.append(vm)
+        restored = False
+        with contextlib.ExitStack() as cluster:
+            warnings += _attach_cluster(conn, ctx, rt, cluster)
+            try:
+                # apply's drain: journaled, so a run cut short leaves no node cordoned for good
+                with drains.drained(rt, vm, ref.node, gone=False, control_plane=control_plane):
+                    if client.vm_status(ref.node, ref.vmid).status != "stopped":
+                        rt.run_task(
+                            lambda: client.shutdown(
+                                ref.node, ref.vmid, timeout=120, force_stop=True
+                            ),
+                            f"shutdown of {vm}",
+                        )
+                    _restore(
+                        rt, ref.node, ref.vmid, chosen.volid, ctx.spec.proxmox.storage, force=True
+                    )
+                    restored = True
+                    start_vm(rt, ref)
+                    if not wait_agent(rt, ref):
+                        warnings.append(f"vm {vm}: the guest agent does not answer yet")
+            except KubeError as exc:
+                if not restored:
+                    raise  # the drain could not be done: nothing was changed
+                warnings.append(f"{vm} is not Ready again yet: {exc.message}")
         return RestoreResult(vm, ref.vmid, chosen.volid, in_place=True, warnings=tuple(warnings))
 
 
@@ -238,41 +254,16 @@ def _restore(
     )
 
 
-@contextlib.contextmanager
-def _drained(
-    conn: Connection, ctx: LabContext, vm: str, warnings: list[str]
-) -> Iterator[list[str]]:
-    """Drain ``vm``'s node while the block runs when the cluster answers; uncordon the names
-    the block appends once they are Ready."""
-    from homelab.engine.kube.drain import NodeDrainer
-    from homelab.errors import KubeError
-    from homelab.verbs.cluster_api import admin_api
-
-    done: list[str] = []
-    api = None
+def _attach_cluster(
+    conn: Connection, ctx: LabContext, rt: Runtime, stack: contextlib.ExitStack
+) -> list[str]:
+    """Give ``rt`` the lab's drainer (apply's, journaled) when the cluster answers. A restore is
+    often wanted because a node is broken, so a cluster that does not answer is a warning here,
+    not a refusal: the VM is restored undrained."""
     try:
-        api = admin_api(conn, ctx)
-    except LabError as exc:
-        warnings.append(f"the cluster could not be reached ({exc.message}): {vm} was not drained")
-    if api is None:
-        yield done
-        return
-    with api:
-        drainer = NodeDrainer(api, conn.clock)
-        try:
-            if drainer.exists(vm):
-                drainer.drain(vm)
-            else:
-                warnings.append(f"{vm} is not a node of the cluster: nothing to drain")
-        except KubeError as exc:
-            warnings.append(f"{vm} was not drained: {exc.message}")
-        yield done
-        for name in done:
-            try:
-                drainer.wait_ready(name, timeout=300)
-                drainer.uncordon(name)
-            except KubeError as exc:
-                warnings.append(f"{name} is not Ready again yet: {exc.message}")
+        return attach_drainer(conn, ctx, rt, stack)
+    except DrainRefused as exc:
+        return [f"{exc.message.split('; nothing was changed')[0]}: restored without a drain"]
 
 
 def drill(
