@@ -171,6 +171,23 @@ def _pbs_world(sim: Any, datastore: str = "homelab") -> None:
         )
 
 
+def _pbs_lab(
+    lab: Lab,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    *,
+    backup: dict[str, Any] = PBS_SPEC,
+    datastore: str = "homelab",
+) -> tuple[Any, Any]:
+    """A simulator whose world holds the PBS, the spec with ``backup``, the token's secret set."""
+    sim = new_sim()
+    _pbs_world(sim, datastore=datastore)
+    conn = inprocess(sim, backups=True, pbs=True)
+    _respec(lab, tmp_path, {"backup": backup})
+    monkeypatch.setenv("HOMELAB_PBS_TOKEN", "pbs-secret-1")
+    return sim, conn
+
+
 def test_a_pbs_storage_is_added_before_its_jobs(
     lab: Lab, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -203,11 +220,7 @@ def test_a_pbs_storage_is_added_before_its_jobs(
 def test_a_pbs_storage_pve_cannot_reach_fails_its_jobs_but_not_the_vms(
     lab: Lab, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    sim = new_sim()
-    _pbs_world(sim, datastore="elsewhere")
-    conn = inprocess(sim, backups=True, pbs=True)
-    _respec(lab, tmp_path, {"backup": PBS_SPEC})
-    monkeypatch.setenv("HOMELAB_PBS_TOKEN", "pbs-secret-1")
+    sim, conn = _pbs_lab(lab, tmp_path, monkeypatch, datastore="elsewhere")
     outcome = apply_lab(conn, lab.ctx, confirm=yes, limits=FAST)
     assert outcome.report is not None and not outcome.report.failed
     storage, job = outcome.report.failed_jobs
@@ -278,12 +291,8 @@ def test_an_encrypted_pbs_storage_leaves_its_key_sealed_and_exportable(
 
     from homelab.verbs.state_key import export_pbs_key
 
-    sim = new_sim()
-    _pbs_world(sim)
-    conn = inprocess(sim, backups=True, pbs=True)
     encrypted = {**PBS_SPEC, "storage": {"pbs": {**PBS_SPEC["storage"]["pbs"], "encrypt": True}}}
-    _respec(lab, tmp_path, {"backup": encrypted})
-    monkeypatch.setenv("HOMELAB_PBS_TOKEN", "pbs-secret-1")
+    sim, conn = _pbs_lab(lab, tmp_path, monkeypatch, backup=encrypted)
     outcome = apply_lab(conn, lab.ctx, confirm=yes, limits=FAST)
     assert outcome.report is not None and outcome.report.ok, outcome.report
     storage = sim.state.storage("pbs-lab")
@@ -314,11 +323,7 @@ def test_a_pbs_backup_that_failed_verification_is_a_problem(
 ) -> None:
     from homelab.verbs.backup import backup_now, backup_status
 
-    sim = new_sim()
-    _pbs_world(sim)
-    conn = inprocess(sim, backups=True, pbs=True)
-    _respec(lab, tmp_path, {"backup": PBS_SPEC})
-    monkeypatch.setenv("HOMELAB_PBS_TOKEN", "pbs-secret-1")
+    sim, conn = _pbs_lab(lab, tmp_path, monkeypatch)
     apply_lab(conn, lab.ctx, confirm=yes, limits=FAST)
     assert backup_now(conn, lab.ctx).ok
     status = backup_status(conn, lab.ctx)

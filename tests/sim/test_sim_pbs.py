@@ -12,19 +12,24 @@ TOKEN = "pve@pbs!homelab"
 SECRET = "0123-pbs-secret"
 
 
-@pytest.fixture
-def pbs(api: Api) -> Api:
+def add_pbs(api: Api, datastore_bytes: int = 4 * 1024**4) -> None:
+    """Put the PBS the tests talk to into the simulated world."""
     api.ok(
         "PUT",
         "/_sim/pbs",
         json={
             "server": "10.0.10.5",
             "fingerprint": FINGERPRINT,
-            "datastores": {"homelab": 4 * 1024**4},
+            "datastores": {"homelab": datastore_bytes},
             "token_id": TOKEN,
             "token_secret": SECRET,
         },
     )
+
+
+@pytest.fixture
+def pbs(api: Api) -> Api:
+    add_pbs(api)
     return api
 
 
@@ -104,17 +109,7 @@ def test_creating_a_storage_needs_datastore_allocate_on_storage(sim: PveSimulato
 
 
 def test_a_full_datastore_fails_the_backup(api: Api, sim: PveSimulator) -> None:
-    api.ok(
-        "PUT",
-        "/_sim/pbs",
-        json={
-            "server": "10.0.10.5",
-            "fingerprint": FINGERPRINT,
-            "datastores": {"homelab": 64 * 1024**2},  # 64 MiB: less than one archive
-            "token_id": TOKEN,
-            "token_secret": SECRET,
-        },
-    )
+    add_pbs(api, datastore_bytes=64 * 1024**2)  # 64 MiB: less than one archive
     api.ok("POST", "/storage", data=GOOD)
     api.finish(api.clone(101, name="web-1"))
     upid = api.ok("POST", "/nodes/pve/vzdump", data={"vmid": "101", "storage": "pbs-lab"})

@@ -28,7 +28,7 @@ from homelab.engine.proxmox.client import PveClient
 from homelab.errors import LabError
 from homelab.verbs.connection import Connection
 from homelab.verbs.lab import LabContext
-from homelab.verbs.metrics import ETCD_SNAPSHOT_SUFFIXES, etcd_dir, last_drills
+from homelab.verbs.metrics import etcd_dir, last_drills, newest_snapshot
 
 __all__ = ["BackupRun", "BackupStatus", "backup_now", "backup_status"]
 
@@ -132,16 +132,9 @@ def backup_copies(client: PveClient, storage: str, nodes: list[str]) -> dict[int
 def _etcd_newest(spec_path: Path, lab: str) -> float | None:
     folder = etcd_dir(spec_path, lab)
     try:
-        times = [
-            p.stat().st_mtime
-            for p in folder.iterdir()
-            if p.is_file() and p.name.endswith(ETCD_SNAPSHOT_SUFFIXES)
-        ]
-    except FileNotFoundError:
-        return None
+        return newest_snapshot(folder)
     except OSError as exc:
         raise LabError(f"cannot read the etcd snapshots in {folder}: {exc.strerror}") from exc
-    return max(times, default=None)
 
 
 def backup_status(conn: Connection, ctx: LabContext) -> BackupStatus:

@@ -265,7 +265,9 @@ def _last_apply(ctx: LabContext, errors: Counter[str]) -> ApplyFact | None:
     return ApplyFact(at=dt.datetime.fromisoformat(newest.at).timestamp(), ok=ok)
 
 
-def _newest_snapshot(folder: Path, errors: Counter[str]) -> float | None:
+def newest_snapshot(folder: Path) -> float | None:
+    """When the newest etcd snapshot in ``folder`` was written (None: none, or no folder);
+    OSError when the folder cannot be read."""
     try:
         times = [
             p.stat().st_mtime
@@ -274,10 +276,15 @@ def _newest_snapshot(folder: Path, errors: Counter[str]) -> float | None:
         ]
     except FileNotFoundError:
         return None
+    return max(times, default=None)
+
+
+def _newest_snapshot(folder: Path, errors: Counter[str]) -> float | None:
+    try:
+        return newest_snapshot(folder)
     except OSError:
         errors["etcd"] += 1
         return None
-    return max(times, default=None)
 
 
 class LabCollector(Collector):
