@@ -6,7 +6,8 @@ critical path of the tasks involved (the simulator's own latency table).
 - ``backup drill`` (all VMs, one after another by design: one scratch VM at a time): per VM a
   restore (``vzdump(disk)`` again), a start, the guest agent after boot, a stop and a destroy.
 - ``restore vm`` of a worker as a copy: the restore task and a config change;
-- ``restore vm --force`` of a worker: drain, shutdown, restore, start, agent, wait for Ready.
+- ``restore vm --force`` of a worker: drain, shutdown, restore, start, agent, wait for Ready
+  (apply's drain: the wait for Ready ends at the agent and ready timeouts).
 
 The ratios say how much time homelab's own polling adds to what Proxmox takes. Goal <= 1.3.
 
@@ -106,7 +107,7 @@ def main() -> None:
             f"restore vm --force {worker}: {elapsed:6.1f} s virtual ({real:.1f} s real), "
             f"critical path {path:6.1f} s without the drain and the wait for Ready, ratio "
             f"{elapsed / path:.2f} (this lab has no CNI: the node is never Ready again, and the "
-            "wait ends at its 300 s timeout)"
+            f"wait ends at its {FAST.agent_timeout + FAST.ready_timeout:g} s timeout)"
         )
         ctx.close()
         sim.close()
