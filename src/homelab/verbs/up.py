@@ -63,7 +63,15 @@ from homelab.verbs.lab import LabContext
 from homelab.verbs.provision import ApplyOutcome, apply_lab
 from homelab.verbs.secrets import cluster_secrets
 
-__all__ = ["ClusterNotReady", "UpOutcome", "admin_conf_path", "up_lab"]
+__all__ = [
+    "ClusterNotReady",
+    "Converge",
+    "UpOutcome",
+    "admin_conf_path",
+    "ensure_admin_kubeconfig",
+    "raise_if_failed",
+    "up_lab",
+]
 
 DEFAULT_TIMEOUT = 1800.0
 RENEW_BEFORE = dt.timedelta(days=30)
@@ -140,9 +148,9 @@ def up_lab(
     started = time.monotonic()
     step = on_step or (lambda _text: None)
     applied = apply_lab(conn, ctx, confirm=confirm, progress=progress, flags=flags, limits=limits)
-    _raise_if_failed(applied)
+    raise_if_failed(applied)
     deadline = conn.clock.monotonic() + timeout
-    converge = _Converge(conn, ctx, deadline, step)
+    converge = Converge(conn, ctx, deadline, step)
     secrets = cluster_secrets(ctx.store, ctx.lab)
     reach = converge.api_server()
     path = admin_conf_path(ctx.spec_path, ctx.lab)
@@ -194,7 +202,7 @@ def up_lab(
     )
 
 
-def _raise_if_failed(applied: ApplyOutcome) -> None:
+def raise_if_failed(applied: ApplyOutcome) -> None:
     failed = applied.report.failed if applied.report else []
     if failed:
         first = failed[0]
@@ -210,7 +218,7 @@ def _raise_if_failed(applied: ApplyOutcome) -> None:
         )
 
 
-class _Converge:
+class Converge:
     """The converge phase's shared facts: the deadline, the endpoint, the expected nodes.
 
     Whatever differs between a real lab and a simulated one is asked of ``conn.site``; what

@@ -2,8 +2,8 @@
 
 ``CommandTable(host)`` maps a command name to a generator function ``(args, streams, stdin)``
 (see ``shell.Command``). The set is what a kubeadm node's first boot runs: modprobe, sysctl,
-swapoff/swapon, the file commands of ``files`` (sed -i, install, mkdir, rm, cp, chmod, cat,
-touch), systemctl, curl, gpg, apt-get, apt-mark, kubeadm and kubectl. A command the table
+swapoff/swapon, the file commands of ``files`` (sed -i, install, mkdir, rm, cp, mv, chmod,
+cat, touch), systemctl, curl, gpg, apt-get, apt-mark, kubeadm and kubectl. A command the table
 does not know is not run: the shell answers ``not found`` (status 127), so a renderer
 emitting something the model does not implement fails visibly instead of passing silently.
 
@@ -60,6 +60,12 @@ class Host(Protocol):
     def static_pod(self, path: str) -> None:
         """A file was written under /etc/kubernetes/manifests (the kubelet watches it)."""
 
+    def static_pod_stopped(self, path: str) -> None:
+        """A manifest left /etc/kubernetes/manifests: the kubelet stops that static pod."""
+
+    def kubelet_restarted(self) -> None:
+        """``systemctl restart kubelet`` (the kubelet registers its Node again if it is gone)."""
+
     def etcd_snapshot(self) -> bytes | None:
         """The etcd store of the cluster this node serves, as a snapshot file's bytes."""
 
@@ -79,6 +85,7 @@ class CommandTable(FileCommands):
             "mkdir": self.mkdir,
             "rm": self.rm,
             "cp": self.cp,
+            "mv": self.mv,
             "chmod": self.chmod,
             "cat": self.cat,
             "touch": self.touch,
@@ -94,6 +101,9 @@ class CommandTable(FileCommands):
 
     def manifest_written(self, path: str) -> None:
         self.host.static_pod(path)
+
+    def manifest_removed(self, path: str) -> None:
+        self.host.static_pod_stopped(path)
 
     def lookup(self, name: str) -> Command | None:
         return self._table.get(posixpath.basename(name))
@@ -215,6 +225,8 @@ class CommandTable(FileCommands):
         if verb in {"start", "restart", "reload"}:
             yield 1.0
             self.system.active.add(unit)
+            if unit in ("kubelet", "kubelet.service") and verb != "reload":
+                self.host.kubelet_restarted()
         elif verb == "stop":
             self.system.active.discard(unit)
         elif verb == "is-active":

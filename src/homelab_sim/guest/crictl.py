@@ -11,6 +11,17 @@
   ``SIMETCD1`` and JSON), with etcdctl's "Snapshot saved at PATH";
 - ``crictl exec ID etcdutl snapshot status PATH -w json``: ``{"hash", "revision", "totalKey",
   "totalSize", "version"}`` of a snapshot file; a damaged one is etcdutl's "invalid database".
+- ``crictl exec ID etcdutl snapshot restore PATH --data-dir DIR [--name N] [--initial-cluster
+  N=URL,...] [--initial-advertise-peer-urls URL] [--bump-revision R --mark-compacted]``:
+  etcdutl 3.5's restore into a new data directory (refused when DIR exists and is not
+  empty; ``--initial-cluster`` must name ``--name`` with the advertised peer URL; a bumped
+  revision needs ``--mark-compacted``; defaults ``default`` / ``http://localhost:2380``).
+  It writes ``DIR/member/snap/db`` (the snapshot) and ``DIR/member/wal/`` (the new member:
+  name, peer URL, bump), which etcd reads when its static pod starts on that directory.
+- ``crictl ps --name kube-apiserver``: the API server's container, like etcd's.
+
+A running member's own ``/var/lib/etcd/member/snap/db`` holds ``LIVE_DB`` (the simulator keeps
+the cluster's objects in its kube model, not in the guest's files).
 """
 
 from __future__ import annotations
@@ -23,7 +34,12 @@ from homelab_sim.guest.shell import Gen, Streams
 from homelab_sim.guest.system import GuestSystem
 
 ETCD_ID = "5a3e9c0d1b7f"
+APISERVER_ID = "8c41b2e07d95"
 MAGIC = b"SIMETCD1\n"
+LIVE_DB = b"SIMETCD-LIVE\n"
+ETCD_DB = "/var/lib/etcd/member/snap/db"
+WAL = "member/wal/0000000000000000-0000000000000000.wal"
+APISERVER_MANIFEST = "/etc/kubernetes/manifests/kube-apiserver.yaml"
 ETCD_VERSION = "3.5.12"
 CONTAINER_PATHS = ("/var/lib/etcd/", "/etc/kubernetes/pki/etcd/")
 ETCD_MANIFEST = "/etc/kubernetes/manifests/etcd.yaml"
@@ -65,6 +81,17 @@ class Crictl:
     def _etcd_running(self) -> bool:
         return self.system.exists(ETCD_MANIFEST) and "kubelet" in self.system.active
 
+    def _running(self) -> dict[str, str]:
+        """name -> container id of the control-plane containers the kubelet runs."""
+        if "kubelet" not in self.system.active:
+            return {}
+        out = {}
+        if self.system.exists(ETCD_MANIFEST):
+            out["etcd"] = ETCD_ID
+        if self.system.exists(APISERVER_MANIFEST):
+            out["kube-apiserver"] = APISERVER_ID
+        return out
+
     def __call__(self, args: list[str], io: Streams, stdin: bytes) -> Gen:
         yield 0.3
         if "cri-tools" not in self.system.installed:
@@ -73,13 +100,13 @@ class Crictl:
         words = [a for a in args if not a.startswith("--runtime-endpoint")]
         if words[:1] == ["ps"]:
             name = _option(words, "--name")
-            running = self._etcd_running() and name in (None, "etcd")
+            shown = {n: i for n, i in self._running().items() if name is None or name in n}
             if "-q" in words or "--quiet" in words:
-                io.out.write(f"{ETCD_ID}\n" if running else "")
+                io.out.write("".join(f"{i}\n" for i in shown.values()))
             else:
                 io.out.write("CONTAINER       IMAGE   CREATED   STATE     NAME   POD\n")
-                if running:
-                    io.out.write(f"{ETCD_ID}    etcd    1h ago    Running   etcd   etcd\n")
+                for n, i in shown.items():
+                    io.out.write(f"{i}    {n}    1h ago    Running   {n}   {n}\n")
             return 0
         if words[:1] == ["exec"]:
             rest = [w for w in words[1:] if w not in ("-i", "-t", "-it")]
@@ -139,6 +166,8 @@ class Crictl:
 
     def _etcdutl(self, args: list[str], io: Streams) -> Gen:
         yield 0.2
+        if [a for a in args if not a.startswith("-")][:2] == ["snapshot", "restore"]:
+            return (yield from self._restore(args, io))
         positional = [a for a in args if not a.startswith("-") and a not in ("json", "table")]
         if positional[:2] != ["snapshot", "status"] or len(positional) != 3:
             io.err.write("Error: the simulator runs 'snapshot status PATH -w json'\n")
@@ -153,4 +182,58 @@ class Crictl:
             io.err.write("Error: invalid database\n")
             return 1
         io.out.write(json.dumps(status) + "\n")
+        return 0
+
+    def _restore(self, args: list[str], io: Streams) -> Gen:
+        with_value = {
+            "--data-dir",
+            "--wal-dir",
+            "--name",
+            "--initial-cluster",
+            "--initial-cluster-token",
+            "--initial-advertise-peer-urls",
+            "--bump-revision",
+        }
+        values = {args[i + 1] for i, a in enumerate(args[:-1]) if a in with_value}
+        positional = [a for a in args if not a.startswith("-") and a not in values]
+        if len(positional) != 3:
+            io.err.write("Error: snapshot restore requires exactly one argument\n")
+            return 1
+        path = positional[2]
+        name = _option(args, "--name") or "default"
+        peer = _option(args, "--initial-advertise-peer-urls") or "http://localhost:2380"
+        initial = _option(args, "--initial-cluster") or f"{name}={peer}"
+        data_dir = _option(args, "--data-dir") or f"{name}.etcd"
+        bump = int(_option(args, "--bump-revision") or 0)
+        if bump and "--mark-compacted" not in args:
+            io.err.write("Error: --mark-compacted required if --bump-revision > 0\n")
+            return 1
+        members = dict(m.split("=", 1) for m in initial.split(",") if "=" in m)
+        if members.get(name) != peer:
+            io.err.write(
+                f"Error: --initial-cluster has {name}={members.get(name, '')} but missing from "
+                f"--initial-advertise-peer-urls={peer}\n"
+            )
+            return 1
+        data = self.system.read(path) if path.startswith(CONTAINER_PATHS[0]) else None
+        if data is None:
+            io.err.write(f"Error: open {path}: no such file or directory\n")
+            return 1
+        if status_of(data) is None:
+            io.err.write("Error: snapshot file integrity check failed\n")
+            return 1
+        if not data_dir.startswith(CONTAINER_PATHS[0]):
+            io.err.write(f"Error: mkdir {data_dir}: read-only file system\n")
+            return 1
+        if self.system.exists(data_dir) and self.system.listdir(data_dir):
+            io.err.write(f'Error: data-dir "{data_dir}" not empty or could not be read\n')
+            return 1
+        yield 1.0 + len(data) / 50e6
+        self.system.write(f"{data_dir.rstrip('/')}/member/snap/db", data, mode=0o600)
+        wal = {"name": name, "peer": peer, "members": members, "bump": bump}
+        self.system.write(f"{data_dir.rstrip('/')}/{WAL}", json.dumps(wal).encode(), mode=0o600)
+        io.err.write(
+            f'{{"level":"info","msg":"restored snapshot","path":"{path}",'
+            f'"wal-dir":"{data_dir}/member/wal","data-dir":"{data_dir}"}}\n'
+        )
         return 0

@@ -1,4 +1,4 @@
-"""File commands of a simulated guest: sed -i, install, mkdir, rm, cp, chmod, cat, touch.
+"""File commands of a simulated guest: sed -i, install, mkdir, rm, cp, mv, chmod, cat, touch.
 
 ``FileCommands`` implements them over a ``GuestSystem`` with coreutils' messages (``cannot
 stat 'x': No such file or directory``...). ``sed`` knows the ``s/regex/replacement/flags``
@@ -14,6 +14,8 @@ import re
 from homelab_sim.guest.shell import Gen, Streams
 from homelab_sim.guest.system import GuestSystem
 
+MANIFESTS = "/etc/kubernetes/manifests"
+
 
 class FileCommands:
     def __init__(self, system: GuestSystem) -> None:
@@ -27,6 +29,17 @@ class FileCommands:
 
     def manifest_written(self, path: str) -> None:
         """A file landed in /etc/kubernetes/manifests (the kubelet watches that directory)."""
+
+    def manifest_removed(self, path: str) -> None:
+        """A file left /etc/kubernetes/manifests (the kubelet stops its static pod)."""
+
+    def _left_manifests(self, path: str) -> None:
+        path = posixpath.normpath(path)
+        if path == MANIFESTS:
+            for name in self.system.listdir(path):
+                self.manifest_removed(f"{MANIFESTS}/{name}")
+        elif posixpath.dirname(path) == MANIFESTS:
+            self.manifest_removed(path)
 
     def sed(self, args: list[str], io: Streams, stdin: bytes) -> Gen:
         yield 0.05
@@ -124,6 +137,8 @@ class FileCommands:
             if not self.system.exists(path) and not force:
                 io.err.write(f"rm: cannot remove '{path}': No such file or directory\n")
                 return 1
+            if self.system.exists(path):
+                self._left_manifests(path)
             self.system.remove_tree(path)
         return 0
 
@@ -141,6 +156,46 @@ class FileCommands:
             dst = posixpath.join(dst, posixpath.basename(src.rstrip("/")))
         self.system.copy_tree(src, dst)
         return 0
+
+    def mv(self, args: list[str], io: Streams, stdin: bytes) -> Gen:
+        """``mv [-f] SRC... DEST``: a rename (files and whole directories); into DEST when it
+        is a directory; several sources need a directory, as coreutils says."""
+        yield 0.05
+        paths = [a for a in args if not a.startswith("-")]
+        if len(paths) < 2:
+            io.err.write("mv: missing destination file operand\n")
+            return 1
+        *sources, dest = paths
+        into = self.system.is_dir(dest)
+        if len(sources) > 1 and not into:
+            io.err.write(f"mv: target '{dest}' is not a directory\n")
+            return 1
+        status = 0
+        for src in sources:
+            if not self.system.exists(src):
+                io.err.write(f"mv: cannot stat '{src}': No such file or directory\n")
+                status = 1
+                continue
+            target = posixpath.join(dest, posixpath.basename(src.rstrip("/"))) if into else dest
+            if not self.system.is_dir(posixpath.dirname(posixpath.normpath(target)) or "/"):
+                io.err.write(f"mv: cannot move '{src}' to '{target}': No such file or directory\n")
+                status = 1
+                continue
+            if self.system.is_dir(target) and self.system.listdir(target):
+                io.err.write(f"mv: cannot move '{src}' to '{target}': Directory not empty\n")
+                status = 1
+                continue
+            self._left_manifests(src)
+            entry = self.system.files.get(posixpath.normpath(src))
+            self.system.remove_tree(target)
+            if entry is not None:
+                self.system.write(target, entry.content, entry.mode, entry.owner)
+            else:
+                self.system.copy_tree(src, target)
+            self.system.remove_tree(src)
+            if posixpath.dirname(posixpath.normpath(target)) == MANIFESTS:
+                self.manifest_written(target)
+        return status
 
     def chmod(self, args: list[str], io: Streams, stdin: bytes) -> Gen:
         yield 0.05

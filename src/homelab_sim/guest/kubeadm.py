@@ -26,6 +26,7 @@ from cryptography.hazmat.primitives import serialization
 from homelab_sim.guest import clusters, kubeadm_join
 from homelab_sim.guest import kubeadm_checks as checks
 from homelab_sim.guest.clusters import ADMIN_CONF, SUPER_ADMIN_CONF, ClusterRecord
+from homelab_sim.guest.crictl import ETCD_DB, LIVE_DB
 from homelab_sim.guest.kubeadm_checks import MANIFESTS, PKI, Config, KubeadmFailure, Node
 from homelab_sim.guest.shell import Gen, Streams
 from homelab_sim.guest.system import GuestSystem
@@ -134,6 +135,7 @@ def _init(node: Node, config: Config, ignored: set[str]) -> Gen:
     yield 2.0
     for component in ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "etcd"):
         node.system.write(f"{MANIFESTS}/{component}.yaml", f"# static pod {component}\n".encode())
+    node.system.write(ETCD_DB, LIVE_DB, 0o600)
     node.set_kubeadm("wait-control-plane")
     yield from _wait_control_plane(node, config)
     name = str(reg.get("name") or node.system.hostname)

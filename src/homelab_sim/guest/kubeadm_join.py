@@ -17,6 +17,7 @@ from typing import Any
 from homelab_sim.guest import clusters
 from homelab_sim.guest import kubeadm_checks as checks
 from homelab_sim.guest.clusters import ClusterRecord
+from homelab_sim.guest.crictl import ETCD_DB, LIVE_DB
 from homelab_sim.guest.kubeadm_checks import (
     KUBELET_CONF,
     MANIFESTS,
@@ -194,6 +195,7 @@ def _join_control_plane(node: Node, record: ClusterRecord, name: str) -> Gen:
     record.etcd_busy_until = node.now() + ETCD_MEMBER_ADD
     for component in ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "etcd"):
         node.system.write(f"{MANIFESTS}/{component}.yaml", f"# static pod {component}\n".encode())
+    node.system.write(ETCD_DB, LIVE_DB, 0o600)
     yield ETCD_MEMBER_ADD
     return 0
 

@@ -23,7 +23,7 @@ from typing import Any
 from homelab_sim.guest import cloudinit, kubeadm, yamlio
 from homelab_sim.guest.clusters import ClusterBook
 from homelab_sim.guest.commands import CommandTable
-from homelab_sim.guest.crictl import MAGIC
+from homelab_sim.guest.crictl import ETCD_DB, LIVE_DB, MAGIC, WAL
 from homelab_sim.guest.kubeadm_checks import kube_vip_pull_error
 from homelab_sim.guest.shell import BufferSink, Gen, Shell, Streams
 from homelab_sim.guest.system import GuestSystem
@@ -32,6 +32,7 @@ LOG_KEEP = 400
 BOOT_TO_CLOUD_INIT = 8.0
 MANIFESTS = "/etc/kubernetes/manifests"
 KUBE_VIP_MANIFEST = f"{MANIFESTS}/kube-vip.yaml"
+CONTROL_PODS = ("kube-apiserver.yaml", "etcd.yaml")
 KUBEADM_MANIFESTS = {
     "kube-apiserver.yaml",
     "kube-controller-manager.yaml",
@@ -192,7 +193,74 @@ class Machine:
     def registered(self, cluster: str, node: str) -> None:
         self.membership = {"cluster": cluster, "node": node}
         for name in self.system.listdir(MANIFESTS):
-            self.static_pod(f"{MANIFESTS}/{name}")
+            if name not in CONTROL_PODS:
+                self.static_pod(f"{MANIFESTS}/{name}")
+        known = self._cluster()
+        if known is not None and node in known.stopped_planes:
+            known.control_plane_stopped(node, False)  # a fresh member (kubeadm join again)
+
+    def _cluster(self) -> Any:
+        if not self.membership:
+            return None
+        record = self.book.records.get(self.membership["cluster"])
+        return self.book.cluster(record) if record is not None else None
+
+    def static_pod_stopped(self, path: str) -> None:
+        """The kubelet stops a static pod whose manifest left the directory; without its
+        kube-apiserver or etcd this control plane serves nothing."""
+        cluster = self._cluster()
+        if cluster is not None and posixpath.basename(path) in CONTROL_PODS:
+            cluster.control_plane_stopped(self.membership["node"], True)
+            self.log(f"kubelet: stopped static pod {posixpath.basename(path)}")
+
+    def _control_plane_started(self, cluster: Any) -> None:
+        """kube-apiserver and etcd manifests are both back: etcd opens its data directory.
+
+        ``LIVE_DB``: the member it was. A restored snapshot (``etcdutl snapshot restore``):
+        the cluster's objects become the snapshot's, if the restored member is this node
+        (its name and peer URL); otherwise etcd exits and the API stays down. No data at all:
+        the only control plane starts a new, empty cluster (everything is lost); one of
+        several cannot rejoin its peers and exits."""
+        node = self.membership["node"]
+        data = self.system.read(ETCD_DB)
+        if data == LIVE_DB:
+            cluster.control_plane_stopped(node, False)
+            return
+        if data is not None and data.startswith(MAGIC):
+            raw = self.system.text(f"/var/lib/etcd/{WAL}") or "{}"
+            wal = json.loads(raw)
+            info = cluster.nodes.get(node)
+            peer = f"https://{info.ip}:2380" if info is not None else ""
+            if wal.get("name") != node or wal.get("peer") != peer:
+                self.log(
+                    f"etcd: the restored member is {wal.get('name')!r} at {wal.get('peer')!r}, "
+                    f"not this node ({node!r} at {peer!r}): etcd exits, the API stays down"
+                )
+                cluster.control_plane_stopped(node, True)
+                return
+            others = [n for n in cluster.node_names() if n != node]
+            cluster.restore_store(json.loads(data[len(MAGIC) :]), int(wal.get("bump", 0)))
+            for other in others:
+                if other in {n.name for n in cluster.nodes.values() if n.role == "control-plane"}:
+                    cluster.control_plane_stopped(other, True)  # a cluster id it does not know
+            self.system.write(ETCD_DB, LIVE_DB, 0o600)
+            cluster.control_plane_stopped(node, False)
+            self.log("etcd: started on the restored data directory")
+            return
+        planes = [n.name for n in cluster.nodes.values() if n.role == "control-plane"]
+        if planes == [node]:
+            cluster.restore_store({"revision": 1, "objects": []})
+            self.system.write(ETCD_DB, LIVE_DB, 0o600)
+            cluster.control_plane_stopped(node, False)
+            self.log("etcd: empty data directory: started a new, empty cluster")
+            return
+        self.log("etcd: no data directory and peers that do not know it: etcd exits")
+        cluster.control_plane_stopped(node, True)
+
+    def kubelet_restarted(self) -> None:
+        cluster = self._cluster()
+        if cluster is not None:
+            cluster.reregister(self.membership["node"])
 
     def etcd_snapshot(self) -> bytes | None:
         """The store of the cluster this machine is a node of (its etcd's data), when any."""
@@ -209,6 +277,11 @@ class Machine:
     def static_pod(self, path: str) -> None:
         """A manifest landed in /etc/kubernetes/manifests: the kubelet runs it (not kubeadm's
         own control-plane pods, which the kube simulator already mirrors)."""
+        if self.membership and posixpath.basename(path) in CONTROL_PODS:
+            cluster = self._cluster()
+            present = all(self.system.exists(f"{MANIFESTS}/{n}") for n in CONTROL_PODS)
+            if cluster is not None and present:
+                self._control_plane_started(cluster)
         if not self.membership or posixpath.basename(path) in KUBEADM_MANIFESTS:
             return
         record = self.book.records.get(self.membership["cluster"])

@@ -54,6 +54,8 @@ class SimCluster:
         self.state = ClusterState(config, clock.now)
         self.nodes: dict[str, NodeInfo] = {}
         self._settled = (-1, 0.0)  # (store revision, virtual time of the next timed event)
+        #: control planes whose kube-apiserver or etcd static pod the kubelet stopped
+        self.stopped_planes: set[str] = set()
         # kubeadm creates its admins' binding a moment after /readyz first answers
         self._admins_bound_at: float | None = None if fresh else _DONE
         if fresh:
@@ -225,6 +227,53 @@ class SimCluster:
         """The API answers: ``kubeadm init`` brought up a control plane."""
         return bool(self.control_plane_ips())
 
+    def serving(self) -> bool:
+        """Some control plane runs its kube-apiserver and etcd static pods (False while every
+        one's manifests are moved out: connections are then refused)."""
+        with self.lock:
+            return any(
+                n.role == CONTROL_PLANE and n.name not in self.stopped_planes
+                for n in self.nodes.values()
+            )
+
+    def control_plane_stopped(self, node: str, stopped: bool) -> None:
+        """The kubelet of ``node`` stopped (or started again) its kube-apiserver/etcd pods."""
+        with self.lock:
+            if stopped:
+                self.stopped_planes.add(node)
+            else:
+                self.stopped_planes.discard(node)
+            if not self.serving():
+                self.state.store.release_watchers()
+
+    def restore_store(self, data: dict[str, Any], bump: int = 0) -> None:
+        """etcd started on a data directory ``etcdutl snapshot restore`` wrote: the objects
+        are the snapshot's, the revision the snapshot's plus ``--bump-revision``. Watches
+        open on the old store end (their next start point is gone: 410 Gone)."""
+        with self.lock:
+            store = self.state.store
+            store.load(data)
+            store.revision += bump
+            store.release_watchers()
+            crd_type = self.state.rt("apiextensions.k8s.io/v1", "CustomResourceDefinition")
+            for crd in self.state.items(crd_type):
+                self.state.catalog.add_crd(crd)
+            self._update_kubernetes_endpoints()
+            self._wake_now()
+
+    def reregister(self, name: str) -> None:
+        """A restarted kubelet whose Node object is gone registers it again."""
+        with self.lock:
+            info = self.nodes.get(name)
+            if info is None or self.state.get(self.state.rt("v1", "Node"), "", name) is not None:
+                return
+        self.add_node(
+            name,
+            ip=info.ip,
+            role="control-plane" if info.role == CONTROL_PLANE else "worker",
+            kubelet_version=info.kubelet_version,
+        )
+
     def serving_names(self) -> tuple[list[str], list[str]]:
         """(DNS names, IPs) of the API server's serving certificate, as kubeadm makes it."""
         config = self.state.config
@@ -268,6 +317,12 @@ class SimCluster:
     def handle(self, request: KubeRequest) -> KubeResponse:
         """One API request (from the HTTPS server or a test), controllers ticked first."""
         with self.lock:
+            if self.nodes and not self.serving():
+                return KubeResponse(
+                    503,
+                    b"the API server's static pod is stopped\n",
+                    "text/plain; charset=utf-8",
+                )
             ready = self.api_ready()
             if ready:
                 self._tick_locked(self.clock.now())

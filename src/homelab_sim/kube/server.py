@@ -93,12 +93,17 @@ def user_of(der: bytes | None) -> User | None:
     return User(cn[0] if cn else "", (*groups, "system:authenticated"))
 
 
-def _protocol_class(peers: PeerCerts) -> type[H11Protocol]:
+def _protocol_class(peers: PeerCerts, cluster: SimCluster) -> type[H11Protocol]:
     class KubeH11Protocol(H11Protocol):
-        """uvicorn's h11 protocol that remembers each connection's client certificate."""
+        """uvicorn's h11 protocol that remembers each connection's client certificate, and
+        drops connections while no control plane runs its API server (its static pod
+        stopped: a real one refuses them)."""
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             super().connection_made(transport)
+            if not cluster.serving() and cluster.node_names():
+                transport.abort()
+                return
             sock = transport.get_extra_info("socket")
             if sock is not None:
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -209,7 +214,7 @@ class ApiServer:
         peers: PeerCerts = {}
         config = uvicorn.Config(
             KubeApp(self.cluster, peers),
-            http=_protocol_class(peers),
+            http=_protocol_class(peers, self.cluster),
             ssl_certfile=str(workdir / "apiserver.crt"),
             ssl_keyfile=str(workdir / "apiserver.key"),
             ssl_ca_certs=str(workdir / "ca.crt"),

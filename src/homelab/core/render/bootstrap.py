@@ -151,3 +151,22 @@ def install_apt_key(key_url: str, keyring: str) -> list[str]:
     curl = shlex.join(["curl", "-fsSL", "--retry", "5", key_url])
     gpg = shlex.join(["gpg", "--batch", "--yes", "--dearmor", "-o", keyring])
     return ["sh", "-c", f"{curl} | {gpg}"]
+
+
+def control_plane_rejoin(
+    join_args: list[str], *, kube_vip: bool, paths: ControlPlanePaths = ControlPlanePaths()
+) -> list[str]:
+    """A control plane leaves whatever etcd cluster it was in and joins again (after the
+    first control plane's etcd was restored from a snapshot: the others' members belong to a
+    cluster that no longer exists). ``kubeadm reset`` empties the PKI directory, so the shared
+    CA material is kept aside in /run and put back before the join."""
+    keep = shlex.quote(paths.pki_keep + "-rejoin")
+    pki = shlex.quote(paths.pki)
+    keep_parent = shlex.quote(posixpath.dirname(paths.pki_keep))
+    prologue = [
+        f"mkdir -p -m 0700 {keep_parent} && rm -rf {keep} && cp -a {pki} {keep} || exit 1",
+        "kubeadm reset -f",
+        f"rm -rf {pki} && cp -a {keep} {pki} && rm -rf {keep} || exit 1",
+    ]
+    body = control_plane_bootstrap(join_args, kube_vip=kube_vip, init=False, paths=paths)[2]
+    return ["sh", "-c", "\n".join(prologue) + "\n" + body]
