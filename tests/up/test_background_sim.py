@@ -199,3 +199,38 @@ def test_two_processes_never_serve_the_same_simulated_lab(tmp_path: Path) -> Non
         pass
     with held_lock(tmp_path / "sim", wait=0):  # let go: free again
         pass
+
+
+def _configmaps(conf: Path) -> set[str]:
+    listed = kubectl(conf, "get", "configmaps", "-n", "default", "-o", "json")
+    return {c["metadata"]["name"] for c in json.loads(listed.stdout)["items"]}
+
+
+@needs("kubectl")
+def test_restore_cluster_rolls_the_running_cluster_back_to_its_snapshot(lab: Path) -> None:
+    homelab("up", str(lab), "--sim", "--yes", "--quiet")
+    conf = lab.parent / ".homelab" / "home-lab" / "admin.conf"
+    kubectl(conf, "create", "configmap", "before-snapshot", "-n", "default")
+    homelab("backup", "etcd", str(lab), "--sim")
+    kubectl(conf, "create", "configmap", "after-snapshot", "-n", "default")
+    assert {"before-snapshot", "after-snapshot"} <= _configmaps(conf)
+
+    refused = subprocess.run(
+        [*HOMELAB, "restore", "cluster", str(lab), "--sim", "--etcd", "latest", "--yes"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert refused.returncode == 1
+    assert "control plane(s) k8s-master-1 of the lab home-lab exist" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    assert "after-snapshot" in _configmaps(conf)  # nothing was changed
+
+    out = homelab(
+        "restore", "cluster", str(lab), "--sim", "--etcd", "latest", "--force", "--yes", "--json"
+    )
+    report = json.loads(out[: out.rindex("}") + 1])
+    assert report["node"] == "k8s-master-1" and report["keys"] > 0
+    assert report["nodes_ready"] == ["k8s-master-1", "k8s-worker-2", "k8s-worker-3"]
+    names = _configmaps(conf)
+    assert "before-snapshot" in names and "after-snapshot" not in names

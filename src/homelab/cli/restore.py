@@ -1,16 +1,29 @@
-"""`homelab restore vm SPEC NAME`: a VM from its backup, as a copy or over itself."""
+"""`homelab restore vm SPEC NAME` (a VM from its backup, as a copy or over itself) and
+`homelab restore cluster SPEC --etcd SNAPSHOT` (the cluster from an etcd snapshot)."""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from homelab.cli.app import app
-from homelab.cli.lab import SimOpt, SpecArg, YesOpt, lab_session
+from homelab.cli.lab import (
+    JsonOpt,
+    SimOpt,
+    SpecArg,
+    YesOpt,
+    ask,
+    lab_session,
+    show_plan,
+)
 from homelab.cli.output import err, out
 from homelab.errors import LabError
+
+if TYPE_CHECKING:
+    from homelab.core.plan.actions import Plan
 
 restore_app = typer.Typer(help="Restore the lab's VMs from their backups.", no_args_is_help=True)
 app.add_typer(restore_app, name="restore")
@@ -77,3 +90,74 @@ def vm(
             "MACs). It is not part of the lab; destroy it when done.",
             markup=False,
         )
+
+
+@restore_app.command("cluster")
+def cluster(
+    spec: SpecArg,
+    etcd: Annotated[
+        str,
+        typer.Option(
+            "--etcd",
+            help="the snapshot: `latest` (the newest `backup etcd` kept), a .db.sealed file, "
+            "or a plain etcd snapshot file",
+            metavar="SNAPSHOT",
+        ),
+    ],
+    sim: SimOpt = False,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="restore over control planes that still exist (the cluster goes back to the "
+            "snapshot; what was written since is lost)",
+        ),
+    ] = False,
+    yes: YesOpt = False,
+    as_json: JsonOpt = False,
+    timeout: Annotated[
+        float, typer.Option("--timeout", min=1, help="seconds to wait for the cluster")
+    ] = 1800.0,
+) -> None:
+    """Rebuild the cluster from an etcd snapshot.
+
+    Missing VMs are created from the spec; the snapshot is restored into the first control
+    plane's etcd (same CA: the tool owns the PKI), the other control planes join again and
+    every node's kubelet is restarted. Control planes that still exist are restored over only
+    with --force: everything written since the snapshot is lost."""
+    from homelab.verbs.etcd import load_snapshot
+    from homelab.verbs.etcd_restore import restore_cluster
+
+    def confirm(made: Plan) -> bool:
+        if not as_json or not yes:
+            show_plan(made)
+        return ask("Apply these changes?", yes)
+
+    def step(text: str) -> None:
+        if not as_json:
+            err.print(f"- {text}", markup=False)
+
+    if force and not yes:
+        question = (
+            "Restore the etcd snapshot over the running cluster? Everything written to it "
+            "since the snapshot is lost."
+        )
+        if not typer.confirm(question, default=False):
+            err.print("restore cancelled; nothing was changed", markup=False)
+            raise typer.Exit(1)
+    with lab_session(spec, sim) as (ctx, conn):
+        path, snapshot = load_snapshot(ctx, etcd)
+        step(f"snapshot {path} ({len(snapshot)} bytes)")
+        outcome = restore_cluster(
+            conn, ctx, snapshot, force=force, confirm=confirm, timeout=timeout, on_step=step
+        )
+    if as_json:
+        typer.echo(json.dumps(outcome.to_dict(), indent=2))
+        return
+    rejoined = f"; {', '.join(outcome.rejoined)} joined again" if outcome.rejoined else ""
+    out.print(
+        f"Cluster {outcome.lab} restored from the snapshot on {outcome.node} (revision "
+        f"{outcome.revision}, {outcome.keys} keys){rejoined}; nodes Ready: "
+        f"{', '.join(outcome.nodes_ready)}.",
+        markup=False,
+    )

@@ -27,7 +27,7 @@ from homelab.verbs.connection import Connection
 from homelab.verbs.lab import LabContext
 from homelab.verbs.metrics import etcd_dir
 
-__all__ = ["SEALED_SUFFIX", "EtcdSnapshot", "backup_etcd", "open_snapshot"]
+__all__ = ["SEALED_SUFFIX", "EtcdSnapshot", "backup_etcd", "load_snapshot", "open_snapshot"]
 
 SEALED_SUFFIX = ".db.sealed"
 REMOTE = "/var/lib/etcd/homelab-snapshot.db"
@@ -152,3 +152,28 @@ def _prune(ctx: LabContext, folder: Path) -> list[str]:
 def open_snapshot(ctx: LabContext, path: Path) -> bytes:
     """The etcd snapshot sealed in ``path`` (for a restore), checked by the store's key."""
     return ctx.store.cipher.open(ctx.lab, f"etcd/{path.name}", path.read_bytes())
+
+
+def load_snapshot(ctx: LabContext, where: str) -> tuple[Path, bytes]:
+    """The snapshot ``where`` names: ``latest`` (the newest ``backup etcd`` kept for the lab), a
+    ``.db.sealed`` file (opened with the state store's key), or a plain etcd snapshot file
+    (``etcdctl snapshot save`` made elsewhere, e.g. copied out of a VM backup)."""
+    if where == "latest":
+        folder = etcd_dir(ctx.spec_path, ctx.lab)
+        found = (
+            sorted(p for p in folder.iterdir() if p.name.endswith(SEALED_SUFFIX))
+            if folder.is_dir()
+            else []
+        )
+        if not found:
+            raise LabError(
+                f"no etcd snapshot of the lab {ctx.lab} is kept in {folder}",
+                hint="`homelab backup etcd SPEC` takes one, or name a snapshot file",
+            )
+        return found[-1], open_snapshot(ctx, found[-1])
+    path = Path(where).expanduser()
+    if not path.is_file():
+        raise LabError(f"{path}: no such snapshot file", hint="--etcd latest uses the newest kept")
+    if path.name.endswith(SEALED_SUFFIX):
+        return path, open_snapshot(ctx, path)
+    return path, path.read_bytes()
