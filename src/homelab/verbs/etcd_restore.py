@@ -20,6 +20,7 @@ signed) and every ServiceAccount token of the snapshot stay valid. The steps:
    stop and start the manifests are put back all the same, so the node is never left stopped;
 5. the other control planes (HA labs) leave their old etcd cluster (``kubeadm reset``) and join
    again, one at a time; the join token is re-armed first (the snapshot's may have expired);
+   ``etcdctl member list`` must then name every control plane;
 6. every node's kubelet is restarted (Kubernetes' guide: components must not keep stale state;
    a kubelet whose Node object the snapshot did not have registers it again), and the tool
    waits until every node of the spec is Ready.
@@ -50,6 +51,7 @@ from homelab.engine.kube.kubeconfig import credentials_of
 from homelab.engine.kube.wait import ApiTimeout, wait_api_ready, wait_authorized, wait_healthy
 from homelab.errors import KubeError, LabError
 from homelab.verbs.connection import Connection
+from homelab.verbs.etcd import ETCDCTL
 from homelab.verbs.lab import LabContext
 from homelab.verbs.provision import apply_lab
 from homelab.verbs.rearm import TOKEN_LIFETIME
@@ -193,6 +195,7 @@ def restore_cluster(
             join = ["kubeadm", "join", "--config", bootstrap.KUBEADM_CONFIG]
             guests[name].run(bootstrap.control_plane_rejoin(join, kube_vip=kube_vip), "rejoin")
             rejoined.append(name)
+        _check_members(first, planes)
         step("restarting every node's kubelet")
         for guest in guests.values():
             guest.run(["systemctl", "restart", "kubelet"], "systemctl restart kubelet")
@@ -312,6 +315,26 @@ def _swap_data_dir(guest: _Guest, ip: str, conn: Connection, step: Step) -> None
     finally:
         step(f"starting kube-apiserver and etcd on {guest.name}")
         guest.sh(f"mv {paused} {MANIFESTS}/", "putting the manifests back")
+
+
+def _check_members(guest: _Guest, planes: list[str]) -> None:
+    """etcd's own word that every control plane is a member of the restored cluster."""
+    container = _container(guest, "etcd")
+    if container is None:
+        raise RestoreFailed(f"vm {guest.name}: no etcd container runs after the restore")
+    out = guest.run(
+        ["crictl", "exec", container, *ETCDCTL, "member", "list", "-w", "json"],
+        "etcdctl member list",
+    )
+    names = {str(m.get("name")) for m in json.loads(out).get("members", [])}
+    missing = [p for p in planes if p not in names]
+    if missing:
+        raise RestoreFailed(
+            f"the restored etcd cluster does not have {', '.join(missing)} as members "
+            f"(etcdctl member list: {', '.join(sorted(names)) or 'none'})",
+            hint="run `homelab restore cluster` again with --force, or look at the node's "
+            "kubelet and etcd logs",
+        )
 
 
 def _wait_stopped(guest: _Guest, conn: Connection) -> None:

@@ -69,6 +69,9 @@ class Host(Protocol):
     def etcd_snapshot(self) -> bytes | None:
         """The etcd store of the cluster this node serves, as a snapshot file's bytes."""
 
+    def etcd_members(self) -> list[dict[str, object]] | None:
+        """``etcdctl member list`` of the etcd this node serves (None: it serves none)."""
+
 
 class CommandTable(FileCommands):
     def __init__(self, host: Host) -> None:
@@ -95,7 +98,7 @@ class CommandTable(FileCommands):
             "apt-mark": self.apt_mark,
             "kubeadm": self.kubeadm,
             "kubectl": self.kubectl,
-            "crictl": Crictl(host.system, host.etcd_snapshot),
+            "crictl": Crictl(host.system, host.etcd_snapshot, host.etcd_members),
             "sha256sum": self.sha256sum,
         }
 

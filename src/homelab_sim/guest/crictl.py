@@ -11,6 +11,8 @@
   ``SIMETCD1`` and JSON), with etcdctl's "Snapshot saved at PATH";
 - ``crictl exec ID etcdutl snapshot status PATH -w json``: ``{"hash", "revision", "totalKey",
   "totalSize", "version"}`` of a snapshot file; a damaged one is etcdutl's "invalid database".
+- ``crictl exec ID etcdctl ... member list -w json``: ``{"members": [{"ID", "name",
+  "peerURLs", "clientURLs"}]}``, the members of the etcd cluster this node is in.
 - ``crictl exec ID etcdutl snapshot restore PATH --data-dir DIR [--name N] [--initial-cluster
   N=URL,...] [--initial-advertise-peer-urls URL] [--bump-revision R --mark-compacted]``:
   etcdutl 3.5's restore into a new data directory (refused when DIR exists and is not
@@ -74,9 +76,15 @@ def status_of(data: bytes) -> dict[str, object] | None:
 class Crictl:
     """The command; ``snapshot`` gives the etcd store's bytes when this node serves etcd."""
 
-    def __init__(self, system: GuestSystem, snapshot: Callable[[], bytes | None]) -> None:
+    def __init__(
+        self,
+        system: GuestSystem,
+        snapshot: Callable[[], bytes | None],
+        members: Callable[[], list[dict[str, object]] | None] = lambda: None,
+    ) -> None:
         self.system = system
         self.snapshot = snapshot
+        self.members = members
 
     def _etcd_running(self) -> bool:
         return self.system.exists(ETCD_MANIFEST) and "kubelet" in self.system.active
@@ -130,8 +138,11 @@ class Crictl:
         flags_with_values = {"--endpoints", "--cacert", "--cert", "--key"}
         values = {args[i + 1] for i, a in enumerate(args[:-1]) if a in flags_with_values}
         positional = [a for a in positional if a not in values]
-        if positional[:2] != ["snapshot", "save"] or len(positional) != 3:
-            io.err.write("Error: unknown command; the simulator runs 'snapshot save PATH'\n")
+        if positional[:2] not in (["snapshot", "save"], ["member", "list"]):
+            io.err.write(
+                "Error: unknown command; the simulator runs 'snapshot save PATH' and "
+                "'member list -w json'\n"
+            )
             return 1
         endpoint = _option(args, "--endpoints") or "127.0.0.1:2379"
         if "127.0.0.1:2379" not in endpoint:
@@ -148,6 +159,16 @@ class Crictl:
             if not path.startswith(CONTAINER_PATHS[1]) or not self.system.exists(path):
                 io.err.write(f"Error: open {path}: no such file or directory\n")
                 return 1
+        if positional[:2] == ["member", "list"]:
+            members = self.members()
+            if members is None:
+                io.err.write("Error: context deadline exceeded\n")
+                return 1
+            io.out.write(json.dumps({"members": members}) + "\n")
+            return 0
+        if len(positional) != 3:
+            io.err.write("Error: snapshot save expects one argument\n")
+            return 1
         target = positional[2]
         if not target.startswith(CONTAINER_PATHS[0]):
             io.err.write(

@@ -226,5 +226,8 @@ def reset(node: Node, io: Streams) -> Gen:
     for record in node.book.records.values():
         if record.etcd_holder == system.hostname:
             record.etcd_holder = None
+        cluster = node.book.cluster(record)
+        if cluster is not None and cluster.etcd_members.pop(system.hostname, None) is not None:
+            io.out.write(f"[reset] Removed member {system.hostname} from the etcd cluster\n")
     io.out.write("[reset] Deleted contents of: /etc/kubernetes/manifests /var/lib/kubelet\n")
     return 0

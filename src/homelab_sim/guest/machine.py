@@ -196,8 +196,28 @@ class Machine:
             if name not in CONTROL_PODS:
                 self.static_pod(f"{MANIFESTS}/{name}")
         known = self._cluster()
-        if known is not None and node in known.stopped_planes:
-            known.control_plane_stopped(node, False)  # a fresh member (kubeadm join again)
+        if known is not None and self.system.exists(f"{MANIFESTS}/etcd.yaml"):
+            known.etcd_members[node] = self.system.hostname  # kubeadm added its etcd member
+            if node in known.stopped_planes:
+                known.control_plane_stopped(node, False)  # a fresh member (kubeadm join again)
+
+    def etcd_members(self) -> list[dict[str, object]] | None:
+        cluster = self._cluster()
+        if cluster is None or self.membership["node"] not in cluster.etcd_members:
+            return None
+        out: list[dict[str, object]] = []
+        for index, name in enumerate(sorted(cluster.etcd_members)):
+            info = cluster.nodes.get(name)
+            ip = info.ip if info is not None else "127.0.0.1"
+            out.append(
+                {
+                    "ID": 0x8E9E05C52164694D + index,
+                    "name": name,
+                    "peerURLs": [f"https://{ip}:2380"],
+                    "clientURLs": [f"https://{ip}:2379"],
+                }
+            )
+        return out
 
     def _cluster(self) -> Any:
         if not self.membership:
@@ -240,6 +260,7 @@ class Machine:
                 return
             others = [n for n in cluster.node_names() if n != node]
             cluster.restore_store(json.loads(data[len(MAGIC) :]), int(wal.get("bump", 0)))
+            cluster.etcd_members = {node: node}  # a one-member cluster, as restored
             for other in others:
                 if other in {n.name for n in cluster.nodes.values() if n.role == "control-plane"}:
                     cluster.control_plane_stopped(other, True)  # a cluster id it does not know

@@ -56,6 +56,8 @@ class SimCluster:
         self._settled = (-1, 0.0)  # (store revision, virtual time of the next timed event)
         #: control planes whose kube-apiserver or etcd static pod the kubelet stopped
         self.stopped_planes: set[str] = set()
+        #: the etcd cluster's members (node names), as ``etcdctl member list`` shows them
+        self.etcd_members: dict[str, str] = {}
         # kubeadm creates its admins' binding a moment after /readyz first answers
         self._admins_bound_at: float | None = None if fresh else _DONE
         if fresh:
