@@ -51,11 +51,13 @@
     │   ├── TokenNotRearmed           the join token could not be renewed: new nodes not booted
     │   ├── DrainBlocked              a node's pods could not be evicted in time (a budget)
     │   ├── DrainRefused              nodes must be drained and the API server does not answer
+    │   ├── RestoreFailed             a step of `restore cluster` failed (which, and what is left)
     │   └── ClusterNotReady           nodes did not join, or system pods did not run, in time
     ├── GuestTimeout                  a command in a guest (or its agent) did not finish in time
     ├── NoBackupSection               a backup command on a spec without a backup: section
     ├── NoBackup                      the VM has no backup (matching --at / --backup) to restore
     ├── SnapshotFailed                an etcd snapshot could not be taken, fetched or verified
+    ├── RestoreRefused                `restore cluster` over existing control planes without --force
     ├── IdentityError                 the VMID does not hold the VM homelab expects there
     ├── JournalStuck                  a journal entry cannot be resolved (homelab journal show/drop)
     ├── VmidExhausted                 every VMID of the lab's range is in use

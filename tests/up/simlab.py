@@ -62,3 +62,31 @@ def upped(
             yield Upped(ctx, conn, outcome)
     finally:
         ctx.close()
+
+
+def config_map(name: str) -> dict[str, object]:
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": name, "namespace": "default"},
+        "data": {"made": name},
+    }
+
+
+def destroy_everything(lab: Upped) -> None:
+    client = lab.conn.client
+    for vm in client.cluster_vms():
+        if vm.name in lab.ctx.spec.vms:
+            client.wait_task(client.stop(vm.node, vm.vmid))
+            client.wait_task(client.destroy(vm.node, vm.vmid))
+
+
+def ready_nodes(lab: Upped) -> set[str]:
+    with lab.api() as api:
+        return {
+            n["metadata"]["name"]
+            for n in api.nodes()
+            if any(
+                c["type"] == "Ready" and c["status"] == "True" for c in n["status"]["conditions"]
+            )
+        }

@@ -15,7 +15,7 @@ from homelab.errors import KubeError
 from homelab.simulated.site import SimulatedSite
 from homelab.verbs.backup import backup_now, backup_status
 from homelab.verbs.restore import restore_vm
-from tests.up.simlab import Upped, copy_example, upped
+from tests.up.simlab import config_map, copy_example, destroy_everything, ready_nodes, upped
 
 BACKUP = """
 backup:
@@ -23,34 +23,6 @@ backup:
   jobs:
     nightly: {schedule: "02:30", retention: {keep_last: 3}}
 """
-
-
-def config_map(name: str) -> dict[str, object]:
-    return {
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": {"name": name, "namespace": "default"},
-        "data": {"made": name},
-    }
-
-
-def _destroy_everything(lab: Upped) -> None:
-    client = lab.conn.client
-    for vm in client.cluster_vms():
-        if vm.name in lab.ctx.spec.vms:
-            client.wait_task(client.stop(vm.node, vm.vmid))
-            client.wait_task(client.destroy(vm.node, vm.vmid))
-
-
-def _ready_nodes(lab: Upped) -> set[str]:
-    with lab.api() as api:
-        return {
-            n["metadata"]["name"]
-            for n in api.nodes()
-            if any(
-                c["type"] == "Ready" and c["status"] == "True" for c in n["status"]["conditions"]
-            )
-        }
 
 
 def test_the_lab_comes_back_from_its_backups(tmp_path: Path) -> None:
@@ -64,7 +36,7 @@ def test_the_lab_comes_back_from_its_backups(tmp_path: Path) -> None:
         with lab.api() as api:
             api.apply(config_map("after-backup"))
 
-        _destroy_everything(lab)
+        destroy_everything(lab)
         with pytest.raises(KubeError), lab.api() as api:  # etcd went with the control plane
             api.find("v1", "ConfigMap", "before-backup", "default")
 
@@ -74,10 +46,10 @@ def test_the_lab_comes_back_from_its_backups(tmp_path: Path) -> None:
         site = lab.conn.site
         assert isinstance(site, SimulatedSite)
         for _ in range(120):
-            if _ready_nodes(lab) == set(lab.ctx.spec.vms):
+            if ready_nodes(lab) == set(lab.ctx.spec.vms):
                 break
             site.advance_clock(5)
-        assert _ready_nodes(lab) == set(lab.ctx.spec.vms)
+        assert ready_nodes(lab) == set(lab.ctx.spec.vms)
         with lab.api() as api:
             assert api.find("v1", "ConfigMap", "before-backup", "default") is not None
             assert api.find("v1", "ConfigMap", "after-backup", "default") is None

@@ -13,8 +13,14 @@ import pytest
 
 from homelab.verbs.etcd import backup_etcd, open_snapshot
 from homelab.verbs.etcd_restore import RestoreRefused, restore_cluster
-from tests.up.simlab import Upped, copy_example, upped
-from tests.up.test_disaster_recovery_sim import _destroy_everything, _ready_nodes, config_map
+from tests.up.simlab import (
+    Upped,
+    config_map,
+    copy_example,
+    destroy_everything,
+    ready_nodes,
+    upped,
+)
 
 
 def _snapshot(lab: Upped) -> bytes:
@@ -35,12 +41,12 @@ def test_the_cluster_comes_back_from_an_etcd_snapshot(tmp_path: Path) -> None:
             restore_cluster(lab.conn, lab.ctx, snapshot, confirm=lambda _plan: True)
         assert "--force" in (refused.value.hint or "")
 
-        _destroy_everything(lab)
+        destroy_everything(lab)
         outcome = restore_cluster(lab.conn, lab.ctx, snapshot, confirm=lambda _plan: True)
 
         assert outcome.node == lab.ctx.spec.control_planes[0]
         assert set(outcome.nodes_ready) == set(lab.ctx.spec.vms)
-        assert _ready_nodes(lab) == set(lab.ctx.spec.vms)
+        assert ready_nodes(lab) == set(lab.ctx.spec.vms)
         with lab.api() as api:
             assert api.find("v1", "ConfigMap", "before-snapshot", "default") is not None
             assert api.find("v1", "ConfigMap", "after-snapshot", "default") is None
@@ -88,4 +94,4 @@ def test_a_node_the_snapshot_does_not_know_registers_again(tmp_path: Path) -> No
         )
 
         assert set(outcome.nodes_ready) == set(lab.ctx.spec.vms)
-        assert _ready_nodes(lab) == set(lab.ctx.spec.vms)
+        assert ready_nodes(lab) == set(lab.ctx.spec.vms)
