@@ -48,7 +48,6 @@ from homelab.engine.apply.progress import ProgressSink
 from homelab.engine.guest.channel import GuestChannel
 from homelab.engine.kube.client import KubeApi
 from homelab.engine.kube.kubeconfig import credentials_of
-from homelab.engine.kube.wait import ApiTimeout, wait_api_ready, wait_authorized, wait_healthy
 from homelab.errors import KubeError, LabError
 from homelab.verbs.connection import Connection
 from homelab.verbs.etcd import ETCDCTL
@@ -170,12 +169,7 @@ def restore_cluster(
         admin_conf_path(ctx.spec_path, ctx.lab), secrets, ctx.lab, reach.url, reach.server_name
     )
     with KubeApi(credentials_of(text)) as api:
-        step(f"waiting for the API server at https://{converge.endpoint}:6443")
-        try:
-            wait_api_ready(api, conn.clock, timeout=converge.left(), endpoint=converge.endpoint)
-            wait_authorized(api, conn.clock, timeout=converge.left(), endpoint=converge.endpoint)
-        except ApiTimeout as exc:
-            converge.fail_api(exc.message)
+        converge.wait_api(api)
     guests = _guests(conn, ctx)
     first = guests[planes[0]]
     status = _upload(first, snapshot, digest, step)
@@ -183,10 +177,7 @@ def restore_cluster(
     ip = str(ctx.spec.vms[first.name].ip)
     _swap_data_dir(first, ip, conn, step)
     with KubeApi(credentials_of(text)) as api:
-        try:
-            wait_api_ready(api, conn.clock, timeout=converge.left(), endpoint=converge.endpoint)
-        except ApiTimeout as exc:
-            converge.fail_api(f"after the etcd restore, {exc.message}")
+        converge.wait_api(api, what="after the etcd restore, ")
         _rearm(api, ctx)
         rejoined = []
         kube_vip = ctx.spec.kubernetes.control_plane_endpoint is not None
@@ -200,16 +191,7 @@ def restore_cluster(
         for guest in guests.values():
             guest.run(["systemctl", "restart", "kubelet"], "systemctl restart kubelet")
         step("waiting for every node to be Ready")
-        health = wait_healthy(
-            api,
-            converge.expected,
-            conn.clock,
-            timeout=converge.left(),
-            load_balancer=converge.load_balancer is not None,
-            on_poll=converge.check_guests,
-        )
-    if not health.ok:
-        converge.fail(health)
+        health = converge.wait_healthy(api)
     outcome = ClusterRestore(
         lab=ctx.lab,
         node=first.name,

@@ -160,14 +160,7 @@ def up_lab(
         merged = default_kubeconfig_path()
         merge_into(merged, text, ctx.lab)
     with KubeApi(credentials_of(text)) as api:
-        step(f"waiting for the API server at https://{converge.endpoint}:{API_PORT}")
-        try:
-            version = wait_api_ready(
-                api, conn.clock, timeout=converge.left(), endpoint=converge.endpoint
-            )
-            wait_authorized(api, conn.clock, timeout=converge.left(), endpoint=converge.endpoint)
-        except ApiTimeout as exc:
-            converge.fail_api(exc.message)
+        version = converge.wait_api(api)
         addons = install_addons(
             api,
             ctx.artifacts.cluster,
@@ -177,16 +170,7 @@ def up_lab(
             on_step=lambda what: step(f"applying {what}"),
         )
         step("waiting for every node to be Ready and the system pods to run")
-        health = wait_healthy(
-            api,
-            converge.expected,
-            conn.clock,
-            timeout=converge.left(),
-            load_balancer=converge.load_balancer is not None,
-            on_poll=converge.check_guests,
-        )
-    if not health.ok:
-        converge.fail(health)
+        health = converge.wait_healthy(api)
     return UpOutcome(
         lab=ctx.lab,
         applied=applied,
@@ -241,6 +225,31 @@ class Converge:
 
     def left(self) -> float:
         return max(self.deadline - self.conn.clock.monotonic(), 0.0)
+
+    def wait_api(self, api: KubeApi, *, what: str = "") -> str:
+        """The API server ready and the admin certificate authorised; its version."""
+        self.step(f"waiting for the API server at https://{self.endpoint}:{API_PORT}")
+        clock = self.conn.clock
+        try:
+            version = wait_api_ready(api, clock, timeout=self.left(), endpoint=self.endpoint)
+            wait_authorized(api, clock, timeout=self.left(), endpoint=self.endpoint)
+        except ApiTimeout as exc:
+            self.fail_api(f"{what}{exc.message}")
+        return version
+
+    def wait_healthy(self, api: KubeApi) -> HealthReport:
+        """Every expected node Ready and the system pods running, or ClusterNotReady."""
+        health = wait_healthy(
+            api,
+            self.expected,
+            self.conn.clock,
+            timeout=self.left(),
+            load_balancer=self.load_balancer is not None,
+            on_poll=self.check_guests,
+        )
+        if not health.ok:
+            self.fail(health)
+        return health
 
     def api_server(self) -> Reach:
         """How to reach the API server; waits while its address does not exist yet."""
