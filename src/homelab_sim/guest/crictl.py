@@ -15,9 +15,14 @@
   "peerURLs", "clientURLs"}]}``, the members of the etcd cluster this node is in.
 - ``crictl exec ID etcdutl snapshot restore PATH --data-dir DIR [--name N] [--initial-cluster
   N=URL,...] [--initial-advertise-peer-urls URL] [--bump-revision R --mark-compacted]``:
-  etcdutl 3.5's restore into a new data directory (refused when DIR exists and is not
-  empty; ``--initial-cluster`` must name ``--name`` with the advertised peer URL; a bumped
-  revision needs ``--mark-compacted``; defaults ``default`` / ``http://localhost:2380``).
+  etcdutl's restore (etcdutl/snapshot_command.go, snapshot/v3_snapshot.go and etcd's
+  ServerConfig.VerifyBootstrap) into a new data directory: ``--data-dir`` is required and
+  must not exist non-empty; ``--initial-cluster`` (default ``default=http://localhost:2380``,
+  whatever ``--name`` says) must name ``--name`` with exactly the advertised peer URL;
+  ``--bump-revision`` and ``--mark-compacted`` go together (exit 128 otherwise, with etcd's
+  own "--revision-bump" wording). The simulated snapshot format carries no SHA-256 trailer,
+  so ``--skip-hash-check`` is not modelled, and a damaged file is refused with a simulated
+  text.
   It writes ``DIR/member/snap/db`` (the snapshot) and ``DIR/member/wal/`` (the new member:
   name, peer URL, bump), which etcd reads when its static pod starts on that directory.
 - ``crictl ps --name kube-apiserver``: the API server's container, like etcd's.
@@ -43,6 +48,7 @@ ETCD_DB = "/var/lib/etcd/member/snap/db"
 WAL = "member/wal/0000000000000000-0000000000000000.wal"
 APISERVER_MANIFEST = "/etc/kubernetes/manifests/kube-apiserver.yaml"
 ETCD_VERSION = "3.5.12"
+BAD_ARGS = 128  # cobrautl.ExitBadArgs
 CONTAINER_PATHS = ("/var/lib/etcd/", "/etc/kubernetes/pki/etcd/")
 ETCD_MANIFEST = "/etc/kubernetes/manifests/etcd.yaml"
 
@@ -219,21 +225,32 @@ class Crictl:
         positional = [a for a in args if not a.startswith("-") and a not in values]
         if len(positional) != 3:
             io.err.write("Error: snapshot restore requires exactly one argument\n")
-            return 1
+            return BAD_ARGS
         path = positional[2]
+        # etcdutl's flag defaults: the initial cluster does not follow --name
         name = _option(args, "--name") or "default"
         peer = _option(args, "--initial-advertise-peer-urls") or "http://localhost:2380"
-        initial = _option(args, "--initial-cluster") or f"{name}={peer}"
-        data_dir = _option(args, "--data-dir") or f"{name}.etcd"
+        initial = _option(args, "--initial-cluster") or "default=http://localhost:2380"
+        data_dir = _option(args, "--data-dir")
         bump = int(_option(args, "--bump-revision") or 0)
-        if bump and "--mark-compacted" not in args:
-            io.err.write("Error: --mark-compacted required if --bump-revision > 0\n")
+        if bool(bump) != ("--mark-compacted" in args):
+            io.err.write("Error: --mark-compacted required if --revision-bump > 0\n")
+            return BAD_ARGS
+        if data_dir is None:
+            io.err.write('Error: required flag(s) "data-dir" not set\n')
             return 1
         members = dict(m.split("=", 1) for m in initial.split(",") if "=" in m)
-        if members.get(name) != peer:
+        if name not in members:
             io.err.write(
-                f"Error: --initial-cluster has {name}={members.get(name, '')} but missing from "
-                f"--initial-advertise-peer-urls={peer}\n"
+                f'Error: couldn\'t find local name "{name}" in the initial cluster '
+                "configuration\n"
+            )
+            return 1
+        if members[name] != peer:
+            io.err.write(
+                f"Error: --initial-cluster has {name}={members[name]} but missing from "
+                f'--initial-advertise-peer-urls={peer} ("{peer}"(resolved from "{peer}") != '
+                f'"{members[name]}"(resolved from "{members[name]}"))\n'
             )
             return 1
         data = self.system.read(path) if path.startswith(CONTAINER_PATHS[0]) else None
