@@ -28,14 +28,26 @@ def _snapshot(lab: Upped) -> bytes:
     return open_snapshot(lab.ctx, taken.path)
 
 
+def _snapshot_between_two_config_maps(lab: Upped) -> bytes:
+    """A ConfigMap ``before-snapshot``, the snapshot, then a ConfigMap ``after-snapshot``."""
+    with lab.api() as api:
+        api.apply(config_map("before-snapshot"))
+    snapshot = _snapshot(lab)
+    with lab.api() as api:
+        api.apply(config_map("after-snapshot"))
+    return snapshot
+
+
+def _assert_back_at_the_snapshot(lab: Upped) -> None:
+    with lab.api() as api:
+        assert api.find("v1", "ConfigMap", "before-snapshot", "default") is not None
+        assert api.find("v1", "ConfigMap", "after-snapshot", "default") is None
+
+
 def test_the_cluster_comes_back_from_an_etcd_snapshot(tmp_path: Path) -> None:
     spec = copy_example("home-lab.yaml", tmp_path)
     with upped(spec) as lab:
-        with lab.api() as api:
-            api.apply(config_map("before-snapshot"))
-        snapshot = _snapshot(lab)
-        with lab.api() as api:
-            api.apply(config_map("after-snapshot"))
+        snapshot = _snapshot_between_two_config_maps(lab)
 
         with pytest.raises(RestoreRefused, match="rolls the cluster back") as refused:
             restore_cluster(lab.conn, lab.ctx, snapshot, confirm=lambda _plan: True)
@@ -47,9 +59,7 @@ def test_the_cluster_comes_back_from_an_etcd_snapshot(tmp_path: Path) -> None:
         assert outcome.node == lab.ctx.spec.control_planes[0]
         assert set(outcome.nodes_ready) == set(lab.ctx.spec.vms)
         assert ready_nodes(lab) == set(lab.ctx.spec.vms)
-        with lab.api() as api:
-            assert api.find("v1", "ConfigMap", "before-snapshot", "default") is not None
-            assert api.find("v1", "ConfigMap", "after-snapshot", "default") is None
+        _assert_back_at_the_snapshot(lab)
         events = lab.ctx.store.history(lab.ctx.lab).recent(50)
         recorded = [e.data for e in events if e.event == "restore-cluster"]
         assert recorded == [outcome.to_dict()]
@@ -59,11 +69,7 @@ def test_the_cluster_comes_back_from_an_etcd_snapshot(tmp_path: Path) -> None:
 def test_an_ha_cluster_comes_back_and_its_control_planes_join_again(tmp_path: Path) -> None:
     spec = copy_example("ha-lab.yaml", tmp_path)
     with upped(spec) as lab:
-        with lab.api() as api:
-            api.apply(config_map("before-snapshot"))
-        snapshot = _snapshot(lab)
-        with lab.api() as api:
-            api.apply(config_map("after-snapshot"))
+        snapshot = _snapshot_between_two_config_maps(lab)
         planes = lab.ctx.spec.control_planes
         assert len(planes) == 3
 
@@ -73,9 +79,7 @@ def test_an_ha_cluster_comes_back_and_its_control_planes_join_again(tmp_path: Pa
 
         assert outcome.node == planes[0] and outcome.rejoined == tuple(planes[1:])
         assert set(outcome.nodes_ready) == set(lab.ctx.spec.vms)
-        with lab.api() as api:
-            assert api.find("v1", "ConfigMap", "before-snapshot", "default") is not None
-            assert api.find("v1", "ConfigMap", "after-snapshot", "default") is None
+        _assert_back_at_the_snapshot(lab)
 
 
 def test_a_node_the_snapshot_does_not_know_registers_again(tmp_path: Path) -> None:

@@ -92,9 +92,6 @@ class Crictl:
         self.snapshot = snapshot
         self.members = members
 
-    def _etcd_running(self) -> bool:
-        return self.system.exists(ETCD_MANIFEST) and "kubelet" in self.system.active
-
     def _running(self) -> dict[str, str]:
         """name -> container id of the control-plane containers the kubelet runs."""
         if "kubelet" not in self.system.active:
@@ -124,7 +121,7 @@ class Crictl:
             return 0
         if words[:1] == ["exec"]:
             rest = [w for w in words[1:] if w not in ("-i", "-t", "-it")]
-            if not rest or rest[0] != ETCD_ID or not self._etcd_running():
+            if not rest or rest[0] != ETCD_ID or "etcd" not in self._running():
                 target = rest[0] if rest else ""
                 io.err.write(f'execing command in container: container "{target}" not found\n')
                 return 1
@@ -242,8 +239,7 @@ class Crictl:
         members = dict(m.split("=", 1) for m in initial.split(",") if "=" in m)
         if name not in members:
             io.err.write(
-                f'Error: couldn\'t find local name "{name}" in the initial cluster '
-                "configuration\n"
+                f'Error: couldn\'t find local name "{name}" in the initial cluster configuration\n'
             )
             return 1
         if members[name] != peer:

@@ -110,7 +110,7 @@ class FileCommands:
             )
             return 1
         self.system.write(dst, data, mode)
-        if posixpath.dirname(posixpath.normpath(dst)) == "/etc/kubernetes/manifests":
+        if posixpath.dirname(posixpath.normpath(dst)) == MANIFESTS:
             self.manifest_written(dst)
         return 0
 

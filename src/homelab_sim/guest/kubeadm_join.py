@@ -227,7 +227,8 @@ def reset(node: Node, io: Streams) -> Gen:
         if record.etcd_holder == system.hostname:
             record.etcd_holder = None
         cluster = node.book.cluster(record)
-        if cluster is not None and cluster.etcd_members.pop(system.hostname, None) is not None:
+        if cluster is not None and system.hostname in cluster.etcd_members:
+            cluster.etcd_members.discard(system.hostname)
             io.out.write(f"[reset] Removed member {system.hostname} from the etcd cluster\n")
     io.out.write("[reset] Deleted contents of: /etc/kubernetes/manifests /var/lib/kubelet\n")
     return 0

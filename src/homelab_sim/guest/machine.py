@@ -27,6 +27,7 @@ from homelab_sim.guest.crictl import ETCD_DB, LIVE_DB, MAGIC, WAL
 from homelab_sim.guest.kubeadm_checks import kube_vip_pull_error
 from homelab_sim.guest.shell import BufferSink, Gen, Shell, Streams
 from homelab_sim.guest.system import GuestSystem
+from homelab_sim.kube import SimCluster
 
 LOG_KEEP = 400
 BOOT_TO_CLOUD_INIT = 8.0
@@ -197,7 +198,7 @@ class Machine:
                 self.static_pod(f"{MANIFESTS}/{name}")
         known = self._cluster()
         if known is not None and self.system.exists(f"{MANIFESTS}/etcd.yaml"):
-            known.etcd_members[node] = self.system.hostname  # kubeadm added its etcd member
+            known.etcd_members.add(node)  # kubeadm added its etcd member
             if node in known.stopped_planes:
                 known.control_plane_stopped(node, False)  # a fresh member (kubeadm join again)
 
@@ -219,7 +220,7 @@ class Machine:
             )
         return out
 
-    def _cluster(self) -> Any:
+    def _cluster(self) -> SimCluster | None:
         if not self.membership:
             return None
         record = self.book.records.get(self.membership["cluster"])
@@ -233,7 +234,7 @@ class Machine:
             cluster.control_plane_stopped(self.membership["node"], True)
             self.log(f"kubelet: stopped static pod {posixpath.basename(path)}")
 
-    def _control_plane_started(self, cluster: Any) -> None:
+    def _control_plane_started(self, cluster: SimCluster) -> None:
         """kube-apiserver and etcd manifests are both back: etcd opens its data directory.
 
         ``LIVE_DB``: the member it was. A restored snapshot (``etcdutl snapshot restore``):
@@ -242,6 +243,7 @@ class Machine:
         the only control plane starts a new, empty cluster (everything is lost); one of
         several cannot rejoin its peers and exits."""
         node = self.membership["node"]
+        planes = [n.name for n in cluster.nodes.values() if n.role == "control-plane"]
         data = self.system.read(ETCD_DB)
         if data == LIVE_DB:
             cluster.control_plane_stopped(node, False)
@@ -258,19 +260,18 @@ class Machine:
                 )
                 cluster.control_plane_stopped(node, True)
                 return
-            others = [n for n in cluster.node_names() if n != node]
             cluster.restore_store(json.loads(data[len(MAGIC) :]), int(wal.get("bump", 0)))
-            cluster.etcd_members = {node: node}  # a one-member cluster, as restored
-            for other in others:
-                if other in {n.name for n in cluster.nodes.values() if n.role == "control-plane"}:
-                    cluster.control_plane_stopped(other, True)  # a cluster id it does not know
+            cluster.etcd_members = {node}  # a one-member cluster, as restored
+            for other in planes:
+                if other != node:  # their etcd belongs to a cluster that is gone
+                    cluster.control_plane_stopped(other, True)
             self.system.write(ETCD_DB, LIVE_DB, 0o600)
             cluster.control_plane_stopped(node, False)
             self.log("etcd: started on the restored data directory")
             return
-        planes = [n.name for n in cluster.nodes.values() if n.role == "control-plane"]
         if planes == [node]:
             cluster.restore_store({"revision": 1, "objects": []})
+            cluster.etcd_members = {node}
             self.system.write(ETCD_DB, LIVE_DB, 0o600)
             cluster.control_plane_stopped(node, False)
             self.log("etcd: empty data directory: started a new, empty cluster")

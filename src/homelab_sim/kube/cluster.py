@@ -57,7 +57,7 @@ class SimCluster:
         #: control planes whose kube-apiserver or etcd static pod the kubelet stopped
         self.stopped_planes: set[str] = set()
         #: the etcd cluster's members (node names), as ``etcdctl member list`` shows them
-        self.etcd_members: dict[str, str] = {}
+        self.etcd_members: set[str] = set()
         # kubeadm creates its admins' binding a moment after /readyz first answers
         self._admins_bound_at: float | None = None if fresh else _DONE
         if fresh:
@@ -257,9 +257,7 @@ class SimCluster:
             store.load(data)
             store.revision += bump
             store.release_watchers()
-            crd_type = self.state.rt("apiextensions.k8s.io/v1", "CustomResourceDefinition")
-            for crd in self.state.items(crd_type):
-                self.state.catalog.add_crd(crd)
+            self._register_crds()
             self._update_kubernetes_endpoints()
             self._wake_now()
 
@@ -269,12 +267,7 @@ class SimCluster:
             info = self.nodes.get(name)
             if info is None or self.state.get(self.state.rt("v1", "Node"), "", name) is not None:
                 return
-        self.add_node(
-            name,
-            ip=info.ip,
-            role="control-plane" if info.role == CONTROL_PLANE else "worker",
-            kubelet_version=info.kubelet_version,
-        )
+        self.add_node(name, ip=info.ip, role=info.role, kubelet_version=info.kubelet_version)
 
     def serving_names(self) -> tuple[list[str], list[str]]:
         """(DNS names, IPs) of the API server's serving certificate, as kubeadm makes it."""
@@ -336,6 +329,8 @@ class SimCluster:
                 "config": self.state.config.to_dict(),
                 "nodes": [asdict(n) for n in self.nodes.values()],
                 "store": self.state.store.to_dict(),
+                "stopped_planes": sorted(self.stopped_planes),
+                "etcd_members": sorted(self.etcd_members),
             }
 
     @classmethod
@@ -343,10 +338,16 @@ class SimCluster:
         cluster = cls(ClusterConfig(**data["config"]), clock, fresh=False)
         cluster.nodes = {n["name"]: NodeInfo(**n) for n in data.get("nodes", [])}
         cluster.state.store.load(data.get("store", {}))
-        crd_type = cluster.state.rt("apiextensions.k8s.io/v1", "CustomResourceDefinition")
-        for crd in cluster.state.items(crd_type):
-            cluster.state.catalog.add_crd(crd)
+        cluster.stopped_planes = set(data.get("stopped_planes", []))
+        cluster.etcd_members = set(data.get("etcd_members", []))
+        cluster._register_crds()
         return cluster
+
+    def _register_crds(self) -> None:
+        """The kinds the store's CustomResourceDefinitions define, known to the API again."""
+        crd_type = self.state.rt("apiextensions.k8s.io/v1", "CustomResourceDefinition")
+        for crd in self.state.items(crd_type):
+            self.state.catalog.add_crd(crd)
 
 
 def _is_ip(text: str) -> bool:

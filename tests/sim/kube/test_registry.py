@@ -157,3 +157,23 @@ def test_an_api_server_keeps_its_port_across_a_restart(
         assert restored.endpoints() == before
     finally:
         restored.close()
+
+
+def test_a_stopped_control_plane_and_the_etcd_members_survive_a_round_trip(
+    registry: KubeRegistry, clock: VirtualClock, cluster_secrets: ClusterSecrets
+) -> None:
+    cluster = new_cluster(registry, cluster_secrets)
+    kube = Kube(cluster, clock)
+    cluster.etcd_members = {"k8s-master-1"}
+    cluster.control_plane_stopped("k8s-master-1", True)
+    assert kube.call("GET", "/api/v1/nodes").status == 503  # its only API server is down
+    restored = KubeRegistry.from_dict(json.loads(json.dumps(registry.to_dict())), clock)
+    try:
+        again = restored.cluster("home")
+        assert again is not None
+        assert (again.stopped_planes, again.etcd_members) == ({"k8s-master-1"}, {"k8s-master-1"})
+        assert not again.serving()
+        again.control_plane_stopped("k8s-master-1", False)
+        assert Kube(again, clock).call("GET", "/api/v1/nodes").status == 200
+    finally:
+        restored.close()
