@@ -239,6 +239,7 @@ def test_a_vm_restored_over_itself_is_drained_replaced_and_back(lab: Lab, tmp_pa
     conn = inprocess(sim, backups=True)
     _respec(lab, tmp_path, {"backup": {"storage": {"existing": "local"}}})
     apply_lab(conn, lab.ctx, confirm=yes, limits=FAST)
+    sim.advance(120)  # kubeadm init has run: the cluster answers, so the restore drains first
     assert backup_now(conn, lab.ctx, "k8s-worker-3").ok
     worker = next(vm for vm in guests(sim) if vm.config.get("name") == "k8s-worker-3")
     net0 = worker.config["net0"]

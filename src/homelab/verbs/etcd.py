@@ -27,7 +27,15 @@ from homelab.verbs.connection import Connection
 from homelab.verbs.lab import LabContext
 from homelab.verbs.metrics import etcd_dir
 
-__all__ = ["SEALED_SUFFIX", "EtcdSnapshot", "backup_etcd", "load_snapshot", "open_snapshot"]
+__all__ = [
+    "ETCDCTL",
+    "SEALED_SUFFIX",
+    "EtcdHost",
+    "EtcdSnapshot",
+    "backup_etcd",
+    "load_snapshot",
+    "open_snapshot",
+]
 
 SEALED_SUFFIX = ".db.sealed"
 REMOTE = "/var/lib/etcd/homelab-snapshot.db"
@@ -57,11 +65,41 @@ class EtcdSnapshot:
     pruned: tuple[str, ...]
 
 
-def _run(channel: GuestChannel, node: str, vmid: int, argv: list[str], what: str) -> str:
-    result = channel.run(node, vmid, argv, timeout=TIMEOUT)
-    if result.exitcode != 0:
-        raise SnapshotFailed(f"{what} failed (exit {result.exitcode}): {result.stderr.strip()}")
-    return result.stdout
+@dataclass
+class EtcdHost:
+    """A control plane's guest agent, for etcd's commands; a failure is ``error`` naming the
+    VM and the step."""
+
+    channel: GuestChannel
+    name: str
+    node: str
+    vmid: int
+    error: type[LabError] = SnapshotFailed
+
+    def run(self, argv: list[str], what: str, *, timeout: float = TIMEOUT) -> str:
+        result = self.channel.run(self.node, self.vmid, argv, timeout=timeout)
+        if result.exitcode != 0:
+            detail = result.stderr.strip()[-400:] or result.stdout.strip()[-400:]
+            raise self.error(f"vm {self.name}: {what} failed (exit {result.exitcode}): {detail}")
+        return result.stdout
+
+    def sh(self, script: str, what: str, *, timeout: float = TIMEOUT) -> str:
+        return self.run(["sh", "-c", script], what, timeout=timeout)
+
+    def container(self, name: str) -> str | None:
+        """The id of the running container ``name`` (etcd, kube-apiserver), if any."""
+        ids = self.run(
+            ["crictl", "ps", "--name", name, "--state", "running", "-q"],
+            f"crictl ps --name {name}",
+        ).split()
+        return ids[0] if ids else None
+
+    def etcd(self) -> str:
+        """The etcd container's id (the error when none runs)."""
+        found = self.container("etcd")
+        if found is None:
+            raise self.error(f"vm {self.name}: no etcd container runs (crictl ps --name etcd)")
+        return found
 
 
 def backup_etcd(conn: Connection, ctx: LabContext) -> EtcdSnapshot:
@@ -77,39 +115,22 @@ def backup_etcd(conn: Connection, ctx: LabContext) -> EtcdSnapshot:
             hint="`homelab up` brings the cluster up",
         )
     name = next(n for n in ctx.spec.control_planes if n in planes)
-    node, vmid = planes[name].node, planes[name].vmid
-    channel = GuestChannel(conn.client, conn.clock)
-    container = _run(
-        channel,
-        node,
-        vmid,
-        ["crictl", "ps", "--name", "etcd", "--state", "running", "-q"],
-        "crictl ps",
-    ).split()
-    if not container:
-        raise SnapshotFailed(f"vm {name}: no etcd container runs (crictl ps --name etcd)")
-    exec_ = ["crictl", "exec", container[0]]
+    host = EtcdHost(
+        GuestChannel(conn.client, conn.clock), name, planes[name].node, planes[name].vmid
+    )
+    exec_ = ["crictl", "exec", host.etcd()]
     try:
-        _run(
-            channel,
-            node,
-            vmid,
-            [*exec_, *ETCDCTL, "snapshot", "save", REMOTE],
-            "etcdctl snapshot save",
-        )
+        host.run([*exec_, *ETCDCTL, "snapshot", "save", REMOTE], "etcdctl snapshot save")
         status = json.loads(
-            _run(
-                channel,
-                node,
-                vmid,
+            host.run(
                 [*exec_, "etcdutl", "snapshot", "status", REMOTE, "-w", "json"],
                 "etcdutl snapshot status",
             )
         )
-        digest = _run(channel, node, vmid, ["sha256sum", REMOTE], "sha256sum").split()[0]
-        data = channel.read_file(node, vmid, REMOTE)
+        digest = host.run(["sha256sum", REMOTE], "sha256sum").split()[0]
+        data = host.channel.read_file(host.node, host.vmid, REMOTE)
     finally:
-        channel.run(node, vmid, ["rm", "-f", REMOTE], timeout=TIMEOUT)
+        host.channel.run(host.node, host.vmid, ["rm", "-f", REMOTE], timeout=TIMEOUT)
     if len(data) != int(status["totalSize"]) or hashlib.sha256(data).hexdigest() != digest:
         raise SnapshotFailed(
             f"vm {name}: the snapshot read through the guest agent ({len(data)} bytes) is not the "

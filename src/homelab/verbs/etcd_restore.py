@@ -43,17 +43,16 @@ from typing import Any
 from homelab.core.ownership import lab_vms
 from homelab.core.plan.actions import Plan
 from homelab.core.render import bootstrap
-from homelab.core.render.tokens import bootstrap_token_secret
 from homelab.engine.apply.progress import ProgressSink
 from homelab.engine.guest.channel import GuestChannel
 from homelab.engine.kube.client import KubeApi
 from homelab.engine.kube.kubeconfig import credentials_of
 from homelab.errors import KubeError, LabError
 from homelab.verbs.connection import Connection
-from homelab.verbs.etcd import ETCDCTL
+from homelab.verbs.etcd import ETCDCTL, EtcdHost
 from homelab.verbs.lab import LabContext
 from homelab.verbs.provision import apply_lab
-from homelab.verbs.rearm import TOKEN_LIFETIME
+from homelab.verbs.rearm import renew_token
 from homelab.verbs.secrets import cluster_secrets
 from homelab.verbs.up import (
     DEFAULT_TIMEOUT,
@@ -74,7 +73,7 @@ CONTROL_PODS = ("etcd", "kube-apiserver")
 CHUNK = 45_000  # bytes: 60 000 characters of base64, under file-write's 61 440
 BUMP_REVISION = 1_000_000_000
 STOP_TIMEOUT = 180.0
-COMMAND_TIMEOUT = 600.0
+REJOIN_TIMEOUT = 900.0  # kubeadm join tries three times, 20 s apart, each up to minutes
 POLL = 2.0
 
 Step = Callable[[str], None]
@@ -112,28 +111,6 @@ class ClusterRestore:
             "nodes_ready": list(self.nodes_ready),
             "seconds": round(self.seconds, 1),
         }
-
-
-@dataclass
-class _Guest:
-    """One VM's guest agent, with failures turned into RestoreFailed naming the step."""
-
-    channel: GuestChannel
-    name: str
-    node: str
-    vmid: int
-
-    def run(self, argv: list[str], what: str, *, timeout: float = COMMAND_TIMEOUT) -> str:
-        result = self.channel.run(self.node, self.vmid, argv, timeout=timeout)
-        if result.exitcode != 0:
-            raise RestoreFailed(
-                f"vm {self.name}: {what} failed (exit {result.exitcode}): "
-                f"{result.stderr.strip()[-400:] or result.stdout.strip()[-400:]}"
-            )
-        return result.stdout
-
-    def sh(self, script: str, what: str, *, timeout: float = COMMAND_TIMEOUT) -> str:
-        return self.run(["sh", "-c", script], what, timeout=timeout)
 
 
 def restore_cluster(
@@ -178,13 +155,14 @@ def restore_cluster(
     _swap_data_dir(first, ip, conn, step)
     with KubeApi(credentials_of(text)) as api:
         converge.wait_api(api, what="after the etcd restore, ")
-        _rearm(api, ctx)
+        renew_token(api, ctx)  # the snapshot's token may have expired
         rejoined = []
         kube_vip = ctx.spec.kubernetes.control_plane_endpoint is not None
         for name in planes[1:]:
             step(f"{name} leaves its old etcd member and joins the restored cluster")
             join = ["kubeadm", "join", "--config", bootstrap.KUBEADM_CONFIG]
-            guests[name].run(bootstrap.control_plane_rejoin(join, kube_vip=kube_vip), "rejoin")
+            rejoin = bootstrap.control_plane_rejoin(join, kube_vip=kube_vip)
+            guests[name].run(rejoin, "kubeadm reset and join", timeout=REJOIN_TIMEOUT)
             rejoined.append(name)
         _check_members(first, planes)
         step("restarting every node's kubelet")
@@ -207,16 +185,19 @@ def restore_cluster(
     return outcome
 
 
-def _guests(conn: Connection, ctx: LabContext) -> dict[str, _Guest]:
+def _guests(conn: Connection, ctx: LabContext) -> dict[str, EtcdHost]:
     channel = GuestChannel(conn.client, conn.clock)
     vms = {vm.name: vm for vm in lab_vms(ctx.lab, conn.client.cluster_vms())}
     missing = [n for n in ctx.spec.vms if n not in vms or vms[n].status != "running"]
     if missing:
         raise RestoreFailed(f"VM(s) {', '.join(missing)} do not run after apply")
-    return {name: _Guest(channel, name, vms[name].node, vms[name].vmid) for name in ctx.spec.vms}
+    return {
+        name: EtcdHost(channel, name, vms[name].node, vms[name].vmid, RestoreFailed)
+        for name in ctx.spec.vms
+    }
 
 
-def _upload(guest: _Guest, snapshot: bytes, digest: str, step: Step) -> dict[str, Any]:
+def _upload(guest: EtcdHost, snapshot: bytes, digest: str, step: Step) -> dict[str, Any]:
     """Write the snapshot into the guest, check it there; etcdutl's status of it."""
     step(f"writing the snapshot ({len(snapshot)} bytes) into {guest.name}")
     parts = []
@@ -234,9 +215,7 @@ def _upload(guest: _Guest, snapshot: bytes, digest: str, step: Step) -> dict[str
             f"read (sha256 {found[0][:12] if found else '?'}... != {digest[:12]}...): "
             "nothing was changed"
         )
-    container = _container(guest, "etcd")
-    if container is None:
-        raise RestoreFailed(f"vm {guest.name}: no etcd container runs (crictl ps --name etcd)")
+    container = guest.etcd()
     out = guest.run(
         ["crictl", "exec", container, "etcdutl", "snapshot", "status", UPLOAD, "-w", "json"],
         "etcdutl snapshot status (is the file an etcd snapshot?)",
@@ -245,18 +224,9 @@ def _upload(guest: _Guest, snapshot: bytes, digest: str, step: Step) -> dict[str
     return status
 
 
-def _container(guest: _Guest, name: str) -> str | None:
-    ids = guest.run(
-        ["crictl", "ps", "--name", name, "--state", "running", "-q"], f"crictl ps --name {name}"
-    ).split()
-    return ids[0] if ids else None
-
-
-def _swap_data_dir(guest: _Guest, ip: str, conn: Connection, step: Step) -> None:
+def _swap_data_dir(guest: EtcdHost, ip: str, conn: Connection, step: Step) -> None:
     """etcdutl restore, stop the control-plane pods, swap the data directory, start them."""
-    container = _container(guest, "etcd")
-    if container is None:
-        raise RestoreFailed(f"vm {guest.name}: no etcd container runs (crictl ps --name etcd)")
+    container = guest.etcd()
     peer = f"https://{ip}:2380"
     guest.run(["rm", "-rf", RESTORED], "rm")
     guest.run(
@@ -299,11 +269,9 @@ def _swap_data_dir(guest: _Guest, ip: str, conn: Connection, step: Step) -> None
         guest.sh(f"mv {paused} {MANIFESTS}/", "putting the manifests back")
 
 
-def _check_members(guest: _Guest, planes: list[str]) -> None:
+def _check_members(guest: EtcdHost, planes: list[str]) -> None:
     """etcd's own word that every control plane is a member of the restored cluster."""
-    container = _container(guest, "etcd")
-    if container is None:
-        raise RestoreFailed(f"vm {guest.name}: no etcd container runs after the restore")
+    container = guest.etcd()
     out = guest.run(
         ["crictl", "exec", container, *ETCDCTL, "member", "list", "-w", "json"],
         "etcdctl member list",
@@ -319,18 +287,12 @@ def _check_members(guest: _Guest, planes: list[str]) -> None:
         )
 
 
-def _wait_stopped(guest: _Guest, conn: Connection) -> None:
+def _wait_stopped(guest: EtcdHost, conn: Connection) -> None:
     deadline = conn.clock.monotonic() + STOP_TIMEOUT
-    while any(_container(guest, pod) for pod in CONTROL_PODS):
+    while any(guest.container(pod) for pod in CONTROL_PODS):
         if conn.clock.monotonic() >= deadline:
             raise RestoreFailed(
                 f"vm {guest.name}: kube-apiserver and etcd still run {STOP_TIMEOUT:.0f} s after "
                 "their manifests were moved aside; nothing was swapped"
             )
         conn.clock.sleep(POLL)
-
-
-def _rearm(api: KubeApi, ctx: LabContext) -> None:
-    """The lab's join token, valid 24 h from now (the snapshot's may have expired)."""
-    secrets = cluster_secrets(ctx.store, ctx.lab)
-    api.apply(bootstrap_token_secret(secrets, expires=api.server_time() + TOKEN_LIFETIME))

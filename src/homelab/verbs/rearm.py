@@ -20,13 +20,20 @@ import datetime as dt
 
 from homelab.core.plan.actions import CreateVm, NoOp, Plan, ReplaceVm, UpdateVm
 from homelab.core.render.tokens import bootstrap_token_secret
+from homelab.engine.kube.client import KubeApi
 from homelab.errors import KubeError
 from homelab.verbs.cluster_api import admin_api, api_endpoint
 from homelab.verbs.connection import Connection
 from homelab.verbs.lab import LabContext
 from homelab.verbs.secrets import cluster_secrets
 
-__all__ = ["TOKEN_LIFETIME", "TokenNotRearmed", "new_nodes_joining", "rearm_join_token"]
+__all__ = [
+    "TOKEN_LIFETIME",
+    "TokenNotRearmed",
+    "new_nodes_joining",
+    "rearm_join_token",
+    "renew_token",
+]
 
 TOKEN_LIFETIME = dt.timedelta(hours=24)
 
@@ -59,14 +66,18 @@ def rearm_join_token(conn: Connection, ctx: LabContext, plan: Plan) -> list[str]
         # The Site says the address does not exist (the simulator: no API server was ever
         # started there): no cluster yet, so kubeadm init will make a fresh token.
         return []
-    secrets = cluster_secrets(ctx.store, ctx.lab)
     try:
         with api:
-            expires = api.server_time() + TOKEN_LIFETIME
-            api.apply(bootstrap_token_secret(secrets, expires=expires))
+            renew_token(api, ctx)
     except KubeError as exc:
         raise TokenNotRearmed(
             f"{refused} the API server at {endpoint} refused or did not answer: {exc.message}; "
             "nothing was changed"
         ) from exc
     return joining
+
+
+def renew_token(api: KubeApi, ctx: LabContext) -> None:
+    """The lab's bootstrap token Secret, valid ``TOKEN_LIFETIME`` from the API server's time."""
+    secrets = cluster_secrets(ctx.store, ctx.lab)
+    api.apply(bootstrap_token_secret(secrets, expires=api.server_time() + TOKEN_LIFETIME))
