@@ -12,7 +12,7 @@ import datetime as dt
 import json
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -122,6 +122,28 @@ def show_plan(plan: Plan, *, verbose: bool = False) -> None:
     if len(lines) > 1:
         out.print()
     out.print(lines[-1].render(), style="bold", markup=False)
+
+
+def apply_confirmer(yes: bool, *, silent: bool) -> Callable[[Plan], bool]:
+    """The confirmation of a verb that applies a plan: the plan is shown (not when ``silent``
+    and already confirmed with --yes), then asked about."""
+
+    def confirm(made: Plan) -> bool:
+        if not silent or not yes:
+            show_plan(made)
+        return ask("Apply these changes?", yes)
+
+    return confirm
+
+
+def step_printer(silent: bool) -> Callable[[str], None]:
+    """Progress lines (``- waiting for ...``) on stderr, none when ``silent``."""
+
+    def step(text: str) -> None:
+        if not silent:
+            err.print(f"- {text}", markup=False)
+
+    return step
 
 
 def ask(question: str, yes: bool) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
@@ -15,17 +15,17 @@ from homelab.cli.lab import (
     SimOpt,
     SpecArg,
     YesOpt,
-    ask,
+    apply_confirmer,
     lab_session,
-    show_plan,
+    step_printer,
 )
 from homelab.cli.output import err, out
 from homelab.errors import LabError
 
-if TYPE_CHECKING:
-    from homelab.core.plan.actions import Plan
-
-restore_app = typer.Typer(help="Restore the lab's VMs from their backups.", no_args_is_help=True)
+restore_app = typer.Typer(
+    help="Restore the lab's VMs from their backups, or its cluster from an etcd snapshot.",
+    no_args_is_help=True,
+)
 app.add_typer(restore_app, name="restore")
 
 
@@ -128,15 +128,6 @@ def cluster(
     from homelab.verbs.etcd import load_snapshot
     from homelab.verbs.etcd_restore import restore_cluster
 
-    def confirm(made: Plan) -> bool:
-        if not as_json or not yes:
-            show_plan(made)
-        return ask("Apply these changes?", yes)
-
-    def step(text: str) -> None:
-        if not as_json:
-            err.print(f"- {text}", markup=False)
-
     if force and not yes:
         question = (
             "Restore the etcd snapshot over the running cluster? Everything written to it "
@@ -145,11 +136,18 @@ def cluster(
         if not typer.confirm(question, default=False):
             err.print("restore cancelled; nothing was changed", markup=False)
             raise typer.Exit(1)
+    step = step_printer(as_json)
     with lab_session(spec, sim) as (ctx, conn):
         path, snapshot = load_snapshot(ctx, etcd)
         step(f"snapshot {path} ({len(snapshot)} bytes)")
         outcome = restore_cluster(
-            conn, ctx, snapshot, force=force, confirm=confirm, timeout=timeout, on_step=step
+            conn,
+            ctx,
+            snapshot,
+            force=force,
+            confirm=apply_confirmer(yes, silent=as_json),
+            timeout=timeout,
+            on_step=step,
         )
     if as_json:
         typer.echo(json.dumps(outcome.to_dict(), indent=2))

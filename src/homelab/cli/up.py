@@ -25,16 +25,15 @@ from homelab.cli.lab import (
     SimOpt,
     SpecArg,
     YesOpt,
-    ask,
+    apply_confirmer,
     lab_session,
     progress_sink,
     show_notes,
-    show_plan,
+    step_printer,
 )
 from homelab.cli.output import err, out
 
 if TYPE_CHECKING:
-    from homelab.core.plan.actions import Plan
     from homelab.verbs.up import UpOutcome
 
 DEFAULT_TIMEOUT = 1800.0  # the verb's default, here so that importing the CLI stays light
@@ -75,14 +74,8 @@ def up(
 
     silent = quiet or as_json
 
-    def confirm(made: Plan) -> bool:
-        if not silent or not yes:
-            show_plan(made)
-        return ask("Apply these changes?", yes)
-
-    def step(text: str) -> None:
-        if not silent:
-            err.print(f"- {text}", markup=False)
+    confirm = apply_confirmer(yes, silent=silent)
+    step = step_printer(silent)
 
     if sim:  # the simulated lab stays up after `up`, like kind's or minikube's
         _start_background(spec)
