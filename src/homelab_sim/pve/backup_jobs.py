@@ -1,11 +1,19 @@
 """What pvescheduler and vzdump do with backup jobs: run them on schedule, prune, report coverage.
 
-- **Scheduling** (pve-manager ``PVE/Jobs.pm``, ``pvescheduler``): every enabled job fires at the
-  first calendar-event match after its last run (a new job counts as run when it was created).
-  The scheduler looks every minute; ``repeat-missed`` only matters for runs missed while it was
-  down, which the simulator does not model: when the virtual clock leaps, the scheduler was up,
-  so the runs inside the leap happen at their own times, in order, at most ``MAX_CATCH_UP`` of
-  them per job and leap.
+- **Scheduling** (pve-manager ``PVE/Jobs.pm`` ``run_jobs``, ``PVE/Service/pvescheduler.pm``):
+  pvescheduler looks at the jobs every minute; an enabled job runs when the first calendar-event
+  match after its last run (``get_last_runtime``; a new job counts as run when it was created, a
+  run from its start) has come. When the virtual clock leaps while pvescheduler is up, the runs
+  inside the leap happen at their own times, in order, at most ``MAX_CATCH_UP`` of them per job
+  and leap.
+- **pvescheduler down** (``PUT /_sim/scheduler``: the host down for maintenance, or ``systemctl
+  stop pvescheduler``; cluster-wide here): no job runs, however far the clock moves. The first
+  pass after a start (``$first_run``) happens at the start's virtual time and first sets the last
+  run of every job without ``repeat-missed``, enabled or not, to that time
+  (``update_last_runtime``, "so that a missed job will not start immediately after boot"): such
+  a job skips what it missed and runs at its next match after the start. A job with
+  ``repeat-missed`` whose next match after its last run has passed runs once, at the start (not
+  once per missed match), and counts as run then. Backup tasks already started go on **[unc]**.
 - **A run** is ``vzdump`` on each node holding guests of the job, as ``root@pam`` (no per-guest
   privilege check), one task per node, the guests one after another.
 - **Pruning** (pve-storage ``Storage.pm`` ``prune_mark_backup_group``): after each guest's
@@ -161,18 +169,67 @@ def due_runs(job: BackupJob, now: float) -> list[int]:
     return runs
 
 
-def run_scheduled(ctx: Ctx, start_vzdump: Callable[[Ctx, dict[str, Any], str, float], Any]) -> bool:
-    """Start every due run of every job (``start_vzdump(ctx, settings, node, at)``); True if any."""
-    now = ctx.now()
-    started = False
+def _repeat_missed(job: BackupJob) -> bool:
+    return job.settings.get("repeat-missed", 0) not in (0, "0", False, "")
+
+
+def _start_run(
+    ctx: Ctx,
+    job: BackupJob,
+    at: float,
+    start_vzdump: Callable[[Ctx, dict[str, Any], str, float], Any],
+) -> None:
+    nodes = sorted({ctx.state.vms[v].node for v in selected_guests(ctx, job.settings)})
+    for node in nodes:
+        start_vzdump(ctx, {**job.settings, "node": node, "job-id": job.id}, node, at)
+    job.last_run = at
+    ctx.changed = True
+
+
+def first_pass(
+    ctx: Ctx, at: float, start_vzdump: Callable[[Ctx, dict[str, Any], str, float], Any]
+) -> None:
+    """pvescheduler's first ``run_jobs`` after a start, at ``at``: jobs without
+    ``repeat-missed`` count as run now; the others run once now if a match was missed."""
     for job in sorted(ctx.state.backup_jobs.values(), key=lambda j: j.id):
-        runs = due_runs(job, now)
-        for at in runs:
-            nodes = sorted({ctx.state.vms[v].node for v in selected_guests(ctx, job.settings)})
-            for node in nodes:
-                start_vzdump(ctx, {**job.settings, "node": node, "job-id": job.id}, node, at)
-                started = True
-        if runs:
-            job.last_run = float(runs[-1])
-            ctx.changed = True
-    return started
+        if not _repeat_missed(job):
+            job.last_run = at
+        event = _event(job)
+        if event is None:
+            continue
+        last = job.last_run if job.last_run is not None else at
+        found = next_event(event, int(last))
+        if found is not None and found <= at:
+            _start_run(ctx, job, at, start_vzdump)
+    ctx.changed = True
+
+
+def set_scheduler(ctx: Ctx, running: bool) -> None:
+    """Stop or start pvescheduler; a start makes its next pass a first run, at now."""
+    scheduler = ctx.state.scheduler
+    if scheduler.running == running:
+        return
+    scheduler.running = running
+    if running:
+        scheduler.first_run_at = ctx.now()
+    ctx.changed = True
+
+
+def run_scheduled(ctx: Ctx, start_vzdump: Callable[[Ctx, dict[str, Any], str, float], Any]) -> bool:
+    """What pvescheduler did up to now (``start_vzdump(ctx, settings, node, at)`` for each run
+    on each node): the first pass after a start, then every due run of every job. True if it
+    changed anything (nothing while pvescheduler is stopped)."""
+    scheduler = ctx.state.scheduler
+    if not scheduler.running:
+        return False
+    changed = False
+    if scheduler.first_run_at is not None:
+        first_pass(ctx, scheduler.first_run_at, start_vzdump)
+        scheduler.first_run_at = None
+        changed = True
+    now = ctx.now()
+    for job in sorted(ctx.state.backup_jobs.values(), key=lambda j: j.id):
+        for at in due_runs(job, now):
+            _start_run(ctx, job, float(at), start_vzdump)
+            changed = True
+    return changed

@@ -15,6 +15,13 @@
     PUT    /_sim/pbs        {"server", "port"?, "fingerprint", "datastores": {name: bytes} (or
                             "datastore" and "datastore_bytes"?), "token_id", "token_secret",
                             "reachable"?}: a Proxmox Backup Server
+    GET    /_sim/scheduler  {"running": bool}: whether pvescheduler runs (backup jobs)
+    PUT    /_sim/scheduler  {"running": false|true}: stop it (the host down for maintenance,
+                            ``systemctl stop pvescheduler``: no scheduled job runs) or start
+                            it; its first pass after a start, at that virtual time, skips the
+                            runs missed meanwhile, except that a job with ``repeat-missed``
+                            runs once (pve-manager ``PVE/Jobs.pm``, see backup_jobs.py). Kept
+                            in the saved state; starting a running one does nothing
     POST   /_sim/corrupt    {"volid"}: damage a backup archive (its restore fails)
     POST   /_sim/pbs-verify {"storage"}: a PBS verify job over that storage's backups
     GET    /_sim/manifests/{component}/{version}/{file}
@@ -35,6 +42,7 @@ from pydantic import ValidationError
 
 from homelab_sim.errors import SimError
 from homelab_sim.pve.auth import Authenticator, AuthFailure, Identity
+from homelab_sim.pve.backup_jobs import set_scheduler
 from homelab_sim.pve.context import Ctx
 from homelab_sim.pve.errors import ApiError, param_fail
 from homelab_sim.pve.faults import parse_profile
@@ -120,6 +128,25 @@ def post_lxc(sim: PveSimulator, ctx: Ctx, p: dict[str, Any]) -> Any:
     return None
 
 
+_SWITCH = {"1": True, "true": True, "on": True, "0": False, "false": False, "off": False}
+
+
+def get_scheduler(sim: PveSimulator, ctx: Ctx, p: dict[str, Any]) -> Any:
+    return {"running": sim.state.scheduler.running}
+
+
+def put_scheduler(sim: PveSimulator, ctx: Ctx, p: dict[str, Any]) -> Any:
+    """Stop (``running`` false) or start pvescheduler (see backup_jobs.py)."""
+    value = p.get("running")
+    running = (
+        _SWITCH.get(str(value).strip().lower()) if isinstance(value, (bool, int, str)) else None
+    )
+    if running is None:
+        raise param_fail({"running": "true or false is required"})
+    set_scheduler(ctx, running)
+    return {"running": sim.state.scheduler.running}
+
+
 def post_corrupt(sim: PveSimulator, ctx: Ctx, p: dict[str, Any]) -> Any:
     """Damage a backup archive (``volid``): restoring it fails from now on."""
     volid = str(p.get("volid") or "")
@@ -189,6 +216,8 @@ ROUTES: dict[tuple[str, str], tuple[str, Control]] = {
     ("GET", "/_sim/kube"): ("Sys.Audit", get_kube),
     ("POST", "/_sim/lxc"): ("Sys.Modify", post_lxc),
     ("PUT", "/_sim/pbs"): ("Sys.Modify", put_pbs_server),
+    ("GET", "/_sim/scheduler"): ("Sys.Audit", get_scheduler),
+    ("PUT", "/_sim/scheduler"): ("Sys.Modify", put_scheduler),
     ("POST", "/_sim/corrupt"): ("Sys.Modify", post_corrupt),
     ("POST", "/_sim/pbs-verify"): ("Sys.Modify", post_pbs_verify),
 }

@@ -159,6 +159,14 @@ class BackupJob(BaseModel):
     last_run: float | None = None  # when pvescheduler last started it (creation counts)
 
 
+class Scheduler(BaseModel):
+    """pvescheduler, cluster-wide (see backup_jobs.py): ``PUT /_sim/scheduler`` stops and
+    starts it; a start makes its next pass a first run, at the virtual time of the start."""
+
+    running: bool = True
+    first_run_at: float | None = None  # a first pass not made yet: when the start was
+
+
 class Pool(BaseModel):
     poolid: str
     comment: str | None = None
@@ -213,6 +221,7 @@ class ClusterState(BaseModel):
     vms: dict[int, Vm] = Field(default_factory=dict)
     tasks: list[Task] = Field(default_factory=list)
     backup_jobs: dict[str, BackupJob] = Field(default_factory=dict)
+    scheduler: Scheduler = Field(default_factory=Scheduler)
     pbs_servers: dict[str, PbsServer] = Field(default_factory=dict)  # "server:port" -> it
     pools: dict[str, Pool] = Field(default_factory=dict)
     containers: dict[int, Container] = Field(default_factory=dict)
