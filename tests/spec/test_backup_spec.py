@@ -120,10 +120,5 @@ def test_an_existing_storage_instead_of_pbs() -> None:
 def test_a_pbs_without_fingerprint_is_a_warning() -> None:
     result = check(lab())
     warnings = [f for f in result.findings if f.severity == "warning"]
-    assert [w.message.split(":")[0] for w in warnings] == [
-        "no fingerprint",
-        "homelab does not run etcd snapshots on a schedule yet",
-    ]
+    assert [w.message.split(":")[0] for w in warnings] == ["no fingerprint"]
     assert warnings[0].path == ("backup", "storage", "pbs")
-    assert warnings[1].path == ("backup", "etcd", "schedule")
-    assert "run `homelab backup etcd` on '*:0/30'" in warnings[1].message

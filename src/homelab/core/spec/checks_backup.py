@@ -22,13 +22,6 @@ def check_backup_jobs(spec: LabSpec) -> Iterator[Problem]:
             "signed it (a PBS's own certificate is self-signed: copy its fingerprint from the "
             "PBS dashboard)",
         )
-    if spec.backup.etcd is not None:
-        yield warning(
-            ("backup", "etcd", "schedule"),
-            f"homelab does not run etcd snapshots on a schedule yet: run `homelab backup etcd` "
-            f"on '{spec.backup.etcd.schedule}' (cron, a CI schedule); it keeps them by the "
-            "retention",
-        )
     covered: set[str] = set()
     for name, job in spec.backup.jobs.items():
         path = ("backup", "jobs", name)
