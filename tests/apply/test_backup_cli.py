@@ -167,7 +167,7 @@ def test_backup_etcd_on_the_command_line(cli: Cli) -> None:
     assert etcd["newest"] is not None and 0 <= etcd["age_seconds"] < 60
     assert not [p for p in report["problems"] if p.startswith("etcd")]
     code, out, _ = cli("backup", "status", spec)
-    assert "etcd: newest snapshot 0m old" in out
+    assert "etcd: newest snapshot kept here 0m old" in out
 
 
 def test_restore_over_the_vm_asks_first(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:

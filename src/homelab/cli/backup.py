@@ -82,7 +82,17 @@ def status(spec: SpecArg, sim: SimOpt = False, as_json: JsonOpt = False) -> None
             out.print("etcd: no snapshot kept on this machine", markup=False)
         else:
             age = _age(report.local_now - report.etcd_newest)
-            out.print(f"etcd: newest snapshot {age} old", markup=False)
+            out.print(f"etcd: newest snapshot kept here {age} old", markup=False)
+        for vm, node in sorted(report.etcd_nodes.items()):
+            if node.error is not None:
+                line = f"cannot read its snapshots: {node.error}"
+            elif node.newest is None:
+                line = "no scheduled snapshot yet"
+            else:
+                age = _age(report.now - node.newest)
+                line = f"{node.count} scheduled snapshot(s), newest {age} old"
+            failed = " (its last run failed)" if node.last_run_failed else ""
+            out.print(f"etcd on {vm}: {line}{failed}", markup=False)
         for problem in report.problems:
             err.print(f"problem: {problem}", style="yellow", markup=False)
         if report.ok:

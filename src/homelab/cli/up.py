@@ -136,6 +136,13 @@ def show_summary(outcome: UpOutcome) -> None:
     out.print(f"kubeconfig:        {outcome.kubeconfig}", markup=False)
     if outcome.merged_into is not None:
         out.print(f"merged into:       {outcome.merged_into} (context {outcome.lab})", markup=False)
+    snapshots = outcome.etcd_snapshots
+    if snapshots.schedule is not None:
+        out.print(
+            f"etcd snapshots:    {snapshots.schedule} on "
+            f"{', '.join(snapshots.nodes) or '(no control plane runs)'}",
+            markup=False,
+        )
     out.print(f"elapsed:           {outcome.elapsed:.1f} s", markup=False)
     out.print()
     out.print(_closing_line(outcome), style="bold green", markup=False)
@@ -158,4 +165,8 @@ def _closing_line(outcome: UpOutcome) -> str:
         parts.append("VMs unchanged")
     changed = outcome.addons.changed
     parts.append(f"{len(changed)} addon object(s) applied" if changed else "addons unchanged")
+    for state in ("installed", "updated", "removed"):
+        names = [n for n, s in outcome.etcd_snapshots.nodes.items() if s == state]
+        if names:
+            parts.append(f"etcd snapshot timer {state} on {', '.join(names)}")
     return f"Lab {outcome.lab} is up: " + "; ".join(parts) + ". The cluster is healthy."

@@ -4,7 +4,8 @@
 (``/cluster/backup``), PVE's own list of guests no job covers
 (``/cluster/backup-info/not-backed-up``) and the backups on the spec's backup storage (one
 content listing per node holding a VM of the lab, one in all for a shared storage). Its verdict is
-``homelab.core.backup.status``'s; the newest etcd snapshot is the one kept on this machine.
+``homelab.core.backup.status``'s; the newest etcd snapshot is the newer of the one kept on this
+machine and those the control planes' timers keep (read through the guest agent).
 
 ``now`` runs vzdump through the API on each node holding VMs of the lab (all of them or the one
 named), to the spec's backup storage, and waits for it; the archives it wrote are read from the
@@ -27,6 +28,7 @@ from homelab.core.spec.monitoring import duration_seconds
 from homelab.engine.proxmox.client import PveClient
 from homelab.errors import LabError
 from homelab.verbs.connection import Connection
+from homelab.verbs.etcd_schedule import NodeSnapshots, node_snapshots
 from homelab.verbs.lab import LabContext
 from homelab.verbs.metrics import etcd_dir, last_drills, newest_snapshot
 
@@ -51,6 +53,15 @@ class BackupStatus:
     now: float  # Proxmox's clock, which dated the VM backups
     drills: dict[str, dict[str, object]] = field(default_factory=dict)  # the last one per VM
     local_now: float = 0.0  # this machine's clock, which dated the etcd snapshots kept here
+    # the control planes' scheduled snapshots, dated by the guests' clocks (read against PVE's)
+    etcd_nodes: dict[str, NodeSnapshots] = field(default_factory=dict)
+
+    @property
+    def etcd_age(self) -> float | None:
+        """Seconds since the newest etcd snapshot, here or on a control plane."""
+        ages = [self.local_now - self.etcd_newest] if self.etcd_newest is not None else []
+        ages += [self.now - n.newest for n in self.etcd_nodes.values() if n.newest is not None]
+        return max(0.0, min(ages)) if ages else None
 
     @property
     def problems(self) -> list[str]:
@@ -67,10 +78,17 @@ class BackupStatus:
             if not job.on_proxmox
         ]
         if self.etcd_max_age is not None:
-            if self.etcd_newest is None:
-                out.append("etcd: no snapshot on this machine yet")
-            elif self.local_now - self.etcd_newest > self.etcd_max_age:
+            age = self.etcd_age
+            if age is None:
+                out.append("etcd: no snapshot yet, on this machine or on a control plane")
+            elif age > self.etcd_max_age:
                 out.append("etcd: the newest snapshot is older than its max_age")
+        for vm, node in sorted(self.etcd_nodes.items()):
+            if node.last_run_failed:
+                out.append(
+                    f"etcd: the last scheduled snapshot on {vm} failed "
+                    "(journalctl -u homelab-etcd-snapshot)"
+                )
         return out
 
     @property
@@ -88,10 +106,9 @@ class BackupStatus:
             "proxmox_not_backed_up": list(self.pve_uncovered),
             "etcd": {
                 "newest": self.etcd_newest,
-                "age_seconds": None
-                if self.etcd_newest is None
-                else max(0.0, self.local_now - self.etcd_newest),
+                "age_seconds": self.etcd_age,
                 "max_age_seconds": self.etcd_max_age,
+                "control_planes": {vm: n.to_dict() for vm, n in sorted(self.etcd_nodes.items())},
             },
         }
 
@@ -163,6 +180,7 @@ def backup_status(conn: Connection, ctx: LabContext) -> BackupStatus:
         now=now,
         drills=last_drills(ctx),
         local_now=time.time(),
+        etcd_nodes=node_snapshots(conn, ctx),
     )
 
 

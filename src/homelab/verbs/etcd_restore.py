@@ -50,6 +50,7 @@ from homelab.engine.kube.kubeconfig import credentials_of
 from homelab.errors import KubeError, LabError
 from homelab.verbs.connection import Connection
 from homelab.verbs.etcd import ETCDCTL, EtcdHost
+from homelab.verbs.etcd_schedule import schedule_snapshots
 from homelab.verbs.lab import LabContext
 from homelab.verbs.provision import apply_lab
 from homelab.verbs.rearm import renew_token
@@ -98,6 +99,7 @@ class ClusterRestore:
     rejoined: tuple[str, ...]
     nodes_ready: tuple[str, ...]
     seconds: float
+    snapshot_timers: dict[str, str]
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -110,6 +112,7 @@ class ClusterRestore:
             "rejoined": list(self.rejoined),
             "nodes_ready": list(self.nodes_ready),
             "seconds": round(self.seconds, 1),
+            "etcd_snapshot_timers": dict(self.snapshot_timers),
         }
 
 
@@ -170,6 +173,7 @@ def restore_cluster(
             guest.run(["systemctl", "restart", "kubelet"], "systemctl restart kubelet")
         step("waiting for every node to be Ready")
         health = converge.wait_healthy(api)
+    timers = schedule_snapshots(conn, ctx, step)
     outcome = ClusterRestore(
         lab=ctx.lab,
         node=first.name,
@@ -180,6 +184,7 @@ def restore_cluster(
         rejoined=tuple(rejoined),
         nodes_ready=tuple(sorted(n.name for n in health.nodes if n.ready)),
         seconds=time.monotonic() - started,
+        snapshot_timers=timers.nodes,
     )
     ctx.store.history(ctx.lab).append("restore-cluster", outcome.to_dict())
     return outcome

@@ -59,6 +59,7 @@ from homelab.engine.site import Reach
 from homelab.engine.state import state_dir
 from homelab.errors import KubeError, LabError
 from homelab.verbs.connection import Connection
+from homelab.verbs.etcd_schedule import SnapshotSchedule, schedule_snapshots
 from homelab.verbs.lab import LabContext
 from homelab.verbs.provision import ApplyOutcome, apply_lab
 from homelab.verbs.secrets import cluster_secrets
@@ -99,6 +100,7 @@ class UpOutcome:
     health: HealthReport
     load_balancer: str | None
     elapsed: float
+    etcd_snapshots: SnapshotSchedule
 
     @property
     def vms_changed(self) -> bool:
@@ -106,7 +108,7 @@ class UpOutcome:
 
     @property
     def noop(self) -> bool:
-        return not self.vms_changed and not self.addons.changed
+        return not self.vms_changed and not self.addons.changed and not self.etcd_snapshots.changed
 
     def to_dict(self) -> dict[str, Any]:
         report = self.applied.report
@@ -124,6 +126,7 @@ class UpOutcome:
             "load_balancer_pool": self.load_balancer,
             "addons": self.addons.to_dict(),
             "health": self.health.to_dict(),
+            "etcd_snapshots": self.etcd_snapshots.to_dict(),
             "elapsed_seconds": round(self.elapsed, 2),
         }
 
@@ -171,6 +174,7 @@ def up_lab(
         )
         step("waiting for every node to be Ready and the system pods to run")
         health = converge.wait_healthy(api)
+    snapshots = schedule_snapshots(conn, ctx, step)
     return UpOutcome(
         lab=ctx.lab,
         applied=applied,
@@ -183,6 +187,7 @@ def up_lab(
         health=health,
         load_balancer=converge.load_balancer,
         elapsed=time.monotonic() - started,
+        etcd_snapshots=snapshots,
     )
 
 

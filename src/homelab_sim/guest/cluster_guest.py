@@ -13,12 +13,12 @@ from dataclasses import asdict
 from typing import Any
 
 from homelab_sim.clock import VirtualClock
-from homelab_sim.guest import yamlio
+from homelab_sim.guest import systemd, yamlio
 from homelab_sim.guest.clusters import ClusterBook, ClusterRecord
 from homelab_sim.guest.machine import Machine
 from homelab_sim.guest.model import BOOT_TO_AGENT, CidataGuest, GuestVm
 from homelab_sim.guest.seed import SeedFiles
-from homelab_sim.guest.system import AGENT_UNIT, APT_BUSY
+from homelab_sim.guest.system import AGENT_UNIT, APT_BUSY, GuestSystem
 from homelab_sim.kube import KubeRegistry
 from homelab_sim.kube.cluster import SimCluster
 
@@ -135,6 +135,11 @@ class ClusterGuest(CidataGuest):
             _, vmid, machine = min(runnable, key=lambda item: (item[0], item[1]))
             machine.advance()
             moved.add(vmid)
+        for vmid, machine in sorted(self.machines.items()):
+            if machine.run_timers(now):
+                moved.add(vmid)
+            if not machine.runnable():
+                machine.time = max(machine.time, now)  # an idle machine's clock is the world's
         return bool(moved)
 
     def report(self, vms: Sequence[GuestVm], log_lines: int = 40) -> dict[str, Any]:
@@ -289,7 +294,19 @@ def _rebooted(saved: dict[str, Any], now: float) -> dict[str, Any]:
     """A saved machine booting again: its clock restarts at boot; a finished run stays done."""
     out = dict(saved)
     out["time"] = now + 8.0
+    out["booted_at"] = now
     return out
+
+
+def boot_timers(system: GuestSystem, now: float) -> None:
+    """The enabled timers start at boot (timers.target), reading their unit files afresh."""
+    for unit in sorted(u for u in system.active if u.endswith(".timer")):
+        try:
+            settings = systemd.load_timer(system.files, system.text, unit)
+        except systemd.UnitError:
+            system.active.discard(unit)
+            continue
+        systemd.start_timer(system.timers.setdefault(unit, {}), settings, now)
 
 
 def reboot_system(machine: Machine, ips: list[str]) -> None:
@@ -306,6 +323,7 @@ def reboot_system(machine: Machine, ips: list[str]) -> None:
                 system.set_sysctl(key.strip(), value.strip())
     system.swap_on = system.fstab_has_swap() and system.units.get("swap.target") != "masked"
     system.active = {unit for unit, state in system.units.items() if state == "enabled"}
+    boot_timers(system, machine.time)
     for record in machine.book.records.values():
         for ip in [ip for ip in record.stopped_api_ips if ip in ips]:
             if system.exists("/etc/kubernetes/manifests/kube-apiserver.yaml"):

@@ -2,7 +2,8 @@
 
 - ``crictl ps [--name NAME] [--state running] [-q]``: the node's running containers, of which
   the simulator knows one kind: etcd, on a control plane whose kubelet runs the
-  ``/etc/kubernetes/manifests/etcd.yaml`` static pod;
+  ``/etc/kubernetes/manifests/etcd.yaml`` static pod (none in the first seconds after a boot,
+  before the kubelet has started it);
 - ``crictl exec [-i] ID etcdctl ... snapshot save PATH``: etcdctl inside the etcd container.
   It needs ``--endpoints`` on 127.0.0.1:2379 and the client certificate files kubeadm writes
   (``--cacert``, ``--cert``, ``--key`` under /etc/kubernetes/pki/etcd); the container sees the
@@ -87,14 +88,16 @@ class Crictl:
         system: GuestSystem,
         snapshot: Callable[[], bytes | None],
         members: Callable[[], list[dict[str, object]] | None] = lambda: None,
+        pods_up: Callable[[], bool] = lambda: True,
     ) -> None:
         self.system = system
         self.snapshot = snapshot
         self.members = members
+        self.pods_up = pods_up
 
     def _running(self) -> dict[str, str]:
         """name -> container id of the control-plane containers the kubelet runs."""
-        if "kubelet" not in self.system.active:
+        if "kubelet" not in self.system.active or not self.pods_up():
             return {}
         out = {}
         if self.system.exists(ETCD_MANIFEST):

@@ -20,7 +20,7 @@ import shlex
 from collections.abc import Generator
 from typing import Any
 
-from homelab_sim.guest import cloudinit, kubeadm, yamlio
+from homelab_sim.guest import cloudinit, kubeadm, systemd, yamlio
 from homelab_sim.guest.clusters import ClusterBook
 from homelab_sim.guest.commands import CommandTable
 from homelab_sim.guest.crictl import ETCD_DB, LIVE_DB, MAGIC, WAL
@@ -31,6 +31,9 @@ from homelab_sim.kube import SimCluster
 
 LOG_KEEP = 400
 BOOT_TO_CLOUD_INIT = 8.0
+# a configured node's kubelet runs its static pods (etcd, kube-apiserver) this long after the
+# VM booted: containerd, then the kubelet, then the containers **[unc]**
+STATIC_PODS_AFTER_BOOT = 30.0
 MANIFESTS = "/etc/kubernetes/manifests"
 KUBE_VIP_MANIFEST = f"{MANIFESTS}/kube-vip.yaml"
 CONTROL_PODS = ("kube-apiserver.yaml", "etcd.yaml")
@@ -85,6 +88,7 @@ class Machine:
         )
         self.next_step = int(saved.get("next_step", 0))
         self.time = float(saved.get("time", start + BOOT_TO_CLOUD_INIT))
+        self.booted_at = float(saved.get("booted_at", start))
         self.last_error: str | None = saved.get("last_error")
         self.membership: dict[str, str] = dict(saved.get("membership") or {})
         self.table = CommandTable(self)
@@ -164,6 +168,44 @@ class Machine:
         except StopIteration as done:
             status = int(done.value or 0)
         return status, out.value(), err.value(), seconds
+
+    def run_timers(self, until: float) -> bool:
+        """Run the services of this machine's active timers that elapse up to ``until``, in
+        order, on the machine's clock; True if any ran."""
+        ran = False
+        while True:
+            due = [
+                (at, unit)
+                for unit, state in self.system.timers.items()
+                if unit in self.system.active and (at := systemd.next_due(state, until)) is not None
+            ]
+            if not due:
+                return ran
+            at, unit = min(due)
+            state = self.system.timers[unit]
+            systemd.triggered(state, at)
+            self.time = max(self.time, at)
+            self._run_service(str(state["service"]), [str(a) for a in state["exec"]])
+            ran = True
+
+    def _run_service(self, service: str, argv: list[str]) -> None:
+        """A oneshot service: ``argv`` in the guest's shell, its output in the journal."""
+        name = service.removesuffix(".service")
+        self.log(f"systemd[1]: Starting {service}...")
+        sink = _LogSink(self, f"{name}: ")
+        run = self.shell.run_argv(argv, Streams(sink, sink))
+        try:
+            while True:
+                self.time += max(0.0, next(run))
+        except StopIteration as done:
+            status = int(done.value or 0)
+        if status:
+            self.system.failed.add(service)
+            self.log(f"systemd[1]: {service}: Main process exited, code=exited, status={status}")
+            self.log(f"systemd[1]: {service}: Failed with result 'exit-code'.")
+        else:
+            self.system.failed.discard(service)
+            self.log(f"systemd[1]: Finished {service}.")
 
     def log(self, line: str) -> None:
         self.lines.append(line)
@@ -279,6 +321,11 @@ class Machine:
         self.log("etcd: no data directory and peers that do not know it: etcd exits")
         cluster.control_plane_stopped(node, True)
 
+    def static_pods_up(self) -> bool:
+        """Whether the kubelet has started its static pods since the boot (containerd keeps
+        them across a kubelet restart)."""
+        return self.time >= self.booted_at + STATIC_PODS_AFTER_BOOT
+
     def kubelet_restarted(self) -> None:
         cluster = self._cluster()
         if cluster is not None:
@@ -350,6 +397,7 @@ class Machine:
             "kubeadm": self.kubeadm_state,
             "next_step": self.next_step,
             "time": self.time,
+            "booted_at": self.booted_at,
             "last_error": self.last_error,
             "membership": self.membership,
         }

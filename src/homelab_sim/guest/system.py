@@ -3,9 +3,10 @@
 ``GuestSystem`` is what cloud-init, the shell commands and kubeadm read and change: a file
 system (path -> ``GuestFile``; directories are implied by the paths below them, plus the
 ones created explicitly), loaded kernel modules, sysctl values, whether swap is on, systemd
-unit states and the apt state (the repositories seen at the last ``apt-get update``, the
-installed packages with their versions, the held ones). It is plain data and round-trips
-through ``to_dict``/``from_dict``, so the simulator's ``--state`` keeps it across restarts.
+unit states (and timers: ``systemd``) and the apt state (the repositories seen at the last
+``apt-get update``, the installed packages with their versions, the held ones). It is plain
+data and round-trips through ``to_dict``/``from_dict``, so the simulator's ``--state`` keeps
+it across restarts.
 
 A fresh guest is the stock Ubuntu 24.04 cloud image: ``/swap.img`` listed in ``/etc/fstab``
 (swap is on at boot until ``swapoff -a``), ``/etc/apt/keyrings`` present, the base packages
@@ -94,6 +95,9 @@ class GuestSystem:
     users: list[str] = field(default_factory=list)
     hostname: str = "ubuntu"
     apt_holds: list[AptHold] = field(default_factory=list)
+    # timer unit -> its loaded settings, start and last trigger (see systemd.py)
+    timers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    failed: set[str] = field(default_factory=set)  # units whose last run failed
 
     @classmethod
     def stock(cls) -> GuestSystem:
@@ -231,6 +235,8 @@ class GuestSystem:
             "users": list(self.users),
             "hostname": self.hostname,
             "apt_holds": [hold.to_dict() for hold in self.apt_holds],
+            "timers": {unit: dict(state) for unit, state in self.timers.items()},
+            "failed": sorted(self.failed),
         }
 
     @classmethod
@@ -256,4 +262,6 @@ class GuestSystem:
                 AptHold(str(h["path"]), int(h["pid"]), str(h["process"]), float(h["until"]))
                 for h in data.get("apt_holds", [])
             ],
+            timers={str(u): dict(v) for u, v in (data.get("timers") or {}).items()},
+            failed=set(data.get("failed", [])),
         )
