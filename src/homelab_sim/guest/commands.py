@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import Protocol
 from urllib.parse import urlsplit
 
-from homelab_sim.guest import apt
+from homelab_sim.guest import apt, systemd
 from homelab_sim.guest.crictl import Crictl
 from homelab_sim.guest.files import FileCommands
 from homelab_sim.guest.shell import Command, Gen, Streams
@@ -72,6 +72,9 @@ class Host(Protocol):
     def etcd_members(self) -> list[dict[str, object]] | None:
         """``etcdctl member list`` of the etcd this node serves (None: it serves none)."""
 
+    def static_pods_up(self) -> bool:
+        """Whether the kubelet runs its static pods yet (not in the first seconds of a boot)."""
+
 
 class CommandTable(FileCommands):
     def __init__(self, host: Host) -> None:
@@ -98,7 +101,9 @@ class CommandTable(FileCommands):
             "apt-mark": self.apt_mark,
             "kubeadm": self.kubeadm,
             "kubectl": self.kubectl,
-            "crictl": Crictl(host.system, host.etcd_snapshot, host.etcd_members),
+            "crictl": Crictl(
+                host.system, host.etcd_snapshot, host.etcd_members, host.static_pods_up
+            ),
             "sha256sum": self.sha256sum,
         }
 
@@ -195,6 +200,7 @@ class CommandTable(FileCommands):
             return 1
         verb, units = words[0], [u.removesuffix(".service") for u in words[1:]]
         if verb == "daemon-reload":
+            self._reload_timers(io)
             return 0
         for unit in units:
             status = yield from self._unit(verb, unit, now, io)
@@ -202,8 +208,40 @@ class CommandTable(FileCommands):
                 return status
         return 0
 
+    def _reload_timers(self, io: Streams) -> None:
+        """``daemon-reload``: the running timers read their (changed) unit files again."""
+        for unit in sorted(u for u in self.system.active if u.endswith(".timer")):
+            state = self.system.timers.setdefault(unit, {})
+            try:
+                settings = systemd.load_timer(self.system.files, self.system.text, unit)
+            except systemd.UnitError as exc:
+                io.err.write(f"{unit}: {exc}\n")
+                continue
+            if any(state.get(key) != value for key, value in settings.items()):
+                systemd.start_timer(state, settings, self.host.now())
+
+    def _start_timer(self, unit: str, io: Streams) -> int:
+        try:
+            settings = systemd.load_timer(self.system.files, self.system.text, unit)
+        except systemd.UnitError as exc:
+            io.err.write(f"Failed to start {unit}: Unit {unit} has a bad unit file setting.\n")
+            io.err.write(f"See system logs and 'systemctl status {unit}' for details. ({exc})\n")
+            return 1
+        systemd.start_timer(self.system.timers.setdefault(unit, {}), settings, self.host.now())
+        self.system.active.add(unit)
+        return 0
+
     def _unit(self, verb: str, unit: str, now: bool, io: Streams) -> Gen:
-        known = unit in self.system.units or unit in STATIC_UNITS
+        has_file = systemd.unit_path(self.system.files, _unit_file(unit)) is not None
+        known = unit in self.system.units or unit in STATIC_UNITS or has_file
+        if verb == "is-active" and not known:
+            io.out.write("inactive\n")
+            return 3
+        if verb == "is-failed":
+            failed = _unit_file(unit) in self.system.failed
+            active = unit in self.system.active
+            io.out.write("failed\n" if failed else "active\n" if active else "inactive\n")
+            return 0 if failed else 1
         if verb == "mask":
             self.system.units[unit] = "masked"
             self.system.active.discard(unit)
@@ -223,8 +261,19 @@ class CommandTable(FileCommands):
             return 1
         if verb in {"enable", "disable"}:
             self.system.units[unit] = "enabled" if verb == "enable" else "disabled"
+            if has_file and unit.endswith(".timer"):
+                link = f"/etc/systemd/system/timers.target.wants/{unit}"
+                if verb == "enable":
+                    io.err.write(f"Created symlink {link} \u2192 /etc/systemd/system/{unit}.\n")
+                else:
+                    io.err.write(f'Removed "{link}".\n')
             if now:
                 verb = "start" if verb == "enable" else "stop"
+        if unit.endswith(".timer") and verb in {"start", "restart"}:
+            yield 0.2
+            if verb == "start" and unit in self.system.active:
+                return 0
+            return self._start_timer(unit, io)
         if verb in {"start", "restart", "reload"}:
             yield 1.0
             self.system.active.add(unit)
