@@ -57,6 +57,7 @@
     ├── NoBackupSection               a backup command on a spec without a backup: section
     ├── NoBackup                      the VM has no backup (matching --at / --backup) to restore
     ├── SnapshotFailed                an etcd snapshot could not be taken, fetched or verified
+    ├── ScheduleFailed                the etcd snapshot timer could not be set on a control plane
     ├── RestoreRefused                `restore cluster` over existing control planes without --force
     ├── IdentityError                 the VMID does not hold the VM homelab expects there
     ├── JournalStuck                  a journal entry cannot be resolved (homelab journal show/drop)
