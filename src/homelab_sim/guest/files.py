@@ -202,6 +202,8 @@ class FileCommands:
         mode, *paths = args
         for path in paths:
             entry = self.system.files.get(posixpath.normpath(path))
+            if entry is None and self.system.is_dir(path):
+                continue  # a directory's mode is not modelled
             if entry is None:
                 io.err.write(f"chmod: cannot access '{path}': No such file or directory\n")
                 return 1

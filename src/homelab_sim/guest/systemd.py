@@ -9,8 +9,10 @@
   of the timer's name. The service runs at every ``OnCalendar=`` elapse: the first matching
   second strictly after the later of the last trigger and the timer's start.
 - ``Persistent=true``: the last trigger is kept on disk (systemd's
-  ``/var/lib/systemd/timers/stamp-NAME.timer``); when the timer starts and the elapse after the
-  last trigger has already passed, the service runs at once, once however many were missed.
+  ``/var/lib/systemd/timers/stamp-NAME.timer``, touched at the timer's first start, whose time
+  counts as the last trigger until it first triggers); when the timer starts and the elapse
+  after the last trigger has already passed, the service runs at once, once however many were
+  missed.
   Without it, elapses while the timer was not running are lost.
 - **Calendar specifications** (``systemd.time(7)``): modelled in the fully written form
   ``[WEEKDAYS] YEAR-MONTH-DAY HOUR:MINUTE:SECOND [UTC]``, each field ``*`` or a comma list of
@@ -215,6 +217,11 @@ def load_timer(files: dict[str, Any], read: Any, unit: str) -> dict[str, Any]:
 def start_timer(state: dict[str, Any], settings: dict[str, Any], now: float) -> None:
     """The timer (re)starts at ``now`` with ``settings``; ``state`` keeps its last trigger."""
     last = state.get("last") if settings["persistent"] else None
+    if settings["persistent"] and last is None:
+        # timer.c: a persistent timer that never ran touches its stamp file at its first start,
+        # and a later start reads the stamp's time as the last trigger
+        last = state.get("stamp")
+        state.setdefault("stamp", now)
     catch_up = False
     if last is not None:
         missed = parse_calendar(settings["calendar"]).next_elapse(float(last))
