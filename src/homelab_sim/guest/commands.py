@@ -3,9 +3,11 @@
 ``CommandTable(host)`` maps a command name to a generator function ``(args, streams, stdin)``
 (see ``shell.Command``). The set is what a kubeadm node's first boot runs: modprobe, sysctl,
 swapoff/swapon, the file commands of ``files`` (sed -i, install, mkdir, rm, cp, mv, chmod,
-cat, touch), systemctl, curl, gpg, apt-get, apt-mark, kubeadm and kubectl. A command the table
-does not know is not run: the shell answers ``not found`` (status 127), so a renderer
-emitting something the model does not implement fails visibly instead of passing silently.
+cat, touch), systemctl, curl, gpg, apt-get, apt-mark, kubeadm, kubectl, crictl and sha256sum;
+and what the scheduled etcd snapshot script runs, the commands of ``textutils``: date (on the
+guest's clock), ls, basename, grep and ``sh FILE``. A command the table does not know is not
+run: the shell answers ``not found`` (status 127), so a renderer emitting something the model
+does not implement fails visibly instead of passing silently.
 
 Network access goes through ``Host.probe_api`` (the Kubernetes API endpoints the simulator
 knows) and the pkgs.k8s.io key URL; any other URL does not resolve, as in an offline lab.
@@ -24,6 +26,7 @@ from homelab_sim.guest.crictl import Crictl
 from homelab_sim.guest.files import FileCommands
 from homelab_sim.guest.shell import Command, Gen, Streams
 from homelab_sim.guest.system import GuestSystem
+from homelab_sim.guest.textutils import TextUtils
 
 KERNEL = "6.8.0-45-generic"
 MODULES = {
@@ -80,6 +83,7 @@ class CommandTable(FileCommands):
     def __init__(self, host: Host) -> None:
         super().__init__(host.system)
         self.host = host
+        text = TextUtils(self, host.now)
         self._table: dict[str, Callable[[list[str], Streams, bytes], Gen]] = {
             "modprobe": self.modprobe,
             "sysctl": self.sysctl,
@@ -105,6 +109,11 @@ class CommandTable(FileCommands):
                 host.system, host.etcd_snapshot, host.etcd_members, host.static_pods_up
             ),
             "sha256sum": self.sha256sum,
+            "date": text.date,
+            "ls": text.ls,
+            "basename": text.basename,
+            "grep": text.grep,
+            "sh": text.sh,
         }
 
     def manifest_written(self, path: str) -> None:

@@ -9,6 +9,11 @@ done``, ``if ...; then ...; elif ...; else ...; fi``, the redirections ``>file``
 ``continue``, ``true``, ``false``, ``echo``, ``[``/``test`` (strings, integers, ``!`` and
 the file tests ``-e``, ``-f``, ``-d``), ``seq`` and ``sleep``.
 
+``sh`` itself (any path ending in ``/sh``) is dash's command line (``Shell.run_sh``):
+``sh -c SCRIPT [NAME [ARG...]]``, ``sh FILE [ARG...]`` (a script in the guest's files, read
+by the command table's ``sh``) and ``sh`` reading its script from stdin, with ``$0``, ``$1``...
+``$#``. A command substitution runs in a copy of the caller's variables.
+
 Anything else is an external command looked up in the guest's command table; a name the
 table does not know fails with status 127 and ``sh: 1: NAME: not found``, as dash says it.
 
@@ -18,6 +23,7 @@ it models), so a guest can be suspended at any command and resumed later on the 
 
 from __future__ import annotations
 
+import posixpath
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import Protocol
@@ -108,13 +114,59 @@ class Shell:
             streams.err.write(f"sh: 1: Syntax error: {exc}\n")
             return 2
         scope = dict(env or {})
-        scope["?"] = "0"
+        scope.setdefault("?", "0")
         try:
             return (yield from self._sequence(tree, scope, streams, b""))
         except _Exit as done:
             return done.code
         except _Loop:
             return 0
+
+    def run_sh(
+        self,
+        argv0: str,
+        args: list[str],
+        io: Streams,
+        stdin: bytes,
+        read_file: Callable[[str], bytes | None] | None = None,
+    ) -> Gen:
+        """dash's command line: ``sh -c SCRIPT [NAME [ARG...]]``, ``sh FILE [ARG...]`` (the
+        script in the guest's files: ``read_file``, else the table's ``sh`` reads it) and
+        ``sh`` (the script on stdin), with ``$0``, ``$1``... and ``$#``; no options."""
+        if args[:1] == ["-c"]:
+            if len(args) < 2:
+                io.err.write(f"{argv0}: 0: -c requires an argument\n")
+                return 2
+            return (yield from self.run_script(args[1], io, _positional(args[2:] or [argv0])))
+        if args[:1] == ["--"]:
+            args = args[1:]
+        elif args and args[0][:1] in {"-", "+"}:
+            io.err.write(f"{argv0}: unsupported option {args[0]} in the simulated guest\n")
+            return 2
+        if not args:
+            text = stdin.decode("utf-8", "replace")
+            return (yield from self.run_script(text, io, _positional([argv0])))
+        path = args[0]
+        if not path.startswith("/"):
+            io.err.write(
+                f"{argv0}: relative script path {path!r}: the simulated guest has no working "
+                "directory (give an absolute path)\n"
+            )
+            return 2
+        kind = self.file_kind(path)
+        if kind is None:
+            io.err.write(f"{argv0}: 0: cannot open {path}: No such file\n")
+            return 2
+        if kind == "d":
+            return 0  # dash reads nothing from a directory
+        if read_file is None:
+            command = self.lookup(argv0)
+            if command is None:
+                io.err.write(f"{argv0}: 0: cannot open {path}: no file system\n")
+                return 2
+            return (yield from command(args, io, stdin))
+        text = (read_file(path) or b"").decode("utf-8", "replace")
+        return (yield from self.run_script(text, io, _positional(args)))
 
     def run_argv(self, argv: list[str], streams: Streams, stdin: bytes = b"") -> Gen:
         """Execute ``argv`` directly (no shell), as cloud-init runs a list entry of runcmd."""
@@ -211,8 +263,8 @@ class Shell:
         builtin = _BUILTINS.get(name)
         if builtin is not None:
             return (yield from builtin(args, io, stdin))
-        if name == "sh" and args[:1] == ["-c"] and len(args) >= 2:
-            return (yield from self.run_script(args[1], io))
+        if posixpath.basename(name) == "sh":
+            return (yield from self.run_sh(name, args, io, stdin))
         if name == "env":
             while args and "=" in args[0] and args[0].split("=", 1)[0].isidentifier():
                 args = args[1:]
@@ -239,7 +291,7 @@ class Shell:
                 continue
             if kind.endswith("cmd"):
                 capture = BufferSink()
-                yield from self.run_script(value, Streams(capture, io.err))
+                yield from self.run_script(value, Streams(capture, io.err), scope)
                 text = capture.value().rstrip("\n")
             else:
                 text = scope.get(value, "")
@@ -274,6 +326,15 @@ class _FileSink:
         self.write_file(self.path, self.buffer.value(), self.append)
         self.append = True
         self.buffer = BufferSink()
+
+
+def _positional(argv: list[str]) -> dict[str, str]:
+    """``$0`` (``argv[0]``), ``$1``... and ``$#``; ``$@`` and ``$*`` as one string (their
+    quoted forms are not modelled)."""
+    scope = {str(index): value for index, value in enumerate(argv)}
+    scope["#"] = str(len(argv) - 1)
+    scope["@"] = scope["*"] = " ".join(argv[1:])
+    return scope
 
 
 def _with_fd(streams: Streams, fd: int, sink: Sink) -> Streams:
