@@ -9,7 +9,7 @@ from pathlib import Path
 from homelab.core.render.etcd_schedule import SNAPSHOT_DIR, TIMER
 from homelab.engine.guest.channel import GuestChannel
 from homelab.simulated.site import SimulatedSite
-from homelab.verbs.etcd_schedule import schedule_snapshots
+from homelab.verbs.etcd_schedule import SnapshotSchedule, schedule_snapshots
 from homelab.verbs.lab import prepare_lab
 from tests.up.simlab import Upped, config_map, copy_example, upped
 
@@ -45,6 +45,15 @@ def _snapshots(lab: Upped) -> list[int]:
         return []  # no run made the directory yet
     assert listed.exitcode == 0, listed.stderr
     return sorted(int(name.removesuffix(".db")) for name in listed.stdout.split())
+
+
+def _schedule_with(lab: Upped, spec: Path) -> SnapshotSchedule:
+    """What `up` does to the timers after the spec was edited."""
+    ctx = prepare_lab(spec)
+    try:
+        return schedule_snapshots(lab.conn, ctx, lambda _s: None)
+    finally:
+        ctx.close()
 
 
 def _now(lab: Upped) -> float:
@@ -99,22 +108,14 @@ def test_the_timer_follows_the_spec_and_goes_with_it(tmp_path: Path) -> None:
     spec = _spec(tmp_path)
     with upped(spec) as lab:
         spec.write_text(spec.read_text().replace('"*:0/30"', "hourly"))
-        hourly = prepare_lab(spec)
-        try:
-            changed = schedule_snapshots(lab.conn, hourly, lambda _s: None)
-        finally:
-            hourly.close()
+        changed = _schedule_with(lab, spec)
         assert changed.nodes == {"k8s-master-1": "updated"}
         _site(lab).advance_clock(2 * 3600 + 60)
         assert all(t % 3600 < 60 for t in _snapshots(lab))
         assert len(_snapshots(lab)) == 2
 
         spec.write_text(spec.read_text().split("\nbackup:")[0] + "\n")
-        without = prepare_lab(spec)
-        try:
-            removed = schedule_snapshots(lab.conn, without, lambda _s: None)
-        finally:
-            without.close()
+        removed = _schedule_with(lab, spec)
         assert removed.nodes == {"k8s-master-1": "removed"}
         channel, node, vmid = _master(lab)
         state = channel.run(node, vmid, ["systemctl", "is-active", TIMER], timeout=60)

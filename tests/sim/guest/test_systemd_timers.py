@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -18,7 +19,7 @@ T0 = 1_764_000_000.0  # 2025-11-24T16:00:00Z, a Monday
 TIMER = "snap.timer"
 
 
-def machine() -> Machine:
+def machine(saved: dict[str, Any] | None = None) -> Machine:
     m = Machine(
         name="node",
         book=ClusterBook(None),
@@ -27,8 +28,10 @@ def machine() -> Machine:
         user_data="#cloud-config\n{}\n",
         instance_id="iid-1",
         start=T0,
+        saved=saved,
     )
-    m.time = T0
+    if saved is None:
+        m.time = T0
     return m
 
 
@@ -178,15 +181,6 @@ def test_timers_survive_the_state_round_trip() -> None:
     m.run_timers(T0 + 1800)
     saved = m.to_dict()
     assert saved["system"]["timers"][TIMER]["last"] == T0 + 1800
-    again = Machine(
-        name="node",
-        book=ClusterBook(None),
-        cpus=2,
-        mem_mib=2048,
-        user_data="#cloud-config\n{}\n",
-        instance_id="iid-1",
-        start=T0,
-        saved=saved,
-    )
+    again = machine(saved)
     again.run_timers(T0 + 3600)
     assert runs(again) == [int(T0) + 1800, int(T0) + 3600]

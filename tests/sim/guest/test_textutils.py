@@ -121,7 +121,7 @@ def make_world(root: Path, tree: dict[str, str | None]) -> World:
         for name in files:
             system.write(f"{directory}/{name}", (Path(directory) / name).read_bytes())
     clock = [CLOCK]
-    table = CommandTable(_Host(system, clock))  # type: ignore[arg-type]
+    table = CommandTable(_Host(system, clock))
     return World(root, system, Shell(table.lookup, table.write_file, table.file_kind), clock)
 
 
