@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from homelab.core.ownership import lab_vms
 from homelab.core.render.etcd_schedule import (
     MARK,
+    PATHS,
+    SERVICE,
     SNAPSHOT_DIR,
     TIMER,
     UnitFile,
@@ -77,8 +79,7 @@ def schedule_snapshots(conn: Connection, ctx: LabContext, step: Step) -> Snapsho
 
 def _read(host: EtcdHost, path: str) -> str | None:
     """The file's text, or None when it does not exist."""
-    found = host.run(["sh", "-c", f"test -f {path} && echo yes || echo no"], f"test -f {path}")
-    if found.strip() != "yes":
+    if host.channel.run(host.node, host.vmid, ["test", "-f", path], timeout=60.0).exitcode:
         return None
     text = host.channel.read_file(host.node, host.vmid, path).decode("utf-8", "replace")
     if MARK not in text:
@@ -114,12 +115,11 @@ def _write(host: EtcdHost, unit: UnitFile) -> None:
 
 
 def _remove(host: EtcdHost, step: Step) -> str:
-    paths = [f.path for f in snapshot_units(EtcdBackup())]
-    present = [path for path in paths if _read(host, path) is not None]
+    present = [path for path in PATHS if _read(host, path) is not None]
     if not present:
         return "absent"
     step(f"removing the etcd snapshot timer from {host.name} (its snapshots stay)")
-    if paths[-1] in present:
+    if PATHS[-1] in present:
         host.run(["systemctl", "disable", "--now", TIMER], f"systemctl disable --now {TIMER}")
     host.run(["rm", "-f", *present], "rm")
     host.run(["systemctl", "daemon-reload"], "systemctl daemon-reload")
@@ -159,9 +159,8 @@ def node_snapshots(conn: Connection, ctx: LabContext) -> dict[str, NodeSnapshots
         try:
             listed = channel.run(vm.node, vm.vmid, ["ls", "-1", SNAPSHOT_DIR], timeout=60.0)
             failed = channel.run(
-                vm.node, vm.vmid, ["systemctl", "is-failed", "homelab-etcd-snapshot.service"],
-                timeout=60.0,
-            )  # fmt: skip
+                vm.node, vm.vmid, ["systemctl", "is-failed", SERVICE], timeout=60.0
+            )
         except LabError as exc:
             out[vm.name] = NodeSnapshots(None, 0, False, exc.message)
             continue

@@ -218,25 +218,51 @@ class CommandTable(FileCommands):
         return 0
 
     def _reload_timers(self, io: Streams) -> None:
-        """``daemon-reload``: the running timers read their (changed) unit files again."""
-        for unit in sorted(u for u in self.system.active if u.endswith(".timer")):
-            state = self.system.timers.setdefault(unit, {})
+        """``daemon-reload``: every loaded timer reads its unit files again; a running one
+        whose settings changed starts over with them."""
+        for unit in sorted(self.system.timers):
+            state = self.system.timers[unit]
             try:
                 settings = systemd.load_timer(self.system.files, self.system.text, unit)
-            except systemd.UnitError as exc:
-                io.err.write(f"{unit}: {exc}\n")
+            except systemd.UnitError:
+                # a bad or removed file: systemd logs it to the journal, not to systemctl; an
+                # inactive timer is unloaded (its stamp stays), a running one keeps going
+                if unit not in self.system.active:
+                    for key in systemd.SETTINGS:
+                        state.pop(key, None)
                 continue
-            if any(state.get(key) != value for key, value in settings.items()):
+            if all(state.get(key) == value for key, value in settings.items()):
+                continue
+            if unit in self.system.active:
                 systemd.start_timer(state, settings, self.host.now())
+            else:
+                state.update(settings)
 
     def _start_timer(self, unit: str, io: Streams) -> int:
+        """Start (or restart) a timer with the settings systemd has loaded: those read at the
+        last daemon-reload, or the file's when it was never loaded."""
+        state = self.system.timers.setdefault(unit, {})
+        on_disk: dict[str, object] | None = None
+        problem = ""
         try:
-            settings = systemd.load_timer(self.system.files, self.system.text, unit)
+            on_disk = systemd.load_timer(self.system.files, self.system.text, unit)
         except systemd.UnitError as exc:
-            io.err.write(f"Failed to start {unit}: Unit {unit} has a bad unit file setting.\n")
-            io.err.write(f"See system logs and 'systemctl status {unit}' for details. ({exc})\n")
-            return 1
-        systemd.start_timer(self.system.timers.setdefault(unit, {}), settings, self.host.now())
+            problem = str(exc)
+        loaded = {key: state[key] for key in systemd.SETTINGS if key in state}
+        if len(loaded) < len(systemd.SETTINGS):
+            if on_disk is None:
+                io.err.write(
+                    f"Failed to start {unit}: Unit {unit} has a bad unit file setting.\n"
+                    f"See system logs and 'systemctl status {unit}' for details. ({problem})\n"
+                )
+                return 1
+            loaded = on_disk
+        elif on_disk != loaded:
+            io.err.write(
+                f"Warning: The unit file, source configuration file or drop-ins of {unit} "
+                "changed on disk. Run 'systemctl daemon-reload' to reload units.\n"
+            )
+        systemd.start_timer(state, loaded, self.host.now())
         self.system.active.add(unit)
         return 0
 

@@ -3,9 +3,10 @@
 - **Unit files** are looked up in ``/etc/systemd/system``, then ``/usr/lib/systemd/system``
   (``UNIT_DIRS``); a file there makes the unit known to ``systemctl``. Lines are ``Key=Value``
   under ``[Section]`` headers; ``#`` and ``;`` start comments.
-- **Timers** (``systemd.timer(5)``): a timer's settings are read when it starts (``start``,
-  ``restart``, ``enable --now``, boot) and again at ``daemon-reload``; a file changed without a
-  reload keeps the settings loaded before, as systemd does. ``Unit=`` defaults to the service
+- **Timers** (``systemd.timer(5)``): a timer's settings are read when it is first loaded (its
+  first start), at boot and at ``daemon-reload``; a start or restart after the file changed
+  without a reload keeps the settings loaded before and warns that the file changed on disk,
+  as systemctl does. ``Unit=`` defaults to the service
   of the timer's name. The service runs at every ``OnCalendar=`` elapse: the first matching
   second strictly after the later of the last trigger and the timer's start.
 - ``Persistent=true``: the last trigger is kept on disk (systemd's
@@ -41,6 +42,8 @@ _LONG = {
     "monday": 0, "tuesday": 1, "wednesday": 2, "thursday": 3, "friday": 4, "saturday": 5,
     "sunday": 6,
 }  # fmt: skip
+#: what a timer's state keeps of its unit files (``load_timer``)
+SETTINGS = ("calendar", "service", "exec", "persistent")
 SEARCH_DAYS = 5 * 366  # an elapse further away than this counts as none
 
 

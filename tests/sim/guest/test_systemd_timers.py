@@ -184,3 +184,19 @@ def test_timers_survive_the_state_round_trip() -> None:
     again = machine(saved)
     again.run_timers(T0 + 3600)
     assert runs(again) == [int(T0) + 1800, int(T0) + 3600]
+
+
+def test_a_restart_without_daemon_reload_keeps_the_loaded_schedule_and_warns() -> None:
+    m = machine()
+    install(m, "*-*-* *:00,30:00")
+    sh(m, f"systemctl enable --now {TIMER}")
+    install(m, "*-*-* *:00:00")
+    code, _, err = sh(m, f"systemctl restart {TIMER}")
+    assert code == 0
+    assert f"Warning: The unit file, source configuration file or drop-ins of {TIMER}" in err
+    m.run_timers(T0 + 3600 + 10)
+    assert runs(m) == [int(T0) + 1800, int(T0) + 3600]  # still half-hourly
+    assert sh(m, f"systemctl daemon-reload && systemctl restart {TIMER}")[2] == ""
+    m.time = T0 + 3600 + 10
+    m.run_timers(T0 + 3 * 3600 + 10)
+    assert runs(m)[2:] == [int(T0) + 7200, int(T0) + 3 * 3600]

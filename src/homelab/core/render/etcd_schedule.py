@@ -26,6 +26,7 @@ from homelab.core.backup.calendar import CalendarEvent, parse_calendar_event
 from homelab.core.spec.backup import EtcdBackup
 
 __all__ = [
+    "PATHS",
     "SCRIPT_PATH",
     "SERVICE",
     "SNAPSHOT_DIR",
@@ -40,6 +41,8 @@ SCRIPT_PATH = "/usr/local/sbin/homelab-etcd-snapshot"
 SERVICE = "homelab-etcd-snapshot.service"
 TIMER = "homelab-etcd-snapshot.timer"
 UNIT_DIR = "/etc/systemd/system"
+#: every file the timer is made of, the timer last (it is started once the others are there)
+PATHS = (SCRIPT_PATH, f"{UNIT_DIR}/{SERVICE}", f"{UNIT_DIR}/{TIMER}")
 MARK = "# managed by homelab: changes are overwritten by the next `homelab up`"
 ETCD_WAIT = 180  # seconds the script waits for the etcd container
 WORK = "/var/lib/etcd/homelab-scheduled.db"  # inside the etcd container's host mount
@@ -223,8 +226,9 @@ def snapshot_units(etcd: EtcdBackup) -> list[UnitFile]:
             "",
         ]
     )
+    script_path, service_path, timer_path = PATHS
     return [
-        UnitFile(SCRIPT_PATH, snapshot_script(etcd), 0o755),
-        UnitFile(f"{UNIT_DIR}/{SERVICE}", service),
-        UnitFile(f"{UNIT_DIR}/{TIMER}", timer),
+        UnitFile(script_path, snapshot_script(etcd), 0o755),
+        UnitFile(service_path, service),
+        UnitFile(timer_path, timer),
     ]
