@@ -55,6 +55,7 @@ SERVED: dict[str, tuple[str, ...]] = {
     "/nodes": ("GET",),
     "/nodes/{node}/status": ("GET",),
     "/nodes/{node}/time": ("GET",),
+    "/nodes/{node}/network": ("GET",),
     "/nodes/{node}/qemu": ("GET", "POST"),
     _VM: ("DELETE",),
     f"{_VM}/clone": ("POST",),

@@ -10,6 +10,9 @@
     GET    /_sim/guests     per VM: cloud-init and kubeadm phases, last error, the last
                             ``lines`` (default 40) lines of its cloud-init output
     GET    /_sim/kube       the simulated Kubernetes APIs: {"10.0.20.10:6443": "https://127..."}
+    PUT    /_sim/network    {"node", "interfaces": [{"iface", "type", "cidr"?, "gateway"?,
+                            "bridge_ports"?, "bridge_vlan_aware"?, "mtu"?, ...}]}: a node's
+                            /etc/network/interfaces (state.NetIface), as applied
     POST   /_sim/lxc        {"vmid", "node", "name", "tags"?, "status"?}: an LXC guest (it
                             takes its VMID and shows in /cluster/resources; no CT API)
     PUT    /_sim/pbs        {"server", "port"?, "fingerprint", "datastores": {name: bytes} (or
@@ -47,7 +50,7 @@ from homelab_sim.pve.context import Ctx
 from homelab_sim.pve.errors import ApiError, param_fail
 from homelab_sim.pve.faults import parse_profile
 from homelab_sim.pve.pbs import put_pbs
-from homelab_sim.pve.state import Container
+from homelab_sim.pve.state import Container, NetIface
 
 if TYPE_CHECKING:
     from homelab_sim.pve.simulator import PveSimulator
@@ -124,6 +127,24 @@ def post_lxc(sim: PveSimulator, ctx: Ctx, p: dict[str, Any]) -> Any:
     sim.state.containers[vmid] = Container(
         vmid=vmid, node=node, name=name, status=status, tags=str(p.get("tags", ""))
     )
+    ctx.changed = True
+    return None
+
+
+def put_network(sim: PveSimulator, ctx: Ctx, p: dict[str, Any]) -> Any:
+    node = sim.state.node(str(p.get("node", "")))
+    if node is None:
+        raise param_fail({"node": f"no such cluster node '{p.get('node', '')}'"})
+    raw = p.get("interfaces")
+    if not isinstance(raw, list):
+        raise param_fail({"interfaces": "a list of interfaces is required"})
+    try:
+        found = [NetIface.model_validate(entry) for entry in raw]
+    except ValidationError as exc:
+        raise param_fail({"interfaces": str(exc)}) from None
+    if len({entry.iface for entry in found}) != len(found):
+        raise param_fail({"interfaces": "an interface is listed twice"})
+    node.interfaces = found
     ctx.changed = True
     return None
 
@@ -215,6 +236,7 @@ ROUTES: dict[tuple[str, str], tuple[str, Control]] = {
     ("GET", "/_sim/guests"): ("Sys.Audit", get_guests),
     ("GET", "/_sim/kube"): ("Sys.Audit", get_kube),
     ("POST", "/_sim/lxc"): ("Sys.Modify", post_lxc),
+    ("PUT", "/_sim/network"): ("Sys.Modify", put_network),
     ("PUT", "/_sim/pbs"): ("Sys.Modify", put_pbs_server),
     ("GET", "/_sim/scheduler"): ("Sys.Audit", get_scheduler),
     ("PUT", "/_sim/scheduler"): ("Sys.Modify", put_scheduler),

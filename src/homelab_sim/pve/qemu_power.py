@@ -25,6 +25,7 @@ from homelab_sim.pve.cloudinit_drive import pve_cloudinit_seed
 from homelab_sim.pve.context import Ctx
 from homelab_sim.pve.errors import fail, locked_text, missing_vm_text
 from homelab_sim.pve.faults import agent_timeout_text
+from homelab_sim.pve.network import StartRefused, check_nics
 from homelab_sim.pve.qemu_config import check_skiplock
 from homelab_sim.pve.state import FlockHold, Task, Vm
 from homelab_sim.pve.tasks import TaskFailed, acquire_flock, completion, start_task
@@ -145,6 +146,10 @@ def boot_vm(ctx: Ctx, vm: Vm, log: list[str]) -> None:
         raise TaskFailed(f"MAX {node.maxcpu} vcpus allowed per VM on this node")
     apply_pending(vm)
     _check_cicustom(ctx, vm)
+    try:
+        check_nics(node, vm)
+    except StartRefused as exc:
+        raise TaskFailed(str(exc)) from None
     used = sum(
         v.memory_bytes()
         for v in ctx.state.vms.values()

@@ -16,6 +16,25 @@ from homelab_sim.guest.seed import SeedFiles
 ConfigValue = str | int
 
 
+class NetIface(BaseModel):
+    """One entry of a node's ``/etc/network/interfaces`` as ``GET /nodes/{node}/network`` lists
+    it (pve-common ``PVE::INotify`` field names). ``mtu`` None: the kernel's 1500."""
+
+    iface: str
+    type: Literal["eth", "bridge", "bond", "vlan", "OVSBridge"]
+    method: Literal["manual", "static", "dhcp"] = "manual"
+    active: bool = True
+    autostart: bool = True
+    exists: bool | None = None
+    cidr: str | None = None
+    gateway: str | None = None
+    bridge_ports: str | None = None
+    bridge_vlan_aware: bool = False
+    bridge_vids: str | None = None
+    mtu: int | None = None
+    comments: str | None = None
+
+
 class Node(BaseModel):
     node: str
     nodeid: int
@@ -23,6 +42,8 @@ class Node(BaseModel):
     maxcpu: int = 16
     maxmem: int = 64 * 1024**3
     boot_time: float = 0.0
+    #: None: the default a fresh node has (``network.default_interfaces``)
+    interfaces: list[NetIface] | None = None
 
 
 class StorageDef(BaseModel):
