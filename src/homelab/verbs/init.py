@@ -1,22 +1,38 @@
-"""`homelab init`: a first spec to start from, the reference lab with its comments.
+"""`homelab init`: a first spec to start from, the reference lab with its comments, or a
+starter spec read from a Proxmox VE cluster (``--from-proxmox``).
 
-The text is the reference lab (``examples/home-lab.yaml``, shipped in the package), with the
-lab's name and the user's own SSH public key put in: the first of ``~/.ssh/id_ed25519.pub``,
-``id_ecdsa.pub``, ``id_rsa.pub``, or the file given. The written spec is loaded and validated
-before the command says it is done, and an existing file is never overwritten.
+The reference lab is ``examples/home-lab.yaml`` (shipped in the package), with the lab's name
+and the user's own SSH public key put in: the first of ``~/.ssh/id_ed25519.pub``,
+``id_ecdsa.pub``, ``id_rsa.pub``, or the file given. From Proxmox, ``read_inventory`` reads the
+nodes, storages, bridges, templates and guests (a read-only token is enough: PVEAuditor) and
+``homelab.core.onboarding.from_proxmox`` writes the spec. Either way the written spec is loaded
+and validated before the command says it is done, and an existing file is never overwritten.
 """
 
 from __future__ import annotations
 
 import os
 import re
+from dataclasses import replace
 from importlib import resources
 from pathlib import Path
 
+from homelab.core.onboarding.from_proxmox import Inventory, Starter, VmFacts, starter_spec
+from homelab.engine.proxmox.client import PveClient
+from homelab.engine.proxmox.config import ENV_ENDPOINT, ENV_FINGERPRINT, resolve_settings
+from homelab.engine.proxmox.errors import NotFoundError
+from homelab.engine.proxmox.privileges import TOKEN_ID
 from homelab.errors import LabError
 from homelab.verbs.spec import load_valid_spec
 
-__all__ = ["DEFAULT_KEYS", "reference_lab_text", "write_reference_lab"]
+__all__ = [
+    "DEFAULT_KEYS",
+    "init_from_proxmox",
+    "read_inventory",
+    "reference_lab_text",
+    "write_from_proxmox",
+    "write_reference_lab",
+]
 
 DEFAULT_KEYS = ("id_ed25519.pub", "id_ecdsa.pub", "id_rsa.pub")
 _NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
@@ -48,14 +64,24 @@ def _public_key(path: Path | None) -> str:
 
 def write_reference_lab(out: Path, *, name: str = "home-lab", ssh_key: Path | None = None) -> Path:
     """Write the reference lab to ``out`` (a new file) for lab ``name``; returns ``out``."""
+    _check_name(name)
+    key = _public_key(ssh_key)
+    text = reference_lab_text().replace("name: home-lab\n", f"name: {name}\n", 1)
+    text = _EXAMPLE_KEY.sub(lambda _m: f"ssh_authorized_keys: [{_quoted(key)}]", text, count=1)
+    _write_new(out, text)
+    return out
+
+
+def _check_name(name: str) -> None:
     if not _NAME.match(name):
         raise LabError(
             f"lab name {name!r} is not an RFC 1123 label",
             hint="lower-case letters, digits and '-', at most 63, e.g. home-lab",
         )
-    key = _public_key(ssh_key)
-    text = reference_lab_text().replace("name: home-lab\n", f"name: {name}\n", 1)
-    text = _EXAMPLE_KEY.sub(lambda _m: f"ssh_authorized_keys: [{_quoted(key)}]", text, count=1)
+
+
+def _write_new(out: Path, text: str) -> None:
+    """Write ``text`` to the new file ``out``, then validate it; removed if it does not."""
     try:
         fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
     except FileExistsError:
@@ -71,8 +97,102 @@ def write_reference_lab(out: Path, *, name: str = "home-lab", ssh_key: Path | No
     except LabError:
         out.unlink(missing_ok=True)  # never leave a spec that does not validate
         raise
-    return out
+
+
+def _kubernetes_block() -> str:
+    """The reference lab's ``kubernetes:`` section, comments and all."""
+    lines = reference_lab_text().splitlines(keepends=True)
+    start = next(i for i, line in enumerate(lines) if line.startswith("kubernetes:"))
+    end = next(i for i in range(start + 1, len(lines)) if not lines[i].startswith((" ", "#")))
+    return "".join(lines[start:end])
+
+
+def read_inventory(client: PveClient) -> Inventory:
+    """What ``init --from-proxmox`` needs of the cluster, read (only) through ``client``."""
+    version = client.version()
+    resources = client.cluster_resources()
+    storages = client.storage_configs()
+    bridges = {node: client.node_bridges(node) for node in sorted(resources.capacities)}
+    guests = []
+    for vm in resources.vms:
+        if vm.node not in resources.capacities:
+            guests.append(VmFacts(vm))  # on an offline node: its config cannot be read
+            continue
+        try:
+            raw, config = client.vm_config(vm.node, vm.vmid)
+        except NotFoundError:
+            continue  # destroyed while we read
+        cloudinit = any(
+            "cloudinit" in str(value) for key, value in raw.items() if key[:3] in _DRIVE_BUSES
+        )
+        guests.append(
+            VmFacts(
+                vm.model_copy(update={"config": config}),
+                ipconfig0=str(raw["ipconfig0"]) if raw.get("ipconfig0") else None,
+                has_cloudinit=cloudinit,
+            )
+        )
+    settings = client.settings
+    return Inventory(
+        endpoint=settings.endpoint,
+        version=version,
+        capacities=resources.capacities,
+        storages=storages,
+        bridges=bridges,
+        guests=tuple(sorted(guests, key=lambda g: g.vm.vmid)),
+        guest_vmids=resources.guest_vmids,
+        fingerprint=settings.fingerprint,
+    )
+
+
+_DRIVE_BUSES = ("ide", "sat", "scs", "vir")
+
+
+def write_from_proxmox(
+    client: PveClient, out: Path, *, name: str = "home-lab", ssh_key: Path | None = None
+) -> Starter:
+    """Read the cluster behind ``client`` and write its starter spec to ``out`` (a new file)."""
+    _check_name(name)
+    key = _public_key(ssh_key)
+    if out.exists() or out.is_symlink():
+        raise LabError(
+            f"{out} exists: not overwriting it", hint="choose another --out, or remove it first"
+        )
+    inventory = read_inventory(client)
+    try:
+        starter = starter_spec(
+            inventory, name=name, token_id=TOKEN_ID, ssh_key=key, kubernetes=_kubernetes_block()
+        )
+    except ValueError as exc:
+        raise LabError(f"cannot write a starter spec: {exc}") from None
+    notes = list(starter.notes)
+    if not any(inventory.bridges.values()):
+        notes.append(
+            "no bridge was visible: the token needs SDN.Audit to see them (PVEAuditor has it)"
+        )
+    _write_new(out, starter.text)
+    return replace(starter, notes=tuple(notes))
 
 
 def _quoted(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def init_from_proxmox(
+    out: Path,
+    *,
+    name: str = "home-lab",
+    ssh_key: Path | None = None,
+    endpoint: str | None = None,
+    fingerprint: str | None = None,
+) -> Starter:
+    """``write_from_proxmox`` on the cluster the environment names (PROXMOX_VE_ENDPOINT,
+    PROXMOX_VE_API_TOKEN, PROXMOX_VE_FINGERPRINT or PROXMOX_VE_CA_BUNDLE); ``endpoint`` and
+    ``fingerprint`` override the environment's."""
+    env = dict(os.environ)
+    if endpoint:
+        env[ENV_ENDPOINT] = endpoint
+    if fingerprint:
+        env[ENV_FINGERPRINT] = fingerprint
+    with PveClient(resolve_settings(None, env)) as client:
+        return write_from_proxmox(client, out, name=name, ssh_key=ssh_key)

@@ -30,7 +30,13 @@ from urllib.parse import quote
 import httpx
 
 from homelab.core.observed import ObservedVm, VmConfig
-from homelab.core.pve_inventory import StorageFacts, parse_storage_configs, parse_version
+from homelab.core.pve_inventory import (
+    Bridge,
+    StorageFacts,
+    parse_bridges,
+    parse_storage_configs,
+    parse_version,
+)
 from homelab.core.pve_reply import (
     BackupJob,
     ClusterResources,
@@ -481,6 +487,11 @@ class PveClient:
     def delete_backup_job(self, job_id: str) -> None:
         """``DELETE /cluster/backup/{id}`` (a job already gone counts as deleted)."""
         self.session.delete(f"/cluster/backup/{path_segment(job_id)}", idempotent=True)
+
+    def node_bridges(self, node: str) -> tuple[Bridge, ...]:
+        """``node``'s bridges the token may see (SDN.Audit or SDN.Use on each; any user may ask)."""
+        path = f"/nodes/{path_segment(node)}/network"
+        return parse_bridges(self.session.get(path, type="any_bridge"))
 
     def storage_configs(self) -> dict[str, StorageFacts]:
         """The datacenter's storages visible to the token (``/storage``), by id."""

@@ -1,0 +1,1 @@
+"""Onboarding: specs written from what exists (a Proxmox VE cluster, a Terraform state). Pure."""
