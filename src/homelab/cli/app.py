@@ -11,7 +11,7 @@ app = typer.Typer(
         "Every verb can rehearse against the built-in simulator first."
     ),
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
     rich_markup_mode="rich",
 )
