@@ -23,7 +23,7 @@ from homelab.verbs.connection import Connection, connect_to
 from homelab.verbs.doctor import DoctorReport, run_doctor
 from homelab.verbs.spec import load_valid_spec
 from homelab_sim.pve.simulator import PveSimulator
-from homelab_sim.pve.state import Vm
+from homelab_sim.pve.state import NetIface, Vm
 from homelab_sim.server import start_server
 from homelab_sim.transport import SimTransport
 from tests.apply.support import MANIFESTS, inprocess, new_sim, settings_for, write_spec
@@ -121,6 +121,62 @@ def test_a_missing_disk_storage(tmp_path: Path) -> None:
     report = run_doctor(inprocess(new_sim()), _spec(tmp_path, **{"proxmox.storage": "ceph"}))
     problems = [f.problem for f in _errors(report, "storage")]
     assert problems == ["storage ceph (proxmox.storage) does not exist or is not visible"]
+
+
+def _bridges(sim: PveSimulator, *interfaces: dict[str, object]) -> None:
+    node = sim.state.node("pve")
+    assert node is not None
+    node.interfaces = [NetIface.model_validate(entry) for entry in interfaces]
+
+
+@pytest.mark.parametrize(
+    ("vmbr0", "changes", "problem"),
+    [
+        (None, {}, "bridge vmbr0 (networks.apps.bridge) does not exist on node pve"),
+        (
+            {"active": False, "bridge_ports": "eno1", "bridge_vlan_aware": True},
+            {},
+            "bridge vmbr0 on node pve is not active",
+        ),
+        ({}, {}, "bridge vmbr0 on node pve has no port and is not VLAN aware"),
+        (
+            {"bridge_ports": "eno1", "bridge_vlan_aware": True, "bridge_vids": "2-19 30"},
+            {},
+            "VLAN 20 (networks.apps.vlan) is not among bridge vmbr0's VLANs (2-19 30)",
+        ),
+        (
+            {"bridge_ports": "eno1", "bridge_vlan_aware": True},
+            {"networks.apps.mtu": 9000},
+            "networks.apps.mtu 9000 is above bridge vmbr0's MTU 1500 on node pve",
+        ),
+    ],
+)
+def test_a_bridge_the_lab_cannot_use(
+    tmp_path: Path, vmbr0: dict[str, object] | None, changes: dict[str, object], problem: str
+) -> None:
+    sim = new_sim()
+    bridge = [] if vmbr0 is None else [{"iface": "vmbr0", "type": "bridge", **vmbr0}]
+    _bridges(sim, {"iface": "eno1", "type": "eth"}, *bridge)
+    report = run_doctor(inprocess(sim), _spec(tmp_path, **changes))
+    (finding,) = _errors(report, "network")
+    assert finding.problem.startswith(problem), finding
+    assert report.status("network") == "error" and not report.ok
+
+
+@pytest.mark.parametrize(
+    "vmbr0",
+    [
+        {"bridge_ports": "eno1"},  # not VLAN aware: vmbr0v20 over eno1
+        {"bridge_ports": "eno1", "bridge_vlan_aware": True, "bridge_vids": "10 20 100-200"},
+        {"bridge_ports": "eno1", "bridge_vlan_aware": True, "mtu": 9000},
+    ],
+)
+def test_a_bridge_the_lab_can_use(tmp_path: Path, vmbr0: dict[str, object]) -> None:
+    sim = new_sim()
+    _bridges(sim, {"iface": "eno1", "type": "eth"}, {"iface": "vmbr0", "type": "bridge", **vmbr0})
+    spec = _spec(tmp_path, **{"networks.apps.mtu": 9000} if "mtu" in vmbr0 else {})
+    report = run_doctor(inprocess(sim), spec)
+    assert report.findings == () and report.status("network") == "ok"
 
 
 def test_a_foreign_vm_in_the_vmid_range(tmp_path: Path) -> None:

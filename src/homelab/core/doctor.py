@@ -17,6 +17,10 @@ into findings, each with a severity, what is wrong and how to fix it. The checks
 - storages: both exist, are enabled on the nodes that need them and hold the content types
   the lab writes (``images`` on ``storage``, ``iso`` on ``iso_storage``); a seed ISO on
   node-local storage blocks live migration ("local cdrom image");
+- network: each network's bridge exists and is up on every node that hosts one of its VMs,
+  lets its VLAN through (a VLAN-aware bridge's ``bridge_vids``, or a port to hang ``vmbr0v20``
+  on) and carries its MTU (qemu-server refuses such a NIC at start, or the guests' big frames
+  are dropped);
 - VMIDs: no guest (VM or container) in ``vmid_range`` that is not the lab's;
 - capacity: ``homelab.core.plan.capacity``'s rules against the nodes' real sizes.
 """
@@ -33,7 +37,7 @@ from homelab.core.ownership import tagged_for
 from homelab.core.plan.capacity import check_capacity, demands_from_spec
 from homelab.core.plan.placement import placement_problems
 from homelab.core.plan.sources import find_templates, pick_template
-from homelab.core.pve_inventory import StorageFacts
+from homelab.core.pve_inventory import Bridge, StorageFacts
 from homelab.core.spec.models import LabSpec
 
 __all__ = [
@@ -50,7 +54,16 @@ __all__ = [
 Severity = Literal["error", "warning"]
 
 #: The checks in the order they run (and are reported).
-CHECKS = ("endpoint", "token", "privileges", "templates", "storage", "vmids", "capacity")
+CHECKS = (
+    "endpoint",
+    "token",
+    "privileges",
+    "templates",
+    "storage",
+    "network",
+    "vmids",
+    "capacity",
+)
 
 # A privilege PVE also accepts in place of the documented one (qemu-server 9: the agent calls).
 _ALTERNATIVES = {"VM.GuestAgent.Audit": ("VM.GuestAgent.Audit", "VM.GuestAgent.Unrestricted")}
@@ -95,6 +108,8 @@ class LabFacts:
     storages: Mapping[str, StorageFacts] | None
     observed: Observed | None
     guest_vmids: frozenset[int] = frozenset()
+    #: each host node's bridges (as the token may see them), when read
+    bridges: Mapping[str, tuple[Bridge, ...]] | None = None
 
 
 def pve_major(version: str) -> int:
@@ -300,6 +315,88 @@ def _storage_findings(spec: LabSpec, storages: Mapping[str, StorageFacts]) -> li
     return found
 
 
+def _network_findings(spec: LabSpec, bridges: Mapping[str, tuple[Bridge, ...]]) -> list[Finding]:
+    found: list[Finding] = []
+    wanted = sorted({(spec.node_of(name), vm.network) for name, vm in spec.vms.items()})
+    for node, network in wanted:
+        if node not in bridges:
+            continue  # its network could not be read: a finding of its own
+        net = spec.networks[network]
+        where = f"networks.{network}"
+        bridge = next((b for b in bridges.get(node, ()) if b.name == net.bridge), None)
+        if bridge is None:
+            found.append(
+                Finding(
+                    "network",
+                    "error",
+                    f"bridge {net.bridge} ({where}.bridge) does not exist on node {node}, or the "
+                    "token cannot see it: a VM on it cannot start",
+                    f"create {net.bridge} on {node} (System > Network), fix {where}.bridge, or "
+                    f"grant SDN.Use on /sdn/zones/localnetwork/{net.bridge}",
+                )
+            )
+            continue
+        if not bridge.active:
+            found.append(
+                Finding(
+                    "network",
+                    "error",
+                    f"bridge {net.bridge} on node {node} is not active",
+                    f"bring it up on {node} (ifreload -a), or fix {where}.bridge",
+                )
+            )
+        found += _vlan_findings(node, where, net.vlan, bridge)
+        if net.mtu is not None and net.mtu > bridge.mtu:
+            found.append(
+                Finding(
+                    "network",
+                    "error",
+                    f"{where}.mtu {net.mtu} is above bridge {net.bridge}'s MTU {bridge.mtu} on "
+                    f"node {node}: the guests' larger frames are dropped",
+                    f"set mtu {net.mtu} on {net.bridge} and its ports on {node}, or lower "
+                    f"{where}.mtu",
+                )
+            )
+    return found
+
+
+def _vlan_findings(node: str, where: str, vlan: int | None, bridge: Bridge) -> list[Finding]:
+    if vlan is None:
+        return []
+    if not bridge.vlan_aware:
+        if bridge.ports:
+            return []  # PVE makes vmbr0v20 over the bridge's port
+        return [
+            Finding(
+                "network",
+                "error",
+                f"bridge {bridge.name} on node {node} has no port and is not VLAN aware: PVE "
+                f"cannot put a NIC on VLAN {vlan} there (no physical interface on bridge)",
+                f"make {bridge.name} VLAN aware, give it a port, or drop {where}.vlan",
+            )
+        ]
+    if vlan_allowed(bridge.vids or "2-4094", vlan):
+        return []
+    return [
+        Finding(
+            "network",
+            "error",
+            f"VLAN {vlan} ({where}.vlan) is not among bridge {bridge.name}'s VLANs "
+            f"({bridge.vids}) on node {node}: its frames are dropped",
+            f"add {vlan} to bridge-vids of {bridge.name} on {node}",
+        )
+    ]
+
+
+def vlan_allowed(vids: str, vlan: int) -> bool:
+    """Whether ``bridge_vids`` (``2-4094``, ``2 4 100-200``) lets ``vlan`` through."""
+    for part in vids.replace(",", " ").split():
+        low, _, high = part.partition("-")
+        if low.isdigit() and int(low) <= vlan <= int(high if high.isdigit() else low):
+            return True
+    return False
+
+
 def _vmid_findings(spec: LabSpec, observed: Observed, guest_vmids: frozenset[int]) -> list[Finding]:
     vmids = spec.proxmox.vmids
     qemu = {vm.vmid: vm for vm in observed.vms}
@@ -359,6 +456,8 @@ def diagnose(
         found += _template_findings(spec, observed, facts.storages)
     if facts.storages is not None:
         found += _storage_findings(spec, facts.storages)
+    if facts.bridges is not None:
+        found += _network_findings(spec, facts.bridges)
     if observed is not None:
         found += _vmid_findings(spec, observed, facts.guest_vmids)
         found += _capacity_findings(spec, observed)

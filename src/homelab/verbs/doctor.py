@@ -164,7 +164,12 @@ def run_doctor(conn: Connection, spec: LabSpec) -> DoctorReport:
         if privileges is not None:
             held[path] = frozenset(privileges)
     vmids = resources.guest_vmids if resources is not None else frozenset[int]()
-    facts = LabFacts(version, held, storages, observed, vmids)
+    bridges = {}
+    for node in sorted({spec.node_of(name) for name in spec.vms}):
+        found = reader.read("network", f"node {node}'s network", partial(client.node_bridges, node))
+        if found is not None:
+            bridges[node] = found
+    facts = LabFacts(version, held, storages, observed, vmids, bridges)
     findings = notes + reader.findings + diagnose(spec, facts, lab_role, seed_role)
     order = {check: index for index, check in enumerate(CHECKS)}
     findings.sort(key=lambda f: order.get(f.check, len(CHECKS)))
