@@ -4,6 +4,7 @@ One line per module, so that branches adding commands merge without conflicts.
 """
 
 import homelab.cli.backup
+import homelab.cli.ci
 import homelab.cli.diagram
 import homelab.cli.doctor
 import homelab.cli.guest
