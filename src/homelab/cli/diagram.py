@@ -15,8 +15,8 @@ import typer
 from homelab.cli.app import app
 from homelab.cli.lab import SimOpt, SpecArg, lab_session
 from homelab.cli.output import out
+from homelab.diagram_format import DiagramFormat
 from homelab.errors import LabError
-from homelab.verbs.diagram import DiagramFormat
 
 
 @app.command()

@@ -14,13 +14,13 @@ import contextlib
 import os
 import secrets
 from collections.abc import Mapping
-from enum import StrEnum
 from pathlib import Path
 
 import graphviz
 
 from homelab.core.diagram import VmObservation, diagram_source, vm_state
 from homelab.core.spec.models import LabSpec
+from homelab.diagram_format import SUFFIXES, DiagramFormat
 from homelab.errors import LabError
 from homelab.verbs.connection import Connection
 from homelab.verbs.lab import LabContext, StatusRow, lab_status
@@ -40,22 +40,6 @@ INSTALL_HINT = (
     "install Graphviz (`apt install graphviz` or `brew install graphviz`), "
     "or write the DOT source with --format dot"
 )
-
-
-class DiagramFormat(StrEnum):
-    """What ``homelab diagram`` writes."""
-
-    SVG = "svg"
-    PNG = "png"
-    DOT = "dot"
-
-
-#: The extensions a file of each format may have (the first is the one suggested).
-SUFFIXES: Mapping[DiagramFormat, tuple[str, ...]] = {
-    DiagramFormat.SVG: (".svg",),
-    DiagramFormat.PNG: (".png",),
-    DiagramFormat.DOT: (".dot", ".gv"),
-}
 
 
 def output_format(out: Path, wanted: DiagramFormat | None) -> DiagramFormat:
