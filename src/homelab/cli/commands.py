@@ -8,6 +8,7 @@ import homelab.cli.ci
 import homelab.cli.diagram
 import homelab.cli.doctor
 import homelab.cli.guest
+import homelab.cli.import_
 import homelab.cli.init
 import homelab.cli.lab
 import homelab.cli.metrics

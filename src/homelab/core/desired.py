@@ -321,7 +321,7 @@ def desired_vm(spec: LabSpec, name: str, seed_digest: str, node: str, store: str
         storage=spec.proxmox.storage,
         iso_storage=spec.proxmox.iso_storage,
         clone=spec.proxmox.clone,
-        onboot=True,
+        onboot=vm.onboot,
         agent=True,
         tags=managed_tags(spec.name, vm.role),
         seed_digest=seed_digest,

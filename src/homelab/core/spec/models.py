@@ -217,6 +217,9 @@ class VmSpec(Model):
         int | None,
         Field(ge=VMID_MIN, le=VMID_MAX, description="pin a VMID; default: from vmid_range"),
     ] = None
+    onboot: Annotated[
+        bool, Field(description="start the VM when its Proxmox node boots (PVE's onboot)")
+    ] = True
 
 
 class AccessSpec(Model):
