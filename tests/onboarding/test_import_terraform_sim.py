@@ -27,7 +27,7 @@ from tests.apply.support import inprocess, new_sim, root_client
 STATES = Path(__file__).resolve().parent / "terraform"
 QUICK = TaskWaits(timeout=120.0, poll=0.02, poll_cap=0.2)  # the simulator's tasks are short
 #: what homelab's plan changes after the adopt, per imported VM (measured; see the docstring)
-AFTER_ADOPT = {
+AFTER_ADOPT: dict[str, dict[str, list[str]]] = {
     "bpg-0.111.tfstate": {"k8s-cp-1": [], "k8s-worker-1": [], "k8s-worker-2": []},
     "telmate-2.9.14.tfstate": {
         "terraform-test-vm": [],
