@@ -500,9 +500,8 @@ def test_the_marker_carries_the_spec_and_a_digest_of_the_rest() -> None:
 
 
 def _homelab(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    code = "import homelab.cli.ci; from homelab.cli.main import main; main()"
     return subprocess.run(
-        [sys.executable, "-c", code, *args],
+        [sys.executable, "-m", "homelab", *args],
         cwd=cwd,
         capture_output=True,
         text=True,

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 import struct
-import sys
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -20,8 +19,6 @@ from pathlib import Path
 import pytest
 import yaml
 
-import homelab.cli.diagram  # noqa: F401  (registers the command, whatever commands.py says)
-from homelab.cli.main import main
 from homelab.core.diagram import (
     ROLE_FILLS,
     ROW,
@@ -46,6 +43,7 @@ from homelab.verbs.lab import prepare_lab
 from homelab.verbs.provision import apply_lab
 from homelab.verbs.spec import load_valid_spec
 from tests.apply.support import FAST, inprocess, new_sim, root_client, write_spec, yes
+from tests.support.cli import run_main
 from tests.support.golden import updating
 from tests.support.paths import EXAMPLES, REPO
 from tests.support.tools import needs, require
@@ -556,14 +554,7 @@ def run(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> 
     monkeypatch.delenv("HOMELAB_STATE_URL", raising=False)
 
     def invoke(*args: str) -> tuple[int, str, str]:
-        monkeypatch.setattr(sys, "argv", ["homelab", "diagram", *args])
-        try:
-            main()
-            code = 0
-        except SystemExit as exc:
-            code = int(exc.code or 0)
-        captured = capsys.readouterr()
-        return code, captured.out, captured.err
+        return run_main(monkeypatch, capsys, "diagram", *args)
 
     yield invoke
 

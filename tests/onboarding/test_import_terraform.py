@@ -14,14 +14,13 @@ from typing import Any
 import pytest
 import yaml
 
-import homelab.cli.import_  # noqa: F401  (registers `homelab import` on the app)
-from homelab.cli.main import main
 from homelab.core.onboarding import terraform as importer
 from homelab.core.onboarding.terraform import Defaults, ImportResult, guess_role, import_state
 from homelab.core.onboarding.tfstate import address_of, read_state, shell_quote
 from homelab.core.spec.validate import validate_text
 from homelab.errors import LabError
 from homelab.verbs.import_terraform import import_terraform, read_state_text
+from tests.support.cli import run_main
 
 STATES = Path(__file__).resolve().parent / "terraform"
 BPG = STATES / "bpg-0.111.tfstate"
@@ -769,17 +768,7 @@ def test_the_verb_refuses_a_bad_lab_name_and_unreadable_files(tmp_path: Path) ->
     assert list(tmp_path.iterdir()) == [binary]
 
 
-def cli(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str
-) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["homelab", *args])
-    try:
-        main()
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+cli = run_main
 
 
 def test_cli_prints_the_commands_on_stdout_and_the_report_on_stderr(

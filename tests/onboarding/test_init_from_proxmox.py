@@ -5,14 +5,12 @@ its VMIDs and addresses avoid every existing guest, and the existing VMs are off
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from homelab.cli.main import main
 from homelab.core.plan.actions import AdoptVm, CreateVm
 from homelab.engine.proxmox.client import PveClient
 from homelab.engine.proxmox.config import ConnectionSettings, parse_token
@@ -24,6 +22,7 @@ from homelab_sim.pve.simulator import PveSimulator
 from homelab_sim.transport import SimTransport
 from tests.apply.support import FAST, inprocess, new_sim, root_client, served, yes
 from tests.sim.support import Api
+from tests.support.cli import run_main
 
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAICR1Kjxkp8TY39QQ8rPrvZta2Cl81ledsQySZv20Y4+h me@desk"
 #: what PVE's built-in PVEAuditor role holds (pve-access-control AccessControl.pm)
@@ -196,17 +195,52 @@ def test_the_command_reads_the_cluster_named_by_the_environment(
     with served(sim, [reader]) as env:
         for name, value in env.items():
             monkeypatch.setenv(name, value)
-        argv = ["homelab", "init", "--from-proxmox", "--out", str(out), "--ssh-key", str(key)]
-        monkeypatch.setattr(sys, "argv", [*argv, "--json"])
-        try:
-            main()
-            code = 0
-        except SystemExit as exc:
-            code = int(exc.code or 0)
-    captured = capsys.readouterr()
-    assert code == 0, captured.err
-    shown = json.loads(captured.out)
+        argv = ["init", "--from-proxmox", "--out", str(out), "--ssh-key", str(key), "--json"]
+        code, printed, errors = run_main(monkeypatch, capsys, *argv)
+    assert code == 0, errors
+    shown = json.loads(printed)
     assert shown["vmid_range"] == "500-599" and shown["lab_network"] == "vlan20"
     assert shown["adoptable"] == ["web-1", "db-1", "scratch"]
-    assert env["PROXMOX_VE_API_TOKEN"].split("=", 1)[1] not in captured.out + out.read_text()
+    assert env["PROXMOX_VE_API_TOKEN"].split("=", 1)[1] not in printed + out.read_text()
     assert yaml.safe_load(out.read_text())["proxmox"]["endpoint"] == env["PROXMOX_VE_ENDPOINT"]
+
+
+def test_the_command_says_what_it_chose_and_what_to_do_next(
+    tmp_path: Path, key: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from homelab.engine.proxmox.privileges import Grant
+
+    sim = new_sim()
+    _foreign(sim)
+    out = tmp_path / "lab.yaml"
+    reader = Grant("HomelabReader", "/", frozenset(["Sys.Audit", "VM.Audit", "Datastore.Audit"]))
+    with served(sim, [reader]) as env:
+        endpoint = env.pop("PROXMOX_VE_ENDPOINT")
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.delenv("PROXMOX_VE_ENDPOINT", raising=False)
+        argv = ["init", "--from-proxmox", "--out", str(out), "--ssh-key", str(key)]
+        code, printed, errors = run_main(monkeypatch, capsys, *argv, "--endpoint", endpoint)
+    assert code == 0, errors
+    lines = printed.splitlines()
+    assert lines[0].startswith(f"wrote {out}: template ubuntu-2404-cloudinit on pve, disks on ")
+    assert "VMIDs 500-599" in lines[0]
+    assert lines[1] == (
+        "3 existing VM(s) could be adopted (commented out in the spec): web-1, db-1, scratch"
+    )
+    # without SDN.Audit the token sees no bridge: the lab goes on what the VMs show, and it says so
+    assert "note: no bridge was visible: the token needs SDN.Audit" in printed
+    assert lines[-1] == f"next: `homelab doctor {out}` and `homelab plan {out}`"
+
+
+def test_endpoint_and_fingerprint_go_with_from_proxmox(
+    tmp_path: Path, key: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "lab.yaml"
+    argv = ["init", "--out", str(out), "--ssh-key", str(key)]
+    code, _, errors = run_main(monkeypatch, capsys, *argv, "--endpoint", "https://pve:8006")
+    assert code == 2 and "--endpoint and --fingerprint go with --from-proxmox" in errors
+    assert not out.exists()
+    code, printed, errors = run_main(monkeypatch, capsys, *argv, "--json")
+    assert code == 0, errors
+    assert json.loads(printed) == {"spec": str(out), "from": "reference lab"}

@@ -164,3 +164,44 @@ def test_no_online_node_is_an_error() -> None:
     empty = Inventory("https://x:8006", "8.4.1", {}, {}, {}, (), frozenset())
     with pytest.raises(ValueError, match="no online node"):
         starter_spec(empty, name="lab", token_id="a@pve!b", ssh_key=KEY, kubernetes=K8S)
+
+
+def test_bridges_are_read_from_either_address_form_and_bad_ones_refused() -> None:
+    from homelab.core.pve_inventory import parse_bridges
+    from homelab.core.pve_reply import MalformedReply
+
+    listed = [
+        {"iface": "eno1", "type": "eth"},
+        {"iface": "vmbr1", "type": "bridge", "address": "10.9.0.1", "netmask": "24", "mtu": "9000"},
+        {
+            "iface": "vmbr0",
+            "type": "bridge",
+            "cidr": "10.0.10.2/24",
+            "gateway": "10.0.10.1",
+            "bridge_ports": "eno1 eno2",
+            "bridge_vlan_aware": 1,
+            "bridge_vids": "2-4094",
+            "active": 1,
+            "comments": " uplink ",
+        },
+    ]
+    vmbr0, vmbr1 = parse_bridges(listed)
+    assert (vmbr0.name, vmbr0.ports, vmbr0.vlan_aware, vmbr0.vids) == (
+        "vmbr0",
+        ("eno1", "eno2"),
+        True,
+        "2-4094",
+    )
+    assert str(vmbr0.address) == "10.0.10.2/24" and str(vmbr0.gateway) == "10.0.10.1"
+    assert vmbr0.mtu == 1500 and vmbr0.active and vmbr0.comments == "uplink"
+    assert str(vmbr1.address) == "10.9.0.1/24" and vmbr1.gateway is None
+    assert (vmbr1.mtu, vmbr1.active, vmbr1.ports) == (9000, False, ())
+    for bad, says in (
+        ({"cidr": "10.0.10.300/24"}, "with address"),
+        ({"gateway": "gw"}, "gateway"),
+        ({"mtu": "big"}, "with MTU"),
+        ({"iface": ""}, "without 'iface'"),
+    ):
+        entry = {"iface": "vmbr0", "type": "bridge", **bad}
+        with pytest.raises(MalformedReply, match=says):
+            parse_bridges([entry])
