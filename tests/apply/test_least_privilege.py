@@ -212,8 +212,9 @@ ROLE_PRIVILEGES = [
 UNNAMED = {"VM.Allocate": "/clone: 403 Permission check failed\n"}
 # Privileges whose absence PVE answers by hiding, not by a 403: /cluster/resources lists no VM
 # without VM.Audit, no storage without Datastore.Audit, and a node without its stats without
-# Sys.Audit (pve-manager Cluster.pm); the plan then names the privilege itself.
-HIDING = {"VM.Audit", "Sys.Audit", "Datastore.Audit"}
+# Sys.Audit (pve-manager Cluster.pm); a node's network lists no bridge without SDN.Use (or
+# SDN.Audit) on it (Network.pm); the plan then names the privilege itself.
+HIDING = {"VM.Audit", "Sys.Audit", "Datastore.Audit", "SDN.Use"}
 
 
 @pytest.mark.parametrize(("major", "role", "privilege"), ROLE_PRIVILEGES)

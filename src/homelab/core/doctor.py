@@ -34,6 +34,7 @@ from typing import Literal
 
 from homelab.core.observed import Observed, ObservedVm, StorageSpace
 from homelab.core.ownership import tagged_for
+from homelab.core.plan.bridges import bridge_problems
 from homelab.core.plan.capacity import check_capacity, demands_from_spec
 from homelab.core.plan.placement import placement_problems
 from homelab.core.plan.sources import find_templates, pick_template
@@ -316,85 +317,10 @@ def _storage_findings(spec: LabSpec, storages: Mapping[str, StorageFacts]) -> li
 
 
 def _network_findings(spec: LabSpec, bridges: Mapping[str, tuple[Bridge, ...]]) -> list[Finding]:
-    found: list[Finding] = []
-    wanted = sorted({(spec.node_of(name), vm.network) for name, vm in spec.vms.items()})
-    for node, network in wanted:
-        if node not in bridges:
-            continue  # its network could not be read: a finding of its own
-        net = spec.networks[network]
-        where = f"networks.{network}"
-        bridge = next((b for b in bridges.get(node, ()) if b.name == net.bridge), None)
-        if bridge is None:
-            found.append(
-                Finding(
-                    "network",
-                    "error",
-                    f"bridge {net.bridge} ({where}.bridge) does not exist on node {node}, or the "
-                    "token cannot see it: a VM on it cannot start",
-                    f"create {net.bridge} on {node} (System > Network), fix {where}.bridge, or "
-                    f"grant SDN.Use on /sdn/zones/localnetwork/{net.bridge}",
-                )
-            )
-            continue
-        if not bridge.active:
-            found.append(
-                Finding(
-                    "network",
-                    "error",
-                    f"bridge {net.bridge} on node {node} is not active",
-                    f"bring it up on {node} (ifreload -a), or fix {where}.bridge",
-                )
-            )
-        found += _vlan_findings(node, where, net.vlan, bridge)
-        if net.mtu is not None and net.mtu > bridge.mtu:
-            found.append(
-                Finding(
-                    "network",
-                    "error",
-                    f"{where}.mtu {net.mtu} is above bridge {net.bridge}'s MTU {bridge.mtu} on "
-                    f"node {node}: the guests' larger frames are dropped",
-                    f"set mtu {net.mtu} on {net.bridge} and its ports on {node}, or lower "
-                    f"{where}.mtu",
-                )
-            )
-    return found
-
-
-def _vlan_findings(node: str, where: str, vlan: int | None, bridge: Bridge) -> list[Finding]:
-    if vlan is None:
-        return []
-    if not bridge.vlan_aware:
-        if bridge.ports:
-            return []  # PVE makes vmbr0v20 over the bridge's port
-        return [
-            Finding(
-                "network",
-                "error",
-                f"bridge {bridge.name} on node {node} has no port and is not VLAN aware: PVE "
-                f"cannot put a NIC on VLAN {vlan} there (no physical interface on bridge)",
-                f"make {bridge.name} VLAN aware, give it a port, or drop {where}.vlan",
-            )
-        ]
-    if vlan_allowed(bridge.vids or "2-4094", vlan):
-        return []
+    every = [(name, spec.node_of(name)) for name in spec.vms]
     return [
-        Finding(
-            "network",
-            "error",
-            f"VLAN {vlan} ({where}.vlan) is not among bridge {bridge.name}'s VLANs "
-            f"({bridge.vids}) on node {node}: its frames are dropped",
-            f"add {vlan} to bridge-vids of {bridge.name} on {node}",
-        )
+        Finding("network", "error", p.problem, p.fix) for p in bridge_problems(spec, every, bridges)
     ]
-
-
-def vlan_allowed(vids: str, vlan: int) -> bool:
-    """Whether ``bridge_vids`` (``2-4094``, ``2 4 100-200``) lets ``vlan`` through."""
-    for part in vids.replace(",", " ").split():
-        low, _, high = part.partition("-")
-        if low.isdigit() and int(low) <= vlan <= int(high if high.isdigit() else low):
-            return True
-    return False
 
 
 def _vmid_findings(spec: LabSpec, observed: Observed, guest_vmids: frozenset[int]) -> list[Finding]:

@@ -9,8 +9,9 @@ Whose VMs are the lab's is ``homelab.core.ownership``'s rule, here as everywhere
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from ipaddress import IPv4Interface
 from pathlib import Path
@@ -20,6 +21,7 @@ from homelab.core.observed import Observed, ObservedVm
 from homelab.core.ownership import NO_FLAGS, Flags, Steward, lab_vms
 from homelab.core.plan.actions import NoOp, Plan, kind_of
 from homelab.core.plan.adopt import plan_adopt
+from homelab.core.plan.bridges import bridge_problems, bridge_targets
 from homelab.core.plan.build import config_targets, plan_lab
 from homelab.core.plan.teardown import plan_teardown
 from homelab.core.render.artifacts import Artifacts
@@ -31,6 +33,8 @@ from homelab.engine.state import StateStore, open_store
 from homelab.verbs.connection import Connection
 from homelab.verbs.secrets import cluster_secrets
 from homelab.verbs.spec import load_valid_spec
+
+log = logging.getLogger(__name__)
 
 __all__ = ["LabContext", "Purpose", "StatusRow", "lab_status", "make_plan", "prepare_lab"]
 
@@ -103,7 +107,26 @@ def make_plan(
     if plan.needs_configs or config_targets(plan, observed):
         observed = refine(conn.client, observed, plan)
         plan = planner(ctx.spec, ctx.seed_digests, observed, steward)
-    return plan, observed
+    return _with_bridge_errors(conn, ctx, plan), observed
+
+
+def _with_bridge_errors(conn: Connection, ctx: LabContext, plan: Plan) -> Plan:
+    """The plan, refused when a VM it would start sits on a bridge its node cannot give it
+    (``core.plan.bridges``): found here, before anything changes, not at the VM's start."""
+    targets = bridge_targets(plan)
+    if not targets:
+        return plan
+    bridges = {}
+    for node in sorted({node for _, node in targets}):
+        try:
+            bridges[node] = conn.client.node_bridges(node)
+        except ProxmoxError as exc:  # not judged; the start will say what is wrong
+            log.warning("could not read the bridges of node %s: %s", node, exc)
+    problems = bridge_problems(ctx.spec, targets, bridges)
+    if not problems:
+        return plan
+    errors = tuple(f"{p.problem} (fix: {p.fix})" for p in problems)
+    return replace(plan, errors=(*plan.errors, *errors))
 
 
 @dataclass(frozen=True)

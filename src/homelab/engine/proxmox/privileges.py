@@ -18,7 +18,9 @@ needs it (the endpoint's check in qemu-server / pve-storage / pve-manager):
   ``Cluster.pm``), and the plan needs the storages (shared or not, free space) to judge where a
   VM can be cloned; ``Sys.Audit``: node entries carry their CPUs and memory only with it
   (``extract_node_stats``), which the plan's capacity check reads;
-- ``SDN.Use``: a NIC on a bridge (``/sdn/zones/localnetwork/<bridge>[/<vlan>]``);
+- ``SDN.Use``: a NIC on a bridge (``/sdn/zones/localnetwork/<bridge>[/<vlan>]``); it also
+  shows the bridge in its node's network (pve-manager ``Network.pm``), which the plan reads to
+  refuse a VM on a bridge its node lacks before anything changes;
 - the guest agent (ping, network-get-interfaces; exec and files for ``homelab guest``):
   ``VM.Monitor`` on PVE 8; PVE 9 removed it in favour of ``VM.GuestAgent.Audit`` for read-only
   agent calls and ``VM.GuestAgent.Unrestricted`` for exec (which every agent call accepts, so
