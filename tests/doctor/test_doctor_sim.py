@@ -169,6 +169,7 @@ def test_a_bridge_the_lab_cannot_use(
         {"bridge_ports": "eno1"},  # not VLAN aware: vmbr0v20 over eno1
         {"bridge_ports": "eno1", "bridge_vlan_aware": True, "bridge_vids": "10 20 100-200"},
         {"bridge_ports": "eno1", "bridge_vlan_aware": True, "mtu": 9000},
+        {"type": "OVSBridge"},  # Open vSwitch tags the VM's port: no port, no VLAN awareness
     ],
 )
 def test_a_bridge_the_lab_can_use(tmp_path: Path, vmbr0: dict[str, object]) -> None:

@@ -101,6 +101,7 @@ def test_a_start_with_a_nic_the_node_cannot_plug_in_fails(
         "e1000,bridge=vmbr0,mtu=9000",  # only virtio NICs take an MTU
         "virtio,bridge=vmbr3,mtu=9000",
         "virtio,bridge=vmbr4,tag=30",  # not VLAN aware: vmbr4v30 over its port
+        "virtio,bridge=vmbr5,tag=30",  # Open vSwitch tags the port itself
     ],
 )
 def test_a_start_with_a_nic_the_node_can_plug_in_runs(api: Api, net0: str) -> None:
@@ -120,6 +121,7 @@ def test_a_start_with_a_nic_the_node_can_plug_in_runs(api: Api, net0: str) -> No
                 },
                 {"iface": "vmbr3", "type": "bridge", "mtu": 9000, "bridge_vlan_aware": True},
                 {"iface": "vmbr4", "type": "bridge", "bridge_ports": "eno2"},
+                {"iface": "vmbr5", "type": "OVSBridge"},
             ],
         },
     )

@@ -42,6 +42,8 @@ class Bridge:
     active: bool
     vids: str | None = None
     comments: str | None = None
+    #: an Open vSwitch bridge: it tags a port itself (any VLAN, no vmbr0v20 needed)
+    ovs: bool = False
 
 
 def _text(entry: Mapping[str, Any], key: str, what: str) -> str:
@@ -94,6 +96,7 @@ def parse_bridges(payload: Any) -> tuple[Bridge, ...]:
                 active=pve_bool(entry.get("active", 0), "active"),
                 vids=str(entry["bridge_vids"]) if entry.get("bridge_vids") else None,
                 comments=str(entry["comments"]).strip() or None if entry.get("comments") else None,
+                ovs=entry.get("type") == "OVSBridge",
             )
         )
     return tuple(sorted(found, key=lambda bridge: bridge.name))

@@ -169,7 +169,7 @@ def check_nics(node: Node, vm: Vm) -> None:
         if not entry.active:
             raise StartRefused(f"bridge '{bridge}' is not active")
         _check_mtu(key, opts, entry)
-        if not entry.bridge_vlan_aware:
+        if entry.type == "bridge" and not entry.bridge_vlan_aware:  # OVS tags the port itself
             if opts.get("trunks"):
                 raise StartRefused("vlan aware feature need to be enabled to use trunks")
             if opts.get("tag") and not entry.bridge_ports:

@@ -84,7 +84,9 @@ def _one(
                 f"bring it up on {node} (ifreload -a), or fix {where}.bridge",
             )
         )
-    if net.vlan is not None and not bridge.vlan_aware and not bridge.ports:
+    if bridge.ovs:
+        pass  # Open vSwitch tags the VM's port itself (pve-common ovs_bridge_add_port)
+    elif net.vlan is not None and not bridge.vlan_aware and not bridge.ports:
         found.append(
             problem(
                 f"bridge {bridge.name} on node {node} has no port and is not VLAN aware: PVE "
