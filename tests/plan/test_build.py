@@ -505,3 +505,62 @@ def test_tags_compare_case_insensitively_and_user_tags_keep_their_case() -> None
             "Backup-Daily;homelab;lab-home-lab;role-worker",
         ),
     )
+
+
+# ---- the seed's secret-free twin (``up`` swaps it in once the node joined) --------------------
+
+
+def swapped(observed: Observed, *, keep_seed: bool = False, cdrom_twin: bool = True) -> Observed:
+    """The lab after ``up``'s swap: every seed ISO replaced by its twin (``keep_seed``: the
+    secret seed still beside it), the CD-ROMs holding the twin (or still the seed)."""
+    twin = {v: v.replace(".iso", "-clean.iso") for vs in observed.seed_volumes.values() for v in vs}
+    volumes = {
+        node: tuple(v for old in vs for v in ((old, twin[old]) if keep_seed else (twin[old],)))
+        for node, vs in observed.seed_volumes.items()
+    }
+    vms = []
+    for vm in observed.vms:
+        if vm.config is not None and cdrom_twin:
+            cdroms = tuple((k, twin.get(v, v)) for k, v in vm.config.cdroms)
+            vm = vm.model_copy(update={"config": vm.config.model_copy(update={"cdroms": cdroms})})
+        vms.append(vm)
+    return observed.model_copy(update={"seed_volumes": volumes, "vms": tuple(vms)})
+
+
+def test_the_twin_in_place_of_the_seed_is_a_no_op_with_or_without_configs() -> None:
+    observed = swapped(applied())
+    assert all(v.endswith("-clean.iso") for v in observed.seed_volumes["pve"])
+    assert not plan_lab(SPEC, SEEDS, observed).has_changes
+    quick = plan_lab(SPEC, SEEDS, without_configs(observed))
+    assert quick.needs_configs == () and not quick.has_changes
+
+
+def test_a_swap_cut_short_is_a_no_op_never_a_replace() -> None:
+    for cdrom_twin in (False, True):  # after the upload, after the drive change
+        observed = swapped(applied(), keep_seed=True, cdrom_twin=cdrom_twin)
+        assert len(observed.seed_volumes["pve"]) == 6
+        plan = plan_lab(SPEC, SEEDS, observed)
+        assert not plan.has_changes and plan.errors == (), plan.actions
+        assert not plan_lab(SPEC, SEEDS, without_configs(observed)).needs_configs
+
+
+def test_an_old_seeds_twin_is_superseded_and_a_missing_twin_reseeds() -> None:
+    observed = swapped(applied())
+    old = seed_volid(
+        "local", seed_volume_name("home-lab", "k8s-worker-2", "0123456789ab" + "0" * 52)
+    ).replace(".iso", "-clean.iso")
+    stale = observed.model_copy(
+        update={"seed_volumes": {"pve": (*observed.seed_volumes["pve"], old)}}
+    )
+    assert plan_lab(SPEC, SEEDS, without_configs(stale)).needs_configs == ("k8s-worker-2",)
+    (update,) = plan_lab(SPEC, SEEDS, stale).changes
+    assert isinstance(update, UpdateVm) and update.reseed and update.vm == "k8s-worker-2"
+    gone = observed.model_copy(
+        update={
+            "seed_volumes": {
+                "pve": tuple(v for v in observed.seed_volumes["pve"] if "worker-3" not in v)
+            }
+        }
+    )
+    (reseed,) = plan_lab(SPEC, SEEDS, gone).changes
+    assert isinstance(reseed, UpdateVm) and reseed.reseed and reseed.vm == "k8s-worker-3"

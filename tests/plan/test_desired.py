@@ -50,3 +50,18 @@ def test_user_notes_in_a_description_survive_a_new_record() -> None:
     new = desired.description_text(want.record, desired.user_notes(old))
     assert desired.parse_description_record(new) == want.record
     assert new.endswith("\n\nrack 2\nask Bob")
+
+
+def test_a_twin_names_its_seeds_vm_and_never_another() -> None:
+    seed = desired.seed_volume_name("home-lab", "k8s-worker-1", "0123456789abcdef" * 4)
+    twin = desired.clean_volume_name(seed)
+    assert twin == "homelab-home-lab-k8s-worker-1-0123456789ab-clean.iso"
+    assert desired.seed_owner_of(twin) == desired.seed_owner("home-lab", "k8s-worker-1")
+    assert desired.is_seed_volume_of("home-lab", "k8s-worker-1", twin)
+    assert desired.is_clean_volume(twin) and not desired.is_clean_volume(seed)
+    # a VM whose name ends in -clean keeps its own seeds, and is no twin
+    other = desired.seed_volume_name("home-lab", "x-clean", "0123456789abcdef" * 4)
+    assert desired.seed_owner_of(other) == "homelab-home-lab-x-clean"
+    assert not desired.is_clean_volume(other)
+    assert desired.seed_owner_of("homelab-home-lab-x-clean.iso") is None
+    assert not desired.is_clean_volume("homelab-home-lab-x-clean.iso")  # no seed's twin

@@ -48,3 +48,20 @@ def test_reprs_show_no_secret(rendered: dict[str, Artifacts]) -> None:
     for body in key_bodies("ha-lab"):
         assert body not in shown
     assert "***" in shown and secrets.bootstrap_token_id in shown
+
+
+def test_the_twin_holds_no_secret_and_keeps_the_instance_and_network(
+    rendered: dict[str, Artifacts],
+) -> None:
+    for lab, artifacts in rendered.items():
+        secrets = [*key_bodies(lab), pki_for(lab).bootstrap_token_secret.reveal()]
+        for vm, seed in artifacts.seeds.items():
+            twin = seed.clean
+            assert twin is not None, vm
+            assert (twin.meta_data, twin.network_config) == (seed.meta_data, seed.network_config)
+            for name, content in twin.files().items():
+                assert not [s for s in secrets if s in content.decode()], f"{lab}/{vm}/{name}"
+            text = twin.user_data.decode()
+            assert text.startswith("#cloud-config\n") and f"hostname: {vm}" in text
+            assert "kubeadm join" not in text and "kubeadm init" not in text
+            assert pki_for(lab).ca_cert.splitlines()[5] in text  # the public CA stays

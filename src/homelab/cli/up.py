@@ -143,9 +143,23 @@ def show_summary(outcome: UpOutcome) -> None:
             f"{', '.join(snapshots.nodes) or '(no control plane runs)'}",
             markup=False,
         )
+    out.print(f"seed ISOs:         {_seed_line(outcome)}", markup=False)
     out.print(f"elapsed:           {outcome.elapsed:.1f} s", markup=False)
     out.print()
     out.print(_closing_line(outcome), style="bold green", markup=False)
+
+
+def _seed_line(outcome: UpOutcome) -> str:
+    """What rests on the ISO storage: the VMs by what became of their secret seed."""
+    by_state: dict[str, list[str]] = {}
+    for vm, state in outcome.seeds_scrubbed.vms.items():
+        by_state.setdefault(state, []).append(vm)
+    if not by_state:
+        return "(no VM runs)"
+    words = {"scrubbed": "secret-free now", "already": "secret-free"}
+    return "; ".join(
+        f"{words.get(state, state)}: {', '.join(vms)}" for state, vms in by_state.items()
+    )
 
 
 def _closing_line(outcome: UpOutcome) -> str:
@@ -169,4 +183,7 @@ def _closing_line(outcome: UpOutcome) -> str:
         names = [n for n, s in outcome.etcd_snapshots.nodes.items() if s == state]
         if names:
             parts.append(f"etcd snapshot timer {state} on {', '.join(names)}")
+    scrubbed = [vm for vm, state in outcome.seeds_scrubbed.vms.items() if state == "scrubbed"]
+    if scrubbed:
+        parts.append(f"secret seed ISO(s) of {', '.join(scrubbed)} replaced by secret-free twins")
     return f"Lab {outcome.lab} is up: " + "; ".join(parts) + ". The cluster is healthy."

@@ -14,7 +14,11 @@ The store line names the state store (``StateStore.store_id``) whose apply wrote
 second store (another checkout, a laptop and CI) can tell it does not manage the VM (see
 ``ownership``). A record without it (written before stores had ids) belongs to any store.
 
-Its NoCloud seed ISO is ``homelab-<lab>-<vm>-<digest[:12]>.iso`` on ``proxmox.iso_storage``. As the
+Its NoCloud seed ISO is ``homelab-<lab>-<vm>-<digest[:12]>.iso`` on ``proxmox.iso_storage``;
+once the VM's node joined the cluster, ``homelab up`` replaces it with its secret-free twin
+``homelab-<lab>-<vm>-<digest[:12]>-clean.iso`` (same meta-data, so the same instance-id:
+cloud-init never runs again; the same network-config; user-data without keys or tokens). Either
+of the two means "the VM's seed is in place"; any other seed ISO of the VM is superseded. As the
 digest covers every managed setting and the seed, a VM whose tags, power state, resources and seed
 ISO name match needs no config read to be declared unchanged: that keeps a no-op plan at
 1 + (Proxmox nodes) requests. The Proxmox node is not part of the digest: a VM without a pinned node
@@ -38,6 +42,8 @@ LAB_TAG_PREFIX = "lab-"
 ROLE_TAG_PREFIX = "role-"
 SEED_DRIVE = "ide2"
 SEED_PREFIX = "homelab-"
+CLEAN_SUFFIX = "-clean"
+"""What a secret-free twin's name adds to its seed's stem."""
 DIGEST_IN_NAME = 12
 RECORD_PREFIX = "homelab-"
 ADOPTED_SEED = "none"
@@ -103,6 +109,19 @@ class DesiredVm:
     @property
     def seed_volid(self) -> str:
         return seed_volid(self.iso_storage, self.seed_volume)
+
+    @property
+    def clean_volume(self) -> str:
+        """The name of the seed's secret-free twin."""
+        return clean_volume_name(self.seed_volume)
+
+    @property
+    def clean_volid(self) -> str:
+        return seed_volid(self.iso_storage, self.clean_volume)
+
+    def seed_in_place(self, volid: str) -> bool:
+        """Whether ``volid`` is this VM's current seed or its secret-free twin."""
+        return volid in (self.seed_volid, self.clean_volid)
 
     def settings(self) -> dict[str, object]:
         """What the settings digest covers (the seed: none for an adopted VM)."""
@@ -186,6 +205,17 @@ def seed_volume_name(lab: str, vm: str, digest: str) -> str:
     return f"{seed_owner(lab, vm)}-{digest[:DIGEST_IN_NAME]}.iso"
 
 
+def clean_volume_name(seed_volume: str) -> str:
+    """``homelab-<lab>-<vm>-<digest12>.iso`` -> ``homelab-<lab>-<vm>-<digest12>-clean.iso``."""
+    stem, _, ext = seed_volume.rpartition(".")
+    return f"{stem}{CLEAN_SUFFIX}.{ext}"
+
+
+def is_clean_volume(filename: str) -> bool:
+    """Whether a seed ISO name is a secret-free twin's."""
+    return seed_owner_of(filename) is not None and filename.endswith(f"{CLEAN_SUFFIX}.iso")
+
+
 def seed_volid(iso_storage: str, filename: str) -> str:
     """``local`` + ``x.iso`` -> ``local:iso/x.iso``."""
     return f"{iso_storage}:iso/{filename}"
@@ -197,8 +227,11 @@ def seed_owner(lab: str, vm: str) -> str:
 
 
 def seed_owner_of(filename: str) -> str | None:
-    """``homelab-<lab>-<vm>-<digest12>.iso`` -> ``homelab-<lab>-<vm>``; None for other files."""
+    """``homelab-<lab>-<vm>-<digest12>.iso`` (or its twin, ``...-<digest12>-clean.iso``) ->
+    ``homelab-<lab>-<vm>``; None for other files. A seed's stem always ends in 12 hex digits,
+    so ``-clean`` after them cannot be part of a VM's name: the two never collide."""
     stem, dot, ext = filename.rpartition(".")
+    stem = stem.removesuffix(CLEAN_SUFFIX)
     owner, dash, digest = stem.rpartition("-")
     if (dot, ext, dash) != (".", "iso", "-") or not owner.startswith(SEED_PREFIX):
         return None

@@ -23,7 +23,11 @@ signed) and every ServiceAccount token of the snapshot stay valid. The steps:
    ``etcdctl member list`` must then name every control plane;
 6. every node's kubelet is restarted (Kubernetes' guide: components must not keep stale state;
    a kubelet whose Node object the snapshot did not have registers it again), and the tool
-   waits until every node of the spec is Ready.
+   waits until every node of the spec is Ready;
+7. the new VMs' secret seed ISOs are replaced by their secret-free twins (``verbs.scrub``).
+
+The rejoin of step 5 reads the kubeadm configuration and the CA material cloud-init wrote on
+the node's disk at its first boot, never the seed ISO (which holds no secret by then).
 
 A cluster whose control planes still exist is restored only with ``force``: everything written
 since the snapshot is lost. The event is kept in the state store's history.
@@ -54,6 +58,7 @@ from homelab.verbs.etcd_schedule import schedule_snapshots
 from homelab.verbs.lab import LabContext
 from homelab.verbs.provision import apply_lab
 from homelab.verbs.rearm import renew_token
+from homelab.verbs.scrub import scrub_seeds
 from homelab.verbs.secrets import cluster_secrets
 from homelab.verbs.up import (
     DEFAULT_TIMEOUT,
@@ -100,6 +105,7 @@ class ClusterRestore:
     nodes_ready: tuple[str, ...]
     seconds: float
     snapshot_timers: dict[str, str]
+    seeds_scrubbed: dict[str, str]
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -113,6 +119,7 @@ class ClusterRestore:
             "nodes_ready": list(self.nodes_ready),
             "seconds": round(self.seconds, 1),
             "etcd_snapshot_timers": dict(self.snapshot_timers),
+            "seeds_scrubbed": dict(self.seeds_scrubbed),
         }
 
 
@@ -174,6 +181,7 @@ def restore_cluster(
         step("waiting for every node to be Ready")
         health = converge.wait_healthy(api)
     timers = schedule_snapshots(conn, ctx, step)
+    scrubbed = scrub_seeds(conn, ctx, step)  # the new control planes' seeds hold the CA keys
     outcome = ClusterRestore(
         lab=ctx.lab,
         node=first.name,
@@ -185,6 +193,7 @@ def restore_cluster(
         nodes_ready=tuple(sorted(n.name for n in health.nodes if n.ready)),
         seconds=time.monotonic() - started,
         snapshot_timers=timers.nodes,
+        seeds_scrubbed=scrubbed.vms,
     )
     ctx.store.history(ctx.lab).append("restore-cluster", outcome.to_dict())
     return outcome

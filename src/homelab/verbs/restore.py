@@ -9,6 +9,11 @@
   (apply's drain, journaled), the VM is stopped, restored (PVE's ``force``), started, and
   uncordoned once Ready.
 
+A backup made before ``up`` swapped a node's secret seed ISO for its secret-free twin names the
+secret ISO, which is gone: before the start, a VM restored in place gets the twin of its seed
+(same instance-id: cloud-init does not run again), and a copy or a drill an empty CD-ROM
+(``reseat_seed``, ``gone_seed_emptied``).
+
 ``drill`` restores the newest backup of each chosen VM into a scratch VMID with new MACs and its
 NIC's link down (``link_down=1``), boots it, checks that the guest agent answers and that the
 disk holds what the VM's role needs (``/etc/kubernetes/manifests/kube-apiserver.yaml`` on a
@@ -24,11 +29,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from homelab.core.backup.status import BackupCopy
+from homelab.core.desired import SEED_DRIVE, desired_vms, is_seed_volume_of
+from homelab.core.observed import volume_filename
 from homelab.core.ownership import lab_vms
-from homelab.engine.apply import drains
+from homelab.engine.apply import drains, seeds
 from homelab.engine.apply.progress import Silent
 from homelab.engine.apply.runtime import Limits, Runtime
-from homelab.engine.apply.steps import VmRef, destroy_vm, start_vm, wait_agent
+from homelab.engine.apply.steps import VmRef, destroy_vm, start_vm, verify_identity, wait_agent
+from homelab.engine.proxmox.client import PveClient
 from homelab.engine.proxmox.errors import ProxmoxError
 from homelab.errors import KubeError, LabError
 from homelab.verbs.backup import backup_copies, backup_storage_of
@@ -39,6 +47,7 @@ from homelab.verbs.provision import new_runtime
 
 __all__ = ["DrillResult", "RestoreResult", "drill", "pick_backup", "restore_vm"]
 
+EMPTY_CDROM = "none,media=cdrom"
 DRILL_TAG = "homelab-drill"
 RESTORED_TAG = "homelab-restored"
 ROLE_FILES = {
@@ -159,6 +168,7 @@ def restore_vm(
                 name=f"{vm}-restored",
                 tags=RESTORED_TAG,
                 description=f"restored by homelab from {chosen.volid}",
+                **gone_seed_emptied(conn, ref.node, target),
             )
             return RestoreResult(vm, target, chosen.volid, in_place=False)
         rt, client = lab.rt, conn.client
@@ -181,6 +191,7 @@ def restore_vm(
                         rt, ref.node, ref.vmid, chosen.volid, ctx.spec.proxmox.storage, force=True
                     )
                     restored = True
+                    warnings += reseat_seed(rt, ctx, ref)
                     start_vm(rt, ref)
                     if not wait_agent(rt, ref):
                         warnings.append(f"vm {vm}: the guest agent does not answer yet")
@@ -231,9 +242,63 @@ def _bring_back(
     node = ctx.spec.node_of(vm)
     _restore(lab.rt, node, vmid, chosen.volid, ctx.spec.proxmox.storage, unique=False)
     ref = VmRef(vm, node, vmid)
+    warnings = reseat_seed(lab.rt, ctx, ref)
     start_vm(lab.rt, ref)
-    warnings = () if wait_agent(lab.rt, ref) else (f"vm {vm}: the guest agent does not answer yet",)
-    return RestoreResult(vm, vmid, chosen.volid, in_place=True, warnings=warnings)
+    if not wait_agent(lab.rt, ref):
+        warnings.append(f"vm {vm}: the guest agent does not answer yet")
+    return RestoreResult(vm, vmid, chosen.volid, in_place=True, warnings=tuple(warnings))
+
+
+def reseat_seed(rt: Runtime, ctx: LabContext, ref: VmRef) -> list[str]:
+    """A VM of the lab restored in place whose CD-ROM names a seed ISO that is gone (a backup
+    made before ``up`` replaced the secret seed by its twin names the secret ISO, deleted
+    since): Proxmox VE would refuse to start it (qemu-server activates every volume of the
+    config, the CD-ROM's too). Its disk ran that seed already, so cloud-init must not run
+    again: when the backup's record names the spec's current seed (the same meta-data, so the
+    same instance-id), the current seed's secret-free twin is uploaded and attached; otherwise
+    the drive is emptied (cloud-init then finds no data source and does nothing; the plan
+    replaces the VM, whose seed changed). Returns what was done, for the result's warnings."""
+    raw, config = verify_identity(rt, ref)
+    volid = drive_volid(raw.get(SEED_DRIVE, ""))
+    if volid is None or volume_exists(rt.client, ref.node, volid):
+        return []
+    if not is_seed_volume_of(ctx.lab, ref.name, volume_filename(volid)):
+        return []  # not homelab's ISO: the start says what is missing
+    desired = desired_vms(ctx.spec, ctx.seed_digests)[ref.name]
+    record = config.record
+    if record is not None and not record.adopted and record.seed == desired.seed_digest:
+        seeds.upload_seed(rt, ref, desired, clean=True)
+        seeds.attach_seed(rt, ref, desired, clean=True)
+        return [
+            f"vm {ref.name}: its backup names the seed ISO {volid}, deleted since; the "
+            f"secret-free {desired.clean_volume} (same instance) is attached instead"
+        ]
+    rt.client.update_config(ref.node, ref.vmid, digest=config.digest, ide2=EMPTY_CDROM)
+    return [
+        f"vm {ref.name}: its backup names the seed ISO {volid}, deleted since, of another "
+        "seed than the spec's; its CD-ROM is emptied (the next plan replaces the VM)"
+    ]
+
+
+def gone_seed_emptied(conn: Connection, node: str, vmid: int) -> dict[str, str]:
+    """For a restored copy or a drill (not the lab's VM): the CD-ROM emptied when the ISO it
+    names is gone (PVE would refuse the start), as ``ide2`` to write; else nothing."""
+    raw, _ = conn.client.vm_config(node, vmid)
+    volid = drive_volid(raw.get(SEED_DRIVE, ""))
+    if volid is None or volume_exists(conn.client, node, volid):
+        return {}
+    return {SEED_DRIVE: EMPTY_CDROM}
+
+
+def drive_volid(value: str) -> str | None:
+    """The storage volume a drive value names (None: empty, a host path, or not set)."""
+    volid = value.split(",", 1)[0]
+    return volid if ":" in volid and not volid.startswith("/") else None
+
+
+def volume_exists(client: PveClient, node: str, volid: str) -> bool:
+    storage = volid.partition(":")[0]
+    return any(item.volid == volid for item in client.storage_content(node, storage, "iso"))
 
 
 def _restore(
@@ -319,6 +384,7 @@ def _exercise(
         }
         if net0 and "link_down=1" not in net0.split(","):
             changes["net0"] = f"{net0},link_down=1"  # no frame of it reaches the lab's network
+        changes.update(gone_seed_emptied(conn, node, scratch.vmid))
         client.update_config(node, scratch.vmid, **changes)
         start_vm(rt, scratch)
     except LabError as exc:

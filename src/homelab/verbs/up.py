@@ -15,7 +15,9 @@ with ``--sim``):
    certificate authorised (``kubeadm:cluster-admins`` has rights only once kubeadm bound it, a
    moment after ``/readyz``: a 403 is "not yet" for 60 s at most, engine.kube.wait);
 3. the addons (engine.kube.addons), server-side applied, their manifests from the Site's source;
-4. every node Ready and the system pods running (engine.kube.health).
+4. every node Ready and the system pods running (engine.kube.health);
+5. then, every node having run its seed, each seed ISO that holds secrets is replaced by its
+   secret-free twin and deleted (verbs.scrub), so none rests on Proxmox storage.
 
 A node that does not come up is named with what Proxmox says of its VM (power state, guest
 agent), the last cloud-init / kubeadm phase it reached when its guest can be asked, and where to
@@ -62,6 +64,7 @@ from homelab.verbs.connection import Connection
 from homelab.verbs.etcd_schedule import SnapshotSchedule, schedule_snapshots
 from homelab.verbs.lab import LabContext
 from homelab.verbs.provision import ApplyOutcome, apply_lab
+from homelab.verbs.scrub import SeedScrub, scrub_seeds
 from homelab.verbs.secrets import cluster_secrets
 
 __all__ = [
@@ -101,6 +104,8 @@ class UpOutcome:
     load_balancer: str | None
     elapsed: float
     etcd_snapshots: SnapshotSchedule
+    #: per VM, what became of its secret seed ISO (``homelab.verbs.scrub``)
+    seeds_scrubbed: SeedScrub
 
     @property
     def vms_changed(self) -> bool:
@@ -108,7 +113,12 @@ class UpOutcome:
 
     @property
     def noop(self) -> bool:
-        return not self.vms_changed and not self.addons.changed and not self.etcd_snapshots.changed
+        return (
+            not self.vms_changed
+            and not self.addons.changed
+            and not self.etcd_snapshots.changed
+            and not self.seeds_scrubbed.changed
+        )
 
     def to_dict(self) -> dict[str, Any]:
         report = self.applied.report
@@ -127,6 +137,7 @@ class UpOutcome:
             "addons": self.addons.to_dict(),
             "health": self.health.to_dict(),
             "etcd_snapshots": self.etcd_snapshots.to_dict(),
+            "seeds_scrubbed": self.seeds_scrubbed.to_dict(),
             "elapsed_seconds": round(self.elapsed, 2),
         }
 
@@ -175,6 +186,8 @@ def up_lab(
         step("waiting for every node to be Ready and the system pods to run")
         health = converge.wait_healthy(api)
     snapshots = schedule_snapshots(conn, ctx, step)
+    step("replacing the joined nodes' seed ISOs with their secret-free twins")
+    scrubbed = scrub_seeds(conn, ctx, step, limits=limits)
     return UpOutcome(
         lab=ctx.lab,
         applied=applied,
@@ -188,6 +201,7 @@ def up_lab(
         load_balancer=converge.load_balancer,
         elapsed=time.monotonic() - started,
         etcd_snapshots=snapshots,
+        seeds_scrubbed=scrubbed,
     )
 
 

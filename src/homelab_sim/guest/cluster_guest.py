@@ -23,6 +23,10 @@ from homelab_sim.kube import KubeRegistry
 from homelab_sim.kube.cluster import SimCluster
 
 ETCD_MANIFEST = "/etc/kubernetes/manifests/etcd.yaml"
+DISK_SEED = "disk_seed"
+FINISHED = ("done", "error")
+#: cloud-init on a boot without any cidata medium: ds-identify finds no data source
+NO_DATASOURCE = {"status": "disabled", "stage": "ds-identify", "module": None}
 
 
 class ClusterGuest(CidataGuest):
@@ -48,6 +52,12 @@ class ClusterGuest(CidataGuest):
         return self.book.backend.clusters() if self.book.backend is not None else []
 
     def on_boot(self, vm: GuestVm, seed: SeedFiles | None, clock: VirtualClock) -> None:
+        from_disk = seed is None and _disk_seed(vm) is not None
+        if from_disk:
+            # No cidata medium, but a disk whose cloud-init ran: ds-identify finds no data
+            # source and cloud-init does nothing; the system (and the network configuration
+            # cloud-init wrote) comes up from the disk.
+            seed = _disk_seed(vm)
         super().on_boot(vm, seed, clock)
         for cluster in self._clusters():
             cluster.kubelet_booted(vm.name())
@@ -62,8 +72,16 @@ class ClusterGuest(CidataGuest):
         instance = str(meta.get("instance-id") or f"iid-{vm.vmid}")
         self._revive(vm)
         saved = vm.guest.get("machine")
-        if saved and saved.get("instance_id") != instance:
+        if from_disk and saved:
+            instance = str(saved.get("instance_id") or instance)
+            if (saved.get("cloud_init") or {}).get("status") not in FINISHED:
+                saved = {**saved, "cloud_init": dict(NO_DATASOURCE)}
+        elif saved and saved.get("instance_id") != instance:
+            # cloud-init runs once per instance: only a new instance-id runs the user-data
+            # again (the same one, e.g. a seed's secret-free twin, is "already done")
             saved = {"system": saved.get("system"), "instance_id": instance}
+        if not from_disk:
+            vm.guest[DISK_SEED] = seed.model_dump()  # /var/lib/cloud/instance, on the disk
         machine = Machine(
             name=vm.name(),
             book=self.book,
@@ -186,14 +204,15 @@ class ClusterGuest(CidataGuest):
             for ip in _vm_ips(self, vm):
                 self.book.running_ips.add(ip)
             saved = vm.guest.get("machine")
-            if saved is None or vm.seed is None:
+            seed = vm.seed or _disk_seed(vm)
+            if saved is None or seed is None:
                 continue
             self.machines[vm.vmid] = Machine(
                 name=vm.name(),
                 book=self.book,
                 cpus=vm.vcpus(),
                 mem_mib=vm.memory_bytes() // 1024**2,
-                user_data=vm.seed.user_data,
+                user_data=seed.user_data,
                 instance_id=str(saved.get("instance_id")),
                 start=clock.now(),
                 saved=saved,
@@ -262,6 +281,15 @@ class ClusterGuest(CidataGuest):
             if vm is not None and ip in _vm_ips(self, vm):
                 return machine.kube_vip()
         return None
+
+
+def _disk_seed(vm: GuestVm) -> SeedFiles | None:
+    """The seed cloud-init last read, as its disk keeps it; None for a disk that never ran
+    cloud-init (a fresh clone)."""
+    kept = vm.guest.get(DISK_SEED)
+    if not isinstance(kept, dict) or not vm.guest.get("machine"):
+        return None
+    return SeedFiles.model_validate(kept)
 
 
 def _meta(text: str) -> dict[str, Any]:

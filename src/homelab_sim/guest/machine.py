@@ -100,7 +100,7 @@ class Machine:
     # ------------------------------------------------------------------ program
 
     def _load(self, user_data: str) -> None:
-        if self.cloud_init.get("status") in {"done", "error"}:
+        if self.cloud_init.get("status") in {"done", "error", "disabled"}:
             return
         try:
             config = cloudinit.parse_user_data(user_data)

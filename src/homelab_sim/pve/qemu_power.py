@@ -158,12 +158,29 @@ def boot_vm(ctx: Ctx, vm: Vm, log: list[str]) -> None:
     if used + vm.memory_bytes() > node.maxmem:
         log.append("kvm: cannot set up guest memory 'pc.ram': Cannot allocate memory")
         raise TaskFailed("start failed: QEMU exited with code 1")
+    _activate_volumes(ctx, vm)
     seed = attached_seed(ctx, vm, log)
     set_status(ctx, vm, "running")
     vm.started_at = ctx.now()
     if any(drives.is_cloudinit(drives.parse_drive(str(v))[0]) for v in vm.config.values()):
         log.append("generating cloud-init ISO")
     ctx.guest.on_boot(vm, seed, ctx.clock)
+
+
+def _activate_volumes(ctx: Ctx, vm: Vm) -> None:
+    """qemu-server's ``vm_start_nolock`` activates every volume of the config first
+    (``get_current_vm_volumes``: each drive's storage volume, a CD-ROM's ISO included), and
+    pve-storage's ``activate_volume`` dies for one that is not there: a VM whose CD-ROM names a
+    deleted ISO does not start. ``none``, ``cdrom`` (the host's drive) and paths are no
+    volumes."""
+    for key, value in sorted(vm.config.items()):
+        if not (isinstance(value, str) and drives.is_drive_key(key)):
+            continue
+        volid = drives.parse_drive(value)[0]
+        if ":" not in volid or volid.startswith("/"):
+            continue
+        if find_volume(ctx, vm.node, volid) is None:
+            raise TaskFailed(f"volume '{volid}' does not exist")
 
 
 def _check_cicustom(ctx: Ctx, vm: Vm) -> None:

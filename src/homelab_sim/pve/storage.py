@@ -116,6 +116,9 @@ def _readable(ctx: Ctx, volid: str) -> bool:
 
 
 def content_delete(ctx: Ctx, p: dict[str, Any]) -> Any:
+    """DELETE a volume (pve-storage Content.pm ``delete`` -> Storage.pm ``vdisk_free``). PVE
+    refuses only a base volume its linked clones use and a protected backup: an ISO that a
+    VM's CD-ROM still names is deleted all the same (that VM then no longer starts)."""
     node = p["node"]
     ctx.node(node)
     volid = str(p["volume"])

@@ -17,6 +17,8 @@ Decisions, in order:
   disk grow, bridge, VLAN, tags, onboot, description, power state -> update, no restart.
 - only the seed ISO name differs (settings changed, same seed) -> update with ``reseed``: the
   same seed files are attached under the new name; the guest sees the same instance.
+- the seed's secret-free twin (``-clean``, see ``homelab.core.desired``) counts as the seed in
+  place: in the CD-ROM and on the node, it is no change; an old seed's twin is superseded.
 - an adopted VM (its record says so) is never reseeded and never replaced for its seed: its
   first boot was not homelab's, and a new instance-id would run cloud-init again over it.
 """
@@ -64,7 +66,7 @@ def quick_mismatches(desired: DesiredVm, vm: ObservedVm, seeds: SeedIndex) -> tu
         "cores": vm.cores == desired.cores,
         "memory": vm.maxmem_mib == desired.memory_mib,
         "disk": vm.disk_gib == desired.disk_gib,
-        "seed ISO": seeds.has(vm.node, desired.seed_volid),
+        "seed ISO": seed_present(desired, seeds, vm.node),
         "old seed ISOs": not superseded_seeds(desired, seeds, vm.node),
         "node": vm.node == desired.node,
         "vmid": desired.vmid is None or desired.vmid == vm.vmid,
@@ -72,10 +74,22 @@ def quick_mismatches(desired: DesiredVm, vm: ObservedVm, seeds: SeedIndex) -> tu
     return tuple(name for name, ok in checks.items() if not ok)
 
 
+def seed_present(desired: DesiredVm, seeds: SeedIndex, node: str) -> bool:
+    """Whether the VM's current seed ISO, or its secret-free twin, is on its node."""
+    return seeds.has(node, desired.seed_volid) or seeds.has(node, desired.clean_volid)
+
+
 def superseded_seeds(desired: DesiredVm, seeds: SeedIndex, node: str) -> tuple[str, ...]:
-    """Seed ISOs of this VM on its node other than the desired one (apply deletes them)."""
+    """Seed ISOs of this VM on its node other than the desired one and its secret-free twin
+    (apply deletes them): an old seed, or an old seed's twin."""
     owner = seed_owner(desired.lab, desired.name)
-    return tuple(v for v in seeds.of(node, owner) if v != desired.seed_volid)
+    return tuple(v for v in seeds.of(node, owner) if not desired.seed_in_place(v))
+
+
+def seed_attached(desired: DesiredVm, config: VmConfig, seeds: SeedIndex, node: str) -> bool:
+    """Whether the CD-ROM holds the current seed or its twin, and that ISO exists."""
+    volid = config.cdrom(SEED_DRIVE)
+    return volid is not None and desired.seed_in_place(volid) and seeds.has(node, volid)
 
 
 def diff_config(desired: DesiredVm, vm: ObservedVm, config: VmConfig, seeds: SeedIndex) -> VmDiff:
@@ -95,8 +109,7 @@ def diff_config(desired: DesiredVm, vm: ObservedVm, config: VmConfig, seeds: See
     if not running:
         changes = (*changes, Change("state", vm.status, RUNNING))
     reseed = not desired.adopted and (
-        config.cdrom(SEED_DRIVE) != desired.seed_volid
-        or not seeds.has(vm.node, desired.seed_volid)
+        not seed_attached(desired, config, seeds, vm.node)
         or bool(superseded_seeds(desired, seeds, vm.node))
     )
     return VmDiff(changes=changes, reseed=reseed)

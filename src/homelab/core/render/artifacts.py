@@ -12,12 +12,16 @@ SEED_FILES = ("user-data", "meta-data", "network-config")
 class NodeSeed:
     """The three files of a VM's NoCloud seed (volume label ``cidata``).
 
-    ``user_data`` may hold private keys or the bootstrap token: treat it as secret.
+    ``user_data`` may hold private keys or the bootstrap token: treat it as secret. The digest
+    covers the three files only, never the twin.
     """
 
     user_data: bytes = field(repr=False)
     meta_data: bytes
     network_config: bytes
+    #: the secret-free twin: the same meta-data (instance-id) and network-config, user-data
+    #: without keys or tokens; what rests on Proxmox storage once the node joined
+    clean: NodeSeed | None = field(default=None, repr=False, compare=False)
 
     def files(self) -> dict[str, bytes]:
         """File name -> content, in the NoCloud names."""

@@ -53,6 +53,11 @@ APT_INSTALL = [
     "-y",
 ]
 K8S_PACKAGES = ["kubelet", "kubeadm", "kubectl"]
+PKI_KEYS = ("ca.key", "sa.key", "front-proxy-ca.key", "etcd/ca.key")
+#: The files of a seed that hold a secret: left out of its secret-free twin.
+SECRET_FILES = frozenset(
+    {*(f"{bootstrap.PKI_DIR}/{name}" for name in PKI_KEYS), bootstrap.KUBEADM_CONFIG}
+)
 MODULES = ["overlay", "br_netfilter"]
 SYSCTLS = {
     "net.bridge.bridge-nf-call-ip6tables": "1",
@@ -76,6 +81,20 @@ def user_data(
         "write_files": _node_files(versions) + _role_files(spec, secrets, vm_name, versions),
         "runcmd": _prepare_commands(spec, versions) + _bootstrap_commands(spec, vm_name),
     }
+
+
+def clean_user_data(
+    doc: dict[str, Any], spec: LabSpec, versions: ComponentVersions
+) -> dict[str, Any]:
+    """The user-data of a seed's secret-free twin (what stays on Proxmox storage once the node
+    joined): ``doc`` without the files that hold a secret (``SECRET_FILES``: the CA, etcd CA
+    and front-proxy CA keys, the service-account key, the kubeadm configuration with the
+    bootstrap token) and without the bootstrap steps that would read them. Public
+    certificates, the node's own setup and its packages stay, so the twin still tells what the
+    node is. The twin keeps the seed's instance-id: cloud-init never carries it out there."""
+    files = [entry for entry in doc["write_files"] if entry["path"] not in SECRET_FILES]
+    prepare = len(_prepare_commands(spec, versions))
+    return {**doc, "write_files": files, "runcmd": doc["runcmd"][:prepare]}
 
 
 def dump_user_data(doc: dict[str, Any], cache: yamldoc.PieceCache | None = None) -> bytes:

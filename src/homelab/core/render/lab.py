@@ -45,10 +45,15 @@ def _render_seed(
     network_config = yamldoc.dump(network.network_config(spec, vm_name)).encode("utf-8")
     content = hashlib.sha256(user_data + b"\0" + network_config).hexdigest()[:16]
     meta = {"instance-id": f"{vm_name}-{content}", "local-hostname": vm_name}
-    return NodeSeed(
-        user_data=user_data,
-        meta_data=yamldoc.dump(meta).encode("utf-8"),
+    meta_data = yamldoc.dump(meta).encode("utf-8")
+    clean_doc = cloudinit.clean_user_data(doc, spec, versions)
+    clean = NodeSeed(
+        user_data=cloudinit.dump_user_data(clean_doc, cache),
+        meta_data=meta_data,
         network_config=network_config,
+    )
+    return NodeSeed(
+        user_data=user_data, meta_data=meta_data, network_config=network_config, clean=clean
     )
 
 

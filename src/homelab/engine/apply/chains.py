@@ -147,7 +147,7 @@ def create_chain(
     try:
         phase(rt, ref.name, "configure", lambda: steps.configure_vm(rt, ref, desired, new=True))
         rt.journal.put(ref.key, {**journal_entry(ref, "create"), "phase": "configured"})
-        phase(rt, ref.name, "seed", lambda: seed(rt, ref, desired))
+        phase(rt, ref.name, "seed", lambda: seed(rt, ref, desired, new=True))
         phase(rt, ref.name, "resize", lambda: steps.resize_disk(rt, ref, desired))
         if gate is not None and not is_cp:
             gate.wait()
@@ -165,9 +165,12 @@ def journal_entry(ref: VmRef, op: str) -> dict[str, object]:
     return {"op": op, "vm": ref.name, "node": ref.node, "vmid": ref.vmid}
 
 
-def seed(rt: Runtime, ref: VmRef, desired: DesiredVm) -> None:
-    seeds.upload_seed(rt, ref, desired)
-    seeds.attach_seed(rt, ref, desired)
+def seed(rt: Runtime, ref: VmRef, desired: DesiredVm, *, new: bool = False) -> None:
+    """Upload and attach the VM's seed; an existing VM whose CD-ROM holds a secret-free twin
+    (it joined, and ``up`` scrubbed its seed) gets the new seed's twin instead."""
+    clean = not new and seeds.holds_twin(rt, ref)
+    seeds.upload_seed(rt, ref, desired, clean=clean)
+    seeds.attach_seed(rt, ref, desired, clean=clean)
 
 
 def rollback(rt: Runtime, ref: VmRef, desired: DesiredVm) -> None:
