@@ -7,14 +7,15 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import pytest
 
-from homelab.engine.state import backends, open_store, state_dir
+from homelab.engine.state import StateStore, backends, open_store, state_dir
 from homelab.engine.state.crypto import KEY_ENV, generate_key, key_file_for
 from homelab.errors import SecretKeyError, StateError, StateLockedError
 from tests.support.postgres import postgres_url
@@ -227,12 +228,30 @@ def test_lock_held_by_another_process_excludes_us_until_it_dies(
         ):
             pass
         with (
-            store.lock(lab, purpose="apply"),
+            _taken_once_free(store, lab),
             open_store(spec_path, url=backend_url) as other,
             pytest.raises(StateLockedError, match=held_by.format(os.getpid())),
             other.lock(lab, purpose="x"),
         ):
             pass
+
+
+@contextmanager
+def _taken_once_free(store: StateStore, lab: str, seconds: float = 15.0) -> Iterator[None]:
+    """The lab's lock, taken as soon as it is free: PostgreSQL ends a dead client's session
+    (and its advisory lock) only once its backend noticed the closed socket, a moment after the
+    process died; SQLite's dead pid is seen at once."""
+    deadline = time.monotonic() + seconds
+    with ExitStack() as stack:
+        while True:
+            try:
+                stack.enter_context(store.lock(lab, purpose="apply"))
+                break
+            except StateLockedError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+        yield
 
 
 def test_bad_url_and_unreachable_server(spec_path: Path) -> None:
