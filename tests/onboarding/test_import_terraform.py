@@ -130,15 +130,21 @@ def vm(
     return found if onboot else {**found, "onboot": False}  # Telmate's default: off
 
 
+#: the three-node cluster both Telmate example states hold (onboot left off, Telmate's default)
+TELMATE_CLUSTER = {
+    "k8s-master-1": vm(
+        "control-plane", 210, 2, "4GiB", "32GiB", "vlan20", "10.0.20.10", onboot=False
+    ),
+    "k8s-worker-1": vm("worker", 211, 4, "4GiB", "32GiB", "vlan20", "10.0.20.21", onboot=False),
+    "k8s-worker-2": vm("worker", 212, 4, "4GiB", "32GiB", "vlan20", "10.0.20.22", onboot=False),
+}
+
+
 def test_telmate_29_example_state_reads_legacy_cpu_and_bus_typed_disks() -> None:
     result = run(TM29)
     spec = spec_of(result)
     assert spec["vms"] == {
-        "k8s-master-1": vm(
-            "control-plane", 210, 2, "4GiB", "32GiB", "vlan20", "10.0.20.10", onboot=False
-        ),
-        "k8s-worker-1": vm("worker", 211, 4, "4GiB", "32GiB", "vlan20", "10.0.20.21", onboot=False),
-        "k8s-worker-2": vm("worker", 212, 4, "4GiB", "32GiB", "vlan20", "10.0.20.22", onboot=False),
+        **TELMATE_CLUSTER,
         "terraform-test-vm": vm(
             "worker", 209, 2, "2GiB", "32GiB", "vlan256", "192.168.10.20", onboot=False
         ),
@@ -178,13 +184,7 @@ def test_telmate_29_example_state_reads_legacy_cpu_and_bus_typed_disks() -> None
 def test_telmate_3_example_state_reads_cpu_blocks_and_both_disk_forms() -> None:
     result = run(TM3)
     spec = spec_of(result)
-    assert spec["vms"] == {
-        "k8s-master-1": vm(
-            "control-plane", 210, 2, "4GiB", "32GiB", "vlan20", "10.0.20.10", onboot=False
-        ),
-        "k8s-worker-1": vm("worker", 211, 4, "4GiB", "32GiB", "vlan20", "10.0.20.21", onboot=False),
-        "k8s-worker-2": vm("worker", 212, 4, "4GiB", "32GiB", "vlan20", "10.0.20.22", onboot=False),
-    }
+    assert spec["vms"] == TELMATE_CLUSTER
     by_name = {d.vm.name: d.vm for d in result.imported}
     assert by_name["k8s-master-1"].provider == "Telmate 3.x"
     nested = [a.path for a in by_name["k8s-master-1"].unmapped if a.path.startswith("disks.")]
