@@ -853,3 +853,49 @@ def test_the_readme_names_each_example_state_and_the_commit_it_comes_from() -> N
     for path, commit in commits.items():
         assert commit in rows[path.name]
         assert json.loads(path.read_text())["version"] == 4
+
+
+def _resource(**fields: Any) -> dict[str, Any]:
+    return {"mode": "managed", "type": "proxmox_vm_qemu", "name": "vm", **fields}
+
+
+@pytest.mark.parametrize(
+    ("state", "says"),
+    [
+        ([], "not a Terraform state: the JSON is not an object"),
+        ({"format_version": "1.0", "values": {}}, "the output of `terraform show -json`"),
+        ({"version": 3}, "format version 3; homelab reads version 4"),
+        ({"version": True}, "format version true"),
+        ({"version": 4, "resources": {}}, "`resources` is not a list"),
+        ({"version": 4, "resources": [7]}, r"resources\[0\] is not an object"),
+        ({"version": 4, "resources": [_resource(type="")]}, r"resources\[0\].type is not a non"),
+        ({"version": 4, "resources": [_resource(name=3)]}, r"resources\[0\].name is not a non"),
+        ({"version": 4, "resources": [_resource(module=1)]}, r"\.module is not a string"),
+        ({"version": 4, "resources": [_resource(instances={})]}, r"\.instances is not a list"),
+        ({"version": 4, "resources": [_resource(instances=[1])]}, r"instances\[0\] is not an"),
+        (
+            {"version": 4, "resources": [_resource(instances=[{"index_key": True}])]},
+            r"index_key is not a number or text",
+        ),
+        (
+            {"version": 4, "resources": [_resource(mode="import", instances=[{}])]},
+            r'mode is "import", not managed or data',
+        ),
+        (
+            {"version": 4, "resources": [_resource(instances=[{"attributes_flat": {}}])]},
+            r"pre-0.12 form \(attributes_flat\)",
+        ),
+        (
+            {"version": 4, "resources": [_resource(instances=[{"attributes": []}])]},
+            r"proxmox_vm_qemu.vm: its attributes are not an object",
+        ),
+    ],
+)
+def test_a_state_that_is_not_one_is_refused_naming_the_file(state: object, says: str) -> None:
+    with pytest.raises(LabError, match=r"^bad\.tfstate: .*" + says):
+        read_state(json.dumps(state), "bad.tfstate")
+
+
+def test_bad_json_is_refused_with_its_line_and_column() -> None:
+    with pytest.raises(LabError, match=r"^bad\.tfstate:2:5: not valid JSON"):
+        read_state('{"version": 4,\n    nope}', "bad.tfstate")
