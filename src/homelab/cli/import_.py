@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from homelab.cli.app import app
-from homelab.cli.lab import JsonOpt
+from homelab.cli.lab import JsonOpt, LabNameOpt, NewSpecOpt
 from homelab.cli.output import err, out
 
 import_app = typer.Typer(
@@ -42,12 +42,8 @@ def terraform(
             metavar="STATE",
         ),
     ],
-    out_file: Annotated[
-        Path, typer.Option("--out", help="the spec to write (never overwritten)", metavar="FILE")
-    ] = Path("lab.yaml"),
-    name: Annotated[str, typer.Option("--name", help="the lab's name (an RFC 1123 label)")] = (
-        "home-lab"
-    ),
+    out_file: NewSpecOpt = Path("lab.yaml"),
+    name: LabNameOpt = "home-lab",
     commands: Annotated[
         Path | None,
         typer.Option(

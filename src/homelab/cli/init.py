@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from homelab.cli.app import app
-from homelab.cli.lab import JsonOpt
+from homelab.cli.lab import JsonOpt, LabNameOpt, NewSpecOpt
 from homelab.cli.output import out
 
 _EPILOG = """\
@@ -28,12 +28,8 @@ Examples:
 
 @app.command(epilog=_EPILOG)
 def init(
-    out_file: Annotated[
-        Path, typer.Option("--out", help="the spec to write (never overwritten)", metavar="FILE")
-    ] = Path("lab.yaml"),
-    name: Annotated[str, typer.Option("--name", help="the lab's name (an RFC 1123 label)")] = (
-        "home-lab"
-    ),
+    out_file: NewSpecOpt = Path("lab.yaml"),
+    name: LabNameOpt = "home-lab",
     ssh_key: Annotated[
         Path | None,
         typer.Option(

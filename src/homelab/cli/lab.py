@@ -39,6 +39,11 @@ SimOpt = Annotated[bool, typer.Option("--sim", help="use the built-in simulator"
 YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="do not ask for confirmation")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="no progress display")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON")]
+#: the spec a command writes (init, import terraform), and the lab's name in it
+NewSpecOpt = Annotated[
+    Path, typer.Option("--out", help="the spec to write (never overwritten)", metavar="FILE")
+]
+LabNameOpt = Annotated[str, typer.Option("--name", help="the lab's name (an RFC 1123 label)")]
 TakeOverOpt = Annotated[
     bool,
     typer.Option(

@@ -9,7 +9,6 @@ verb returns, and removed again if it does not validate, as ``homelab init`` doe
 
 from __future__ import annotations
 
-import os
 import stat
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,10 +17,14 @@ import yaml
 
 from homelab.core.onboarding.terraform import Defaults, ImportResult, import_state
 from homelab.core.onboarding.tfstate import read_state
-from homelab.core.spec.checks import HOSTNAME_RE
 from homelab.errors import LabError
 from homelab.verbs.init import reference_lab_text
-from homelab.verbs.spec import load_valid_spec
+from homelab.verbs.spec import (
+    check_lab_name,
+    load_valid_spec,
+    refuse_existing,
+    write_new_file,
+)
 
 __all__ = ["MAX_STATE_BYTES", "ImportOutcome", "import_terraform", "read_state_text"]
 
@@ -87,26 +90,6 @@ def _defaults(name: str) -> Defaults:
     )
 
 
-def _refuse_existing(path: Path, option: str) -> None:
-    if path.exists() or path.is_symlink():
-        raise LabError(
-            f"{path} exists: not overwriting it", hint=f"choose another {option}, or remove it"
-        )
-
-
-def _write_new(path: Path, text: str, option: str) -> None:
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
-    except FileExistsError:
-        raise LabError(
-            f"{path} exists: not overwriting it", hint=f"choose another {option}, or remove it"
-        ) from None
-    except OSError as exc:
-        raise LabError(f"cannot write {path}: {exc.strerror or exc}") from exc
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
-
-
 def import_terraform(
     state_text: str,
     source: str,
@@ -117,23 +100,19 @@ def import_terraform(
 ) -> ImportOutcome:
     """Import the state ``state_text`` (read from ``source``): write the spec to ``out`` and,
     when given, the commands to ``commands`` (both new files); the spec is validated."""
-    if not HOSTNAME_RE.match(name):
-        raise LabError(
-            f"lab name {name!r} is not an RFC 1123 label",
-            hint="lower-case letters, digits and '-', at most 63, e.g. home-lab",
-        )
+    check_lab_name(name)
     if commands is not None and commands.absolute() == out.absolute():
         raise LabError("--commands and --out name the same file")
-    _refuse_existing(out, "--out")
+    refuse_existing(out, "--out")
     if commands is not None:
-        _refuse_existing(commands, "--commands")
+        refuse_existing(commands, "--commands")
     state = read_state(state_text, source)
     result = import_state(state, _defaults(name), str(out))
-    _write_new(out, result.spec_text, "--out")
+    write_new_file(out, result.spec_text, "--out")
     try:
         load_valid_spec(out)
         if commands is not None:
-            _write_new(commands, "\n".join(result.commands) + "\n", "--commands")
+            write_new_file(commands, "\n".join(result.commands) + "\n", "--commands")
     except LabError:
         out.unlink(missing_ok=True)  # never leave a spec that does not validate, or half a job
         raise

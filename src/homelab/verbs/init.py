@@ -23,7 +23,7 @@ from homelab.engine.proxmox.config import ENV_ENDPOINT, ENV_FINGERPRINT, resolve
 from homelab.engine.proxmox.errors import NotFoundError
 from homelab.engine.proxmox.privileges import TOKEN_ID
 from homelab.errors import LabError
-from homelab.verbs.spec import load_valid_spec
+from homelab.verbs.spec import check_lab_name, refuse_existing, write_new_spec
 
 __all__ = [
     "DEFAULT_KEYS",
@@ -35,7 +35,6 @@ __all__ = [
 ]
 
 DEFAULT_KEYS = ("id_ed25519.pub", "id_ecdsa.pub", "id_rsa.pub")
-_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 _EXAMPLE_KEY = re.compile(r'ssh_authorized_keys: \["[^"]*"\]')
 
 
@@ -64,39 +63,12 @@ def _public_key(path: Path | None) -> str:
 
 def write_reference_lab(out: Path, *, name: str = "home-lab", ssh_key: Path | None = None) -> Path:
     """Write the reference lab to ``out`` (a new file) for lab ``name``; returns ``out``."""
-    _check_name(name)
+    check_lab_name(name)
     key = _public_key(ssh_key)
     text = reference_lab_text().replace("name: home-lab\n", f"name: {name}\n", 1)
     text = _EXAMPLE_KEY.sub(lambda _m: f"ssh_authorized_keys: [{_quoted(key)}]", text, count=1)
-    _write_new(out, text)
+    write_new_spec(out, text)
     return out
-
-
-def _check_name(name: str) -> None:
-    if not _NAME.match(name):
-        raise LabError(
-            f"lab name {name!r} is not an RFC 1123 label",
-            hint="lower-case letters, digits and '-', at most 63, e.g. home-lab",
-        )
-
-
-def _write_new(out: Path, text: str) -> None:
-    """Write ``text`` to the new file ``out``, then validate it; removed if it does not."""
-    try:
-        fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
-    except FileExistsError:
-        raise LabError(
-            f"{out} exists: not overwriting it", hint="choose another --out, or remove it first"
-        ) from None
-    except OSError as exc:
-        raise LabError(f"cannot write {out}: {exc.strerror or exc}") from exc
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    try:
-        load_valid_spec(out)
-    except LabError:
-        out.unlink(missing_ok=True)  # never leave a spec that does not validate
-        raise
 
 
 def _kubernetes_block() -> str:
@@ -152,12 +124,9 @@ def write_from_proxmox(
     client: PveClient, out: Path, *, name: str = "home-lab", ssh_key: Path | None = None
 ) -> Starter:
     """Read the cluster behind ``client`` and write its starter spec to ``out`` (a new file)."""
-    _check_name(name)
+    check_lab_name(name)
     key = _public_key(ssh_key)
-    if out.exists() or out.is_symlink():
-        raise LabError(
-            f"{out} exists: not overwriting it", hint="choose another --out, or remove it first"
-        )
+    refuse_existing(out)
     inventory = read_inventory(client)
     try:
         starter = starter_spec(
@@ -170,7 +139,7 @@ def write_from_proxmox(
         notes.append(
             "no bridge was visible: the token needs SDN.Audit to see them (PVEAuditor has it)"
         )
-    _write_new(out, starter.text)
+    write_new_spec(out, starter.text)
     return replace(starter, notes=tuple(notes))
 
 
