@@ -22,15 +22,16 @@ the terminal.
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 
 from homelab.core.observed import NodeCapacity, ObservedVm, VmConfig
+from homelab.core.onboarding.values import parse_ipconfig
 from homelab.core.ownership import Facts, other_lab_of
 from homelab.core.pve_inventory import Bridge
+from homelab.core.spec.checks import HOSTNAME_RE
 from homelab.core.storage_facts import StorageFacts
 
 __all__ = ["Inventory", "Starter", "VmFacts", "starter_spec"]
@@ -42,9 +43,6 @@ LAB_VMS: tuple[tuple[str, str, int], ...] = (
     ("k8s-worker-2", "worker", 21),
     ("k8s-worker-3", "worker", 22),
 )
-_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
-_IPCONFIG_IP = re.compile(r"(?:^|,)ip=([0-9./]+)(?:,|$)")
-_IPCONFIG_GW = re.compile(r"(?:^|,)gw=([0-9.]+)(?:,|$)")
 
 
 @dataclass(frozen=True)
@@ -62,19 +60,11 @@ class VmFacts:
     @property
     def address(self) -> IPv4Interface | None:
         """The static IPv4 address of ``ipconfig0`` (None for DHCP or none)."""
-        found = _IPCONFIG_IP.search(self.ipconfig0 or "")
-        try:
-            return IPv4Interface(found[1]) if found else None
-        except ValueError:
-            return None
+        return parse_ipconfig(self.ipconfig0).address
 
     @property
     def gateway(self) -> IPv4Address | None:
-        found = _IPCONFIG_GW.search(self.ipconfig0 or "")
-        try:
-            return IPv4Address(found[1]) if found else None
-        except ValueError:
-            return None
+        return parse_ipconfig(self.ipconfig0).gateway
 
 
 @dataclass(frozen=True)
@@ -439,7 +429,7 @@ def _adoptable(
         if other is not None:
             blocks.append(f"  # {label} (vmid {vm.vmid}): lab {other}'s (homelab tags)")
             continue
-        if not vm.name or not _NAME.match(vm.name):
+        if not vm.name or not HOSTNAME_RE.match(vm.name):
             blocks.append(
                 f"  # VM {vm.vmid} ({vm.name or 'no name'}): its name is not an RFC 1123 label;"
                 " rename it to adopt it"
