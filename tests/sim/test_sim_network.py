@@ -63,7 +63,7 @@ def _start(api: Api, vmid: int, net0: str) -> dict[str, Any]:
         ("virtio,bridge=vmbr0,mtu=500", "netdev net0: MTU '500' is smaller than the IP minimum"),
         ("virtio,bridge=vmbr1,tag=20", "no physical interface on bridge 'vmbr1'"),
         ("virtio,bridge=vmbr1,trunks=20;30", "vlan aware feature need to be enabled to use trunks"),
-        ("virtio,bridge=vmbr2", "bridge 'vmbr2' is not active"),
+        ("virtio,bridge=vmbr2", "bridge 'vmbr2' does not exist"),  # configured, not up
     ],
 )
 def test_a_start_with_a_nic_the_node_cannot_plug_in_fails(

@@ -6,9 +6,10 @@ listed only to whom has ``SDN.Audit`` or ``SDN.Use`` on ``/sdn/zones/localnetwor
 on one of its VLANs (``RPCEnvironment::check_sdn_bridge``; ``root@pam`` sees all).
 
 At start, qemu-server reads each virtio NIC's bridge MTU (``PVE::Network::read_bridge_mtu``:
-"bridge 'vmbr9' does not exist") and refuses a NIC MTU above it or below 576; a tag on a bridge
-that is not VLAN aware makes a ``vmbr0v20`` bridge over its physical ports ("no physical
-interface on bridge"), and trunks need a VLAN-aware bridge (pve-common ``tap_plug``).
+"bridge 'vmbr9' does not exist", also for a bridge configured but not up) and refuses a NIC
+MTU above it or below 576; a tag on a bridge that is not VLAN aware makes a ``vmbr0v20``
+bridge over its physical ports ("no physical interface on bridge"), and trunks need a
+VLAN-aware bridge (pve-common ``tap_plug``); an Open vSwitch bridge tags the port itself.
 """
 
 from __future__ import annotations
@@ -164,10 +165,11 @@ def check_nics(node: Node, vm: Vm) -> None:
         if not bridge:
             continue  # user-mode networking
         entry = found.get(bridge)
-        if entry is None or entry.type not in _BRIDGES:
+        # not active: configured (/etc/network/interfaces) but not up in the kernel, as after an
+        # edit not applied yet (ProcFSTools::get_active_network_interfaces): no /sys/class/net
+        # entry, so read_bridge_mtu finds none
+        if entry is None or entry.type not in _BRIDGES or not entry.active:
             raise StartRefused(f"bridge '{bridge}' does not exist")
-        if not entry.active:
-            raise StartRefused(f"bridge '{bridge}' is not active")
         _check_mtu(key, opts, entry)
         if entry.type == "bridge" and not entry.bridge_vlan_aware:  # OVS tags the port itself
             if opts.get("trunks"):
