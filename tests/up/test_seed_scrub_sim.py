@@ -161,16 +161,21 @@ def put_secret_seed_back(lab: Upped, name: str) -> None:
     seeds.attach_seed(rt, ref, wanted(lab)[name])
 
 
-def writes_during(lab: Upped, work: Any) -> list[str]:
-    """The requests that change Proxmox (its guest agent's calls are the guests' business:
-    ``up`` reads the etcd timer's files through ``agent/exec``) while ``work`` runs."""
+def requests_during(lab: Upped, work: Any) -> list[str]:
+    """The requests made to Proxmox while ``work`` runs, as ``METHOD path``."""
     control(lab, "DELETE", "/_sim/requests")
     work()
     log = control(lab, "GET", "/_sim/requests")
+    return [f"{e['method']} {e['path']}" for e in log if "/_sim/" not in e["path"]]
+
+
+def writes_during(lab: Upped, work: Any) -> list[str]:
+    """The requests that change Proxmox (its guest agent's calls are the guests' business:
+    ``up`` reads the etcd timer's files through ``agent/exec``) while ``work`` runs."""
     return [
-        f"{e['method']} {e['path']}"
-        for e in log
-        if e["method"] in WRITES and not any(skip in e["path"] for skip in ("/_sim/", "/agent/"))
+        request
+        for request in requests_during(lab, work)
+        if request.split(" ", 1)[0] in WRITES and "/agent/" not in request
     ]
 
 
@@ -242,6 +247,18 @@ def test_a_second_up_says_already_and_writes_nothing_to_proxmox(home_lab: Upped)
     assert outcomes[0].seeds_scrubbed.vms == dict.fromkeys(home_lab.ctx.spec.vms, "already")
     assert outcomes[0].noop
     assert writes == []
+
+
+def test_a_no_op_scrub_lists_each_iso_storage_once_however_many_vms(home_lab: Upped) -> None:
+    outcomes = []
+
+    def again() -> None:
+        outcomes.append(scrub_seeds(home_lab.conn, home_lab.ctx, lambda _m: None))
+
+    requests = requests_during(home_lab, again)
+    assert outcomes[0].vms == dict.fromkeys(home_lab.ctx.spec.vms, "already")
+    listings = [r for r in requests if r.startswith("GET ") and r.endswith("/content")]
+    assert listings == ["GET /api2/json/nodes/pve/storage/local/content"], requests
 
 
 def test_a_swap_cut_short_after_the_upload_is_finished_by_the_next_run(home_lab: Upped) -> None:

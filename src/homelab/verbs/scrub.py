@@ -74,14 +74,33 @@ def scrub_seeds(
             for vm in lab_vms(ctx.lab, conn.client.cluster_vms())
             if vm.name in wanted and vm.status == "running"
         }
+        listings = _IsoListings(rt)
         states: dict[str, str] = {}
         for name, vm in present.items():
             ref = VmRef(name, vm.node, vm.vmid)
-            states[name] = _scrub_one(rt, ref, wanted[name], step)
+            states[name] = _scrub_one(rt, ref, wanted[name], step, listings)
         return SeedScrub(states)
 
 
-def _scrub_one(rt: Runtime, ref: VmRef, desired: DesiredVm, step: Step) -> str:
+class _IsoListings:
+    """Each (node, ISO storage) listed once per scrub, however many VMs share it: a VM's
+    leftovers are told apart by name, and a delete only removes that VM's own volumes."""
+
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+        self.volids: dict[tuple[str, str], list[str]] = {}
+
+    def __call__(self, node: str, storage: str) -> list[str]:
+        key = (node, storage)
+        if key not in self.volids:
+            items = self.rt.client.storage_content(node, storage, "iso")
+            self.volids[key] = [item.volid for item in items]
+        return self.volids[key]
+
+
+def _scrub_one(
+    rt: Runtime, ref: VmRef, desired: DesiredVm, step: Step, listings: _IsoListings
+) -> str:
     raw, config = verify_identity(rt, ref)
     if config.record is not None and config.record.adopted:
         return ADOPTED
@@ -94,10 +113,9 @@ def _scrub_one(rt: Runtime, ref: VmRef, desired: DesiredVm, step: Step) -> str:
     if volid != desired.clean_volid:
         return NOT_CURRENT
     left = [
-        item.volid
-        for item in rt.client.storage_content(ref.node, desired.iso_storage, "iso")
-        if item.volid != volid
-        and is_seed_volume_of(desired.lab, ref.name, volume_filename(item.volid))
+        other
+        for other in listings(ref.node, desired.iso_storage)
+        if other != volid and is_seed_volume_of(desired.lab, ref.name, volume_filename(other))
     ]
     if not left:
         return ALREADY

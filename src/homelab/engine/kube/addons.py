@@ -32,6 +32,7 @@ import yaml
 from lightkube import codecs
 from lightkube.generic_resource import create_resources_from_crd
 
+from homelab.core.spec.load import FAST_LOADER
 from homelab.engine.clock import Clock
 from homelab.engine.kube.client import ApplyResult, object_ref
 from homelab.engine.kube.manifests import ManifestSource
@@ -75,7 +76,7 @@ class AddonReport:
 def parse_manifest(data: bytes, source: str) -> list[dict[str, Any]]:
     """Every object of a multi-document YAML manifest (``List`` kinds flattened)."""
     try:
-        docs = list(yaml.safe_load_all(data.decode("utf-8")))
+        docs = list(yaml.load_all(data.decode("utf-8"), Loader=FAST_LOADER))
     except (UnicodeDecodeError, yaml.YAMLError) as exc:
         raise KubeError(f"the manifest {source} is not valid YAML: {exc}") from exc
     objects: list[dict[str, Any]] = []
