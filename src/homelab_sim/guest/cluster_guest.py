@@ -8,12 +8,13 @@ keep the clusters' records across restarts (each machine's own state is in ``vm.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from typing import Any
 
 from homelab_sim.clock import VirtualClock
 from homelab_sim.guest import systemd, yamlio
+from homelab_sim.guest.blockdev import boot_disk_of
 from homelab_sim.guest.clusters import ClusterBook, ClusterRecord
 from homelab_sim.guest.machine import Machine
 from homelab_sim.guest.model import BOOT_TO_AGENT, CidataGuest, GuestVm
@@ -91,7 +92,10 @@ class ClusterGuest(CidataGuest):
             instance_id=instance,
             start=clock.now(),
             saved=_rebooted(saved, clock.now()) if saved else None,
+            boot_disk=_boot_disk(vm),
         )
+        if machine.disk is not None:
+            machine.disk.boot()  # cloud-init's growpart and resizefs, at every boot
         machine.system.hold_apt_at_boot(clock.now(), apt_busy)
         if saved:
             reboot_system(machine, _vm_ips(self, vm))
@@ -216,6 +220,7 @@ class ClusterGuest(CidataGuest):
                 instance_id=str(saved.get("instance_id")),
                 start=clock.now(),
                 saved=saved,
+                boot_disk=_boot_disk(vm),
             )
 
     def _etcd_cluster(self, vm: GuestVm) -> str | None:
@@ -358,3 +363,8 @@ def reboot_system(machine: Machine, ips: list[str]) -> None:
                 record.stopped_api_ips.remove(ip)
                 if ip not in record.api_ips:
                     record.api_ips.append(ip)
+
+
+def _boot_disk(vm: GuestVm) -> Callable[[], tuple[str, int] | None]:
+    """The VM's boot disk as its guest sees it now (QEMU passes a resize on at once)."""
+    return lambda: boot_disk_of(vm.config)

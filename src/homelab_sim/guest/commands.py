@@ -5,7 +5,8 @@
 swapoff/swapon, the file commands of ``files`` (sed -i, install, mkdir, rm, cp, mv, chmod,
 cat, touch), systemctl, curl, gpg, apt-get, apt-mark, kubeadm, kubectl, crictl and sha256sum;
 and what the scheduled etcd snapshot script runs, the commands of ``textutils``: date (on the
-guest's clock), ls, basename, grep and ``sh FILE``. A command the table does not know is not
+guest's clock), ls, basename, grep and ``sh FILE``; and the root disk's lsblk, findmnt,
+growpart and resize2fs (``blockdev``). A command the table does not know is not
 run: the shell answers ``not found`` (status 127), so a renderer emitting something the model
 does not implement fails visibly instead of passing silently.
 
@@ -22,6 +23,7 @@ from typing import Protocol
 from urllib.parse import urlsplit
 
 from homelab_sim.guest import apt, systemd
+from homelab_sim.guest.blockdev import BlockCommands, RootDisk
 from homelab_sim.guest.crictl import Crictl
 from homelab_sim.guest.files import FileCommands
 from homelab_sim.guest.shell import Command, Gen, Streams
@@ -50,6 +52,7 @@ class Host(Protocol):
     """What commands need from the machine they run on."""
 
     system: GuestSystem
+    disk: RootDisk | None
 
     def now(self) -> float:
         """The machine's virtual time (it moves on as commands pause)."""
@@ -84,6 +87,7 @@ class CommandTable(FileCommands):
         super().__init__(host.system)
         self.host = host
         text = TextUtils(self, host.now)
+        block = BlockCommands(lambda: host.disk)
         self._table: dict[str, Callable[[list[str], Streams, bytes], Gen]] = {
             "modprobe": self.modprobe,
             "sysctl": self.sysctl,
@@ -114,6 +118,10 @@ class CommandTable(FileCommands):
             "basename": text.basename,
             "grep": text.grep,
             "sh": text.sh,
+            "lsblk": block.lsblk,
+            "findmnt": block.findmnt,
+            "growpart": block.growpart,
+            "resize2fs": block.resize2fs,
         }
 
     def manifest_written(self, path: str) -> None:

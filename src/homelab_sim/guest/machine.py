@@ -17,10 +17,11 @@ from __future__ import annotations
 import json
 import posixpath
 import shlex
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from typing import Any
 
 from homelab_sim.guest import cloudinit, kubeadm, systemd, yamlio
+from homelab_sim.guest.blockdev import RootDisk
 from homelab_sim.guest.clusters import ClusterBook
 from homelab_sim.guest.commands import CommandTable
 from homelab_sim.guest.crictl import ETCD_DB, LIVE_DB, MAGIC, WAL
@@ -70,6 +71,7 @@ class Machine:
         instance_id: str,
         start: float,
         saved: dict[str, Any] | None = None,
+        boot_disk: Callable[[], tuple[str, int] | None] | None = None,
     ) -> None:
         self.name = name
         self.book = book
@@ -91,6 +93,7 @@ class Machine:
         self.booted_at = float(saved.get("booted_at", start))
         self.last_error: str | None = saved.get("last_error")
         self.membership: dict[str, str] = dict(saved.get("membership") or {})
+        self.disk = _root_disk(boot_disk, saved.get("disk"))
         self.table = CommandTable(self)
         self.shell = Shell(self.table.lookup, self.table.write_file, self.table.file_kind)
         self.steps: list[cloudinit.Step] = []
@@ -400,7 +403,26 @@ class Machine:
             "booted_at": self.booted_at,
             "last_error": self.last_error,
             "membership": self.membership,
+            "disk": self.disk.to_dict() if self.disk is not None else None,
         }
+
+
+def _root_disk(
+    boot_disk: Callable[[], tuple[str, int] | None] | None, saved: dict[str, Any] | None
+) -> RootDisk | None:
+    """The machine's root disk, its size read live from the VM (None: no disk modelled)."""
+    found = boot_disk() if boot_disk is not None else None
+    if boot_disk is None or found is None:
+        return None
+    read = boot_disk
+
+    def size() -> int:
+        now = read()
+        return now[1] if now is not None and now[0] == found[0] else 0
+
+    disk = RootDisk(found[0], size)
+    disk.restore(saved)
+    return disk
 
 
 def kube_vip_of(system: GuestSystem) -> tuple[str, str] | None:
