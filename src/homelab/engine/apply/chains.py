@@ -201,14 +201,17 @@ def update_chain(
     desired = action.desired
     ref = VmRef(action.vm, action.node, action.vmid)
     outcome.vmid = ref.vmid
-    rt.journal.put(ref.key, journal_entry(ref, "update"))
+    grows = any(change.key.startswith("disk") for change in action.changes)
+    # a disk grow is journaled until the guest's filesystem grew too (reconcile finishes it)
+    intent = journal_entry(ref, "update")
+    rt.journal.put(ref.key, {**intent, steps.GROW_ROOT: True} if grows else intent)
     phase(
         rt,
         ref.name,
         "configure",
         lambda: steps.configure_vm(rt, ref, desired, action.config_digest),
     )
-    if any(change.key.startswith("disk") for change in action.changes):
+    if grows:
         phase(rt, ref.name, "resize", lambda: steps.resize_disk(rt, ref, desired))
     if action.reseed:
         phase(rt, ref.name, "seed", lambda: seed(rt, ref, desired))
@@ -221,11 +224,30 @@ def update_chain(
         started = phase(rt, ref.name, "start", lambda: steps.start_vm(rt, ref))
     if gate is not None:
         gate.passed(ref.name)
+    if grows and not action.restart and not started:
+        # it ran all along: cloud-init's growpart runs only at boot, so grow it in the guest
+        outcome.warnings.extend(grow_root(rt, ref))
     rt.journal.remove(ref.key)
     # A VM the plan saw stopped but that runs already was started moments ago (by an
     # interrupted run): /cluster/resources lags, so wait for its agent as for a fresh start.
     if started or any(change.key == "state" for change in action.changes):
         await_agent(rt, ref, outcome)
+
+
+def grow_root(rt: Runtime, ref: VmRef) -> list[str]:
+    """Grow a running VM's root filesystem after its disk grew; a warning if it could not."""
+    rt.emit(ref.name, "resize", "running", "growing the root filesystem in the guest")
+    try:
+        detail = steps.grow_root(rt, ref)
+    except LabError as exc:
+        text = (
+            f"the disk grew but not its root filesystem ({short_error(exc)}); cloud-init grows "
+            "it at the next boot, or run growpart and resize2fs in the guest"
+        )
+        rt.emit(ref.name, "resize", "warning", text)
+        return [text]
+    rt.emit(ref.name, "resize", "done", detail)
+    return []
 
 
 def adopt_chain(rt: Runtime, action: AdoptVm) -> None:

@@ -9,7 +9,8 @@ step that started but whose end was never recorded; it is resolved against what 
 - ``create`` past configuration, and ``update``: the VM carries our tags, so the next plan sees it
   and finishes it; the intent is dropped once what the killed run still had in flight on the VM
   is over (no task of it running, its config stable: ``steps.settle_vm``), so the plan is not
-  made over a config about to change.
+  made over a config about to change. An ``update`` that grew a running VM's disk also grows
+  its root filesystem in the guest (the plan cannot see that it is left to do).
 - ``destroy``: finished (stop, destroy, confirm gone, seed ISOs deleted).
 - ``drain``: the node may be left cordoned: it is uncordoned (the plan drains it again if the
   change that needed the drain is still to do).
@@ -114,8 +115,23 @@ def _resolve_vm(rt: Runtime, key: str, data: dict[str, Any]) -> str:
         rt.journal.remove(key)
         return f"{ref.name}: half-made VM {ref.vmid} of an interrupted {op} destroyed"
     steps.settle_vm(rt, ref)  # what the interrupted run still had in flight lands first
+    grown = ""
+    if data.get(steps.GROW_ROOT) and rt.client.vm_status(ref.node, ref.vmid).running:
+        grown = "; " + _finish_grow(rt, ref)
     rt.journal.remove(key)
-    return f"{ref.name}: interrupted {op} of VM {ref.vmid} will be finished by the plan"
+    return f"{ref.name}: interrupted {op} of VM {ref.vmid} will be finished by the plan{grown}"
+
+
+def _finish_grow(rt: Runtime, ref: VmRef) -> str:
+    """The root filesystem grow an interrupted update left undone (its disk grew: the next
+    plan sees nothing to change, so it is done here or never)."""
+    try:
+        return "root filesystem: " + steps.grow_root(rt, ref)
+    except LabError as exc:
+        return (
+            f"its root filesystem did not grow ({exc.message.splitlines()[0]}); cloud-init "
+            "grows it at the next boot"
+        )
 
 
 def _lab_vm_names(rt: Runtime) -> set[str]:

@@ -28,6 +28,8 @@ from homelab.core.plan.sources import find_templates, pick_template
 from homelab.core.render.network import vm_mac
 from homelab.engine.apply.runtime import Runtime
 from homelab.engine.apply.vmconfig import config_changes
+from homelab.engine.guest.channel import GuestChannel
+from homelab.engine.guest.rootfs import grow_root_filesystem
 from homelab.engine.proxmox.errors import (
     ApiError,
     ConfigModified,
@@ -48,6 +50,7 @@ __all__ = [
     "configure_vm",
     "destroy_vm",
     "find_vm_template",
+    "grow_root",
     "read_config",
     "resize_disk",
     "restart_vm",
@@ -413,6 +416,25 @@ def wait_agent(rt: Runtime, ref: VmRef) -> bool:
             return False
         rt.clock.sleep(min(interval, remaining))
         interval = min(3.0, interval * 1.5)
+
+
+GROW_ROOT = "grow_root"  # an update intent's flag: the guest's root filesystem is still to grow
+
+
+def grow_root(rt: Runtime, ref: VmRef) -> str:
+    """Grow a running VM's root partition and filesystem to its grown disk, in the guest.
+
+    A text for the progress line; LabError if the guest could not grow it (the disk is grown
+    all the same, and cloud-init grows the filesystem at the next boot)."""
+    channel = GuestChannel(rt.client, rt.clock)
+    growth = grow_root_filesystem(channel, ref.node, ref.vmid)
+    if not growth.changed:
+        return f"{growth.device} already fills the disk"
+    return f"{growth.device} grown from {_gib(growth.before)} to {_gib(growth.after)}"
+
+
+def _gib(size: int) -> str:
+    return f"{size / 1024**3:.1f} GiB"
 
 
 # ---- destroy --------------------------------------------------------------------------------
