@@ -68,10 +68,12 @@ def test_a_disabled_job_does_not_run_but_still_covers(api: Api, sim: PveSimulato
     api.finish(api.clone(101, name="web-1"))
     api.finish(api.clone(102, name="web-2"))
     uncovered = api.ok("GET", "/cluster/backup-info/not-backed-up")
+    template = {"vmid": 9000, "type": "qemu", "name": "ubuntu-2404-cloudinit"}
     assert uncovered == [
         {"vmid": 101, "type": "qemu", "name": "web-1"},
         {"vmid": 102, "type": "qemu", "name": "web-2"},
-    ]  # the template 9000 is not listed
+        template,
+    ]  # pve-manager skips no template: no job covers it
     api.ok(
         "POST",
         "/cluster/backup",
@@ -82,7 +84,8 @@ def test_a_disabled_job_does_not_run_but_still_covers(api: Api, sim: PveSimulato
     sim.advance(2 * 3600)
     assert backups(api) == []
     assert api.ok("GET", "/cluster/backup-info/not-backed-up") == [
-        {"vmid": 102, "type": "qemu", "name": "web-2"}
+        {"vmid": 102, "type": "qemu", "name": "web-2"},
+        template,
     ]
     api.ok("POST", "/cluster/backup", data={"schedule": "hourly", "all": 1, "exclude": "102"})
     assert api.ok("GET", "/cluster/backup-info/not-backed-up") == [

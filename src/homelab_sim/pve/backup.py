@@ -14,7 +14,7 @@ import uuid
 from typing import Any
 
 from homelab_sim.pve import latency
-from homelab_sim.pve.backup_jobs import next_run, not_backed_up, parse_prune, prune_guest
+from homelab_sim.pve.backup_jobs import next_run, parse_prune, prune_guest
 from homelab_sim.pve.context import Ctx
 from homelab_sim.pve.errors import ApiError, fail, param_fail
 from homelab_sim.pve.pbs import pbs_unreachable
@@ -275,5 +275,4 @@ ROUTES = {
     ("GET", "/cluster/backup/{id}"): job_read,
     ("PUT", "/cluster/backup/{id}"): job_update,
     ("DELETE", "/cluster/backup/{id}"): job_delete,
-    ("GET", "/cluster/backup-info/not-backed-up"): not_backed_up,
 }

@@ -122,23 +122,6 @@ def selected_guests(ctx: Ctx, settings: dict[str, Any]) -> list[int]:
     return [v for v in guests if v in wanted]
 
 
-def not_backed_up(ctx: Ctx, p: dict[str, Any]) -> Any:
-    covered: set[int] = set()
-    for job in ctx.state.backup_jobs.values():
-        covered.update(selected_guests(ctx, job.settings))
-    out = []
-    for vm in sorted(ctx.state.vms.values(), key=lambda v: v.vmid):
-        if vm.vmid in covered or vm.config.get("template"):
-            continue
-        if not ctx.can(f"/vms/{vm.vmid}", "VM.Audit"):
-            continue
-        item: dict[str, Any] = {"vmid": vm.vmid, "type": "qemu"}
-        if vm.config.get("name"):
-            item["name"] = vm.config["name"]
-        out.append(item)
-    return out
-
-
 def _event(job: BackupJob) -> Event | None:
     if job.settings.get("enabled", 1) in (0, "0", False):
         return None

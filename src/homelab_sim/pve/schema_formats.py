@@ -197,6 +197,15 @@ def _check_server(value: str) -> None:
         raise FormatError("value does not look like a valid server name or IP address\n")
 
 
+def _check_replication_job_id(value: str) -> None:
+    """pve-guest-common ``ReplicationConfig::parse_replication_job_id``: ``<guest>-<jobnum>``."""
+    match = re.fullmatch(r"(\d+)-(\d+)", value)
+    if match is None:
+        raise FormatError(f"invalid replication job id '{value}'\n")
+    if int(match[1]) < 100:
+        raise FormatError(f"invalid replication job id '{value}' (guest id too small)\n")
+
+
 def _check_portal_dns(value: str) -> None:
     """pve-storage ``verify_portal_dns`` (``PVE::Tools::parse_host_and_port``): a host, an IPv4
     address or a [bracketed] IPv6 address, with an optional :port."""
@@ -310,6 +319,7 @@ _FORMATS: dict[str, Validator] = {
     # pve-storage Plugin.pm
     "pve-storage-path": _regex(r"^/[^;()]+", "value does not look like a valid absolute path"),
     "pve-storage-server": _check_server,
+    "pve-replication-job-id": _check_replication_job_id,
     "pve-storage-vgname": _regex(
         r"^[a-z0-9][a-z0-9\-_.]*[a-z0-9]$",
         "lvm name '{value}' contains illegal characters",

@@ -39,9 +39,12 @@ from homelab_sim.pve import (
     access_users,
     agent_exec,
     backup,
+    backup_info,
     backup_jobs,
     cluster,
+    cluster_config,
     control,
+    lxc,
     network,
     nodes,
     options,
@@ -52,9 +55,11 @@ from homelab_sim.pve import (
     qemu_clone,
     qemu_config,
     qemu_power,
+    replication,
     schema,
     snapshots,
     storage,
+    subscription,
     tasks,
 )
 from homelab_sim.pve.auth import ROOT, Authenticator, AuthFailure, Identity, new_secret
@@ -111,6 +116,11 @@ for _module in (
     snapshots,
     storage,
     tasks,
+    backup_info,
+    cluster_config,
+    lxc,
+    replication,
+    subscription,
 ):
     ROUTES.update(_module.ROUTES)
 
