@@ -13,6 +13,8 @@ from their pinned upstream URLs; what is specific to a lab is rendered here:
   which sets that one field and leaves the ones the operator and calico-node manage alone.
 - MetalLB's ``IPAddressPool`` from ``load_balancer.addresses`` and an ``L2Advertisement``.
 - kube-vip's static pod (ARP mode, control-plane VIP only; MetalLB owns Service addresses).
+- with ``monitoring.enabled``, Flux's release ``install.yaml`` and the stack on top of it
+  (``core.monitoring.stack``: chart sources, HelmReleases at the pinned chart versions).
 - ``addons.yaml``: the apply order, versions, upstream URLs and how to apply each.
 """
 
@@ -117,6 +119,19 @@ def addon_index(spec: LabSpec, versions: ComponentVersions) -> dict[str, Any]:
                 "manifest": versions.metallb_manifest,
                 "apply": "server-side",
                 "resources": [METALLB_FILE],
+            }
+        )
+    if spec.monitoring is not None and spec.monitoring.enabled:
+        from homelab.core.monitoring import stack  # only with monitoring
+
+        addons.append(
+            {
+                "component": "flux",
+                "version": versions.flux,
+                "manifest": versions.flux_manifest,
+                "apply": "server-side",
+                "resources": [stack.MONITORING_FILE],
+                "charts": stack.charts(versions),
             }
         )
     if spec.kubernetes.control_plane_endpoint is not None:

@@ -65,4 +65,8 @@ def _render_cluster(spec: LabSpec, versions: ComponentVersions) -> dict[str, byt
     metallb = addons.metallb_resources(spec)
     if metallb:
         files[addons.METALLB_FILE] = yamldoc.dump_all(metallb)
+    if spec.monitoring is not None and spec.monitoring.enabled:
+        from homelab.core.monitoring import stack  # only with monitoring
+
+        files[stack.MONITORING_FILE] = yamldoc.dump_all(stack.stack_resources(spec, versions))
     return {name: text.encode("utf-8") for name, text in sorted(files.items())}

@@ -2,9 +2,11 @@
 
 One table, one row per minor in ``SUPPORTED_K8S_MINORS``. Sources: kubeadm's image list (the
 pause image), Calico's tested-versions matrix (v3.28 is tested on 1.27-1.30, so one Calico
-covers 1.29 and the first upgrade step), MetalLB and kube-vip releases. containerd comes from
-the Ubuntu 24.04 archive (the 1.7 series); Docker's ``containerd.io`` ships a config with CRI
-disabled and is not used.
+covers 1.29 and the first upgrade step), MetalLB and kube-vip releases; the monitoring stack's
+Flux release and chart versions (Flux v2.9.4, kube-prometheus-stack 88.5.3, the community Loki
+chart 18.11.0, Alloy 1.11.1, prometheus-pve-exporter 3.10.0; research/MONITORING-PINS.md).
+containerd comes from the Ubuntu 24.04 archive (the 1.7 series); Docker's ``containerd.io``
+ships a config with CRI disabled and is not used.
 """
 
 from __future__ import annotations
@@ -29,6 +31,11 @@ class ComponentVersions:
     tigera_operator: str
     metallb: str
     kube_vip: str
+    flux: str
+    kube_prometheus_stack: str
+    loki_chart: str
+    alloy_chart: str
+    pve_exporter: str
 
     @property
     def apt_repo(self) -> str:
@@ -58,6 +65,15 @@ class ComponentVersions:
         )
 
     @property
+    def flux_manifest(self) -> str:
+        """Flux's release ``install.yaml`` (``kustomize build manifests/install``)."""
+        return f"https://github.com/fluxcd/flux2/releases/download/{self.flux}/install.yaml"
+
+    @property
+    def pve_exporter_image(self) -> str:
+        return f"prompve/prometheus-pve-exporter:{self.pve_exporter}"
+
+    @property
     def kube_vip_image(self) -> str:
         return f"ghcr.io/kube-vip/kube-vip:{self.kube_vip}"
 
@@ -72,6 +88,12 @@ _COMMON = {
     "tigera_operator": "v1.34.13",
     "metallb": "v0.14.9",
     "kube_vip": "v0.8.9",
+    # monitoring (monitoring.enabled): Flux's install.yaml, then charts through helm-controller
+    "flux": "v2.9.4",
+    "kube_prometheus_stack": "88.5.3",
+    "loki_chart": "18.11.0",  # grafana-community/helm-charts (the OSS chart since 2026-03)
+    "alloy_chart": "1.11.1",
+    "pve_exporter": "3.10.0",  # image tags are PEP 440 versions, no "v"
 }
 
 VERSIONS: dict[str, ComponentVersions] = {
