@@ -12,6 +12,16 @@ project's notes on upstream (``k8s-bootstrap/FACTS.md``, ``UPGRADES.md``, ``sche
   and CoreDNS v1.11.1.
 - Calico v3.28.5's ``tigera-operator.yaml`` deploys ``quay.io/tigera/operator:v1.34.13``;
   Calico tests v3.28 on Kubernetes 1.27-1.30.
+- Flux v2.9.4's release ``install.yaml`` (``kustomize build manifests/install``) deploys
+  ``ghcr.io/fluxcd/`` source-controller v1.9.4, kustomize-controller v1.9.4, helm-controller
+  v1.6.3, notification-controller v1.9.3, image-reflector/image-automation-controller v1.2.4
+  and source-watcher v2.2.3 (fluxcd/flux2 ``manifests/bases``).
+- Helm charts (research/MONITORING-PINS.md): kube-prometheus-stack 88.5.3 at
+  ``https://prometheus-community.github.io/helm-charts`` and
+  ``oci://ghcr.io/prometheus-community/charts/kube-prometheus-stack``; the community Loki
+  chart 18.11.0 at ``https://grafana-community.github.io/helm-charts`` (and its OCI twin);
+  Alloy 1.11.1 at ``https://grafana.github.io/helm-charts``. prometheus-pve-exporter's image
+  ``prompve/prometheus-pve-exporter`` is tagged with its PEP 440 version (3.10.0).
 - MetalLB v0.14.9 (``config/manifests/metallb-native.yaml``, images
   ``quay.io/metallb/{controller,speaker}``); kube-vip images ``ghcr.io/kube-vip/kube-vip``
   tags v0.8.9, v0.8.10, v0.9.2.
@@ -76,6 +86,43 @@ METALLB: tuple[str, ...] = ("v0.14.9",)
 
 KUBE_VIP: tuple[str, ...] = ("v0.8.9", "v0.8.10", "v0.9.2")
 
+#: Flux release -> (controller, image tag) of every controller its install.yaml deploys.
+FLUX: dict[str, tuple[tuple[str, str], ...]] = {
+    "v2.9.4": (
+        ("source-controller", "v1.9.4"),
+        ("kustomize-controller", "v1.9.4"),
+        ("helm-controller", "v1.6.3"),
+        ("notification-controller", "v1.9.3"),
+        ("image-reflector-controller", "v1.2.4"),
+        ("image-automation-controller", "v1.2.4"),
+        ("source-watcher", "v2.2.3"),
+    )
+}
+
+#: Helm chart repositories (HTTP index) -> chart -> the versions it serves.
+HELM_REPOSITORIES: dict[str, dict[str, tuple[str, ...]]] = {
+    "https://prometheus-community.github.io/helm-charts": {"kube-prometheus-stack": ("88.5.3",)},
+    "https://grafana-community.github.io/helm-charts": {"loki": ("18.11.0",)},
+    "https://grafana.github.io/helm-charts": {"alloy": ("1.11.1",)},
+}
+
+#: OCI chart repositories -> the tags (chart versions) they hold.
+OCI_CHARTS: dict[str, tuple[str, ...]] = {
+    "oci://ghcr.io/prometheus-community/charts/kube-prometheus-stack": ("88.5.3",),
+    "oci://ghcr.io/grafana-community/helm-charts/loki": ("18.11.0",),
+}
+
+PVE_EXPORTER: tuple[str, ...] = ("3.10.0",)
+
+
+def chart_versions(repository: str, chart: str) -> tuple[str, ...] | None:
+    """The versions of ``chart`` in an HTTP chart repository (None: no such repository)."""
+    charts = HELM_REPOSITORIES.get(repository.rstrip("/"))
+    if charts is None:
+        return None
+    return charts.get(chart, ())
+
+
 # Ubuntu 24.04 (noble) archive: package -> the version apt installs
 UBUNTU_ARCHIVE: dict[str, str] = {
     "apt-transport-https": "2.7.14build2",
@@ -119,7 +166,11 @@ def _registry() -> dict[str, frozenset[str]]:
         "quay.io/tigera/operator": {r.operator for r in CALICO.values()},
         "quay.io/metallb/controller": set(METALLB),
         "quay.io/metallb/speaker": set(METALLB),
+        "prompve/prometheus-pve-exporter": set(PVE_EXPORTER),
     }
+    for controllers in FLUX.values():
+        for controller, tag in controllers:
+            images.setdefault(f"ghcr.io/fluxcd/{controller}", set()).add(tag)
     for component in ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kube-proxy"):
         images[f"registry.k8s.io/{component}"] = {f"v{p}" for p in k8s}
     for m in KUBERNETES.values():

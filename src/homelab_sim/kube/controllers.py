@@ -1,17 +1,17 @@
 """The reconcile loop of a simulated cluster: every controller, on the virtual clock.
 
 ``reconcile`` runs, until nothing changes (bounded by ``MAX_PASSES``): the node lifecycle, the
-addon operators (``calico.py``, ``metallb.py``), the workload controllers, the scheduler and the
-kubelets (``workloads.py``, ``nodes.py``), the endpoints controller (below) and the garbage
-collector. Every write goes through ``ClusterState``, so an unchanged cluster is not rewritten
-(resourceVersions stay put).
+addon operators (``calico.py``, ``flux.py``, ``metallb.py``), the workload controllers, the
+scheduler and the kubelets (``workloads.py``, ``nodes.py``), the endpoints controller (below)
+and the garbage collector. Every write goes through ``ClusterState``, so an unchanged cluster
+is not rewritten (resourceVersions stay put).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from homelab_sim.kube import calico, metallb, nodes, workloads
+from homelab_sim.kube import calico, flux, metallb, nodes, workloads
 from homelab_sim.kube.nodes import running
 from homelab_sim.kube.selectors import match_service_selector
 from homelab_sim.kube.state import ClusterState
@@ -26,6 +26,7 @@ def reconcile(state: ClusterState, now: float) -> None:
         before = state.store.revision
         nodes.reconcile_nodes(state)
         calico.run_tigera_operator(state)
+        flux.run_flux(state)
         metallb.run_metallb(state)
         workloads.reconcile_deployments(state)
         workloads.reconcile_replicasets(state)

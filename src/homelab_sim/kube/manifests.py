@@ -2,7 +2,8 @@
 
 These are compact stand-ins for the upstream files, for the simulator only: the same objects
 in the same order as ``tigera-operator.yaml`` (Calico, tigera operator) and
-``metallb-native.yaml`` (MetalLB) at the releases in ``homelab_sim.catalogue``
+``metallb-native.yaml`` (MetalLB), and Flux's ``install.yaml`` (``flux_install``) at the
+releases in ``homelab_sim.catalogue``
 (Namespace, CRDs, ServiceAccounts, RBAC, webhook, Deployment/DaemonSet with the real image
 names), with CRD schemas cut to structural stubs (``x-kubernetes-preserve-unknown-fields``)
 where the real ones run to thousands of lines. A real lab applies the real files.
@@ -10,7 +11,8 @@ where the real ones run to thousands of lines. A real lab applies the real files
 ``manifest(component, version, filename)`` returns the YAML bytes, or None when unknown
 (a release upstream does not have, or one the simulator does not model).
 Components are named as in the addon index (``calico`` with the Calico version) or as the
-interface names them (``tigera-operator`` with the operator version); ``metallb`` for MetalLB.
+interface names them (``tigera-operator`` with the operator version); ``metallb`` for MetalLB;
+``flux`` for Flux.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from typing import Any
 
 import yaml
 
-from homelab_sim.catalogue import CALICO, METALLB
+from homelab_sim.catalogue import CALICO, FLUX, METALLB
 from homelab_sim.kube.store import YAML_DUMPER
 
 Obj = dict[str, Any]
@@ -390,6 +392,10 @@ def _catalogue() -> dict[tuple[str, str, str], list[Obj]]:
         out[("calico", release.version, "tigera-operator.yaml")] = operator
     for version in METALLB:
         out[("metallb", version, "metallb-native.yaml")] = metallb_native(version)
+    from homelab_sim.kube.flux_install import flux_install  # it imports crd() from here
+
+    for version, controllers in FLUX.items():
+        out[("flux", version, "install.yaml")] = flux_install(version, controllers)
     return out
 
 
