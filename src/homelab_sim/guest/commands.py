@@ -405,6 +405,19 @@ class CommandTable(FileCommands):
         if "kubeadm" not in self.system.installed:
             io.err.write("sh: 1: kubeadm: not found\n")
             return 127
+        if args[:1] == ["reset"] and not _forced(args[1:]):
+            # kubeadm's reset preflight asks first and reads one line of stdin (phases/reset)
+            io.err.write(
+                "[reset] WARNING: Changes made to this host by 'kubeadm init' or "
+                "'kubeadm join' will be reverted.\n"
+            )
+            io.out.write("[reset] Are you sure you want to proceed? [y/N]: ")
+            if stdin.decode("utf-8", "replace").split("\n", 1)[0].lower() != "y":
+                io.err.write(
+                    "error execution phase preflight: aborted reset operation\n"
+                    "To see the stack trace of this error execute with --v=5\n"
+                )
+                return 1
         return (yield from self.host.kubeadm(args, io))
 
     def sha256sum(self, args: list[str], io: Streams, stdin: bytes) -> Gen:
@@ -464,3 +477,8 @@ def _curl_options(args: list[str]) -> dict[str, str]:
         elif not arg.startswith("-"):
             opts["url"] = arg
     return opts
+
+
+def _forced(args: list[str]) -> bool:
+    """Whether ``kubeadm reset`` was told not to ask (``-f``, ``--force``, ``--force=true``)."""
+    return any(a in ("-f", "--force", "--force=true", "-f=true") for a in args)

@@ -190,3 +190,17 @@ def test_a_resized_running_vm_grows_its_filesystem_only_when_told(
     _agent_up(api, sim, vmid)
     again = _exec(api, sim, vmid, "growpart", "/dev/sda", "1")
     assert again["exitcode"] == 1 and "it cannot be grown" in again["out-data"]
+
+
+def test_kubeadm_reset_asks_first_and_stops_unless_forced_or_told_yes(
+    sim: PveSimulator, api: Api
+) -> None:
+    """kubeadm's reset preflight prompts and reads one line: a script must pass -f."""
+    lab = rendered("home-lab")
+    vmid = boot(api, lab, "k8s-worker-3")
+    run_for(sim, api, 600)  # cloud-init installs kubeadm (the join itself has no one to join)
+    asked = _exec(api, sim, vmid, "kubeadm", "reset")
+    assert asked["exitcode"] == 1
+    assert asked["out-data"] == "[reset] Are you sure you want to proceed? [y/N]: "
+    assert "error execution phase preflight: aborted reset operation" in asked["err-data"]
+    assert _exec(api, sim, vmid, "kubeadm", "reset", "--force")["exitcode"] == 0
