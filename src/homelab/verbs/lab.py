@@ -17,6 +17,7 @@ from ipaddress import IPv4Interface
 from pathlib import Path
 from typing import Any
 
+from homelab.core.cluster import ClusterSecrets
 from homelab.core.observed import Observed, ObservedVm
 from homelab.core.ownership import NO_FLAGS, Flags, Steward, lab_vms
 from homelab.core.plan.actions import NoOp, Plan, kind_of
@@ -30,6 +31,7 @@ from homelab.core.spec.models import LabSpec
 from homelab.engine.observe import observe_settled, refine
 from homelab.engine.proxmox.errors import ProxmoxError
 from homelab.engine.state import StateStore, open_store
+from homelab.engine.upgrade.versions import NodeVersions
 from homelab.verbs.connection import Connection
 from homelab.verbs.secrets import cluster_secrets
 from homelab.verbs.spec import load_valid_spec
@@ -85,11 +87,28 @@ def prepare_lab(spec_path: Path, *, store: StateStore | None = None) -> LabConte
     spec = load_valid_spec(spec_path)
     store = store or open_store(spec_path)
     try:
-        artifacts = render_lab(spec, cluster_secrets(store, spec.name))
+        secrets = cluster_secrets(store, spec.name)
+        artifacts = render_lab(spec, secrets)
+        first_boot_seeds(spec, artifacts, NodeVersions(store, spec.name).born(), secrets)
     except BaseException:
         store.close()
         raise
     return LabContext(spec=spec, spec_path=spec_path, store=store, artifacts=artifacts)
+
+
+def first_boot_seeds(
+    spec: LabSpec, artifacts: Artifacts, born: Mapping[str, str], secrets: ClusterSecrets
+) -> None:
+    """An existing node keeps the seed it first booted with (cloud-init runs once per
+    instance): a VM born at another Kubernetes version than the spec's gets its seed rendered
+    at that version, so a version change is an upgrade (``core.plan.upgrade``), not a replace."""
+    others = {v for vm, v in born.items() if vm in spec.vms and v != spec.kubernetes.version}
+    for version in sorted(others):
+        kube = spec.kubernetes.model_copy(update={"version": version})
+        then = render_lab(spec.model_copy(update={"kubernetes": kube}), secrets)
+        for vm, at in born.items():
+            if at == version and vm in artifacts.seeds:
+                artifacts.seeds[vm] = then.seeds[vm]
 
 
 def make_plan(
@@ -107,6 +126,10 @@ def make_plan(
     if plan.needs_configs or config_targets(plan, observed):
         observed = refine(conn.client, observed, plan)
         plan = planner(ctx.spec, ctx.seed_digests, observed, steward)
+    if purpose is Purpose.APPLY:
+        from homelab.verbs.upgrade import with_upgrades  # it reaches the cluster: verbs.cluster_api
+
+        plan = with_upgrades(conn, ctx, plan, observed)
     return _with_bridge_errors(conn, ctx, plan), observed
 
 

@@ -33,6 +33,7 @@ from homelab.verbs.connection import Connection
 from homelab.verbs.drain import attach_drainer, needs_drainer
 from homelab.verbs.lab import LabContext, Purpose, make_plan
 from homelab.verbs.rearm import rearm_join_token
+from homelab.verbs.upgrade import record_new_nodes, run_upgrade
 
 __all__ = [
     "Aborted",
@@ -113,7 +114,7 @@ def apply_lab(
         for vm in observed.vms:
             rt.allocator.mark_taken(vm.vmid)
         rearm_join_token(conn, ctx, plan)  # before any new node boots; refuses if it cannot
-        if needs_drainer(rt, plan):  # before anything changes; refuses if it cannot
+        if needs_drainer(rt, plan) or plan.upgrades:  # before anything changes
             warnings += attach_drainer(conn, ctx, rt, cluster)
         ctx.store.mark_applied(ctx.lab)
         if plan.jobs:
@@ -121,6 +122,12 @@ def apply_lab(
         report = execute_plan(rt, plan, observed, pbs_secret)
         keep_encryption_keys(ctx, report)
         note_jobs_gone(ctx, plan, report)
+        record_new_nodes(ctx, plan, {o.vm for o in report.outcomes if o.ok})
+        if plan.upgrades and report.ok:  # the rolling upgrade, after the VM actions
+            upgraded = run_upgrade(conn, ctx, rt, plan.upgrades)
+            notes.append(
+                f"upgraded to {ctx.spec.kubernetes.version}: {', '.join(upgraded.upgraded)}"
+            )
         record(ctx, "apply", plan, report)
         return ApplyOutcome(plan, report, notes, warnings)
 

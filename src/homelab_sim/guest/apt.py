@@ -227,12 +227,17 @@ def install(
     for spec in names:
         name, _, version = spec.partition("=")
         wanted[name] = version or None
+    requested = set(wanted)
     for name in list(wanted):
         for dep in DEPENDS.get(name, []):
             wanted.setdefault(dep, None)
     available = _available(system)
     chosen: dict[str, str] = {}
     for name, pinned in wanted.items():
+        installed = system.installed.get(name)
+        if pinned is None and name not in requested and installed is not None:
+            chosen[name] = installed  # a dependency already installed is not upgraded
+            continue
         versions = available.get(name)
         if not versions:
             io.err.write(f"E: Unable to locate package {name}\n")

@@ -20,7 +20,7 @@ import shlex
 from collections.abc import Callable, Generator
 from typing import Any
 
-from homelab_sim.guest import cloudinit, kubeadm, systemd, yamlio
+from homelab_sim.guest import cloudinit, kubeadm, kubeadm_upgrade, systemd, yamlio
 from homelab_sim.guest.blockdev import RootDisk
 from homelab_sim.guest.clusters import ClusterBook
 from homelab_sim.guest.commands import CommandTable
@@ -333,6 +333,8 @@ class Machine:
         cluster = self._cluster()
         if cluster is not None:
             cluster.reregister(self.membership["node"])
+            kubelet = self.system.installed.get("kubelet", "").split("-", 1)[0]
+            kubeadm_upgrade.kubelet_restarted(cluster, self.membership["node"], kubelet)
 
     def etcd_snapshot(self) -> bytes | None:
         """The store of the cluster this machine is a node of (its etcd's data), when any."""
@@ -374,6 +376,8 @@ class Machine:
         return result.status, result.message
 
     def kubeadm(self, args: list[str], io: Streams) -> Gen:
+        if args[:1] == ["upgrade"]:
+            return (yield from kubeadm_upgrade.run(self, args[1:], io))
         return (yield from kubeadm.run(self, args, io))
 
     def kube_vip(self) -> tuple[str, str] | None:

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from homelab.core.backup.jobs import JobAction
 from homelab.core.backup.storage import StorageAction
 from homelab.core.desired import DesiredVm
+from homelab.core.plan.upgrade import UpgradeStep
 
 ChangeValue = str | int | bool | None
 
@@ -181,6 +182,9 @@ class Plan:
     storage: StorageAction | None = None
     #: the fingerprint of the backup jobs the plan was made against ("" when not read)
     jobs_digest: str = ""
+    #: the rolling Kubernetes upgrade, one step per node in the order it runs, after the VM
+    #: actions (``homelab.core.plan.upgrade``)
+    upgrades: tuple[UpgradeStep, ...] = ()
 
     @property
     def changes(self) -> tuple[Action, ...]:
@@ -193,7 +197,12 @@ class Plan:
 
     @property
     def has_changes(self) -> bool:
-        return bool(self.changes) or bool(self.job_changes) or self.storage is not None
+        return (
+            bool(self.changes)
+            or bool(self.job_changes)
+            or self.storage is not None
+            or bool(self.upgrades)
+        )
 
     @property
     def is_final(self) -> bool:

@@ -28,6 +28,7 @@ from homelab.core.plan.actions import (
     UpdateVm,
     kind_of,
 )
+from homelab.core.plan.upgrade import step_from_dict
 from homelab.errors import LabError
 
 FORMAT_VERSION = 3  # 3: backup_jobs
@@ -38,6 +39,14 @@ class PlanFileError(LabError):
 
 
 def plan_to_dict(plan: Plan) -> dict[str, Any]:
+    data = _plan_fields(plan)
+    if plan.upgrades:  # the rolling Kubernetes upgrade, in the order it runs
+        data["summary"]["upgrade"] = len(plan.upgrades)
+        data["upgrades"] = [step.to_dict() for step in plan.upgrades]
+    return data
+
+
+def _plan_fields(plan: Plan) -> dict[str, Any]:
     return {
         "format_version": FORMAT_VERSION,
         "lab": plan.lab,
@@ -139,6 +148,7 @@ def plan_from_dict(data: Any) -> Plan:
             if data["backup_storage"] is not None
             else None,
             jobs_digest=str(data["backup_jobs_digest"]),
+            upgrades=tuple(step_from_dict(item) for item in data.get("upgrades", ())),
         )
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise PlanFileError(f"the plan file is damaged ({type(exc).__name__}: {exc})") from exc

@@ -29,6 +29,7 @@ from homelab.core.plan.actions import (
     ReplaceVm,
     UpdateVm,
 )
+from homelab.core.plan.upgrade import UpgradeStep
 from homelab.core.spec.units import format_mib
 
 NO_CHANGES = "No changes. The lab matches the spec."
@@ -56,6 +57,7 @@ def plan_lines(plan: Plan, *, verbose: bool = False) -> list[PlanLine]:
         namespace = f", namespace {s['namespace']}" if "namespace" in s else ""
         lines.append(PlanLine("+", f"backup storage {plan.storage.id} (pbs {where}{namespace})"))
     lines += [job_line(job) for job in plan.jobs if verbose or job.changes_anything]
+    lines += [upgrade_line(index, step) for index, step in enumerate(plan.upgrades, 1)]
     lines += [
         PlanLine("?", f"vm {name}: config must be read to decide") for name in plan.needs_configs
     ]
@@ -84,10 +86,20 @@ def summary_line(plan: Plan) -> str:
     jobs = len(plan.job_changes)
     backup = [f"{jobs} backup job{'s' if jobs != 1 else ''}"] if jobs else []
     backup += ["1 backup storage"] if plan.storage is not None else []
+    tail = [f"{' and '.join(backup)} to set"] if backup else []
+    tail += [f"{len(plan.upgrades)} node(s) to upgrade"] if plan.upgrades else []
     return (
         f"Plan: {plan.count(CreateVm)} to add, {plan.count(UpdateVm)} to change, "
         f"{plan.count(ReplaceVm)} to replace, {plan.count(DestroyVm)} to destroy"
-        + (f"; {' and '.join(backup)} to set." if backup else ".")
+        + (f"; {'; '.join(tail)}." if tail else ".")
+    )
+
+
+def upgrade_line(index: int, step: UpgradeStep) -> PlanLine:
+    """One node's upgrade step (marker ``^``), numbered in the order the rollout runs it."""
+    return PlanLine(
+        "^",
+        f"upgrade {index}. vm {step.vm}: {step.reason}: {', '.join(step.commands)}",
     )
 
 

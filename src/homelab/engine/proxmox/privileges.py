@@ -65,6 +65,7 @@ _COMMON = frozenset(
         "VM.Audit",
         "VM.Clone",
         "VM.PowerMgmt",
+        "VM.Snapshot",
         "VM.Config.CDROM",
         "VM.Config.Cloudinit",
         "VM.Config.CPU",

@@ -1,0 +1,196 @@
+"""Running the rolling upgrade: the kubeadm procedure on each node through the guest channel.
+
+Per node (``homelab.core.plan.upgrade`` orders them), journaled under ``upgrade/<vm>`` with the
+phase reached, so a rerun after a kill skips what is done and never repeats a finished node:
+
+1. ``kubeadm``: the node's pkgs.k8s.io repository switched to the target minor, ``apt-get
+   update``, kubeadm unheld, installed at the exact version, held again;
+2. ``control-plane``: ``kubeadm upgrade plan`` and ``kubeadm upgrade apply -y vX`` on the first
+   control plane, ``kubeadm upgrade node`` elsewhere (kubeadm's own steps are idempotent);
+3. ``kubelet``: drained (``engine.apply.drains.drained``: journaled, uncordoned after), kubelet
+   and kubectl unheld, installed, held, ``systemctl daemon-reload`` and ``restart kubelet``;
+   then the health gate: the Node Ready and reporting the new kubeletVersion, the kube-system
+   pods Running, the API server answering ``/readyz``.
+
+The node's version is recorded (``versions.NodeVersions``) once its gate passed. A failed step
+raises ``UpgradeFailed``: the rollout stops there; the drain context uncordons the node.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from homelab.core.plan.upgrade import APPLY, CONTROL_PLANE, UpgradeStep, minor_of
+from homelab.core.render.cloudinit import KEYRING
+from homelab.core.render.versions import versions_for
+from homelab.engine.apply.drains import drained
+from homelab.engine.apply.runtime import Runtime
+from homelab.engine.guest.channel import GuestChannel
+from homelab.engine.kube.client import KubeApi
+from homelab.engine.upgrade.versions import NodeVersions
+from homelab.errors import LabError
+
+__all__ = ["UPGRADE_PREFIX", "Rollout", "UpgradeFailed"]
+
+UPGRADE_PREFIX = "upgrade/"
+REPO_FILE = "/etc/apt/sources.list.d/kubernetes.list"
+APT = ["apt-get", "-o", "DPkg::Lock::Timeout=300"]
+PHASES = ("kubeadm", "control-plane", "kubelet")
+COMMAND_TIMEOUT = 900.0
+
+
+class UpgradeFailed(LabError):
+    """A step of the rollout failed: the rollout stopped there."""
+
+
+@dataclass
+class Rollout:
+    """The rollout of one lab (``rt`` gives the journal, the drainer, clock and progress)."""
+
+    rt: Runtime
+    channel: GuestChannel
+    api: KubeApi
+    versions: NodeVersions
+    gate_timeout: float = 600.0
+
+    def run(self, steps: Sequence[UpgradeStep]) -> list[str]:
+        """Every step, control planes one at a time, then the workers ``max_unavailable`` at
+        once; returns the nodes upgraded."""
+        done: list[str] = []
+        planes = [s for s in steps if s.role == CONTROL_PLANE]
+        workers = [s for s in steps if s.role != CONTROL_PLANE]
+        for step in planes:
+            self.node(step)
+            done.append(step.vm)
+        width = max(1, self.rt.limits.max_unavailable)
+        with concurrent.futures.ThreadPoolExecutor(max_workers=width) as pool:
+            futures = {pool.submit(self.node, step): step.vm for step in workers}
+            errors: list[BaseException] = []
+            for future in concurrent.futures.as_completed(futures):
+                try:
+                    future.result()
+                    done.append(futures[future])
+                except BaseException as exc:  # the first failure stops what has not started
+                    errors.append(exc)
+                    for other in futures:
+                        other.cancel()
+            if errors:
+                raise errors[0]
+        return done
+
+    def node(self, step: UpgradeStep) -> None:
+        key = UPGRADE_PREFIX + step.vm
+        entry = self.rt.journal.all().get(key) or {}
+        reached = str(entry.get("phase", "")) if entry.get("to") == step.to_version else ""
+        for phase in PHASES[PHASES.index(reached) + 1 if reached else 0 :]:
+            self.rt.emit(step.vm, f"upgrade {phase}", "running")
+            try:
+                {"kubeadm": self.kubeadm, "control-plane": self.control_plane}.get(
+                    phase, self.kubelet
+                )(step)
+            except LabError as exc:
+                self.rt.emit(step.vm, f"upgrade {phase}", "failed", exc.message.splitlines()[0])
+                raise
+            self.rt.journal.put(
+                key, {"op": "upgrade", "vm": step.vm, "to": step.to_version, "phase": phase}
+            )
+            self.rt.emit(step.vm, f"upgrade {phase}", "done")
+        self.versions.record(step.vm, step.to_version)
+        self.rt.journal.remove(key)
+
+    # ------------------------------------------------------------------ phases
+
+    def kubeadm(self, step: UpgradeStep) -> None:
+        target = versions_for(minor_of(step.to_version))
+        repo = f"deb [signed-by={KEYRING}] {target.apt_repo} /\n"
+        self.channel.write_file(step.node, step.vmid, REPO_FILE, repo.encode())
+        package = target.package_version(step.to_version)
+        self.sh(step, [*APT, "update"], "apt-get update")
+        self.sh(step, ["apt-mark", "unhold", "kubeadm"], "apt-mark unhold kubeadm")
+        self.sh(step, [*APT, "install", "-y", f"kubeadm={package}"], f"install kubeadm {package}")
+        self.sh(step, ["apt-mark", "hold", "kubeadm"], "apt-mark hold kubeadm")
+
+    def control_plane(self, step: UpgradeStep) -> None:
+        if step.step == APPLY:
+            self.sh(step, ["kubeadm", "upgrade", "plan"], "kubeadm upgrade plan")
+            version = f"v{step.to_version}"
+            self.sh(step, ["kubeadm", "upgrade", "apply", "-y", version], "kubeadm upgrade apply")
+        else:
+            self.sh(step, ["kubeadm", "upgrade", "node"], "kubeadm upgrade node")
+
+    def kubelet(self, step: UpgradeStep) -> None:
+        target = versions_for(minor_of(step.to_version))
+        package = target.package_version(step.to_version)
+        plane = step.role == CONTROL_PLANE
+        with drained(self.rt, step.vm, step.node, gone=False, control_plane=plane):
+            self.sh(step, ["apt-mark", "unhold", "kubelet", "kubectl"], "apt-mark unhold")
+            self.sh(
+                step,
+                [*APT, "install", "-y", f"kubelet={package}", f"kubectl={package}"],
+                f"install kubelet and kubectl {package}",
+            )
+            self.sh(step, ["apt-mark", "hold", "kubelet", "kubectl"], "apt-mark hold")
+            self.sh(step, ["systemctl", "daemon-reload"], "systemctl daemon-reload")
+            self.sh(step, ["systemctl", "restart", "kubelet"], "systemctl restart kubelet")
+            self.gate(step)
+
+    # ------------------------------------------------------------------ helpers
+
+    def sh(self, step: UpgradeStep, argv: list[str], what: str) -> str:
+        result = self.channel.run(step.node, step.vmid, argv, timeout=COMMAND_TIMEOUT)
+        if not result.ok:
+            detail = (result.stderr.strip() or result.stdout.strip())[-600:]
+            raise UpgradeFailed(f"vm {step.vm}: {what} failed (exit {result.exitcode}): {detail}")
+        return result.stdout
+
+    def gate(self, step: UpgradeStep) -> None:
+        """The health gate: the node reports the new version and is Ready, the kube-system pods
+        run, the API answers; waited for up to ``gate_timeout``."""
+        clock = self.rt.clock
+        deadline = clock.monotonic() + self.gate_timeout
+        while True:
+            problem = self.health(step)
+            if problem is None:
+                return
+            if clock.monotonic() >= deadline:
+                raise UpgradeFailed(
+                    f"vm {step.vm}: the health gate did not pass in {self.gate_timeout:.0f} s: "
+                    f"{problem}"
+                )
+            clock.sleep(2.0)
+
+    def health(self, step: UpgradeStep) -> str | None:
+        try:
+            ready, said = self.api.readyz()
+            if not ready:
+                return f"the API server is not ready ({said})"
+            node: Any = self.api.find("v1", "Node", step.vm)
+            pods = self.api.pods("kube-system")
+        except LabError as exc:
+            return f"the API server does not answer: {exc.message}"
+        if node is None:
+            return f"node {step.vm} is not registered"
+        version = node["status"]["nodeInfo"]["kubeletVersion"]
+        if version != f"v{step.to_version}":
+            return f"node {step.vm} reports kubelet {version}, not v{step.to_version}"
+        if not _ready(node):
+            return f"node {step.vm} is not Ready"
+        stuck = sorted(
+            p["metadata"]["name"]
+            for p in pods
+            if p["status"].get("phase") not in {"Running", "Succeeded"}
+        )
+        if stuck:
+            return f"kube-system pods not Running: {', '.join(stuck[:5])}"
+        return None
+
+
+def _ready(node: Any) -> bool:
+    conditions = (node.get("status") or {}).get("conditions") or []
+    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+
+
+Emit = Callable[[str], None]

@@ -1,0 +1,157 @@
+"""The rolling Kubernetes upgrade in apply's flow: planned beside the VM actions, run after them.
+
+``with_upgrades`` (called by ``make_plan``) adds the upgrade steps to apply's plan: the version
+each running node runs comes from the state store (``engine.upgrade.versions``); a lab the store
+has no record of yet is read once from the cluster (each Node's kubeletVersion) and recorded,
+and its seeds re-rendered at that version (an existing node keeps its first-boot seed), so the
+plan is an upgrade, never a replace. ``run_upgrade`` (called by apply after the VM actions):
+
+1. before anything, an etcd snapshot fetched to ``.homelab/<lab>/etcd/`` (``backup etcd``) and a
+   Proxmox snapshot of each control-plane VM (both once per target version: a rerun reuses them);
+2. the kubeadm procedure, node by node (``engine.upgrade.rollout``);
+3. a failed step stops the rollout with how to go back (the snapshots' names and path).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from typing import Any
+
+from homelab.core.observed import Observed
+from homelab.core.ownership import lab_vms
+from homelab.core.plan.actions import CreateVm, DestroyVm, Plan, ReplaceVm
+from homelab.core.plan.upgrade import CONTROL_PLANE, UpgradeStep, plan_upgrade
+from homelab.engine.apply.runtime import Runtime
+from homelab.engine.guest.channel import GuestChannel
+from homelab.engine.upgrade.rollout import UPGRADE_PREFIX, Rollout, UpgradeFailed
+from homelab.engine.upgrade.snapshots import snapshot_name, take_snapshots
+from homelab.engine.upgrade.versions import NodeVersions
+from homelab.errors import LabError
+from homelab.verbs.cluster_api import admin_api
+from homelab.verbs.connection import Connection
+from homelab.verbs.etcd import backup_etcd
+from homelab.verbs.lab import LabContext, first_boot_seeds
+from homelab.verbs.secrets import cluster_secrets
+
+__all__ = ["UpgradeOutcome", "run_upgrade", "with_upgrades"]
+
+START = UPGRADE_PREFIX + "start"
+
+
+@dataclasses.dataclass
+class UpgradeOutcome:
+    upgraded: list[str]
+    etcd_snapshot: str
+    pve_snapshots: list[str]
+
+
+def with_upgrades(conn: Connection, ctx: LabContext, plan: Plan, observed: Observed) -> Plan:
+    """Apply's plan with the rolling upgrade's steps (or the refusal) added."""
+    moving = {a.vm for a in plan.actions if isinstance(a, CreateVm | ReplaceVm | DestroyVm)}
+    running = [
+        vm
+        for vm in lab_vms(ctx.lab, observed.vms)
+        if vm.name in ctx.spec.vms and vm.status == "running" and vm.name not in moving
+    ]
+    if not running:
+        return plan
+    store = NodeVersions(ctx.store, ctx.lab)
+    versions = store.current()
+    if any(vm.name not in versions for vm in running):
+        seen = _kubelet_versions(conn, ctx)
+        fresh = {n: v for n, v in seen.items() if n not in versions and n in ctx.spec.vms}
+        if fresh:
+            store.seed(fresh)
+            versions.update(fresh)
+            secrets = cluster_secrets(ctx.store, ctx.lab)
+            first_boot_seeds(ctx.spec, ctx.artifacts, store.born(), secrets)
+            if any(v != ctx.spec.kubernetes.version for v in fresh.values()):
+                from homelab.verbs.lab import make_plan  # the seeds changed: plan them again
+
+                again, _ = make_plan(conn, ctx)
+                return again
+    nodes = [
+        (vm.name or "", vm.node, vm.vmid, ctx.spec.vms[vm.name or ""].role)
+        for vm in sorted(running, key=lambda v: list(ctx.spec.vms).index(v.name or ""))
+    ]
+    steps, errors = plan_upgrade(
+        ctx.spec.kubernetes.version,
+        {n: v for n, v in versions.items() if n in {name for name, *_ in nodes}},
+        nodes,
+        control_planes=list(ctx.spec.control_planes),
+    )
+    if not steps and not errors:
+        return plan
+    return dataclasses.replace(plan, upgrades=steps, errors=(*plan.errors, *errors))
+
+
+def _kubelet_versions(conn: Connection, ctx: LabContext) -> dict[str, str]:
+    """Each Node's kubelet version (``x.y.z``), or nothing when no cluster answers."""
+    try:
+        api = admin_api(conn, ctx)
+        if api is None:
+            return {}
+        with api:
+            nodes = api.nodes()
+    except LabError:
+        return {}
+    out = {}
+    for node in nodes:
+        version = str(node.get("status", {}).get("nodeInfo", {}).get("kubeletVersion", ""))
+        if version:
+            out[node["metadata"]["name"]] = version.lstrip("v")
+    return out
+
+
+def record_new_nodes(ctx: LabContext, plan: Plan, done: set[str]) -> None:
+    """VMs apply created or replaced were born at the spec's version."""
+    store = NodeVersions(ctx.store, ctx.lab)
+    born = [a.vm for a in plan.actions if isinstance(a, CreateVm | ReplaceVm) and a.vm in done]
+    gone = [a.vm for a in plan.actions if isinstance(a, DestroyVm) and a.vm in done]
+    if born or gone:
+        store.forget([*born, *gone])
+        for vm in born:
+            store.record(vm, ctx.spec.kubernetes.version)
+
+
+def run_upgrade(
+    conn: Connection, ctx: LabContext, rt: Runtime, steps: tuple[UpgradeStep, ...]
+) -> UpgradeOutcome:
+    """Snapshots first, then the rollout; UpgradeFailed says how to go back."""
+    target = steps[0].to_version
+    name = snapshot_name(target)
+    start: dict[str, Any] = rt.journal.all().get(START) or {}
+    if start.get("to") != target:
+        rt.emit("cluster", "etcd snapshot", "running")
+        snapshot = backup_etcd(conn, ctx)
+        rt.emit("cluster", "etcd snapshot", "done", str(snapshot.path))
+        planes = [s for s in steps if s.role == CONTROL_PLANE]
+        rt.emit("cluster", "proxmox snapshots", "running")
+        taken = take_snapshots(conn.client, planes, name)
+        rt.emit("cluster", "proxmox snapshots", "done", ", ".join(taken))
+        start = {"op": "upgrade-start", "to": target, "etcd": str(snapshot.path), "pve": taken}
+        rt.journal.put(START, start)
+    api = admin_api(conn, ctx)
+    if api is None:
+        raise UpgradeFailed("the lab's cluster API cannot be reached: nothing was upgraded")
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(api)
+        rollout = Rollout(
+            rt, GuestChannel(conn.client, conn.clock), api, NodeVersions(ctx.store, ctx.lab)
+        )
+        try:
+            done = rollout.run(steps)
+        except LabError as exc:
+            raise UpgradeFailed(
+                f"the upgrade to {target} stopped: {exc.message}",
+                hint=(
+                    "the nodes not yet upgraded still run and the cluster still serves; fix the "
+                    "cause and apply again (finished nodes are not repeated). To go back instead: "
+                    f"roll the control planes back to their Proxmox snapshots "
+                    f"({', '.join(start['pve'])}: `qm rollback VMID {name}`) and restore etcd "
+                    f"from {start['etcd']} (`homelab restore cluster SPEC --etcd {start['etcd']}`)"
+                ),
+            ) from exc
+    rt.journal.remove(START)
+    return UpgradeOutcome(done, str(start["etcd"]), list(start["pve"]))

@@ -1,0 +1,65 @@
+"""The rolling Kubernetes upgrade on the simulator, over the wire: 1.29 -> 1.30.
+
+A Deployment of 3 replicas with a PodDisruptionBudget ``minAvailable: 2`` runs the whole time;
+a watch counts its Running pods after every event, so "the budget was never violated" is read
+from what the API server reported.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from homelab.core.plan.json import plan_to_json
+from homelab.core.plan.text import format_plan
+from homelab.engine.upgrade.versions import NodeVersions
+from homelab.verbs.lab import make_plan
+from tests.up.simlab import copy_example, upped
+from tests.up.test_drain_sim import apply, node, respec, start_workload, watched
+
+OLD, NEW = "version: 1.29.15", "version: 1.30.14"
+
+
+def test_a_version_bump_upgrades_every_node_within_the_budget(tmp_path: Path) -> None:
+    spec = copy_example("home-lab.yaml", tmp_path)
+    with upped(spec) as lab, lab.api() as api:
+        start_workload(lab, api, min_available=2)
+        ctx = respec(spec, OLD, NEW)
+        try:
+            plan, _ = make_plan(lab.conn, ctx)
+            assert plan.changes == (), "no VM is replaced for a version change"
+            assert [(s.vm, s.step) for s in plan.upgrades] == [
+                ("k8s-master-1", "apply"),
+                ("k8s-worker-2", "node"),
+                ("k8s-worker-3", "node"),
+            ]
+            text = format_plan(plan)
+            assert "^ upgrade 1. vm k8s-master-1: 1.29.15 -> 1.30.14" in text
+            assert "kubeadm upgrade apply -y v1.30.14" in text
+            assert "3 node(s) to upgrade" in text
+            data = json.loads(plan_to_json(plan))
+            assert [u["vm"] for u in data["upgrades"]] == [s.vm for s in plan.upgrades]
+            with watched(api) as counts:
+                outcome = apply(lab, ctx)
+            assert outcome.report is not None and outcome.report.ok, outcome.report
+            assert counts and min(counts) >= 2, f"the budget was violated: {counts}"
+            for name in ("k8s-master-1", "k8s-worker-2", "k8s-worker-3"):
+                found = node(api, name)
+                assert found["status"]["nodeInfo"]["kubeletVersion"] == "v1.30.14", name
+                assert not found["spec"].get("unschedulable"), name
+            assert api.version()["gitVersion"] == "v1.30.14"
+            assert NodeVersions(ctx.store, ctx.lab).current() == dict.fromkeys(
+                ("k8s-master-1", "k8s-worker-2", "k8s-worker-3"), "1.30.14"
+            )
+            assert list((spec.parent / ".homelab").rglob("etcd/*.db.sealed"))
+            again, _ = make_plan(lab.conn, ctx)
+            assert not again.has_changes, format_plan(again)
+        finally:
+            ctx.close()
+        back = respec(spec, NEW, OLD)
+        try:
+            refused, _ = make_plan(lab.conn, back)
+            assert any("downgrade is not supported" in e for e in refused.errors), refused.errors
+            assert not refused.upgrades and refused.changes == ()
+        finally:
+            back.close()
