@@ -16,6 +16,7 @@ is visible while it runs):
 
 from __future__ import annotations
 
+import datetime as dt
 import ipaddress
 from typing import Any
 
@@ -23,7 +24,7 @@ import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from homelab_sim.guest import clusters, kubeadm_join
+from homelab_sim.guest import clusters, kubeadm_join, kubeadm_pki
 from homelab_sim.guest import kubeadm_checks as checks
 from homelab_sim.guest.clusters import ADMIN_CONF, SUPER_ADMIN_CONF, ClusterRecord
 from homelab_sim.guest.crictl import ETCD_DB, LIVE_DB
@@ -77,28 +78,14 @@ def _success(verb: str) -> str:
 # ---------------------------------------------------------------------- init
 
 
-# What kubeadm's certs phase signs with the CAs it was given (kubeadm "certs" phase: the
-# API server's, the etcd server's, peer and health-check clients', the front proxy client's,
-# and the service-account key pair), kept where kubeadm keeps them.
-LEAF_CERTIFICATES = (
-    "apiserver",
-    "apiserver-kubelet-client",
-    "apiserver-etcd-client",
-    "front-proxy-client",
-    "etcd/server",
-    "etcd/peer",
-    "etcd/healthcheck-client",
-)
+def _control_plane(node: Node, config: Config, reg: dict[str, Any]) -> kubeadm_pki.ControlPlane:
+    """What the init node's certificates and kubeconfig files name (``kubeadm_pki``)."""
+    name = str(reg.get("name") or node.system.hostname)
+    return kubeadm_pki.ControlPlane.of(config.cluster, name, checks.node_ip(config.init, reg))
 
 
-def _leaf_certificates(system: Any) -> None:
-    for name in LEAF_CERTIFICATES:
-        if not system.exists(f"{PKI}/{name}.crt"):
-            system.write(f"{PKI}/{name}.crt", b"simulated certificate\n", 0o644)
-            system.write(f"{PKI}/{name}.key", b"simulated key\n", 0o600)
-    if not system.exists(f"{PKI}/sa.key"):
-        system.write(f"{PKI}/sa.key", b"simulated key\n", 0o600)
-        system.write(f"{PKI}/sa.pub", b"simulated public key\n", 0o644)
+def _when(node: Node) -> dt.datetime:
+    return dt.datetime.fromtimestamp(node.now(), dt.UTC)
 
 
 def _init(node: Node, config: Config, ignored: set[str]) -> Gen:
@@ -116,17 +103,11 @@ def _init(node: Node, config: Config, ignored: set[str]) -> Gen:
     node.set_kubeadm("certs")
     yield 3.0
     ca_cert, ca_key = _cluster_ca(node.system)
-    _leaf_certificates(node.system)
+    plane = _control_plane(node, config, reg)
+    kubeadm_pki.write_certificates(node.system, plane, _when(node))
     node.set_kubeadm("kubeconfig")
     yield 1.0
-    for name in (
-        "admin.conf",
-        "super-admin.conf",
-        "kubelet.conf",
-        "controller-manager.conf",
-        "scheduler.conf",
-    ):
-        node.system.write(f"/etc/kubernetes/{name}", b"simulated kubeconfig\n", 0o600)
+    kubeadm_pki.write_kubeconfigs(node.system, plane, _when(node), init=True)
     node.set_kubeadm("kubelet-start")
     yield 2.0
     node.system.write("/var/lib/kubelet/config.yaml", yaml.safe_dump(config.kubelet).encode())

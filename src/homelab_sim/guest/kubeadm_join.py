@@ -10,11 +10,12 @@ reset: what ``kubeadm reset -f`` removes, so the renderer's retry loops start cl
 
 from __future__ import annotations
 
+import datetime as dt
 import posixpath
 from collections.abc import Generator
 from typing import Any
 
-from homelab_sim.guest import clusters
+from homelab_sim.guest import clusters, kubeadm_pki
 from homelab_sim.guest import kubeadm_checks as checks
 from homelab_sim.guest.clusters import ClusterRecord
 from homelab_sim.guest.crictl import ETCD_DB, LIVE_DB
@@ -67,6 +68,10 @@ def join(node: Node, config: Config, ignored: set[str]) -> Gen:
     ip = checks.node_ip(join, reg)
     if control_plane:
         yield from _join_control_plane(node, record, name)
+        plane = kubeadm_pki.ControlPlane(name, ip, record.endpoint, record.service_cidr)
+        when = dt.datetime.fromtimestamp(node.now(), dt.UTC)
+        kubeadm_pki.write_certificates(node.system, plane, when)
+        kubeadm_pki.write_kubeconfigs(node.system, plane, when, init=False)
     node.set_kubeadm("kubelet-start")
     yield KUBELET_BOOTSTRAP
     node.system.write(KUBELET_CONF, b"simulated kubeconfig\n", 0o600)
