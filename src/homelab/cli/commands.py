@@ -12,6 +12,7 @@ import homelab.cli.import_
 import homelab.cli.init
 import homelab.cli.lab
 import homelab.cli.metrics
+import homelab.cli.monitoring
 import homelab.cli.render
 import homelab.cli.restore
 import homelab.cli.sim

@@ -30,7 +30,7 @@ def doctor(spec: SpecArg, sim: SimOpt = False, as_json: JsonOpt = False) -> None
 
     lab = load_valid_spec(spec)
     with open_connection(lab, spec, sim=sim) as conn:
-        report = run_doctor(conn, lab)
+        report = run_doctor(conn, lab, spec_path=spec)
     if as_json:
         typer.echo(json.dumps(report_json(report), indent=2))
     else:

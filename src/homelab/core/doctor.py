@@ -22,7 +22,11 @@ into findings, each with a severity, what is wrong and how to fix it. The checks
   on) and carries its MTU (qemu-server refuses such a NIC at start, or the guests' big frames
   are dropped);
 - VMIDs: no guest (VM or container) in ``vmid_range`` that is not the lab's;
-- capacity: ``homelab.core.plan.capacity``'s rules against the nodes' real sizes.
+- capacity: ``homelab.core.plan.capacity``'s rules against the nodes' real sizes;
+- auditor: the read-only token prometheus-pve-exporter scrapes with (``homelab monitoring
+  token``), when the state store holds one or the spec enables monitoring: it authenticates,
+  holds every privilege of PVE's own ``PVEAuditor`` role on ``/`` and nothing that is not an
+  ``.Audit`` privilege anywhere (``judge_auditor``).
 """
 
 from __future__ import annotations
@@ -43,11 +47,13 @@ from homelab.core.spec.models import LabSpec
 
 __all__ = [
     "CHECKS",
+    "AuditorFacts",
     "Finding",
     "LabFacts",
     "Requirement",
     "StorageFacts",
     "diagnose",
+    "judge_auditor",
     "pve_major",
     "required_privileges",
 ]
@@ -64,6 +70,7 @@ CHECKS = (
     "network",
     "vmids",
     "capacity",
+    "auditor",
 )
 
 # A privilege PVE also accepts in place of the documented one (qemu-server 9: the agent calls).
@@ -111,6 +118,58 @@ class LabFacts:
     guest_vmids: frozenset[int] = frozenset()
     #: each host node's bridges (as the token may see them), when read
     bridges: Mapping[str, tuple[Bridge, ...]] | None = None
+
+
+@dataclass(frozen=True)
+class AuditorFacts:
+    """What was read of the exporter's token. ``token_id`` None: the state store holds none;
+    ``authenticated`` None: not tried; ``role``: PVEAuditor's privileges as PVE lists them;
+    ``held``: path -> what the token holds there (every path it holds anything on)."""
+
+    token_id: str | None
+    monitoring: bool
+    authenticated: bool | None = None
+    role: frozenset[str] | None = None
+    held: Mapping[str, frozenset[str]] | None = None
+
+
+_TOKEN_FIX = "run: homelab monitoring token SPEC (with HOMELAB_PVE_ADMIN_TOKEN set)"  # noqa: S105
+
+
+def judge_auditor(facts: AuditorFacts) -> list[Finding]:
+    """The auditor check's findings (none when it holds exactly PVEAuditor on ``/``)."""
+    if facts.token_id is None:
+        if not facts.monitoring:
+            return []
+        problem = "no read-only Proxmox VE token for prometheus-pve-exporter has been made"
+        return [Finding("auditor", "warning", problem, _TOKEN_FIX)]
+    if facts.authenticated is False:
+        problem = f"Proxmox VE refuses the exporter's token {facts.token_id}"
+        return [Finding("auditor", "error", problem, _TOKEN_FIX + " (it makes a new one)")]
+    found: list[Finding] = []
+    held = facts.held or {}
+    if facts.role is not None and facts.held is not None:
+        missing = sorted(facts.role - held.get("/", frozenset()))
+        if missing:
+            problem = (
+                f"the exporter's token {facts.token_id} lacks {', '.join(missing)} on / "
+                "(PVEAuditor's privileges)"
+            )
+            found.append(Finding("auditor", "error", problem, _TOKEN_FIX))
+    writes = sorted(
+        f"{priv} on {path}"
+        for path, privs in held.items()
+        for priv in privs
+        if not priv.endswith(".Audit")
+    )
+    if writes:
+        problem = (
+            f"the exporter's token {facts.token_id} may change things: it holds "
+            f"{', '.join(writes)}"
+        )
+        fix = "take those grants away: " + _TOKEN_FIX + " (it leaves only PVEAuditor on /)"
+        found.append(Finding("auditor", "error", problem, fix))
+    return found
 
 
 def pve_major(version: str) -> int:
