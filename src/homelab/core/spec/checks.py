@@ -13,7 +13,7 @@ import difflib
 import re
 from collections.abc import Callable, Iterator
 
-from homelab.core.spec import checks_backup, checks_network
+from homelab.core.spec import checks_backup, checks_network, opnsense
 from homelab.core.spec.findings import Problem, error, warning
 from homelab.core.spec.models import SUPPORTED_K8S_MINORS, VMID_MAX, VMID_MIN, LabSpec
 
@@ -280,6 +280,7 @@ ALL_CHECKS: tuple[Check, ...] = (
     check_login_user,
     *checks_network.ADDRESS_CHECKS,
     *checks_backup.BACKUP_CHECKS,
+    *opnsense.OPNSENSE_CHECKS,
 )
 
 

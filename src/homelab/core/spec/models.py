@@ -23,6 +23,7 @@ from pydantic import (
 
 from homelab.core.spec.backup import BackupSpec, RoleSelector
 from homelab.core.spec.monitoring import MonitoringSpec
+from homelab.core.spec.opnsense import OpnsenseSpec
 from homelab.core.spec.units import DISK_MAX_GIB, MEMORY_MAX_MIB, parse_disk_gib, parse_memory_mib
 
 SUPPORTED_K8S_MINORS = ("1.29", "1.30")
@@ -240,6 +241,7 @@ class LabSpec(Model):
     access: AccessSpec = AccessSpec()
     monitoring: MonitoringSpec | None = None
     backup: BackupSpec | None = None
+    opnsense: OpnsenseSpec | None = None
 
     @property
     def control_planes(self) -> list[str]:

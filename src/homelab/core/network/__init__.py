@@ -1,0 +1,1 @@
+"""The lab's firewall side (OPNsense), pure: desired objects, ownership, plan, verdicts."""
