@@ -10,10 +10,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from homelab.core.plan.json import plan_to_json
 from homelab.core.plan.text import format_plan
+from homelab.engine.apply.progress import ProgressEvent
 from homelab.engine.upgrade.versions import NodeVersions
 from homelab.verbs.lab import make_plan
+from homelab.verbs.provision import apply_lab
 from tests.up.simlab import copy_example, upped
 from tests.up.test_drain_sim import apply, node, respec, start_workload, watched
 
@@ -63,3 +67,60 @@ def test_a_version_bump_upgrades_every_node_within_the_budget(tmp_path: Path) ->
             assert not refused.upgrades and refused.changes == ()
         finally:
             back.close()
+
+
+class Killed(BaseException):
+    """The process dies here (not an error apply could handle)."""
+
+
+def test_a_kill_mid_upgrade_and_a_rerun_finish_it(tmp_path: Path) -> None:
+    spec = copy_example("home-lab.yaml", tmp_path)
+    with upped(spec) as lab, lab.api() as api:
+        ctx = respec(spec, OLD, NEW)
+        try:
+
+            def killer(event: ProgressEvent) -> None:
+                if (event.vm, event.phase, event.status) == ("k8s-worker-2", "drain", "done"):
+                    raise Killed
+
+            with pytest.raises(Killed):
+                apply_lab(lab.conn, ctx, confirm=lambda _plan: True, progress=killer)
+            assert node(api, "k8s-worker-2")["spec"].get("unschedulable"), "killed while drained"
+            plan, _ = make_plan(lab.conn, ctx)
+            assert [s.vm for s in plan.upgrades] == ["k8s-worker-2", "k8s-worker-3"], (
+                "the finished control plane is not repeated"
+            )
+            outcome = apply(lab, ctx)
+            assert outcome.report is not None and outcome.report.ok
+            assert "k8s-worker-2: uncordoned after an interrupted drain" in outcome.notes
+            for name in ("k8s-master-1", "k8s-worker-2", "k8s-worker-3"):
+                found = node(api, name)
+                assert found["status"]["nodeInfo"]["kubeletVersion"] == "v1.30.14", name
+                assert not found["spec"].get("unschedulable"), name
+            assert ctx.store.intents(ctx.lab).all() == {}
+        finally:
+            ctx.close()
+
+
+def test_the_ha_lab_upgrades_its_control_planes_one_at_a_time(tmp_path: Path) -> None:
+    spec = copy_example("ha-lab.yaml", tmp_path)
+    with upped(spec) as lab, lab.api() as api:
+        ctx = respec(spec, OLD, NEW)
+        try:
+            plan, _ = make_plan(lab.conn, ctx)
+            assert plan.changes == ()
+            planes = [s for s in plan.upgrades if s.role == "control-plane"]
+            assert [s.step for s in planes] == ["apply"] + ["node"] * (len(planes) - 1)
+            assert len(planes) == 3
+            outcome = apply(lab, ctx)
+            assert outcome.report is not None and outcome.report.ok
+            for found in api.nodes():
+                assert found["status"]["nodeInfo"]["kubeletVersion"] == "v1.30.14"
+            images = {
+                p["spec"]["containers"][0]["image"]
+                for p in api.pods("kube-system")
+                if p["metadata"].get("labels", {}).get("component") == "kube-apiserver"
+            }
+            assert images == {"registry.k8s.io/kube-apiserver:v1.30.14"}
+        finally:
+            ctx.close()

@@ -19,6 +19,7 @@ raises ``UpgradeFailed``: the rollout stops there; the drain context uncordons t
 from __future__ import annotations
 
 import concurrent.futures
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -66,17 +67,27 @@ class Rollout:
             self.node(step)
             done.append(step.vm)
         width = max(1, self.rt.limits.max_unavailable)
+        stop = threading.Event()  # the first failure: no further node starts
+
+        def worker(step: UpgradeStep) -> bool:
+            if stop.is_set():
+                return False
+            try:
+                self.node(step)
+            except BaseException:
+                stop.set()
+                raise
+            return True
+
         with concurrent.futures.ThreadPoolExecutor(max_workers=width) as pool:
-            futures = {pool.submit(self.node, step): step.vm for step in workers}
+            futures = {pool.submit(worker, step): step.vm for step in workers}
             errors: list[BaseException] = []
             for future in concurrent.futures.as_completed(futures):
                 try:
-                    future.result()
-                    done.append(futures[future])
-                except BaseException as exc:  # the first failure stops what has not started
+                    if future.result():
+                        done.append(futures[future])
+                except BaseException as exc:
                     errors.append(exc)
-                    for other in futures:
-                        other.cancel()
             if errors:
                 raise errors[0]
         return done
