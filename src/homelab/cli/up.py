@@ -144,6 +144,10 @@ def show_summary(outcome: UpOutcome) -> None:
             markup=False,
         )
     out.print(f"seed ISOs:         {_seed_line(outcome)}", markup=False)
+    if outcome.monitoring is not None:
+        url = outcome.monitoring.grafana_url or "(no LoadBalancer address yet)"
+        out.print(f"Grafana:           {url}", markup=False)
+        out.print(f"Grafana login:     {outcome.monitoring.password_hint}", markup=False)
     out.print(f"elapsed:           {outcome.elapsed:.1f} s", markup=False)
     out.print()
     out.print(_closing_line(outcome), style="bold green", markup=False)

@@ -16,7 +16,13 @@ with ``--sim``):
    moment after ``/readyz``: a 403 is "not yet" for 60 s at most, engine.kube.wait);
 3. the addons (engine.kube.addons), server-side applied, their manifests from the Site's source;
 4. every node Ready and the system pods running (engine.kube.health);
-5. then, every node having run its seed, each seed ISO that holds secrets is replaced by its
+5. with ``monitoring.enabled``: the stack's Secrets (Grafana's admin password, Alertmanager's
+   configuration, the pve exporter's token) are read from the environment before anything is
+   provisioned (a missing variable stops ``up`` at once, naming it), applied before the
+   addons (Flux and the HelmReleases, addon index entry ``flux``), and after the nodes are
+   healthy every HelmRelease must be Ready (a stalled one, or one whose chart source is
+   stalled, fails at once with Flux's message); then Grafana's LoadBalancer address;
+6. then, every node having run its seed, each seed ISO that holds secrets is replaced by its
    secret-free twin and deleted (verbs.scrub), so none rests on Proxmox storage.
 
 A node that does not come up is named with what Proxmox says of its VM (power state, guest
@@ -28,6 +34,7 @@ whether the lab is simulated (``homelab.engine.site``). No printing here.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -37,9 +44,14 @@ from typing import Any, NoReturn
 from cryptography import x509
 
 from homelab.core.cluster import ClusterSecrets
+from homelab.core.monitoring import stack
+from homelab.core.monitoring.alertmanager import MissingSecret, alertmanager_config
+from homelab.core.monitoring.values import GRAFANA_ADMIN_SECRET, GRAFANA_PASSWORD_KEY, NAMESPACE
 from homelab.core.ownership import NO_FLAGS, Flags, tagged_for
 from homelab.core.plan.actions import Plan
 from homelab.core.render.kubeadm import API_PORT
+from homelab.core.secret import Secret
+from homelab.core.spec.models import LabSpec
 from homelab.engine.apply.progress import ProgressSink
 from homelab.engine.apply.runtime import Limits
 from homelab.engine.kube.addons import AddonReport, install_addons
@@ -106,6 +118,8 @@ class UpOutcome:
     etcd_snapshots: SnapshotSchedule
     #: per VM, what became of its secret seed ISO (``homelab.verbs.scrub``)
     seeds_scrubbed: SeedScrub
+    #: the monitoring stack, when ``monitoring.enabled``
+    monitoring: MonitoringOutcome | None = None
 
     @property
     def vms_changed(self) -> bool:
@@ -138,7 +152,33 @@ class UpOutcome:
             "health": self.health.to_dict(),
             "etcd_snapshots": self.etcd_snapshots.to_dict(),
             "seeds_scrubbed": self.seeds_scrubbed.to_dict(),
+            "monitoring": self.monitoring.to_dict() if self.monitoring else None,
             "elapsed_seconds": round(self.elapsed, 2),
+        }
+
+
+@dataclass
+class MonitoringOutcome:
+    """The stack's HelmReleases (name -> chart@version, all Ready) and where Grafana is."""
+
+    releases: dict[str, str]
+    grafana_url: str | None
+    password_env: str
+
+    @property
+    def password_hint(self) -> str:
+        """How to get Grafana's admin password (never the password)."""
+        return (
+            f"user admin; the password is ${self.password_env}, or: kubectl -n {NAMESPACE} "
+            f"get secret {GRAFANA_ADMIN_SECRET} -o jsonpath='{{.data.{GRAFANA_PASSWORD_KEY}}}'"
+            " | base64 -d"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "releases": dict(self.releases),
+            "grafana_url": self.grafana_url,
+            "grafana_password": self.password_hint,
         }
 
 
@@ -161,6 +201,7 @@ def up_lab(
     """Apply, then converge the cluster; raise ClusterNotReady naming what did not come up."""
     started = time.monotonic()
     step = on_step or (lambda _text: None)
+    stack_secrets = monitoring_secrets(ctx.spec)
     applied = apply_lab(conn, ctx, confirm=confirm, progress=progress, flags=flags, limits=limits)
     raise_if_failed(applied)
     deadline = conn.clock.monotonic() + timeout
@@ -175,6 +216,7 @@ def up_lab(
         merge_into(merged, text, ctx.lab)
     with KubeApi(credentials_of(text)) as api:
         version = converge.wait_api(api)
+        early = [api.apply(obj) for obj in stack_secrets]
         addons = install_addons(
             api,
             ctx.artifacts.cluster,
@@ -183,8 +225,13 @@ def up_lab(
             timeout=converge.left(),
             on_step=lambda what: step(f"applying {what}"),
         )
+        addons.results[:0] = early
         step("waiting for every node to be Ready and the system pods to run")
         health = converge.wait_healthy(api)
+        monitoring = None
+        if stack.enabled(ctx.spec):
+            step("waiting for the monitoring stack's HelmReleases to be Ready")
+            monitoring = wait_monitoring(api, conn, ctx.spec, converge)
     snapshots = schedule_snapshots(conn, ctx, step)
     step("replacing the joined nodes' seed ISOs with their secret-free twins")
     scrubbed = scrub_seeds(conn, ctx, step, limits=limits)
@@ -202,7 +249,115 @@ def up_lab(
         elapsed=time.monotonic() - started,
         etcd_snapshots=snapshots,
         seeds_scrubbed=scrubbed,
+        monitoring=monitoring,
     )
+
+
+#: Where prometheus-pve-exporter's token comes from (its own variable names).
+PVE_EXPORTER_ENVS = ("PVE_USER", "PVE_TOKEN_NAME", "PVE_TOKEN_VALUE")
+
+
+def monitoring_secrets(spec: LabSpec) -> list[dict[str, Any]]:
+    """The monitoring namespace and the stack's Secrets, from the environment; empty without
+    ``monitoring.enabled``. A missing variable is a LabError naming it."""
+    if not stack.enabled(spec):
+        return []
+    assert spec.monitoring is not None
+    mon = spec.monitoring
+    missing = [name for name in mon.secret_envs() if not os.environ.get(name)]
+    if mon.scrape.pve_nodes:
+        missing += [name for name in PVE_EXPORTER_ENVS if not os.environ.get(name)]
+    if missing:
+        raise LabError(
+            "monitoring.enabled needs these environment variables: " + ", ".join(missing),
+            hint=f"{mon.grafana_admin_password_env} is Grafana's admin password; "
+            "PVE_USER/PVE_TOKEN_NAME/PVE_TOKEN_VALUE a read-only (PVEAuditor) Proxmox token "
+            "for prometheus-pve-exporter; the others are the receivers' secrets",
+        )
+    env = {name: os.environ[name] for name in mon.secret_envs()}
+    try:
+        config = alertmanager_config(mon, env)
+    except MissingSecret as exc:  # pragma: no cover - every name was checked above
+        raise LabError(f"monitoring needs the environment variable {exc.args[0]}") from None
+    objects = [
+        stack.namespace(),
+        stack.grafana_admin_secret(Secret(env[mon.grafana_admin_password_env])),
+        stack.alertmanager_secret(config),
+    ]
+    if mon.scrape.pve_nodes:
+        user, token_name, token_value = (os.environ[n] for n in PVE_EXPORTER_ENVS)
+        objects.append(stack.pve_exporter_secret(user, token_name, Secret(token_value)))
+    return objects
+
+
+def wait_monitoring(
+    api: KubeApi, conn: Connection, spec: LabSpec, converge: Converge
+) -> MonitoringOutcome:
+    """Every HelmRelease of the stack Ready, then Grafana's LoadBalancer address."""
+    assert spec.monitoring is not None
+    pending = [name for name, _chart in stack.RELEASES]
+    releases: dict[str, str] = {}
+    while True:
+        for name in list(pending):
+            release = api.find(stack.HELM_API, "HelmRelease", name, NAMESPACE) or {}
+            ready = _condition(release, "Ready")
+            if ready.get("status") == "True":
+                history = (release.get("status") or {}).get("history") or [{}]
+                releases[name] = f"{history[0].get('chartName')}@{history[0].get('chartVersion')}"
+                pending.remove(name)
+                continue
+            why = ready.get("message") or "not reconciled yet"
+            if _condition(release, "Stalled").get("status") == "True" or _source_stalled(
+                api, release
+            ):
+                raise KubeError(
+                    f"HelmRelease {NAMESPACE}/{name} failed: {why}",
+                    hint="fix the chart version or values in the spec and run `homelab up` again",
+                )
+            if converge.left() <= 0:
+                raise KubeError(
+                    f"HelmRelease {NAMESPACE}/{name} was not Ready in time: {why}",
+                    hint=f"see `kubectl -n {NAMESPACE} describe helmrelease {name}`; "
+                    "run `homelab up` again to keep waiting",
+                )
+        if not pending:
+            break
+        conn.clock.sleep(POLL)
+    return MonitoringOutcome(
+        releases=releases,
+        grafana_url=_grafana_url(api, conn, converge),
+        password_env=spec.monitoring.grafana_admin_password_env,
+    )
+
+
+def _condition(obj: dict[str, Any], kind: str) -> dict[str, Any]:
+    conditions = (obj.get("status") or {}).get("conditions") or []
+    return next((c for c in conditions if c.get("type") == kind), {})
+
+
+def _source_stalled(api: KubeApi, release: dict[str, Any]) -> bool:
+    """Whether the HelmChart Flux made for a ``chart.spec`` release is stalled (a chart version
+    its repository does not have: helm-controller would wait for it for ever)."""
+    meta = release.get("metadata") or {}
+    if not ((release.get("spec") or {}).get("chart") or {}).get("spec"):
+        return False
+    name = f"{meta.get('namespace')}-{meta.get('name')}"
+    chart = api.find(stack.SOURCE_API, "HelmChart", name, meta.get("namespace"))
+    return _condition(chart or {}, "Stalled").get("status") == "True"
+
+
+def _grafana_url(api: KubeApi, conn: Connection, converge: Converge) -> str | None:
+    """``http://<LoadBalancer address>`` of Grafana's Service, once MetalLB gave it one."""
+    while True:
+        svc = api.find("v1", "Service", stack.GRAFANA_SERVICE, NAMESPACE) or {}
+        ingress = ((svc.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
+        address = next((i.get("ip") or i.get("hostname") for i in ingress), None)
+        if address:
+            port = next((p.get("port") for p in (svc.get("spec") or {}).get("ports") or []), 80)
+            return f"http://{address}" + ("" if port == 80 else f":{port}")
+        if converge.left() <= 0:
+            return None
+        conn.clock.sleep(POLL)
 
 
 def raise_if_failed(applied: ApplyOutcome) -> None:

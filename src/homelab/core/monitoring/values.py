@@ -22,7 +22,6 @@ Keys are the charts' own (research/MONITORING-PINS.md §2-4):
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlsplit
 
 from homelab.core.monitoring.rules import rule_groups
 from homelab.core.render.kubeadm import ETCD_METRICS_PORT, KUBE_PROXY_METRICS_PORT
@@ -68,8 +67,10 @@ def pve_targets(spec: LabSpec) -> list[str]:
     """One exporter target per Proxmox node: the endpoint's host for a single node, else the
     node names (which a lab's DNS resolves, as Proxmox's own cluster does)."""
     if len(spec.proxmox.nodes) == 1:
-        host = urlsplit(spec.proxmox.endpoint).hostname or spec.proxmox.nodes[0]
-        return [host]
+        authority = spec.proxmox.endpoint.removeprefix("https://").rstrip("/")
+        if authority.startswith("["):  # [IPv6]:port
+            return [authority[1 : authority.index("]")]]
+        return [authority.split(":", 1)[0]]
     return list(spec.proxmox.nodes)
 
 

@@ -1,0 +1,102 @@
+"""``up`` with ``monitoring.enabled`` against the simulator: Flux and the stack installed, every
+HelmRelease Ready, Grafana's LoadBalancer URL and how to log in in the summary (never the
+password), a chart version nobody publishes failing clearly, missing secrets refused first."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from homelab.cli.up import show_summary
+from homelab.core.render import versions
+from homelab.errors import KubeError, LabError
+from homelab.verbs.connection import open_connection
+from homelab.verbs.lab import prepare_lab
+from tests.up.simlab import copy_example, upped
+
+PASSWORD = "grafana-Pa55-not-to-be-printed"
+TOKEN = "pve-token-not-to-be-printed"
+
+
+@pytest.fixture
+def secrets_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOMELAB_GRAFANA_PASSWORD", PASSWORD)
+    monkeypatch.setenv("PVE_USER", "homelab-monitor@pve")
+    monkeypatch.setenv("PVE_TOKEN_NAME", "exporter")
+    monkeypatch.setenv("PVE_TOKEN_VALUE", TOKEN)
+
+
+@pytest.mark.usefixtures("secrets_env")
+def test_up_installs_the_stack_and_prints_grafanas_url(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = copy_example("monitored-lab.yaml", tmp_path)
+    with upped(spec) as lab:
+        monitoring = lab.outcome.monitoring
+        assert monitoring is not None
+        assert monitoring.releases == {
+            "kube-prometheus-stack": "kube-prometheus-stack@88.5.3",
+            "loki": "loki@18.11.0",
+            "alloy": "alloy@1.11.1",
+        }
+        assert monitoring.grafana_url == "http://10.0.20.200"
+        with lab.api() as api:
+            for name in monitoring.releases:
+                hr = api.get("helm.toolkit.fluxcd.io/v2", "HelmRelease", name, "monitoring")
+                ready = next(c for c in hr["status"]["conditions"] if c["type"] == "Ready")
+                assert (ready["status"], ready["reason"]) == ("True", "InstallSucceeded")
+            secret = api.get("v1", "Secret", "homelab-grafana-admin", "monitoring")
+            assert set(secret["data"]) == {"admin-user", "admin-password"}
+            assert api.find("v1", "Secret", "homelab-pve-exporter", "monitoring") is not None
+            assert api.find("v1", "Secret", "homelab-alertmanager", "monitoring") is not None
+        show_summary(lab.outcome)
+        summary = capsys.readouterr().out
+        assert "Grafana:           http://10.0.20.200" in summary
+        assert "$HOMELAB_GRAFANA_PASSWORD" in summary
+        assert "kubectl -n monitoring get secret homelab-grafana-admin" in summary
+        assert PASSWORD not in summary
+        as_json = str(lab.outcome.to_dict())
+        assert PASSWORD not in as_json and TOKEN not in as_json
+        assert lab.outcome.to_dict()["monitoring"]["grafana_url"] == "http://10.0.20.200"
+    for path in (spec.parent / ".homelab").rglob("*"):
+        if path.is_file() and path.parent.name != "sim":
+            assert PASSWORD.encode() not in path.read_bytes(), path
+
+
+@pytest.mark.usefixtures("secrets_env")
+def test_a_chart_version_nobody_publishes_fails_up_with_fluxs_message(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pins = versions.VERSIONS["1.29"]
+    monkeypatch.setitem(versions.VERSIONS, "1.29", dataclasses.replace(pins, loki_chart="99.0.0"))
+    spec = copy_example("monitored-lab.yaml", tmp_path)
+    with pytest.raises(KubeError) as failed, upped(spec):
+        pass
+    assert failed.value.message == (
+        "HelmRelease monitoring/loki failed: HelmChart 'monitoring/monitoring-loki' is not ready: "
+        "invalid chart reference: failed to get chart version for remote reference: "
+        "no 'loki' chart with version matching '99.0.0' found"
+    )
+
+
+def test_missing_secrets_stop_up_before_anything_is_provisioned(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("HOMELAB_GRAFANA_PASSWORD", "PVE_USER", "PVE_TOKEN_NAME", "PVE_TOKEN_VALUE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("PVE_USER", "homelab-monitor@pve")
+    spec = copy_example("monitored-lab.yaml", tmp_path)
+    with pytest.raises(LabError) as refused, upped(spec):
+        pass
+    assert refused.value.message == (
+        "monitoring.enabled needs these environment variables: HOMELAB_GRAFANA_PASSWORD, "
+        "PVE_TOKEN_NAME, PVE_TOKEN_VALUE"
+    )
+    ctx = prepare_lab(spec)
+    try:
+        with open_connection(ctx.spec, spec, sim=True) as conn:
+            assert [vm for vm in conn.client.cluster_vms() if vm.name in ctx.spec.vms] == []
+    finally:
+        ctx.close()
