@@ -29,6 +29,8 @@ import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from homelab_sim.errors import SimError
+from homelab_sim.opnsense.asgi import OpnsenseApp
+from homelab_sim.opnsense.simulator import OpnsenseSimulator
 from homelab_sim.pve.simulator import PveSimulator
 from homelab_sim.pve.wire import SimRequest, SimResponse, body_limit, too_large
 from homelab_sim.secret import Secret
@@ -227,6 +229,57 @@ def start_server(sim: PveSimulator, *, port: int = 0) -> RunningServer:
         endpoint=f"https://{HOST}:{sock.getsockname()[1]}",
         fingerprint=cert.fingerprint,
         token=sim.token,
+        cert_pem=cert.cert_pem,
+        _stop=stop,
+    )
+
+
+def start_opnsense_server(sim: OpnsenseSimulator, *, port: int = 0) -> RunningServer:
+    """Serve a simulated OPNsense over HTTPS on 127.0.0.1 in a background thread.
+
+    Its ``token`` is the root API secret; every connection is the simulator's client.
+    """
+    sock = _bind(port)
+    cert = make_certificate("opnsense.homelab.sim")
+    workdir = tempfile.TemporaryDirectory(prefix="homelab-sim-opnsense-")
+    certfile, keyfile = Path(workdir.name) / "cert.pem", Path(workdir.name) / "key.pem"
+    certfile.write_bytes(cert.cert_pem)
+    keyfile.touch(mode=0o600)
+    keyfile.write_text(cert.key_pem.reveal(), encoding="ascii")
+    config = uvicorn.Config(
+        OpnsenseApp(sim),
+        http=PveH11Protocol,
+        ssl_certfile=str(certfile),
+        ssl_keyfile=str(keyfile),
+        log_level="warning",
+        access_log=False,
+        server_header=False,
+        lifespan="off",
+        timeout_graceful_shutdown=5,
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(
+        target=server.run, kwargs={"sockets": [sock]}, name="homelab-sim-opnsense", daemon=True
+    )
+    thread.start()
+    while not server.started:
+        if not thread.is_alive():
+            sock.close()
+            workdir.cleanup()
+            raise SimError(f"the OPNsense simulator failed to start on {HOST}:{port}")
+        thread.join(0.01)
+
+    def stop() -> None:
+        server.should_exit = True
+        thread.join(10)
+        sock.close()
+        with contextlib.suppress(OSError):
+            workdir.cleanup()
+
+    return RunningServer(
+        endpoint=f"https://{HOST}:{sock.getsockname()[1]}",
+        fingerprint=cert.fingerprint,
+        token=sim.api_secret,
         cert_pem=cert.cert_pem,
         _stop=stop,
     )

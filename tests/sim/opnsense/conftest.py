@@ -1,0 +1,55 @@
+"""Fixtures for the OPNsense simulator: an in-process firewall behind an httpx client."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import httpx
+import pytest
+
+from homelab_sim.clock import VirtualClock
+from homelab_sim.opnsense import Interface, OpnsenseSimulator, OpnsenseTransport
+
+LAB_INTERFACES = (
+    Interface("wan", "vtnet0", "192.0.2.2/24", "WAN"),
+    Interface("lan", "vtnet1", "10.0.10.1/24", "LAN"),
+    Interface("opt1", "vlan01", "10.0.20.1/24", "APPS"),
+)
+
+Factory = Callable[..., tuple[OpnsenseSimulator, httpx.Client]]
+
+
+def client_for(sim: OpnsenseSimulator, **headers: str) -> httpx.Client:
+    return httpx.Client(
+        transport=OpnsenseTransport(sim),
+        base_url="https://10.0.10.1",
+        headers=headers or sim.auth_header(),
+    )
+
+
+@pytest.fixture
+def make() -> Iterator[Factory]:
+    clients: list[httpx.Client] = []
+
+    def factory(**kwargs: object) -> tuple[OpnsenseSimulator, httpx.Client]:
+        kwargs.setdefault("clock", VirtualClock(base=1_780_000_000.0, time_scale=0))
+        kwargs.setdefault("interfaces", LAB_INTERFACES)
+        kwargs.setdefault("devices", ("vtnet0", "vtnet1", "vtnet2", "vlan01"))
+        sim = OpnsenseSimulator(**kwargs)  # type: ignore[arg-type]
+        client = client_for(sim)
+        clients.append(client)
+        return sim, client
+
+    yield factory
+    for client in clients:
+        client.close()
+
+
+@pytest.fixture(params=["26.1.2", "26.7.1"])
+def version(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def fw(make: Factory, version: str) -> tuple[OpnsenseSimulator, httpx.Client]:
+    return make(version=version)
