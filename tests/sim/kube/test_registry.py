@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from homelab.core.cluster import ClusterSecrets
-from homelab_sim.catalogue import CALICO, METALLB
+from homelab_sim.catalogue import CALICO, FLUX, METALLB
 from homelab_sim.clock import VirtualClock
 from homelab_sim.kube import KubeRegistry, manifest
 from homelab_sim.kube.manifests import known
@@ -91,6 +91,7 @@ def test_the_mirror_serves_exactly_the_releases_of_the_catalogue() -> None:
     expected = {("calico", r.version, "tigera-operator.yaml") for r in CALICO.values()}
     expected |= {("tigera-operator", r.operator, "tigera-operator.yaml") for r in CALICO.values()}
     expected |= {("metallb", v, "metallb-native.yaml") for v in METALLB}
+    expected |= {("flux", v, "install.yaml") for v in FLUX}
     assert set(known()) == expected
     assert all(manifest(*key) is not None for key in expected)
 
