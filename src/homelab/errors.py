@@ -63,7 +63,17 @@
     ├── JournalStuck                  a journal entry cannot be resolved (homelab journal show/drop)
     ├── VmidExhausted                 every VMID of the lab's range is in use
     ├── SeedIsoError                  the seed ISO could not be built
-    └── SimulatorError                the built-in simulator could not start or answer
+    ├── SimulatorError                the built-in simulator could not start or answer
+    └── OpnsenseError                 talking to OPNsense failed (engine/opnsense/errors.py)
+        ├── OpnsenseSettingsError     no API secret in the environment, unreadable CA bundle
+        ├── OpnsenseApiError          401, 403, 404, a 500 errorMessage
+        │   └── OpnsenseValidationError  an add/set came back result failed (validations)
+        ├── OpnsenseTransportError (T)  no answer: refused, reset, dropped
+        ├── OpnsenseTlsError          the certificate is not the pinned or a trusted one
+        ├── UnsupportedFirewall       an OPNsense version (or DHCP server) homelab cannot manage
+        ├── LockoutRefused            a firewall plan would close homelab's own path (no --force)
+        ├── FirewallRolledBack        the post-apply probe failed: the rules went back
+        └── FirewallUnreachable       the probe failed and the old configuration was not restored
 
 (T) marks classes whose ``transient`` attribute is true: asking again later may succeed.
 Private control-flow classes (a leading underscore) are not drawn. The subtrees live where the

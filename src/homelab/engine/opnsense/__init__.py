@@ -1,0 +1,1 @@
+"""OPNsense over its REST API: settings, TLS trust, the httpx client, observation and apply."""
