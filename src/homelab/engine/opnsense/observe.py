@@ -30,22 +30,28 @@ def _enabled(value: Any) -> bool:
 
 
 def read_dhcp(client: OpnsenseClient) -> str:
-    """'kea', 'dnsmasq', 'isc' or 'none': the DHCPv4 server that runs."""
+    """'kea', 'isc', 'dnsmasq' or 'none': the DHCPv4 server that runs.
+
+    Kea when enabled; ISC when its plugin (os-isc-dhcp since 26.1) answers for its service
+    and runs; else Dnsmasq when enabled (the default DHCP server since 26.1).
+    """
     kea = client.get(modules.KEA_SETTINGS)
     general = kea.get("dhcpv4", {}).get("general", {}) if isinstance(kea, dict) else {}
     if isinstance(general, dict) and _enabled(general.get("enabled")):
         return "kea"
+    try:
+        isc = client.get(modules.ISC_STATUS)
+    except OpnsenseApiError as exc:
+        if exc.status != 404:
+            raise
+    else:
+        if isinstance(isc, dict) and isc.get("status") == "running":
+            return "isc"
     dnsmasq = client.get(modules.DNSMASQ_SETTINGS)
     settings = dnsmasq.get("dnsmasq", {}) if isinstance(dnsmasq, dict) else {}
     if isinstance(settings, dict) and _enabled(settings.get("enable")):
         return "dnsmasq"
-    try:
-        client.get(modules.ISC_STATUS)
-    except OpnsenseApiError as exc:
-        if exc.status == 404:
-            return "none"
-        raise
-    return "isc"
+    return "none"
 
 
 def _rows(reply: Any, path: str) -> list[dict[str, Any]]:
