@@ -6,7 +6,7 @@ in-process API, for tests and for the tool's ``--sim`` wiring:
     sim = OpnsenseSimulator(version="26.1.2", dhcp="dnsmasq" | "kea" | "isc",
                             clock=VirtualClock(...), interfaces=[Interface("lan", "vtnet1",
                             "10.0.10.1/24", "LAN"), ...], devices=("vtnet0", ...),
-                            api_port=443, anti_lockout=True)
+                            api_port=443, anti_lockout=True, lan_default_allow=True)
     sim.api_key, sim.api_secret            root's key pair (Secret); sim.auth_header()
     sim.add_user(name, privileges)         privileges: keys of acl.PRIVILEGES (page-all...)
     sim.add_key(user) -> (key, Secret)

@@ -237,7 +237,10 @@ def search(
     per_page = _int_param(params.get("rowCount"), -1)
     page = _int_param(params.get("current"), 1)
     tokens = [t for t in str(params.get("searchPhrase") or "").split(" ") if t]
-    fields = [k for k in rows[0] if not k.startswith("%")] if rows else []
+    # the model's fields; the uuid only when a token is one (searchBase)
+    fields = [k for k in rows[0] if not k.startswith("%") and k != "uuid"] if rows else []
+    if any(_UUID.match(token) for token in tokens):
+        fields.append("uuid")
     result: list[dict[str, Any]] = []
     index = 0
     for candidate in rows:

@@ -6,7 +6,8 @@ cross-field checks of ``Filter::performValidation`` (ports only for TCP/UDP, add
 the anti-lockout rule first (pass to the LAN address on the GUI, HTTP and SSH ports, unless
 disabled), then floating rules (no interface, or several), then the interface's rules, each
 group in ``sequence`` order; pf keeps the last matching rule unless a ``quick`` one matches
-first; no match is the default deny.
+first. After the MVC rules come the legacy rules of a fresh install ("Default allow LAN to
+any", unless disabled); no match is the default deny.
 """
 
 from __future__ import annotations
@@ -208,6 +209,7 @@ class RuleSet:
     interfaces: Mapping[str, Interface]
     anti_lockout: bool = True
     lockout_ports: Sequence[int] = (443, 80, 22)
+    lan_default_allow: bool = True
 
 
 def evaluate(ruleset: RuleSet, packet: Packet) -> Verdict:
@@ -219,7 +221,18 @@ def evaluate(ruleset: RuleSet, packet: Packet) -> Verdict:
             chosen = Verdict(rule.get("action", "pass"), uuid, rule.get("description", ""))
             if rule.get("quick", "1") == "1":
                 return chosen
+    if chosen is None and _lan_default_allow(ruleset, packet):
+        return Verdict("pass", "default allow LAN", "Default allow LAN to any rule")
     return chosen or Verdict("block", "default deny", "Default deny / state violation rule")
+
+
+def _lan_default_allow(ruleset: RuleSet, packet: Packet) -> bool:
+    """The legacy rules of a fresh install: pass in quick on lan from the LAN net (after MVC)."""
+    lan = ruleset.interfaces.get("lan")
+    if not ruleset.lan_default_allow or lan is None or packet.interface != "lan":
+        return False
+    source = _ip(packet.source)
+    return source.version == lan.network.version and source in lan.network
 
 
 def _anti_lockout(ruleset: RuleSet, packet: Packet) -> bool:

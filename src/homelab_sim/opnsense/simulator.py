@@ -66,6 +66,7 @@ class OpnsenseSimulator:
         devices: Sequence[str] = DEFAULT_DEVICES,
         api_port: int = 443,
         anti_lockout: bool = True,
+        lan_default_allow: bool = True,
         hostname: str = "OPNsense",
         domain: str = "localdomain",
     ) -> None:
@@ -85,6 +86,7 @@ class OpnsenseSimulator:
         self.devices = tuple(devices)
         self.api_port = api_port
         self.anti_lockout = anti_lockout
+        self.lan_default_allow = lan_default_allow
         self.state = ConfigState(hostname=hostname, domain=domain)
         self.log = RequestLog()
         self.users: dict[str, frozenset[str]] = {"root": frozenset({"page-all"})}
@@ -223,6 +225,7 @@ class OpnsenseSimulator:
             interfaces=self.interfaces(configured=configured),
             anti_lockout=self.anti_lockout,
             lockout_ports=(self.api_port, 80, 22),
+            lan_default_allow=self.lan_default_allow,
         )
 
     def evaluate(

@@ -102,7 +102,7 @@ def test_missing_required_parameters_are_404(make: Factory) -> None:
 
 
 def test_routing_ignores_underscores_and_case(make: Factory) -> None:
-    sim, client = make()
+    _, client = make()
     assert client.post("/api/firewall/alias/add_item", json=ALIAS).json()["result"] == "saved"
     assert client.get("/api/Firewall/Alias/SEARCHITEM").json()["total"] == 1
 
