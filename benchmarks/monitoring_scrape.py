@@ -144,7 +144,8 @@ def main() -> None:
     for name, cost in (("3-VM lab", small), (f"{BIG}-VM lab", big)):
         print(
             f"{name:<12} homelab metrics {cost.tool_requests:4d}   "
-            f"pve-exporter {cost.pve_requests:4d}   homelab metrics {cost.tool_ms:7.1f} ms   pve-exporter {cost.pve_ms:7.1f} ms"
+            f"pve-exporter {cost.pve_requests:4d}   "
+            f"homelab metrics {cost.tool_ms:7.1f} ms   pve-exporter {cost.pve_ms:7.1f} ms"
         )
     print(
         f"ratio {BIG}/3:   homelab metrics {big.tool_requests / small.tool_requests:4.2f}   "

@@ -6,7 +6,15 @@ import dataclasses
 
 from homelab.core.desired import DesiredVm, desired_vms
 from homelab.core.ownership import Flags
-from homelab.core.plan.actions import Action, Change, DestroyVm, NoOp, ReplaceVm, UpdateVm
+from homelab.core.plan.actions import (
+    Action,
+    Change,
+    DestroyVm,
+    EtcdPeer,
+    NoOp,
+    ReplaceVm,
+    UpdateVm,
+)
 from homelab.core.plan.disruption import apply_day2_rule
 from tests.plan.labs import make_spec, seeds_for, spec_data
 
@@ -60,17 +68,64 @@ def test_no_drain_without_a_disruption_or_without_a_running_vm() -> None:
     assert errors == [] and out == actions
 
 
-def test_replacing_or_removing_an_ha_control_plane_is_refused_naming_etcd() -> None:
-    for action in (replace("k8s-master-2"), destroy("k8s-master-2", "control-plane")):
-        out, errors, warnings = apply_day2_rule(
-            [keep("k8s-master-1"), action], ALL_RUNNING, Flags()
-        )
-        assert len(errors) == 1 and warnings == []
-        assert errors[0].startswith("vm k8s-master-2: ")
-        assert "leaves its etcd member behind" in errors[0]
-        assert "etcdctl member remove" in errors[0] and errors[0].endswith("what you want")
-        # a refused plan drains nothing
-        assert not any(getattr(a, "drain", False) for a in out)
+def test_replacing_an_ha_control_plane_is_refused_saying_remove_then_add() -> None:
+    out, errors, warnings = apply_day2_rule(
+        [keep("k8s-master-1"), replace("k8s-master-2")], ALL_RUNNING, Flags()
+    )
+    assert len(errors) == 1 and warnings == []
+    assert errors[0].startswith("vm k8s-master-2: replacing a control plane of an HA lab")
+    assert "Remove it from the spec and apply" in errors[0]
+    assert errors[0].endswith("what you want")
+    assert not any(getattr(a, "drain", False) for a in out)  # a refused plan drains nothing
+
+
+def test_removing_an_ha_control_plane_drains_it_and_removes_its_member_on_one_that_stays() -> None:
+    out, errors, warnings = apply_day2_rule(
+        [keep("k8s-master-1"), destroy("k8s-master-2", "control-plane")], ALL_RUNNING, Flags()
+    )
+    assert errors == [] and warnings == []
+    gone = out[1]
+    assert isinstance(gone, DestroyVm) and gone.drain
+    assert gone.etcd_peer == EtcdPeer("k8s-master-1", "pve", VMID["k8s-master-1"])
+    # a stopped one still leaves etcd (its member is removed all the same), without a drain
+    stopped = {**ALL_RUNNING, VMID["k8s-master-2"]: False}
+    out, errors, _ = apply_day2_rule(
+        [keep("k8s-master-1"), destroy("k8s-master-2", "control-plane")], stopped, Flags()
+    )
+    assert errors == [] and isinstance(out[1], DestroyVm) and not out[1].drain
+    assert out[1].etcd_peer is not None
+
+
+def test_removing_a_control_plane_needs_another_that_runs() -> None:
+    down = {**ALL_RUNNING, VMID["k8s-master-1"]: False}
+    _, errors, _ = apply_day2_rule(
+        [keep("k8s-master-1"), destroy("k8s-master-2", "control-plane")], down, Flags()
+    )
+    assert len(errors) == 1 and "no other control plane runs" in errors[0]
+
+
+def test_the_peer_is_one_the_apply_does_not_restart_when_there_is_one() -> None:
+    data = spec_data()
+    for i in (1, 2, 3):
+        data["vms"][f"k8s-master-{i}"] = {
+            "role": "control-plane",
+            "network": "apps",
+            "ip": f"10.0.20.1{i}",
+        }
+    data["kubernetes"]["control_plane_endpoint"] = "10.0.20.5"
+    spec = make_spec(data)
+    want = desired_vms(spec, seeds_for(spec))
+    vmids = {f"k8s-master-{i}": 300 + i for i in (1, 2, 3)}
+    restarted = UpdateVm(
+        "k8s-master-1", "pve", "spec changed", 301, RESTART, False, want["k8s-master-1"], "d"
+    )
+    kept = NoOp("k8s-master-2", "pve", "matches", 302, "control-plane")
+    gone = DestroyVm("k8s-master-3", "pve", "not in the spec", 303, "control-plane")
+    out, errors, _ = apply_day2_rule(
+        [restarted, kept, gone], dict.fromkeys(vmids.values(), True), Flags()
+    )
+    assert errors == [] and isinstance(out[2], DestroyVm)
+    assert out[2].etcd_peer == EtcdPeer("k8s-master-2", "pve", 302)
 
 
 def test_the_last_control_plane_going_ends_the_cluster_unless_it_is_not_running() -> None:
@@ -96,7 +151,7 @@ def test_a_control_plane_being_updated_still_stays() -> None:
     _, errors, _ = apply_day2_rule(
         [update("k8s-master-1"), replace("k8s-master-2")], ALL_RUNNING, Flags()
     )
-    assert len(errors) == 1 and "leaves its etcd member behind" in errors[0]
+    assert len(errors) == 1 and "replacing a control plane of an HA lab" in errors[0]
 
 
 def test_an_adopted_running_vm_is_restarted_only_when_told() -> None:

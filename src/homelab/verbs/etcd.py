@@ -22,6 +22,7 @@ from pathlib import Path
 from homelab.core.backup.retention import kept
 from homelab.core.ownership import lab_vms
 from homelab.engine.guest.channel import GuestChannel
+from homelab.engine.guest.etcd import ETCDCTL, TIMEOUT, EtcdHost
 from homelab.errors import LabError
 from homelab.verbs.connection import Connection
 from homelab.verbs.lab import LabContext
@@ -39,15 +40,6 @@ __all__ = [
 
 SEALED_SUFFIX = ".db.sealed"
 REMOTE = "/var/lib/etcd/homelab-snapshot.db"
-PKI = "/etc/kubernetes/pki/etcd"
-ETCDCTL = [
-    "etcdctl",
-    "--endpoints=https://127.0.0.1:2379",
-    f"--cacert={PKI}/ca.crt",
-    f"--cert={PKI}/server.crt",
-    f"--key={PKI}/server.key",
-]
-TIMEOUT = 300.0
 
 
 class SnapshotFailed(LabError):
@@ -65,43 +57,6 @@ class EtcdSnapshot:
     pruned: tuple[str, ...]
 
 
-@dataclass
-class EtcdHost:
-    """A control plane's guest agent, for etcd's commands; a failure is ``error`` naming the
-    VM and the step."""
-
-    channel: GuestChannel
-    name: str
-    node: str
-    vmid: int
-    error: type[LabError] = SnapshotFailed
-
-    def run(self, argv: list[str], what: str, *, timeout: float = TIMEOUT) -> str:
-        result = self.channel.run(self.node, self.vmid, argv, timeout=timeout)
-        if result.exitcode != 0:
-            detail = result.stderr.strip()[-400:] or result.stdout.strip()[-400:]
-            raise self.error(f"vm {self.name}: {what} failed (exit {result.exitcode}): {detail}")
-        return result.stdout
-
-    def sh(self, script: str, what: str, *, timeout: float = TIMEOUT) -> str:
-        return self.run(["sh", "-c", script], what, timeout=timeout)
-
-    def container(self, name: str) -> str | None:
-        """The id of the running container ``name`` (etcd, kube-apiserver), if any."""
-        ids = self.run(
-            ["crictl", "ps", "--name", name, "--state", "running", "-q"],
-            f"crictl ps --name {name}",
-        ).split()
-        return ids[0] if ids else None
-
-    def etcd(self) -> str:
-        """The etcd container's id (the error when none runs)."""
-        found = self.container("etcd")
-        if found is None:
-            raise self.error(f"vm {self.name}: no etcd container runs (crictl ps --name etcd)")
-        return found
-
-
 def backup_etcd(conn: Connection, ctx: LabContext) -> EtcdSnapshot:
     """Take, fetch, verify, seal and keep one snapshot (see the module docstring)."""
     planes = {
@@ -116,7 +71,11 @@ def backup_etcd(conn: Connection, ctx: LabContext) -> EtcdSnapshot:
         )
     name = next(n for n in ctx.spec.control_planes if n in planes)
     host = EtcdHost(
-        GuestChannel(conn.client, conn.clock), name, planes[name].node, planes[name].vmid
+        GuestChannel(conn.client, conn.clock),
+        name,
+        planes[name].node,
+        planes[name].vmid,
+        SnapshotFailed,
     )
     exec_ = ["crictl", "exec", host.etcd()]
     try:

@@ -78,6 +78,9 @@ class Host(Protocol):
     def etcd_members(self) -> list[dict[str, object]] | None:
         """``etcdctl member list`` of the etcd this node serves (None: it serves none)."""
 
+    def etcd_remove(self, member: int) -> tuple[int, str]:
+        """``etcdctl member remove ID`` on the etcd this node serves: (status, output)."""
+
     def static_pods_up(self) -> bool:
         """Whether the kubelet runs its static pods yet (not in the first seconds of a boot)."""
 
@@ -110,7 +113,11 @@ class CommandTable(FileCommands):
             "kubeadm": self.kubeadm,
             "kubectl": self.kubectl,
             "crictl": Crictl(
-                host.system, host.etcd_snapshot, host.etcd_members, host.static_pods_up
+                host.system,
+                host.etcd_snapshot,
+                host.etcd_members,
+                host.static_pods_up,
+                host.etcd_remove,
             ),
             "sha256sum": self.sha256sum,
             "date": text.date,

@@ -54,6 +54,27 @@ CONTAINER_PATHS = ("/var/lib/etcd/", "/etc/kubernetes/pki/etcd/")
 ETCD_MANIFEST = "/etc/kubernetes/manifests/etcd.yaml"
 
 
+NO_ETCD = "Error: context deadline exceeded\n"
+
+
+def _member_remove(ids: list[str], io: Streams, remove: Callable[[int], tuple[int, str]]) -> int:
+    """etcdctl's ``member remove ID`` (ctlv3 member.go): one hex ID, then the server's word."""
+    if len(ids) != 1:
+        io.err.write("Error: member ID is not provided\n")
+        return 1
+    try:
+        member = int(ids[0], 16)
+    except ValueError:
+        io.err.write(
+            f'Error: bad member ID arg (strconv.ParseUint: parsing "{ids[0]}": invalid '
+            "syntax), expecting ID in Hex\n"
+        )
+        return 1
+    status, text = remove(member)
+    (io.out if status == 0 else io.err).write(text)
+    return status
+
+
 def _option(args: list[str], name: str) -> str | None:
     for index, arg in enumerate(args):
         if arg.startswith(f"{name}="):
@@ -89,11 +110,16 @@ class Crictl:
         snapshot: Callable[[], bytes | None],
         members: Callable[[], list[dict[str, object]] | None] = lambda: None,
         pods_up: Callable[[], bool] = lambda: True,
+        remove: Callable[[int], tuple[int, str]] = lambda _id: (
+            1,
+            "Error: context deadline exceeded\n",
+        ),
     ) -> None:
         self.system = system
         self.snapshot = snapshot
         self.members = members
         self.pods_up = pods_up
+        self.remove = remove
 
     def _running(self) -> dict[str, str]:
         """name -> container id of the control-plane containers the kubelet runs."""
@@ -144,10 +170,10 @@ class Crictl:
         flags_with_values = {"--endpoints", "--cacert", "--cert", "--key"}
         values = {args[i + 1] for i, a in enumerate(args[:-1]) if a in flags_with_values}
         positional = [a for a in positional if a not in values]
-        if positional[:2] not in (["snapshot", "save"], ["member", "list"]):
+        if positional[:2] not in (["snapshot", "save"], ["member", "list"], ["member", "remove"]):
             io.err.write(
-                "Error: unknown command; the simulator runs 'snapshot save PATH' and "
-                "'member list -w json'\n"
+                "Error: unknown command; the simulator runs 'snapshot save PATH', "
+                "'member list -w json' and 'member remove ID'\n"
             )
             return 1
         endpoint = _option(args, "--endpoints") or "127.0.0.1:2379"
@@ -165,6 +191,8 @@ class Crictl:
             if not path.startswith(CONTAINER_PATHS[1]) or not self.system.exists(path):
                 io.err.write(f"Error: open {path}: no such file or directory\n")
                 return 1
+        if positional[:2] == ["member", "remove"]:
+            return _member_remove(positional[2:], io, self.remove)
         if positional[:2] == ["member", "list"]:
             members = self.members()
             if members is None:

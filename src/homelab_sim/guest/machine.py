@@ -14,6 +14,7 @@ steps are written to be re-run: waits and reset-and-retry loops).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import posixpath
 import shlex
@@ -252,18 +253,43 @@ class Machine:
         if cluster is None or self.membership["node"] not in cluster.etcd_members:
             return None
         out: list[dict[str, object]] = []
-        for index, name in enumerate(sorted(cluster.etcd_members)):
+        for name in sorted(cluster.etcd_members):
             info = cluster.nodes.get(name)
             ip = info.ip if info is not None else "127.0.0.1"
             out.append(
                 {
-                    "ID": 0x8E9E05C52164694D + index,
+                    "ID": etcd_id(cluster.name, name),
                     "name": name,
                     "peerURLs": [f"https://{ip}:2380"],
                     "clientURLs": [f"https://{ip}:2379"],
                 }
             )
         return out
+
+    def etcd_remove(self, member: int) -> tuple[int, str]:
+        """``etcdctl member remove ID`` on this node's etcd: (exit status, what it prints).
+
+        etcd's strict reconfiguration check (on by default) refuses a removal that leaves
+        fewer started members than the new, smaller cluster's quorum."""
+        cluster = self._cluster()
+        if cluster is None or self.membership["node"] not in cluster.etcd_members:
+            return 1, "Error: context deadline exceeded\n"
+        names = {etcd_id(cluster.name, n): n for n in cluster.etcd_members}
+        name = names.get(member)
+        if name is None:
+            return 1, "Error: etcdserver: member not found\n"
+        now = cluster.clock.now()
+        down = cluster.state.kubelet_down
+        started = [
+            n for n in cluster.etcd_members if n != name and (n not in down or down[n][1] <= now)
+        ]
+        if len(started) < (len(cluster.etcd_members) - 1) // 2 + 1:
+            return (
+                1,
+                "Error: etcdserver: re-configuration failed due to not enough started members\n",
+            )
+        cluster.etcd_members.discard(name)
+        return 0, f"Member {member:16x} removed from cluster {etcd_id(cluster.name, ''):16x}\n"
 
     def _cluster(self) -> SimCluster | None:
         if not self.membership:
@@ -446,3 +472,9 @@ def kube_vip_of(system: GuestSystem) -> tuple[str, str] | None:
     if not address or not paths:
         return None
     return str(address), str(paths[0])
+
+
+def etcd_id(cluster: str, member: str) -> int:
+    """A stable 64-bit etcd ID for a member (``member`` "" gives the cluster's own ID)."""
+    digest = hashlib.sha256(f"{cluster}/{member}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") | 1

@@ -109,6 +109,18 @@ class DestroyVm:
     vmid: int
     role: str
     drain: bool = False
+    #: a control plane leaving an HA lab: its etcd member is removed through this one, which
+    #: stays, before the VM goes (``homelab.core.plan.disruption``)
+    etcd_peer: EtcdPeer | None = None
+
+
+@dataclass(frozen=True)
+class EtcdPeer:
+    """A running control plane that stays, on whose etcd a leaving member is removed."""
+
+    vm: str
+    node: str
+    vmid: int
 
 
 @dataclass(frozen=True)

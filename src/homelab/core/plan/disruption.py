@@ -10,9 +10,14 @@ destroy of a VM the spec dropped) is one of:
 - **refused** unless the user says so explicitly (``Flags.recreate_cluster``, the CLI's
   ``--recreate-cluster``), with the reason in the plan:
   - replacing the only control plane runs ``kubeadm init`` again: a new, empty cluster;
-  - replacing or removing a control plane of an HA lab leaves its etcd member behind (a new
-    VM at the same address cannot join; one member fewer brings etcd closer to losing quorum).
-    homelab does not remove etcd members yet, so it stops and says how to do it by hand.
+  - replacing a control plane of an HA lab (the new VM cannot join while the old etcd member
+    stays): the plan says to remove it, apply, then add it back;
+  - removing more than one control plane of an HA lab at once (etcd loses one member at a
+    time), or one when no other control plane runs to remove its etcd member on.
+
+A control plane removed from an HA lab is drained, then its etcd member is removed on a control
+plane that stays and runs (``DestroyVm.etcd_peer``: ``etcdctl member remove``, which etcd itself
+refuses if too few members would be left started), then its VM goes and its Node is deleted.
 
 An adopted VM that runs is restarted only with ``Flags.restart_adopted``
 (``--restart-adopted``): a change that needs its restart is a plan error otherwise.
@@ -26,7 +31,7 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 
 from homelab.core.ownership import Flags
-from homelab.core.plan.actions import Action, DestroyVm, NoOp, ReplaceVm, UpdateVm
+from homelab.core.plan.actions import Action, DestroyVm, EtcdPeer, NoOp, ReplaceVm, UpdateVm
 
 __all__ = ["CONTROL_PLANE", "apply_day2_rule"]
 
@@ -54,11 +59,17 @@ def apply_day2_rule(
         and not flags.restart_adopted
     ]
     staying = {a.vm for a in actions if isinstance(a, NoOp | UpdateVm) and a.role == CONTROL_PLANE}
+    peer = _etcd_peer(actions, running)
+    leaving = sorted(a.vm for a in actions if isinstance(a, DestroyVm) and a.role == CONTROL_PLANE)
     problems = {
         action.vm: problem
         for action in actions
         if isinstance(action, ReplaceVm | DestroyVm)
-        and (problem := _refusal(action, running.get(action.vmid, False), staying - {action.vm}))
+        and (
+            problem := _refusal(
+                action, running.get(action.vmid, False), staying - {action.vm}, leaving, peer
+            )
+        )
     }
     errors = [
         f"vm {vm}: {problem}. Pass {RECREATE_FLAG} if that is what you want"
@@ -75,6 +86,8 @@ def apply_day2_rule(
         return list(actions), errors + adopted, warnings
     out: list[Action] = []
     for action in actions:
+        if isinstance(action, DestroyVm) and action.role == CONTROL_PLANE and staying:
+            action = dataclasses.replace(action, etcd_peer=peer)
         if (
             isinstance(action, UpdateVm | ReplaceVm | DestroyVm)
             and running.get(action.vmid, False)
@@ -86,8 +99,28 @@ def apply_day2_rule(
     return out, [], []
 
 
-def _refusal(action: ReplaceVm | DestroyVm, live: bool, others: set[str]) -> str | None:
-    """Why the rule refuses ``action`` (``others``: the control planes that stay), or None."""
+def _etcd_peer(actions: Sequence[Action], running: Mapping[int, bool]) -> EtcdPeer | None:
+    """The control plane that stays and runs, on whose etcd a leaving member is removed: one
+    the apply leaves alone if there is one (an update's restart comes before removals, but a
+    control plane that is not restarted is the safer witness), the first by name."""
+    stays = [
+        a
+        for a in actions
+        if isinstance(a, NoOp | UpdateVm) and a.role == CONTROL_PLANE and running.get(a.vmid, False)
+    ]
+    stays.sort(key=lambda a: (isinstance(a, UpdateVm) and a.restart, a.vm))
+    return EtcdPeer(stays[0].vm, stays[0].node, stays[0].vmid) if stays else None
+
+
+def _refusal(
+    action: ReplaceVm | DestroyVm,
+    live: bool,
+    others: set[str],
+    leaving: list[str],
+    peer: EtcdPeer | None,
+) -> str | None:
+    """Why the rule refuses ``action`` (``others``: the control planes that stay; ``leaving``:
+    those the plan removes; ``peer``: where their etcd members are removed), or None."""
     if action.role != CONTROL_PLANE:
         return None
     if not others:
@@ -103,9 +136,20 @@ def _refusal(action: ReplaceVm | DestroyVm, live: bool, others: set[str]) -> str
             "removing the last control plane ends the cluster (every object and workload in "
             "it is lost)"
         )
-    verb = "replacing" if isinstance(action, ReplaceVm) else "removing"
-    return (
-        f"{verb} a control plane of an HA lab leaves its etcd member behind, which homelab "
-        "does not remove yet: first drain it (kubectl drain), run `kubeadm reset -f` on it and "
-        "`etcdctl member remove` its member from another control plane, then plan again"
-    )
+    if isinstance(action, ReplaceVm):
+        return (
+            "replacing a control plane of an HA lab is not done in one step: the new VM "
+            "cannot join while the old etcd member stays. Remove it from the spec and apply "
+            "(homelab removes its etcd member), then add it back and apply"
+        )
+    if len(leaving) > 1 and action.vm != leaving[0]:
+        return (
+            f"removing {len(leaving)} control planes at once: etcd loses one member at a time "
+            f"here, so remove {leaving[0]} first (apply), then plan again"
+        )
+    if peer is None:
+        return (
+            "no other control plane runs to remove its etcd member from (etcd would lose a "
+            "member it cannot confirm): start one first"
+        )
+    return None

@@ -21,6 +21,7 @@ from homelab.core.plan.actions import (
     Change,
     CreateVm,
     DestroyVm,
+    EtcdPeer,
     NoOp,
     Plan,
     ReplaceVm,
@@ -82,6 +83,8 @@ def action_to_dict(action: Action) -> dict[str, Any]:
         data["role"] = action.role
     if isinstance(action, UpdateVm | ReplaceVm | DestroyVm):
         data["drain"] = action.drain
+    if isinstance(action, DestroyVm) and action.etcd_peer is not None:
+        data["etcd_peer"] = vars(action.etcd_peer).copy()
     if isinstance(action, UpdateVm):
         data["changes"] = [vars(change).copy() for change in action.changes]
         data["reseed"] = action.reseed
@@ -176,8 +179,15 @@ def action_from_dict(data: Mapping[str, Any]) -> Action:
             vm, node, reason, int(data["vmid"]), desired, source_from(data), _flag(data, "drain")
         )
     if kind == "destroy":
+        peer = data.get("etcd_peer")
         return DestroyVm(
-            vm, node, reason, int(data["vmid"]), str(data["role"]), _flag(data, "drain")
+            vm,
+            node,
+            reason,
+            int(data["vmid"]),
+            str(data["role"]),
+            _flag(data, "drain"),
+            EtcdPeer(str(peer["vm"]), str(peer["node"]), int(peer["vmid"])) if peer else None,
         )
     if kind == "adopt":
         return AdoptVm(

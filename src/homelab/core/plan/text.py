@@ -37,6 +37,11 @@ _DRAIN_UPDATE = "; drain first, uncordon when Ready"
 _DRAIN_GONE = "; drain first, then delete its Node"
 
 
+def _leave_etcd(action: DestroyVm) -> str:
+    peer = action.etcd_peer
+    return f"; its etcd member removed (on {peer.vm}) before the VM goes" if peer else ""
+
+
 @dataclass(frozen=True)
 class PlanLine:
     """One output line: ``marker`` is one of + ~ -/+ - & = ! * ? and empty for the summary."""
@@ -144,7 +149,7 @@ def line_for(action: Action) -> PlanLine:
         return PlanLine(
             "-",
             f"vm {action.vm} (vmid {action.vmid} on {action.node}): {action.reason}"
-            f"{_DRAIN_GONE * action.drain}",
+            f"{_DRAIN_GONE * action.drain}{_leave_etcd(action)}",
         )
     if isinstance(action, AdoptVm):
         before = action.tags_before or "(none)"

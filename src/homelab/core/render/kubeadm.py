@@ -182,8 +182,10 @@ def preflight_ignores(spec: LabSpec, vm_name: str) -> list[str]:
 
 
 def cert_sans(spec: LabSpec) -> list[str]:
-    """Extra API server SANs: the endpoint, every control plane's address and name."""
-    sans = {str(spec.api_endpoint())}
-    for name in spec.control_planes:
-        sans.update({name, str(spec.vms[name].ip)})
-    return sorted(sans)
+    """Extra API server SANs: the endpoint, and the first control plane's own name and address.
+
+    kubeadm puts each control plane's own node name and advertise address in the certificate it
+    makes there (its apiserver altnames), so the other control planes need not be listed: the
+    init node's seed then stays the same when an HA lab gains or loses a control plane."""
+    first = spec.control_planes[0]
+    return sorted({str(spec.api_endpoint()), first, str(spec.vms[first].ip)})

@@ -20,6 +20,7 @@ from homelab.core.plan.actions import (
     AdoptVm,
     CreateVm,
     DestroyVm,
+    EtcdPeer,
     ReplaceVm,
     UpdateVm,
     kind_of,
@@ -27,6 +28,8 @@ from homelab.core.plan.actions import (
 from homelab.engine.apply import drains, seeds, steps
 from homelab.engine.apply.runtime import Runtime
 from homelab.engine.apply.steps import Template, VmRef
+from homelab.engine.guest.channel import GuestChannel
+from homelab.engine.guest.etcd import EtcdHost
 from homelab.engine.proxmox.errors import TaskFailed
 from homelab.errors import LabError
 
@@ -93,6 +96,8 @@ def run_action(
             ref = VmRef(action.vm, action.node, action.vmid)
             outcome.vmid = action.vmid
             with _maybe_drained(rt, action.vm, action.node, action.drain, is_cp):
+                if (peer := action.etcd_peer) is not None:
+                    phase(rt, action.vm, "etcd", lambda: leave_etcd(rt, action.vm, peer))
                 phase(rt, action.vm, "destroy", lambda: destroy_chain(rt, ref, rt.lab))
         elif isinstance(action, AdoptVm):
             outcome.vmid = action.vmid
@@ -256,6 +261,14 @@ def adopt_chain(rt: Runtime, action: AdoptVm) -> None:
     rt.journal.put(ref.key, journal_entry(ref, "adopt"))
     steps.adopt_vm(rt, ref, action.tags_after, action.desired, action.config_digest)
     rt.journal.remove(ref.key)
+
+
+def leave_etcd(rt: Runtime, vm: str, peer: EtcdPeer) -> None:
+    """Remove ``vm``'s etcd member on ``peer``, a control plane that stays (a rerun after the
+    removal finds no such member: done already)."""
+    host = EtcdHost(GuestChannel(rt.client, rt.clock), peer.vm, peer.node, peer.vmid)
+    removed = host.remove_member(vm)
+    rt.emit(vm, "etcd", "done", f"member removed on {peer.vm}" if removed else "not a member")
 
 
 def destroy_chain(rt: Runtime, ref: VmRef, lab: str) -> None:

@@ -1,0 +1,96 @@
+"""A control plane removed from the HA lab: drained, its etcd member removed, its VM destroyed.
+
+On the simulator over the wire: the plan refuses removing two control planes at once and says
+which to remove first; removing one drains it, removes its etcd member on a control plane that
+stays (``etcdctl member remove``, etcd's own strict reconfiguration check included), destroys the
+VM and deletes its Node; etcd keeps two members, the API keeps serving, the next plan is a no-op.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from homelab.core.plan.actions import DestroyVm, EtcdPeer
+from homelab.core.plan.text import format_plan
+from homelab.engine.guest.channel import GuestChannel
+from homelab.engine.guest.etcd import EtcdHost
+from homelab.verbs.lab import make_plan, prepare_lab
+from homelab.verbs.provision import apply_lab
+from tests.up.simlab import Upped, copy_example, ready_nodes, upped
+
+
+@pytest.fixture(scope="module")
+def ha_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Upped]:
+    spec = copy_example("ha-lab.yaml", tmp_path_factory.mktemp("leave"))
+    with upped(spec) as lab:
+        yield lab
+
+
+def without(spec: Path, *names: str) -> str:
+    """Drop the VMs ``names`` from the spec; the original text, to put back."""
+    text = spec.read_text()
+    kept = [
+        line
+        for line in text.splitlines()
+        if not any(line.lstrip().startswith(f"{n}:") for n in names)
+    ]
+    spec.write_text("\n".join(kept) + "\n")
+    return text
+
+
+def members(lab: Upped, on: str) -> set[str]:
+    (vm,) = [v for v in lab.conn.client.cluster_vms() if v.name == on]
+    host = EtcdHost(GuestChannel(lab.conn.client, lab.conn.clock), on, vm.node, vm.vmid)
+    return {m.name for m in host.members()}
+
+
+def test_two_control_planes_at_once_are_refused(ha_lab: Upped) -> None:
+    spec = ha_lab.ctx.spec_path
+    original = without(spec, "k8s-master-2", "k8s-master-3")
+    try:
+        ctx = prepare_lab(spec)
+        try:
+            plan, _ = make_plan(ha_lab.conn, ctx)
+        finally:
+            ctx.close()
+        assert any(
+            "vm k8s-master-3: removing 2 control planes at once" in e
+            and "remove k8s-master-2 first" in e
+            for e in plan.errors
+        ), plan.errors
+        assert not any(e.startswith("vm k8s-master-2:") for e in plan.errors), plan.errors
+    finally:
+        spec.write_text(original)
+
+
+def test_a_control_plane_leaves_with_its_etcd_member(ha_lab: Upped) -> None:
+    spec = ha_lab.ctx.spec_path
+    assert members(ha_lab, "k8s-master-1") == {"k8s-master-1", "k8s-master-2", "k8s-master-3"}
+    without(spec, "k8s-master-3")
+    ctx = prepare_lab(spec)
+    try:
+        plan, _ = make_plan(ha_lab.conn, ctx)
+        assert not plan.errors, plan.errors
+        (leaving,) = [a for a in plan.actions if isinstance(a, DestroyVm)]
+        assert leaving.vm == "k8s-master-3" and leaving.drain
+        assert isinstance(leaving.etcd_peer, EtcdPeer)
+        assert leaving.etcd_peer.vm == "k8s-master-1"
+        text = format_plan(plan)
+        assert re.search(r"k8s-master-3 .*its etcd member removed \(on k8s-master-1\)", text), text
+        applied = apply_lab(ha_lab.conn, ctx, confirm=lambda _p: True)
+        assert applied.report is not None
+        assert [(o.vm, o.kind, o.ok, o.error) for o in applied.report.outcomes] == [
+            ("k8s-master-3", "destroy", True, None)
+        ]
+        assert members(ha_lab, "k8s-master-1") == {"k8s-master-1", "k8s-master-2"}
+        assert members(ha_lab, "k8s-master-2") == {"k8s-master-1", "k8s-master-2"}
+        nodes = ready_nodes(ha_lab)
+        assert "k8s-master-3" not in nodes and {"k8s-master-1", "k8s-master-2"} <= nodes
+        again, _ = make_plan(ha_lab.conn, ctx)
+        assert not again.has_changes, again.actions
+    finally:
+        ctx.close()
