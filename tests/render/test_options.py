@@ -40,8 +40,8 @@ def test_kubernetes_1_30_uses_its_own_repo_and_packages() -> None:
 
 
 def test_an_unsupported_minor_is_a_spec_error() -> None:
-    spec = variant("home-lab", version="1.31.0")
-    with pytest.raises(SpecError, match=r"1\.31\.x is not supported"):
+    spec = variant("home-lab", version="1.38.0")
+    with pytest.raises(SpecError, match=r"1\.38\.x is not supported"):
         render_lab(spec, pki_for("home-lab"))
 
 

@@ -347,11 +347,12 @@ CASES = {
         "without the leading 'v'",
     ),
     "version unsupported": Case(
-        [("version: 1.29.15", "version: 1.31.0")],
+        [("version: 1.29.15", "version: 1.38.0")],
         "error",
         "kubernetes.version",
         "  version:",
-        "1.31.0 is not supported; supported minors: 1.29, 1.30",
+        "1.38.0 is not supported; supported minors: 1.29, 1.30, 1.31, 1.32, 1.33, 1.34, 1.35, "
+        "1.36, 1.37",
     ),
     "version read as a float": Case(
         [("version: 1.29.15", "version: 1.30")],

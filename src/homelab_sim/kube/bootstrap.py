@@ -389,7 +389,7 @@ def node_object(
 def static_pods(config: ClusterConfig, node: str, ip: str) -> list[Obj]:
     """The control-plane mirror pods kubeadm's static manifests make on ``node``."""
     images = {
-        "etcd": "registry.k8s.io/etcd:3.5.16-0",
+        "etcd": release(config).etcd_image,
         "kube-apiserver": f"registry.k8s.io/kube-apiserver:{config.version}",
         "kube-controller-manager": f"registry.k8s.io/kube-controller-manager:{config.version}",
         "kube-scheduler": f"registry.k8s.io/kube-scheduler:{config.version}",

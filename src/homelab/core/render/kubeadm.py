@@ -1,4 +1,11 @@
-"""kubeadm configuration documents (kubeadm.k8s.io/v1beta3, the only API of kubeadm 1.29/1.30).
+"""kubeadm configuration documents: ``kubeadm.k8s.io/v1beta3`` up to 1.30, ``v1beta4`` from 1.31.
+
+The API is the minor's (``versions.kubeadm_api``): kubeadm 1.29/1.30 read only v1beta3, 1.31-1.36
+both, 1.37 only v1beta4 (v1beta3 was removed, k/k#136016). What this renderer uses differs
+between them in one way (v1beta4 types, ``cmd/kubeadm/app/apis/kubeadm/v1beta4/types.go``):
+``extraArgs`` (control-plane components, local etcd) and ``nodeRegistration.kubeletExtraArgs``
+are lists of ``{name, value}`` instead of maps. The fields v1beta4 moved (timeouts under
+``timeouts.*``) are not set, so kubeadm's defaults apply under either API.
 
 - The first control plane gets InitConfiguration + ClusterConfiguration + KubeletConfiguration.
   ``podSubnet`` is always set: the tigera operator reads it from ``kubeadm-config`` and refuses
@@ -77,7 +84,7 @@ def join_document(
     doc: dict[str, Any] = {
         "apiVersion": versions.kubeadm_api,
         "kind": "JoinConfiguration",
-        "nodeRegistration": _node_registration(spec, vm_name),
+        "nodeRegistration": _node_registration(spec, vm_name, versions),
         "discovery": {
             "bootstrapToken": {
                 "apiServerEndpoint": api_server_endpoint(spec),
@@ -108,7 +115,7 @@ def _init_configuration(
                 "groups": [TOKEN_GROUP],
             }
         ],
-        "nodeRegistration": _node_registration(spec, vm_name),
+        "nodeRegistration": _node_registration(spec, vm_name, versions),
         "localAPIEndpoint": {"advertiseAddress": str(spec.vms[vm_name].ip), "bindPort": API_PORT},
     }
 
@@ -127,19 +134,27 @@ def _cluster_configuration(spec: LabSpec, versions: ComponentVersions) -> dict[s
             "dnsDomain": k8s.cluster_domain,
         },
         "apiServer": {"certSANs": cert_sans(spec)},
-        **(_METRICS_ARGS if _monitored(spec) else {}),
+        **(_metrics_args(versions) if _monitored(spec) else {}),
     }
 
 
-#: The ClusterConfiguration sections that open the control plane's metrics endpoints (v1beta3:
-#: ``extraArgs`` is a map; v1beta4 makes it a list of ``{name, value}``).
-_METRICS_ARGS: dict[str, Any] = {
-    "controllerManager": {"extraArgs": {"bind-address": "0.0.0.0"}},  # noqa: S104 (the point)
-    "scheduler": {"extraArgs": {"bind-address": "0.0.0.0"}},  # noqa: S104 (the point)
-    "etcd": {
-        "local": {"extraArgs": {"listen-metrics-urls": f"http://0.0.0.0:{ETCD_METRICS_PORT}"}}
-    },
-}
+def _metrics_args(versions: ComponentVersions) -> dict[str, Any]:
+    """The ClusterConfiguration sections that open the control plane's metrics endpoints."""
+    bind_all = {"bind-address": "0.0.0.0"}  # noqa: S104 (the point)
+    etcd_metrics = {"listen-metrics-urls": f"http://0.0.0.0:{ETCD_METRICS_PORT}"}
+    return {
+        "controllerManager": {"extraArgs": extra_args(bind_all, versions)},
+        "scheduler": {"extraArgs": extra_args(bind_all, versions)},
+        "etcd": {"local": {"extraArgs": extra_args(etcd_metrics, versions)}},
+    }
+
+
+def extra_args(args: dict[str, str], versions: ComponentVersions) -> Any:
+    """``extraArgs``/``kubeletExtraArgs`` in the minor's config API: a map in v1beta3, a list of
+    ``{name, value}`` (kubeadm's ``Arg``) in v1beta4."""
+    if versions.kubeadm_api == "kubeadm.k8s.io/v1beta3":
+        return dict(args)
+    return [{"name": name, "value": value} for name, value in args.items()]
 
 
 def _kubelet_configuration(spec: LabSpec) -> dict[str, Any]:
@@ -152,12 +167,12 @@ def _kubelet_configuration(spec: LabSpec) -> dict[str, Any]:
     }
 
 
-def _node_registration(spec: LabSpec, vm_name: str) -> dict[str, Any]:
+def _node_registration(spec: LabSpec, vm_name: str, versions: ComponentVersions) -> dict[str, Any]:
     vm = spec.vms[vm_name]
     reg: dict[str, Any] = {
         "name": vm_name,
         "criSocket": CRI_SOCKET,
-        "kubeletExtraArgs": {"node-ip": str(vm.ip)},
+        "kubeletExtraArgs": extra_args({"node-ip": str(vm.ip)}, versions),
     }
     if vm.role == "control-plane" and not spec.workers:
         reg["taints"] = []  # no workers: the control planes must take the workloads

@@ -26,7 +26,7 @@ from homelab.core.spec.monitoring import MonitoringSpec
 from homelab.core.spec.opnsense import OpnsenseSpec
 from homelab.core.spec.units import DISK_MAX_GIB, MEMORY_MAX_MIB, parse_disk_gib, parse_memory_mib
 
-SUPPORTED_K8S_MINORS = ("1.29", "1.30")
+SUPPORTED_K8S_MINORS = tuple(f"1.{minor}" for minor in range(29, 38))  # 1.29 ... 1.37
 
 # Bounds taken from the real systems (facts in ../shared/pve-api/):
 # - cores: qemu-server's schema has `cores` >= 1 and no maximum (apidoc.json, POST
