@@ -123,12 +123,12 @@ def apply_lab(
         keep_encryption_keys(ctx, report)
         note_jobs_gone(ctx, plan, report)
         record_new_nodes(ctx, plan, {o.vm for o in report.outcomes if o.ok})
+        record(ctx, "apply", plan, report)
         if plan.upgrades and report.ok:  # the rolling upgrade, after the VM actions
             upgraded = run_upgrade(conn, ctx, rt, plan.upgrades)
             notes.append(
                 f"upgraded to {ctx.spec.kubernetes.version}: {', '.join(upgraded.upgraded)}"
             )
-        record(ctx, "apply", plan, report)
         return ApplyOutcome(plan, report, notes, warnings)
 
 

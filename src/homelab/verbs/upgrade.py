@@ -24,6 +24,7 @@ from homelab.core.plan.actions import CreateVm, DestroyVm, Plan, ReplaceVm
 from homelab.core.plan.upgrade import CONTROL_PLANE, UpgradeStep, plan_upgrade
 from homelab.engine.apply.runtime import Runtime
 from homelab.engine.guest.channel import GuestChannel
+from homelab.engine.proxmox.errors import PermissionDenied
 from homelab.engine.upgrade.rollout import UPGRADE_PREFIX, Rollout, UpgradeFailed
 from homelab.engine.upgrade.snapshots import snapshot_name, take_snapshots
 from homelab.engine.upgrade.versions import NodeVersions
@@ -128,7 +129,14 @@ def run_upgrade(
         rt.emit("cluster", "etcd snapshot", "done", str(snapshot.path))
         planes = [s for s in steps if s.role == CONTROL_PLANE]
         rt.emit("cluster", "proxmox snapshots", "running")
-        taken = take_snapshots(conn.client, planes, name)
+        try:
+            taken = take_snapshots(conn.client, planes, name)
+        except PermissionDenied as exc:
+            raise UpgradeFailed(
+                f"the Proxmox snapshots before the upgrade could not be taken: {exc.message}; "
+                "nothing was upgraded",
+                hint="grant VM.Snapshot to the token's role (see the README's role)",
+            ) from exc
         rt.emit("cluster", "proxmox snapshots", "done", ", ".join(taken))
         start = {"op": "upgrade-start", "to": target, "etcd": str(snapshot.path), "pve": taken}
         rt.journal.put(START, start)

@@ -15,6 +15,7 @@ import pytest
 from homelab.core.plan.json import plan_to_json
 from homelab.core.plan.text import format_plan
 from homelab.engine.apply.progress import ProgressEvent
+from homelab.engine.upgrade.rollout import UpgradeFailed
 from homelab.engine.upgrade.versions import NodeVersions
 from homelab.verbs.lab import make_plan
 from homelab.verbs.provision import apply_lab
@@ -122,5 +123,35 @@ def test_the_ha_lab_upgrades_its_control_planes_one_at_a_time(tmp_path: Path) ->
                 if p["metadata"].get("labels", {}).get("component") == "kube-apiserver"
             }
             assert images == {"registry.k8s.io/kube-apiserver:v1.30.14"}
+        finally:
+            ctx.close()
+
+
+def test_a_budget_that_cannot_be_met_stops_the_rollout_with_the_way_back(tmp_path: Path) -> None:
+    spec = copy_example("home-lab.yaml", tmp_path)
+    with upped(spec) as lab, lab.api() as api:
+        start_workload(lab, api, min_available=3)
+        ctx = respec(spec, OLD, NEW)
+        try:
+            with pytest.raises(UpgradeFailed) as failed:
+                apply(lab, ctx, drain_timeout=60.0)
+            message, hint = failed.value.message, failed.value.hint or ""
+            assert message.startswith(
+                "the upgrade to 1.30.14 stopped: cannot drain node k8s-worker-"
+            )
+            assert "pre-k8s-1-30-14" in hint and "k8s-master-1@pre-k8s-1-30-14" in hint
+            assert ".db.sealed" in hint and "homelab restore cluster SPEC --etcd" in hint
+            ready, _ = api.readyz()
+            assert ready, "the cluster still serves"
+            assert api.version()["gitVersion"] == "v1.30.14"
+            assert not any(n["spec"].get("unschedulable") for n in api.nodes()), "uncordoned"
+            versions = NodeVersions(ctx.store, ctx.lab).current()
+            assert versions["k8s-master-1"] == "1.30.14"
+            assert versions["k8s-worker-2"] == versions["k8s-worker-3"] == "1.29.15"
+            plan, _ = make_plan(lab.conn, ctx)
+            assert [(s.vm, s.step) for s in plan.upgrades] == [
+                ("k8s-worker-2", "node"),
+                ("k8s-worker-3", "node"),
+            ]
         finally:
             ctx.close()
