@@ -33,9 +33,12 @@ app.add_typer(monitoring_app, name="monitoring")
 def token(spec: SpecArg, sim: SimOpt = False, as_json: JsonOpt = False) -> None:
     """Make the exporter's read-only token (PVEAuditor on /), or find it unchanged.
 
-    Needs HOMELAB_PVE_ADMIN_TOKEN=user@realm!name=secret, a token holding Realm.AllocateUser
-    on /access/realm/pve, User.Modify on /access/groups and Permissions.Modify on /. The new
-    token's secret is sealed in the state store and never printed.
+    The secret is sealed in the state store and never printed.
+
+    Needs HOMELAB_PVE_ADMIN_TOKEN=user@realm!name=secret, an admin token holding:
+    Realm.AllocateUser on /access/realm/pve,
+    User.Modify on /access/groups,
+    Permissions.Modify on /.
     """
     from homelab.engine.state import open_store
     from homelab.errors import LabError
