@@ -18,8 +18,10 @@ from homelab.core.plan.actions import DestroyVm, EtcdPeer
 from homelab.core.plan.text import format_plan
 from homelab.engine.guest.channel import GuestChannel
 from homelab.engine.guest.etcd import EtcdHost
+from homelab.simulated.site import SimulatedSite
 from homelab.verbs.lab import make_plan, prepare_lab
 from homelab.verbs.provision import apply_lab
+from tests.support.paths import EXAMPLES
 from tests.up.simlab import Upped, copy_example, ready_nodes, upped
 
 
@@ -94,3 +96,36 @@ def test_a_control_plane_leaves_with_its_etcd_member(ha_lab: Upped) -> None:
         assert not again.has_changes, again.actions
     finally:
         ctx.close()
+
+
+def test_a_control_plane_added_back_joins_the_running_cluster(ha_lab: Upped) -> None:
+    """Remove then add: the way to rebuild a control plane of an HA lab. The new VM joins
+    (etcd member added by kubeadm join), no other VM changes."""
+    spec = ha_lab.ctx.spec_path
+    text = spec.read_text()
+    if "k8s-master-3:" in text:  # run alone: take it out first
+        test_a_control_plane_leaves_with_its_etcd_member(ha_lab)
+    spec.write_text((EXAMPLES / "ha-lab.yaml").read_text())
+    ctx = prepare_lab(spec)
+    try:
+        plan, _ = make_plan(ha_lab.conn, ctx)
+        assert not plan.errors, plan.errors
+        assert [(a.vm, type(a).__name__) for a in plan.changes] == [("k8s-master-3", "CreateVm")]
+        applied = apply_lab(ha_lab.conn, ctx, confirm=lambda _p: True)
+        assert applied.report is not None and all(o.ok for o in applied.report.outcomes)
+        wait_ready(ha_lab, {"k8s-master-3"})
+        assert members(ha_lab, "k8s-master-1") == {"k8s-master-1", "k8s-master-2", "k8s-master-3"}
+        again, _ = make_plan(ha_lab.conn, ctx)
+        assert not again.has_changes, again.actions
+    finally:
+        ctx.close()
+
+
+def wait_ready(lab: Upped, names: set[str]) -> None:
+    site = lab.conn.site
+    assert isinstance(site, SimulatedSite)
+    for _ in range(240):
+        if names <= ready_nodes(lab):
+            return
+        site.advance_clock(5)
+    assert names <= ready_nodes(lab)
