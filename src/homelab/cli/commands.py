@@ -13,6 +13,7 @@ import homelab.cli.init
 import homelab.cli.lab
 import homelab.cli.metrics
 import homelab.cli.monitoring
+import homelab.cli.net
 import homelab.cli.render
 import homelab.cli.restore
 import homelab.cli.sim
