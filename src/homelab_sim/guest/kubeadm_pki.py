@@ -155,9 +155,9 @@ def write_kubeconfigs(
         ("scheduler.conf", "system:kube-scheduler", None, local),
     ]
     if init:
-        files.insert(
-            1, ("super-admin.conf", "kubernetes-super-admin", "system:masters", cp.endpoint_url())
-        )
+        endpoint = cp.endpoint_url()
+        files.insert(1, ("super-admin.conf", "kubernetes-super-admin", "system:masters", endpoint))
+        files.insert(2, ("kubelet.conf", f"system:node:{cp.node}", "system:nodes", endpoint))
     for name, user, group, server in files:
         key = _new_key()
         leaf = _Leaf(name, "ca", user, CLIENT, group)

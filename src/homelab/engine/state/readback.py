@@ -94,6 +94,11 @@ def problems(secrets: ClusterSecrets, files: Mapping[str, bytes], where: str) ->
     found: list[str] = []
     for pair in _PAIRS:
         cert = _cert(getattr(secrets, pair.cert), SHARED[pair.cert], where)
+        if not _is_ca(cert):
+            found.append(
+                f"{SHARED[pair.cert]} in {where} is not a CA certificate as kubeadm makes one "
+                "(basicConstraints CA:TRUE and a subject key identifier)"
+            )
         key = _private(getattr(secrets, pair.key), SHARED[pair.key], where)
         if _spki(cert.public_key()) != _spki(key.public_key()):
             found.append(f"{SHARED[pair.key]} in {where} is not the key of {SHARED[pair.cert]}")
@@ -212,6 +217,15 @@ def _spki(public_key: Any) -> bytes:
             serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
         )
     )
+
+
+def _is_ca(cert: x509.Certificate) -> bool:
+    try:
+        constraints = cert.extensions.get_extension_for_class(x509.BasicConstraints).value
+        cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier)
+    except x509.ExtensionNotFound:
+        return False
+    return constraints.ca
 
 
 def _issued_by(leaf: x509.Certificate, ca: x509.Certificate) -> bool:
