@@ -14,6 +14,7 @@ import pytest
 
 from homelab.engine.proxmox.client import PveClient
 from homelab.engine.proxmox.config import SettingsError, parse_token
+from homelab.engine.proxmox.privileges import grants
 from homelab.engine.state import SecretBox, StateStore, open_store
 from homelab.errors import LabError
 from homelab.verbs import monitoring_token as mt
@@ -136,6 +137,13 @@ def test_an_admin_without_permissions_modify_cannot_grant(
         _ensure(sim, store.secrets("home-lab"), admin)
     assert refused.value.message.endswith("Permission check failed (/, Permissions.Modify)")
     assert _acl(sim) == set()
+
+
+@pytest.mark.parametrize("major", [8, 9])
+def test_the_labs_documented_role_never_holds_the_admin_privileges(major: int) -> None:
+    admin_privileges = {priv for _, priv in mt.ADMIN_PRIVILEGES}
+    for grant in grants(major, "local", backups=True, pbs=True):
+        assert not admin_privileges & grant.privileges, grant
 
 
 def test_no_stored_token_says_how_to_make_one(store: StateStore) -> None:

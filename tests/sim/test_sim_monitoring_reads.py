@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from homelab_sim.pve.simulator import PveSimulator
+from homelab_sim.pve.simulator import PveSimulator, SimConfig
 from homelab_sim.secret import Secret
 from tests.sim.support import Api
 
@@ -63,6 +63,28 @@ def test_an_auditor_reads_everything_the_default_collectors_read(lab: Api) -> No
         {"vmid": 200, "type": "lxc", "name": "dns"},
         {"vmid": 9000, "type": "qemu", "name": "ubuntu-2404-cloudinit"},
     ]
+
+
+def test_pve_9_grants_the_same_reads_to_an_auditor() -> None:
+    sim = PveSimulator(SimConfig(time_scale=0, seed=7, pve_major=9))
+    root = Api(sim)
+    root.ok("POST", "/_sim/lxc", data={"vmid": 200, "node": "pve", "name": "dns"})
+    ro = auditor(root)
+    for path in (
+        "/cluster/status",
+        "/cluster/resources",
+        "/version",
+        "/cluster/config/qdevice",
+        "/cluster/backup-info/not-backed-up",
+        "/nodes/pve/qemu",
+        "/nodes/pve/qemu/9000/config",
+        "/nodes/pve/lxc",
+        "/nodes/pve/lxc/200/config",
+        "/nodes/pve/replication",
+        "/nodes/pve/subscription",
+    ):
+        assert ro.call("GET", path).status_code == 200, path
+    assert ro.ok("GET", "/version")["release"] == "9.0"
 
 
 def test_an_auditor_may_not_write(lab: Api) -> None:

@@ -31,7 +31,7 @@ import httpx
 from homelab.core.secret import Secret
 from homelab.engine.proxmox.client import PveClient
 from homelab.engine.proxmox.config import ConnectionSettings, SettingsError, parse_token
-from homelab.engine.proxmox.errors import ApiError, AuthenticationError, PermissionDenied
+from homelab.engine.proxmox.errors import AuthenticationError, PermissionDenied
 from homelab.engine.proxmox.wire import path_segment
 from homelab.engine.state import SecretBox
 from homelab.errors import LabError
@@ -253,12 +253,7 @@ def _put_acl(
     params: dict[str, Any] = {"path": path, "roles": role, f"{kind}s": ugid}
     if delete:
         params["delete"] = 1
-    try:
-        admin.session.request("PUT", "/access/acl", params)
-    except ApiError as exc:
-        if exc.status == 400 and "Permissions.Modify" in " ".join(exc.errors.values()):
-            raise PermissionDenied(403, exc.reason, "; ".join(exc.errors.values())) from exc
-        raise
+    admin.session.request("PUT", "/access/acl", params)
 
 
 def make_auditor_token(
