@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from homelab.core.secret import Secret
 from homelab.engine.proxmox.client import PveClient
 from homelab.engine.proxmox.config import SettingsError, parse_token
 from homelab.engine.proxmox.privileges import grants
@@ -93,6 +94,16 @@ def test_a_lost_secret_is_replaced_by_a_new_token(sim: PveSimulator, store: Stat
         f"PVEAuditor on / granted to token {mt.AUDITOR_TOKEN_ID}",
     ]
     assert len(_acl(sim)) == 2
+
+
+def test_a_stored_secret_proxmox_refuses_is_replaced(sim: PveSimulator, store: StateStore) -> None:
+    box = store.secrets("home-lab")
+    first = _ensure(sim, box)
+    box.put(mt.SECRET_NAME, f"{mt.AUDITOR_TOKEN_ID}={'0' * 36}".encode())
+    again = _ensure(sim, box)
+    assert again.changes[0].startswith(f"token {mt.AUDITOR_TOKEN_ID} deleted")
+    assert again.token.value not in (first.token.value, Secret("0" * 36))
+    assert mt.auditor_token(box) == again.token
 
 
 def test_grants_beyond_auditing_are_taken_away(sim: PveSimulator, store: StateStore) -> None:
