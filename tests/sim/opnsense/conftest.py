@@ -34,8 +34,9 @@ def make() -> Iterator[Factory]:
     def factory(**kwargs: object) -> tuple[OpnsenseSimulator, httpx.Client]:
         kwargs.setdefault("clock", VirtualClock(base=1_780_000_000.0, time_scale=0))
         kwargs.setdefault("interfaces", LAB_INTERFACES)
-        kwargs.setdefault("devices", ("vtnet0", "vtnet1", "vtnet2", "vlan01"))
+        kwargs.setdefault("devices", ("vtnet0", "vtnet1", "vtnet2"))
         sim = OpnsenseSimulator(**kwargs)  # type: ignore[arg-type]
+        sim.seed("vlan", {"if": "vtnet1", "tag": "20", "descr": "apps", "vlanif": "vlan01"})
         client = client_for(sim)
         clients.append(client)
         return sim, client

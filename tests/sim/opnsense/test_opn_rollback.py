@@ -199,7 +199,7 @@ def test_backups_list_newest_first_and_refuse_unknown_files(make: Factory) -> No
         {"alias": {"name": "a", "type": "host", "content": "10.0.0.1"}},
     )
     items = client.get("/api/core/backup/backups/this").json()["items"]
-    assert len(items) == 2
+    assert len(items) == 3  # the initial configuration, the seeded VLAN, the alias
     assert float(items[0]["time"]) > float(items[1]["time"])
     assert items[0]["id"] == f"config-{items[0]['time']}.xml"
     assert client.get("/api/core/backup/backups/elsewhere").json() == {"items": []}
@@ -212,6 +212,7 @@ def test_backups_list_newest_first_and_refuse_unknown_files(make: Factory) -> No
         "status": "failed"
     }
     old = client.get(f"/api/core/backup/download/this/{items[1]['id']}")
+    assert ET.fromstring(old.content).find("vlans/vlan/vlanif").text == "vlan01"  # type: ignore[union-attr]
     assert ET.fromstring(old.content).find("OPNsense/Firewall/Alias/aliases/alias") is None
     assert client.get("/api/core/backup/download/other").content == b""
     assert client.get("/api/core/backup/download/this/config-1.0.xml").content == b""
