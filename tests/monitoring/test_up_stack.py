@@ -4,16 +4,21 @@ password), a chart version nobody publishes failing clearly, missing secrets ref
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 from pathlib import Path
 
 import pytest
+import yaml
 
 from homelab.cli.up import show_summary
 from homelab.core.render import versions
+from homelab.core.spec.models import LabSpec
 from homelab.errors import KubeError, LabError
 from homelab.verbs.connection import open_connection
 from homelab.verbs.lab import prepare_lab
+from homelab.verbs.up import monitoring_secrets
+from tests.support.paths import EXAMPLES
 from tests.up.simlab import copy_example, upped
 
 PASSWORD = "grafana-Pa55-not-to-be-printed"
@@ -100,3 +105,45 @@ def test_missing_secrets_stop_up_before_anything_is_provisioned(
             assert [vm for vm in conn.client.cluster_vms() if vm.name in ctx.spec.vms] == []
     finally:
         ctx.close()
+
+
+@pytest.mark.usefixtures("secrets_env")
+def test_a_release_whose_source_never_becomes_ready_times_out_naming_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pins = versions.VERSIONS["1.29"]
+    changed = dataclasses.replace(pins, kube_prometheus_stack="1.0.0")
+    monkeypatch.setitem(versions.VERSIONS, "1.29", changed)
+    spec = copy_example("monitored-lab.yaml", tmp_path)
+    with pytest.raises(KubeError) as failed, upped(spec, timeout=600):
+        pass
+    assert failed.value.message == (
+        "HelmRelease monitoring/kube-prometheus-stack was not Ready in time: OCIRepository "
+        "'monitoring/kube-prometheus-stack' is not ready: failed to determine artifact digest: "
+        "GET https://ghcr.io/v2/prometheus-community/charts/kube-prometheus-stack/manifests/1.0.0"
+        ": MANIFEST_UNKNOWN: manifest unknown; unknown tag=1.0.0"
+    )
+
+
+def test_the_stack_secrets_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    data = yaml.safe_load((EXAMPLES / "monitored-lab.yaml").read_text())
+    data["monitoring"]["scrape"] = {"pve_nodes": False}
+    data["monitoring"]["receivers"] = [{"name": "hook", "webhook": {"url_env": "HOOK_URL"}}]
+    spec = LabSpec.model_validate(data)
+    monkeypatch.setenv("HOMELAB_GRAFANA_PASSWORD", PASSWORD)
+    monkeypatch.delenv("HOOK_URL", raising=False)
+    with pytest.raises(LabError, match=r"environment variables: HOOK_URL$"):
+        monitoring_secrets(spec)
+    monkeypatch.setenv("HOOK_URL", "https://hooks.example/t0ken")
+    objects = monitoring_secrets(spec)
+    assert [(o["kind"], o["metadata"]["name"]) for o in objects] == [
+        ("Namespace", "monitoring"),
+        ("Secret", "homelab-grafana-admin"),
+        ("Secret", "homelab-alertmanager"),
+    ]
+    config = yaml.safe_load(base64.b64decode(objects[2]["data"]["alertmanager.yaml"]))
+    assert config["receivers"][1] == {
+        "name": "hook",
+        "webhook_configs": [{"url": "https://hooks.example/t0ken", "send_resolved": True}],
+    }
+    assert monitoring_secrets(LabSpec.model_validate({**data, "monitoring": None})) == []

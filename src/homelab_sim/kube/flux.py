@@ -9,7 +9,8 @@ v1.6):
   (``Failed``, "failed to fetch Helm repository index: …").
 - ``OCIRepository``: a tag the repository holds -> ``Ready=True`` ("stored artifact for digest
   '…'"); another -> ``Ready=False`` (``OCIArtifactPullFailed``, "failed to determine artifact
-  digest: …"), retried, never stalled.
+  digest: …"), retried, never stalled. As in Flux, ``status.observedGeneration`` moves only
+  when a reconcile succeeds or stalls, so a release reads a failing source's own message.
 - a ``HelmRelease`` with ``chart.spec`` gets a ``HelmChart`` named ``<namespace>-<name>`` in its
   source's namespace. A version the repository does not have is a persistent build error: the
   HelmChart is ``Stalled`` (``InvalidChartReference``, "invalid chart reference: failed to get
@@ -156,8 +157,7 @@ def _helm_repository(state: ClusterState, repo: Obj) -> None:
             "failed to fetch Helm repository index: failed to cache index to temporary file: "
             f"failed to fetch {url.rstrip('/')}/index.yaml : 404 Not Found"
         )
-        status = {
-            "observedGeneration": generation,
+        status: Obj = {  # observedGeneration moves only on success or a stall (fluxcd/pkg)
             "conditions": _conditions(
                 state,
                 repo,
@@ -196,8 +196,7 @@ def _oci_repository(state: ClusterState, repo: Obj) -> None:
             f"failed to determine artifact digest: GET https://{host}/v2/{name}/manifests/"
             f"{tag}: MANIFEST_UNKNOWN: manifest unknown; unknown tag={tag}"
         )
-        status = {
-            "observedGeneration": generation,
+        status: Obj = {  # a failed pull is retried: observedGeneration stays
             "conditions": _conditions(
                 state,
                 repo,
@@ -234,8 +233,7 @@ def _helm_chart(state: ClusterState, chart: Obj) -> None:
     if repo is None or not ready(repo):
         why = "does not exist" if repo is None else _cond(repo, "Ready").get("message", "")
         message = f"failed to get source: HelmRepository '{namespace}/{ref.get('name')}' {why}"
-        status = {
-            "observedGeneration": generation,
+        status: Obj = {
             "conditions": _conditions(
                 state,
                 chart,
