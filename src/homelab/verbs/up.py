@@ -44,9 +44,6 @@ from typing import Any, NoReturn
 from cryptography import x509
 
 from homelab.core.cluster import ClusterSecrets
-from homelab.core.monitoring import stack
-from homelab.core.monitoring.alertmanager import MissingSecret, alertmanager_config
-from homelab.core.monitoring.values import GRAFANA_ADMIN_SECRET, GRAFANA_PASSWORD_KEY, NAMESPACE
 from homelab.core.ownership import NO_FLAGS, Flags, tagged_for
 from homelab.core.plan.actions import Plan
 from homelab.core.render.kubeadm import API_PORT
@@ -168,6 +165,12 @@ class MonitoringOutcome:
     @property
     def password_hint(self) -> str:
         """How to get Grafana's admin password (never the password)."""
+        from homelab.core.monitoring.values import (
+            GRAFANA_ADMIN_SECRET,
+            GRAFANA_PASSWORD_KEY,
+            NAMESPACE,
+        )
+
         return (
             f"user admin; the password is ${self.password_env}, or: kubectl -n {NAMESPACE} "
             f"get secret {GRAFANA_ADMIN_SECRET} -o jsonpath='{{.data.{GRAFANA_PASSWORD_KEY}}}'"
@@ -202,6 +205,7 @@ def up_lab(
     started = time.monotonic()
     step = on_step or (lambda _text: None)
     stack_secrets = monitoring_secrets(ctx.spec)
+    monitored = ctx.spec.monitoring is not None and ctx.spec.monitoring.enabled
     applied = apply_lab(conn, ctx, confirm=confirm, progress=progress, flags=flags, limits=limits)
     raise_if_failed(applied)
     deadline = conn.clock.monotonic() + timeout
@@ -229,7 +233,7 @@ def up_lab(
         step("waiting for every node to be Ready and the system pods to run")
         health = converge.wait_healthy(api)
         monitoring = None
-        if stack.enabled(ctx.spec):
+        if monitored:
             step("waiting for the monitoring stack's HelmReleases to be Ready")
             monitoring = wait_monitoring(api, conn, ctx.spec, converge)
     snapshots = schedule_snapshots(conn, ctx, step)
@@ -260,8 +264,12 @@ PVE_EXPORTER_ENVS = ("PVE_USER", "PVE_TOKEN_NAME", "PVE_TOKEN_VALUE")
 def monitoring_secrets(spec: LabSpec) -> list[dict[str, Any]]:
     """The monitoring namespace and the stack's Secrets, from the environment; empty without
     ``monitoring.enabled``. A missing variable is a LabError naming it."""
-    if not stack.enabled(spec):
+    if spec.monitoring is None or not spec.monitoring.enabled:
         return []
+    # imported here: a lab without monitoring starts `up` as fast as before
+    from homelab.core.monitoring import stack
+    from homelab.core.monitoring.alertmanager import MissingSecret, alertmanager_config
+
     assert spec.monitoring is not None
     mon = spec.monitoring
     missing = [name for name in mon.secret_envs() if not os.environ.get(name)]
@@ -294,6 +302,9 @@ def wait_monitoring(
     api: KubeApi, conn: Connection, spec: LabSpec, converge: Converge
 ) -> MonitoringOutcome:
     """Every HelmRelease of the stack Ready, then Grafana's LoadBalancer address."""
+    from homelab.core.monitoring import stack
+    from homelab.core.monitoring.values import NAMESPACE
+
     assert spec.monitoring is not None
     pending = [name for name, _chart in stack.RELEASES]
     releases: dict[str, str] = {}
@@ -338,18 +349,23 @@ def _condition(obj: dict[str, Any], kind: str) -> dict[str, Any]:
 def _source_stalled(api: KubeApi, release: dict[str, Any]) -> bool:
     """Whether the HelmChart Flux made for a ``chart.spec`` release is stalled (a chart version
     its repository does not have: helm-controller would wait for it for ever)."""
+    from homelab.core.monitoring.stack import SOURCE_API
+
     meta = release.get("metadata") or {}
     if not ((release.get("spec") or {}).get("chart") or {}).get("spec"):
         return False
     name = f"{meta.get('namespace')}-{meta.get('name')}"
-    chart = api.find(stack.SOURCE_API, "HelmChart", name, meta.get("namespace"))
+    chart = api.find(SOURCE_API, "HelmChart", name, meta.get("namespace"))
     return _condition(chart or {}, "Stalled").get("status") == "True"
 
 
 def _grafana_url(api: KubeApi, conn: Connection, converge: Converge) -> str | None:
     """``http://<LoadBalancer address>`` of Grafana's Service, once MetalLB gave it one."""
+    from homelab.core.monitoring.stack import GRAFANA_SERVICE
+    from homelab.core.monitoring.values import NAMESPACE
+
     while True:
-        svc = api.find("v1", "Service", stack.GRAFANA_SERVICE, NAMESPACE) or {}
+        svc = api.find("v1", "Service", GRAFANA_SERVICE, NAMESPACE) or {}
         ingress = ((svc.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
         address = next((i.get("ip") or i.get("hostname") for i in ingress), None)
         if address:
