@@ -142,7 +142,9 @@ def _wanted(spec: LabSpec, inventory: Inventory, errors: list[str]) -> list[NetO
             cidr = obj.fields["subnet"]
             subnet = inventory.kea_subnets.get(cidr)
             if subnet is None:
-                errors.append(f"Kea has no DHCPv4 subnet {cidr}: add it (Services > Kea DHCP)")
+                missing = f"Kea has no DHCPv4 subnet {cidr}: add it (Services > Kea DHCP)"
+                if missing not in errors:
+                    errors.append(missing)
                 continue
             obj = NetObject("dhcp", obj.label, {**obj.fields, "subnet": subnet}, obj.summary)
         found.append(obj)
