@@ -119,17 +119,19 @@ def make_plan(
     flags: Flags = NO_FLAGS,
 ) -> tuple[Plan, Observed]:
     """Observe, plan, and if needed read the configs the plan asks for and plan again."""
+    from homelab.verbs import upgrade  # it imports this module (verbs.cluster_api)
+
     planner, steward = _PLANNERS[purpose], ctx.steward(flags)
     jobs = ctx.spec.backup is not None or ctx.store.has_backup_jobs(ctx.lab)
     observed = observe_settled(conn.client, ctx.spec, conn.clock.sleep, jobs=jobs)
+    if purpose is Purpose.APPLY:
+        upgrade.ensure_versions(conn, ctx, observed)  # before the seed digests are read
     plan = planner(ctx.spec, ctx.seed_digests, observed, steward)
     if plan.needs_configs or config_targets(plan, observed):
         observed = refine(conn.client, observed, plan)
         plan = planner(ctx.spec, ctx.seed_digests, observed, steward)
     if purpose is Purpose.APPLY:
-        from homelab.verbs.upgrade import with_upgrades  # it reaches the cluster: verbs.cluster_api
-
-        plan = with_upgrades(conn, ctx, plan, observed)
+        plan = upgrade.with_upgrades(ctx, plan, observed)
     return _with_bridge_errors(conn, ctx, plan), observed
 
 

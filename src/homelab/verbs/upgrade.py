@@ -35,7 +35,7 @@ from homelab.verbs.etcd import backup_etcd
 from homelab.verbs.lab import LabContext, first_boot_seeds
 from homelab.verbs.secrets import cluster_secrets
 
-__all__ = ["UpgradeOutcome", "run_upgrade", "with_upgrades"]
+__all__ = ["UpgradeOutcome", "ensure_versions", "run_upgrade", "with_upgrades"]
 
 START = UPGRADE_PREFIX + "start"
 
@@ -47,7 +47,27 @@ class UpgradeOutcome:
     pve_snapshots: list[str]
 
 
-def with_upgrades(conn: Connection, ctx: LabContext, plan: Plan, observed: Observed) -> Plan:
+def ensure_versions(conn: Connection, ctx: LabContext, observed: Observed) -> None:
+    """Record the version of the lab's running nodes the store has none for (a lab made
+    before it recorded them), read from their kubelets, and render those nodes' seeds at it."""
+    store = NodeVersions(ctx.store, ctx.lab)
+    versions = store.current()
+    unknown = [
+        vm.name
+        for vm in lab_vms(ctx.lab, observed.vms)
+        if vm.name in ctx.spec.vms and vm.status == "running" and vm.name not in versions
+    ]
+    if not unknown:
+        return
+    seen = _kubelet_versions(conn, ctx)
+    fresh = {name: seen[name] for name in unknown if name in seen}
+    if fresh:
+        store.seed(fresh)
+        secrets = cluster_secrets(ctx.store, ctx.lab)
+        first_boot_seeds(ctx.spec, ctx.artifacts, store.born(), secrets)
+
+
+def with_upgrades(ctx: LabContext, plan: Plan, observed: Observed) -> Plan:
     """Apply's plan with the rolling upgrade's steps (or the refusal) added."""
     moving = {a.vm for a in plan.actions if isinstance(a, CreateVm | ReplaceVm | DestroyVm)}
     running = [
@@ -57,28 +77,16 @@ def with_upgrades(conn: Connection, ctx: LabContext, plan: Plan, observed: Obser
     ]
     if not running:
         return plan
-    store = NodeVersions(ctx.store, ctx.lab)
-    versions = store.current()
-    if any(vm.name not in versions for vm in running):
-        seen = _kubelet_versions(conn, ctx)
-        fresh = {n: v for n, v in seen.items() if n not in versions and n in ctx.spec.vms}
-        if fresh:
-            store.seed(fresh)
-            versions.update(fresh)
-            secrets = cluster_secrets(ctx.store, ctx.lab)
-            first_boot_seeds(ctx.spec, ctx.artifacts, store.born(), secrets)
-            if any(v != ctx.spec.kubernetes.version for v in fresh.values()):
-                from homelab.verbs.lab import make_plan  # the seeds changed: plan them again
-
-                again, _ = make_plan(conn, ctx)
-                return again
+    versions = NodeVersions(ctx.store, ctx.lab).current()
+    order = list(ctx.spec.vms)
     nodes = [
         (vm.name or "", vm.node, vm.vmid, ctx.spec.vms[vm.name or ""].role)
-        for vm in sorted(running, key=lambda v: list(ctx.spec.vms).index(v.name or ""))
+        for vm in sorted(running, key=lambda v: order.index(v.name or ""))
     ]
+    names = {name for name, *_ in nodes}
     steps, errors = plan_upgrade(
         ctx.spec.kubernetes.version,
-        {n: v for n, v in versions.items() if n in {name for name, *_ in nodes}},
+        {n: v for n, v in versions.items() if n in names},
         nodes,
         control_planes=list(ctx.spec.control_planes),
     )

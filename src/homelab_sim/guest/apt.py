@@ -1,4 +1,5 @@
-"""apt on a simulated guest: the Ubuntu 24.04 archive, pkgs.k8s.io (one repository per minor).
+"""apt on a simulated guest: the Ubuntu 24.04 archive, pkgs.k8s.io (one repository per minor)
+and Docker's repository for Ubuntu (``containerd.io``).
 
 ``apt-get update`` reads ``/etc/apt/sources.list.d/*.list`` and keeps the repositories it
 could fetch and verify (the ``signed-by`` keyring must hold the repository's key, as the
@@ -8,7 +9,10 @@ with exactly apt's messages: ``E: Unable to locate package kubelet``, ``E: Versi
 
 pkgs.k8s.io carries, for minor 1.M, kubelet/kubeadm/kubectl ``1.M.0-1.1`` to ``1.M.P-1.1``
 (P the last patch released), cri-tools and kubernetes-cni; kubeadm depends on all of them.
-Which minors and patches exist, and the archive's packages, come from ``catalogue``.
+Which minors and patches exist, and the archive's packages, come from ``catalogue``. Docker's
+repository is ``deb [signed-by=KEYRING] https://download.docker.com/linux/ubuntu noble stable``
+(key from ``https://download.docker.com/linux/ubuntu/gpg``); its ``containerd.io`` provides the
+``containerd`` service.
 
 Locks (apt 2.7.14, ``apt-pkg/deb/debsystem.cc``, ``contrib/fileutl.cc``, ``acquire.cc``):
 ``install`` takes the dpkg frontend lock, then the dpkg lock, then (to download) the archives
@@ -29,7 +33,13 @@ import posixpath
 import re
 from collections.abc import Callable
 
-from homelab_sim.catalogue import KUBERNETES, UBUNTU_ARCHIVE
+from homelab_sim.catalogue import (
+    DOCKER_KEY_ID,
+    DOCKER_NOBLE,
+    DOCKER_REPO,
+    KUBERNETES,
+    UBUNTU_ARCHIVE,
+)
 from homelab_sim.guest.shell import Gen, Streams
 from homelab_sim.guest.system import (
     ARCHIVES_LOCK,
@@ -43,13 +53,26 @@ from homelab_sim.guest.system import (
 ARCHIVE = "http://archive.ubuntu.com/ubuntu noble"
 K8S_REPO = re.compile(r"^https://pkgs\.k8s\.io/core:/stable:/v(\d+\.\d+)/deb/?$")
 K8S_KEY_ID = "234654DA9A296436"
+DOCKER_NOBLE_REPO = f"{DOCKER_REPO} noble"
 ARMORED_KEY = (
     "-----BEGIN PGP PUBLIC KEY BLOCK-----\n\n"
     "mQENBGMHoXcBCADukGOEQyleViOgtkMVa7hKifP6POCTh+98xNW4TfHK/nBJN2sm\n"
     "(simulated pkgs.k8s.io signing key, id 234654DA9A296436)\n"
     "-----END PGP PUBLIC KEY BLOCK-----\n"
 )
-UNITS = {"containerd": "containerd", "kubelet": "kubelet", "qemu-guest-agent": "qemu-guest-agent"}
+DOCKER_KEY_URL = f"{DOCKER_REPO}/gpg"
+DOCKER_ARMORED_KEY = (
+    "-----BEGIN PGP PUBLIC KEY BLOCK-----\n\n"
+    "mQINBFit2ioBEADhWpZ8/wvZ6hUTiXOwQHXMAlaFHcPH9hAtr4F1y2+OYdbtMuth\n"
+    f"(simulated Docker repository signing key, id {DOCKER_KEY_ID})\n"
+    "-----END PGP PUBLIC KEY BLOCK-----\n"
+)
+UNITS = {
+    "containerd": "containerd",
+    "containerd.io": "containerd",
+    "kubelet": "kubelet",
+    "qemu-guest-agent": "qemu-guest-agent",
+}
 DEPENDS = {"kubeadm": ["kubelet", "kubectl", "kubernetes-cni", "cri-tools"]}
 SECONDS_PER_PACKAGE = 8.0
 UPDATE_SECONDS = 5.0
@@ -69,10 +92,32 @@ def dearmor(armored: bytes) -> bytes | None:
     return b"\x99\x01\x0d" + text.encode()
 
 
+def signing_key(url: str) -> tuple[str, str] | None:
+    """(armored key, key id) served at ``url``: pkgs.k8s.io's ``Release.key`` of a minor it
+    has, or Docker's ``gpg``; None for any other URL (a 404)."""
+    if url == DOCKER_KEY_URL:
+        return DOCKER_ARMORED_KEY, DOCKER_KEY_ID
+    if url.endswith("/Release.key") and K8S_REPO.match(url.removesuffix("Release.key")):
+        return ARMORED_KEY, K8S_KEY_ID
+    return None
+
+
+def _repo_key(repo: str) -> tuple[str, str]:
+    """(armored key, key id) a repository's Release file is signed with."""
+    return (
+        (DOCKER_ARMORED_KEY, DOCKER_KEY_ID)
+        if repo == DOCKER_NOBLE_REPO
+        else (ARMORED_KEY, K8S_KEY_ID)
+    )
+
+
 def repo_packages(repo: str) -> dict[str, list[str]]:
-    """Package -> versions available from ``repo`` (a sources.list URL or the archive)."""
+    """Package -> versions available from ``repo`` (``URL`` for a flat repository such as
+    pkgs.k8s.io's, ``URL SUITE`` otherwise)."""
     if repo == ARCHIVE:
         return {name: [version] for name, version in UBUNTU_ARCHIVE.items()}
+    if repo == DOCKER_NOBLE_REPO:
+        return {name: list(versions) for name, versions in DOCKER_NOBLE.items()}
     match = K8S_REPO.match(repo)
     known = KUBERNETES.get(match.group(1)) if match else None
     if known is None:
@@ -188,10 +233,10 @@ def update(system: GuestSystem, io: Streams) -> Gen:
         if not repo_packages(repo):
             io.err.write(f"E: The repository '{repo} InRelease' does not have a Release file.\n")
             status = 100
-        elif keyring is None or system.read(keyring) != dearmor(ARMORED_KEY.encode()):
+        elif keyring is None or system.read(keyring) != dearmor(_repo_key(repo)[0].encode()):
             io.err.write(
                 f"W: GPG error: {repo} InRelease: The following signatures couldn't be verified"
-                f" because the public key is not available: NO_PUBKEY {K8S_KEY_ID}\n"
+                f" because the public key is not available: NO_PUBKEY {_repo_key(repo)[1]}\n"
                 f"E: The repository '{repo} InRelease' is not signed.\n"
             )
             status = 100
@@ -204,19 +249,22 @@ def update(system: GuestSystem, io: Streams) -> Gen:
 
 
 def _configured_sources(system: GuestSystem) -> list[tuple[str, str | None]]:
-    """(repository URL, signed-by keyring) of every ``deb`` line in sources.list.d."""
+    """(repository, signed-by keyring) of every ``deb`` line in sources.list.d; the
+    repository is its URL for a flat one (suite ``/``), else ``URL SUITE``."""
     out = []
     for name in system.listdir("/etc/apt/sources.list.d"):
         if not name.endswith(".list"):
             continue
         text = system.text(posixpath.join("/etc/apt/sources.list.d", name)) or ""
         for line in text.splitlines():
-            match = re.match(r"^\s*deb\s+(\[[^\]]*\]\s+)?(\S+)", line)
+            match = re.match(r"^\s*deb\s+(\[[^\]]*\]\s+)?(\S+)(?:\s+(\S+))?", line)
             if match is None:
                 continue
             options = match.group(1) or ""
             keyring = re.search(r"signed-by=(\S+?)[\s\]]", options + " ")
-            out.append((match.group(2), keyring.group(1) if keyring else None))
+            suite = match.group(3) or "/"
+            repo = match.group(2) if suite == "/" else f"{match.group(2).rstrip('/')} {suite}"
+            out.append((repo, keyring.group(1) if keyring else None))
     return out
 
 

@@ -11,7 +11,8 @@ run: the shell answers ``not found`` (status 127), so a renderer emitting someth
 does not implement fails visibly instead of passing silently.
 
 Network access goes through ``Host.probe_api`` (the Kubernetes API endpoints the simulator
-knows) and the pkgs.k8s.io key URL; any other URL does not resolve, as in an offline lab.
+knows) and the apt repositories' key URLs (pkgs.k8s.io, Docker's); any other URL does not
+resolve, as in an offline lab.
 """
 
 from __future__ import annotations
@@ -350,12 +351,13 @@ class CommandTable(FileCommands):
             return 2
         parts = urlsplit(url)
         host, port = parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)
-        if host == "pkgs.k8s.io" and parts.path.endswith("/deb/Release.key"):
+        if host in {"pkgs.k8s.io", "download.docker.com"}:  # the apt repositories' keys
             yield 1.0
-            if apt.K8S_REPO.match(url.removesuffix("Release.key")) is None:
+            key = apt.signing_key(url)
+            if key is None:
                 io.err.write("curl: (22) The requested URL returned error: 404\n")
                 return 22
-            io.out.write(apt.ARMORED_KEY)
+            io.out.write(key[0])
             return 0
         ca_pem = None
         if "cacert" in opts:

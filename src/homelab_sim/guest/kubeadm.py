@@ -1,14 +1,16 @@
-"""``kubeadm init``, ``join``, ``reset`` and ``version`` (v1.29-style) on a simulated guest.
+"""``kubeadm init``, ``join``, ``reset`` and ``version`` on a simulated guest (1.28 to 1.37).
 
 The model reads the ``--config`` documents the VM was given and checks what kubeadm checks,
 with kubeadm's messages, phase by phase (each phase takes virtual time, so a guest's phase
 is visible while it runs):
 
-- init: config API (kubeadm.k8s.io/v1beta3), networking (podSubnet and serviceSubnet valid
+- init: config API (the installed kubeadm's: v1beta3 to 1.30, v1beta3 or v1beta4 to 1.36,
+  v1beta4 from 1.37, with kubeadm's refusals), networking (podSubnet and serviceSubnet valid
   and disjoint), versions (kubernetesVersion against the installed kubeadm and kubelet),
   preflight (NumCPU, Mem, Swap, the bridge/forwarding sysctls, CRI, files already there),
   the CA files (present and key matching, else a fresh CA), wait-control-plane (kubelet and
-  containerd must agree on the systemd cgroup driver), upload-config through the
+  containerd must agree on the systemd cgroup driver; a 1.36+ kubelet does not start on a
+  containerd older than 2.0), upload-config through the
   controlPlaneEndpoint (a VIP only answers once a kube-vip static pod with usable credentials
   holds it: ``super-admin.conf`` during init on 1.29), bootstrap tokens.
 - join and reset: ``kubeadm_join``; configuration loading and preflight: ``kubeadm_checks``.
@@ -112,6 +114,13 @@ def _init(node: Node, config: Config, ignored: set[str]) -> Gen:
     yield 2.0
     node.system.write("/var/lib/kubelet/config.yaml", yaml.safe_dump(config.kubelet).encode())
     node.system.active.add("kubelet")
+    if checks.installed_containerd(node.system) is not None:
+        node.set_kubeadm("wait-control-plane")
+        try:
+            checks.kubelet_runtime(node.system, "wait-control-plane")
+        except KubeadmFailure:
+            yield API_WAIT_TIMEOUT
+            raise
     node.set_kubeadm("control-plane")
     yield 2.0
     for component in ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "etcd"):

@@ -83,11 +83,8 @@ def load_config(node: Node, args: list[str]) -> Config:
     apis = catalogue.kubeadm_apis(package_version(node.system, "kubeadm"))
     for doc in docs:
         kind, api = str(doc.get("kind")), str(doc.get("apiVersion"))
-        if (
-            kind in {"InitConfiguration", "ClusterConfiguration", "JoinConfiguration"}
-            and api not in apis
-        ):
-            raise KubeadmFailure(f'no kind "{kind}" is registered for version "{api}"')
+        if api.startswith(KUBEADM_GROUP + "/") and api not in apis:
+            raise KubeadmFailure(unknown_api(kind, api, apis))
         found[kind] = doc
     return Config(
         init=found.get("InitConfiguration"),
@@ -96,6 +93,31 @@ def load_config(node: Node, args: list[str]) -> Config:
         kubelet=found.get("KubeletConfiguration", {}),
         proxy=found.get("KubeProxyConfiguration", {}),
     )
+
+
+KUBEADM_GROUP = "kubeadm.k8s.io"
+#: kubeadm's config APIs, oldest first, and (``validateSupportedVersion``'s
+#: ``oldKnownAPIVersions``) the kubeadm to migrate a removed one with; v1beta3's entry (removed
+#: in 1.37, k/k#136016: "migrate with the 1.35 binary", per its changelog note) is unconfirmed.
+API_ORDER = ("v1alpha3", "v1beta1", "v1beta2", "v1beta3", "v1beta4")
+MIGRATE_WITH = {"v1alpha3": "v1.14", "v1beta1": "v1.15", "v1beta2": "v1.22", "v1beta3": "v1.35"}
+SCHEME = "k8s.io/kubernetes/cmd/kubeadm/app/apis/kubeadm/scheme/scheme.go:31"
+
+
+def unknown_api(kind: str, api: str, apis: tuple[str, ...]) -> str:
+    """kubeadm's refusal of a config document in an API its binary does not have: an API older
+    than all it reads is an "old API spec" (kubeadm names the release to migrate with), any
+    other (a newer one, e.g. v1beta4 on 1.29/1.30) is unknown to its scheme."""
+    version = api.partition("/")[2]
+    oldest = min((API_ORDER.index(a.partition("/")[2]) for a in apis), default=len(API_ORDER))
+    if version in API_ORDER and API_ORDER.index(version) < oldest and version in MIGRATE_WITH:
+        return (
+            f'your configuration file uses an old API spec: "{api}". Please use kubeadm '
+            f"{MIGRATE_WITH[version]} instead and run 'kubeadm config migrate --old-config "
+            "old.yaml --new-config new.yaml', which will write the new, similar spec using a "
+            "newer API version."
+        )
+    return f'no kind "{kind}" is registered for version "{api}" in scheme "{SCHEME}"'
 
 
 _COMPONENTS = (
@@ -206,7 +228,7 @@ def preflight(node: Node, *, control_plane: bool, ignored: set[str], init: bool)
 
 def _cri_errors(system: GuestSystem) -> list[tuple[str, str]]:
     config = system.text("/etc/containerd/config.toml") or ""
-    if "containerd" not in system.installed or "containerd" not in system.active:
+    if installed_containerd(system) is None or "containerd" not in system.active:
         return [
             (
                 "CRI",
@@ -245,6 +267,39 @@ def _file_errors(system: GuestSystem, *, control_plane: bool, init: bool) -> lis
     if not control_plane and system.exists(f"{PKI}/ca.crt"):
         errors.append(("FileAvailable--etc-kubernetes-pki-ca.crt", f"{PKI}/ca.crt already exists"))
     return errors
+
+
+def installed_containerd(system: GuestSystem) -> str | None:
+    """The deb version of the installed containerd (Ubuntu's ``containerd`` or Docker's
+    ``containerd.io``), or None."""
+    for name in ("containerd", "containerd.io"):
+        if name in system.installed:
+            return system.installed[name]
+    return None
+
+
+def kubelet_runtime(system: GuestSystem, phase: str) -> None:
+    """The kubelet of 1.36 and later does not start on a containerd without the CRI
+    ``RuntimeConfig`` call (before 2.0): kubeadm then fails waiting for the kubelet's health
+    endpoint in ``phase`` (the kubelet's own journal line is modelled, its wording unconfirmed)."""
+    kubelet = package_version(system, "kubelet")
+    known = catalogue.kubernetes_minor(kubelet)
+    runtime = installed_containerd(system)
+    if known is None or runtime is None:
+        return
+    have = catalogue.containerd_version(runtime)
+    if have >= known.min_containerd:
+        return
+    system.active.discard("kubelet")
+    want = ".".join(str(x) for x in known.min_containerd)
+    raise KubeadmFailure(
+        f"error execution phase {phase}: failed while waiting for the kubelet to start: The HTTP "
+        "call equal to 'curl -sSL http://127.0.0.1:10248/healthz' returned error: Get "
+        '"http://127.0.0.1:10248/healthz": dial tcp 127.0.0.1:10248: connect: connection '
+        f"refused\n(journalctl -u kubelet: kubelet v{kubelet} exited: the container runtime "
+        f"containerd {have[0]}.{have[1]} does not implement the CRI RuntimeConfig call the "
+        f"kubelet needs to find the cgroup driver; containerd {want} or later is required)"
+    )
 
 
 def kubelet_skew(system: GuestSystem, control_plane: str) -> None:
@@ -286,8 +341,8 @@ def check_versions(system: GuestSystem, version: str) -> None:
 
 
 def node_ip(init_or_join: dict[str, Any] | None, reg: dict[str, Any]) -> str:
-    extra = reg.get("kubeletExtraArgs") or {}
-    if isinstance(extra, dict) and extra.get("node-ip"):
+    extra = _args(reg.get("kubeletExtraArgs"))  # v1beta3 map or v1beta4 list
+    if extra.get("node-ip"):
         return str(extra["node-ip"])
     doc = init_or_join or {}
     local = doc.get("localAPIEndpoint") or (doc.get("controlPlane") or {}).get("localAPIEndpoint")

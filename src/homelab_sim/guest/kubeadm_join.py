@@ -74,6 +74,7 @@ def join(node: Node, config: Config, ignored: set[str]) -> Gen:
         kubeadm_pki.write_kubeconfigs(node.system, plane, when, init=False)
     node.set_kubeadm("kubelet-start")
     yield KUBELET_BOOTSTRAP
+    checks.kubelet_runtime(node.system, "kubelet-start")
     node.system.write(KUBELET_CONF, b"simulated kubeconfig\n", 0o600)
     node.system.write("/var/lib/kubelet/config.yaml", b"# from the kubelet-config ConfigMap\n")
     node.system.active.add("kubelet")

@@ -1,7 +1,8 @@
 """The simulator's manifest mirror: upstream-shaped install manifests of the cluster addons.
 
 These are compact stand-ins for the upstream files, for the simulator only: the same objects
-in the same order as ``tigera-operator.yaml`` (Calico, tigera operator) and
+in the same order as ``tigera-operator.yaml`` (Calico, tigera operator; from Calico 3.30 without
+the CRDs, which are in ``operator-crds.yaml`` at the same tag) and
 ``metallb-native.yaml`` (MetalLB), and Flux's ``install.yaml`` (``flux_install``) at the
 releases in ``homelab_sim.catalogue``
 (Namespace, CRDs, ServiceAccounts, RBAC, webhook, Deployment/DaemonSet with the real image
@@ -57,6 +58,20 @@ OPERATOR_KINDS = (
     ("imagesets", "ImageSet", "Cluster"),
     ("installations", "Installation", "Cluster"),
     ("tigerastatuses", "TigeraStatus", "Cluster"),
+)
+#: Kinds Calico 3.30 added (``manifests/operator-crds.yaml`` at v3.30.7): Calico's staged
+#: policies and tiers, the operator's Whisker/Goldmane/GatewayAPI/ManagementClusterConnection.
+CALICO_330_KINDS = (
+    ("stagedglobalnetworkpolicies", "StagedGlobalNetworkPolicy", "Cluster"),
+    ("stagedkubernetesnetworkpolicies", "StagedKubernetesNetworkPolicy", "Namespaced"),
+    ("stagednetworkpolicies", "StagedNetworkPolicy", "Namespaced"),
+    ("tiers", "Tier", "Cluster"),
+)
+OPERATOR_330_KINDS = (
+    ("gatewayapis", "GatewayAPI", "Cluster"),
+    ("goldmanes", "Goldmane", "Cluster"),
+    ("managementclusterconnections", "ManagementClusterConnection", "Cluster"),
+    ("whiskers", "Whisker", "Cluster"),
 )
 _CONDITION = ".status.conditions[?(@.type=='{}')].{}"
 PRINTER_COLUMNS: dict[str, tuple[tuple[str, str, str], ...]] = {
@@ -165,13 +180,23 @@ def _rbac(name: str, namespace: str, rules: list[Obj], *, cluster: bool = True) 
     return [role, binding]
 
 
-def tigera_operator(operator_version: str) -> list[Obj]:
-    """tigera-operator.yaml: Calico + operator CRDs, RBAC and the operator Deployment."""
-    crds = [crd("crd.projectcalico.org", p, k, s, status=False) for p, k, s in CALICO_KINDS]
+def operator_crds(*, calico_330: bool) -> list[Obj]:
+    """The Calico and operator CRDs (``operator-crds.yaml`` from 3.30, inside
+    ``tigera-operator.yaml`` before)."""
+    calico_kinds = CALICO_KINDS + (CALICO_330_KINDS if calico_330 else ())
+    operator_kinds = OPERATOR_KINDS + (OPERATOR_330_KINDS if calico_330 else ())
+    crds = [crd("crd.projectcalico.org", p, k, s, status=False) for p, k, s in calico_kinds]
     crds += [
         crd("operator.tigera.io", p, k, s, columns=PRINTER_COLUMNS.get(k, ()))
-        for p, k, s in OPERATOR_KINDS
+        for p, k, s in sorted(operator_kinds)
     ]
+    return crds
+
+
+def tigera_operator(operator_version: str, *, with_crds: bool = True) -> list[Obj]:
+    """tigera-operator.yaml: (up to Calico 3.29) the CRDs, then RBAC and the operator
+    Deployment."""
+    crds = operator_crds(calico_330=False) if with_crds else []
     image = f"quay.io/tigera/operator:{operator_version}"
     deployment = {
         "apiVersion": "apps/v1",
@@ -387,9 +412,13 @@ def metallb_native(version: str) -> list[Obj]:
 def _catalogue() -> dict[tuple[str, str, str], list[Obj]]:
     out: dict[tuple[str, str, str], list[Obj]] = {}
     for release in CALICO.values():
-        operator = tigera_operator(release.operator)
-        out[("tigera-operator", release.operator, "tigera-operator.yaml")] = operator
-        out[("calico", release.version, "tigera-operator.yaml")] = operator
+        operator = tigera_operator(release.operator, with_crds=not release.separate_crds)
+        files = {"tigera-operator.yaml": operator}
+        if release.separate_crds:
+            files["operator-crds.yaml"] = operator_crds(calico_330=True)
+        for filename, docs in files.items():
+            out[("tigera-operator", release.operator, filename)] = docs
+            out[("calico", release.version, filename)] = docs
     for version in METALLB:
         out[("metallb", version, "metallb-native.yaml")] = metallb_native(version)
     from homelab_sim.kube.flux_install import flux_install  # it imports crd() from here

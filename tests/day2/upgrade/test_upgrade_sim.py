@@ -7,6 +7,7 @@ from what the API server reported.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -14,11 +15,13 @@ import pytest
 
 from homelab.core.plan.json import plan_to_json
 from homelab.core.plan.text import format_plan
-from homelab.engine.apply.progress import ProgressEvent
-from homelab.engine.upgrade.rollout import UpgradeFailed
-from homelab.engine.upgrade.versions import NodeVersions
+from homelab.engine.apply.progress import ProgressEvent, Silent
+from homelab.engine.apply.runtime import Limits
+from homelab.engine.guest.channel import GuestChannel
+from homelab.engine.upgrade.rollout import Rollout, UpgradeFailed
+from homelab.engine.upgrade.versions import RECORD, NodeVersions
 from homelab.verbs.lab import make_plan
-from homelab.verbs.provision import apply_lab
+from homelab.verbs.provision import apply_lab, new_runtime
 from tests.up.simlab import copy_example, upped
 from tests.up.test_drain_sim import apply, node, respec, start_workload, watched
 
@@ -153,5 +156,40 @@ def test_a_budget_that_cannot_be_met_stops_the_rollout_with_the_way_back(tmp_pat
                 ("k8s-worker-2", "node"),
                 ("k8s-worker-3", "node"),
             ]
+        finally:
+            ctx.close()
+
+
+def test_a_lab_without_version_records_reads_them_from_the_cluster(tmp_path: Path) -> None:
+    """A lab made before the store recorded versions: the kubelets say what runs, and the
+    seeds of the nodes are rendered at that version (no replace)."""
+    spec = copy_example("home-lab.yaml", tmp_path)
+    with upped(spec) as lab, lab.api() as api:
+        lab.ctx.store.secrets(lab.ctx.lab).delete(RECORD)
+        ctx = respec(spec, OLD, NEW)
+        try:
+            plan, _ = make_plan(lab.conn, ctx)
+            assert plan.changes == () and len(plan.upgrades) == 3, format_plan(plan)
+            assert NodeVersions(ctx.store, ctx.lab).born()["k8s-worker-3"] == "1.29.15"
+            rt = new_runtime(lab.conn, ctx, Silent(), Limits())
+            rollout = Rollout(
+                rt,
+                GuestChannel(lab.conn.client, lab.conn.clock),
+                api,
+                NodeVersions(ctx.store, ctx.lab),
+                gate_timeout=5.0,
+            )
+            first = plan.upgrades[0]
+            with pytest.raises(
+                UpgradeFailed,
+                match=r"in 5 s: node k8s-master-1 reports kubelet v1\.29\.15, not v1\.30\.14",
+            ):
+                rollout.gate(first)
+            with pytest.raises(
+                UpgradeFailed, match=r"vm k8s-master-1: bogus failed \(exit 1\): .*unknown command"
+            ):
+                rollout.sh(first, ["kubeadm", "upgrade", "bogus"], "bogus")
+            gone = dataclasses.replace(first, vm="k8s-worker-9")
+            assert rollout.health(gone) == "node k8s-worker-9 is not registered"
         finally:
             ctx.close()

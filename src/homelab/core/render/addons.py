@@ -15,7 +15,9 @@ from their pinned upstream URLs; what is specific to a lab is rendered here:
 - kube-vip's static pod (ARP mode, control-plane VIP only; MetalLB owns Service addresses).
 - with ``monitoring.enabled``, Flux's release ``install.yaml`` and the stack on top of it
   (``core.monitoring.stack``: chart sources, HelmReleases at the pinned chart versions).
-- ``addons.yaml``: the apply order, versions, upstream URLs and how to apply each.
+- ``addons.yaml``: the apply order, versions, upstream URLs and how to apply each. From Calico
+  3.30 the operator's CRDs are a manifest of their own (``operator-crds.yaml``), listed before
+  ``tigera-operator.yaml``, as Calico's install and upgrade docs order them.
 """
 
 from __future__ import annotations
@@ -101,7 +103,20 @@ def addon_index(spec: LabSpec, versions: ComponentVersions) -> dict[str, Any]:
     """What to apply, in order. ``apply`` is how to apply ``manifest``: the tigera CRDs are too
     large for client-side apply, so they must be created (or replaced), as Calico documents.
     ``resources`` are files of this directory, applied once the manifest's CRDs exist."""
-    addons: list[dict[str, Any]] = [
+    addons: list[dict[str, Any]] = []
+    crds = versions.operator_crds_manifest
+    if crds is not None:  # Calico >= 3.30: the CRDs first, from their own manifest
+        addons.append(
+            {
+                "component": "calico",
+                "version": versions.calico,
+                "operator_version": versions.tigera_operator,
+                "manifest": crds,
+                "apply": "create",
+                "resources": [],
+            }
+        )
+    addons.append(
         {
             "component": "calico",
             "version": versions.calico,
@@ -110,7 +125,7 @@ def addon_index(spec: LabSpec, versions: ComponentVersions) -> dict[str, Any]:
             "apply": "create",
             "resources": [CALICO_FILE],
         }
-    ]
+    )
     if spec.kubernetes.load_balancer is not None:
         addons.append(
             {

@@ -17,6 +17,12 @@ Module order matters (cloud-init runs write_files early, write_files_deferred in
 stage, runcmd last): files that a package owns (containerd's config, kept by
 ``--force-confold``) or that need the key fetched first are written with ``defer: true``.
 
+containerd comes from the Ubuntu archive (``containerd`` 1.7, config ``version = 2``) up to 1.33,
+and from Docker's apt repository for Ubuntu (``containerd.io`` 2.x, config ``version = 3``,
+its key fetched like pkgs.k8s.io's) from 1.34, where the kubelet wants containerd 1.7.28+ or
+2.x and, from 1.36, 2.x only (``versions``). Docker's package ships a config.toml with the CRI
+plugin disabled; the rendered one is written before the install and kept (``--force-confold``).
+
 Packages are installed by runcmd, not by cloud-init's ``packages``: at a stock Ubuntu's first
 boot apt-daily and unattended-upgrades may hold apt's locks for minutes, and cloud-init waits
 only 30 s for them. Each ``apt-get install`` waits for dpkg's lock (``DPkg::Lock::Timeout``,
@@ -32,15 +38,21 @@ from typing import Any
 
 from homelab.core.cluster import ClusterSecrets
 from homelab.core.render import addons, bootstrap, kubeadm, yamldoc
-from homelab.core.render.versions import ComponentVersions
+from homelab.core.render.versions import (
+    DOCKER_APT_KEY_URL,
+    DOCKER_APT_REPO,
+    DOCKER_APT_SUITE,
+    ComponentVersions,
+)
 from homelab.core.spec.models import LabSpec
 
 HEADER = "#cloud-config\n"
 KEYRING = "/etc/apt/keyrings/kubernetes-apt-keyring.gpg"
+DOCKER_KEYRING = "/etc/apt/keyrings/docker.gpg"
 WORKER_CA = "/etc/homelab/ca.crt"
 CONTAINERD_SOCKET = "unix:///run/containerd/containerd.sock"
 AGENT = "qemu-guest-agent"
-PACKAGES = ["ca-certificates", "containerd", "curl", "gpg"]
+BASE_PACKAGES = ["ca-certificates", "curl", "gpg"]
 APT_LOCK_TIMEOUT = 600  # seconds an install waits for dpkg's lock (unattended-upgrades)
 APT_GET = ["env", "DEBIAN_FRONTEND=noninteractive", "apt-get", "-o", "Acquire::Retries=5"]
 APT_INSTALL = [
@@ -131,16 +143,53 @@ def _node_files(versions: ComponentVersions) -> list[dict[str, Any]]:
     sysctl = "".join(f"{key} = {value}\n" for key, value in SYSCTLS.items())
     crictl = {"runtime-endpoint": CONTAINERD_SOCKET, "image-endpoint": CONTAINERD_SOCKET}
     repo = f"deb [signed-by={KEYRING}] {versions.apt_repo} /\n"
-    return [
+    files = [
         _file("/etc/modules-load.d/k8s.conf", "".join(f"{m}\n" for m in MODULES)),
         _file("/etc/sysctl.d/99-kubernetes.conf", sysctl),
         _file("/etc/crictl.yaml", yamldoc.dump(crictl)),
         _file("/etc/containerd/config.toml", containerd_config(versions), defer=True),
         _file("/etc/apt/sources.list.d/kubernetes.list", repo, defer=True),
     ]
+    if versions.containerd_from_docker:
+        docker = f"deb [signed-by={DOCKER_KEYRING}] {DOCKER_APT_REPO} {DOCKER_APT_SUITE} stable\n"
+        files.append(_file("/etc/apt/sources.list.d/docker.list", docker, defer=True))
+    return files
 
 
 def containerd_config(versions: ComponentVersions) -> str:
+    """containerd's config for the minor's series: 1.7 (version 2) or 2.x (version 3)."""
+    if versions.containerd_series.startswith("2"):
+        return containerd2_config(versions)
+    return containerd17_config(versions)
+
+
+def containerd2_config(versions: ComponentVersions) -> str:
+    """containerd 2.x config (version 3): the CRI plugin is split into
+    ``io.containerd.cri.v1.images`` (the pinned sandbox image) and
+    ``io.containerd.cri.v1.runtime`` (runc with systemd cgroups)."""
+    runtime = '[plugins."io.containerd.cri.v1.runtime".containerd'
+    runc = runtime + ".runtimes.runc"
+    return "\n".join(
+        [
+            "version = 3",
+            "",
+            '[plugins."io.containerd.cri.v1.images".pinned_images]',
+            f"  sandbox = {json.dumps(versions.pause_image)}",
+            "",
+            runtime + "]",
+            '  default_runtime_name = "runc"',
+            "",
+            runc + "]",
+            '  runtime_type = "io.containerd.runc.v2"',
+            "",
+            runc + ".options]",
+            "  SystemdCgroup = true",
+            "",
+        ]
+    )
+
+
+def containerd17_config(versions: ComponentVersions) -> str:
     """containerd 1.7 config (version 2): defaults + systemd cgroups + kubeadm's pause image."""
     cri = '[plugins."io.containerd.grpc.v1.cri"]'
     runc = '[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]'
@@ -215,6 +264,10 @@ def _kube_vip_files(
 
 def _prepare_commands(spec: LabSpec, versions: ComponentVersions) -> list[Any]:
     pinned = [f"{p}={versions.package_version(spec.kubernetes.version)}" for p in K8S_PACKAGES]
+    keys = [bootstrap.install_apt_key(versions.apt_key_url, KEYRING)]
+    if versions.containerd_from_docker:
+        keys.append(bootstrap.install_apt_key(DOCKER_APT_KEY_URL, DOCKER_KEYRING))
+    packages = sorted([*BASE_PACKAGES, versions.containerd_package])
     return [
         *(["modprobe", module] for module in MODULES),
         ["sysctl", "--system"],
@@ -222,11 +275,11 @@ def _prepare_commands(spec: LabSpec, versions: ComponentVersions) -> list[Any]:
         ["sed", "-i", "-E", r"s/^([^#].*[[:space:]]swap[[:space:]].*)$/# \1/", "/etc/fstab"],
         ["systemctl", "mask", "swap.target"],
         ["install", "-d", "-m", "0755", "/etc/apt/keyrings"],
-        bootstrap.install_apt_key(versions.apt_key_url, KEYRING),
+        *keys,
         bootstrap.apt_update(APT_GET),
         [*APT_INSTALL, AGENT],
         ["systemctl", "start", AGENT],
-        [*APT_INSTALL, *PACKAGES, *pinned],
+        [*APT_INSTALL, *packages, *pinned],
         ["systemctl", "restart", "containerd"],
         ["apt-mark", "hold", *K8S_PACKAGES],
         ["systemctl", "enable", "kubelet"],
