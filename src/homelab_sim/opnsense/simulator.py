@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import binascii
 import secrets
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -89,6 +90,7 @@ class OpnsenseSimulator:
         self.lan_default_allow = lan_default_allow
         self.state = ConfigState(hostname=hostname, domain=domain)
         self.log = RequestLog()
+        self.lock = threading.RLock()  # the served API runs in another thread
         self.users: dict[str, frozenset[str]] = {"root": frozenset({"page-all"})}
         self.keys: dict[str, acl.ApiKey] = {}
         self.client = Source("lan", "10.0.10.100")
@@ -159,8 +161,9 @@ class OpnsenseSimulator:
         self._drop_plan = (requests, seconds)
 
     def advance(self, seconds: float) -> None:
-        self.clock.advance(seconds)
-        self.run_timers()
+        with self.lock:
+            self.clock.advance(seconds)
+            self.run_timers()
 
     def run_timers(self) -> None:
         now = self.clock.now()
@@ -286,6 +289,10 @@ class OpnsenseSimulator:
     # -- HTTP -----------------------------------------------------------------------------
 
     def handle(self, request: wire.OpnRequest, *, source: Source | None = None) -> wire.OpnResponse:
+        with self.lock:
+            return self._handle(request, source)
+
+    def _handle(self, request: wire.OpnRequest, source: Source | None) -> wire.OpnResponse:
         self.run_timers()
         from_client = source is None or source == self.client
         if from_client and self._client_dropped():

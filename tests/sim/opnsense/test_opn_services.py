@@ -340,3 +340,22 @@ def test_the_request_log_counts_paths_and_applies(fw: Fw) -> None:
     assert all(entry.from_client for entry in sim.log.entries)
     sim.log.clear()
     assert sim.log.count() == 0
+
+
+def test_an_assigned_vlan_keeps_its_device_name(fw: Fw) -> None:
+    sim, client = fw
+    post(client, "/api/interfaces/vlan_settings/addItem", {"vlan": {"if": "vtnet2", "tag": 30}})
+    assigned = next(u for u, r in sim.configured("vlan").items() if r["vlanif"] == "vlan01")
+    path = f"/api/interfaces/vlan_settings/setItem/{assigned}"
+    moved = post(client, path, {"vlan": {"if": "vlan02", "tag": 21}})
+    assert moved == {
+        "result": "failed",
+        "validations": {
+            "vlan.tag": "Interface is assigned and you cannot change the VLAN tag while assigned."
+        },
+    }
+    renamed = post(client, path, {"vlan": {"if": "vlan02", "tag": 20}})
+    text = "Interface is assigned and you cannot change the device name while assigned."
+    assert renamed == {"result": "failed", "validations": {"vlan.vlanif": text}}
+    assert post(client, path, {"vlan": {"tag": 22}}) == {"result": "saved"}
+    assert sim.configured("vlan")[assigned]["vlanif"] == "vlan01"
