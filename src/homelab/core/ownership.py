@@ -261,6 +261,6 @@ def store_problem(lab: str, store_applied: bool, recorded: int) -> str | None:
         f"this state store has never applied lab {lab}, but {recorded} VM(s) of the lab exist on "
         "Proxmox: planning with a new PKI would replace them all. Use the store that made them: "
         "share it through PostgreSQL (HOMELAB_STATE_URL=postgresql://...), or copy its "
-        "`.homelab/` directory beside the spec (`homelab state recover`, rebuilding it from the "
-        "running lab, comes in a later release)"
+        "`.homelab/` directory beside the spec, or, if it is lost, rebuild it from the running "
+        "lab with `homelab state recover SPEC --replace` (this store holds a new PKI)"
     )
