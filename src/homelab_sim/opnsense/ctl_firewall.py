@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
-from homelab_sim.opnsense import aliases, models, wire
+from homelab_sim.opnsense import aliases, models, rules, wire
 from homelab_sim.opnsense.crud import ITEMS, Call, Route, crud, key, register
 
 if TYPE_CHECKING:
@@ -129,6 +129,26 @@ def filter_revert(sim: OpnsenseSimulator, call: Call) -> Any:
 
 ALIAS_CRUD = crud("alias", search_rows=_alias_rows)
 RULE_CRUD = crud("rule")
+
+
+def rule_search(sim: OpnsenseSimulator, call: Call) -> Any:
+    """searchRule: without ``interface`` only floating rules; ``show_all`` adds floating ones
+    to an interface's (automatic and legacy rules are not modelled)."""
+    params = call.request_params()
+    interfaces = [i for i in str(params.get("interface") or "").split(",") if i]
+    show_all = params.get("show_all") not in (None, "", "0", 0, False)
+    wanted = [c for c in str(params.get("category") or "").split(",") if c]
+    table = sim.state.configured["rule"]
+    ctx = sim.context("rule")
+    rows = [
+        models.row(table, uuid, record, ctx)
+        for uuid, record in rules.ordered(table)
+        if rules.listed(record, interfaces, show_all)
+        and (not wanted or set(wanted) & set(record.get("categories", "").split(",")))
+    ]
+    return models.search(rows, params, sort=None)
+
+
 FILTER_RELOAD = "OK\n\n"  # configd's answer to a script action
 
 
@@ -145,6 +165,7 @@ def routes() -> dict[str, Route]:
     table[key("firewall", "alias", "getAliasUUID")] = Route(alias_uuid, required=1)
     table[key("firewall", "alias", "reconfigure")] = Route(alias_reconfigure)
     register(table, "firewall/filter", RULE_CRUD, {v: f"{v}Rule" for v in ITEMS})
+    table[key("firewall", "filter", "searchRule")] = Route(rule_search)
     table[key("firewall", "filter", "apply")] = Route(filter_apply)
     table[key("firewall", "filter", "savepoint")] = Route(filter_savepoint, 0, _savepoint)
     table[key("firewall", "filter", "cancelRollback")] = Route(

@@ -216,7 +216,7 @@ def evaluate(ruleset: RuleSet, packet: Packet) -> Verdict:
     if _anti_lockout(ruleset, packet):
         return Verdict("pass", "anti-lockout", "Anti-Lockout Rule")
     chosen: Verdict | None = None
-    for uuid, rule in _ordered(ruleset.rules):
+    for uuid, rule in ordered(ruleset.rules):
         if _matches(ruleset, rule, packet):
             chosen = Verdict(rule.get("action", "pass"), uuid, rule.get("description", ""))
             if rule.get("quick", "1") == "1":
@@ -246,7 +246,7 @@ def _anti_lockout(ruleset: RuleSet, packet: Packet) -> bool:
     )
 
 
-def _ordered(rules: Table) -> list[tuple[str, Record]]:
+def ordered(rules: Table) -> list[tuple[str, Record]]:
     def key(item: tuple[str, Record]) -> tuple[int, int]:
         interfaces = [i for i in item[1].get("interface", "").split(",") if i]
         group = 0 if len(interfaces) != 1 else 1
@@ -254,6 +254,18 @@ def _ordered(rules: Table) -> list[tuple[str, Record]]:
         return group, int(sequence) if sequence.isdigit() else 0
 
     return sorted(rules.items(), key=key)
+
+
+def listed(record: Record, interfaces: list[str], show_all: bool) -> bool:
+    """FilterController::searchRule's filter: floating rules alone, or one interface's rules."""
+    mine = [i for i in record.get("interface", "").split(",") if i]
+    inverted = record.get("interfacenot") == "1"
+    overlap = bool(set(interfaces) & set(mine))
+    if not interfaces:
+        return len(mine) != 1 or inverted
+    if show_all:
+        return (not overlap if inverted else overlap) or not mine
+    return not inverted and overlap and len(interfaces) == len(mine)
 
 
 def _matches(ruleset: RuleSet, rule: Record, packet: Packet) -> bool:

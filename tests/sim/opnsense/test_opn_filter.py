@@ -277,12 +277,14 @@ def test_search_pages_and_filters(fw: Fw) -> None:
     _, client = fw
     for n in range(5):
         add_rule(client, sequence=str(10 - n), description=f"rule {n}")
-    page = client.get(
-        "/api/firewall/filter/searchRule", params={"rowCount": 2, "current": 2}
-    ).json()
+    every = {"show_all": "1"}
+    params = {"rowCount": 2, "current": 2, **every}
+    page = client.get("/api/firewall/filter/searchRule", params=params).json()
     assert (page["rowCount"], page["total"], page["current"]) == (2, 5, 2)
     assert [r["description"] for r in page["rows"]] == ["rule 2", "rule 1"]
-    found = client.post("/api/firewall/filter/searchRule", json={"searchPhrase": "RULE 3"}).json()
+    found = client.post(
+        "/api/firewall/filter/searchRule", json={"searchPhrase": "RULE 3", **every}
+    ).json()
     assert [r["description"] for r in found["rows"]] == ["rule 3"]
     ordered = client.post(
         "/api/firewall/filter/searchRule", json={"sort": {"description": "desc"}}
@@ -379,3 +381,24 @@ def test_alias_contents_load_with_the_filter_on_26_1_only_with_reconfigure_on_26
         assert sim.evaluate("lan", "10.0.10.5", "10.0.20.7").action == "block"
         assert sim.log.applies["firewall/alias"] == 1
         assert client.get("/api/firewall/alias/reconfigure").json() == {"status": "failed"}
+
+
+def test_search_lists_floating_rules_unless_asked_for_an_interface(fw: Fw) -> None:
+    _, client = fw
+    floating = add_rule(client, interface="", description="floating")
+    pair = add_rule(client, interface="lan,opt1", description="two interfaces")
+    lan = add_rule(client, interface="lan", description="lan only", categories="lab")
+    not_lan = add_rule(client, interface="lan", interfacenot="1", description="all but lan")
+
+    def uuids(**params: str) -> list[str]:
+        rows = client.get("/api/firewall/filter/searchRule", params=params).json()["rows"]
+        return [r["uuid"] for r in rows]
+
+    assert uuids() == [floating, pair, not_lan]
+    assert uuids(interface="lan") == [lan]
+    assert uuids(interface="opt1") == []
+    assert uuids(interface="lan,opt1") == [pair]
+    assert uuids(interface="lan", show_all="1") == [floating, pair, lan]
+    assert uuids(interface="opt1", show_all="1") == [floating, pair, not_lan]
+    assert uuids(interface="lan", category="lab") == [lan]
+    assert uuids(interface="lan", category="other") == []
