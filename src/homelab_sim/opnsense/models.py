@@ -34,6 +34,7 @@ class ModelSpec:
     fields: Mapping[str, Field]
     checks: tuple[RecordCheck, ...] = ()
     sort: str | None = None  # searchBase's default sort field
+    fresh: Callable[[Table, Record], None] | None = None  # defaults computed from the table
 
 
 @dataclass
@@ -45,7 +46,10 @@ class Table:
         return Table(self.spec, copy.deepcopy(self.rows))
 
     def new_record(self) -> Record:
-        return {name: f.default for name, f in self.spec.fields.items()}
+        record = {name: f.default for name, f in self.spec.fields.items()}
+        if self.spec.fresh is not None:
+            self.spec.fresh(self, record)
+        return record
 
     def items(self) -> Iterator[tuple[str, Record]]:
         return iter(list(self.rows.items()))

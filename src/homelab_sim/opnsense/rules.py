@@ -111,6 +111,14 @@ def check_rule(uuid: str, record: Record, table: Table, ctx: Context) -> list[tu
     return found
 
 
+def next_sequence(table: Table, record: Record) -> None:
+    """FilterSequenceField::applyDefault: a new rule goes 100 after the highest sequence."""
+    numbers = [
+        int(r.get("sequence", "0")) for _, r in table.items() if r.get("sequence", "").isdigit()
+    ]
+    record["sequence"] = str(max([1, *numbers]) + 100)
+
+
 def _spec() -> ModelSpec:
     boolean = Field("bool", default="0", required=True)
     return ModelSpec(
@@ -172,6 +180,7 @@ def _spec() -> ModelSpec:
         },
         checks=(check_rule,),
         sort="sequence",
+        fresh=next_sequence,
     )
 
 

@@ -133,7 +133,7 @@ def test_valid_rule_fields_are_accepted(fw: Fw) -> None:
         action="reject",
         quick="0",
         log="1",
-        sequence="999999",
+        sequence="900000",
         description="every field",
     )
     assert sim.configured("rule")[uuid]["destination_port"] == "web"
@@ -278,7 +278,7 @@ def test_search_pages_and_filters(fw: Fw) -> None:
     for n in range(5):
         add_rule(client, sequence=str(10 - n), description=f"rule {n}")
     every = {"show_all": "1"}
-    params = {"rowCount": 2, "current": 2, **every}
+    params: dict[str, str | int] = {"rowCount": 2, "current": 2, **every}
     page = client.get("/api/firewall/filter/searchRule", params=params).json()
     assert (page["rowCount"], page["total"], page["current"]) == (2, 5, 2)
     assert [r["description"] for r in page["rows"]] == ["rule 2", "rule 1"]
@@ -402,3 +402,14 @@ def test_search_lists_floating_rules_unless_asked_for_an_interface(fw: Fw) -> No
     assert uuids(interface="opt1", show_all="1") == [floating, pair, not_lan]
     assert uuids(interface="lan", category="lab") == [lan]
     assert uuids(interface="lan", category="other") == []
+
+
+def test_a_new_rule_goes_100_after_the_last(fw: Fw) -> None:
+    sim, client = fw
+    first = add_rule(client)
+    second = add_rule(client)
+    assert [sim.configured("rule")[u]["sequence"] for u in (first, second)] == ["101", "201"]
+    assert client.get("/api/firewall/filter/getRule").json()["rule"]["sequence"] == "301"
+    add_rule(client, sequence="999950")
+    full = client.post("/api/firewall/filter/addRule", json={"rule": {}}).json()
+    assert full["validations"] == {"rule.sequence": "Sequence shall be between 1 and 999999."}

@@ -72,7 +72,7 @@ def test_without_confirmation_26_1_rolls_back_after_60_seconds(make: Factory) ->
     assert not locked_out(sim, client)
     assert set(sim.running("rule")) == {foreign}
     assert set(sim.configured("rule")) == {foreign}
-    assert sim.configured("rule")[foreign]["sequence"] == "1"  # the whole Filter section came back
+    assert sim.configured("rule")[foreign]["sequence"] == "101"  # the whole Filter section is back
     assert sim.rollbacks == []
 
 
