@@ -59,6 +59,7 @@ def cloud_validators() -> Validators:
 def component_validators() -> dict[str, jsonschema.protocols.Validator]:
     by_api = {
         "kubeadm.k8s.io/v1beta3": schema("kubeadm/kubeadm.k8s.io_v1beta3.schema.json"),
+        "kubeadm.k8s.io/v1beta4": schema("kubeadm/kubeadm.k8s.io_v1beta4.schema.json"),
         "kubelet.config.k8s.io/v1beta1": schema(
             "kubeadm/kubelet.config.k8s.io_v1beta1.v1.29.schema.json"
         ),
