@@ -164,8 +164,7 @@ def judge_auditor(facts: AuditorFacts) -> list[Finding]:
     )
     if writes:
         problem = (
-            f"the exporter's token {facts.token_id} may change things: it holds "
-            f"{', '.join(writes)}"
+            f"the exporter's token {facts.token_id} may change things: it holds {', '.join(writes)}"
         )
         fix = "take those grants away: " + _TOKEN_FIX + " (it leaves only PVEAuditor on /)"
         found.append(Finding("auditor", "error", problem, fix))
