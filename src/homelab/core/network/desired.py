@@ -192,7 +192,8 @@ def alias_objects(spec: LabSpec) -> list[NetObject]:
     assert spec.opnsense is not None
     found = []
     for name, alias in {**spec.opnsense.aliases, **own_aliases(spec)}.items():
-        items = [item.replace("-", ":") if alias.type == "port" else item for item in alias.content]
+        texts = [str(item) for item in alias.content]
+        items = [item.replace("-", ":") if alias.type == "port" else item for item in texts]
         fields = {
             "enabled": "1",
             "name": name,

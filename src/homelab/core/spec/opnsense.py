@@ -68,7 +68,9 @@ class AliasSpec(_Model):
     """An alias of the user's: hosts, networks or ports."""
 
     type: Literal["host", "network", "port"]
-    content: Annotated[list[str], Field(min_length=1)]
+    content: Annotated[
+        list[Annotated[str | int, Field(union_mode="left_to_right")]], Field(min_length=1)
+    ]
     description: str = ""
 
 
@@ -201,7 +203,7 @@ def _check_aliases(spec: LabSpec) -> Iterator[Problem]:
         for index, item in enumerate(alias.content):
             if alias.type == "port" and parse_port(item) is None:
                 yield error((*path, "content", index), f"'{item}' is not a port or range (1-65535)")
-            if alias.type in ("host", "network") and not _is_address(item):
+            if alias.type in ("host", "network") and not _is_address(str(item)):
                 yield error(
                     (*path, "content", index), f"'{item}' is not an IPv4 address or network"
                 )
