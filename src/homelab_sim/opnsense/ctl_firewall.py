@@ -8,7 +8,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from homelab_sim.opnsense import aliases, models, rules, wire
-from homelab_sim.opnsense.crud import ITEMS, Call, Route, crud, key, register
+from homelab_sim.opnsense.crud import ITEMS, Call, Route, crud, key, register, save
 
 if TYPE_CHECKING:
     from homelab_sim.opnsense.simulator import OpnsenseSimulator
@@ -131,6 +131,55 @@ ALIAS_CRUD = crud("alias", search_rows=_alias_rows)
 RULE_CRUD = crud("rule")
 
 
+STEP = 50  # moveRuleBefore's renumbering step
+GROUP_NAMES = {200000: "Floating", 400000: "Interface"}
+
+
+def move_rule_before(sim: OpnsenseSimulator, call: Call) -> Any:
+    """FilterController::moveRuleBefore: the selected rule takes a sequence just before the
+    target, renumbering the target's priority group only where there is no gap."""
+    if not call.is_post:
+        return {"status": "error", "message": "Invalid request method"}
+    table = sim.state.configured["rule"]
+    selected_uuid, target_uuid = call.param(0) or "", call.param(1) or ""
+    selected, target = table.rows.get(selected_uuid), table.rows.get(target_uuid)
+    if selected is None or target is None:
+        message = "Either source or destination is not a rule managed with this component"
+        raise wire.UserError(message, "Filter")
+    group = rules.priority(target)
+    if rules.priority(selected) != group:
+        moved, before = GROUP_NAMES[rules.priority(selected)], GROUP_NAMES[group]
+        raise wire.UserError(f"Cannot move '{moved} Rule' before '{before} Rule'.", "Filter")
+    if selected_uuid == target_uuid:
+        raise wire.UserError("Cannot move to the same spot.", "Filter", level="warning")
+    new_key: float | None = None
+    previous: dict[str, str] | None = None
+    for uuid, record in [(u, r) for u, r in rules.ordered(table) if rules.priority(r) == group]:
+        if uuid == target_uuid:
+            prev_sequence = float(previous["sequence"]) if previous else 1.0
+            distance = float(record["sequence"]) - prev_sequence
+            if distance > 2:
+                new_key = distance // 2 + prev_sequence
+                break
+            new_key = 1.0 if previous is None else prev_sequence + STEP
+            record["sequence"] = _text(new_key + STEP)
+        elif (
+            new_key is not None
+            and previous is not None
+            and float(record["sequence"]) < float(previous["sequence"])
+        ):
+            record["sequence"] = _text(float(previous["sequence"]) + STEP)
+        previous = record
+    if new_key is not None:
+        selected["sequence"] = _text(new_key)
+        save(sim, call.user)
+    return {"status": "ok"}
+
+
+def _text(number: float) -> str:
+    return str(int(number)) if number == int(number) else str(number)
+
+
 def rule_search(sim: OpnsenseSimulator, call: Call) -> Any:
     """searchRule: without ``interface`` only floating rules; ``show_all`` adds floating ones
     to an interface's (automatic and legacy rules are not modelled)."""
@@ -166,6 +215,7 @@ def routes() -> dict[str, Route]:
     table[key("firewall", "alias", "reconfigure")] = Route(alias_reconfigure)
     register(table, "firewall/filter", RULE_CRUD, {v: f"{v}Rule" for v in ITEMS})
     table[key("firewall", "filter", "searchRule")] = Route(rule_search)
+    table[key("firewall", "filter", "moveRuleBefore")] = Route(move_rule_before, required=2)
     table[key("firewall", "filter", "apply")] = Route(filter_apply)
     table[key("firewall", "filter", "savepoint")] = Route(filter_savepoint, 0, _savepoint)
     table[key("firewall", "filter", "cancelRollback")] = Route(

@@ -255,14 +255,25 @@ def _anti_lockout(ruleset: RuleSet, packet: Packet) -> bool:
     )
 
 
-def ordered(rules: Table) -> list[tuple[str, Record]]:
-    def key(item: tuple[str, Record]) -> tuple[int, int]:
-        interfaces = [i for i in item[1].get("interface", "").split(",") if i]
-        group = 0 if len(interfaces) != 1 else 1
-        sequence = item[1].get("sequence", "1")
-        return group, int(sequence) if sequence.isdigit() else 0
+def priority(record: Record) -> int:
+    """FilterRuleField::getPriority: floating rules (not exactly one interface, or inverted)
+    200000, single-interface rules 400000 (interface groups are not modelled)."""
+    interfaces = [i for i in record.get("interface", "").split(",") if i]
+    return 200000 if len(interfaces) != 1 or record.get("interfacenot") == "1" else 400000
 
-    return sorted(rules.items(), key=key)
+
+def _number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        return 0.0
+
+
+def ordered(rules: Table) -> list[tuple[str, Record]]:
+    """The rules by ``sort_order``: priority group, then sequence."""
+    return sorted(
+        rules.items(), key=lambda item: (priority(item[1]), _number(item[1].get("sequence", "")))
+    )
 
 
 def listed(record: Record, interfaces: list[str], show_all: bool) -> bool:

@@ -213,7 +213,9 @@ class OpnsenseSimulator:
             record=record or {},
             alias_names=frozenset(r["name"] for r in alias_rows if r.get("name")),
             port_alias_names=frozenset(r["name"] for r in alias_rows if r.get("type") == "port"),
-            interfaces={name: i.label for name, i in self.interfaces(configured=True).items()},
+            interfaces={
+                name: r.get("descr") or name.upper() for name, r in configured["interface"].items()
+            },
             devices=devices,
             subnets={u: r["subnet"] for u, r in configured["kea_subnet"].items()},
         )

@@ -26,10 +26,11 @@ FORM_TYPES = (
 class UserError(Exception):
     """OPNsense's ``UserException``: HTTP 500 with the message and a title."""
 
-    def __init__(self, message: str, title: str = "") -> None:
+    def __init__(self, message: str, title: str = "", *, level: str = "error") -> None:
         super().__init__(message)
         self.message = message
         self.title = title
+        self.level = level  # UserWarningException: "warning"
 
 
 class UnexpectedError(Exception):
@@ -78,7 +79,9 @@ def dropped() -> OpnResponse:
 
 
 def user_error(exc: UserError) -> OpnResponse:
-    return reply(500, {"errorMessage": exc.message, "errorTitle": exc.title, "errorLevel": "error"})
+    return reply(
+        500, {"errorMessage": exc.message, "errorTitle": exc.title, "errorLevel": exc.level}
+    )
 
 
 def not_found() -> OpnResponse:

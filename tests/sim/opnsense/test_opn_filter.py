@@ -413,3 +413,53 @@ def test_a_new_rule_goes_100_after_the_last(fw: Fw) -> None:
     add_rule(client, sequence="999950")
     full = client.post("/api/firewall/filter/addRule", json={"rule": {}}).json()
     assert full["validations"] == {"rule.sequence": "Sequence shall be between 1 and 999999."}
+
+
+def test_move_rule_before(fw: Fw) -> None:
+    sim, client = fw
+    one, two, three = (add_rule(client, interface="opt1", description=str(n)) for n in range(3))
+    floating = add_rule(client, interface="")
+
+    def order() -> list[str]:
+        return [
+            u
+            for u, _ in sorted(sim.configured("rule").items(), key=lambda i: int(i[1]["sequence"]))
+        ]
+
+    move = "/api/firewall/filter/moveRuleBefore"
+    assert client.post(f"{move}/{three}/{two}", json={}).json() == {"status": "ok"}
+    assert [sim.configured("rule")[u]["sequence"] for u in (one, three, two)] == [
+        "101",
+        "151",
+        "201",
+    ]
+    assert client.post(f"{move}/{two}/{one}", json={}).json() == {"status": "ok"}
+    assert sim.configured("rule")[two]["sequence"] == "51"
+    assert order()[:3] == [two, one, three]
+    for _ in range(3):  # no gap left before the target: the group is renumbered
+        client.post(f"{move}/{three}/{one}", json={})
+        client.post(f"{move}/{one}/{three}", json={})
+    sequences = [int(sim.configured("rule")[u]["sequence"]) for u in (two, one, three)]
+    assert sequences == sorted(sequences)
+    mixed = client.post(f"{move}/{floating}/{one}", json={})
+    assert mixed.status_code == 500
+    assert mixed.json() == {
+        "errorMessage": "Cannot move 'Floating Rule' before 'Interface Rule'.",
+        "errorTitle": "Filter",
+        "errorLevel": "error",
+    }
+    same = client.post(f"{move}/{one}/{one}", json={}).json()
+    assert (same["errorMessage"], same["errorLevel"]) == (
+        "Cannot move to the same spot.",
+        "warning",
+    )
+    unknown = client.post(f"{move}/{one}/nope", json={}).json()
+    assert (
+        unknown["errorMessage"]
+        == "Either source or destination is not a rule managed with this component"
+    )
+    assert client.get(f"{move}/{one}/{two}").json() == {
+        "status": "error",
+        "message": "Invalid request method",
+    }
+    assert client.post(f"{move}/{one}", json={}).status_code == 404
