@@ -65,6 +65,12 @@ class OpnsenseClient:
             **kwargs,
         )
 
+    def __enter__(self) -> OpnsenseClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def close(self) -> None:
         if self._http is not None:
             self._http.close()
