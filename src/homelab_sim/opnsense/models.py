@@ -13,7 +13,6 @@ has several); ``get`` of an unknown uuid is ``[]``.
 
 from __future__ import annotations
 
-import copy
 import re
 import uuid as uuidlib
 from collections.abc import Callable, Iterator, Mapping
@@ -43,7 +42,7 @@ class Table:
     rows: dict[str, Record] = field(default_factory=dict)
 
     def copy(self) -> Table:
-        return Table(self.spec, copy.deepcopy(self.rows))
+        return Table(self.spec, {uuid: dict(record) for uuid, record in self.rows.items()})
 
     def new_record(self) -> Record:
         record = {name: f.default for name, f in self.spec.fields.items()}
@@ -122,7 +121,7 @@ def add(
     record = table.new_record()
     apply_posted(table.spec, record, posted)
     record.update(overlay or {})
-    trial = table.copy()
+    trial = Table(table.spec, {**table.rows})  # shallow: checks only read
     trial.rows[uuid] = record
     validations = validate(table.spec, uuid, record, trial, ctx)
     if validations:
@@ -145,7 +144,7 @@ def set_item(
         return {"result": "failed"}, False
     apply_posted(table.spec, record, posted)
     record.update(overlay or {})
-    trial = table.copy()
+    trial = Table(table.spec, {**table.rows})  # shallow: checks only read
     trial.rows[uuid] = record
     validations = validate(table.spec, uuid, record, trial, ctx)
     if validations:

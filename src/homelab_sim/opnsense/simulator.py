@@ -175,6 +175,10 @@ class OpnsenseSimulator:
 
     def seed(self, table: str, fields: Mapping[str, Any], *, running: bool = True) -> str:
         """Add an object as if made by hand before the lab (validated as the API would)."""
+        with self.lock:
+            return self._seed(table, fields, running=running)
+
+    def _seed(self, table: str, fields: Mapping[str, Any], *, running: bool) -> str:
         target = self.state.configured[table]
         result, changed = models.add(target, dict(fields), self.context(table))
         if not changed:
@@ -244,11 +248,12 @@ class OpnsenseSimulator:
         configured: bool = False,
     ) -> rules.Verdict:
         """What the running (or configured) rule set does with this packet, and why."""
-        self.run_timers()
-        return rules.evaluate(
-            self.ruleset(configured=configured),
-            rules.Packet(interface, source, destination, protocol, port),
-        )
+        with self.lock:
+            self.run_timers()
+            return rules.evaluate(
+                self.ruleset(configured=configured),
+                rules.Packet(interface, source, destination, protocol, port),
+            )
 
     def api_address(self, interface: str) -> str:
         found = self.interfaces().get(interface)
