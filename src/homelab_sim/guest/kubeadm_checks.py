@@ -85,6 +85,8 @@ def load_config(node: Node, args: list[str]) -> Config:
         kind, api = str(doc.get("kind")), str(doc.get("apiVersion"))
         if api.startswith(KUBEADM_GROUP + "/") and api not in apis:
             raise KubeadmFailure(unknown_api(kind, api, apis))
+        if api.startswith(KUBEADM_GROUP + "/"):
+            check_arg_shapes(doc, api.partition("/")[2])
         found[kind] = doc
     return Config(
         init=found.get("InitConfiguration"),
@@ -118,6 +120,34 @@ def unknown_api(kind: str, api: str, apis: tuple[str, ...]) -> str:
             "newer API version."
         )
     return f'no kind "{kind}" is registered for version "{api}" in scheme "{SCHEME}"'
+
+
+#: Where kubeadm's config holds extra arguments: (path, Go struct the field belongs to).
+_ARG_FIELDS = (
+    (("nodeRegistration", "kubeletExtraArgs"), "NodeRegistrationOptions"),
+    (("apiServer", "extraArgs"), "ControlPlaneComponent"),
+    (("controllerManager", "extraArgs"), "ControlPlaneComponent"),
+    (("scheduler", "extraArgs"), "ControlPlaneComponent"),
+    (("etcd", "local", "extraArgs"), "LocalEtcd"),
+)
+
+
+def check_arg_shapes(doc: dict[str, Any], version: str) -> None:
+    """kubeadm's strict decoding of extra arguments: a map in v1beta3, a list of ``{name,
+    value}`` (``[]v1beta4.Arg``) in v1beta4; the other shape is Go's unmarshal type error."""
+    want, go_type = (
+        (list, f"[]{version}.Arg") if version == "v1beta4" else (dict, "map[string]string")
+    )
+    for path, struct in _ARG_FIELDS:
+        value: Any = doc
+        for key in path:
+            value = value.get(key) if isinstance(value, dict) else None
+        if value is not None and not isinstance(value, want):
+            shape = "array" if isinstance(value, list) else "object"
+            raise KubeadmFailure(
+                f"error unmarshaling JSON: while decoding JSON: json: cannot unmarshal {shape} "
+                f"into Go struct field {struct}.{'.'.join(path)} of type {go_type}"
+            )
 
 
 _COMPONENTS = (

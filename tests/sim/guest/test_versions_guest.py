@@ -1,0 +1,95 @@
+"""The simulated kubeadm and kubelet of each minor refuse what the real ones refuse (issue 10).
+
+- kubeadm 1.37 no longer reads ``kubeadm.k8s.io/v1beta3`` (k/k#136016): an old API spec;
+- kubeadm 1.30 never read ``v1beta4`` (it came in 1.31): no such kind in its scheme;
+- kubeadm 1.31-1.36 read both;
+- the 1.36+ kubelet does not start on containerd 1.7 (no CRI ``RuntimeConfig``), so init fails
+  waiting for it.
+"""
+
+from __future__ import annotations
+
+from homelab.core.render.lab import render_lab
+from homelab.core.spec.models import LabSpec
+from homelab_sim.pve.simulator import PveSimulator
+from tests.render.support import load_example
+from tests.sim.guest.support import Lab, boot, edit_user_data, guests, lab_pki, run_for
+from tests.sim.support import Api
+
+V1BETA3, V1BETA4 = "apiVersion: kubeadm.k8s.io/v1beta3", "apiVersion: kubeadm.k8s.io/v1beta4"
+
+
+def lab_at(version: str) -> Lab:
+    data = load_example("home-lab").model_dump(mode="json")
+    data["kubernetes"]["version"] = version
+    spec = LabSpec.model_validate(data)
+    secrets = lab_pki("home-lab")
+    return Lab(spec, secrets, render_lab(spec, secrets))
+
+
+def init_master(sim: PveSimulator, api: Api, lab: Lab, old: str, new: str) -> dict[str, object]:
+    seed = edit_user_data(lab.artifacts.seeds["k8s-master-1"], old, new)
+    boot(api, lab, "k8s-master-1", seed)
+    run_for(sim, api, 900)
+    entry: dict[str, object] = guests(api)["k8s-master-1"]
+    return entry
+
+
+def test_kubeadm_1_37_refuses_the_removed_v1beta3_api(sim: PveSimulator, api: Api) -> None:
+    entry = init_master(sim, api, lab_at("1.37.0"), V1BETA4, V1BETA3)
+    assert (
+        'your configuration file uses an old API spec: "kubeadm.k8s.io/v1beta3". Please use '
+        "kubeadm v1.35 instead and run 'kubeadm config migrate --old-config old.yaml "
+        "--new-config new.yaml'"
+    ) in str(entry["last_error"])
+    assert sim.kube.clusters() == []
+
+
+def test_kubeadm_1_30_does_not_know_v1beta4(sim: PveSimulator, api: Api) -> None:
+    entry = init_master(sim, api, lab_at("1.30.14"), V1BETA3, V1BETA4)
+    assert (
+        'no kind "InitConfiguration" is registered for version "kubeadm.k8s.io/v1beta4" in '
+        'scheme "k8s.io/kubernetes/cmd/kubeadm/app/apis/kubeadm/scheme/scheme.go:31"'
+    ) in str(entry["last_error"])
+    assert sim.kube.clusters() == []
+
+
+def test_kubeadm_1_36_still_reads_v1beta3_in_its_own_shape(sim: PveSimulator, api: Api) -> None:
+    lab = lab_at("1.36.3")
+    node_ip = "kubeletExtraArgs:\n      - name: node-ip\n        value: 10.0.20.10\n"
+    seed = edit_user_data(lab.artifacts.seeds["k8s-master-1"], V1BETA4 + "\n", V1BETA3 + "\n")
+    seed = edit_user_data(seed, node_ip, "kubeletExtraArgs:\n        node-ip: 10.0.20.10\n")
+    boot(api, lab, "k8s-master-1", seed)
+    run_for(sim, api, 900)
+    entry = guests(api)["k8s-master-1"]
+    assert entry["kubeadm"]["phase"] == "done", entry.get("last_error")
+
+
+def test_a_v1beta3_document_with_v1beta4_lists_is_refused(sim: PveSimulator, api: Api) -> None:
+    entry = init_master(sim, api, lab_at("1.36.3"), V1BETA4 + "\n", V1BETA3 + "\n")
+    assert (
+        "json: cannot unmarshal array into Go struct field "
+        "NodeRegistrationOptions.nodeRegistration.kubeletExtraArgs of type map[string]string"
+    ) in str(entry["last_error"])
+
+
+def test_a_1_37_kubelet_does_not_start_on_ubuntus_containerd_1_7(
+    sim: PveSimulator, api: Api
+) -> None:
+    lab = lab_at("1.37.0")
+    entry = init_master(sim, api, lab, "  - containerd.io\n", "  - containerd\n")
+    error = str(entry["last_error"])
+    assert error.startswith(
+        "error execution phase wait-control-plane: failed while waiting for the kubelet to "
+        "start: The HTTP call equal to 'curl -sSL http://127.0.0.1:10248/healthz' returned error"
+    ), error
+    assert "containerd 1.7 does not implement the CRI RuntimeConfig call" in error
+    assert sim.kube.clusters() == []
+
+
+def test_a_1_37_lab_comes_up_on_dockers_containerd_2(sim: PveSimulator, api: Api) -> None:
+    lab = lab_at("1.37.0")
+    boot(api, lab, "k8s-master-1")
+    run_for(sim, api, 900)
+    entry = guests(api)["k8s-master-1"]
+    assert entry["kubeadm"]["phase"] == "done", entry.get("last_error")
