@@ -6,18 +6,61 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from homelab_sim.opnsense import models
 from homelab_sim.opnsense.crud import ITEMS, Call, Route, crud, key, register, service
 
 if TYPE_CHECKING:
     from homelab_sim.opnsense.simulator import OpnsenseSimulator
 
 
+def _interfaces(sim: OpnsenseSimulator, selected: set[str]) -> dict[str, Any]:
+    labels = sim.context("interface").interfaces
+    return {
+        name: {"value": label, "selected": int(name in selected)} for name, label in labels.items()
+    }
+
+
 def dnsmasq_get(sim: OpnsenseSimulator, call: Call) -> Any:
-    return {"dnsmasq": {"enable": "1", "dhcp": {"enable": "1" if sim.dhcp == "dnsmasq" else "0"}}}
+    """The parts of the Dnsmasq model a client reads to tell whether it serves DHCP: the
+    service switch, its DHCP ranges (a range on LAN when it is the DHCP server) and hosts."""
+    active = sim.dhcp == "dnsmasq"
+    ranges = {}
+    lan = sim.interfaces(configured=True).get("lan")
+    if active and lan is not None:
+        hosts = list(lan.network.hosts())
+        ranges["6d1b7a8e-0f4e-4a4f-9b55-2f1f7d0c0a01"] = {
+            "interface": _interfaces(sim, {"lan"}),
+            "start_addr": str(hosts[min(99, len(hosts) - 1)]),
+            "end_addr": str(hosts[min(198, len(hosts) - 1)]),
+        }
+    table = sim.state.configured["dnsmasq"]
+    ctx = sim.context("dnsmasq")
+    return {
+        "dnsmasq": {
+            "enable": "1" if active else "0",
+            "interface": _interfaces(sim, {"lan"} if active else set()),
+            "dhcp": {"fqdn": "1", "domain": "", "%domain": sim.state.domain},
+            "hosts": {uuid: models.get(table, uuid, ctx)["host"] for uuid, _ in table.items()},
+            "dhcp_ranges": ranges,
+        }
+    }
 
 
 def kea_get(sim: OpnsenseSimulator, call: Call) -> Any:
-    return {"dhcpv4": {"general": {"enabled": "1" if sim.dhcp == "kea" else "0"}}}
+    """Dhcpv4Controller::getAction: ``general``, ``lexpire`` and ``ha`` only."""
+    active = sim.dhcp == "kea"
+    return {
+        "dhcpv4": {
+            "general": {
+                "enabled": "1" if active else "0",
+                "interfaces": _interfaces(sim, {"lan"} if active else set()),
+                "valid_lifetime": "4000",
+                "fwrules": "1",
+            },
+            "lexpire": {"flush_reclaimed_timer_wait_time": "", "hold_reclaimed_time": ""},
+            "ha": {"enabled": "0", "this_server_name": "", "%this_server_name": sim.state.hostname},
+        }
+    }
 
 
 def isc_status(sim: OpnsenseSimulator, call: Call) -> Any:

@@ -213,12 +213,12 @@ def test_host_overrides_run_after_reconfigure(fw: Fw) -> None:
 @pytest.mark.parametrize("dhcp", ["dnsmasq", "kea", "isc"])
 def test_each_dhcp_backend_reports_itself(make: Factory, dhcp: str) -> None:
     _, client = make(dhcp=dhcp)
-    assert client.get("/api/dnsmasq/settings/get").json()["dnsmasq"]["dhcp"]["enable"] == (
-        "1" if dhcp == "dnsmasq" else "0"
-    )
-    assert client.get("/api/kea/dhcpv4/get").json()["dhcpv4"]["general"]["enabled"] == (
-        "1" if dhcp == "kea" else "0"
-    )
+    dnsmasq = client.get("/api/dnsmasq/settings/get").json()["dnsmasq"]
+    assert dnsmasq["enable"] == ("1" if dhcp == "dnsmasq" else "0")
+    assert len(dnsmasq["dhcp_ranges"]) == (1 if dhcp == "dnsmasq" else 0)
+    kea = client.get("/api/kea/dhcpv4/get").json()["dhcpv4"]["general"]
+    assert kea["enabled"] == ("1" if dhcp == "kea" else "0")
+    assert kea["interfaces"]["lan"]["selected"] == (1 if dhcp == "kea" else 0)
     assert client.get("/api/dhcpv4/service/status").status_code == (200 if dhcp == "isc" else 404)
     assert (
         client.get("/api/dhcpv4/settings/searchStaticMap").status_code == 404
@@ -268,6 +268,9 @@ def test_dnsmasq_hosts(make: Factory) -> None:
     assert bad["validations"]["host.host"].startswith("Labels must be 1\u201363 characters")
     assert post(client, "/api/dnsmasq/service/reconfigure") == {"status": "ok"}
     assert uuid in sim.running("dnsmasq")
+    settings = client.get("/api/dnsmasq/settings/get").json()["dnsmasq"]
+    assert settings["hosts"][uuid]["host"] == "k8s-worker-2"
+    assert next(iter(settings["dhcp_ranges"].values()))["start_addr"] == "10.0.10.100"
     assert post(client, f"/api/dnsmasq/settings/delHost/{uuid}") == {"result": "deleted"}
 
 
