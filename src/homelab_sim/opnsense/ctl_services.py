@@ -67,6 +67,11 @@ def isc_status(sim: OpnsenseSimulator, call: Call) -> Any:
     return {"status": "running"}
 
 
+def isc_leases(sim: OpnsenseSimulator, call: Call) -> Any:
+    """The ISC plugin's leases (none are simulated): its API has leases and the service only."""
+    return {"total": 0, "rowCount": 0, "current": 1, "rows": [], "interfaces": {}}
+
+
 UNBOUND_CRUD = crud("unbound")
 DNSMASQ_CRUD = crud("dnsmasq")
 KEA_CRUD = crud("kea")
@@ -90,4 +95,7 @@ def routes() -> dict[str, Route]:
     table[key("kea", "dhcpv4", "get")] = Route(kea_get)
     table[key("kea", "service", "reconfigure")] = service("kea/service", "kea", "kea_subnet")
     table[key("dhcpv4", "service", "status")] = Route(isc_status, 0, _isc)  # the ISC plugin
+    table[key("dhcpv4", "leases", "searchLease")] = Route(isc_leases, 0, _isc)
+    isc = service("dhcpv4/service").handler
+    table[key("dhcpv4", "service", "reconfigure")] = Route(isc, 0, _isc)
     return table
