@@ -183,7 +183,8 @@ def read_control_plane(
             continue
         return name, files
     raise LabError(
-        f"no control plane of lab {spec.name} answers through the guest agent: " + "; ".join(why),
+        f"no control plane of lab {spec.name} could be read through the guest agent: "
+        + "; ".join(why),
         hint="start a control plane of the lab (its guest agent must answer) and run recover "
         "again; nothing was written",
     )

@@ -94,3 +94,16 @@ def test_what_a_killed_run_left_is_discarded_with_its_key(tmp_path: Path) -> Non
         assert rerun.open().store_id != dead_id
         assert not key_file_for(dead_id).exists()
     assert not rerun.pending.exists()  # left without commit: discarded
+
+
+def test_a_store_that_cannot_be_copied_is_not_replaced(tmp_path: Path) -> None:
+    spec = spec_in(tmp_path)
+    rebuild = Rebuild(spec, replace=True)
+    rebuild.target.write_bytes(b"not a database, and big enough to be read as one" * 100)
+    rebuild.pending.write_bytes(b"what a killed run left, unreadable")
+    rebuild.check("lab")
+    rebuild.open()
+    with pytest.raises(StateError, match=r"cannot copy the state store .* before replacing it"):
+        rebuild.commit()
+    rebuild.discard()
+    assert rebuild.target.read_bytes().startswith(b"not a database")

@@ -44,6 +44,12 @@ def test_the_cli_recovers_a_lost_store_and_plan_says_no_changes(
     assert "state.db exists: it manages lab home-lab" in err and "--replace" in err
     assert "Traceback" not in err
 
+    code, out, err = run_main(
+        monkeypatch, capsys, "state", "recover", str(spec), "--sim", "-y", "--replace"
+    )
+    assert code == 0, err
+    assert "replace the state store" in out and "the replaced store is kept as" in out
+
 
 def test_a_spec_that_does_not_load_is_one_clear_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]

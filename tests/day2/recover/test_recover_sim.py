@@ -29,13 +29,14 @@ from homelab.errors import LabError
 from homelab.simulated.access import SIM_PVE_ENV
 from homelab.simulated.site import SimulatedSite
 from homelab.verbs import state_recover
-from homelab.verbs.connection import Connection
+from homelab.verbs.connection import Connection, open_connection
 from homelab.verbs.lab import prepare_lab
 from homelab.verbs.secrets import cluster_secrets
 from homelab.verbs.spec import load_valid_spec
 from homelab.verbs.state_recover import recover_store
 from homelab.verbs.up import up_lab
 from tests.day2.recover.support import LostStore, lost_store
+from tests.up.simlab import copy_example
 
 PKI = "/etc/kubernetes/pki"
 
@@ -198,6 +199,31 @@ def test_what_does_not_verify_or_cannot_be_read_is_refused(tmp_path: Path) -> No
         def put(path: str, data: bytes) -> None:
             channel.write_file(master.node, master.vmid, path, data)
 
+        (worker,) = [v for v in client.cluster_vms() if v.name == "k8s-worker-3"]
+        _values, config = client.vm_config(worker.node, worker.vmid)
+        client.update_config(worker.node, worker.vmid, delete=["description"])  # tagged by hand
+        text = lab.spec.read_text()
+        lab.spec.write_text(text.replace("admin@laptop", "admin@desk"))  # every seed changes
+        shown: list[state_recover.RecoveryPlan] = []
+
+        def decline(plan: state_recover.RecoveryPlan) -> bool:
+            shown.append(plan)
+            return False
+
+        assert recover_store(lab.conn, load_valid_spec(lab.spec), lab.spec, confirm=decline) is None
+        assert sorted(a.vm for a in shown[0].adoptions) == ["k8s-master-1", "k8s-worker-2"]
+        assert sorted(shown[0].warnings) == [
+            "vm k8s-master-1: its seed was made from another version of the spec: the next plan "
+            "will show the change",
+            "vm k8s-worker-2: its seed was made from another version of the spec: the next plan "
+            "will show the change",
+            "vm k8s-worker-3: carries the tag lab-home-lab but no homelab record: left alone "
+            "(`homelab adopt SPEC` takes it over)",
+        ]
+        lab.spec.write_text(text)
+        client.update_config(worker.node, worker.vmid, description=config.description)
+        nothing_written(lab)
+
         with weak_client(lab, "VM.Audit,Sys.Audit,Datastore.Audit") as weak:
             conn = Connection(weak, lab.conn.site, lab.conn.clock)
             with pytest.raises(PermissionDenied, match=r"VM\.Monitor"):
@@ -230,8 +256,17 @@ def test_what_does_not_verify_or_cannot_be_read_is_refused(tmp_path: Path) -> No
             recover_store(lab.conn, spec, lab.spec)
         put(f"{PKI}/sa.pub", original["sa.pub"])
 
+        kubeadm_yaml = channel.read_file(master.node, master.vmid, "/etc/homelab/kubeadm.yaml")
+        assert channel.run(master.node, master.vmid, ["rm", "/etc/homelab/kubeadm.yaml"]).ok
+        with pytest.raises(
+            LabError, match="no control plane of lab home-lab could be read"
+        ) as lost:
+            recover_store(lab.conn, spec, lab.spec)
+        assert "/etc/homelab/kubeadm.yaml': No such file or directory" in lost.value.message
+        put("/etc/homelab/kubeadm.yaml", kubeadm_yaml)
+
         client.wait_task(client.stop(master.node, master.vmid))
-        with pytest.raises(LabError, match="no control plane of lab home-lab answers") as caught:
+        with pytest.raises(LabError, match="no control plane of lab home-lab could be") as caught:
             recover_store(lab.conn, spec, lab.spec)
         # /cluster/resources may still say running (pvestatd's lag): the agent then says why
         assert re.search(r"k8s-master-1: (stopped|.*VM \d+ is not running)", caught.value.message)
@@ -273,3 +308,15 @@ def test_a_kill_mid_recover_leaves_no_store_and_a_rerun_finishes(
             assert set(records(lab).values()) == {store.store_id}
         plan = lab.plan()
         assert (plan.errors, plan.changes) == ((), ())
+
+
+def test_a_lab_that_is_not_on_proxmox_has_nothing_to_recover(tmp_path: Path) -> None:
+    spec_path = copy_example("home-lab.yaml", tmp_path)
+    spec = load_valid_spec(spec_path)
+    with (
+        open_connection(spec, spec_path, sim=True) as conn,
+        pytest.raises(LabError, match="no VM of lab home-lab is on Proxmox") as caught,
+    ):
+        recover_store(conn, spec, spec_path)
+    assert caught.value.hint is not None and "homelab up" in caught.value.hint
+    assert not (spec_path.parent / ".homelab" / "state.db").exists()

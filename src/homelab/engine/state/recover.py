@@ -155,7 +155,10 @@ class Rebuild:
             finally:
                 source.close()
         except sqlite3.Error as exc:
-            raise StateError(f"cannot copy the state store {self.target}: {exc}") from exc
+            raise StateError(
+                f"cannot copy the state store {self.target} before replacing it: {exc}",
+                hint="nothing was replaced; move the file aside yourself to recover without it",
+            ) from exc
         return backup
 
     def __enter__(self) -> Rebuild:
