@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from homelab.core.cluster import ClusterSecrets
-from homelab_sim.catalogue import CALICO, FLUX, METALLB
+from homelab_sim.catalogue import CALICO, FLUX, METALLB, calico_for_operator
 from homelab_sim.clock import VirtualClock
 from homelab_sim.kube import KubeRegistry, manifest
 from homelab_sim.kube.manifests import known
@@ -90,6 +90,9 @@ def test_remove_node_deletes_the_node_and_its_pods(kube: Kube) -> None:
 def test_the_mirror_serves_exactly_the_releases_of_the_catalogue() -> None:
     expected = {("calico", r.version, "tigera-operator.yaml") for r in CALICO.values()}
     expected |= {("tigera-operator", r.operator, "tigera-operator.yaml") for r in CALICO.values()}
+    separate = [r for r in CALICO.values() if r.separate_crds]  # Calico >= 3.30
+    expected |= {("calico", r.version, "operator-crds.yaml") for r in separate}
+    expected |= {("tigera-operator", r.operator, "operator-crds.yaml") for r in separate}
     expected |= {("metallb", v, "metallb-native.yaml") for v in METALLB}
     expected |= {("flux", v, "install.yaml") for v in FLUX}
     assert set(known()) == expected
@@ -117,7 +120,13 @@ def test_the_mirrored_manifests_are_valid_kubernetes_objects() -> None:
         assert text is not None
         docs = [d for d in yaml.safe_load_all(text) if d]
         kinds = [d["kind"] for d in docs]
-        assert kinds[0] == "Namespace" and "CustomResourceDefinition" in kinds
+        if key[2] == "operator-crds.yaml":
+            assert set(kinds) == {"CustomResourceDefinition"}
+        else:
+            release = CALICO.get(key[1]) or calico_for_operator(key[1])
+            assert kinds[0] == "Namespace"
+            with_crds = release is None or not release.separate_crds
+            assert ("CustomResourceDefinition" in kinds) == with_crds, key
         unique.update((json.dumps(d, sort_keys=True), d) for d in docs)
     for doc in unique.values():
         kubernetes_validate.validate(doc, "1.29.0", strict=True)
