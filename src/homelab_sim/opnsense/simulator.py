@@ -191,10 +191,14 @@ class OpnsenseSimulator:
     # -- state ----------------------------------------------------------------------------
 
     def configured(self, table: str) -> dict[str, dict[str, str]]:
-        return {k: dict(v) for k, v in self.state.configured[table].items()}
+        with self.lock:
+            self.run_timers()
+            return {k: dict(v) for k, v in self.state.configured[table].items()}
 
     def running(self, table: str) -> dict[str, dict[str, str]]:
-        return {k: dict(v) for k, v in self.state.running[table].items()}
+        with self.lock:
+            self.run_timers()
+            return {k: dict(v) for k, v in self.state.running[table].items()}
 
     def interfaces(self, *, configured: bool = False) -> dict[str, rules.Interface]:
         source = self.state.configured if configured else self.state.running

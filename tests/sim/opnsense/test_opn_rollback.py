@@ -217,3 +217,12 @@ def test_backups_list_newest_first_and_refuse_unknown_files(make: Factory) -> No
     assert client.get("/api/core/backup/download/other").content == b""
     assert client.get("/api/core/backup/download/this/config-1.0.xml").content == b""
     assert client.get("/api/core/backup/download").status_code == 404
+
+
+def test_a_due_rollback_fires_when_the_state_is_read(make: Factory) -> None:
+    sim, client = make(version="26.1.2")
+    revision = post(client, "/api/firewall/filter/savepoint")["revision"]
+    post(client, "/api/firewall/filter/addRule", {"rule": {"interface": "opt1"}})
+    post(client, f"/api/firewall/filter/apply/{revision}")
+    sim.clock.advance(60)  # the clock alone: no request, no evaluate
+    assert sim.running("rule") == {}
