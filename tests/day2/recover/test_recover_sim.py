@@ -103,6 +103,10 @@ def test_the_ha_lab_on_pve_9_is_recovered_and_plans_no_change(
     monkeypatch.setenv(SIM_PVE_ENV, "9")  # file-read needs VM.GuestAgent.FileRead there
     with lost_store("ha-lab.yaml", tmp_path) as lab:
         spec = load_valid_spec(lab.spec)
+        with weak_client(lab, "VM.Audit,VM.GuestAgent.Audit,Sys.Audit") as weak:
+            conn = Connection(weak, lab.conn.site, lab.conn.clock)
+            with pytest.raises(PermissionDenied, match=r"VM\.GuestAgent\.FileRead"):
+                recover_store(conn, spec, lab.spec)
         done = recover_store(lab.conn, spec, lab.spec)
         assert done is not None and done.backup is None
         assert len(done.plan.adoptions) == len(spec.vms)
