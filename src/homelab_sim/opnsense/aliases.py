@@ -13,7 +13,15 @@ import ipaddress
 import re
 from collections.abc import Mapping
 
-from homelab_sim.opnsense.fields import Context, Field, description, is_domain, is_ip, is_subnet
+from homelab_sim.opnsense.fields import (
+    Context,
+    Field,
+    categories,
+    description,
+    is_domain,
+    is_ip,
+    is_subnet,
+)
 from homelab_sim.opnsense.models import ModelSpec, Record, Table, unique
 
 NAME_MESSAGE = (
@@ -241,7 +249,7 @@ SPEC = ModelSpec(
         "name": Field(required=True, checks=(check_name,)),
         "type": Field("option", default="alert", required=True, options=TYPES),
         "proto": Field("option", options={"IPv4": "IPv4", "IPv6": "IPv6"}, multiple=True),
-        "categories": Field(),
+        "categories": Field(checks=(categories,)),
         "content": Field(checks=(check_content,), separator="\n"),
         "interface": Field(),
         "counters": Field("bool"),

@@ -128,6 +128,33 @@ def filter_revert(sim: OpnsenseSimulator, call: Call) -> Any:
 
 
 ALIAS_CRUD = crud("alias", search_rows=_alias_rows)
+
+
+def alias_search(sim: OpnsenseSimulator, call: Call) -> Any:
+    """searchItem: ``type`` and ``category`` filter when given, as arrays (``type[]=host``);
+    a plain string there is PHP's ``in_array`` TypeError."""
+    params = call.request_params()
+    wanted_types, wanted_categories = params.get("type"), params.get("category")
+    for wanted in (wanted_types, wanted_categories):
+        if wanted and not isinstance(wanted, (list, dict)):
+            raise wire.UnexpectedError("in_array(): Argument #2 ($haystack) must be of type array")
+    types = set(wanted_types.values() if isinstance(wanted_types, dict) else wanted_types or [])
+    categories = set(
+        wanted_categories.values()
+        if isinstance(wanted_categories, dict)
+        else wanted_categories or []
+    )
+    table = sim.state.configured["alias"]
+    ctx = sim.context("alias")
+    rows = [
+        models.row(table, uuid, record, ctx)
+        for uuid, record in table.items()
+        if (not types or record.get("type") in types)
+        and (not categories or categories & set(record.get("categories", "").split(",")))
+    ]
+    return models.search(_alias_rows(sim, rows), params, sort=table.spec.sort)
+
+
 RULE_CRUD = crud("rule")
 
 
@@ -186,7 +213,10 @@ def rule_search(sim: OpnsenseSimulator, call: Call) -> Any:
     params = call.request_params()
     interfaces = [i for i in str(params.get("interface") or "").split(",") if i]
     show_all = params.get("show_all") not in (None, "", "0", 0, False)
-    wanted = [c for c in str(params.get("category") or "").split(",") if c]
+    category = params.get("category")
+    if category and not isinstance(category, (list, dict)):
+        raise wire.UnexpectedError("array_intersect(): Argument #2 must be of type array")
+    wanted = list(category.values() if isinstance(category, dict) else category or [])
     table = sim.state.configured["rule"]
     ctx = sim.context("rule")
     rows = [
@@ -208,6 +238,7 @@ def _savepoint(sim: OpnsenseSimulator) -> bool:
 def routes() -> dict[str, Route]:
     table: dict[str, Route] = {}
     register(table, "firewall/alias", ALIAS_CRUD, ITEMS)
+    table[key("firewall", "alias", "searchItem")] = Route(alias_search)
     table[key("firewall", "alias", "getItem")] = Route(alias_get)
     table[key("firewall", "alias", "setItem")] = Route(alias_set, required=1)
     table[key("firewall", "alias", "delItem")] = Route(alias_del, required=1)

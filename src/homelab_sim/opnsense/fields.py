@@ -53,6 +53,7 @@ class Context:
     interfaces: Mapping[str, str] = field(default_factory=dict)  # name -> description
     devices: Mapping[str, str] = field(default_factory=dict)  # vtnet0 / vlan01 -> label
     subnets: Mapping[str, str] = field(default_factory=dict)  # Kea subnet uuid -> CIDR
+    categories: frozenset[str] = frozenset()  # Firewall category uuids
 
 
 @dataclass(frozen=True)
@@ -223,3 +224,8 @@ def hostname_field(message: str, *, wildcard: bool = False) -> Checker:
         return [] if ok else [message.replace("%s", value, 1)]
 
     return check
+
+
+def categories(value: str, ctx: Context) -> list[str]:
+    """ModelRelationField to OPNsense.Firewall.Category (aliases and rules)."""
+    return [] if set(value.split(",")) <= ctx.categories else ["Related category not found."]

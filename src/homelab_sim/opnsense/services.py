@@ -289,3 +289,10 @@ ASSIGNMENT = ModelSpec(
     checks=(unique("if", "Can not assign a device to more interfaces."), _static_address),
     sort="if",
 )
+
+CATEGORY = ModelSpec(
+    item="category",
+    fields={"name": Field(required=True), "color": Field()},
+    checks=(unique("name", "A category with this name already exists."),),
+    sort="name",
+)

@@ -226,6 +226,7 @@ class OpnsenseSimulator:
             },
             devices=devices,
             subnets={u: r["subnet"] for u, r in configured["kea_subnet"].items()},
+            categories=frozenset(configured["category"].rows),
         )
 
     # -- the packet filter ----------------------------------------------------------------

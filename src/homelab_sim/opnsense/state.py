@@ -25,6 +25,7 @@ SPECS: dict[str, ModelSpec] = {
     "dnsmasq": services.DNSMASQ_HOST,
     "kea_subnet": services.KEA_SUBNET,
     "kea": services.KEA_RESERVATION,
+    "category": services.CATEGORY,
 }
 # where each table lives in config.xml (and what a revision restores)
 XML_PATHS = {
@@ -36,6 +37,7 @@ XML_PATHS = {
     "dnsmasq": ("dnsmasq", "hosts"),
     "kea_subnet": ("OPNsense", "Kea", "dhcp4", "subnets"),
     "kea": ("OPNsense", "Kea", "dhcp4", "reservations"),
+    "category": ("OPNsense", "Firewall", "Category", "categories"),
 }
 Snapshot = dict[str, Table]
 

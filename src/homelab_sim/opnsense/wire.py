@@ -113,11 +113,16 @@ def parse_post(request: OpnRequest) -> tuple[dict[str, Any], str | None]:
 
 
 def form_fields(text: str) -> dict[str, Any]:
-    """PHP's parse of ``a=1&b[c]=2``: one level of brackets nests."""
+    """PHP's parse of ``a=1&b[c]=2&t[]=x``: one level of brackets nests, ``[]`` appends."""
     out: dict[str, Any] = {}
     for key, value in parse_qsl(text, keep_blank_values=True):
         if "[" in key and key.endswith("]"):
             outer, inner = key[:-1].split("[", 1)
+            if inner == "":
+                listed = out.setdefault(outer, [])
+                if isinstance(listed, list):
+                    listed.append(value)
+                continue
             nested = out.setdefault(outer, {})
             if isinstance(nested, dict):
                 nested[inner] = value

@@ -167,3 +167,21 @@ def test_a_rename_follows_into_rules_and_aliases(fw: Fw) -> None:
     }
     assert [r["source_net"] for r in sim.configured("rule").values()] == ["new"]
     assert {r["content"] for r in sim.configured("alias").values()} == {"10.0.10.10", "new"}
+
+
+def test_search_filters_by_type_arrays(fw: Fw) -> None:
+    sim, client = fw
+    lab = sim.seed("category", {"name": "lab"})
+    unknown = add(client, name="other", type="host", content="10.0.10.9", categories="c1")
+    assert unknown["validations"] == {"alias.categories": "Related category not found."}
+    add(client, name="hosts", type="host", content="10.0.10.10", categories=lab)
+    add(client, name="ports", type="port", content="22")
+    by_query = client.get("/api/firewall/alias/searchItem?type[]=port").json()
+    assert [r["name"] for r in by_query["rows"]] == ["ports"]
+    by_body = client.post("/api/firewall/alias/searchItem", json={"type": ["host", "port"]}).json()
+    assert by_body["total"] == 2
+    by_category = client.post("/api/firewall/alias/searchItem", json={"category": [lab]}).json()
+    assert [r["name"] for r in by_category["rows"]] == ["hosts"]
+    plain = client.get("/api/firewall/alias/searchItem", params={"type": "host"})
+    assert plain.status_code == 500
+    assert plain.json() == {"errorMessage": "Unexpected error, check log for details"}

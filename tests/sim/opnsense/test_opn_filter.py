@@ -85,6 +85,7 @@ def add_alias(client: httpx.Client, name: str, kind: str, content: str) -> str:
             {"rule.description": "Description should be a string between 1 and 255 characters."},
         ),
         ({"protocol": "SMTP"}, {"rule.protocol": "Option [SMTP] not in list."}),
+        ({"categories": "nope"}, {"rule.categories": "Related category not found."}),
     ],
 )
 def test_invalid_rules_fail_with_upstream_texts(
@@ -384,14 +385,15 @@ def test_alias_contents_load_with_the_filter_on_26_1_only_with_reconfigure_on_26
 
 
 def test_search_lists_floating_rules_unless_asked_for_an_interface(fw: Fw) -> None:
-    _, client = fw
+    sim, client = fw
+    lab = sim.seed("category", {"name": "lab"})
     floating = add_rule(client, interface="", description="floating")
     pair = add_rule(client, interface="lan,opt1", description="two interfaces")
-    lan = add_rule(client, interface="lan", description="lan only", categories="lab")
+    lan = add_rule(client, interface="lan", description="lan only", categories=lab)
     not_lan = add_rule(client, interface="lan", interfacenot="1", description="all but lan")
 
-    def uuids(**params: str) -> list[str]:
-        rows = client.get("/api/firewall/filter/searchRule", params=params).json()["rows"]
+    def uuids(**params: str | list[str]) -> list[str]:
+        rows = client.post("/api/firewall/filter/searchRule", json=params).json()["rows"]
         return [r["uuid"] for r in rows]
 
     assert uuids() == [floating, pair, not_lan]
@@ -400,8 +402,10 @@ def test_search_lists_floating_rules_unless_asked_for_an_interface(fw: Fw) -> No
     assert uuids(interface="lan,opt1") == [pair]
     assert uuids(interface="lan", show_all="1") == [floating, pair, lan]
     assert uuids(interface="opt1", show_all="1") == [floating, pair, not_lan]
-    assert uuids(interface="lan", category="lab") == [lan]
-    assert uuids(interface="lan", category="other") == []
+    assert uuids(interface="lan", category=[lab]) == [lan]
+    assert uuids(interface="lan", category=["other"]) == []
+    plain = client.post("/api/firewall/filter/searchRule", json={"category": lab})
+    assert plain.status_code == 500
 
 
 def test_a_new_rule_goes_100_after_the_last(fw: Fw) -> None:
