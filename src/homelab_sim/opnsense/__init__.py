@@ -17,7 +17,7 @@ shapes as upstream; validation texts are upstream's. The in-process API:
     sim.seed(table, fields, running=True) -> uuid
                                      an object made by hand before the lab, validated like
                                      the API; tables: alias rule vlan interface unbound
-                                     dnsmasq kea_subnet kea
+                                     dnsmasq kea_subnet kea category
     sim.configured(table) / sim.running(table) -> {uuid: {field: text}}
     sim.interfaces() -> {name: Interface}   running assignments
     sim.evaluate(interface, source, destination, protocol="tcp", port=None, configured=False)
