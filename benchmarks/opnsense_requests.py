@@ -20,7 +20,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tests.network.conftest import EXAMPLE, firewall_for, spec_from, writes  # noqa: E402
+from tests.network.support import EXAMPLE, firewall_for, spec_from, writes  # noqa: E402
 
 from homelab.simulated.opnsense import new_simulator  # noqa: E402
 from homelab.verbs.net import net_apply, net_plan  # noqa: E402

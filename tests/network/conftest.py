@@ -1,30 +1,16 @@
-"""Fixtures of the firewall tests: the reference lab with its opnsense: section, and a simulated
-OPNsense shaped like it (in-process, over the httpx transport: the same bytes, no sockets)."""
+"""Fixtures of the firewall tests (helpers in support.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from homelab.core.spec.models import LabSpec
-from homelab.core.spec.validate import validate_text
-from homelab.engine.opnsense.client import OpnsenseClient
-from homelab.engine.opnsense.settings import FirewallSettings
 from homelab.simulated.opnsense import new_simulator
 from homelab.verbs.net import Firewall
-from homelab_sim.opnsense import OpnsenseSimulator, OpnsenseTransport
-from tests.support.paths import EXAMPLES
-
-EXAMPLE = EXAMPLES / "home-lab-opnsense.yaml"
-WRITE_VERBS = ("add", "set", "del", "toggle")
-
-
-def spec_from(text: str) -> LabSpec:
-    result = validate_text(text, "lab.yaml")
-    assert result.spec is not None, result.lines()
-    return result.spec
+from homelab_sim.opnsense import OpnsenseSimulator
+from tests.network.support import EXAMPLE, MakeSim, firewall_for, spec_from
 
 
 @pytest.fixture
@@ -37,17 +23,6 @@ def lab(example_text: str) -> LabSpec:
     return spec_from(example_text)
 
 
-def firewall_for(sim: OpnsenseSimulator, recovery: Path) -> Firewall:
-    from homelab.core.secret import Secret
-
-    settings = FirewallSettings("https://10.0.10.1", sim.api_key, Secret(sim.api_secret.reveal()))
-    client = OpnsenseClient(settings, transport=OpnsenseTransport(sim))
-    return Firewall(client, sim.advance, recovery)
-
-
-MakeSim = Callable[..., tuple[OpnsenseSimulator, Firewall]]
-
-
 @pytest.fixture
 def make_sim(tmp_path: Path) -> MakeSim:
     def make(
@@ -57,13 +32,3 @@ def make_sim(tmp_path: Path) -> MakeSim:
         return sim, firewall_for(sim, tmp_path / "recovery")
 
     return make
-
-
-def writes(sim: OpnsenseSimulator) -> list[str]:
-    """The paths of the write requests the simulator answered (add/set/del/toggle)."""
-    found = []
-    for entry in sim.log.entries:
-        command = entry.path.rstrip("/").split("/")
-        if len(command) > 4 and command[4].startswith(WRITE_VERBS):
-            found.append(entry.path)
-    return found

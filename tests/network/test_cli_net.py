@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from homelab.simulated.opnsense import ENV_DHCP, ENV_VERSION, STATE_FILE
-from tests.network.conftest import EXAMPLE
+from tests.network.support import EXAMPLE
 from tests.support.cli import run_main
 from tests.support.paths import EXAMPLES
 

@@ -21,7 +21,7 @@ from homelab.errors import SpecError
 from homelab.verbs.net import Firewall, net_apply, net_plan, net_status, net_test
 from homelab.verbs.provision import PlanRefused
 from homelab_sim.opnsense import OpnsenseSimulator
-from tests.network.conftest import MakeSim, spec_from, writes
+from tests.network.support import MakeSim, spec_from, writes
 
 FIRMWARES = [("26.1.2", "dnsmasq"), ("26.1.2", "kea"), ("26.7", "dnsmasq"), ("26.7", "kea")]
 MODULE_APPLIES = {

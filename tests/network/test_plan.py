@@ -11,7 +11,7 @@ from homelab.core.network.objects import Inventory, Observed, mark, owner_of
 from homelab.core.network.plan import plan_network, rollback_mode
 from homelab.core.network.render import NO_CHANGES, plan_text, plan_to_dict
 from homelab.core.spec.models import LabSpec
-from tests.network.conftest import spec_from
+from tests.network.support import spec_from
 
 
 def observed_as_applied(spec: LabSpec, dhcp: str = "dnsmasq") -> dict[str, list[Observed]]:

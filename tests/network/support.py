@@ -1,0 +1,42 @@
+"""Helpers of the firewall tests: the reference lab with its opnsense: section, and a simulated
+OPNsense shaped like it (in-process, over the httpx transport: the same bytes, no sockets)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from homelab.core.secret import Secret
+from homelab.core.spec.models import LabSpec
+from homelab.core.spec.validate import validate_text
+from homelab.engine.opnsense.client import OpnsenseClient
+from homelab.engine.opnsense.settings import FirewallSettings
+from homelab.verbs.net import Firewall
+from homelab_sim.opnsense import OpnsenseSimulator, OpnsenseTransport
+from tests.support.paths import EXAMPLES
+
+EXAMPLE = EXAMPLES / "home-lab-opnsense.yaml"
+WRITE_VERBS = ("add", "set", "del", "toggle")
+MakeSim = Callable[..., tuple[OpnsenseSimulator, Firewall]]
+
+
+def spec_from(text: str) -> LabSpec:
+    result = validate_text(text, "lab.yaml")
+    assert result.spec is not None, result.lines()
+    return result.spec
+
+
+def firewall_for(sim: OpnsenseSimulator, recovery: Path) -> Firewall:
+    settings = FirewallSettings("https://10.0.10.1", sim.api_key, Secret(sim.api_secret.reveal()))
+    client = OpnsenseClient(settings, transport=OpnsenseTransport(sim))
+    return Firewall(client, sim.advance, recovery)
+
+
+def writes(sim: OpnsenseSimulator) -> list[str]:
+    """The paths of the write requests the simulator answered (add/set/del/toggle)."""
+    found = []
+    for entry in sim.log.entries:
+        command = entry.path.rstrip("/").split("/")
+        if len(command) > 4 and command[4].startswith(WRITE_VERBS):
+            found.append(entry.path)
+    return found
