@@ -13,6 +13,7 @@ import ipaddress
 import re
 from typing import TYPE_CHECKING, Any
 
+from homelab_sim.kube.flux_schema import helmrelease_causes
 from homelab_sim.kube.resources import ResourceType
 from homelab_sim.kube.status import invalid
 from homelab_sim.kube.store import clone
@@ -94,6 +95,8 @@ def validate(rt: ResourceType, obj: Obj, old: Obj | None) -> list[Cause]:
             causes.append(("spec.selector", "FieldValueRequired", "Required value"))
     if rt.group == "" and rt.kind == "Service":
         causes += _service_causes(spec, old)
+    if rt.group == "helm.toolkit.fluxcd.io" and rt.kind == "HelmRelease":
+        causes += helmrelease_causes(spec)
     return causes
 
 

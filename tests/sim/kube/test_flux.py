@@ -263,3 +263,40 @@ def test_nothing_happens_before_the_flux_controllers_run(kube: Kube) -> None:
     assert "status" not in kube.get(f"{SOURCES}/helmrepositories/gc") or not condition(
         kube.get(f"{SOURCES}/helmrepositories/gc"), "Ready"
     )
+
+
+@pytest.mark.parametrize(
+    ("change", "text"),
+    [
+        ({"interval": None}, "spec.interval: Required value"),
+        (
+            {"interval": "1 hour"},
+            'spec.interval: Invalid value: "1 hour": spec.interval in body should match '
+            "'^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$'",
+        ),
+        (
+            {"chartRef": {"kind": "OCIRepository", "name": "x"}},
+            'spec: Invalid value: "object": either chart or chartRef must be set',
+        ),
+        ({"chart": None}, 'spec: Invalid value: "object": either chart or chartRef must be set'),
+    ],
+)
+def test_the_api_server_refuses_what_the_helmrelease_crd_refuses(
+    kube: Kube, change: dict[str, Any], text: str
+) -> None:
+    install_flux(kube)
+    doc = release("loki", "loki", "18.11.0", "gc")
+    for key, value in change.items():
+        if value is None:
+            del doc["spec"][key]
+        else:
+            doc["spec"][key] = value
+    response = kube.call(
+        "PATCH",
+        f"{HELM}/loki",
+        yaml.safe_dump(doc),
+        content_type="application/apply-patch+yaml",
+        query="fieldManager=homelab&force=true",
+    )
+    assert response.status == 422
+    assert response.json()["message"] == f'HelmRelease "loki" is invalid: {text}'
