@@ -20,6 +20,8 @@ from homelab.core.render.versions import VERSIONS
 from homelab.core.spec.models import SUPPORTED_K8S_MINORS, LabSpec
 from tests.render.schemas import assert_seeds_valid, component_validators
 from tests.render.support import cloud_config, kubeadm_docs, load_example, pki_for
+from tests.render.test_golden import GOLDEN, rendered_files
+from tests.support.golden import updating
 
 V1BETA3, V1BETA4 = "kubeadm.k8s.io/v1beta3", "kubeadm.k8s.io/v1beta4"
 
@@ -141,3 +143,20 @@ def test_calico_3_30_and_later_apply_their_operator_crds_first(minor: str) -> No
     separate = tuple(int(x) for x in tag[1:].split(".")[:2]) >= (3, 30)
     expected = [base + "operator-crds.yaml"] if separate else []
     assert manifests == [*expected, base + "tigera-operator.yaml"]
+
+
+@pytest.mark.parametrize("version", ["1.31.14", "1.37.0"])
+def test_the_ha_lab_at_a_v1beta4_minor_matches_its_golden(version: str) -> None:
+    """Byte for byte, like the 1.29 goldens (HOMELAB_UPDATE_GOLDEN=1 rewrites them)."""
+    files = rendered_files(render("ha-lab", version))
+    root = GOLDEN / f"ha-lab-{version}"
+    if updating():
+        for stale in [p for p in root.rglob("*") if p.is_file()]:
+            stale.unlink()
+        for rel, content in files.items():
+            (root / rel).parent.mkdir(parents=True, exist_ok=True)
+            (root / rel).write_bytes(content)
+    on_disk = {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()}
+    assert on_disk == set(files), "golden file set differs; HOMELAB_UPDATE_GOLDEN=1 to rewrite"
+    for rel, content in sorted(files.items()):
+        assert (root / rel).read_bytes() == content, f"{version}/{rel} differs from its golden"
