@@ -9,8 +9,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Generator
+
 from homelab.core.render.lab import render_lab
 from homelab.core.spec.models import LabSpec
+from homelab_sim.guest import apt
+from homelab_sim.guest.shell import BufferSink, Streams
+from homelab_sim.guest.system import GuestSystem
 from homelab_sim.pve.simulator import PveSimulator
 from tests.render.support import load_example
 from tests.sim.guest.support import Lab, boot, edit_user_data, guests, lab_pki, run_for
@@ -93,3 +98,43 @@ def test_a_1_37_lab_comes_up_on_dockers_containerd_2(sim: PveSimulator, api: Api
     run_for(sim, api, 900)
     entry = guests(api)["k8s-master-1"]
     assert entry["kubeadm"]["phase"] == "done", entry.get("last_error")
+
+
+def apt_run(system: GuestSystem, *args: str) -> tuple[int, str, str]:
+    out, err = BufferSink(), BufferSink()
+    gen: Generator[float, None, int] = apt.apt_get(
+        system, list(args), Streams(out, err), lambda: 0.0
+    )
+    while True:
+        try:
+            next(gen)
+        except StopIteration as stop:
+            return int(stop.value), out.value(), err.value()
+
+
+DOCKER_LIST = "/etc/apt/sources.list.d/docker.list"
+DOCKER_LINE = (
+    "deb [signed-by=/etc/apt/keyrings/docker.gpg] https://download.docker.com/linux/ubuntu "
+    "noble stable\n"
+)
+
+
+def test_containerd_io_comes_only_from_dockers_repository_signed_with_its_key() -> None:
+    system = GuestSystem.stock()
+    assert apt_run(system, "update")[0] == 0
+    assert apt_run(system, "install", "-y", "containerd.io")[2] == (
+        "E: Unable to locate package containerd.io\n"
+    )
+    system.write(DOCKER_LIST, DOCKER_LINE.encode())
+    status, _, err = apt_run(system, "update")  # no key yet
+    assert status == 100
+    assert "NO_PUBKEY 8D81803C0EBFCD88" in err
+    assert apt.signing_key("https://download.docker.com/linux/ubuntu/gpg") is not None
+    assert apt.signing_key("https://download.docker.com/linux/debian/gpg") is None
+    key = apt.dearmor(apt.DOCKER_ARMORED_KEY.encode())
+    assert key is not None
+    system.write("/etc/apt/keyrings/docker.gpg", key)
+    assert apt_run(system, "update")[0] == 0
+    status, out, _ = apt_run(system, "install", "-y", "containerd.io")
+    assert status == 0 and "Setting up containerd.io (2." in out
+    assert "containerd" in system.active  # containerd.io's unit is containerd.service
