@@ -139,6 +139,9 @@ def test_the_pve_exporter_is_scraped_once_per_proxmox_node() -> None:
     exporter = by_name(stack_resources(one, PINS), "Deployment", "homelab-pve-exporter")
     container = exporter["spec"]["template"]["spec"]["containers"][0]
     assert container["image"] == "prompve/prometheus-pve-exporter:3.10.0"
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert container["volumeMounts"] == [{"name": "tmp", "mountPath": "/tmp"}]
+    assert exporter["spec"]["template"]["spec"]["volumes"] == [{"name": "tmp", "emptyDir": {}}]
     assert {e["name"] for e in container["env"]} == {
         "PVE_USER",
         "PVE_TOKEN_NAME",

@@ -176,6 +176,8 @@ def pve_exporter(versions: ComponentVersions) -> list[dict[str, Any]]:
         "env": env,
         "ports": [{"name": "http", "containerPort": PVE_EXPORTER_PORT}],
         "readinessProbe": {"tcpSocket": {"port": PVE_EXPORTER_PORT}},
+        # a writable /tmp for gunicorn beside the read-only root filesystem
+        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],  # noqa: S108
         "securityContext": {
             "runAsNonRoot": True,
             "allowPrivilegeEscalation": False,
@@ -190,7 +192,10 @@ def pve_exporter(versions: ComponentVersions) -> list[dict[str, Any]]:
         "spec": {
             "replicas": 1,
             "selector": {"matchLabels": {"app.kubernetes.io/name": PVE_EXPORTER}},
-            "template": {"metadata": {"labels": labels}, "spec": {"containers": [container]}},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {"containers": [container], "volumes": [{"name": "tmp", "emptyDir": {}}]},
+            },
         },
     }
     service = {
