@@ -278,3 +278,17 @@ def test_an_old_opnsense_is_refused(lab: LabSpec, make_sim: MakeSim, tmp_path: P
     with pytest.raises(UnsupportedFirewall, match=r"OPNsense 25\.7\.4 is not supported"):
         net_apply(lab, tmp_path / "lab.yaml", firewall)
     assert writes(sim) == []
+
+
+def test_a_no_at_the_question_writes_nothing(
+    lab: LabSpec, make_sim: MakeSim, tmp_path: Path
+) -> None:
+    from homelab.verbs.provision import Aborted
+
+    sim, firewall = make_sim(lab)
+    asked = []
+    with pytest.raises(Aborted, match="nothing applied"):
+        net_apply(
+            lab, tmp_path / "lab.yaml", firewall, confirm=lambda plan: asked.append(plan) or False
+        )
+    assert len(asked) == 1 and writes(sim) == []

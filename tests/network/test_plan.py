@@ -188,3 +188,17 @@ def test_rollback_mode_per_version(version: str, mode: str | None) -> None:
 def test_an_unsupported_version_is_a_plan_error(lab: LabSpec) -> None:
     plan = plan_network(lab, Inventory("25.7.4", "dnsmasq"))
     assert plan.errors[0] == "OPNsense 25.7.4 is not supported (supported: 26.1 and 26.7 or later)"
+
+
+def test_every_object_points_back_to_its_spec_path(lab: LabSpec) -> None:
+    from homelab.verbs.net import object_path
+
+    assert object_path(lab, "vlan", "mgmt") == ("opnsense", "networks", "mgmt")
+    assert object_path(lab, "alias", "admin_hosts") == ("opnsense", "aliases", "admin_hosts")
+    assert object_path(lab, "alias", "lab_home_lab_lb") == ("kubernetes", "load_balancer")
+    assert object_path(lab, "rule", "admin reaches Grafana") == ("opnsense", "rules", 0)
+    assert object_path(lab, "rule", "apps reaches the internet") == ("opnsense", "default_rules")
+    assert object_path(lab, "host", "api") == ("kubernetes",)
+    assert object_path(lab, "host", "k8s-worker-2") == ("vms", "k8s-worker-2")
+    assert object_path(lab, "dhcp", "k8s-worker-2") == ("vms", "k8s-worker-2")
+    assert object_path(lab, "nat", "x") == ("opnsense",)
