@@ -192,7 +192,7 @@ def _kubernetes(doc: _Doc, lab: LabDraft) -> None:
     doc.key(
         "version",
         scalar(lab.kubernetes_version),
-        "CHECK: homelab's default; the version your cluster runs (supported: 1.29, 1.30)",
+        "CHECK: homelab's default; the version your cluster runs (supported: 1.29-1.37)",
         2,
     )
     default_pod = str(lab.pod_cidr) == "192.168.0.0/16"

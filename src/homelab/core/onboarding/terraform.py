@@ -439,7 +439,7 @@ def _draft(
         "proxmox.endpoint and proxmox.token_id are placeholders: set your Proxmox VE API and "
         "the token homelab uses (README: Using a real Proxmox VE)",
         f"kubernetes.version {defaults.kubernetes_version} is homelab's default: set the version "
-        "your cluster runs (supported minors 1.29, 1.30)",
+        "your cluster runs (supported minors 1.29 through 1.37)",
     ]
     if str(pod) != POD_CIDRS[0] or str(service) != SERVICE_CIDRS[0]:
         checks.append(
