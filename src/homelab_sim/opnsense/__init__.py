@@ -14,7 +14,7 @@ shapes as upstream; validation texts are upstream's. The in-process API:
     sim.set_client(interface, address)
                                      where the tool appears from (default lan, 10.0.10.100);
                                      every served (loopback) request is this client
-    sim.seed(table, fields, running=True) -> uuid
+    sim.seed(table, fields, running=True, uuid=None) -> uuid
                                      an object made by hand before the lab, validated like
                                      the API; tables: alias rule vlan interface unbound
                                      dnsmasq kea_subnet kea category

@@ -173,14 +173,29 @@ class OpnsenseSimulator:
 
     # -- seeding --------------------------------------------------------------------------
 
-    def seed(self, table: str, fields: Mapping[str, Any], *, running: bool = True) -> str:
-        """Add an object as if made by hand before the lab (validated as the API would)."""
+    def seed(
+        self,
+        table: str,
+        fields: Mapping[str, Any],
+        *,
+        running: bool = True,
+        uuid: str | None = None,
+    ) -> str:
+        """Add an object as if made by hand before the lab (validated as the API would);
+        ``uuid`` keeps a known one (a saved simulator coming back)."""
         with self.lock:
-            return self._seed(table, fields, running=running)
+            if uuid is not None and uuid in self.state.configured[table].rows:
+                raise SimError(f"the seeded {table} {uuid} exists already")
+            return self._seed(table, fields, running=running, uuid=uuid)
 
-    def _seed(self, table: str, fields: Mapping[str, Any], *, running: bool) -> str:
+    def _seed(
+        self, table: str, fields: Mapping[str, Any], *, running: bool, uuid: str | None
+    ) -> str:
         target = self.state.configured[table]
-        result, changed = models.add(target, dict(fields), self.context(table))
+        context = self.context(
+            table, {**target.new_record(), **{k: str(v) for k, v in fields.items()}}
+        )
+        result, changed = models.add(target, dict(fields), context, key=uuid)
         if not changed:
             raise SimError(f"the seeded {table} is invalid: {result.get('validations')}")
         self.state.save(self.clock.now(), "root", f"seeded {table}")

@@ -166,3 +166,19 @@ def test_bad_simulator_settings_are_refused(kwargs: dict[str, str], text: str) -
 
     with pytest.raises(SimError, match=text):
         OpnsenseSimulator(**kwargs)  # type: ignore[arg-type]
+
+
+def test_seeded_objects_are_validated_and_may_keep_their_uuid(make: Factory) -> None:
+    sim, client = make()
+    uuid = "0b9f3d1e-1c1a-4a43-9d8e-3c7d5b0f6a11"
+    fields = {"name": "user_nas", "type": "host", "content": "10.0.10.50"}
+    assert sim.seed("alias", fields, uuid=uuid) == uuid
+    assert sim.running("alias")[uuid]["name"] == "user_nas"
+    with pytest.raises(SimError, match="exists already"):
+        sim.seed("alias", fields, uuid=uuid)
+    with pytest.raises(SimError, match="the seeded alias is invalid"):
+        sim.seed("alias", {**fields, "name": "other", "content": "not a host!"})
+    staged = sim.seed("rule", {"interface": "opt1"}, running=False)
+    assert staged in sim.configured("rule")
+    assert staged not in sim.running("rule")
+    assert client.get(f"/api/firewall/alias/getItem/{uuid}").json()["alias"]["name"] == "user_nas"
