@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,9 +15,11 @@ import yaml
 from homelab.cli.up import show_summary
 from homelab.core.render import versions
 from homelab.core.spec.models import LabSpec
+from homelab.engine.state import SecretBox, open_store
 from homelab.errors import KubeError, LabError
 from homelab.verbs.connection import open_connection
 from homelab.verbs.lab import prepare_lab
+from homelab.verbs.monitoring_token import AUDITOR_TOKEN_ID, SECRET_NAME
 from homelab.verbs.up import monitoring_secrets
 from tests.support.paths import EXAMPLES
 from tests.up.simlab import copy_example, upped
@@ -125,7 +128,15 @@ def test_a_release_whose_source_never_becomes_ready_times_out_naming_it(
     )
 
 
-def test_the_stack_secrets_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture
+def box(tmp_path: Path) -> Iterator[SecretBox]:
+    with open_store(copy_example("monitored-lab.yaml", tmp_path)) as store:
+        yield store.secrets("monitored-lab")
+
+
+def test_the_stack_secrets_come_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch, box: SecretBox
+) -> None:
     data = yaml.safe_load((EXAMPLES / "monitored-lab.yaml").read_text())
     data["monitoring"]["scrape"] = {"pve_nodes": False}
     data["monitoring"]["receivers"] = [{"name": "hook", "webhook": {"url_env": "HOOK_URL"}}]
@@ -133,9 +144,9 @@ def test_the_stack_secrets_come_from_the_environment(monkeypatch: pytest.MonkeyP
     monkeypatch.setenv("HOMELAB_GRAFANA_PASSWORD", PASSWORD)
     monkeypatch.delenv("HOOK_URL", raising=False)
     with pytest.raises(LabError, match=r"environment variables: HOOK_URL$"):
-        monitoring_secrets(spec)
+        monitoring_secrets(spec, box)
     monkeypatch.setenv("HOOK_URL", "https://hooks.example/t0ken")
-    objects = monitoring_secrets(spec)
+    objects = monitoring_secrets(spec, box)
     assert [(o["kind"], o["metadata"]["name"]) for o in objects] == [
         ("Namespace", "monitoring"),
         ("Secret", "homelab-grafana-admin"),
@@ -146,4 +157,22 @@ def test_the_stack_secrets_come_from_the_environment(monkeypatch: pytest.MonkeyP
         "name": "hook",
         "webhook_configs": [{"url": "https://hooks.example/t0ken", "send_resolved": True}],
     }
-    assert monitoring_secrets(LabSpec.model_validate({**data, "monitoring": None})) == []
+    assert monitoring_secrets(LabSpec.model_validate({**data, "monitoring": None}), box) == []
+
+
+@pytest.mark.usefixtures("secrets_env")
+def test_the_exporter_token_made_by_monitoring_token_wins_over_the_environment(
+    box: SecretBox,
+) -> None:
+    spec = LabSpec.model_validate(yaml.safe_load((EXAMPLES / "monitored-lab.yaml").read_text()))
+    from_env = monitoring_secrets(spec, box)[-1]
+    assert base64.b64decode(from_env["data"]["PVE_TOKEN_VALUE"]).decode() == TOKEN
+    box.put(SECRET_NAME, f"{AUDITOR_TOKEN_ID}=stored-auditor-secret".encode())
+    stored = monitoring_secrets(spec, box)[-1]
+    assert stored["metadata"]["name"] == "homelab-pve-exporter"
+    decoded = {k: base64.b64decode(v).decode() for k, v in stored["data"].items()}
+    assert decoded == {
+        "PVE_USER": "homelab-monitor@pve",
+        "PVE_TOKEN_NAME": "exporter",
+        "PVE_TOKEN_VALUE": "stored-auditor-secret",
+    }

@@ -67,7 +67,7 @@ from homelab.engine.pki import mint_admin_kubeconfig
 from homelab.engine.proxmox.client import PveClient
 from homelab.engine.proxmox.errors import ProxmoxError
 from homelab.engine.site import Reach
-from homelab.engine.state import state_dir
+from homelab.engine.state import SecretBox, state_dir
 from homelab.errors import KubeError, LabError
 from homelab.verbs.connection import Connection
 from homelab.verbs.etcd_schedule import SnapshotSchedule, schedule_snapshots
@@ -204,7 +204,7 @@ def up_lab(
     """Apply, then converge the cluster; raise ClusterNotReady naming what did not come up."""
     started = time.monotonic()
     step = on_step or (lambda _text: None)
-    stack_secrets = monitoring_secrets(ctx.spec)
+    stack_secrets = monitoring_secrets(ctx.spec, ctx.store.secrets(ctx.lab))
     monitored = ctx.spec.monitoring is not None and ctx.spec.monitoring.enabled
     applied = apply_lab(conn, ctx, confirm=confirm, progress=progress, flags=flags, limits=limits)
     raise_if_failed(applied)
@@ -261,9 +261,13 @@ def up_lab(
 PVE_EXPORTER_ENVS = ("PVE_USER", "PVE_TOKEN_NAME", "PVE_TOKEN_VALUE")
 
 
-def monitoring_secrets(spec: LabSpec) -> list[dict[str, Any]]:
-    """The monitoring namespace and the stack's Secrets, from the environment; empty without
-    ``monitoring.enabled``. A missing variable is a LabError naming it."""
+def monitoring_secrets(spec: LabSpec, box: SecretBox) -> list[dict[str, Any]]:
+    """The monitoring namespace and the stack's Secrets; empty without ``monitoring.enabled``.
+
+    Grafana's password and the receivers' secrets come from the environment; the exporter's
+    Proxmox token is the auditor token ``homelab monitoring token`` stored sealed in the state
+    store, else ``PVE_USER``/``PVE_TOKEN_NAME``/``PVE_TOKEN_VALUE``. Anything missing is a
+    LabError naming it."""
     if spec.monitoring is None or not spec.monitoring.enabled:
         return []
     # imported here: a lab without monitoring starts `up` as fast as before
@@ -272,15 +276,19 @@ def monitoring_secrets(spec: LabSpec) -> list[dict[str, Any]]:
 
     assert spec.monitoring is not None
     mon = spec.monitoring
+    from homelab.verbs.monitoring_token import stored_auditor_token
+
     missing = [name for name in mon.secret_envs() if not os.environ.get(name)]
-    if mon.scrape.pve_nodes:
+    token = stored_auditor_token(box) if mon.scrape.pve_nodes else None
+    if mon.scrape.pve_nodes and token is None:
         missing += [name for name in PVE_EXPORTER_ENVS if not os.environ.get(name)]
     if missing:
         raise LabError(
             "monitoring.enabled needs these environment variables: " + ", ".join(missing),
             hint=f"{mon.grafana_admin_password_env} is Grafana's admin password; "
             "PVE_USER/PVE_TOKEN_NAME/PVE_TOKEN_VALUE a read-only (PVEAuditor) Proxmox token "
-            "for prometheus-pve-exporter; the others are the receivers' secrets",
+            "for prometheus-pve-exporter, unless `homelab monitoring token` made and stored "
+            "one; the others are the receivers' secrets",
         )
     env = {name: os.environ[name] for name in mon.secret_envs()}
     try:
@@ -292,7 +300,9 @@ def monitoring_secrets(spec: LabSpec) -> list[dict[str, Any]]:
         stack.grafana_admin_secret(Secret(env[mon.grafana_admin_password_env])),
         stack.alertmanager_secret(config),
     ]
-    if mon.scrape.pve_nodes:
+    if token is not None:
+        objects.append(stack.pve_exporter_secret(token.user, token.token_name, token.value))
+    elif mon.scrape.pve_nodes:
         user, token_name, token_value = (os.environ[n] for n in PVE_EXPORTER_ENVS)
         objects.append(stack.pve_exporter_secret(user, token_name, Secret(token_value)))
     return objects
