@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from homelab.core.network.verdicts import Packet, alias_table, evaluate
 from homelab.core.spec.models import LabSpec
 from homelab.engine.opnsense.errors import (
     FirewallRolledBack,
@@ -17,8 +18,9 @@ from homelab.engine.opnsense.errors import (
     LockoutRefused,
     UnsupportedFirewall,
 )
+from homelab.engine.opnsense.observe import read_inventory
 from homelab.errors import SpecError
-from homelab.verbs.net import Firewall, net_apply, net_plan, net_status, net_test
+from homelab.verbs.net import Firewall, net_apply, net_plan, net_status, net_test, resolve_place
 from homelab.verbs.provision import PlanRefused
 from homelab_sim.opnsense import OpnsenseSimulator
 from tests.network.support import MakeSim, spec_from, writes
@@ -292,3 +294,31 @@ def test_a_no_at_the_question_writes_nothing(
             lab, tmp_path / "lab.yaml", firewall, confirm=lambda plan: asked.append(plan) or False
         )
     assert len(asked) == 1 and writes(sim) == []
+
+
+@pytest.mark.parametrize("version", ["26.1.2", "26.7"])
+def test_the_tools_verdicts_agree_with_the_firewall_everywhere(
+    lab: LabSpec, make_sim: MakeSim, tmp_path: Path, version: str
+) -> None:
+    """The witness: for every pair of lab places, port and protocol, the simulated firewall's
+    own evaluation of its running rules gives the verdict homelab computes."""
+    sim, firewall = make_sim(lab, version)
+    net_apply(lab, tmp_path / "lab.yaml", firewall)
+    places = ["10.0.10.5", "10.0.10.9", "10.0.10.1", "10.0.20.1", "10.0.20.230", "8.8.8.8",
+              *lab.vms]  # fmt: skip
+    sources = ["10.0.10.5", "10.0.10.9", *lab.vms]
+    inventory = read_inventory(firewall.client, ["opt1", "opt2"])
+    rules, aliases = inventory.of("rule"), alias_table(inventory.of("alias"))
+    compared = 0
+    for source in sources:
+        src = resolve_place(lab, source)
+        interface = "opt1" if str(src).startswith("10.0.10.") else "opt2"
+        for to in places:
+            dst = resolve_place(lab, to)
+            for port in (22, 53, 123, 443, 3000, 6443, 31000):
+                for protocol in ("tcp", "udp"):
+                    verdict = evaluate(rules, aliases, Packet(interface, src, dst, port, protocol))
+                    witness = sim.evaluate(interface, str(src), str(dst), protocol, port)
+                    assert verdict.allowed == witness.allowed, (source, to, port, verdict, witness)
+                    compared += 1
+    assert compared == 5 * 9 * 7 * 2
