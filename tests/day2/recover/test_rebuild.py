@@ -11,7 +11,7 @@ import pytest
 from homelab.engine.state import URL_ENV, open_keyless, open_store
 from homelab.engine.state.crypto import key_file_for
 from homelab.engine.state.recover import PENDING_NAME, Rebuild, StoreExists
-from homelab.errors import StateError
+from homelab.errors import StateError, StateLockedError
 
 
 def spec_in(tmp_path: Path) -> Path:
@@ -77,7 +77,7 @@ def test_a_store_locked_by_a_running_command_is_not_replaced(tmp_path: Path) -> 
         rebuild.open()
         with pytest.raises(StateError, match="is locked \\(apply of lab lab"):
             rebuild.commit()
-        rebuild.discard()
+        rebuild.close()
     assert not (spec.parent / ".homelab" / PENDING_NAME).exists()
     with open_store(spec) as opened:
         assert opened.secrets("lab").get("cluster-pki") == b"old pki"
@@ -87,7 +87,8 @@ def test_what_a_killed_run_left_is_discarded_with_its_key(tmp_path: Path) -> Non
     spec = spec_in(tmp_path)
     killed = Rebuild(spec)
     dead_id = killed.open().store_id
-    killed._require().close()  # the process died: the file and its key stay
+    killed._require().close()  # the process died: the file and its key stay,
+    killed._release()  # and the kernel freed its lock
     assert key_file_for(dead_id).exists() and killed.pending.exists()
     rerun = Rebuild(spec)
     with rerun:
@@ -105,5 +106,23 @@ def test_a_store_that_cannot_be_copied_is_not_replaced(tmp_path: Path) -> None:
     rebuild.open()
     with pytest.raises(StateError, match=r"cannot copy the state store .* before replacing it"):
         rebuild.commit()
-    rebuild.discard()
+    rebuild.close()
     assert rebuild.target.read_bytes().startswith(b"not a database")
+
+
+def test_one_rebuild_at_a_time_and_never_over_a_store_made_meanwhile(tmp_path: Path) -> None:
+    spec = spec_in(tmp_path)
+    first = Rebuild(spec)
+    first.open()
+    with pytest.raises(StateLockedError, match="another `state recover` is rebuilding"):
+        Rebuild(spec).open()
+    an_applied_store(spec)  # a plan ran meanwhile
+    with pytest.raises(StoreExists, match=r"appeared .* while recover ran"):
+        first.commit()
+    first.close()
+    assert not first.pending.exists()
+    with open_store(spec) as opened:
+        assert opened.secrets("lab").get("cluster-pki") == b"old pki"
+    second = Rebuild(spec, replace=True)
+    second.open()  # the lock was freed
+    second.close()

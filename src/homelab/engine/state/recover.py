@@ -17,19 +17,22 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import fcntl
 import os
 import sqlite3
 from pathlib import Path
+from typing import IO
 
 from homelab.engine.state import URL_ENV, StateStore, open_keyless, state_dir
 from homelab.engine.state.backends import SqliteBackend
 from homelab.engine.state.crypto import KEY_ENV, Cipher, key_file_for, load_key
-from homelab.errors import StateError
+from homelab.errors import StateError, StateLockedError
 
 __all__ = ["PENDING_NAME", "STORE_NAME", "Rebuild", "StoreExists"]
 
 STORE_NAME = "state.db"
 PENDING_NAME = "state.db.recovering"
+LOCK_NAME = "recover.lock"
 _SIDECARS = ("-wal", "-shm", "-journal")
 
 
@@ -55,6 +58,7 @@ class Rebuild:
         self.replace = replace
         self._store: StateStore | None = None
         self._key_made: Path | None = None
+        self._lock: IO[str] | None = None
 
     def check(self, lab: str) -> None:
         """Refuse when a store is there and ``replace`` was not asked for."""
@@ -74,7 +78,9 @@ class Rebuild:
         )
 
     def open(self) -> StateStore:
-        """The new store, empty, with its own identity and key (made aside)."""
+        """The new store, empty, with its own identity and key (made aside); one rebuild at a
+        time per folder (``StateLockedError`` while another runs)."""
+        self._hold()
         self.discard()
         store = StateStore(SqliteBackend(self.pending), None)
         try:
@@ -98,6 +104,12 @@ class Rebuild:
     def commit(self) -> Path | None:
         """Put the new store in place; returns the copy kept of the old one, if any."""
         store = self._require()
+        if self.target.exists() and not self.replace:
+            raise StoreExists(
+                f"a state store appeared at {self.target} while recover ran (another command "
+                "made it): not replacing it",
+                hint="run recover again with --replace (a copy of it is kept)",
+            )
         backup = self._backup_old() if self.target.exists() else None
         store.backend.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         store.close()
@@ -107,6 +119,7 @@ class Rebuild:
         _remove_sidecars(self.pending)
         _sync_dir(self.directory)
         self._key_made = None
+        self._release()
         return backup
 
     def discard(self) -> None:
@@ -123,6 +136,30 @@ class Rebuild:
         self._key_made = None
         self.pending.unlink(missing_ok=True)
         _remove_sidecars(self.pending)
+
+    def close(self) -> None:
+        """Discard what was not committed and let another rebuild run."""
+        self.discard()
+        self._release()
+
+    def _hold(self) -> None:
+        if self._lock is not None:
+            return
+        handle = (self.directory / LOCK_NAME).open("a")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            raise StateLockedError(
+                f"another `state recover` is rebuilding the store in {self.directory}",
+                hint="wait for it to finish",
+            ) from None
+        self._lock = handle
+
+    def _release(self) -> None:
+        if self._lock is not None:
+            self._lock.close()  # closing the file frees the lock (a killed process frees it too)
+            self._lock = None
 
     def _require(self) -> StateStore:
         if self._store is None:
@@ -165,8 +202,7 @@ class Rebuild:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._store is not None:
-            self.discard()
+        self.close()
 
 
 def _store_id_of(path: Path) -> str | None:
