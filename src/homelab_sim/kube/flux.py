@@ -231,8 +231,11 @@ def _helm_chart(state: ClusterState, chart: Obj) -> None:
     generation = int(chart["metadata"].get("generation", 1))
     repo = state.get(state.rt(SOURCE_API, "HelmRepository"), namespace, str(ref.get("name")))
     if repo is None or not ready(repo):
-        why = "does not exist" if repo is None else _cond(repo, "Ready").get("message", "")
-        message = f"failed to get source: HelmRepository '{namespace}/{ref.get('name')}' {why}"
+        if repo is None:
+            why = f'helmrepositories.source.toolkit.fluxcd.io "{ref.get("name")}" not found'
+        else:
+            why = f"HelmRepository '{namespace}/{ref.get('name')}' is not ready"
+        message = f"failed to get source: {why}"
         status: Obj = {
             "conditions": _conditions(
                 state,
@@ -289,7 +292,8 @@ def _chart_of(state: ClusterState, release: Obj) -> tuple[Obj | None, str, str, 
     if ref:
         kind, name = str(ref.get("kind")), str(ref.get("name"))
         where = str(ref.get("namespace") or namespace)
-        source = state.get(state.rt(SOURCE_API, kind), where, name)
+        served = state.kind(SOURCE_API, kind)
+        source = state.get(served, where, name) if served is not None else None
         chart = name.rsplit("/", 1)[-1]
         if source is not None:
             chart = str((source.get("spec") or {}).get("url", chart)).rsplit("/", 1)[-1]
@@ -314,9 +318,20 @@ def _chart_of(state: ClusterState, release: Obj) -> tuple[Obj | None, str, str, 
     return made, "HelmChart", f"{where}/{chart_name}", str(template.get("chart"))
 
 
-def _source_problem(source: Obj | None, kind: str, ref: str) -> str | None:
+def _source_problem(source: Obj | None, kind: str, ref: str) -> tuple[str, str] | None:
+    """(reason, message) of a release whose source is missing or not ready (helm-controller's
+    getSource and isReady), None when the source has an artifact."""
     if source is None:
-        return f"could not get Source object: {kind} '{ref}' not found"
+        plural = {"OCIRepository": "ocirepositories", "HelmChart": "helmcharts"}.get(
+            kind, f"{kind.lower()}s"
+        )
+        plural += ".source.toolkit.fluxcd.io"
+        name = ref.split("/", 1)[1]
+        return "ArtifactFailed", f'could not get Source object: {plural} "{name}" not found'
+    return None if (text := _not_ready(source, kind, ref)) is None else ("SourceNotReady", text)
+
+
+def _not_ready(source: Obj, kind: str, ref: str) -> str | None:
     generation = int(source["metadata"].get("generation", 1))
     observed = int((source.get("status") or {}).get("observedGeneration", -1))
     ready_cond = _cond(source, "Ready")
@@ -368,7 +383,7 @@ def _helm_release(state: ClusterState, release: Obj) -> None:
         source = state.get(state.rt(SOURCE_API, "HelmChart"), *ref.split("/", 1))
     problem = _source_problem(source, kind, ref)
     if problem is not None:
-        conds = _conditions(state, release, ("Ready", False, "SourceNotReady", problem))
+        conds = _conditions(state, release, ("Ready", False, *problem))
         _set(state, "HelmRelease", release, {"conditions": _merge(status, conds)}, HELM)
         return
     assert source is not None

@@ -300,3 +300,39 @@ def test_the_api_server_refuses_what_the_helmrelease_crd_refuses(
     )
     assert response.status == 422
     assert response.json()["message"] == f'HelmRelease "loki" is invalid: {text}'
+
+
+def test_a_release_whose_source_is_missing_or_not_ready_says_which(kube: Kube) -> None:
+    install_flux(kube)
+    kube.apply(release("loki", "loki", "18.11.0", "absent", LOKI_VALUES))
+    oci_release = {
+        "apiVersion": "helm.toolkit.fluxcd.io/v2",
+        "kind": "HelmRelease",
+        "metadata": {"name": "kps", "namespace": NS},
+        "spec": {"interval": "30m", "chartRef": {"kind": "OCIRepository", "name": "nowhere"}},
+    }
+    kube.apply(oci_release)
+    kube.settle(5)
+    chart = condition(kube.get(f"{SOURCES}/helmcharts/monitoring-loki"), "Ready")
+    assert chart["message"] == (
+        'failed to get source: helmrepositories.source.toolkit.fluxcd.io "absent" not found'
+    )
+    loki = condition(kube.get(f"{HELM}/loki"), "Ready")
+    assert (loki["reason"], loki["message"]) == (
+        "SourceNotReady",
+        "HelmChart 'monitoring/monitoring-loki' is not ready: " + chart["message"],
+    )
+    kps = condition(kube.get(f"{HELM}/kps"), "Ready")
+    assert (kps["reason"], kps["message"]) == (
+        "ArtifactFailed",
+        'could not get Source object: ocirepositories.source.toolkit.fluxcd.io "nowhere" not found',
+    )
+    kube.apply(repo("absent", "https://charts.invalid/helm"))
+    kube.settle(5)
+    chart = condition(kube.get(f"{SOURCES}/helmcharts/monitoring-loki"), "Ready")
+    assert chart["message"] == (
+        "failed to get source: HelmRepository 'monitoring/absent' is not ready"
+    )
+    kube.apply(repo("absent", "https://grafana-community.github.io/helm-charts"))
+    kube.settle(5)
+    assert condition(kube.get(f"{HELM}/loki"), "Ready")["reason"] == "InstallSucceeded"
