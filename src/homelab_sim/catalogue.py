@@ -181,7 +181,8 @@ FLUX: dict[str, tuple[tuple[str, str], ...]] = {
 #: Helm chart repositories (HTTP index) -> chart -> the versions it serves.
 HELM_REPOSITORIES: dict[str, dict[str, tuple[str, ...]]] = {
     "https://prometheus-community.github.io/helm-charts": {"kube-prometheus-stack": ("88.5.3",)},
-    "https://grafana-community.github.io/helm-charts": {"loki": ("18.11.0",)},
+    # the loki-18.* tags of grafana-community/helm-charts from 18.10.0 on
+    "https://grafana-community.github.io/helm-charts": {"loki": ("18.10.0", "18.10.1", "18.11.0")},
     "https://grafana.github.io/helm-charts": {"alloy": ("1.11.1",)},
 }
 

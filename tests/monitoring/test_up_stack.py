@@ -176,3 +176,27 @@ def test_the_exporter_token_made_by_monitoring_token_wins_over_the_environment(
         "PVE_TOKEN_NAME": "exporter",
         "PVE_TOKEN_VALUE": "stored-auditor-secret",
     }
+
+
+@pytest.mark.usefixtures("secrets_env")
+def test_moving_a_chart_pin_is_a_helm_upgrade(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pins = versions.VERSIONS["1.29"]
+    spec = copy_example("monitored-lab.yaml", tmp_path)
+    monkeypatch.setitem(versions.VERSIONS, "1.29", dataclasses.replace(pins, loki_chart="18.10.1"))
+    with upped(spec) as lab:
+        assert lab.outcome.monitoring is not None
+        assert lab.outcome.monitoring.releases["loki"] == "loki@18.10.1"
+    monkeypatch.setitem(versions.VERSIONS, "1.29", pins)
+    with upped(spec) as lab:
+        assert lab.outcome.monitoring is not None
+        assert lab.outcome.monitoring.releases["loki"] == "loki@18.11.0"
+        changed = {r["object"] for r in lab.outcome.to_dict()["addons"]["changed"]}
+        assert changed == {"HelmRelease monitoring/loki"}
+        with lab.api() as api:
+            hr = api.get("helm.toolkit.fluxcd.io/v2", "HelmRelease", "loki", "monitoring")
+        ready = next(c for c in hr["status"]["conditions"] if c["type"] == "Ready")
+        assert ready["message"] == (
+            "Helm upgrade succeeded for release monitoring/loki.v2 with chart loki@18.11.0"
+        )
