@@ -125,6 +125,11 @@ def test_backup_alerts_follow_the_thresholds(tmp_path: Path) -> None:
         (f'{m.BACKUP_COVERED}{{lab="home",vm="k8s-worker-2"}}', "0x4320"),
         (f'{m.BACKUP_COVERED}{{lab="home",vm="k8s-worker-1"}}', "1x4320"),
         ('pve_not_backed_up_info{id="qemu/205"}', "1x4320"),
+        # a template no job covers is listed too (pve-manager lists templates), but a template
+        # is not a guest to lose: it does not fire
+        ('pve_not_backed_up_info{id="qemu/9000"}', "1x4320"),
+        ('pve_guest_info{id="qemu/9000",name="ubuntu",template="1",type="qemu"}', "1x4320"),
+        ('pve_guest_info{id="qemu/205",name="scratch",template="",type="qemu"}', "1x4320"),
     ]
     _promtool(
         tmp_path,

@@ -68,7 +68,9 @@ def lab_alerts(thresholds: AlertThresholds) -> dict[str, list[Alert]]:
         "homelab-backups": [
             Alert(
                 "VmNotBackedUp",
-                f"pve_not_backed_up_info == 1 or {m.BACKUP_COVERED} == 0",
+                # pve-manager lists templates no job covers too; they are not guests to lose
+                f'(pve_not_backed_up_info == 1 unless on(id) pve_guest_info{{template="1"}}) '
+                f"or {m.BACKUP_COVERED} == 0",
                 "30m",
                 "warning",
                 "{{ if $labels.vm }}VM {{ $labels.vm }}{{ else }}{{ $labels.id }}{{ end }}"
