@@ -29,6 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from homelab.core.cluster import ClusterSecrets
 from homelab.core.desired import DescriptionRecord, description_text, user_notes
 from homelab.core.observed import ObservedVm
 from homelab.core.ownership import lab_vms
@@ -118,20 +119,7 @@ def recover_store(
             "there is no running lab to recover the state store from",
             hint="`homelab up SPEC` makes a new lab and a new store",
         )
-    where, files = read_control_plane(conn, spec, vms)
-    secrets = secrets_from(spec.name, files, where)
-    found = problems(secrets, files, where)
-    if found:
-        raise ReadBackRefused(
-            "what was read back does not verify: " + "; ".join(found),
-            hint="nothing was written; the files on the control plane were changed by hand?",
-        )
-    reach = conn.site.reach(str(spec.api_endpoint()), API_PORT)
-    if reach is None:
-        raise ReadBackRefused(
-            f"the lab's API server ({spec.api_endpoint()}:{API_PORT}) does not exist"
-        )
-    check_served(secrets.ca_cert, reach.url, reach.server_name)
+    where, secrets = read_verified(conn, spec, vms)
     artifacts = render_lab(spec, secrets)
     adoptions, warnings = _adoptions(conn, spec, vms, artifacts.digest)
     plan = RecoveryPlan(
@@ -146,13 +134,34 @@ def recover_store(
     with rebuild:
         store = rebuild.open()
         store.secrets(spec.name).put(SECRET_NAME, secrets.to_json())
-        ctx = LabContext(spec=spec, spec_path=spec_path, store=store, artifacts=artifacts)
-        _rearm(conn, ctx)
+        _rearm(conn, LabContext(spec=spec, spec_path=spec_path, store=store, artifacts=artifacts))
         for adoption in adoptions:
             _readopt(conn, adoption, store.store_id)
         _record(store, spec, plan)
         backup = rebuild.commit()
     return Recovery(store=rebuild.target, backup=backup, plan=plan)
+
+
+def read_verified(
+    conn: Connection, spec: LabSpec, vms: list[ObservedVm]
+) -> tuple[str, ClusterSecrets]:
+    """(the control plane read, the lab's secrets) once they verify: keys against certificates,
+    CAs against the leaves on disk and against the certificate the API server presents."""
+    where, files = read_control_plane(conn, spec, vms)
+    secrets = secrets_from(spec.name, files, where)
+    found = problems(secrets, files, where)
+    if found:
+        raise ReadBackRefused(
+            "what was read back does not verify: " + "; ".join(found),
+            hint="nothing was written; the files on the control plane were changed by hand?",
+        )
+    reach = conn.site.reach(str(spec.api_endpoint()), API_PORT)
+    if reach is None:
+        raise ReadBackRefused(
+            f"the lab's API server ({spec.api_endpoint()}:{API_PORT}) does not exist"
+        )
+    check_served(secrets.ca_cert, reach.url, reach.server_name)
+    return where, secrets
 
 
 def read_control_plane(
