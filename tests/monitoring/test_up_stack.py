@@ -200,3 +200,20 @@ def test_moving_a_chart_pin_is_a_helm_upgrade(
         assert ready["message"] == (
             "Helm upgrade succeeded for release monitoring/loki.v2 with chart loki@18.11.0"
         )
+
+
+@pytest.mark.usefixtures("secrets_env")
+def test_without_a_pool_grafana_is_on_a_node_port(tmp_path: Path) -> None:
+    spec = copy_example("monitored-lab.yaml", tmp_path)
+    data = yaml.safe_load(spec.read_text())
+    del data["kubernetes"]["load_balancer"]
+    spec.write_text(yaml.safe_dump(data))
+    with upped(spec) as lab:
+        monitoring = lab.outcome.monitoring
+        assert monitoring is not None
+        with lab.api() as api:
+            svc = api.get("v1", "Service", "kube-prometheus-stack-grafana", "monitoring")
+        assert svc["spec"]["type"] == "NodePort"
+        node_port = svc["spec"]["ports"][0]["nodePort"]
+        assert 30000 <= node_port <= 32767
+        assert monitoring.grafana_url == f"http://10.0.20.10:{node_port}"

@@ -346,7 +346,7 @@ def wait_monitoring(
         conn.clock.sleep(POLL)
     return MonitoringOutcome(
         releases=releases,
-        grafana_url=_grafana_url(api, conn, converge),
+        grafana_url=_grafana_url(api, conn, converge, str(spec.api_endpoint())),
         password_env=spec.monitoring.grafana_admin_password_env,
     )
 
@@ -369,17 +369,23 @@ def _source_stalled(api: KubeApi, release: dict[str, Any]) -> bool:
     return _condition(chart or {}, "Stalled").get("status") == "True"
 
 
-def _grafana_url(api: KubeApi, conn: Connection, converge: Converge) -> str | None:
-    """``http://<LoadBalancer address>`` of Grafana's Service, once MetalLB gave it one."""
+def _grafana_url(api: KubeApi, conn: Connection, converge: Converge, node: str) -> str | None:
+    """``http://<LoadBalancer address>`` of Grafana's Service once MetalLB gave it one, or
+    ``http://<node>:<node port>`` in a lab without a pool; None if there is none in time."""
     from homelab.core.monitoring.stack import GRAFANA_SERVICE
     from homelab.core.monitoring.values import NAMESPACE
 
     while True:
         svc = api.find("v1", "Service", GRAFANA_SERVICE, NAMESPACE) or {}
+        ports = (svc.get("spec") or {}).get("ports") or []
+        if (svc.get("spec") or {}).get("type") == "NodePort" and ports[:1]:
+            node_port = ports[0].get("nodePort")
+            if node_port:
+                return f"http://{node}:{node_port}"
         ingress = ((svc.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
         address = next((i.get("ip") or i.get("hostname") for i in ingress), None)
         if address:
-            port = next((p.get("port") for p in (svc.get("spec") or {}).get("ports") or []), 80)
+            port = next((p.get("port") for p in ports), 80)
             return f"http://{address}" + ("" if port == 80 else f":{port}")
         if converge.left() <= 0:
             return None

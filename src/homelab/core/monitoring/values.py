@@ -6,7 +6,8 @@ Keys are the charts' own (research/MONITORING-PINS.md §2-4):
   ``*SelectorNilUsesHelmValues: false`` (the default ``true`` ignores ServiceMonitors, rules and
   probes without this release's label); Alertmanager's configuration from the Secret ``up``
   writes (the lab's routes, with receiver secrets from the environment); Grafana's admin from
-  an existing Secret, its Service a LoadBalancer from the pool, the dashboard sidecar watching
+  an existing Secret, its Service a LoadBalancer from the pool (a NodePort in a lab without
+  ``load_balancer``), the dashboard sidecar watching
   every namespace, Loki as a second datasource; the control-plane endpoints and ports that
   match kubeadm's metrics binds (``core.render.kubeadm``); the lab's alert rules as a
   PrometheusRule (``additionalPrometheusRulesMap``); prometheus-pve-exporter scraped once per
@@ -136,7 +137,8 @@ def kube_prometheus_stack_values(spec: LabSpec) -> dict[str, Any]:
                 "userKey": GRAFANA_USER_KEY,
                 "passwordKey": GRAFANA_PASSWORD_KEY,
             },
-            "service": {"type": "LoadBalancer"},
+            # an address from the pool; without a pool, a node port on every node
+            "service": {"type": "LoadBalancer" if spec.kubernetes.load_balancer else "NodePort"},
             "sidecar": {
                 "dashboards": {
                     "enabled": True,
