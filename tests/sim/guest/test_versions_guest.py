@@ -13,7 +13,9 @@ from collections.abc import Generator
 
 from homelab.core.render.lab import render_lab
 from homelab.core.spec.models import LabSpec
+from homelab_sim import catalogue
 from homelab_sim.guest import apt
+from homelab_sim.guest.kubeadm_checks import unknown_api
 from homelab_sim.guest.shell import BufferSink, Streams
 from homelab_sim.guest.system import GuestSystem
 from homelab_sim.pve.simulator import PveSimulator
@@ -138,3 +140,25 @@ def test_containerd_io_comes_only_from_dockers_repository_signed_with_its_key() 
     status, out, _ = apt_run(system, "install", "-y", "containerd.io")
     assert status == 0 and "Setting up containerd.io (2." in out
     assert "containerd" in system.active  # containerd.io's unit is containerd.service
+
+
+def test_containerd_versions_are_read_from_either_package() -> None:
+    assert catalogue.containerd_version("1.7.24-0ubuntu1~24.04.2") == (1, 7)
+    assert catalogue.containerd_version("2.2.1-1~ubuntu.24.04~noble") == (2, 2)
+    assert catalogue.containerd_version("garbage") == (0, 0)
+
+
+def test_kubeadm_names_an_old_api_spec_or_an_unknown_kind() -> None:
+    def refusal(kubeadm: str, api: str) -> str:
+        return unknown_api("ClusterConfiguration", api, catalogue.kubeadm_apis(kubeadm))
+
+    assert refusal("1.37.0", "kubeadm.k8s.io/v1beta3").startswith(
+        'your configuration file uses an old API spec: "kubeadm.k8s.io/v1beta3". Please use '
+        "kubeadm v1.35 instead"
+    )
+    assert "Please use kubeadm v1.22 instead" in refusal("1.31.0", "kubeadm.k8s.io/v1beta2")
+    for kubeadm, api in (("1.29.15", "kubeadm.k8s.io/v1beta4"), ("1.37.0", "kubeadm.k8s.io/v1")):
+        assert refusal(kubeadm, api) == (
+            f'no kind "ClusterConfiguration" is registered for version "{api}" in scheme '
+            '"k8s.io/kubernetes/cmd/kubeadm/app/apis/kubeadm/scheme/scheme.go:31"'
+        )
