@@ -148,14 +148,15 @@ def run_upgrade(
         rt.emit("cluster", "proxmox snapshots", "done", ", ".join(taken))
         start = {"op": "upgrade-start", "to": target, "etcd": str(snapshot.path), "pve": taken}
         rt.journal.put(START, start)
-    api = admin_api(conn, ctx)
-    if api is None:
-        raise UpgradeFailed("the lab's cluster API cannot be reached: nothing was upgraded")
     with contextlib.ExitStack() as stack:
-        stack.enter_context(api)
-        rollout = Rollout(
-            rt, GuestChannel(conn.client, conn.clock), api, NodeVersions(ctx.store, ctx.lab)
-        )
+        # the drainer's client when apply made one (minting another costs a key pair)
+        api = rt.nodes.api if rt.nodes is not None else admin_api(conn, ctx)
+        if api is None:
+            raise UpgradeFailed("the lab's cluster API cannot be reached: nothing was upgraded")
+        if rt.nodes is None:
+            stack.enter_context(api)
+        channel = GuestChannel(conn.client, conn.clock, poll=rt.limits.poll, poll_cap=2.0)
+        rollout = Rollout(rt, channel, api, NodeVersions(ctx.store, ctx.lab))
         try:
             done = rollout.run(steps)
         except LabError as exc:

@@ -171,7 +171,7 @@ class Rollout:
                     f"vm {step.vm}: the health gate did not pass in {self.gate_timeout:.0f} s: "
                     f"{problem}"
                 )
-            clock.sleep(2.0)
+            clock.sleep(1.0)
 
     def health(self, step: UpgradeStep) -> str | None:
         try:
