@@ -307,7 +307,7 @@ def test_the_tools_verdicts_agree_with_the_firewall_everywhere(
     places = ["10.0.10.5", "10.0.10.9", "10.0.10.1", "10.0.20.1", "10.0.20.230", "8.8.8.8",
               *lab.vms]  # fmt: skip
     sources = ["10.0.10.5", "10.0.10.9", *lab.vms]
-    inventory = read_inventory(firewall.client, ["opt1", "opt2"])
+    inventory = read_inventory(firewall.client)
     rules, aliases = inventory.of("rule"), alias_table(inventory.of("alias"))
     compared = 0
     for source in sources:
@@ -322,3 +322,26 @@ def test_the_tools_verdicts_agree_with_the_firewall_everywhere(
                     assert verdict.allowed == witness.allowed, (source, to, port, verdict, witness)
                     compared += 1
     assert compared == 5 * 9 * 7 * 2
+
+
+def test_a_lab_rule_left_on_an_interface_no_longer_routed_is_deleted(
+    lab: LabSpec, make_sim: MakeSim, tmp_path: Path
+) -> None:
+    """searchRule without an interface lists every rule, so the plan sees the lab's rules
+    wherever they are (a network the spec stopped routing left its rules on its interface)."""
+    sim, firewall = make_sim(lab)
+    net_apply(lab, tmp_path / "lab.yaml", firewall)
+    stale = sim.seed(
+        "rule",
+        {
+            "interface": "lan",
+            "action": "pass",
+            "protocol": "TCP",
+            "destination_port": "8080",
+            "description": "[homelab home-lab] from a network no longer routed",
+        },
+    )
+    plan = net_plan(lab, firewall)[1]
+    assert [(c.op, c.uuid) for c in plan.changes] == [("delete", stale)]
+    net_apply(lab, tmp_path / "lab.yaml", firewall)
+    assert stale not in sim.configured("rule")

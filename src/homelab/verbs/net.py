@@ -69,13 +69,8 @@ def require_opnsense(spec: LabSpec, spec_path: Path) -> None:
 
 def net_plan(spec: LabSpec, firewall: Firewall) -> tuple[Inventory, NetPlan]:
     """Read the firewall once and plan; the plan's errors are in it, not raised."""
-    inventory = read_inventory(firewall.client, _interfaces(spec))
+    inventory = read_inventory(firewall.client)
     return inventory, plan_network(spec, inventory)
-
-
-def _interfaces(spec: LabSpec) -> list[str]:
-    assert spec.opnsense is not None
-    return [routed.interface for routed in spec.opnsense.networks.values()]
 
 
 def net_apply(
@@ -174,7 +169,7 @@ def net_test(
     )
     if interface is None:
         raise SpecError(f"{src} is in none of the networks OPNsense routes (opnsense.networks)")
-    inventory = read_inventory(firewall.client, _interfaces(spec))
+    inventory = read_inventory(firewall.client)
     packet = Packet(interface, src, dst, port, protocol)
     rules = inventory.of("rule")
     return packet, evaluate(rules, alias_table(inventory.of("alias")), packet)

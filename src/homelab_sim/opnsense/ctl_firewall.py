@@ -208,11 +208,12 @@ def _text(number: float) -> str:
 
 
 def rule_search(sim: OpnsenseSimulator, call: Call) -> Any:
-    """searchRule: without ``interface`` only floating rules; ``show_all`` adds floating ones
-    to an interface's (automatic and legacy rules are not modelled)."""
+    """searchRule: every rule without ``interface``, the floating view with an empty one, an
+    interface's rules (floating ones included) otherwise; ``show_all`` only asks for rule
+    statistics there (automatic and legacy rules are not modelled)."""
     params = call.request_params()
-    interfaces = [i for i in str(params.get("interface") or "").split(",") if i]
-    show_all = params.get("show_all") not in (None, "", "0", 0, False)
+    asked = params.get("interface")
+    interfaces = None if asked is None else [i for i in str(asked).split(",") if i]
     category = params.get("category")
     if category and not isinstance(category, (list, dict)):
         raise wire.UnexpectedError("array_intersect(): Argument #2 must be of type array")
@@ -222,7 +223,7 @@ def rule_search(sim: OpnsenseSimulator, call: Call) -> Any:
     rows = [
         models.row(table, uuid, record, ctx)
         for uuid, record in rules.ordered(table)
-        if rules.listed(record, interfaces, show_all)
+        if rules.listed(record, interfaces)
         and (not wanted or set(wanted) & set(record.get("categories", "").split(",")))
     ]
     return models.search(rows, params, sort=None)

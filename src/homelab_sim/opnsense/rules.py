@@ -277,16 +277,19 @@ def ordered(rules: Table) -> list[tuple[str, Record]]:
     )
 
 
-def listed(record: Record, interfaces: list[str], show_all: bool) -> bool:
-    """FilterController::searchRule's filter: floating rules alone, or one interface's rules."""
+def listed(record: Record, interfaces: list[str] | None) -> bool:
+    """FilterController::searchRule's interface filter (26.1 and later): no ``interface``
+    parameter (None) lists every rule; an empty one the floating view (rules not bound to
+    exactly one interface); otherwise the rules on any of them. A rule without an interface is
+    always listed; an inverted one when none of its interfaces is asked for."""
     mine = [i for i in record.get("interface", "").split(",") if i]
-    inverted = record.get("interfacenot") == "1"
-    overlap = bool(set(interfaces) & set(mine))
-    if not interfaces:
-        return len(mine) != 1 or inverted
-    if show_all:
-        return (not overlap if inverted else overlap) or not mine
-    return not inverted and overlap and len(interfaces) == len(mine)
+    if interfaces is None or not mine:
+        return True
+    if record.get("interfacenot") == "1":
+        return not set(mine) & set(interfaces)
+    if not interfaces and len(mine) != 1:
+        return True
+    return bool(set(mine) & set(interfaces))
 
 
 def _matches(ruleset: RuleSet, rule: Record, packet: Packet) -> bool:

@@ -384,7 +384,10 @@ def test_alias_contents_load_with_the_filter_on_26_1_only_with_reconfigure_on_26
         assert client.get("/api/firewall/alias/reconfigure").json() == {"status": "failed"}
 
 
-def test_search_lists_floating_rules_unless_asked_for_an_interface(fw: Fw) -> None:
+def test_search_lists_every_rule_unless_asked_for_an_interface(fw: Fw) -> None:
+    """FilterController::searchRule (26.1.2 and HEAD): no ``interface`` parameter lists every
+    rule; an empty one the floating view; an interface its rules and the floating ones (an
+    inverted rule when it does not name it); ``show_all`` changes no row."""
     sim, client = fw
     lab = sim.seed("category", {"name": "lab"})
     floating = add_rule(client, interface="", description="floating")
@@ -396,12 +399,12 @@ def test_search_lists_floating_rules_unless_asked_for_an_interface(fw: Fw) -> No
         rows = client.post("/api/firewall/filter/searchRule", json=params).json()["rows"]
         return [r["uuid"] for r in rows]
 
-    assert uuids() == [floating, pair, not_lan]
-    assert uuids(interface="lan") == [lan]
-    assert uuids(interface="opt1") == []
-    assert uuids(interface="lan,opt1") == [pair]
-    assert uuids(interface="lan", show_all="1") == [floating, pair, lan]
-    assert uuids(interface="opt1", show_all="1") == [floating, pair, not_lan]
+    assert uuids() == [floating, pair, not_lan, lan]  # in evaluation order: floating first
+    assert uuids(interface="") == [floating, pair, not_lan]
+    assert uuids(interface="lan") == [floating, pair, lan]
+    assert uuids(interface="opt1") == [floating, pair, not_lan]
+    assert uuids(interface="lan,opt1") == [floating, pair, lan]
+    assert uuids(interface="lan", show_all="1") == uuids(interface="lan")
     assert uuids(interface="lan", category=[lab]) == [lan]
     assert uuids(interface="lan", category=["other"]) == []
     plain = client.post("/api/firewall/filter/searchRule", json={"category": lab})

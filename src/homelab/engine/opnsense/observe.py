@@ -7,7 +7,6 @@ when Kea serves DHCP): a no-op plan reads nothing per object.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 from homelab.core.network.objects import MODULES, Inventory, Module, Observed, owner_of
@@ -67,21 +66,15 @@ def _observed(module: Module, description: str, row: dict[str, Any]) -> Observed
     return Observed(module, str(row.get("uuid", "")), fields, owner_of(fields.get(description, "")))
 
 
-def read_module(
-    client: OpnsenseClient, module: Module, dhcp: str, interfaces: Sequence[str] = ()
-) -> list[Observed]:
-    """One search. Rules: those of ``interfaces`` (the lab's) and the floating ones.
-
-    searchRule without ``interface`` lists all rules upstream; asking for the lab's interfaces
-    with ``show_all`` gives the same rules for the lab's traffic (its interfaces' and the
-    floating ones) and does not depend on how an absent parameter is read.
+def read_module(client: OpnsenseClient, module: Module, dhcp: str) -> list[Observed]:
+    """One search. Rules: searchRule without ``interface`` lists every rule (FilterController,
+    26.1 and later), so a lab rule left on an interface the spec no longer routes is seen too.
     """
     api = modules.api_of(module, dhcp)
     if api is None:
         return []
     path = api.path("search")
-    params = {"interface": ",".join(interfaces), "show_all": "1"} if module == "rule" else None
-    reply = client.get(path, params)
+    reply = client.get(path, None)
     return [_observed(module, api.description, row) for row in _rows(reply, path)]
 
 
@@ -90,10 +83,10 @@ def read_kea_subnets(client: OpnsenseClient) -> dict[str, str]:
     return {str(row.get("subnet", "")): str(row.get("uuid", "")) for row in rows}
 
 
-def read_inventory(client: OpnsenseClient, interfaces: Sequence[str]) -> Inventory:
-    """Everything the plan compares: one search per module; rules of ``interfaces``."""
+def read_inventory(client: OpnsenseClient) -> Inventory:
+    """Everything the plan compares: one search per module."""
     version = read_version(client)
     dhcp = read_dhcp(client)
-    objects = {module: read_module(client, module, dhcp, interfaces) for module in MODULES}
+    objects = {module: read_module(client, module, dhcp) for module in MODULES}
     subnets = read_kea_subnets(client) if dhcp == "kea" else {}
     return Inventory(version, dhcp, objects, subnets)
