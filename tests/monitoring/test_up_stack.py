@@ -8,6 +8,8 @@ import base64
 import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 import yaml
@@ -20,7 +22,7 @@ from homelab.errors import KubeError, LabError
 from homelab.verbs.connection import open_connection
 from homelab.verbs.lab import prepare_lab
 from homelab.verbs.monitoring_token import AUDITOR_TOKEN_ID, SECRET_NAME
-from homelab.verbs.up import monitoring_secrets
+from homelab.verbs.up import _grafana_url, monitoring_secrets
 from tests.support.paths import EXAMPLES
 from tests.up.simlab import copy_example, upped
 
@@ -217,3 +219,29 @@ def test_without_a_pool_grafana_is_on_a_node_port(tmp_path: Path) -> None:
         node_port = svc["spec"]["ports"][0]["nodePort"]
         assert 30000 <= node_port <= 32767
         assert monitoring.grafana_url == f"http://10.0.20.10:{node_port}"
+
+
+class _Services:
+    """The API as _grafana_url reads it: one Service, whose answers change per call."""
+
+    def __init__(self, *answers: dict[str, Any]) -> None:
+        self.answers = list(answers)
+
+    def find(self, api_version: str, kind: str, name: str, namespace: str) -> Any:
+        assert (kind, name, namespace) == ("Service", "kube-prometheus-stack-grafana", "monitoring")
+        return self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
+
+
+def test_grafanas_url_waits_for_an_address_and_gives_up_at_the_deadline() -> None:
+    slept: list[float] = []
+    left = iter([5.0, 0.0])
+    conn = SimpleNamespace(clock=SimpleNamespace(sleep=slept.append))
+    converge = SimpleNamespace(left=lambda: next(left))
+    pending = {"spec": {"type": "LoadBalancer", "ports": [{"port": 3000}]}, "status": {}}
+    ready = {**pending, "status": {"loadBalancer": {"ingress": [{"ip": "10.0.20.201"}]}}}
+    api = _Services(pending, ready)
+    url = _grafana_url(api, conn, converge, "10.0.20.10")  # type: ignore[arg-type]
+    assert url == "http://10.0.20.201:3000"
+    assert len(slept) == 1
+    never = _Services(pending)
+    assert _grafana_url(never, conn, converge, "10.0.20.10") is None  # type: ignore[arg-type]

@@ -63,10 +63,6 @@ PART_OF = {"app.kubernetes.io/part-of": "homelab"}
 RELEASES = ((KPS, KPS), (LOKI_RELEASE, "loki"), ("alloy", "alloy"))
 
 
-def enabled(spec: LabSpec) -> bool:
-    return spec.monitoring is not None and spec.monitoring.enabled
-
-
 #: The Grafana Service kube-prometheus-stack's subchart creates (``<release>-grafana``).
 GRAFANA_SERVICE = f"{KPS}-grafana"
 
