@@ -127,3 +127,22 @@ def test_apply_asks_before_it_writes(
     assert code == 1 and "needs confirmation" in err
     code, out, _ = net(monkeypatch, capsys, "plan", str(spec), "--sim", "--json")
     assert len(json.loads(out)["changes"]) == 24  # nothing was written
+
+
+def test_lab_status_shows_the_firewall_side(
+    spec: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`homelab status` of a lab with an opnsense: section: drift before the firewall is
+    applied, in sync after (text and --json), beside the VMs."""
+    code, out, _ = run_main(monkeypatch, capsys, "status", str(spec), "--sim", "--no-health")
+    assert code == 0
+    assert "firewall: OPNsense 26.7, DHCP dnsmasq: drift (24 to change;" in out
+    assert net(monkeypatch, capsys, "apply", str(spec), "--sim", "--yes")[0] == 0
+    code, out, _ = run_main(monkeypatch, capsys, "status", str(spec), "--sim", "--no-health")
+    assert code == 0 and "firewall: OPNsense 26.7, DHCP dnsmasq: in sync" in out
+    code, out, _ = run_main(
+        monkeypatch, capsys, "status", str(spec), "--sim", "--no-health", "--json"
+    )
+    firewall = json.loads(out)["firewall"]
+    assert firewall["in_sync"] is True and firewall["drift"] == []
+    assert run_main(monkeypatch, capsys, "sim", "stop", str(spec))[0] == 0

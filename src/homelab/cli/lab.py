@@ -405,15 +405,18 @@ def status(
     ] = False,
 ) -> None:
     """The lab's VMs: state, IPs, drift from the spec, and health (each node in the cluster;
-    the lab's certificates, last apply and etcd snapshot)."""
+    the lab's certificates, last apply and etcd snapshot); with an opnsense: section, the
+    firewall's too (in sync or drift)."""
     from rich.table import Table
 
+    from homelab.cli.net import firewall_line, firewall_status
     from homelab.verbs.lab import lab_status
     from homelab.verbs.metrics import lab_health
 
     with lab_session(spec, sim) as (ctx, conn):
         rows, made = lab_status(conn, ctx)
         health = None if no_health else lab_health(conn, ctx)
+        firewall = firewall_status(spec, sim) if ctx.spec.opnsense is not None else None
     if as_json:
         doc = {
             "lab": made.lab,
@@ -423,6 +426,7 @@ def status(
             ],
             "errors": list(made.errors),
             **({"health": health.to_dict()} if health else {}),
+            **({"firewall": firewall} if firewall is not None else {}),
         }
         typer.echo(json.dumps(doc, indent=2))
         return
@@ -451,6 +455,9 @@ def status(
         if r.drift != "in sync" and r.reason:
             out.print(f"{r.vm}: {r.reason}", markup=False)
     for line, warn in health_lines(health, time.time()) if health else []:
+        out.print(line, style="yellow" if warn else None, markup=False)
+    if firewall is not None:
+        line, warn = firewall_line(firewall)
         out.print(line, style="yellow" if warn else None, markup=False)
 
 

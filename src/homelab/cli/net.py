@@ -19,6 +19,7 @@ import typer
 from homelab.cli.app import app
 from homelab.cli.lab import JsonOpt, SimOpt, SpecArg, YesOpt, ask
 from homelab.cli.output import out
+from homelab.errors import LabError
 
 if TYPE_CHECKING:
     from homelab.core.network.plan import NetPlan
@@ -66,6 +67,38 @@ def open_firewall(spec_path: Path, sim: bool) -> Iterator[tuple[LabSpec, Firewal
         client = OpnsenseClient(simulated.settings)
         with contextlib.closing(client):
             yield spec, Firewall(client, simulated.sim.advance, recovery)
+
+
+def firewall_status(spec_path: Path, sim: bool) -> dict[str, object]:
+    """The firewall side of ``homelab status``: OPNsense's version, DHCP server, in sync or
+    the drift; a firewall that cannot be read is an ``error``, not a failed status."""
+    from homelab.verbs.net import net_status
+
+    try:
+        with open_firewall(spec_path, sim) as (lab, firewall):
+            status = net_status(lab, firewall)
+    except LabError as exc:
+        return {"error": exc.message.splitlines()[0]}
+    return {
+        "in_sync": status.in_sync,
+        "opnsense_version": status.plan.version,
+        "dhcp_server": status.plan.dhcp,
+        "drift": [{"op": c.op, "module": c.module, "label": c.label} for c in status.plan.changes],
+        "errors": list(status.plan.errors),
+        "tool_path": status.tool_path.text(),
+    }
+
+
+def firewall_line(data: dict[str, object]) -> tuple[str, bool]:
+    """One line of ``homelab status`` for the firewall, and whether it is a warning."""
+    if "error" in data:
+        return f"firewall: not read ({data['error']})", True
+    drift = data["drift"]
+    assert isinstance(drift, list)
+    head = f"firewall: OPNsense {data['opnsense_version']}, DHCP {data['dhcp_server']}"
+    if data["in_sync"]:
+        return f"{head}: in sync", False
+    return f"{head}: drift ({len(drift)} to change; `homelab net status` lists them)", True
 
 
 def show_plan(plan: NetPlan) -> None:
