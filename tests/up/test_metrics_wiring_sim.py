@@ -8,6 +8,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from tests.support.tools import needs, require
@@ -27,7 +28,12 @@ def kubectl(conf: Path, *args: str) -> Any:
 
 
 @needs("kubectl")
-def test_a_monitored_lab_exposes_its_metrics_endpoints(tmp_path: Path) -> None:
+def test_a_monitored_lab_exposes_its_metrics_endpoints(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the stack's secrets, which up reads from the environment with monitoring.enabled
+    for name in ("HOMELAB_GRAFANA_PASSWORD", "PVE_USER", "PVE_TOKEN_NAME", "PVE_TOKEN_VALUE"):
+        monkeypatch.setenv(name, f"test-{name.lower()}")
     spec = copy_example("home-lab.yaml", tmp_path)
     spec.write_text(spec.read_text() + "monitoring: {enabled: true}\n")
     with upped(spec) as lab:
