@@ -61,4 +61,7 @@ def test_a_fresh_reference_lab_comes_up_at_the_minor(tmp_path: Path, version: st
         conditions = {c["type"]: c["status"] for c in node["status"]["conditions"]}
         assert conditions.get("Ready") == "True", node["metadata"]["name"]
         assert node["status"]["nodeInfo"]["kubeletVersion"] == f"v{version}"
+        # Ubuntu's containerd 1.7 up to 1.33, Docker's containerd.io 2.x from 1.34
+        runtime = "containerd://1.7." if version.startswith("1.31.") else "containerd://2."
+        assert node["status"]["nodeInfo"]["containerRuntimeVersion"].startswith(runtime)
     assert server["gitVersion"] == f"v{version}"

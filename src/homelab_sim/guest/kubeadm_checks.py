@@ -392,8 +392,16 @@ def register(node: Node, record: ClusterRecord, name: str, ip: str, role: str) -
             f"error execution phase kubelet-start: the cluster {record.name} is gone"
         )
     version = "v" + package_version(node.system, "kubelet")
+    runtime = installed_containerd(node.system)
     cluster.add_node(
-        name, ip=ip, role=role, kubelet_version=version, cpus=node.cpus, memory_mib=node.mem_mib
+        name,
+        ip=ip,
+        role=role,
+        kubelet_version=version,
+        cpus=node.cpus,
+        memory_mib=node.mem_mib,
+        # what the CRI reports: containerd's upstream version, e.g. containerd://1.7.24
+        runtime_version=f"containerd://{runtime.split('-', 1)[0]}" if runtime else "",
     )
     node.registered(record.name, name)
 

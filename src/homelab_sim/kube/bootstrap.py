@@ -328,6 +328,7 @@ def node_object(
     pod_cidr: str,
     cpus: int,
     memory_mib: int,
+    runtime_version: str = CONTAINERD,
 ) -> Obj:
     labels = {
         "beta.kubernetes.io/arch": "amd64",
@@ -371,7 +372,7 @@ def node_object(
             "nodeInfo": {
                 "kubeletVersion": kubelet_version,
                 "kubeProxyVersion": kubelet_version,
-                "containerRuntimeVersion": CONTAINERD,
+                "containerRuntimeVersion": runtime_version,
                 "osImage": OS_IMAGE,
                 "kernelVersion": KERNEL,
                 "operatingSystem": "linux",

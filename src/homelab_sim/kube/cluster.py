@@ -43,6 +43,7 @@ class NodeInfo:
     role: str
     kubelet_version: str
     index: int
+    runtime_version: str = ""
 
 
 class SimCluster:
@@ -85,6 +86,7 @@ class SimCluster:
         kubelet_version: str,
         cpus: int = 2,
         memory_mib: int = 4096,
+        runtime_version: str = bootstrap.CONTAINERD,
     ) -> None:
         """A kubelet registered: its Node (NotReady until a CNI runs on it), its kube-proxy
         pod (by the DaemonSet) and, for a control plane, the static pods."""
@@ -94,7 +96,8 @@ class SimCluster:
         with self.lock:
             known = self.nodes.get(name)
             index = known.index if known else len(self.nodes)
-            self.nodes[name] = NodeInfo(name, ip, role, kubelet_version, index)
+            runtime_version = runtime_version or bootstrap.CONTAINERD
+            self.nodes[name] = NodeInfo(name, ip, role, kubelet_version, index, runtime_version)
             config = self.state.config
             node = bootstrap.node_object(
                 name,
@@ -104,6 +107,7 @@ class SimCluster:
                 pod_cidr=bootstrap.node_pod_cidr(config, index),
                 cpus=cpus,
                 memory_mib=memory_mib,
+                runtime_version=runtime_version,
             )
             if known is not None:
                 live = self.state.get(self.state.rt("v1", "Node"), "", name)
@@ -267,7 +271,13 @@ class SimCluster:
             info = self.nodes.get(name)
             if info is None or self.state.get(self.state.rt("v1", "Node"), "", name) is not None:
                 return
-        self.add_node(name, ip=info.ip, role=info.role, kubelet_version=info.kubelet_version)
+        self.add_node(
+            name,
+            ip=info.ip,
+            role=info.role,
+            kubelet_version=info.kubelet_version,
+            runtime_version=info.runtime_version,
+        )
 
     def serving_names(self) -> tuple[list[str], list[str]]:
         """(DNS names, IPs) of the API server's serving certificate, as kubeadm makes it."""
