@@ -409,6 +409,7 @@ def _helm_release(state: ClusterState, release: Obj) -> None:
     ):
         return  # stalled until the spec or the chart changes
     action = "upgrade" if current is not None else "install"
+    reason = action.capitalize()  # InstallFailed, UpgradeSucceeded, ...
     revision = int(current["version"]) + 1 if current is not None else 1
     full = f"{namespace}/{name}.v{revision}"
     values = spec.get("values") or {}
@@ -428,7 +429,6 @@ def _helm_release(state: ClusterState, release: Obj) -> None:
     if failure is not None:
         retries = int(((spec.get(action) or {}).get("remediation") or {}).get("retries", 0))
         attempts = retries + 1 if retries >= 0 else 1
-        Title = action.capitalize()
         message = (
             f"Helm {action} failed for release {namespace}/{name} with chart "
             f"{chart}@{version}: {failure}"
@@ -440,13 +440,12 @@ def _helm_release(state: ClusterState, release: Obj) -> None:
             state,
             release,
             ("Stalled", True, "RetriesExceeded", stalled),
-            ("Ready", False, f"{Title}Failed", message),
-            ("Released", False, f"{Title}Failed", message),
+            ("Ready", False, f"{reason}Failed", message),
+            ("Released", False, f"{reason}Failed", message),
         )
         status["conditions"] = _merge(status, conds)
         _set(state, "HelmRelease", release, status, HELM)
         return
-    Title = action.capitalize()
     message = f"Helm {action} succeeded for release {full} with chart {chart}@{version}"
     snapshot = {
         "name": name,
@@ -474,8 +473,8 @@ def _helm_release(state: ClusterState, release: Obj) -> None:
             _conditions(
                 state,
                 release,
-                ("Ready", True, f"{Title}Succeeded", message),
-                ("Released", True, f"{Title}Succeeded", message),
+                ("Ready", True, f"{reason}Succeeded", message),
+                ("Released", True, f"{reason}Succeeded", message),
             ),
         )
         if c["type"] not in ("Stalled", "Reconciling")
