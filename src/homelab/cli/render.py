@@ -68,12 +68,24 @@ def kubeconfig(
     server: Annotated[
         str | None, typer.Option(help="API URL to use instead of the lab's endpoint")
     ] = None,
+    server_name: Annotated[
+        str | None,
+        typer.Option(
+            "--server-name",
+            help="reach the API by this DNS name (api.<domain> with an opnsense: section); "
+            "the API server's certificate must name it",
+        ),
+    ] = None,
 ) -> None:
     """Mint a 1-year admin kubeconfig for the lab's cluster from the tool-owned CA."""
     from homelab.engine.state import state_dir
-    from homelab.verbs.kubeconfig import admin_kubeconfig, write_kubeconfig
+    from homelab.verbs.kubeconfig import admin_kubeconfig, server_by_name, write_kubeconfig
 
     spec, secrets = _load(spec_path)
+    if server_name is not None:
+        if server is not None:
+            raise typer.BadParameter("give --server or --server-name, not both")
+        server = server_by_name(spec, server_name)
     text = admin_kubeconfig(spec, secrets, server=server)
     if stdout:
         sys.stdout.write(text)

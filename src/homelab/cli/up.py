@@ -32,6 +32,7 @@ from homelab.cli.lab import (
     step_printer,
 )
 from homelab.cli.output import err, out
+from homelab.core.spec.opnsense import API_HOSTNAME
 
 if TYPE_CHECKING:
     from homelab.verbs.up import UpOutcome
@@ -68,6 +69,7 @@ def up(
 
     A running node is drained before it is restarted, replaced or destroyed."""
     from homelab.core.ownership import Flags
+    from homelab.core.spec.opnsense import dns_names
     from homelab.engine.apply.progress import Silent
     from homelab.engine.apply.runtime import Limits
     from homelab.verbs.up import up_lab  # the Kubernetes client loads only for `up`
@@ -99,11 +101,12 @@ def up(
                 ),
                 limits=Limits(max_unavailable=max_unavailable),
             )
+        names = dns_names(ctx.spec)
     if as_json:
         typer.echo(json.dumps(outcome.to_dict(), indent=2))
         return
     show_notes(outcome.applied)
-    show_summary(outcome)
+    show_summary(outcome, names)
     if sim:
         err.print(
             f"The simulated lab keeps running in the background: `homelab sim stop {spec}`",
@@ -119,8 +122,9 @@ def _start_background(spec: Path) -> None:
     start_background(spec, sim_dir(spec, load_valid_spec(spec).name))
 
 
-def show_summary(outcome: UpOutcome) -> None:
-    """Nodes (role, IP, version, Ready), the API endpoint, the pool, the kubeconfig, the time."""
+def show_summary(outcome: UpOutcome, names: dict[str, str] | None = None) -> None:
+    """Nodes (role, IP, version, Ready), the API endpoint, the pool, the kubeconfig, the time;
+    with ``names`` (OPNsense's DNS names of the lab), the endpoint's and each node's name."""
     from rich.table import Table
 
     table = Table(box=None, pad_edge=False)
@@ -132,6 +136,11 @@ def show_summary(outcome: UpOutcome) -> None:
     out.print(table)
     out.print()
     out.print(f"API endpoint:      https://{outcome.endpoint}:6443", markup=False)
+    if names:
+        api = names.get(API_HOSTNAME)
+        others = [name for key, name in names.items() if key != API_HOSTNAME]
+        out.print(f"API by name:       https://{api}:6443 (OPNsense's Unbound)", markup=False)
+        out.print(f"node names:        {', '.join(others)}", markup=False)
     out.print(f"LoadBalancer pool: {outcome.load_balancer or '(none)'}", markup=False)
     out.print(f"kubeconfig:        {outcome.kubeconfig}", markup=False)
     if outcome.merged_into is not None:

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 from homelab.core.cluster import ClusterSecrets
-from homelab.core.render.kubeadm import api_server_endpoint
+from homelab.core.render.kubeadm import api_server_endpoint, cert_sans
 from homelab.core.spec.models import LabSpec
 from homelab.engine.pki import mint_admin_kubeconfig
 from homelab.errors import LabError
@@ -23,6 +23,19 @@ def admin_kubeconfig(spec: LabSpec, secrets: ClusterSecrets, *, server: str | No
         return mint_admin_kubeconfig(secrets, cluster=spec.name, server=f"https://{endpoint}")
     host = str(spec.api_endpoint())
     return mint_admin_kubeconfig(secrets, cluster=spec.name, server=server, tls_server_name=host)
+
+
+def server_by_name(spec: LabSpec, name: str) -> str:
+    """``https://NAME:6443`` for a DNS name the API server's certificate carries (the lab's
+    ``api.<domain>`` when OPNsense names the lab), else a LabError naming what it carries."""
+    names = cert_sans(spec)
+    if name not in names:
+        raise LabError(
+            f"the API server's certificate does not name {name!r}; it names {', '.join(names)}",
+            hint="with an opnsense: section the endpoint is api.<domain> (opnsense.domain)",
+        )
+    port = api_server_endpoint(spec).rsplit(":", 1)[1]
+    return f"https://{name}:{port}"
 
 
 def write_kubeconfig(text: str, path: Path) -> Path:

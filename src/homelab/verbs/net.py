@@ -21,6 +21,7 @@ from homelab.core.network.verdicts import Packet, Verdict, alias_table, evaluate
 from homelab.core.spec.findings import SpecPath, format_path
 from homelab.core.spec.load import load_text
 from homelab.core.spec.models import LabSpec
+from homelab.core.spec.opnsense import API_HOSTNAME
 from homelab.engine.opnsense.apply import ApplyReport, Sleep, apply_plan
 from homelab.engine.opnsense.client import OpnsenseClient
 from homelab.engine.opnsense.errors import (
@@ -143,12 +144,12 @@ def resolve_place(spec: LabSpec, text: str) -> IPv4Address:
     """A VM name, ``api``, or an address, as an address."""
     if text in spec.vms:
         return spec.vms[text].ip
-    if text == desired.API_HOSTNAME:
+    if text == API_HOSTNAME:
         return spec.api_endpoint()
     try:
         return IPv4Address(text)
     except ValueError:
-        known = ", ".join([*spec.vms, desired.API_HOSTNAME])
+        known = ", ".join([*spec.vms, API_HOSTNAME])
         raise SpecError(f"'{text}' is no VM of the lab ({known}) nor an IPv4 address") from None
 
 

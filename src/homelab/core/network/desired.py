@@ -16,11 +16,17 @@ from ipaddress import IPv4Address, IPv4Network, summarize_address_range
 from homelab.core.network.objects import NetObject, mark
 from homelab.core.render.network import vm_mac
 from homelab.core.spec.models import LabSpec
-from homelab.core.spec.opnsense import ANY, AliasSpec, RuleSpec, lab_domain, parse_port
+from homelab.core.spec.opnsense import (
+    ANY,
+    API_HOSTNAME,
+    AliasSpec,
+    RuleSpec,
+    lab_domain,
+    parse_port,
+)
 
 RULE_SEQUENCE_BASE = 5000  # the lab's rules sit after typical hand-made ones (1..4999)
 RULE_SEQUENCE_STEP = 10
-API_HOSTNAME = "api"  # api.<domain>: the control-plane endpoint's name
 PROTOCOLS = {"tcp": "TCP", "udp": "UDP", "tcp/udp": "TCP/UDP", "icmp": "ICMP", "any": "any"}
 
 

@@ -35,6 +35,7 @@ from typing import Any
 from homelab.core.cluster import ClusterSecrets
 from homelab.core.render.versions import ComponentVersions
 from homelab.core.spec.models import LabSpec
+from homelab.core.spec.opnsense import API_HOSTNAME, dns_names
 
 API_PORT = 6443
 ETCD_METRICS_PORT = 2381
@@ -201,6 +202,11 @@ def cert_sans(spec: LabSpec) -> list[str]:
 
     kubeadm puts each control plane's own node name and advertise address in the certificate it
     makes there (its apiserver altnames), so the other control planes need not be listed: the
-    init node's seed then stays the same when an HA lab gains or loses a control plane."""
+    init node's seed then stays the same when an HA lab gains or loses a control plane. With an
+    ``opnsense:`` section, the endpoint's DNS name (``api.<domain>``) too."""
     first = spec.control_planes[0]
-    return sorted({str(spec.api_endpoint()), first, str(spec.vms[first].ip)})
+    sans = {str(spec.api_endpoint()), first, str(spec.vms[first].ip)}
+    api_name = dns_names(spec).get(API_HOSTNAME)
+    if api_name is not None:  # OPNsense's Unbound names the endpoint: kubeconfigs may use it
+        sans.add(api_name)
+    return sorted(sans)

@@ -128,9 +128,21 @@ class OpnsenseSpec(_Model):
         return int(rest.split(":")[1]) if ":" in rest else 443
 
 
+API_HOSTNAME = "api"  # api.<domain>: the control-plane endpoint's name
+
+
 def lab_domain(spec: LabSpec) -> str:
     assert spec.opnsense is not None
     return spec.opnsense.domain or f"{spec.name}.home.arpa"
+
+
+def dns_names(spec: LabSpec) -> dict[str, str]:
+    """The names OPNsense's Unbound gives the lab (none without an ``opnsense:`` section):
+    ``api`` for the control-plane endpoint, then every VM, each ``<name>.<domain>``."""
+    if spec.opnsense is None:
+        return {}
+    domain = lab_domain(spec)
+    return {name: f"{name}.{domain}" for name in (API_HOSTNAME, *spec.vms)}
 
 
 def parse_port(text: str | int) -> tuple[int, int] | None:
