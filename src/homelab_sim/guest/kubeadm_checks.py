@@ -11,6 +11,7 @@ kube-vip static pod's image can be pulled.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -258,7 +259,12 @@ def preflight(node: Node, *, control_plane: bool, ignored: set[str], init: bool)
 
 def _cri_errors(system: GuestSystem) -> list[tuple[str, str]]:
     config = system.text("/etc/containerd/config.toml") or ""
-    if installed_containerd(system) is None or "containerd" not in system.active:
+    runtime = installed_containerd(system)
+    # containerd 1.x reads config versions 1 and 2 only: a version 3 file (containerd 2's)
+    # stops it at start, so nothing listens on its socket
+    too_new = runtime is not None and catalogue.containerd_version(runtime) < (2, 0)
+    too_new = too_new and re.search(r"(?m)^version\s*=\s*3\s*$", config) is not None
+    if runtime is None or "containerd" not in system.active or too_new:
         return [
             (
                 "CRI",

@@ -10,8 +10,11 @@
 from __future__ import annotations
 
 from collections.abc import Generator
+from textwrap import indent
 
+from homelab.core.render import cloudinit
 from homelab.core.render.lab import render_lab
+from homelab.core.render.versions import VERSIONS
 from homelab.core.spec.models import LabSpec
 from homelab_sim import catalogue
 from homelab_sim.guest import apt
@@ -84,7 +87,15 @@ def test_a_1_37_kubelet_does_not_start_on_ubuntus_containerd_1_7(
     sim: PveSimulator, api: Api
 ) -> None:
     lab = lab_at("1.37.0")
-    entry = init_master(sim, api, lab, "  - containerd.io\n", "  - containerd\n")
+    pins = VERSIONS["1.37"]  # containerd 1.7 with its own (version 2) config
+    seed = edit_user_data(
+        lab.artifacts.seeds["k8s-master-1"],
+        indent(cloudinit.containerd2_config(pins), "    "),
+        indent(cloudinit.containerd17_config(pins), "    "),
+    )
+    boot(api, lab, "k8s-master-1", edit_user_data(seed, "  - containerd.io\n", "  - containerd\n"))
+    run_for(sim, api, 900)
+    entry = guests(api)["k8s-master-1"]
     error = str(entry["last_error"])
     assert error.startswith(
         "error execution phase wait-control-plane: failed while waiting for the kubelet to "
@@ -162,3 +173,14 @@ def test_kubeadm_names_an_old_api_spec_or_an_unknown_kind() -> None:
             f'no kind "ClusterConfiguration" is registered for version "{api}" in scheme '
             '"k8s.io/kubernetes/cmd/kubeadm/app/apis/kubeadm/scheme/scheme.go:31"'
         )
+
+
+def test_containerd_1_7_does_not_run_on_containerd_2s_config(sim: PveSimulator, api: Api) -> None:
+    lab = lab_at("1.33.13")
+    seed = edit_user_data(
+        lab.artifacts.seeds["k8s-master-1"], "    version = 2\n", "    version = 3\n"
+    )
+    boot(api, lab, "k8s-master-1", seed)
+    run_for(sim, api, 900)
+    error = str(guests(api)["k8s-master-1"]["last_error"])
+    assert "[ERROR CRI]: container runtime is not running" in error, error
