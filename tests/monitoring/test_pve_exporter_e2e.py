@@ -31,7 +31,7 @@ import yaml
 from homelab.engine.state import open_store
 from homelab.simulated.background import read_running
 from homelab.verbs import monitoring_token as mt
-from tests.monitoring.test_prometheus_e2e import (
+from tests.monitoring.support import (
     HOMELAB,
     eventually,
     free_port,

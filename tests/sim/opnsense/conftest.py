@@ -2,29 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import httpx
 import pytest
 
 from homelab_sim.clock import VirtualClock
-from homelab_sim.opnsense import Interface, OpnsenseSimulator, OpnsenseTransport
-
-LAB_INTERFACES = (
-    Interface("wan", "vtnet0", "192.0.2.2/24", "WAN"),
-    Interface("lan", "vtnet1", "10.0.10.1/24", "LAN"),
-    Interface("opt1", "vlan01", "10.0.20.1/24", "APPS"),
-)
-
-Factory = Callable[..., tuple[OpnsenseSimulator, httpx.Client]]
-
-
-def client_for(sim: OpnsenseSimulator, **headers: str) -> httpx.Client:
-    return httpx.Client(
-        transport=OpnsenseTransport(sim),
-        base_url="https://10.0.10.1",
-        headers=headers or sim.auth_header(),
-    )
+from homelab_sim.opnsense import OpnsenseSimulator
+from tests.sim.opnsense.support import LAB_INTERFACES, Factory, client_for
 
 
 @pytest.fixture

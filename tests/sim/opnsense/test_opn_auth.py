@@ -9,7 +9,7 @@ import pytest
 from homelab_sim.errors import SimError
 from homelab_sim.opnsense import OpnRequest
 from homelab_sim.secret import Secret
-from tests.sim.opnsense.conftest import Factory, client_for
+from tests.sim.opnsense.support import Factory, client_for
 
 ALIAS = {"alias": {"name": "lab_hosts", "type": "host", "content": "10.0.10.10"}}
 

@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from homelab_sim.opnsense import OpnsenseSimulator
-from tests.sim.opnsense.conftest import Factory
+from tests.sim.opnsense.support import Factory
 
 MGMT, APPS = "lan", "opt1"
 

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from homelab_sim.opnsense import OpnRequest, OpnsenseSimulator, Source
-from tests.sim.opnsense.conftest import Factory
+from tests.sim.opnsense.support import Factory
 
 CONSOLE = Source("lan", "10.0.10.2")
 LOCKOUT = {
