@@ -74,6 +74,8 @@ UNITS = {
     "qemu-guest-agent": "qemu-guest-agent",
 }
 DEPENDS = {"kubeadm": ["kubelet", "kubectl", "kubernetes-cni", "cri-tools"]}
+#: Docker's containerd.io declares ``Conflicts: containerd`` (and ``Replaces``): apt removes it
+CONFLICTS = {"containerd.io": ("containerd",)}
 SECONDS_PER_PACKAGE = 8.0
 UPDATE_SECONDS = 5.0
 BE_AWARE = "N: Be aware that removing the lock file is not a solution and may break your system.\n"
@@ -304,6 +306,10 @@ def install(
     if changed and not _lock_at_once(system, ARCHIVES_LOCK, "/var/cache/apt/archives/", now(), io):
         return 100
     yield SECONDS_PER_PACKAGE * len(changed)
+    for name in changed:
+        for gone in CONFLICTS.get(name, ()):
+            if gone in system.installed:
+                io.out.write(f"Removing {gone} ({system.installed.pop(gone)}) ...\n")
     for name, version in changed.items():
         io.out.write(f"Setting up {name} ({version}) ...\n")
         system.installed[name] = version

@@ -30,6 +30,7 @@ import copy
 import dataclasses
 from typing import Any, Protocol
 
+from homelab_sim import catalogue
 from homelab_sim.guest.clusters import ADMIN_CONF
 from homelab_sim.guest.kubeadm_checks import MANIFESTS, KubeadmFailure, Node, minor, package_version
 from homelab_sim.guest.shell import Gen, Streams
@@ -49,10 +50,12 @@ class UpgradeNode(Node, Protocol):
 
 
 def etcd_image(version: str) -> str:
-    """The etcd kubeadm pins for a target (UPGRADES.md §4: 3.5 up to 1.33, 3.6 from 1.34)."""
-    table = {29: "3.5.12-0", 30: "3.5.12-0", 31: "3.5.15-0", 32: "3.5.16-0", 33: "3.5.21-0"}
-    tag = table.get(minor(version)[1], "3.6.5-0")
-    return f"registry.k8s.io/etcd:{tag}"
+    """The etcd image the kubeadm of ``version``'s minor pins (the catalogue's: 3.5 up to 1.33,
+    3.6 from 1.34, UPGRADES.md section 4)."""
+    known = catalogue.kubernetes_minor(version)
+    if known is None or not known.etcd_image:
+        raise KubeadmFailure(f'couldn\'t find the etcd version for Kubernetes "{version}"')
+    return known.etcd_image
 
 
 def _cluster(node: UpgradeNode) -> Any:
@@ -348,18 +351,24 @@ def _cluster_or_kubelet(node: UpgradeNode) -> Any:
     return cluster
 
 
-def kubelet_restarted(cluster: Any, name: str, kubelet: str) -> None:
-    """A restarted kubelet runs the installed package: its Node reports that version."""
+def kubelet_restarted(cluster: Any, name: str, kubelet: str, containerd: str | None) -> bool:
+    """A restarted kubelet runs the installed package: its Node reports that version. A kubelet
+    whose minor needs a newer containerd than the installed one (1.36: 2.x, UPGRADES.md section
+    4) exits at once: nothing changes (the Node goes stale); returns whether it runs."""
+    known = catalogue.kubernetes_minor(kubelet)
+    runtime = catalogue.containerd_version(containerd) if containerd is not None else None
+    if known is not None and runtime is not None and runtime < known.min_containerd:
+        return False
     version = "v" + kubelet
     with cluster.lock:
         info = cluster.nodes.get(name)
         if info is None or info.kubelet_version == version:
-            return
+            return True
         info.kubelet_version = version
         node_type = cluster.state.rt("v1", "Node")
         live = copy.deepcopy(cluster.state.get(node_type, "", name))
-        if live is None:
-            return
-        live["status"]["nodeInfo"]["kubeletVersion"] = version
-        live["status"]["nodeInfo"]["kubeProxyVersion"] = version
-        cluster.state.ensure(live, manager="kubelet")
+        if live is not None:
+            live["status"]["nodeInfo"]["kubeletVersion"] = version
+            live["status"]["nodeInfo"]["kubeProxyVersion"] = version
+            cluster.state.ensure(live, manager="kubelet")
+    return True

@@ -26,7 +26,7 @@ from homelab_sim.guest.blockdev import RootDisk
 from homelab_sim.guest.clusters import ClusterBook
 from homelab_sim.guest.commands import CommandTable
 from homelab_sim.guest.crictl import ETCD_DB, LIVE_DB, MAGIC, WAL
-from homelab_sim.guest.kubeadm_checks import kube_vip_pull_error
+from homelab_sim.guest.kubeadm_checks import installed_containerd, kube_vip_pull_error
 from homelab_sim.guest.shell import BufferSink, Gen, Shell, Streams
 from homelab_sim.guest.system import GuestSystem
 from homelab_sim.kube import SimCluster
@@ -360,7 +360,15 @@ class Machine:
         if cluster is not None:
             cluster.reregister(self.membership["node"])
             kubelet = self.system.installed.get("kubelet", "").split("-", 1)[0]
-            kubeadm_upgrade.kubelet_restarted(cluster, self.membership["node"], kubelet)
+            runtime = installed_containerd(self.system)
+            if not kubeadm_upgrade.kubelet_restarted(
+                cluster, self.membership["node"], kubelet, runtime
+            ):
+                self.system.active.discard("kubelet")
+                self.log(
+                    f"kubelet: v{kubelet} exited: the container runtime containerd {runtime} "
+                    "does not implement the CRI RuntimeConfig call"
+                )
 
     def etcd_snapshot(self) -> bytes | None:
         """The store of the cluster this machine is a node of (its etcd's data), when any."""

@@ -7,7 +7,8 @@ phase reached, so a rerun after a kill skips what is done and never repeats a fi
    update``, kubeadm unheld, installed at the exact version, held again;
 2. ``control-plane``: ``kubeadm upgrade plan`` and ``kubeadm upgrade apply -y vX`` on the first
    control plane, ``kubeadm upgrade node`` elsewhere (kubeadm's own steps are idempotent);
-3. ``kubelet``: drained (``engine.apply.drains.drained``: journaled, uncordoned after), kubelet
+3. ``kubelet``: drained (``engine.apply.drains.drained``: journaled, uncordoned after), the
+   container runtime the target wants (containerd.io 2.x from 1.34, its config), kubelet
    and kubectl unheld, installed, held, ``systemctl daemon-reload`` and ``restart kubelet``;
    then the health gate: the Node Ready and reporting the new kubeletVersion, the kube-system
    pods Running, the API server answering ``/readyz``.
@@ -25,8 +26,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from homelab.core.plan.upgrade import APPLY, CONTROL_PLANE, UpgradeStep, minor_of
-from homelab.core.render.cloudinit import KEYRING
-from homelab.core.render.versions import versions_for
+from homelab.core.render.bootstrap import install_apt_key
+from homelab.core.render.cloudinit import DOCKER_KEYRING, KEYRING, containerd_config
+from homelab.core.render.versions import (
+    DOCKER_APT_KEY_URL,
+    DOCKER_APT_REPO,
+    DOCKER_APT_SUITE,
+    versions_for,
+)
 from homelab.engine.apply.drains import drained
 from homelab.engine.apply.runtime import Runtime
 from homelab.engine.guest.channel import GuestChannel
@@ -38,6 +45,8 @@ __all__ = ["UPGRADE_PREFIX", "Rollout", "UpgradeFailed"]
 
 UPGRADE_PREFIX = "upgrade/"
 REPO_FILE = "/etc/apt/sources.list.d/kubernetes.list"
+DOCKER_LIST = "/etc/apt/sources.list.d/docker.list"
+CONTAINERD_CONFIG = "/etc/containerd/config.toml"
 APT = ["apt-get", "-o", "DPkg::Lock::Timeout=300"]
 PHASES = ("kubeadm", "control-plane", "kubelet")
 COMMAND_TIMEOUT = 900.0
@@ -137,6 +146,7 @@ class Rollout:
         package = target.package_version(step.to_version)
         plane = step.role == CONTROL_PLANE
         with drained(self.rt, step.vm, step.node, gone=False, control_plane=plane):
+            self.containerd(step)
             self.sh(step, ["apt-mark", "unhold", "kubelet", "kubectl"], "apt-mark unhold")
             self.sh(
                 step,
@@ -147,6 +157,26 @@ class Rollout:
             self.sh(step, ["systemctl", "daemon-reload"], "systemctl daemon-reload")
             self.sh(step, ["systemctl", "restart", "kubelet"], "systemctl restart kubelet")
             self.gate(step)
+
+    def containerd(self, step: UpgradeStep) -> None:
+        """The runtime the target minor wants, on the drained node: from 1.34 Docker's
+        containerd.io 2.x replaces Ubuntu's containerd 1.7 (the kubelet of 1.36 no longer runs
+        on 1.x); the config (its pause image, its version 2 or 3 format) rewritten when it
+        changes. containerd restarts with ``KillMode=process``: the containers keep running."""
+        old = versions_for(minor_of(step.from_version))
+        new = versions_for(minor_of(step.to_version))
+        if old.containerd_package != new.containerd_package and new.containerd_from_docker:
+            docker = (
+                f"deb [signed-by={DOCKER_KEYRING}] {DOCKER_APT_REPO} {DOCKER_APT_SUITE} stable\n"
+            )
+            self.channel.write_file(step.node, step.vmid, DOCKER_LIST, docker.encode())
+            self.sh(step, install_apt_key(DOCKER_APT_KEY_URL, DOCKER_KEYRING), "Docker's apt key")
+            self.sh(step, [*APT, "update"], "apt-get update")
+            self.sh(step, [*APT, "install", "-y", new.containerd_package], "install containerd.io")
+        config = containerd_config(new)
+        if config != containerd_config(old) or old.containerd_package != new.containerd_package:
+            self.channel.write_file(step.node, step.vmid, CONTAINERD_CONFIG, config.encode())
+            self.sh(step, ["systemctl", "restart", "containerd"], "systemctl restart containerd")
 
     # ------------------------------------------------------------------ helpers
 
