@@ -72,8 +72,14 @@ def cluster_configuration(config: ClusterConfig) -> Obj:
 
 
 def _extra(component: str, config: ClusterConfig) -> Obj:
+    """``extraArgs`` as the stored API has them: a map in v1beta3, ``{name, value}`` items in
+    v1beta4 (the ConfigMap is written in the newest API the kubeadm has)."""
     args = config.component_args.get(component)
-    return {"extraArgs": dict(args)} if args else {}
+    if not args:
+        return {}
+    if release(config).kubeadm_apis[-1].endswith("/v1beta3"):
+        return {"extraArgs": dict(args)}
+    return {"extraArgs": [{"name": k, "value": v} for k, v in args.items()]}
 
 
 def _config_maps(config: ClusterConfig) -> list[Obj]:

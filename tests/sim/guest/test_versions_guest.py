@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Generator
 from textwrap import indent
+from typing import Any
 
 from homelab.core.render import cloudinit
 from homelab.core.render.lab import render_lab
@@ -21,6 +22,8 @@ from homelab_sim.guest import apt
 from homelab_sim.guest.kubeadm_checks import unknown_api
 from homelab_sim.guest.shell import BufferSink, Streams
 from homelab_sim.guest.system import GuestSystem
+from homelab_sim.kube import bootstrap as kube_bootstrap
+from homelab_sim.kube.state import ClusterConfig
 from homelab_sim.pve.simulator import PveSimulator
 from tests.render.support import load_example
 from tests.sim.guest.support import Lab, boot, edit_user_data, guests, lab_pki, run_for
@@ -184,3 +187,24 @@ def test_containerd_1_7_does_not_run_on_containerd_2s_config(sim: PveSimulator, 
     run_for(sim, api, 900)
     error = str(guests(api)["k8s-master-1"]["last_error"])
     assert "[ERROR CRI]: container runtime is not running" in error, error
+
+
+def test_the_kubeadm_config_map_is_stored_in_the_newest_api_of_the_kubeadm() -> None:
+    def stored(version: str) -> dict[str, Any]:
+        config = ClusterConfig(
+            name="lab",
+            version=version,
+            endpoint="10.0.20.10",
+            pod_cidr="192.168.0.0/16",
+            service_cidr="10.96.0.0/12",
+            ca_cert_pem="",
+            ca_key_pem="",
+            component_args={"kube-scheduler": {"bind-address": "0.0.0.0"}},
+        )
+        return kube_bootstrap.cluster_configuration(config)
+
+    old, new = stored("v1.30.14"), stored("v1.31.14")
+    assert old["apiVersion"] == "kubeadm.k8s.io/v1beta3"
+    assert old["scheduler"]["extraArgs"] == {"bind-address": "0.0.0.0"}
+    assert new["apiVersion"] == "kubeadm.k8s.io/v1beta4"
+    assert new["scheduler"]["extraArgs"] == [{"name": "bind-address", "value": "0.0.0.0"}]
