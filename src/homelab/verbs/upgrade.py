@@ -21,9 +21,12 @@ from typing import Any
 from homelab.core.observed import Observed
 from homelab.core.ownership import lab_vms
 from homelab.core.plan.actions import CreateVm, DestroyVm, Plan, ReplaceVm
-from homelab.core.plan.upgrade import CONTROL_PLANE, UpgradeStep, plan_upgrade
+from homelab.core.plan.upgrade import CONTROL_PLANE, UpgradeStep, minor_of, plan_upgrade
+from homelab.core.render.versions import versions_for
 from homelab.engine.apply.runtime import Runtime
 from homelab.engine.guest.channel import GuestChannel
+from homelab.engine.kube.addons import install_addons
+from homelab.engine.kube.client import KubeApi
 from homelab.engine.proxmox.errors import PermissionDenied
 from homelab.engine.upgrade.rollout import UPGRADE_PREFIX, Rollout, UpgradeFailed
 from homelab.engine.upgrade.snapshots import snapshot_name, take_snapshots
@@ -124,6 +127,39 @@ def record_new_nodes(ctx: LabContext, plan: Plan, done: set[str]) -> None:
             store.record(vm, ctx.spec.kubernetes.version)
 
 
+ADDONS_TIMEOUT = 900.0
+
+
+def move_addons(
+    conn: Connection, ctx: LabContext, rt: Runtime, api: KubeApi, steps: tuple[UpgradeStep, ...]
+) -> list[str]:
+    """The addon versions of the target minor, applied before the nodes move when they differ
+    from the current minor's (``core.render.versions``: each Calico of the table is tested on
+    the minor before its own, so it runs on both ends of the step)."""
+    old = versions_for(minor_of(min((s.from_version for s in steps), key=_numbers)))
+    new = versions_for(minor_of(steps[0].to_version))
+    moved = [
+        f"{name} {a} -> {b}"
+        for name, a, b in (
+            ("calico", old.calico, new.calico),
+            ("metallb", old.metallb, new.metallb),
+        )
+        if a != b
+    ]
+    if not moved:
+        return []
+    rt.emit("cluster", "addons", "running", ", ".join(moved))
+    install_addons(
+        api, ctx.artifacts.cluster, conn.site.manifest_source(), conn.clock, timeout=ADDONS_TIMEOUT
+    )
+    rt.emit("cluster", "addons", "done", ", ".join(moved))
+    return moved
+
+
+def _numbers(version: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in version.split("."))
+
+
 def run_upgrade(
     conn: Connection, ctx: LabContext, rt: Runtime, steps: tuple[UpgradeStep, ...]
 ) -> UpgradeOutcome:
@@ -155,6 +191,10 @@ def run_upgrade(
             raise UpgradeFailed("the lab's cluster API cannot be reached: nothing was upgraded")
         if rt.nodes is None:
             stack.enter_context(api)
+        if not start.get("addons"):
+            moved = move_addons(conn, ctx, rt, api, steps)
+            start = {**start, "addons": moved or ["unchanged"]}
+            rt.journal.put(START, start)
         channel = GuestChannel(conn.client, conn.clock, poll=rt.limits.poll, poll_cap=2.0)
         rollout = Rollout(rt, channel, api, NodeVersions(ctx.store, ctx.lab))
         try:

@@ -48,6 +48,9 @@ def test_the_reference_lab_goes_up_the_chain_within_the_budget(tmp_path: Path) -
             if p["metadata"].get("labels", {}).get("component") == "etcd"
         }
         assert etcd == {"registry.k8s.io/etcd:3.6.9-0"}
+        operator = api.find("apps/v1", "Deployment", "tigera-operator", "tigera-operator")
+        image = operator["spec"]["template"]["spec"]["containers"][0]["image"]
+        assert image == "quay.io/tigera/operator:v1.42.3", "Calico moved with the minors"
         channel = GuestChannel(lab.conn.client, lab.conn.clock)
         for vm in lab.conn.client.cluster_vms():
             if vm.name in lab.ctx.spec.vms:
