@@ -98,6 +98,7 @@ _COLOURS = {
     "+": "green",
     "~": "yellow",
     "-/+": "magenta",
+    "^": "blue",  # a node's step of the rolling Kubernetes upgrade
     "-": "red",
     "&": "cyan",
     "!": "red",

@@ -109,25 +109,29 @@ def test_a_kill_mid_upgrade_and_a_rerun_finish_it(tmp_path: Path) -> None:
 def test_the_ha_lab_upgrades_its_control_planes_one_at_a_time(tmp_path: Path) -> None:
     spec = copy_example("ha-lab.yaml", tmp_path)
     with upped(spec) as lab, lab.api() as api:
-        ctx = respec(spec, OLD, NEW)
-        try:
-            plan, _ = make_plan(lab.conn, ctx)
-            assert plan.changes == ()
-            planes = [s for s in plan.upgrades if s.role == "control-plane"]
-            assert [s.step for s in planes] == ["apply"] + ["node"] * (len(planes) - 1)
-            assert len(planes) == 3
-            outcome = apply(lab, ctx)
-            assert outcome.report is not None and outcome.report.ok
-            for found in api.nodes():
-                assert found["status"]["nodeInfo"]["kubeletVersion"] == "v1.30.14"
-            images = {
-                p["spec"]["containers"][0]["image"]
-                for p in api.pods("kube-system")
-                if p["metadata"].get("labels", {}).get("component") == "kube-apiserver"
-            }
-            assert images == {"registry.k8s.io/kube-apiserver:v1.30.14"}
-        finally:
-            ctx.close()
+        start_workload(lab, api, min_available=2)
+        with watched(api) as counts:
+            for old, new in (("1.29.15", "1.30.14"), ("1.30.14", "1.31.14")):
+                ctx = respec(spec, f"version: {old}", f"version: {new}")
+                try:
+                    plan, _ = make_plan(lab.conn, ctx)
+                    assert plan.changes == ()
+                    planes = [s for s in plan.upgrades if s.role == "control-plane"]
+                    assert [s.step for s in planes] == ["apply", "node", "node"]
+                    outcome = apply(lab, ctx)
+                    assert outcome.report is not None and outcome.report.ok
+                finally:
+                    ctx.close()
+                for found in api.nodes():
+                    assert found["status"]["nodeInfo"]["kubeletVersion"] == f"v{new}"
+                    assert not found["spec"].get("unschedulable")
+                images = {
+                    p["spec"]["containers"][0]["image"]
+                    for p in api.pods("kube-system")
+                    if p["metadata"].get("labels", {}).get("component") == "kube-apiserver"
+                }
+                assert images == {f"registry.k8s.io/kube-apiserver:v{new}"}
+        assert counts and min(counts) >= 2, f"the budget was violated: {counts}"
 
 
 def test_a_budget_that_cannot_be_met_stops_the_rollout_with_the_way_back(tmp_path: Path) -> None:
