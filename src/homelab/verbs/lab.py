@@ -9,6 +9,7 @@ Whose VMs are the lab's is ``homelab.core.ownership``'s rule, here as everywhere
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
@@ -24,6 +25,7 @@ from homelab.core.plan.actions import NoOp, Plan, kind_of
 from homelab.core.plan.adopt import plan_adopt
 from homelab.core.plan.bridges import bridge_problems, bridge_targets
 from homelab.core.plan.build import config_targets, plan_lab
+from homelab.core.plan.components import ComponentChange, component_changes, desired_components
 from homelab.core.plan.teardown import plan_teardown
 from homelab.core.render.artifacts import Artifacts
 from homelab.core.render.lab import render_lab
@@ -31,6 +33,7 @@ from homelab.core.spec.models import LabSpec
 from homelab.engine.observe import observe_settled, refine
 from homelab.engine.proxmox.errors import ProxmoxError
 from homelab.engine.state import StateStore, open_store
+from homelab.engine.state.components import InstalledComponents
 from homelab.engine.upgrade.versions import NodeVersions
 from homelab.verbs.connection import Connection
 from homelab.verbs.secrets import cluster_secrets
@@ -132,7 +135,14 @@ def make_plan(
         plan = planner(ctx.spec, ctx.seed_digests, observed, steward)
     if purpose is Purpose.APPLY:
         plan = upgrade.with_upgrades(ctx, plan, observed)
+        plan = dataclasses.replace(plan, components=_component_changes(ctx))
     return _with_bridge_errors(conn, ctx, plan), observed
+
+
+def _component_changes(ctx: LabContext) -> tuple[ComponentChange, ...]:
+    """What `up` would install or move in the cluster, against what the last `up` recorded."""
+    desired = desired_components(ctx.artifacts.cluster)
+    return component_changes(desired, InstalledComponents(ctx.store, ctx.lab).get())
 
 
 def _with_bridge_errors(conn: Connection, ctx: LabContext, plan: Plan) -> Plan:

@@ -46,6 +46,7 @@ from cryptography import x509
 from homelab.core.cluster import ClusterSecrets
 from homelab.core.ownership import NO_FLAGS, Flags, tagged_for
 from homelab.core.plan.actions import Plan
+from homelab.core.plan.components import desired_components
 from homelab.core.render.kubeadm import API_PORT
 from homelab.core.secret import Secret
 from homelab.core.spec.models import LabSpec
@@ -68,6 +69,7 @@ from homelab.engine.proxmox.client import PveClient
 from homelab.engine.proxmox.errors import ProxmoxError
 from homelab.engine.site import Reach
 from homelab.engine.state import SecretBox, state_dir
+from homelab.engine.state.components import InstalledComponents
 from homelab.errors import KubeError, LabError
 from homelab.verbs.connection import Connection
 from homelab.verbs.etcd_schedule import SnapshotSchedule, schedule_snapshots
@@ -236,6 +238,8 @@ def up_lab(
         if monitored:
             step("waiting for the monitoring stack's HelmReleases to be Ready")
             monitoring = wait_monitoring(api, conn, ctx.spec, converge)
+    # what this up installed: the next plan shows what a changed spec or pin would move
+    InstalledComponents(ctx.store, ctx.lab).put(desired_components(ctx.artifacts.cluster))
     snapshots = schedule_snapshots(conn, ctx, step)
     step("replacing the joined nodes' seed ISOs with their secret-free twins")
     scrubbed = scrub_seeds(conn, ctx, step, limits=limits)

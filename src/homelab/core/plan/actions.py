@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from homelab.core.backup.jobs import JobAction
 from homelab.core.backup.storage import StorageAction
 from homelab.core.desired import DesiredVm
+from homelab.core.plan.components import ComponentChange
 from homelab.core.plan.upgrade import UpgradeStep
 
 ChangeValue = str | int | bool | None
@@ -197,6 +198,9 @@ class Plan:
     #: the rolling Kubernetes upgrade, one step per node in the order it runs, after the VM
     #: actions (``homelab.core.plan.upgrade``)
     upgrades: tuple[UpgradeStep, ...] = ()
+    #: what `up` would install or move in the cluster against its last record
+    #: (``homelab.core.plan.components``): shown, not applied by `apply`, not a change of it
+    components: tuple[ComponentChange, ...] = ()
 
     @property
     def changes(self) -> tuple[Action, ...]:

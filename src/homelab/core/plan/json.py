@@ -29,6 +29,7 @@ from homelab.core.plan.actions import (
     UpdateVm,
     kind_of,
 )
+from homelab.core.plan.components import Component, ComponentChange
 from homelab.core.plan.upgrade import step_from_dict
 from homelab.errors import LabError
 
@@ -44,6 +45,8 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
     if plan.upgrades:  # the rolling Kubernetes upgrade, in the order it runs
         data["summary"]["upgrade"] = len(plan.upgrades)
         data["upgrades"] = [step.to_dict() for step in plan.upgrades]
+    if plan.components:  # what `up` would install or move in the cluster
+        data["components"] = [change.to_dict() for change in plan.components]
     return data
 
 
@@ -152,9 +155,19 @@ def plan_from_dict(data: Any) -> Plan:
             else None,
             jobs_digest=str(data["backup_jobs_digest"]),
             upgrades=tuple(step_from_dict(item) for item in data.get("upgrades", ())),
+            components=tuple(component_change_from_dict(c) for c in data.get("components", ())),
         )
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise PlanFileError(f"the plan file is damaged ({type(exc).__name__}: {exc})") from exc
+
+
+def component_change_from_dict(data: Mapping[str, Any]) -> ComponentChange:
+    def one(part: Any) -> Component | None:
+        if part is None:
+            return None
+        return Component(str(part["name"]), str(part["version"]), str(part["config"]))
+
+    return ComponentChange(str(data["name"]), one(data["before"]), one(data["after"]))
 
 
 def action_from_dict(data: Mapping[str, Any]) -> Action:

@@ -63,6 +63,7 @@ def plan_lines(plan: Plan, *, verbose: bool = False) -> list[PlanLine]:
         lines.append(PlanLine("+", f"backup storage {plan.storage.id} (pbs {where}{namespace})"))
     lines += [job_line(job) for job in plan.jobs if verbose or job.changes_anything]
     lines += [upgrade_line(index, step) for index, step in enumerate(plan.upgrades, 1)]
+    lines += [PlanLine(change.marker(), change.text()) for change in plan.components]
     lines += [
         PlanLine("?", f"vm {name}: config must be read to decide") for name in plan.needs_configs
     ]
@@ -85,6 +86,12 @@ def summary_line(plan: Plan) -> str:
     if plan.needs_configs:
         return f"Plan incomplete: {len(plan.needs_configs)} VM config(s) must be read."
     if not plan.has_changes:
+        if plan.components:
+            count = len(plan.components)
+            return (
+                f"No changes to the VMs. `homelab up` would also install or move {count} "
+                f"cluster component{'s' if count != 1 else ''}."
+            )
         return NO_CHANGES
     if plan.count(AdoptVm):
         return f"Plan: {plan.count(AdoptVm)} to adopt."
