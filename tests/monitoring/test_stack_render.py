@@ -156,6 +156,11 @@ def test_scrape_choices_of_the_spec() -> None:
     ]
     kinds = {o["kind"] for o in stack_resources(spec, PINS)}
     assert "Deployment" not in kinds
+    # the tool's own exporter runs beside the state store: scraped where the spec says
+    spec = load(scrape={"pve_nodes": False, "homelab_exporter": "10.0.10.5:9633"})
+    assert scrape_configs(spec) == [
+        {"job_name": "homelab", "static_configs": [{"targets": ["10.0.10.5:9633"]}]}
+    ]
 
 
 def test_alloy_ships_pod_logs_to_loki_without_promtail() -> None:

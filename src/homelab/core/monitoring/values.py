@@ -103,6 +103,15 @@ def scrape_configs(spec: LabSpec) -> list[dict[str, Any]]:
                 "static_configs": [{"targets": [mon.scrape.opnsense_node_exporter]}],
             }
         )
+    if mon.scrape.homelab_exporter is not None:
+        # the tool's own facts (drift, backups, certificates, etcd snapshots) live beside its
+        # state store, so `homelab metrics` runs there and Prometheus scrapes it
+        jobs.append(
+            {
+                "job_name": "homelab",
+                "static_configs": [{"targets": [mon.scrape.homelab_exporter]}],
+            }
+        )
     return jobs
 
 

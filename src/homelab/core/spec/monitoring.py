@@ -100,6 +100,14 @@ class ScrapeSpec(_Model):
     opnsense_node_exporter: Annotated[
         str | None, Field(pattern=HOST_PORT_RE, description="host:port of OPNsense's exporter")
     ] = None
+    homelab_exporter: Annotated[
+        str | None,
+        Field(
+            pattern=HOST_PORT_RE,
+            description="host:port where `homelab metrics --listen` runs (beside the state "
+            "store): the lab's own facts for its alerts and the lab dashboard",
+        ),
+    ] = None
 
 
 class AlertThresholds(_Model):
