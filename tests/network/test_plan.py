@@ -7,7 +7,7 @@ import json
 import pytest
 
 from homelab.core.network.desired import alias_prefix, desired_objects, own_aliases, rule_objects
-from homelab.core.network.objects import Inventory, Observed, mark, owner_of
+from homelab.core.network.objects import Inventory, Observed, compact_mark, mark, owner_of
 from homelab.core.network.plan import plan_network, rollback_mode
 from homelab.core.network.render import NO_CHANGES, plan_text, plan_to_dict
 from homelab.core.spec.models import LabSpec
@@ -15,12 +15,31 @@ from tests.network.support import spec_from
 
 
 def observed_as_applied(spec: LabSpec, dhcp: str = "dnsmasq") -> dict[str, list[Observed]]:
-    """What the firewall holds after the lab was applied: every desired object, owned."""
+    """What the firewall holds after the lab was applied: every desired object, owned, and
+    each routed network's VLAN assigned (26.7)."""
     found: dict[str, list[Observed]] = {}
     for index, obj in enumerate(desired_objects(spec, dhcp)):
         description = next(v for k, v in obj.fields.items() if k in ("descr", "description"))
+        fields = dict(obj.fields)
+        if obj.module == "vlan":
+            fields["vlanif"] = f"vlan0{index + 1} [{obj.label.upper()}]"
         found.setdefault(obj.module, []).append(
-            Observed(obj.module, f"uuid-{index}", dict(obj.fields), owner_of(description))
+            Observed(obj.module, f"uuid-{index}", fields, owner_of(description))
+        )
+    assert spec.opnsense is not None
+    for index, (name, routed) in enumerate(spec.opnsense.networks.items()):
+        net = spec.networks[name]
+        fields = {
+            "descr": compact_mark(spec.name, name),
+            "if": f"vlan0{index + 1}",
+            "enable": "1",
+            "lock": "0",
+            "type4": "staticv4",
+            "ipaddr": f"{net.gateway}/{net.cidr.prefixlen}",
+            "pending_action": "",
+        }
+        found.setdefault("assign", []).append(
+            Observed("assign", routed.interface, fields, owner_of(fields["descr"]))
         )
     return found
 
@@ -67,7 +86,7 @@ def test_a_rule_with_several_ports_becomes_one_rule_per_port(example_text: str) 
 def test_a_first_plan_creates_everything_and_needs_one_apply_per_module(lab: LabSpec) -> None:
     plan = plan_network(lab, Inventory("26.7", "dnsmasq"))
     assert {c.op for c in plan.changes} == {"create"}
-    assert plan.modules == ["vlan", "alias", "rule", "host", "dhcp"]
+    assert plan.modules == ["vlan", "assign", "alias", "rule", "host", "dhcp"]
     assert not plan.errors and not plan.locks_out
     assert plan.lockout is not None and plan.lockout.rule == "'homelab reaches the OPNsense API'"
     text = plan_text(plan)
@@ -75,15 +94,16 @@ def test_a_first_plan_creates_everything_and_needs_one_apply_per_module(lab: Lab
         "+ rule mgmt reaches the Kubernetes API (mgmt: mgmt -> lab_home_lab_api tcp/6443 pass)"
         in text
     )
-    modules = "vlan, alias, rule, host, dhcp"
-    assert text.endswith(f"Firewall plan: 24 to add, 0 to change, 0 to destroy (apply: {modules}).")
+    assert "+ interface mgmt (VLAN 10 on vtnet1 as opt1, 10.0.10.1/24)" in text
+    modules = "vlan, assign, alias, rule, host, dhcp"
+    assert text.endswith(f"Firewall plan: 26 to add, 0 to change, 0 to destroy (apply: {modules}).")
     data = json.loads(json.dumps(plan_to_dict(plan)))
     assert data["tool_path"] == {"allowed": True, "rule": "'homelab reaches the OPNsense API'"}
 
 
 def test_applied_objects_plan_nothing(lab: LabSpec) -> None:
-    plan = plan_network(lab, Inventory("26.1.2", "dnsmasq", observed_as_applied(lab)))  # type: ignore[arg-type]
-    assert plan.is_noop and plan.unchanged == 24
+    plan = plan_network(lab, Inventory("26.7", "dnsmasq", observed_as_applied(lab)))  # type: ignore[arg-type]
+    assert plan.is_noop and plan.unchanged == 26
     assert plan_text(plan) == NO_CHANGES
 
 

@@ -92,6 +92,13 @@ def net_apply(
             f"the firewall plan has {len(plan.errors)} error(s): {plan.errors[0]}",
             hint=f"run homelab net plan {spec_path}",
         )
+    if plan.reassigns_tool_interface and not force:
+        raise LockoutRefused(
+            f"this plan changes the assignment of {plan.tool_interface}, the interface "
+            f"homelab reaches the OPNsense API through ({_tool_path(spec)})",
+            hint="change it from another network or the console, or pass --force if you reach "
+            "the firewall another way",
+        )
     if plan.locks_out and not force:
         assert plan.lockout is not None
         raise LockoutRefused(
@@ -111,6 +118,7 @@ def net_apply(
             dhcp=inventory.dhcp,
             recovery_dir=firewall.recovery_dir,
             sleep=firewall.sleep,
+            inventory=inventory,
         )
     except OpnsenseValidationError as exc:
         raise _at_spec_line(spec, spec_path, exc) from exc
@@ -187,6 +195,7 @@ def object_path(spec: LabSpec, module: str, label: str) -> SpecPath:
     }
     kinds: dict[str, Callable[[], SpecPath]] = {
         "vlan": lambda: ("opnsense", "networks", label),
+        "assign": lambda: ("opnsense", "networks", label, "interface"),
         "alias": lambda: own.get(label, ("opnsense", "aliases", label)),
         "rule": lambda: _rule_path(spec, label),
         "host": lambda: ("vms", label) if label in spec.vms else ("kubernetes",),

@@ -12,16 +12,20 @@ import re
 from dataclasses import dataclass, field
 from typing import Literal
 
-Module = Literal["vlan", "alias", "rule", "host", "dhcp"]
-MODULES: tuple[Module, ...] = ("vlan", "alias", "rule", "host", "dhcp")
+Module = Literal["vlan", "assign", "alias", "rule", "host", "dhcp"]
+MODULES: tuple[Module, ...] = ("vlan", "assign", "alias", "rule", "host", "dhcp")
 MODULE_NAMES: dict[Module, str] = {
     "vlan": "VLAN",
+    "assign": "interface",
     "alias": "alias",
     "rule": "rule",
     "host": "DNS override",
     "dhcp": "DHCP reservation",
 }
 _MARK = re.compile(r"^\[homelab (?P<lab>[a-z0-9-]+)\] (?P<label>.+)$")
+# An interface's description allows only letters, digits and '_' (NetworkInterface.xml: descr
+# Mask /^[a-z_0-9]{0,255}$/i), so assignments carry the compact form: homelab_LAB__LABEL.
+_COMPACT = re.compile(r"^homelab_(?P<lab>[a-z0-9_]+?)__(?P<label>[A-Za-z0-9_]+)$")
 
 
 def mark(lab: str, label: str) -> str:
@@ -29,9 +33,20 @@ def mark(lab: str, label: str) -> str:
     return f"[homelab {lab}] {label}"
 
 
+def compact(name: str) -> str:
+    """``name`` in the letters an interface description allows ('-' becomes '_')."""
+    return re.sub(r"[^A-Za-z0-9_]", "_", name)
+
+
+def compact_mark(lab: str, label: str) -> str:
+    """The interface description that marks ``label`` as owned by ``lab``."""
+    return f"homelab_{compact(lab)}__{compact(label)}"
+
+
 def owner_of(description: str) -> tuple[str, str] | None:
-    """(lab, label) when ``description`` carries a lab's mark, else None."""
-    found = _MARK.match(description)
+    """(lab, label) when ``description`` carries a lab's mark (either form), else None; the
+    compact form gives the lab as ``compact`` writes it."""
+    found = _MARK.match(description) or _COMPACT.match(description)
     return (found["lab"], found["label"]) if found else None
 
 
@@ -59,7 +74,9 @@ class Observed:
     owner: tuple[str, str] | None = None
 
     def owned_by(self, lab: str) -> bool:
-        return self.owner is not None and self.owner[0] == lab
+        if self.owner is None:
+            return False
+        return self.owner[0] == (compact(lab) if self.module == "assign" else lab)
 
 
 @dataclass(frozen=True)

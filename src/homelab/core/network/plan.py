@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Address
 from typing import Literal
 
+from homelab.core.network import assign as assign_mod
 from homelab.core.network import desired as desired_mod
 from homelab.core.network.objects import (
     MODULES,
@@ -58,6 +59,15 @@ class NetPlan:
     warnings: tuple[str, ...] = ()
     lockout: Verdict | None = None
     unchanged: int = 0
+    tool_interface: str = ""  # the interface homelab reaches the API through
+
+    @property
+    def reassigns_tool_interface(self) -> bool:
+        """The plan changes or removes the assignment of the interface the tool comes in on."""
+        return any(
+            c.module == "assign" and c.op != "create" and c.uuid == self.tool_interface
+            for c in self.changes
+        )
 
     @property
     def modules(self) -> list[Module]:
@@ -67,9 +77,11 @@ class NetPlan:
 
     @property
     def locks_out(self) -> bool:
-        """The plan changes the filter (rules or aliases) and the tool's path ends up blocked."""
+        """The plan changes the filter (rules or aliases) and the tool's path ends up blocked,
+        or it (re)assigns the interface the tool's path crosses."""
         touches = any(change.module in ("rule", "alias") for change in self.changes)
-        return touches and self.lockout is not None and not self.lockout.allowed
+        blocked = touches and self.lockout is not None and not self.lockout.allowed
+        return blocked or self.reassigns_tool_interface
 
     @property
     def is_noop(self) -> bool:
@@ -159,17 +171,32 @@ def plan_network(spec: LabSpec, inventory: Inventory) -> NetPlan:
     wanted = _wanted(spec, inventory, errors)
     changes: list[NetChange] = []
     unchanged = 0
+    assignments = assign_mod.plan_assignments(spec, inventory)
     for module in MODULES:
-        module_wanted = [obj for obj in wanted if obj.module == module]
-        found, same = _plan_module(spec.name, module, module_wanted, inventory, errors)
+        if module == "assign":
+            found, same = assignments.changes, assignments.unchanged
+            errors.extend(assignments.errors)
+        else:
+            module_wanted = [obj for obj in wanted if obj.module == module]
+            found, same = _plan_module(spec.name, module, module_wanted, inventory, errors)
         changes.extend(found)
         unchanged += same
     plan = NetPlan(
         spec.name, inventory.version, inventory.dhcp, tuple(changes), unchanged=unchanged
     )
     verdict = tool_path_verdict(spec, inventory, plan)
+    assert spec.opnsense is not None
+    tool_interface = spec.opnsense.networks[desired_mod.tool_network(spec)].interface
     return NetPlan(
-        plan.lab, plan.version, plan.dhcp, plan.changes, tuple(errors), (), verdict, unchanged
+        plan.lab,
+        plan.version,
+        plan.dhcp,
+        plan.changes,
+        tuple(errors),
+        tuple(assignments.notes),
+        verdict,
+        unchanged,
+        tool_interface,
     )
 
 

@@ -36,7 +36,15 @@ def plan_lines(plan: NetPlan) -> list[tuple[str, str]]:
     lines = [change_line(change) for change in plan.changes]
     lines += [("!", error) for error in plan.errors]
     lines += [("*", warning) for warning in plan.warnings]
-    if plan.lockout is not None and plan.locks_out:
+    if plan.reassigns_tool_interface:
+        lines.append(
+            (
+                "!",
+                f"this plan changes the assignment of {plan.tool_interface}, the interface "
+                "homelab reaches the API through (--force to apply anyway)",
+            )
+        )
+    if plan.lockout is not None and plan.locks_out and not plan.reassigns_tool_interface:
         lines.append(
             ("!", f"this plan blocks homelab's own path to the API: {plan.lockout.text()}")
         )
@@ -84,4 +92,5 @@ def plan_to_dict(plan: NetPlan) -> dict[str, Any]:
         if plan.lockout is None
         else {"allowed": plan.lockout.allowed, "rule": plan.lockout.rule},
         "locks_out": plan.locks_out,
+        "reassigns_tool_interface": plan.reassigns_tool_interface,
     }

@@ -1,8 +1,11 @@
 """Carrying out a firewall plan: writes per module, one apply/reconfigure each, lockout-safe.
 
-Order: VLANs; then the filter: aliases created or changed, rules, aliases deleted (a rule may
-still use them until then), one alias reconfigure, one filter apply; then Unbound host
-overrides and DHCP reservations, each with its one reconfigure.
+Order: VLANs; interface assignments (26.7: a new VLAN's device name is read back once, as
+OPNsense names it; a VLAN still assigned by an assignment being removed is deleted after the
+assignment reconfigure, with a second VLAN reconfigure); then the filter: aliases created or
+changed, rules, aliases deleted (a rule may still use them until then), one alias reconfigure,
+one filter apply; then Unbound host overrides and DHCP reservations, each with its one
+reconfigure.
 
 The filter apply is guarded. On 26.1: ``savepoint`` gives a revision, ``apply/<rev>`` starts
 OPNsense's 60 s timer that restores the rules unless ``cancelRollback/<rev>`` comes; homelab
@@ -21,7 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from homelab.core.network.objects import Module
+from homelab.core.network.assign import new_device
+from homelab.core.network.objects import Inventory, Module, Observed
 from homelab.core.network.plan import NetChange, NetPlan
 from homelab.engine.opnsense import modules
 from homelab.engine.opnsense.client import OpnsenseClient
@@ -65,10 +69,16 @@ def apply_plan(
     dhcp: str,
     recovery_dir: Path,
     sleep: Sleep,
+    inventory: Inventory | None = None,
 ) -> ApplyReport:
-    """Carry out ``plan`` (already checked: no errors, lockout proven or forced)."""
+    """Carry out ``plan`` (already checked: no errors, lockout proven or forced); ``inventory``
+    is what the plan was made from (which device each removed assignment holds)."""
     report = ApplyReport()
-    _module(client, plan, "vlan", dhcp, report)
+    later = _vlans_freed_by(plan, inventory)
+    _module(client, plan, "vlan", dhcp, report, skip=later)
+    _assignments(client, plan, report)
+    if later:
+        _module(client, plan, "vlan", dhcp, report, only=later)
     if any(change.module in ("alias", "rule") for change in plan.changes):
         _filter(client, plan, mode, recovery_dir, sleep, report)
     _module(client, plan, "host", dhcp, report)
@@ -103,17 +113,109 @@ def _reconfigure(client: OpnsenseClient, module: Module, dhcp: str, report: Appl
 
 
 def _module(
-    client: OpnsenseClient, plan: NetPlan, module: Module, dhcp: str, report: ApplyReport
+    client: OpnsenseClient,
+    plan: NetPlan,
+    module: Module,
+    dhcp: str,
+    report: ApplyReport,
+    *,
+    skip: frozenset[str] = frozenset(),
+    only: frozenset[str] | None = None,
 ) -> None:
-    changes = _changes(plan, module, ("create", "update", "delete"))
+    changes = [
+        c
+        for c in _changes(plan, module, ("create", "update", "delete"))
+        if c.uuid not in skip and (only is None or c.uuid in only)
+    ]
     if not changes:
         return
+    before = report.writes.get(module, 0)
     try:
         for change in changes:
             _write(client, change, dhcp, report)
     finally:
-        if report.writes.get(module):  # what was written takes effect, even after a refusal
-            _reconfigure(client, module, dhcp, report)
+        if report.writes.get(module, 0) > before:  # what was written takes effect, even after
+            _reconfigure(client, module, dhcp, report)  # a refusal
+
+
+def _vlans_freed_by(plan: NetPlan, inventory: Inventory | None) -> frozenset[str]:
+    """The VLANs to delete whose device an assignment removed in this plan still holds:
+    OPNsense refuses to delete an assigned VLAN until the assignment reconfigure."""
+    if inventory is None:
+        return frozenset()
+    gone = {c.uuid for c in _changes(plan, "assign", ("delete",))}
+    devices = {a.fields.get("if", "") for a in inventory.of("assign") if a.uuid in gone}
+    return frozenset(
+        v.uuid
+        for v in inventory.of("vlan")
+        if v.fields.get("vlanif", "").split(" [")[0] in devices
+        and any(c.uuid == v.uuid for c in _changes(plan, "vlan", ("delete",)))
+    )
+
+
+def _devices(client: OpnsenseClient, plan: NetPlan) -> dict[str, str]:
+    """label -> device of the lab's VLANs, read once after the VLAN apply named new ones."""
+    from homelab.engine.opnsense.observe import read_module
+
+    found = {}
+    vlans: list[Observed] = read_module(client, "vlan", "")
+    for vlan in vlans:
+        if vlan.owned_by(plan.lab) and vlan.owner is not None:
+            found[new_device(vlan.owner[1])] = vlan.fields.get("vlanif", "").split(" [")[0]
+    return found
+
+
+def _assignments(client: OpnsenseClient, plan: NetPlan, report: ApplyReport) -> None:
+    """Removals, changes, then creations in ascending optN (OPNsense names a new assignment
+    after the lowest free optN); one reconfigure."""
+    changes = _changes(plan, "assign", ("delete", "update", "create"))
+    changes.sort(key=lambda c: ("delete", "update", "create").index(c.op))
+    if not changes:
+        return
+    devices: dict[str, str] = {}
+    if any(c.fields.get("if", "").startswith("<") for c in changes):
+        devices = _devices(client, plan)
+    try:
+        for change in changes:
+            device = change.fields.get("if", "")
+            if device in devices:
+                change = NetChange(
+                    change.op,
+                    change.module,
+                    change.label,
+                    {**change.fields, "if": devices[device]},
+                    change.uuid,
+                    change.changed,
+                    change.summary,
+                )
+            elif device.startswith("<"):
+                raise OpnsenseError(f"the firewall holds no lab VLAN for {change.label}")
+            _write_assignment(client, change, report)
+    finally:
+        if report.writes.get("assign"):
+            _reconfigure(client, "assign", "", report)
+
+
+def _write_assignment(client: OpnsenseClient, change: NetChange, report: ApplyReport) -> None:
+    api = modules.ASSIGN
+    report.writes["assign"] = report.writes.get("assign", 0) + 1
+    if change.op == "delete":
+        client.post(api.path("del", change.uuid))
+        return
+    verb = "add" if change.op == "create" else "set"
+    try:
+        reply = client.save(
+            api.path(verb, None if change.op == "create" else change.uuid), api.item, change.fields
+        )
+    except OpnsenseValidationError as exc:
+        exc.module, exc.label = change.module, change.label
+        raise
+    if change.op == "create" and reply.get("uuid") != change.uuid:
+        raise OpnsenseError(
+            f"OPNsense assigned {change.label}'s VLAN as {reply.get('uuid')}, not "
+            f"{change.uuid}: run homelab net plan to see what it holds",
+            hint="assignments are named after the lowest free optN",
+        )
 
 
 def _filter(

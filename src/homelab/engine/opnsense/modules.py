@@ -27,6 +27,9 @@ class Api:
 VLAN = Api(
     "interfaces/vlan_settings", "Item", "vlan", "interfaces/vlan_settings/reconfigure", "descr"
 )
+ASSIGN = Api(
+    "interfaces/assignment", "Item", "interface", "interfaces/assignment/reconfigure", "descr"
+)
 ALIAS = Api("firewall/alias", "Item", "alias", "firewall/alias/reconfigure", "description")
 RULE = Api("firewall/filter", "Rule", "rule", "firewall/filter/apply", "description")
 UNBOUND = Api(
@@ -51,4 +54,4 @@ def api_of(module: Module, dhcp: str) -> Api | None:
     """The API of ``module``; DHCP reservations only with Dnsmasq or Kea."""
     if module == "dhcp":
         return {"dnsmasq": DNSMASQ, "kea": KEA}.get(dhcp)
-    return {"vlan": VLAN, "alias": ALIAS, "rule": RULE, "host": UNBOUND}[module]
+    return {"vlan": VLAN, "assign": ASSIGN, "alias": ALIAS, "rule": RULE, "host": UNBOUND}[module]

@@ -2,13 +2,15 @@
 
 ``read_inventory(client)`` costs one request for the version, one or two for the DHCP server
 (Kea, then Dnsmasq; ISC only when neither runs), and one search per module (plus Kea's subnets
-when Kea serves DHCP): a no-op plan reads nothing per object.
+when Kea serves DHCP; interface assignments only from 26.7, which has their API): a no-op plan
+reads nothing per object.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from homelab.core.network.assign import has_assignment_api
 from homelab.core.network.objects import MODULES, Inventory, Module, Observed, owner_of
 from homelab.engine.opnsense import modules
 from homelab.engine.opnsense.client import OpnsenseClient
@@ -87,6 +89,10 @@ def read_inventory(client: OpnsenseClient) -> Inventory:
     """Everything the plan compares: one search per module."""
     version = read_version(client)
     dhcp = read_dhcp(client)
-    objects = {module: read_module(client, module, dhcp) for module in MODULES}
+    objects = {
+        module: read_module(client, module, dhcp)
+        for module in MODULES
+        if module != "assign" or has_assignment_api(version)
+    }
     subnets = read_kea_subnets(client) if dhcp == "kea" else {}
     return Inventory(version, dhcp, objects, subnets)
