@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.paths import DATA
+from tests.support.paths import DATA, UPSTREAM
 
 VENDORED = sorted(
     str(path.relative_to(DATA))
@@ -25,3 +25,19 @@ def test_every_vendored_file_is_listed_in_the_readme() -> None:
 @pytest.mark.parametrize("relative", VENDORED)
 def test_vendored_file_equals_the_shared_copy(relative: str, shared_dir: Path) -> None:
     assert (DATA / relative).read_bytes() == (shared_dir / relative).read_bytes()
+
+
+UPSTREAM_FILES = sorted(
+    path.relative_to(UPSTREAM)
+    for path in UPSTREAM.rglob("*")
+    if path.is_file() and path.name != "SOURCE.md"
+)
+
+
+@pytest.mark.parametrize("relative", UPSTREAM_FILES, ids=str)
+def test_every_upstream_file_names_its_source(relative: Path) -> None:
+    """tests/upstream/ holds upstream files ../shared does not have: each folder's SOURCE.md
+    names every file in it with its repository and tag."""
+    source = UPSTREAM / relative.parts[0] / "SOURCE.md"
+    assert source.is_file(), f"{source} is missing"
+    assert relative.name in source.read_text(encoding="utf-8"), f"{source} does not name it"

@@ -37,7 +37,7 @@ from homelab.core.spec.models import LabSpec
 from homelab.engine.kube.manifests import mirror_coordinates
 from homelab.verbs.render import render_to_dir
 from tests.render.support import pki_for
-from tests.support.paths import DATA, EXAMPLES
+from tests.support.paths import EXAMPLES, UPSTREAM
 
 PINS = versions_for("1.29")
 
@@ -191,7 +191,7 @@ def test_dashboards_are_configmaps_for_the_sidecar_reading_series_that_exist() -
     assert lab_series, "the lab dashboard reads the tool's metrics"
     assert lab_series <= known, f"series the exporter does not write: {lab_series - known}"
     pve_series = set(re.findall(r"pve_[a-z_]+", json.dumps(dashboard("proxmox"))))
-    exported = set((DATA / "pve-exporter" / "metric-names.txt").read_text().split())
+    exported = set((UPSTREAM / "pve-exporter" / "metric-names.txt").read_text().split())
     assert "pve_up" in pve_series
     assert pve_series <= exported, f"not written by the exporter: {pve_series - exported}"
     for name in DASHBOARDS:

@@ -23,7 +23,7 @@ from homelab.core.monitoring.stack import stack_resources
 from homelab.core.monitoring.values import loki_values
 from homelab.core.render.versions import versions_for
 from homelab.core.spec.models import LabSpec
-from tests.support.paths import DATA, EXAMPLES
+from tests.support.paths import EXAMPLES, UPSTREAM
 
 CRDS = {
     ("helm.toolkit.fluxcd.io/v2", "HelmRelease"): "helm.toolkit.fluxcd.io_helmreleases.yaml",
@@ -59,7 +59,7 @@ def _strict(schema: Any) -> Any:
 
 @cache
 def crd_schema(api_version: str, kind: str) -> dict[str, Any]:
-    crd = yaml.safe_load((DATA / "flux" / CRDS[(api_version, kind)]).read_text())
+    crd = yaml.safe_load((UPSTREAM / "flux" / CRDS[(api_version, kind)]).read_text())
     version = api_version.split("/")[1]
     served = next(v for v in crd["spec"]["versions"] if v["name"] == version)
     assert served["served"] and served["storage"], f"{api_version} is not Flux's stored version"
@@ -135,7 +135,7 @@ def test_a_release_with_both_chart_and_chart_ref_is_refused() -> None:
 
 @cache
 def loki_schema() -> dict[str, Any]:
-    schema: dict[str, Any] = json.loads((DATA / "loki" / "values.schema.json").read_text())
+    schema: dict[str, Any] = json.loads((UPSTREAM / "loki" / "values.schema.json").read_text())
     return schema
 
 

@@ -8,3 +8,5 @@ REPO = Path(__file__).resolve().parents[2]
 SHARED = REPO.parent / "shared"
 EXAMPLES = REPO / "examples"
 DATA = REPO / "tests" / "data"
+#: upstream files that ../shared does not have (each folder's SOURCE.md says where from)
+UPSTREAM = REPO / "tests" / "upstream"
