@@ -8,7 +8,10 @@
     ├── Aborted                       the user said no
     ├── StateError                    the state store (.homelab/ or PostgreSQL) failed
     │   ├── StateLockedError          another apply holds the lab's lock
-    │   └── SecretKeyError            secrets cannot be decrypted with the key at hand
+    │   ├── SecretKeyError            secrets cannot be decrypted with the key at hand
+    │   ├── ReadBackRefused           what `state recover` read back from a control plane
+    │   │                             does not verify (engine/state/readback.py)
+    │   └── StoreExists               `state recover` finds a store (engine/state/recover.py)
     ├── ProxmoxError                  talking to Proxmox VE failed (engine/proxmox/errors.py)
     │   ├── SettingsError             the connection settings are missing or malformed
     │   ├── ApiError                  the API answered with an error status
