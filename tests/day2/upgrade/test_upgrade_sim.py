@@ -197,3 +197,31 @@ def test_a_lab_without_version_records_reads_them_from_the_cluster(tmp_path: Pat
             assert rollout.health(gone) == "node k8s-worker-9 is not registered"
         finally:
             ctx.close()
+
+
+def test_workers_go_max_unavailable_at_a_time(tmp_path: Path) -> None:
+    spec = copy_example("home-lab.yaml", tmp_path)
+    with upped(spec) as lab:
+        ctx = respec(spec, OLD, NEW)
+        drained: set[str] = set()
+        widest: list[int] = []
+
+        def progress(event: ProgressEvent) -> None:
+            if event.phase == "drain" and event.status == "running":
+                drained.add(event.vm)
+                widest.append(len(drained))
+            if event.phase == "ready" and event.status == "done":
+                drained.discard(event.vm)
+
+        try:
+            outcome = apply_lab(
+                lab.conn,
+                ctx,
+                confirm=lambda _plan: True,
+                progress=progress,
+                limits=Limits(max_unavailable=2),
+            )
+            assert outcome.report is not None and outcome.report.ok
+        finally:
+            ctx.close()
+        assert max(widest) == 2, "both workers were drained at once (the control plane alone)"
