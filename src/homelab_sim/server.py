@@ -159,14 +159,15 @@ class RunningServer:
         self._stop()
 
 
-def _config(sim: PveSimulator, cert: Certificate, workdir: Path) -> uvicorn.Config:
-    certfile, keyfile = workdir / "pve-ssl.pem", workdir / "pve-ssl.key"
+def _config(app: Any, cert: Certificate, workdir: Path, **extra: Any) -> uvicorn.Config:
+    """uvicorn's settings for an app served with ``cert`` (its files written in ``workdir``,
+    the key 0600 from the start)."""
+    certfile, keyfile = workdir / "cert.pem", workdir / "key.pem"
     certfile.write_bytes(cert.cert_pem)
     keyfile.touch(mode=0o600)
     keyfile.write_text(cert.key_pem.reveal(), encoding="ascii")
-    sim.set_fingerprint(cert.fingerprint)
     return uvicorn.Config(
-        SimApp(sim),
+        app,
         http=PveH11Protocol,
         ssl_certfile=str(certfile),
         ssl_keyfile=str(keyfile),
@@ -174,8 +175,8 @@ def _config(sim: PveSimulator, cert: Certificate, workdir: Path) -> uvicorn.Conf
         access_log=False,
         server_header=False,
         lifespan="off",
-        timeout_keep_alive=30,
         timeout_graceful_shutdown=5,
+        **extra,
     )
 
 
@@ -200,21 +201,56 @@ def _bind(port: int) -> socket.socket:
 
 def start_server(sim: PveSimulator, *, port: int = 0) -> RunningServer:
     """Serve ``sim`` over HTTPS on 127.0.0.1 in a background thread; returns once it listens."""
-    sock = _bind(port)
     cert = make_certificate()
-    workdir = tempfile.TemporaryDirectory(prefix="homelab-sim-")
-    server = uvicorn.Server(_config(sim, cert, Path(workdir.name)))
-    thread = threading.Thread(
-        target=server.run, kwargs={"sockets": [sock]}, name="homelab-sim", daemon=True
+    sim.set_fingerprint(cert.fingerprint)
+    return _serve_in_thread(
+        "homelab-sim",
+        lambda workdir: _config(SimApp(sim), cert, workdir, timeout_keep_alive=30),
+        cert,
+        sim.token,
+        port,
+        ticker=sim.start_ticker,
     )
+
+
+def start_opnsense_server(sim: OpnsenseSimulator, *, port: int = 0) -> RunningServer:
+    """Serve a simulated OPNsense over HTTPS on 127.0.0.1 in a background thread.
+
+    Its ``token`` is the root API secret; every connection is the simulator's client.
+    """
+    cert = make_certificate("opnsense.homelab.sim")
+    return _serve_in_thread(
+        "homelab-sim-opnsense",
+        lambda workdir: _config(OpnsenseApp(sim), cert, workdir),
+        cert,
+        sim.api_secret,
+        port,
+    )
+
+
+def _serve_in_thread(
+    name: str,
+    config: Callable[[Path], uvicorn.Config],
+    cert: Certificate,
+    token: Secret,
+    port: int,
+    *,
+    ticker: Callable[[], Callable[[], None]] | None = None,
+) -> RunningServer:
+    """uvicorn in a daemon thread on a loopback socket; returns once it listens (a SimError
+    if it cannot), with ``stop()`` that ends the thread and removes the certificate files."""
+    sock = _bind(port)
+    workdir = tempfile.TemporaryDirectory(prefix=f"{name}-")
+    server = uvicorn.Server(config(Path(workdir.name)))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name=name, daemon=True)
     thread.start()
-    stop_ticker = sim.start_ticker()
+    stop_ticker = ticker() if ticker is not None else (lambda: None)
     while not server.started:
         if not thread.is_alive():
             stop_ticker()
             sock.close()
             workdir.cleanup()
-            raise SimError(f"the simulator failed to start on {HOST}:{port}")
+            raise SimError(f"the simulator ({name}) failed to start on {HOST}:{port}")
         thread.join(0.01)
 
     def stop() -> None:
@@ -228,58 +264,7 @@ def start_server(sim: PveSimulator, *, port: int = 0) -> RunningServer:
     return RunningServer(
         endpoint=f"https://{HOST}:{sock.getsockname()[1]}",
         fingerprint=cert.fingerprint,
-        token=sim.token,
-        cert_pem=cert.cert_pem,
-        _stop=stop,
-    )
-
-
-def start_opnsense_server(sim: OpnsenseSimulator, *, port: int = 0) -> RunningServer:
-    """Serve a simulated OPNsense over HTTPS on 127.0.0.1 in a background thread.
-
-    Its ``token`` is the root API secret; every connection is the simulator's client.
-    """
-    sock = _bind(port)
-    cert = make_certificate("opnsense.homelab.sim")
-    workdir = tempfile.TemporaryDirectory(prefix="homelab-sim-opnsense-")
-    certfile, keyfile = Path(workdir.name) / "cert.pem", Path(workdir.name) / "key.pem"
-    certfile.write_bytes(cert.cert_pem)
-    keyfile.touch(mode=0o600)
-    keyfile.write_text(cert.key_pem.reveal(), encoding="ascii")
-    config = uvicorn.Config(
-        OpnsenseApp(sim),
-        http=PveH11Protocol,
-        ssl_certfile=str(certfile),
-        ssl_keyfile=str(keyfile),
-        log_level="warning",
-        access_log=False,
-        server_header=False,
-        lifespan="off",
-        timeout_graceful_shutdown=5,
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(
-        target=server.run, kwargs={"sockets": [sock]}, name="homelab-sim-opnsense", daemon=True
-    )
-    thread.start()
-    while not server.started:
-        if not thread.is_alive():
-            sock.close()
-            workdir.cleanup()
-            raise SimError(f"the OPNsense simulator failed to start on {HOST}:{port}")
-        thread.join(0.01)
-
-    def stop() -> None:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
-        with contextlib.suppress(OSError):
-            workdir.cleanup()
-
-    return RunningServer(
-        endpoint=f"https://{HOST}:{sock.getsockname()[1]}",
-        fingerprint=cert.fingerprint,
-        token=sim.api_secret,
+        token=token,
         cert_pem=cert.cert_pem,
         _stop=stop,
     )
@@ -290,7 +275,8 @@ def serve_forever(sim: PveSimulator, *, port: int, on_ready: Callable[[str, str]
     sock = _bind(port)
     cert = make_certificate()
     with tempfile.TemporaryDirectory(prefix="homelab-sim-") as tmp, sock:
-        server = uvicorn.Server(_config(sim, cert, Path(tmp)))
+        sim.set_fingerprint(cert.fingerprint)
+        server = uvicorn.Server(_config(SimApp(sim), cert, Path(tmp), timeout_keep_alive=30))
 
         async def run() -> None:
             serving = asyncio.create_task(server.serve(sockets=[sock]))
