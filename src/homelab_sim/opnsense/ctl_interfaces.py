@@ -1,5 +1,13 @@
 """Interface controllers: ``interfaces/vlan_settings`` (VlanSettingsController) and the 26.7
 ``interfaces/assignment`` (AssignmentController; items keyed by interface name, opt1...).
+
+Assignments as upstream keeps them (``NetworkInterface::serializeToConfig`` and the
+controller): ``addItem`` names the new interface after the lowest free ``optN`` among those the
+configuration holds (a deleted one stays taken until the reconfigure); a search row carries its
+``identifier`` and the ``pending_action`` not yet applied (``update``, ``relink`` when the device
+changed); ``delItem`` refuses an interface whose running configuration is locked;
+``reconfigure`` applies the pending changes and removes the filter rules of a deleted interface
+with it (``cleanRules``), then reloads the filter.
 """
 
 from __future__ import annotations
@@ -8,7 +16,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from homelab_sim.opnsense import models, wire
-from homelab_sim.opnsense.crud import ITEMS, Call, Route, crud, key, merged, register, save, service
+from homelab_sim.opnsense.crud import ITEMS, Call, Route, crud, key, merged, register, save
 
 if TYPE_CHECKING:
     from homelab_sim.opnsense.simulator import OpnsenseSimulator
@@ -122,8 +130,11 @@ def vlan_reconfigure(sim: OpnsenseSimulator, call: Call) -> Any:
 
 def assignment_add(sim: OpnsenseSimulator, call: Call) -> Any:
     target = sim.state.configured["interface"]
-    taken = [int(n[3:]) for n in target.rows if re.fullmatch(r"opt\d+", n)]
-    key = f"opt{max(taken, default=0) + 1}"
+    names = set(target.rows) | set(sim.state.running["interface"].rows)
+    number = 1
+    while f"opt{number}" in names:
+        number += 1
+    key = f"opt{number}"
     posted = call.item("interface")
     result, changed = models.add(
         target, posted, sim.context("interface", merged(target, None, posted)), key=key
@@ -133,8 +144,61 @@ def assignment_add(sim: OpnsenseSimulator, call: Call) -> Any:
     return result
 
 
+def _pending(sim: OpnsenseSimulator, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    running = sim.state.running["interface"].rows
+    for record in rows:
+        name = str(record["uuid"])
+        now = running.get(name)
+        record["identifier"] = name
+        configured = {k: v for k, v in record.items() if not k.startswith("%") and k != "uuid"}
+        if now is None:
+            record["pending_action"] = "update"
+        elif now.get("if") != record.get("if"):
+            record["pending_action"] = "relink"
+        elif any(now.get(k, "") != v for k, v in configured.items() if k not in _VIEW):
+            record["pending_action"] = "update"
+        else:
+            record["pending_action"] = ""
+    return rows
+
+
+_VIEW = ("identifier", "pending_action")
+
+
+def assignment_del(sim: OpnsenseSimulator, call: Call) -> Any:
+    if not call.is_post:
+        return {"status": "failed"}
+    running = sim.state.running["interface"].rows
+    for name in (call.param(0) or "").split(","):
+        if running.get(name, {}).get("lock") == "1":
+            raise wire.UserError("Interface locked, unset lock first before removal", "locked")
+    return ASSIGNMENT_CRUD["del"].handler(sim, call)
+
+
+def assignment_reconfigure(sim: OpnsenseSimulator, call: Call) -> Any:
+    if not call.is_post:
+        return {"status": "failed"}
+    gone = set(sim.state.running["interface"].rows) - set(sim.state.configured["interface"].rows)
+    sim.state.load("interface")
+    rules = sim.state.configured["rule"]
+    for uuid, record in list(rules.items()):  # cleanRules: a deleted interface's rules go
+        names = [n for n in record.get("interface", "").split(",") if n]
+        kept = [n for n in names if n not in gone]
+        if kept == names:
+            continue
+        if kept:
+            rules.rows[uuid] = {**record, "interface": ",".join(kept)}
+        else:
+            del rules.rows[uuid]
+    if gone:
+        save(sim, call.user)
+    sim.filter_reload(aliases=False)
+    sim.log.applies["interfaces/assignment"] += 1
+    return {"status": "ok"}
+
+
 VLAN_CRUD = crud("vlan", search_rows=_vlan_rows)
-ASSIGNMENT_CRUD = crud("interface")
+ASSIGNMENT_CRUD = crud("interface", search_rows=_pending)
 
 
 def _assignment(sim: OpnsenseSimulator) -> bool:
@@ -153,9 +217,11 @@ def routes() -> dict[str, Route]:
     table[key("interfaces", "vlan_settings", "setItem")] = Route(vlan_set, required=1)
     table[key("interfaces", "vlan_settings", "delItem")] = Route(vlan_del, required=1)
     table[key("interfaces", "vlan_settings", "reconfigure")] = Route(vlan_reconfigure)
-    assignment = {v: ITEMS[v] for v in ("search", "get", "set", "del")}
+    assignment = {v: ITEMS[v] for v in ("search", "get", "set")}
     register(table, "interfaces/assignment", ASSIGNMENT_CRUD, assignment, _assignment)
     table[key("interfaces", "assignment", "addItem")] = Route(assignment_add, 0, _assignment)
-    reconfigure = service("interfaces/assignment", "interface").handler
-    table[key("interfaces", "assignment", "reconfigure")] = Route(reconfigure, 0, _assignment)
+    table[key("interfaces", "assignment", "delItem")] = Route(assignment_del, 1, _assignment)
+    table[key("interfaces", "assignment", "reconfigure")] = Route(
+        assignment_reconfigure, 0, _assignment
+    )
     return table

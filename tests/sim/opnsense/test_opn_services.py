@@ -7,8 +7,8 @@ from typing import Any
 import httpx
 import pytest
 
-from homelab_sim.opnsense import OpnsenseSimulator
-from tests.sim.opnsense.support import Factory
+from homelab_sim.opnsense import Interface, OpnsenseSimulator
+from tests.sim.opnsense.support import LAB_INTERFACES, Factory
 
 Fw = tuple[OpnsenseSimulator, httpx.Client]
 
@@ -362,3 +362,63 @@ def test_an_assigned_vlan_keeps_its_device_name(fw: Fw) -> None:
     assert renamed == {"result": "failed", "validations": {"vlan.vlanif": text}}
     assert post(client, path, {"vlan": {"tag": 22}}) == {"result": "saved"}
     assert sim.configured("vlan")[assigned]["vlanif"] == "vlan01"
+
+
+def _rows(client: httpx.Client) -> dict[str, dict[str, Any]]:
+    found = client.get("/api/interfaces/assignment/searchItem").json()["rows"]
+    return {row["uuid"]: row for row in found}
+
+
+def test_a_new_assignment_takes_the_lowest_free_opt(make: Factory) -> None:
+    wan, lan, apps = LAB_INTERFACES
+    _, client = make(
+        version="26.7.1",
+        interfaces=(wan, lan, Interface("opt2", apps.device, apps.address, "APPS")),
+    )
+    post(client, "/api/interfaces/vlan_settings/addItem", {"vlan": {"if": "vtnet2", "tag": 30}})
+    body = {"interface": {"if": "vlan02", "type4": "staticv4", "ipaddr": "10.0.30.1/24"}}
+    assert post(client, "/api/interfaces/assignment/addItem", body)["uuid"] == "opt1"
+
+
+def test_search_shows_what_is_not_applied_yet(make: Factory) -> None:
+    _, client = make(version="26.7.1")
+    assert _rows(client)["opt1"]["pending_action"] == ""
+    assert _rows(client)["opt1"]["identifier"] == "opt1"
+    set_path = "/api/interfaces/assignment/setItem/opt1"
+    post(client, set_path, {"interface": {"ipaddr": "10.0.20.254/24"}})
+    assert _rows(client)["opt1"]["pending_action"] == "update"
+    post(client, "/api/interfaces/vlan_settings/addItem", {"vlan": {"if": "vtnet2", "tag": 30}})
+    post(client, set_path, {"interface": {"if": "vlan02"}})
+    assert _rows(client)["opt1"]["pending_action"] == "relink"
+    assert post(client, "/api/interfaces/assignment/reconfigure") == {"status": "ok"}
+    assert _rows(client)["opt1"]["pending_action"] == ""
+
+
+def test_a_locked_interface_is_not_removed_until_unlocked_and_applied(make: Factory) -> None:
+    sim, client = make(version="26.7.1")
+    path = "/api/interfaces/assignment/delItem/opt1"
+    locked = {
+        "errorMessage": "Interface locked, unset lock first before removal",
+        "errorTitle": "locked",
+        "errorLevel": "error",
+    }
+    assert client.post(path, json={}).json() == locked
+    post(client, "/api/interfaces/assignment/setItem/opt1", {"interface": {"lock": "0"}})
+    assert client.post(path, json={}).json() == locked  # the running configuration is locked
+    post(client, "/api/interfaces/assignment/reconfigure")
+    assert post(client, path) == {"result": "deleted"}
+    assert "opt1" in sim.interfaces()  # until the reconfigure
+
+
+def test_the_reconfigure_removes_a_deleted_interfaces_rules(make: Factory) -> None:
+    sim, client = make(version="26.7.1")
+    post(client, "/api/interfaces/assignment/setItem/opt1", {"interface": {"lock": "0"}})
+    post(client, "/api/interfaces/assignment/reconfigure")
+    only = sim.seed("rule", {"interface": "opt1", "action": "pass", "description": "apps"})
+    both = sim.seed("rule", {"interface": "lan,opt1", "action": "pass", "description": "both"})
+    post(client, "/api/interfaces/assignment/delItem/opt1")
+    assert only in sim.configured("rule")
+    post(client, "/api/interfaces/assignment/reconfigure")
+    assert only not in sim.configured("rule") and only not in sim.running("rule")
+    assert sim.running("rule")[both]["interface"] == "lan"
+    assert "opt1" not in sim.interfaces()
