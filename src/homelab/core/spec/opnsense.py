@@ -56,7 +56,7 @@ class RoutedNetwork(_Model):
         Field(
             pattern=INTERFACE_RE,
             description="OPNsense interface the VLAN is assigned to (lan, opt1...): the rules' "
-            "interface; the assignment and its address (the network's gateway) are set once",
+            "interface; homelab assigns it with the network's gateway on 26.7 and later",
         ),
     ]
     dhcp: Annotated[
