@@ -59,6 +59,8 @@
     ├── GuestTimeout                  a command in a guest (or its agent) did not finish in time
     ├── NoBackupSection               a backup command on a spec without a backup: section
     ├── NoBackup                      the VM has no backup (matching --at / --backup) to restore
+    ├── UpgradeFailed                 a step of the rolling Kubernetes upgrade failed (which node,
+    │                                 and the snapshots to go back to; engine/upgrade/rollout.py)
     ├── SnapshotFailed                an etcd snapshot could not be taken, fetched or verified
     ├── ScheduleFailed                the etcd snapshot timer could not be set on a control plane
     ├── RestoreRefused                `restore cluster` over existing control planes without --force

@@ -32,7 +32,6 @@ from homelab.cli.lab import (
     step_printer,
 )
 from homelab.cli.output import err, out
-from homelab.core.spec.opnsense import API_HOSTNAME
 
 if TYPE_CHECKING:
     from homelab.verbs.up import UpOutcome
@@ -137,6 +136,8 @@ def show_summary(outcome: UpOutcome, names: dict[str, str] | None = None) -> Non
     out.print()
     out.print(f"API endpoint:      https://{outcome.endpoint}:6443", markup=False)
     if names:
+        from homelab.core.spec.opnsense import API_HOSTNAME
+
         api = names.get(API_HOSTNAME)
         others = [name for key, name in names.items() if key != API_HOSTNAME]
         out.print(f"API by name:       https://{api}:6443 (OPNsense's Unbound)", markup=False)
