@@ -56,3 +56,13 @@ def kubeadm_docs(artifacts: Artifacts, vm: str) -> list[dict[str, Any]]:
     files = cloud_config(artifacts.seeds[vm].user_data)["write_files"]
     (config,) = [f["content"] for f in files if f["path"] == "/etc/homelab/kubeadm.yaml"]
     return list(yaml.safe_load_all(config))
+
+
+GOLDEN = Path(__file__).parent / "golden"
+
+
+def rendered_files(artifacts: Artifacts) -> dict[str, bytes]:
+    files = {f"cluster/{name}": content for name, content in artifacts.cluster.items()}
+    for vm, seed in artifacts.seeds.items():
+        files.update({f"{vm}/{name}": content for name, content in seed.files().items()})
+    return files

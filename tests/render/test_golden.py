@@ -5,23 +5,13 @@ HOMELAB_UPDATE_GOLDEN=1 rewrites them (then review the diff before committing).
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from homelab.core.render.artifacts import Artifacts
-from tests.render.support import LABS
+from tests.render.support import GOLDEN, LABS, rendered_files
 from tests.support.golden import updating
 
-GOLDEN = Path(__file__).parent / "golden"
 UPDATE = updating()
-
-
-def rendered_files(artifacts: Artifacts) -> dict[str, bytes]:
-    files = {f"cluster/{name}": content for name, content in artifacts.cluster.items()}
-    for vm, seed in artifacts.seeds.items():
-        files.update({f"{vm}/{name}": content for name, content in seed.files().items()})
-    return files
 
 
 @pytest.mark.parametrize("lab", LABS)

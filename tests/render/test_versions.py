@@ -19,8 +19,14 @@ from homelab.core.render.lab import render_lab
 from homelab.core.render.versions import VERSIONS
 from homelab.core.spec.models import SUPPORTED_K8S_MINORS, LabSpec
 from tests.render.schemas import assert_seeds_valid, component_validators
-from tests.render.support import cloud_config, kubeadm_docs, load_example, pki_for
-from tests.render.test_golden import GOLDEN, rendered_files
+from tests.render.support import (
+    GOLDEN,
+    cloud_config,
+    kubeadm_docs,
+    load_example,
+    pki_for,
+    rendered_files,
+)
 from tests.support.golden import updating
 
 V1BETA3, V1BETA4 = "kubeadm.k8s.io/v1beta3", "kubeadm.k8s.io/v1beta4"

@@ -9,7 +9,7 @@ from pathlib import Path
 from homelab.engine.guest.channel import GuestChannel
 from homelab.verbs.lab import make_plan
 from tests.up.simlab import copy_example, upped
-from tests.up.test_drain_sim import apply, respec, start_workload, watched
+from tests.up.workload import apply, respec, start_workload, watched
 
 STEPS = (
     "1.29.15",

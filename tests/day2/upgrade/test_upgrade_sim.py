@@ -23,7 +23,7 @@ from homelab.engine.upgrade.versions import RECORD, NodeVersions
 from homelab.verbs.lab import make_plan
 from homelab.verbs.provision import apply_lab, new_runtime
 from tests.up.simlab import copy_example, upped
-from tests.up.test_drain_sim import apply, node, respec, start_workload, watched
+from tests.up.workload import apply, node, respec, start_workload, watched
 
 OLD, NEW = "version: 1.29.15", "version: 1.30.14"
 
