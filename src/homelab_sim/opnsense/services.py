@@ -15,7 +15,10 @@ from __future__ import annotations
 import ipaddress
 
 from homelab_sim.opnsense.fields import (
+    DESCRIPTION_MESSAGE,
     HOSTNAME_MESSAGE,
+    NETWORK_MESSAGE,
+    Checker,
     Context,
     Field,
     address_list,
@@ -248,28 +251,72 @@ KEA_RESERVATION = ModelSpec(
 )
 
 
-def _cidr(value: str, ctx: Context) -> list[str]:
-    """NetworkField with AddressFamily ipv4 and NetMaskRequired Y."""
-    try:
-        ok = "/" in value and ipaddress.ip_interface(value).version == 4
-    except ValueError:
-        ok = False
-    return [] if ok else ["Please specify a valid network segment or IP address."]
+def _network(version: int) -> Checker:
+    """NetworkField with an AddressFamily and NetMaskRequired Y: address/prefix, the prefix in
+    digits (a dotted netmask is refused), the address of that family."""
+
+    def check(value: str, ctx: Context) -> list[str]:
+        address, _, prefix = value.partition("/")
+        try:
+            ok = (
+                prefix.isdigit()
+                and ipaddress.ip_interface(f"{address}/{prefix}").version == version
+            )
+        except ValueError:
+            ok = False
+        return [] if ok else [NETWORK_MESSAGE]
+
+    return check
 
 
 def _static_address(uuid: str, record: Record, table: Table, ctx: Context) -> list[tuple[str, str]]:
+    """NetworkInterface::performValidation: a static type needs its address."""
+    found = []
     if record.get("type4") == "staticv4" and not record.get("ipaddr"):
-        return [("ipaddr", "An address is required when configuring static mode")]
-    return []
+        found.append(("ipaddr", "An address is required when configuring static mode"))
+    if record.get("type6") == "staticv6" and not record.get("ipaddrv6"):
+        found.append(("ipaddrv6", "An address is required when configuring static mode"))
+    return found
 
 
+def _no_ppp(uuid: str, record: Record, table: Table, ctx: Context) -> list[tuple[str, str]]:
+    """PPP types need a PPP device (none is modelled, so they are always refused)."""
+    found = []
+    if record.get("type4") in ("ppp", "pppoe", "pptp", "l2tp"):
+        found.append(("type4", "PPP types belong to their respective devices"))
+    if record.get("type6") == "pppoev6":
+        found.append(("type6", "PPP types belong to their respective devices"))
+    return found
+
+
+_GATEWAY = "Specify a valid gateway from the list matching the networks ip protocol."
+# NetworkInterface.xml (26.7): the fields homelab and a hand-made static interface use. The
+# gateway lists are empty (no gateways are modelled), so any gateway is refused.
 ASSIGNMENT = ModelSpec(
     item="interface",
     fields={
-        "descr": Field(checks=(masked(r"(?i)^[a-z_0-9]{0,255}$", "Text does not validate."),)),
+        "descr": Field(
+            checks=(
+                description,
+                masked(r"(?i)^[a-z_0-9]{0,255}$", DESCRIPTION_MESSAGE),
+            )
+        ),
         "if": Field("device", required=True),
         "lock": Field("bool", default="1", required=True),
         "enable": Field("bool", default="1", required=True),
+        "blockpriv": Field("bool"),
+        "blockbogons": Field("bool"),
+        "promisc": Field("bool"),
+        "gateway_interface": Field("bool"),
+        "mtu": Field(
+            "int",
+            minimum=576,
+            maximum=65535,
+            message="The MTU must be greater than 576 bytes and less than 65535.",
+        ),
+        "mss": Field(
+            "int", minimum=576, maximum=65535, message="The MSS must be greater than 576 bytes."
+        ),
         "type4": Field(
             "option",
             default="none",
@@ -284,9 +331,33 @@ ASSIGNMENT = ModelSpec(
                 "l2tp": "L2TP",
             },
         ),
-        "ipaddr": Field(checks=(_cidr,)),
+        "type6": Field(
+            "option",
+            default="none",
+            required=True,
+            options={
+                "none": "None",
+                "staticv6": "Static IPv6",
+                "dhcp6": "DHCPv6",
+                "linklocal": "Link-local",
+                "slaac": "SLAAC",
+                "6rd": "6rd Tunnel",
+                "6to4": "6to4 Tunnel",
+                "idassoc6": "Identity association",
+                "track6": "Track Interface (legacy)",
+                "pppoev6": "PPPoEv6",
+            },
+        ),
+        "ipaddr": Field(checks=(_network(4),)),
+        "ipaddrv6": Field(checks=(_network(6),)),
+        "gateway": Field("option", message=_GATEWAY),
+        "gatewayv6": Field("option", message=_GATEWAY),
     },
-    checks=(unique("if", "Can not assign a device to more interfaces."), _static_address),
+    checks=(
+        unique("if", "Can not assign a device to more interfaces."),
+        _static_address,
+        _no_ppp,
+    ),
     sort="if",
 )
 

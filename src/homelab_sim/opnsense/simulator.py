@@ -106,6 +106,7 @@ class OpnsenseSimulator:
                 "enable": "1",
                 "type4": "staticv4",
                 "ipaddr": interface.address,
+                "type6": "none",
             }
         self.state.load("interface")
         self.api_key, self.api_secret = self.add_key("root")

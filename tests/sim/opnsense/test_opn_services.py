@@ -422,3 +422,33 @@ def test_the_reconfigure_removes_a_deleted_interfaces_rules(make: Factory) -> No
     assert only not in sim.configured("rule") and only not in sim.running("rule")
     assert sim.running("rule")[both]["interface"] == "lan"
     assert "opt1" not in sim.interfaces()
+
+
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        ({"descr": "[homelab lab] mgmt"},
+         {"interface.descr": "Description should be a string between 1 and 255 characters."}),
+        ({"ipaddr": "10.0.30.1/255.255.255.0"},
+         {"interface.ipaddr": "Please specify a valid network segment or IP address."}),
+        ({"ipaddr": "fd00::1/64"},
+         {"interface.ipaddr": "Please specify a valid network segment or IP address."}),
+        ({"type4": "pppoe", "ipaddr": ""},
+         {"interface.type4": "PPP types belong to their respective devices"}),
+        ({"type6": "staticv6"},
+         {"interface.ipaddrv6": "An address is required when configuring static mode"}),
+        ({"mtu": "100"},
+         {"interface.mtu": "The MTU must be greater than 576 bytes and less than 65535."}),
+        ({"gateway": "WAN_GW"},
+         {"interface.gateway": "Specify a valid gateway from the list matching the networks ip "
+                               "protocol."}),
+    ],
+)  # fmt: skip
+def test_an_assignment_is_checked_as_upstream_does(
+    make: Factory, fields: dict[str, str], expected: dict[str, str]
+) -> None:
+    _, client = make(version="26.7.1")
+    post(client, "/api/interfaces/vlan_settings/addItem", {"vlan": {"if": "vtnet2", "tag": 30}})
+    body = {"if": "vlan02", "type4": "staticv4", "ipaddr": "10.0.30.1/24", **fields}
+    reply = post(client, "/api/interfaces/assignment/addItem", {"interface": body})
+    assert reply == {"result": "failed", "validations": expected}
