@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from homelab.engine.state import open_store
+from homelab.engine.upgrade.versions import NodeVersions
 from homelab_sim.pve.faults import FaultProfile
 from tests.apply.support import (
     SIM_TOKEN_ID,
@@ -246,6 +247,12 @@ def test_adopt_shows_its_plan_then_adopts(cli: Cli) -> None:
     code, out, _ = cli("adopt", str(cli.spec), "--yes")
     assert code == 0 and "Nothing to adopt." in out
     conn.client.wait_task(conn.client.start("pve", 150))
+    # the worker runs no cluster here: record its Kubernetes version as a lab that ran up
+    # has it, so the plan does not ask a cluster (at 10.0.20.10, which this real-site CLI
+    # would dial directly) for it
+    store = open_store(cli.spec)
+    NodeVersions(store, "home-lab").seed({"k8s-worker-2": "1.29.15"})
+    store.close()
     # more memory for the adopted, running worker: its restart needs --restart-adopted
     write_spec(
         cli.spec.parent, {"proxmox.token_id": SIM_TOKEN_ID, "vms.k8s-worker-2.memory": "8GiB"}
