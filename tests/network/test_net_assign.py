@@ -159,3 +159,20 @@ def test_26_1_notes_what_to_assign_by_hand(lab: LabSpec, make_sim: MakeSim, tmp_
     outcome = net_apply(lab, tmp_path / "lab.yaml", firewall)
     assert outcome.report is not None and "assign" not in outcome.report.writes
     assert not any("interfaces/assignment" in e.path for e in sim.log.entries)
+
+
+def test_an_assignment_named_otherwise_than_planned_stops_the_apply(
+    lab: LabSpec, tmp_path: Path
+) -> None:
+    from homelab.engine.opnsense.apply import apply_plan
+    from homelab.engine.opnsense.errors import OpnsenseError
+
+    sim, firewall = bare_firewall(lab, tmp_path)
+    inventory, plan = net_plan(lab, firewall)
+    sim.seed("interface", {"if": "vtnet1", "descr": "late", "type4": "none"}, uuid="opt1")
+    with pytest.raises(OpnsenseError, match="assigned mgmt's VLAN as opt2, not opt1"):
+        apply_plan(firewall.client, plan, mode="backup", dhcp="dnsmasq",
+                   recovery_dir=tmp_path, sleep=sim.advance, inventory=inventory)  # fmt: skip
+    assert sim.log.applies["interfaces/assignment"] == 1  # what was written took effect
+    _, again = net_plan(lab, firewall)
+    assert ("delete", "opt2") in [(c.op, c.uuid) for c in again.changes if c.module == "assign"]

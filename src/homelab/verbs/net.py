@@ -99,7 +99,7 @@ def net_apply(
             hint="change it from another network or the console, or pass --force if you reach "
             "the firewall another way",
         )
-    if plan.locks_out and not force:
+    if plan.blocks_tool_path and not force:
         assert plan.lockout is not None
         raise LockoutRefused(
             f"this plan would block homelab's own path to the OPNsense API "

@@ -76,12 +76,15 @@ class NetPlan:
         return [module for module in MODULES if module in touched]
 
     @property
-    def locks_out(self) -> bool:
-        """The plan changes the filter (rules or aliases) and the tool's path ends up blocked,
-        or it (re)assigns the interface the tool's path crosses."""
+    def blocks_tool_path(self) -> bool:
+        """The plan changes the filter (rules or aliases) and the tool's path ends up blocked."""
         touches = any(change.module in ("rule", "alias") for change in self.changes)
-        blocked = touches and self.lockout is not None and not self.lockout.allowed
-        return blocked or self.reassigns_tool_interface
+        return touches and self.lockout is not None and not self.lockout.allowed
+
+    @property
+    def locks_out(self) -> bool:
+        """The plan blocks the tool's path, or (re)assigns the interface it crosses."""
+        return self.blocks_tool_path or self.reassigns_tool_interface
 
     @property
     def is_noop(self) -> bool:

@@ -44,7 +44,7 @@ def plan_lines(plan: NetPlan) -> list[tuple[str, str]]:
                 "homelab reaches the API through (--force to apply anyway)",
             )
         )
-    if plan.lockout is not None and plan.locks_out and not plan.reassigns_tool_interface:
+    if plan.lockout is not None and plan.blocks_tool_path:
         lines.append(
             ("!", f"this plan blocks homelab's own path to the API: {plan.lockout.text()}")
         )
