@@ -452,3 +452,14 @@ def test_an_assignment_is_checked_as_upstream_does(
     body = {"if": "vlan02", "type4": "staticv4", "ipaddr": "10.0.30.1/24", **fields}
     reply = post(client, "/api/interfaces/assignment/addItem", {"interface": body})
     assert reply == {"result": "failed", "validations": expected}
+
+
+def test_a_new_assignment_is_pending_and_removal_wants_a_post(make: Factory) -> None:
+    sim, client = make(version="26.7.1")
+    post(client, "/api/interfaces/vlan_settings/addItem", {"vlan": {"if": "vtnet2", "tag": 30}})
+    body = {"interface": {"if": "vlan02", "type4": "staticv4", "ipaddr": "10.0.30.1/24"}}
+    assert post(client, "/api/interfaces/assignment/addItem", body)["uuid"] == "opt2"
+    assert _rows(client)["opt2"]["pending_action"] == "update"
+    assert client.get("/api/interfaces/assignment/delItem/opt2").json() == {"status": "failed"}
+    assert client.get("/api/interfaces/assignment/reconfigure").json() == {"status": "failed"}
+    assert "opt2" in sim.configured("interface") and "opt2" not in sim.interfaces()
