@@ -27,7 +27,8 @@ if TYPE_CHECKING:
     from homelab.verbs.net import Firewall
 
 net_app = typer.Typer(
-    help="The lab's OPNsense firewall: VLANs, aliases, rules, DNS names, DHCP reservations.",
+    help="The lab's OPNsense firewall: VLANs and their interface assignments (26.7), aliases, "
+    "rules, DNS names, DHCP reservations.",
     no_args_is_help=True,
 )
 app.add_typer(net_app, name="net")
@@ -36,7 +37,8 @@ NetForceOpt = Annotated[
     bool,
     typer.Option(
         "--force",
-        help="apply even if the new rules would block homelab's own path to the OPNsense API",
+        help="apply even if the new rules would block homelab's own path to the OPNsense API, "
+        "or the plan changes the assignment of the interface that path crosses",
     ),
 ]
 _COLOURS = {"+": "green", "~": "yellow", "-": "red", "!": "red", "*": "yellow"}
