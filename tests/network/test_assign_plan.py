@@ -14,7 +14,7 @@ from homelab.core.network.objects import (
 from homelab.core.network.plan import plan_network
 from homelab.core.network.render import plan_text, plan_to_dict
 from homelab.core.spec.models import LabSpec
-from tests.network.test_plan import observed_as_applied
+from tests.network.support import observed_as_applied
 
 
 def _assignment(name: str, descr: str, device: str, address: str, **extra: str) -> Observed:

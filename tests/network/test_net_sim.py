@@ -288,11 +288,14 @@ def test_a_no_at_the_question_writes_nothing(
     from homelab.verbs.provision import Aborted
 
     sim, firewall = make_sim(lab)
-    asked = []
+    asked: list[object] = []
+
+    def refuse(plan: object) -> bool:
+        asked.append(plan)
+        return False
+
     with pytest.raises(Aborted, match="nothing applied"):
-        net_apply(
-            lab, tmp_path / "lab.yaml", firewall, confirm=lambda plan: asked.append(plan) or False
-        )
+        net_apply(lab, tmp_path / "lab.yaml", firewall, confirm=refuse)
     assert len(asked) == 1 and writes(sim) == []
 
 

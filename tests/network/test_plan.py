@@ -6,42 +6,12 @@ import json
 
 import pytest
 
-from homelab.core.network.desired import alias_prefix, desired_objects, own_aliases, rule_objects
-from homelab.core.network.objects import Inventory, Observed, compact_mark, mark, owner_of
+from homelab.core.network.desired import alias_prefix, own_aliases, rule_objects
+from homelab.core.network.objects import Inventory, Observed, mark, owner_of
 from homelab.core.network.plan import plan_network, rollback_mode
 from homelab.core.network.render import NO_CHANGES, plan_text, plan_to_dict
 from homelab.core.spec.models import LabSpec
-from tests.network.support import spec_from
-
-
-def observed_as_applied(spec: LabSpec, dhcp: str = "dnsmasq") -> dict[str, list[Observed]]:
-    """What the firewall holds after the lab was applied: every desired object, owned, and
-    each routed network's VLAN assigned (26.7)."""
-    found: dict[str, list[Observed]] = {}
-    for index, obj in enumerate(desired_objects(spec, dhcp)):
-        description = next(v for k, v in obj.fields.items() if k in ("descr", "description"))
-        fields = dict(obj.fields)
-        if obj.module == "vlan":
-            fields["vlanif"] = f"vlan0{index + 1} [{obj.label.upper()}]"
-        found.setdefault(obj.module, []).append(
-            Observed(obj.module, f"uuid-{index}", fields, owner_of(description))
-        )
-    assert spec.opnsense is not None
-    for index, (name, routed) in enumerate(spec.opnsense.networks.items()):
-        net = spec.networks[name]
-        fields = {
-            "descr": compact_mark(spec.name, name),
-            "if": f"vlan0{index + 1}",
-            "enable": "1",
-            "lock": "0",
-            "type4": "staticv4",
-            "ipaddr": f"{net.gateway}/{net.cidr.prefixlen}",
-            "pending_action": "",
-        }
-        found.setdefault("assign", []).append(
-            Observed("assign", routed.interface, fields, owner_of(fields["descr"]))
-        )
-    return found
+from tests.network.support import observed_as_applied, spec_from
 
 
 def test_marks_round_trip() -> None:
