@@ -40,6 +40,7 @@ from homelab_sim.catalogue import (
     KUBERNETES,
     UBUNTU_ARCHIVE,
 )
+from homelab_sim.guest.noble import NOBLE_UPDATES
 from homelab_sim.guest.shell import Gen, Streams
 from homelab_sim.guest.system import (
     ARCHIVES_LOCK,
@@ -117,7 +118,7 @@ def repo_packages(repo: str) -> dict[str, list[str]]:
     """Package -> versions available from ``repo`` (``URL`` for a flat repository such as
     pkgs.k8s.io's, ``URL SUITE`` otherwise)."""
     if repo == ARCHIVE:
-        return {name: [version] for name, version in UBUNTU_ARCHIVE.items()}
+        return {name: [version] for name, version in {**UBUNTU_ARCHIVE, **NOBLE_UPDATES}.items()}
     if repo == DOCKER_NOBLE_REPO:
         return {name: list(versions) for name, versions in DOCKER_NOBLE.items()}
     match = K8S_REPO.match(repo)

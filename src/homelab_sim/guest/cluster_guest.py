@@ -13,7 +13,7 @@ from dataclasses import asdict
 from typing import Any
 
 from homelab_sim.clock import VirtualClock
-from homelab_sim.guest import systemd, yamlio
+from homelab_sim.guest import patching, systemd, yamlio
 from homelab_sim.guest.blockdev import boot_disk_of
 from homelab_sim.guest.clusters import ClusterBook, ClusterRecord
 from homelab_sim.guest.machine import Machine
@@ -48,6 +48,7 @@ class ClusterGuest(CidataGuest):
         self.book.kube_vip_at = self._kube_vip_at
         self.machines: dict[int, Machine] = {}
         self.vms: dict[int, GuestVm] = {}
+        self.clock: VirtualClock | None = None
 
     def _clusters(self) -> list[SimCluster]:
         return self.book.backend.clusters() if self.book.backend is not None else []
@@ -60,6 +61,7 @@ class ClusterGuest(CidataGuest):
             # cloud-init wrote) comes up from the disk.
             seed = _disk_seed(vm)
         super().on_boot(vm, seed, clock)
+        self.clock = clock
         for cluster in self._clusters():
             cluster.kubelet_booted(vm.name())
         apt_busy = float(vm.guest.pop(APT_BUSY, 0.0))
@@ -97,6 +99,7 @@ class ClusterGuest(CidataGuest):
         if machine.disk is not None:
             machine.disk.boot()  # cloud-init's growpart and resizefs, at every boot
         machine.system.hold_apt_at_boot(clock.now(), apt_busy)
+        patching.booted(machine.system, f"{vm.vmid}/{instance}/{clock.now()}")
         if saved:
             reboot_system(machine, _vm_ips(self, vm))
         self.machines[vm.vmid] = machine
@@ -114,7 +117,15 @@ class ClusterGuest(CidataGuest):
         self, vm: GuestVm, argv: list[str], stdin: bytes
     ) -> tuple[int, str, str, float] | None:
         machine = self.machines.get(vm.vmid)
-        return machine.agent_exec(argv, stdin) if machine is not None else None
+        if machine is None:
+            return None
+        outcome = machine.agent_exec(argv, stdin)
+        if machine.reboot_requested and self.clock is not None:
+            # the guest reboots (QEMU keeps running): the agent and kubelet go down, and the
+            # machine boots again from its disk
+            self.on_stop(vm)
+            self.on_boot(vm, vm.seed, self.clock)
+        return outcome
 
     def agent_file(self, vm: GuestVm, path: str) -> bytes | None:
         machine = self.machines.get(vm.vmid)
@@ -201,6 +212,7 @@ class ClusterGuest(CidataGuest):
     def restore(self, data: dict[str, Any], vms: Sequence[GuestVm], clock: VirtualClock) -> None:
         """After a simulator restart: the clusters' records, the machines of running VMs."""
         self.book.load(data.get("clusters") or {})
+        self.clock = clock
         for vm in vms:
             self.vms[vm.vmid] = vm
             if vm.status != "running":

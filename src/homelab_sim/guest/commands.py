@@ -20,10 +20,11 @@ from __future__ import annotations
 import hashlib
 import posixpath
 from collections.abc import Callable
+from functools import partial
 from typing import Protocol
 from urllib.parse import urlsplit
 
-from homelab_sim.guest import apt, systemd
+from homelab_sim.guest import apt, patching, systemd
 from homelab_sim.guest.blockdev import BlockCommands, RootDisk
 from homelab_sim.guest.crictl import Crictl
 from homelab_sim.guest.files import FileCommands
@@ -54,6 +55,8 @@ class Host(Protocol):
 
     system: GuestSystem
     disk: RootDisk | None
+
+    def request_reboot(self) -> None: ...
 
     def now(self) -> float:
         """The machine's virtual time (it moves on as commands pause)."""
@@ -111,6 +114,8 @@ class CommandTable(FileCommands):
             "gpg": self.gpg,
             "apt-get": self.apt_get,
             "apt-mark": self.apt_mark,
+            "uname": partial(patching.uname, host.system),
+            "reboot": partial(patching.reboot, host.request_reboot),
             "kubeadm": self.kubeadm,
             "kubectl": self.kubectl,
             "crictl": Crictl(
@@ -405,6 +410,10 @@ class CommandTable(FileCommands):
     # ------------------------------------------------------------------ packages, kubernetes
 
     def apt_get(self, args: list[str], io: Streams, stdin: bytes) -> Gen:
+        verb = (apt._strip_options(args) or [""])[0]
+        if verb in {"upgrade", "dist-upgrade", "full-upgrade"}:
+            dist = verb != "upgrade"
+            return (yield from patching.upgrade(self.system, args, io, self.host.now, dist=dist))
         return (yield from apt.apt_get(self.system, args, io, self.host.now))
 
     def apt_mark(self, args: list[str], io: Streams, stdin: bytes) -> Gen:

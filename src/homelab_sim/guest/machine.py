@@ -95,6 +95,7 @@ class Machine:
         self.last_error: str | None = saved.get("last_error")
         self.membership: dict[str, str] = dict(saved.get("membership") or {})
         self.disk = _root_disk(boot_disk, saved.get("disk"))
+        self.reboot_requested = False
         self.table = CommandTable(self)
         self.shell = Shell(self.table.lookup, self.table.write_file, self.table.file_kind)
         self.steps: list[cloudinit.Step] = []
@@ -210,6 +211,11 @@ class Machine:
         else:
             self.system.failed.discard(service)
             self.log(f"systemd[1]: Finished {service}.")
+
+    def request_reboot(self) -> None:
+        """``reboot``: systemd stops the units and restarts the machine (``ClusterGuest``)."""
+        self.reboot_requested = True
+        self.log("systemd-logind[1]: The system will reboot now!")
 
     def log(self, line: str) -> None:
         self.lines.append(line)

@@ -1,0 +1,98 @@
+"""`homelab patch` on the simulated reference lab, over the wire: a Deployment of 3 replicas
+with a PodDisruptionBudget ``minAvailable: 2`` runs throughout."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from homelab.engine.apply.progress import ProgressEvent
+from homelab.engine.apply.runtime import Limits
+from homelab.engine.guest.channel import GuestChannel
+from homelab.verbs.patch import PatchOutcome, patch_lab
+from tests.up.simlab import Upped, copy_example, upped
+from tests.up.workload import node, start_workload, watched
+
+NODES = ("k8s-master-1", "k8s-worker-2", "k8s-worker-3")
+OLD_KERNEL, NEW_KERNEL = "6.8.0-45-generic", "6.8.0-51-generic"
+
+
+def patch(lab: Upped, **kw: object) -> PatchOutcome:
+    args: dict[str, object] = {"only": [], "reboot": "auto", "confirm": lambda _t: True}
+    args.update(kw)
+    return patch_lab(lab.conn, lab.ctx, limits=Limits(poll=0.5), **args)  # type: ignore[arg-type]
+
+
+def run(lab: Upped, name: str, *argv: str) -> str:
+    vm = next(v for v in lab.conn.client.cluster_vms() if v.name == name)
+    result = GuestChannel(lab.conn.client, lab.conn.clock).run(vm.node, vm.vmid, list(argv))
+    assert result.ok, result.stderr
+    return result.stdout
+
+
+def test_auto_reboots_into_the_new_kernel_within_the_budget_holds_kept(tmp_path: Path) -> None:
+    spec = copy_example("home-lab.yaml", tmp_path)
+    with upped(spec) as lab, lab.api() as api:
+        start_workload(lab, api, min_available=2)
+        with watched(api) as counts:
+            outcome = patch(lab)
+        assert counts and min(counts) >= 2, f"the budget was violated: {counts}"
+        assert [r.vm for r in outcome.nodes] == list(NODES)
+        for report in outcome.nodes:
+            names = {p["name"]: (p["from"], p["to"]) for p in report.packages}
+            assert names["linux-image-generic"] == ("6.8.0-45.45", "6.8.0-51.52")
+            assert names["linux-image-6.8.0-51-generic"] == ("", "6.8.0-51.52")
+            assert names["openssl"] == ("3.0.13-0ubuntu3.1", "3.0.13-0ubuntu3.4")
+            assert not {"kubelet", "kubeadm", "kubectl"} & set(names)
+            assert report.rebooted and not report.reboot_pending and report.drained
+            assert (report.kernel_before, report.kernel_after) == (OLD_KERNEL, NEW_KERNEL)
+            found = node(api, report.vm)
+            assert not found["spec"].get("unschedulable"), report.vm
+            assert found["status"]["nodeInfo"]["kubeletVersion"] == "v1.29.15"
+            assert run(lab, report.vm, "uname", "-r").strip() == NEW_KERNEL
+            assert "kubelet" in run(lab, report.vm, "apt-mark", "showhold").split()
+        assert lab.ctx.store.intents(lab.ctx.lab).all() == {}
+        again = patch(lab)
+        assert all(not r.packages and not r.rebooted and not r.drained for r in again.nodes)
+
+
+class Killed(BaseException):
+    """The process dies here (not an error patch could handle)."""
+
+
+def test_never_and_only_then_a_kill_mid_run_and_a_rerun_finish_it(tmp_path: Path) -> None:
+    spec = copy_example("home-lab.yaml", tmp_path)
+    with upped(spec) as lab, lab.api() as api:
+        only = patch(lab, only=["k8s-worker-3"], reboot="never")
+        assert [r.vm for r in only.nodes] == ["k8s-worker-3"]
+        (report,) = only.nodes
+        assert report.reboot_pending and not report.rebooted
+        assert report.kernel_before == report.kernel_after == OLD_KERNEL
+        assert run(lab, "k8s-worker-3", "uname", "-r").strip() == OLD_KERNEL
+        assert "linux-image-6.8.0-51-generic" in run(
+            lab, "k8s-worker-3", "cat", "/var/run/reboot-required.pkgs"
+        )
+        assert not node(api, "k8s-worker-3")["spec"].get("unschedulable")
+
+        def killer(event: ProgressEvent) -> None:
+            if (event.vm, event.phase, event.status) == ("k8s-worker-2", "reboot", "running"):
+                raise Killed
+
+        with pytest.raises(Killed):
+            patch(lab, progress=killer)
+        assert node(api, "k8s-worker-2")["spec"].get("unschedulable"), "killed while drained"
+        events: list[ProgressEvent] = []
+        outcome = patch(lab, only=["k8s-master-1"], progress=events.append)
+        assert outcome.notes == ["resumed the interrupted patch run (k8s-master-1 already patched)"]
+        assert [r.vm for r in outcome.nodes] == list(NODES)
+        assert not [e for e in events if e.vm == "k8s-master-1"], "a finished node repeated"
+        worker2 = outcome.nodes[1]
+        assert worker2.rebooted and worker2.kernel_after == NEW_KERNEL
+        assert any(p["name"] == "openssl" for p in worker2.packages)
+        worker3 = outcome.nodes[2]
+        assert worker3.rebooted and not worker3.packages, "the pending reboot is done (auto)"
+        for name in NODES:
+            assert not node(api, name)["spec"].get("unschedulable"), name
+            assert run(lab, name, "uname", "-r").strip() == NEW_KERNEL
+        assert lab.ctx.store.intents(lab.ctx.lab).all() == {}
