@@ -14,6 +14,7 @@ import homelab.cli.lab
 import homelab.cli.metrics
 import homelab.cli.monitoring
 import homelab.cli.net
+import homelab.cli.patch
 import homelab.cli.render
 import homelab.cli.restore
 import homelab.cli.sim

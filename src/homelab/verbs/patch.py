@@ -26,7 +26,7 @@ from homelab.verbs.drain import attach_drainer
 from homelab.verbs.lab import LabContext
 from homelab.verbs.provision import Aborted, new_runtime
 
-__all__ = ["PatchOutcome", "patch_lab", "patch_targets"]
+__all__ = ["PatchOutcome", "outcome_json", "outcome_text", "patch_lab", "patch_targets"]
 
 
 @dataclass
@@ -93,3 +93,45 @@ def patch_lab(
         targets, note = run.resume_or_start(targets)
         reports = run.run(targets)
         return PatchOutcome(reports, [note] if note else [], run.reboot)
+
+
+def outcome_json(outcome: PatchOutcome) -> dict[str, object]:
+    """The run's report as ``--json`` prints it (``nodes``: one object per node patched)."""
+    return {
+        "reboot": outcome.reboot,
+        "notes": list(outcome.notes),
+        "nodes": [
+            {
+                "vm": r.vm,
+                "packages": [dict(p) for p in r.packages],
+                "held": list(r.held),
+                "kernel": {"before": r.kernel_before, "after": r.kernel_after},
+                "drained": r.drained,
+                "rebooted": r.rebooted,
+                "reboot_pending": r.reboot_pending,
+            }
+            for r in outcome.nodes
+        ],
+    }
+
+
+def outcome_text(outcome: PatchOutcome) -> str:
+    """The run's report as text: per node, the packages (old -> new), kernel and reboot."""
+    lines = [f"note: {note}" for note in outcome.notes]
+    for r in outcome.nodes:
+        if r.rebooted:
+            kernel = f"rebooted, kernel {r.kernel_before} -> {r.kernel_after}"
+        elif r.reboot_pending:
+            kernel = f"reboot pending (kernel {r.kernel_before} still runs)"
+        else:
+            kernel = f"not rebooted, kernel {r.kernel_before}"
+        lines.append(f"{r.vm}: {len(r.packages)} package(s) upgraded; {kernel}")
+        for p in r.packages:
+            lines.append(f"  {p['name']} {p['from'] or '(new)'} -> {p['to']}")
+    pending = [r.vm for r in outcome.nodes if r.reboot_pending]
+    if pending:
+        lines.append(
+            f"{len(pending)} node(s) need a reboot ({', '.join(pending)}): "
+            "run `homelab patch SPEC --reboot auto` (or always) to do it drained"
+        )
+    return "\n".join(lines)

@@ -3,6 +3,7 @@ with a PodDisruptionBudget ``minAvailable: 2`` runs throughout."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,7 @@ import pytest
 from homelab.engine.apply.progress import ProgressEvent
 from homelab.engine.apply.runtime import Limits
 from homelab.engine.guest.channel import GuestChannel
-from homelab.verbs.patch import PatchOutcome, patch_lab
+from homelab.verbs.patch import PatchOutcome, outcome_json, outcome_text, patch_lab
 from tests.up.simlab import Upped, copy_example, upped
 from tests.up.workload import node, start_workload, watched
 
@@ -53,6 +54,26 @@ def test_auto_reboots_into_the_new_kernel_within_the_budget_holds_kept(tmp_path:
             assert run(lab, report.vm, "uname", "-r").strip() == NEW_KERNEL
             assert "kubelet" in run(lab, report.vm, "apt-mark", "showhold").split()
         assert lab.ctx.store.intents(lab.ctx.lab).all() == {}
+        doc = json.loads(json.dumps(outcome_json(outcome)))
+        assert doc["reboot"] == "auto" and doc["notes"] == []
+        first = doc["nodes"][0]
+        assert set(first) == {
+            "vm",
+            "packages",
+            "held",
+            "kernel",
+            "drained",
+            "rebooted",
+            "reboot_pending",
+        }
+        assert first["kernel"] == {"before": OLD_KERNEL, "after": NEW_KERNEL}
+        assert {"name": "openssl", "from": "3.0.13-0ubuntu3.1", "to": "3.0.13-0ubuntu3.4"} in (
+            first["packages"]
+        )
+        assert "kubelet" in first["held"] and "containerd" in first["held"]
+        text = outcome_text(outcome)
+        assert f"k8s-master-1: 4 package(s) upgraded; rebooted, kernel {OLD_KERNEL} -> " in text
+        assert "  linux-image-6.8.0-51-generic (new) -> 6.8.0-51.52" in text
         again = patch(lab)
         assert all(not r.packages and not r.rebooted and not r.drained for r in again.nodes)
 
@@ -64,9 +85,17 @@ class Killed(BaseException):
 def test_never_and_only_then_a_kill_mid_run_and_a_rerun_finish_it(tmp_path: Path) -> None:
     spec = copy_example("home-lab.yaml", tmp_path)
     with upped(spec) as lab, lab.api() as api:
+        # an older kubeadm, held: no patch run moves it
+        assert run(lab, "k8s-worker-3", "apt-mark", "unhold", "kubeadm")
+        run(lab, "k8s-worker-3", "apt-get", "install", "-y", "kubeadm=1.29.14-1.1")
+        run(lab, "k8s-worker-3", "apt-mark", "hold", "kubeadm")
         only = patch(lab, only=["k8s-worker-3"], reboot="never")
         assert [r.vm for r in only.nodes] == ["k8s-worker-3"]
         (report,) = only.nodes
+        assert "kubeadm" not in {p["name"] for p in report.packages}
+        assert run(lab, "k8s-worker-3", "kubeadm", "version").strip() == "v1.29.14"
+        text = outcome_text(only)
+        assert "1 node(s) need a reboot (k8s-worker-3)" in text
         assert report.reboot_pending and not report.rebooted
         assert report.kernel_before == report.kernel_after == OLD_KERNEL
         assert run(lab, "k8s-worker-3", "uname", "-r").strip() == OLD_KERNEL
