@@ -273,7 +273,8 @@ def test_a_new_seed_for_the_only_control_plane_needs_recreate_cluster(
         cli.spec.parent,
         {
             "proxmox.token_id": SIM_TOKEN_ID,
-            "access": {"ssh_authorized_keys": ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIH0 new@key"]},
+            # another login user: first-boot only, and not one homelab changes in place
+            "access": {"user": "admin"},
         },
     )
     code, out, _ = cli("plan", str(cli.spec))

@@ -33,6 +33,7 @@ from homelab.core.spec.models import LabSpec
 from homelab.engine.observe import observe_settled, refine
 from homelab.engine.proxmox.errors import ProxmoxError
 from homelab.engine.state import StateStore, open_store
+from homelab.engine.state.access import NodeKeysRecord
 from homelab.engine.state.components import InstalledComponents
 from homelab.engine.upgrade.versions import NodeVersions
 from homelab.verbs.connection import Connection
@@ -92,7 +93,8 @@ def prepare_lab(spec_path: Path, *, store: StateStore | None = None) -> LabConte
     try:
         secrets = cluster_secrets(store, spec.name)
         artifacts = render_lab(spec, secrets)
-        first_boot_seeds(spec, artifacts, NodeVersions(store, spec.name).born(), secrets)
+        born_keys = NodeKeysRecord(store, spec.name).born()
+        first_boot_seeds(spec, artifacts, NodeVersions(store, spec.name).born(), secrets, born_keys)
     except BaseException:
         store.close()
         raise
@@ -100,18 +102,30 @@ def prepare_lab(spec_path: Path, *, store: StateStore | None = None) -> LabConte
 
 
 def first_boot_seeds(
-    spec: LabSpec, artifacts: Artifacts, born: Mapping[str, str], secrets: ClusterSecrets
+    spec: LabSpec,
+    artifacts: Artifacts,
+    born: Mapping[str, str],
+    secrets: ClusterSecrets,
+    born_keys: Mapping[str, tuple[str, ...]] | None = None,
 ) -> None:
     """An existing node keeps the seed it first booted with (cloud-init runs once per
-    instance): a VM born at another Kubernetes version than the spec's gets its seed rendered
-    at that version, so a version change is an upgrade (``core.plan.upgrade``), not a replace."""
-    others = {v for vm, v in born.items() if vm in spec.vms and v != spec.kubernetes.version}
-    for version in sorted(others):
+    instance): a VM born at another Kubernetes version than the spec's, or with other SSH keys,
+    gets its seed rendered as it was, so a version change is an upgrade (``core.plan.upgrade``)
+    and a key change a push (``verbs.access``), not a replace."""
+    keys_now = tuple(spec.access.ssh_authorized_keys)
+    keys_then = born_keys or {}
+    groups: dict[tuple[str, tuple[str, ...]], list[str]] = {}
+    for vm in spec.vms:
+        version = born.get(vm, spec.kubernetes.version)
+        keys = keys_then.get(vm, keys_now)
+        if (version, keys) != (spec.kubernetes.version, keys_now):
+            groups.setdefault((version, keys), []).append(vm)
+    for (version, keys), vms in sorted(groups.items()):
         kube = spec.kubernetes.model_copy(update={"version": version})
-        then = render_lab(spec.model_copy(update={"kubernetes": kube}), secrets)
-        for vm, at in born.items():
-            if at == version and vm in artifacts.seeds:
-                artifacts.seeds[vm] = then.seeds[vm]
+        access = spec.access.model_copy(update={"ssh_authorized_keys": list(keys)})
+        then = render_lab(spec.model_copy(update={"kubernetes": kube, "access": access}), secrets)
+        for vm in vms:
+            artifacts.seeds[vm] = then.seeds[vm]
 
 
 def make_plan(
@@ -122,21 +136,39 @@ def make_plan(
     flags: Flags = NO_FLAGS,
 ) -> tuple[Plan, Observed]:
     """Observe, plan, and if needed read the configs the plan asks for and plan again."""
-    from homelab.verbs import upgrade  # it imports this module (verbs.cluster_api)
+    from homelab.verbs import access, upgrade  # they import this module
 
     planner, steward = _PLANNERS[purpose], ctx.steward(flags)
     jobs = ctx.spec.backup is not None or ctx.store.has_backup_jobs(ctx.lab)
     observed = observe_settled(conn.client, ctx.spec, conn.clock.sleep, jobs=jobs)
     if purpose is Purpose.APPLY:
         upgrade.ensure_versions(conn, ctx, observed)  # before the seed digests are read
+        if access.ensure_keys(conn, ctx, observed):
+            _rerender_first_boot(ctx)
     plan = planner(ctx.spec, ctx.seed_digests, observed, steward)
     if plan.needs_configs or config_targets(plan, observed):
         observed = refine(conn.client, observed, plan)
         plan = planner(ctx.spec, ctx.seed_digests, observed, steward)
     if purpose is Purpose.APPLY:
         plan = upgrade.with_upgrades(ctx, plan, observed)
-        plan = dataclasses.replace(plan, components=_component_changes(ctx))
+        plan = dataclasses.replace(
+            plan,
+            components=_component_changes(ctx),
+            key_pushes=access.key_pushes(ctx, plan, observed),
+        )
     return _with_bridge_errors(conn, ctx, plan), observed
+
+
+def _rerender_first_boot(ctx: LabContext) -> None:
+    """The seeds of nodes whose first-boot facts were just recorded, rendered as they were."""
+    secrets = cluster_secrets(ctx.store, ctx.lab)
+    first_boot_seeds(
+        ctx.spec,
+        ctx.artifacts,
+        NodeVersions(ctx.store, ctx.lab).born(),
+        secrets,
+        NodeKeysRecord(ctx.store, ctx.lab).born(),
+    )
 
 
 def _component_changes(ctx: LabContext) -> tuple[ComponentChange, ...]:

@@ -29,6 +29,7 @@ from homelab.engine.apply.seeds import delete_volume
 from homelab.engine.apply.vmids import VmidAllocator
 from homelab.engine.observe import observe_settled
 from homelab.errors import LabError
+from homelab.verbs.access import push_keys, record_new_keys
 from homelab.verbs.connection import Connection
 from homelab.verbs.drain import attach_drainer, needs_drainer
 from homelab.verbs.lab import LabContext, Purpose, make_plan
@@ -123,6 +124,10 @@ def apply_lab(
         keep_encryption_keys(ctx, report)
         note_jobs_gone(ctx, plan, report)
         record_new_nodes(ctx, plan, {o.vm for o in report.outcomes if o.ok})
+        record_new_keys(ctx, plan, {o.vm for o in report.outcomes if o.ok})
+        if plan.key_pushes:
+            pushed = push_keys(conn, ctx, observed, plan.key_pushes)
+            notes.append(f"SSH keys pushed to {', '.join(pushed)}")
         record(ctx, "apply", plan, report)
         if plan.upgrades and report.ok:  # the rolling upgrade, after the VM actions
             upgraded = run_upgrade(conn, ctx, rt, plan.upgrades)

@@ -28,6 +28,7 @@ from homelab.engine.guest.channel import GuestChannel
 from homelab.engine.kube.addons import install_addons
 from homelab.engine.kube.client import KubeApi
 from homelab.engine.proxmox.errors import PermissionDenied
+from homelab.engine.state.access import NodeKeysRecord
 from homelab.engine.upgrade.rollout import UPGRADE_PREFIX, Rollout, UpgradeFailed
 from homelab.engine.upgrade.snapshots import snapshot_name, take_snapshots
 from homelab.engine.upgrade.versions import NodeVersions
@@ -67,7 +68,8 @@ def ensure_versions(conn: Connection, ctx: LabContext, observed: Observed) -> No
     if fresh:
         store.seed(fresh)
         secrets = cluster_secrets(ctx.store, ctx.lab)
-        first_boot_seeds(ctx.spec, ctx.artifacts, store.born(), secrets)
+        keys = NodeKeysRecord(ctx.store, ctx.lab).born()
+        first_boot_seeds(ctx.spec, ctx.artifacts, store.born(), secrets, keys)
 
 
 def with_upgrades(ctx: LabContext, plan: Plan, observed: Observed) -> Plan:

@@ -173,6 +173,14 @@ def _users(m: Machine, config: dict[str, Any]) -> Gen:
         name = user if isinstance(user, str) else user.get("name")
         if name and name != "default" and name not in m.system.users:
             m.system.users.append(str(name))
+        keys = [] if isinstance(user, str) else list(user.get("ssh_authorized_keys") or [])
+        if name and name != "default" and keys:
+            # distros' create_user -> ssh_util.setup_user_keys: ~/.ssh 0700, the file 0600,
+            # both the user's, one key a line
+            home = str(user.get("homedir") or f"/home/{name}")
+            m.system.mkdirs(f"{home}/.ssh")
+            content = "".join(f"{key}\n" for key in keys).encode()
+            m.system.write(f"{home}/.ssh/authorized_keys", content, 0o600, f"{name}:{name}")
     return 0
 
 

@@ -80,6 +80,7 @@ class FileCommands:
     def install(self, args: list[str], io: Streams, stdin: bytes) -> Gen:
         yield 0.05
         mode, directory, parents, paths = 0o755, False, False, []
+        owner, group = "root", "root"
         rest = iter(args)
         for arg in rest:
             if arg == "-d":
@@ -88,10 +89,17 @@ class FileCommands:
                 parents = True
             elif arg == "-m":
                 mode = int(next(rest, "755"), 8)
-            elif arg in {"-o", "-g"}:
-                next(rest, None)
+            elif arg == "-o":
+                owner = next(rest, "root")
+            elif arg == "-g":
+                group = next(rest, "root")
             else:
                 paths.append(arg)
+        for who, known in ((owner, self.system.users), (group, self.system.users)):
+            if who != "root" and who not in known:
+                kind = "user" if who == owner else "group"
+                io.err.write(f"install: invalid {kind} '{who}'\n")
+                return 1
         if directory:
             for path in paths:
                 self.system.mkdirs(path)
@@ -109,7 +117,7 @@ class FileCommands:
                 f"install: cannot create regular file '{dst}': No such file or directory\n"
             )
             return 1
-        self.system.write(dst, data, mode)
+        self.system.write(dst, data, mode, f"{owner}:{group}")
         if posixpath.dirname(posixpath.normpath(dst)) == MANIFESTS:
             self.manifest_written(dst)
         return 0

@@ -201,6 +201,8 @@ class Plan:
     #: what `up` would install or move in the cluster against its last record
     #: (``homelab.core.plan.components``): shown, not applied by `apply`, not a change of it
     components: tuple[ComponentChange, ...] = ()
+    #: running nodes whose SSH keys apply pushes through the guest agent (``verbs.access``)
+    key_pushes: tuple[str, ...] = ()
 
     @property
     def changes(self) -> tuple[Action, ...]:
@@ -218,6 +220,7 @@ class Plan:
             or bool(self.job_changes)
             or self.storage is not None
             or bool(self.upgrades)
+            or bool(self.key_pushes)
         )
 
     @property

@@ -45,6 +45,8 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
     if plan.upgrades:  # the rolling Kubernetes upgrade, in the order it runs
         data["summary"]["upgrade"] = len(plan.upgrades)
         data["upgrades"] = [step.to_dict() for step in plan.upgrades]
+    if plan.key_pushes:  # running nodes whose SSH keys apply pushes
+        data["key_pushes"] = list(plan.key_pushes)
     if plan.components:  # what `up` would install or move in the cluster
         data["components"] = [change.to_dict() for change in plan.components]
     return data
@@ -156,6 +158,7 @@ def plan_from_dict(data: Any) -> Plan:
             jobs_digest=str(data["backup_jobs_digest"]),
             upgrades=tuple(step_from_dict(item) for item in data.get("upgrades", ())),
             components=tuple(component_change_from_dict(c) for c in data.get("components", ())),
+            key_pushes=tuple(str(vm) for vm in data.get("key_pushes", ())),
         )
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise PlanFileError(f"the plan file is damaged ({type(exc).__name__}: {exc})") from exc

@@ -63,6 +63,10 @@ def plan_lines(plan: Plan, *, verbose: bool = False) -> list[PlanLine]:
         lines.append(PlanLine("+", f"backup storage {plan.storage.id} (pbs {where}{namespace})"))
     lines += [job_line(job) for job in plan.jobs if verbose or job.changes_anything]
     lines += [upgrade_line(index, step) for index, step in enumerate(plan.upgrades, 1)]
+    lines += [
+        PlanLine("~", f"vm {vm}: SSH keys pushed through the guest agent (no restart)")
+        for vm in plan.key_pushes
+    ]
     lines += [PlanLine(change.marker(), change.text()) for change in plan.components]
     lines += [
         PlanLine("?", f"vm {name}: config must be read to decide") for name in plan.needs_configs
@@ -100,6 +104,7 @@ def summary_line(plan: Plan) -> str:
     backup += ["1 backup storage"] if plan.storage is not None else []
     tail = [f"{' and '.join(backup)} to set"] if backup else []
     tail += [f"{len(plan.upgrades)} node(s) to upgrade"] if plan.upgrades else []
+    tail += [f"SSH keys to push to {len(plan.key_pushes)} node(s)"] if plan.key_pushes else []
     return (
         f"Plan: {plan.count(CreateVm)} to add, {plan.count(UpdateVm)} to change, "
         f"{plan.count(ReplaceVm)} to replace, {plan.count(DestroyVm)} to destroy"
