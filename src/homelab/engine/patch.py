@@ -333,7 +333,7 @@ class PatchRun:
 
     def _failed(self, target: PatchTarget, exc: LabError) -> PatchFailed:
         """Uncordon the node if it is Ready (safe), and say what was left."""
-        left = "it was not drained"
+        left = "it is not cordoned"
         key = DRAIN_PREFIX + target.vm
         if key in self.rt.journal.all() and self.rt.nodes is not None:
             try:

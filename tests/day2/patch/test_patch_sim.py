@@ -11,6 +11,7 @@ import pytest
 from homelab.engine.apply.progress import ProgressEvent
 from homelab.engine.apply.runtime import Limits
 from homelab.engine.guest.channel import GuestChannel
+from homelab.errors import LabError
 from homelab.verbs.patch import PatchOutcome, outcome_json, outcome_text, patch_lab
 from tests.up.simlab import Upped, copy_example, upped
 from tests.up.workload import node, start_workload, watched
@@ -131,3 +132,31 @@ def test_never_and_only_then_a_kill_mid_run_and_a_rerun_finish_it(tmp_path: Path
             assert not node(api, name)["spec"].get("unschedulable"), name
             assert run(lab, name, "uname", "-r").strip() == NEW_KERNEL
         assert lab.ctx.store.intents(lab.ctx.lab).all() == {}
+
+
+def test_a_budget_that_blocks_the_drain_stops_the_run_and_leaves_the_node_schedulable(
+    tmp_path: Path,
+) -> None:
+    spec = copy_example("home-lab.yaml", tmp_path)
+    with upped(spec) as lab, lab.api() as api:
+        start_workload(lab, api, min_available=3)
+        with pytest.raises(LabError) as failed:
+            patch_lab(
+                lab.conn,
+                lab.ctx,
+                only=["k8s-worker-2", "k8s-worker-3"],
+                reboot="auto",
+                confirm=lambda _t: True,
+                limits=Limits(poll=0.5, drain_timeout=30),
+            )
+        text = failed.value.message
+        assert text.startswith("patching stopped at vm k8s-worker-2: cannot drain node"), text
+        assert text.endswith("; it is not cordoned")
+        assert "finished nodes are not repeated" in (failed.value.hint or "")
+        for name in NODES:
+            assert not node(api, name)["spec"].get("unschedulable"), name
+        assert run(lab, "k8s-worker-3", "uname", "-r").strip() == OLD_KERNEL, "not touched"
+        pending = run(lab, "k8s-worker-2", "apt-get", "-s", "dist-upgrade")
+        assert "Inst openssl [3.0.13-0ubuntu3.1]" in pending, "nothing was upgraded"
+        journal = lab.ctx.store.intents(lab.ctx.lab).all()
+        assert set(journal) == {"patch/run", "patch/k8s-worker-2"}, "the rerun resumes"
