@@ -160,3 +160,28 @@ def test_a_budget_that_blocks_the_drain_stops_the_run_and_leaves_the_node_schedu
         assert "Inst openssl [3.0.13-0ubuntu3.1]" in pending, "nothing was upgraded"
         journal = lab.ctx.store.intents(lab.ctx.lab).all()
         assert set(journal) == {"patch/run", "patch/k8s-worker-2"}, "the rerun resumes"
+
+
+def test_max_unavailable_two_patches_both_workers_at_once(tmp_path: Path) -> None:
+    spec = copy_example("home-lab.yaml", tmp_path)
+    with upped(spec) as lab, lab.api() as api:
+        events: list[ProgressEvent] = []
+        patch_lab(
+            lab.conn,
+            lab.ctx,
+            only=["k8s-worker-2", "k8s-worker-3"],
+            reboot="always",
+            confirm=lambda _t: True,
+            progress=events.append,
+            limits=Limits(poll=0.5, max_unavailable=2),
+        )
+        drains = [e.vm for e in events if e.phase == "drain" and e.status == "done"]
+        readies = [i for i, e in enumerate(events) if e.phase == "ready" and e.status == "done"]
+        first_ready = readies[0]
+        assert sorted(drains) == ["k8s-worker-2", "k8s-worker-3"]
+        drained_before = {
+            e.vm for e in events[:first_ready] if e.phase == "drain" and e.status == "done"
+        }
+        assert drained_before == {"k8s-worker-2", "k8s-worker-3"}, "both drained at once"
+        for name in NODES:
+            assert not node(api, name)["spec"].get("unschedulable"), name
