@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from homelab.core.observed import Observed
 from homelab.core.ownership import lab_vms
@@ -25,23 +25,21 @@ from homelab.core.plan.upgrade import CONTROL_PLANE, UpgradeStep, minor_of, plan
 from homelab.core.render.versions import versions_for
 from homelab.engine.apply.runtime import Runtime
 from homelab.engine.guest.channel import GuestChannel
-from homelab.engine.kube.addons import install_addons
-from homelab.engine.kube.client import KubeApi
 from homelab.engine.proxmox.errors import PermissionDenied
 from homelab.engine.state.access import NodeKeysRecord
-from homelab.engine.upgrade.rollout import UPGRADE_PREFIX, Rollout, UpgradeFailed
 from homelab.engine.upgrade.snapshots import snapshot_name, take_snapshots
 from homelab.engine.upgrade.versions import NodeVersions
 from homelab.errors import LabError
-from homelab.verbs.cluster_api import admin_api
 from homelab.verbs.connection import Connection
-from homelab.verbs.etcd import backup_etcd
 from homelab.verbs.lab import LabContext, first_boot_seeds
 from homelab.verbs.secrets import cluster_secrets
 
+if TYPE_CHECKING:  # the Kubernetes client loads only when a rollout runs
+    from homelab.engine.kube.client import KubeApi
+
 __all__ = ["UpgradeOutcome", "ensure_versions", "run_upgrade", "with_upgrades"]
 
-START = UPGRADE_PREFIX + "start"
+START = "upgrade/start"  # engine.upgrade.rollout.UPGRADE_PREFIX + "start"
 
 
 @dataclasses.dataclass
@@ -103,6 +101,8 @@ def with_upgrades(ctx: LabContext, plan: Plan, observed: Observed) -> Plan:
 def _kubelet_versions(conn: Connection, ctx: LabContext) -> dict[str, str]:
     """Each Node's kubelet version (``x.y.z``), or nothing when no cluster answers."""
     try:
+        from homelab.verbs.cluster_api import admin_api
+
         api = admin_api(conn, ctx)
         if api is None:
             return {}
@@ -150,6 +150,8 @@ def move_addons(
     ]
     if not moved:
         return []
+    from homelab.engine.kube.addons import install_addons
+
     rt.emit("cluster", "addons", "running", ", ".join(moved))
     install_addons(
         api, ctx.artifacts.cluster, conn.site.manifest_source(), conn.clock, timeout=ADDONS_TIMEOUT
@@ -166,6 +168,10 @@ def run_upgrade(
     conn: Connection, ctx: LabContext, rt: Runtime, steps: tuple[UpgradeStep, ...]
 ) -> UpgradeOutcome:
     """Snapshots first, then the rollout; UpgradeFailed says how to go back."""
+    from homelab.engine.upgrade.rollout import Rollout, UpgradeFailed
+    from homelab.verbs.cluster_api import admin_api
+    from homelab.verbs.etcd import backup_etcd
+
     target = steps[0].to_version
     name = snapshot_name(target)
     start: dict[str, Any] = rt.journal.all().get(START) or {}
