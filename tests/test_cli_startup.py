@@ -92,3 +92,13 @@ def test_render_loads_the_state_store_but_not_the_simulator_or_clients(tmp_path:
     assert "homelab.engine.state" in modules  # it did read the lab's secrets
     assert loaded(modules, SIMULATOR) == []
     assert loaded(modules, CLIENTS) == []
+
+
+def test_plan_does_not_load_the_kubernetes_client(tmp_path: Path) -> None:
+    """A plan reads Proxmox; the Kubernetes client (lightkube, ~0.15 s to import) loads only
+    when a cluster must be asked (a version record missing, a drain, a rollout)."""
+    spec = tmp_path / SPEC.name
+    spec.write_bytes(SPEC.read_bytes())
+    modules = imported_by(tmp_path, "plan", str(spec), "--sim")
+    assert "homelab.verbs.lab" in modules  # it did plan
+    assert loaded(modules, ("lightkube",)) == []
