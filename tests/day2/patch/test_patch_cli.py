@@ -20,7 +20,8 @@ def homelab(*args: str) -> subprocess.CompletedProcess[str]:
 
 def test_patch_one_node_never_rebooting_prints_json_and_refuses_bad_input(tmp_path: Path) -> None:
     spec = copy_example("home-lab.yaml", tmp_path)
-    assert homelab("up", str(spec), "--sim", "--yes", "--quiet").returncode == 0
+    up = homelab("up", str(spec), "--sim", "--yes", "--quiet")
+    assert up.returncode == 0, up.stderr
     bad = homelab("patch", str(spec), "--sim", "--yes", "--only", "k8s-worker-9")
     assert bad.returncode == 1 and "Traceback" not in bad.stderr
     assert "lab home-lab has no VM 'k8s-worker-9'" in bad.stderr
