@@ -185,3 +185,23 @@ def test_max_unavailable_two_patches_both_workers_at_once(tmp_path: Path) -> Non
         assert drained_before == {"k8s-worker-2", "k8s-worker-3"}, "both drained at once"
         for name in NODES:
             assert not node(api, name)["spec"].get("unschedulable"), name
+
+
+def test_a_kill_after_the_reboot_does_not_reboot_the_node_again(tmp_path: Path) -> None:
+    spec = copy_example("home-lab.yaml", tmp_path)
+    with upped(spec) as lab, lab.api() as api:
+
+        def killer(event: ProgressEvent) -> None:
+            if (event.vm, event.phase, event.status) == ("k8s-master-1", "reboot", "done"):
+                raise Killed
+
+        with pytest.raises(Killed):
+            patch(lab, only=["k8s-master-1"], progress=killer)
+        boot = run(lab, "k8s-master-1", "cat", "/proc/sys/kernel/random/boot_id")
+        outcome = patch(lab, only=["k8s-master-1"])
+        (report,) = outcome.nodes
+        assert report.rebooted and report.kernel_after == NEW_KERNEL
+        assert report.kernel_before == OLD_KERNEL
+        assert run(lab, "k8s-master-1", "cat", "/proc/sys/kernel/random/boot_id") == boot
+        assert not node(api, "k8s-master-1")["spec"].get("unschedulable")
+        assert lab.ctx.store.intents(lab.ctx.lab).all() == {}
