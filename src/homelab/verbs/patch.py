@@ -86,7 +86,8 @@ def patch_lab(
                 hint="run `homelab up SPEC` first",
             )
         channel = GuestChannel(conn.client, conn.clock, poll=rt.limits.poll, poll_cap=2.0)
-        run = PatchRun(rt, channel, rt.nodes.api, reboot=reboot)
+        wait = rt.limits.agent_timeout + rt.limits.ready_timeout
+        run = PatchRun(rt, channel, rt.nodes.api, reboot=reboot, reboot_timeout=wait)
         resumed = interrupted(rt)
         if not resumed and not confirm(targets):
             raise Aborted("patch cancelled; nothing was changed")

@@ -20,10 +20,13 @@ NODES = ("k8s-master-1", "k8s-worker-2", "k8s-worker-3")
 OLD_KERNEL, NEW_KERNEL = "6.8.0-45-generic", "6.8.0-51-generic"
 
 
-def patch(lab: Upped, **kw: object) -> PatchOutcome:
+def patch(
+    lab: Upped, agent_timeout: float = 180.0, ready_timeout: float = 600.0, **kw: object
+) -> PatchOutcome:
     args: dict[str, object] = {"only": [], "reboot": "auto", "confirm": lambda _t: True}
     args.update(kw)
-    return patch_lab(lab.conn, lab.ctx, limits=Limits(poll=0.5), **args)  # type: ignore[arg-type]
+    limits = Limits(poll=0.5, agent_timeout=agent_timeout, ready_timeout=ready_timeout)
+    return patch_lab(lab.conn, lab.ctx, limits=limits, **args)  # type: ignore[arg-type]
 
 
 def run(lab: Upped, name: str, *argv: str) -> str:
@@ -205,3 +208,22 @@ def test_a_kill_after_the_reboot_does_not_reboot_the_node_again(tmp_path: Path) 
         assert run(lab, "k8s-master-1", "cat", "/proc/sys/kernel/random/boot_id") == boot
         assert not node(api, "k8s-master-1")["spec"].get("unschedulable")
         assert lab.ctx.store.intents(lab.ctx.lab).all() == {}
+
+
+def test_a_node_that_does_not_come_back_stops_the_run_uncordoned_once_ready(
+    tmp_path: Path,
+) -> None:
+    spec = copy_example("home-lab.yaml", tmp_path)
+    with upped(spec) as lab, lab.api() as api:
+        run(lab, "k8s-worker-2", "systemctl", "disable", "qemu-guest-agent")
+        with pytest.raises(LabError) as failed:
+            patch(lab, only=["k8s-worker-2", "k8s-worker-3"], agent_timeout=60, ready_timeout=60)
+        text = failed.value.message
+        assert text.startswith("patching stopped at vm k8s-worker-2: "), text
+        assert text.endswith("; it is Ready and was uncordoned"), text
+        assert "the guest agent did not answer" in text, text
+        for name in NODES:
+            assert not node(api, name)["spec"].get("unschedulable"), name
+        journal = lab.ctx.store.intents(lab.ctx.lab).all()
+        assert set(journal) == {"patch/run", "patch/k8s-worker-2"}
+        assert journal["patch/k8s-worker-2"]["phase"] == "rebooting"
