@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from homelab.engine.apply.progress import ProgressEvent
+from homelab.engine.apply.progress import ProgressEvent, Recorder
 from homelab.engine.apply.runtime import Limits
 from homelab.engine.guest.channel import GuestChannel
 from homelab.errors import LabError
@@ -168,14 +168,15 @@ def test_a_budget_that_blocks_the_drain_stops_the_run_and_leaves_the_node_schedu
 def test_max_unavailable_two_patches_both_workers_at_once(tmp_path: Path) -> None:
     spec = copy_example("home-lab.yaml", tmp_path)
     with upped(spec) as lab, lab.api() as api:
-        events: list[ProgressEvent] = []
+        recorder = Recorder()
+        events: list[ProgressEvent] = recorder.events
         patch_lab(
             lab.conn,
             lab.ctx,
             only=["k8s-worker-2", "k8s-worker-3"],
             reboot="always",
             confirm=lambda _t: True,
-            progress=events.append,
+            progress=recorder,
             limits=Limits(poll=0.5, max_unavailable=2),
         )
         drains = [e.vm for e in events if e.phase == "drain" and e.status == "done"]

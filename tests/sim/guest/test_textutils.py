@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 
+from homelab_sim.guest.blockdev import RootDisk
 from homelab_sim.guest.commands import CommandTable
 from homelab_sim.guest.shell import BufferSink, Shell, Streams
 from homelab_sim.guest.system import GuestSystem
@@ -96,6 +97,7 @@ class _Host:
     def __init__(self, system: GuestSystem, clock: list[float]) -> None:
         self.system = system
         self.clock = clock
+        self.disk: RootDisk | None = None  # no block device: the text commands need none
 
     def now(self) -> float:
         return self.clock[0]
