@@ -59,6 +59,8 @@
     ├── GuestTimeout                  a command in a guest (or its agent) did not finish in time
     ├── NoBackupSection               a backup command on a spec without a backup: section
     ├── NoBackup                      the VM has no backup (matching --at / --backup) to restore
+    ├── PatchFailed                   `homelab patch` stopped at a node (where, and whether it
+    │                                 was uncordoned; engine/patch.py)
     ├── UpgradeFailed                 a step of the rolling Kubernetes upgrade failed (which node,
     │                                 and the snapshots to go back to; engine/upgrade/rollout.py)
     ├── SnapshotFailed                an etcd snapshot could not be taken, fetched or verified

@@ -7,12 +7,11 @@ certificate; a CA bundle is the only trust store with hostname checks.
 
 from __future__ import annotations
 
-import hmac
 import ssl
 
 from homelab.engine.opnsense.errors import OpnsenseSettingsError, OpnsenseTlsError
 from homelab.engine.opnsense.settings import FirewallSettings
-from homelab.engine.proxmox.tls import PinMismatch, fingerprint_of
+from homelab.engine.proxmox.tls import PinMismatch, pinned_context
 
 HINT = (
     "OPNsense's web GUI certificate is self-signed by default: pin its SHA-256 fingerprint in "
@@ -21,24 +20,11 @@ HINT = (
 )
 
 
-class _Pinned(ssl.SSLSocket):
-    pin: str = ""
-
-    def do_handshake(self, block: bool = False) -> None:
-        super().do_handshake(block)
-        actual = fingerprint_of(self.getpeercert(binary_form=True) or b"")
-        if not hmac.compare_digest(actual.encode(), self.pin.encode()):
-            raise PinMismatch(self.pin, actual)
-
-
 def ssl_context(settings: FirewallSettings) -> ssl.SSLContext:
     """The SSLContext for ``settings``: pin, else CA bundle, else the system store."""
-    if settings.fingerprint:
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        context.check_hostname = False  # the pin replaces chain and name checks
-        context.verify_mode = ssl.CERT_NONE
-        context.sslsocket_class = type("PinnedOpnsense", (_Pinned,), {"pin": settings.fingerprint})
-    elif settings.ca_bundle is not None:
+    if settings.fingerprint:  # the pin replaces chain and name checks
+        return pinned_context(settings.fingerprint)
+    if settings.ca_bundle is not None:
         try:
             context = ssl.create_default_context(cafile=str(settings.ca_bundle))
         except (OSError, ssl.SSLError) as exc:

@@ -27,7 +27,7 @@ import ssl
 from homelab.engine.proxmox.config import ConnectionSettings
 from homelab.engine.proxmox.errors import FingerprintMismatch, TlsError
 
-__all__ = ["PinMismatch", "build_ssl_context", "fingerprint_of", "tls_error_from"]
+__all__ = ["PinMismatch", "build_ssl_context", "fingerprint_of", "pinned_context", "tls_error_from"]
 
 #: SSL errors that mean the connection dropped, not that trust failed (transport errors).
 CONNECTION_LOST = (ssl.SSLEOFError, ssl.SSLZeroReturnError, ssl.SSLSyscallError)
@@ -70,7 +70,7 @@ class _PinnedSocket(ssl.SSLSocket):
 def build_ssl_context(settings: ConnectionSettings) -> ssl.SSLContext:
     """The SSLContext for ``settings``: pin, else CA bundle, else the system store."""
     if settings.fingerprint:
-        return _pinned_context(settings.fingerprint)
+        return pinned_context(settings.fingerprint)
     if settings.ca_bundle is not None:
         try:
             context = ssl.create_default_context(cafile=str(settings.ca_bundle))
@@ -83,7 +83,9 @@ def build_ssl_context(settings: ConnectionSettings) -> ssl.SSLContext:
     return _harden(ssl.create_default_context())
 
 
-def _pinned_context(pin: str) -> ssl.SSLContext:
+def pinned_context(pin: str) -> ssl.SSLContext:
+    """A context that accepts exactly the certificate whose SHA-256 is ``pin`` (any API that
+    pins one: Proxmox VE, OPNsense), checked inside every handshake."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     # The pin check in _PinnedSocket.do_handshake replaces chain and hostname verification.
     context.check_hostname = False
