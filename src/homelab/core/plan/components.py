@@ -23,6 +23,8 @@ from dataclasses import dataclass
 
 import yaml
 
+from homelab.core.spec.load import FAST_LOADER
+
 __all__ = [
     "Component",
     "ComponentChange",
@@ -92,13 +94,14 @@ class ComponentChange:
 
 def desired_components(cluster_files: Mapping[str, bytes]) -> tuple[Component, ...]:
     """Every component `up` installs for this rendering, in the order it installs them."""
-    index = yaml.safe_load(cluster_files.get(INDEX_FILE, b"") or b"{}") or {}
+    raw = cluster_files.get(INDEX_FILE, b"") or b"{}"
+    index = yaml.load(raw, Loader=FAST_LOADER) or {}  # noqa: S506 (a SafeLoader, libyaml's)
     found: list[Component] = []
     for entry in index.get("addons") or []:
         docs = [
             doc
             for name in entry.get("resources") or []
-            for doc in yaml.safe_load_all(cluster_files.get(str(name), b"") or b"")
+            for doc in yaml.load_all(cluster_files.get(str(name), b"") or b"", Loader=FAST_LOADER)
             if isinstance(doc, dict) and doc.get("kind") not in CHART_KINDS
         ]
         settings = {k: v for k, v in entry.items() if k not in ("resources", "charts")}
@@ -114,7 +117,9 @@ def desired_components(cluster_files: Mapping[str, bytes]) -> tuple[Component, .
 def _helm_releases(data: bytes) -> list[Component]:
     """One component per HelmRelease: its chart's version (from ``chart.spec.version``, or the
     tag of the OCIRepository its ``chartRef`` names) and a digest of its spec and source."""
-    docs = [d for d in (yaml.safe_load_all(data) if data else ()) if isinstance(d, dict)]
+    docs = [
+        d for d in (yaml.load_all(data, Loader=FAST_LOADER) if data else ()) if isinstance(d, dict)
+    ]
     sources = {
         (d.get("kind"), (d.get("metadata") or {}).get("name")): d.get("spec") or {}
         for d in docs
