@@ -22,7 +22,7 @@ from homelab.simulated.site import SimulatedSite
 from homelab.verbs.lab import make_plan, prepare_lab
 from homelab.verbs.provision import apply_lab
 from tests.support.paths import EXAMPLES
-from tests.up.simlab import Upped, copy_example, ready_nodes, upped
+from tests.up.simlab import Upped, config_map, copy_example, ready_nodes, upped
 
 
 @pytest.fixture(scope="module")
@@ -129,3 +129,47 @@ def wait_ready(lab: Upped, names: set[str]) -> None:
             return
         site.advance_clock(5)
     assert names <= ready_nodes(lab)
+
+
+def test_the_first_control_plane_rebuilt_joins_the_running_cluster(ha_lab: Upped) -> None:
+    """Remove then add the *first* control plane (the one whose seed runs `kubeadm init`):
+    the others keep the seeds they were born with (no replace), and while they run it comes
+    back with a join seed, into the same cluster (what was in it is still there)."""
+    spec = ha_lab.ctx.spec_path
+    spec.write_text((EXAMPLES / "ha-lab.yaml").read_text())
+    with ha_lab.api() as api:
+        api.apply(config_map("made-before"))
+    without(spec, "k8s-master-1")
+    ctx = prepare_lab(spec)
+    try:
+        plan, _ = make_plan(ha_lab.conn, ctx)
+        assert [(a.vm, type(a).__name__) for a in plan.changes] == [
+            ("k8s-master-1", "DestroyVm")
+        ], format_plan(plan)
+        applied = apply_lab(ha_lab.conn, ctx, confirm=lambda _p: True)
+        assert applied.report is not None and all(o.ok for o in applied.report.outcomes)
+    finally:
+        ctx.close()
+    assert members(ha_lab, "k8s-master-2") == {"k8s-master-2", "k8s-master-3"}
+    spec.write_text((EXAMPLES / "ha-lab.yaml").read_text())
+    ctx = prepare_lab(spec)
+    try:
+        plan, _ = make_plan(ha_lab.conn, ctx)
+        assert [(a.vm, type(a).__name__) for a in plan.changes] == [("k8s-master-1", "CreateVm")]
+        assert ctx.born_first == {"k8s-master-1": ("k8s-master-2", "10.0.20.12")}
+        seed = ctx.artifacts.seeds["k8s-master-1"].user_data.decode()
+        assert "kind: JoinConfiguration" in seed and "kind: InitConfiguration" not in seed
+        applied = apply_lab(ha_lab.conn, ctx, confirm=lambda _p: True)
+        assert applied.report is not None and all(o.ok for o in applied.report.outcomes)
+        wait_ready(ha_lab, {"k8s-master-1"})
+    finally:
+        ctx.close()
+    assert members(ha_lab, "k8s-master-2") == {"k8s-master-1", "k8s-master-2", "k8s-master-3"}
+    with ha_lab.api() as api:
+        assert api.find("v1", "ConfigMap", "made-before", "default") is not None
+    ctx = prepare_lab(spec)  # a new command: the store remembers what each node was born with
+    try:
+        again, _ = make_plan(ha_lab.conn, ctx)
+        assert not again.has_changes, format_plan(again)
+    finally:
+        ctx.close()

@@ -12,9 +12,9 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
-from ipaddress import IPv4Interface
+from ipaddress import IPv4Interface, ip_address
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +33,7 @@ from homelab.core.spec.models import LabSpec
 from homelab.engine.observe import observe_settled, refine
 from homelab.engine.proxmox.errors import ProxmoxError
 from homelab.engine.state import StateStore, open_store
-from homelab.engine.state.access import NodeKeysRecord
+from homelab.engine.state.access import BornFirstRecord, NodeKeysRecord
 from homelab.engine.state.components import InstalledComponents
 from homelab.engine.upgrade.versions import NodeVersions
 from homelab.verbs.connection import Connection
@@ -53,6 +53,8 @@ class LabContext:
     spec_path: Path
     store: StateStore
     artifacts: Artifacts
+    #: a control plane this run makes join a running cluster: the one its seed takes for first
+    born_first: dict[str, tuple[str, str]] = field(default_factory=dict)
 
     @property
     def lab(self) -> str:
@@ -94,7 +96,9 @@ def prepare_lab(spec_path: Path, *, store: StateStore | None = None) -> LabConte
         secrets = cluster_secrets(store, spec.name)
         artifacts = render_lab(spec, secrets)
         born_keys = NodeKeysRecord(store, spec.name).born()
-        first_boot_seeds(spec, artifacts, NodeVersions(store, spec.name).born(), secrets, born_keys)
+        firsts = BornFirstRecord(store, spec.name).all()
+        versions = NodeVersions(store, spec.name).born()
+        first_boot_seeds(spec, artifacts, versions, secrets, born_keys, firsts)
     except BaseException:
         store.close()
         raise
@@ -107,25 +111,50 @@ def first_boot_seeds(
     born: Mapping[str, str],
     secrets: ClusterSecrets,
     born_keys: Mapping[str, tuple[str, ...]] | None = None,
+    born_first: Mapping[str, tuple[str, str]] | None = None,
 ) -> None:
     """An existing node keeps the seed it first booted with (cloud-init runs once per
-    instance): a VM born at another Kubernetes version than the spec's, or with other SSH keys,
-    gets its seed rendered as it was, so a version change is an upgrade (``core.plan.upgrade``)
-    and a key change a push (``verbs.access``), not a replace."""
+    instance): a VM born at another Kubernetes version than the spec's, with other SSH keys, or
+    with another control plane as the cluster's first (the one that runs ``kubeadm init`` and
+    that joiners wait for), gets its seed rendered as it was, so a version change is an upgrade
+    (``core.plan.upgrade``), a key change a push (``verbs.access``), and a control plane leaving
+    changes no other node's seed: not a replace."""
     keys_now = tuple(spec.access.ssh_authorized_keys)
     keys_then = born_keys or {}
-    groups: dict[tuple[str, tuple[str, ...]], list[str]] = {}
+    firsts = born_first or {}
+    first_now = _first_of(spec)
+    groups: dict[tuple[str, tuple[str, ...], tuple[str, str] | None], list[str]] = {}
     for vm in spec.vms:
         version = born.get(vm, spec.kubernetes.version)
         keys = keys_then.get(vm, keys_now)
-        if (version, keys) != (spec.kubernetes.version, keys_now):
-            groups.setdefault((version, keys), []).append(vm)
-    for (version, keys), vms in sorted(groups.items()):
+        first = firsts.get(vm, first_now)
+        if (version, keys, first) != (spec.kubernetes.version, keys_now, first_now):
+            groups.setdefault((version, keys, first), []).append(vm)
+    for (version, keys, first), vms in sorted(groups.items(), key=lambda g: str(g[0])):
         kube = spec.kubernetes.model_copy(update={"version": version})
         access = spec.access.model_copy(update={"ssh_authorized_keys": list(keys)})
-        then = render_lab(spec.model_copy(update={"kubernetes": kube, "access": access}), secrets)
+        then = spec.model_copy(update={"kubernetes": kube, "access": access})
+        if first is not None and first != first_now:
+            then = with_first(then, *first)
+        rendered = render_lab(then, secrets)
         for vm in vms:
-            artifacts.seeds[vm] = then.seeds[vm]
+            artifacts.seeds[vm] = rendered.seeds[vm]
+
+
+def _first_of(spec: LabSpec) -> tuple[str, str] | None:
+    planes = spec.control_planes
+    return (planes[0], str(spec.vms[planes[0]].ip)) if planes else None
+
+
+def with_first(spec: LabSpec, name: str, ip: str) -> LabSpec:
+    """The spec with control plane ``name`` (at ``ip``) first: moved to the front, or, when the
+    spec no longer has it (it left the lab), a stand-in with its name and address."""
+    planes = spec.control_planes
+    if not planes:
+        return spec
+    vms = dict(spec.vms)
+    first = vms.pop(name, None) or spec.vms[planes[0]].model_copy(update={"ip": ip_address(ip)})
+    return spec.model_copy(update={"vms": {name: first, **vms}})
 
 
 def make_plan(
@@ -142,7 +171,8 @@ def make_plan(
     jobs = ctx.spec.backup is not None or ctx.store.has_backup_jobs(ctx.lab)
     observed = observe_settled(conn.client, ctx.spec, conn.clock.sleep, jobs=jobs)
     if purpose is Purpose.APPLY:
-        upgrade.ensure_versions(conn, ctx, observed)  # before the seed digests are read
+        _first_control_plane(ctx, observed)  # before the seed digests are read
+        upgrade.ensure_versions(conn, ctx, observed)
         if access.ensure_keys(conn, ctx, observed):
             _rerender_first_boot(ctx)
     plan = planner(ctx.spec, ctx.seed_digests, observed, steward)
@@ -168,7 +198,48 @@ def _rerender_first_boot(ctx: LabContext) -> None:
         NodeVersions(ctx.store, ctx.lab).born(),
         secrets,
         NodeKeysRecord(ctx.store, ctx.lab).born(),
+        BornFirstRecord(ctx.store, ctx.lab).all(),
     )
+
+
+def _first_control_plane(ctx: LabContext, observed: Observed) -> None:
+    """Record the first control plane of running nodes the store does not know yet (the spec's
+    first made them); and when the spec's first control plane is absent while another of the
+    lab's runs (it left and comes back), it joins that cluster: its seed takes the running one
+    for the first, never ``kubeadm init`` (a second, empty cluster)."""
+    first = _first_of(ctx.spec)
+    if first is None:
+        return
+    present = {vm.name: vm for vm in lab_vms(ctx.lab, observed.vms) if vm.name in ctx.spec.vms}
+    record = BornFirstRecord(ctx.store, ctx.lab)
+    known = record.all()
+    unknown = {name: first for name in present if name not in known}
+    if unknown:
+        record.seed(unknown)
+    planes = ctx.spec.control_planes
+    running = [n for n in planes[1:] if n in present and present[n].status == "running"]
+    if first[0] in present or not running:
+        return
+    joins = (running[0], str(ctx.spec.vms[running[0]].ip))
+    ctx.born_first[first[0]] = joins
+    secrets = cluster_secrets(ctx.store, ctx.lab)
+    then = with_first(ctx.spec, *joins)
+    ctx.artifacts.seeds[first[0]] = render_lab(then, secrets).seeds[first[0]]
+
+
+def record_born_first(ctx: LabContext, plan: Plan, done: set[str]) -> None:
+    """VMs apply created or replaced took the first control plane their seed was rendered
+    with; gone ones are forgotten."""
+    record = BornFirstRecord(ctx.store, ctx.lab)
+    first = _first_of(ctx.spec)
+    made = [a.vm for a in plan.actions if kind_of(a) in ("create", "replace") and a.vm in done]
+    gone = [a.vm for a in plan.actions if kind_of(a) == "destroy" and a.vm in done]
+    if gone:
+        record.forget(gone)
+    for vm in made:
+        born = ctx.born_first.get(vm, first)
+        if born is not None:
+            record.born(vm, born)
 
 
 def _component_changes(ctx: LabContext) -> tuple[ComponentChange, ...]:

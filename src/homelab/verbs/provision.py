@@ -32,7 +32,7 @@ from homelab.errors import LabError
 from homelab.verbs.access import push_keys, record_new_keys
 from homelab.verbs.connection import Connection
 from homelab.verbs.drain import attach_drainer, needs_drainer
-from homelab.verbs.lab import LabContext, Purpose, make_plan
+from homelab.verbs.lab import LabContext, Purpose, make_plan, record_born_first
 from homelab.verbs.rearm import rearm_join_token
 from homelab.verbs.upgrade import record_new_nodes, run_upgrade
 
@@ -125,6 +125,7 @@ def apply_lab(
         note_jobs_gone(ctx, plan, report)
         record_new_nodes(ctx, plan, {o.vm for o in report.outcomes if o.ok})
         record_new_keys(ctx, plan, {o.vm for o in report.outcomes if o.ok})
+        record_born_first(ctx, plan, {o.vm for o in report.outcomes if o.ok})
         if plan.key_pushes:
             pushed = push_keys(conn, ctx, observed, plan.key_pushes)
             notes.append(f"SSH keys pushed to {', '.join(pushed)}")

@@ -26,7 +26,7 @@ from homelab.core.render.versions import versions_for
 from homelab.engine.apply.runtime import Runtime
 from homelab.engine.guest.channel import GuestChannel
 from homelab.engine.proxmox.errors import PermissionDenied
-from homelab.engine.state.access import NodeKeysRecord
+from homelab.engine.state.access import BornFirstRecord, NodeKeysRecord
 from homelab.engine.upgrade.snapshots import snapshot_name, take_snapshots
 from homelab.engine.upgrade.versions import NodeVersions
 from homelab.errors import LabError
@@ -67,7 +67,8 @@ def ensure_versions(conn: Connection, ctx: LabContext, observed: Observed) -> No
         store.seed(fresh)
         secrets = cluster_secrets(ctx.store, ctx.lab)
         keys = NodeKeysRecord(ctx.store, ctx.lab).born()
-        first_boot_seeds(ctx.spec, ctx.artifacts, store.born(), secrets, keys)
+        firsts = BornFirstRecord(ctx.store, ctx.lab).all()
+        first_boot_seeds(ctx.spec, ctx.artifacts, store.born(), secrets, keys, firsts)
 
 
 def with_upgrades(ctx: LabContext, plan: Plan, observed: Observed) -> Plan:

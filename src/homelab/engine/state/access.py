@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from homelab.engine.state import StateStore
 
-__all__ = ["RECORD", "NodeKeys", "NodeKeysRecord"]
+__all__ = ["FIRST_RECORD", "RECORD", "BornFirstRecord", "NodeKeys", "NodeKeysRecord"]
 
 RECORD = "access/ssh-keys"
 
@@ -70,3 +70,45 @@ class NodeKeysRecord:
             }
         }
         self._box.put(RECORD, json.dumps(doc, sort_keys=True).encode())
+
+
+FIRST_RECORD = "cluster/born-first"
+
+
+class BornFirstRecord:
+    """Which control plane each node's seed took for the cluster's first (the one that runs
+    ``kubeadm init``, and that joiners wait for), by name and address, at its first boot: when
+    that control plane goes or the spec's order changes, each node keeps the seed it was born
+    with."""
+
+    def __init__(self, store: StateStore, lab: str) -> None:
+        self._box = store.secrets(lab)
+
+    def all(self) -> dict[str, tuple[str, str]]:
+        raw = self._box.get(FIRST_RECORD)
+        if raw is None:
+            return {}
+        nodes = json.loads(raw).get("nodes", {})
+        return {vm: (str(first[0]), str(first[1])) for vm, first in nodes.items()}
+
+    def seed(self, firsts: Mapping[str, tuple[str, str]]) -> None:
+        """Nodes seen for the first time: the spec's first made them."""
+        nodes = self.all()
+        for vm, first in firsts.items():
+            nodes.setdefault(vm, first)
+        self._write(nodes)
+
+    def born(self, vm: str, first: tuple[str, str]) -> None:
+        nodes = self.all()
+        nodes[vm] = first
+        self._write(nodes)
+
+    def forget(self, vms: Iterable[str]) -> None:
+        nodes = self.all()
+        for vm in vms:
+            nodes.pop(vm, None)
+        self._write(nodes)
+
+    def _write(self, nodes: Mapping[str, tuple[str, str]]) -> None:
+        doc = {"nodes": {vm: list(first) for vm, first in sorted(nodes.items())}}
+        self._box.put(FIRST_RECORD, json.dumps(doc, sort_keys=True).encode())
