@@ -16,7 +16,7 @@ from homelab.core.plan.actions import NoOp
 from homelab.core.plan.text import format_plan
 from homelab.engine.guest.channel import GuestChannel
 from homelab.engine.state.access import RECORD
-from homelab.verbs.lab import make_plan, prepare_lab
+from homelab.verbs.lab import lab_status, make_plan, prepare_lab
 from homelab.verbs.provision import apply_lab
 from tests.up.simlab import Upped, copy_example, upped
 
@@ -62,6 +62,10 @@ def test_a_key_change_is_pushed_not_a_replace(home_lab: Upped) -> None:
         text = format_plan(plan)
         assert "~ vm k8s-worker-2: SSH keys pushed through the guest agent (no restart)" in text
         assert "SSH keys to push to 3 node(s)" in text
+        rows, _ = lab_status(home_lab.conn, ctx)
+        assert {r.vm: r.drift for r in rows} == dict.fromkeys(
+            ("k8s-master-1", "k8s-worker-2", "k8s-worker-3"), "ssh keys"
+        )
         applied = apply_lab(home_lab.conn, ctx, confirm=lambda _p: True)
         assert "SSH keys pushed to k8s-master-1, k8s-worker-2, k8s-worker-3" in applied.notes
         for name in ("k8s-master-1", "k8s-worker-2", "k8s-worker-3"):

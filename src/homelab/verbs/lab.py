@@ -298,11 +298,23 @@ def lab_status(conn: Connection, ctx: LabContext) -> tuple[list[StatusRow], Plan
     plan, observed = make_plan(conn, ctx)
     actions = {action.vm: action for action in plan.actions}
     ours = {vm.name: vm for vm in lab_vms(ctx.lab, observed.vms) if vm.name}
+    # a VM left as it is may still have its node upgraded or its keys pushed by apply
+    pending = {step.vm: ("upgrade", step.reason) for step in plan.upgrades}
+    for pushed in plan.key_pushes:
+        pending.setdefault(pushed, ("ssh keys", "apply pushes the spec's SSH keys (they differ)"))
     rows = []
     for name in [*ctx.spec.vms, *(n for n in ours if n not in ctx.spec.vms)]:
         vm = ours.get(name)
         action = actions.get(name)
         role = ctx.spec.vms[name].role if name in ctx.spec.vms else (action.role if action else "")
+        drift, reason = (
+            pending[name]
+            if isinstance(action, NoOp) and name in pending
+            else (
+                "in sync" if isinstance(action, NoOp) else kind_of(action) if action else "?",
+                action.reason if action else _error_for(plan, name),
+            )
+        )
         rows.append(
             StatusRow(
                 vm=name,
@@ -311,8 +323,8 @@ def lab_status(conn: Connection, ctx: LabContext) -> tuple[list[StatusRow], Plan
                 node=vm.node if vm else None,
                 state=vm.status if vm else "absent",
                 ips=guest_ips(conn, vm) if vm is not None else (),
-                drift="in sync" if isinstance(action, NoOp) else kind_of(action) if action else "?",
-                reason=action.reason if action else _error_for(plan, name),
+                drift=drift,
+                reason=reason,
             )
         )
     return rows, plan

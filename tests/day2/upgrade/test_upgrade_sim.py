@@ -20,7 +20,7 @@ from homelab.engine.apply.runtime import Limits
 from homelab.engine.guest.channel import GuestChannel
 from homelab.engine.upgrade.rollout import Rollout, UpgradeFailed
 from homelab.engine.upgrade.versions import RECORD, NodeVersions
-from homelab.verbs.lab import make_plan
+from homelab.verbs.lab import lab_status, make_plan
 from homelab.verbs.provision import apply_lab, new_runtime
 from tests.up.simlab import copy_example, upped
 from tests.up.workload import apply, node, respec, start_workload, watched
@@ -45,6 +45,10 @@ def test_a_version_bump_upgrades_every_node_within_the_budget(tmp_path: Path) ->
             assert "^ upgrade 1. vm k8s-master-1: 1.29.15 -> 1.30.14" in text
             assert "kubeadm upgrade apply -y v1.30.14" in text
             assert "3 node(s) to upgrade" in text
+            rows, _ = lab_status(lab.conn, ctx)
+            assert {r.vm: r.drift for r in rows} == dict.fromkeys(
+                ("k8s-master-1", "k8s-worker-2", "k8s-worker-3"), "upgrade"
+            )
             data = json.loads(plan_to_json(plan))
             assert [u["vm"] for u in data["upgrades"]] == [s.vm for s in plan.upgrades]
             with watched(api) as counts:
