@@ -9,11 +9,11 @@ team's PostgreSQL store shares them like everything else.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
-from homelab.engine.state import StateStore
+from homelab.engine.state.records import NodeRecord
 
 __all__ = ["RECORD", "NodeVersion", "NodeVersions"]
 
@@ -26,21 +26,16 @@ class NodeVersion:
     born: str
 
 
-class NodeVersions:
+class NodeVersions(NodeRecord[NodeVersion]):
     """Read and write the record of one lab."""
 
-    def __init__(self, store: StateStore, lab: str) -> None:
-        self._box = store.secrets(lab)
+    key = RECORD
 
-    def all(self) -> dict[str, NodeVersion]:
-        raw = self._box.get(RECORD)
-        if raw is None:
-            return {}
-        nodes = json.loads(raw).get("nodes", {})
-        return {
-            vm: NodeVersion(str(entry["version"]), str(entry.get("born", entry["version"])))
-            for vm, entry in nodes.items()
-        }
+    def _load(self, entry: Any) -> NodeVersion:
+        return NodeVersion(str(entry["version"]), str(entry.get("born", entry["version"])))
+
+    def _dump(self, value: NodeVersion) -> Any:
+        return {"version": value.version, "born": value.born}
 
     def current(self) -> dict[str, str]:
         return {vm: entry.version for vm, entry in self.all().items()}
@@ -50,30 +45,9 @@ class NodeVersions:
 
     def record(self, vm: str, version: str, *, born: str | None = None) -> None:
         """``vm`` now runs ``version`` (its birth version kept, or ``born`` for a new one)."""
-        nodes = self.all()
-        known = nodes.get(vm)
-        nodes[vm] = NodeVersion(version, known.born if known else (born or version))
-        self._write(nodes)
+        known = self.all().get(vm)
+        self.put(vm, NodeVersion(version, known.born if known else (born or version)))
 
     def seed(self, versions: Mapping[str, str]) -> None:
         """Record nodes seen for the first time (their birth version is what they run)."""
-        nodes = self.all()
-        for vm, version in versions.items():
-            nodes.setdefault(vm, NodeVersion(version, version))
-        self._write(nodes)
-
-    def forget(self, vms: Iterable[str]) -> None:
-        """VMs re-created or gone: their next record starts anew."""
-        nodes = self.all()
-        for vm in vms:
-            nodes.pop(vm, None)
-        self._write(nodes)
-
-    def _write(self, nodes: Mapping[str, NodeVersion]) -> None:
-        doc = {
-            "nodes": {
-                vm: {"version": entry.version, "born": entry.born}
-                for vm, entry in sorted(nodes.items())
-            }
-        }
-        self._box.put(RECORD, json.dumps(doc, sort_keys=True).encode())
+        self.add_new({vm: NodeVersion(v, v) for vm, v in versions.items()})
