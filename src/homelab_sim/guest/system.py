@@ -43,7 +43,30 @@ STOCK_FSTAB = (
     "LABEL=cloudimg-rootfs\t/\text4\tdiscard,errors=remount-ro\t0 1\n"
     "/swap.img\tnone\tswap\tsw\t0 0\n"
 )
-STOCK_DIRS = ("/etc", "/etc/apt", "/etc/apt/keyrings", "/etc/apt/sources.list.d", "/run", "/var")
+# the directories an Ubuntu 24.04 cloud image has before cloud-init writes anything (its
+# filesystem hierarchy: base-files' layout, apt's sources and keyrings)
+STOCK_DIRS = (
+    "/boot",
+    "/etc",
+    "/etc/apt",
+    "/etc/apt/keyrings",
+    "/etc/apt/sources.list.d",
+    "/home",
+    "/media",
+    "/mnt",
+    "/opt",
+    "/root",
+    "/run",
+    "/srv",
+    "/tmp",  # noqa: S108 - the guest's, not ours
+    "/usr",
+    "/usr/local",
+    "/var",
+    "/var/cache",
+    "/var/lib",
+    "/var/log",
+    "/var/tmp",  # noqa: S108
+)
 FRONTEND_LOCK = "/var/lib/dpkg/lock-frontend"
 DPKG_LOCK = "/var/lib/dpkg/lock"
 ARCHIVES_LOCK = "/var/cache/apt/archives/lock"

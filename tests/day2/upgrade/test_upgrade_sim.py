@@ -229,3 +229,59 @@ def test_workers_go_max_unavailable_at_a_time(tmp_path: Path) -> None:
         finally:
             ctx.close()
         assert max(widest) == 2, "both workers were drained at once (the control plane alone)"
+
+
+def test_workers_are_prepared_ahead_of_their_drains_which_keep_the_plan_order(
+    tmp_path: Path,
+) -> None:
+    """kubeadm and ``upgrade node`` (which do not disturb a node) run ahead: the first worker's
+    kubeadm while the control plane's kubelet phase runs, the next worker's ``upgrade node``
+    while the one before is drained. A failure there stops the drains not yet begun; the
+    rerun finishes from the phases journaled."""
+    spec = copy_example("home-lab.yaml", tmp_path)
+    with upped(spec) as lab, lab.api() as api:
+        ctx = respec(spec, OLD, NEW)
+        try:
+            plan, _ = make_plan(lab.conn, ctx)
+            third = next(s for s in plan.upgrades if s.vm == "k8s-worker-3")
+            channel = GuestChannel(lab.conn.client, lab.conn.clock)
+            conf, aside = "/etc/kubernetes/kubelet.conf", "/root/kubelet.conf"
+            assert channel.run(third.node, third.vmid, ["mv", conf, aside]).ok
+            events: list[tuple[str, str, str]] = []
+
+            def progress(event: ProgressEvent) -> None:
+                events.append((event.vm, event.phase, event.status))
+
+            with pytest.raises(UpgradeFailed) as failed:
+                apply_lab(lab.conn, ctx, confirm=lambda _plan: True, progress=progress)
+            assert "vm k8s-worker-3: kubeadm upgrade node failed (exit 1)" in failed.value.message
+            assert ("k8s-worker-3", "drain", "running") not in events
+            assert ("k8s-worker-2", "drain", "running") not in events, (
+                "worker-2 was prepared beside worker-3 and was not drained after its failure"
+            )
+            assert events.index(("k8s-worker-2", "upgrade kubeadm", "done")) < events.index(
+                ("k8s-master-1", "upgrade kubelet", "done")
+            ), "the first worker's kubeadm is fetched during the control plane's kubelet phase"
+            assert not any(n["spec"].get("unschedulable") for n in api.nodes())
+            journal = ctx.store.intents(ctx.lab).all()
+            assert journal["upgrade/k8s-worker-2"]["phase"] == "control-plane"
+            assert journal["upgrade/k8s-worker-3"]["phase"] == "kubeadm"
+
+            assert channel.run(third.node, third.vmid, ["mv", aside, conf]).ok
+            events.clear()
+            outcome = apply_lab(lab.conn, ctx, confirm=lambda _plan: True, progress=progress)
+            assert outcome.report is not None and outcome.report.ok
+            assert ("k8s-worker-2", "upgrade kubeadm", "running") not in events, "not repeated"
+            assert ("k8s-worker-2", "upgrade control-plane", "running") not in events
+            assert events.index(("k8s-worker-3", "upgrade control-plane", "done")) < events.index(
+                ("k8s-worker-2", "upgrade kubelet", "done")
+            ), "worker-3 was prepared while worker-2 was drained"
+            assert events.index(("k8s-worker-2", "drain", "running")) < events.index(
+                ("k8s-worker-3", "drain", "running")
+            ), "drains keep the plan's order"
+            for found in api.nodes():
+                assert found["status"]["nodeInfo"]["kubeletVersion"] == "v1.30.14"
+                assert not found["spec"].get("unschedulable")
+            assert ctx.store.intents(ctx.lab).all() == {}
+        finally:
+            ctx.close()

@@ -9,6 +9,7 @@ subclass names its record (``key``) and says how an entry is read (``_load``) an
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar, Generic, TypeVar
 
@@ -17,6 +18,10 @@ from homelab.engine.state import StateStore
 __all__ = ["NodeRecord"]
 
 T = TypeVar("T")
+
+# A change reads the record whole and writes it back: threads of one process (a rollout's
+# workers recording their nodes) take turns; other processes are kept out by the lab's lock.
+_CHANGES = threading.RLock()
 
 
 class NodeRecord(Generic[T]):
@@ -40,23 +45,26 @@ class NodeRecord(Generic[T]):
         return {vm: self._load(entry) for vm, entry in json.loads(raw).get("nodes", {}).items()}
 
     def put(self, vm: str, value: T) -> None:
-        nodes = self.all()
-        nodes[vm] = value
-        self._write(nodes)
+        with _CHANGES:
+            nodes = self.all()
+            nodes[vm] = value
+            self._write(nodes)
 
     def add_new(self, values: Mapping[str, T]) -> None:
         """Record VMs seen for the first time; those already known keep their entry."""
-        nodes = self.all()
-        for vm, value in values.items():
-            nodes.setdefault(vm, value)
-        self._write(nodes)
+        with _CHANGES:
+            nodes = self.all()
+            for vm, value in values.items():
+                nodes.setdefault(vm, value)
+            self._write(nodes)
 
     def forget(self, vms: Iterable[str]) -> None:
         """VMs re-created or gone: their next entry starts anew."""
-        nodes = self.all()
-        for vm in vms:
-            nodes.pop(vm, None)
-        self._write(nodes)
+        with _CHANGES:
+            nodes = self.all()
+            for vm in vms:
+                nodes.pop(vm, None)
+            self._write(nodes)
 
     def _write(self, nodes: Mapping[str, T]) -> None:
         doc = {"nodes": {vm: self._dump(value) for vm, value in sorted(nodes.items())}}

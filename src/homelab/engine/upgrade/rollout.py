@@ -13,6 +13,8 @@ phase reached, so a rerun after a kill skips what is done and never repeats a fi
    then the health gate: the Node Ready and reporting the new kubeletVersion, the kube-system
    pods Running, the API server answering ``/readyz``.
 
+Control planes go one at a time, workers ``max_unavailable`` drained at once, drains in the
+plan's order; phases 1 and 2 of the next nodes run ahead while others are drained (``Rollout.run``).
 The node's version is recorded (``versions.NodeVersions``) once its gate passed. A failed step
 raises ``UpgradeFailed``: the rollout stops there; the drain context uncordons the node.
 """
@@ -20,8 +22,9 @@ raises ``UpgradeFailed``: the rollout stops there; the drain context uncordons t
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,29 +70,66 @@ class Rollout:
     gate_timeout: float = 600.0
 
     def run(self, steps: Sequence[UpgradeStep]) -> list[str]:
-        """Every step, control planes one at a time, then the workers ``max_unavailable`` at
-        once; returns the nodes upgraded."""
-        done: list[str] = []
+        """Every step: the control planes one at a time, then the workers ``max_unavailable``
+        drained at once; returns the nodes upgraded.
+
+        What does not disturb a node runs ahead of the drains (kubeadm's own order for a node is
+        kubeadm, ``upgrade node``, then drain for the kubelet): the next control plane's kubeadm
+        package is fetched while the previous one's kubelet phase runs (never its ``upgrade``,
+        which restarts its control-plane pods), the first worker's while the last control
+        plane's runs, and the next workers are prepared (kubeadm and ``upgrade node``, which
+        only writes the kubelet's config for its next restart) while others are drained. Drains
+        still start in the plan's order, never more than ``max_unavailable`` at once.
+        """
         planes = [s for s in steps if s.role == CONTROL_PLANE]
         workers = [s for s in steps if s.role != CONTROL_PLANE]
-        for step in planes:
-            self.node(step)
-            done.append(step.vm)
-        width = max(1, self.rt.limits.max_unavailable)
-        stop = threading.Event()  # the first failure: no further node starts
+        done = self._planes(planes, workers[0] if workers else None)
+        return done + self._workers(workers)
 
-        def worker(step: UpgradeStep) -> bool:
+    def _planes(self, planes: Sequence[UpgradeStep], after: UpgradeStep | None) -> list[str]:
+        done: list[str] = []
+        with concurrent.futures.ThreadPoolExecutor(max_workers=1) as ahead:
+            fetched: concurrent.futures.Future[None] | None = None
+            for index, step in enumerate(planes):
+                if fetched is not None:
+                    fetched.result()  # this node's kubeadm, fetched ahead: its failure stops here
+                    fetched = None
+                nxt = planes[index + 1] if index + 1 < len(planes) else after
+
+                def fetch_next(nxt: UpgradeStep | None = nxt) -> None:
+                    nonlocal fetched
+                    if nxt is not None:
+                        fetched = ahead.submit(self.phases, nxt, "kubeadm")
+
+                self.phases(step, before_kubelet=fetch_next)
+                done.append(step.vm)
+            if fetched is not None:
+                fetched.result()
+        return done
+
+    def _workers(self, workers: Sequence[UpgradeStep]) -> list[str]:
+        width = max(1, self.rt.limits.max_unavailable)
+        stop = threading.Event()  # the first failure: no further node starts or is drained
+        turns = _Turns(width, stop)
+
+        def worker(index: int, step: UpgradeStep) -> bool:
             if stop.is_set():
                 return False
             try:
-                self.node(step)
+                self.phases(step, "control-plane")
+                with turns.drain(index) as admitted:
+                    if not admitted:
+                        return False
+                    self.phases(step)
             except BaseException:
-                stop.set()
+                turns.halt()
                 raise
             return True
 
-        with concurrent.futures.ThreadPoolExecutor(max_workers=width) as pool:
-            futures = {pool.submit(worker, step): step.vm for step in workers}
+        done: list[str] = []
+        # ``width`` drained and as many being prepared
+        with concurrent.futures.ThreadPoolExecutor(max_workers=2 * width) as pool:
+            futures = {pool.submit(worker, i, step): step.vm for i, step in enumerate(workers)}
             errors: list[BaseException] = []
             for future in concurrent.futures.as_completed(futures):
                 try:
@@ -101,11 +141,22 @@ class Rollout:
                 raise errors[0]
         return done
 
-    def node(self, step: UpgradeStep) -> None:
+    def phases(
+        self,
+        step: UpgradeStep,
+        until: str = PHASES[-1],
+        *,
+        before_kubelet: Callable[[], None] | None = None,
+    ) -> None:
+        """The node's phases not yet journaled as done, up to ``until``; the node's version is
+        recorded and its journal entry removed once the last is done."""
         key = UPGRADE_PREFIX + step.vm
         entry = self.rt.journal.all().get(key) or {}
         reached = str(entry.get("phase", "")) if entry.get("to") == step.to_version else ""
-        for phase in PHASES[PHASES.index(reached) + 1 if reached else 0 :]:
+        start = PHASES.index(reached) + 1 if reached else 0
+        for phase in PHASES[start : PHASES.index(until) + 1]:
+            if phase == "kubelet" and before_kubelet is not None:
+                before_kubelet()
             self.rt.emit(step.vm, f"upgrade {phase}", "running")
             try:
                 {"kubeadm": self.kubeadm, "control-plane": self.control_plane}.get(
@@ -118,8 +169,9 @@ class Rollout:
                 key, {"op": "upgrade", "vm": step.vm, "to": step.to_version, "phase": phase}
             )
             self.rt.emit(step.vm, f"upgrade {phase}", "done")
-        self.versions.record(step.vm, step.to_version)
-        self.rt.journal.remove(key)
+        if until == PHASES[-1]:
+            self.versions.record(step.vm, step.to_version)
+            self.rt.journal.remove(key)
 
     # ------------------------------------------------------------------ phases
 
@@ -234,4 +286,37 @@ def _ready(node: Any) -> bool:
     return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
 
 
-Emit = Callable[[str], None]
+class _Turns:
+    """Drains admitted in the plan's order, ``width`` at a time: ``drain(i)`` waits until every
+    earlier worker was admitted and a slot is free; it admits nobody once halted."""
+
+    def __init__(self, width: int, stop: threading.Event) -> None:
+        self._width, self._stop = width, stop
+        self._next = 0
+        self._running = 0
+        self._cond = threading.Condition()
+
+    def halt(self) -> None:
+        with self._cond:
+            self._stop.set()
+            self._cond.notify_all()
+
+    @contextlib.contextmanager
+    def drain(self, index: int) -> Iterator[bool]:
+        with self._cond:
+            self._cond.wait_for(
+                lambda: self._stop.is_set() or (self._next == index and self._running < self._width)
+            )
+            if self._stop.is_set():
+                admitted = False
+            else:
+                admitted = True
+                self._next += 1
+                self._running += 1
+        try:
+            yield admitted
+        finally:
+            if admitted:
+                with self._cond:
+                    self._running -= 1
+                    self._cond.notify_all()
