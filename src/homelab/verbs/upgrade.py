@@ -16,13 +16,17 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from homelab.core.observed import Observed
 from homelab.core.ownership import lab_vms
 from homelab.core.plan.actions import CreateVm, DestroyVm, Plan, ReplaceVm
 from homelab.core.plan.upgrade import CONTROL_PLANE, UpgradeStep, minor_of, plan_upgrade
-from homelab.core.render.versions import versions_for
+from homelab.core.render import yamldoc
+from homelab.core.render.addons import ADMIN_CONF, kube_vip_pod
+from homelab.core.render.versions import ComponentVersions, versions_for
+from homelab.core.spec.models import LabSpec
 from homelab.engine.apply.runtime import Runtime
 from homelab.engine.guest.channel import GuestChannel
 from homelab.engine.proxmox.errors import PermissionDenied
@@ -161,6 +165,17 @@ def move_addons(
     return moved
 
 
+def _kube_vip(spec: LabSpec) -> Callable[[ComponentVersions], bytes] | None:
+    """kube-vip's steady static pod of the lab at a minor's versions (None: no VIP)."""
+    if spec.kubernetes.control_plane_endpoint is None:
+        return None
+
+    def pod(versions: ComponentVersions) -> bytes:
+        return yamldoc.dump(kube_vip_pod(spec, versions, kubeconfig=ADMIN_CONF)).encode()
+
+    return pod
+
+
 def _numbers(version: str) -> tuple[int, ...]:
     return tuple(int(p) for p in version.split("."))
 
@@ -205,7 +220,9 @@ def run_upgrade(
             start = {**start, "addons": moved or ["unchanged"]}
             rt.journal.put(START, start)
         channel = GuestChannel(conn.client, conn.clock, poll=rt.limits.poll, poll_cap=2.0)
-        rollout = Rollout(rt, channel, api, NodeVersions(ctx.store, ctx.lab))
+        rollout = Rollout(
+            rt, channel, api, NodeVersions(ctx.store, ctx.lab), kube_vip=_kube_vip(ctx.spec)
+        )
         try:
             done = rollout.run(steps)
         except LabError as exc:

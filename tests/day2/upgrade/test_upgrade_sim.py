@@ -126,6 +126,17 @@ def test_the_ha_lab_upgrades_its_control_planes_one_at_a_time(tmp_path: Path) ->
                     assert outcome.report is not None and outcome.report.ok
                 finally:
                     ctx.close()
+                # kube-vip moves with the minor (v0.8.9 up to 1.30, v0.9.2 from 1.31), in the
+                # running manifest and in the staged copy a rejoin installs
+                channel = GuestChannel(lab.conn.client, lab.conn.clock)
+                vip = "v0.9.2" if new == "1.31.14" else "v0.8.9"
+                for plane in planes:
+                    for path in (
+                        "/etc/kubernetes/manifests/kube-vip.yaml",
+                        "/etc/homelab/kube-vip.yaml",
+                    ):
+                        text = channel.read_file(plane.node, plane.vmid, path).decode()
+                        assert f"image: ghcr.io/kube-vip/kube-vip:{vip}" in text, (plane.vm, path)
                 for found in api.nodes():
                     assert found["status"]["nodeInfo"]["kubeletVersion"] == f"v{new}"
                     assert not found["spec"].get("unschedulable")

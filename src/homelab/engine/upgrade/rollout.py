@@ -9,7 +9,8 @@ phase reached, so a rerun after a kill skips what is done and never repeats a fi
    control plane, ``kubeadm upgrade node`` elsewhere (kubeadm's own steps are idempotent);
 3. ``kubelet``: drained (``engine.apply.drains.drained``: journaled, uncordoned after), the
    container runtime the target wants (containerd.io 2.x from 1.34, its config), kubelet
-   and kubectl unheld, installed, held, ``systemctl daemon-reload`` and ``restart kubelet``;
+   and kubectl unheld, installed, held (on a control plane of a lab with a VIP, kube-vip's
+   static pod moved to the target's version), ``systemctl daemon-reload`` and ``restart kubelet``;
    then the health gate: the Node Ready and reporting the new kubeletVersion, the kube-system
    pods Running, the API server answering ``/readyz``.
 
@@ -29,12 +30,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from homelab.core.plan.upgrade import APPLY, CONTROL_PLANE, UpgradeStep, minor_of
-from homelab.core.render.bootstrap import install_apt_key
+from homelab.core.render.bootstrap import KUBE_VIP_MANIFEST, KUBE_VIP_STAGED, install_apt_key
 from homelab.core.render.cloudinit import DOCKER_KEYRING, KEYRING, containerd_config
 from homelab.core.render.versions import (
     DOCKER_APT_KEY_URL,
     DOCKER_APT_REPO,
     DOCKER_APT_SUITE,
+    ComponentVersions,
     versions_for,
 )
 from homelab.engine.apply.drains import drained
@@ -68,6 +70,8 @@ class Rollout:
     api: KubeApi
     versions: NodeVersions
     gate_timeout: float = 600.0
+    #: the lab's kube-vip static pod (YAML) at a minor's versions; None: the lab has no VIP
+    kube_vip: Callable[[ComponentVersions], bytes] | None = None
 
     def run(self, steps: Sequence[UpgradeStep]) -> list[str]:
         """Every step: the control planes one at a time, then the workers ``max_unavailable``
@@ -199,6 +203,8 @@ class Rollout:
         plane = step.role == CONTROL_PLANE
         with drained(self.rt, step.vm, step.node, gone=False, control_plane=plane):
             self.containerd(step)
+            if plane:
+                self.vip(step)
             self.sh(step, ["apt-mark", "unhold", "kubelet", "kubectl"], "apt-mark unhold")
             self.sh(
                 step,
@@ -229,6 +235,22 @@ class Rollout:
         if config != containerd_config(old) or old.containerd_package != new.containerd_package:
             self.channel.write_file(step.node, step.vmid, CONTAINERD_CONFIG, config.encode())
             self.sh(step, ["systemctl", "restart", "containerd"], "systemctl restart containerd")
+
+    def vip(self, step: UpgradeStep) -> None:
+        """kube-vip's static pod at the target minor's version, on the drained control plane
+        (the kubelet restarts the pod; the VIP's lease moves to another control plane's
+        kube-vip meanwhile), and the staged copy a rejoin installs (``homelab restore``)."""
+        if self.kube_vip is None:
+            return
+        old = self.kube_vip(versions_for(minor_of(step.from_version)))
+        new = self.kube_vip(versions_for(minor_of(step.to_version)))
+        if old == new:
+            return
+        # the staged copy first, then installed as the bootstrap does (kubelet reads a whole file)
+        self.channel.write_file(step.node, step.vmid, KUBE_VIP_STAGED, new)
+        self.sh(step, ["chmod", "0600", KUBE_VIP_STAGED], "chmod kube-vip's staged manifest")
+        install = ["install", "-D", "-m", "0600", KUBE_VIP_STAGED, KUBE_VIP_MANIFEST]
+        self.sh(step, install, "install kube-vip's manifest")
 
     # ------------------------------------------------------------------ helpers
 
