@@ -18,6 +18,8 @@ from homelab.engine.proxmox.client import PveClient
 from homelab.engine.proxmox.errors import PermissionDenied, RefusedError
 from homelab.engine.proxmox.session import PveSession
 from homelab.simulated.site import SimulatedSite
+from homelab.verbs.lab import prepare_lab
+from homelab.verbs.secrets import cluster_secrets
 from tests.up.simlab import Upped, copy_example, upped
 
 
@@ -128,5 +130,36 @@ def test_the_guest_commands_against_the_background_simulated_lab(tmp_path: Path)
         wrong = homelab("guest", "cat", str(spec), "k8s-worker-9", "/etc/hostname", "--sim")
         assert wrong.returncode == 1 and "has no VM 'k8s-worker-9'" in wrong.stderr
         assert "Traceback" not in wrong.stderr
+        # what ran is kept in the lab's history, secrets masked: the lab's own token by value,
+        # one it cannot know by its shape
+        ctx = prepare_lab(spec)
+        try:
+            token = cluster_secrets(ctx.store, ctx.lab).bootstrap_token().reveal()
+        finally:
+            ctx.close()
+        shaped = "abcdef.0123456789abcdef"
+        said = homelab(
+            "guest", "exec", str(spec), "k8s-worker-2", "--sim", "--", "echo", token, shaped
+        )
+        assert said.returncode == 0 and said.stdout == f"{token} {shaped}\n"
+        logged = homelab("guest", "log", str(spec), "k8s-worker-2", "--json")
+        assert logged.returncode == 0, logged.stderr
+        records = json.loads(logged.stdout)
+        assert [r["argv"] for r in records] == [
+            ["sh", "-c", "cat /etc/hostname; exit 4"],
+            ["echo", "hi"],
+            ["echo", "***", "***"],
+        ]
+        assert [r["exitcode"] for r in records] == [4, 0, 0]
+        assert records[0]["stdout"] == "k8s-worker-2\n" and records[0]["vm"] == "k8s-worker-2"
+        assert records[2]["stdout"] == "*** ***\n"
+        assert token not in logged.stdout and token.split(".")[1] not in logged.stdout
+        text = homelab("guest", "log", str(spec), "--last", "2")
+        assert text.returncode == 0 and "echo *** ***  [exit 0" in text.stdout, text.stdout
+        assert "k8s-master-1" not in text.stdout and len(text.stdout.splitlines()) == 2
+        three = homelab("guest", "log", str(spec), "k8s-worker-2", "--last", "3").stdout
+        assert "sh -c 'cat /etc/hostname; exit 4'  [exit 4, " in three.splitlines()[0], three
+        none = homelab("guest", "log", str(spec), "k8s-worker-3")
+        assert none.stdout == "No guest commands recorded for k8s-worker-3.\n", none.stdout
     finally:
         homelab("sim", "stop", str(spec))

@@ -6,12 +6,42 @@ reaches a log or a terminal only where the code says so in plain words.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
 from typing import Any
 
 from pydantic import GetCoreSchemaHandler
 from pydantic_core import core_schema
 
 MASK = "***"
+
+# what a secret looks like where homelab cannot know its value: a private key in PEM, a kubeadm
+# bootstrap token (``[a-z0-9]{6}.[a-z0-9]{16}``), the key kubeadm encrypts uploaded certificates
+# with (``--certificate-key``), a password or token given as ``name=value`` / ``name: value``
+_SHAPES: tuple[tuple[re.Pattern[str], str], ...] = (
+    (
+        re.compile(
+            r"-----BEGIN ([A-Z0-9 ]*)PRIVATE KEY-----.*?(?:-----END \1PRIVATE KEY-----|\Z)", re.S
+        ),
+        "[private key " + MASK + "]",
+    ),
+    (re.compile(r"\b[a-z0-9]{6}\.[a-z0-9]{16}\b"), MASK),
+    (re.compile(r"(--certificate-key[= ]+)[0-9a-fA-F]{64}\b"), r"\g<1>" + MASK),
+    (
+        re.compile(r"(?i)\b((?:password|passwd|secret|token)[\"']?\s*[:=]\s*[\"']?)[^\s\"',]+"),
+        r"\g<1>" + MASK,
+    ),
+)
+
+
+def redact(text: str, secrets: Iterable[Secret] = ()) -> str:
+    """``text`` with the values of ``secrets`` and anything shaped like a secret masked, for
+    what is kept or shown of a command's arguments and output."""
+    for secret in sorted((s.reveal() for s in secrets if s), key=len, reverse=True):
+        text = text.replace(secret, MASK)
+    for pattern, replacement in _SHAPES:
+        text = pattern.sub(replacement, text)
+    return text
 
 
 class Secret:

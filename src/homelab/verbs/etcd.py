@@ -21,10 +21,10 @@ from pathlib import Path
 
 from homelab.core.backup.retention import kept
 from homelab.core.ownership import lab_vms
-from homelab.engine.guest.channel import GuestChannel
 from homelab.engine.guest.etcd import ETCDCTL, TIMEOUT, EtcdHost
 from homelab.errors import LabError
 from homelab.verbs.connection import Connection
+from homelab.verbs.guest_log import lab_channel
 from homelab.verbs.lab import LabContext
 from homelab.verbs.metrics import etcd_dir
 
@@ -71,7 +71,7 @@ def backup_etcd(conn: Connection, ctx: LabContext) -> EtcdSnapshot:
         )
     name = next(n for n in ctx.spec.control_planes if n in planes)
     host = EtcdHost(
-        GuestChannel(conn.client, conn.clock),
+        lab_channel(conn, ctx),
         name,
         planes[name].node,
         planes[name].vmid,

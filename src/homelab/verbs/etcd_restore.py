@@ -48,13 +48,13 @@ from homelab.core.ownership import lab_vms
 from homelab.core.plan.actions import Plan
 from homelab.core.render import bootstrap
 from homelab.engine.apply.progress import ProgressSink
-from homelab.engine.guest.channel import GuestChannel
 from homelab.engine.kube.client import KubeApi
 from homelab.engine.kube.kubeconfig import credentials_of
 from homelab.errors import KubeError, LabError
 from homelab.verbs.connection import Connection
 from homelab.verbs.etcd import ETCDCTL, EtcdHost
 from homelab.verbs.etcd_schedule import schedule_snapshots
+from homelab.verbs.guest_log import lab_channel
 from homelab.verbs.lab import LabContext
 from homelab.verbs.provision import apply_lab
 from homelab.verbs.rearm import renew_token
@@ -200,7 +200,7 @@ def restore_cluster(
 
 
 def _guests(conn: Connection, ctx: LabContext) -> dict[str, EtcdHost]:
-    channel = GuestChannel(conn.client, conn.clock)
+    channel = lab_channel(conn, ctx)
     vms = {vm.name: vm for vm in lab_vms(ctx.lab, conn.client.cluster_vms())}
     missing = [n for n in ctx.spec.vms if n not in vms or vms[n].status != "running"]
     if missing:

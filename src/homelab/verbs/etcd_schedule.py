@@ -25,10 +25,10 @@ from homelab.core.render.etcd_schedule import (
     snapshot_units,
 )
 from homelab.core.spec.backup import EtcdBackup
-from homelab.engine.guest.channel import GuestChannel
 from homelab.errors import LabError
 from homelab.verbs.connection import Connection
 from homelab.verbs.etcd import EtcdHost
+from homelab.verbs.guest_log import lab_channel
 from homelab.verbs.lab import LabContext
 
 __all__ = ["ScheduleFailed", "SnapshotSchedule", "schedule_snapshots"]
@@ -58,7 +58,7 @@ class SnapshotSchedule:
 
 def schedule_snapshots(conn: Connection, ctx: LabContext, step: Step) -> SnapshotSchedule:
     etcd = ctx.spec.backup.etcd if ctx.spec.backup is not None else None
-    channel = GuestChannel(conn.client, conn.clock)
+    channel = lab_channel(conn, ctx)
     running = {
         vm.name: vm
         for vm in lab_vms(ctx.lab, conn.client.cluster_vms())
@@ -148,7 +148,7 @@ def node_snapshots(conn: Connection, ctx: LabContext) -> dict[str, NodeSnapshots
     """Per running control plane: its scheduled snapshots (empty without ``backup.etcd``)."""
     if ctx.spec.backup is None or ctx.spec.backup.etcd is None:
         return {}
-    channel = GuestChannel(conn.client, conn.clock)
+    channel = lab_channel(conn, ctx)
     out: dict[str, NodeSnapshots] = {}
     for vm in lab_vms(ctx.lab, conn.client.cluster_vms()):
         if vm.name not in ctx.spec.control_planes:

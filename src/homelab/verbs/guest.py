@@ -4,9 +4,10 @@ agent and the API token only (``homelab.engine.guest``)."""
 from __future__ import annotations
 
 from homelab.core.ownership import lab_vms
-from homelab.engine.guest.channel import ExecResult, GuestChannel
+from homelab.engine.guest.channel import ExecResult
 from homelab.errors import LabError
 from homelab.verbs.connection import Connection
+from homelab.verbs.guest_log import lab_channel
 from homelab.verbs.lab import LabContext
 
 __all__ = ["guest_cat", "guest_exec"]
@@ -28,9 +29,9 @@ def guest_exec(
     conn: Connection, ctx: LabContext, vm: str, argv: list[str], *, timeout: float
 ) -> ExecResult:
     node, vmid = _locate(conn, ctx, vm)
-    return GuestChannel(conn.client, conn.clock).run(node, vmid, argv, timeout=timeout)
+    return lab_channel(conn, ctx).run(node, vmid, argv, timeout=timeout)
 
 
 def guest_cat(conn: Connection, ctx: LabContext, vm: str, path: str) -> bytes:
     node, vmid = _locate(conn, ctx, vm)
-    return GuestChannel(conn.client, conn.clock).read_file(node, vmid, path)
+    return lab_channel(conn, ctx).read_file(node, vmid, path)

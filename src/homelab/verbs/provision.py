@@ -32,6 +32,7 @@ from homelab.errors import LabError
 from homelab.verbs.access import push_keys, record_new_keys
 from homelab.verbs.connection import Connection
 from homelab.verbs.drain import attach_drainer, needs_drainer
+from homelab.verbs.guest_log import command_log
 from homelab.verbs.lab import LabContext, Purpose, make_plan, record_born_first
 from homelab.verbs.rearm import rearm_join_token
 from homelab.verbs.upgrade import record_new_nodes, run_upgrade
@@ -82,6 +83,7 @@ def new_runtime(
         clock=conn.clock,
         progress=progress,
         steward=ctx.steward(flags),
+        guest_log=command_log(conn, ctx),
     )
 
 

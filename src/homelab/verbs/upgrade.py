@@ -219,7 +219,9 @@ def run_upgrade(
             moved = move_addons(conn, ctx, rt, api, steps)
             start = {**start, "addons": moved or ["unchanged"]}
             rt.journal.put(START, start)
-        channel = GuestChannel(conn.client, conn.clock, poll=rt.limits.poll, poll_cap=2.0)
+        channel = GuestChannel(
+            conn.client, conn.clock, poll=rt.limits.poll, poll_cap=2.0, log=rt.guest_log
+        )
         rollout = Rollout(
             rt, channel, api, NodeVersions(ctx.store, ctx.lab), kube_vip=_kube_vip(ctx.spec)
         )

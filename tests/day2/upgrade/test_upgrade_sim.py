@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import threading
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,7 @@ from homelab.engine.apply.runtime import Limits
 from homelab.engine.guest.channel import GuestChannel
 from homelab.engine.upgrade.rollout import Rollout, UpgradeFailed
 from homelab.engine.upgrade.versions import RECORD, NodeVersions
+from homelab.verbs.guest_log import guest_history
 from homelab.verbs.lab import lab_status, make_plan
 from homelab.verbs.provision import apply_lab, new_runtime
 from tests.up.simlab import copy_example, upped
@@ -247,51 +249,79 @@ def test_workers_are_prepared_ahead_of_their_drains_which_keep_the_plan_order(
 ) -> None:
     """kubeadm and ``upgrade node`` (which do not disturb a node) run ahead: the first worker's
     kubeadm while the control plane's kubelet phase runs, the next worker's ``upgrade node``
-    while the one before is drained. A failure there stops the drains not yet begun; the
-    rerun finishes from the phases journaled."""
+    while the one before is drained. (The progress callback holds a node's thread at a point
+    until the other node got there: without the overlap it would wait in vain.) A failure
+    there stops the drains not yet begun; the rerun finishes from the phases journaled."""
     spec = copy_example("home-lab.yaml", tmp_path)
     with upped(spec) as lab, lab.api() as api:
+        events: list[tuple[str, str, str]] = []
+        seen = threading.Condition()
+        holds = {
+            # (node, phase, status) held until (other node, phase) is done
+            ("k8s-master-1", "upgrade kubelet", "done"): ("k8s-worker-2", "upgrade kubeadm"),
+            # both prepared at once: the drains must still go in the plan's order
+            ("k8s-worker-2", "upgrade control-plane", "done"): (
+                "k8s-worker-3",
+                "upgrade control-plane",
+            ),
+        }
+        missed: list[str] = []
+
+        def progress(event: ProgressEvent) -> None:
+            key = (event.vm, event.phase, event.status)
+            with seen:
+                events.append(key)
+                seen.notify_all()
+                wanted = holds.get(key)
+                if wanted is not None and not seen.wait_for(
+                    lambda: (*wanted, "done") in events, timeout=60
+                ):
+                    missed.append(f"{wanted} was not done while {key} waited for it")
+
         ctx = respec(spec, OLD, NEW)
         try:
+            outcome = apply_lab(lab.conn, ctx, confirm=lambda _plan: True, progress=progress)
+            assert outcome.report is not None and outcome.report.ok
+        finally:
+            ctx.close()
+        assert not missed, missed
+        assert events.index(("k8s-worker-2", "drain", "running")) < events.index(
+            ("k8s-worker-3", "drain", "running")
+        ), "drains keep the plan's order"
+
+        ctx = respec(spec, "version: 1.30.14", "version: 1.31.14")
+        try:
             plan, _ = make_plan(lab.conn, ctx)
-            third = next(s for s in plan.upgrades if s.vm == "k8s-worker-3")
+            second = next(s for s in plan.upgrades if s.vm == "k8s-worker-2")
             channel = GuestChannel(lab.conn.client, lab.conn.clock)
             conf, aside = "/etc/kubernetes/kubelet.conf", "/root/kubelet.conf"
-            assert channel.run(third.node, third.vmid, ["mv", conf, aside]).ok
-            events: list[tuple[str, str, str]] = []
-
-            def progress(event: ProgressEvent) -> None:
-                events.append((event.vm, event.phase, event.status))
-
+            assert channel.run(second.node, second.vmid, ["mv", conf, aside]).ok
+            events.clear()
+            holds.clear()
             with pytest.raises(UpgradeFailed) as failed:
                 apply_lab(lab.conn, ctx, confirm=lambda _plan: True, progress=progress)
-            assert "vm k8s-worker-3: kubeadm upgrade node failed (exit 1)" in failed.value.message
-            assert ("k8s-worker-3", "drain", "running") not in events
-            assert ("k8s-worker-2", "drain", "running") not in events, (
-                "worker-2 was prepared beside worker-3 and was not drained after its failure"
+            assert "vm k8s-worker-2: kubeadm upgrade node failed (exit 1)" in failed.value.message
+            assert ("k8s-worker-2", "drain", "running") not in events
+            assert ("k8s-worker-3", "upgrade control-plane", "done") in events, "prepared"
+            assert ("k8s-worker-3", "drain", "running") not in events, (
+                "worker-3 comes after worker-2, which failed: it is not drained"
             )
-            assert events.index(("k8s-worker-2", "upgrade kubeadm", "done")) < events.index(
-                ("k8s-master-1", "upgrade kubelet", "done")
-            ), "the first worker's kubeadm is fetched during the control plane's kubelet phase"
             assert not any(n["spec"].get("unschedulable") for n in api.nodes())
+            failed_run = guest_history(ctx, vm="k8s-worker-2")[-1].data
+            assert failed_run["argv"] == ["kubeadm", "upgrade", "node"], "kept in the history"
+            assert failed_run["exitcode"] == 1 and "kubelet.conf" in failed_run["stderr"]
             journal = ctx.store.intents(ctx.lab).all()
-            assert journal["upgrade/k8s-worker-2"]["phase"] == "control-plane"
-            assert journal["upgrade/k8s-worker-3"]["phase"] == "kubeadm"
+            assert journal["upgrade/k8s-worker-2"]["phase"] == "kubeadm"
+            assert journal["upgrade/k8s-worker-3"]["phase"] == "control-plane"
 
-            assert channel.run(third.node, third.vmid, ["mv", aside, conf]).ok
+            assert channel.run(second.node, second.vmid, ["mv", aside, conf]).ok
             events.clear()
             outcome = apply_lab(lab.conn, ctx, confirm=lambda _plan: True, progress=progress)
             assert outcome.report is not None and outcome.report.ok
             assert ("k8s-worker-2", "upgrade kubeadm", "running") not in events, "not repeated"
-            assert ("k8s-worker-2", "upgrade control-plane", "running") not in events
-            assert events.index(("k8s-worker-3", "upgrade control-plane", "done")) < events.index(
-                ("k8s-worker-2", "upgrade kubelet", "done")
-            ), "worker-3 was prepared while worker-2 was drained"
-            assert events.index(("k8s-worker-2", "drain", "running")) < events.index(
-                ("k8s-worker-3", "drain", "running")
-            ), "drains keep the plan's order"
+            assert ("k8s-worker-3", "upgrade control-plane", "running") not in events
             for found in api.nodes():
-                assert found["status"]["nodeInfo"]["kubeletVersion"] == "v1.30.14"
+                assert found["status"]["nodeInfo"]["kubeletVersion"] == "v1.31.14"
                 assert not found["spec"].get("unschedulable")
             assert ctx.store.intents(ctx.lab).all() == {}
         finally:

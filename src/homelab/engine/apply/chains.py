@@ -266,7 +266,9 @@ def adopt_chain(rt: Runtime, action: AdoptVm) -> None:
 def leave_etcd(rt: Runtime, vm: str, peer: EtcdPeer) -> None:
     """Remove ``vm``'s etcd member on ``peer``, a control plane that stays (a rerun after the
     removal finds no such member: done already)."""
-    host = EtcdHost(GuestChannel(rt.client, rt.clock), peer.vm, peer.node, peer.vmid)
+    host = EtcdHost(
+        GuestChannel(rt.client, rt.clock, log=rt.guest_log), peer.vm, peer.node, peer.vmid
+    )
     removed = host.remove_member(vm)
     rt.emit(vm, "etcd", "done", f"member removed on {peer.vm}" if removed else "not a member")
 

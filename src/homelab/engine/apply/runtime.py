@@ -19,6 +19,7 @@ from homelab.core.render.artifacts import NodeSeed
 from homelab.engine.apply.progress import ProgressEvent, ProgressSink, Silent, Status
 from homelab.engine.apply.vmids import VmidAllocator
 from homelab.engine.clock import Clock
+from homelab.engine.guest.channel import CommandSink
 from homelab.engine.proxmox.client import PveClient
 from homelab.engine.proxmox.errors import ProxmoxError
 from homelab.engine.proxmox.tasks import TaskResult, TaskWaits
@@ -69,6 +70,8 @@ class Runtime:
     steward: Steward = field(default_factory=Steward)
     #: the lab's cluster nodes, when the lab has a cluster to drain (``engine.apply.drains``)
     nodes: NodeDrainer | None = None
+    #: where the guest channel's commands are kept (``engine.guest.record``), if anywhere
+    guest_log: CommandSink | None = None
     _node_slots: dict[str, threading.BoundedSemaphore] = field(default_factory=dict)
     _storage_locks: dict[tuple[str, str], threading.Lock] = field(default_factory=dict)
     _storage_keys: dict[tuple[str, str], tuple[str, str]] = field(default_factory=dict)

@@ -426,7 +426,7 @@ def grow_root(rt: Runtime, ref: VmRef) -> str:
 
     A text for the progress line; LabError if the guest could not grow it (the disk is grown
     all the same, and cloud-init grows the filesystem at the next boot)."""
-    channel = GuestChannel(rt.client, rt.clock)
+    channel = GuestChannel(rt.client, rt.clock, log=rt.guest_log)
     growth = grow_root_filesystem(channel, ref.node, ref.vmid)
     if not growth.changed:
         return f"{growth.device} already fills the disk"

@@ -7,6 +7,10 @@ run in the guest). "The agent does not answer yet" (``AgentUnavailable``: not ru
 ``got timeout``) is waited out within the same timeout. The privileges are PVE's: VM.Monitor on
 PVE 8; on PVE 9 VM.GuestAgent.Unrestricted for exec, .FileRead / .FileWrite for files; a 403
 names the missing one (``PermissionDenied``).
+
+A channel given a ``log`` reports each command it ran (its exit code and output, or its
+timeout) and each file it wrote (path and size, never the content) as a ``GuestCommand``:
+``engine.guest.record`` keeps them, secrets masked, in the lab's history.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from homelab.engine.proxmox.client import PveClient
 from homelab.engine.proxmox.errors import AgentUnavailable
 from homelab.errors import LabError
 
-__all__ = ["ExecResult", "GuestChannel", "GuestTimeout"]
+__all__ = ["CommandSink", "ExecResult", "GuestChannel", "GuestCommand", "GuestTimeout"]
 
 T = TypeVar("T")
 
@@ -44,6 +48,23 @@ class ExecResult:
         return self.exitcode == 0
 
 
+@dataclass(frozen=True)
+class GuestCommand:
+    """What the channel did in a guest: a command (``argv``, and its ``result`` or ``error``)
+    or a file written (``wrote``: the path, ``size`` its bytes)."""
+
+    node: str
+    vmid: int
+    argv: tuple[str, ...] = ()
+    result: ExecResult | None = None
+    error: str = ""
+    wrote: str = ""
+    size: int = 0
+
+
+CommandSink = Callable[[GuestCommand], None]
+
+
 @dataclass
 class GuestChannel:
     """Commands and files of one lab's guests (``node``/``vmid`` name the guest)."""
@@ -52,6 +73,7 @@ class GuestChannel:
     clock: Clock
     poll: float = 0.5
     poll_cap: float = 5.0
+    log: CommandSink | None = None
 
     def run(
         self,
@@ -63,6 +85,17 @@ class GuestChannel:
         timeout: float = 300.0,
     ) -> ExecResult:
         """Run ``argv`` in the guest and wait for it (see the module docstring)."""
+        try:
+            result = self._run(node, vmid, argv, stdin, timeout)
+        except LabError as exc:
+            self._log(GuestCommand(node, vmid, tuple(argv), error=exc.message))
+            raise
+        self._log(GuestCommand(node, vmid, tuple(argv), result))
+        return result
+
+    def _run(
+        self, node: str, vmid: int, argv: list[str], stdin: str | None, timeout: float
+    ) -> ExecResult:
         started = self.clock.monotonic()
         deadline = started + timeout
         what = " ".join(argv)[:80]
@@ -108,6 +141,11 @@ class GuestChannel:
         self._until(
             deadline, lambda: self.client.agent_file_write(node, vmid, path, data), path, timeout
         )
+        self._log(GuestCommand(node, vmid, wrote=path, size=len(data)))
+
+    def _log(self, command: GuestCommand) -> None:
+        if self.log is not None:
+            self.log(command)
 
     def _until(self, deadline: float, call: Callable[[], T], what: str, timeout: float) -> T:
         """``call()``, waiting out "the agent does not answer yet" until ``deadline``."""

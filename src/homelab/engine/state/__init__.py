@@ -20,7 +20,7 @@ import contextlib
 import json
 import os
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -191,10 +191,13 @@ class History:
             (self._lab, utc_now(), event, json.dumps(data, sort_keys=True)),
         )
 
-    def recent(self, limit: int = 50) -> list[HistoryEvent]:
+    def recent(self, limit: int = 50, *, events: Sequence[str] = ()) -> list[HistoryEvent]:
+        """The newest ``limit`` events, newest first (only those named ``events`` if given)."""
+        only = f" AND event IN ({', '.join('?' for _ in events)})" if events else ""
         rows = self._db.query(
-            "SELECT id, at, event, data FROM hl_history WHERE lab = ? ORDER BY id DESC LIMIT ?",
-            (self._lab, limit),
+            f"SELECT id, at, event, data FROM hl_history WHERE lab = ?{only} "  # noqa: S608 - placeholders only
+            "ORDER BY id DESC LIMIT ?",
+            (self._lab, *events, limit),
         )
         return [HistoryEvent(int(i), str(a), str(e), json.loads(d)) for i, a, e, d in rows]
 
