@@ -139,22 +139,25 @@ def test_up_on_the_simulator_runs_with_the_documented_token(
     spec = write_spec(tmp_path)
     monkeypatch.delenv("HOMELAB_STATE_URL", raising=False)
     cli = Cli(monkeypatch, capsys, {SIM_PVE_ENV: str(major), "HOMELAB_SIM_TIME_SCALE": "400"})
-    code, _, err = cli("up", str(spec), "--sim", "--yes")
-    assert code == 0, err
-    state = json.loads((sim_dir(spec, "home-lab") / "state.json").read_text())
-    users = {task["upid"].split(":")[7] for task in state["tasks"]}
-    assert users == {TOKEN_ID}
-    assert state["pve_major"] == major
-    saved = sim_dir(spec, "home-lab") / "tool-token"
-    value = saved.read_text()
-    assert value.startswith(f"{TOKEN_ID}=") and saved.stat().st_mode & 0o777 == 0o600
-    code, _, err = cli("status", str(spec), "--sim")
-    assert code == 0, err
-    assert saved.read_text() == value  # still valid: reused, not revoked and re-made
-    saved.write_text(f"{TOKEN_ID}=00000000-0000-0000-0000-000000000000")  # a stale one
-    code, _, err = cli("destroy", str(spec), "--sim", "--yes")
-    assert code == 0, err
-    assert saved.read_text() not in {value, f"{TOKEN_ID}=00000000-0000-0000-0000-000000000000"}
+    try:
+        code, _, err = cli("up", str(spec), "--sim", "--yes")
+        assert code == 0, err
+        state = json.loads((sim_dir(spec, "home-lab") / "state.json").read_text())
+        users = {task["upid"].split(":")[7] for task in state["tasks"]}
+        assert users == {TOKEN_ID}
+        assert state["pve_major"] == major
+        saved = sim_dir(spec, "home-lab") / "tool-token"
+        value = saved.read_text()
+        assert value.startswith(f"{TOKEN_ID}=") and saved.stat().st_mode & 0o777 == 0o600
+        code, _, err = cli("status", str(spec), "--sim")
+        assert code == 0, err
+        assert saved.read_text() == value  # still valid: reused, not revoked and re-made
+        saved.write_text(f"{TOKEN_ID}=00000000-0000-0000-0000-000000000000")  # a stale one
+        code, _, err = cli("destroy", str(spec), "--sim", "--yes")
+        assert code == 0, err
+        assert saved.read_text() not in {value, f"{TOKEN_ID}=00000000-0000-0000-0000-000000000000"}
+    finally:  # `up --sim` leaves the simulated lab running in the background
+        cli("sim", "stop", str(spec))
 
 
 def _without(major: int, role: str, privilege: str) -> tuple[Grant, ...]:

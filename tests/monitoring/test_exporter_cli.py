@@ -101,14 +101,18 @@ def test_status_shows_health_beside_the_vms(tmp_path: Path) -> None:
         assert done.returncode == 0, done.stderr
         return done.stdout
 
-    homelab("up", str(spec), "--sim", "--yes", "--quiet")
-    text = homelab("status", str(spec), "--sim")
-    header = text.splitlines()[0].split()
-    assert header[-2:] == ["drift", "health"]
-    assert sum(1 for line in text.splitlines() if line.rstrip().endswith("in sync  Ready")) == 3
-    assert "certificate apiserver: expires" in text and "last apply:" in text
-    doc = json.loads(homelab("status", str(spec), "--sim", "--json"))
-    assert {vm["health"] for vm in doc["vms"]} == {"Ready"}
-    assert doc["health"]["api"] == "" and doc["health"]["last_apply"]["ok"] is True
-    bare = json.loads(homelab("status", str(spec), "--sim", "--json", "--no-health"))
-    assert "health" not in bare and "health" not in bare["vms"][0]
+    try:
+        homelab("up", str(spec), "--sim", "--yes", "--quiet")
+        text = homelab("status", str(spec), "--sim")
+        header = text.splitlines()[0].split()
+        assert header[-2:] == ["drift", "health"]
+        ready = [line for line in text.splitlines() if line.rstrip().endswith("in sync  Ready")]
+        assert len(ready) == 3
+        assert "certificate apiserver: expires" in text and "last apply:" in text
+        doc = json.loads(homelab("status", str(spec), "--sim", "--json"))
+        assert {vm["health"] for vm in doc["vms"]} == {"Ready"}
+        assert doc["health"]["api"] == "" and doc["health"]["last_apply"]["ok"] is True
+        bare = json.loads(homelab("status", str(spec), "--sim", "--json", "--no-health"))
+        assert "health" not in bare and "health" not in bare["vms"][0]
+    finally:  # `up --sim` leaves the simulated lab running in the background
+        homelab("sim", "stop", str(spec))
