@@ -50,7 +50,6 @@ def shared_dir() -> Path:
 #: simulator running: stopped after them without failing; their owners are to stop it themselves
 KNOWN_LEAKS = frozenset(
     {
-        "tests/up/test_up_sim.py::test_cli_up_then_a_second_up_is_a_noop",
         "tests/day2/recover/test_recover_cli.py::"
         "test_the_cli_recovers_a_lost_store_and_plan_says_no_changes",
     }

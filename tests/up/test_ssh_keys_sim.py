@@ -67,7 +67,7 @@ def test_a_key_change_is_pushed_not_a_replace(home_lab: Upped) -> None:
             ("k8s-master-1", "k8s-worker-2", "k8s-worker-3"), "ssh keys"
         )
         applied = apply_lab(home_lab.conn, ctx, confirm=lambda _p: True)
-        assert "SSH keys pushed to k8s-master-1, k8s-worker-2, k8s-worker-3" in applied.notes
+        assert "SSH keys pushed to k8s-master-1, k8s-worker-2, k8s-worker-3" in applied.done
         for name in ("k8s-master-1", "k8s-worker-2", "k8s-worker-3"):
             assert guest_keys(home_lab, name)[0] == f"{old_key}\n{NEW_KEY}\n"
     finally:

@@ -220,20 +220,28 @@ def test_cli_up_then_a_second_up_is_a_noop(tmp_path: Path) -> None:
             }
         )
     )
-    first = run_cli(spec, "--merge-kubeconfig")
-    assert first.returncode == 0, first.stderr
-    merged = yaml.safe_load(user_config.read_text())
-    assert [c["name"] for c in merged["clusters"]] == ["work", "home-lab"]
-    assert merged["current-context"] == "work"
-    assert f"merged into:       {user_config} (context home-lab)" in first.stdout
-    assert "Lab home-lab is up" in first.stdout
-    assert first.stdout.count("Ready") == 3
-    for text in ("https://10.0.20.10:6443", "10.0.20.200-10.0.20.250", "admin.conf", "elapsed"):
-        assert text in first.stdout
-    second = run_cli(spec)
-    assert second.returncode == 0, second.stderr
-    assert "No changes: the VMs match the spec and the addons are unchanged" in second.stdout
-    assert second.stdout.count("Ready") == 3
+    try:
+        first = run_cli(spec, "--merge-kubeconfig")
+        assert first.returncode == 0, first.stderr
+        merged = yaml.safe_load(user_config.read_text())
+        assert [c["name"] for c in merged["clusters"]] == ["work", "home-lab"]
+        assert merged["current-context"] == "work"
+        assert f"merged into:       {user_config} (context home-lab)" in first.stdout
+        assert "Lab home-lab is up" in first.stdout
+        assert first.stdout.count("Ready") == 3
+        for text in ("https://10.0.20.10:6443", "10.0.20.200-10.0.20.250", "admin.conf", "elapsed"):
+            assert text in first.stdout
+        second = run_cli(spec)
+        assert second.returncode == 0, second.stderr
+        assert "No changes: the VMs match the spec and the addons are unchanged" in second.stdout
+        assert second.stdout.count("Ready") == 3
+    finally:
+        subprocess.run(
+            [sys.executable, "-m", "homelab", "sim", "stop", str(spec)],
+            capture_output=True,
+            check=True,
+            timeout=60,
+        )
 
 
 def test_the_json_summary(home_lab: Upped) -> None:

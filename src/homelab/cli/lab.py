@@ -273,6 +273,8 @@ def show_notes(outcome: ApplyOutcome) -> None:
         err.print(f"recovered: {note}", markup=False)
     for warning in outcome.warnings:
         err.print(f"warning: {warning}", style="yellow", markup=False)
+    for item in outcome.done:
+        out.print(item, markup=False)
 
 
 def _read_plan(path: Path) -> Plan:

@@ -184,13 +184,14 @@ def _closing_line(outcome: UpOutcome) -> str:
         )
     parts = []
     report = outcome.applied.report
-    if report is not None:
-        kinds = [_PAST.get(o.kind, o.kind) for o in report.outcomes]
+    kinds = [_PAST.get(o.kind, o.kind) for o in (report.outcomes if report else ())]
+    if kinds:
         parts.append("VMs " + ", ".join(f"{kinds.count(k)} {k}" for k in dict.fromkeys(kinds)))
-        if report.jobs:
-            parts.append(f"{len(report.jobs)} backup job(s) set")
     else:
         parts.append("VMs unchanged")
+    if report is not None and report.jobs:
+        parts.append(f"{len(report.jobs)} backup job(s) set")
+    parts += outcome.applied.done  # upgraded nodes, keys pushed
     changed = outcome.addons.changed
     parts.append(f"{len(changed)} addon object(s) applied" if changed else "addons unchanged")
     for state in ("installed", "updated", "removed"):

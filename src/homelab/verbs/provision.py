@@ -60,8 +60,9 @@ class PlanRefused(LabError):
 class ApplyOutcome:
     plan: Plan
     report: ApplyReport | None
-    notes: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what was recovered of an interrupted run
     warnings: list[str] = field(default_factory=list)
+    done: list[str] = field(default_factory=list)  # the day-2 work beside the VM actions
 
 
 def new_runtime(
@@ -123,6 +124,7 @@ def apply_lab(
         if plan.jobs:
             ctx.store.note_backup_jobs(ctx.lab, True)
         report = execute_plan(rt, plan, observed, pbs_secret)
+        done: list[str] = []
         keep_encryption_keys(ctx, report)
         note_jobs_gone(ctx, plan, report)
         record_new_nodes(ctx, plan, {o.vm for o in report.outcomes if o.ok})
@@ -130,14 +132,15 @@ def apply_lab(
         record_born_first(ctx, plan, {o.vm for o in report.outcomes if o.ok})
         if plan.key_pushes:
             pushed = push_keys(conn, ctx, observed, plan.key_pushes)
-            notes.append(f"SSH keys pushed to {', '.join(pushed)}")
+            done.append(f"SSH keys pushed to {', '.join(pushed)}")
         record(ctx, "apply", plan, report)
         if plan.upgrades and report.ok:  # the rolling upgrade, after the VM actions
             upgraded = run_upgrade(conn, ctx, rt, plan.upgrades)
-            notes.append(
-                f"upgraded to {ctx.spec.kubernetes.version}: {', '.join(upgraded.upgraded)}"
+            done.append(
+                f"{len(upgraded.upgraded)} node(s) upgraded to {ctx.spec.kubernetes.version}: "
+                f"{', '.join(upgraded.upgraded)}"
             )
-        return ApplyOutcome(plan, report, notes, warnings)
+        return ApplyOutcome(plan, report, notes, warnings, done)
 
 
 def storage_secret(plan: Plan) -> Secret | None:
