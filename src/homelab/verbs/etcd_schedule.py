@@ -11,7 +11,8 @@ carry the tool's mark) is stopped and its files removed; the snapshots already t
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import shlex
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from homelab.core.ownership import lab_vms
@@ -77,9 +78,16 @@ def schedule_snapshots(conn: Connection, ctx: LabContext, step: Step) -> Snapsho
     return SnapshotSchedule(etcd.schedule if etcd is not None else None, nodes)
 
 
-def _read(host: EtcdHost, path: str) -> str | None:
+def _present(host: EtcdHost, paths: Sequence[str]) -> set[str]:
+    """Which of ``paths`` exist as files, asked in one command."""
+    script = f'for f in {shlex.join(paths)}; do if [ -f "$f" ]; then echo "$f"; fi; done'
+    found = host.sh(script, "look for the timer's files")
+    return set(found.split()) & set(paths)
+
+
+def _read(host: EtcdHost, path: str, present: set[str]) -> str | None:
     """The file's text, or None when it does not exist."""
-    if host.channel.run(host.node, host.vmid, ["test", "-f", path], timeout=60.0).exitcode:
+    if path not in present:
         return None
     text = host.channel.read_file(host.node, host.vmid, path).decode("utf-8", "replace")
     if MARK not in text:
@@ -92,7 +100,8 @@ def _read(host: EtcdHost, path: str) -> str | None:
 
 def _install(host: EtcdHost, etcd: EtcdBackup, step: Step) -> str:
     files = snapshot_units(etcd)
-    stale = [f for f in files if _read(host, f.path) != f.text]
+    present = _present(host, [f.path for f in files])
+    stale = [f for f in files if _read(host, f.path, present) != f.text]
     active = host.channel.run(
         host.node, host.vmid, ["systemctl", "is-active", TIMER], timeout=60.0
     ).stdout.strip()
@@ -115,7 +124,8 @@ def _write(host: EtcdHost, unit: UnitFile) -> None:
 
 
 def _remove(host: EtcdHost, step: Step) -> str:
-    present = [path for path in PATHS if _read(host, path) is not None]
+    there = _present(host, PATHS)
+    present = [path for path in PATHS if _read(host, path, there) is not None]
     if not present:
         return "absent"
     step(f"removing the etcd snapshot timer from {host.name} (its snapshots stay)")

@@ -540,6 +540,7 @@ KNOWN_GAPS = [
     "sh {root}/unknown.sh",  # FILE: 2: nosuchcommand: not found
     "grep abc < {root}/f1",  # the shell does not feed a < redirection to stdin
     "x=$(false); echo $?",  # an assignment's status is its last command substitution's
+    'sh -c \'for f in "$@"; do echo "[$f]"; done\' sh "a b" c',  # "$@" is one word, not each
 ]
 
 
