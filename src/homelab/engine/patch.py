@@ -13,7 +13,14 @@ Per node (control planes first, one at a time; then the workers, ``max_unavailab
 3. ``rebooting``: ``--reboot auto`` reboots when ``/var/run/reboot-required`` exists (Ubuntu's
    update-notifier writes it), ``always`` reboots, ``never`` reports the pending reboot. The
    reboot is seen done when the guest's boot id changed; then the kernel is read again;
-4. the node Ready (then uncordoned) and its kube-system pods Running.
+4. the node Ready (then uncordoned) and its kube-system pods Running;
+5. a control plane: etcd healthy again (``etcdctl endpoint health --cluster`` in its etcd
+   container exits 0: every member answers a linearizable read, which a restarted member does
+   only once it has caught up with the leader's commit index). The same check runs before a
+   control plane is drained. On a 3-member cluster two members down or behind is a lost quorum:
+   the API stops. A Ready node and Running etcd pod do not say it (the pod's probe reads
+   ``/health?serializable=true``, the member's own, possibly stale, view), so the next control
+   plane waits for etcd's word, as ``kubeadm upgrade`` waits for the etcd cluster.
 
 A node with nothing to upgrade and no reboot to do is not drained. Every phase reached is in the
 journal (``patch/<vm>``) and the finished nodes' reports in ``patch/run``: a rerun after a kill
@@ -36,6 +43,7 @@ from homelab.core.render.cloudinit import APT_GET, APT_LOCK_TIMEOUT, K8S_PACKAGE
 from homelab.engine.apply.drains import DRAIN_PREFIX, drained, resolve_drain
 from homelab.engine.apply.runtime import Runtime
 from homelab.engine.guest.channel import GuestChannel
+from homelab.engine.guest.etcd import EtcdHost
 from homelab.engine.kube.client import KubeApi
 from homelab.errors import LabError
 
@@ -203,12 +211,16 @@ class PatchRun:
                 phase = self._save(key, target, "planned", report)
             reboot = self.reboot == "always" or (self.reboot == "auto" and report.reboot_pending)
             if report.packages or reboot or phase != "planned":
+                if target.control_plane:
+                    self.etcd_healthy(target, announce=False)  # no member behind: go
                 report.drained = True
                 with drained(
                     self.rt, target.vm, target.node, gone=False, control_plane=target.control_plane
                 ):
                     self.disruptive(target, report, key, phase)
                 self.pods(target)
+                if target.control_plane:
+                    self.etcd_healthy(target)
             else:
                 self.rt.emit(target.vm, "patch", "done", "nothing to upgrade")
         except LabError as exc:
@@ -321,6 +333,32 @@ class PatchRun:
                     f"{self.pods_timeout:.0f} s: {', '.join(stuck[:5])}"
                 )
             clock.sleep(2.0)
+
+    def etcd_healthy(self, target: PatchTarget, *, announce: bool = True) -> None:
+        """Wait until every etcd member commits proposals again (see the module docstring)."""
+        clock = self.rt.clock
+        deadline = clock.monotonic() + self.reboot_timeout
+        host = EtcdHost(self.channel, target.vm, target.node, target.vmid, error=PatchFailed)
+        if announce:
+            self.rt.emit(target.vm, "etcd", "running")
+        while True:
+            try:
+                members = host.members()
+                host.etcdctl("endpoint", "health", "--cluster", what="etcdctl endpoint health")
+            except PatchFailed as exc:
+                lines = exc.message.splitlines()
+                sick = [line.split(" is unhealthy")[0] for line in lines if " is unhealthy" in line]
+                last = f"{', '.join(sick)} unhealthy" if sick else lines[0]
+            else:
+                if announce:
+                    self.rt.emit(target.vm, "etcd", "done", f"{len(members)} member(s) healthy")
+                return
+            if clock.monotonic() >= deadline:
+                raise PatchFailed(
+                    f"vm {target.vm}: etcd not healthy after {self.reboot_timeout:.0f} s "
+                    f"(a member down or behind the leader): {last}"
+                )
+            clock.sleep(5.0)
 
     # ------------------------------------------------------------------ helpers
 

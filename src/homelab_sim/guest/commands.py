@@ -85,6 +85,10 @@ class Host(Protocol):
     def etcd_remove(self, member: int) -> tuple[int, str]:
         """``etcdctl member remove ID`` on the etcd this node serves: (status, output)."""
 
+    def etcd_health(self) -> list[tuple[str, bool, bool]] | None:
+        """Per member of the etcd this node serves: client URL, whether it commits reads,
+        whether it is this node's."""
+
     def static_pods_up(self) -> bool:
         """Whether the kubelet runs its static pods yet (not in the first seconds of a boot)."""
 
@@ -124,6 +128,7 @@ class CommandTable(FileCommands):
                 host.etcd_members,
                 host.static_pods_up,
                 host.etcd_remove,
+                host.etcd_health,
             ),
             "sha256sum": self.sha256sum,
             "date": text.date,

@@ -26,6 +26,12 @@
   text.
   It writes ``DIR/member/snap/db`` (the snapshot) and ``DIR/member/wal/`` (the new member:
   name, peer URL, bump), which etcd reads when its static pod starts on that directory.
+- ``crictl exec ID etcdctl ... endpoint health [--cluster]``: etcdctl's health check
+  (ctlv3 ep_command.go): a linearizable ``Get("health")`` per endpoint (this node's, or every
+  member's client URL with ``--cluster``); ``URL is healthy: successfully committed proposal:
+  took = ...`` on stdout, ``URL is unhealthy: failed to commit proposal: context deadline
+  exceeded`` on stderr after the 5 s command timeout for a member that is down, behind the
+  leader, or without a quorum; then ``Error: unhealthy cluster`` and exit 1.
 - ``crictl ps --name kube-apiserver``: the API server's container, like etcd's.
 
 A running member's own ``/var/lib/etcd/member/snap/db`` holds ``LIVE_DB`` (the simulator keeps
@@ -114,12 +120,14 @@ class Crictl:
             1,
             "Error: context deadline exceeded\n",
         ),
+        health: Callable[[], list[tuple[str, bool, bool]] | None] = lambda: None,
     ) -> None:
         self.system = system
         self.snapshot = snapshot
         self.members = members
         self.pods_up = pods_up
         self.remove = remove
+        self.health = health
 
     def _running(self) -> dict[str, str]:
         """name -> container id of the control-plane containers the kubelet runs."""
@@ -170,10 +178,11 @@ class Crictl:
         flags_with_values = {"--endpoints", "--cacert", "--cert", "--key"}
         values = {args[i + 1] for i, a in enumerate(args[:-1]) if a in flags_with_values}
         positional = [a for a in positional if a not in values]
-        if positional[:2] not in (["snapshot", "save"], ["member", "list"], ["member", "remove"]):
+        known = (["snapshot", "save"], ["member", "list"], ["member", "remove"])
+        if positional[:2] not in (*known, ["endpoint", "health"]):
             io.err.write(
                 "Error: unknown command; the simulator runs 'snapshot save PATH', "
-                "'member list -w json' and 'member remove ID'\n"
+                "'member list -w json', 'member remove ID' and 'endpoint health [--cluster]'\n"
             )
             return 1
         endpoint = _option(args, "--endpoints") or "127.0.0.1:2379"
@@ -193,6 +202,8 @@ class Crictl:
                 return 1
         if positional[:2] == ["member", "remove"]:
             return _member_remove(positional[2:], io, self.remove)
+        if positional[:2] == ["endpoint", "health"]:
+            return (yield from self._endpoint_health("--cluster" in args, io))
         if positional[:2] == ["member", "list"]:
             members = self.members()
             if members is None:
@@ -217,6 +228,27 @@ class Crictl:
         yield 1.0 + len(data) / 50e6
         self.system.write(target, data, mode=0o600)
         io.out.write(f"Snapshot saved at {target}\n")
+        return 0
+
+    def _endpoint_health(self, cluster: bool, io: Streams) -> Gen:
+        members = self.health()
+        if members is None:
+            io.err.write("Error: context deadline exceeded\n")
+            return 1
+        if not cluster:  # --endpoints: this node's own member
+            members = [("https://127.0.0.1:2379", ok, True) for _, ok, own in members if own]
+        sick = [url for url, healthy, _ in members if not healthy]
+        yield 5.0 if sick else 0.05  # --command-timeout: 5 s
+        for url, healthy, _ in members:
+            if healthy:
+                io.out.write(f"{url} is healthy: successfully committed proposal: took = 9.8ms\n")
+            else:
+                io.err.write(
+                    f"{url} is unhealthy: failed to commit proposal: context deadline exceeded\n"
+                )
+        if sick:
+            io.err.write("Error: unhealthy cluster\n")
+            return 1
         return 0
 
     def _etcdutl(self, args: list[str], io: Streams) -> Gen:

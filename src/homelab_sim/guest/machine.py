@@ -272,6 +272,36 @@ class Machine:
             )
         return out
 
+    def etcd_health(self) -> list[tuple[str, bool, bool]] | None:
+        """Each member's client URL, whether it commits a linearizable read now (what
+        ``etcdctl endpoint health`` asks) and whether it is this node's; None when this node
+        serves no etcd.
+
+        A member is down while its VM is (its kubelet has not come back) or its etcd pod is
+        stopped; a restarted one is behind the leader until it has caught up
+        (``SimCluster.etcd_behind_until``); without a quorum of members up there is no leader
+        and none answers."""
+        cluster = self._cluster()
+        if cluster is None or self.membership["node"] not in cluster.etcd_members:
+            return None
+        now = cluster.clock.now()
+        down = cluster.state.kubelet_down
+
+        def up(name: str) -> bool:
+            gone = down.get(name)
+            return name not in cluster.stopped_planes and (gone is None or gone[1] <= now)
+
+        members = sorted(cluster.etcd_members)
+        quorum = sum(1 for n in members if up(n)) >= len(members) // 2 + 1
+        out = []
+        for name in members:
+            info = cluster.nodes.get(name)
+            url = f"https://{info.ip if info is not None else '127.0.0.1'}:2379"
+            caught_up = cluster.etcd_behind_until.get(name, now) <= now
+            own = name == self.membership["node"]
+            out.append((url, quorum and up(name) and caught_up, own))
+        return out
+
     def etcd_remove(self, member: int) -> tuple[int, str]:
         """``etcdctl member remove ID`` on this node's etcd: (exit status, what it prints).
 

@@ -11,6 +11,7 @@ and before every API request.
 
 from __future__ import annotations
 
+import os
 import threading
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -34,6 +35,20 @@ _ROLES = {
 }
 _INIT = "kubeadm"
 _DONE = float("-inf")  # the admins' binding was created
+#: seconds a restarted etcd member takes to replay its WAL and receive what the leader
+#: committed while it was down: until then a linearizable read on it (what ``etcdctl endpoint
+#: health`` does) times out (a modelled duration; etcd gives none)
+ETCD_CATCH_UP = 30.0
+#: a longer catch-up (seconds), e.g. a member the leader must send a snapshot of a big store
+CATCH_UP_ENV = "HOMELAB_SIM_ETCD_CATCH_UP"
+
+
+def etcd_catch_up() -> float:
+    """The catch-up time of a restarted etcd member (``CATCH_UP_ENV``, else the default)."""
+    try:
+        return max(0.0, float(os.environ.get(CATCH_UP_ENV, ETCD_CATCH_UP)))
+    except ValueError:
+        return ETCD_CATCH_UP
 
 
 @dataclass
@@ -59,6 +74,8 @@ class SimCluster:
         self.stopped_planes: set[str] = set()
         #: the etcd cluster's members (node names), as ``etcdctl member list`` shows them
         self.etcd_members: set[str] = set()
+        #: member -> virtual time its etcd has caught up with the leader after a boot
+        self.etcd_behind_until: dict[str, float] = {}
         # kubeadm creates its admins' binding a moment after /readyz first answers
         self._admins_bound_at: float | None = None if fresh else _DONE
         if fresh:
@@ -179,7 +196,10 @@ class SimCluster:
         with self.lock:
             down = self.state.kubelet_down.get(name)
             if down is not None:
-                self.state.kubelet_down[name] = (down[0], self.clock.now() + nodes.KUBELET_START)
+                back = self.clock.now() + nodes.KUBELET_START
+                self.state.kubelet_down[name] = (down[0], back)
+                if name in self.etcd_members:
+                    self.etcd_behind_until[name] = back + etcd_catch_up()
                 self._wake_now()
 
     def _wake_now(self) -> None:

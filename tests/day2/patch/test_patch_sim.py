@@ -46,7 +46,9 @@ def test_auto_reboots_into_the_new_kernel_within_the_budget_holds_kept(tmp_path:
         steps = [(e.vm, e.phase) for e in events if e.status == "done"]
         for name in NODES:  # one node at a time: drained, upgraded, rebooted, Ready, uncordoned
             mine = [(vm, phase) for vm, phase in steps if vm == name]
-            assert [p for _, p in mine] == ["patch plan", "drain", "upgrade", "reboot", "ready"]
+            phases = ["patch plan", "drain", "upgrade", "reboot", "ready"]
+            etcd = ["etcd"] if name == "k8s-master-1" else []  # its only member caught up
+            assert [p for _, p in mine] == [*phases, *etcd]
             first, last = steps.index(mine[1]), steps.index(mine[-1])
             assert all(vm == name for vm, _ in steps[first : last + 1]), steps
         assert counts and min(counts) >= 2, f"the budget was violated: {counts}"
