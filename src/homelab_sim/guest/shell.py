@@ -285,9 +285,21 @@ class Shell:
     ) -> Generator[float, None, list[str]]:
         fields: list[str] = []
         current: str | None = None
+        params = [scope.get(str(i), "") for i in range(1, int(scope.get("#", "0") or 0) + 1)]
+        alone = {("qlit", ""), ("qvar", "@")}  # "$@" and nothing else
+        if split and not params and ("qvar", "@") in word.parts and set(word.parts) <= alone:
+            return []  # "$@" without parameters is no field at all, not an empty one
         for kind, value in word.parts:
             if kind in {"lit", "qlit"}:
                 current = (current or "") + value
+                continue
+            if (kind, value) == ("qvar", "@") and split and params:
+                # "$@": each parameter its own field, the first and last joined to what
+                # surrounds them
+                current = (current or "") + params[0]
+                for param in params[1:]:
+                    fields.append(current)
+                    current = param
                 continue
             if kind.endswith("cmd"):
                 capture = BufferSink()
@@ -329,8 +341,8 @@ class _FileSink:
 
 
 def _positional(argv: list[str]) -> dict[str, str]:
-    """``$0`` (``argv[0]``), ``$1``... and ``$#``; ``$@`` and ``$*`` as one string (their
-    quoted forms are not modelled)."""
+    """``$0`` (``argv[0]``), ``$1``... and ``$#``; ``$@`` and ``$*`` as one string (``"$@"``
+    is expanded from the numbered ones, a field each: ``Shell._expand``)."""
     scope = {str(index): value for index, value in enumerate(argv)}
     scope["#"] = str(len(argv) - 1)
     scope["@"] = scope["*"] = " ".join(argv[1:])

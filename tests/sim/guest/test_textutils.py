@@ -495,6 +495,11 @@ SH_CASES = [
     "ls -1r {root}/d1 | grep -x '[a-z]'",
     "if grep -qxF abc {root}/f1; then echo yes; else echo no; fi",
     "[ \"$(grep -c '' {root}/f1)\" -ge 3 ] && echo many",
+    'sh -c \'for f in "$@"; do echo "[$f]"; done\' sh "a b" c',
+    'sh -c \'for f in x"$@"y; do echo "[$f]"; done\' sh "a b" c',
+    'sh -c \'for f in "$@"; do echo "[$f]"; done; echo end\' sh',
+    'sh -c \'for f in "<$@>"; do echo "[$f]"; done\' sh',
+    'sh -c \'echo "$*" $@\' sh "a  b" c',
 ]
 
 
@@ -540,7 +545,6 @@ KNOWN_GAPS = [
     "sh {root}/unknown.sh",  # FILE: 2: nosuchcommand: not found
     "grep abc < {root}/f1",  # the shell does not feed a < redirection to stdin
     "x=$(false); echo $?",  # an assignment's status is its last command substitution's
-    'sh -c \'for f in "$@"; do echo "[$f]"; done\' sh "a b" c',  # "$@" is one word, not each
 ]
 
 
