@@ -409,10 +409,12 @@ def status(
 ) -> None:
     """The lab's VMs: state, IPs, drift from the spec, and health (each node in the cluster;
     the lab's certificates, last apply and etcd snapshot); with an opnsense: section, the
-    firewall's too (in sync or drift)."""
+    firewall's too (in sync or drift). An interrupted patch run, rolling upgrade or drain is
+    shown with the command that finishes it."""
     from rich.table import Table
 
     from homelab.cli.net import firewall_line, firewall_status
+    from homelab.verbs.interrupted import interrupted_runs
     from homelab.verbs.lab import lab_status
     from homelab.verbs.metrics import lab_health
 
@@ -420,6 +422,7 @@ def status(
         rows, made = lab_status(conn, ctx)
         health = None if no_health else lab_health(conn, ctx)
         firewall = firewall_status(spec, sim) if ctx.spec.opnsense is not None else None
+        left = interrupted_runs(ctx.store.intents(ctx.lab).all(), str(spec))
     if as_json:
         doc = {
             "lab": made.lab,
@@ -428,6 +431,7 @@ def status(
                 for r in rows
             ],
             "errors": list(made.errors),
+            "interrupted": [i.to_dict() for i in left],
             **({"health": health.to_dict()} if health else {}),
             **({"firewall": firewall} if firewall is not None else {}),
         }
@@ -457,6 +461,8 @@ def status(
     for r in rows:
         if r.drift != "in sync" and r.reason:
             out.print(f"{r.vm}: {r.reason}", markup=False)
+    for i in left:
+        out.print(i.line(), style="yellow", markup=False)
     for line, warn in health_lines(health, time.time()) if health else []:
         out.print(line, style="yellow" if warn else None, markup=False)
     if firewall is not None:

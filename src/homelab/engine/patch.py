@@ -50,6 +50,7 @@ from homelab.errors import LabError
 __all__ = [
     "PATCH_PREFIX",
     "REBOOT_MODES",
+    "RUN_KEY",
     "NodeReport",
     "PatchFailed",
     "PatchRun",
