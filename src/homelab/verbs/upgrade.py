@@ -22,7 +22,13 @@ from typing import TYPE_CHECKING, Any
 from homelab.core.observed import Observed
 from homelab.core.ownership import lab_vms
 from homelab.core.plan.actions import CreateVm, DestroyVm, Plan, ReplaceVm
-from homelab.core.plan.upgrade import CONTROL_PLANE, UpgradeStep, minor_of, plan_upgrade
+from homelab.core.plan.upgrade import (
+    CONTROL_PLANE,
+    UpgradeStep,
+    joiners_refused,
+    minor_of,
+    plan_upgrade,
+)
 from homelab.core.render import yamldoc
 from homelab.core.render.addons import ADMIN_CONF, kube_vip_pod
 from homelab.core.render.versions import ComponentVersions, versions_for
@@ -100,6 +106,8 @@ def with_upgrades(ctx: LabContext, plan: Plan, observed: Observed) -> Plan:
     )
     if not steps and not errors:
         return plan
+    joining = [a.vm for a in plan.actions if isinstance(a, CreateVm | ReplaceVm)]
+    errors = (*errors, *joiners_refused(steps, joining))
     return dataclasses.replace(plan, upgrades=steps, errors=(*plan.errors, *errors))
 
 

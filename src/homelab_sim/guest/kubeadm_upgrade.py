@@ -224,6 +224,11 @@ def _apply(node: UpgradeNode, args: list[str], io: Streams) -> Gen:
     with cluster.lock:
         state = cluster.state
         state.config = dataclasses.replace(state.config, version=target)
+    # the ClusterConfiguration in kubeadm-config now says the new version: what a node that
+    # joins later is judged against (kubeadm join's KubeletVersion preflight)
+    record = node.book.records.get(node.membership["cluster"])
+    if record is not None:
+        record.version = target
     _remirror(cluster, node.membership["node"], target)
     io.out.write(
         f'\n[upgrade/successful] SUCCESS! Your cluster was upgraded to "{target}". Enjoy!\n\n'

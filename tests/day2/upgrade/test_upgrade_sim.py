@@ -21,10 +21,11 @@ from homelab.engine.apply.runtime import Limits
 from homelab.engine.guest.channel import GuestChannel
 from homelab.engine.upgrade.rollout import Rollout, UpgradeFailed
 from homelab.engine.upgrade.versions import RECORD, NodeVersions
+from homelab.simulated.site import SimulatedSite
 from homelab.verbs.guest_log import guest_history
-from homelab.verbs.lab import lab_status, make_plan
+from homelab.verbs.lab import lab_status, make_plan, prepare_lab
 from homelab.verbs.provision import apply_lab, new_runtime
-from tests.up.simlab import copy_example, upped
+from tests.up.simlab import copy_example, ready_nodes, upped
 from tests.up.workload import apply, node, respec, start_workload, watched
 
 OLD, NEW = "version: 1.29.15", "version: 1.30.14"
@@ -326,3 +327,58 @@ def test_workers_are_prepared_ahead_of_their_drains_which_keep_the_plan_order(
             assert ctx.store.intents(ctx.lab).all() == {}
         finally:
             ctx.close()
+
+
+WORKER4 = (
+    "  k8s-worker-4: {role: worker, cores: 2, memory: 4GiB, disk: 32GiB, network: apps, "
+    "ip: 10.0.20.23}\n"
+)
+
+
+def test_a_node_added_with_a_version_bump_waits_for_the_upgrade_then_joins(
+    tmp_path: Path,
+) -> None:
+    """A node born at the new version cannot join the cluster before its control plane moved
+    (kubeadm join's KubeletVersion preflight): the plan says to take the steps apart; added
+    after the upgrade, it joins the upgraded cluster."""
+    spec = copy_example("home-lab.yaml", tmp_path)
+    with upped(spec) as lab, lab.api() as api:
+        text = spec.read_text()
+        anchor = text.index("  k8s-worker-3:")
+        line_end = text.index("\n", anchor) + 1
+        spec.write_text(text[:line_end] + WORKER4 + text[line_end:])
+        ctx = respec(spec, OLD, NEW)
+        try:
+            plan, _ = make_plan(lab.conn, ctx)
+            assert any(
+                e.startswith("vm k8s-worker-4: it would join at 1.30.14 a cluster still at 1.29.15")
+                for e in plan.errors
+            ), plan.errors
+        finally:
+            ctx.close()
+        spec.write_text(spec.read_text().replace(WORKER4, ""))
+        ctx = prepare_lab(spec)
+        try:
+            outcome = apply(lab, ctx)
+            assert outcome.report is not None and outcome.report.ok
+        finally:
+            ctx.close()
+        text = spec.read_text()
+        line_end = text.index("\n", text.index("  k8s-worker-3:")) + 1
+        spec.write_text(text[:line_end] + WORKER4 + text[line_end:])
+        ctx = prepare_lab(spec)
+        try:
+            plan, _ = make_plan(lab.conn, ctx)
+            assert not plan.errors and not plan.upgrades, plan.errors
+            outcome = apply(lab, ctx)
+            assert outcome.report is not None and outcome.report.ok
+        finally:
+            ctx.close()
+        site = lab.conn.site
+        assert isinstance(site, SimulatedSite)
+        for _ in range(120):  # cloud-init's join, in virtual time
+            if "k8s-worker-4" in ready_nodes(lab):
+                break
+            site.advance_clock(5)
+        assert "k8s-worker-4" in ready_nodes(lab), "it joined the upgraded cluster"
+        assert node(api, "k8s-worker-4")["status"]["nodeInfo"]["kubeletVersion"] == "v1.30.14"

@@ -29,6 +29,7 @@ __all__ = [
     "APPLY",
     "NODE",
     "UpgradeStep",
+    "joiners_refused",
     "next_minor_path",
     "parse_version",
     "plan_upgrade",
@@ -212,3 +213,21 @@ def plan_upgrade(
             )
         )
     return tuple(steps), ()
+
+
+def joiners_refused(steps: Sequence[UpgradeStep], joining: Sequence[str]) -> tuple[str, ...]:
+    """Why nodes the plan creates or replaces cannot join while the cluster is being upgraded:
+    a new node is born at the spec's version, and apply creates VMs before the rollout moves
+    the control planes, so it would join a cluster still at the old version; kubeadm join
+    refuses a kubelet newer than its control plane (preflight ``KubeletVersion``)."""
+    if not steps:
+        return ()
+    old = min((s.from_version for s in steps), key=lambda v: parse_version(v) or (0, 0, 0))
+    new = steps[0].to_version
+    return tuple(
+        f"vm {vm}: it would join at {new} a cluster still at {old} (kubeadm join refuses a "
+        "kubelet newer than its control plane, and apply creates VMs before the rolling "
+        f"upgrade). Apply the version change first and add it after, or keep "
+        f"kubernetes.version at {old} while it joins"
+        for vm in joining
+    )
