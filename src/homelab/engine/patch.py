@@ -348,7 +348,11 @@ class PatchRun:
                 host.etcdctl("endpoint", "health", "--cluster", what="etcdctl endpoint health")
             except PatchFailed as exc:
                 lines = exc.message.splitlines()
-                sick = [line.split(" is unhealthy")[0] for line in lines if " is unhealthy" in line]
+                sick = [
+                    line.split(" is unhealthy")[0].split()[-1]
+                    for line in lines
+                    if " is unhealthy" in line
+                ]
                 last = f"{', '.join(sick)} unhealthy" if sick else lines[0]
             else:
                 if announce:

@@ -13,6 +13,7 @@ from homelab.engine.apply.runtime import Limits
 from homelab.engine.guest.channel import GuestChannel
 from homelab.errors import LabError
 from homelab.verbs.patch import PatchOutcome, outcome_json, outcome_text, patch_lab
+from homelab_sim.kube.cluster import CATCH_UP_ENV
 from tests.up.simlab import Upped, copy_example, upped
 from tests.up.workload import node, start_workload, watched
 
@@ -230,3 +231,23 @@ def test_a_node_that_does_not_come_back_stops_the_run_uncordoned_once_ready(
         journal = lab.ctx.store.intents(lab.ctx.lab).all()
         assert set(journal) == {"patch/run", "patch/k8s-worker-2"}
         assert journal["patch/k8s-worker-2"]["phase"] == "rebooting"
+
+
+def test_a_control_plane_whose_etcd_does_not_catch_up_stops_the_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(CATCH_UP_ENV, "100000")  # the member never catches up in this test
+    spec = copy_example("home-lab.yaml", tmp_path)
+    with upped(spec) as lab, lab.api() as api:
+        with pytest.raises(LabError) as failed:
+            patch(lab, reboot="always", agent_timeout=60, ready_timeout=60)
+        text = failed.value.message
+        assert text == (
+            "patching stopped at vm k8s-master-1: vm k8s-master-1: etcd not healthy after 120 s "
+            "(a member down or behind the leader): https://10.0.20.10:2379 unhealthy; "
+            "it is not cordoned"
+        ), text
+        assert not node(api, "k8s-master-1")["spec"].get("unschedulable")
+        assert run(lab, "k8s-worker-2", "uname", "-r").strip() == OLD_KERNEL, "not touched"
+        journal = lab.ctx.store.intents(lab.ctx.lab).all()
+        assert journal["patch/k8s-master-1"]["phase"] == "rebooted", "the rerun waits again"
