@@ -28,6 +28,7 @@ from homelab.core.plan.upgrade import (
     joiners_refused,
     minor_of,
     plan_upgrade,
+    snapshot_name,
 )
 from homelab.core.render import yamldoc
 from homelab.core.render.addons import ADMIN_CONF, kube_vip_pod
@@ -37,7 +38,7 @@ from homelab.engine.apply.runtime import Runtime
 from homelab.engine.guest.channel import GuestChannel
 from homelab.engine.proxmox.errors import PermissionDenied
 from homelab.engine.state.access import BornFirstRecord, NodeKeysRecord
-from homelab.engine.upgrade.snapshots import snapshot_name, take_snapshots
+from homelab.engine.upgrade.snapshots import take_snapshots
 from homelab.engine.upgrade.versions import NodeVersions
 from homelab.errors import LabError
 from homelab.verbs.connection import Connection

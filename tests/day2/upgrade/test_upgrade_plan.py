@@ -82,8 +82,12 @@ def test_the_plan_shows_and_keeps_the_steps() -> None:
     plan = Plan(lab="lab", actions=(), upgrades=steps)
     text = format_plan(plan)
     assert [line.split(".")[0] for line in text.splitlines() if line.startswith("^")] == [
-        f"^ upgrade {i}" for i in range(1, 6)
+        f"^ upgrade {i}" for i in range(0, 6)
     ]
+    assert (
+        "^ upgrade 0. first: etcd snapshot to .homelab/lab/etcd/, Proxmox snapshot "
+        "pre-k8s-1-30-14 of m1, m2, m3, then the addons of the new minor if they change"
+    ) in text
     assert text.rstrip().endswith("5 node(s) to upgrade.")
     assert plan.has_changes and plan.detailed_exit_code == 2
     data = json.loads(plan_to_json(plan))

@@ -29,7 +29,7 @@ from homelab.core.plan.actions import (
     ReplaceVm,
     UpdateVm,
 )
-from homelab.core.plan.upgrade import UpgradeStep
+from homelab.core.plan.upgrade import UpgradeStep, safety_steps
 from homelab.core.spec.units import format_mib
 
 NO_CHANGES = "No changes. The lab matches the spec."
@@ -62,11 +62,14 @@ def plan_lines(plan: Plan, *, verbose: bool = False) -> list[PlanLine]:
         namespace = f", namespace {s['namespace']}" if "namespace" in s else ""
         lines.append(PlanLine("+", f"backup storage {plan.storage.id} (pbs {where}{namespace})"))
     lines += [job_line(job) for job in plan.jobs if verbose or job.changes_anything]
-    lines += [upgrade_line(index, step) for index, step in enumerate(plan.upgrades, 1)]
+    # in the order apply runs them: the VM actions, the keys pushed, then the rolling upgrade
     lines += [
         PlanLine("~", f"vm {vm}: SSH keys pushed through the guest agent (no restart)")
         for vm in plan.key_pushes
     ]
+    if plan.upgrades:
+        lines.append(PlanLine("^", f"upgrade 0. first: {safety_steps(plan.lab, plan.upgrades)}"))
+    lines += [upgrade_line(index, step) for index, step in enumerate(plan.upgrades, 1)]
     lines += [PlanLine(change.marker(), change.text()) for change in plan.components]
     lines += [
         PlanLine("?", f"vm {name}: config must be read to decide") for name in plan.needs_configs

@@ -21,6 +21,7 @@ Pure: no I/O; the versions come from the caller.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -33,6 +34,8 @@ __all__ = [
     "next_minor_path",
     "parse_version",
     "plan_upgrade",
+    "safety_steps",
+    "snapshot_name",
     "step_from_dict",
 ]
 
@@ -230,4 +233,21 @@ def joiners_refused(steps: Sequence[UpgradeStep], joining: Sequence[str]) -> tup
         f"upgrade). Apply the version change first and add it after, or keep "
         f"kubernetes.version at {old} while it joins"
         for vm in joining
+    )
+
+
+def snapshot_name(to_version: str) -> str:
+    """``pre-k8s-1-30-14``: what the rollout to ``to_version`` calls its snapshots."""
+    return "pre-k8s-" + re.sub(r"[^A-Za-z0-9_-]", "-", to_version)
+
+
+def safety_steps(lab: str, steps: Sequence[UpgradeStep]) -> str:
+    """What the rollout does before any node moves, as the plan says it: the etcd snapshot and
+    a Proxmox snapshot of each control plane (the way back)."""
+    planes = [s.vm for s in steps if s.role == CONTROL_PLANE]
+    name = snapshot_name(steps[0].to_version) if steps else ""
+    return (
+        f"etcd snapshot to .homelab/{lab}/etcd/, Proxmox snapshot "
+        f"{name} of {', '.join(planes) or 'no control plane'}, then the addons of the new "
+        "minor if they change"
     )

@@ -8,17 +8,10 @@ rollback VMID NAME`` or the web UI's Snapshots > Rollback, with the VM's etcd sn
 
 from __future__ import annotations
 
-import re
-
-from homelab.core.plan.upgrade import UpgradeStep
+from homelab.core.plan.upgrade import UpgradeStep, snapshot_name
 from homelab.engine.proxmox.client import PveClient
 
 __all__ = ["snapshot_name", "take_snapshots"]
-
-
-def snapshot_name(to_version: str) -> str:
-    """``pre-k8s-1-30-14``: what the rollout to ``to_version`` calls its snapshots."""
-    return "pre-k8s-" + re.sub(r"[^A-Za-z0-9_-]", "-", to_version)
 
 
 def take_snapshots(client: PveClient, steps: list[UpgradeStep], name: str) -> list[str]:
