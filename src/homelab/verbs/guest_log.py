@@ -23,7 +23,8 @@ from homelab.verbs.secrets import SECRET_NAME
 
 __all__ = ["command_log", "guest_history", "lab_channel"]
 
-SCAN = 5000  # guest events read back at most (the newest)
+KEEP = 5000  # guest events kept (the newest: a year of weekly patch runs on a 20-node lab)
+SCAN = KEEP
 
 
 def command_log(conn: Connection, ctx: LabContext) -> CommandLog:
@@ -32,7 +33,9 @@ def command_log(conn: Connection, ctx: LabContext) -> CommandLog:
     def names() -> Mapping[int, str]:
         return {vm.vmid: vm.name or "" for vm in lab_vms(ctx.lab, conn.client.cluster_vms())}
 
-    return CommandLog(ctx.store.history(ctx.lab), _lab_secrets(ctx), names)
+    history = ctx.store.history(ctx.lab)
+    history.prune((EXEC_EVENT, WRITE_EVENT), KEEP)
+    return CommandLog(history, _lab_secrets(ctx), names)
 
 
 def lab_channel(conn: Connection, ctx: LabContext, **options: Any) -> GuestChannel:

@@ -168,6 +168,14 @@ def test_intents_and_history(store_factory, lab: str) -> None:  # type: ignore[n
     events = history.recent()
     assert [e.event for e in events] == ["destroy", "apply"]
     assert events[1].data == {"created": 3}
+    for n in range(6):
+        history.append("guest-exec" if n % 2 else "guest-write", {"n": n})
+    assert [e.data["n"] for e in history.recent(3, events=("guest-exec",))] == [5, 3, 1]
+    history.prune(("guest-exec", "guest-write"), 4)
+    assert [e.data.get("n") for e in history.recent()] == [5, 4, 3, 2, None, None]
+    history.prune(("guest-exec", "guest-write"), 4)  # nothing beyond the newest 4: kept
+    assert len(history.recent()) == 6
+    assert store_factory().history(lab).recent(1)[0].data == {"n": 5}
 
 
 def test_lock_excludes_a_second_holder(store_factory, lab: str) -> None:  # type: ignore[no-untyped-def]

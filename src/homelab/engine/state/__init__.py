@@ -191,6 +191,20 @@ class History:
             (self._lab, utc_now(), event, json.dumps(data, sort_keys=True)),
         )
 
+    def prune(self, events: Sequence[str], keep: int) -> None:
+        """Delete all but the newest ``keep`` of ``events`` (a busy kind's retention)."""
+        marks = ", ".join("?" for _ in events)
+        rows = self._db.query(
+            f"SELECT id FROM hl_history WHERE lab = ? AND event IN ({marks}) "  # noqa: S608 - placeholders only
+            "ORDER BY id DESC LIMIT 1 OFFSET ?",
+            (self._lab, *events, keep),
+        )
+        if rows:
+            self._db.execute(
+                f"DELETE FROM hl_history WHERE lab = ? AND event IN ({marks}) AND id <= ?",  # noqa: S608 - placeholders only
+                (self._lab, *events, rows[0][0]),
+            )
+
     def recent(self, limit: int = 50, *, events: Sequence[str] = ()) -> list[HistoryEvent]:
         """The newest ``limit`` events, newest first (only those named ``events`` if given)."""
         only = f" AND event IN ({', '.join('?' for _ in events)})" if events else ""
