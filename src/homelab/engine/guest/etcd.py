@@ -5,7 +5,12 @@
 ``members`` lists the cluster's members (``etcdctl member list -w json``) and ``remove_member``
 takes one out by name (``etcdctl member remove <hex ID>``): etcd refuses a removal that would
 leave fewer started members than the smaller cluster's quorum (its strict reconfiguration
-check), and the refusal is passed on as it is.
+check), and the refusal is passed on as it is. ``wait_healthy`` waits until every member
+commits proposals (``etcdctl endpoint health --cluster``: a linearizable read, which a restarted
+member answers only once it has caught up with the leader), the gate between two control planes
+of a rolling change: with three members, a second one down while the first is behind loses the
+quorum. A Ready node and a Running etcd pod do not say it (the pod's probe reads
+``/health?serializable=true``, the member's own view).
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+from homelab.engine.clock import Clock
 from homelab.engine.guest.channel import GuestChannel
 from homelab.errors import LabError
 
@@ -91,3 +97,28 @@ class EtcdHost:
             return False
         self.etcdctl("member", "remove", f"{found[0].id:x}", what=f"etcdctl member remove {name}")
         return True
+
+    def wait_healthy(self, clock: Clock, timeout: float, *, poll: float = 5.0) -> int:
+        """Wait until every member is healthy; the number of members (``error`` naming the
+        unhealthy ones once ``timeout`` passed)."""
+        deadline = clock.monotonic() + timeout
+        while True:
+            try:
+                members = self.members()
+                self.etcdctl("endpoint", "health", "--cluster", what="etcdctl endpoint health")
+            except LabError as exc:
+                lines = exc.message.splitlines()
+                sick = [
+                    line.split(" is unhealthy")[0].split()[-1]  # its endpoint's URL
+                    for line in lines
+                    if " is unhealthy" in line
+                ]
+                last = f"{', '.join(sick)} unhealthy" if sick else lines[0]
+            else:
+                return len(members)
+            if clock.monotonic() >= deadline:
+                raise self.error(
+                    f"vm {self.name}: etcd not healthy after {timeout:.0f} s (a member down or "
+                    f"behind the leader): {last}"
+                )
+            clock.sleep(poll)

@@ -12,7 +12,8 @@ phase reached, so a rerun after a kill skips what is done and never repeats a fi
    and kubectl unheld, installed, held (on a control plane of a lab with a VIP, kube-vip's
    static pod moved to the target's version), ``systemctl daemon-reload`` and ``restart kubelet``;
    then the health gate: the Node Ready and reporting the new kubeletVersion, the kube-system
-   pods Running, the API server answering ``/readyz``.
+   pods Running, the API server answering ``/readyz``; on a control plane also every etcd
+   member healthy (``EtcdHost.wait_healthy``: caught up with the leader) before the next one.
 
 Control planes go one at a time, workers ``max_unavailable`` drained at once, drains in the
 plan's order; phases 1 and 2 of the next nodes run ahead while others are drained (``Rollout.run``).
@@ -42,6 +43,7 @@ from homelab.core.render.versions import (
 from homelab.engine.apply.drains import drained
 from homelab.engine.apply.runtime import Runtime
 from homelab.engine.guest.channel import GuestChannel
+from homelab.engine.guest.etcd import EtcdHost
 from homelab.engine.kube.client import KubeApi
 from homelab.engine.upgrade.versions import NodeVersions
 from homelab.errors import LabError
@@ -215,6 +217,9 @@ class Rollout:
             self.sh(step, ["systemctl", "daemon-reload"], "systemctl daemon-reload")
             self.sh(step, ["systemctl", "restart", "kubelet"], "systemctl restart kubelet")
             self.gate(step)
+            if plane:  # the next control plane moves only once every etcd member caught up
+                host = EtcdHost(self.channel, step.vm, step.node, step.vmid, UpgradeFailed)
+                host.wait_healthy(self.rt.clock, self.gate_timeout)
 
     def containerd(self, step: UpgradeStep) -> None:
         """The runtime the target minor wants, on the drained node: from 1.34 Docker's
