@@ -277,29 +277,19 @@ class Machine:
         ``etcdctl endpoint health`` asks) and whether it is this node's; None when this node
         serves no etcd.
 
-        A member is down while its VM is (its kubelet has not come back) or its etcd pod is
-        stopped; a restarted one is behind the leader until it has caught up
-        (``SimCluster.etcd_behind_until``); without a quorum of members up there is no leader
-        and none answers."""
+        A member serves once its VM is up, its etcd pod runs and it has caught up with the
+        leader (``SimCluster.etcd_member_serving``); without a quorum of serving members there
+        is no leader and none answers."""
         cluster = self._cluster()
         if cluster is None or self.membership["node"] not in cluster.etcd_members:
             return None
-        now = cluster.clock.now()
-        down = cluster.state.kubelet_down
-
-        def up(name: str) -> bool:
-            gone = down.get(name)
-            return name not in cluster.stopped_planes and (gone is None or gone[1] <= now)
-
-        members = sorted(cluster.etcd_members)
-        quorum = sum(1 for n in members if up(n)) >= len(members) // 2 + 1
+        quorum = cluster.etcd_quorum()
         out = []
-        for name in members:
+        for name in sorted(cluster.etcd_members):
             info = cluster.nodes.get(name)
             url = f"https://{info.ip if info is not None else '127.0.0.1'}:2379"
-            caught_up = cluster.etcd_behind_until.get(name, now) <= now
             own = name == self.membership["node"]
-            out.append((url, quorum and up(name) and caught_up, own))
+            out.append((url, quorum and cluster.etcd_member_serving(name), own))
         return out
 
     def etcd_remove(self, member: int) -> tuple[int, str]:

@@ -262,6 +262,26 @@ class SimCluster:
                 for n in self.nodes.values()
             )
 
+    def etcd_member_serving(self, name: str) -> bool:
+        """The member's etcd runs and has caught up with the leader: its VM is up (its kubelet
+        came back), its etcd pod is not stopped, its catch-up time is over."""
+        with self.lock:
+            now = self.clock.now()
+            gone = self.state.kubelet_down.get(name)
+            return (
+                name not in self.stopped_planes
+                and (gone is None or gone[1] <= now)
+                and self.etcd_behind_until.get(name, now) <= now
+            )
+
+    def etcd_quorum(self) -> bool:
+        """A majority of the etcd members serve (a leader commits); True without members
+        known (a cluster recorded before they were)."""
+        with self.lock:
+            members = self.etcd_members
+            serving = sum(1 for name in members if self.etcd_member_serving(name))
+            return not members or serving >= len(members) // 2 + 1
+
     def control_plane_stopped(self, node: str, stopped: bool) -> None:
         """The kubelet of ``node`` stopped (or started again) its kube-apiserver/etcd pods."""
         with self.lock:
@@ -351,7 +371,8 @@ class SimCluster:
             ready = self.api_ready()
             if ready:
                 self._tick_locked(self.clock.now())
-            return api.handle(self.state, request, ready=ready)
+            # without an etcd quorum the API server's etcd check fails (/readyz, /healthz)
+            return api.handle(self.state, request, ready=ready and self.etcd_quorum())
 
     def to_dict(self) -> dict[str, Any]:
         with self.lock:
