@@ -106,7 +106,8 @@ def test_the_ha_lab_is_patched_one_control_plane_at_a_time_etcd_healthy_between(
                 name,
                 text,
             )
-        assert etcd_word(lab, "k8s-master-3")[0] == 0, "healthy after the last one too"
+        status, _, listed = etcd_word(lab, "k8s-master-3")
+        assert (status, listed) == (0, 3), "three healthy members after the last one too"
         etcd = [e.vm for e in events if (e.phase, e.status) == ("etcd", "done")]
         assert etcd == list(PLANES), "each control plane waited for etcd after its reboot"
         # the API answered through the VIP the whole time
