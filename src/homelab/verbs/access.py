@@ -5,9 +5,12 @@ the seed it was born with (``verbs.lab.first_boot_seeds``), so a key change alon
 replace. Instead:
 
 - ``ensure_keys``: a running node the store has no record of (a lab made before the record
-  existed) has its ``authorized_keys`` read through the guest agent and recorded as both what it
-  was born with and what it holds (a node that cannot be read keeps no record: its seed is then
-  the spec's, as before);
+  existed, a lost or restored store) has what it holds read from its ``authorized_keys`` and
+  what it was born with from cloud-init's copy of its user-data (``engine.guest.userdata``),
+  both through the guest agent: after a push the two differ, and the seed is rendered with the
+  born ones. A node whose user-data cannot be read is taken to have been born with what it holds
+  (a warning in the plan says what that may get wrong); one whose ``authorized_keys`` cannot
+  be read keeps no record: its seed is then the spec's, as before;
 - ``key_pushes``: the plan's running nodes whose recorded keys differ from the spec's;
 - ``push_keys``: apply writes the spec's keys to each of them (``~/.ssh`` 0700 and
   ``authorized_keys`` 0600, the user's own, as cloud-init writes them), then records them.
@@ -15,18 +18,19 @@ replace. Instead:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
-from homelab.core.observed import Observed
+from homelab.core.observed import Observed, ObservedVm
 from homelab.core.ownership import lab_vms
 from homelab.core.plan.actions import CreateVm, DestroyVm, Plan, ReplaceVm
 from homelab.engine.guest.channel import GuestChannel
-from homelab.engine.state.access import NodeKeysRecord
+from homelab.engine.guest.userdata import BornFacts
+from homelab.engine.state.access import NodeKeys, NodeKeysRecord
 from homelab.errors import LabError
 from homelab.verbs.connection import Connection
-from homelab.verbs.lab import LabContext
+from homelab.verbs.lab import LabContext, read_born_facts
 
-__all__ = ["ensure_keys", "key_pushes", "push_keys", "record_new_keys"]
+__all__ = ["ensure_keys", "key_pushes", "push_keys", "read_keys", "record_new_keys"]
 
 TIMEOUT = 60.0
 
@@ -36,8 +40,12 @@ def _home(ctx: LabContext) -> str:
 
 
 def _running(ctx: LabContext, observed: Observed) -> list[tuple[str, str, int]]:
+    return [(vm.name or "", vm.node, vm.vmid) for vm in _running_vms(ctx, observed)]
+
+
+def _running_vms(ctx: LabContext, observed: Observed) -> list[ObservedVm]:
     return [
-        (vm.name or "", vm.node, vm.vmid)
+        vm
         for vm in lab_vms(ctx.lab, observed.vms)
         if vm.name in ctx.spec.vms and vm.status == "running"
     ]
@@ -48,19 +56,38 @@ def ensure_keys(conn: Connection, ctx: LabContext, observed: Observed) -> bool:
     (their first-boot seeds must then be rendered again)."""
     record = NodeKeysRecord(ctx.store, ctx.lab)
     known = record.all()
+    unknown = [vm for vm in _running_vms(ctx, observed) if vm.name not in known]
+    found = read_keys(
+        conn, ctx.spec.access.user, unknown, lambda vm: read_born_facts(conn, ctx, vm)
+    )
+    if found:
+        record.read_back(found)
+    return bool(found)
+
+
+def read_keys(
+    conn: Connection,
+    user: str,
+    vms: Iterable[ObservedVm],
+    born_facts: Callable[[ObservedVm], BornFacts | None],
+) -> dict[str, NodeKeys]:
+    """What each running VM holds (its ``authorized_keys``) and was born with (its user-data,
+    ``born_facts``; what it holds when that cannot be read); VMs whose ``authorized_keys``
+    cannot be read are left out."""
     channel = GuestChannel(conn.client, conn.clock)
-    found: dict[str, tuple[str, ...]] = {}
-    for name, node, vmid in _running(ctx, observed):
-        if name in known:
-            continue
+    found: dict[str, NodeKeys] = {}
+    for vm in vms:
+        name = vm.name or str(vm.vmid)
+        path = f"/home/{user}/.ssh/authorized_keys"
         try:
-            data = channel.read_file(node, vmid, f"{_home(ctx)}/.ssh/authorized_keys", timeout=5)
+            data = channel.read_file(vm.node, vm.vmid, path, timeout=5)
         except LabError:
             continue  # no agent (yet), no privilege, no file: nothing to go on
-        found[name] = _keys(data.decode("utf-8", "replace"))
-    if found:
-        record.seed(found)
-    return bool(found)
+        held = _keys(data.decode("utf-8", "replace"))
+        facts = born_facts(vm)
+        born = facts.keys if facts is not None and facts.keys is not None else held
+        found[name] = NodeKeys(born, held)
+    return found
 
 
 def _keys(text: str) -> tuple[str, ...]:

@@ -30,12 +30,15 @@ from homelab.core.plan.teardown import plan_teardown
 from homelab.core.render.artifacts import Artifacts
 from homelab.core.render.lab import render_lab
 from homelab.core.spec.models import LabSpec
+from homelab.engine.guest.channel import GuestChannel
+from homelab.engine.guest.userdata import Bootstrap, BornFacts, read_born
 from homelab.engine.observe import observe_settled, refine
 from homelab.engine.proxmox.errors import ProxmoxError
 from homelab.engine.state import StateStore, open_store
 from homelab.engine.state.access import BornFirstRecord, NodeKeysRecord
 from homelab.engine.state.components import InstalledComponents
 from homelab.engine.upgrade.versions import NodeVersions
+from homelab.errors import LabError
 from homelab.verbs.connection import Connection
 from homelab.verbs.secrets import cluster_secrets
 from homelab.verbs.spec import load_valid_spec
@@ -55,6 +58,10 @@ class LabContext:
     artifacts: Artifacts
     #: a control plane this run makes join a running cluster: the one its seed takes for first
     born_first: dict[str, tuple[str, str]] = field(default_factory=dict)
+    #: first-boot facts read back from guests this run (None: could not be read), by VM
+    born_facts: dict[str, BornFacts | None] = field(default_factory=dict)
+    #: what the plan may get wrong where they could not be read
+    born_warnings: list[str] = field(default_factory=list)
 
     @property
     def lab(self) -> str:
@@ -171,7 +178,7 @@ def make_plan(
     jobs = ctx.spec.backup is not None or ctx.store.has_backup_jobs(ctx.lab)
     observed = observe_settled(conn.client, ctx.spec, conn.clock.sleep, jobs=jobs)
     if purpose is Purpose.APPLY:
-        _first_control_plane(ctx, observed)  # before the seed digests are read
+        _first_control_plane(conn, ctx, observed)  # before the seed digests are read
         upgrade.ensure_versions(conn, ctx, observed)
         if access.ensure_keys(conn, ctx, observed):
             _rerender_first_boot(ctx)
@@ -185,6 +192,7 @@ def make_plan(
             plan,
             components=_component_changes(ctx),
             key_pushes=access.key_pushes(ctx, plan, observed),
+            warnings=plan.warnings + tuple(ctx.born_warnings),
         )
     return _with_bridge_errors(conn, ctx, plan), observed
 
@@ -202,11 +210,13 @@ def _rerender_first_boot(ctx: LabContext) -> None:
     )
 
 
-def _first_control_plane(ctx: LabContext, observed: Observed) -> None:
-    """Record the first control plane of running nodes the store does not know yet (the spec's
-    first made them); and when the spec's first control plane is absent while another of the
-    lab's runs (it left and comes back), it joins that cluster: its seed takes the running one
-    for the first, never ``kubeadm init`` (a second, empty cluster)."""
+def _first_control_plane(conn: Connection, ctx: LabContext, observed: Observed) -> None:
+    """Record the first control plane of nodes the store does not know yet: the one their seed
+    took, as cloud-init's copy of it in the guest tells (``born_first_from``), else the spec's
+    first (a warning says so for a running node that could not be read); and when the spec's
+    first control plane is absent while another of the lab's runs (it left and comes back), it
+    joins that cluster: its seed takes the running one for the first, never ``kubeadm init``
+    (a second, empty cluster)."""
     first = _first_of(ctx.spec)
     if first is None:
         return
@@ -214,6 +224,19 @@ def _first_control_plane(ctx: LabContext, observed: Observed) -> None:
     record = BornFirstRecord(ctx.store, ctx.lab)
     known = record.all()
     unknown = {name: first for name in present if name not in known}
+    for name in unknown:
+        if present[name].status != "running":
+            continue
+        facts = read_born_facts(conn, ctx, present[name])
+        said = born_first_from(ctx.spec, name, facts.bootstrap) if facts else None
+        if said is not None:
+            unknown[name] = said
+        elif facts is not None:
+            ctx.born_warnings.append(
+                f"vm {name}: its user-data does not tell which control plane was the cluster's "
+                f"first at its birth: taken to be {first[0]}; if it was another, the plan "
+                "shows the node replaced: do not apply that"
+            )
     if unknown:
         record.seed(unknown)
     planes = ctx.spec.control_planes
@@ -225,6 +248,64 @@ def _first_control_plane(ctx: LabContext, observed: Observed) -> None:
     secrets = cluster_secrets(ctx.store, ctx.lab)
     then = with_first(ctx.spec, *joins)
     ctx.artifacts.seeds[first[0]] = render_lab(then, secrets).seeds[first[0]]
+
+
+def read_born_facts(conn: Connection, ctx: LabContext, vm: ObservedVm) -> BornFacts | None:
+    """The first-boot facts of a running VM from cloud-init's copy of its user-data
+    (``engine.guest.userdata``), read once per run; None when it cannot be read (no agent, no
+    file-read privilege, no such file): a warning says why."""
+    name = vm.name or str(vm.vmid)
+    if name not in ctx.born_facts:
+        ctx.born_facts[name] = born_facts_of(conn, ctx.spec, vm, ctx.born_warnings)
+    return ctx.born_facts[name]
+
+
+def born_facts_of(
+    conn: Connection, spec: LabSpec, vm: ObservedVm, warnings: list[str]
+) -> BornFacts | None:
+    """``read_born_facts`` without the cache: a warning added to ``warnings`` on failure."""
+    channel = GuestChannel(conn.client, conn.clock)
+    name = vm.name or str(vm.vmid)
+    try:
+        return read_born(channel, vm.node, vm.vmid, spec.access.user)
+    except LabError as exc:
+        warnings.append(
+            f"vm {name}: cloud-init's user-data could not be read through the guest agent "
+            f"({exc.message}): the SSH keys and the first control plane it was born with are "
+            "guessed (the keys it holds now, the spec's first); if they differ, the plan shows "
+            "the node replaced: do not apply that, make the file readable (on PVE 9 the token "
+            "needs VM.GuestAgent.FileRead) and plan again"
+        )
+        return None
+
+
+def born_first_from(spec: LabSpec, vm: str, bootstrap: Bootstrap | None) -> tuple[str, str] | None:
+    """The first control plane (name, address) ``vm``'s seed took, found by how it
+    bootstrapped: the spec's first, or each of its control planes, or the one a joining
+    control plane waited for, put first (``with_first``), until one bootstraps ``vm`` that way.
+    None when the seed does not tell (no bootstrap steps) or no such control plane is known."""
+    first = _first_of(spec)
+    if bootstrap is None or first is None or vm not in spec.vms:
+        return None
+    candidates = [first, *((p, str(spec.vms[p].ip)) for p in spec.control_planes)]
+    if bootstrap.previous is not None:
+        candidates.append(bootstrap.previous)
+    for candidate in candidates:
+        if _bootstrap_of(with_first(spec, *candidate), vm) == bootstrap:
+            return candidate
+    return None
+
+
+def _bootstrap_of(spec: LabSpec, vm: str) -> Bootstrap:
+    """How ``core.render.cloudinit`` bootstraps ``vm`` from ``spec``."""
+    order = spec.control_planes
+    if vm == order[0]:
+        return Bootstrap(init=True, endpoint="")
+    endpoint = str(spec.api_endpoint())
+    if spec.vms[vm].role == "worker":
+        return Bootstrap(init=False, endpoint=endpoint)
+    previous = order[order.index(vm) - 1]
+    return Bootstrap(init=False, endpoint=endpoint, previous=(previous, str(spec.vms[previous].ip)))
 
 
 def record_born_first(ctx: LabContext, plan: Plan, done: set[str]) -> None:

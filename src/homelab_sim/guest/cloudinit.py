@@ -9,7 +9,8 @@ bug is seen at once instead of as a half-configured node.
 
 ``program(config)`` lists the steps of a first boot in cloud-init's stage order (FACTS §7):
 
-    init    users_groups, set_hostname, write_files (not deferred)
+    init    store_userdata (the raw user-data kept), users_groups, set_hostname,
+            write_files (not deferred)
     config  apt_configure (``apt.sources``), runcmd (written, not run)
     final   package_update_upgrade_install, write_files_deferred, scripts_user (runcmd)
 
@@ -18,6 +19,10 @@ bug is seen at once instead of as a half-configured node.
 ``APT_LOCK_WAIT`` (30) seconds, for the four apt/dpkg lock files to be free, then gives up
 with ``Could not get APT lock``; a failed update does not stop the install, and the module
 fails if either did.
+
+The raw user-data is kept where cloud-init keeps it (``Init.update`` -> ``_store_rawdata``:
+``/var/lib/cloud/instance/user-data.txt``, ``paths.lookups["userdata_raw"]``, mode 0600, root's,
+as cloud-init runs as root), before any module runs: what ``cloud-init query userdata`` reads.
 
 Each step is a named generator factory over the machine that runs it, so a machine can
 persist "next step = N" and resume there after a simulator restart.
@@ -71,6 +76,17 @@ APT_LOCK_FILES = (
 )
 
 
+USER_DATA_RAW = "/var/lib/cloud/instance/user-data.txt"
+
+
+class CloudConfig(dict[str, Any]):
+    """A parsed cloud-config that remembers the bytes it was parsed from."""
+
+    def __init__(self, doc: dict[str, Any], raw: bytes) -> None:
+        super().__init__(doc)
+        self.raw = raw
+
+
 class UserDataError(Exception):
     """The user-data is not a cloud-config cloud-init would run (message: what and where)."""
 
@@ -102,7 +118,7 @@ def _validator() -> jsonschema.Draft4Validator:
     return jsonschema.Draft4Validator(json.loads(text))
 
 
-def parse_user_data(text: str) -> dict[str, Any]:
+def parse_user_data(text: str) -> CloudConfig:
     """The cloud-config as a dict, or UserDataError naming every schema violation."""
     first, _, body = text.partition("\n")
     if first.strip() != HEADER:
@@ -121,7 +137,7 @@ def parse_user_data(text: str) -> dict[str, Any]:
     if errors:
         lines = [f"{_path(e.absolute_path)}: {e.message}" for e in errors]
         raise UserDataError("Cloud config schema errors: " + ", ".join(lines))
-    return doc
+    return CloudConfig(doc, text.encode("utf-8"))
 
 
 def _path(parts: Any) -> str:
@@ -129,7 +145,11 @@ def _path(parts: Any) -> str:
 
 
 def program(config: dict[str, Any]) -> list[Step]:
-    steps = [
+    steps = []
+    if isinstance(config, CloudConfig):
+        raw = config.raw
+        steps.append(Step("init", "store_userdata", lambda m: _store_user_data(m, raw)))
+    steps += [
         Step("init", "users_groups", lambda m: _users(m, config)),
         Step("init", "set_hostname", lambda m: _hostname(m, config)),
         Step("init", "write_files", lambda m: _write_files(m, config, deferred=False)),
@@ -181,6 +201,13 @@ def _users(m: Machine, config: dict[str, Any]) -> Gen:
             m.system.mkdirs(f"{home}/.ssh")
             content = "".join(f"{key}\n" for key in keys).encode()
             m.system.write(f"{home}/.ssh/authorized_keys", content, 0o600, f"{name}:{name}")
+    return 0
+
+
+def _store_user_data(m: Machine, raw: bytes) -> Gen:
+    # cloudinit/stages.py Init._store_rawdata: util.write_file(ipath("userdata_raw"), data, 0o600)
+    yield 0.1
+    m.system.write(USER_DATA_RAW, raw, 0o600, "root:root")
     return 0
 
 

@@ -41,6 +41,11 @@ class NodeKeysRecord(NodeRecord[NodeKeys]):
         """Nodes seen for the first time: what they hold is what they were born with."""
         self.add_new({vm: NodeKeys(held, held) for vm, held in keys.items()})
 
+    def read_back(self, keys: Mapping[str, NodeKeys]) -> None:
+        """Nodes seen for the first time, with what they were born with and hold read back
+        from the guest (cloud-init's user-data, ``authorized_keys``)."""
+        self.add_new(keys)
+
     def pushed(self, vm: str, keys: tuple[str, ...]) -> None:
         known = self.all().get(vm)
         self.put(vm, NodeKeys(known.born if known else keys, keys))
