@@ -206,9 +206,7 @@ def test_a_kill_after_the_reboot_does_not_reboot_the_node_again(tmp_path: Path) 
         with pytest.raises(Killed):
             patch(lab, only=["k8s-master-1"], progress=killer)
         boot = run(lab, "k8s-master-1", "cat", "/proc/sys/kernel/random/boot_id")
-        # the only etcd member has not caught up yet: the API is not ready, nothing is done
-        with pytest.raises(LabError, match=r"does not answer: /readyz answered: \[-\]etcd failed"):
-            patch(lab, only=["k8s-master-1"])
+        # the only etcd member catches up with itself (its WAL) before the API is ready again
         site = lab.conn.site
         assert isinstance(site, SimulatedSite)
         for _ in range(60):  # a user runs it again a little later
