@@ -16,11 +16,15 @@ import pytest
 
 from homelab.core.plan.actions import NoOp
 from homelab.core.plan.text import format_plan
+from homelab.core.render.cloudinit import clean_user_data, dump_user_data, user_data
+from homelab.core.render.versions import versions_for
 from homelab.engine.guest.channel import GuestChannel
 from homelab.engine.guest.userdata import USER_DATA
-from homelab.engine.state.access import RECORD, NodeKeys, NodeKeysRecord
-from homelab.verbs.lab import make_plan, prepare_lab
+from homelab.engine.state.access import FIRST_RECORD, RECORD, NodeKeys, NodeKeysRecord
+from homelab.engine.upgrade.versions import NodeVersion, NodeVersions
+from homelab.verbs.lab import LabContext, make_plan, prepare_lab
 from homelab.verbs.provision import apply_lab
+from homelab.verbs.secrets import cluster_secrets
 from homelab_sim.guest import cloudinit
 from homelab_sim.guest.system import GuestSystem
 from tests.up.simlab import Upped, copy_example, upped
@@ -115,3 +119,53 @@ def test_a_node_whose_user_data_cannot_be_read_is_guessed_with_a_warning(
         assert NodeKeysRecord(ctx.store, ctx.lab).all()["k8s-worker-3"] == NodeKeys(
             (OLD_KEY,), (OLD_KEY,)
         )
+
+
+def test_a_lost_record_reseeded_from_the_kubelets_takes_the_born_version_of_the_user_data(
+    home_lab: Upped,
+) -> None:
+    """A store that lost its records seeds each node's birth version from its kubelet; after
+    an upgrade that is not the one its seed pinned. The user-data says which it was."""
+    ctx = prepare_lab(home_lab.ctx.spec_path)
+    try:
+        version = ctx.spec.kubernetes.version
+        versions = NodeVersions(ctx.store, ctx.lab)
+        versions.put("k8s-worker-2", NodeVersion(version, "1.29.14"))  # what a kubelet told
+        ctx.store.secrets(ctx.lab).put(RECORD, b'{"nodes": {}}')
+    finally:
+        ctx.close()
+    ctx = prepare_lab(home_lab.ctx.spec_path)
+    try:
+        plan, _ = make_plan(home_lab.conn, ctx)
+        # no replace (keys pushed by another test of the module may be pushed back)
+        assert (plan.changes, plan.warnings) == ((), ()), format_plan(plan)
+        assert NodeVersions(ctx.store, ctx.lab).all()["k8s-worker-2"] == NodeVersion(
+            version, version
+        )
+    finally:
+        ctx.close()
+
+
+def twin_user_data(ctx: LabContext, name: str) -> bytes:
+    """The user-data of ``name``'s secret-free twin: what cloud-init keeps once it re-read its
+    datasource from the twin (keys and pinned packages, no bootstrap steps)."""
+    spec, secrets = ctx.spec, cluster_secrets(ctx.store, ctx.lab)
+    versions = versions_for(spec.kubernetes.minor)
+    doc = user_data(spec, secrets, name, versions)
+    return dump_user_data(clean_user_data(doc, spec, versions))
+
+
+def test_a_user_data_without_bootstrap_steps_is_guessed_with_a_warning(tmp_path: Path) -> None:
+    with upped(copy_example("home-lab.yaml", tmp_path)) as lab:
+        (vm,) = [v for v in lab.conn.client.cluster_vms() if v.name == "k8s-worker-2"]
+        channel = GuestChannel(lab.conn.client, lab.conn.clock)
+        channel.write_file(vm.node, vm.vmid, USER_DATA, twin_user_data(lab.ctx, "k8s-worker-2"))
+        lab.ctx.store.secrets(lab.ctx.lab).put(FIRST_RECORD, b'{"nodes": {}}')
+        ctx = prepare_lab(lab.ctx.spec_path, store=lab.ctx.store)
+        plan, _ = make_plan(lab.conn, ctx)
+        assert plan.warnings == (
+            "vm k8s-worker-2: its user-data does not tell which control plane was the "
+            "cluster's first at its birth: taken to be k8s-master-1; if it was another, the "
+            "plan shows the node replaced: do not apply that",
+        )
+        assert not plan.has_changes, format_plan(plan)

@@ -37,7 +37,7 @@ from homelab.engine.proxmox.errors import ProxmoxError
 from homelab.engine.state import StateStore, open_store
 from homelab.engine.state.access import BornFirstRecord, NodeKeysRecord
 from homelab.engine.state.components import InstalledComponents
-from homelab.engine.upgrade.versions import NodeVersions
+from homelab.engine.upgrade.versions import NodeVersion, NodeVersions
 from homelab.errors import LabError
 from homelab.verbs.connection import Connection
 from homelab.verbs.secrets import cluster_secrets
@@ -180,7 +180,7 @@ def make_plan(
     if purpose is Purpose.APPLY:
         _first_control_plane(conn, ctx, observed)  # before the seed digests are read
         upgrade.ensure_versions(conn, ctx, observed)
-        if access.ensure_keys(conn, ctx, observed):
+        if access.ensure_keys(conn, ctx, observed) | _born_versions(ctx):
             _rerender_first_boot(ctx)
     plan = planner(ctx.spec, ctx.seed_digests, observed, steward)
     if plan.needs_configs or config_targets(plan, observed):
@@ -195,6 +195,26 @@ def make_plan(
             warnings=plan.warnings + tuple(ctx.born_warnings),
         )
     return _with_bridge_errors(conn, ctx, plan), observed
+
+
+def _born_versions(ctx: LabContext) -> bool:
+    """Correct the recorded birth version of nodes whose user-data was read this run (a store
+    that lost its records seeds them from the kubelets, which an upgrade since moved); True if
+    any changed."""
+    record = NodeVersions(ctx.store, ctx.lab)
+    known = record.all()
+    changed = []
+    for name, facts in ctx.born_facts.items():
+        entry = known.get(name)
+        if facts is None or facts.version is None or entry is None:
+            continue
+        if entry.born != facts.version:
+            record.put(name, NodeVersion(entry.version, facts.version))
+            changed.append(name)
+    if changed:  # rendered at the wrong version: back to the spec's, rendered again from there
+        spec_seeds = render_lab(ctx.spec, cluster_secrets(ctx.store, ctx.lab)).seeds
+        ctx.artifacts.seeds.update({name: spec_seeds[name] for name in changed})
+    return bool(changed)
 
 
 def _rerender_first_boot(ctx: LabContext) -> None:
@@ -239,6 +259,8 @@ def _first_control_plane(conn: Connection, ctx: LabContext, observed: Observed) 
             )
     if unknown:
         record.seed(unknown)
+    if any(said != first for said in unknown.values()):
+        _rerender_first_boot(ctx)  # prepare_lab rendered them with the spec's first
     planes = ctx.spec.control_planes
     running = [n for n in planes[1:] if n in present and present[n].status == "running"]
     if first[0] in present or not running:

@@ -10,8 +10,15 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from homelab.core.plan.text import format_plan
+from homelab.engine.guest.channel import GuestChannel
+from homelab.engine.guest.userdata import USER_DATA
 from homelab.engine.state import open_store
-from homelab.engine.state.access import BornFirstRecord, NodeKeys, NodeKeysRecord
+from homelab.engine.state.access import (
+    FIRST_RECORD,
+    BornFirstRecord,
+    NodeKeys,
+    NodeKeysRecord,
+)
 from homelab.engine.upgrade.versions import NodeVersions
 from homelab.verbs.connection import Connection, open_connection
 from homelab.verbs.lab import make_plan, prepare_lab
@@ -21,6 +28,7 @@ from homelab.verbs.up import up_lab
 from tests.day2.recover.support import lose_store
 from tests.support.paths import EXAMPLES
 from tests.up.simlab import copy_example
+from tests.up.test_born_facts_sim import twin_user_data
 from tests.up.test_control_plane_leaves_sim import without
 from tests.up.test_ssh_keys_sim import NEW_KEY, OLD
 
@@ -112,7 +120,31 @@ def test_recover_of_the_ha_lab_whose_first_control_plane_was_rebuilt(tmp_path: P
         before = records(spec)
         assert before[1]["k8s-master-1"] == ("k8s-master-2", "10.0.20.12")
         assert before[1]["k8s-master-3"] == ("k8s-master-1", "10.0.20.11")
+        with open_store(spec) as store:  # the born-first record alone is lost
+            store.secrets(load_valid_spec(spec).name).put(FIRST_RECORD, b'{"nodes": {}}')
+        plan_after(conn, spec)  # read back from the user-data: no replace
+        assert records(spec) == before
         shown = lose_and_recover(conn, spec)
         assert shown.warnings == ()
         assert records(spec) == before
         plan_after(conn, spec)
+
+
+def test_recover_warns_for_a_user_data_that_does_not_tell_the_first(tmp_path: Path) -> None:
+    with running("home-lab.yaml", tmp_path) as (spec, conn):
+        ctx = prepare_lab(spec)
+        try:
+            twin = twin_user_data(ctx, "k8s-worker-2")
+        finally:
+            ctx.close()
+        (vm,) = [v for v in conn.client.cluster_vms() if v.name == "k8s-worker-2"]
+        GuestChannel(conn.client, conn.clock).write_file(vm.node, vm.vmid, USER_DATA, twin)
+        shown = lose_and_recover(conn, spec)
+        assert shown.warnings == (
+            "vm k8s-worker-2: its user-data does not tell which control plane was the "
+            "cluster's first at its birth: the next plan takes it to be k8s-master-1; if it "
+            "was another, the plan shows the node replaced: do not apply that",
+        )
+        keys, firsts, versions = records(spec)
+        assert "k8s-worker-2" in keys and "k8s-worker-2" in versions
+        assert "k8s-worker-2" not in firsts and "k8s-worker-3" in firsts
