@@ -337,33 +337,12 @@ class PatchRun:
 
     def etcd_healthy(self, target: PatchTarget, *, announce: bool = True) -> None:
         """Wait until every etcd member commits proposals again (see the module docstring)."""
-        clock = self.rt.clock
-        deadline = clock.monotonic() + self.reboot_timeout
         host = EtcdHost(self.channel, target.vm, target.node, target.vmid, error=PatchFailed)
         if announce:
             self.rt.emit(target.vm, "etcd", "running")
-        while True:
-            try:
-                members = host.members()
-                host.etcdctl("endpoint", "health", "--cluster", what="etcdctl endpoint health")
-            except PatchFailed as exc:
-                lines = exc.message.splitlines()
-                sick = [
-                    line.split(" is unhealthy")[0].split()[-1]
-                    for line in lines
-                    if " is unhealthy" in line
-                ]
-                last = f"{', '.join(sick)} unhealthy" if sick else lines[0]
-            else:
-                if announce:
-                    self.rt.emit(target.vm, "etcd", "done", f"{len(members)} member(s) healthy")
-                return
-            if clock.monotonic() >= deadline:
-                raise PatchFailed(
-                    f"vm {target.vm}: etcd not healthy after {self.reboot_timeout:.0f} s "
-                    f"(a member down or behind the leader): {last}"
-                )
-            clock.sleep(5.0)
+        members = host.wait_healthy(self.rt.clock, self.reboot_timeout)
+        if announce:
+            self.rt.emit(target.vm, "etcd", "done", f"{members} member(s) healthy")
 
     # ------------------------------------------------------------------ helpers
 
