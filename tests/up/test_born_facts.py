@@ -42,6 +42,11 @@ def test_the_facts_of_the_reference_lab() -> None:
     assert parse_born(seeds(spec)["k8s-worker-2"], "someone-else").keys is None
 
 
+def test_a_cloud_config_without_the_facts_tells_none() -> None:
+    born = parse_born(b"#cloud-config\nusers: [default, {name: ubuntu}]\nruncmd: [ls]\n", "ubuntu")
+    assert (born.keys, born.version, born.bootstrap) == ((), None, None)
+
+
 def test_a_secret_free_twin_tells_keys_and_version_not_the_bootstrap() -> None:
     spec = example("home-lab.yaml")
     secrets = generate_cluster_secrets(spec.name)

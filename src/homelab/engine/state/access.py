@@ -37,10 +37,6 @@ class NodeKeysRecord(NodeRecord[NodeKeys]):
     def born(self) -> dict[str, tuple[str, ...]]:
         return {vm: entry.born for vm, entry in self.all().items()}
 
-    def seed(self, keys: Mapping[str, tuple[str, ...]]) -> None:
-        """Nodes seen for the first time: what they hold is what they were born with."""
-        self.add_new({vm: NodeKeys(held, held) for vm, held in keys.items()})
-
     def read_back(self, keys: Mapping[str, NodeKeys]) -> None:
         """Nodes seen for the first time, with what they were born with and hold read back
         from the guest (cloud-init's user-data, ``authorized_keys``)."""
