@@ -52,7 +52,13 @@ def interrupted_runs(journal: dict[str, dict[str, Any]], spec: str = "SPEC") -> 
     if patching:
         out.append(_patch_run(journal, patch))
     for key, data in sorted(journal.items()):
-        if key.startswith(UPGRADE_PREFIX):
+        if key.startswith(UPGRADE_PREFIX) and data.get("op") == "upgrade-start":
+            detail = (
+                f"the rolling upgrade to {data.get('to', '?')} began (etcd snapshot "
+                f"{data.get('etcd', '?')}) and did not finish"
+            )
+            out.append(Interrupted("upgrade", None, detail, (up, apply)))
+        elif key.startswith(UPGRADE_PREFIX):
             vm = key.removeprefix(UPGRADE_PREFIX)
             detail = f"{vm}: its upgrade to {data.get('to', '?')} stopped after {data.get('phase')}"
             out.append(Interrupted("upgrade", vm, detail, (up, apply)))

@@ -87,6 +87,12 @@ def test_status_shows_an_interrupted_patch_run_until_it_is_rerun(
 
 def test_an_interrupted_upgrade_and_a_drain_outside_a_patch_run_name_up_and_apply() -> None:
     journal = {
+        "upgrade/start": {
+            "op": "upgrade-start",
+            "to": "1.30.14",
+            "etcd": ".homelab/lab/etcd/1.db.sealed",
+            "pve": ["k8s-master-1@pre-k8s-1-30-14"],
+        },
         "upgrade/k8s-worker-2": {
             "op": "upgrade",
             "vm": "k8s-worker-2",
@@ -98,12 +104,15 @@ def test_an_interrupted_upgrade_and_a_drain_outside_a_patch_run_name_up_and_appl
     }
     left = interrupted_runs(journal, "lab.yaml")
     assert [i.line() for i in left] == [
+        "interrupted upgrade: the rolling upgrade to 1.30.14 began (etcd snapshot "
+        ".homelab/lab/etcd/1.db.sealed) and did not finish; run `homelab up lab.yaml` or "
+        "`homelab apply lab.yaml` to finish it",
         "interrupted upgrade: k8s-worker-2: its upgrade to 1.30.14 stopped after kubeadm; "
         "run `homelab up lab.yaml` or `homelab apply lab.yaml` to finish it",
         "interrupted drain: k8s-worker-2: left cordoned by a drain that did not finish; "
         "run `homelab apply lab.yaml` to finish it",
     ]
-    assert left[0].to_dict() == {
+    assert left[1].to_dict() == {
         "kind": "upgrade",
         "vm": "k8s-worker-2",
         "detail": "k8s-worker-2: its upgrade to 1.30.14 stopped after kubeadm",
