@@ -101,6 +101,16 @@ class DesiredVm:
     digest: str
     store: str = ""
     adopted: bool = False
+    #: the spec's hotplug features ("cpu", "memory"), sorted; max_cores: PVE's cores with cpu
+    hotplug: tuple[str, ...] = ()
+    max_cores: int | None = None
+
+    @property
+    def topology_cores(self) -> int:
+        """PVE's ``cores``: the most the VM can run (``vcpus`` of them run with CPU hotplug)."""
+        if "cpu" in self.hotplug:
+            return max(self.max_cores or self.cores, self.cores)
+        return self.cores
 
     @property
     def seed_volume(self) -> str:
@@ -138,7 +148,14 @@ class DesiredVm:
             "onboot": self.onboot,
             "agent": self.agent,
             "seed": ADOPTED_SEED if self.adopted else self.seed_digest,
+            **self._hotplug_settings(),
         }
+
+    def _hotplug_settings(self) -> dict[str, object]:
+        """Only when set, so a VM without hotplug keeps the digest it had before."""
+        if not self.hotplug:
+            return {}
+        return {"hotplug": list(self.hotplug), "max_cores": self.topology_cores}
 
     def adopt(self) -> DesiredVm:
         """This VM as an adopted one: no seed of homelab's, in its record or its digest."""
@@ -163,11 +180,16 @@ class DesiredVm:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["tags"] = list(self.tags)
+        data["hotplug"] = list(self.hotplug)
+        if not self.hotplug:  # saved plans of VMs without hotplug read as before
+            del data["hotplug"], data["max_cores"]
         return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> DesiredVm:
-        return cls(**{**data, "tags": tuple(data["tags"])})
+        return cls(
+            **{**data, "tags": tuple(data["tags"]), "hotplug": tuple(data.get("hotplug", ()))}
+        )
 
 
 # ---- tags -------------------------------------------------------------------------------------
@@ -302,6 +324,10 @@ def spec_digest(spec: LabSpec, seed_digests: Mapping[str, str]) -> str:
     """The digest of everything a plan was made from on the desired side. An optional section
     the spec leaves out counts as absent, so adding one to the model keeps old digests."""
     dumped = {k: v for k, v in spec.model_dump(mode="json").items() if v is not None}
+    for vm in dumped["vms"].values():  # VM fields added later count as absent when unset
+        for key, unset in (("hotplug", []), ("max_cores", None)):
+            if vm.get(key) == unset:
+                vm.pop(key, None)
     return sha256_json({"spec": dumped, "seeds": dict(seed_digests)})
 
 
@@ -360,5 +386,7 @@ def desired_vm(spec: LabSpec, name: str, seed_digest: str, node: str, store: str
         seed_digest=seed_digest,
         digest="",
         store=store,
+        hotplug=tuple(sorted(set(vm.hotplug))),
+        max_cores=vm.max_cores,
     )
     return replace(want, digest=settings_digest(want.settings()))

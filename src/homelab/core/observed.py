@@ -61,6 +61,10 @@ class VmConfig(_Frozen):
     digest: str
     template: bool = False
     disks: tuple[tuple[str, str], ...] = ()  # every other drive: (key, volume id)
+    #: ``hotplug`` as features (PVE's default network,disk,usb when unset), ``numa``, ``vcpus``
+    hotplug: tuple[str, ...] = ("disk", "network", "usb")
+    numa: bool = False
+    vcpus: int | None = None
 
     def cdrom(self, key: str) -> str | None:
         """The volume id in CD-ROM drive ``key`` (``ide2``), or None."""

@@ -374,7 +374,29 @@ def parse_config(payload: Any) -> VmConfig:
         onboot=pve_bool(config.get("onboot", 0), "onboot"),
         template=pve_bool(config.get("template", 0), "template"),
         digest=_opt_str(config, "digest") or "",
+        hotplug=parse_hotplug(config.get("hotplug")),
+        numa=pve_bool(config.get("numa", 0), "numa"),
+        vcpus=pve_int(config["vcpus"], "vcpus") if config.get("vcpus") else None,
     )
+
+
+HOTPLUG_DEFAULT = ("disk", "network", "usb")
+HOTPLUG_FEATURES = frozenset({"network", "disk", "cpu", "memory", "usb", "cloudinit"})
+
+
+def parse_hotplug(value: Any) -> tuple[str, ...]:
+    """``hotplug`` (format ``pve-hotplug-features``) -> its features, sorted: unset or ``1`` is
+    PVE's default (network,disk,usb), ``0`` none (qemu-server ``parse_hotplug_features``)."""
+    text = "1" if value is None else str(value)
+    if text == "0":
+        return ()
+    if text == "1":
+        return HOTPLUG_DEFAULT
+    features = [f for f in re.split(r"[,;\s]+", text) if f]
+    unknown = [f for f in features if f not in HOTPLUG_FEATURES]
+    if unknown:
+        raise MalformedReply(f"Proxmox sent hotplug={_show(value)}; unknown feature {unknown[0]}")
+    return tuple(sorted(set(features)))
 
 
 def _parse_memory(value: Any) -> int:
@@ -475,6 +497,9 @@ class VmStatus:
     lock: str | None = None
     template: bool = False
     agent: bool = False
+    #: the CPUs (``vcpus`` when set) and memory (bytes) the VM runs with, when PVE sent them
+    cpus: int | None = None
+    maxmem: int | None = None
 
     @property
     def running(self) -> bool:
@@ -490,6 +515,8 @@ def parse_vm_status(payload: Any, vmid: int) -> VmStatus:
         lock=_opt_str(raw, "lock"),
         template=pve_bool(raw.get("template", 0), "template"),
         agent=pve_bool(raw.get("agent", 0), "agent"),
+        cpus=_opt_int(raw, "cpus"),
+        maxmem=_opt_int(raw, "maxmem"),
     )
 
 

@@ -53,11 +53,12 @@ def least_privileged(
     saved: Path | None = None,
     backups: bool = False,
     pbs: bool = False,
+    hotplug: bool = False,
 ) -> ConnectionSettings:
     """Settings for token ``tokenid`` holding exactly the documented grants (the seed role on
     ``iso_storage``), made with ``root`` unless the one in ``saved`` still fits."""
     with PveClient(root, transport=transport) as client:
-        wanted = grants(pve_major(client), iso_storage, backups=backups, pbs=pbs)
+        wanted = grants(pve_major(client), iso_storage, backups=backups, pbs=pbs, hotplug=hotplug)
         reused = _reusable(root, saved, tokenid, wanted, transport)
         if reused is not None:
             return reused

@@ -118,6 +118,7 @@ def _connected(
         saved=folder / "tool-token",
         backups=spec.backup is not None,
         pbs=spec.backup is not None and spec.backup.storage.pbs is not None,
+        hotplug=any(vm.hotplug for vm in spec.vms.values()),
     )
     clock = Clock.scaled(scale)
     # the site stands for the lab's network and guests, not for Proxmox: the simulator's

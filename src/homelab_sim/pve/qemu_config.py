@@ -2,7 +2,9 @@
 
 Changes to a stopped VM apply at once. On a running VM, "fast-plug" keys (name, tags,
 cloud-init keys...) and hot-pluggable devices (network, disk, usb: PVE's default ``hotplug``)
-apply at once; the rest waits in the pending section until the next start or reboot. PUT is
+apply at once, ``vcpus`` and ``memory`` too when the VM's ``hotplug`` names cpu or memory
+(hotplug.py, with the failures collected per key); the rest waits in the pending section until
+the next start or reboot. PUT is
 synchronous; POST runs the same update in a ``qmconfig`` task, so its failures (lock, digest)
 end up in the task's exit status as on PVE.
 """
@@ -12,7 +14,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from homelab_sim.pve import drives, latency, qemu_perms
+from homelab_sim.pve import drives, hotplug, latency, qemu_perms
 from homelab_sim.pve.auth import ROOT
 from homelab_sim.pve.context import Ctx
 from homelab_sim.pve.errors import ApiError, fail, locked_text, param_fail
@@ -54,6 +56,7 @@ FAST_PLUG = {
     "agent",
 }
 _HOTPLUG = re.compile(r"^(net\d+|usb\d+|unused\d+|(ide|sata|scsi|virtio)\d+|ipconfig\d+)$")
+HOTPLUG_KEYS = {"hotplug", "vcpus", "memory"}  # decided by the VM's features (hotplug.py)
 MODIFIED = "detected modified configuration - file changed by other user? Try again."
 
 
@@ -109,11 +112,14 @@ def update_config(ctx: Ctx, vm: Vm, params: dict[str, Any], log: list[str]) -> N
         vm.pending.pop(key, None)
         if key in vm.pending_delete:
             vm.pending_delete.remove(key)
+    errors: dict[str, str] = {}
     for key, raw in sets.items():
-        _set_key(ctx, vm, key, to_config_value(raw), log)
+        _set_key(ctx, vm, key, to_config_value(raw), log, errors)
     for key in deletes:
         _delete_key(ctx, vm, key, bool(params.get("force")), log)
     ctx.changed = True
+    if errors:  # the other keys are written; the failed ones stay pending (hotplug.py)
+        raise param_fail(errors)
 
 
 def _live(vm: Vm, key: str) -> bool:
@@ -121,9 +127,24 @@ def _live(vm: Vm, key: str) -> bool:
     return vm.status != "running" or key in FAST_PLUG or bool(_HOTPLUG.match(key))
 
 
-def _set_key(ctx: Ctx, vm: Vm, key: str, value: ConfigValue, log: list[str]) -> None:
+def _set_key(
+    ctx: Ctx, vm: Vm, key: str, value: ConfigValue, log: list[str], errors: dict[str, str]
+) -> None:
     if drives.is_drive_key(key) and isinstance(value, str):
         value = _prepare_drive(ctx, vm, key, value, log)
+    if vm.status == "running" and key in HOTPLUG_KEYS:
+        vm.pending[key] = value
+        try:
+            plugged = hotplug.plug(vm, key, value)
+        except hotplug.HotplugProblem as exc:
+            errors[key] = f"hotplug problem - {exc}"
+            return
+        if plugged is None:
+            log.append(f"update VM {vm.vmid}: -{key} {value} (pending until next start)")
+        else:
+            vm.config[key] = plugged
+            vm.pending.pop(key, None)
+        return
     if _live(vm, key):
         vm.config[key] = value
         vm.pending.pop(key, None)

@@ -20,7 +20,7 @@ from homelab_sim.guest.seed import (
     read_seed_iso,
 )
 from homelab_sim.guest.system import APT_BUSY
-from homelab_sim.pve import drives, latency
+from homelab_sim.pve import drives, hotplug, latency
 from homelab_sim.pve.cloudinit_drive import pve_cloudinit_seed
 from homelab_sim.pve.context import Ctx
 from homelab_sim.pve.errors import fail, locked_text, missing_vm_text
@@ -142,9 +142,12 @@ def _start_done(ctx: Ctx, task: Task, error: str | None) -> None:
 def boot_vm(ctx: Ctx, vm: Vm, log: list[str]) -> None:
     """Start QEMU: check node resources, apply pending changes, hand the seed to the guest."""
     node = ctx.node(vm.node)
-    if vm.vcpus() > node.maxcpu:
+    if vm.maxcpus() > node.maxcpu:
         raise TaskFailed(f"MAX {node.maxcpu} vcpus allowed per VM on this node")
     apply_pending(vm)
+    refusal = hotplug.start_refusal(vm)
+    if refusal is not None:
+        raise TaskFailed(refusal)
     _check_cicustom(ctx, vm)
     try:
         check_nics(node, vm)

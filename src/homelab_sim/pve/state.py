@@ -131,6 +131,10 @@ class Vm(BaseModel):
         return int(current) * 1024**2
 
     def vcpus(self) -> int:
+        """The CPUs it runs with: ``vcpus`` when set (CPU hotplug), else sockets*cores."""
+        return int(self.config.get("vcpus") or self.maxcpus())
+
+    def maxcpus(self) -> int:
         return int(self.config.get("cores", 1)) * int(self.config.get("sockets", 1))
 
     def lock(self) -> str | None:

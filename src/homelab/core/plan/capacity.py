@@ -79,7 +79,8 @@ def demands_from_spec(spec: LabSpec, existing: Collection[str] = ()) -> list[VmD
         VmDemand(
             name=name,
             node=spec.node_of(name),
-            cores=vm.cores,
+            # with CPU hotplug PVE starts max_cores of them (the rest as vcpus to plug)
+            cores=max(vm.cores, vm.max_cores or 0) if "cpu" in vm.hotplug else vm.cores,
             memory_mib=vm.memory,
             disk_gib=vm.disk,
             storage=spec.proxmox.storage,
@@ -103,7 +104,7 @@ def demands_from_plan(
             VmDemand(
                 name=want.name,
                 node=action.node,
-                cores=want.cores,
+                cores=want.topology_cores,
                 memory_mib=want.memory_mib,
                 disk_gib=want.disk_gib,
                 storage=want.storage,

@@ -13,8 +13,10 @@ Decisions, in order:
   once per instance: a changed user-data on a provisioned kubeadm node does nothing until the
   node is re-provisioned, so "reseed" of a changed seed honestly means re-creating the VM.
 - boot disk smaller than the spec -> error (disks only grow; never replaced silently).
-- cores/sockets/memory/agent -> update, restart needed while running (no hotplug assumed);
-  disk grow, bridge, VLAN, tags, onboot, description, power state -> update, no restart.
+- cores/sockets/memory/agent/hotplug/numa -> update, restart needed while running, except a
+  growth of vcpus or memory PVE hotplugs into the running VM (``hot_growth``: the key reads
+  ``vcpus (hotplug)``/``memory (hotplug)``, no restart, so no drain); disk grow, bridge, VLAN,
+  tags, onboot, description, power state -> update, no restart.
 - only the seed ISO name differs (settings changed, same seed) -> update with ``reseed``: the
   same seed files are attached under the new name; the guest sees the same instance.
 - the seed's secret-free twin (``-clean``, see ``homelab.core.desired``) counts as the seed in
@@ -150,25 +152,67 @@ def diff_disk(desired: DesiredVm, config: VmConfig) -> tuple[tuple[Change, ...],
     return (), None
 
 
+HOT = " (hotplug)"  # marks a Change applied to the running VM: no restart, no drain
+
+
 def diff_hardware(desired: DesiredVm, vm: ObservedVm, config: VmConfig) -> tuple[Change, ...]:
-    """cores, sockets, memory and the guest agent: applied on the next restart when running.
+    """cores, sockets, memory, the guest agent and hotplug: applied on the next restart when
+    running, except a growth that PVE hotplugs (see ``hot_growth``).
 
     A running VM whose /cluster/resources figures differ from its config has a change pending
     (set earlier, never restarted): that still counts as a change needing a restart.
     """
     running = vm.status == RUNNING
-    memory, cores = config.memory_mib, config.cores
-    if running and vm.maxmem_mib is not None and vm.maxmem_mib != memory:
+    memory, cpus = config.memory_mib, config.vcpus or config.cores * config.sockets
+    memory_pending = running and vm.maxmem_mib is not None and vm.maxmem_mib != memory
+    cpus_pending = running and vm.cores is not None and vm.cores != cpus
+    if memory_pending and vm.maxmem_mib is not None:
         memory = vm.maxmem_mib
-    if running and vm.cores is not None and vm.cores != cores * config.sockets:
-        cores = vm.cores
-    wanted: list[tuple[str, int | bool, int | bool]] = [
-        ("cores", cores, desired.cores),
-        ("sockets", config.sockets, 1),
-        ("memory", memory, desired.memory_mib),
-        ("agent", config.agent, desired.agent),
-    ]
-    return tuple(Change(key, old, new, running) for key, old, new in wanted if old != new)
+    if cpus_pending and vm.cores is not None:
+        cpus = vm.cores
+    hot_cpu = running and not cpus_pending and hot_growth(config, "cpu")
+    hot_memory = running and not memory_pending and hot_growth(config, "memory")
+    wanted: list[tuple[str, int | bool | str, int | bool | str, bool]] = []
+    if "cpu" in desired.hotplug or config.vcpus is not None:
+        wanted.append(("cores", config.cores, desired.topology_cores, running))
+        grow = hot_cpu and cpus < desired.cores <= config.cores
+        wanted.append(("vcpus" + HOT * grow, cpus, desired.cores, running and not grow))
+    else:
+        wanted.append(("cores", cpus, desired.cores, running))
+    wanted.append(("sockets", config.sockets, 1, running))
+    grow = hot_memory and memory < desired.memory_mib
+    wanted.append(("memory" + HOT * grow, memory, desired.memory_mib, running and not grow))
+    wanted.append(("agent", config.agent, desired.agent, running))
+    features = hotplug_features(config.hotplug, desired.hotplug)
+    wanted.append(("hotplug", ",".join(config.hotplug), ",".join(features), running))
+    if "memory" in desired.hotplug:
+        wanted.append(("numa", config.numa, True, running))
+    return tuple(Change(key, old, new, restart) for key, old, new, restart in wanted if old != new)
+
+
+def hot_growth(config: VmConfig, feature: str) -> bool:
+    """Whether PVE hotplugs a growth of ``feature`` ("cpu": vcpus, "memory") on the running VM.
+
+    qemu-server's ``vmconfig_hotplug_pending`` hotplugs ``vcpus`` only with ``cpu`` in the
+    VM's ``hotplug`` (up to sockets*cores: cores and sockets themselves stay pending) and
+    ``memory`` only with ``memory`` (DIMMs, which need NUMA: the VM does not even start with
+    memory hotplug and no NUMA). A change of ``hotplug`` naming cpu or memory stays pending
+    until the VM restarts, so the config's features are the ones the VM runs with.
+
+    Growth only: an unplug of DIMMs needs the guest to give the memory back and fails when it
+    does not ("error unplug memory module"), and a node losing CPUs or memory under its pods
+    is what a drain is for, so a shrink is a drained restart (apply holds the key back until
+    the VM is stopped).
+    """
+    if feature not in config.hotplug:
+        return False
+    return feature == "cpu" or config.numa
+
+
+def hotplug_features(current: tuple[str, ...], wanted: tuple[str, ...]) -> tuple[str, ...]:
+    """The features the VM should have: the spec's cpu/memory, the others as they are."""
+    kept = {feature for feature in current if feature not in ("cpu", "memory")}
+    return tuple(sorted(kept | set(wanted)))
 
 
 def diff_options(desired: DesiredVm, config: VmConfig) -> tuple[Change, ...]:

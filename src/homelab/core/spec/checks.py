@@ -26,6 +26,7 @@ BRIDGE_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,14}$")
 VERSION_RE = re.compile(r"^(\d{1,9})\.(\d{1,9})\.(\d{1,9})$")
 MIN_MEMORY_MIB = 2048
 MIN_CONTROL_PLANE_CORES = 2
+STATIC_MEMORY_MIB = 1024  # qemu-server's $STATICMEM: the memory a hotplug VM boots with
 RESERVED_USERS = frozenset({"root", "daemon", "bin", "sys", "nobody", "syslog", "systemd-network"})
 SSH_KEY_TYPES = (
     "ssh-ed25519",
@@ -125,6 +126,45 @@ def check_node_sizes(spec: LabSpec) -> Iterator[Problem]:
                 ("vms", name, "cores"),
                 f"a control plane needs at least {MIN_CONTROL_PLANE_CORES} cores (kubeadm "
                 f"preflight), not {vm.cores}",
+            )
+
+
+def dimm_sizes(memory_mib: int) -> list[int]:
+    """The memory sizes qemu-server's DIMM layout reaches, up to the first one >= ``memory_mib``
+    (Memory.pm ``foreach_dimm``: 1024 MiB static, then 32 DIMMs per size from 512 MiB, the size
+    doubling after each 32)."""
+    sizes, dimm = [STATIC_MEMORY_MIB], 512
+    while sizes[-1] < memory_mib:
+        for _ in range(32):
+            sizes.append(sizes[-1] + dimm)
+        dimm *= 2
+    return [size for size in sizes if size < memory_mib] + [
+        next(size for size in sizes if size >= memory_mib)
+    ]
+
+
+def check_hotplug(spec: LabSpec) -> Iterator[Problem]:
+    """``max_cores`` goes with ``hotplug: [cpu]`` and is at least ``cores``; with memory
+    hotplug, ``memory`` is a size PVE's DIMMs add up to (else it rounds up on every grow)."""
+    for name, vm in spec.vms.items():
+        if vm.max_cores is not None and "cpu" not in vm.hotplug:
+            yield error(
+                ("vms", name, "max_cores"),
+                "max_cores is the most cores CPU hotplug grows to: add cpu to hotplug, "
+                "or remove max_cores",
+            )
+        elif vm.max_cores is not None and vm.max_cores < vm.cores:
+            yield error(
+                ("vms", name, "max_cores"),
+                f"max_cores {vm.max_cores} is below cores {vm.cores}: PVE plugs at most "
+                "max_cores vCPUs; raise max_cores (a drained restart) or lower cores",
+            )
+        sizes = dimm_sizes(vm.memory)
+        if "memory" in vm.hotplug and len(sizes) > 1 and sizes[-1] != vm.memory:
+            yield error(
+                ("vms", name, "memory"),
+                f"{vm.memory} MiB is not a size memory hotplug reaches (1024 MiB plus DIMMs of "
+                f"512 MiB, larger ones above 17408 MiB): use {sizes[-2]} or {sizes[-1]}",
             )
 
 
@@ -278,6 +318,7 @@ ALL_CHECKS: tuple[Check, ...] = (
     check_cluster_domain,
     check_ssh_keys,
     check_login_user,
+    check_hotplug,
     *checks_network.ADDRESS_CHECKS,
     *checks_backup.BACKUP_CHECKS,
     *opnsense.OPNSENSE_CHECKS,

@@ -221,6 +221,22 @@ class VmSpec(Model):
     onboot: Annotated[
         bool, Field(description="start the VM when its Proxmox node boots (PVE's onboot)")
     ] = True
+    hotplug: Annotated[
+        list[Literal["cpu", "memory"]],
+        Field(
+            description="grow cores (cpu) and memory of the running VM without a restart or "
+            "drain; enabling it takes one drained restart"
+        ),
+    ] = Field(default_factory=list)
+    max_cores: Annotated[
+        int | None,
+        Field(
+            ge=1,
+            le=CORES_MAX,
+            description="with hotplug: [cpu], the most cores the VM can grow to without a "
+            "restart (PVE's cores; the VM runs `cores` of them as vcpus); default: cores",
+        ),
+    ] = None
 
 
 class AccessSpec(Model):

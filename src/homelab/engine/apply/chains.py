@@ -25,7 +25,7 @@ from homelab.core.plan.actions import (
     UpdateVm,
     kind_of,
 )
-from homelab.engine.apply import drains, seeds, steps
+from homelab.engine.apply import drains, hotplug, seeds, steps
 from homelab.engine.apply.runtime import Runtime
 from homelab.engine.apply.steps import Template, VmRef
 from homelab.engine.guest.channel import GuestChannel
@@ -210,12 +210,7 @@ def update_chain(
     # a disk grow is journaled until the guest's filesystem grew too (reconcile finishes it)
     intent = journal_entry(ref, "update")
     rt.journal.put(ref.key, {**intent, steps.GROW_ROOT: True} if grows else intent)
-    phase(
-        rt,
-        ref.name,
-        "configure",
-        lambda: steps.configure_vm(rt, ref, desired, action.config_digest),
-    )
+    phase(rt, ref.name, "configure", lambda: hotplug.configure(rt, ref, action))
     if grows:
         phase(rt, ref.name, "resize", lambda: steps.resize_disk(rt, ref, desired))
     if action.reseed:
@@ -223,7 +218,8 @@ def update_chain(
     if gate is not None and not is_cp:
         gate.wait()
     if action.restart:
-        phase(rt, ref.name, "start", lambda: steps.restart_vm(rt, ref))
+        held = desired if hotplug.holds_back(action) else None
+        phase(rt, ref.name, "start", lambda: steps.restart_vm(rt, ref, held))
         started = True
     else:
         started = phase(rt, ref.name, "start", lambda: steps.start_vm(rt, ref))

@@ -27,7 +27,7 @@ from homelab.core.ownership import (
 from homelab.core.plan.sources import find_templates, pick_template
 from homelab.core.render.network import vm_mac
 from homelab.engine.apply.runtime import Runtime
-from homelab.engine.apply.vmconfig import config_changes
+from homelab.engine.apply.vmconfig import config_changes, held_for_restart
 from homelab.engine.guest.channel import GuestChannel
 from homelab.engine.guest.rootfs import grow_root_filesystem
 from homelab.engine.proxmox.errors import (
@@ -264,11 +264,19 @@ def settle_clone(rt: Runtime, ref: VmRef) -> bool:
 
 
 def configure_vm(
-    rt: Runtime, ref: VmRef, desired: DesiredVm, expected_digest: str = "", *, new: bool = False
+    rt: Runtime,
+    ref: VmRef,
+    desired: DesiredVm,
+    expected_digest: str = "",
+    *,
+    new: bool = False,
+    hold_back: bool = False,
 ) -> None:
     """Write the managed keys (tags and description first of all), only those that differ.
 
-    A ``new`` VM also gets the MAC its seed's network-config matches its NIC by.
+    A ``new`` VM also gets the MAC its seed's network-config matches its NIC by. With
+    ``hold_back`` (a restart follows), what a running VM would hotplug now and must not
+    (``held_for_restart``) waits: ``restart_vm`` writes it while the VM is stopped.
     """
     mac = vm_mac(desired.lab, desired.name) if new else None
     raw, config = verify_identity(rt, ref)
@@ -282,6 +290,9 @@ def configure_vm(
         if attempt:
             raw, config = verify_identity(rt, ref)
         changes = config_changes(desired, raw, mac)
+        held = held_for_restart(raw, changes) if hold_back else ()
+        if held and rt.client.vm_status(ref.node, ref.vmid).running:
+            changes = {key: value for key, value in changes.items() if key not in held}
         if not changes:
             return
         try:
@@ -378,14 +389,18 @@ def settle_start(rt: Runtime, ref: VmRef) -> bool:
         rt.clock.sleep(rt.limits.poll_cap)
 
 
-def restart_vm(rt: Runtime, ref: VmRef) -> None:
-    """Shut down (forcing after 120 s) and start again, so pending changes take effect."""
+def restart_vm(rt: Runtime, ref: VmRef, desired: DesiredVm | None = None) -> None:
+    """Shut down (forcing after 120 s) and start again, so pending changes take effect; with
+    ``desired``, what ``configure_vm`` held back is written while the VM is stopped."""
     with rt.node_slot(ref.node):
         if rt.client.vm_status(ref.node, ref.vmid).running:
             rt.run_task(
                 lambda: rt.client.shutdown(ref.node, ref.vmid, timeout=120, force_stop=True),
                 f"shutdown of {ref.name}",
             )
+    if desired is not None:
+        configure_vm(rt, ref, desired)
+    with rt.node_slot(ref.node):
         _run_start(rt, ref)
 
 

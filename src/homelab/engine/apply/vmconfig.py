@@ -23,6 +23,8 @@ __all__ = [
     "config_changes",
     "desired_description",
     "desired_tags",
+    "held_for_restart",
+    "hotplug_value",
     "net0_value",
     "seed_drive_value",
 ]
@@ -71,10 +73,20 @@ def config_changes(
     """
     current = parse_config({**raw, "digest": ""})
     changes: dict[str, str] = {}
-    if current.cores != desired.cores:
-        changes["cores"] = str(desired.cores)
+    if current.cores != desired.topology_cores:
+        changes["cores"] = str(desired.topology_cores)
     if current.sockets != 1:
         changes["sockets"] = "1"
+    if current.vcpus is not None or "cpu" in desired.hotplug:
+        # with CPU hotplug the VM runs ``vcpus`` of its ``cores``; without, all of them
+        vcpus = desired.cores if "cpu" in desired.hotplug else desired.topology_cores
+        if current.vcpus != vcpus:
+            changes["vcpus"] = str(vcpus)
+    hotplug = hotplug_value(current.hotplug, desired.hotplug)
+    if hotplug is not None:
+        changes["hotplug"] = hotplug
+    if "memory" in desired.hotplug and not current.numa:
+        changes["numa"] = "1"  # qemu-server starts a memory-hotplug VM only with NUMA
     if current.memory_mib != desired.memory_mib:
         changes["memory"] = str(desired.memory_mib)
     if current.agent != desired.agent:
@@ -90,6 +102,40 @@ def config_changes(
     if net0 is None or wrong_mac or (net0.bridge, net0.tag) != (desired.bridge, desired.vlan):
         changes["net0"] = net0_value(raw.get("net0"), desired, mac)
     return changes
+
+
+MANAGED_HOTPLUG = frozenset({"cpu", "memory"})
+
+
+def hotplug_value(current: tuple[str, ...], wanted: tuple[str, ...]) -> str | None:
+    """``hotplug`` with the spec's cpu/memory features and the user's others kept (network,
+    disk, usb... as PVE or the user set them), or None when it needs no change."""
+    features = (set(current) - MANAGED_HOTPLUG) | set(wanted)
+    if features == set(current):
+        return None
+    order = ("network", "disk", "usb", "cloudinit", "cpu", "memory")
+    return ",".join(f for f in order if f in features) or "0"
+
+
+def held_for_restart(raw: Mapping[str, str], changes: Mapping[str, str]) -> tuple[str, ...]:
+    """The keys of ``changes`` that wait until the VM is stopped when a restart follows.
+
+    qemu-server hotplugs ``vcpus`` and ``memory`` into a running VM with those features at
+    once: fewer vCPUs or less memory would be taken from the guest before its node is drained
+    (and a DIMM the guest keeps fails the update: "error unplug memory module"), and more
+    vCPUs than the running ``cores`` allow fail it ("you can't add more vcpus than maxcpus":
+    the new ``cores`` only counts after the restart). ``restart_vm`` writes them while the VM
+    is stopped."""
+    current = parse_config({**raw, "digest": ""})
+    held: list[str] = []
+    if "cpu" in current.hotplug and "vcpus" in changes:
+        maxcpus = current.cores * current.sockets
+        if not (current.vcpus or maxcpus) <= int(changes["vcpus"]) <= maxcpus:
+            held.append("vcpus")
+    memory = int(changes.get("memory", current.memory_mib))
+    if "memory" in current.hotplug and memory < current.memory_mib:
+        held.append("memory")
+    return tuple(held)
 
 
 def seed_attached(raw: Mapping[str, str], volid: str) -> bool:

@@ -31,7 +31,9 @@ needs it (the endpoint's check in qemu-server / pve-storage / pve-manager):
   ``Datastore.AllocateSpace``): a more specific ACL path replaces what ``/`` propagates, so
   the storage's role must grant it itself; and for an ISO storage that also holds the VMs'
   disks, what the lab role needs there: ``Datastore.AllocateSpace`` (clones, resizes) and
-  ``Datastore.Audit`` (the plan sees the storage).
+  ``Datastore.Audit`` (the plan sees the storage);
+- only for a lab with a VM with ``hotplug:``: ``VM.Config.HWType`` (qemu-server checks the
+  ``hotplug`` option as a hardware-type setting), in its own role so other labs go without.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from dataclasses import dataclass
 
 __all__ = [
     "BACKUP_ROLE",
+    "HOTPLUG_ROLE",
     "LAB_ROLE",
     "PBS_ROLE",
     "PVE_MAJORS",
@@ -56,6 +59,7 @@ LAB_ROLE = "HomelabProvisioner"
 SEED_ROLE = "HomelabSeeds"
 BACKUP_ROLE = "HomelabBackups"
 PBS_ROLE = "HomelabBackupStorage"
+HOTPLUG_ROLE = "HomelabHotplug"
 TOKEN_ID = "homelab@pve!apply"  # noqa: S105 - an id (the README's user and token), not a secret
 PVE_MAJORS = (8, 9)
 
@@ -100,6 +104,7 @@ _BACKUPS = frozenset({"Sys.Modify", "VM.Backup"})
 # Adding a storage is Datastore.Allocate on /storage itself; granted there without propagation,
 # it allows no change to any existing storage (those are checked on /storage/<id>).
 _PBS = frozenset({"Datastore.Allocate"})
+_HOTPLUG = frozenset({"VM.Config.HWType"})
 
 
 @dataclass(frozen=True)
@@ -124,15 +129,23 @@ def role_privileges(major: int, role: str = LAB_ROLE) -> frozenset[str]:
         return _BACKUPS
     if role == PBS_ROLE:
         return _PBS
+    if role == HOTPLUG_ROLE:
+        return _HOTPLUG
     raise ValueError(f"unknown role {role!r}")
 
 
 def grants(
-    major: int, iso_storage: str, *, backups: bool = False, pbs: bool = False
+    major: int,
+    iso_storage: str,
+    *,
+    backups: bool = False,
+    pbs: bool = False,
+    hotplug: bool = False,
 ) -> tuple[Grant, ...]:
     """What the token needs on PVE ``major``: the lab role on ``/`` and the seed role on the
     ISO storage; with ``backups`` (a lab with a ``backup:`` section) the backup role on ``/``,
-    and with ``pbs`` (it adds a PBS storage) the PBS role on ``/storage``, not propagated."""
+    with ``pbs`` (it adds a PBS storage) the PBS role on ``/storage``, not propagated, and with
+    ``hotplug`` (a VM of the lab has ``hotplug:``) the hotplug role on ``/``."""
     out = [
         Grant(LAB_ROLE, "/", role_privileges(major, LAB_ROLE)),
         Grant(SEED_ROLE, f"/storage/{iso_storage}", role_privileges(major, SEED_ROLE)),
@@ -141,6 +154,8 @@ def grants(
         out.append(Grant(BACKUP_ROLE, "/", role_privileges(major, BACKUP_ROLE)))
     if pbs:
         out.append(Grant(PBS_ROLE, "/storage", role_privileges(major, PBS_ROLE), propagate=False))
+    if hotplug:
+        out.append(Grant(HOTPLUG_ROLE, "/", role_privileges(major, HOTPLUG_ROLE)))
     return tuple(out)
 
 
@@ -169,8 +184,8 @@ def pveum_commands(major: int, iso_storage: str = "local") -> tuple[str, ...]:
 
 
 def backup_commands(major: int, role: str = BACKUP_ROLE) -> tuple[str, ...]:
-    """What a lab with a ``backup:`` section (``BACKUP_ROLE``) or a PBS storage to add
-    (``PBS_ROLE``) adds to ``pveum_commands``."""
-    everything = grants(major, "local", backups=True, pbs=True)
+    """What a lab with a ``backup:`` section (``BACKUP_ROLE``), a PBS storage to add
+    (``PBS_ROLE``) or a VM with hotplug (``HOTPLUG_ROLE``) adds to ``pveum_commands``."""
+    everything = grants(major, "local", backups=True, pbs=True, hotplug=True)
     extra = [g for g in everything if g.role == role]
     return tuple([*map(_role, extra), *map(_acl, extra)])
