@@ -63,7 +63,7 @@ class UserDataUnreadable(LabError):
 
 
 def read_born(
-    channel: GuestChannel, node: str, vmid: int, user: str, *, timeout: float = 10.0
+    channel: GuestChannel, node: str, vmid: int, user: str, *, timeout: float = 5.0
 ) -> BornFacts:
     """The born facts of VM ``vmid`` (LabError when the file cannot be read or parsed)."""
     data = channel.read_file(node, vmid, USER_DATA, timeout=timeout)
