@@ -51,7 +51,8 @@ def interrupted_runs(journal: dict[str, dict[str, Any]], spec: str = "SPEC") -> 
     out = []
     if patching:
         out.append(_patch_run(journal, patch))
-    for key, data in sorted(journal.items()):
+    # the upgrade as a whole (its start entry) before its nodes
+    for key, data in sorted(journal.items(), key=lambda kv: kv[1].get("op") != "upgrade-start"):
         if key.startswith(UPGRADE_PREFIX) and data.get("op") == "upgrade-start":
             detail = (
                 f"the rolling upgrade to {data.get('to', '?')} began (etcd snapshot "
