@@ -39,10 +39,10 @@ from homelab.engine.guest.channel import GuestChannel
 from homelab.engine.proxmox.errors import PermissionDenied
 from homelab.engine.state.access import BornFirstRecord, NodeKeysRecord
 from homelab.engine.upgrade.snapshots import take_snapshots
-from homelab.engine.upgrade.versions import NodeVersions
+from homelab.engine.upgrade.versions import NodeVersion, NodeVersions
 from homelab.errors import LabError
 from homelab.verbs.connection import Connection
-from homelab.verbs.lab import LabContext, first_boot_seeds
+from homelab.verbs.lab import LabContext, first_boot_seeds, read_born_facts
 from homelab.verbs.secrets import cluster_secrets
 
 if TYPE_CHECKING:  # the Kubernetes client loads only when a rollout runs
@@ -62,20 +62,31 @@ class UpgradeOutcome:
 
 def ensure_versions(conn: Connection, ctx: LabContext, observed: Observed) -> None:
     """Record the version of the lab's running nodes the store has none for (a lab made
-    before it recorded them), read from their kubelets, and render those nodes' seeds at it."""
+    before it recorded them, or a store that lost the record): what each kubelet runs, read
+    from the cluster, and what each node was born with, read from cloud-init's copy of its
+    user-data in the guest (``verbs.lab.read_born_facts``); then render those nodes' seeds at
+    their birth version. A node the cluster does not answer for is taken to run what it was
+    born with (at worst its upgrade steps run again, and kubeadm's are idempotent)."""
     store = NodeVersions(ctx.store, ctx.lab)
     versions = store.current()
     unknown = [
-        vm.name
+        vm
         for vm in lab_vms(ctx.lab, observed.vms)
         if vm.name in ctx.spec.vms and vm.status == "running" and vm.name not in versions
     ]
     if not unknown:
         return
     seen = _kubelet_versions(conn, ctx)
-    fresh = {name: seen[name] for name in unknown if name in seen}
+    fresh: dict[str, NodeVersion] = {}
+    for vm in unknown:
+        name = vm.name or ""
+        facts = read_born_facts(conn, ctx, vm)
+        born = facts.version if facts is not None and facts.version else seen.get(name)
+        current = seen.get(name) or born
+        if current is not None and born is not None:
+            fresh[name] = NodeVersion(current, born)
     if fresh:
-        store.seed(fresh)
+        store.add_new(fresh)
         secrets = cluster_secrets(ctx.store, ctx.lab)
         keys = NodeKeysRecord(ctx.store, ctx.lab).born()
         firsts = BornFirstRecord(ctx.store, ctx.lab).all()

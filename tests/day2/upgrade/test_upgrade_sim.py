@@ -382,3 +382,29 @@ def test_a_node_added_with_a_version_bump_waits_for_the_upgrade_then_joins(
             site.advance_clock(5)
         assert "k8s-worker-4" in ready_nodes(lab), "it joined the upgraded cluster"
         assert node(api, "k8s-worker-4")["status"]["nodeInfo"]["kubeletVersion"] == "v1.30.14"
+
+
+def test_a_lost_version_record_after_an_upgrade_is_rebuilt_without_a_replace(
+    tmp_path: Path,
+) -> None:
+    """The kubelets say what runs now, cloud-init's copy of each seed what it was born with:
+    the seeds are rendered at 1.29 again and the plan is a no-op, not a replace."""
+    spec = copy_example("home-lab.yaml", tmp_path)
+    with upped(spec) as lab:
+        ctx = respec(spec, OLD, NEW)
+        try:
+            outcome = apply(lab, ctx)
+            assert outcome.report is not None and outcome.report.ok
+            before = NodeVersions(ctx.store, ctx.lab).all()
+            ctx.store.secrets(ctx.lab).delete(RECORD)
+        finally:
+            ctx.close()
+        ctx = prepare_lab(spec)
+        try:
+            plan, _ = make_plan(lab.conn, ctx)
+            assert not plan.has_changes and not plan.errors, format_plan(plan)
+            assert NodeVersions(ctx.store, ctx.lab).all() == before
+            assert {v.born for v in before.values()} == {"1.29.15"}
+            assert {v.version for v in before.values()} == {"1.30.14"}
+        finally:
+            ctx.close()
