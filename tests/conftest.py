@@ -46,16 +46,6 @@ def shared_dir() -> Path:
     return SHARED
 
 
-#: tests (outside the files that added this check) known to leave `up --sim`'s background
-#: simulator running: stopped after them without failing; their owners are to stop it themselves
-KNOWN_LEAKS = frozenset(
-    {
-        "tests/day2/recover/test_recover_cli.py::"
-        "test_the_cli_recovers_a_lost_store_and_plan_says_no_changes",
-    }
-)
-
-
 def _stop_running_simulators(root: Path) -> list[Path]:
     """Stop every background simulator recorded under ``root``; the spec folders whose one
     still ran (a ``server.json`` whose process is gone is stale, not a leak)."""
@@ -80,7 +70,7 @@ def _no_background_simulator_outlives_its_test(request: pytest.FixtureRequest) -
     if not isinstance(tmp, Path):
         return
     leaked = _stop_running_simulators(tmp)
-    if leaked and request.node.nodeid not in KNOWN_LEAKS:
+    if leaked:
         pytest.fail(
             f"the test left a background simulator running in {', '.join(map(str, leaked))}: "
             "stop it with `homelab sim stop SPEC` in a finally",

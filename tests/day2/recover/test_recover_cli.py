@@ -18,37 +18,40 @@ def test_the_cli_recovers_a_lost_store_and_plan_says_no_changes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     spec = copy_example("home-lab.yaml", tmp_path)
-    assert run_main(monkeypatch, capsys, "up", str(spec), "--sim", "--yes", "--quiet")[0] == 0
-    with open_keyless(spec) as store:
-        lost = store.store_id
-    lose_store(spec, lost)
+    try:
+        assert run_main(monkeypatch, capsys, "up", str(spec), "--sim", "--yes", "--quiet")[0] == 0
+        with open_keyless(spec) as store:
+            lost = store.store_id
+        lose_store(spec, lost)
 
-    code, out, err = run_main(monkeypatch, capsys, "state", "recover", str(spec), "--sim")
-    assert code == 1
-    assert "re-adopt k8s-master-1" in out and "needs confirmation" in err
-    assert not (spec.parent / ".homelab" / "state.db").exists()
+        code, out, err = run_main(monkeypatch, capsys, "state", "recover", str(spec), "--sim")
+        assert code == 1
+        assert "re-adopt k8s-master-1" in out and "needs confirmation" in err
+        assert not (spec.parent / ".homelab" / "state.db").exists()
 
-    code, out, err = run_main(monkeypatch, capsys, "state", "recover", str(spec), "--sim", "-y")
-    assert code == 0, err
-    assert "verified, read from k8s-master-1" in out and "state store is rebuilt" in out
-    assert "BEGIN" not in out + err  # no key material shown
+        code, out, err = run_main(monkeypatch, capsys, "state", "recover", str(spec), "--sim", "-y")
+        assert code == 0, err
+        assert "verified, read from k8s-master-1" in out and "state store is rebuilt" in out
+        assert "BEGIN" not in out + err  # no key material shown
 
-    code, out, err = run_main(
-        monkeypatch, capsys, "plan", str(spec), "--sim", "--detailed-exitcode"
-    )
-    assert code == 0, out + err
-    assert "No changes" in out
+        code, out, err = run_main(
+            monkeypatch, capsys, "plan", str(spec), "--sim", "--detailed-exitcode"
+        )
+        assert code == 0, out + err
+        assert "No changes" in out
 
-    code, out, err = run_main(monkeypatch, capsys, "state", "recover", str(spec), "--sim", "-y")
-    assert code == 1
-    assert "state.db exists: it manages lab home-lab" in err and "--replace" in err
-    assert "Traceback" not in err
+        code, out, err = run_main(monkeypatch, capsys, "state", "recover", str(spec), "--sim", "-y")
+        assert code == 1
+        assert "state.db exists: it manages lab home-lab" in err and "--replace" in err
+        assert "Traceback" not in err
 
-    code, out, err = run_main(
-        monkeypatch, capsys, "state", "recover", str(spec), "--sim", "-y", "--replace"
-    )
-    assert code == 0, err
-    assert "replace the state store" in out and "the replaced store is kept as" in out
+        code, out, err = run_main(
+            monkeypatch, capsys, "state", "recover", str(spec), "--sim", "-y", "--replace"
+        )
+        assert code == 0, err
+        assert "replace the state store" in out and "the replaced store is kept as" in out
+    finally:
+        run_main(monkeypatch, capsys, "sim", "stop", str(spec))
 
 
 def test_a_spec_that_does_not_load_is_one_clear_error(
