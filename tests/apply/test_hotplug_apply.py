@@ -17,9 +17,11 @@ from homelab.core.plan.actions import Change, UpdateVm
 from homelab.engine.apply import hotplug, steps
 from homelab.engine.apply.runtime import Runtime
 from homelab.engine.apply.steps import VmRef
+from homelab.engine.apply.vmconfig import held_for_restart, hotplug_value
 from homelab.engine.apply.vmids import VmidAllocator
 from homelab.engine.clock import Clock
 from homelab.engine.proxmox.client import PveClient
+from homelab.engine.proxmox.errors import ApiError
 from homelab.engine.proxmox.privileges import (
     HOTPLUG_ROLE,
     PVE_MAJORS,
@@ -159,3 +161,49 @@ def test_readme_shows_the_hotplug_role(major: int) -> None:
     assert role_privileges(major, HOTPLUG_ROLE) == {"VM.Config.HWType"}
     assert [g.role for g in grants(major, "local", hotplug=True)][-1] == HOTPLUG_ROLE
     assert HOTPLUG_ROLE not in [g.role for g in grants(major, "local")]
+
+
+@pytest.mark.parametrize(
+    ("current", "wanted", "value"),
+    [
+        (("disk", "network", "usb"), ("cpu", "memory"), "network,disk,usb,cpu,memory"),
+        (("cpu", "disk", "memory"), (), "disk"),
+        (("cpu",), (), "0"),
+        (("disk", "network"), (), None),
+        (("cpu", "network"), ("cpu",), None),
+    ],
+)
+def test_hotplug_value_keeps_the_users_features(
+    current: tuple[str, ...], wanted: tuple[str, ...], value: str | None
+) -> None:
+    assert hotplug_value(current, wanted) == value
+
+
+@pytest.mark.parametrize(
+    ("changes", "held"),
+    [
+        ({"vcpus": "2", "memory": "4096"}, ("vcpus", "memory")),  # unplugs
+        ({"vcpus": "5"}, ("vcpus",)),  # more than the running cores (4)
+        ({"vcpus": "4", "memory": "8192"}, ()),  # growths PVE plugs
+        ({"cores": "8"}, ()),
+    ],
+)
+def test_held_for_restart(changes: dict[str, str], held: tuple[str, ...]) -> None:
+    raw = {"hotplug": HOTPLUG, "numa": "1", "cores": "4", "vcpus": "3", "memory": "6144"}
+    assert held_for_restart(raw, changes) == held
+    assert held_for_restart({**raw, "hotplug": "network,disk,usb"}, changes) == ()
+
+
+def test_vcpus_left_pending_and_other_refusals(lab: Lab, rules: list[VmRef]) -> None:
+    sim = new_sim()
+    want = wanted(lab, cores=3, max_cores=4, hotplug=("cpu",))
+    running_vm(sim, want, cores=4, vcpus=2, memory="4096")  # started without CPU hotplug
+    sim.state.vms[201].pending["hotplug"] = "network,disk,usb,cpu"
+    rt = runtime(lab, sim)
+    action = update(want, Change("vcpus (hotplug)", 2, 3))
+    with pytest.raises(LabError, match=r"did not take effect \(vcpus: it runs 2 CPUs, not 3\)"):
+        hotplug.configure(rt, REF, action)
+    sim.state.vms[201].config["lock"] = "backup"
+    with pytest.raises(ApiError, match=r"VM is locked \(backup\)") as caught:
+        hotplug.configure(rt, REF, update(wanted(lab, cores=4, max_cores=4, hotplug=("cpu",))))
+    assert "hotplug" not in caught.value.message

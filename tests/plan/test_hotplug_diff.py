@@ -19,7 +19,7 @@ from homelab.core.plan.capacity import (
     demands_from_spec,
 )
 from homelab.core.plan.diff import diff_hardware, hot_growth
-from homelab.core.pve_reply import parse_config
+from homelab.core.pve_reply import MalformedReply, parse_config, parse_hotplug
 from tests.plan.labs import make_spec, seeds_for, spec_data
 
 HOTPLUG = "network,disk,usb,cpu,memory"
@@ -166,3 +166,23 @@ def test_max_cores_counts_against_the_nodes_cpus() -> None:
     want = desired_vms(spec, seeds_for(spec))
     create = CreateVm("k8s-worker-2", "pve", "not found", want["k8s-worker-2"])
     assert [d.cores for d in demands_from_plan([create], want)] == [16]
+
+
+@pytest.mark.parametrize(
+    ("value", "features"),
+    [
+        (None, ("disk", "network", "usb")),
+        ("1", ("disk", "network", "usb")),
+        (1, ("disk", "network", "usb")),
+        ("0", ()),
+        (0, ()),
+        ("memory,cpu,network", ("cpu", "memory", "network")),
+    ],
+)
+def test_hotplug_reads_as_qemu_server_parses_it(value: Any, features: tuple[str, ...]) -> None:
+    assert parse_hotplug(value) == features
+
+
+def test_an_unknown_hotplug_feature_is_a_malformed_reply() -> None:
+    with pytest.raises(MalformedReply, match="unknown feature gpu"):
+        parse_hotplug("cpu,gpu")

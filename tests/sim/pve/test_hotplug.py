@@ -56,6 +56,8 @@ def test_vcpus_and_memory_are_plugged_into_the_running_vm(hot: Api) -> None:
 def test_memory_grows_by_whole_dimms(hot: Api) -> None:
     hot.ok("PUT", f"{VM}/config", data={"memory": "5000"})
     assert config(hot, current=1)["memory"] == "5120"  # 1024 + 8 DIMMs of 512 MiB
+    hot.ok("PUT", f"{VM}/config", data={"memory": "5120"})  # the same: nothing to plug
+    assert "pending" not in pending(hot)["memory"]
 
 
 def test_more_vcpus_than_sockets_times_cores_fails_the_key(hot: Api) -> None:
@@ -130,6 +132,10 @@ def test_without_the_features_vcpus_and_memory_stay_pending(api: Api) -> None:
     [
         ({"hotplug": "memory"}, "NUMA needs to be enabled for memory hotplug"),
         ({"hotplug": "memory", "numa": 1, "memory": "512"}, "minimum memory must be 1024MB"),
+        (
+            {"hotplug": "memory", "numa": 1, "memory": "600000"},
+            "Total memory is bigger than 524288MB",
+        ),
     ],
 )
 def test_a_memory_hotplug_vm_starts_only_with_numa_and_1024_mib(
