@@ -16,6 +16,7 @@ from homelab.core.plan.actions import NoOp
 from homelab.core.plan.text import format_plan
 from homelab.engine.guest.channel import GuestChannel
 from homelab.engine.state.access import RECORD
+from homelab.verbs.guest_log import guest_history
 from homelab.verbs.lab import lab_status, make_plan, prepare_lab
 from homelab.verbs.provision import apply_lab
 from tests.up.simlab import Upped, copy_example, upped
@@ -70,6 +71,13 @@ def test_a_key_change_is_pushed_not_a_replace(home_lab: Upped) -> None:
         assert "SSH keys pushed to k8s-master-1, k8s-worker-2, k8s-worker-3" in applied.done
         for name in ("k8s-master-1", "k8s-worker-2", "k8s-worker-3"):
             assert guest_keys(home_lab, name)[0] == f"{old_key}\n{NEW_KEY}\n"
+        kept = [r.data for r in guest_history(ctx, vm="k8s-worker-2", last=4)]
+        assert [d.get("path") or d["argv"][0] for d in kept] == [
+            "install",
+            "/home/ubuntu/.ssh/.authorized_keys.homelab",
+            "install",
+            "rm",
+        ], kept
     finally:
         ctx.close()
     ctx = prepare_lab(spec)  # a new command: the record says what each node was born with

@@ -297,7 +297,7 @@ class PatchRun:
         self.rt.emit(target.vm, "reboot", "running")
         if self.boot_id(target) == before:
             # not waited for: the agent goes down with the guest
-            self.channel.client.agent_exec(target.node, target.vmid, ["reboot"])
+            self.channel.start(target.node, target.vmid, ["reboot"])
         while True:
             left = deadline - clock.monotonic()
             if left <= 0:

@@ -28,6 +28,7 @@ from homelab.engine.guest.userdata import BornFacts
 from homelab.engine.state.access import NodeKeys, NodeKeysRecord
 from homelab.errors import LabError
 from homelab.verbs.connection import Connection
+from homelab.verbs.guest_log import lab_channel
 from homelab.verbs.lab import LabContext, read_born_facts
 
 __all__ = ["ensure_keys", "key_pushes", "push_keys", "read_keys", "record_new_keys"]
@@ -113,7 +114,7 @@ def push_keys(
     where = {name: (node, vmid) for name, node, vmid in _running(ctx, observed)}
     user, home = ctx.spec.access.user, _home(ctx)
     keys = tuple(ctx.spec.access.ssh_authorized_keys)
-    channel = GuestChannel(conn.client, conn.clock)
+    channel = lab_channel(conn, ctx)
     record = NodeKeysRecord(ctx.store, ctx.lab)
     done = []
     for name in vms:

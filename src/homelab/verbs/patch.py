@@ -85,7 +85,9 @@ def patch_lab(
                 f"lab {ctx.lab} has no cluster to patch: its API address does not answer",
                 hint="run `homelab up SPEC` first",
             )
-        channel = GuestChannel(conn.client, conn.clock, poll=rt.limits.poll, poll_cap=2.0)
+        channel = GuestChannel(
+            conn.client, conn.clock, poll=rt.limits.poll, poll_cap=2.0, log=rt.guest_log
+        )
         wait = rt.limits.agent_timeout + rt.limits.ready_timeout
         run = PatchRun(rt, channel, rt.nodes.api, reboot=reboot, reboot_timeout=wait)
         resumed = interrupted(rt)

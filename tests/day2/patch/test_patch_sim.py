@@ -13,6 +13,7 @@ from homelab.engine.apply.runtime import Limits
 from homelab.engine.guest.channel import GuestChannel
 from homelab.errors import LabError
 from homelab.simulated.site import SimulatedSite
+from homelab.verbs.guest_log import guest_history
 from homelab.verbs.patch import PatchOutcome, outcome_json, outcome_text, patch_lab
 from homelab_sim.kube.cluster import CATCH_UP_ENV
 from tests.up.simlab import Upped, copy_example, upped
@@ -69,6 +70,11 @@ def test_auto_reboots_into_the_new_kernel_within_the_budget_holds_kept(tmp_path:
             assert run(lab, report.vm, "uname", "-r").strip() == NEW_KERNEL
             assert "kubelet" in run(lab, report.vm, "apt-mark", "showhold").split()
         assert lab.ctx.store.intents(lab.ctx.lab).all() == {}
+        kept = guest_history(lab.ctx, vm="k8s-worker-2", last=200)
+        ran = [r.data.get("argv", []) for r in kept]
+        assert any("dist-upgrade" in argv for argv in ran), ran
+        (rebooted,) = [r.data for r in kept if r.data.get("argv") == ["reboot"]]
+        assert rebooted["exitcode"] is None and "not waited for" in rebooted["error"]
         doc = json.loads(json.dumps(outcome_json(outcome)))
         assert doc["reboot"] == "auto" and doc["notes"] == []
         first = doc["nodes"][0]

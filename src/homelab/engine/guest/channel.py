@@ -93,6 +93,15 @@ class GuestChannel:
         self._log(GuestCommand(node, vmid, tuple(argv), result))
         return result
 
+    def start(self, node: str, vmid: int, argv: list[str]) -> int:
+        """Start ``argv`` and do not wait for it (a ``reboot``: the agent goes down with the
+        guest); its pid. Logged as started, with no exit code."""
+        pid = self.client.agent_exec(node, vmid, argv)
+        self._log(
+            GuestCommand(node, vmid, tuple(argv), error=f"started (pid {pid}), not waited for")
+        )
+        return pid
+
     def _run(
         self, node: str, vmid: int, argv: list[str], stdin: str | None, timeout: float
     ) -> ExecResult:
