@@ -197,7 +197,10 @@ def hot_growth(config: VmConfig, feature: str) -> bool:
     VM's ``hotplug`` (up to sockets*cores: cores and sockets themselves stay pending) and
     ``memory`` only with ``memory`` (DIMMs, which need NUMA: the VM does not even start with
     memory hotplug and no NUMA). A change of ``hotplug`` naming cpu or memory stays pending
-    until the VM restarts, so the config's features are the ones the VM runs with.
+    until the VM restarts. The config as read shows pending values, so a VM whose change of
+    ``hotplug`` is still pending (a restart that never came) looks ready here: apply checks
+    /status/current after the hotplug and stops with an error then, the value stays pending,
+    and the next plan sees it pending (a restart).
 
     Growth only: an unplug of DIMMs needs the guest to give the memory back and fails when it
     does not ("error unplug memory module"), and a node losing CPUs or memory under its pods
