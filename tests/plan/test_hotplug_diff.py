@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from homelab.core.desired import DesiredVm, desired_vms
+from homelab.core.doctor import required_privileges
 from homelab.core.observed import ObservedVm
 from homelab.core.plan.actions import Change, CreateVm
 from homelab.core.plan.capacity import (
@@ -20,6 +21,7 @@ from homelab.core.plan.capacity import (
 )
 from homelab.core.plan.diff import diff_hardware, hot_growth
 from homelab.core.pve_reply import MalformedReply, parse_config, parse_hotplug
+from homelab.engine.proxmox.privileges import LAB_ROLE, SEED_ROLE, role_privileges
 from tests.plan.labs import make_spec, seeds_for, spec_data
 
 HOTPLUG = "network,disk,usb,cpu,memory"
@@ -186,3 +188,13 @@ def test_hotplug_reads_as_qemu_server_parses_it(value: Any, features: tuple[str,
 def test_an_unknown_hotplug_feature_is_a_malformed_reply() -> None:
     with pytest.raises(MalformedReply, match="unknown feature gpu"):
         parse_hotplug("cpu,gpu")
+
+
+def test_doctor_asks_for_hwtype_only_in_a_lab_with_hotplug() -> None:
+    roles = (role_privileges(8, LAB_ROLE), role_privileges(8, SEED_ROLE))
+    data = spec_data()
+    plain = {(r.path, r.name) for r in required_privileges(make_spec(data), *roles)}
+    assert ("/vms", "VM.Config.HWType") not in plain
+    data["vms"]["k8s-worker-2"]["hotplug"] = ["memory"]
+    hot = {(r.path, r.name) for r in required_privileges(make_spec(data), *roles)}
+    assert hot - plain == {("/vms", "VM.Config.HWType")}

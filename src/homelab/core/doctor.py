@@ -214,6 +214,9 @@ def required_privileges(
             needs[("/storage", "Datastore.Allocate")] = Requirement(
                 "/storage", ("Datastore.Allocate",), why
             )
+    if any(vm.hotplug for vm in spec.vms.values()):  # the HomelabHotplug role
+        why = "set CPU and memory hotplug (the hotplug option) on the VMs that have it"
+        needs[("/vms", "VM.Config.HWType")] = Requirement("/vms", ("VM.Config.HWType",), why)
     return list(needs.values())
 
 
