@@ -16,19 +16,17 @@ import pytest
 
 from homelab.core.plan.actions import NoOp
 from homelab.core.plan.text import format_plan
-from homelab.core.render.cloudinit import clean_user_data, dump_user_data, user_data
-from homelab.core.render.versions import versions_for
 from homelab.engine.guest.channel import GuestChannel
 from homelab.engine.guest.userdata import USER_DATA
 from homelab.engine.state.access import FIRST_RECORD, RECORD, NodeKeys, NodeKeysRecord
 from homelab.engine.upgrade.versions import NodeVersion, NodeVersions
-from homelab.verbs.lab import LabContext, make_plan, prepare_lab
+from homelab.verbs.lab import make_plan, prepare_lab
 from homelab.verbs.provision import apply_lab
-from homelab.verbs.secrets import cluster_secrets
 from homelab_sim.guest import cloudinit
 from homelab_sim.guest.system import GuestSystem
+from tests.up.firstboot import twin_user_data
+from tests.up.keys import NEW_KEY, OLD, guest_keys
 from tests.up.simlab import Upped, copy_example, upped
-from tests.up.test_ssh_keys_sim import NEW_KEY, OLD, guest_keys
 
 OLD_KEY = OLD.split('"')[1]
 NODES = ("k8s-master-1", "k8s-worker-2", "k8s-worker-3")
@@ -144,15 +142,6 @@ def test_a_lost_record_reseeded_from_the_kubelets_takes_the_born_version_of_the_
         )
     finally:
         ctx.close()
-
-
-def twin_user_data(ctx: LabContext, name: str) -> bytes:
-    """The user-data of ``name``'s secret-free twin: what cloud-init keeps once it re-read its
-    datasource from the twin (keys and pinned packages, no bootstrap steps)."""
-    spec, secrets = ctx.spec, cluster_secrets(ctx.store, ctx.lab)
-    versions = versions_for(spec.kubernetes.minor)
-    doc = user_data(spec, secrets, name, versions)
-    return dump_user_data(clean_user_data(doc, spec, versions))
 
 
 def test_a_user_data_without_bootstrap_steps_is_guessed_with_a_warning(tmp_path: Path) -> None:

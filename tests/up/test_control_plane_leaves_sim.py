@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -22,6 +21,7 @@ from homelab.simulated.site import SimulatedSite
 from homelab.verbs.lab import make_plan, prepare_lab
 from homelab.verbs.provision import apply_lab
 from tests.support.paths import EXAMPLES
+from tests.up.firstboot import without
 from tests.up.simlab import Upped, config_map, copy_example, ready_nodes, upped
 
 
@@ -30,18 +30,6 @@ def ha_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Upped]:
     spec = copy_example("ha-lab.yaml", tmp_path_factory.mktemp("leave"))
     with upped(spec) as lab:
         yield lab
-
-
-def without(spec: Path, *names: str) -> str:
-    """Drop the VMs ``names`` from the spec; the original text, to put back."""
-    text = spec.read_text()
-    kept = [
-        line
-        for line in text.splitlines()
-        if not any(line.lstrip().startswith(f"{n}:") for n in names)
-    ]
-    spec.write_text("\n".join(kept) + "\n")
-    return text
 
 
 def members(lab: Upped, on: str) -> set[str]:

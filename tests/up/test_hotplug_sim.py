@@ -126,6 +126,7 @@ def shrink_back(lab: Upped) -> None:
     try:
         plan, _ = make_plan(lab.conn, ctx)
         (update,) = [a for a in plan.actions if not isinstance(a, NoOp)]
+        assert isinstance(update, UpdateVm), update
         assert update.vm == "k8s-worker-2" and update.restart and update.drain
         assert {(c.key, c.new, c.restart) for c in hardware(update)} == {
             ("vcpus", 2, True),

@@ -14,17 +14,12 @@ import pytest
 
 from homelab.core.plan.actions import NoOp
 from homelab.core.plan.text import format_plan
-from homelab.engine.guest.channel import GuestChannel
 from homelab.engine.state.access import RECORD
 from homelab.verbs.guest_log import guest_history
 from homelab.verbs.lab import lab_status, make_plan, prepare_lab
 from homelab.verbs.provision import apply_lab
+from tests.up.keys import NEW_KEY, OLD, guest_keys
 from tests.up.simlab import Upped, copy_example, upped
-
-OLD = 'ssh_authorized_keys: ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAICR1Kjxkp8TY39QQ8rPrvZta2Cl81ledsQySZv20Y4+h admin@laptop"]'  # noqa: E501
-NEW_KEY = (
-    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBKz4c8mN2x0h9hH3m6QpQj2bq1cT5mZcU1L8rXnJ0aB ops@desk"
-)
 
 
 @pytest.fixture(scope="module")
@@ -32,14 +27,6 @@ def home_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Upped]:
     spec = copy_example("home-lab.yaml", tmp_path_factory.mktemp("keys"))
     with upped(spec) as lab:
         yield lab
-
-
-def guest_keys(lab: Upped, name: str) -> tuple[str, str]:
-    """(content of the user's authorized_keys in the guest, the VM's name)."""
-    (vm,) = [v for v in lab.conn.client.cluster_vms() if v.name == name]
-    channel = GuestChannel(lab.conn.client, lab.conn.clock)
-    content = channel.read_file(vm.node, vm.vmid, "/home/ubuntu/.ssh/authorized_keys")
-    return content.decode(), name
 
 
 def test_the_first_boot_wrote_the_specs_key(home_lab: Upped) -> None:

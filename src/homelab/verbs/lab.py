@@ -285,9 +285,14 @@ def read_born_facts(conn: Connection, ctx: LabContext, vm: ObservedVm) -> BornFa
 def born_facts_of(
     conn: Connection, spec: LabSpec, vm: ObservedVm, warnings: list[str]
 ) -> BornFacts | None:
-    """``read_born_facts`` without the cache: a warning added to ``warnings`` on failure."""
+    """``read_born_facts`` without the cache: a warning added to ``warnings`` on failure. An
+    adopted VM (its record says so) was not born from a seed of homelab's: nothing to read, and
+    nothing the plan compares (its seed is never replaced)."""
     channel = GuestChannel(conn.client, conn.clock)
     name = vm.name or str(vm.vmid)
+    config = vm.config if vm.config is not None else conn.client.vm_config(vm.node, vm.vmid)[1]
+    if config.record is not None and config.record.adopted:
+        return None
     try:
         return read_born(channel, vm.node, vm.vmid, spec.access.user)
     except LabError as exc:

@@ -23,7 +23,7 @@ from homelab.engine.apply.progress import ProgressEvent
 from homelab.engine.guest.channel import GuestChannel
 from homelab.engine.guest.etcd import ETCDCTL
 from homelab_sim.kube.cluster import CATCH_UP_ENV
-from tests.day2.patch.test_patch_sim import NEW_KERNEL, patch, run
+from tests.day2.patch.support import NEW_KERNEL, patch, run
 from tests.up.simlab import Upped, copy_example, upped
 from tests.up.workload import node, start_workload, watched
 

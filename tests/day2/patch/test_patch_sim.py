@@ -10,33 +10,14 @@ import pytest
 
 from homelab.engine.apply.progress import ProgressEvent, Recorder
 from homelab.engine.apply.runtime import Limits
-from homelab.engine.guest.channel import GuestChannel
 from homelab.errors import LabError
 from homelab.simulated.site import SimulatedSite
 from homelab.verbs.guest_log import guest_history
-from homelab.verbs.patch import PatchOutcome, outcome_json, outcome_text, patch_lab
+from homelab.verbs.patch import outcome_json, outcome_text, patch_lab
 from homelab_sim.kube.cluster import CATCH_UP_ENV
-from tests.up.simlab import Upped, copy_example, upped
+from tests.day2.patch.support import NEW_KERNEL, NODES, OLD_KERNEL, patch, run
+from tests.up.simlab import copy_example, upped
 from tests.up.workload import node, start_workload, watched
-
-NODES = ("k8s-master-1", "k8s-worker-2", "k8s-worker-3")
-OLD_KERNEL, NEW_KERNEL = "6.8.0-45-generic", "6.8.0-51-generic"
-
-
-def patch(
-    lab: Upped, agent_timeout: float = 180.0, ready_timeout: float = 600.0, **kw: object
-) -> PatchOutcome:
-    args: dict[str, object] = {"only": [], "reboot": "auto", "confirm": lambda _t: True}
-    args.update(kw)
-    limits = Limits(poll=0.5, agent_timeout=agent_timeout, ready_timeout=ready_timeout)
-    return patch_lab(lab.conn, lab.ctx, limits=limits, **args)  # type: ignore[arg-type]
-
-
-def run(lab: Upped, name: str, *argv: str) -> str:
-    vm = next(v for v in lab.conn.client.cluster_vms() if v.name == name)
-    result = GuestChannel(lab.conn.client, lab.conn.clock).run(vm.node, vm.vmid, list(argv))
-    assert result.ok, result.stderr
-    return result.stdout
 
 
 def test_auto_reboots_into_the_new_kernel_within_the_budget_holds_kept(tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -86,7 +87,7 @@ def test_status_shows_an_interrupted_patch_run_until_it_is_rerun(
 
 
 def test_an_interrupted_upgrade_and_a_drain_outside_a_patch_run_name_up_and_apply() -> None:
-    journal = {
+    journal: dict[str, dict[str, Any]] = {
         "upgrade/start": {
             "op": "upgrade-start",
             "to": "1.30.14",

@@ -27,10 +27,9 @@ from homelab.verbs.state_recover import COMPONENTS_LINE, RecoveryPlan, recover_s
 from homelab.verbs.up import up_lab
 from tests.day2.recover.support import lose_store
 from tests.support.paths import EXAMPLES
+from tests.up.firstboot import twin_user_data, without
+from tests.up.keys import NEW_KEY, OLD
 from tests.up.simlab import copy_example
-from tests.up.test_born_facts_sim import twin_user_data
-from tests.up.test_control_plane_leaves_sim import without
-from tests.up.test_ssh_keys_sim import NEW_KEY, OLD
 
 OLD_KEY = OLD.split('"')[1]
 
