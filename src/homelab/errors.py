@@ -57,6 +57,7 @@
     │   ├── RestoreFailed             a step of `restore cluster` failed (which, and what is left)
     │   └── ClusterNotReady           nodes did not join, or system pods did not run, in time
     ├── GuestTimeout                  a command in a guest (or its agent) did not finish in time
+    ├── UserDataUnreadable            cloud-init's copy of a seed is no cloud-config homelab reads
     ├── NoBackupSection               a backup command on a spec without a backup: section
     ├── NoBackup                      the VM has no backup (matching --at / --backup) to restore
     ├── PatchFailed                   `homelab patch` stopped at a node (where, and whether it

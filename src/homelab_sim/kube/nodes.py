@@ -246,14 +246,28 @@ def _unschedulable_message(nodes: list[Obj], spec: Obj) -> str:
     return f"0/{len(nodes)} nodes are available: {detail}. {tail.format(len(nodes))}"
 
 
+def _owner(pod: Obj) -> str | None:
+    """The controller a pod belongs to (its ReplicaSet, StatefulSet...): kube-scheduler's
+    default topology spreading counts the pods of one owner per node."""
+    refs = pod.get("metadata", {}).get("ownerReferences") or []
+    owner = next((r for r in refs if r.get("controller")), refs[0] if refs else None)
+    return str(owner.get("uid") or owner.get("name")) if owner else None
+
+
 def schedule_pods(state: ClusterState) -> None:
+    """Bind each Pending pod to a node it fits on: the node with the fewest pods of the same
+    owner first (kube-scheduler's default PodTopologySpread constraint on the hostname spreads
+    a ReplicaSet's pods), then the fewest pods, then by name."""
     pod_type = state.rt("v1", "Pod")
     nodes = state.objects("v1", "Node")
     load: dict[str, int] = {}
+    siblings: dict[tuple[str | None, str], int] = {}
     for pod in state.items(pod_type):
         node = pod.get("spec", {}).get("nodeName")
         if node:
             load[node] = load.get(node, 0) + 1
+            key = (_owner(pod), node)
+            siblings[key] = siblings.get(key, 0) + 1
     for pod in state.items(pod_type):
         spec = pod.get("spec") or {}
         if spec.get("nodeName") or pod.get("status", {}).get("phase") != "Pending":
@@ -272,10 +286,19 @@ def schedule_pods(state: ClusterState) -> None:
             new["status"]["conditions"] = [condition]
             _save_if_changed(state, pod, new, SCHEDULER)
             continue
+        owner = _owner(pod)
         chosen = min(
-            candidates, key=lambda n: (load.get(n["metadata"]["name"], 0), n["metadata"]["name"])
+            candidates,
+            key=lambda n: (
+                siblings.get((owner, n["metadata"]["name"]), 0) if owner else 0,
+                load.get(n["metadata"]["name"], 0),
+                n["metadata"]["name"],
+            ),
         )
         load[chosen["metadata"]["name"]] = load.get(chosen["metadata"]["name"], 0) + 1
+        if owner:
+            key = (owner, chosen["metadata"]["name"])
+            siblings[key] = siblings.get(key, 0) + 1
         new["spec"]["nodeName"] = chosen["metadata"]["name"]
         new["status"]["conditions"] = [
             make_condition("PodScheduled", True, "", "", state.timestamp())

@@ -330,3 +330,36 @@ def test_a_silent_kubelet_is_given_up_on_after_the_grace_period_and_comes_back(
     kube.settle(2)
     node = kube.get("/api/v1/nodes/k8s-worker-3")
     assert condition(node, "Ready")["status"] == "True" and node["spec"]["taints"] == []
+
+
+def deployment(name: str, replicas: int) -> dict[str, Any]:
+    labels = {"app": name}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "namespace": "default"},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": labels},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {"containers": [{"name": "c", "image": "registry.k8s.io/pause:3.9"}]},
+            },
+        },
+    }
+
+
+def test_a_deployments_replicas_are_spread_over_the_workers(kube: Kube) -> None:
+    """kube-scheduler's default topology spreading: a ReplicaSet's pods go to the node with
+    the fewest of them first, however many other pods a node runs (worker-2 runs 6 more)."""
+    install_calico(kube)
+    filler = deployment("filler", 6)
+    filler["spec"]["template"]["spec"]["nodeSelector"] = {"kubernetes.io/hostname": "k8s-worker-2"}
+    kube.apply(filler)
+    kube.settle(10)
+    placed = [p["spec"]["nodeName"] for p in pods(kube, "default", "app%3Dfiller")]
+    assert placed == ["k8s-worker-2"] * 6, placed
+    kube.apply(deployment("web", 3))
+    kube.settle(10)
+    web = sorted(p["spec"]["nodeName"] for p in pods(kube, "default", "app%3Dweb"))
+    assert web == ["k8s-worker-2", "k8s-worker-3", "k8s-worker-3"], web
