@@ -19,7 +19,8 @@ from homelab.core.desired import SEED_DRIVE, desired_vms, is_seed_volume_of, man
 from homelab.core.observed import volume_filename
 from homelab.core.pve_reply import parse_config
 from homelab.core.render.network import vm_mac
-from homelab.engine.apply.runtime import Limits
+from homelab.engine.apply.runtime import Limits, Runtime
+from homelab.engine.apply.vmids import VmidAllocator
 from homelab.engine.clock import Clock
 from homelab.engine.proxmox.access import provision_token
 from homelab.engine.proxmox.client import PveClient
@@ -159,6 +160,19 @@ class Lab:
         self.ctx.close()
         self.ctx = prepare_lab(self.path)
         return self.ctx
+
+    def runtime(self, client: PveClient, clock: Clock) -> Runtime:
+        """An apply runtime of this lab on ``client`` (VMIDs from 200, the fast limits)."""
+        return Runtime(
+            client=client,
+            journal=self.ctx.store.intents(self.ctx.lab),
+            lab=self.ctx.lab,
+            iso_storage="local",
+            seeds=self.ctx.artifacts.seeds,
+            allocator=VmidAllocator(range(200, 300), taken=[]),
+            limits=FAST,
+            clock=clock,
+        )
 
 
 def yes(*_: object) -> bool:

@@ -18,7 +18,6 @@ from homelab.engine.apply import hotplug, steps
 from homelab.engine.apply.runtime import Runtime
 from homelab.engine.apply.steps import VmRef
 from homelab.engine.apply.vmconfig import held_for_restart, hotplug_value
-from homelab.engine.apply.vmids import VmidAllocator
 from homelab.engine.clock import Clock
 from homelab.engine.proxmox.client import PveClient
 from homelab.engine.proxmox.errors import ApiError
@@ -34,7 +33,7 @@ from homelab.errors import LabError
 from homelab.simulated.access import least_privileged
 from homelab_sim.pve.simulator import PveSimulator
 from homelab_sim.transport import SimTransport
-from tests.apply.support import FAST, Lab, new_sim, root_client, settings_for
+from tests.apply.support import Lab, new_sim, root_client, settings_for
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 REF = VmRef("k8s-worker-2", "pve", 201)
@@ -53,16 +52,7 @@ def runtime(lab: Lab, sim: PveSimulator) -> Runtime:
         hotplug=True,
     )
     client = PveClient(settings, transport=transport)
-    return Runtime(
-        client=client,
-        journal=lab.ctx.store.intents(lab.ctx.lab),
-        lab=lab.ctx.lab,
-        iso_storage="local",
-        seeds=lab.ctx.artifacts.seeds,
-        allocator=VmidAllocator(range(200, 300), taken=[]),
-        limits=FAST,
-        clock=Clock.scaled(sim.clock.time_scale),
-    )
+    return lab.runtime(client, Clock.scaled(sim.clock.time_scale))
 
 
 def running_vm(sim: PveSimulator, want: DesiredVm, **settings: Any) -> None:

@@ -13,7 +13,6 @@ from homelab.core.desired import desired_vms
 from homelab.engine.apply import steps
 from homelab.engine.apply.runtime import Runtime
 from homelab.engine.apply.steps import VmRef
-from homelab.engine.apply.vmids import VmidAllocator
 from homelab.engine.proxmox.errors import ConfigModified, classify_response
 from homelab.verbs.provision import apply_lab
 from homelab_sim.pve.simulator import PveSimulator
@@ -31,16 +30,7 @@ def test_detected_modified_configuration_is_a_conflict_to_retry_not_a_server_err
 
 def _runtime(lab: Lab, sim: PveSimulator) -> Runtime:
     conn = inprocess(sim)
-    return Runtime(
-        client=conn.client,
-        journal=lab.ctx.store.intents(lab.ctx.lab),
-        lab=lab.ctx.lab,
-        iso_storage="local",
-        seeds=lab.ctx.artifacts.seeds,
-        allocator=VmidAllocator(range(200, 300), taken=[]),
-        limits=FAST,
-        clock=conn.clock,
-    )
+    return lab.runtime(conn.client, conn.clock)
 
 
 def test_configure_reads_again_when_someone_else_wrote_the_config(

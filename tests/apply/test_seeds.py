@@ -8,24 +8,14 @@ from homelab.core.desired import desired_vms
 from homelab.engine.apply import seeds
 from homelab.engine.apply.runtime import Runtime
 from homelab.engine.apply.steps import VmRef
-from homelab.engine.apply.vmids import VmidAllocator
 from homelab.engine.seediso import build_seed_iso
 from homelab_sim.pve.simulator import PveSimulator
-from tests.apply.support import FAST, Lab, inprocess, new_sim
+from tests.apply.support import Lab, inprocess, new_sim
 
 
 def _runtime(lab: Lab, sim: PveSimulator) -> Runtime:
     conn = inprocess(sim)
-    return Runtime(
-        client=conn.client,
-        journal=lab.ctx.store.intents(lab.ctx.lab),
-        lab=lab.ctx.lab,
-        iso_storage="local",
-        seeds=lab.ctx.artifacts.seeds,
-        allocator=VmidAllocator(range(200, 300), taken=[]),
-        limits=FAST,
-        clock=conn.clock,
-    )
+    return lab.runtime(conn.client, conn.clock)
 
 
 def _stored(sim: PveSimulator, volid: str) -> bytes:
