@@ -27,3 +27,15 @@ class Clock:
             sleep=lambda seconds: time.sleep(seconds / time_scale),
             monotonic=lambda: time.monotonic() * time_scale,
         )
+
+    def wait_for(
+        self, problem: Callable[[], str | None], timeout: float, poll: float
+    ) -> str | None:
+        """Ask ``problem()`` every ``poll`` seconds until it says None (done: None is returned)
+        or ``timeout`` has passed (its last answer is returned, for the caller's error)."""
+        deadline = self.monotonic() + timeout
+        while True:
+            last = problem()
+            if last is None or self.monotonic() >= deadline:
+                return last
+            self.sleep(poll)

@@ -313,27 +313,26 @@ class PatchRun:
 
     def pods(self, target: PatchTarget) -> None:
         """The node's kube-system pods Running again (its static pods and DaemonSets)."""
-        clock = self.rt.clock
-        deadline = clock.monotonic() + self.pods_timeout
-        while True:
+
+        def stuck() -> str | None:
             try:
                 pods = self.api.pods("kube-system")
-                stuck = sorted(
-                    p["metadata"]["name"]
-                    for p in pods
-                    if (p.get("spec") or {}).get("nodeName") == target.vm
-                    and p["status"].get("phase") not in {"Running", "Succeeded"}
-                )
             except LabError as exc:
-                stuck = [f"(the API server does not answer: {exc.message})"]
-            if not stuck:
-                return
-            if clock.monotonic() >= deadline:
-                raise PatchFailed(
-                    f"vm {target.vm}: kube-system pods not Running after "
-                    f"{self.pods_timeout:.0f} s: {', '.join(stuck[:5])}"
-                )
-            clock.sleep(2.0)
+                return f"(the API server does not answer: {exc.message})"
+            names = sorted(
+                p["metadata"]["name"]
+                for p in pods
+                if (p.get("spec") or {}).get("nodeName") == target.vm
+                and p["status"].get("phase") not in {"Running", "Succeeded"}
+            )
+            return ", ".join(names[:5]) or None
+
+        left = self.rt.clock.wait_for(stuck, self.pods_timeout, 2.0)
+        if left is not None:
+            raise PatchFailed(
+                f"vm {target.vm}: kube-system pods not Running after "
+                f"{self.pods_timeout:.0f} s: {left}"
+            )
 
     def etcd_healthy(self, target: PatchTarget, *, announce: bool = True) -> None:
         """Wait until every etcd member commits proposals again (see the module docstring)."""

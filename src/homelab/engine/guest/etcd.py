@@ -101,10 +101,11 @@ class EtcdHost:
     def wait_healthy(self, clock: Clock, timeout: float, *, poll: float = 5.0) -> int:
         """Wait until every member is healthy; the number of members (``error`` naming the
         unhealthy ones once ``timeout`` passed)."""
-        deadline = clock.monotonic() + timeout
-        while True:
+        members: list[EtcdMember] = []
+
+        def problem() -> str | None:
             try:
-                members = self.members()
+                members[:] = self.members()
                 self.etcdctl("endpoint", "health", "--cluster", what="etcdctl endpoint health")
             except LabError as exc:
                 lines = exc.message.splitlines()
@@ -113,12 +114,13 @@ class EtcdHost:
                     for line in lines
                     if " is unhealthy" in line
                 ]
-                last = f"{', '.join(sick)} unhealthy" if sick else lines[0]
-            else:
-                return len(members)
-            if clock.monotonic() >= deadline:
-                raise self.error(
-                    f"vm {self.name}: etcd not healthy after {timeout:.0f} s (a member down or "
-                    f"behind the leader): {last}"
-                )
-            clock.sleep(poll)
+                return f"{', '.join(sick)} unhealthy" if sick else lines[0]
+            return None
+
+        last = clock.wait_for(problem, timeout, poll)
+        if last is not None:
+            raise self.error(
+                f"vm {self.name}: etcd not healthy after {timeout:.0f} s (a member down or "
+                f"behind the leader): {last}"
+            )
+        return len(members)

@@ -269,18 +269,12 @@ class Rollout:
     def gate(self, step: UpgradeStep) -> None:
         """The health gate: the node reports the new version and is Ready, the kube-system pods
         run, the API answers; waited for up to ``gate_timeout``."""
-        clock = self.rt.clock
-        deadline = clock.monotonic() + self.gate_timeout
-        while True:
-            problem = self.health(step)
-            if problem is None:
-                return
-            if clock.monotonic() >= deadline:
-                raise UpgradeFailed(
-                    f"vm {step.vm}: the health gate did not pass in {self.gate_timeout:.0f} s: "
-                    f"{problem}"
-                )
-            clock.sleep(1.0)
+        problem = self.rt.clock.wait_for(lambda: self.health(step), self.gate_timeout, 1.0)
+        if problem is not None:
+            raise UpgradeFailed(
+                f"vm {step.vm}: the health gate did not pass in {self.gate_timeout:.0f} s: "
+                f"{problem}"
+            )
 
     def health(self, step: UpgradeStep) -> str | None:
         try:
